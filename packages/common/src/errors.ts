@@ -1,0 +1,16 @@
+/**
+ * Base of every Runnel error. Each package defines `<Thing>Error` classes with a closed union of
+ * `code`s; handlers map them to Kafka error codes at the edge (DESIGN.md §7).
+ */
+export class RunnelError<Code extends string = string> extends Error {
+  readonly code: Code;
+  /** True when a retry of the same request may succeed. */
+  readonly retriable: boolean;
+
+  constructor(code: Code, message: string, options?: { cause?: unknown; retriable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options?.retriable ?? false;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Branded identifiers: a topic name and a broker id are both primitives on the wire, but mixing
+ * them up is a bug the compiler can catch. Offsets are bigint because Kafka's are int64.
+ */
+declare const brand: unique symbol;
+export type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+export type BrokerId = Brand<number, 'BrokerId'>;
+export type TopicName = Brand<string, 'TopicName'>;
+export type PartitionIndex = Brand<number, 'PartitionIndex'>;
+export type Offset = bigint;
+
+export const brokerId = (n: number) => n as BrokerId;
+export const topicName = (s: string) => s as TopicName;
+export const partitionIndex = (n: number) => n as PartitionIndex;
+
+/** A topic-partition key usable in Maps: `orders-3`, the same spelling as the partition's log dir. */
+export const tpKey = (topic: string, partition: number) => `${topic}-${partition}`;

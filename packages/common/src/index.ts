@@ -1,0 +1,3 @@
+export { RunnelError } from './errors.ts';
+export { createLogger, silentLogger, type Logger } from './logger.ts';
+export * from './ids.ts';

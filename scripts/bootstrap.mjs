@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// Makes a fresh clone runnable: installs npm dependencies when the lockfile changed and builds the
+// native core when its Rust sources changed. It runs before `npm start` and `npm test`, possibly on
+// the system Node (before the pinned Node 24 is installed), so it is plain JavaScript with no
+// dependencies. When everything is current it only hashes a few files and exits.
+import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const say = (msg) => process.stderr.write(`[bootstrap] ${msg}\n`);
+
+function hashFiles(files) {
+  const h = createHash('sha256');
+  for (const f of files.sort()) {
+    if (!existsSync(f)) continue;
+    h.update(f.slice(root.length)).update(readFileSync(f));
+  }
+  return h.digest('hex');
+}
+
+function walk(dir, keep) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...walk(p, keep));
+    else if (keep(entry.name)) out.push(p);
+  }
+  return out;
+}
+
+function run(cmd, args, cwd = root) {
+  say(`${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit' });
+  if (r.status !== 0) {
+    say(`failed: ${cmd} ${args.join(' ')} (exit ${r.status ?? r.signal})`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+// 1. npm dependencies, keyed by the lockfile and every package.json.
+const manifests = [join(root, 'package.json'), join(root, 'package-lock.json'), join(root, 'native/package.json'),
+  ...readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p, 'package.json'))];
+const depsHash = hashFiles(manifests);
+const depsStamp = join(root, 'node_modules/.runnel-deps-stamp');
+if (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== depsHash) {
+  run('npm', existsSync(join(root, 'package-lock.json')) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
+  writeFileSync(depsStamp, hashFiles(manifests));
+}
+
+// 2. The native core, keyed by its Rust sources.
+const nativeDir = join(root, 'native');
+const rustSources = [join(nativeDir, 'Cargo.toml'), join(nativeDir, 'Cargo.lock'), join(nativeDir, 'build.rs'),
+  ...walk(join(nativeDir, 'src'), (n) => n.endsWith('.rs'))];
+if (existsSync(join(nativeDir, 'Cargo.toml'))) {
+  const nativeHash = hashFiles(rustSources);
+  const nativeStamp = join(nativeDir, 'target/.runnel-build-stamp');
+  const haveBinary = readdirSync(nativeDir).some((n) => n.endsWith('.node'));
+  if (!haveBinary || !existsSync(nativeStamp) || readFileSync(nativeStamp, 'utf8') !== nativeHash) {
+    try {
+      execFileSync('cargo', ['--version'], { stdio: 'ignore' });
+    } catch {
+      say('cargo was not found: install Rust (https://rustup.rs, or `apt-get install cargo`) to build native/.');
+      process.exit(1);
+    }
+    run('npm', ['run', 'build', '--workspace', '@runnel/native']);
+    mkdirSync(join(nativeDir, 'target'), { recursive: true });
+    writeFileSync(nativeStamp, nativeHash);
+  }
+}
