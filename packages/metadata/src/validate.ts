@@ -1,0 +1,23 @@
+import { MetadataError } from './errors.ts';
+
+/** Kafka's topic name rule (Topic.java): 1–249 chars of [a-zA-Z0-9._-], not "." or "..". */
+export function validateTopicName(name: string): void {
+  if (name.length === 0 || name.length > 249 || name === '.' || name === '..' || !/^[a-zA-Z0-9._-]+$/.test(name)) {
+    throw new MetadataError('INVALID_TOPIC_NAME', `invalid topic name "${name}": 1–249 characters of [a-zA-Z0-9._-], not "." or ".."`);
+  }
+}
+
+/** Round-robin replica placement starting at a per-topic offset, as Kafka's rack-unaware assignment. */
+export function assignReplicas(brokerIds: number[], partitions: number, replicationFactor: number, firstPartition = 0, start = 0): number[][] {
+  if (replicationFactor < 1 || replicationFactor > brokerIds.length) {
+    throw new MetadataError('INVALID_REPLICATION_FACTOR', `replication factor ${replicationFactor} is larger than the ${brokerIds.length} available broker(s)`);
+  }
+  const ids = [...brokerIds].sort((a, b) => a - b);
+  const out: number[][] = [];
+  for (let p = firstPartition; p < firstPartition + partitions; p++) {
+    const replicas: number[] = [];
+    for (let r = 0; r < replicationFactor; r++) replicas.push(ids[(start + p + r) % ids.length]!);
+    out.push(replicas);
+  }
+  return out;
+}

@@ -1,0 +1,68 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalStore, MetadataError, type MetadataEvent } from '../src/index.ts';
+
+describe('LocalStore', () => {
+  let dir: string;
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'runnel-meta-')); });
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  const open = async (clusterId?: string) => {
+    const store = LocalStore.create({ path: join(dir, 'meta.json'), nodeId: 1, clusterId });
+    await store.start();
+    return store;
+  };
+
+  it('creates topics, assigns replicas and survives a restart', async () => {
+    const store = await open();
+    await store.registerBroker({ nodeId: 1, host: '127.0.0.1', port: 9092, rack: null });
+    const events: MetadataEvent[] = [];
+    store.subscribe((e) => events.push(e));
+    const topic = await store.createTopic({ name: 'orders', partitions: 3, replicationFactor: 1, configs: { 'cleanup.policy': 'compact' } });
+    expect(topic.partitions.map((p) => p.leader)).toEqual([1, 1, 1]);
+    expect(topic.topicId).toMatch(/^[0-9a-f]{32}$/);
+    expect(events.map((e) => e.type)).toEqual(['topic-created']);
+    const epoch = store.snapshot().epoch;
+    await store.stop();
+
+    const again = await open(store.snapshot().clusterId);
+    const snap = again.snapshot();
+    expect(snap.epoch).toBe(epoch);
+    expect(snap.topics.get('orders')?.configs).toEqual({ 'cleanup.policy': 'compact' });
+    expect(snap.topics.get('orders')?.partitions).toHaveLength(3);
+  });
+
+  it('rejects duplicates, bad names and bad counts with typed errors and keeps state unchanged', async () => {
+    const store = await open();
+    await store.createTopic({ name: 't', partitions: 1, replicationFactor: 1 });
+    await expect(store.createTopic({ name: 't', partitions: 1, replicationFactor: 1 })).rejects.toMatchObject({ code: 'TOPIC_ALREADY_EXISTS' });
+    await expect(store.createTopic({ name: 'bad/name', partitions: 1, replicationFactor: 1 })).rejects.toBeInstanceOf(MetadataError);
+    await expect(store.createTopic({ name: 'x', partitions: 0, replicationFactor: 1 })).rejects.toMatchObject({ code: 'INVALID_PARTITIONS' });
+    await expect(store.createTopic({ name: 'y', partitions: 1, replicationFactor: 3 })).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' });
+    await expect(store.createPartitions('t', 1)).rejects.toMatchObject({ code: 'INVALID_PARTITIONS' });
+    expect([...store.snapshot().topics.keys()]).toEqual(['t']);
+  });
+
+  it('grows partitions, alters configs, deletes topics and allocates unique producer ids', async () => {
+    const store = await open();
+    await store.createTopic({ name: 't', partitions: 1, replicationFactor: 1 });
+    expect((await store.createPartitions('t', 4)).partitions.map((p) => p.partition)).toEqual([0, 1, 2, 3]);
+    expect((await store.alterTopicConfigs('t', { 'retention.ms': '1000' })).configs).toEqual({ 'retention.ms': '1000' });
+    expect((await store.alterTopicConfigs('t', { 'retention.ms': null })).configs).toEqual({});
+    const ids = await Promise.all([store.allocateProducerId(), store.allocateProducerId(), store.allocateProducerId()]);
+    expect(new Set(ids).size).toBe(3);
+    await store.deleteTopic('t');
+    await expect(store.deleteTopic('t')).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    const persisted = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8'));
+    expect(persisted.topics).toEqual([]);
+    expect(BigInt(persisted.nextProducerId)).toBe(3n);
+  });
+
+  it('refuses a state file from another cluster', async () => {
+    const store = await open();
+    await store.stop();
+    await expect(open('another-cluster-id')).rejects.toMatchObject({ code: 'CLUSTER_ID_MISMATCH' });
+  });
+});
