@@ -1,1 +1,17 @@
-export {};
+/**
+ * @runnel/protocol: the Kafka wire format without I/O. Schema tables (messages/*.ts), one generic
+ * codec (codec.ts), request/response framing (api.ts), record batches (records.ts), the API and
+ * error tables, and Kafka's murmur2 partitioner.
+ */
+export { ApiKey, apiName } from './api-keys.ts';
+export { ErrorCode, errorName } from './error-codes.ts';
+export { ProtocolError, type ProtocolErrorCode } from './errors.ts';
+export {
+  apis, apiSchema, schemaVersions, peekRequestHeader, decodeRequest, encodeRequest, encodeResponse, decodeResponse,
+  encodeApiVersionsUnsupported, warmUp,
+  type RequestHeader, type Requests, type Responses, type DecodedResponses, type RequestInputs, type SupportedApiKey,
+  type DecodedRequest,
+} from './api.ts';
+export { Reader, Writer } from './codec.ts';
+export type { ApiSchema, MessageSchema, Field, Decoded, Encodable, RequestOf, ResponseOf } from './schema.ts';
+export { murmur2, javaPartition } from './murmur2.ts';

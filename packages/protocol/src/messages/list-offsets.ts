@@ -1,0 +1,32 @@
+import { api, arr, f, message, structs } from '../schema.ts';
+
+/** ListOffsets (key 2). Timestamp −1 = latest (LSO for read_committed), −2 = earliest. */
+export const ListOffsets = api(2,
+  message('ListOffsetsRequest', [0, 5], 6, [
+    f('replicaId', 'int32', '0+', { default: -1 }),
+    f('isolationLevel', 'int8', '2+'),
+    structs('topics', '0+', [
+      f('name', 'string', '0+'),
+      structs('partitions', '0+', [
+        f('partitionIndex', 'int32', '0+'),
+        f('currentLeaderEpoch', 'int32', '4+', { default: -1 }),
+        f('timestamp', 'int64', '0+'),
+        f('maxNumOffsets', 'int32', '0', { default: 1 }),
+      ]),
+    ]),
+  ]),
+  message('ListOffsetsResponse', [0, 5], 6, [
+    f('throttleTimeMs', 'int32', '2+'),
+    structs('topics', '0+', [
+      f('name', 'string', '0+'),
+      structs('partitions', '0+', [
+        f('partitionIndex', 'int32', '0+'),
+        f('errorCode', 'int16', '0+'),
+        arr('oldStyleOffsets', 'int64', '0'),
+        f('timestamp', 'int64', '1+', { default: -1 }),
+        f('offset', 'int64', '1+', { default: -1 }),
+        f('leaderEpoch', 'int32', '4+', { default: -1 }),
+      ]),
+    ]),
+  ]),
+);
