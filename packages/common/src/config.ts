@@ -1,0 +1,720 @@
+/**
+ * Broker and topic configuration under Kafka's names, with Kafka's defaults and typed values.
+ *
+ * One declarative table (BROKER_CONFIGS) says, per key: type, default (as the string a user would
+ * write), validator, a documentation line, and, for keys that also exist per topic, the topic-level
+ * name. Everything else is derived from it: parsing, error messages, DescribeConfigs entries and
+ * the topic table.
+ *
+ * Where values come from, highest first (DESIGN.md §7):
+ *   overrides (`--set k=v`)  >  environment (`KAFKA_…`, apache/kafka image convention)
+ *   >  properties file  >  the table's default.
+ * All three non-default layers are what Kafka calls STATIC_BROKER_CONFIG (read at startup); the
+ * finer origin ('override' | 'env' | 'file' | 'default') is kept for the startup print.
+ * Unknown keys are returned in `unknown` (the caller warns); they never fail a start, so a
+ * server.properties written for Kafka can be used unchanged.
+ *
+ * Value types: int and long are JS numbers (Kafka's Long.MAX_VALUE sentinels such as
+ * `log.flush.interval.messages` lose precision above 2^53, which only ever means "never");
+ * list is string[]; password is a string that describe() never shows.
+ *
+ * Runnel differs from Kafka in these defaults, because it starts as one process on a laptop:
+ *   listeners                     PLAINTEXT://127.0.0.1:9092 (Kafka: PLAINTEXT://:9092, all interfaces)
+ *   log.dir                       ./data (Kafka: /tmp/kafka-logs)
+ *   node.id                       1 (Kafka: required in KRaft mode)
+ *   offsets.topic.replication.factor  1 (Kafka: 3; single-node compose files always set 1)
+ */
+import { RunnelError } from './errors.ts';
+
+// ------------------------------------------------------------------------------------ the table
+
+export type ConfigType = 'string' | 'int' | 'long' | 'double' | 'boolean' | 'list' | 'password';
+
+/** The JS type of each config type. */
+export interface ConfigTypeMap {
+  string: string;
+  int: number;
+  long: number;
+  double: number;
+  boolean: boolean;
+  list: string[];
+  password: string;
+}
+
+export type Validator =
+  | { kind: 'range'; min?: number; max?: number }
+  | { kind: 'enum'; values: readonly string[]; ignoreCase?: boolean }
+  | { kind: 'listOf'; values: readonly string[]; nonEmpty?: boolean }
+  | { kind: 'nonEmpty' }
+  | { kind: 'listeners'; advertised?: boolean };
+
+export interface ConfigDef<T extends ConfigType = ConfigType, D extends string | null = string | null> {
+  type: T;
+  /** The default as a user would write it; null = no value (see the doc line for what that means). */
+  default: D;
+  validator?: Validator;
+  doc: string;
+  /** The topic-level name when the key is also a topic config (`log.segment.bytes` ↔ `segment.bytes`). */
+  topic?: string;
+  /**
+   * Multiplier to the topic config's unit (`log.retention.hours` → `retention.ms` is 3600000). Among
+   * broker keys for the same topic config, the smallest unit wins when set (ms > minutes > hours),
+   * as in Kafka.
+   */
+  topicScale?: number;
+  /** Topic default when every broker synonym is null (`flush.ms` when `log.flush.interval.ms` is unset). */
+  topicDefault?: string;
+  /** Accepted for compatibility with Kafka's server.properties; Runnel does not act on it. */
+  unused?: boolean;
+}
+
+type DefExtra = Omit<ConfigDef, 'type' | 'default' | 'doc'>;
+
+/** Builds a table row, keeping `type`, `default` and `topic` as literal types for the typed getters. */
+function def<T extends ConfigType, const D extends string | null, const E extends DefExtra = {}>(type: T, dflt: D, doc: string, extra?: E): ConfigDef<T, D> & E {
+  return { type, default: dflt, doc, ...(extra ?? ({} as E)) };
+}
+
+const atLeast = (min: number): Validator => ({ kind: 'range', min });
+const between = (min: number, max: number): Validator => ({ kind: 'range', min, max });
+const INT_MAX = '2147483647';
+const LONG_MAX = '9223372036854775807';
+
+export const COMPRESSION_TYPES = ['uncompressed', 'gzip', 'snappy', 'lz4', 'zstd', 'producer'] as const;
+export const CLEANUP_POLICIES = ['delete', 'compact'] as const;
+export const TIMESTAMP_TYPES = ['CreateTime', 'LogAppendTime'] as const;
+
+export const BROKER_CONFIGS = {
+  // --- identity and listeners
+  'node.id': def('int', '1', 'This node\'s id; unique in the cluster (Kafka requires it in KRaft mode; Runnel defaults to 1).', { validator: atLeast(0) }),
+  'broker.id': def('int', null, 'Older name of node.id; if both are set they must agree.', { validator: atLeast(0) }),
+  'cluster.id': def('string', null, 'Cluster id; cluster mode checks it against the one stored on disk and in Redis.'),
+  'listeners': def('list', 'PLAINTEXT://127.0.0.1:9092', 'Comma-separated NAME://host:port the broker binds; an empty host binds all interfaces (Kafka\'s default is PLAINTEXT://:9092).', { validator: { kind: 'listeners' } }),
+  'advertised.listeners': def('list', null, 'Addresses given to clients in Metadata; defaults to listeners; 0.0.0.0 is not allowed.', { validator: { kind: 'listeners', advertised: true } }),
+  'listener.security.protocol.map': def('string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', 'Listener name to security protocol; Runnel serves PLAINTEXT only.', { unused: true }),
+  'inter.broker.listener.name': def('string', null, 'Listener used between brokers (Runnel brokers talk over RPC).', { unused: true }),
+  'process.roles': def('list', null, 'KRaft roles; Runnel picks roles with `runnel broker|controller|coordinator`.', { unused: true }),
+  'controller.listener.names': def('list', null, 'KRaft controller listeners; unused by Runnel.', { unused: true }),
+  'controller.quorum.voters': def('list', null, 'KRaft quorum; Runnel keeps metadata in Redis.', { unused: true }),
+
+  // --- storage
+  'log.dirs': def('list', null, 'Data directories (JBOD); when unset, log.dir is used.', { validator: { kind: 'listOf', values: [], nonEmpty: true } }),
+  'log.dir': def('string', './data', 'Single data directory, used when log.dirs is unset (Kafka: /tmp/kafka-logs).', { validator: { kind: 'nonEmpty' } }),
+  'num.recovery.threads.per.data.dir': def('int', '1', 'Log recovery parallelism per data directory at startup.', { validator: atLeast(1) }),
+  'log.segment.bytes': def('int', '1073741824', 'Maximum size of one log segment file.', { validator: atLeast(14), topic: 'segment.bytes' }),
+  'log.roll.ms': def('long', null, 'Maximum age of the active segment before it rolls; overrides log.roll.hours.', { validator: atLeast(1), topic: 'segment.ms', topicScale: 1 }),
+  'log.roll.hours': def('int', '168', 'Maximum age of the active segment in hours, when log.roll.ms is unset.', { validator: atLeast(1), topic: 'segment.ms', topicScale: 3_600_000 }),
+  'log.retention.ms': def('long', null, 'How long to keep a segment; -1 = forever; overrides .minutes and .hours.', { validator: atLeast(-1), topic: 'retention.ms', topicScale: 1 }),
+  'log.retention.minutes': def('int', null, 'Retention in minutes, when log.retention.ms is unset.', { validator: atLeast(-1), topic: 'retention.ms', topicScale: 60_000 }),
+  'log.retention.hours': def('int', '168', 'Retention in hours, when .ms and .minutes are unset.', { validator: atLeast(-1), topic: 'retention.ms', topicScale: 3_600_000 }),
+  'log.retention.bytes': def('long', '-1', 'Maximum size of one partition before old segments are deleted; -1 = no limit.', { validator: atLeast(-1), topic: 'retention.bytes' }),
+  'log.retention.check.interval.ms': def('long', '300000', 'How often the retention task runs.', { validator: atLeast(1) }),
+  'log.cleanup.policy': def('list', 'delete', 'delete, compact, or both (comma-separated).', { validator: { kind: 'listOf', values: CLEANUP_POLICIES, nonEmpty: true }, topic: 'cleanup.policy' }),
+  'log.index.interval.bytes': def('int', '4096', 'Bytes of log between two offset-index entries.', { validator: atLeast(0), topic: 'index.interval.bytes' }),
+  'log.index.size.max.bytes': def('int', '10485760', 'Maximum size of one offset or time index file.', { validator: atLeast(4), topic: 'segment.index.bytes' }),
+  'log.flush.interval.messages': def('long', LONG_MAX, 'Messages appended before a forced fsync (Kafka relies on replication instead).', { validator: atLeast(1), topic: 'flush.messages' }),
+  'log.flush.interval.ms': def('long', null, 'Maximum time before a forced fsync; unset = never.', { validator: atLeast(0), topic: 'flush.ms', topicDefault: LONG_MAX }),
+  'log.segment.delete.delay.ms': def('long', '60000', 'Delay before a deleted segment file is removed from disk.', { validator: atLeast(0), topic: 'file.delete.delay.ms' }),
+  'log.cleaner.delete.retention.ms': def('long', '86400000', 'How long delete tombstones are kept in compacted topics.', { validator: atLeast(0), topic: 'delete.retention.ms' }),
+  'log.cleaner.min.cleanable.ratio': def('double', '0.5', 'Dirty ratio above which a compacted log is cleaned.', { validator: between(0, 1), topic: 'min.cleanable.dirty.ratio' }),
+  'log.cleaner.min.compaction.lag.ms': def('long', '0', 'Minimum age of a record before it can be compacted.', { validator: atLeast(0), topic: 'min.compaction.lag.ms' }),
+  'log.cleaner.max.compaction.lag.ms': def('long', LONG_MAX, 'Maximum age of a record before it must be compacted.', { validator: atLeast(1), topic: 'max.compaction.lag.ms' }),
+  'log.message.timestamp.type': def('string', 'CreateTime', 'CreateTime keeps the producer\'s timestamps; LogAppendTime stamps batches on append.', { validator: { kind: 'enum', values: TIMESTAMP_TYPES }, topic: 'message.timestamp.type' }),
+  'message.max.bytes': def('int', '1048588', 'Largest record batch the broker accepts (after compression).', { validator: atLeast(0), topic: 'max.message.bytes' }),
+  'compression.type': def('string', 'producer', 'Codec batches are stored with; producer keeps what the client sent.', { validator: { kind: 'enum', values: COMPRESSION_TYPES, ignoreCase: true }, topic: 'compression.type' }),
+  'min.insync.replicas': def('int', '1', 'Replicas that must have a batch before acks=all succeeds.', { validator: atLeast(1), topic: 'min.insync.replicas' }),
+  'unclean.leader.election.enable': def('boolean', 'false', 'Allow an out-of-sync replica to become leader (loses data).', { topic: 'unclean.leader.election.enable' }),
+
+  // --- topics and replication
+  'num.partitions': def('int', '1', 'Partitions of an auto-created topic or of CreateTopics with -1.', { validator: atLeast(1) }),
+  'default.replication.factor': def('int', '1', 'Replication factor of auto-created topics.', { validator: between(1, 32767) }),
+  'auto.create.topics.enable': def('boolean', 'true', 'Create a topic when a client asks for it in Metadata or produces to it.'),
+  'delete.topic.enable': def('boolean', 'true', 'Allow DeleteTopics.'),
+  'replica.lag.time.max.ms': def('long', '30000', 'A follower that has not caught up for this long leaves the ISR.', { validator: atLeast(1) }),
+  'replica.fetch.max.bytes': def('int', '1048576', 'Bytes a follower asks for per partition in one fetch.', { validator: atLeast(0) }),
+
+  // --- network
+  'socket.request.max.bytes': def('int', '104857600', 'Largest request frame accepted; bigger frames close the connection.', { validator: atLeast(1) }),
+  'max.connections': def('int', INT_MAX, 'Maximum open client connections.', { validator: atLeast(0) }),
+  'connections.max.idle.ms': def('long', '600000', 'Idle connections are closed after this long.', { validator: atLeast(-1) }),
+  'num.network.threads': def('int', '3', 'Kafka socket threads; Runnel uses one event loop per process.', { validator: atLeast(1), unused: true }),
+  'num.io.threads': def('int', '8', 'Kafka request threads; Runnel uses one event loop plus a worker pool.', { validator: atLeast(1), unused: true }),
+  'socket.send.buffer.bytes': def('int', '102400', 'SO_SNDBUF; -1 = OS default.', { validator: atLeast(-1), unused: true }),
+  'socket.receive.buffer.bytes': def('int', '102400', 'SO_RCVBUF; -1 = OS default.', { validator: atLeast(-1), unused: true }),
+  'ssl.keystore.password': def('password', null, 'TLS keystore password; Runnel has no TLS listener yet.', { unused: true }),
+
+  // --- groups and committed offsets
+  'offsets.topic.num.partitions': def('int', '50', 'Partitions of __consumer_offsets (fixed once created).', { validator: atLeast(1) }),
+  'offsets.topic.replication.factor': def('int', '1', 'Replication factor of __consumer_offsets (Kafka: 3; set 3 in a cluster).', { validator: between(1, 32767) }),
+  'offsets.retention.minutes': def('int', '10080', 'Committed offsets of an empty group are dropped after this long.', { validator: atLeast(1) }),
+  'group.initial.rebalance.delay.ms': def('int', '3000', 'Wait for more members before the first rebalance of an empty group.', { validator: atLeast(0) }),
+  'group.min.session.timeout.ms': def('int', '6000', 'Smallest session timeout a member may ask for.', { validator: atLeast(0) }),
+  'group.max.session.timeout.ms': def('int', '1800000', 'Largest session timeout a member may ask for.', { validator: atLeast(0) }),
+  'transaction.state.log.replication.factor': def('int', '3', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
+  'transaction.state.log.min.isr': def('int', '2', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
+
+  // --- Runnel-specific
+  'runnel.durable': def('boolean', 'false', 'fsync the log before acknowledging a produce (group commit: appends that arrive during one fsync share the next).'),
+  'runnel.group.commit.ms': def('int', '0', 'With runnel.durable, extra time to wait for more appends before an fsync; 0 = fsync as soon as the previous one ends.', { validator: between(0, 1000) }),
+} as const satisfies Record<string, ConfigDef>;
+
+export type BrokerConfigName = keyof typeof BROKER_CONFIGS;
+type Defs = typeof BROKER_CONFIGS;
+
+/** The typed value of a broker config: nullable exactly when the table's default is null. */
+export type BrokerConfigValue<K extends BrokerConfigName> = Defs[K] extends ConfigDef<infer T, infer D>
+  ? D extends string ? ConfigTypeMap[T] : ConfigTypeMap[T] | null
+  : never;
+
+/** Topic-level names, derived from the table. */
+export type TopicConfigName = { [K in BrokerConfigName]: Defs[K] extends { topic: infer N extends string } ? N : never }[BrokerConfigName];
+
+/** Kafka's DescribeConfigs ConfigSource (name → wire id). */
+export const CONFIG_SOURCE_ID = {
+  UNKNOWN: 0,
+  DYNAMIC_TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
+  STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5,
+  DYNAMIC_BROKER_LOGGER_CONFIG: 6,
+} as const;
+export type ConfigSource = keyof typeof CONFIG_SOURCE_ID;
+
+/** Kafka's DescribeConfigs (v3+) ConfigType (our type → wire id). */
+export const CONFIG_TYPE_ID: Record<ConfigType, number> = { boolean: 1, string: 2, int: 3, long: 5, double: 6, list: 7, password: 9 };
+
+/** Where a static value came from, for the startup print. */
+export type ConfigOrigin = 'default' | 'file' | 'env' | 'override';
+
+// ------------------------------------------------------------------------------------ errors
+
+export type ConfigErrorCode = 'INVALID_VALUE' | 'MISSING' | 'UNKNOWN_KEY' | 'CONFLICT' | 'SYNTAX';
+
+export class ConfigError extends RunnelError<ConfigErrorCode> {
+  /** The config key at fault. */
+  readonly key: string;
+  /** The offending value as given, when there is one. */
+  readonly value: string | undefined;
+
+  constructor(code: ConfigErrorCode, key: string, message: string, value?: string) {
+    super(code, message);
+    this.key = key;
+    this.value = value;
+  }
+}
+
+// ------------------------------------------------------------------------------------ parsing values
+
+/** "an int >= 1", "one of a, b", ...: the allowed-values half of every error message. */
+export function describeExpected(d: ConfigDef): string {
+  const v = d.validator;
+  const article = d.type === 'int' ? 'an int' : d.type === 'long' ? 'a long' : d.type === 'double' ? 'a double' : d.type === 'boolean' ? 'true or false' : d.type === 'list' ? 'a comma-separated list' : 'a string';
+  if (v === undefined) return article;
+  switch (v.kind) {
+    case 'range':
+      if (v.min !== undefined && v.max !== undefined) return `${article} in [${v.min}, ${v.max}]`;
+      if (v.min !== undefined) return `${article} >= ${v.min}`;
+      return `${article} <= ${v.max}`;
+    case 'enum':
+      return `one of ${v.values.join(', ')}`;
+    case 'listOf':
+      return v.values.length > 0 ? `a comma-separated list of ${v.values.join(', ')}` : 'a non-empty comma-separated list';
+    case 'nonEmpty':
+      return 'a non-empty string';
+    case 'listeners':
+      return v.advertised ? 'NAME://host:port[,...] with a host clients can reach (not 0.0.0.0)' : 'NAME://host:port[,...]';
+  }
+}
+
+const INT_RE = /^[+-]?\d+$/;
+
+function splitList(s: string): string[] {
+  const t = s.trim();
+  return t === '' ? [] : t.split(/\s*,\s*/);
+}
+
+/** Parses and validates one value; throws ConfigError naming the key, the value and what is allowed. */
+export function parseValue(key: string, d: ConfigDef, input: string): unknown {
+  const raw = input.trim();
+  const bad = (what: string): never => {
+    throw new ConfigError('INVALID_VALUE', key, `${key}: ${JSON.stringify(input)} ${what} (expected ${describeExpected(d)})`, input);
+  };
+  let value: unknown;
+  switch (d.type) {
+    case 'int':
+    case 'long': {
+      if (!INT_RE.test(raw)) bad('is not an integer');
+      const big = BigInt(raw);
+      const limit = d.type === 'int' ? 2n ** 31n : 2n ** 63n;
+      if (big < -limit || big >= limit) bad(`does not fit in ${d.type === 'int' ? 'an int (32 bits)' : 'a long (64 bits)'}`);
+      value = Number(big);
+      break;
+    }
+    case 'double': {
+      const n = raw === '' ? Number.NaN : Number(raw);
+      if (!Number.isFinite(n)) bad('is not a number');
+      value = n;
+      break;
+    }
+    case 'boolean': {
+      const l = raw.toLowerCase();
+      if (l !== 'true' && l !== 'false') bad('is not a boolean');
+      value = l === 'true';
+      break;
+    }
+    case 'list':
+      value = splitList(raw);
+      break;
+    case 'string':
+    case 'password':
+      value = raw;
+      break;
+  }
+  const v = d.validator;
+  if (v === undefined) return value;
+  switch (v.kind) {
+    case 'range': {
+      const n = value as number;
+      if ((v.min !== undefined && n < v.min) || (v.max !== undefined && n > v.max)) bad('is out of range');
+      break;
+    }
+    case 'enum': {
+      const s = value as string;
+      const hit = v.values.find((x) => (v.ignoreCase ? x.toLowerCase() === s.toLowerCase() : x === s));
+      if (hit === undefined) bad('is not allowed');
+      value = hit;
+      break;
+    }
+    case 'listOf': {
+      const items = value as string[];
+      if (v.nonEmpty && items.length === 0) bad('is empty');
+      if (items.some((x) => x === '')) bad('has an empty item');
+      if (v.values.length > 0) {
+        const wrong = items.find((x) => !v.values.includes(x));
+        if (wrong !== undefined) bad(`has ${JSON.stringify(wrong)}`);
+      }
+      break;
+    }
+    case 'nonEmpty':
+      if ((value as string) === '') bad('is empty');
+      break;
+    case 'listeners': {
+      const listeners = listenersOrReason(raw);
+      if (typeof listeners === 'string') return bad(`is not a listener list: ${listeners}`);
+      if (v.advertised) {
+        const wild = listeners.find((l) => l.host === '0.0.0.0' || l.host === '::' || l.host === '');
+        if (wild !== undefined) bad(`advertises ${wild.host === '' ? 'an empty host' : wild.host}, which clients cannot connect to`);
+      }
+      break;
+    }
+  }
+  return value;
+}
+
+// ------------------------------------------------------------------------------------ listeners
+
+export interface Listener {
+  /** Listener name, upper case (`PLAINTEXT`, `EXTERNAL`). */
+  name: string;
+  /** Host or IP; '' means all interfaces (bind) and is not allowed when advertised. IPv6 without brackets. */
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `NAME://host:port,...` (Kafka's listeners syntax). Hosts may be empty (`PLAINTEXT://:9092`),
+ * a name, IPv4, or bracketed IPv6 (`PLAINTEXT://[::1]:9092`). Names must be unique. Throws a
+ * ConfigError whose message starts with `key` (the config being parsed).
+ */
+export function parseListeners(text: string, key = 'listeners'): Listener[] {
+  const r = listenersOrReason(text);
+  if (typeof r === 'string') throw new ConfigError('INVALID_VALUE', key, `${key}: ${JSON.stringify(text)} is not a listener list: ${r}`, text);
+  return r;
+}
+
+function listenersOrReason(text: string): Listener[] | string {
+  const out: Listener[] = [];
+  for (const item of splitList(text)) {
+    const m = /^([A-Za-z0-9_]+):\/\/(\[[0-9A-Fa-f:.]+\]|[^:/\[\]]*):(\d+)$/.exec(item);
+    if (!m) return `${JSON.stringify(item)} is not NAME://host:port`;
+    const port = Number(m[3]);
+    if (port > 65535) return `${JSON.stringify(item)} has port ${port} (ports are 0-65535)`;
+    const name = m[1].toUpperCase();
+    if (out.some((l) => l.name === name)) return `listener name ${name} appears twice`;
+    const host = m[2].startsWith('[') ? m[2].slice(1, -1) : m[2];
+    out.push({ name, host, port });
+  }
+  return out.length === 0 ? 'no listener given' : out;
+}
+
+// ------------------------------------------------------------------------------------ sources of text
+
+/**
+ * Parses Java .properties text (what Kafka's server.properties is): `#` and `!` comment lines,
+ * `key=value`, `key: value` or `key value`, backslash line continuation (leading whitespace of the
+ * next line dropped), escapes `\t \n \r \f \uXXXX` and `\<char>` = char (so `\=` and `\:` can be in
+ * keys). Keys and values are trimmed, as Kafka trims values when it parses them. Later keys win.
+ */
+export function parseProperties(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const lines = text.split(/\r\n|\r|\n/);
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i].replace(/^[ \t\f]+/, '');
+    if (line === '' || line[0] === '#' || line[0] === '!') continue;
+    // An odd number of trailing backslashes continues the logical line.
+    while (/(^|[^\\])(\\\\)*\\$/.test(line)) {
+      line = line.slice(0, -1);
+      i++;
+      if (i >= lines.length) break;
+      line += lines[i].replace(/^[ \t\f]+/, '');
+    }
+    let pos = 0;
+    let keyEnd = -1;
+    while (pos < line.length) {
+      const c = line[pos];
+      if (c === '\\') {
+        pos += 2;
+        continue;
+      }
+      if (c === '=' || c === ':' || c === ' ' || c === '\t' || c === '\f') {
+        keyEnd = pos;
+        break;
+      }
+      pos++;
+    }
+    if (keyEnd < 0) keyEnd = line.length;
+    let v = keyEnd;
+    while (v < line.length && /[ \t\f]/.test(line[v])) v++;
+    if (v < line.length && (line[v] === '=' || line[v] === ':')) v++;
+    out.set(unescape(line.slice(0, keyEnd)).trim(), unescape(line.slice(v)).trim());
+  }
+  return out;
+}
+
+function unescape(s: string): string {
+  return s.replace(/\\(u[0-9a-fA-F]{4}|[\s\S])/g, (_, e: string) => {
+    if (e.length === 5) return String.fromCharCode(Number.parseInt(e.slice(1), 16));
+    return e === 't' ? '\t' : e === 'n' ? '\n' : e === 'r' ? '\r' : e === 'f' ? '\f' : e;
+  });
+}
+
+/** Variables of the apache/kafka image that configure the JVM or the image, not the broker. */
+const ENV_NOT_CONFIG = new Set(['KAFKA_VERSION', 'KAFKA_HOME', 'KAFKA_HEAP_OPTS', 'KAFKA_OPTS', 'KAFKA_JMX_OPTS', 'KAFKA_JMX_PORT',
+  'KAFKA_JMX_HOSTNAME', 'KAFKA_JVM_PERFORMANCE_OPTS', 'KAFKA_GC_LOG_OPTS', 'KAFKA_LOG4J_OPTS', 'KAFKA_LOG4J_ROOT_LOGLEVEL',
+  'KAFKA_LOG4J_LOGGERS', 'KAFKA_TOOLS_LOG4J_LOGLEVEL', 'KAFKA_DEBUG']);
+
+/** `LOG_DIRS` → `log.dirs`: `___`→`-`, `__`→`_`, `_`→`.`, lower case, in one left-to-right pass. */
+export function envNameToConfig(suffix: string): string {
+  // One pass with longest-first alternation; sequential replaceAll calls would turn the `_` that
+  // `__` produces into a `.` on the next step.
+  return suffix.replace(/___|__|_/g, (m) => (m === '___' ? '-' : m === '__' ? '_' : '.')).toLowerCase();
+}
+
+/**
+ * Broker configs from the environment, apache/kafka image convention: `KAFKA_<NAME>` with
+ * `.`→`_`, `_`→`__`, `-`→`___` (KAFKA_LOG_DIRS → log.dirs, KAFKA_LOG_RETENTION_MS → log.retention.ms),
+ * plus the image's `CLUSTER_ID`. JVM and image variables (KAFKA_HEAP_OPTS, ...) are skipped.
+ * Confluent's images swap `__` and `___`; they are not supported.
+ */
+export function envToConfig(env: Record<string, string | undefined>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (name === 'CLUSTER_ID') {
+      out.set('cluster.id', value);
+      continue;
+    }
+    if (!name.startsWith('KAFKA_') || name.length === 6 || ENV_NOT_CONFIG.has(name)) continue;
+    out.set(envNameToConfig(name.slice(6)), value);
+  }
+  return out;
+}
+
+/** The env variable that sets a config (inverse of envNameToConfig), for messages and docs. */
+export function configToEnvName(key: string): string {
+  return `KAFKA_${key.replace(/[._-]/g, (c) => (c === '.' ? '_' : c === '_' ? '__' : '___')).toUpperCase()}`;
+}
+
+// ------------------------------------------------------------------------------------ resolution
+
+export interface ConfigEntry {
+  name: string;
+  /** The value as text (what DescribeConfigs returns); null when unset or sensitive. */
+  value: string | null;
+  source: ConfigSource;
+  type: ConfigType;
+  sensitive: boolean;
+  doc: string;
+  /** For topic configs: the override and the broker keys behind it, highest precedence first. */
+  synonyms?: Array<{ name: string; value: string | null; source: ConfigSource }>;
+}
+
+interface Slot { value: unknown; raw: string | null; origin: ConfigOrigin }
+
+const isKnown = (key: string): key is BrokerConfigName => Object.hasOwn(BROKER_CONFIGS, key);
+
+/** The resolved, validated broker configuration. Immutable. */
+export class BrokerConfig {
+  readonly #slots: Map<BrokerConfigName, Slot>;
+
+  constructor(slots: Map<BrokerConfigName, Slot>) {
+    this.#slots = slots;
+  }
+
+  /** The typed value: `get('num.partitions')` is a number, `get('log.dirs')` is string[] | null. */
+  get<K extends BrokerConfigName>(key: K): BrokerConfigValue<K> {
+    return this.#slots.get(key)!.value as BrokerConfigValue<K>;
+  }
+
+  /** The value, or a MISSING ConfigError saying how to set it. */
+  require<K extends BrokerConfigName>(key: K): NonNullable<BrokerConfigValue<K>> {
+    const v = this.get(key);
+    if (v === null) {
+      throw new ConfigError('MISSING', key, `${key}: no value (set ${key}=... in the properties file, ${configToEnvName(key)} in the environment, or --set ${key}=...)`);
+    }
+    return v as NonNullable<BrokerConfigValue<K>>;
+  }
+
+  /** The value as text, as given or as the default; null when unset. */
+  raw(key: BrokerConfigName): string | null {
+    return this.#slots.get(key)!.raw;
+  }
+
+  origin(key: BrokerConfigName): ConfigOrigin {
+    return this.#slots.get(key)!.origin;
+  }
+
+  source(key: BrokerConfigName): ConfigSource {
+    return this.origin(key) === 'default' ? 'DEFAULT_CONFIG' : 'STATIC_BROKER_CONFIG';
+  }
+
+  /** node.id, or broker.id when only that one was set. */
+  get nodeId(): number {
+    const broker = this.get('broker.id');
+    return this.origin('node.id') === 'default' && broker !== null ? broker : this.get('node.id');
+  }
+
+  /** log.dirs, else [log.dir]. */
+  get logDirs(): string[] {
+    return this.get('log.dirs') ?? [this.get('log.dir')];
+  }
+
+  get listeners(): Listener[] {
+    return parseListeners(this.raw('listeners')!, 'listeners');
+  }
+
+  /** advertised.listeners, else listeners. */
+  get advertisedListeners(): Listener[] {
+    const adv = this.raw('advertised.listeners');
+    return adv === null ? this.listeners : parseListeners(adv, 'advertised.listeners');
+  }
+
+  /** Effective retention in ms (log.retention.ms > .minutes > .hours); -1 = forever. */
+  get retentionMs(): number {
+    return effectiveTopicValue(this, 'retention.ms').value as number;
+  }
+
+  /** Effective segment roll time in ms (log.roll.ms > log.roll.hours). */
+  get segmentMs(): number {
+    return effectiveTopicValue(this, 'segment.ms').value as number;
+  }
+
+  /** Every known broker config for DescribeConfigs; passwords are reported as null. */
+  describe(): ConfigEntry[] {
+    return (Object.keys(BROKER_CONFIGS) as BrokerConfigName[]).map((name) => {
+      const d: ConfigDef = BROKER_CONFIGS[name];
+      const sensitive = d.type === 'password';
+      return { name, value: sensitive ? null : this.raw(name), source: this.source(name), type: d.type, sensitive, doc: d.doc };
+    });
+  }
+
+  /** `key=value (origin)` lines of every non-default value, secrets hidden: for the startup log. */
+  summary(): string[] {
+    const lines: string[] = [];
+    for (const [name, slot] of this.#slots) {
+      if (slot.origin === 'default') continue;
+      const shown = BROKER_CONFIGS[name].type === 'password' ? '[hidden]' : slot.raw;
+      lines.push(`${name}=${shown} (${slot.origin})`);
+    }
+    return lines.sort();
+  }
+}
+
+export interface ResolveInput {
+  /** From a properties file (parseProperties). */
+  file?: Map<string, string>;
+  /** From the environment (envToConfig). */
+  env?: Map<string, string>;
+  /** From `--set k=v`. */
+  overrides?: Map<string, string>;
+}
+
+export interface ResolvedConfig {
+  config: BrokerConfig;
+  /** DescribeConfigs source of every known key. */
+  sources: Map<BrokerConfigName, ConfigSource>;
+  /** Keys Runnel does not know, sorted; the caller warns about them. */
+  unknown: string[];
+}
+
+/**
+ * Merges the layers (overrides > env > file > default), validates every value and the rules that
+ * tie keys together. Throws the first ConfigError; unknown keys are returned, not thrown.
+ */
+export function resolveConfig(input: ResolveInput = {}): ResolvedConfig {
+  const given = new Map<string, { raw: string; origin: ConfigOrigin }>();
+  const layers: Array<[Map<string, string> | undefined, ConfigOrigin]> = [[input.file, 'file'], [input.env, 'env'], [input.overrides, 'override']];
+  for (const [layer, origin] of layers) {
+    for (const [k, v] of layer ?? []) given.set(k.trim(), { raw: v, origin });
+  }
+  const unknown: string[] = [];
+  for (const key of given.keys()) if (!isKnown(key)) unknown.push(key);
+
+  const slots = new Map<BrokerConfigName, Slot>();
+  for (const name of Object.keys(BROKER_CONFIGS) as BrokerConfigName[]) {
+    const d: ConfigDef = BROKER_CONFIGS[name];
+    const g = given.get(name);
+    if (g !== undefined) {
+      slots.set(name, { value: parseValue(name, d, g.raw), raw: g.raw.trim(), origin: g.origin });
+    } else {
+      slots.set(name, { value: d.default === null ? null : parseValue(name, d, d.default), raw: d.default, origin: 'default' });
+    }
+  }
+  const config = new BrokerConfig(slots);
+  checkRelations(config);
+  const sources = new Map<BrokerConfigName, ConfigSource>();
+  for (const name of slots.keys()) sources.set(name, config.source(name));
+  return { config, sources, unknown: unknown.sort() };
+}
+
+function checkRelations(c: BrokerConfig): void {
+  const broker = c.get('broker.id');
+  if (broker !== null && c.origin('node.id') !== 'default' && broker !== c.get('node.id')) {
+    throw new ConfigError('CONFLICT', 'broker.id', `broker.id: ${broker} differs from node.id ${c.get('node.id')} (set one of them, or both to the same id)`, String(broker));
+  }
+  const names = new Set(c.listeners.map((l) => l.name));
+  for (const adv of c.advertisedListeners) {
+    if (!names.has(adv.name)) {
+      throw new ConfigError('CONFLICT', 'advertised.listeners', `advertised.listeners: listener ${adv.name} is not in listeners (${[...names].join(', ')})`, c.raw('advertised.listeners') ?? undefined);
+    }
+  }
+  if (c.get('group.min.session.timeout.ms') > c.get('group.max.session.timeout.ms')) {
+    throw new ConfigError('CONFLICT', 'group.min.session.timeout.ms',
+      `group.min.session.timeout.ms: ${c.get('group.min.session.timeout.ms')} is above group.max.session.timeout.ms ${c.get('group.max.session.timeout.ms')}`);
+  }
+}
+
+// ------------------------------------------------------------------------------------ topic configs
+
+interface TopicDef {
+  name: TopicConfigName;
+  /** The definition that gives type and validator: the broker key in the topic's own unit. */
+  def: ConfigDef;
+  /** Broker keys behind it with their scale, highest precedence (smallest unit) first. */
+  brokerKeys: Array<{ key: BrokerConfigName; scale: number }>;
+}
+
+/** The topic-level configs, derived from BROKER_CONFIGS. */
+export const TOPIC_CONFIGS: ReadonlyMap<TopicConfigName, TopicDef> = (() => {
+  const out = new Map<TopicConfigName, TopicDef>();
+  for (const key of Object.keys(BROKER_CONFIGS) as BrokerConfigName[]) {
+    const d: ConfigDef = BROKER_CONFIGS[key];
+    if (d.topic === undefined) continue;
+    const name = d.topic as TopicConfigName;
+    const scale = d.topicScale ?? 1;
+    const entry = out.get(name) ?? { name, def: d, brokerKeys: [] };
+    if (scale === 1) entry.def = d;
+    entry.brokerKeys.push({ key, scale });
+    entry.brokerKeys.sort((a, b) => a.scale - b.scale);
+    out.set(name, entry);
+  }
+  return out;
+})();
+
+/** The value a topic inherits from the broker, with the broker key and source it came from. */
+function effectiveTopicValue(broker: BrokerConfig, name: TopicConfigName): { value: unknown; raw: string; source: ConfigSource } {
+  const t = TOPIC_CONFIGS.get(name)!;
+  // A key set by the operator beats any default, then the smallest unit wins (ms > minutes > hours).
+  const candidates = [...t.brokerKeys.filter((b) => broker.origin(b.key) !== 'default'), ...t.brokerKeys];
+  for (const { key, scale } of candidates) {
+    const v = broker.get(key) as unknown;
+    if (v === null) continue;
+    if (scale === 1) return { value: v, raw: broker.raw(key)!, source: broker.source(key) };
+    const n = v as number;
+    const scaled = n < 0 ? -1 : n * scale;
+    return { value: scaled, raw: String(scaled), source: broker.source(key) };
+  }
+  const fallback = t.def.topicDefault!;
+  return { value: parseValue(name, t.def, fallback), raw: fallback, source: 'DEFAULT_CONFIG' };
+}
+
+/** Typed values of topic configs. */
+export type TopicConfigValue<N extends TopicConfigName> = {
+  [K in BrokerConfigName]: Defs[K] extends { topic: N; type: infer T extends ConfigType } ? ConfigTypeMap[T] : never
+}[BrokerConfigName];
+
+/** One topic's effective configuration: its overrides over the broker's values. */
+export class TopicConfig {
+  readonly #values: Map<TopicConfigName, { value: unknown; raw: string; source: ConfigSource }>;
+  readonly #broker: BrokerConfig;
+  readonly #overrides: Map<TopicConfigName, string>;
+
+  constructor(broker: BrokerConfig, values: Map<TopicConfigName, { value: unknown; raw: string; source: ConfigSource }>, overrides: Map<TopicConfigName, string>) {
+    this.#broker = broker;
+    this.#values = values;
+    this.#overrides = overrides;
+  }
+
+  get<N extends TopicConfigName>(name: N): TopicConfigValue<N> {
+    return this.#values.get(name)!.value as TopicConfigValue<N>;
+  }
+
+  source(name: TopicConfigName): ConfigSource {
+    return this.#values.get(name)!.source;
+  }
+
+  /** Only the topic's own overrides (what is stored with the topic), as text. */
+  overrides(): Record<string, string> {
+    return Object.fromEntries(this.#overrides);
+  }
+
+  /** DescribeConfigs entries for the topic, synonyms included (override first, then broker keys). */
+  describe(): ConfigEntry[] {
+    return [...TOPIC_CONFIGS.values()].map((t) => {
+      const v = this.#values.get(t.name)!;
+      const synonyms: NonNullable<ConfigEntry['synonyms']> = [];
+      const o = this.#overrides.get(t.name);
+      if (o !== undefined) synonyms.push({ name: t.name, value: o, source: 'DYNAMIC_TOPIC_CONFIG' });
+      for (const b of t.brokerKeys) {
+        if (this.#broker.raw(b.key) !== null) synonyms.push({ name: b.key, value: this.#broker.raw(b.key), source: this.#broker.source(b.key) });
+      }
+      return { name: t.name, value: v.raw, source: v.source, type: t.def.type, sensitive: false, doc: t.def.doc, synonyms };
+    });
+  }
+}
+
+/**
+ * Resolves a topic's configs: each override (as stored with the topic, e.g. from CreateTopics or
+ * `--config`) is validated and wins with source DYNAMIC_TOPIC_CONFIG; everything else comes from the
+ * broker (STATIC_BROKER_CONFIG when the operator set the broker key, else DEFAULT_CONFIG).
+ * Unknown topic configs are an UNKNOWN_KEY error, as in Kafka's CreateTopics.
+ */
+export function topicConfig(broker: BrokerConfig, overrides: Record<string, string> = {}): TopicConfig {
+  const given = new Map<TopicConfigName, string>();
+  for (const [k, v] of Object.entries(overrides)) {
+    const t = TOPIC_CONFIGS.get(k as TopicConfigName);
+    if (t === undefined) {
+      throw new ConfigError('UNKNOWN_KEY', k, `${k}: unknown topic config (known: ${[...TOPIC_CONFIGS.keys()].sort().join(', ')})`, v);
+    }
+    given.set(t.name, v);
+  }
+  const values = new Map<TopicConfigName, { value: unknown; raw: string; source: ConfigSource }>();
+  for (const t of TOPIC_CONFIGS.values()) {
+    const o = given.get(t.name);
+    values.set(t.name, o === undefined
+      ? effectiveTopicValue(broker, t.name)
+      : { value: parseValue(t.name, t.def, o), raw: o.trim(), source: 'DYNAMIC_TOPIC_CONFIG' });
+  }
+  return new TopicConfig(broker, values, given);
+}
