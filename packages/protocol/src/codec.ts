@@ -239,6 +239,8 @@ export interface Plan {
   fields: PlanField[];
   /** Tagged fields by tag, ascending. */
   tagged: PlanField[];
+  /** Smallest encoding of this struct in bytes (at least 1), to bound array counts before allocating. */
+  minSize: number;
   /** Every field of the schema that is absent in this version, with its default (decode fills them in). */
   absent: { name: string; defaultValue: unknown; sub: Plan | null; kind: Field['kind'] }[];
 }
@@ -261,7 +263,7 @@ function scalarDefault(type: Prim, nullable: boolean, declared: unknown): unknow
 }
 
 function buildPlan(fields: readonly Field[], version: number, flexible: boolean): Plan {
-  const plan: Plan = { flexible, fields: [], tagged: [], absent: [] };
+  const plan: Plan = { flexible, fields: [], tagged: [], absent: [], minSize: 0 };
   for (const fd of fields) {
     const present = inVersions(fd.versions, version);
     const tagged = fd.tag !== undefined && flexible && inVersions(fd.taggedVersions ?? fd.versions, version);
@@ -277,6 +279,13 @@ function buildPlan(fields: readonly Field[], version: number, flexible: boolean)
     else plan.fields.push(pf);
   }
   plan.tagged.sort((a, b) => a.tag! - b.tag!);
+  let size = flexible ? 1 : 0;
+  for (const f of plan.fields) {
+    if (f.kind === 'scalar') size += minSize(f.type, flexible);
+    else if (f.kind === 'struct') size += f.sub!.minSize;
+    else size += flexible ? 1 : 4;
+  }
+  plan.minSize = Math.max(1, size);
   return plan;
 }
 
@@ -328,7 +337,7 @@ function minSize(type: Prim | null, flexible: boolean): number {
     case 'uuid': return 16;
     case 'string': return flexible ? 1 : 2;
     case 'bytes': case 'records': return flexible ? 1 : 4;
-    default: return flexible ? 1 : 0; // a struct: in flexible versions at least its tag section
+    default: return 1;
   }
 }
 
@@ -377,7 +386,7 @@ function readField(r: Reader, f: PlanField, flexible: boolean): unknown {
         if (n === -1 && f.nullable) return null;
         throw new ProtocolError('INVALID', `null or negative array count ${n} for ${f.name}`);
       }
-      r.checkCount(n, minSize(f.kind === 'structArray' ? null : f.type, flexible));
+      r.checkCount(n, f.kind === 'structArray' ? f.sub!.minSize : minSize(f.type, flexible));
       const out = new Array(n);
       if (f.kind === 'scalarArray') for (let i = 0; i < n; i++) out[i] = readScalar(r, f.type!, false, flexible);
       else for (let i = 0; i < n; i++) out[i] = readStruct(r, f.sub!);

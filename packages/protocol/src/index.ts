@@ -15,3 +15,7 @@ export {
 export { Reader, Writer } from './codec.ts';
 export type { ApiSchema, MessageSchema, Field, Decoded, Encodable, RequestOf, ResponseOf } from './schema.ts';
 export { murmur2, javaPartition } from './murmur2.ts';
+export {
+  encodeRecordBatch, decodeRecordBatches, Codec, BatchAttr, BATCH_HEADER_SIZE, BATCH_LOG_OVERHEAD,
+  type EncodeBatchOptions, type RecordInput, type RecordHeader, type DecodedBatch, type DecodedRecord, type DecodeBatchesOptions,
+} from './records.ts';
