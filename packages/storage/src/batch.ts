@@ -1,0 +1,43 @@
+/**
+ * Record batch v2 header layout (Kafka `DefaultRecordBatch`), big-endian:
+ *
+ * ```
+ *  0 int64 baseOffset        not covered by the CRC
+ *  8 int32 batchLength       bytes after this field (batch size = 12 + batchLength)
+ * 12 int32 partitionLeaderEpoch   not covered by the CRC
+ * 16 int8  magic (2)
+ * 17 uint32 crc              CRC-32C of bytes 21..end
+ * 21 int16 attributes        bits 0-2 codec, 3 timestampType, 4 transactional, 5 control
+ * 23 int32 lastOffsetDelta
+ * 27 int64 firstTimestamp
+ * 35 int64 maxTimestamp
+ * 43 int64 producerId
+ * 51 int16 producerEpoch
+ * 53 int32 baseSequence
+ * 57 int32 recordCount
+ * 61 records...
+ * ```
+ * The storage layer only reads these header fields in TS (to walk batches while reading); full
+ * validation is the native `scanLog` / `validateAndAssign`.
+ */
+export const BATCH_HEADER_SIZE = 61;
+export const LOG_OVERHEAD = 12;
+export const OFF_LENGTH = 8;
+export const OFF_LEADER_EPOCH = 12;
+export const OFF_MAGIC = 16;
+export const OFF_CRC = 17;
+export const OFF_ATTRIBUTES = 21;
+export const OFF_LAST_OFFSET_DELTA = 23;
+export const OFF_FIRST_TIMESTAMP = 27;
+export const OFF_MAX_TIMESTAMP = 35;
+export const OFF_PRODUCER_ID = 43;
+export const OFF_RECORD_COUNT = 57;
+export const ATTR_TIMESTAMP_TYPE = 0x08;
+
+export const batchBaseOffset = (b: Uint8Array | Buffer, at: number) => (b as Buffer).readBigInt64BE(at);
+export const batchSize = (b: Buffer, at: number) => LOG_OVERHEAD + b.readInt32BE(at + OFF_LENGTH);
+export const batchLastOffset = (b: Buffer, at: number) => b.readBigInt64BE(at) + BigInt(b.readInt32BE(at + OFF_LAST_OFFSET_DELTA));
+
+export function fileName(baseOffset: bigint): string {
+  return baseOffset.toString().padStart(20, '0');
+}

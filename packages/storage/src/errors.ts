@@ -1,0 +1,24 @@
+import { RunnelError } from '@runnel/common';
+
+export type StorageErrorCode =
+  | 'OFFSET_OUT_OF_RANGE'
+  | 'CORRUPT_MESSAGE'
+  | 'RECORD_TOO_LARGE'
+  | 'OUT_OF_ORDER_SEQUENCE'
+  | 'INVALID_PRODUCER_EPOCH'
+  | 'UNKNOWN_PRODUCER_ID'
+  | 'DUPLICATE_SEQUENCE'
+  | 'LOG_DIR_OFFLINE'
+  | 'STORAGE_ERROR'
+  | 'NO_SPACE'
+  | 'INVALID_CONFIG';
+
+/** Every failure of @runnel/storage. The broker maps `code` to a Kafka error code. */
+export class StorageError extends RunnelError<StorageErrorCode> {}
+
+/** An errno-style code of a Node fs error, or undefined. */
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof (err as { code: unknown }).code === 'string'
+    ? (err as { code: string }).code
+    : undefined;
+}

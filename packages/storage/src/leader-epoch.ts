@@ -1,0 +1,88 @@
+import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+
+/**
+ * Leader epoch cache (Kafka `LeaderEpochFileCache`): the start offset of every leader epoch seen in
+ * this partition, persisted as `leader-epoch-checkpoint` in the partition dir:
+ * ```
+ * 0            <- version
+ * 2            <- count
+ * 0 0          <- epoch startOffset
+ * 3 1500
+ * ```
+ * Epochs and start offsets are strictly increasing. Rebuilt from the batches' partitionLeaderEpoch
+ * on recovery; truncated with the log.
+ */
+export class LeaderEpochCache {
+  readonly path: string;
+  entries: { epoch: number; startOffset: bigint }[] = [];
+  private dirty = false;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  static async load(path: string): Promise<LeaderEpochCache> {
+    const c = new LeaderEpochCache(path);
+    try {
+      const lines = (await readCheckpoint(path)) ?? [];
+      c.entries = lines.map((l) => ({ epoch: Number(l[0]), startOffset: BigInt(l[1]) }));
+    } catch {
+      c.entries = [];
+      c.dirty = true;
+    }
+    return c;
+  }
+
+  latestEpoch(): number {
+    return this.entries.at(-1)?.epoch ?? -1;
+  }
+
+  /** Record that `epoch` starts at `offset` (ignored unless the epoch is newer than the latest). */
+  assign(epoch: number, offset: bigint): void {
+    if (epoch < 0) return;
+    const last = this.entries.at(-1);
+    if (last && epoch <= last.epoch) return;
+    if (last && offset <= last.startOffset) this.entries.pop();
+    this.entries.push({ epoch, startOffset: offset });
+    this.dirty = true;
+  }
+
+  /** Remove epochs starting at or after `endOffset` (log truncated to endOffset). */
+  truncateFromEnd(endOffset: bigint): void {
+    const n = this.entries.length;
+    this.entries = this.entries.filter((e) => e.startOffset < endOffset);
+    if (this.entries.length !== n) this.dirty = true;
+  }
+
+  /** Log start moved to `startOffset`: drop epochs wholly below it, clamp the first. */
+  truncateFromStart(startOffset: bigint): void {
+    while (this.entries.length > 1 && this.entries[1].startOffset <= startOffset) {
+      this.entries.shift();
+      this.dirty = true;
+    }
+    if (this.entries.length > 0 && this.entries[0].startOffset < startOffset) {
+      this.entries[0] = { ...this.entries[0], startOffset };
+      this.dirty = true;
+    }
+  }
+
+  /** Kafka `endOffsetFor`: the end offset of `epoch` (start of the next higher epoch, or logEndOffset). */
+  endOffsetFor(epoch: number, logEndOffset: bigint): { epoch: number; endOffset: bigint } {
+    let found = -1;
+    for (let i = 0; i < this.entries.length; i++) if (this.entries[i].epoch <= epoch) found = i;
+    if (found < 0) return { epoch: -1, endOffset: -1n };
+    const next = this.entries[found + 1];
+    return { epoch: this.entries[found].epoch, endOffset: next ? next.startOffset : logEndOffset };
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.dirty = true;
+  }
+
+  async flush(force = false): Promise<void> {
+    if (!this.dirty && !force) return;
+    this.dirty = false;
+    await writeCheckpoint(this.path, this.entries.map((e) => `${e.epoch} ${e.startOffset}`));
+  }
+}

@@ -1,0 +1,422 @@
+import { randomUUID } from 'node:crypto';
+import { statfsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { silentLogger, type Logger } from '@runnel/common';
+import type { OffloadPool } from '@runnel/offload';
+import { fsyncDir, readOffsetCheckpoint, unlinkIfExists, writeOffsetCheckpoint } from './checkpoint.ts';
+import { compactLog } from './compaction.ts';
+import { ConfigProblem, resolveLogConfig, type LogConfig } from './config.ts';
+import { StorageError } from './errors.ts';
+import { PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
+
+export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
+export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
+export const CLEAN_SHUTDOWN_MARKER = '.kafka_cleanshutdown';
+export const META_PROPERTIES = 'meta.properties';
+
+export interface LogManagerOptions {
+  logDirs: string[];
+  defaults: LogConfig;
+  /** fsync (fdatasync) before an append resolves, with group commit. Default false (Kafka: page cache + replication). */
+  durable?: boolean;
+  /** Extra wait before each group-commit fdatasync to gather more appends. Default 0: appends that arrive during one fdatasync share the next. */
+  groupCommitWindowMs?: number;
+  /** Retention, compaction and flush.ms checks. Default 300000 (Kafka log.retention.check.interval.ms). */
+  retentionCheckIntervalMs?: number;
+  /** Partitions loaded concurrently per log dir. Default 2. */
+  recoveryThreads?: number;
+  /** Runs compaction off the event loop. Without one, compaction runs inline (tests). */
+  pool?: OffloadPool;
+  logger?: Logger;
+  clusterId?: string;
+  nodeId?: number;
+}
+
+interface DirEntry extends LogDirState {
+  logs: Map<string, PartitionLog>;
+  checkpointChain: Promise<void>;
+}
+
+/**
+ * Owns the log dirs of one broker (Kafka `LogManager`). Per log dir:
+ * ```
+ * <logDir>/meta.properties                     version=1, cluster.id=..., node.id=...
+ * <logDir>/recovery-point-offset-checkpoint    0 / count / `topic partition offset` lines
+ * <logDir>/log-start-offset-checkpoint         same format
+ * <logDir>/.kafka_cleanshutdown                present only between a clean stop and the next start
+ * <logDir>/<topic>-<partition>/                one PartitionLog
+ * <logDir>/<topic>-<partition>.<uuid>-delete/  a deleted partition being removed
+ * ```
+ * A dir that fails (cannot be created, I/O error at runtime) goes offline alone: its partitions
+ * answer LOG_DIR_OFFLINE and the other dirs keep serving.
+ */
+export class LogManager {
+  private readonly options: Required<Omit<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>> & Pick<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>;
+  private readonly entries: DirEntry[];
+  private readonly byKey = new Map<string, PartitionLog>();
+  private timer: NodeJS.Timeout | null = null;
+  private housekeeping: Promise<void> = Promise.resolve();
+  private started = false;
+  private diskClusterId: string | undefined;
+
+  private constructor(options: LogManagerOptions) {
+    this.options = {
+      durable: false,
+      groupCommitWindowMs: 0,
+      retentionCheckIntervalMs: 300_000,
+      recoveryThreads: 2,
+      logger: silentLogger(),
+      ...options,
+    };
+    this.entries = options.logDirs.map((path) => {
+      const entry: DirEntry = {
+        path,
+        online: true,
+        logs: new Map(),
+        checkpointChain: Promise.resolve(),
+        markOffline: (err: unknown) => {
+          if (!entry.online) return;
+          entry.online = false;
+          entry.error = err instanceof Error ? err.message : String(err);
+          this.options.logger.error({ dir: path, err: entry.error }, 'log dir is offline');
+        },
+      };
+      return entry;
+    });
+  }
+
+  static create(options: LogManagerOptions): LogManager {
+    if (options.logDirs.length === 0) throw new StorageError('INVALID_CONFIG', 'log.dirs is empty');
+    try {
+      resolveLogConfig(options.defaults);
+    } catch (err) {
+      if (err instanceof ConfigProblem) throw new StorageError('INVALID_CONFIG', err.message);
+      throw err;
+    }
+    return new LogManager(options);
+  }
+
+  /** The cluster id found in (or written to) meta.properties. */
+  get clusterId(): string | undefined {
+    return this.options.clusterId ?? this.diskClusterId;
+  }
+
+  private context(entry: DirEntry): PartitionLogContext {
+    return {
+      logDir: entry,
+      logger: this.options.logger,
+      durable: this.options.durable,
+      groupCommitWindowMs: this.options.groupCommitWindowMs,
+      onLogStartOffsetChanged: () => this.writeCheckpoints(entry),
+    };
+  }
+
+  /** Write/validate meta.properties per dir, load and recover every partition (dirs in parallel). */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const results = await Promise.allSettled(this.entries.map((e) => this.loadDir(e)));
+    for (const r of results) if (r.status === 'rejected' && r.reason instanceof StorageError && r.reason.code === 'INVALID_CONFIG') throw r.reason;
+    this.timer = setInterval(() => {
+      this.housekeeping = this.housekeeping.then(() => this.runHousekeeping());
+    }, Math.max(10, Math.min(this.options.retentionCheckIntervalMs, 1000)));
+    this.timer.unref();
+  }
+
+  private lastRetentionMs = Date.now();
+
+  private async runHousekeeping(): Promise<void> {
+    const now = Date.now();
+    for (const log of this.byKey.values()) await log.maybeFlushByTime(now).catch(() => {});
+    if (now - this.lastRetentionMs < this.options.retentionCheckIntervalMs) return;
+    this.lastRetentionMs = now;
+    await this.runRetention(now);
+    await this.runCompaction();
+    for (const e of this.entries) if (e.online) await this.writeCheckpoints(e).catch((err) => e.markOffline(err));
+  }
+
+  /** One retention pass over every log (also run by the housekeeping timer). */
+  async runRetention(now = Date.now()): Promise<void> {
+    for (const log of this.byKey.values()) {
+      try {
+        await log.applyRetention(now);
+      } catch (err) {
+        this.options.logger.warn({ topic: log.topic, partition: log.partition, err: String(err) }, 'retention failed');
+      }
+    }
+  }
+
+  /** One compaction pass over every compacted log whose dirty ratio is reached. */
+  async runCompaction(now = Date.now()): Promise<void> {
+    for (const log of this.byKey.values()) {
+      if (!log.online || !log.config.cleanupPolicy.includes('compact')) continue;
+      try {
+        await compactLog(log, { pool: this.options.pool, now, logger: this.options.logger });
+      } catch (err) {
+        this.options.logger.warn({ topic: log.topic, partition: log.partition, err: String(err) }, 'compaction failed');
+      }
+    }
+  }
+
+  private async loadDir(entry: DirEntry): Promise<void> {
+    const log = this.options.logger;
+    try {
+      await mkdir(entry.path, { recursive: true });
+      if (!(await stat(entry.path)).isDirectory()) throw Object.assign(new Error(`${entry.path} is not a directory`), { code: 'ENOTDIR' });
+      await this.checkMetaProperties(entry.path);
+      const clean = await stat(join(entry.path, CLEAN_SHUTDOWN_MARKER)).then(
+        () => true,
+        () => false,
+      );
+      const recoveryPoints = await readOffsetCheckpoint(join(entry.path, RECOVERY_POINT_CHECKPOINT)).catch(() => new Map<string, bigint>());
+      const logStarts = await readOffsetCheckpoint(join(entry.path, LOG_START_OFFSET_CHECKPOINT)).catch(() => new Map<string, bigint>());
+      const names = await readdir(entry.path, { withFileTypes: true });
+      const parts: { name: string; topic: string; partition: number; segments: number }[] = [];
+      for (const d of names) {
+        if (!d.isDirectory()) continue;
+        if (d.name.endsWith('-delete')) {
+          await rm(join(entry.path, d.name), { recursive: true, force: true });
+          continue;
+        }
+        const m = /^(.+)-(\d+)$/.exec(d.name);
+        if (!m) continue;
+        const files = await readdir(join(entry.path, d.name));
+        parts.push({ name: d.name, topic: m[1], partition: Number(m[2]), segments: files.filter((f) => f.endsWith('.log')).length });
+      }
+      let remaining = parts.reduce((n, p) => n + p.segments, 0);
+      const total = remaining;
+      const started = Date.now();
+      if (total > 0) log.info({ dir: entry.path, partitions: parts.length, segments: total, clean }, clean ? 'loading log dir' : 'recovering log dir after an unclean shutdown');
+      let lastLog = Date.now();
+      const queue = [...parts];
+      const worker = async () => {
+        for (let p = queue.shift(); p; p = queue.shift()) {
+          const pl = await PartitionLog.load(join(entry.path, p.name), p.topic, p.partition, this.options.defaults, this.context(entry), {
+            cleanShutdown: clean,
+            recoveryPoint: recoveryPoints.get(p.name),
+            logStartOffset: logStarts.get(p.name),
+            onSegmentRecovered: () => {
+              remaining--;
+              if (Date.now() - lastLog > 1000) {
+                lastLog = Date.now();
+                log.info({ dir: entry.path, segmentsRemaining: remaining, segments: total }, 'log recovery progress');
+              }
+            },
+          });
+          entry.logs.set(p.name, pl);
+          this.byKey.set(p.name, pl);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, this.options.recoveryThreads) }, worker));
+      if (total > 0) log.info({ dir: entry.path, partitions: parts.length, ms: Date.now() - started }, 'log dir loaded');
+      // From now on a crash is unclean: remove the marker (durably) before serving.
+      await unlinkIfExists(join(entry.path, CLEAN_SHUTDOWN_MARKER));
+      await fsyncDir(entry.path);
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'INVALID_CONFIG') throw err;
+      entry.markOffline(err);
+    }
+  }
+
+  /**
+   * meta.properties (Kafka KRaft style, java.util.Properties text):
+   * ```
+   * #Written by Runnel
+   * version=1
+   * cluster.id=<id>
+   * node.id=<n>
+   * ```
+   * Written when missing; when present, a different cluster.id or node.id refuses to start
+   * (INVALID_CONFIG): the disk belongs to another cluster or broker.
+   */
+  private async checkMetaProperties(dir: string): Promise<void> {
+    const path = join(dir, META_PROPERTIES);
+    let text: string | null = null;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (text !== null) {
+      const props = new Map<string, string>();
+      for (const line of text.split('\n')) {
+        const t = line.trim();
+        if (!t || t.startsWith('#')) continue;
+        const i = t.indexOf('=');
+        if (i > 0) props.set(t.slice(0, i).trim(), t.slice(i + 1).trim());
+      }
+      const cid = props.get('cluster.id');
+      if (this.options.clusterId !== undefined && cid !== undefined && cid !== this.options.clusterId) {
+        throw new StorageError('INVALID_CONFIG', `${path}: cluster.id ${cid} does not match the configured cluster id ${this.options.clusterId}`);
+      }
+      const nid = props.get('node.id');
+      if (this.options.nodeId !== undefined && nid !== undefined && Number(nid) !== this.options.nodeId) {
+        throw new StorageError('INVALID_CONFIG', `${path}: node.id ${nid} does not match the configured node id ${this.options.nodeId}`);
+      }
+      if (cid !== undefined) this.diskClusterId ??= cid;
+      return;
+    }
+    const lines = ['#Written by Runnel', 'version=1'];
+    if (this.options.clusterId !== undefined) lines.push(`cluster.id=${this.options.clusterId}`);
+    if (this.options.nodeId !== undefined) lines.push(`node.id=${this.options.nodeId}`);
+    await writeFile(`${path}.tmp`, `${lines.join('\n')}\n`);
+    await rename(`${path}.tmp`, path);
+  }
+
+  /** Write the dir's recovery-point and log-start-offset checkpoints (serialized per dir). */
+  private writeCheckpoints(entry: DirEntry): Promise<void> {
+    const run = async () => {
+      const logs = [...entry.logs.values()];
+      await writeOffsetCheckpoint(
+        join(entry.path, RECOVERY_POINT_CHECKPOINT),
+        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.recoveryPoint })),
+      );
+      await writeOffsetCheckpoint(
+        join(entry.path, LOG_START_OFFSET_CHECKPOINT),
+        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.logStartOffset })),
+      );
+    };
+    const p = entry.checkpointChain.then(run, run);
+    entry.checkpointChain = p.catch(() => {});
+    return p;
+  }
+
+  /** Flush, write checkpoints, close files, leave the clean-shutdown marker: the next start skips the scan. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.housekeeping;
+    await Promise.all(
+      this.entries.map(async (entry) => {
+        let ok = entry.online;
+        for (const log of entry.logs.values()) {
+          try {
+            if (ok) await log.close();
+            else await log.closeQuietly();
+          } catch (err) {
+            ok = false;
+            entry.markOffline(err);
+            await log.closeQuietly();
+          }
+        }
+        if (!ok || !entry.online) return;
+        try {
+          await this.writeCheckpoints(entry);
+          await writeFile(join(entry.path, CLEAN_SHUTDOWN_MARKER), '');
+          await fsyncDir(entry.path);
+        } catch (err) {
+          entry.markOffline(err);
+        }
+      }),
+    );
+    this.byKey.clear();
+    for (const e of this.entries) e.logs.clear();
+    this.started = false;
+  }
+
+  /**
+   * Create (or return the existing) log. A new partition goes to the online dir with the most
+   * free space after the bytes already promised there: statfs free bytes minus, for every
+   * partition in the dir, what its active segment may still grow to (segment.bytes − its size).
+   */
+  async createLog(topic: string, partition: number, config?: Partial<LogConfig>): Promise<PartitionLog> {
+    const key = `${topic}-${partition}`;
+    const existing = this.byKey.get(key);
+    if (existing) return existing;
+    if (!/^[a-zA-Z0-9._-]+$/.test(topic) || !Number.isInteger(partition) || partition < 0) {
+      throw new StorageError('INVALID_CONFIG', `invalid topic-partition ${key}`);
+    }
+    let resolved: LogConfig;
+    try {
+      resolved = resolveLogConfig(this.options.defaults, config);
+    } catch (err) {
+      if (err instanceof ConfigProblem) throw new StorageError('INVALID_CONFIG', err.message);
+      throw err;
+    }
+    const candidates = this.entries.filter((e) => e.online).map((e) => ({ e, score: this.placementScore(e) }));
+    candidates.sort((a, b) => b.score - a.score);
+    if (candidates.length === 0) throw new StorageError('LOG_DIR_OFFLINE', 'no online log dir');
+    const entry = candidates[0].e;
+    let log: PartitionLog;
+    try {
+      log = await PartitionLog.create(entry.path, topic, partition, resolved, this.context(entry));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new StorageError('NO_SPACE', `no space to create ${key} in ${entry.path}`, { cause: err });
+      entry.markOffline(err);
+      throw new StorageError('LOG_DIR_OFFLINE', `creating ${key} failed, log dir ${entry.path} is now offline: ${(err as Error).message}`, { cause: err });
+    }
+    // A concurrent createLog of the same partition may have won.
+    const raced = this.byKey.get(key);
+    if (raced) {
+      await log.closeQuietly();
+      return raced;
+    }
+    entry.logs.set(key, log);
+    this.byKey.set(key, log);
+    await this.writeCheckpoints(entry).catch(() => {});
+    return log;
+  }
+
+  private placementScore(e: DirEntry): number {
+    let free = 0;
+    try {
+      const s = statfsSync(e.path);
+      free = s.bavail * s.bsize;
+    } catch {
+      return -Infinity;
+    }
+    let promised = 0;
+    for (const log of e.logs.values()) {
+      const segs = log.segmentInfo();
+      promised += Math.max(0, log.config.segmentBytes - (segs.at(-1)?.size ?? 0));
+    }
+    return free - promised;
+  }
+
+  getLog(topic: string, partition: number): PartitionLog | undefined {
+    return this.byKey.get(`${topic}-${partition}`);
+  }
+
+  /** Close the log and remove its directory (renamed `<name>.<uuid>-delete` first, as Kafka does). */
+  async deleteLog(topic: string, partition: number): Promise<void> {
+    const key = `${topic}-${partition}`;
+    const log = this.byKey.get(key);
+    if (!log) return;
+    this.byKey.delete(key);
+    const entry = this.entries.find((e) => e.logs.get(key) === log);
+    entry?.logs.delete(key);
+    await log.closeQuietly();
+    const doomed = `${log.dir}.${randomUUID().replaceAll('-', '')}-delete`;
+    try {
+      await rename(log.dir, doomed);
+      await rm(doomed, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') entry?.markOffline(err);
+    }
+    if (entry?.online) await this.writeCheckpoints(entry).catch(() => {});
+  }
+
+  logs(): PartitionLog[] {
+    return [...this.byKey.values()];
+  }
+
+  dirs(): { path: string; online: boolean; totalBytes: number; freeBytes: number; usedBytes: number; partitions: number; error?: string }[] {
+    return this.entries.map((e) => {
+      let totalBytes = 0;
+      let freeBytes = 0;
+      try {
+        const s = statfsSync(e.path);
+        totalBytes = s.blocks * s.bsize;
+        freeBytes = s.bavail * s.bsize;
+      } catch {
+        // offline or gone: report zeros
+      }
+      let usedBytes = 0;
+      for (const l of e.logs.values()) usedBytes += l.sizeBytes;
+      const out: ReturnType<LogManager['dirs']>[number] = { path: e.path, online: e.online, totalBytes, freeBytes, usedBytes, partitions: e.logs.size };
+      if (e.error !== undefined) out.error = e.error;
+      return out;
+    });
+  }
+}

@@ -1,0 +1,761 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BatchError, crc32c, validateAndAssign, type BatchInfo } from '@runnel/native';
+import type { Logger } from '@runnel/common';
+import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP } from './batch.ts';
+import { fsyncDir, readCheckpoint, unlinkIfExists, writeCheckpoint } from './checkpoint.ts';
+import type { LogConfig } from './config.ts';
+import { StorageError, errnoCode } from './errors.ts';
+import { LeaderEpochCache } from './leader-epoch.ts';
+import { Mutex } from './mutex.ts';
+import { ProducerStateManager, type ProducerEntry } from './producer-state.ts';
+import { LogSegment } from './segment.ts';
+
+export interface AppendResult {
+  baseOffset: bigint;
+  lastOffset: bigint;
+  /** The broker time written into LogAppendTime batches, -1 for CreateTime. */
+  logAppendTime: bigint;
+  /** An idempotent retry: offsets are the original ones, nothing was written. */
+  duplicate: boolean;
+}
+
+export interface ReadResult {
+  /** Whole batches, possibly empty. */
+  records: Buffer;
+  highWatermark: bigint;
+  logStartOffset: bigint;
+  logEndOffset: bigint;
+}
+
+/** The state of one log dir shared by its partitions (owned by LogManager). */
+export interface LogDirState {
+  path: string;
+  online: boolean;
+  error?: string;
+  markOffline(err: unknown): void;
+}
+
+/** What a PartitionLog needs from its LogManager. */
+export interface PartitionLogContext {
+  logDir: LogDirState;
+  logger: Logger;
+  durable: boolean;
+  groupCommitWindowMs: number;
+  /** The log start offset moved (DeleteRecords, retention): persist the dir's checkpoint. */
+  onLogStartOffsetChanged(log: PartitionLog): Promise<void>;
+}
+
+const PRODUCER_SNAPSHOT = 'producer-state-checkpoint';
+const LEADER_EPOCH_CHECKPOINT = 'leader-epoch-checkpoint';
+const EMPTY = Buffer.alloc(0);
+
+/** Loading state handed from LogManager (read from the log dir's checkpoint files). */
+export interface LoadOptions {
+  cleanShutdown: boolean;
+  recoveryPoint: bigint | undefined;
+  logStartOffset: bigint | undefined;
+  /** Called with the number of segments still to recover, for progress logs. */
+  onSegmentRecovered?: () => void;
+}
+
+/**
+ * One partition's log: `<logDir>/<topic>-<partition>/` holding segments (segment.ts), the
+ * `leader-epoch-checkpoint` and the `producer-state-checkpoint` (producer-state.ts).
+ *
+ * Concurrency: every mutation (append, roll, truncate, retention, compaction swap) runs under one
+ * FIFO mutex: a single writer per partition. Reads run concurrently; they see every append that
+ * resolved before they started. With `durable`, an append resolves after an fdatasync that covers
+ * it; appends waiting together share one fdatasync (group commit), and the writer does not wait for
+ * the fsync, so the next appends keep filling the page cache meanwhile.
+ */
+export class PartitionLog {
+  readonly topic: string;
+  readonly partition: number;
+  /** The partition directory. */
+  readonly dir: string;
+  config: LogConfig;
+  highWatermark = 0n;
+  /** Everything below is on stable storage (segments flushed); unclean recovery starts at its segment. */
+  recoveryPoint = 0n;
+  readonly producerState = new ProducerStateManager();
+  leaderEpochs: LeaderEpochCache;
+  /** Offsets below were compacted (cleaner checkpoint), for the dirty ratio. */
+  cleanerCheckpoint = 0n;
+
+  private readonly ctx: PartitionLogContext;
+  private segments: LogSegment[] = [];
+  private logStart = 0n;
+  private readonly lock = new Mutex();
+  private unflushedMessages = 0;
+  private lastFlushMs = Date.now();
+  private dirtySegments = new Set<LogSegment>();
+  private syncWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private syncLoopRunning = false;
+  private flushChain: Promise<void> = Promise.resolve();
+  private pendingDeletes = new Set<{ timer: NodeJS.Timeout | null; run: () => Promise<void> }>();
+  private closed = false;
+
+  private constructor(topic: string, partition: number, dir: string, config: LogConfig, ctx: PartitionLogContext) {
+    this.topic = topic;
+    this.partition = partition;
+    this.dir = dir;
+    this.config = config;
+    this.ctx = ctx;
+    this.leaderEpochs = new LeaderEpochCache(join(dir, LEADER_EPOCH_CHECKPOINT));
+  }
+
+  get logStartOffset(): bigint {
+    return this.logStart;
+  }
+  get logEndOffset(): bigint {
+    return this.active.nextOffset;
+  }
+  get sizeBytes(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.size;
+    return n;
+  }
+  get online(): boolean {
+    return this.ctx.logDir.online && !this.closed;
+  }
+  /** The log dir path this partition lives in. */
+  get logDir(): string {
+    return this.ctx.logDir.path;
+  }
+  /** Segment base offsets and sizes, oldest first (tests, tools). */
+  segmentInfo(): { baseOffset: bigint; nextOffset: bigint; size: number; maxTimestamp: bigint }[] {
+    return this.segments.map((s) => ({ baseOffset: s.baseOffset, nextOffset: s.nextOffset, size: s.size, maxTimestamp: s.maxTimestamp }));
+  }
+  /** @internal for the cleaner and tests. */
+  segmentList(): readonly LogSegment[] {
+    return this.segments;
+  }
+  private get active(): LogSegment {
+    return this.segments[this.segments.length - 1];
+  }
+  private get segmentOptions() {
+    return { indexIntervalBytes: this.config.indexIntervalBytes, segmentIndexBytes: this.config.segmentIndexBytes };
+  }
+
+  /** A new, empty partition log. */
+  static async create(logDir: string, topic: string, partition: number, config: LogConfig, ctx: PartitionLogContext): Promise<PartitionLog> {
+    const dir = join(logDir, `${topic}-${partition}`);
+    await mkdir(dir, { recursive: true });
+    const log = new PartitionLog(topic, partition, dir, config, ctx);
+    log.segments.push(await LogSegment.create(dir, 0n, log.segmentOptions));
+    await log.leaderEpochs.flush(true);
+    if (ctx.durable) await fsyncDir(logDir);
+    return log;
+  }
+
+  /**
+   * Load an existing partition dir (Kafka `LogLoader`). After a clean shutdown only the indexes are
+   * sanity-checked and the tail after the last index entry is walked. Otherwise every segment from
+   * the one holding the recovery point is scanned (native CRC + lengths + offset order), the first
+   * invalid byte and all later segments are removed, the indexes are rebuilt, and the producer
+   * state and leader-epoch cache are replayed from the log.
+   */
+  static async load(dir: string, topic: string, partition: number, config: LogConfig, ctx: PartitionLogContext, opts: LoadOptions): Promise<PartitionLog> {
+    const log = new PartitionLog(topic, partition, dir, config, ctx);
+    const names = await readdir(dir);
+    const bases: bigint[] = [];
+    for (const n of names) {
+      if (n.endsWith('.deleted') || n.endsWith('.cleaned') || n.endsWith('.swap') || n.endsWith('.tmp')) {
+        await unlinkIfExists(join(dir, n));
+        continue;
+      }
+      const m = /^(\d{20})\.log$/.exec(n);
+      if (m) bases.push(BigInt(m[1]));
+    }
+    bases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const n of names) {
+      const m = /^(\d{20})\.(index|timeindex)$/.exec(n);
+      if (m && !bases.includes(BigInt(m[1]))) await unlinkIfExists(join(dir, n));
+    }
+    log.leaderEpochs = await LeaderEpochCache.load(join(dir, LEADER_EPOCH_CHECKPOINT));
+
+    if (bases.length === 0) {
+      const start = opts.logStartOffset ?? 0n;
+      log.segments.push(await LogSegment.create(dir, start, log.segmentOptions));
+      log.logStart = start;
+      log.recoveryPoint = start;
+      log.highWatermark = start;
+      return log;
+    }
+
+    // Segments from this index on are scanned (unclean shutdown).
+    let recoverFrom = bases.length;
+    if (!opts.cleanShutdown) {
+      const rp = opts.recoveryPoint ?? 0n;
+      recoverFrom = 0;
+      for (let i = 0; i < bases.length; i++) if (bases[i] <= rp) recoverFrom = i;
+    }
+    const recovered: BatchInfo[] = [];
+    let truncatedAt = -1;
+    for (let i = 0; i < bases.length; i++) {
+      const upper = i + 1 < bases.length ? bases[i + 1] : null;
+      if (i >= recoverFrom) {
+        const { segment } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper);
+        const r = await segment.recover((b) => {
+          if (b.producerId >= 0n || b.partitionLeaderEpoch >= 0) recovered.push(b);
+        });
+        log.segments.push(segment);
+        opts.onSegmentRecovered?.();
+        if (r.truncatedBytes > 0) {
+          ctx.logger.warn({ topic, partition, segment: String(bases[i]), truncatedBytes: r.truncatedBytes, validBytes: r.validBytes }, 'recovery truncated an invalid tail');
+          truncatedAt = i;
+          break;
+        }
+      } else {
+        const { segment, truncatedBytes, rebuilt } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper);
+        if (rebuilt) ctx.logger.warn({ topic, partition, segment: String(bases[i]) }, 'rebuilt a missing or corrupt index');
+        log.segments.push(segment);
+        opts.onSegmentRecovered?.();
+        if (truncatedBytes > 0 && upper === null) truncatedAt = i;
+        else if (truncatedBytes > 0) ctx.logger.warn({ topic, partition, segment: String(bases[i]), truncatedBytes }, 'truncated an invalid segment tail');
+      }
+    }
+    if (truncatedAt >= 0) {
+      for (let j = truncatedAt + 1; j < bases.length; j++) {
+        await LogSegment.removeFiles(dir, bases[j]);
+        ctx.logger.warn({ topic, partition, segment: String(bases[j]) }, 'deleted a segment after a truncated one');
+      }
+    }
+    // An empty trailing segment left by an earlier roll is fine; drop empty non-last segments' gaps later.
+    const leo = log.active.nextOffset;
+    log.logStart = opts.logStartOffset !== undefined && opts.logStartOffset > log.segments[0].baseOffset ? opts.logStartOffset : log.segments[0].baseOffset;
+    if (log.logStart > leo) log.logStart = leo;
+    log.recoveryPoint = opts.cleanShutdown ? leo : opts.recoveryPoint !== undefined && opts.recoveryPoint < leo ? opts.recoveryPoint : log.segments[Math.min(recoverFrom, log.segments.length - 1)].baseOffset;
+    if (log.recoveryPoint > leo) log.recoveryPoint = leo;
+    log.highWatermark = leo;
+
+    // Leader epochs: drop what the truncation removed, then re-assign from the scanned batches.
+    log.leaderEpochs.truncateFromEnd(leo);
+    for (const b of recovered) log.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
+    log.leaderEpochs.truncateFromStart(log.logStart);
+    await log.leaderEpochs.flush();
+
+    await log.rebuildProducerState(recoverFrom < bases.length ? log.segments[Math.min(recoverFrom, log.segments.length - 1)].baseOffset : leo, recovered);
+    return log;
+  }
+
+  /**
+   * Producer state = snapshot (if it is not past the log end) + replay of the batches after it.
+   * `scannedFrom`/`scanned`: batches recovery already read, to avoid reading them twice.
+   */
+  private async rebuildProducerState(scannedFrom: bigint, scanned: BatchInfo[]): Promise<void> {
+    const leo = this.logEndOffset;
+    this.producerState.clear();
+    let from = this.logStart;
+    try {
+      const entries = await readCheckpoint(join(this.dir, PRODUCER_SNAPSHOT));
+      if (entries) {
+        const tmp = new ProducerStateManager();
+        const at = ProducerStateManager.parse(entries, tmp);
+        if (at <= leo && at >= this.segments[0].baseOffset) {
+          for (const [k, v] of tmp.producers) this.producerState.producers.set(k, v);
+          from = at;
+        }
+      }
+    } catch (err) {
+      this.ctx.logger.warn({ topic: this.topic, partition: this.partition, err: String(err) }, 'ignoring an unreadable producer state snapshot');
+    }
+    if (from >= leo) return;
+    for (const seg of this.segments) {
+      if (seg.nextOffset <= from) continue;
+      if (seg.baseOffset >= scannedFrom) break;
+      await seg.scan(0, null, (b) => {
+        if (b.baseOffset >= from) this.producerState.apply(b);
+      });
+    }
+    for (const b of scanned) if (b.baseOffset >= from && b.baseOffset >= scannedFrom) this.producerState.apply(b);
+  }
+
+  private assertOnline(): void {
+    if (!this.online) {
+      throw new StorageError('LOG_DIR_OFFLINE', `${this.topic}-${this.partition}: log dir ${this.ctx.logDir.path} is offline${this.ctx.logDir.error ? ` (${this.ctx.logDir.error})` : ''}`, { retriable: true });
+    }
+  }
+
+  /** Turn an fs error into a StorageError; anything but ENOSPC takes the log dir offline. */
+  private ioError(err: unknown, what: string): StorageError {
+    if (err instanceof StorageError) return err;
+    const code = errnoCode(err);
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      return new StorageError('NO_SPACE', `${this.topic}-${this.partition}: ${what}: no space left on ${this.ctx.logDir.path}`, { cause: err, retriable: true });
+    }
+    if (this.closed) return new StorageError('LOG_DIR_OFFLINE', `${this.topic}-${this.partition}: log is closed`, { cause: err });
+    this.ctx.logDir.markOffline(err);
+    return new StorageError('LOG_DIR_OFFLINE', `${this.topic}-${this.partition}: ${what} failed, log dir ${this.ctx.logDir.path} is now offline: ${(err as Error).message}`, { cause: err, retriable: true });
+  }
+
+  /** Validate (native), check idempotent producer sequences, assign offsets, write, update indexes. */
+  async append(payload: Buffer, options?: { leaderEpoch?: number }): Promise<AppendResult> {
+    this.assertOnline();
+    const result = await this.lock.run(() => this.appendLocked(payload, options?.leaderEpoch));
+    if (this.ctx.durable) await this.waitDurable();
+    return result;
+  }
+
+  private async appendLocked(payload: Buffer, leaderEpochOption: number | undefined): Promise<AppendResult> {
+    this.assertOnline();
+    const leo = this.logEndOffset;
+    const leaderEpoch = leaderEpochOption ?? Math.max(0, this.leaderEpochs.latestEpoch());
+    let batches: BatchInfo[];
+    try {
+      batches = validateAndAssign(payload, leo, leaderEpoch);
+    } catch (err) {
+      if (err instanceof BatchError) {
+        const tooLarge = /TOO_LARGE|SIZE/.test(String(err.code));
+        throw new StorageError(tooLarge ? 'RECORD_TOO_LARGE' : 'CORRUPT_MESSAGE', `${this.topic}-${this.partition}: invalid record batch ${err.batchIndex} at byte ${err.position}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    if (batches.length === 0) return { baseOffset: leo, lastOffset: leo - 1n, logAppendTime: -1n, duplicate: false };
+    for (const b of batches) {
+      if (b.size > this.config.maxMessageBytes || b.size > this.config.segmentBytes) {
+        throw new StorageError('RECORD_TOO_LARGE', `${this.topic}-${this.partition}: batch of ${b.size} bytes exceeds max.message.bytes ${this.config.maxMessageBytes}${b.size > this.config.segmentBytes ? ` or segment.bytes ${this.config.segmentBytes}` : ''}`);
+      }
+    }
+
+    // Idempotent producers: every batch is either new (checked in order) or a retry of a retained one.
+    const pending = new Map<bigint, ProducerEntry>();
+    let duplicates = 0;
+    let dupFirst = 0n;
+    let dupLast = 0n;
+    for (const b of batches) {
+      const c = this.producerState.check(b, pending);
+      if (c.kind === 'duplicate') {
+        if (duplicates === 0) dupFirst = c.firstOffset;
+        dupLast = c.lastOffset;
+        duplicates++;
+      } else this.producerState.apply(b, pending);
+    }
+    if (duplicates === batches.length) return { baseOffset: dupFirst, lastOffset: dupLast, logAppendTime: -1n, duplicate: true };
+    if (duplicates > 0) throw new StorageError('DUPLICATE_SEQUENCE', `${this.topic}-${this.partition}: a request mixes ${duplicates} duplicate batches with new ones`);
+
+    let logAppendTime = -1n;
+    if (this.config.messageTimestampType === 'LogAppendTime') {
+      logAppendTime = BigInt(Date.now());
+      for (const b of batches) {
+        const at = b.position;
+        payload.writeBigInt64BE(logAppendTime, at + OFF_MAX_TIMESTAMP);
+        payload.writeInt16BE(payload.readInt16BE(at + OFF_ATTRIBUTES) | ATTR_TIMESTAMP_TYPE, at + OFF_ATTRIBUTES);
+        payload.writeUInt32BE(crc32c(payload.subarray(at + OFF_ATTRIBUTES, at + b.size)) >>> 0, at + OFF_CRC);
+        b.maxTimestamp = logAppendTime;
+        b.timestampType = 1;
+      }
+    }
+
+    const last = batches[batches.length - 1];
+    const lastOffset = last.baseOffset + BigInt(last.lastOffsetDelta);
+    const seg = this.active;
+    if (seg.size > 0 && (seg.size + payload.length > this.config.segmentBytes || Date.now() - seg.createdMs > this.config.segmentMs || !seg.canHold(lastOffset))) {
+      try {
+        await this.roll(batches[0].baseOffset);
+      } catch (err) {
+        throw this.ioError(err, 'roll');
+      }
+    }
+    const target = this.active;
+    try {
+      await target.append(payload, batches);
+    } catch (err) {
+      throw this.ioError(err, 'append');
+    }
+    this.dirtySegments.add(target);
+    this.producerState.commit(pending);
+    const epochBefore = this.leaderEpochs.latestEpoch();
+    for (const b of batches) this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
+    if (this.leaderEpochs.latestEpoch() !== epochBefore) {
+      try {
+        await this.leaderEpochs.flush();
+      } catch (err) {
+        throw this.ioError(err, 'leader epoch checkpoint');
+      }
+    }
+    for (const b of batches) this.unflushedMessages += b.recordCount;
+    if (this.unflushedMessages >= this.config.flushMessages) await this.flushLocked();
+    return { baseOffset: batches[0].baseOffset, lastOffset, logAppendTime, duplicate: false };
+  }
+
+  /** Start a new active segment at `baseOffset`; the old one is flushed in the background (Kafka flushes on roll). */
+  private async roll(baseOffset: bigint): Promise<void> {
+    const old = this.active;
+    old.onBecomeInactive();
+    const seg = await LogSegment.create(this.dir, baseOffset, this.segmentOptions);
+    if (this.ctx.durable) await fsyncDir(this.dir);
+    this.segments.push(seg);
+    this.ctx.logger.debug({ topic: this.topic, partition: this.partition, baseOffset: String(baseOffset) }, 'rolled segment');
+    // Producer state as of the new segment's base: bounds the replay after a crash.
+    await writeCheckpoint(join(this.dir, PRODUCER_SNAPSHOT), this.producerState.serialize(baseOffset), 0, false);
+    this.flushChain = this.flushChain
+      .then(async () => {
+        if (old.deleted) return;
+        await old.flush(true);
+        this.dirtySegments.delete(old);
+        if (baseOffset > this.recoveryPoint) this.recoveryPoint = baseOffset;
+      })
+      .catch((err) => {
+        if (!this.closed && !old.deleted) this.ioError(err, 'flush on roll');
+      });
+  }
+
+  /** Resolve when everything appended before the call is on stable storage (group commit). */
+  private waitDurable(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push({ resolve, reject });
+      if (!this.syncLoopRunning) void this.syncLoop();
+    });
+  }
+
+  /**
+   * Group commit: one fdatasync per round for every append that finished writing before the round
+   * started. Appends finishing during an fdatasync wait for the next round (optionally after
+   * `groupCommitWindowMs` to gather more).
+   */
+  private async syncLoop(): Promise<void> {
+    this.syncLoopRunning = true;
+    try {
+      while (this.syncWaiters.length > 0) {
+        if (this.ctx.groupCommitWindowMs > 0) await new Promise((r) => setTimeout(r, this.ctx.groupCommitWindowMs));
+        const waiters = this.syncWaiters;
+        this.syncWaiters = [];
+        const segments = [...this.dirtySegments];
+        this.dirtySegments.clear();
+        try {
+          for (const s of segments) {
+            if (s.deleted) continue;
+            const size = s.size;
+            await s.fh.datasync();
+            if (size > s.flushedSize) s.flushedSize = size;
+          }
+          for (const w of waiters) w.resolve();
+        } catch (err) {
+          const e = this.ioError(err, 'fdatasync');
+          for (const w of waiters) w.reject(e);
+        }
+      }
+    } finally {
+      this.syncLoopRunning = false;
+    }
+  }
+
+  /** fsync everything written so far and move the recovery point to the log end. */
+  async flush(): Promise<void> {
+    this.assertOnline();
+    await this.lock.run(() => this.flushLocked());
+  }
+
+  private async flushLocked(): Promise<void> {
+    const leo = this.logEndOffset;
+    try {
+      await this.flushChain;
+      for (const s of this.segments) if (s.flushedSize < s.size || this.dirtySegments.has(s)) await s.flush(true);
+      await this.active.flush(true);
+    } catch (err) {
+      throw this.ioError(err, 'flush');
+    }
+    this.dirtySegments.clear();
+    this.unflushedMessages = 0;
+    this.lastFlushMs = Date.now();
+    if (leo > this.recoveryPoint) this.recoveryPoint = leo;
+  }
+
+  /** flush.ms: called by the manager's housekeeping tick. */
+  async maybeFlushByTime(now: number): Promise<void> {
+    if (this.online && this.unflushedMessages > 0 && now - this.lastFlushMs >= this.config.flushMs) await this.flush();
+  }
+
+  /**
+   * Read whole batches from the one containing `offset`, up to `maxBytes` (the first batch even if
+   * larger unless `minOneBatch: false`, KIP-74), never a batch at or beyond `maxOffset`.
+   */
+  async read(offset: bigint, maxBytes: number, options?: { minOneBatch?: boolean; maxOffset?: bigint }): Promise<ReadResult> {
+    this.assertOnline();
+    const leo = this.logEndOffset;
+    const result = (records: Buffer): ReadResult => ({ records, highWatermark: this.highWatermark, logStartOffset: this.logStart, logEndOffset: leo });
+    if (offset < this.logStart || offset > leo) {
+      throw new StorageError('OFFSET_OUT_OF_RANGE', `${this.topic}-${this.partition}: offset ${offset} is outside [${this.logStart}, ${leo}]`);
+    }
+    const limit = options?.maxOffset !== undefined && options.maxOffset < leo ? options.maxOffset : leo;
+    if (offset >= limit) return result(EMPTY);
+    const minOneBatch = options?.minOneBatch ?? true;
+    const segments = this.segments;
+    let i = this.floorSegment(offset);
+    for (; i < segments.length; i++) {
+      const seg = segments[i];
+      if (seg.baseOffset >= limit) break;
+      let records: Buffer | null;
+      try {
+        records = await seg.read(offset, maxBytes, minOneBatch, limit);
+      } catch (err) {
+        if (seg.deleted) {
+          // Retention removed the segment under us: the caller retries and gets OFFSET_OUT_OF_RANGE or newer data.
+          return result(EMPTY);
+        }
+        throw this.ioError(err, 'read');
+      }
+      if (records !== null) return result(records);
+    }
+    return result(EMPTY);
+  }
+
+  /** Index of the last segment with baseOffset <= offset (0 when offset is below all). */
+  private floorSegment(offset: bigint): number {
+    const s = this.segments;
+    let lo = 0;
+    let hi = s.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid].baseOffset <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /**
+   * The first offset whose timestamp is >= `timestamp` (ListOffsets). Record-exact for
+   * uncompressed batches; for a compressed batch, its base offset (the batch is returned whole to
+   * the consumer anyway) with the batch's max timestamp.
+   */
+  async offsetForTimestamp(timestamp: bigint): Promise<{ offset: bigint; timestamp: bigint } | null> {
+    this.assertOnline();
+    for (const seg of this.segments) {
+      if (seg.maxTimestamp < timestamp) continue;
+      const entry = seg.timeIndex.lookup(timestamp);
+      const startOffset = entry ? entry.offset : seg.baseOffset;
+      const pos = seg.index.lookup(startOffset).position;
+      try {
+        for await (const { buf, at } of seg.batchesFrom(pos)) {
+          const maxTs = buf.readBigInt64BE(at + OFF_MAX_TIMESTAMP);
+          const base = buf.readBigInt64BE(at);
+          if (maxTs < timestamp) continue;
+          const found = findRecordAtOrAfter(buf, at, timestamp);
+          const offset = found ? found.offset : base;
+          if (offset < this.logStart) continue;
+          return found ?? { offset: base, timestamp: maxTs };
+        }
+      } catch (err) {
+        throw this.ioError(err, 'offsetForTimestamp');
+      }
+    }
+    return null;
+  }
+
+  /** DeleteRecords: advance the log start offset to `offset`, delete segments wholly below it; returns the new low watermark. */
+  async deleteRecordsBefore(offset: bigint): Promise<bigint> {
+    this.assertOnline();
+    return this.lock.run(async () => {
+      const leo = this.logEndOffset;
+      if (offset > leo) throw new StorageError('OFFSET_OUT_OF_RANGE', `${this.topic}-${this.partition}: cannot delete records before ${offset}, the log ends at ${leo}`);
+      if (offset <= this.logStart) return this.logStart;
+      this.logStart = offset;
+      this.leaderEpochs.truncateFromStart(offset);
+      const n = this.deletableBelowLogStart();
+      await this.deleteOldestSegments(n, 'log start offset');
+      await this.leaderEpochs.flush().catch((err) => {
+        throw this.ioError(err, 'leader epoch checkpoint');
+      });
+      await this.ctx.onLogStartOffsetChanged(this);
+      return this.logStart;
+    });
+  }
+
+  private deletableBelowLogStart(): number {
+    let n = 0;
+    while (n < this.segments.length - 1 && this.segments[n + 1].baseOffset <= this.logStart) n++;
+    return n;
+  }
+
+  /**
+   * Remove the `n` oldest segments (never the active one): rename to `*.deleted`, unlink after
+   * `file.delete.delay.ms` so reads in flight finish.
+   */
+  private async deleteOldestSegments(n: number, reason: string): Promise<void> {
+    n = Math.min(n, this.segments.length - 1);
+    if (n <= 0) return;
+    const gone = this.segments.splice(0, n);
+    const newStart = this.segments[0].baseOffset;
+    if (newStart > this.logStart) this.logStart = newStart;
+    this.leaderEpochs.truncateFromStart(this.logStart);
+    for (const seg of gone) {
+      this.dirtySegments.delete(seg);
+      let run: () => Promise<void>;
+      try {
+        run = await seg.markDeleted();
+      } catch (err) {
+        throw this.ioError(err, 'delete segment');
+      }
+      this.scheduleDelete(run);
+      this.ctx.logger.info({ topic: this.topic, partition: this.partition, segment: String(seg.baseOffset), reason }, 'deleting segment');
+    }
+  }
+
+  private scheduleDelete(run: () => Promise<void>): void {
+    const item = { timer: null as NodeJS.Timeout | null, run };
+    const fire = () => {
+      this.pendingDeletes.delete(item);
+      run().catch((err) => this.ctx.logger.warn({ err: String(err) }, 'deleting segment files failed'));
+    };
+    this.pendingDeletes.add(item);
+    if (this.config.fileDeleteDelayMs <= 0) fire();
+    else {
+      item.timer = setTimeout(fire, this.config.fileDeleteDelayMs);
+      item.timer.unref();
+    }
+  }
+
+  /** Retention pass (retention.ms by segment max timestamp, retention.bytes per partition). Returns segments deleted. */
+  async applyRetention(now = Date.now()): Promise<number> {
+    if (!this.online || !this.config.cleanupPolicy.includes('delete')) return 0;
+    return this.lock.run(async () => {
+      const before = this.logStart;
+      let n = this.deletableBelowLogStart();
+      const last = this.segments.length - 1;
+      if (this.config.retentionMs >= 0) {
+        while (n < last) {
+          const s = this.segments[n];
+          const ts = s.maxTimestamp >= 0n ? Number(s.maxTimestamp) : s.createdMs;
+          if (now - ts > this.config.retentionMs) n++;
+          else break;
+        }
+      }
+      if (this.config.retentionBytes >= 0) {
+        let excess = this.sizeBytes - this.config.retentionBytes;
+        for (let i = 0; i < n; i++) excess -= this.segments[i].size;
+        while (n < last && excess - this.segments[n].size >= 0) {
+          excess -= this.segments[n].size;
+          n++;
+        }
+      }
+      await this.deleteOldestSegments(n, 'retention');
+      if (this.logStart !== before) {
+        await this.leaderEpochs.flush().catch(() => {});
+        await this.ctx.onLogStartOffsetChanged(this);
+      }
+      return n;
+    });
+  }
+
+  /**
+   * Remove everything at and after `offset` (replication). Truncation is to a batch boundary: a
+   * batch containing `offset` is removed whole. Producer state is rebuilt from the log.
+   */
+  async truncateTo(offset: bigint): Promise<void> {
+    this.assertOnline();
+    await this.lock.run(async () => {
+      if (offset >= this.logEndOffset) return;
+      try {
+        if (offset < this.logStart || offset <= this.segments[0].baseOffset) {
+          // Everything goes: start over at `offset` (Kafka truncateFullyAndStartAt).
+          const start = offset;
+          for (const seg of this.segments.splice(0)) this.scheduleDelete(await seg.markDeleted());
+          this.segments.push(await LogSegment.create(this.dir, start, this.segmentOptions));
+          this.logStart = start;
+          this.leaderEpochs.clear();
+        } else {
+          while (this.segments.length > 1 && this.active.baseOffset >= offset) {
+            const seg = this.segments.pop()!;
+            this.dirtySegments.delete(seg);
+            this.scheduleDelete(await seg.markDeleted());
+          }
+          await this.active.truncateTo(offset);
+          this.leaderEpochs.truncateFromEnd(this.logEndOffset);
+        }
+        await this.leaderEpochs.flush(true);
+        const leo = this.logEndOffset;
+        if (this.recoveryPoint > leo) this.recoveryPoint = leo;
+        if (this.highWatermark > leo) this.highWatermark = leo;
+        if (this.cleanerCheckpoint > leo) this.cleanerCheckpoint = leo;
+        this.producerState.truncateTo(leo);
+        await unlinkIfExists(join(this.dir, PRODUCER_SNAPSHOT));
+        await this.rebuildProducerState(leo, []);
+      } catch (err) {
+        throw this.ioError(err, 'truncate');
+      }
+    });
+  }
+
+  /** Run `fn` as the partition's single writer (compaction swaps). @internal */
+  withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
+  /** Flush with fsync, write the producer snapshot and leader epochs, close every file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.lock.run(async () => {
+      if (this.ctx.logDir.online) {
+        await this.flushChain;
+        await this.flushLocked();
+        this.active.onBecomeInactive();
+        await writeCheckpoint(join(this.dir, PRODUCER_SNAPSHOT), this.producerState.serialize(this.logEndOffset));
+        await this.leaderEpochs.flush(true);
+      }
+      this.closed = true;
+      for (const item of this.pendingDeletes) {
+        if (item.timer) clearTimeout(item.timer);
+        await item.run().catch(() => {});
+      }
+      this.pendingDeletes.clear();
+      for (const s of this.segments) await s.close().catch(() => {});
+    });
+  }
+
+  /** Close without flushing (the log dir is gone or the partition is being deleted). */
+  async closeQuietly(): Promise<void> {
+    this.closed = true;
+    for (const item of this.pendingDeletes) if (item.timer) clearTimeout(item.timer);
+    this.pendingDeletes.clear();
+    for (const s of this.segments) await s.fh.close().catch(() => {});
+  }
+}
+
+/**
+ * Walk the records of an uncompressed batch for the first with timestamp >= ts.
+ * Record v2: length varint, attributes int8, timestampDelta varlong, offsetDelta varint, ...
+ * Returns null for compressed batches (caller falls back to the batch).
+ */
+function findRecordAtOrAfter(buf: Buffer, at: number, ts: bigint): { offset: bigint; timestamp: bigint } | null {
+  const attributes = buf.readInt16BE(at + OFF_ATTRIBUTES);
+  const base = buf.readBigInt64BE(at);
+  const maxTs = buf.readBigInt64BE(at + OFF_MAX_TIMESTAMP);
+  if (attributes & ATTR_TIMESTAMP_TYPE) return { offset: base, timestamp: maxTs };
+  if ((attributes & 0x07) !== 0) return null;
+  const first = buf.readBigInt64BE(at + 27);
+  const count = buf.readInt32BE(at + 57);
+  const end = at + 12 + buf.readInt32BE(at + 8);
+  let p = at + 61;
+  const varint = (): bigint => {
+    let shift = 0n;
+    let v = 0n;
+    for (;;) {
+      if (p >= end) throw new Error('record runs past the batch');
+      const byte = buf[p++];
+      v |= BigInt(byte & 0x7f) << shift;
+      if ((byte & 0x80) === 0) break;
+      shift += 7n;
+    }
+    return (v >> 1n) ^ -(v & 1n);
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const len = Number(varint());
+      const recEnd = p + len;
+      p += 1; // attributes
+      const tsDelta = varint();
+      const offDelta = varint();
+      if (first + tsDelta >= ts) return { offset: base + offDelta, timestamp: first + tsDelta };
+      p = recEnd;
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+

@@ -1,0 +1,478 @@
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { scanLog, type BatchInfo } from '@runnel/native';
+import { BATCH_HEADER_SIZE, LOG_OVERHEAD, OFF_LAST_OFFSET_DELTA, OFF_LENGTH, fileName } from './batch.ts';
+import { unlinkIfExists } from './checkpoint.ts';
+import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
+
+const INT32_MAX = 0x7fffffff;
+/** Read size while scanning a segment (recovery, index rebuild). */
+const SCAN_CHUNK = 16 * 1024 * 1024;
+/** A batch length beyond this is treated as garbage while scanning (Kafka caps batches at int32 anyway). */
+const MAX_SANE_BATCH = 1024 * 1024 * 1024;
+
+export interface SegmentOptions {
+  indexIntervalBytes: number;
+  segmentIndexBytes: number;
+}
+
+/** A batch header seen while scanning, with its file position. */
+export type ScannedBatch = BatchInfo;
+
+export interface ScanResult {
+  /** Bytes from the scan start that hold valid, in-order batches. */
+  validEnd: number;
+  /** Why the scan stopped before the end of the file, or null. */
+  stopReason: string | null;
+  lastOffset: bigint | null;
+}
+
+/**
+ * One segment of a partition log: `<20-digit base offset>.log` holding record batches exactly as
+ * validated (offsets already assigned), plus its sparse `.index` and `.timeindex` (see
+ * offset-index.ts). Invariants: every byte below `size` is a whole, valid batch; batch offsets are
+ * increasing and >= baseOffset; `nextOffset` = last offset + 1 (baseOffset when empty); offsets fit
+ * in baseOffset + int32 (the index stores them relative).
+ *
+ * Not thread-safe by design: the owning PartitionLog serializes appends, truncation and rolls.
+ * Reads may run concurrently with an append: they only look below the `size` captured when they
+ * start, and `size` grows only after a write completed.
+ */
+export class LogSegment {
+  readonly dir: string;
+  readonly baseOffset: bigint;
+  readonly options: SegmentOptions;
+  fh: FileHandle;
+  size: number;
+  /** Bytes known to be on stable storage. */
+  flushedSize: number;
+  index: OffsetIndex;
+  timeIndex: TimeIndex;
+  nextOffset: bigint;
+  maxTimestamp = -1n;
+  offsetOfMaxTimestamp = -1n;
+  /** Wall-clock ms of the first append (segment.ms rolls), or of the load. */
+  createdMs: number;
+  private bytesSinceLastIndexEntry = 0;
+  deleted = false;
+
+  private constructor(dir: string, baseOffset: bigint, options: SegmentOptions, fh: FileHandle, size: number, index: OffsetIndex, timeIndex: TimeIndex) {
+    this.dir = dir;
+    this.baseOffset = baseOffset;
+    this.options = options;
+    this.fh = fh;
+    this.size = size;
+    this.flushedSize = size;
+    this.index = index;
+    this.timeIndex = timeIndex;
+    this.nextOffset = baseOffset;
+    this.createdMs = Date.now();
+  }
+
+  get logPath(): string {
+    return join(this.dir, `${fileName(this.baseOffset)}.log`);
+  }
+  get indexPath(): string {
+    return join(this.dir, `${fileName(this.baseOffset)}.index`);
+  }
+  get timeIndexPath(): string {
+    return join(this.dir, `${fileName(this.baseOffset)}.timeindex`);
+  }
+
+  static async create(dir: string, baseOffset: bigint, options: SegmentOptions): Promise<LogSegment> {
+    const name = join(dir, fileName(baseOffset));
+    const fh = await open(`${name}.log`, 'w+');
+    try {
+      const index = new OffsetIndex(`${name}.index`, baseOffset, options.segmentIndexBytes);
+      const timeIndex = new TimeIndex(`${name}.timeindex`, baseOffset, options.segmentIndexBytes);
+      // Empty index files exist from the start, as in Kafka.
+      await index.flush(false);
+      await timeIndex.flush(false);
+      return new LogSegment(dir, baseOffset, options, fh, 0, index, timeIndex);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Open an existing segment. Indexes are loaded and sanity-checked; a missing or corrupt index is
+   * rebuilt by a full scan (`recover`). `upperBound` is the next segment's base offset (or null for
+   * the last segment, whose tail is scanned from the last index entry to find nextOffset).
+   * Returns the segment and whether it had to be recovered (bytes truncated).
+   */
+  static async open(dir: string, baseOffset: bigint, options: SegmentOptions, upperBound: bigint | null): Promise<{ segment: LogSegment; truncatedBytes: number; rebuilt: boolean }> {
+    const name = join(dir, fileName(baseOffset));
+    const fh = await open(`${name}.log`, 'r+');
+    const size = (await fh.stat()).size;
+    let index: OffsetIndex | null = null;
+    let timeIndex: TimeIndex | null = null;
+    try {
+      index = await OffsetIndex.load(`${name}.index`, baseOffset, options.segmentIndexBytes, size);
+      timeIndex = await TimeIndex.load(`${name}.timeindex`, baseOffset, options.segmentIndexBytes, upperBound ?? baseOffset + BigInt(INT32_MAX) + 1n);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!(err instanceof CorruptIndexError) && code !== 'ENOENT') {
+        await fh.close();
+        throw err;
+      }
+      index = null;
+    }
+    const seg = new LogSegment(
+      dir,
+      baseOffset,
+      options,
+      fh,
+      size,
+      index ?? new OffsetIndex(`${name}.index`, baseOffset, options.segmentIndexBytes),
+      timeIndex ?? new TimeIndex(`${name}.timeindex`, baseOffset, options.segmentIndexBytes),
+    );
+    if (!index || !timeIndex) {
+      const r = await seg.recover(null);
+      return { segment: seg, truncatedBytes: r.truncatedBytes, rebuilt: true };
+    }
+    const last = timeIndex.lastEntry();
+    if (last) {
+      seg.maxTimestamp = last.timestamp;
+      seg.offsetOfMaxTimestamp = last.offset;
+    }
+    if (upperBound !== null) {
+      seg.nextOffset = upperBound;
+      return { segment: seg, truncatedBytes: 0, rebuilt: false };
+    }
+    // Last segment: walk the tail after the last index entry to find nextOffset and the max timestamp.
+    const from = index.lastEntry()?.position ?? 0;
+    const scan = await seg.scan(from, null, (b) => seg.trackTimestamp(b));
+    if (scan.validEnd !== size) {
+      const r = await seg.recover(null);
+      return { segment: seg, truncatedBytes: r.truncatedBytes, rebuilt: true };
+    }
+    seg.nextOffset = scan.lastOffset !== null ? scan.lastOffset + 1n : (index.lastEntry()?.offset ?? baseOffset - 1n) + 1n;
+    if (scan.lastOffset === null && from === 0) seg.nextOffset = baseOffset;
+    // bytesSinceLastIndexEntry: conservative, the bytes after the last entry.
+    seg.bytesSinceLastIndexEntry = size - from;
+    return { segment: seg, truncatedBytes: 0, rebuilt: false };
+  }
+
+  private trackTimestamp(b: BatchInfo): void {
+    if (b.maxTimestamp > this.maxTimestamp) {
+      this.maxTimestamp = b.maxTimestamp;
+      this.offsetOfMaxTimestamp = b.baseOffset + BigInt(b.lastOffsetDelta);
+    }
+  }
+
+  /** Index bookkeeping for one batch at `position` (Kafka `LogSegment.append`). */
+  private indexBatch(b: { lastOffset: bigint; maxTimestamp: bigint; size: number }, position: number): void {
+    if (b.maxTimestamp > this.maxTimestamp) {
+      this.maxTimestamp = b.maxTimestamp;
+      this.offsetOfMaxTimestamp = b.lastOffset;
+    }
+    if (this.bytesSinceLastIndexEntry > this.options.indexIntervalBytes) {
+      this.index.append(b.lastOffset, position);
+      this.timeIndex.maybeAppend(this.maxTimestamp, this.offsetOfMaxTimestamp);
+      this.bytesSinceLastIndexEntry = 0;
+    }
+    this.bytesSinceLastIndexEntry += b.size;
+  }
+
+  /** Would appending `bytes` ending at `lastOffset` overflow the relative offset or index capacity? */
+  canHold(lastOffset: bigint): boolean {
+    return lastOffset - this.baseOffset <= BigInt(INT32_MAX) && !this.index.isFull && !this.timeIndex.isFull;
+  }
+
+  /**
+   * Write validated batches at the end. On any write error the file is truncated back to the old
+   * size (so a partial batch never stays) and the error is rethrown.
+   */
+  async append(payload: Buffer, batches: BatchInfo[]): Promise<void> {
+    const start = this.size;
+    try {
+      let done = 0;
+      while (done < payload.length) {
+        const { bytesWritten } = await this.fh.write(payload, done, payload.length - done, start + done);
+        if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
+        done += bytesWritten;
+      }
+    } catch (err) {
+      try {
+        await this.fh.truncate(start);
+      } catch (truncErr) {
+        throw Object.assign(new Error(`write failed and the partial write could not be truncated: ${(truncErr as Error).message}`), { code: 'EIO', cause: err });
+      }
+      throw err;
+    }
+    if (this.size === 0 && this.nextOffset === this.baseOffset) this.createdMs = Date.now();
+    for (const b of batches) {
+      this.indexBatch({ lastOffset: b.baseOffset + BigInt(b.lastOffsetDelta), maxTimestamp: b.maxTimestamp, size: b.size }, start + b.position);
+    }
+    this.size = start + payload.length;
+    const last = batches.at(-1);
+    if (last) this.nextOffset = last.baseOffset + BigInt(last.lastOffsetDelta) + 1n;
+  }
+
+  /**
+   * Scan batches from `from` with the native validator, in chunks, checking offsets increase and
+   * stay in range. `onBatch` gets each valid batch with `position` relative to the file.
+   */
+  async scan(from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: (b: BatchInfo) => void): Promise<ScanResult> {
+    const size = (await this.fh.stat()).size;
+    let pos = from;
+    let expected = this.baseOffset;
+    let lastOffset: bigint | null = null;
+    let buf = Buffer.allocUnsafeSlow(Math.min(SCAN_CHUNK, Math.max(size - from, BATCH_HEADER_SIZE)));
+    while (pos < size) {
+      const want = Math.min(buf.length, size - pos);
+      const { bytesRead } = await this.fh.read(buf, 0, want, pos);
+      const chunk = buf.subarray(0, bytesRead);
+      const r = scanLog(chunk, 0);
+      // Offsets must increase and fit the segment (Kafka `ensureOffsetInRange`).
+      let valid = 0;
+      let bad: string | null = null;
+      const good: BatchInfo[] = [];
+      for (const b of r.batches) {
+        const last = b.baseOffset + BigInt(b.lastOffsetDelta);
+        if (b.baseOffset < expected || last - this.baseOffset > BigInt(INT32_MAX) || b.lastOffsetDelta < 0) {
+          bad = 'OFFSET_OUT_OF_ORDER';
+          break;
+        }
+        expected = last + 1n;
+        lastOffset = last;
+        valid = b.position + b.size;
+        b.position += pos;
+        good.push(b);
+        onBatch?.(b);
+      }
+      onChunk?.(good, chunk, pos);
+      if (bad) return { validEnd: pos + valid, stopReason: bad, lastOffset };
+      if (r.stopReason === null && r.validBytes === bytesRead) {
+        pos += bytesRead;
+        continue;
+      }
+      pos += valid;
+      if (pos + LOG_OVERHEAD <= size && bytesRead === buf.length) {
+        // The chunk ended inside a batch: re-read from its start, growing the buffer for a batch
+        // larger than the chunk (when its length is plausible).
+        if (valid === 0) {
+          const lenBuf = Buffer.alloc(4);
+          await this.fh.read(lenBuf, 0, 4, pos + OFF_LENGTH);
+          const total = LOG_OVERHEAD + lenBuf.readInt32BE(0);
+          if (total > buf.length && total <= MAX_SANE_BATCH && pos + total <= size) {
+            buf = Buffer.allocUnsafeSlow(total);
+            continue;
+          }
+          return { validEnd: pos, stopReason: String(r.stopReason ?? 'CORRUPT'), lastOffset };
+        }
+        continue;
+      }
+      return { validEnd: pos, stopReason: String(r.stopReason ?? 'TRUNCATED'), lastOffset };
+    }
+    return { validEnd: pos, stopReason: null, lastOffset };
+  }
+
+  /**
+   * Kafka `LogSegment.recover`: validate every batch, rebuild both indexes, truncate at the first
+   * invalid byte. `onBatch` sees each valid batch (producer state, leader epochs).
+   */
+  async recover(onBatch: ((b: BatchInfo) => void) | null): Promise<{ truncatedBytes: number; validBytes: number }> {
+    this.index.clear();
+    this.timeIndex.clear();
+    this.bytesSinceLastIndexEntry = 0;
+    this.maxTimestamp = -1n;
+    this.offsetOfMaxTimestamp = -1n;
+    const r = await this.scan(0, null, (b) => {
+      this.indexBatch({ lastOffset: b.baseOffset + BigInt(b.lastOffsetDelta), maxTimestamp: b.maxTimestamp, size: b.size }, b.position);
+      onBatch?.(b);
+    });
+    const size = (await this.fh.stat()).size;
+    const truncatedBytes = size - r.validEnd;
+    if (truncatedBytes > 0) await this.fh.truncate(r.validEnd);
+    this.size = r.validEnd;
+    this.flushedSize = Math.min(this.flushedSize, this.size);
+    this.nextOffset = r.lastOffset !== null ? r.lastOffset + 1n : this.baseOffset;
+    await this.index.flush(false);
+    await this.timeIndex.flush(false);
+    return { truncatedBytes, validBytes: r.validEnd };
+  }
+
+  /** Read `length` bytes at `position` into one new Buffer. */
+  async readAt(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.fh.read(buf, done, length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === length ? buf : buf.subarray(0, done);
+  }
+
+  /**
+   * Whole batches starting with the one that contains `offset` (the first batch whose last offset
+   * is >= offset), up to `maxBytes` (the first batch even if larger when `minOneBatch`), stopping
+   * before any batch whose last offset is >= `maxOffset`. One read of the byte range in the common
+   * case (the window from the index entry covers the target): the result is a view of that buffer.
+   * Returns null when no batch of this segment reaches `offset`.
+   */
+  async read(offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
+    const size = this.size;
+    let bufPos = this.index.lookup(offset).position;
+    if (bufPos >= size) return null;
+    const slack = this.options.indexIntervalBytes + 2 * BATCH_HEADER_SIZE;
+    let buf = await this.readAt(bufPos, Math.min(size - bufPos, maxBytes + slack));
+    // 1. Find the first batch with lastOffset >= offset.
+    let p = 0;
+    for (;;) {
+      if (p + BATCH_HEADER_SIZE > buf.length) {
+        const abs = bufPos + p;
+        if (abs >= size) return null;
+        bufPos = abs;
+        buf = await this.readAt(bufPos, Math.min(size - bufPos, Math.max(maxBytes, BATCH_HEADER_SIZE) + slack));
+        p = 0;
+        if (buf.length < BATCH_HEADER_SIZE) return null;
+        continue;
+      }
+      const last = buf.readBigInt64BE(p) + BigInt(buf.readInt32BE(p + OFF_LAST_OFFSET_DELTA));
+      if (last >= offset) break;
+      p += LOG_OVERHEAD + buf.readInt32BE(p + OFF_LENGTH);
+    }
+    // 2. Take whole batches.
+    const take = (b: Buffer, start: number): { end: number; complete: boolean } => {
+      let e = start;
+      let total = 0;
+      for (;;) {
+        if (e + BATCH_HEADER_SIZE > b.length) {
+          // The next header is not in the buffer: done if the segment ends here or no batch could fit.
+          return { end: e, complete: bufPos + e >= size || (total > 0 && total + BATCH_HEADER_SIZE > maxBytes) };
+        }
+        const len = LOG_OVERHEAD + b.readInt32BE(e + OFF_LENGTH);
+        const last = b.readBigInt64BE(e) + BigInt(b.readInt32BE(e + OFF_LAST_OFFSET_DELTA));
+        if (last >= maxOffset) return { end: e, complete: true };
+        if (total + len > maxBytes && !(total === 0 && minOneBatch)) return { end: e, complete: true };
+        if (e + len > b.length) return { end: e, complete: false };
+        e += len;
+        total += len;
+      }
+    };
+    let r = take(buf, p);
+    if (!r.complete && bufPos + buf.length < size) {
+      // The window did not cover the range: one more read from the first batch.
+      const abs = bufPos + p;
+      const firstLen = LOG_OVERHEAD + buf.readInt32BE(p + OFF_LENGTH);
+      bufPos = abs;
+      buf = await this.readAt(abs, Math.min(size - abs, Math.max(maxBytes, minOneBatch ? firstLen : 0) + BATCH_HEADER_SIZE));
+      p = 0;
+      r = take(buf, 0);
+    }
+    return buf.subarray(p, r.end);
+  }
+
+  /** Position and header of batches from `position` until `stop` returns true (sequential header walk). */
+  async *batchesFrom(position: number): AsyncGenerator<{ position: number; buf: Buffer; at: number }> {
+    const size = this.size;
+    let pos = position;
+    while (pos + BATCH_HEADER_SIZE <= size) {
+      const buf = await this.readAt(pos, Math.min(size - pos, 1024 * 1024));
+      let p = 0;
+      while (p + BATCH_HEADER_SIZE <= buf.length) {
+        const len = LOG_OVERHEAD + buf.readInt32BE(p + OFF_LENGTH);
+        if (p + len > buf.length) break;
+        yield { position: pos + p, buf, at: p };
+        p += len;
+      }
+      if (p === 0) {
+        // One batch larger than the window.
+        const len = LOG_OVERHEAD + buf.readInt32BE(OFF_LENGTH);
+        const whole = await this.readAt(pos, len);
+        yield { position: pos, buf: whole, at: 0 };
+        p = len;
+      }
+      pos += p;
+    }
+  }
+
+  /** Truncate to the start of the first batch whose last offset is >= offset. Returns bytes removed. */
+  async truncateTo(offset: bigint): Promise<number> {
+    if (offset >= this.nextOffset) return 0;
+    let cut = this.size;
+    const start = this.index.lookup(offset).position;
+    for await (const { position, buf, at } of this.batchesFrom(start)) {
+      const last = buf.readBigInt64BE(at) + BigInt(buf.readInt32BE(at + OFF_LAST_OFFSET_DELTA));
+      if (last >= offset) {
+        cut = position;
+        break;
+      }
+    }
+    const removed = this.size - cut;
+    await this.fh.truncate(cut);
+    this.size = cut;
+    this.flushedSize = Math.min(this.flushedSize, cut);
+    // Rebuild the in-memory state of the remaining prefix (indexes, next offset, max timestamp).
+    await this.recover(null);
+    return removed;
+  }
+
+  async flush(sync: boolean): Promise<void> {
+    const size = this.size;
+    if (sync && this.flushedSize < size) await this.fh.datasync();
+    this.flushedSize = Math.max(this.flushedSize, size);
+    await this.index.flush(sync);
+    await this.timeIndex.flush(sync);
+  }
+
+  /** The segment stops being active: record the final max timestamp in the time index (Kafka `onBecomeInactiveSegment`). */
+  onBecomeInactive(): void {
+    if (this.maxTimestamp >= 0n) this.timeIndex.maybeAppend(this.maxTimestamp, this.offsetOfMaxTimestamp);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.index.flush(false);
+      await this.timeIndex.flush(false);
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  /** Rename files to `*.deleted` (Kafka's asynchronous delete): returns a function that unlinks them. */
+  async markDeleted(): Promise<() => Promise<void>> {
+    this.deleted = true;
+    const paths = [this.logPath, this.indexPath, this.timeIndexPath];
+    const renamed: string[] = [];
+    for (const p of paths) {
+      try {
+        await rename(p, `${p}.deleted`);
+        renamed.push(`${p}.deleted`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return async () => {
+      await this.fh.close().catch(() => {});
+      for (const p of renamed) await unlinkIfExists(p);
+    };
+  }
+
+  /** Replace the log file by `cleanedPath` (compaction swap) and rebuild the indexes from it. */
+  async replaceWith(cleanedPath: string): Promise<FileHandle> {
+    await unlinkIfExists(this.indexPath);
+    await unlinkIfExists(this.timeIndexPath);
+    await rename(cleanedPath, this.logPath);
+    const old = this.fh;
+    this.fh = await open(this.logPath, 'r+');
+    this.size = (await stat(this.logPath)).size;
+    this.flushedSize = 0;
+    const savedNext = this.nextOffset;
+    await this.recover(null);
+    // A cleaned segment may end before its original next offset (the last records were dropped).
+    if (this.nextOffset < savedNext) this.nextOffset = savedNext;
+    await this.flush(true);
+    return old;
+  }
+
+  static async removeFiles(dir: string, baseOffset: bigint): Promise<void> {
+    const name = join(dir, fileName(baseOffset));
+    for (const ext of ['.log', '.index', '.timeindex']) await unlinkIfExists(`${name}${ext}`);
+  }
+}
+
+export { unlink };
