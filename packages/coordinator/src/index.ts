@@ -1,1 +1,15 @@
-export {};
+export { type Clock, type Timer, systemClock, ManualClock } from './clock.ts';
+export {
+  Group,
+  GroupState,
+  Member,
+  type GroupError,
+  type JoinGroupResult,
+  type SyncGroupResult,
+  type Protocol,
+  type CommittedOffset,
+} from './group.ts';
+export * from './group-coordinator.ts';
+export * from './records.ts';
+export { javaStringHashCode, partitionForGroup } from './partitioner.ts';
+export { subscribedTopics, encodeSubscription } from './subscription.ts';

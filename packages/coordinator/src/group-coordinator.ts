@@ -1,0 +1,1199 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock, Timer } from './clock.ts';
+import {
+  EMPTY,
+  Group,
+  type GroupError,
+  type GroupState,
+  type JoinGroupResult,
+  Member,
+  offsetKey,
+  type Protocol,
+  type SyncGroupResult,
+  joinError,
+  syncError,
+} from './group.ts';
+import { partitionForGroup } from './partitioner.ts';
+import {
+  type OffsetsRecord,
+  decodeGroupMetadataValue,
+  decodeKey,
+  decodeOffsetCommitValue,
+  encodeGroupMetadataKey,
+  encodeGroupMetadataValue,
+  encodeOffsetCommitKey,
+  encodeOffsetCommitValue,
+} from './records.ts';
+
+/**
+ * The classic group coordinator as a deterministic state machine: no sockets, no disk, no wall
+ * clock. Every operation returns an {@link Outcome}: the `__consumer_offsets` records it wants
+ * appended, a `settle` the runtime calls once they are durable (or failed), and the response.
+ * Responses that depend on the records (OffsetCommit, the SyncGroup that carries the leader's
+ * assignment, DeleteGroups, OffsetDelete) resolve only inside `settle`; JoinGroup and SyncGroup
+ * responses of waiting members resolve later, when the group moves on. Timer-driven changes
+ * (session expiry, rebalance timeout, offset expiry) hand their records to `onRecords`.
+ *
+ * Loading a partition replays its records through {@link GroupCoordinator.replay}; live offset
+ * commits are applied through the same code once durable, so a restart rebuilds the same state.
+ *
+ * Behaviour follows Kafka's GroupCoordinator/GroupMetadata (3.x classic protocol); see README.md.
+ */
+
+export interface GroupCoordinatorConfig {
+  'group.min.session.timeout.ms': number;
+  'group.max.session.timeout.ms': number;
+  'group.initial.rebalance.delay.ms': number;
+  'group.max.size': number;
+  'offsets.topic.num.partitions': number;
+  'offsets.retention.minutes': number;
+  'offsets.retention.check.interval.ms': number;
+  'offset.metadata.max.bytes': number;
+}
+
+export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
+  'group.min.session.timeout.ms': 6000,
+  'group.max.session.timeout.ms': 1_800_000,
+  'group.initial.rebalance.delay.ms': 3000,
+  'group.max.size': 2_147_483_647,
+  'offsets.topic.num.partitions': 50,
+  'offsets.retention.minutes': 10_080,
+  'offsets.retention.check.interval.ms': 600_000,
+  'offset.metadata.max.bytes': 4096,
+};
+
+/** How long a member that joined but never completed a join may stay (Kafka's NewMemberJoinTimeoutMs). */
+export const NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000;
+
+export interface Outcome<R> {
+  /** Records to append to `__consumer_offsets`, each tagged with its partition. */
+  readonly records: readonly OffsetsRecord[];
+  /** The runtime calls this exactly once, after the records are durable (or with the append error). */
+  settle(error?: unknown): void;
+  readonly response: Promise<R>;
+}
+
+export interface JoinGroupRequest {
+  groupId: string;
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  /** JoinGroup v0 has none: pass the session timeout. */
+  rebalanceTimeoutMs: number;
+  protocolType: string;
+  protocols: Protocol[];
+  /** JoinGroup v4+ without a group instance id: hand out a member id first (MEMBER_ID_REQUIRED). */
+  requireKnownMemberId: boolean;
+}
+
+export interface SyncGroupRequest {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  /** v5+ only; null when absent. */
+  protocolType: string | null;
+  protocolName: string | null;
+  assignments: { memberId: string; assignment: Buffer }[];
+}
+
+export interface HeartbeatRequest {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+}
+
+export interface LeaveGroupRequest {
+  groupId: string;
+  members: { memberId: string; groupInstanceId: string | null }[];
+}
+
+export interface LeaveGroupResult {
+  error: GroupError;
+  members: { memberId: string; groupInstanceId: string | null; error: GroupError }[];
+}
+
+export interface OffsetCommitRequest {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  /** OffsetCommit v2–4 retention; -1 = the broker's `offsets.retention.minutes`. */
+  retentionTimeMs: number;
+  topics: {
+    name: string;
+    partitions: { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; committedMetadata: string | null }[];
+  }[];
+}
+
+export interface OffsetCommitResult {
+  topics: { name: string; partitions: { partitionIndex: number; error: GroupError }[] }[];
+}
+
+export interface OffsetFetchRequest {
+  groupId: string;
+  /** null = every committed offset of the group (OffsetFetch v2+). */
+  topics: { name: string; partitionIndexes: number[] }[] | null;
+}
+
+export interface FetchedOffset {
+  partitionIndex: number;
+  committedOffset: bigint;
+  committedLeaderEpoch: number;
+  metadata: string;
+  error: GroupError;
+}
+
+export interface OffsetFetchResult {
+  error: GroupError;
+  topics: { name: string; partitions: FetchedOffset[] }[];
+}
+
+export interface DescribedGroup {
+  error: GroupError;
+  groupId: string;
+  groupState: GroupState;
+  protocolType: string;
+  /** The chosen protocol when Stable, else "". */
+  protocolData: string;
+  members: {
+    memberId: string;
+    groupInstanceId: string | null;
+    clientId: string;
+    clientHost: string;
+    memberMetadata: Buffer;
+    memberAssignment: Buffer;
+  }[];
+}
+
+export interface ListedGroup {
+  groupId: string;
+  protocolType: string;
+  groupState: GroupState;
+}
+
+export interface OffsetDeleteRequest {
+  groupId: string;
+  topics: { name: string; partitions: number[] }[];
+}
+
+export interface OffsetDeleteResult {
+  error: GroupError;
+  topics: { name: string; partitions: { partitionIndex: number; error: GroupError }[] }[];
+}
+
+export interface LagRow {
+  topic: string;
+  partition: number;
+  committedOffset: bigint;
+  logEndOffset: bigint;
+  lag: bigint;
+  /** Seconds since the offset was committed (its age), from the injected clock. */
+  secondsSinceCommit: number;
+}
+
+export interface GroupCoordinatorOptions {
+  config?: Partial<GroupCoordinatorConfig>;
+  clock: Clock;
+  /** Records produced by timers (expiry, rebalance completion to Empty); the runtime appends them. */
+  onRecords?: (records: OffsetsRecord[]) => void;
+  /** Member id generator suffix; defaults to randomUUID (tests may make it predictable). */
+  newUuid?: () => string;
+}
+
+type PartitionState = 'loading' | 'loaded';
+
+function done<R>(response: R): Outcome<R> {
+  return { records: [], settle: () => {}, response: Promise.resolve(response) };
+}
+
+export class GroupCoordinator {
+  readonly config: GroupCoordinatorConfig;
+  private readonly clock: Clock;
+  private readonly onRecords: (records: OffsetsRecord[]) => void;
+  private readonly newUuid: () => string;
+  private readonly groups = new Map<string, Group>();
+  private readonly partitions = new Map<number, PartitionState>();
+  private expiryTimer: Timer | null = null;
+
+  constructor(options: GroupCoordinatorOptions) {
+    this.config = { ...defaultGroupCoordinatorConfig, ...options.config };
+    this.clock = options.clock;
+    this.onRecords = options.onRecords ?? (() => {});
+    this.newUuid = options.newUuid ?? randomUUID;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Partition ownership and loading
+
+  partitionFor(groupId: string): number {
+    return partitionForGroup(groupId, this.config['offsets.topic.num.partitions']);
+  }
+
+  /** Starts owning a partition: its groups answer COORDINATOR_LOAD_IN_PROGRESS until {@link completeLoad}. */
+  beginLoad(partition: number): void {
+    if (this.partitions.has(partition)) this.unload(partition);
+    this.partitions.set(partition, 'loading');
+  }
+
+  /**
+   * Applies one `__consumer_offsets` record of a partition being loaded (and, for offsets, live
+   * commits once they are durable). Later records win, tombstones (null value) delete.
+   */
+  replay(partition: number, key: Buffer, value: Buffer | null): void {
+    const k = decodeKey(key);
+    if (k === null) return;
+    const now = this.clock.now();
+    if (k.type === 'offset') {
+      let group = this.groups.get(k.group);
+      if (value === null) {
+        group?.offsets.delete(offsetKey(k.topic, k.partition));
+        return;
+      }
+      if (!group) {
+        group = new Group(k.group, partition, 'Empty', now);
+        group.currentStateTimestamp = null;
+        this.groups.set(k.group, group);
+      }
+      const v = decodeOffsetCommitValue(value);
+      group.offsets.set(offsetKey(k.topic, k.partition), {
+        topic: k.topic,
+        partition: k.partition,
+        offset: v.offset,
+        leaderEpoch: v.leaderEpoch,
+        metadata: v.metadata,
+        commitTimestamp: Number(v.commitTimestamp),
+        expireTimestamp: Number(v.expireTimestamp),
+      });
+      return;
+    }
+    const existing = this.groups.get(k.group);
+    if (existing) this.cancelTimers(existing);
+    if (value === null) {
+      if (existing && existing.offsets.size > 0) {
+        const standalone = new Group(k.group, partition, 'Empty', now);
+        standalone.currentStateTimestamp = null;
+        for (const [key2, o] of existing.offsets) standalone.offsets.set(key2, o);
+        this.groups.set(k.group, standalone);
+      } else {
+        this.groups.delete(k.group);
+      }
+      return;
+    }
+    const v = decodeGroupMetadataValue(value);
+    const group = new Group(k.group, partition, v.members.length > 0 ? 'Stable' : 'Empty', now);
+    group.currentStateTimestamp = v.currentStateTimestamp >= 0n ? Number(v.currentStateTimestamp) : null;
+    group.protocolType = v.protocolType === '' && v.members.length === 0 ? null : v.protocolType;
+    group.generationId = v.generation;
+    group.protocolName = v.protocol;
+    for (const m of v.members) {
+      const member = new Member({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeout,
+        rebalanceTimeoutMs: m.rebalanceTimeout,
+        protocolType: v.protocolType,
+        protocols: [{ name: v.protocol ?? '', metadata: m.subscription }],
+        now,
+      });
+      member.assignment = m.assignment;
+      group.add(member);
+    }
+    group.leaderId = v.leader;
+    if (existing) for (const [key2, o] of existing.offsets) group.offsets.set(key2, o);
+    this.groups.set(k.group, group);
+  }
+
+  /** The partition is loaded: its members' session timers start now (Kafka's onGroupLoaded). */
+  completeLoad(partition: number): void {
+    this.partitions.set(partition, 'loaded');
+    for (const group of this.groups.values()) {
+      if (group.partition !== partition) continue;
+      for (const member of group.members.values()) this.scheduleHeartbeat(group, member);
+    }
+  }
+
+  /** Stops owning a partition (takeover elsewhere): waiting members are told NOT_COORDINATOR. */
+  unload(partition: number): void {
+    this.partitions.delete(partition);
+    for (const group of [...this.groups.values()]) {
+      if (group.partition !== partition) continue;
+      this.cancelTimers(group);
+      for (const m of group.members.values()) {
+        m.resolveJoin(joinError(m.memberId, 'NOT_COORDINATOR'));
+        m.resolveSync(syncError('NOT_COORDINATOR'));
+      }
+      group.transitionTo('Dead', this.clock.now());
+      this.groups.delete(group.groupId);
+    }
+  }
+
+  ownedPartitions(): Map<number, PartitionState> {
+    return new Map(this.partitions);
+  }
+
+  /** Starts the periodic offset-expiry check (`offsets.retention.check.interval.ms`). */
+  startExpiry(): void {
+    this.stopExpiry();
+    const tick = () => {
+      this.expireOffsets();
+      this.expiryTimer = this.clock.schedule(this.config['offsets.retention.check.interval.ms'], tick);
+    };
+    this.expiryTimer = this.clock.schedule(this.config['offsets.retention.check.interval.ms'], tick);
+  }
+
+  stopExpiry(): void {
+    this.expiryTimer?.cancel();
+    this.expiryTimer = null;
+  }
+
+  /** Cancels every timer and forgets every group (process shutdown). */
+  shutdown(): void {
+    this.stopExpiry();
+    for (const p of [...this.partitions.keys()]) this.unload(p);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // JoinGroup
+
+  joinGroup(req: JoinGroupRequest): Outcome<JoinGroupResult> {
+    const err = this.checkGroup(req.groupId, true);
+    if (err) return done(joinError(req.memberId, err));
+    if (
+      req.sessionTimeoutMs < this.config['group.min.session.timeout.ms'] ||
+      req.sessionTimeoutMs > this.config['group.max.session.timeout.ms']
+    ) {
+      return done(joinError(req.memberId, 'INVALID_SESSION_TIMEOUT'));
+    }
+    const isUnknownMember = req.memberId === '';
+    let group = this.groups.get(req.groupId);
+    if (!group) {
+      if (!isUnknownMember) return done(joinError(req.memberId, 'UNKNOWN_MEMBER_ID'));
+      group = new Group(req.groupId, this.partitionFor(req.groupId), 'Empty', this.clock.now());
+      this.groups.set(req.groupId, group);
+    }
+    if (isUnknownMember && group.members.size + group.pendingMembers.size >= this.config['group.max.size']) {
+      return done(joinError(req.memberId, 'GROUP_MAX_SIZE_REACHED'));
+    }
+    const { promise, resolve } = Promise.withResolvers<JoinGroupResult>();
+    const write = isUnknownMember ? this.doNewMemberJoin(group, req, resolve) : this.doCurrentMemberJoin(group, req, resolve);
+    // A join may be the last one the rebalance waits for.
+    if (group.is('PreparingRebalance')) this.tryCompleteJoin(group);
+    return { records: write?.records ?? [], settle: write?.settle ?? (() => {}), response: promise };
+  }
+
+  private doNewMemberJoin(
+    group: Group,
+    req: JoinGroupRequest,
+    respond: (r: JoinGroupResult) => void,
+  ): { records: OffsetsRecord[]; settle: (e?: unknown) => void } | null {
+    if (group.is('Dead')) return respond(joinError('', 'COORDINATOR_NOT_AVAILABLE')), null;
+    if (!group.supportsProtocols(req.protocolType, req.protocols)) return respond(joinError('', 'INCONSISTENT_GROUP_PROTOCOL')), null;
+    const newMemberId = `${req.clientId}-${this.newUuid()}`;
+    if (req.groupInstanceId !== null) return this.doStaticMemberJoin(group, newMemberId, req, respond);
+    if (req.requireKnownMemberId) {
+      this.addPendingMember(group, newMemberId, req.sessionTimeoutMs);
+      respond(joinError(newMemberId, 'MEMBER_ID_REQUIRED'));
+      return null;
+    }
+    this.addMemberAndRebalance(group, newMemberId, req, respond);
+    return null;
+  }
+
+  private doStaticMemberJoin(
+    group: Group,
+    newMemberId: string,
+    req: JoinGroupRequest,
+    respond: (r: JoinGroupResult) => void,
+  ): { records: OffsetsRecord[]; settle: (e?: unknown) => void } | null {
+    const instanceId = req.groupInstanceId!;
+    const oldMemberId = group.staticMemberId(instanceId);
+    if (oldMemberId === undefined) {
+      this.addMemberAndRebalance(group, newMemberId, req, respond);
+      return null;
+    }
+    // A known static member restarted: it takes over its old identity under a new member id.
+    const member = group.members.get(oldMemberId)!;
+    const oldProtocols = member.protocols;
+    const oldRebalanceTimeout = member.rebalanceTimeoutMs;
+    const oldSessionTimeout = member.sessionTimeoutMs;
+    member.protocols = req.protocols;
+    member.rebalanceTimeoutMs = req.rebalanceTimeoutMs;
+    member.sessionTimeoutMs = req.sessionTimeoutMs;
+    group.replaceStaticMember(instanceId, oldMemberId, newMemberId);
+    this.scheduleHeartbeat(group, member);
+    switch (group.state) {
+      case 'Stable': {
+        // Same protocol for the next generation: persist the new member id, no rebalance.
+        if (group.protocolName !== null && group.selectProtocol() === group.protocolName) {
+          const assignments = new Map([...group.members.values()].map((m) => [m.memberId, m.assignment]));
+          const records = [this.groupMetadataRecord(group, assignments)];
+          const generation = group.generationId;
+          return {
+            records,
+            settle: (error) => {
+              if (error !== undefined) {
+                // Undo: the old id keeps its place; the new one was never made durable.
+                if (group.members.get(newMemberId) === member) {
+                  group.replaceStaticMember(instanceId, newMemberId, oldMemberId);
+                  member.protocols = oldProtocols;
+                  member.rebalanceTimeoutMs = oldRebalanceTimeout;
+                  member.sessionTimeoutMs = oldSessionTimeout;
+                }
+                respond(joinError(req.memberId, this.appendError(error)));
+                return;
+              }
+              respond({
+                error: 'NONE',
+                generationId: generation,
+                protocolType: group.protocolType,
+                protocolName: group.protocolName,
+                leader: group.leaderId ?? '',
+                memberId: newMemberId,
+                members: group.isLeader(newMemberId) ? group.currentMemberMetadata() : [],
+              });
+            },
+          };
+        }
+        member.joinWaiter = respond;
+        this.maybePrepareRebalance(group);
+        return null;
+      }
+      case 'CompletingRebalance':
+        // The leader may already be assigning under the old id: rebalance so the new id gets an assignment.
+        member.joinWaiter = respond;
+        this.prepareRebalance(group);
+        return null;
+      case 'PreparingRebalance':
+        member.joinWaiter = respond;
+        return null;
+      default:
+        respond(joinError(newMemberId, 'UNKNOWN_MEMBER_ID'));
+        return null;
+    }
+  }
+
+  private doCurrentMemberJoin(
+    group: Group,
+    req: JoinGroupRequest,
+    respond: (r: JoinGroupResult) => void,
+  ): { records: OffsetsRecord[]; settle: (e?: unknown) => void } | null {
+    const memberId = req.memberId;
+    if (group.is('Dead')) return respond(joinError(memberId, 'COORDINATOR_NOT_AVAILABLE')), null;
+    if (!group.supportsProtocols(req.protocolType, req.protocols)) return respond(joinError(memberId, 'INCONSISTENT_GROUP_PROTOCOL')), null;
+    const pending = group.pendingMembers.get(memberId);
+    if (pending !== undefined) {
+      pending.cancel();
+      group.pendingMembers.delete(memberId);
+      this.addMemberAndRebalance(group, memberId, req, respond);
+      return null;
+    }
+    const err = this.validateCurrentMember(group, memberId, req.groupInstanceId);
+    if (err) return respond(joinError(memberId, err)), null;
+    const member = group.members.get(memberId)!;
+    switch (group.state) {
+      case 'PreparingRebalance':
+        this.updateMemberAndRebalance(group, member, req, respond);
+        return null;
+      case 'CompletingRebalance':
+        // A retried join of the current generation: answer with it, unless the member changed.
+        if (member.matches(req.protocols)) respond(this.currentJoinResult(group, member.memberId));
+        else this.updateMemberAndRebalance(group, member, req, respond);
+        return null;
+      case 'Stable':
+        // The leader rejoining, or anyone with new metadata (e.g. a new subscription), rebalances.
+        if (group.isLeader(memberId) || !member.matches(req.protocols)) this.updateMemberAndRebalance(group, member, req, respond);
+        else respond(this.currentJoinResult(group, memberId));
+        return null;
+      default:
+        respond(joinError(memberId, 'UNKNOWN_MEMBER_ID'));
+        return null;
+    }
+  }
+
+  private currentJoinResult(group: Group, memberId: string): JoinGroupResult {
+    return {
+      error: 'NONE',
+      generationId: group.generationId,
+      protocolType: group.protocolType,
+      protocolName: group.protocolName,
+      leader: group.leaderId ?? '',
+      memberId,
+      members: group.isLeader(memberId) ? group.currentMemberMetadata() : [],
+    };
+  }
+
+  private addPendingMember(group: Group, memberId: string, sessionTimeoutMs: number): void {
+    const timer = this.clock.schedule(sessionTimeoutMs, () => {
+      if (group.pendingMembers.get(memberId) !== timer) return;
+      group.pendingMembers.delete(memberId);
+      if (group.is('PreparingRebalance')) this.tryCompleteJoin(group);
+    });
+    group.pendingMembers.set(memberId, timer);
+  }
+
+  private addMemberAndRebalance(group: Group, memberId: string, req: JoinGroupRequest, respond: (r: JoinGroupResult) => void): void {
+    const member = new Member({
+      memberId,
+      groupInstanceId: req.groupInstanceId,
+      clientId: req.clientId,
+      clientHost: req.clientHost,
+      sessionTimeoutMs: req.sessionTimeoutMs,
+      rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+      protocolType: req.protocolType,
+      protocols: req.protocols,
+      now: this.clock.now(),
+    });
+    member.isNew = true;
+    // While a new group's initial delay runs, each newcomer may extend it.
+    if (group.is('PreparingRebalance') && group.generationId === 0) group.newMemberAdded = true;
+    group.add(member);
+    member.joinWaiter = respond;
+    // New members cannot heartbeat yet; a join that never completes expires after this timeout.
+    this.scheduleHeartbeat(group, member, NEW_MEMBER_JOIN_TIMEOUT_MS);
+    this.maybePrepareRebalance(group);
+  }
+
+  private updateMemberAndRebalance(group: Group, member: Member, req: JoinGroupRequest, respond: (r: JoinGroupResult) => void): void {
+    member.protocols = req.protocols;
+    member.rebalanceTimeoutMs = req.rebalanceTimeoutMs;
+    member.sessionTimeoutMs = req.sessionTimeoutMs;
+    member.clientId = req.clientId;
+    member.clientHost = req.clientHost;
+    // A second join while the first still waits supersedes it; answer the old one so it does not hang.
+    member.resolveJoin(joinError(member.memberId, 'REBALANCE_IN_PROGRESS'));
+    member.joinWaiter = respond;
+    this.maybePrepareRebalance(group);
+  }
+
+  private maybePrepareRebalance(group: Group): void {
+    if (group.canRebalance) this.prepareRebalance(group);
+  }
+
+  private prepareRebalance(group: Group): void {
+    // Members waiting for an assignment of the generation that is being abandoned must rejoin.
+    if (group.is('CompletingRebalance')) this.resetAndPropagateAssignmentError(group, 'REBALANCE_IN_PROGRESS');
+    group.syncTimer?.cancel();
+    group.syncTimer = null;
+    group.pendingSyncMembers.clear();
+    group.joinTimer?.cancel();
+    group.joinTimer = null;
+    const initialDelay = this.config['group.initial.rebalance.delay.ms'];
+    const isInitial = group.is('Empty') && initialDelay > 0;
+    group.transitionTo('PreparingRebalance', this.clock.now());
+    if (isInitial) {
+      group.newMemberAdded = false;
+      this.scheduleInitialJoin(group, initialDelay, Math.max(group.rebalanceTimeoutMs - initialDelay, 0));
+    } else {
+      group.joinIsInitial = false;
+      group.joinTimer = this.clock.schedule(group.rebalanceTimeoutMs, () => this.completeJoin(group));
+      this.tryCompleteJoin(group);
+    }
+  }
+
+  /**
+   * Kafka's InitialDelayedJoin: wait `delay`; if members arrived meanwhile and the rebalance timeout
+   * is not used up, wait again (at most the configured delay, at most what is left).
+   */
+  private scheduleInitialJoin(group: Group, delayMs: number, remainingMs: number): void {
+    group.joinIsInitial = true;
+    group.joinTimer = this.clock.schedule(delayMs, () => {
+      group.joinTimer = null;
+      if (group.newMemberAdded && remainingMs !== 0) {
+        group.newMemberAdded = false;
+        const delay = Math.min(this.config['group.initial.rebalance.delay.ms'], remainingMs);
+        this.scheduleInitialJoin(group, delay, Math.max(remainingMs - delay, 0));
+      } else {
+        group.joinIsInitial = false;
+        this.completeJoin(group);
+      }
+    });
+  }
+
+  private tryCompleteJoin(group: Group): void {
+    if (group.is('PreparingRebalance') && !group.joinIsInitial && group.hasAllMembersJoined()) this.completeJoin(group);
+  }
+
+  private completeJoin(group: Group): void {
+    if (!group.is('PreparingRebalance')) return;
+    group.joinTimer?.cancel();
+    group.joinTimer = null;
+    group.joinIsInitial = false;
+    // Dynamic members that did not rejoin in time are out; static ones keep their seat until their session expires.
+    for (const m of group.notYetRejoined()) {
+      if (m.groupInstanceId !== null) continue;
+      m.heartbeatTimer?.cancel();
+      m.resolveSync(syncError('UNKNOWN_MEMBER_ID'));
+      group.remove(m.memberId);
+    }
+    if (!group.maybeElectNewJoinedLeader() && group.members.size > 0) {
+      // Only static members that have not rejoined are left: wait another round for them.
+      group.joinTimer = this.clock.schedule(group.rebalanceTimeoutMs, () => this.completeJoin(group));
+      return;
+    }
+    const now = this.clock.now();
+    group.initNextGeneration(now);
+    if (group.is('Empty')) {
+      this.onRecords([this.groupMetadataRecord(group, new Map())]);
+      return;
+    }
+    for (const m of group.members.values()) {
+      m.resolveJoin(this.currentJoinResult(group, m.memberId));
+      m.isNew = false;
+      this.scheduleHeartbeat(group, m);
+    }
+    // Members that never send SyncGroup for this generation are removed after the rebalance timeout.
+    const generation = group.generationId;
+    group.syncTimer = this.clock.schedule(group.rebalanceTimeoutMs, () => this.expirePendingSync(group, generation));
+  }
+
+  private expirePendingSync(group: Group, generation: number): void {
+    group.syncTimer = null;
+    if (group.generationId !== generation) return;
+    if (!group.is('CompletingRebalance') && !group.is('Stable')) return;
+    if (group.pendingSyncMembers.size === 0) return;
+    for (const id of [...group.pendingSyncMembers]) {
+      const m = group.members.get(id);
+      if (!m) continue;
+      m.heartbeatTimer?.cancel();
+      m.resolveSync(syncError('UNKNOWN_MEMBER_ID'));
+      group.remove(id);
+    }
+    this.prepareRebalance(group);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // SyncGroup
+
+  syncGroup(req: SyncGroupRequest): Outcome<SyncGroupResult> {
+    const err = this.checkGroup(req.groupId, true);
+    if (err) return done(syncError(err));
+    const group = this.groups.get(req.groupId);
+    if (!group) return done(syncError('UNKNOWN_MEMBER_ID'));
+    if (group.is('Dead')) return done(syncError('COORDINATOR_NOT_AVAILABLE'));
+    const memberErr = this.validateCurrentMember(group, req.memberId, req.groupInstanceId);
+    if (memberErr) return done(syncError(memberErr));
+    if (req.generationId !== group.generationId) return done(syncError('ILLEGAL_GENERATION'));
+    if ((req.protocolType !== null && req.protocolType !== group.protocolType) || (req.protocolName !== null && req.protocolName !== group.protocolName)) {
+      return done(syncError('INCONSISTENT_GROUP_PROTOCOL'));
+    }
+    const member = group.members.get(req.memberId)!;
+    switch (group.state) {
+      case 'Empty':
+        return done(syncError('UNKNOWN_MEMBER_ID'));
+      case 'PreparingRebalance':
+        return done(syncError('REBALANCE_IN_PROGRESS'));
+      case 'Stable':
+        this.removePendingSyncMember(group, req.memberId);
+        this.scheduleHeartbeat(group, member);
+        return done({ error: 'NONE', protocolType: group.protocolType, protocolName: group.protocolName, assignment: member.assignment });
+      case 'CompletingRebalance': {
+        const { promise, resolve } = Promise.withResolvers<SyncGroupResult>();
+        member.resolveSync(syncError('REBALANCE_IN_PROGRESS'));
+        member.syncWaiter = resolve;
+        this.removePendingSyncMember(group, req.memberId);
+        if (!group.isLeader(req.memberId)) return { records: [], settle: () => {}, response: promise };
+        // The leader's assignment: persist it with the group, then release everyone's SyncGroup.
+        const assignments = new Map<string, Buffer>();
+        for (const a of req.assignments) if (group.has(a.memberId)) assignments.set(a.memberId, a.assignment);
+        const generation = group.generationId;
+        return {
+          records: [this.groupMetadataRecord(group, assignments)],
+          settle: (error) => {
+            if (!group.is('CompletingRebalance') || group.generationId !== generation) return;
+            if (error !== undefined) {
+              this.resetAndPropagateAssignmentError(group, this.appendError(error));
+              this.maybePrepareRebalance(group);
+              return;
+            }
+            for (const m of group.members.values()) m.assignment = assignments.get(m.memberId) ?? EMPTY;
+            this.propagateAssignment(group, 'NONE');
+            group.transitionTo('Stable', this.clock.now());
+          },
+          response: promise,
+        };
+      }
+      default:
+        return done(syncError('COORDINATOR_NOT_AVAILABLE'));
+    }
+  }
+
+  private removePendingSyncMember(group: Group, memberId: string): void {
+    group.pendingSyncMembers.delete(memberId);
+    if (group.pendingSyncMembers.size === 0) {
+      group.syncTimer?.cancel();
+      group.syncTimer = null;
+    }
+  }
+
+  private propagateAssignment(group: Group, error: GroupError): void {
+    for (const m of group.members.values()) {
+      const delivered = m.resolveSync({ error, protocolType: group.protocolType, protocolName: group.protocolName, assignment: m.assignment });
+      // Expirations were ignored while the member waited; its session starts again now.
+      if (delivered) this.scheduleHeartbeat(group, m);
+    }
+  }
+
+  private resetAndPropagateAssignmentError(group: Group, error: GroupError): void {
+    for (const m of group.members.values()) m.assignment = EMPTY;
+    this.propagateAssignment(group, error);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Heartbeat and LeaveGroup
+
+  heartbeat(req: HeartbeatRequest): Outcome<{ error: GroupError }> {
+    const answer = (error: GroupError) => done({ error });
+    const err = this.checkGroup(req.groupId, true);
+    if (err) return answer(err);
+    const group = this.groups.get(req.groupId);
+    if (!group) return answer('UNKNOWN_MEMBER_ID');
+    if (group.is('Dead')) return answer('COORDINATOR_NOT_AVAILABLE');
+    const memberErr = this.validateCurrentMember(group, req.memberId, req.groupInstanceId);
+    if (memberErr) return answer(memberErr);
+    if (req.generationId !== group.generationId) return answer('ILLEGAL_GENERATION');
+    const member = group.members.get(req.memberId)!;
+    switch (group.state) {
+      case 'Empty':
+        return answer('UNKNOWN_MEMBER_ID');
+      case 'CompletingRebalance':
+      case 'Stable':
+        this.scheduleHeartbeat(group, member);
+        return answer('NONE');
+      case 'PreparingRebalance':
+        this.scheduleHeartbeat(group, member);
+        return answer('REBALANCE_IN_PROGRESS');
+      default:
+        return answer('COORDINATOR_NOT_AVAILABLE');
+    }
+  }
+
+  leaveGroup(req: LeaveGroupRequest): Outcome<LeaveGroupResult> {
+    const err = this.checkGroup(req.groupId, true);
+    if (err) return done({ error: err, members: [] });
+    const group = this.groups.get(req.groupId);
+    if (!group) {
+      return done({ error: 'NONE', members: req.members.map((m) => ({ ...m, error: 'UNKNOWN_MEMBER_ID' as GroupError })) });
+    }
+    if (group.is('Dead')) return done({ error: 'COORDINATOR_NOT_AVAILABLE', members: [] });
+    const members = req.members.map(({ memberId, groupInstanceId }) => {
+      const out = (error: GroupError) => ({ memberId, groupInstanceId, error });
+      const pending = memberId === '' ? undefined : group.pendingMembers.get(memberId);
+      if (pending !== undefined) {
+        pending.cancel();
+        group.pendingMembers.delete(memberId);
+        if (group.is('PreparingRebalance')) this.tryCompleteJoin(group);
+        return out('NONE');
+      }
+      let target = memberId;
+      if (groupInstanceId !== null) {
+        const existing = group.staticMemberId(groupInstanceId);
+        if (existing === undefined) return out('UNKNOWN_MEMBER_ID');
+        if (memberId !== '' && existing !== memberId) return out('FENCED_INSTANCE_ID');
+        target = existing;
+      }
+      const member = group.members.get(target);
+      if (!member) return out('UNKNOWN_MEMBER_ID');
+      this.removeMemberAndUpdateGroup(group, member);
+      return out('NONE');
+    });
+    return done({ error: 'NONE', members });
+  }
+
+  private removeMemberAndUpdateGroup(group: Group, member: Member): void {
+    member.heartbeatTimer?.cancel();
+    member.heartbeatTimer = null;
+    member.resolveJoin(joinError(member.memberId, 'UNKNOWN_MEMBER_ID'));
+    member.resolveSync(syncError('UNKNOWN_MEMBER_ID'));
+    group.remove(member.memberId);
+    switch (group.state) {
+      case 'Stable':
+      case 'CompletingRebalance':
+        this.maybePrepareRebalance(group);
+        break;
+      case 'PreparingRebalance':
+        this.tryCompleteJoin(group);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private scheduleHeartbeat(group: Group, member: Member, timeoutMs = member.sessionTimeoutMs): void {
+    member.heartbeatTimer?.cancel();
+    member.lastHeartbeatMs = this.clock.now();
+    member.heartbeatTimer = this.clock.schedule(timeoutMs, () => {
+      member.heartbeatTimer = null;
+      if (group.members.get(member.memberId) !== member) return;
+      // Waiting in a rebalance counts as alive: the rebalance and sync timeouts police those members.
+      if (!member.isNew && (member.isAwaitingJoin || member.isAwaitingSync)) return;
+      this.removeMemberAndUpdateGroup(group, member);
+    });
+  }
+
+  private validateCurrentMember(group: Group, memberId: string, groupInstanceId: string | null): GroupError | null {
+    if (groupInstanceId !== null) {
+      const existing = group.staticMemberId(groupInstanceId);
+      if (existing === undefined) return 'UNKNOWN_MEMBER_ID';
+      if (existing !== memberId) return 'FENCED_INSTANCE_ID';
+      return null;
+    }
+    return group.has(memberId) ? null : 'UNKNOWN_MEMBER_ID';
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Offsets
+
+  commitOffsets(req: OffsetCommitRequest): Outcome<OffsetCommitResult> {
+    const all = (error: GroupError): OffsetCommitResult => ({
+      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, error })) })),
+    });
+    const err = this.checkGroup(req.groupId, false);
+    if (err) return done(all(err));
+    let group = this.groups.get(req.groupId);
+    if (!group) {
+      // No group: a stand-alone consumer (generation -1) may still keep its offsets here.
+      if (req.generationId >= 0) return done(all('ILLEGAL_GENERATION'));
+      group = new Group(req.groupId, this.partitionFor(req.groupId), 'Empty', this.clock.now());
+      this.groups.set(req.groupId, group);
+    }
+    if (group.is('Dead')) return done(all('COORDINATOR_NOT_AVAILABLE'));
+    let memberErr: GroupError | null = null;
+    if (req.generationId >= 0 || req.memberId !== '' || req.groupInstanceId !== null) {
+      memberErr = this.validateCurrentMember(group, req.memberId, req.groupInstanceId);
+      if (memberErr === null && req.generationId !== group.generationId) memberErr = 'ILLEGAL_GENERATION';
+    } else if (!group.is('Empty')) {
+      // Only members may commit for a group that has members.
+      memberErr = 'UNKNOWN_MEMBER_ID';
+    }
+    if (memberErr) return done(all(memberErr));
+    // The member has the new generation from JoinGroup but no assignment yet.
+    if (group.is('CompletingRebalance')) return done(all('REBALANCE_IN_PROGRESS'));
+    const member = group.members.get(req.memberId);
+    if (member && !member.isAwaitingJoin && !member.isAwaitingSync) this.scheduleHeartbeat(group, member);
+
+    const now = this.clock.now();
+    const maxMetadata = this.config['offset.metadata.max.bytes'];
+    const records: OffsetsRecord[] = [];
+    const errors = new Map<string, GroupError>();
+    for (const t of req.topics) {
+      for (const p of t.partitions) {
+        const metadata = p.committedMetadata ?? '';
+        if (Buffer.byteLength(metadata, 'utf8') > maxMetadata) {
+          errors.set(offsetKey(t.name, p.partitionIndex), 'OFFSET_METADATA_TOO_LARGE');
+          continue;
+        }
+        records.push({
+          partition: group.partition,
+          key: encodeOffsetCommitKey(group.groupId, t.name, p.partitionIndex),
+          value: encodeOffsetCommitValue({
+            offset: p.committedOffset,
+            leaderEpoch: p.committedLeaderEpoch,
+            metadata,
+            commitTimestamp: BigInt(now),
+            expireTimestamp: req.retentionTimeMs >= 0 ? BigInt(now + req.retentionTimeMs) : -1n,
+          }),
+        });
+      }
+    }
+    const { promise, resolve } = Promise.withResolvers<OffsetCommitResult>();
+    const theGroup = group;
+    return {
+      records,
+      settle: (error) => {
+        const appendErr = error === undefined ? null : this.appendError(error);
+        if (appendErr === null && !theGroup.is('Dead') && this.groups.get(theGroup.groupId) === theGroup) {
+          for (const r of records) this.replay(r.partition, r.key, r.value);
+        }
+        resolve({
+          topics: req.topics.map((t) => ({
+            name: t.name,
+            partitions: t.partitions.map((p) => ({
+              partitionIndex: p.partitionIndex,
+              error: errors.get(offsetKey(t.name, p.partitionIndex)) ?? appendErr ?? 'NONE',
+            })),
+          })),
+        });
+      },
+      response: promise,
+    };
+  }
+
+  fetchOffsets(req: OffsetFetchRequest): OffsetFetchResult {
+    const err = this.checkGroup(req.groupId, false);
+    if (err) return { error: err, topics: (req.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => missing(p, err)) })) };
+    const group = this.groups.get(req.groupId);
+    if (req.topics === null) {
+      if (!group) return { error: 'NONE', topics: [] };
+      const byTopic = new Map<string, FetchedOffset[]>();
+      for (const o of group.offsets.values()) {
+        const list = byTopic.get(o.topic) ?? [];
+        list.push({ partitionIndex: o.partition, committedOffset: o.offset, committedLeaderEpoch: o.leaderEpoch, metadata: o.metadata, error: 'NONE' });
+        byTopic.set(o.topic, list);
+      }
+      return {
+        error: 'NONE',
+        topics: [...byTopic].map(([name, partitions]) => ({ name, partitions: partitions.sort((a, b) => a.partitionIndex - b.partitionIndex) })),
+      };
+    }
+    return {
+      error: 'NONE',
+      topics: req.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitionIndexes.map((p) => {
+          const o = group?.offsets.get(offsetKey(t.name, p));
+          return o
+            ? { partitionIndex: p, committedOffset: o.offset, committedLeaderEpoch: o.leaderEpoch, metadata: o.metadata, error: 'NONE' as GroupError }
+            : missing(p, 'NONE');
+        }),
+      })),
+    };
+  }
+
+  deleteOffsets(req: OffsetDeleteRequest): Outcome<OffsetDeleteResult> {
+    const err = this.checkGroup(req.groupId, false);
+    if (err) return done({ error: err, topics: [] });
+    const group = this.groups.get(req.groupId);
+    if (!group || group.is('Dead')) return done({ error: 'GROUP_ID_NOT_FOUND', topics: [] });
+    let subscribed: (topic: string) => boolean;
+    if (group.is('Empty')) subscribed = () => false;
+    else if (group.protocolType === 'consumer') {
+      // Unknown subscriptions count as subscribed: never delete offsets a live member may use.
+      const topics = group.subscribedTopics();
+      subscribed = (t) => topics === null || topics.has(t);
+    } else return done({ error: 'NON_EMPTY_GROUP', topics: [] });
+    const records: OffsetsRecord[] = [];
+    const topics = req.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => {
+        if (subscribed(t.name)) return { partitionIndex: p, error: 'GROUP_SUBSCRIBED_TO_TOPIC' as GroupError };
+        if (group.offsets.delete(offsetKey(t.name, p))) {
+          records.push({ partition: group.partition, key: encodeOffsetCommitKey(group.groupId, t.name, p), value: null });
+        }
+        return { partitionIndex: p, error: 'NONE' as GroupError };
+      }),
+    }));
+    const { promise, resolve } = Promise.withResolvers<OffsetDeleteResult>();
+    return {
+      records,
+      settle: (error) => resolve(error === undefined ? { error: 'NONE', topics } : { error: this.appendError(error), topics: [] }),
+      response: promise,
+    };
+  }
+
+  /**
+   * Removes expired committed offsets (Kafka's rules: an Empty group's offsets expire
+   * `offsets.retention.minutes` after it became Empty; a Stable consumer group's offsets of topics
+   * nobody subscribes to, and a stand-alone group's offsets, expire that long after their commit;
+   * an explicit expire timestamp wins). An Empty group left without offsets dies. Returns the
+   * tombstones, which also go to `onRecords`.
+   */
+  expireOffsets(): OffsetsRecord[] {
+    const now = this.clock.now();
+    const retentionMs = this.config['offsets.retention.minutes'] * 60_000;
+    const records: OffsetsRecord[] = [];
+    for (const group of [...this.groups.values()]) {
+      if (this.partitions.get(group.partition) !== 'loaded') continue;
+      let base: ((o: { commitTimestamp: number }) => number) | null = null;
+      let keep = new Set<string>();
+      if (group.protocolType !== null && group.is('Empty')) {
+        const since = group.currentStateTimestamp;
+        base = (o) => since ?? o.commitTimestamp;
+      } else if (group.protocolType === 'consumer' && group.is('Stable')) {
+        const topics = group.subscribedTopics();
+        if (topics !== null) {
+          keep = topics;
+          base = (o) => o.commitTimestamp;
+        }
+      } else if (group.protocolType === null) {
+        base = (o) => o.commitTimestamp;
+      }
+      if (base !== null) {
+        for (const [k, o] of group.offsets) {
+          if (keep.has(o.topic)) continue;
+          const expired = o.expireTimestamp >= 0 ? now >= o.expireTimestamp : now - base(o) >= retentionMs;
+          if (!expired) continue;
+          group.offsets.delete(k);
+          records.push({ partition: group.partition, key: encodeOffsetCommitKey(group.groupId, o.topic, o.partition), value: null });
+        }
+      }
+      if (group.is('Empty') && group.offsets.size === 0 && group.pendingMembers.size === 0) {
+        group.transitionTo('Dead', now);
+        this.cancelTimers(group);
+        this.groups.delete(group.groupId);
+        // A group that only ever stored offsets (generation 0) never had a metadata record.
+        if (group.generationId > 0) records.push({ partition: group.partition, key: encodeGroupMetadataKey(group.groupId), value: null });
+      }
+    }
+    if (records.length > 0) this.onRecords(records);
+    return records;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Admin: DescribeGroups, ListGroups, DeleteGroups, lag
+
+  describeGroups(groupIds: readonly string[]): DescribedGroup[] {
+    return groupIds.map((groupId) => {
+      const dead: DescribedGroup = { error: 'NONE', groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [] };
+      const err = this.checkGroup(groupId, false);
+      if (err) return { ...dead, error: err };
+      const group = this.groups.get(groupId);
+      if (!group) return dead;
+      const stable = group.is('Stable') && group.protocolName !== null;
+      return {
+        error: 'NONE',
+        groupId,
+        groupState: group.state,
+        protocolType: group.protocolType ?? '',
+        protocolData: stable ? group.protocolName! : '',
+        members: [...group.members.values()].map((m) => ({
+          memberId: m.memberId,
+          groupInstanceId: m.groupInstanceId,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          memberMetadata: stable ? (m.protocols.find((p) => p.name === group.protocolName)?.metadata ?? EMPTY) : EMPTY,
+          memberAssignment: stable ? m.assignment : EMPTY,
+        })),
+      };
+    });
+  }
+
+  /** Every group of the loaded partitions; `states` filters case-insensitively (ListGroups v4). */
+  listGroups(states: readonly string[] | null = null): { error: GroupError; groups: ListedGroup[] } {
+    const wanted = states && states.length > 0 ? new Set(states.map((s) => s.toLowerCase())) : null;
+    const loading = [...this.partitions.values()].includes('loading');
+    const groups: ListedGroup[] = [];
+    for (const g of this.groups.values()) {
+      if (this.partitions.get(g.partition) !== 'loaded') continue;
+      if (wanted && !wanted.has(g.state.toLowerCase())) continue;
+      groups.push({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state });
+    }
+    return { error: loading ? 'COORDINATOR_LOAD_IN_PROGRESS' : 'NONE', groups };
+  }
+
+  deleteGroups(groupIds: readonly string[]): Outcome<{ groupId: string; error: GroupError }[]> {
+    const records: OffsetsRecord[] = [];
+    const results = groupIds.map((groupId) => {
+      const err = this.checkGroup(groupId, false);
+      if (err) return { groupId, error: err };
+      const group = this.groups.get(groupId);
+      if (!group || group.is('Dead')) return { groupId, error: 'GROUP_ID_NOT_FOUND' as GroupError };
+      if (!group.is('Empty')) return { groupId, error: 'NON_EMPTY_GROUP' as GroupError };
+      group.transitionTo('Dead', this.clock.now());
+      this.cancelTimers(group);
+      this.groups.delete(groupId);
+      for (const o of group.offsets.values()) {
+        records.push({ partition: group.partition, key: encodeOffsetCommitKey(groupId, o.topic, o.partition), value: null });
+      }
+      records.push({ partition: group.partition, key: encodeGroupMetadataKey(groupId), value: null });
+      return { groupId, error: 'NONE' as GroupError };
+    });
+    const { promise, resolve } = Promise.withResolvers<{ groupId: string; error: GroupError }[]>();
+    return {
+      records,
+      settle: (error) => {
+        const appendErr = error === undefined ? null : this.appendError(error);
+        resolve(results.map((r) => (r.error === 'NONE' && appendErr ? { ...r, error: appendErr } : r)));
+      },
+      response: promise,
+    };
+  }
+
+  /** Consumer lag per committed partition, given the log end offsets (from the broker). */
+  lag(groupId: string, logEndOffset: (topic: string, partition: number) => bigint): LagRow[] {
+    const group = this.groups.get(groupId);
+    if (!group) return [];
+    const now = this.clock.now();
+    return [...group.offsets.values()]
+      .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1))
+      .map((o) => {
+        const leo = logEndOffset(o.topic, o.partition);
+        const lag = leo - o.offset;
+        return {
+          topic: o.topic,
+          partition: o.partition,
+          committedOffset: o.offset,
+          logEndOffset: leo,
+          lag: lag > 0n ? lag : 0n,
+          secondsSinceCommit: Math.max(0, Math.floor((now - o.commitTimestamp) / 1000)),
+        };
+      });
+  }
+
+  /** The group's state for inspection and tests (undefined when unknown). */
+  groupState(groupId: string): GroupState | undefined {
+    return this.groups.get(groupId)?.state;
+  }
+
+  /** Read-only access to a group (tests, lag tools). */
+  group(groupId: string): Group | undefined {
+    return this.groups.get(groupId);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private checkGroup(groupId: string, requireNonEmpty: boolean): GroupError | null {
+    if (requireNonEmpty && groupId === '') return 'INVALID_GROUP_ID';
+    const state = this.partitions.get(this.partitionFor(groupId));
+    if (state === undefined) return 'NOT_COORDINATOR';
+    if (state === 'loading') return 'COORDINATOR_LOAD_IN_PROGRESS';
+    return null;
+  }
+
+  /**
+   * What a failed append means to the client (Kafka's mapping): the log is not ours any more →
+   * NOT_COORDINATOR; anything else is retriable as COORDINATOR_NOT_AVAILABLE.
+   */
+  private appendError(error: unknown): GroupError {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'NOT_LEADER' || code === 'NOT_COORDINATOR') return 'NOT_COORDINATOR';
+    return 'COORDINATOR_NOT_AVAILABLE';
+  }
+
+  private groupMetadataRecord(group: Group, assignments: ReadonlyMap<string, Buffer>): OffsetsRecord {
+    const protocol = group.protocolName;
+    return {
+      partition: group.partition,
+      key: encodeGroupMetadataKey(group.groupId),
+      value: encodeGroupMetadataValue({
+        protocolType: group.protocolType ?? '',
+        generation: group.generationId,
+        protocol,
+        leader: group.members.size > 0 ? group.leaderId : null,
+        currentStateTimestamp: BigInt(group.currentStateTimestamp ?? -1),
+        members: [...group.members.values()].map((m) => ({
+          memberId: m.memberId,
+          groupInstanceId: m.groupInstanceId,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          rebalanceTimeout: m.rebalanceTimeoutMs,
+          sessionTimeout: m.sessionTimeoutMs,
+          subscription: protocol === null ? EMPTY : m.metadataFor(protocol),
+          assignment: assignments.get(m.memberId) ?? EMPTY,
+        })),
+      }),
+    };
+  }
+
+  private cancelTimers(group: Group): void {
+    group.joinTimer?.cancel();
+    group.joinTimer = null;
+    group.syncTimer?.cancel();
+    group.syncTimer = null;
+    for (const t of group.pendingMembers.values()) t.cancel();
+    group.pendingMembers.clear();
+    for (const m of group.members.values()) {
+      m.heartbeatTimer?.cancel();
+      m.heartbeatTimer = null;
+    }
+  }
+}
+
+function missing(partitionIndex: number, error: GroupError): FetchedOffset {
+  return { partitionIndex, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', error };
+}
