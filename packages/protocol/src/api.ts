@@ -102,8 +102,9 @@ function schemaOrThrow(apiKey: number, apiVersion: number): ApiSchema {
   return a;
 }
 
+/** A decoded request, discriminated by the top-level `apiKey` (`if (req.apiKey === ApiKey.Produce) req.body.topicData`). */
 export type DecodedRequest = {
-  [K in SupportedApiKey]: { header: RequestHeader & { apiKey: K }; body: Requests[K] }
+  [K in SupportedApiKey]: { apiKey: K; header: RequestHeader & { apiKey: K }; body: Requests[K] }
 }[SupportedApiKey];
 
 /**
@@ -121,7 +122,7 @@ export function decodeRequest(frame: Buffer): DecodedRequest {
   const clientId = len === -1 ? null : r.utf8(len);
   if (isFlexible(a.request, apiVersion)) skipTaggedFields(r);
   const body = decodeMessage(a.request, apiVersion, r);
-  return { header: { apiKey, apiVersion, correlationId, clientId }, body } as DecodedRequest;
+  return { apiKey, header: { apiKey, apiVersion, correlationId, clientId }, body } as DecodedRequest;
 }
 
 /** Encodes a request WITH its 4-byte size prefix (for our client and tests). */

@@ -225,7 +225,7 @@ describe('kafkajs 2.2.4 request encoders → our decoder', () => {
     for (const v of range(3, 7)) {
       const { frame } = await kafkajs('produce', v, cases[0]!.args);
       const d = decodeRequest(frame.subarray(4));
-      if (d.header.apiKey !== ApiKey.Produce) throw new Error('not produce');
+      if (d.apiKey !== ApiKey.Produce) throw new Error('not produce');
       const batches = decodeRecordBatches(d.body.topicData[0]!.partitionData[0]!.records!);
       expect(batches).toHaveLength(1);
       expect(batches[0]!.records).toEqual([{ offset: 0n, timestamp: 1000n, key: Buffer.from('k'), value: Buffer.from('v'), headers: [{ key: 'h', value: Buffer.from('1') }] }]);
