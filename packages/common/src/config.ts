@@ -189,7 +189,7 @@ export type ConfigOrigin = 'default' | 'file' | 'env' | 'override';
 
 // ------------------------------------------------------------------------------------ errors
 
-export type ConfigErrorCode = 'INVALID_VALUE' | 'MISSING' | 'UNKNOWN_KEY' | 'CONFLICT' | 'SYNTAX';
+export type ConfigErrorCode = 'INVALID_VALUE' | 'MISSING' | 'UNKNOWN_KEY' | 'CONFLICT';
 
 export class ConfigError extends RunnelError<ConfigErrorCode> {
   /** The config key at fault. */
