@@ -8,8 +8,8 @@
 mod batch;
 mod codec;
 
-use napi::bindgen_prelude::{BigInt, Buffer, Uint8ArraySlice};
-use napi::{Error, Result, Status};
+use napi::bindgen_prelude::{BigInt, BufferSlice, Uint8ArraySlice};
+use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
 /// A failure with a code the facade knows; `at` is `(batchIndex, position)` for batch errors.
@@ -64,15 +64,24 @@ pub fn crc32c_js(data: &[u8], seed: Option<u32>) -> u32 {
     crc32c::crc32c_append(seed.unwrap_or(0), data)
 }
 
-#[napi]
-pub fn compress(codec: u32, src: &[u8], level: Option<i32>) -> Result<Buffer> {
-    Ok(codec::compress(codec, src, level)?.into())
+/// Results are copied into a V8-owned Buffer. Handing V8 the Rust allocation instead (an
+/// external buffer) costs more than the copy: V8 cannot free external memory until a GC runs the
+/// finalizer, so a tight produce loop piles up external memory and triggers GC after GC
+/// (measured: 16 KiB calls went from ~100 µs to a few µs). V8-owned buffers can also be
+/// transferred to worker threads, which external ones cannot.
+fn to_js<'env>(env: &'env Env, data: Vec<u8>) -> Result<BufferSlice<'env>> {
+    BufferSlice::copy_from(env, data)
 }
 
-#[napi]
-pub fn decompress(codec: u32, src: &[u8], max_output: f64) -> Result<Buffer> {
+#[napi(ts_return_type = "Buffer")]
+pub fn compress<'env>(env: &'env Env, codec: u32, src: &[u8], level: Option<i32>) -> Result<BufferSlice<'env>> {
+    to_js(env, codec::compress(codec, src, level)?)
+}
+
+#[napi(ts_return_type = "Buffer")]
+pub fn decompress<'env>(env: &'env Env, codec: u32, src: &[u8], max_output: f64) -> Result<BufferSlice<'env>> {
     let max = to_size("maxOutput", max_output)?;
-    Ok(codec::decompress(codec, src, max)?.into())
+    to_js(env, codec::decompress(codec, src, max)?)
 }
 
 #[napi(object)]
