@@ -1,0 +1,35 @@
+import type { RequestHeader, Requests, Responses, SupportedApiKey } from '@runnel/protocol';
+
+/** What a handler knows about the request besides its body. */
+export interface RequestContext {
+  header: RequestHeader;
+  /** Unique per server, increasing. */
+  connectionId: number;
+  /** `host:port` of the peer. */
+  clientAddress: string;
+  /** `Date.now()` when the whole frame had arrived. */
+  receivedAt: number;
+  /** Aborted when the connection closes or the server stops (a long-polling Fetch should give up). */
+  signal?: AbortSignal;
+}
+
+/**
+ * A handler is a declaration (DESIGN.md §7): the API key, the version range it serves, and the
+ * function. The registry of handlers is the ApiVersions table. `handle` returns the response body,
+ * or `undefined` to send no response at all (Produce with acks=0); it maps its own errors to Kafka
+ * error codes. A throw is treated as a bug: the connection is closed.
+ */
+export interface Handler<Req = any, Res = any> {
+  api: number;
+  versions: readonly [min: number, max: number];
+  handle(request: Req, ctx: RequestContext): Res | undefined | Promise<Res | undefined>;
+}
+
+/** Declares a handler whose request and response types follow from its API key. */
+export function defineHandler<K extends SupportedApiKey>(h: {
+  api: K;
+  versions: readonly [min: number, max: number];
+  handle(request: Requests[K], ctx: RequestContext): Responses[K] | undefined | Promise<Responses[K] | undefined>;
+}): Handler<Requests[K], Responses[K]> {
+  return h;
+}

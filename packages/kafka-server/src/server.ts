@@ -1,0 +1,327 @@
+/**
+ * The Kafka listener: length-prefixed frames over TCP, decoded by @runnel/protocol and dispatched to
+ * the handler registry.
+ *
+ * Per-connection invariants (protocol.md §6):
+ * - Responses leave in request order, even when handlers finish out of order (clients match each
+ *   response to their oldest in-flight request).
+ * - At most `maxInFlightPerConnection` handlers run at once; further frames stay buffered and the
+ *   socket is paused until a slot frees (back-pressure to the client's TCP window).
+ * - While the socket's write buffer is above its high-water mark, no new request is read.
+ * - A frame size is checked against `socketRequestMaxBytes` as soon as its 4 bytes arrive, before
+ *   the body is buffered; a bad size, a frame that does not decode, an unknown API or unsupported
+ *   version (except ApiVersions, §2.3), or a handler that throws closes that connection only.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { silentLogger, type Logger } from '@runnel/common';
+import {
+  ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, peekRequestHeader,
+  schemaVersions, warmUp,
+} from '@runnel/protocol';
+import type { Handler, RequestContext } from './handler.ts';
+
+export interface KafkaServerOptions {
+  handlers: Handler[];
+  host: string;
+  port: number;
+  /** Largest accepted request frame (Kafka's `socket.request.max.bytes`), default 104857600. */
+  socketRequestMaxBytes?: number;
+  /** Connections beyond this are closed on accept (Kafka's `max.connections`), default unlimited. */
+  maxConnections?: number;
+  /** Idle connections are closed after this (Kafka's `connections.max.idle.ms`), default 600000. */
+  connectionsMaxIdleMs?: number;
+  /** Handlers running at once per connection, default 32. */
+  maxInFlightPerConnection?: number;
+  logger?: Logger;
+}
+
+export interface ApiVersionRange { apiKey: number; minVersion: number; maxVersion: number }
+
+/** The ApiVersions versions this server answers itself (v3 is the first flexible one). */
+const API_VERSIONS_RANGE: [number, number] = [0, 3];
+
+/** One response slot per request, filled when its handler completes; flushed strictly in order. */
+interface Slot { done: boolean; out: Buffer | null }
+
+class Connection {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly address: string;
+  private readonly server: KafkaServer;
+  private readonly abort = new AbortController();
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Size of the frame being accumulated, or −1 while waiting for a size prefix. */
+  private expected = -1;
+  private readonly slots: Slot[] = [];
+  private inFlight = 0;
+  private writeBlocked = false;
+  private closed = false;
+
+  constructor(server: KafkaServer, id: number, socket: Socket) {
+    this.server = server;
+    this.id = id;
+    this.socket = socket;
+    this.address = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.setNoDelay(true);
+    socket.setTimeout(server.connectionsMaxIdleMs, () => this.close('idle'));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => { this.writeBlocked = false; this.pump(); });
+    socket.on('error', (err) => this.server.log.debug({ conn: this.id, err }, 'socket error'));
+    socket.on('close', () => this.onClose());
+  }
+
+  get signal(): AbortSignal { return this.abort.signal; }
+
+  close(reason: string, detail?: object): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.log.info({ conn: this.id, client: this.address, reason, ...detail }, 'closing connection');
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.abort.abort();
+    this.chunks = [];
+    this.buffered = 0;
+    this.server.forget(this);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    this.pump();
+  }
+
+  /** Removes and returns the first `n` buffered bytes; copies only when they span chunks. */
+  private take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const c = this.chunks[0]!;
+        const use = Math.min(c.length, n - filled);
+        c.copy(out, filled, 0, use);
+        filled += use;
+        if (use === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(use);
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+
+  /** Parses and dispatches buffered frames while concurrency and the write buffer allow. */
+  private pump(): void {
+    while (!this.closed) {
+      if (this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked) break;
+      if (this.expected < 0) {
+        if (this.buffered < 4) break;
+        const size = this.take(4).readInt32BE(0);
+        if (size < 0 || size > this.server.socketRequestMaxBytes) {
+          this.close('invalid frame size', { size, max: this.server.socketRequestMaxBytes });
+          return;
+        }
+        this.expected = size;
+      }
+      if (this.buffered < this.expected) break;
+      const frame = this.take(this.expected);
+      this.expected = -1;
+      this.dispatch(frame);
+    }
+    if (this.closed) return;
+    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked;
+    if (blocked && !this.socket.isPaused()) this.socket.pause();
+    else if (!blocked && this.socket.isPaused()) this.socket.resume();
+  }
+
+  private dispatch(frame: Buffer): void {
+    const receivedAt = Date.now();
+    let peek: ReturnType<typeof peekRequestHeader>;
+    try {
+      peek = peekRequestHeader(frame);
+    } catch (err) {
+      this.close('undecodable request', { err });
+      return;
+    }
+    const { apiKey, apiVersion, correlationId } = peek;
+    if (apiKey === ApiKey.ApiVersions) {
+      this.answerApiVersions(frame, apiVersion, correlationId);
+      return;
+    }
+    const handler = this.server.handlerFor(apiKey);
+    if (!handler || apiVersion < handler.versions[0] || apiVersion > handler.versions[1]) {
+      this.close('unsupported api or version', { api: apiName(apiKey), apiVersion });
+      return;
+    }
+    let req: ReturnType<typeof decodeRequest>;
+    try {
+      req = decodeRequest(frame);
+    } catch (err) {
+      this.close('undecodable request', { api: apiName(apiKey), apiVersion, err });
+      return;
+    }
+    const slot: Slot = { done: false, out: null };
+    this.slots.push(slot);
+    this.inFlight++;
+    const ctx: RequestContext = { header: req.header, connectionId: this.id, clientAddress: this.address, receivedAt, signal: this.abort.signal };
+    const fail = (err: unknown) => {
+      this.server.log.error({ conn: this.id, api: apiName(apiKey), apiVersion, err }, 'handler failed');
+      this.close('handler failed');
+    };
+    const complete = (res: unknown) => {
+      if (this.closed) return;
+      try {
+        slot.out = res === undefined ? null : encodeResponse(apiKey, apiVersion, correlationId, res as object);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      slot.done = true;
+      this.inFlight--;
+      this.flush();
+      this.pump();
+    };
+    let result: unknown;
+    try {
+      result = handler.handle(req.body, ctx);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (result instanceof Promise) result.then(complete, fail);
+    else complete(result);
+  }
+
+  private answerApiVersions(frame: Buffer, apiVersion: number, correlationId: number): void {
+    let out: Buffer;
+    if (apiVersion < API_VERSIONS_RANGE[0] || apiVersion > API_VERSIONS_RANGE[1]) {
+      // §2.3: do not parse the body; answer in the v0 format with our range.
+      out = encodeApiVersionsUnsupported(correlationId, API_VERSIONS_RANGE);
+    } else {
+      try {
+        decodeRequest(frame);
+      } catch (err) {
+        this.close('undecodable request', { api: 'ApiVersions', apiVersion, err });
+        return;
+      }
+      out = encodeResponse(ApiKey.ApiVersions, apiVersion, correlationId, { errorCode: 0, apiKeys: this.server.apiVersions, throttleTimeMs: 0 });
+    }
+    this.slots.push({ done: true, out });
+    this.flush();
+  }
+
+  /** Writes every completed response at the head of the queue, in request order. */
+  private flush(): void {
+    while (this.slots.length > 0 && this.slots[0]!.done) {
+      const slot = this.slots.shift()!;
+      if (slot.out && !this.socket.write(slot.out)) this.writeBlocked = true;
+    }
+  }
+}
+
+export class KafkaServer {
+  readonly apiVersions: ApiVersionRange[];
+  readonly socketRequestMaxBytes: number;
+  readonly maxConnections: number;
+  readonly connectionsMaxIdleMs: number;
+  readonly maxInFlightPerConnection: number;
+  readonly log: Logger;
+  private readonly handlers = new Map<number, Handler>();
+  private readonly host: string;
+  private readonly port: number;
+  private readonly connections = new Set<Connection>();
+  private server: Server | null = null;
+  private nextConnectionId = 1;
+
+  private constructor(options: KafkaServerOptions) {
+    this.host = options.host;
+    this.port = options.port;
+    this.socketRequestMaxBytes = options.socketRequestMaxBytes ?? 104857600;
+    this.maxConnections = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
+    this.connectionsMaxIdleMs = options.connectionsMaxIdleMs ?? 600000;
+    this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
+    this.log = options.logger ?? silentLogger();
+    for (const h of options.handlers) {
+      if (h.api === ApiKey.ApiVersions) throw new Error('ApiVersions is built into KafkaServer; do not register a handler for it');
+      if (this.handlers.has(h.api)) throw new Error(`two handlers for ${apiName(h.api)}`);
+      const supported = schemaVersions(h.api);
+      if (!supported) throw new Error(`no schema for ${apiName(h.api)} (key ${h.api})`);
+      const [min, max] = h.versions;
+      if (min > max || min < supported[0] || max > supported[1]) {
+        throw new Error(`${apiName(h.api)} handler versions ${min}-${max} are outside the schema's ${supported[0]}-${supported[1]}`);
+      }
+      this.handlers.set(h.api, h);
+    }
+    const ranges: ApiVersionRange[] = [...this.handlers.values()].map((h) => ({ apiKey: h.api, minVersion: h.versions[0], maxVersion: h.versions[1] }));
+    ranges.push({ apiKey: ApiKey.ApiVersions, minVersion: API_VERSIONS_RANGE[0], maxVersion: API_VERSIONS_RANGE[1] });
+    this.apiVersions = ranges.sort((a, b) => a.apiKey - b.apiKey);
+  }
+
+  static create(options: KafkaServerOptions): KafkaServer {
+    return new KafkaServer(options);
+  }
+
+  handlerFor(apiKey: number): Handler | undefined {
+    return this.handlers.get(apiKey);
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    warmUp();
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err }, 'listener error'));
+    this.log.info({ address: this.address() }, 'kafka listener started');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const c of this.connections) c.close('server stopping');
+    await closed;
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    if (!a) throw new Error('KafkaServer is not listening');
+    return { host: a.address, port: a.port };
+  }
+
+  /** Number of open connections (for tests and metrics). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.connections.size >= this.maxConnections) {
+      this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max: this.maxConnections }, 'max.connections reached, refusing');
+      socket.destroy();
+      return;
+    }
+    this.connections.add(new Connection(this, this.nextConnectionId++, socket));
+  }
+
+  /** @internal called by a connection when its socket closes. */
+  forget(c: Connection): void {
+    this.connections.delete(c);
+  }
+}
+
