@@ -49,6 +49,25 @@ export interface PartitionLogContext {
 const PRODUCER_SNAPSHOT = 'producer-state-checkpoint';
 const LEADER_EPOCH_CHECKPOINT = 'leader-epoch-checkpoint';
 const EMPTY = Buffer.alloc(0);
+/** Upper bounds of one coalesced write. */
+const MAX_GROUP_APPENDS = 512;
+const MAX_GROUP_BYTES = 16 * 1024 * 1024;
+
+interface QueuedAppend {
+  payload: Buffer;
+  leaderEpoch: number | undefined;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Prepared {
+  item: QueuedAppend;
+  batches: BatchInfo[];
+  /** Producer entries this append changes (applied when its group is written). */
+  pending: Map<bigint, ProducerEntry>;
+  duplicate: boolean;
+  result: AppendResult;
+}
 
 /** Loading state handed from LogManager (read from the log dir's checkpoint files). */
 export interface LoadOptions {
@@ -80,6 +99,8 @@ export class PartitionLog {
   recoveryPoint = 0n;
   readonly producerState = new ProducerStateManager();
   leaderEpochs: LeaderEpochCache;
+  /** Counters for tests and metrics: group-commit rounds (one fdatasync per dirty segment each). */
+  readonly stats = { groupCommits: 0, appends: 0 };
   /** Offsets below were compacted (cleaner checkpoint), for the dirty ratio. */
   cleanerCheckpoint = 0n;
 
@@ -95,6 +116,8 @@ export class PartitionLog {
   private flushChain: Promise<void> = Promise.resolve();
   private pendingDeletes = new Set<{ timer: NodeJS.Timeout | null; run: () => Promise<void> }>();
   private closed = false;
+  private appendQueue: QueuedAppend[] = [];
+  private writerScheduled = false;
 
   private constructor(topic: string, partition: number, dir: string, config: LogConfig, ctx: PartitionLogContext) {
     this.topic = topic;
@@ -290,50 +313,174 @@ export class PartitionLog {
     return new StorageError('LOG_DIR_OFFLINE', `${this.topic}-${this.partition}: ${what} failed, log dir ${this.ctx.logDir.path} is now offline: ${(err as Error).message}`, { cause: err, retriable: true });
   }
 
-  /** Validate (native), check idempotent producer sequences, assign offsets, write, update indexes. */
+  /**
+   * Validate (native), check idempotent producer sequences, assign offsets, write, update indexes.
+   * Appends queued while the writer is busy are validated one by one and written together with
+   * one writev (write coalescing); each still gets its own result or error.
+   */
   async append(payload: Buffer, options?: { leaderEpoch?: number }): Promise<AppendResult> {
     this.assertOnline();
-    const result = await this.lock.run(() => this.appendLocked(payload, options?.leaderEpoch));
+    const result = await new Promise<AppendResult>((resolve, reject) => {
+      this.appendQueue.push({ payload, leaderEpoch: options?.leaderEpoch, resolve, reject });
+      if (!this.writerScheduled) {
+        this.writerScheduled = true;
+        void this.lock.run(() => this.drainAppends());
+      }
+    });
     if (this.ctx.durable) await this.waitDurable();
     return result;
   }
 
-  private async appendLocked(payload: Buffer, leaderEpochOption: number | undefined): Promise<AppendResult> {
-    this.assertOnline();
-    const leo = this.logEndOffset;
-    const leaderEpoch = leaderEpochOption ?? Math.max(0, this.leaderEpochs.latestEpoch());
+  private async drainAppends(): Promise<void> {
+    try {
+      while (this.appendQueue.length > 0) {
+        let bytes = 0;
+        let n = 0;
+        while (n < this.appendQueue.length && n < MAX_GROUP_APPENDS && bytes < MAX_GROUP_BYTES) bytes += this.appendQueue[n++].payload.length;
+        await this.appendGroup(this.appendQueue.splice(0, n));
+      }
+    } finally {
+      this.writerScheduled = false;
+    }
+  }
+
+  private async appendGroup(items: QueuedAppend[]): Promise<void> {
+    const where = `${this.topic}-${this.partition}`;
+    let next = this.logEndOffset;
+    let group: Prepared[] = [];
+    let groupBytes = 0;
+    const groupPending = new Map<bigint, ProducerEntry>();
+
+    /** Write the prepared group; false when the write failed (every member rejected). */
+    const writeGroup = async (): Promise<boolean> => {
+      if (group.length === 0) return true;
+      const g = group;
+      group = [];
+      groupBytes = 0;
+      const writes = g.filter((x) => !x.duplicate);
+      const target = this.active;
+      if (writes.length > 0) {
+        try {
+          await target.append(
+            writes.map((x) => x.item.payload),
+            writes.map((x) => x.batches),
+          );
+        } catch (err) {
+          const e = this.ioError(err, 'append');
+          for (const x of g) x.item.reject(e);
+          groupPending.clear();
+          next = this.logEndOffset;
+          return false;
+        }
+        this.dirtySegments.add(target);
+      }
+      this.producerState.commit(groupPending);
+      groupPending.clear();
+      const epochBefore = this.leaderEpochs.latestEpoch();
+      for (const x of writes) {
+        for (const b of x.batches) {
+          this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
+          this.unflushedMessages += b.recordCount;
+        }
+      }
+      this.stats.appends += writes.length;
+      if (this.leaderEpochs.latestEpoch() !== epochBefore) {
+        try {
+          await this.leaderEpochs.flush();
+        } catch (err) {
+          const e = this.ioError(err, 'leader epoch checkpoint');
+          for (const x of g) x.item.reject(e);
+          return false;
+        }
+      }
+      for (const x of g) x.item.resolve(x.result);
+      return true;
+    };
+
+    for (const item of items) {
+      if (!this.online) {
+        try {
+          this.assertOnline();
+        } catch (err) {
+          item.reject(err);
+        }
+        continue;
+      }
+      const prepared = this.prepare(item, next, groupPending, where);
+      if (prepared instanceof Error) {
+        item.reject(prepared);
+        continue;
+      }
+      if (prepared.duplicate || prepared.batches.length === 0) {
+        if (prepared.batches.length === 0) item.resolve(prepared.result);
+        else group.push(prepared);
+        continue;
+      }
+      const lastOffset = prepared.result.lastOffset;
+      const active = this.active;
+      const projected = active.size + groupBytes;
+      if (projected > 0 && (projected + item.payload.length > this.config.segmentBytes || Date.now() - active.createdMs > this.config.segmentMs || !active.canHold(lastOffset))) {
+        if (!(await writeGroup())) {
+          // Offsets were assigned after the failed group: this one fails with it.
+          item.reject(new StorageError('STORAGE_ERROR', `${where}: an earlier append in the same write failed`, { retriable: true }));
+          continue;
+        }
+        try {
+          await this.roll(prepared.batches[0].baseOffset);
+        } catch (err) {
+          item.reject(this.ioError(err, 'roll'));
+          continue;
+        }
+      }
+      for (const [k, v] of prepared.pending) groupPending.set(k, v);
+      group.push(prepared);
+      groupBytes += item.payload.length;
+      next = lastOffset + 1n;
+    }
+    await writeGroup();
+    if (this.unflushedMessages >= this.config.flushMessages) await this.flushLocked().catch(() => {});
+  }
+
+  /** Everything about one append that needs no I/O: native validation + offsets, limits, producer checks, LogAppendTime. */
+  private prepare(item: QueuedAppend, next: bigint, groupPending: Map<bigint, ProducerEntry>, where: string): Prepared | StorageError {
+    const { payload } = item;
+    const leaderEpoch = item.leaderEpoch ?? Math.max(0, this.leaderEpochs.latestEpoch());
     let batches: BatchInfo[];
     try {
-      batches = validateAndAssign(payload, leo, leaderEpoch);
+      batches = validateAndAssign(payload, next, leaderEpoch);
     } catch (err) {
       if (err instanceof BatchError) {
-        const tooLarge = /TOO_LARGE|SIZE/.test(String(err.code));
-        throw new StorageError(tooLarge ? 'RECORD_TOO_LARGE' : 'CORRUPT_MESSAGE', `${this.topic}-${this.partition}: invalid record batch ${err.batchIndex} at byte ${err.position}: ${err.message}`, { cause: err });
+        return new StorageError('CORRUPT_MESSAGE', `${where}: invalid record batch ${err.batchIndex} at byte ${err.position}: ${err.code}: ${err.message}`, { cause: err });
       }
-      throw err;
+      return new StorageError('CORRUPT_MESSAGE', `${where}: ${(err as Error).message}`, { cause: err });
     }
-    if (batches.length === 0) return { baseOffset: leo, lastOffset: leo - 1n, logAppendTime: -1n, duplicate: false };
+    const none = { item, batches, pending: new Map<bigint, ProducerEntry>(), duplicate: false };
+    if (batches.length === 0) return { ...none, result: { baseOffset: next, lastOffset: next - 1n, logAppendTime: -1n, duplicate: false } };
     for (const b of batches) {
       if (b.size > this.config.maxMessageBytes || b.size > this.config.segmentBytes) {
-        throw new StorageError('RECORD_TOO_LARGE', `${this.topic}-${this.partition}: batch of ${b.size} bytes exceeds max.message.bytes ${this.config.maxMessageBytes}${b.size > this.config.segmentBytes ? ` or segment.bytes ${this.config.segmentBytes}` : ''}`);
+        return new StorageError('RECORD_TOO_LARGE', `${where}: batch of ${b.size} bytes exceeds max.message.bytes ${this.config.maxMessageBytes}${b.size > this.config.segmentBytes ? ` or segment.bytes ${this.config.segmentBytes}` : ''}`);
       }
     }
-
     // Idempotent producers: every batch is either new (checked in order) or a retry of a retained one.
-    const pending = new Map<bigint, ProducerEntry>();
+    const pending = new Map(groupPending);
     let duplicates = 0;
     let dupFirst = 0n;
     let dupLast = 0n;
-    for (const b of batches) {
-      const c = this.producerState.check(b, pending);
-      if (c.kind === 'duplicate') {
-        if (duplicates === 0) dupFirst = c.firstOffset;
-        dupLast = c.lastOffset;
-        duplicates++;
-      } else this.producerState.apply(b, pending);
+    try {
+      for (const b of batches) {
+        const c = this.producerState.check(b, pending);
+        if (c.kind === 'duplicate') {
+          if (duplicates === 0) dupFirst = c.firstOffset;
+          dupLast = c.lastOffset;
+          duplicates++;
+        } else this.producerState.apply(b, pending);
+      }
+    } catch (err) {
+      return err as StorageError;
     }
-    if (duplicates === batches.length) return { baseOffset: dupFirst, lastOffset: dupLast, logAppendTime: -1n, duplicate: true };
-    if (duplicates > 0) throw new StorageError('DUPLICATE_SEQUENCE', `${this.topic}-${this.partition}: a request mixes ${duplicates} duplicate batches with new ones`);
+    if (duplicates === batches.length) return { item, batches, pending: new Map(), duplicate: true, result: { baseOffset: dupFirst, lastOffset: dupLast, logAppendTime: -1n, duplicate: true } };
+    if (duplicates > 0) return new StorageError('DUPLICATE_SEQUENCE', `${where}: a request mixes ${duplicates} duplicate batches with new ones`);
+    for (const k of [...pending.keys()]) if (pending.get(k) === groupPending.get(k)) pending.delete(k);
 
     let logAppendTime = -1n;
     if (this.config.messageTimestampType === 'LogAppendTime') {
@@ -347,37 +494,8 @@ export class PartitionLog {
         b.timestampType = 1;
       }
     }
-
     const last = batches[batches.length - 1];
-    const lastOffset = last.baseOffset + BigInt(last.lastOffsetDelta);
-    const seg = this.active;
-    if (seg.size > 0 && (seg.size + payload.length > this.config.segmentBytes || Date.now() - seg.createdMs > this.config.segmentMs || !seg.canHold(lastOffset))) {
-      try {
-        await this.roll(batches[0].baseOffset);
-      } catch (err) {
-        throw this.ioError(err, 'roll');
-      }
-    }
-    const target = this.active;
-    try {
-      await target.append(payload, batches);
-    } catch (err) {
-      throw this.ioError(err, 'append');
-    }
-    this.dirtySegments.add(target);
-    this.producerState.commit(pending);
-    const epochBefore = this.leaderEpochs.latestEpoch();
-    for (const b of batches) this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
-    if (this.leaderEpochs.latestEpoch() !== epochBefore) {
-      try {
-        await this.leaderEpochs.flush();
-      } catch (err) {
-        throw this.ioError(err, 'leader epoch checkpoint');
-      }
-    }
-    for (const b of batches) this.unflushedMessages += b.recordCount;
-    if (this.unflushedMessages >= this.config.flushMessages) await this.flushLocked();
-    return { baseOffset: batches[0].baseOffset, lastOffset, logAppendTime, duplicate: false };
+    return { item, batches, pending, duplicate: false, result: { baseOffset: batches[0].baseOffset, lastOffset: last.baseOffset + BigInt(last.lastOffsetDelta), logAppendTime, duplicate: false } };
   }
 
   /** Start a new active segment at `baseOffset`; the old one is flushed in the background (Kafka flushes on roll). */
@@ -424,6 +542,7 @@ export class PartitionLog {
         this.syncWaiters = [];
         const segments = [...this.dirtySegments];
         this.dirtySegments.clear();
+        this.stats.groupCommits++;
         try {
           for (const s of segments) {
             if (s.deleted) continue;

@@ -181,17 +181,32 @@ export class LogSegment {
   }
 
   /**
-   * Write validated batches at the end. On any write error the file is truncated back to the old
-   * size (so a partial batch never stays) and the error is rethrown.
+   * Write validated payloads at the end with one positional writev (group of coalesced appends).
+   * On any write error the file is truncated back to the old size (a partial batch never stays)
+   * and the error is rethrown. `batches[i]` positions are relative to `payloads[i]`.
    */
-  async append(payload: Buffer, batches: BatchInfo[]): Promise<void> {
+  async append(payloads: Buffer[], batches: BatchInfo[][]): Promise<void> {
     const start = this.size;
+    let total = 0;
+    for (const p of payloads) total += p.length;
     try {
       let done = 0;
-      while (done < payload.length) {
-        const { bytesWritten } = await this.fh.write(payload, done, payload.length - done, start + done);
-        if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
-        done += bytesWritten;
+      if (payloads.length > 1) done = (await this.fh.writev(payloads, start)).bytesWritten;
+      // A short writev (or a single payload): finish with plain writes from where it stopped.
+      let skip = done;
+      for (const p of payloads) {
+        if (skip >= p.length) {
+          skip -= p.length;
+          continue;
+        }
+        let off = skip;
+        skip = 0;
+        while (off < p.length) {
+          const { bytesWritten } = await this.fh.write(p, off, p.length - off, start + done);
+          if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
+          off += bytesWritten;
+          done += bytesWritten;
+        }
       }
     } catch (err) {
       try {
@@ -202,12 +217,21 @@ export class LogSegment {
       throw err;
     }
     if (this.size === 0 && this.nextOffset === this.baseOffset) this.createdMs = Date.now();
-    for (const b of batches) {
-      this.indexBatch({ lastOffset: b.baseOffset + BigInt(b.lastOffsetDelta), maxTimestamp: b.maxTimestamp, size: b.size }, start + b.position);
+    let at = start;
+    for (let i = 0; i < payloads.length; i++) {
+      for (const b of batches[i]) {
+        this.indexBatch({ lastOffset: b.baseOffset + BigInt(b.lastOffsetDelta), maxTimestamp: b.maxTimestamp, size: b.size }, at + b.position);
+      }
+      at += payloads[i].length;
     }
-    this.size = start + payload.length;
-    const last = batches.at(-1);
-    if (last) this.nextOffset = last.baseOffset + BigInt(last.lastOffsetDelta) + 1n;
+    this.size = start + total;
+    for (let i = batches.length - 1; i >= 0; i--) {
+      const last = batches[i].at(-1);
+      if (last) {
+        this.nextOffset = last.baseOffset + BigInt(last.lastOffsetDelta) + 1n;
+        break;
+      }
+    }
   }
 
   /**

@@ -100,6 +100,17 @@ describe('idempotent producers', () => {
     expect(first.baseOffset).toBe(0n);
   });
 
+  it('detects a retry written in the same coalesced write as its original', async () => {
+    const { mgr } = await setup();
+    const log = await mgr().createLog('t', 0);
+    const [a, b, c, d] = await Promise.allSettled([log.append(idem(0)), log.append(idem(0)), log.append(idem(3)), log.append(idem(2))]);
+    expect(a).toMatchObject({ status: 'fulfilled', value: { baseOffset: 0n, duplicate: false } });
+    expect(b).toMatchObject({ status: 'fulfilled', value: { baseOffset: 0n, lastOffset: 1n, duplicate: true } });
+    expect(c).toMatchObject({ status: 'rejected', reason: { code: 'OUT_OF_ORDER_SEQUENCE' } });
+    expect(d).toMatchObject({ status: 'fulfilled', value: { baseOffset: 2n, duplicate: false } });
+    expect(log.stats.appends).toBe(2);
+  }, 10_000);
+
   it('rejects gaps, fences old epochs, requires seq 0 for a new epoch, wraps at 2^31-1', async () => {
     const { mgr } = await setup();
     const log = await mgr().createLog('t', 0);

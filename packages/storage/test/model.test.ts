@@ -75,21 +75,28 @@ describe('PartitionLog against an in-memory oracle', () => {
       for (let step = 0; step < 1500; step++) {
         const op = rnd.next();
         if (op < 0.5) {
-          const n = rnd.int(1, 3);
-          const parts: Buffer[] = [];
-          for (let i = 0; i < n; i++) parts.push(batch(rnd.int(1, 8), { prefix: `s${step}`, size: rnd.int(0, 300) }));
-          const payload = Buffer.concat(parts);
-          const r = await log.append(payload);
-          expect(r.baseOffset).toBe(leo);
-          let p = 0;
-          for (const part of parts) {
-            const bytes = Buffer.from(payload.subarray(p, p + part.length));
-            p += part.length;
-            const baseOffset = bytes.readBigInt64BE(0);
-            oracle.push({ baseOffset, lastOffset: baseOffset + BigInt(bytes.readInt32BE(23)), bytes });
+          // 1–3 batches per payload; sometimes several payloads in flight at once (coalesced writes).
+          const inFlight = rnd.next() < 0.3 ? rnd.int(2, 6) : 1;
+          const payloads: { payload: Buffer; parts: Buffer[] }[] = [];
+          for (let k = 0; k < inFlight; k++) {
+            const parts: Buffer[] = [];
+            for (let i = 0, n = rnd.int(1, 3); i < n; i++) parts.push(batch(rnd.int(1, 8), { prefix: `s${step}`, size: rnd.int(0, 300) }));
+            payloads.push({ payload: Buffer.concat(parts), parts });
           }
-          leo = oracle.at(-1)!.lastOffset + 1n;
-          expect(r.lastOffset).toBe(leo - 1n);
+          const results = await Promise.all(payloads.map((x) => log.append(x.payload)));
+          for (let k = 0; k < inFlight; k++) {
+            const { payload, parts } = payloads[k];
+            expect(results[k].baseOffset).toBe(leo);
+            let p = 0;
+            for (const part of parts) {
+              const bytes = Buffer.from(payload.subarray(p, p + part.length));
+              p += part.length;
+              const baseOffset = bytes.readBigInt64BE(0);
+              oracle.push({ baseOffset, lastOffset: baseOffset + BigInt(bytes.readInt32BE(23)), bytes });
+            }
+            leo = oracle.at(-1)!.lastOffset + 1n;
+            expect(results[k].lastOffset).toBe(leo - 1n);
+          }
         } else if (op < 0.8) {
           const offset = lso + BigInt(rnd.int(0, Number(leo - lso)));
           const maxOffset = rnd.next() < 0.2 ? lso + BigInt(rnd.int(0, Number(leo - lso))) : undefined;
