@@ -13,3 +13,6 @@ export * from './group-coordinator.ts';
 export * from './records.ts';
 export { javaStringHashCode, partitionForGroup } from './partitioner.ts';
 export { subscribedTopics, encodeSubscription } from './subscription.ts';
+export { Coordinator, CoordinatorError, type CoordinatorErrorCode, type CoordinatorNode, type CoordinatorOptions } from './coordinator.ts';
+export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog } from './offsets-log.ts';
+export { coordinatorHandlers, errorCode, clientHostOf } from './handlers.ts';

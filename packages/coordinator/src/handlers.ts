@@ -1,0 +1,257 @@
+import { defineHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
+import { ApiKey, ErrorCode } from '@runnel/protocol';
+import type { Coordinator } from './coordinator.ts';
+import type { GroupError } from './group.ts';
+
+/**
+ * The Kafka API handlers of the group coordinator. Each one translates the wire request into a
+ * state-machine call, runs the outcome through the runtime (records appended before the answer),
+ * and maps the machine's error names to Kafka error codes: this is the only place that knows the
+ * numbers.
+ *
+ * Versions served: FindCoordinator 0–4, JoinGroup 0–6, SyncGroup 0–4, Heartbeat 0–4,
+ * LeaveGroup 0–4, OffsetCommit 2–8, OffsetFetch 1–8, DescribeGroups 0–5, ListGroups 0–4,
+ * DeleteGroups 0–2, OffsetDelete 0.
+ */
+
+/** A Kafka error code for a state-machine error name. */
+export function errorCode(error: GroupError): number {
+  return ErrorCode[error];
+}
+
+/** Kafka shows a member's host as `/<ip>` (Java's InetAddress.toString). */
+export function clientHostOf(ctx: RequestContext): string {
+  const addr = ctx.clientAddress;
+  const colon = addr.lastIndexOf(':');
+  let host = colon > 0 ? addr.slice(0, colon) : addr;
+  if (host.startsWith('::ffff:')) host = host.slice(7);
+  return `/${host}`;
+}
+
+const KEY_TYPE_GROUP = 0;
+const KEY_TYPE_TRANSACTION = 1;
+
+export function coordinatorHandlers(c: Coordinator): Handler[] {
+  const m = c.machine;
+
+  const findCoordinator = defineHandler({
+    api: ApiKey.FindCoordinator,
+    versions: [0, 4],
+    handle(req, ctx) {
+      const locate = (key: string) => {
+        const none = (error: GroupError, message: string) => ({ nodeId: -1, host: '', port: -1, errorCode: errorCode(error), errorMessage: message });
+        if (req.keyType === KEY_TYPE_TRANSACTION) return none('COORDINATOR_NOT_AVAILABLE', 'transactions are not supported yet');
+        if (req.keyType !== KEY_TYPE_GROUP) return { ...none('NONE', ''), errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${req.keyType}` };
+        const node = c.self();
+        if (!c.started || node === undefined) return none('COORDINATOR_NOT_AVAILABLE', 'the group coordinator is not running');
+        // Loading partitions still point here: the client then waits on COORDINATOR_LOAD_IN_PROGRESS.
+        if (!m.ownedPartitions().has(m.partitionFor(key))) return none('COORDINATOR_NOT_AVAILABLE', 'no coordinator for this group here');
+        return { nodeId: node.nodeId, host: node.host, port: node.port, errorCode: ErrorCode.NONE, errorMessage: null };
+      };
+      if (ctx.header.apiVersion >= 4) {
+        return { throttleTimeMs: 0, coordinators: req.coordinatorKeys.map((key) => ({ key, ...locate(key) })) };
+      }
+      return { throttleTimeMs: 0, ...locate(req.key) };
+    },
+  });
+
+  const joinGroup = defineHandler({
+    api: ApiKey.JoinGroup,
+    versions: [0, 6],
+    async handle(req, ctx) {
+      const version = ctx.header.apiVersion;
+      const r = await c.execute(
+        m.joinGroup({
+          groupId: req.groupId,
+          memberId: req.memberId,
+          groupInstanceId: req.groupInstanceId,
+          clientId: ctx.header.clientId ?? '',
+          clientHost: clientHostOf(ctx),
+          sessionTimeoutMs: req.sessionTimeoutMs,
+          // v0 has no rebalance timeout: Kafka uses the session timeout.
+          rebalanceTimeoutMs: version >= 1 && req.rebalanceTimeoutMs >= 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs,
+          protocolType: req.protocolType,
+          protocols: req.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) })),
+          requireKnownMemberId: version >= 4 && req.groupInstanceId === null,
+        }),
+      );
+      return {
+        throttleTimeMs: 0,
+        errorCode: errorCode(r.error),
+        generationId: r.generationId,
+        protocolName: r.protocolName ?? '',
+        leader: r.leader,
+        memberId: r.memberId,
+        members: r.members.map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId, metadata: x.metadata })),
+      };
+    },
+  });
+
+  const syncGroup = defineHandler({
+    api: ApiKey.SyncGroup,
+    versions: [0, 4],
+    async handle(req) {
+      const r = await c.execute(
+        m.syncGroup({
+          groupId: req.groupId,
+          generationId: req.generationId,
+          memberId: req.memberId,
+          groupInstanceId: req.groupInstanceId,
+          protocolType: req.protocolType,
+          protocolName: req.protocolName,
+          assignments: req.assignments.map((a) => ({ memberId: a.memberId, assignment: Buffer.from(a.assignment) })),
+        }),
+      );
+      return { throttleTimeMs: 0, errorCode: errorCode(r.error), protocolType: r.protocolType, protocolName: r.protocolName, assignment: r.assignment };
+    },
+  });
+
+  const heartbeat = defineHandler({
+    api: ApiKey.Heartbeat,
+    versions: [0, 4],
+    async handle(req) {
+      const r = await c.execute(m.heartbeat({ groupId: req.groupId, generationId: req.generationId, memberId: req.memberId, groupInstanceId: req.groupInstanceId }));
+      return { throttleTimeMs: 0, errorCode: errorCode(r.error) };
+    },
+  });
+
+  const leaveGroup = defineHandler({
+    api: ApiKey.LeaveGroup,
+    versions: [0, 4],
+    async handle(req, ctx) {
+      const batched = ctx.header.apiVersion >= 3;
+      const members = batched ? req.members.map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId })) : [{ memberId: req.memberId, groupInstanceId: null }];
+      const r = await c.execute(m.leaveGroup({ groupId: req.groupId, members }));
+      if (!batched) {
+        // v0–2 have one error: the group's, else the single member's.
+        const error = r.error !== 'NONE' ? r.error : (r.members[0]?.error ?? 'NONE');
+        return { throttleTimeMs: 0, errorCode: errorCode(error) };
+      }
+      return {
+        throttleTimeMs: 0,
+        errorCode: errorCode(r.error),
+        members: r.members.map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId, errorCode: errorCode(x.error) })),
+      };
+    },
+  });
+
+  const offsetCommit = defineHandler({
+    api: ApiKey.OffsetCommit,
+    versions: [2, 8],
+    async handle(req, ctx) {
+      const version = ctx.header.apiVersion;
+      const r = await c.execute(
+        m.commitOffsets({
+          groupId: req.groupId,
+          generationId: req.generationIdOrMemberEpoch,
+          memberId: req.memberId,
+          groupInstanceId: req.groupInstanceId,
+          // Only v2–4 carry a retention; later versions always use offsets.retention.minutes.
+          retentionTimeMs: version <= 4 ? Number(req.retentionTimeMs) : -1,
+          topics: req.topics.map((t) => ({
+            name: t.name,
+            partitions: t.partitions.map((p) => ({
+              partitionIndex: p.partitionIndex,
+              committedOffset: p.committedOffset,
+              committedLeaderEpoch: p.committedLeaderEpoch,
+              committedMetadata: p.committedMetadata,
+            })),
+          })),
+        }),
+      );
+      return {
+        throttleTimeMs: 0,
+        topics: r.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errorCode(p.error) })) })),
+      };
+    },
+  });
+
+  const fetchGroup = (groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null) => {
+    const r = m.fetchOffsets({ groupId, topics });
+    return {
+      errorCode: errorCode(r.error),
+      topics: r.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({
+          partitionIndex: p.partitionIndex,
+          committedOffset: p.committedOffset,
+          committedLeaderEpoch: p.committedLeaderEpoch,
+          metadata: p.metadata,
+          errorCode: errorCode(p.error),
+        })),
+      })),
+    };
+  };
+
+  const offsetFetch = defineHandler({
+    api: ApiKey.OffsetFetch,
+    versions: [1, 8],
+    handle(req, ctx) {
+      const version = ctx.header.apiVersion;
+      if (version >= 8) {
+        return {
+          throttleTimeMs: 0,
+          groups: req.groups.map((g) => {
+            const r = fetchGroup(g.groupId, g.topics);
+            return { groupId: g.groupId, topics: r.errorCode === ErrorCode.NONE ? r.topics : [], errorCode: r.errorCode };
+          }),
+        };
+      }
+      const r = fetchGroup(req.groupId, req.topics);
+      // v2+ report a group error at the top with no partitions; v1 only has per-partition errors.
+      if (version >= 2 && r.errorCode !== ErrorCode.NONE) return { throttleTimeMs: 0, topics: [], errorCode: r.errorCode };
+      return { throttleTimeMs: 0, topics: r.topics, errorCode: r.errorCode };
+    },
+  });
+
+  const describeGroups = defineHandler({
+    api: ApiKey.DescribeGroups,
+    versions: [0, 5],
+    handle(req) {
+      return {
+        throttleTimeMs: 0,
+        groups: m.describeGroups(req.groups).map((g) => ({
+          errorCode: errorCode(g.error),
+          groupId: g.groupId,
+          groupState: g.groupState,
+          protocolType: g.protocolType,
+          protocolData: g.protocolData,
+          members: g.members.map((x) => ({ ...x })),
+        })),
+      };
+    },
+  });
+
+  const listGroups = defineHandler({
+    api: ApiKey.ListGroups,
+    versions: [0, 4],
+    handle(req, ctx) {
+      const r = m.listGroups(ctx.header.apiVersion >= 4 ? req.statesFilter : null);
+      return { throttleTimeMs: 0, errorCode: errorCode(r.error), groups: r.groups.map((g) => ({ ...g })) };
+    },
+  });
+
+  const deleteGroups = defineHandler({
+    api: ApiKey.DeleteGroups,
+    versions: [0, 2],
+    async handle(req) {
+      const results = await c.execute(m.deleteGroups(req.groupsNames));
+      return { throttleTimeMs: 0, results: results.map((r) => ({ groupId: r.groupId, errorCode: errorCode(r.error) })) };
+    },
+  });
+
+  const offsetDelete = defineHandler({
+    api: ApiKey.OffsetDelete,
+    versions: [0, 0],
+    async handle(req) {
+      const r = await c.execute(m.deleteOffsets({ groupId: req.groupId, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => p.partitionIndex) })) }));
+      return {
+        errorCode: errorCode(r.error),
+        throttleTimeMs: 0,
+        topics: r.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errorCode(p.error) })) })),
+      };
+    },
+  });
+
+  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete] as Handler[];
+}

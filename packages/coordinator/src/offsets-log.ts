@@ -1,0 +1,91 @@
+import { decodeRecordBatches, encodeRecordBatch } from '@runnel/protocol';
+import type { PartitionLog } from '@runnel/storage';
+
+/**
+ * Where the coordinator keeps its state: the partitions of the compacted internal topic
+ * `__consumer_offsets`. The coordinator does not know who stores them (the broker's storage in
+ * `runnel start`, a remote broker in a cluster, memory in tests); the cli glues an implementation.
+ *
+ * Contract:
+ * - `append` resolves once the records are durable to the log's standard (a failed append rejects;
+ *   an error with `code: 'NOT_COORDINATOR'` means this process lost the partition). Appends to the
+ *   same partition land in the order `append` was called, atomically (one batch per call).
+ * - `load` calls `apply` for every record of the partition from its start, in offset order, and
+ *   resolves after the last one; control records are not passed.
+ */
+export interface OffsetsLog {
+  /** Number of partitions of `__consumer_offsets` (Kafka: offsets.topic.num.partitions). */
+  readonly partitions: number;
+  append(partition: number, records: readonly { key: Buffer; value: Buffer | null }[]): Promise<void>;
+  load(partition: number, apply: (key: Buffer, value: Buffer | null) => void): Promise<void>;
+}
+
+/** An OffsetsLog in memory: for tests, and for a coordinator that may forget everything on restart. */
+export class MemoryOffsetsLog implements OffsetsLog {
+  readonly partitions: number;
+  /** Every record appended, per partition, in order (what a compacted topic holds before cleaning). */
+  readonly records: { key: Buffer; value: Buffer | null }[][];
+  /** Set to make the next appends fail (tests of the failure path). */
+  failAppends: Error | null = null;
+
+  constructor(partitions: number) {
+    this.partitions = partitions;
+    this.records = Array.from({ length: partitions }, () => []);
+  }
+
+  async append(partition: number, records: readonly { key: Buffer; value: Buffer | null }[]): Promise<void> {
+    if (this.failAppends) throw this.failAppends;
+    this.records[partition]!.push(...records);
+  }
+
+  async load(partition: number, apply: (key: Buffer, value: Buffer | null) => void): Promise<void> {
+    for (const r of this.records[partition]!) apply(r.key, r.value);
+  }
+}
+
+/** Bytes read per step while loading a partition. */
+const LOAD_CHUNK_BYTES = 1 << 20;
+
+/**
+ * An OffsetsLog over @runnel/storage partition logs of `__consumer_offsets`, one record batch per
+ * append (uncompressed; the topic is small and compacted). `log(partition)` returns the partition's
+ * log (creating it if needed); it is the caller's job to make it a compacted topic.
+ */
+export function partitionLogOffsetsLog(options: {
+  partitions: number;
+  log: (partition: number) => PartitionLog | Promise<PartitionLog>;
+  /** Record timestamps; defaults to Date.now. */
+  now?: () => number;
+}): OffsetsLog {
+  const now = options.now ?? Date.now;
+  return {
+    partitions: options.partitions,
+    async append(partition, records) {
+      if (records.length === 0) return;
+      const log = await options.log(partition);
+      await log.append(encodeRecordBatch({ records: records.map((r) => ({ key: r.key, value: r.value })), timestamp: now() }));
+    },
+    async load(partition, apply) {
+      const log = await options.log(partition);
+      let offset = log.logStartOffset;
+      const end = log.logEndOffset;
+      while (offset < end) {
+        const { records } = await log.read(offset, LOAD_CHUNK_BYTES);
+        if (records.length === 0) break;
+        const batches = decodeRecordBatches(records);
+        if (batches.length === 0) break;
+        for (const batch of batches) {
+          const last = batch.baseOffset + BigInt(batch.lastOffsetDelta);
+          if (last < offset) continue;
+          if (!batch.control) {
+            for (const r of batch.records) {
+              if (r.offset < offset || r.key === null) continue;
+              apply(r.key, r.value);
+            }
+          }
+          offset = last + 1n;
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,255 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Handler } from '@runnel/kafka-server';
+import { ApiKey, ErrorCode, decodeRequest, decodeResponse, encodeRequest, encodeResponse, type DecodedResponses, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
+import { LogManager, defaultLogConfig } from '@runnel/storage';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Coordinator, ManualClock, MemoryOffsetsLog, encodeSubscription, partitionLogOffsetsLog, type OffsetsLog } from '../src/index.ts';
+
+const SELF = { nodeId: 7, host: 'coord.local', port: 19092 };
+
+/**
+ * Calls a handler the way the listener does: the request is encoded to bytes and decoded again
+ * with @runnel/protocol, and the response is encoded and decoded, so field names, versions and
+ * nullability are checked against the real codec.
+ */
+async function call<K extends SupportedApiKey>(handlers: Handler[], apiKey: K, apiVersion: number, body: RequestInputs[K], clientId = 'tester'): Promise<DecodedResponses[K]> {
+  const frame = encodeRequest({ apiKey, apiVersion, correlationId: 42, clientId } as never, body as never).subarray(4);
+  const req = decodeRequest(frame);
+  const h = handlers.find((x) => x.api === apiKey);
+  if (!h) throw new Error(`no handler for api ${apiKey}`);
+  if (apiVersion < h.versions[0] || apiVersion > h.versions[1]) throw new Error(`v${apiVersion} not served`);
+  const res = await h.handle(req.body, { header: req.header, connectionId: 1, clientAddress: '127.0.0.1:50123', receivedAt: 0 });
+  const out = encodeResponse(apiKey as number, apiVersion, 42, res as object);
+  return decodeResponse(apiKey, apiVersion, out.subarray(4)).body as DecodedResponses[K];
+}
+
+async function coordinator(log: OffsetsLog = new MemoryOffsetsLog(5), clock = new ManualClock()) {
+  const c = Coordinator.create({ offsetsLog: log, clock, self: () => SELF, config: { 'group.initial.rebalance.delay.ms': 0 } });
+  await c.start();
+  return { c, h: c.handlers(), clock, log };
+}
+
+const stopping: Coordinator[] = [];
+afterEach(async () => {
+  for (const c of stopping.splice(0)) await c.stop();
+});
+
+const subscription = encodeSubscription(['orders']);
+
+/** One consumer through JoinGroup v4 (MEMBER_ID_REQUIRED), v5, SyncGroup v3: returns its member id. */
+async function joinOne(h: Handler[], groupId = 'g1'): Promise<string> {
+  const join = (memberId: string) =>
+    call(h, ApiKey.JoinGroup, 5, {
+      groupId,
+      sessionTimeoutMs: 30_000,
+      rebalanceTimeoutMs: 60_000,
+      memberId,
+      groupInstanceId: null,
+      protocolType: 'consumer',
+      protocols: [{ name: 'RoundRobinAssigner', metadata: subscription }],
+    });
+  const first = await join('');
+  expect(first.errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
+  expect(first.memberId).toMatch(/^tester-[0-9a-f-]{36}$/);
+  const joined = await join(first.memberId);
+  expect(joined).toMatchObject({ errorCode: 0, generationId: 1, protocolName: 'RoundRobinAssigner', leader: first.memberId, memberId: first.memberId });
+  expect(joined.members).toHaveLength(1);
+  expect(Buffer.from(joined.members[0]!.metadata)).toEqual(subscription);
+  const sync = await call(h, ApiKey.SyncGroup, 3, {
+    groupId,
+    generationId: 1,
+    memberId: first.memberId,
+    groupInstanceId: null,
+    assignments: [{ memberId: first.memberId, assignment: Buffer.from('A') }],
+  });
+  expect(sync.errorCode).toBe(0);
+  expect(Buffer.from(sync.assignment).toString()).toBe('A');
+  return first.memberId;
+}
+
+describe('coordinator handlers', () => {
+  it('FindCoordinator points at self for groups (v0, v2, v4) and declines transactions', async () => {
+    const { c, h } = await coordinator();
+    stopping.push(c);
+    expect(await call(h, ApiKey.FindCoordinator, 0, { key: 'g1' })).toMatchObject({ errorCode: 0, nodeId: 7, host: 'coord.local', port: 19092 });
+    expect(await call(h, ApiKey.FindCoordinator, 2, { key: 'g1', keyType: 0 })).toMatchObject({ errorCode: 0, nodeId: 7, errorMessage: null });
+    expect((await call(h, ApiKey.FindCoordinator, 2, { key: 'tx', keyType: 1 })).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    const v4 = await call(h, ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['a', 'b'] });
+    expect(v4.coordinators.map((x) => [x.key, x.nodeId, x.port, x.errorCode])).toEqual([
+      ['a', 7, 19092, 0],
+      ['b', 7, 19092, 0],
+    ]);
+  });
+
+  it('runs a consumer through join, sync, heartbeat, commit, fetch, describe, list, leave and delete', async () => {
+    const { c, h, log } = await coordinator();
+    stopping.push(c);
+    const member = await joinOne(h);
+    expect((await call(h, ApiKey.Heartbeat, 3, { groupId: 'g1', generationId: 1, memberId: member, groupInstanceId: null })).errorCode).toBe(0);
+    expect((await call(h, ApiKey.Heartbeat, 0, { groupId: 'g1', generationId: 9, memberId: member })).errorCode).toBe(ErrorCode.ILLEGAL_GENERATION);
+
+    const commit = await call(h, ApiKey.OffsetCommit, 5, {
+      groupId: 'g1',
+      generationIdOrMemberEpoch: 1,
+      memberId: member,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 17n, committedMetadata: null }, { partitionIndex: 1, committedOffset: 3n, committedMetadata: 'x' }] }],
+    });
+    expect(commit.topics[0]!.partitions.map((p) => p.errorCode)).toEqual([0, 0]);
+    const stale = await call(h, ApiKey.OffsetCommit, 2, {
+      groupId: 'g1',
+      generationIdOrMemberEpoch: 0,
+      memberId: member,
+      retentionTimeMs: -1n,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedMetadata: null }] }],
+    });
+    expect(stale.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.ILLEGAL_GENERATION);
+    // Flexible v8 (platformatic 1.x / Java), with the leader epoch.
+    const v8 = await call(h, ApiKey.OffsetCommit, 8, {
+      groupId: 'g1',
+      generationIdOrMemberEpoch: 1,
+      memberId: member,
+      groupInstanceId: null,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 2, committedOffset: 99n, committedLeaderEpoch: 4, committedMetadata: '' }] }],
+    });
+    expect(v8.topics[0]!.partitions[0]!.errorCode).toBe(0);
+    // Every commit reached the offsets log before its answer.
+    const p = c.machine.partitionFor('g1');
+    expect((log as MemoryOffsetsLog).records[p]!.length).toBe(1 + 3);
+
+    const v1 = await call(h, ApiKey.OffsetFetch, 1, { groupId: 'g1', topics: [{ name: 'orders', partitionIndexes: [0, 5] }] });
+    expect(v1.topics[0]!.partitions.map((x) => [x.partitionIndex, x.committedOffset, x.metadata, x.errorCode])).toEqual([
+      [0, 17n, '', 0],
+      [5, -1n, '', 0],
+    ]);
+    const all = await call(h, ApiKey.OffsetFetch, 4, { groupId: 'g1', topics: null });
+    expect(all.errorCode).toBe(0);
+    expect(all.topics[0]!.partitions.map((x) => x.committedOffset)).toEqual([17n, 3n, 99n]);
+    const v8f = await call(h, ApiKey.OffsetFetch, 8, { groups: [{ groupId: 'g1', topics: [{ name: 'orders', partitionIndexes: [2] }] }, { groupId: 'none', topics: null }], requireStable: false });
+    expect(v8f.groups[0]!.topics[0]!.partitions[0]).toMatchObject({ committedOffset: 99n, committedLeaderEpoch: 4, errorCode: 0 });
+    expect(v8f.groups[1]).toMatchObject({ groupId: 'none', topics: [], errorCode: 0 });
+
+    const described = await call(h, ApiKey.DescribeGroups, 5, { groups: ['g1', 'nope'], includeAuthorizedOperations: false });
+    expect(described.groups[0]).toMatchObject({ errorCode: 0, groupId: 'g1', groupState: 'Stable', protocolType: 'consumer', protocolData: 'RoundRobinAssigner' });
+    expect(described.groups[0]!.members[0]).toMatchObject({ memberId: member, clientId: 'tester', clientHost: '/127.0.0.1', groupInstanceId: null });
+    expect(Buffer.from(described.groups[0]!.members[0]!.memberAssignment).toString()).toBe('A');
+    expect(described.groups[1]).toMatchObject({ groupId: 'nope', groupState: 'Dead', errorCode: 0 });
+
+    expect((await call(h, ApiKey.ListGroups, 2, {})).groups).toEqual([{ groupId: 'g1', protocolType: 'consumer', groupState: '' }]);
+    expect((await call(h, ApiKey.ListGroups, 4, { statesFilter: ['Empty'] })).groups).toEqual([]);
+    expect((await call(h, ApiKey.ListGroups, 4, { statesFilter: ['Stable'] })).groups).toEqual([{ groupId: 'g1', protocolType: 'consumer', groupState: 'Stable' }]);
+
+    expect((await call(h, ApiKey.DeleteGroups, 1, { groupsNames: ['g1'] })).results).toEqual([{ groupId: 'g1', errorCode: ErrorCode.NON_EMPTY_GROUP }]);
+    const od = await call(h, ApiKey.OffsetDelete, 0, { groupId: 'g1', topics: [{ name: 'orders', partitions: [{ partitionIndex: 0 }] }] });
+    expect(od.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC);
+
+    const leave = await call(h, ApiKey.LeaveGroup, 3, { groupId: 'g1', members: [{ memberId: member, groupInstanceId: null }, { memberId: 'ghost', groupInstanceId: null }] });
+    expect(leave.errorCode).toBe(0);
+    expect(leave.members.map((x) => x.errorCode)).toEqual([0, ErrorCode.UNKNOWN_MEMBER_ID]);
+    expect((await call(h, ApiKey.LeaveGroup, 1, { groupId: 'g1', memberId: 'ghost' })).errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+    expect((await call(h, ApiKey.DeleteGroups, 2, { groupsNames: ['g1', 'nope'] })).results).toEqual([
+      { groupId: 'g1', errorCode: 0 },
+      { groupId: 'nope', errorCode: ErrorCode.GROUP_ID_NOT_FOUND },
+    ]);
+    expect((await call(h, ApiKey.OffsetFetch, 4, { groupId: 'g1', topics: null })).topics).toEqual([]);
+  });
+
+  it('JoinGroup v0 adds the member directly; bad session timeouts get INVALID_SESSION_TIMEOUT', async () => {
+    const { c, h } = await coordinator();
+    stopping.push(c);
+    const bad = await call(h, ApiKey.JoinGroup, 0, { groupId: 'g0', sessionTimeoutMs: 100, memberId: '', protocolType: 'consumer', protocols: [{ name: 'range', metadata: subscription }] });
+    expect(bad.errorCode).toBe(ErrorCode.INVALID_SESSION_TIMEOUT);
+    const ok = await call(h, ApiKey.JoinGroup, 0, { groupId: 'g0', sessionTimeoutMs: 10_000, memberId: '', protocolType: 'consumer', protocols: [{ name: 'range', metadata: subscription }] });
+    expect(ok).toMatchObject({ errorCode: 0, generationId: 1, protocolName: 'range' });
+    expect(c.machine.group('g0')!.members.get(ok.memberId)!.rebalanceTimeoutMs).toBe(10_000);
+  });
+
+  it('a restarted coordinator reloads groups and offsets from the offsets log', async () => {
+    const log = new MemoryOffsetsLog(5);
+    const first = await coordinator(log);
+    const member = await joinOne(first.h);
+    await call(first.h, ApiKey.OffsetCommit, 5, {
+      groupId: 'g1',
+      generationIdOrMemberEpoch: 1,
+      memberId: member,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 17n, committedMetadata: 'meta' }] }],
+    });
+    await first.c.stop();
+
+    const second = await coordinator(log);
+    stopping.push(second.c);
+    const fetched = await call(second.h, ApiKey.OffsetFetch, 3, { groupId: 'g1', topics: null });
+    expect(fetched.topics[0]!.partitions[0]).toMatchObject({ partitionIndex: 0, committedOffset: 17n, metadata: 'meta' });
+    const described = await call(second.h, ApiKey.DescribeGroups, 2, { groups: ['g1'] });
+    expect(described.groups[0]).toMatchObject({ groupState: 'Stable', protocolData: 'RoundRobinAssigner' });
+    expect((await call(second.h, ApiKey.Heartbeat, 1, { groupId: 'g1', generationId: 1, memberId: member })).errorCode).toBe(0);
+  });
+
+  it('answers an OffsetCommit whose append failed with COORDINATOR_NOT_AVAILABLE, and does not keep the offset', async () => {
+    const log = new MemoryOffsetsLog(5);
+    const { c, h } = await coordinator(log);
+    stopping.push(c);
+    log.failAppends = new Error('disk gone');
+    const r = await call(h, ApiKey.OffsetCommit, 3, { groupId: 'solo', generationIdOrMemberEpoch: -1, memberId: '', retentionTimeMs: -1n, topics: [{ name: 't', partitions: [{ partitionIndex: 0, committedOffset: 5n, committedMetadata: null }] }] });
+    expect(r.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    log.failAppends = null;
+    expect((await call(h, ApiKey.OffsetFetch, 2, { groupId: 'solo', topics: null })).topics).toEqual([]);
+  });
+
+  it('says COORDINATOR_LOAD_IN_PROGRESS while its partition loads', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const mem = new MemoryOffsetsLog(1);
+    const slow: OffsetsLog = { partitions: 1, append: (p, r) => mem.append(p, r), load: async (p, apply) => { await gate; return mem.load(p, apply); } };
+    const c = Coordinator.create({ offsetsLog: slow, clock: new ManualClock(), self: () => SELF });
+    const starting = c.start();
+    const h = c.handlers();
+    expect((await call(h, ApiKey.Heartbeat, 0, { groupId: 'g', generationId: 1, memberId: 'm' })).errorCode).toBe(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
+    release();
+    await starting;
+    stopping.push(c);
+    expect((await call(h, ApiKey.Heartbeat, 0, { groupId: 'g', generationId: 1, memberId: 'm' })).errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+  });
+});
+
+describe('storage-backed offsets log', () => {
+  let dir = '';
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps groups and offsets in __consumer_offsets partition logs across a restart', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'runnel-coord-'));
+    const open = async () => {
+      const logs = LogManager.create({ logDirs: [dir], defaults: defaultLogConfig });
+      await logs.start();
+      const offsetsLog = partitionLogOffsetsLog({ partitions: 3, log: (p) => logs.getLog('__consumer_offsets', p) ?? logs.createLog('__consumer_offsets', p) });
+      return { logs, ...(await coordinator(offsetsLog)) };
+    };
+    const first = await open();
+    const member = await joinOne(first.h, 'durable');
+    await call(first.h, ApiKey.OffsetCommit, 5, {
+      groupId: 'durable',
+      generationIdOrMemberEpoch: 1,
+      memberId: member,
+      topics: [{ name: 'orders', partitions: [0, 1, 2].map((i) => ({ partitionIndex: i, committedOffset: BigInt(10 + i), committedMetadata: null })) }],
+    });
+    await call(first.h, ApiKey.OffsetCommit, 5, {
+      groupId: 'durable',
+      generationIdOrMemberEpoch: 1,
+      memberId: member,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 50n, committedMetadata: null }] }],
+    });
+    await first.c.stop();
+    await first.logs.stop();
+
+    const second = await open();
+    stopping.push(second.c);
+    const fetched = await call(second.h, ApiKey.OffsetFetch, 4, { groupId: 'durable', topics: null });
+    expect(fetched.topics[0]!.partitions.map((p) => p.committedOffset)).toEqual([50n, 11n, 12n]);
+    expect((await call(second.h, ApiKey.DescribeGroups, 1, { groups: ['durable'] })).groups[0]!.groupState).toBe('Stable');
+    await second.c.stop();
+    await second.logs.stop();
+  });
+});
