@@ -2,6 +2,7 @@
 // every way a connection gets closed.
 import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
+import { Admin } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKey, decodeResponse, encodeRequest, type Responses } from '@runnel/protocol';
@@ -108,6 +109,27 @@ describe('KafkaServer', () => {
       expect(await admin.listTopics()).toEqual([]);
     } finally {
       await admin.disconnect();
+    }
+  });
+
+  it('serves @platformatic/kafka: ApiVersions v3 (flexible body, v0 header) and flexible Metadata v9', async () => {
+    const seen: number[] = [];
+    const server = await start((port) => [defineHandler({
+      api: ApiKey.Metadata, versions: [0, 9],
+      handle: (_req, ctx) => {
+        seen.push(ctx.header.apiVersion);
+        return { brokers: [{ nodeId: 0, host: '127.0.0.1', port: port() }], clusterId: 'test', controllerId: 0, topics: [] };
+      },
+    })]);
+    const admin = new Admin({ clientId: 'plt-test', bootstrapBrokers: [`127.0.0.1:${server.address().port}`], retries: 0 });
+    try {
+      const apis = await admin.listApis();
+      expect(apis).toEqual(expect.arrayContaining([expect.objectContaining({ apiKey: 3, minVersion: 0, maxVersion: 9 })]));
+      const md = await admin.metadata({ topics: [] });
+      expect(md.id).toBe('test');
+      expect(seen).toContain(9);
+    } finally {
+      await admin.close();
     }
   });
 
