@@ -30,29 +30,33 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> Fail {
     Fail::plain("CORRUPT_COMPRESSED", format!("invalid {what} data: {detail}"))
 }
 
-/// Appends `chunk` to `out` without letting the allocation grow past `max`: Vec's doubling could
-/// otherwise reserve up to 2 × max for an output that ends just under the bound.
-fn push_bounded(out: &mut Vec<u8>, chunk: &[u8], max: usize) -> Result<(), Fail> {
-    let needed = out.len() + chunk.len();
-    if needed > max {
-        return Err(limit_error(max));
-    }
-    if needed > out.capacity() {
-        let target = needed.max(out.capacity().saturating_mul(2)).min(max);
-        out.reserve_exact(target - out.len());
-    }
-    out.extend_from_slice(chunk);
-    Ok(())
-}
-
-/// Drains a streaming decoder into a Vec bounded by `max`.
+/// Drains a streaming decoder straight into the output, which grows by doubling but never past
+/// `max`: once it holds `max` bytes, a single further byte means the bound is passed.
 fn read_bounded<R: Read>(mut reader: R, max: usize, what: &str) -> Result<Vec<u8>, Fail> {
     let mut out = Vec::new();
-    let mut chunk = vec![0u8; CHUNK];
+    let mut len = 0usize;
     loop {
-        match reader.read(&mut chunk) {
-            Ok(0) => return Ok(out),
-            Ok(n) => push_bounded(&mut out, &chunk[..n], max)?,
+        if len == out.len() {
+            if len == max {
+                let mut probe = [0u8; 1];
+                return loop {
+                    match reader.read(&mut probe) {
+                        Ok(0) => break Ok(out),
+                        Ok(_) => break Err(limit_error(max)),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => break Err(corrupt(what, e)),
+                    }
+                };
+            }
+            let target = (len + CHUNK).max(len.saturating_mul(2)).min(max);
+            out.resize(target, 0);
+        }
+        match reader.read(&mut out[len..]) {
+            Ok(0) => {
+                out.truncate(len);
+                return Ok(out);
+            }
+            Ok(n) => len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(corrupt(what, e)),
         }
@@ -80,7 +84,7 @@ pub fn decompress(codec: u32, src: &[u8], max: usize) -> Result<Vec<u8>, Fail> {
         }
         GZIP => read_bounded(flate2::read::MultiGzDecoder::new(src), max, "gzip"),
         SNAPPY => snappy_decompress(src, max),
-        LZ4 => read_bounded(lz4_flex::frame::FrameDecoder::new(src), max, "lz4"),
+        LZ4 => lz4_decompress(src, max),
         ZSTD => zstd_decompress(src, max),
         _ => Err(bad_codec(codec)),
     }
@@ -138,7 +142,10 @@ fn snappy_compress(src: &[u8]) -> Vec<u8> {
 fn snappy_decompress(src: &[u8], max: usize) -> Result<Vec<u8>, Fail> {
     let mut dec = snap::raw::Decoder::new();
     if src.len() >= XERIAL_HEADER_LEN && src[..8] == XERIAL_MAGIC {
-        let mut out = Vec::new();
+        // Pass 1: frame the blocks and add up their declared sizes, so the output is allocated
+        // once, exactly, and only after the total is known to fit the bound.
+        let mut blocks = Vec::new();
+        let mut total = 0usize;
         let mut pos = XERIAL_HEADER_LEN;
         while pos < src.len() {
             if src.len() - pos < 4 {
@@ -152,15 +159,18 @@ fn snappy_decompress(src: &[u8], max: usize) -> Result<Vec<u8>, Fail> {
             let block = &src[pos..pos + len];
             pos += len;
             let n = snap::raw::decompress_len(block).map_err(|e| corrupt("snappy", e))?;
-            if out.len() + n > max {
-                return Err(limit_error(max));
+            total = total.checked_add(n).filter(|t| *t <= max).ok_or_else(|| limit_error(max))?;
+            blocks.push((block, n));
+        }
+        // Pass 2: each block decodes straight into its slot.
+        let mut out = vec![0u8; total];
+        let mut at = 0;
+        for (block, n) in blocks {
+            let written = dec.decompress(block, &mut out[at..at + n]).map_err(|e| corrupt("snappy", e))?;
+            if written != n {
+                return Err(corrupt("snappy", "block shorter than its declared length"));
             }
-            let at = out.len();
-            // Exact growth: the block's declared size was checked against the bound above.
-            out.reserve_exact(n);
-            out.resize(at + n, 0);
-            let written = dec.decompress(block, &mut out[at..]).map_err(|e| corrupt("snappy", e))?;
-            out.truncate(at + written);
+            at += n;
         }
         return Ok(out);
     }
@@ -174,18 +184,135 @@ fn snappy_decompress(src: &[u8], max: usize) -> Result<Vec<u8>, Fail> {
     Ok(out)
 }
 
-/// LZ4 frame: independent 64 KiB blocks, no checksums, no content size. Java's
-/// `KafkaLZ4BlockInputStream` rejects linked blocks.
+const LZ4_MAGIC: u32 = 0x184D_2204;
+/// FLG 0x60 (version 01, independent blocks, no checksums, no content size), BD 0x40 (64 KiB
+/// blocks), HC 0x82 = (xxh32(60 40) >> 8) & 0xff.
+const LZ4_HEADER: [u8; 7] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82];
+const LZ4_BLOCK: usize = 64 * 1024;
+const LZ4_UNCOMPRESSED: u32 = 0x8000_0000;
+
+/// LZ4 frame, written directly with the block API: independent 64 KiB blocks, no checksums.
+/// Java's `KafkaLZ4BlockInputStream` rejects linked blocks; librdkafka writes this same header.
 fn lz4_compress(src: &[u8]) -> Result<Vec<u8>, Fail> {
-    let info = lz4_flex::frame::FrameInfo::new()
-        .block_size(lz4_flex::frame::BlockSize::Max64KB)
-        .block_mode(lz4_flex::frame::BlockMode::Independent);
-    let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(
-        info,
-        Vec::with_capacity(lz4_flex::block::get_maximum_output_size(src.len()) + 64),
-    );
-    enc.write_all(src).map_err(|e| Fail::plain("BAD_ARGUMENT", e.to_string()))?;
-    enc.finish().map_err(|e| Fail::plain("BAD_ARGUMENT", e.to_string()))
+    let blocks = src.len().div_ceil(LZ4_BLOCK);
+    let bound = LZ4_HEADER.len() + blocks * (4 + lz4_flex::block::get_maximum_output_size(LZ4_BLOCK.min(src.len()))) + 4;
+    let mut out = vec![0u8; bound];
+    out[..LZ4_HEADER.len()].copy_from_slice(&LZ4_HEADER);
+    let mut at = LZ4_HEADER.len();
+    for block in src.chunks(LZ4_BLOCK) {
+        let n = lz4_flex::block::compress_into(block, &mut out[at + 4..])
+            .map_err(|e| Fail::plain("BAD_ARGUMENT", e.to_string()))?;
+        if n < block.len() {
+            out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+            at += 4 + n;
+        } else {
+            // Incompressible: store it, as the reference encoder does.
+            out[at..at + 4].copy_from_slice(&(block.len() as u32 | LZ4_UNCOMPRESSED).to_le_bytes());
+            out[at + 4..at + 4 + block.len()].copy_from_slice(block);
+            at += 4 + block.len();
+        }
+    }
+    out[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+    out.truncate(at + 4);
+    Ok(out)
+}
+
+/// Reads any LZ4 frame (independent or linked blocks, any block size, optional checksums, which
+/// are skipped: the batch CRC already covers these bytes), several frames back to back and
+/// skippable frames. Blocks decode straight into the output; it grows by doubling, capped at `max`.
+fn lz4_decompress(src: &[u8], max: usize) -> Result<Vec<u8>, Fail> {
+    let bad = |what: &str| corrupt("lz4", what);
+    let le32 = |at: usize| -> Result<u32, Fail> {
+        src.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).ok_or_else(|| bad("truncated frame"))
+    };
+    let mut out: Vec<u8> = Vec::new();
+    let mut written = 0usize;
+    let mut pos = 0usize;
+    if src.is_empty() {
+        return Err(bad("empty input"));
+    }
+    while pos < src.len() {
+        let magic = le32(pos)?;
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            let len = le32(pos + 4)? as usize;
+            pos = (pos + 8).checked_add(len).filter(|p| *p <= src.len()).ok_or_else(|| bad("truncated skippable frame"))?;
+            continue;
+        }
+        if magic != LZ4_MAGIC {
+            return Err(bad("bad frame magic"));
+        }
+        let flg = *src.get(pos + 4).ok_or_else(|| bad("truncated header"))?;
+        let bd = *src.get(pos + 5).ok_or_else(|| bad("truncated header"))?;
+        if flg >> 6 != 1 || flg & 0x02 != 0 || bd & 0x8F != 0 {
+            return Err(bad("unsupported frame descriptor"));
+        }
+        if flg & 0x01 != 0 {
+            return Err(bad("frames with a dictionary id are not supported"));
+        }
+        let independent = flg & 0x20 != 0;
+        let block_checksum = flg & 0x10 != 0;
+        let content_checksum = flg & 0x04 != 0;
+        let block_max = match (bd >> 4) & 7 {
+            4 => 64 << 10,
+            5 => 256 << 10,
+            6 => 1 << 20,
+            7 => 4 << 20,
+            _ => return Err(bad("bad block size")),
+        };
+        pos += 6 + if flg & 0x08 != 0 { 8 } else { 0 } + 1; // descriptor, content size, HC
+        if pos > src.len() {
+            return Err(bad("truncated header"));
+        }
+        let frame_start = written;
+        loop {
+            let word = le32(pos)?;
+            pos += 4;
+            if word == 0 {
+                break;
+            }
+            let size = (word & !LZ4_UNCOMPRESSED) as usize;
+            if size > block_max || size > src.len() - pos {
+                return Err(bad("block overruns the input or its declared maximum"));
+            }
+            let block = &src[pos..pos + size];
+            pos += size + if block_checksum { 4 } else { 0 };
+            let room = block_max.min(max - written);
+            if out.len() < written + room {
+                let target = (written + room).max(out.len().saturating_mul(2)).min(max);
+                out.resize(target, 0);
+            }
+            if word & LZ4_UNCOMPRESSED != 0 {
+                if size > room {
+                    return Err(limit_error(max));
+                }
+                out[written..written + size].copy_from_slice(block);
+                written += size;
+                continue;
+            }
+            let (prev, rest) = out.split_at_mut(written);
+            let dest = &mut rest[..room];
+            let result = if independent {
+                lz4_flex::block::decompress_into(block, dest)
+            } else {
+                // Linked blocks may refer to the 64 KiB before them, within this frame.
+                let dict_start = written.saturating_sub(64 << 10).max(frame_start);
+                lz4_flex::block::decompress_into_with_dict(block, dest, &prev[dict_start..])
+            };
+            match result {
+                Ok(n) => written += n,
+                Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if room < block_max => return Err(limit_error(max)),
+                Err(e) => return Err(corrupt("lz4", e)),
+            }
+        }
+        if content_checksum {
+            pos += 4;
+        }
+        if pos > src.len() {
+            return Err(bad("truncated checksum"));
+        }
+    }
+    out.truncate(written);
+    Ok(out)
 }
 
 /// zstd frame (with content size). The compression context is kept per thread: creating one
@@ -207,12 +334,41 @@ fn zstd_compress(src: &[u8], level: Option<i32>) -> Result<Vec<u8>, Fail> {
     })
 }
 
-/// Streaming decode, because frames may lack a content size (librdkafka writes them so). The
-/// window the decoder may allocate is capped near the output bound (never below 8 MiB, which
-/// covers every default-level encoder), so a hostile header cannot demand a 2 GiB window.
-fn zstd_decompress(src: &[u8], max: usize) -> Result<Vec<u8>, Fail> {
+/// The window a zstd decoder may allocate is capped near the output bound (never below 8 MiB,
+/// which covers every default-level encoder), so a hostile header cannot demand a 2 GiB window.
+fn zstd_window_log_max(max: usize) -> u32 {
     let needed_log = usize::BITS - max.max(1).saturating_sub(1).leading_zeros();
-    let window_log_max = needed_log.clamp(23, 27);
+    needed_log.clamp(23, 27)
+}
+
+thread_local! {
+    static ZSTD_DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// Frames that declare their sizes (ours, the Java client's) decode in one shot into an exact
+/// allocation, once the declared total is known to fit the bound. Frames without a content size
+/// (librdkafka's) are decoded as a stream, growing the output up to the bound.
+fn zstd_decompress(src: &[u8], max: usize) -> Result<Vec<u8>, Fail> {
+    let window_log_max = zstd_window_log_max(max);
+    if let Ok(Some(size)) = zstd::zstd_safe::find_decompressed_size(src) {
+        if size > max as u64 {
+            return Err(limit_error(max));
+        }
+        return ZSTD_DECOMPRESSOR.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| corrupt("zstd", e))?);
+            }
+            let d = slot.as_mut().unwrap();
+            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(window_log_max)).map_err(|e| corrupt("zstd", e))?;
+            let mut out = Vec::with_capacity(size as usize);
+            d.decompress_to_buffer(src, &mut out).map_err(|e| corrupt("zstd", e))?;
+            if out.len() as u64 != size {
+                return Err(corrupt("zstd", "frame shorter than its declared content size"));
+            }
+            Ok(out)
+        });
+    }
     let mut dec = zstd::stream::read::Decoder::with_buffer(src).map_err(|e| corrupt("zstd", e))?;
     dec.window_log_max(window_log_max).map_err(|e| corrupt("zstd", e))?;
     read_bounded(dec, max, "zstd")

@@ -131,4 +131,17 @@ describe.each([
       expect(decompress(codec, packed, size).equals(src)).toBe(true);
     }
   });
+
+});
+
+describe('lz4 frames as other encoders write them', () => {
+  const present = existsSync('/usr/bin/lz4');
+  it.skipIf(!present)(present ? 'reads lz4 CLI frames with linked blocks, block checksums, content size, 64 KiB to 4 MiB blocks' : 'SKIPPED: /usr/bin/lz4 is absent', () => {
+    const src = sample(3 * 1024 * 1024);
+    for (const flags of [['-BD'], ['-BD', '-B4'], ['-BX', '-B4'], ['--content-size', '-B5'], ['-B6', '--no-frame-crc']]) {
+      const packed = execFileSync('/usr/bin/lz4', ['-c', '-q', ...flags], { input: src, maxBuffer: 64 << 20 });
+      expect(decompress(Codec.Lz4, packed, src.length).equals(src), flags.join(' ')).toBe(true);
+      expectNativeError(() => decompress(Codec.Lz4, packed, src.length - 1), 'DECOMPRESS_LIMIT');
+    }
+  });
 });
