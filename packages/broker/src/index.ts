@@ -1,1 +1,2 @@
-export {};
+export { Broker, type BrokerOptions } from './broker.ts';
+export { toKafkaError } from './errors.ts';

@@ -1,1 +1,3 @@
-export {};
+export { main } from './main.ts';
+export { startSingleNode } from './start.ts';
+export { loadConfig, type ConfigArgs } from './config.ts';

@@ -1,0 +1,123 @@
+import { silentLogger, topicConfig, type BrokerConfig, type Logger } from '@runnel/common';
+import { KafkaServer, type Handler } from '@runnel/kafka-server';
+import type { MetadataStore } from '@runnel/metadata';
+import { OffloadPool } from '@runnel/offload';
+import { LogManager } from '@runnel/storage';
+import type { BrokerContext } from './context.ts';
+import { brokerHandlers } from './handlers/index.ts';
+import { logConfigOf } from './log-config.ts';
+import { Partitions } from './partitions.ts';
+import { FetchPurgatory } from './purgatory.ts';
+
+export interface BrokerOptions {
+  config: BrokerConfig;
+  metadata: MetadataStore;
+  logger?: Logger;
+  /** Handlers of roles co-located in this process (the coordinator under `runnel start`), served on this listener. */
+  extraHandlers?: Handler[];
+}
+
+/**
+ * The broker role: partition logs on this node's disks behind the Kafka listener.
+ *
+ * Lifecycle: `create` wires the parts without I/O; `start` recovers the logs, opens the listener
+ * and registers the broker (advertising the bound port when the listener asked for port 0);
+ * `stop` closes the listener first, so no request arrives at a closing log, then writes the
+ * storage checkpoints that let the next start skip recovery.
+ */
+export class Broker {
+  readonly #config: BrokerConfig;
+  readonly #metadata: MetadataStore;
+  readonly #logger: Logger;
+  readonly #pool: OffloadPool;
+  readonly #logs: LogManager;
+  readonly #partitions: Partitions;
+  readonly #server: KafkaServer;
+
+  private constructor(options: BrokerOptions) {
+    this.#config = options.config;
+    this.#metadata = options.metadata;
+    this.#logger = options.logger ?? silentLogger();
+    const config = options.config;
+    this.#pool = OffloadPool.create({});
+    this.#logs = LogManager.create({
+      logDirs: config.logDirs,
+      defaults: logConfigOf(topicConfig(config)),
+      durable: config.get('runnel.durable'),
+      groupCommitWindowMs: config.get('runnel.group.commit.ms'),
+      retentionCheckIntervalMs: config.get('log.retention.check.interval.ms'),
+      recoveryThreads: config.get('num.recovery.threads.per.data.dir'),
+      pool: this.#pool,
+      logger: this.#logger.child({ component: 'storage' }),
+      nodeId: config.nodeId,
+    });
+    this.#partitions = new Partitions({ config, metadata: this.#metadata, logs: this.#logs, nodeId: config.nodeId, logger: this.#logger });
+    const context: BrokerContext = {
+      nodeId: config.nodeId,
+      config,
+      metadata: this.#metadata,
+      partitions: this.#partitions,
+      logs: this.#logs,
+      purgatory: new FetchPurgatory(),
+      pool: this.#pool,
+      logger: this.#logger,
+      createTopic: (name, partitions, replicationFactor, configs) => this.#createTopic(name, partitions, replicationFactor, configs),
+    };
+    const listener = config.listeners[0]!;
+    this.#server = KafkaServer.create({
+      handlers: [...brokerHandlers(context), ...(options.extraHandlers ?? [])],
+      host: listener.host === '' ? '0.0.0.0' : listener.host,
+      port: listener.port,
+      socketRequestMaxBytes: config.get('socket.request.max.bytes'),
+      maxConnections: config.get('max.connections'),
+      connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
+      logger: this.#logger.child({ component: 'kafka-server' }),
+    });
+  }
+
+  static create(options: BrokerOptions): Broker {
+    return new Broker(options);
+  }
+
+  async start(): Promise<void> {
+    await this.#logs.start();
+    await this.#partitions.start();
+    await this.#server.start();
+    const advertised = this.#config.advertisedListeners[0]!;
+    const bound = this.#server.address();
+    await this.#metadata.registerBroker({
+      nodeId: this.#config.nodeId,
+      host: advertised.host === '' || advertised.host === '0.0.0.0' ? bound.host : advertised.host,
+      port: advertised.port === 0 ? bound.port : advertised.port,
+      rack: null,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#server.stop();
+    this.#partitions.stop();
+    await this.#logs.stop();
+    await this.#pool.stop();
+  }
+
+  /** Where the Kafka listener is bound. */
+  address(): { host: string; port: number } {
+    return this.#server.address();
+  }
+
+  /** The partition logs, for co-located roles that keep state in internal topics (wired by the cli). */
+  get logs(): LogManager {
+    return this.#logs;
+  }
+
+  /** Creates a topic and opens its local logs before resolving, so the creator can use it at once. */
+  async #createTopic(name: string, partitions?: number, replicationFactor?: number, configs: Record<string, string> = {}): Promise<void> {
+    const topic = await this.#metadata.createTopic({
+      name,
+      partitions: partitions ?? this.#config.get('num.partitions'),
+      replicationFactor: replicationFactor ?? this.#config.get('default.replication.factor'),
+      configs,
+    });
+    await Promise.all(topic.partitions.map((p) => this.#partitions.leaderLog(name, p.partition)));
+  }
+}

@@ -1,0 +1,33 @@
+import { ApiKey, ErrorCode, type Requests } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+import { toKafkaError } from '../errors.ts';
+
+/** CreatePartitions v0–1: grow a topic; partitions are never removed. */
+export const createPartitions = (b: BrokerContext) => defineHandler({
+  api: ApiKey.CreatePartitions,
+  versions: [0, 1],
+  async handle(req: Requests[typeof ApiKey.CreatePartitions]) {
+    const results = [];
+    for (const t of req.topics) {
+      const result = (errorCode: number, errorMessage: string | null = null) => ({ name: t.name, errorCode, errorMessage });
+      const topic = b.metadata.snapshot().topics.get(t.name);
+      if (!topic) {
+        results.push(result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`));
+      } else if (t.count <= topic.partitions.length) {
+        results.push(result(ErrorCode.INVALID_PARTITIONS, `topic has ${topic.partitions.length} partitions; the new count must be larger, got ${t.count}`));
+      } else if (req.validateOnly) {
+        results.push(result(ErrorCode.NONE));
+      } else {
+        try {
+          await b.metadata.createPartitions(t.name, t.count, t.assignments?.map((a) => a.brokerIds));
+          results.push(result(ErrorCode.NONE));
+        } catch (err) {
+          const mapped = toKafkaError(err);
+          results.push(result(mapped.code, mapped.message));
+        }
+      }
+    }
+    return { throttleTimeMs: 0, results };
+  },
+});

@@ -1,0 +1,52 @@
+import { topicConfig } from '@runnel/common';
+import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+import { toKafkaError } from '../errors.ts';
+
+type TopicResult = Responses[typeof ApiKey.CreateTopics]['topics'][number];
+
+/**
+ * CreateTopics v2–4. −1 partitions or replication factor (v4+) take the broker defaults
+ * (`num.partitions`, `default.replication.factor`). Configs are validated before anything is
+ * created; `validate_only` stops there.
+ */
+export const createTopics = (b: BrokerContext) => defineHandler({
+  api: ApiKey.CreateTopics,
+  versions: [2, 4],
+  async handle(req: Requests[typeof ApiKey.CreateTopics]) {
+    const seen = new Map<string, number>();
+    for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+    const topics: TopicResult[] = [];
+    for (const t of req.topics) {
+      const result = (errorCode: number, errorMessage: string | null = null): TopicResult => ({ name: t.name, errorCode, errorMessage });
+      if (seen.get(t.name)! > 1) {
+        topics.push(result(ErrorCode.INVALID_REQUEST, `topic "${t.name}" appears more than once in the request`));
+        continue;
+      }
+      try {
+        const configs: Record<string, string> = {};
+        for (const c of t.configs) if (c.value !== null) configs[c.name] = c.value;
+        topicConfig(b.config, configs); // throws a ConfigError naming the bad key
+        const partitions = t.numPartitions === -1 ? b.config.get('num.partitions') : t.numPartitions;
+        const rf = t.replicationFactor === -1 ? b.config.get('default.replication.factor') : t.replicationFactor;
+        if (t.assignments.length > 0) {
+          topics.push(result(ErrorCode.INVALID_REQUEST, 'manual replica assignment is not supported yet'));
+          continue;
+        }
+        if (req.validateOnly) {
+          if (b.metadata.snapshot().topics.has(t.name)) topics.push(result(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${t.name}" already exists`));
+          else if (partitions < 1) topics.push(result(ErrorCode.INVALID_PARTITIONS, `number of partitions must be at least 1, got ${partitions}`));
+          else topics.push(result(ErrorCode.NONE));
+          continue;
+        }
+        await b.createTopic(t.name, partitions, rf, configs);
+        topics.push(result(ErrorCode.NONE));
+      } catch (err) {
+        const mapped = toKafkaError(err);
+        topics.push(result(mapped.code, mapped.message));
+      }
+    }
+    return { throttleTimeMs: 0, topics };
+  },
+});

@@ -1,0 +1,30 @@
+import { tpKey } from '@runnel/common';
+import { ApiKey, ErrorCode, type Requests } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+import { toKafkaError } from '../errors.ts';
+
+/** DeleteRecords v0–1: move each partition's log start offset up to the given offset (−1 = high watermark). */
+export const deleteRecords = (b: BrokerContext) => defineHandler({
+  api: ApiKey.DeleteRecords,
+  versions: [0, 1],
+  async handle(req: Requests[typeof ApiKey.DeleteRecords]) {
+    const topics = await Promise.all(req.topics.map(async (t) => ({
+      name: t.name,
+      partitions: await Promise.all(t.partitions.map(async (p) => {
+        const found = await b.partitions.leaderLog(t.name, p.partitionIndex);
+        if (!found.ok) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode[found.error] };
+        const target = p.offset === -1n ? found.log.highWatermark : p.offset;
+        if (target < 0n || target > found.log.highWatermark) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
+        try {
+          const lowWatermark = await found.log.deleteRecordsBefore(target);
+          b.purgatory.notify(tpKey(t.name, p.partitionIndex));
+          return { partitionIndex: p.partitionIndex, lowWatermark, errorCode: ErrorCode.NONE };
+        } catch (err) {
+          return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR).code };
+        }
+      })),
+    })));
+    return { throttleTimeMs: 0, topics };
+  },
+});

@@ -1,0 +1,21 @@
+import { ApiKey, ErrorCode } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+
+/** DescribeCluster v0: the brokers, the cluster id and the controller. */
+export const describeCluster = (b: BrokerContext) => defineHandler({
+  api: ApiKey.DescribeCluster,
+  versions: [0, 0],
+  handle() {
+    const snap = b.metadata.snapshot();
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.NONE,
+      errorMessage: null,
+      clusterId: snap.clusterId,
+      controllerId: snap.controllerId,
+      brokers: [...snap.brokers.values()].map((n) => ({ brokerId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),
+      clusterAuthorizedOperations: -2147483648,
+    };
+  },
+});

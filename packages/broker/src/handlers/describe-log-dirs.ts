@@ -1,0 +1,29 @@
+import { ApiKey, ErrorCode, type Requests } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+
+/** DescribeLogDirs v1–2: per log dir its health and the size of each partition it holds. */
+export const describeLogDirs = (b: BrokerContext) => defineHandler({
+  api: ApiKey.DescribeLogDirs,
+  versions: [1, 2],
+  handle(req: Requests[typeof ApiKey.DescribeLogDirs]) {
+    const wanted = req.topics === null ? null : new Map(req.topics.map((t) => [t.topic, new Set(t.partitions)]));
+    const logs = b.logs.logs().filter((l) => wanted === null || wanted.get(l.topic)?.has(l.partition));
+    const results = b.logs.dirs().map((dir) => {
+      const byTopic = new Map<string, { partitionIndex: number; partitionSize: bigint; offsetLag: bigint; isFutureKey: boolean }[]>();
+      for (const log of logs.filter((l) => l.logDir === dir.path)) {
+        const list = byTopic.get(log.topic) ?? [];
+        list.push({ partitionIndex: log.partition, partitionSize: BigInt(log.sizeBytes), offsetLag: 0n, isFutureKey: false });
+        byTopic.set(log.topic, list);
+      }
+      return {
+        errorCode: dir.online ? ErrorCode.NONE : ErrorCode.KAFKA_STORAGE_ERROR,
+        logDir: dir.path,
+        topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })),
+        totalBytes: BigInt(dir.totalBytes),
+        usableBytes: BigInt(dir.freeBytes),
+      };
+    });
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, results };
+  },
+});

@@ -1,0 +1,45 @@
+import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+import { toKafkaError } from '../errors.ts';
+
+type PartitionResponse = Responses[typeof ApiKey.ListOffsets]['topics'][number]['partitions'][number];
+
+const LATEST = -1n;
+const EARLIEST = -2n;
+const MAX_TIMESTAMP = -3n;
+
+/**
+ * ListOffsets v1–5: −1 latest (the high watermark, which is also the last stable offset while
+ * there are no transactions), −2 earliest (the log start offset), −3 the offset of the largest
+ * timestamp, otherwise the first offset whose timestamp is at or after the one asked for.
+ */
+export const listOffsets = (b: BrokerContext) => defineHandler({
+  api: ApiKey.ListOffsets,
+  versions: [1, 5],
+  async handle(req: Requests[typeof ApiKey.ListOffsets]) {
+    const topics = await Promise.all(req.topics.map(async (t) => ({
+      name: t.name,
+      partitions: await Promise.all(t.partitions.map((p) => listOne(b, t.name, p.partitionIndex, p.timestamp))),
+    })));
+    return { throttleTimeMs: 0, topics };
+  },
+});
+
+async function listOne(b: BrokerContext, topic: string, partition: number, timestamp: bigint): Promise<PartitionResponse> {
+  const answer = (errorCode: number, offset = -1n, ts = -1n, leaderEpoch = -1): PartitionResponse =>
+    ({ partitionIndex: partition, errorCode, oldStyleOffsets: [], timestamp: ts, offset, leaderEpoch });
+  const found = await b.partitions.leaderLog(topic, partition);
+  if (!found.ok) return answer(ErrorCode[found.error]);
+  const { log, state } = found;
+  try {
+    if (timestamp === LATEST) return answer(ErrorCode.NONE, log.highWatermark, -1n, state.leaderEpoch);
+    if (timestamp === EARLIEST) return answer(ErrorCode.NONE, log.logStartOffset, -1n, state.leaderEpoch);
+    if (timestamp === MAX_TIMESTAMP) return answer(ErrorCode.UNSUPPORTED_VERSION);
+    const hit = await log.offsetForTimestamp(timestamp);
+    if (!hit || hit.offset >= log.highWatermark) return answer(ErrorCode.NONE, -1n, -1n);
+    return answer(ErrorCode.NONE, hit.offset, hit.timestamp, state.leaderEpoch);
+  } catch (err) {
+    return answer(toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR).code);
+  }
+}

@@ -1,0 +1,53 @@
+import { tpKey } from '@runnel/common';
+import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+import { isClientFault, toKafkaError } from '../errors.ts';
+
+type PartitionResponse = Responses[typeof ApiKey.Produce]['responses'][number]['partitionResponses'][number];
+
+/**
+ * Produce v3–7 (advertised from v0: librdkafka turns compression off unless Produce v0 is in the
+ * range, KAFKA-18659; v0–2 carry old message formats and are refused, as Kafka 4 does).
+ * Each partition's records go to storage in one call that validates, assigns offsets and appends.
+ * acks=0 gets no response at all.
+ */
+export const produce = (b: BrokerContext) => defineHandler({
+  api: ApiKey.Produce,
+  versions: [0, 7],
+  async handle(req: Requests[typeof ApiKey.Produce], ctx) {
+    const version = ctx.header.apiVersion;
+    const refuse = (code: number) => (index: number): PartitionResponse => ({ index, errorCode: code, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n });
+    let reject: ((index: number) => PartitionResponse) | undefined;
+    if (version < 3) reject = refuse(ErrorCode.UNSUPPORTED_VERSION);
+    else if (req.acks !== 0 && req.acks !== 1 && req.acks !== -1) reject = refuse(ErrorCode.INVALID_REQUIRED_ACKS);
+    else if (req.transactionalId !== null) reject = refuse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+
+    const responses = await Promise.all(req.topicData.map(async (topic) => ({
+      name: topic.name,
+      partitionResponses: await Promise.all(topic.partitionData.map((p) =>
+        reject ? reject(p.index) : appendPartition(b, topic.name, p.index, p.records, req.acks))),
+    })));
+    return req.acks === 0 ? undefined : { responses, throttleTimeMs: 0 };
+  },
+});
+
+async function appendPartition(b: BrokerContext, topic: string, index: number, records: Buffer | null, acks: number): Promise<PartitionResponse> {
+  const fail = (errorCode: number): PartitionResponse => ({ index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n });
+  const found = await b.partitions.leaderLog(topic, index);
+  if (!found.ok) return fail(ErrorCode[found.error]);
+  if (records === null || records.length === 0) return fail(ErrorCode.CORRUPT_MESSAGE);
+  // Single node: the ISR is this broker. acks=all must still honour min.insync.replicas.
+  if (acks === -1 && found.state.isr.length < found.config.get('min.insync.replicas')) return fail(ErrorCode.NOT_ENOUGH_REPLICAS);
+  try {
+    const result = await found.log.append(records, { leaderEpoch: found.state.leaderEpoch });
+    found.log.highWatermark = found.log.logEndOffset;
+    b.purgatory.notify(tpKey(topic, index));
+    return { index, errorCode: ErrorCode.NONE, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTime, logStartOffset: found.log.logStartOffset };
+  } catch (err) {
+    const mapped = toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR);
+    if (isClientFault(err)) b.logger.debug({ topic, partition: index, err: mapped.message }, 'produce refused');
+    else b.logger.error({ err, topic, partition: index }, 'produce failed');
+    return fail(mapped.code);
+  }
+}

@@ -1,0 +1,105 @@
+import { topicConfig, tpKey, type BrokerConfig, type Logger, type TopicConfig } from '@runnel/common';
+import type { MetadataStore, PartitionState, TopicMetadata } from '@runnel/metadata';
+import type { LogManager, PartitionLog } from '@runnel/storage';
+import { logConfigOf } from './log-config.ts';
+
+/** Why a partition cannot be served here, in the terms the handlers map to Kafka codes. */
+export type Unavailable = 'UNKNOWN_TOPIC_OR_PARTITION' | 'NOT_LEADER_OR_FOLLOWER' | 'LEADER_NOT_AVAILABLE' | 'KAFKA_STORAGE_ERROR';
+
+export type Lookup =
+  | { ok: true; topic: TopicMetadata; state: PartitionState; log: PartitionLog; config: TopicConfig }
+  | { ok: false; error: Unavailable };
+
+/**
+ * The partitions this broker hosts: metadata says which exist and who leads them, storage holds
+ * their logs. Logs are opened lazily on first use (and at start for every local replica), so a
+ * topic created through any path is served without racing a metadata event.
+ */
+export class Partitions {
+  readonly #config: BrokerConfig;
+  readonly #metadata: MetadataStore;
+  readonly #logs: LogManager;
+  readonly #nodeId: number;
+  readonly #logger: Logger;
+  readonly #opening = new Map<string, Promise<PartitionLog>>();
+  readonly #topicConfigs = new Map<string, { overrides: Record<string, string>; config: TopicConfig }>();
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(options: { config: BrokerConfig; metadata: MetadataStore; logs: LogManager; nodeId: number; logger: Logger }) {
+    this.#config = options.config;
+    this.#metadata = options.metadata;
+    this.#logs = options.logs;
+    this.#nodeId = options.nodeId;
+    this.#logger = options.logger;
+  }
+
+  /** Opens every local replica's log and follows topic deletions and config changes. */
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#metadata.subscribe((event) => {
+      if (event.type === 'topic-deleted') void this.#dropTopic(event.name);
+      if (event.type === 'topic-updated') this.#applyConfig(event.topic);
+    });
+    const opens: Promise<unknown>[] = [];
+    for (const topic of this.#metadata.snapshot().topics.values()) {
+      for (const p of topic.partitions) if (p.replicas.includes(this.#nodeId)) opens.push(this.#open(topic, p.partition));
+    }
+    await Promise.all(opens);
+  }
+
+  stop(): void {
+    this.#unsubscribe?.();
+  }
+
+  /** The effective config of a topic (broker defaults under its overrides), cached per override set. */
+  topicConfig(topic: TopicMetadata): TopicConfig {
+    const cached = this.#topicConfigs.get(topic.name);
+    if (cached && cached.overrides === topic.configs) return cached.config;
+    const config = topicConfig(this.#config, topic.configs);
+    this.#topicConfigs.set(topic.name, { overrides: topic.configs, config });
+    return config;
+  }
+
+  /** The log of a partition this broker leads, opening it on first use. */
+  async leaderLog(topicName: string, partition: number): Promise<Lookup> {
+    const topic = this.#metadata.snapshot().topics.get(topicName);
+    const state = topic?.partitions[partition];
+    if (!topic || !state) return { ok: false, error: 'UNKNOWN_TOPIC_OR_PARTITION' };
+    if (state.leader < 0) return { ok: false, error: 'LEADER_NOT_AVAILABLE' };
+    if (state.leader !== this.#nodeId) return { ok: false, error: 'NOT_LEADER_OR_FOLLOWER' };
+    const log = this.#logs.getLog(topicName, partition) ?? (await this.#open(topic, partition));
+    if (!log.online) return { ok: false, error: 'KAFKA_STORAGE_ERROR' };
+    return { ok: true, topic, state, log, config: this.topicConfig(topic) };
+  }
+
+  #open(topic: TopicMetadata, partition: number): Promise<PartitionLog> {
+    const key = tpKey(topic.name, partition);
+    const existing = this.#logs.getLog(topic.name, partition);
+    if (existing) return Promise.resolve(existing);
+    let opening = this.#opening.get(key);
+    if (!opening) {
+      opening = this.#logs.createLog(topic.name, partition, logConfigOf(this.topicConfig(topic)))
+        .finally(() => this.#opening.delete(key));
+      this.#opening.set(key, opening);
+    }
+    return opening;
+  }
+
+  #applyConfig(topic: TopicMetadata): void {
+    const config = logConfigOf(this.topicConfig(topic));
+    for (const p of topic.partitions) {
+      const log = this.#logs.getLog(topic.name, p.partition);
+      if (log) log.config = config;
+    }
+  }
+
+  async #dropTopic(name: string): Promise<void> {
+    this.#topicConfigs.delete(name);
+    for (const log of this.#logs.logs().filter((l) => l.topic === name)) {
+      try {
+        await this.#logs.deleteLog(name, log.partition);
+      } catch (err) {
+        this.#logger.error({ err, topic: name, partition: log.partition }, 'deleting a partition log failed');
+      }
+    }
+  }
+}
