@@ -2,7 +2,7 @@ import { silentLogger, topicConfig, type BrokerConfig, type Logger } from '@runn
 import { KafkaServer, type Handler } from '@runnel/kafka-server';
 import type { MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
-import { LogManager } from '@runnel/storage';
+import { LogManager, StorageError, type PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from './context.ts';
 import { brokerHandlers } from './handlers/index.ts';
 import { logConfigOf } from './log-config.ts';
@@ -83,14 +83,7 @@ export class Broker {
     await this.#logs.start();
     await this.#partitions.start();
     await this.#server.start();
-    const advertised = this.#config.advertisedListeners[0]!;
-    const bound = this.#server.address();
-    await this.#metadata.registerBroker({
-      nodeId: this.#config.nodeId,
-      host: advertised.host === '' || advertised.host === '0.0.0.0' ? bound.host : advertised.host,
-      port: advertised.port === 0 ? bound.port : advertised.port,
-      rack: null,
-    });
+    await this.#metadata.registerBroker({ nodeId: this.#config.nodeId, ...this.advertisedAddress(), rack: null });
   }
 
   async stop(): Promise<void> {
@@ -108,6 +101,26 @@ export class Broker {
   /** The partition logs, for co-located roles that keep state in internal topics (wired by the cli). */
   get logs(): LogManager {
     return this.#logs;
+  }
+
+  /**
+   * A partition this broker leads, opened if needed: how co-located roles (the coordinator's
+   * `__consumer_offsets`) reach their internal topics without going through the network.
+   */
+  async localLog(topic: string, partition: number): Promise<PartitionLog> {
+    const found = await this.#partitions.leaderLog(topic, partition);
+    if (!found.ok) throw new StorageError('STORAGE_ERROR', `${topic}-${partition} is not served here (${found.error})`);
+    return found.log;
+  }
+
+  /** Where clients reach this broker: the advertised listener, with the bound port when it asked for port 0. */
+  advertisedAddress(): { host: string; port: number } {
+    const advertised = this.#config.advertisedListeners[0]!;
+    const bound = this.#server.address();
+    return {
+      host: advertised.host === '' || advertised.host === '0.0.0.0' ? bound.host : advertised.host,
+      port: advertised.port === 0 ? bound.port : advertised.port,
+    };
   }
 
   /** Creates a topic and opens its local logs before resolving, so the creator can use it at once. */

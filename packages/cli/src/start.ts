@@ -1,12 +1,15 @@
 import { join, resolve } from 'node:path';
-import { createLogger, type Logger } from '@runnel/common';
+import { createLogger, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
-import { LocalStore } from '@runnel/metadata';
+import { Coordinator, OFFSETS_TOPIC, partitionLogOffsetsLog } from '@runnel/coordinator';
+import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
 
 /**
- * `runnel start`: every role in this one process with the embedded metadata store, the
- * single-node default that needs nothing installed. Resolves once the listener is up; the returned
+ * `runnel start`: the broker and the group coordinator in this one process with the embedded
+ * metadata store, the single-node default that needs nothing installed. The coordinator's
+ * handlers are served on the broker's listener (so FindCoordinator points at this node) and its
+ * state lives in the broker's `__consumer_offsets` partitions. Resolves once the listener is up;
  * `stop` shuts down cleanly (listener first, then checkpoints).
  */
 export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, logger?: Logger): Promise<{ stop: () => Promise<void>; port: number }> {
@@ -18,18 +21,47 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
 
   const metadata = LocalStore.create({ path: join(resolve(config.logDirs[0]!), 'runnel-metadata.json'), nodeId: config.nodeId, clusterId: config.get('cluster.id') ?? undefined });
   await metadata.start();
-  const broker = Broker.create({ config, metadata, logger: log });
-  await broker.start();
+  await ensureOffsetsTopic(metadata, config);
 
-  const advertised = config.advertisedListeners[0]!;
-  const { port } = broker.address();
-  log.info({ listener: `PLAINTEXT://${advertised.host || '127.0.0.1'}:${advertised.port || port}`, clusterId: metadata.snapshot().clusterId, logDirs: config.logDirs, startupMs: Math.round(performance.now() - began) }, 'runnel is ready');
+  // The offsets log reaches the broker's partitions through a closure: both roles must exist
+  // before either starts, and the broker serves the coordinator's handlers.
+  let broker: Broker | undefined;
+  const coordinator = Coordinator.create({
+    config: {
+      'group.min.session.timeout.ms': config.get('group.min.session.timeout.ms'),
+      'group.max.session.timeout.ms': config.get('group.max.session.timeout.ms'),
+      'group.initial.rebalance.delay.ms': config.get('group.initial.rebalance.delay.ms'),
+      'offsets.retention.minutes': config.get('offsets.retention.minutes'),
+    },
+    offsetsLog: partitionLogOffsetsLog({ partitions: config.get('offsets.topic.num.partitions'), log: (p) => broker!.localLog(OFFSETS_TOPIC, p) }),
+    self: () => ({ nodeId: config.nodeId, ...broker!.advertisedAddress() }),
+    logger: log.child({ component: 'coordinator' }),
+  });
+  broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers() });
+  await broker.start();
+  await coordinator.start();
+
+  const { host, port } = broker.advertisedAddress();
+  log.info({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId, logDirs: config.logDirs, startupMs: Math.round(performance.now() - began) }, 'runnel is ready');
   return {
-    port,
+    port: broker.address().port,
     stop: async () => {
+      await coordinator.stop();
       await broker.stop();
       await metadata.stop();
       log.info('runnel stopped');
     },
   };
+}
+
+/** `__consumer_offsets` is a real, internal, compacted topic, visible in Metadata as in Kafka. */
+async function ensureOffsetsTopic(metadata: MetadataStore, config: BrokerConfig): Promise<void> {
+  if (metadata.snapshot().topics.has(OFFSETS_TOPIC)) return;
+  await metadata.createTopic({
+    name: OFFSETS_TOPIC,
+    partitions: config.get('offsets.topic.num.partitions'),
+    replicationFactor: config.get('offsets.topic.replication.factor'),
+    internal: true,
+    configs: { 'cleanup.policy': 'compact', 'segment.bytes': String(100 * 1024 * 1024) },
+  });
 }
