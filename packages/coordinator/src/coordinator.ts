@@ -77,7 +77,13 @@ export class Coordinator {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    await Promise.all(this.#owned.map((p) => this.loadPartition(p)));
+    try {
+      await Promise.all(this.#owned.map((p) => this.loadPartition(p)));
+    } catch (err) {
+      this.#started = false;
+      this.machine.shutdown();
+      throw err;
+    }
     this.machine.startExpiry();
     this.logger.info({ partitions: this.#owned.length }, 'group coordinator loaded');
   }

@@ -14,5 +14,5 @@ export * from './records.ts';
 export { javaStringHashCode, partitionForGroup } from './partitioner.ts';
 export { subscribedTopics, encodeSubscription } from './subscription.ts';
 export { Coordinator, CoordinatorError, type CoordinatorErrorCode, type CoordinatorNode, type CoordinatorOptions } from './coordinator.ts';
-export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog } from './offsets-log.ts';
+export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog, logManagerOffsetsLog, OFFSETS_TOPIC, offsetsTopicLogConfig } from './offsets-log.ts';
 export { coordinatorHandlers, errorCode, clientHostOf } from './handlers.ts';

@@ -1,5 +1,11 @@
 import { decodeRecordBatches, encodeRecordBatch } from '@runnel/protocol';
-import type { PartitionLog } from '@runnel/storage';
+import type { LogConfig, LogManager, PartitionLog } from '@runnel/storage';
+
+/** The internal topic's name, as in Kafka. */
+export const OFFSETS_TOPIC = '__consumer_offsets';
+
+/** Kafka's settings for `__consumer_offsets`: compacted (latest value per key wins), 100 MiB segments. */
+export const offsetsTopicLogConfig: Partial<LogConfig> = { cleanupPolicy: ['compact'], segmentBytes: 100 * 1024 * 1024 };
 
 /**
  * Where the coordinator keeps its state: the partitions of the compacted internal topic
@@ -88,4 +94,17 @@ export function partitionLogOffsetsLog(options: {
       }
     },
   };
+}
+
+/**
+ * The storage-backed OffsetsLog over a LogManager: partition `p` is the log `__consumer_offsets-p`,
+ * created compacted on first use.
+ */
+export function logManagerOffsetsLog(options: { logs: LogManager; partitions: number; now?: () => number }): OffsetsLog {
+  const { logs } = options;
+  return partitionLogOffsetsLog({
+    partitions: options.partitions,
+    now: options.now,
+    log: (p) => logs.getLog(OFFSETS_TOPIC, p) ?? logs.createLog(OFFSETS_TOPIC, p, offsetsTopicLogConfig),
+  });
 }

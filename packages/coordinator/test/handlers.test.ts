@@ -5,7 +5,7 @@ import type { Handler } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode, decodeRequest, decodeResponse, encodeRequest, encodeResponse, type DecodedResponses, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
 import { LogManager, defaultLogConfig } from '@runnel/storage';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Coordinator, ManualClock, MemoryOffsetsLog, encodeSubscription, partitionLogOffsetsLog, type OffsetsLog } from '../src/index.ts';
+import { Coordinator, ManualClock, MemoryOffsetsLog, encodeSubscription, logManagerOffsetsLog, type OffsetsLog } from '../src/index.ts';
 
 const SELF = { nodeId: 7, host: 'coord.local', port: 19092 };
 
@@ -224,7 +224,7 @@ describe('storage-backed offsets log', () => {
     const open = async () => {
       const logs = LogManager.create({ logDirs: [dir], defaults: defaultLogConfig });
       await logs.start();
-      const offsetsLog = partitionLogOffsetsLog({ partitions: 3, log: (p) => logs.getLog('__consumer_offsets', p) ?? logs.createLog('__consumer_offsets', p) });
+      const offsetsLog = logManagerOffsetsLog({ logs, partitions: 3 });
       return { logs, ...(await coordinator(offsetsLog)) };
     };
     const first = await open();

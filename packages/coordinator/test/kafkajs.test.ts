@@ -1,0 +1,137 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KafkaServer, defineHandler, type Handler } from '@runnel/kafka-server';
+import { ApiKey, ErrorCode } from '@runnel/protocol';
+import { AssignerProtocol, Kafka, logLevel, type Consumer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Coordinator, MemoryOffsetsLog } from '../src/index.ts';
+
+/**
+ * The coordinator's handlers on a real listener, driven by kafkajs over TCP. A real broker would
+ * serve Metadata, ListOffsets and Fetch; here three tiny stand-ins do (one topic of 4 partitions,
+ * always empty), so the group protocol is what is under test.
+ */
+const NODE_ID = 1;
+const TOPIC = 'orders';
+const PARTITIONS = 4;
+
+let server: KafkaServer;
+let coordinator: Coordinator;
+let port = 0;
+
+function brokerStandIns(): Handler[] {
+  const metadata = defineHandler({
+    api: ApiKey.Metadata,
+    versions: [0, 4],
+    handle(req) {
+      const wanted = req.topics === null || req.topics.some((t) => t.name === TOPIC);
+      return {
+        throttleTimeMs: 0,
+        brokers: [{ nodeId: NODE_ID, host: '127.0.0.1', port, rack: null }],
+        clusterId: 'coordinator-test',
+        controllerId: NODE_ID,
+        topics: wanted
+          ? [{ errorCode: 0, name: TOPIC, isInternal: false, partitions: Array.from({ length: PARTITIONS }, (_, i) => ({ errorCode: 0, partitionIndex: i, leaderId: NODE_ID, replicaNodes: [NODE_ID], isrNodes: [NODE_ID], offlineReplicas: [] })) }]
+          : [],
+      };
+    },
+  });
+  const listOffsets = defineHandler({
+    api: ApiKey.ListOffsets,
+    versions: [1, 2],
+    handle(req) {
+      return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: 0, timestamp: -1n, offset: 0n })) })) };
+    },
+  });
+  const fetch = defineHandler({
+    api: ApiKey.Fetch,
+    versions: [4, 11],
+    async handle(req) {
+      // An empty topic: wait a little (a fetch long-poll) and return no records.
+      await sleep(Math.min(req.maxWaitMs, 50));
+      return {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        sessionId: 0,
+        responses: req.topics.map((t) => ({
+          topic: t.topic,
+          partitions: t.partitions.map((p) => ({ partitionIndex: p.partition, errorCode: 0, highWatermark: 0n, lastStableOffset: 0n, logStartOffset: 0n, abortedTransactions: [], records: null })),
+        })),
+      };
+    },
+  });
+  return [metadata, listOffsets, fetch];
+}
+
+beforeAll(async () => {
+  coordinator = Coordinator.create({
+    offsetsLog: new MemoryOffsetsLog(8),
+    self: () => ({ nodeId: NODE_ID, host: '127.0.0.1', port }),
+    config: { 'group.initial.rebalance.delay.ms': 0 },
+  });
+  await coordinator.start();
+  server = KafkaServer.create({ handlers: [...coordinator.handlers(), ...brokerStandIns()], host: '127.0.0.1', port: 0 });
+  await server.start();
+  port = server.address().port;
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await coordinator?.stop();
+});
+
+const kafka = () => new Kafka({ clientId: 'kjs', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 50 } });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await sleep(25);
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('kafkajs against the coordinator handlers', () => {
+  it('two consumers form a group; admin lists, describes, fetches offsets and deletes it', async () => {
+    const consumers: Consumer[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = kafka().consumer({ groupId: 'kjs-group', heartbeatInterval: 100, maxWaitTimeInMs: 100, sessionTimeout: 10_000, rebalanceTimeout: 10_000 });
+      await c.connect();
+      await c.subscribe({ topic: TOPIC, fromBeginning: true });
+      await c.run({ eachMessage: async () => {} });
+      consumers.push(c);
+    }
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      const group = await until('a stable group of two', async () => {
+        const { groups } = await admin.describeGroups(['kjs-group']);
+        const g = groups[0]!;
+        const assigned = g.members.map((m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[TOPIC] ?? []);
+        return g.state === 'Stable' && g.members.length === 2 && assigned.every((a) => a.length > 0) ? { g, assigned } : undefined;
+      });
+      expect(group.g.protocolType).toBe('consumer');
+      expect(group.g.protocol).toBe('RoundRobinAssigner');
+      expect(group.assigned.flat().sort()).toEqual([0, 1, 2, 3]);
+      expect(group.g.members.every((m) => m.clientId === 'kjs' && m.clientHost === '/127.0.0.1')).toBe(true);
+
+      const listed = await admin.listGroups();
+      expect(listed.groups).toContainEqual({ groupId: 'kjs-group', protocolType: 'consumer' });
+
+      // A member commits through the group (OffsetCommit v5 with its generation and member id).
+      await consumers[0]!.commitOffsets([{ topic: TOPIC, partition: group.assigned[0]![0]!, offset: '42' }]);
+      const offsets = await admin.fetchOffsets({ groupId: 'kjs-group', topics: [TOPIC] });
+      const committed = offsets[0]!.partitions.find((p) => p.partition === group.assigned[0]![0]);
+      expect(committed?.offset).toBe('42');
+
+      for (const c of consumers) await c.disconnect();
+      consumers.length = 0;
+      await until('an empty group', async () => ((await admin.describeGroups(['kjs-group'])).groups[0]!.state === 'Empty' ? true : undefined));
+      const deleted = await admin.deleteGroups(['kjs-group']);
+      expect(deleted).toEqual([{ groupId: 'kjs-group', errorCode: ErrorCode.NONE }]);
+      expect((await admin.describeGroups(['kjs-group'])).groups[0]!.state).toBe('Dead');
+    } finally {
+      for (const c of consumers) await c.disconnect();
+      await admin.disconnect();
+    }
+  });
+});
