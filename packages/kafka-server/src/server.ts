@@ -15,7 +15,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { silentLogger, type Logger } from '@runnel/common';
 import {
-  ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, peekRequestHeader,
+  ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, encodeResponseParts, peekRequestHeader,
   schemaVersions, warmUp,
 } from '@runnel/protocol';
 import type { Handler, RequestContext } from './handler.ts';
@@ -41,7 +41,7 @@ export interface ApiVersionRange { apiKey: number; minVersion: number; maxVersio
 const API_VERSIONS_RANGE: [number, number] = [0, 3];
 
 /** One response slot per request, filled when its handler completes; flushed strictly in order. */
-interface Slot { done: boolean; out: Buffer | null }
+interface Slot { done: boolean; out: Buffer[] | null }
 
 class Connection {
   readonly id: number;
@@ -180,7 +180,7 @@ class Connection {
     const complete = (res: unknown) => {
       if (this.closed) return;
       try {
-        slot.out = res === undefined ? null : encodeResponse(apiKey, apiVersion, correlationId, res as object);
+        slot.out = res === undefined ? null : encodeResponseParts(apiKey, apiVersion, correlationId, res as object);
       } catch (err) {
         fail(err);
         return;
@@ -215,16 +215,21 @@ class Connection {
       }
       out = encodeResponse(ApiKey.ApiVersions, apiVersion, correlationId, { errorCode: 0, apiKeys: this.server.apiVersions, throttleTimeMs: 0 });
     }
-    this.slots.push({ done: true, out });
+    this.slots.push({ done: true, out: [out] });
     this.flush();
   }
 
   /** Writes every completed response at the head of the queue, in request order. */
   private flush(): void {
+    if (this.slots.length === 0 || !this.slots[0]!.done) return;
+    // Record sets stay referenced (no copy into the frame); corking turns the pieces into one writev.
+    this.socket.cork();
     while (this.slots.length > 0 && this.slots[0]!.done) {
       const slot = this.slots.shift()!;
-      if (slot.out && !this.socket.write(slot.out)) this.writeBlocked = true;
+      if (!slot.out) continue;
+      for (const part of slot.out) if (!this.socket.write(part)) this.writeBlocked = true;
     }
+    this.socket.uncork();
   }
 }
 

@@ -222,6 +222,27 @@ describe('KafkaServer', () => {
     expect(maxRunning).toBe(2);
   });
 
+  it('stops reading requests while the client does not read its responses, and resumes on drain', async () => {
+    let handled = 0;
+    const big = Buffer.alloc(1 << 20, 1);
+    const server = await start(() => [defineHandler({
+      api: ApiKey.SyncGroup, versions: [0, 4],
+      handle: () => { handled++; return { errorCode: 0, assignment: big }; },
+    })]);
+    const c = await client(server);
+    c.socket.pause();
+    const n = 64;
+    c.send(...Array.from({ length: n }, (_, i) => encodeRequest({ apiKey: ApiKey.SyncGroup, apiVersion: 3, correlationId: i, clientId: 't' }, { groupId: 'g', generationId: 1, memberId: 'm', assignments: [] })));
+    // Wait until the server stops making progress, then check it stopped well before the end.
+    let last = -1;
+    while (handled !== last) { last = handled; await new Promise((r) => setTimeout(r, 100)); }
+    expect(handled).toBeLessThan(n);
+    c.socket.resume();
+    const frames = await c.waitFrames(n);
+    expect(frames.map((f) => f.readInt32BE(0))).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(handled).toBe(n);
+  });
+
   it('closes a connection announcing an oversize frame without allocating it, other connections keep working', async () => {
     const server = await start((port) => [metadata(port)], { socketRequestMaxBytes: 1 << 20 });
     const good = await client(server);

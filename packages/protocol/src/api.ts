@@ -130,7 +130,7 @@ export function encodeRequest<K extends SupportedApiKey>(header: RequestHeader &
 export function encodeRequest(header: RequestHeader, body: object): Buffer;
 export function encodeRequest(header: RequestHeader, body: object): Buffer {
   const a = schemaOrThrow(header.apiKey, header.apiVersion);
-  const w = new Writer();
+  const w = Writer.framed();
   w.int16(header.apiKey);
   w.int16(header.apiVersion);
   w.int32(header.correlationId);
@@ -142,7 +142,7 @@ export function encodeRequest(header: RequestHeader, body: object): Buffer {
   }
   if (isFlexible(a.request, header.apiVersion)) w.uvarint(0);
   encodeMessage(a.request, header.apiVersion, w, body);
-  return w.finishFramed();
+  return w.finish();
 }
 
 function responseHeaderFlexible(a: ApiSchema, apiVersion: number): boolean {
@@ -156,12 +156,26 @@ function responseHeaderFlexible(a: ApiSchema, apiVersion: number): boolean {
 export function encodeResponse<K extends SupportedApiKey>(apiKey: K, apiVersion: number, correlationId: number, body: Responses[K]): Buffer;
 export function encodeResponse(apiKey: number, apiVersion: number, correlationId: number, body: object): Buffer;
 export function encodeResponse(apiKey: number, apiVersion: number, correlationId: number, body: object): Buffer {
+  return responseWriter(apiKey, apiVersion, correlationId, body).finish();
+}
+
+/**
+ * Like `encodeResponse`, but returns the frame as pieces (size prefix first) that reference large
+ * byte arrays such as Fetch record sets instead of copying them; write them in order (`writev`).
+ */
+export function encodeResponseParts<K extends SupportedApiKey>(apiKey: K, apiVersion: number, correlationId: number, body: Responses[K]): Buffer[];
+export function encodeResponseParts(apiKey: number, apiVersion: number, correlationId: number, body: object): Buffer[];
+export function encodeResponseParts(apiKey: number, apiVersion: number, correlationId: number, body: object): Buffer[] {
+  return responseWriter(apiKey, apiVersion, correlationId, body).finishParts();
+}
+
+function responseWriter(apiKey: number, apiVersion: number, correlationId: number, body: object): Writer {
   const a = schemaOrThrow(apiKey, apiVersion);
-  const w = new Writer();
+  const w = Writer.framed();
   w.int32(correlationId);
   if (responseHeaderFlexible(a, apiVersion)) w.uvarint(0);
   encodeMessage(a.response, apiVersion, w, body);
-  return w.finishFramed();
+  return w;
 }
 
 /** Decodes a response frame (after the size prefix); the caller knows key and version from its request. */

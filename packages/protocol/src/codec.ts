@@ -120,14 +120,27 @@ const CHUNK = 8192;
 const BIG = 512;
 
 /**
- * Appends into 8 KiB chunks and keeps large byte arrays (record batches) as references, so that a
- * message is copied exactly once, into the final frame.
+ * Appends into chunks and keeps large byte arrays (record batches) as references, so that a
+ * message is copied at most once (into the final frame), or not at all with `finishParts`.
  */
 export class Writer {
   private parts: Buffer[] = [];
-  private cur: Buffer = Buffer.allocUnsafe(CHUNK);
+  private cur: Buffer;
   private pos = 0;
   private total = 0;
+  private framed = false;
+
+  constructor(initialSize = 256) {
+    this.cur = Buffer.allocUnsafe(initialSize);
+  }
+
+  /** A writer whose output starts with a 4-byte size prefix, filled in by `finish`/`finishParts`. */
+  static framed(): Writer {
+    const w = new Writer();
+    w.int32(0);
+    w.framed = true;
+    return w;
+  }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.cur.length) return;
@@ -206,18 +219,17 @@ export class Writer {
     this.total += 16;
   }
 
-  /** The written bytes as one Buffer (the only copy). */
-  finish(): Buffer {
+  /** The written bytes as pieces, in order, without copying referenced byte arrays (for `writev`). */
+  finishParts(): Buffer[] {
     this.flush();
-    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.total);
+    if (this.framed) this.parts[0]!.writeInt32BE(this.total - 4, 0);
+    return this.parts;
   }
 
-  /** The written bytes with a 4-byte big-endian size prefix. */
-  finishFramed(): Buffer {
-    this.flush();
-    const prefix = Buffer.allocUnsafe(4);
-    prefix.writeInt32BE(this.total, 0);
-    return Buffer.concat([prefix, ...this.parts], this.total + 4);
+  /** The written bytes as one Buffer (the only copy, and none when everything fit in one chunk). */
+  finish(): Buffer {
+    const parts = this.finishParts();
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.total);
   }
 }
 
@@ -519,6 +531,7 @@ export function writeStruct(w: Writer, plan: Plan, o: Record<string, unknown>): 
   if (o === null || typeof o !== 'object') throw new ProtocolError('ENCODE', 'expected an object');
   for (const f of plan.fields) writeField(w, f, plan.flexible, o[f.name]);
   if (!plan.flexible) return;
+  if (plan.tagged.length === 0) { w.uint8(0); return; }
   const present = plan.tagged.filter((f) => !isDefaultTagged(f, o[f.name]));
   w.uvarint(present.length);
   for (const f of present) {

@@ -7,7 +7,7 @@ export { ApiKey, apiName } from './api-keys.ts';
 export { ErrorCode, errorName } from './error-codes.ts';
 export { ProtocolError, type ProtocolErrorCode } from './errors.ts';
 export {
-  apis, apiSchema, schemaVersions, peekRequestHeader, decodeRequest, encodeRequest, encodeResponse, decodeResponse,
+  apis, apiSchema, schemaVersions, peekRequestHeader, decodeRequest, encodeRequest, encodeResponse, encodeResponseParts, decodeResponse,
   encodeApiVersionsUnsupported, warmUp,
   type RequestHeader, type Requests, type Responses, type DecodedResponses, type RequestInputs, type SupportedApiKey,
   type DecodedRequest,

@@ -103,6 +103,24 @@ function headerList(h: RecordInput['headers']): RecordHeader[] {
   return Object.entries(h).map(([key, value]) => ({ key, value }));
 }
 
+function varintSize(v: number): number {
+  let u = v >= 0 ? v * 2 : -v * 2 - 1;
+  let n = 1;
+  while (u >= 0x80) { u = Math.floor(u / 128); n++; }
+  return n;
+}
+
+function varlongSize(v: bigint): number {
+  let u = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+  let n = 1;
+  while (u >= 0x80n) { u >>= 7n; n++; }
+  return n;
+}
+
+function bytesSize(b: Buffer | null): number {
+  return b === null ? 1 : varintSize(b.length) + b.length;
+}
+
 function writeNullableVarBytes(w: Writer, b: Buffer | null): void {
   if (b === null) { w.varint(-1); return; }
   w.varint(b.length);
@@ -120,24 +138,27 @@ export function encodeRecordBatch(options: EncodeBatchOptions): Buffer {
   let maxTimestamp = baseTimestamp;
   for (const t of stamps) if (t > maxTimestamp) maxTimestamp = t;
 
-  const body = new Writer();
+  const body = new Writer(4096);
   records.forEach((r, i) => {
-    const rec = new Writer();
-    rec.int8(0);
-    rec.varlong(stamps[i]! - baseTimestamp);
-    rec.varint(i);
-    writeNullableVarBytes(rec, toBytes(r.key));
-    writeNullableVarBytes(rec, toBytes(r.value));
-    const hs = headerList(r.headers);
-    rec.varint(hs.length);
+    const key = toBytes(r.key);
+    const value = toBytes(r.value);
+    const hs = headerList(r.headers).map((h) => ({ key: Buffer.from(h.key, 'utf8'), value: toBytes(h.value) }));
+    const delta = stamps[i]! - baseTimestamp;
+    // The record's length prefix comes first, so its size is computed rather than buffered.
+    let size = 1 + varlongSize(delta) + varintSize(i) + bytesSize(key) + bytesSize(value) + varintSize(hs.length);
+    for (const h of hs) size += varintSize(h.key.length) + h.key.length + bytesSize(h.value);
+    body.varint(size);
+    body.int8(0);
+    body.varlong(delta);
+    body.varint(i);
+    writeNullableVarBytes(body, key);
+    writeNullableVarBytes(body, value);
+    body.varint(hs.length);
     for (const h of hs) {
-      const k = Buffer.from(h.key, 'utf8');
-      rec.varint(k.length);
-      rec.bytes(k);
-      writeNullableVarBytes(rec, toBytes(h.value));
+      body.varint(h.key.length);
+      body.bytes(h.key);
+      writeNullableVarBytes(body, h.value);
     }
-    body.varint(rec.length);
-    body.bytes(rec.finish());
   });
   let payload = body.finish();
   if (codec !== Codec.None) payload = compress(codec, payload, options.compressionLevel);

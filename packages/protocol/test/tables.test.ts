@@ -2,7 +2,7 @@
 // ApiVersions error reply, header peeking.
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { apiName, ApiKey, decodeResponse, encodeApiVersionsUnsupported, encodeRequest, ErrorCode, errorName, javaPartition, murmur2, peekRequestHeader, schemaVersions } from '../src/index.ts';
+import { apiName, ApiKey, decodeResponse, encodeResponse, encodeResponseParts, encodeApiVersionsUnsupported, encodeRequest, ErrorCode, errorName, javaPartition, murmur2, peekRequestHeader, schemaVersions } from '../src/index.ts';
 
 describe('murmur2 (protocol.md §5 vectors)', () => {
   const vectors: [string, number, number, number][] = [
@@ -56,5 +56,14 @@ describe('tables', () => {
     const odd = Buffer.from([0x00, 0x12, 0x00, 0x09, 0x7f, 0xff, 0xff, 0xff]);
     expect(peekRequestHeader(odd.subarray(0))).toEqual({ apiKey: 18, apiVersion: 9, correlationId: 0x7fffffff });
     expect(() => peekRequestHeader(odd.subarray(0, 7))).toThrow();
+  });
+
+  it('encodeResponseParts references large record sets instead of copying them', () => {
+    const records = Buffer.alloc(4096, 7);
+    const body = { responses: [{ topic: 't', partitions: [{ partitionIndex: 0, errorCode: 0, highWatermark: 1n, records }] }] };
+    const parts = encodeResponseParts(ApiKey.Fetch, 11, 5, body);
+    expect(Buffer.concat(parts)).toEqual(encodeResponse(ApiKey.Fetch, 11, 5, body));
+    expect(parts.some((p) => p === records)).toBe(true);
+    expect(parts[0]!.readInt32BE(0)).toBe(parts.reduce((n, p) => n + p.length, 0) - 4);
   });
 });
