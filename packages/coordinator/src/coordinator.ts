@@ -11,7 +11,11 @@ import { coordinatorHandlers } from './handlers.ts';
 import type { OffsetsLog } from './offsets-log.ts';
 import type { OffsetsRecord } from './records.ts';
 
-export type CoordinatorErrorCode = 'NOT_STARTED' | 'NOT_COORDINATOR' | 'LOAD_FAILED';
+/**
+ * `NOT_COORDINATOR`: thrown by an OffsetsLog whose partition moved away (clients are told
+ * NOT_COORDINATOR and look the coordinator up again); `LOAD_FAILED`: a partition could not be read.
+ */
+export type CoordinatorErrorCode = 'NOT_COORDINATOR' | 'LOAD_FAILED';
 
 /** Failures of the coordinator runtime (not group errors, which are answers, not exceptions). */
 export class CoordinatorError extends RunnelError<CoordinatorErrorCode> {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GroupCoordinator, ManualClock, encodeSubscription, type JoinGroupResult } from '../src/index.ts';
+import { GroupCoordinator, ManualClock, decodeGroupMetadataValue, decodeKey, encodeSubscription, type JoinGroupResult } from '../src/index.ts';
 import { Harness, assignmentOf, flush, joinRequest, track, type Tracked } from './harness.ts';
 
 const G = 'payments';
@@ -564,6 +564,111 @@ describe('replay', () => {
     expect((await copy.heartbeat({ groupId: G, generationId: 1, memberId: m, groupInstanceId: null }).response).error).toBe('NONE');
     clock.advance(10_000);
     expect(copy.group(G)!.has(results[1]!.memberId)).toBe(false);
+  });
+});
+
+describe('more transitions', () => {
+  it('a member leaving during a rebalance lets the others complete it', async () => {
+    const h = new Harness();
+    const results = await formGroup(h, 2);
+    await syncAll(h, results);
+    const [a, b] = results;
+    const a2 = h.join(G, { memberId: a!.memberId, protocols: [{ name: 'range', metadata: encodeSubscription(['orders', 'more']) }] });
+    await flush();
+    expect(a2.done).toBe(false); // waiting for b
+    await h.result(h.gc.leaveGroup({ groupId: G, members: [{ memberId: b!.memberId, groupInstanceId: null }] }));
+    await flush();
+    expect(a2.value).toMatchObject({ error: 'NONE', generationId: 2, leader: a!.memberId });
+  });
+
+  it('the last member leaving makes the group Empty and stores that (a background record)', async () => {
+    const h = new Harness();
+    const [a] = await formGroup(h, 1);
+    await syncAll(h, [a!]);
+    const before = h.log.length;
+    await h.result(h.gc.leaveGroup({ groupId: G, members: [{ memberId: a!.memberId, groupInstanceId: null }] }));
+    expect(h.gc.groupState(G)).toBe('Empty');
+    const written = h.log.slice(before);
+    expect(written).toHaveLength(1);
+    expect(decodeKey(written[0]!.key)).toEqual({ type: 'group', group: G });
+    expect(decodeGroupMetadataValue(written[0]!.value!)).toMatchObject({ generation: 2, protocol: null, leader: null, members: [], protocolType: 'consumer' });
+  });
+
+  it('a static member can be removed by instance id alone; a wrong member id is fenced', async () => {
+    const h = new Harness({ 'group.initial.rebalance.delay.ms': 0 });
+    const a = h.join(G, { groupInstanceId: 'pod-a' });
+    await flush();
+    await syncAll(h, [a.value]);
+    const fenced = await h.result(h.gc.leaveGroup({ groupId: G, members: [{ memberId: 'someone-else', groupInstanceId: 'pod-a' }] }));
+    expect(fenced.members[0]!.error).toBe('FENCED_INSTANCE_ID');
+    const removed = await h.result(h.gc.leaveGroup({ groupId: G, members: [{ memberId: '', groupInstanceId: 'pod-a' }] }));
+    expect(removed.members[0]!.error).toBe('NONE');
+    expect(h.gc.groupState(G)).toBe('Empty');
+  });
+
+  it('an explicit retention (OffsetCommit v2-4) expires the offset at that time', async () => {
+    const h = new Harness();
+    await h.result(
+      h.gc.commitOffsets({
+        groupId: 'solo',
+        generationId: -1,
+        memberId: '',
+        groupInstanceId: null,
+        retentionTimeMs: 1000,
+        topics: [{ name: 't', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedLeaderEpoch: -1, committedMetadata: null }] }],
+      }),
+    );
+    h.clock.advance(999);
+    expect(h.gc.expireOffsets()).toEqual([]);
+    h.clock.advance(1);
+    expect(h.gc.expireOffsets()).toHaveLength(1); // the offset; a group with generation 0 has no metadata record
+    expect(h.gc.groupState('solo')).toBeUndefined();
+  });
+
+  it('the periodic expiry check runs on the clock', async () => {
+    const h = new Harness({ 'offsets.retention.minutes': 1, 'offsets.retention.check.interval.ms': 10_000 });
+    h.gc.startExpiry();
+    await h.result(
+      h.gc.commitOffsets({
+        groupId: 'solo',
+        generationId: -1,
+        memberId: '',
+        groupInstanceId: null,
+        retentionTimeMs: -1,
+        topics: [{ name: 't', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedLeaderEpoch: -1, committedMetadata: null }] }],
+      }),
+    );
+    h.clock.advance(70_000);
+    expect(h.log.at(-1)!.value).toBeNull();
+    expect(h.gc.groupState('solo')).toBeUndefined();
+    h.gc.stopExpiry();
+  });
+
+  it('unloading a partition answers waiting members NOT_COORDINATOR and forgets its groups', async () => {
+    const h = new Harness();
+    const j = h.join(G);
+    await flush();
+    h.gc.unload(h.gc.partitionFor(G));
+    await flush();
+    expect(j.value.error).toBe('NOT_COORDINATOR');
+    expect(h.gc.groupState(G)).toBeUndefined();
+    expect((await h.result(h.gc.heartbeat({ groupId: G, generationId: 0, memberId: 'x', groupInstanceId: null }))).error).toBe('NOT_COORDINATOR');
+  });
+
+  it('a failed append of the leader assignment sends everyone back to rejoin', async () => {
+    const h = new Harness();
+    const results = await formGroup(h, 2);
+    const leader = results.find((r) => r.memberId === r.leader)!;
+    const follower = results.find((r) => r !== leader)!;
+    const f = h.run(h.gc.syncGroup({ groupId: G, generationId: 1, memberId: follower.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] }));
+    const l = h.run(
+      h.gc.syncGroup({ groupId: G, generationId: 1, memberId: leader.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] }),
+      new Error('append failed'),
+    );
+    await flush();
+    expect(f.value.error).toBe('COORDINATOR_NOT_AVAILABLE');
+    expect(l.value.error).toBe('COORDINATOR_NOT_AVAILABLE');
+    expect(h.gc.groupState(G)).toBe('PreparingRebalance');
   });
 });
 

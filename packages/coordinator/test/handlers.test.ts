@@ -155,6 +155,35 @@ describe('coordinator handlers', () => {
     expect((await call(h, ApiKey.OffsetFetch, 4, { groupId: 'g1', topics: null })).topics).toEqual([]);
   });
 
+
+  it('serves the flexible versions (JoinGroup 6, SyncGroup 4, Heartbeat 4, LeaveGroup 4, OffsetFetch 7) with static members', async () => {
+    const { c, h } = await coordinator();
+    stopping.push(c);
+    const join = await call(h, ApiKey.JoinGroup, 6, {
+      groupId: 'flex',
+      sessionTimeoutMs: 45_000,
+      rebalanceTimeoutMs: 300_000,
+      memberId: '',
+      groupInstanceId: 'instance-1',
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: subscription }, { name: 'cooperative-sticky', metadata: subscription }],
+    }, 'java');
+    // A static member is not asked for a member id first.
+    expect(join).toMatchObject({ errorCode: 0, generationId: 1, protocolName: 'range' });
+    expect(join.members).toEqual([{ memberId: join.memberId, groupInstanceId: 'instance-1', metadata: subscription }]);
+    const sync = await call(h, ApiKey.SyncGroup, 4, { groupId: 'flex', generationId: 1, memberId: join.memberId, groupInstanceId: 'instance-1', assignments: [{ memberId: join.memberId, assignment: Buffer.from('x') }] });
+    expect(sync.errorCode).toBe(0);
+    expect((await call(h, ApiKey.Heartbeat, 4, { groupId: 'flex', generationId: 1, memberId: join.memberId, groupInstanceId: 'instance-1' })).errorCode).toBe(0);
+    expect((await call(h, ApiKey.Heartbeat, 4, { groupId: 'flex', generationId: 1, memberId: 'old-id', groupInstanceId: 'instance-1' })).errorCode).toBe(ErrorCode.FENCED_INSTANCE_ID);
+    const commit = await call(h, ApiKey.OffsetCommit, 7, { groupId: 'flex', generationIdOrMemberEpoch: 1, memberId: join.memberId, groupInstanceId: 'instance-1', topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 5n, committedLeaderEpoch: 2, committedMetadata: null }] }] });
+    expect(commit.topics[0]!.partitions[0]!.errorCode).toBe(0);
+    const fetched = await call(h, ApiKey.OffsetFetch, 7, { groupId: 'flex', topics: [{ name: 'orders', partitionIndexes: [0] }], requireStable: true });
+    expect(fetched.topics[0]!.partitions[0]).toMatchObject({ committedOffset: 5n, committedLeaderEpoch: 2, errorCode: 0 });
+    const leave = await call(h, ApiKey.LeaveGroup, 4, { groupId: 'flex', members: [{ memberId: join.memberId, groupInstanceId: 'instance-1' }] });
+    expect(leave.members).toEqual([{ memberId: join.memberId, groupInstanceId: 'instance-1', errorCode: 0 }]);
+    expect((await call(h, ApiKey.DescribeGroups, 5, { groups: ['flex'], includeAuthorizedOperations: false })).groups[0]!.groupState).toBe('Empty');
+  });
+
   it('JoinGroup v0 adds the member directly; bad session timeouts get INVALID_SESSION_TIMEOUT', async () => {
     const { c, h } = await coordinator();
     stopping.push(c);
