@@ -64,7 +64,11 @@ class Connection {
     this.socket = socket;
     this.address = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
-    socket.setTimeout(server.connectionsMaxIdleMs, () => this.close('idle'));
+    socket.setTimeout(server.connectionsMaxIdleMs, () => {
+      // A connection waiting on its own handlers (a long-polling Fetch) is not idle.
+      if (this.inFlight > 0) socket.setTimeout(server.connectionsMaxIdleMs);
+      else this.close('idle');
+    });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => { this.writeBlocked = false; this.pump(); });
     socket.on('error', (err) => this.server.log.debug({ conn: this.id, err }, 'socket error'));

@@ -311,6 +311,21 @@ describe('KafkaServer', () => {
     expect((await third.waitFrames(1)).length).toBe(1);
   });
 
+  it('does not close a connection as idle while its handler is still running (long poll)', async () => {
+    const server = await start((port) => [defineHandler({
+      api: ApiKey.Metadata, versions: [0, 9],
+      handle: async () => {
+        await new Promise((r) => setTimeout(r, 400)); // longer than connectionsMaxIdleMs
+        return { brokers: [{ nodeId: 0, host: 'h', port: port() }], topics: [] };
+      },
+    })], { connectionsMaxIdleMs: 100 });
+    const c = await client(server);
+    c.send(metadataReq(1, 't'));
+    const frames = await c.waitFrames(1);
+    expect(frames.map((f) => f.readInt32BE(0))).toEqual([1]);
+    await c.closed; // and once nothing runs, idleness closes it
+  });
+
   it('reassembles frames split across many small writes', async () => {
     const server = await start((port) => [metadata(port)]);
     const c = await client(server);
