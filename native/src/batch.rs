@@ -324,16 +324,14 @@ pub fn validate_records(buf: &[u8], max_uncompressed: usize) -> Result<(i32, usi
         return Err(Fail::batch("RECORD_COUNT_MISMATCH", 0, 0, format!("control batch with {} records", h.record_count)));
     }
     let body = &buf[HEADER_LEN..];
-    let decompressed;
-    let records: &[u8] = if h.codec() == codec::NONE {
+    if h.codec() == codec::NONE {
         if body.len() > max_uncompressed {
             return Err(Fail::batch("DECOMPRESS_LIMIT", 0, 0, format!("{} record bytes exceed the limit of {max_uncompressed}", body.len())));
         }
-        body
-    } else {
-        decompressed = codec::decompress(h.codec(), body, max_uncompressed).map_err(|f| Fail::batch(f.code, 0, 0, f.message))?;
-        &decompressed
-    };
-    walk_records(records, &h, 0)?;
-    Ok((h.record_count, records.len()))
+        walk_records(body, &h, 0)?;
+        return Ok((h.record_count, body.len()));
+    }
+    let walked = codec::decompress(h.codec(), body, max_uncompressed, |records| walk_records(records, &h, 0).map(|_| records.len()))
+        .map_err(|f| Fail::batch(f.code, 0, 0, f.message))?;
+    Ok((h.record_count, walked?))
 }
