@@ -64,8 +64,10 @@ class Connection {
     this.socket = socket;
     this.address = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
-    socket.setTimeout(server.connectionsMaxIdleMs, () => {
-      // A connection waiting on its own handlers (a long-polling Fetch) is not idle.
+    // 'timeout' fires after connectionsMaxIdleMs without socket activity and re-arms on the next
+    // activity; a connection waiting on its own handlers (a long-polling Fetch) is not idle.
+    socket.setTimeout(server.connectionsMaxIdleMs);
+    socket.on('timeout', () => {
       if (this.inFlight > 0) socket.setTimeout(server.connectionsMaxIdleMs);
       else this.close('idle');
     });
