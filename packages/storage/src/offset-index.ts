@@ -58,7 +58,8 @@ abstract class EntryFile {
   protected reserve(): number {
     const at = this.count * this.entrySize;
     if (at + this.entrySize > this.buf.length) {
-      const next = Buffer.alloc(Math.min(this.buf.length * 2, this.maxEntries * this.entrySize + this.entrySize));
+      // Doubling; a coalesced write may add a few entries past maxEntries before the roll it triggers.
+      const next = Buffer.alloc(Math.max(this.buf.length * 2, at + this.entrySize));
       this.buf.copy(next, 0, 0, at);
       this.buf = next;
     }

@@ -8,6 +8,9 @@ import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
 const INT32_MAX = 0x7fffffff;
 /** Read size while scanning a segment (recovery, index rebuild). */
 const SCAN_CHUNK = 16 * 1024 * 1024;
+/** Small read used to walk batch headers from an index entry to the target batch. */
+const HEADER_WINDOW = 8 * 1024;
+const EMPTY = Buffer.alloc(0);
 /** A batch length beyond this is treated as garbage while scanning (Kafka caps batches at int32 anyway). */
 const MAX_SANE_BATCH = 1024 * 1024 * 1024;
 
@@ -333,61 +336,52 @@ export class LogSegment {
   /**
    * Whole batches starting with the one that contains `offset` (the first batch whose last offset
    * is >= offset), up to `maxBytes` (the first batch even if larger when `minOneBatch`), stopping
-   * before any batch whose last offset is >= `maxOffset`. One read of the byte range in the common
-   * case (the window from the index entry covers the target): the result is a view of that buffer.
-   * Returns null when no batch of this segment reaches `offset`.
+   * before any batch whose last offset is >= `maxOffset`. Small header reads (8 KiB) walk from the
+   * index entry to the target batch, then ONE read of the byte range goes into one new Buffer and
+   * the result is a view of it (no per-batch copies). Returns null when no batch of this segment
+   * reaches `offset`.
    */
   async read(offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
     const size = this.size;
-    let bufPos = this.index.lookup(offset).position;
-    if (bufPos >= size) return null;
-    const slack = this.options.indexIntervalBytes + 2 * BATCH_HEADER_SIZE;
-    let buf = await this.readAt(bufPos, Math.min(size - bufPos, maxBytes + slack));
-    // 1. Find the first batch with lastOffset >= offset.
-    let p = 0;
+    // 1. Locate the first batch with lastOffset >= offset: walk headers from the index entry with
+    //    small reads (an entry names its batch's last offset, so the target is usually one batch on).
+    let pos = this.index.lookup(offset).position;
+    let win = EMPTY;
+    let winPos = 0;
+    let firstLen = 0;
     for (;;) {
-      if (p + BATCH_HEADER_SIZE > buf.length) {
-        const abs = bufPos + p;
-        if (abs >= size) return null;
-        bufPos = abs;
-        buf = await this.readAt(bufPos, Math.min(size - bufPos, Math.max(maxBytes, BATCH_HEADER_SIZE) + slack));
-        p = 0;
-        if (buf.length < BATCH_HEADER_SIZE) return null;
-        continue;
+      if (pos + BATCH_HEADER_SIZE > size) return null;
+      if (pos < winPos || pos + BATCH_HEADER_SIZE > winPos + win.length) {
+        winPos = pos;
+        win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW));
+        if (win.length < BATCH_HEADER_SIZE) return null;
       }
-      const last = buf.readBigInt64BE(p) + BigInt(buf.readInt32BE(p + OFF_LAST_OFFSET_DELTA));
-      if (last >= offset) break;
-      p += LOG_OVERHEAD + buf.readInt32BE(p + OFF_LENGTH);
-    }
-    // 2. Take whole batches.
-    const take = (b: Buffer, start: number): { end: number; complete: boolean } => {
-      let e = start;
-      let total = 0;
-      for (;;) {
-        if (e + BATCH_HEADER_SIZE > b.length) {
-          // The next header is not in the buffer: done if the segment ends here or no batch could fit.
-          return { end: e, complete: bufPos + e >= size || (total > 0 && total + BATCH_HEADER_SIZE > maxBytes) };
-        }
-        const len = LOG_OVERHEAD + b.readInt32BE(e + OFF_LENGTH);
-        const last = b.readBigInt64BE(e) + BigInt(b.readInt32BE(e + OFF_LAST_OFFSET_DELTA));
-        if (last >= maxOffset) return { end: e, complete: true };
-        if (total + len > maxBytes && !(total === 0 && minOneBatch)) return { end: e, complete: true };
-        if (e + len > b.length) return { end: e, complete: false };
-        e += len;
-        total += len;
+      const at = pos - winPos;
+      const len = LOG_OVERHEAD + win.readInt32BE(at + OFF_LENGTH);
+      const last = win.readBigInt64BE(at) + BigInt(win.readInt32BE(at + OFF_LAST_OFFSET_DELTA));
+      if (last >= offset) {
+        if (last >= maxOffset) return EMPTY;
+        firstLen = len;
+        break;
       }
-    };
-    let r = take(buf, p);
-    if (!r.complete && bufPos + buf.length < size) {
-      // The window did not cover the range: one more read from the first batch.
-      const abs = bufPos + p;
-      const firstLen = LOG_OVERHEAD + buf.readInt32BE(p + OFF_LENGTH);
-      bufPos = abs;
-      buf = await this.readAt(abs, Math.min(size - abs, Math.max(maxBytes, minOneBatch ? firstLen : 0) + BATCH_HEADER_SIZE));
-      p = 0;
-      r = take(buf, 0);
+      pos += len;
     }
-    return buf.subarray(p, r.end);
+    // 2. One read of the byte range from that batch, then whole batches up to the limits.
+    const want = Math.min(size - pos, Math.max(maxBytes, minOneBatch ? firstLen : 0));
+    if (want < firstLen && !minOneBatch) return EMPTY;
+    const buf = pos >= winPos && pos + want <= winPos + win.length ? win.subarray(pos - winPos, pos - winPos + want) : await this.readAt(pos, want);
+    let e = 0;
+    let total = 0;
+    while (e + BATCH_HEADER_SIZE <= buf.length) {
+      const len = LOG_OVERHEAD + buf.readInt32BE(e + OFF_LENGTH);
+      const last = buf.readBigInt64BE(e) + BigInt(buf.readInt32BE(e + OFF_LAST_OFFSET_DELTA));
+      if (last >= maxOffset) break;
+      if (total + len > maxBytes && !(total === 0 && minOneBatch)) break;
+      if (e + len > buf.length) break;
+      e += len;
+      total += len;
+    }
+    return buf.subarray(0, e);
   }
 
   /** Position and header of batches from `position` until `stop` returns true (sequential header walk). */

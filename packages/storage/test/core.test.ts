@@ -141,6 +141,31 @@ describe('idempotent producers', () => {
   }
 });
 
+describe('rolling', () => {
+  it('rolls when an index is full and when segment.ms has passed', async () => {
+    const { dir, mgr } = await setup({ segmentIndexBytes: 24, indexIntervalBytes: 0 });
+    const log = await mgr().createLog('t', 0);
+    for (let i = 0; i < 20; i++) await log.append(batch(2, { timestamp: 1000 + i }));
+    const segs = log.segmentInfo();
+    expect(segs.length).toBeGreaterThanOrEqual(6);
+    await mgr().stop();
+    for (const s of segs) {
+      const name = String(s.baseOffset).padStart(20, '0');
+      expect(statSync(join(dir, 't-0', `${name}.index`)).size).toBeLessThanOrEqual(24);
+      expect(statSync(join(dir, 't-0', `${name}.timeindex`)).size).toBeLessThanOrEqual(24);
+    }
+  });
+
+  it('segment.ms rolls a non-empty active segment', async () => {
+    const { mgr } = await setup({ segmentMs: 1 });
+    const log = await mgr().createLog('t', 0);
+    await log.append(batch(1));
+    await new Promise((r) => setTimeout(r, 5));
+    await log.append(batch(1));
+    expect(log.segmentInfo().map((s) => s.baseOffset)).toEqual([0n, 1n]);
+  });
+});
+
 describe('on-disk format', () => {
   it('writes Kafka-readable segment, index, checkpoint and meta files', async () => {
     const { dir, mgr } = await setup({ segmentBytes: 1500, indexIntervalBytes: 100 }, { clusterId: 'abcDEF', nodeId: 3 });

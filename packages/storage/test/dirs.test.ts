@@ -127,6 +127,29 @@ describe('several log dirs', () => {
   });
 });
 
+describe('createLog and deleteLog', () => {
+  it('returns the existing log, deletes the partition dir, and does not load it again', async () => {
+    const path = dir();
+    const mgr = LogManager.create({ logDirs: [path], defaults: testConfig() });
+    await mgr.start();
+    const log = await mgr.createLog('del', 0);
+    expect(await mgr.createLog('del', 0)).toBe(log);
+    await log.append(batch(3));
+    await mgr.createLog('keep', 0);
+    await mgr.deleteLog('del', 0);
+    expect(mgr.getLog('del', 0)).toBeUndefined();
+    await expect(log.append(batch(1))).rejects.toMatchObject({ code: 'LOG_DIR_OFFLINE' });
+    expect(mgr.dirs()[0].partitions).toBe(1);
+    await mgr.stop();
+    const again = LogManager.create({ logDirs: [path], defaults: testConfig() });
+    await again.start();
+    cleanups.push(() => again.stop());
+    expect(again.logs().map((l) => `${l.topic}-${l.partition}`)).toEqual(['keep-0']);
+    await expect(again.createLog('bad/name', 0)).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+    await expect(again.createLog('ok', 0, { segmentBytes: 1 })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+  });
+});
+
 describe('retention', () => {
   it('retention.ms deletes whole old segments (never the active one) and checkpoints the log start', async () => {
     const path = dir();
