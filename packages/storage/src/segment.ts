@@ -346,7 +346,7 @@ export class LogSegment {
     // 1. Locate the first batch with lastOffset >= offset: walk headers from the index entry with
     //    small reads (an entry names its batch's last offset, so the target is usually one batch on).
     let pos = this.index.lookup(offset).position;
-    let win = EMPTY;
+    let win: Buffer = EMPTY;
     let winPos = 0;
     let firstLen = 0;
     for (;;) {
