@@ -1,6 +1,6 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BatchError, crc32c, validateAndAssign, type BatchInfo } from '@runnel/native';
+import { BatchError, crc32c, scanLog, validateAndAssign, type BatchInfo } from '@runnel/native';
 import type { Logger } from '@runnel/common';
 import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP } from './batch.ts';
 import { fsyncDir, readCheckpoint, unlinkIfExists, writeCheckpoint } from './checkpoint.ts';
@@ -496,6 +496,65 @@ export class PartitionLog {
     }
     const last = batches[batches.length - 1];
     return { item, batches, pending, duplicate: false, result: { baseOffset: batches[0].baseOffset, lastOffset: last.baseOffset + BigInt(last.lastOffsetDelta), logAppendTime, duplicate: false } };
+  }
+
+  /**
+   * Replication (follower side): append batches that already carry their offsets and leader epochs,
+   * as fetched from the leader. Every batch is CRC- and framing-checked (native scanLog, which also
+   * accepts compacted batches); the first must start at or after the log end offset and offsets
+   * must increase. No producer-sequence checks (the leader did them); producer state and leader
+   * epochs are updated from the batches.
+   */
+  async appendAsFollower(records: Buffer): Promise<{ firstOffset: bigint; lastOffset: bigint }> {
+    this.assertOnline();
+    const where = `${this.topic}-${this.partition}`;
+    const result = await this.lock.run(async () => {
+      this.assertOnline();
+      const scan = scanLog(records);
+      if (scan.stopReason !== null || scan.validBytes !== records.length) {
+        throw new StorageError('CORRUPT_MESSAGE', `${where}: follower append: invalid batch at byte ${scan.validBytes} (${scan.stopReason ?? 'trailing bytes'})`);
+      }
+      const batches = scan.batches;
+      const leo = this.logEndOffset;
+      if (batches.length === 0) return { firstOffset: leo, lastOffset: leo - 1n };
+      let expected = leo;
+      for (const b of batches) {
+        if (b.baseOffset < expected) throw new StorageError('CORRUPT_MESSAGE', `${where}: follower append: batch at ${b.baseOffset} is below the expected offset ${expected}`);
+        if (b.size > this.config.segmentBytes) throw new StorageError('RECORD_TOO_LARGE', `${where}: batch of ${b.size} bytes exceeds segment.bytes`);
+        expected = b.baseOffset + BigInt(b.lastOffsetDelta) + 1n;
+      }
+      const lastOffset = expected - 1n;
+      const active = this.active;
+      // A follower may start a segment at any offset: a gap (compacted leader) rolls to the batch's base.
+      if (active.size > 0 && (active.size + records.length > this.config.segmentBytes || Date.now() - active.createdMs > this.config.segmentMs || !active.canHold(lastOffset))) {
+        try {
+          await this.roll(batches[0].baseOffset);
+        } catch (err) {
+          throw this.ioError(err, 'roll');
+        }
+      } else if (active.size === 0 && active.baseOffset !== batches[0].baseOffset && batches[0].baseOffset - active.baseOffset > 0x7fffffffn) {
+        throw new StorageError('STORAGE_ERROR', `${where}: follower append at ${batches[0].baseOffset} does not fit the empty active segment at ${active.baseOffset}`);
+      }
+      const target = this.active;
+      try {
+        await target.append([records], [batches]);
+      } catch (err) {
+        throw this.ioError(err, 'append');
+      }
+      this.dirtySegments.add(target);
+      for (const b of batches) {
+        this.producerState.apply(b);
+        this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
+        this.unflushedMessages += b.recordCount;
+      }
+      await this.leaderEpochs.flush().catch((err) => {
+        throw this.ioError(err, 'leader epoch checkpoint');
+      });
+      this.stats.appends++;
+      return { firstOffset: batches[0].baseOffset, lastOffset };
+    });
+    if (this.ctx.durable) await this.waitDurable();
+    return result;
   }
 
   /** Start a new active segment at `baseOffset`; the old one is flushed in the background (Kafka flushes on roll). */

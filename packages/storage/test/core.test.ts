@@ -141,6 +141,33 @@ describe('idempotent producers', () => {
   }
 });
 
+describe('follower appends', () => {
+  it('copies a leader log byte for byte, keeping offsets and epochs, and rejects corrupt or overlapping data', async () => {
+    const { mgr } = await setup({ segmentBytes: 1200 });
+    const leader = await mgr().createLog('t', 0);
+    const follower = await mgr().createLog('t', 1);
+    for (let i = 0; i < 30; i++) await leader.append(batch(3, { producerId: 9n, producerEpoch: 0, baseSequence: i * 3 }), { leaderEpoch: i < 10 ? 1 : 2 });
+    let at = 0n;
+    while (at < leader.logEndOffset) {
+      const { records } = await leader.read(at, 700);
+      const r = await follower.appendAsFollower(Buffer.from(records));
+      expect(r.firstOffset).toBe(at);
+      at = r.lastOffset + 1n;
+    }
+    expect(follower.logEndOffset).toBe(90n);
+    expect(follower.leaderEpochs.entries).toEqual([{ epoch: 1, startOffset: 0n }, { epoch: 2, startOffset: 30n }]);
+    expect(Buffer.compare((await follower.read(0n, 1 << 20)).records, (await leader.read(0n, 1 << 20)).records)).toBe(0);
+    // Producer state came along: the follower, as a new leader, deduplicates a retry.
+    expect(await follower.append(batch(3, { producerId: 9n, producerEpoch: 0, baseSequence: 87 }))).toMatchObject({ baseOffset: 87n, duplicate: true });
+    const { records } = await leader.read(0n, 100);
+    await expect(follower.appendAsFollower(Buffer.from(records))).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+    const bad = Buffer.from(batch(2));
+    bad.writeBigInt64BE(90n, 0);
+    bad[bad.length - 1] ^= 1;
+    await expect(follower.appendAsFollower(bad)).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+  });
+});
+
 describe('rolling', () => {
   it('rolls when an index is full and when segment.ms has passed', async () => {
     const { dir, mgr } = await setup({ segmentIndexBytes: 24, indexIntervalBytes: 0 });
