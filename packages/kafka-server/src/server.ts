@@ -20,6 +20,9 @@ import {
 } from '@runnel/protocol';
 import type { Handler, RequestContext } from './handler.ts';
 
+/** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
+const MIN_REQUEST_BYTES = 8;
+
 export interface KafkaServerOptions {
   handlers: Handler[];
   host: string;
@@ -56,6 +59,7 @@ class Connection {
   private readonly slots: Slot[] = [];
   private inFlight = 0;
   private writeBlocked = false;
+  private pumping = false;
   private closed = false;
 
   constructor(server: KafkaServer, id: number, socket: Socket) {
@@ -98,7 +102,13 @@ class Connection {
     if (this.closed) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    this.pump();
+    try {
+      this.pump();
+    } catch (err) {
+      // A bug in parsing must cost one connection, never the process.
+      this.server.log.error({ conn: this.id, err }, 'unexpected error while reading a request');
+      this.close('internal error');
+    }
   }
 
   /** Removes and returns the first `n` buffered bytes; copies only when they span chunks. */
@@ -125,14 +135,33 @@ class Connection {
     return out;
   }
 
-  /** Parses and dispatches buffered frames while concurrency and the write buffer allow. */
+  /**
+   * Parses and dispatches buffered frames while concurrency and the write buffer allow. Not
+   * re-entrant: a handler that completes synchronously calls back into `pump`, and the outer loop
+   * simply carries on (thousands of pipelined frames must not deepen the stack).
+   */
   private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpFrames();
+    } finally {
+      this.pumping = false;
+    }
+    if (this.closed) return;
+    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked;
+    if (blocked && !this.socket.isPaused()) this.socket.pause();
+    else if (!blocked && this.socket.isPaused()) this.socket.resume();
+  }
+
+  private pumpFrames(): void {
     while (!this.closed) {
       if (this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked) break;
       if (this.expected < 0) {
         if (this.buffered < 4) break;
         const size = this.take(4).readInt32BE(0);
-        if (size < 0 || size > this.server.socketRequestMaxBytes) {
+        // Smaller than a request header (api key, version, correlation id) is as bad as too large.
+        if (size < MIN_REQUEST_BYTES || size > this.server.socketRequestMaxBytes) {
           this.close('invalid frame size', { size, max: this.server.socketRequestMaxBytes });
           return;
         }
@@ -143,10 +172,6 @@ class Connection {
       this.expected = -1;
       this.dispatch(frame);
     }
-    if (this.closed) return;
-    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked;
-    if (blocked && !this.socket.isPaused()) this.socket.pause();
-    else if (!blocked && this.socket.isPaused()) this.socket.resume();
   }
 
   private dispatch(frame: Buffer): void {
@@ -180,6 +205,7 @@ class Connection {
     this.inFlight++;
     const ctx: RequestContext = { header: req.header, connectionId: this.id, clientAddress: this.address, receivedAt, signal: this.abort.signal };
     const fail = (err: unknown) => {
+      if (this.closed) return; // e.g. a handler giving up on ctx.signal after the connection went away
       this.server.log.error({ conn: this.id, api: apiName(apiKey), apiVersion, err }, 'handler failed');
       this.close('handler failed');
     };

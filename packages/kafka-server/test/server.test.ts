@@ -200,6 +200,15 @@ describe('KafkaServer', () => {
     expect(decodeResponse(ApiKey.Produce, 7, frames[1]!).body.responses[0]!.partitionResponses[0]!.errorCode).toBe(0);
   });
 
+  it('answers thousands of pipelined requests with a synchronous handler in order', async () => {
+    const server = await start((port) => [metadata(port)], { maxInFlightPerConnection: 1000000 });
+    const c = await client(server);
+    const n = 5000;
+    c.send(...Array.from({ length: n }, (_, i) => metadataReq(i, 't')));
+    const frames = await c.waitFrames(n);
+    expect(frames.map((f) => f.readInt32BE(0))).toEqual(Array.from({ length: n }, (_, i) => i));
+  });
+
   it('runs at most maxInFlightPerConnection handlers at once and still answers everything in order', async () => {
     let running = 0;
     let maxRunning = 0;
