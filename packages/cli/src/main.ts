@@ -35,6 +35,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       process.exitCode = 2;
       return;
     }
-    throw err;
+    // System errors (a port in use, a log dir we may not write) are the operator's to fix: say
+    // what failed in one line. Anything else is a bug: show the stack.
+    const sys = err as NodeJS.ErrnoException;
+    process.stderr.write(`runnel: cannot start: ${sys.code && sys.syscall ? sys.message : (sys.stack ?? String(err))}\n`);
+    process.exitCode = 1;
   }
 }

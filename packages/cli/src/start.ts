@@ -38,8 +38,16 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
     logger: log.child({ component: 'coordinator' }),
   });
   broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers() });
-  await broker.start();
-  await coordinator.start();
+  try {
+    await broker.start();
+    await coordinator.start();
+  } catch (err) {
+    // Release what did start (files, worker threads) so the process can exit with the error.
+    await coordinator.stop().catch(() => {});
+    await broker.stop().catch(() => {});
+    await metadata.stop().catch(() => {});
+    throw err;
+  }
 
   const { host, port } = broker.advertisedAddress();
   log.info({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId, logDirs: config.logDirs, startupMs: Math.round(performance.now() - began) }, 'runnel is ready');

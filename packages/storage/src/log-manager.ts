@@ -108,6 +108,7 @@ export class LogManager {
       logger: this.options.logger,
       durable: this.options.durable,
       groupCommitWindowMs: this.options.groupCommitWindowMs,
+      pool: this.options.pool,
       onLogStartOffsetChanged: () => this.writeCheckpoints(entry),
     };
   }

@@ -2,6 +2,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BatchError, crc32c, scanLog, validateAndAssign, type BatchInfo } from '@runnel/native';
 import type { Logger } from '@runnel/common';
+import type { OffloadPool } from '@runnel/offload';
 import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP } from './batch.ts';
 import { fsyncDir, readCheckpoint, unlinkIfExists, writeCheckpoint } from './checkpoint.ts';
 import type { LogConfig } from './config.ts';
@@ -9,6 +10,7 @@ import { StorageError, errnoCode } from './errors.ts';
 import { LeaderEpochCache } from './leader-epoch.ts';
 import { Mutex } from './mutex.ts';
 import { ProducerStateManager, type ProducerEntry } from './producer-state.ts';
+import { validateRecordBatches } from './record-validation.ts';
 import { LogSegment } from './segment.ts';
 
 export interface AppendResult {
@@ -42,6 +44,8 @@ export interface PartitionLogContext {
   logger: Logger;
   durable: boolean;
   groupCommitWindowMs: number;
+  /** Where large compressed batches are validated off the event loop. */
+  pool?: OffloadPool;
   /** The log start offset moved (DeleteRecords, retention): persist the dir's checkpoint. */
   onLogStartOffsetChanged(log: PartitionLog): Promise<void>;
 }
@@ -320,6 +324,7 @@ export class PartitionLog {
    */
   async append(payload: Buffer, options?: { leaderEpoch?: number }): Promise<AppendResult> {
     this.assertOnline();
+    await validateRecordBatches(payload, this.ctx.pool, `${this.topic}-${this.partition}`);
     const result = await new Promise<AppendResult>((resolve, reject) => {
       this.appendQueue.push({ payload, leaderEpoch: options?.leaderEpoch, resolve, reject });
       if (!this.writerScheduled) {
