@@ -262,7 +262,13 @@ export function decodeRecordBatches(buf: Buffer, opts: DecodeBatchesOptions = {}
     };
     if (!opts.headersOnly) {
       let data = buf.subarray(pos + BATCH_HEADER_SIZE, end);
-      if (batch.codec !== Codec.None) data = decompress(batch.codec, data, maxOut);
+      if (batch.codec !== Codec.None) {
+        try {
+          data = decompress(batch.codec, data, maxOut);
+        } catch (err) {
+          throw new ProtocolError('INVALID', `record batch at ${pos} does not decompress (codec ${batch.codec})`, { cause: err });
+        }
+      }
       batch.records = decodeRecords(batch, data);
     }
     batches.push(batch);

@@ -87,4 +87,10 @@ describe('encodeRecordBatch / decodeRecordBatches', () => {
     batch.writeInt32BE(0x7fffffff, 57);
     expect(() => decodeRecordBatches(batch, { verifyCrc: false })).toThrow(ProtocolError);
   });
+
+  it('reports a corrupt compressed payload as ProtocolError', () => {
+    const batch = encodeRecordBatch({ records: [{ value: 'x'.repeat(1000) }], codec: Codec.Gzip });
+    batch.fill(0xaa, 61 + 10);
+    expect(() => decodeRecordBatches(batch, { verifyCrc: false })).toThrow(ProtocolError);
+  });
 });
