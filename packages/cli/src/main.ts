@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '@runnel/common';
 import { startSingleNode } from './start.ts';
+import { perfCommand } from './perf.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -26,6 +27,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
     });
+
+  program.addCommand(perfCommand());
 
   try {
     await program.parseAsync(argv);

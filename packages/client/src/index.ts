@@ -11,3 +11,4 @@ export { walkRecordSet, restampBatch, batchRecordCount, type RecordSetStats } fr
 export { crc32c } from './crc32c.ts';
 export { ClientError, checkKafka, type ClientErrorCode } from './errors.ts';
 export { Codec } from '@runnel/protocol';
+export { BatchTemplates, type BatchTemplate, type BatchTemplatesOptions } from './templates.ts';

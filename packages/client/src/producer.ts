@@ -158,7 +158,10 @@ export class Producer {
         ...(this.idempotent ? { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: this.nextSequence(key, records.length) } : {}),
       });
     }
-    return this.sendBatch(topic, partition, batch, acks);
+    const done = this.sendBatch(topic, partition, batch, acks);
+    this.outstanding.add(done);
+    done.then(() => this.outstanding.delete(done), () => this.outstanding.delete(done));
+    return done;
   }
 
   /**
@@ -186,7 +189,7 @@ export class Producer {
     return promise;
   }
 
-  /** Sends every open batch and waits for all outstanding requests. */
+  /** Sends every open batch and waits for every outstanding request (failures stay with their callers). */
   async flush(): Promise<void> {
     for (const key of [...this.pending.keys()]) this.flushPartition(key);
     while (this.outstanding.size > 0) await Promise.allSettled([...this.outstanding]);
@@ -211,12 +214,10 @@ export class Producer {
     this.pending.delete(key);
     if (p.timer) clearTimeout(p.timer);
     if (p.records.length === 0) return;
-    const done = this.send(p.topic, p.partition, p.records).then(
+    this.send(p.topic, p.partition, p.records).then(
       (r) => p.callbacks.forEach((c, i) => c.resolve({ topic: p.topic, partition: p.partition, offset: r.baseOffset < 0n ? -1n : r.baseOffset + BigInt(i) })),
       (err: Error) => p.callbacks.forEach((c) => c.reject(err)),
     );
-    this.outstanding.add(done);
-    done.finally(() => this.outstanding.delete(done));
   }
 
   private async leaderConn(topic: string, partition: number, key: string): Promise<Connection> {

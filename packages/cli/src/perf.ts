@@ -1,0 +1,608 @@
+/**
+ * `runnel perf produce` and `runnel perf consume`: Kafka's kafka-producer-perf-test and
+ * kafka-consumer-perf-test (apache/kafka tools ProducerPerformance / ConsumerPerformance) with the
+ * same flags and the same output lines, so scripts written for Kafka read ours. "MB" is MiB.
+ *
+ * After Kafka's lines each command prints one extra line starting with `# ` (the tool's own CPU
+ * use and sub-millisecond latencies) that Kafka-minded scripts can skip.
+ *
+ * Speed: the producer must never be the bottleneck, so it does not encode a batch per request.
+ * It encodes a template batch per record count (distinct random A–Z payloads per record, as
+ * Kafka's tool generates, so compression ratios are comparable) and re-encodes the templates
+ * every second so record timestamps stay within a second of the send. Batches are written as is
+ * behind a small request prefix. Idempotent runs re-stamp a copy per batch (producer id, epoch,
+ * sequence, timestamp, CRC in JavaScript).
+ */
+import { readFileSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { Command, Option } from 'commander';
+import { BatchTemplates, Codec, Consumer, KafkaClient, Producer, type Acks } from '@runnel/client';
+
+export interface PerfIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const stdio: PerfIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+class UsageError extends Error {}
+
+// ---------------------------------------------------------------- producer
+
+export interface ProducePerfOptions {
+  topic: string;
+  numRecords: number;
+  recordSize?: number;
+  payloadFile?: string;
+  /** Default "\n"; the two characters `\n` mean a newline, as in Kafka's tool. */
+  payloadDelimiter?: string;
+  /** Records per second; -1 = unthrottled. */
+  throughput: number;
+  producerProps?: string[];
+  producerConfig?: string;
+  printMetrics?: boolean;
+  warmupRecords?: number;
+  bootstrapServer?: string;
+}
+
+export interface ProducePerfResult {
+  count: number;
+  bytes: number;
+  elapsedMs: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  avgLatencyMs: number;
+  maxLatencyMs: number;
+  percentilesMs: [p50: number, p95: number, p99: number, p999: number];
+  /** The same percentiles from a sub-millisecond clock. */
+  precisePercentilesMs: [p50: number, p95: number, p99: number, p999: number];
+  batches: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  errors: number;
+}
+
+/** Java's `%f`/`%.Nf` for the numbers we print (NaN and Infinity as Java spells them). */
+function fixed(x: number, digits: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (!Number.isFinite(x)) return x > 0 ? 'Infinity' : '-Infinity';
+  return x.toFixed(digits);
+}
+
+/** ProducerPerformance.Stats: windows of 5 s, totals, and latencies sampled down to ≤500k. */
+class Stats {
+  readonly start = Date.now();
+  private windowStart = Date.now();
+  private readonly latencies: Int32Array;
+  readonly precise: Float64Array;
+  private readonly sampling: number;
+  private iteration = 0;
+  private index = 0;
+  count = 0;
+  bytes = 0;
+  maxLatency = 0;
+  totalLatency = 0;
+  private windowCount = 0;
+  private windowMaxLatency = 0;
+  private windowTotalLatency = 0;
+  private windowBytes = 0;
+  private suppress = false;
+  private readonly io: PerfIo;
+  readonly steadyState: boolean;
+
+  constructor(numRecords: number, steadyState: boolean, io: PerfIo) {
+    this.sampling = Math.floor(numRecords / Math.min(numRecords, 500_000));
+    const n = Math.floor(numRecords / this.sampling) + 1;
+    this.latencies = new Int32Array(n);
+    this.precise = new Float64Array(n);
+    this.steadyState = steadyState;
+    this.io = io;
+  }
+
+  suppressPrinting(): void {
+    this.suppress = true;
+  }
+
+  /** `n` records acknowledged together, all with the same latency (ms, and precise ms). */
+  record(n: number, latency: number, precise: number, bytesEach: number, time: number): void {
+    // The first record may close the window (and is counted in it, as in Kafka); the rest of the
+    // batch then falls into the new window, so per-record and per-batch accounting print the same.
+    this.add(1, latency, precise, bytesEach);
+    if (time - this.windowStart >= 5000) {
+      if (this.steadyState && this.count === this.windowCount) this.io.out('In steady state.');
+      if (!this.suppress) this.printWindow();
+      this.newWindow();
+    }
+    if (n > 1) this.add(n - 1, latency, precise, bytesEach);
+  }
+
+  private add(n: number, latency: number, precise: number, bytesEach: number): void {
+    this.count += n;
+    this.bytes += n * bytesEach;
+    this.totalLatency += n * latency;
+    if (latency > this.maxLatency) this.maxLatency = latency;
+    this.windowCount += n;
+    this.windowBytes += n * bytesEach;
+    this.windowTotalLatency += n * latency;
+    if (latency > this.windowMaxLatency) this.windowMaxLatency = latency;
+    // Samples are iterations that are multiples of `sampling`.
+    const first = Math.ceil(this.iteration / this.sampling) * this.sampling;
+    for (let it = first; it < this.iteration + n && this.index < this.latencies.length; it += this.sampling) {
+      this.latencies[this.index] = latency;
+      this.precise[this.index] = precise;
+      this.index++;
+    }
+    this.iteration += n;
+  }
+
+  private printWindow(): void {
+    const elapsed = Date.now() - this.windowStart;
+    const recsPerSec = (1000 * this.windowCount) / elapsed;
+    const mbPerSec = (1000 * this.windowBytes) / elapsed / (1024 * 1024);
+    this.io.out(`${this.windowCount} records sent, ${fixed(recsPerSec, 1)} records/sec (${fixed(mbPerSec, 2)} MB/sec), `
+      + `${fixed(this.windowTotalLatency / this.windowCount, 1)} ms avg latency, ${fixed(this.windowMaxLatency, 1)} ms max latency.`);
+  }
+
+  private newWindow(): void {
+    this.windowStart = Date.now();
+    this.windowCount = 0;
+    this.windowMaxLatency = 0;
+    this.windowTotalLatency = 0;
+    this.windowBytes = 0;
+  }
+
+  percentiles(): { ms: [number, number, number, number]; precise: [number, number, number, number] } {
+    const size = Math.min(this.index, this.latencies.length);
+    const ms = this.latencies.subarray(0, size).sort();
+    const pr = this.precise.subarray(0, size).sort();
+    const at = <T extends Int32Array | Float64Array>(a: T, q: number) => (size === 0 ? 0 : a[Math.floor(q * size)]!);
+    const qs = [0.5, 0.95, 0.99, 0.999];
+    return { ms: qs.map((q) => at(ms, q)) as never, precise: qs.map((q) => at(pr, q)) as never };
+  }
+
+  printTotal(): { elapsed: number; recsPerSec: number; mbPerSec: number; ms: [number, number, number, number]; precise: [number, number, number, number] } {
+    const elapsed = Date.now() - this.start;
+    const recsPerSec = (1000 * this.count) / elapsed;
+    const mbPerSec = (1000 * this.bytes) / elapsed / (1024 * 1024);
+    const p = this.percentiles();
+    this.io.out(`${this.count}${this.steadyState ? ' steady state' : ''} records sent, ${fixed(recsPerSec, 6)} records/sec (${fixed(mbPerSec, 2)} MB/sec), `
+      + `${fixed(this.totalLatency / this.count, 2)} ms avg latency, ${fixed(this.maxLatency, 2)} ms max latency, `
+      + `${p.ms[0]} ms 50th, ${p.ms[1]} ms 95th, ${p.ms[2]} ms 99th, ${p.ms[3]} ms 99.9th.`);
+    return { elapsed, recsPerSec, mbPerSec, ...p };
+  }
+}
+
+/** Java `Properties` file: `k=v` or `k: v` lines, `#`/`!` comments. Enough for producer configs. */
+function readPropertiesFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of readFileSync(file, 'utf8').split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith('!')) continue;
+    const m = /^([^=:\s]+)\s*[=:\s]\s*(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+const CODECS: Record<string, Codec> = { none: Codec.None, gzip: Codec.Gzip, snappy: Codec.Snappy, lz4: Codec.Lz4, zstd: Codec.Zstd };
+
+function intProp(props: Record<string, string>, name: string, def: number): number {
+  const v = props[name];
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`${name}=${v} is not a number`);
+  return n;
+}
+
+function readPayloads(file: string, delimiterArg: string, io: PerfIo): Buffer[] {
+  const delimiter = delimiterArg === '\\n' ? '\n' : delimiterArg;
+  io.out(`Reading payloads from: ${file}`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError('File does not exist or empty file provided.');
+  }
+  if (text.length === 0) throw new UsageError('File does not exist or empty file provided.');
+  const payloads = text.split(delimiter).filter((s) => s.length > 0).map((s) => Buffer.from(s, 'utf8'));
+  io.out(`Number of messages read: ${payloads.length}`);
+  return payloads;
+}
+
+function cpuLine(tool: string, cpu: NodeJS.CpuUsage, wallMs: number, extra: string): string {
+  const user = cpu.user / 1e6;
+  const sys = cpu.system / 1e6;
+  return `# runnel ${tool}: cpu user ${user.toFixed(2)} s, system ${sys.toFixed(2)} s, ${(((user + sys) * 1000 * 100) / wallMs).toFixed(1)}% of one core over ${(wallMs / 1000).toFixed(2)} s; ${extra}`;
+}
+
+/** kafka-producer-perf-test. Resolves with the totals it printed. */
+export async function perfProduce(opts: ProducePerfOptions, io: PerfIo = stdio): Promise<ProducePerfResult> {
+  if (!(opts.numRecords > 0)) throw new UsageError('--num-records should be greater than zero');
+  const warmup = Math.max(0, opts.warmupRecords ?? 0);
+  if (warmup >= opts.numRecords) throw new UsageError('The value for --warmup-records must be strictly fewer than the number of records in the test, --num-records.');
+  if ((opts.recordSize === undefined) === (opts.payloadFile === undefined)) throw new UsageError('either --record-size or --payload-file must be specified but not both.');
+  if (opts.recordSize !== undefined && !(opts.recordSize > 0)) throw new UsageError('--record-size should be greater than zero');
+  if (!opts.producerProps?.length && !opts.producerConfig && !opts.bootstrapServer) throw new UsageError('Either --producer-props or --producer.config must be specified.');
+
+  const props: Record<string, string> = opts.producerConfig ? readPropertiesFile(opts.producerConfig) : {};
+  for (const p of opts.producerProps ?? []) {
+    const pieces = p.split('=');
+    if (pieces.length !== 2) throw new UsageError(`Invalid property: ${p}`);
+    props[pieces[0]!] = pieces[1]!;
+  }
+  const bootstrap = props['bootstrap.servers'] ?? opts.bootstrapServer;
+  if (!bootstrap) throw new UsageError('bootstrap.servers is not set (use --producer-props bootstrap.servers=HOST:PORT or --bootstrap-server)');
+  const acksRaw = props.acks ?? 'all';
+  const acks = (acksRaw === 'all' ? -1 : Number(acksRaw)) as Acks;
+  if (![-1, 0, 1].includes(acks)) throw new UsageError(`acks=${acksRaw} is not one of all, -1, 0, 1`);
+  const codec = CODECS[props['compression.type'] ?? 'none'];
+  if (codec === undefined) throw new UsageError(`compression.type=${props['compression.type']} is not one of none, gzip, snappy, lz4, zstd`);
+  const lingerMs = intProp(props, 'linger.ms', 5);
+  const batchSize = intProp(props, 'batch.size', 16384);
+  const maxInFlight = intProp(props, 'max.in.flight.requests.per.connection', 5);
+  const bufferMemory = intProp(props, 'buffer.memory', 33_554_432);
+  const idempotent = props['enable.idempotence'] === 'true';
+  const clientId = props['client.id'] ?? 'perf-producer-client';
+  const payloads = opts.payloadFile ? readPayloads(opts.payloadFile, opts.payloadDelimiter ?? '\\n', io) : undefined;
+
+  const client = await KafkaClient.connect({ bootstrapServers: bootstrap, clientId, requestTimeoutMs: intProp(props, 'request.timeout.ms', 30_000) });
+  try {
+    const partitions = await topicPartitions(client, opts.topic, true);
+    const producer = new Producer(client, { acks, codec, lingerMs, batchSize, maxInFlight, idempotent });
+    await producer.connect();
+    const factory = new BatchTemplates({ codec, batchSize, recordSize: opts.recordSize, payloads });
+
+    if (warmup > 0) io.out(`Warmup first ${warmup} records. Steady state results will print after the complete test summary.`);
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    const stats = new Stats(opts.numRecords, false, io);
+    let steady: Stats | null = null;
+    const startMs = Date.now();
+    const throughput = opts.throughput;
+    let errors = 0;
+    const errorMessages = new Set<string>();
+    let batches = 0;
+    let queuedBytes = 0;
+    let waitRoom: (() => void) | null = null;
+    let nextPartition = 0;
+    let sent = 0;
+
+    // The open batch: runs of [send time ms, precise send time, count, steady?] appended as records are "sent".
+    let runs: number[] = [];
+    let open = 0;
+    let openedAt = 0;
+
+    const dispatch = () => {
+      if (open === 0) return;
+      const now = Date.now();
+      const t = factory.get(open, now);
+      const myRuns = runs;
+      const count = open;
+      const bytesEach = t.valueBytes / count;
+      runs = [];
+      open = 0;
+      const partition = partitions[nextPartition]!;
+      nextPartition = (nextPartition + 1) % partitions.length;
+      batches++;
+      queuedBytes += t.batch.length;
+      const size = t.batch.length;
+      producer.send(opts.topic, partition, t.batch).then(() => {
+        const ackMs = Date.now();
+        const ackPrecise = performance.now();
+        for (let i = 0; i < myRuns.length; i += 4) {
+          const lat = ackMs - myRuns[i]!;
+          const precise = ackPrecise - myRuns[i + 1]!;
+          const n = myRuns[i + 2]!;
+          stats.record(n, lat, precise, bytesEach, ackMs);
+          if (steady !== null && myRuns[i + 3] === 1) steady.record(n, lat, precise, bytesEach, ackMs);
+        }
+      }, (err: Error) => {
+        errors += count;
+        if (!errorMessages.has(err.message)) {
+          errorMessages.add(err.message);
+          io.err(`error sending to ${opts.topic}-${partition}: ${err.message}`);
+        }
+      }).finally(() => {
+        queuedBytes -= size;
+        const w = waitRoom;
+        waitRoom = null;
+        w?.();
+      });
+    };
+
+    const perBatch = factory.perBatch;
+    while (sent < opts.numRecords) {
+      // buffer.memory: when this much is queued, the sender waits, as KafkaProducer.send blocks.
+      while (queuedBytes >= bufferMemory) await new Promise<void>((r) => (waitRoom = r));
+      const nowMs = Date.now();
+      // At most 16 full batches per turn, then yield so acknowledgements are read.
+      let due = Math.min(opts.numRecords - sent, perBatch * 16);
+      if (throughput > 0) {
+        due = Math.min(due, Math.floor(((nowMs - startMs) * throughput) / 1000) + 1 - sent);
+        if (due <= 0) {
+          const nextDue = startMs + ((sent + 1) * 1000) / throughput;
+          const lingerDue = open > 0 ? openedAt + lingerMs : Infinity;
+          if (lingerDue <= nowMs) dispatch();
+          else await new Promise((r) => setTimeout(r, Math.max(0, Math.min(nextDue, lingerDue) - nowMs)));
+          continue;
+        }
+      }
+      const precise = performance.now();
+      let take = Math.min(due, perBatch - open);
+      while (take > 0) {
+        if (warmup > 0 && steady === null && sent + take > warmup) {
+          // Split the run at the warm-up boundary: later records also count in steady state.
+          if (sent < warmup) take = warmup - sent;
+          else {
+            steady = new Stats(opts.numRecords - warmup, true, io);
+            stats.suppressPrinting();
+          }
+        }
+        if (open === 0) openedAt = nowMs;
+        runs.push(nowMs, precise, take, steady === null ? 0 : 1);
+        open += take;
+        sent += take;
+        due -= take;
+        if (open >= perBatch) {
+          dispatch();
+          if (queuedBytes >= bufferMemory) break;
+        }
+        take = Math.min(due, perBatch - open);
+      }
+      if (sent === opts.numRecords || (open > 0 && nowMs - openedAt >= lingerMs)) dispatch();
+      await new Promise((r) => setImmediate(r));
+    }
+    dispatch();
+    await producer.flush();
+    const wallMs = performance.now() - wall0;
+    const cpu = process.cpuUsage(cpu0);
+
+    const total = stats.printTotal();
+    steady?.printTotal();
+    if (opts.printMetrics) {
+      io.out('');
+      const metrics: Array<[string, number]> = [
+        ['producer-metrics:batch-size-avg', stats.bytes / Math.max(1, batches)],
+        ['producer-metrics:record-send-total', stats.count],
+        ['producer-metrics:record-error-total', errors],
+        ['producer-metrics:records-per-request-avg', stats.count / Math.max(1, batches)],
+        ['producer-metrics:request-total', batches],
+      ];
+      const width = Math.max(...metrics.map(([n]) => n.length + `:{client-id=${clientId}}`.length));
+      io.out(`${'Metric Name'.padEnd(width)}  Value`);
+      for (const [n, v] of metrics) io.out(`${`${n}:{client-id=${clientId}}`.padEnd(width)}: ${v.toFixed(3)}`);
+    }
+    io.out(cpuLine('perf produce', cpu, wallMs, `latency p50 ${total.precise[0].toFixed(3)} ms, p99 ${total.precise[2].toFixed(3)} ms, p99.9 ${total.precise[3].toFixed(3)} ms; `
+      + `${batches} batches, ${(stats.count / Math.max(1, batches)).toFixed(1)} records/batch${errors ? `; ${errors} records failed` : ''}`));
+    return {
+      count: stats.count, bytes: stats.bytes, elapsedMs: total.elapsed, recordsPerSec: total.recsPerSec, mbPerSec: total.mbPerSec,
+      avgLatencyMs: stats.totalLatency / stats.count, maxLatencyMs: stats.maxLatency, percentilesMs: total.ms, precisePercentilesMs: total.precise,
+      batches, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, errors,
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+/** Partition ids of `topic`; creates it (broker defaults) when missing and `create`. */
+async function topicPartitions(client: KafkaClient, topic: string, create: boolean): Promise<number[]> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const md = await client.metadata([topic], { allowAutoTopicCreation: create });
+    const t = md.topics.find((x) => x.name === topic);
+    if (t && t.errorCode === 0 && t.partitions.length > 0 && t.partitions.every((p) => p.leaderId >= 0)) {
+      return t.partitions.map((p) => p.partitionIndex).sort((a, b) => a - b);
+    }
+    if (create && attempt === 0 && (!t || t.errorCode === 3)) await client.createTopics([{ name: topic }], { ignoreExisting: true });
+    if (!create && attempt === 0 && t?.errorCode === 3) throw new UsageError(`topic ${topic} does not exist`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new UsageError(`no leaders for topic ${topic}`);
+}
+
+// ---------------------------------------------------------------- consumer
+
+export interface ConsumePerfOptions {
+  bootstrapServer: string;
+  topic: string;
+  messages: number;
+  group?: string;
+  /** max.partition.fetch.bytes (default 1048576). */
+  fetchSize?: number;
+  fromLatest?: boolean;
+  /** Max time between returned records (default 10000 ms). */
+  timeout?: number;
+  showDetailedStats?: boolean;
+  reportingInterval?: number;
+  hideHeader?: boolean;
+  dateFormat?: string;
+}
+
+export interface ConsumePerfResult {
+  messages: number;
+  bytes: number;
+  elapsedMs: number;
+  fetchTimeMs: number;
+  mbPerSec: number;
+  messagesPerSec: number;
+  timedOut: boolean;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+}
+
+/** The SimpleDateFormat letters Kafka's default `yyyy-MM-dd HH:mm:ss:SSS` uses, in local time. */
+export function formatDate(ms: number, pattern: string): string {
+  const d = new Date(ms);
+  const pad = (n: number, w: number) => String(n).padStart(w, '0');
+  return pattern.replace(/yyyy|MM|dd|HH|mm|ss|SSS/g, (t) => {
+    switch (t) {
+      case 'yyyy': return pad(d.getFullYear(), 4);
+      case 'MM': return pad(d.getMonth() + 1, 2);
+      case 'dd': return pad(d.getDate(), 2);
+      case 'HH': return pad(d.getHours(), 2);
+      case 'mm': return pad(d.getMinutes(), 2);
+      case 'ss': return pad(d.getSeconds(), 2);
+      default: return pad(d.getMilliseconds(), 3);
+    }
+  });
+}
+
+/** kafka-consumer-perf-test without a group (partitions are assigned directly). */
+export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio): Promise<ConsumePerfResult> {
+  if (!(opts.messages > 0)) throw new UsageError('--messages must be greater than zero');
+  const dateFormat = opts.dateFormat ?? 'yyyy-MM-dd HH:mm:ss:SSS';
+  const timeoutMs = opts.timeout ?? 10_000;
+  const reportingIntervalMs = opts.reportingInterval ?? 5000;
+  const detailed = opts.showDetailedStats ?? false;
+  if (opts.group !== undefined) io.err(`note: --group ${opts.group} is accepted but ignored: runnel perf consume assigns all partitions directly (no group coordinator yet)`);
+  if (!opts.hideHeader) {
+    const tail = ', rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec';
+    io.out(detailed ? `time, threadId, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec${tail}` : `start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec${tail}`);
+  }
+  const client = await KafkaClient.connect({ bootstrapServers: opts.bootstrapServer, clientId: 'perf-consumer-client' });
+  try {
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    const startMs = Date.now();
+    const partitions = await topicPartitions(client, opts.topic, false);
+    // fetch.max.wait.ms of 100 mirrors the tool's poll(100 ms), so the timeout is checked as often.
+    const consumer = new Consumer(client, { raw: true, maxWaitMs: 100, partitionMaxBytes: opts.fetchSize ?? 1_048_576 });
+    await consumer.assign(partitions.map((partition) => ({ topic: opts.topic, partition, offset: opts.fromLatest ? 'latest' : 'earliest' })));
+
+    let messagesRead = 0;
+    let bytesRead = 0;
+    let lastMessagesRead = 0;
+    let lastBytesRead = 0;
+    let currentTimeMs = Date.now();
+    let lastReportTimeMs = currentTimeMs;
+    let lastConsumedTimeMs = currentTimeMs;
+    while (messagesRead < opts.messages && currentTimeMs - lastConsumedTimeMs <= timeoutMs) {
+      const got = await consumer.poll();
+      currentTimeMs = Date.now();
+      let n = 0;
+      for (const p of got) {
+        n += p.recordCount;
+        bytesRead += p.keyValueBytes;
+      }
+      if (n > 0) lastConsumedTimeMs = currentTimeMs;
+      messagesRead += n;
+      if (n > 0 && currentTimeMs - lastReportTimeMs >= reportingIntervalMs) {
+        if (detailed) {
+          const elapsedMs = currentTimeMs - lastReportTimeMs;
+          const totalMb = bytesRead / (1024 * 1024);
+          const intervalMb = (bytesRead - lastBytesRead) / (1024 * 1024);
+          const fetchTimeMs = elapsedMs; // no rebalance without a group
+          io.out(`${formatDate(currentTimeMs, dateFormat)}, 0, ${fixed(totalMb, 4)}, ${fixed((1000 * intervalMb) / elapsedMs, 4)}, ${messagesRead}, `
+            + `${fixed(((messagesRead - lastMessagesRead) / elapsedMs) * 1000, 4)}, 0, ${fetchTimeMs}, `
+            + `${fixed(fetchTimeMs <= 0 ? 0 : (1000 * intervalMb) / fetchTimeMs, 4)}, ${fixed(fetchTimeMs <= 0 ? 0 : (1000 * (messagesRead - lastMessagesRead)) / fetchTimeMs, 4)}`);
+        }
+        lastReportTimeMs = currentTimeMs;
+        lastMessagesRead = messagesRead;
+        lastBytesRead = bytesRead;
+      }
+    }
+    const timedOut = messagesRead < opts.messages;
+    if (timedOut) io.out(`WARNING: Exiting before consuming the expected number of messages: timeout (${timeoutMs} ms) exceeded. You can use the --timeout option to increase the timeout.`);
+    const endMs = Date.now();
+    const wallMs = performance.now() - wall0;
+    const cpu = process.cpuUsage(cpu0);
+    const elapsedSec = (endMs - startMs) / 1000;
+    const fetchTimeMs = endMs - startMs; // rebalance time is 0 without a group
+    const totalMb = bytesRead / (1024 * 1024);
+    if (!detailed) {
+      io.out(`${formatDate(startMs, dateFormat)}, ${formatDate(endMs, dateFormat)}, ${fixed(totalMb, 4)}, ${fixed(totalMb / elapsedSec, 4)}, ${messagesRead}, `
+        + `${fixed(messagesRead / elapsedSec, 4)}, 0, ${fetchTimeMs}, ${fixed(totalMb / (fetchTimeMs / 1000), 4)}, ${fixed(messagesRead / (fetchTimeMs / 1000), 4)}`);
+    }
+    io.out(cpuLine('perf consume', cpu, wallMs, `${partitions.length} partition(s)`));
+    return {
+      messages: messagesRead, bytes: bytesRead, elapsedMs: endMs - startMs, fetchTimeMs, mbPerSec: totalMb / elapsedSec,
+      messagesPerSec: messagesRead / elapsedSec, timedOut, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000,
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+// ---------------------------------------------------------------- commander
+
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`${name} must be a number, got "${v}"`);
+  return n;
+};
+
+async function run<T>(fn: () => Promise<T>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`runnel perf: ${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+/** The `perf` command with `produce` and `consume` subcommands. */
+export function perfCommand(): Command {
+  const perf = new Command('perf').description('load generators with the flags and output of kafka-producer-perf-test and kafka-consumer-perf-test');
+
+  perf.command('produce')
+    .description('kafka-producer-perf-test: produce --num-records records and print throughput and latency')
+    .requiredOption('--topic <topic>', 'produce messages to this topic')
+    .requiredOption('--num-records <n>', 'number of messages to produce', num('--num-records'))
+    .option('--record-size <bytes>', 'message size in bytes (exactly one of --record-size or --payload-file)', num('--record-size'))
+    .option('--payload-file <file>', 'UTF-8 file to take message payloads from, chosen at random')
+    .option('--payload-delimiter <delimiter>', 'delimiter of payloads in --payload-file', '\\n')
+    .requiredOption('--throughput <n>', 'throttle to about this many messages/sec; -1 disables throttling', num('--throughput'))
+    .option('--producer-props <props...>', 'producer properties (bootstrap.servers, acks, linger.ms, batch.size, compression.type, max.in.flight.requests.per.connection, enable.idempotence, buffer.memory, client.id)')
+    .addOption(new Option('--producer.config <file>', 'producer properties file'))
+    .option('--print-metrics', 'print producer metrics at the end')
+    .option('--warmup-records <n>', 'records excluded from the steady-state summary line', num('--warmup-records'), 0)
+    .option('--bootstrap-server <servers>', 'bootstrap.servers (alternative to --producer-props bootstrap.servers=...)')
+    .action((o: Record<string, unknown>) => run(() => perfProduce({
+      topic: o.topic as string,
+      numRecords: o.numRecords as number,
+      recordSize: o.recordSize as number | undefined,
+      payloadFile: o.payloadFile as string | undefined,
+      payloadDelimiter: o.payloadDelimiter as string,
+      throughput: o.throughput as number,
+      producerProps: o.producerProps as string[] | undefined,
+      producerConfig: o['producer.config'] as string | undefined,
+      printMetrics: Boolean(o.printMetrics),
+      warmupRecords: o.warmupRecords as number,
+      bootstrapServer: o.bootstrapServer as string | undefined,
+    })));
+
+  perf.command('consume')
+    .description('kafka-consumer-perf-test: consume --messages records and print one CSV line. Without a group: all partitions are assigned directly and --group is accepted but ignored until the group coordinator lands.')
+    .requiredOption('--bootstrap-server <servers>', 'the server(s) to connect to')
+    .requiredOption('--topic <topic>', 'the topic to consume from')
+    .requiredOption('--messages <n>', 'the number of messages to consume', num('--messages'))
+    .option('--group <id>', 'accepted for compatibility and ignored (no consumer group is joined)')
+    .option('--fetch-size <bytes>', 'max.partition.fetch.bytes', num('--fetch-size'), 1048576)
+    .option('--from-latest', 'start at the end of each partition instead of the beginning')
+    .option('--timeout <ms>', 'maximum time between returned records', num('--timeout'), 10000)
+    .option('--show-detailed-stats', 'print one line per --reporting-interval instead of a summary')
+    .option('--reporting-interval <ms>', 'interval for --show-detailed-stats', num('--reporting-interval'), 5000)
+    .option('--hide-header', 'do not print the CSV header')
+    .option('--date-format <format>', 'SimpleDateFormat pattern (yyyy MM dd HH mm ss SSS)', 'yyyy-MM-dd HH:mm:ss:SSS')
+    .action((o: Record<string, unknown>) => run(() => perfConsume({
+      bootstrapServer: o.bootstrapServer as string,
+      topic: o.topic as string,
+      messages: o.messages as number,
+      group: o.group as string | undefined,
+      fetchSize: o.fetchSize as number,
+      fromLatest: Boolean(o.fromLatest),
+      timeout: o.timeout as number,
+      showDetailedStats: Boolean(o.showDetailedStats),
+      reportingInterval: o.reportingInterval as number,
+      hideHeader: Boolean(o.hideHeader),
+      dateFormat: o.dateFormat as string,
+    })));
+
+  return perf;
+}
