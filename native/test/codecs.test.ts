@@ -145,3 +145,24 @@ describe('lz4 frames as other encoders write them', () => {
     }
   });
 });
+
+describe('no stale output leaks through crafted back-references', () => {
+  it('an LZ4 match reaching before the block start is refused even after the scratch held other data', () => {
+    const secret = Buffer.alloc(256 * 1024, 'SECRET-');
+    expect(decompress(Codec.Lz4, compress(Codec.Lz4, secret), secret.length).equals(secret)).toBe(true);
+    for (const flg of [0x60, 0x40]) { // independent, then linked blocks
+      // One block: 4 literals "abcd", then a match of 4 + 15 bytes at offset 100 (before the output start).
+      const block = Buffer.from([0x4f, 0x61, 0x62, 0x63, 0x64, 100, 0, 0x00, 0x50, 0x61, 0x62, 0x63, 0x64, 0x65]);
+      const frame = Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18, flg, 0x40, 0x00]), Buffer.from([block.length, 0, 0, 0]), block, Buffer.alloc(4)]);
+      expectNativeError(() => decompress(Codec.Lz4, frame, 1 << 20), 'CORRUPT_COMPRESSED');
+    }
+  });
+
+  it('a snappy copy reaching before the block start is refused', () => {
+    const secret = Buffer.alloc(256 * 1024, 'SECRET-');
+    expect(decompress(Codec.Snappy, compress(Codec.Snappy, secret), secret.length).equals(secret)).toBe(true);
+    // Raw block: length 10, literal "ab", then a 2-byte-offset copy of 8 bytes at offset 50.
+    const raw = Buffer.from([10, 0x04, 0x61, 0x62, (8 - 1) << 2 | 2, 50, 0]);
+    expectNativeError(() => decompress(Codec.Snappy, raw, 1 << 20), 'CORRUPT_COMPRESSED');
+  });
+});
