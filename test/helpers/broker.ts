@@ -23,10 +23,11 @@ export interface TestBroker {
   memory(): Promise<{ rss: number; peak: number }>;
 }
 
-export async function startBroker(options: { set?: string[]; logDir?: string; env?: Record<string, string> } = {}): Promise<TestBroker> {
+/** `set` become `--set k=v` arguments; `args` are passed as they are (e.g. `--config FILE`). */
+export async function startBroker(options: { set?: string[]; args?: string[]; logDir?: string; env?: Record<string, string> } = {}): Promise<TestBroker> {
   const logDir = options.logDir ?? await mkdtemp(join(tmpdir(), 'runnel-test-'));
   const args = [runnel, 'start', '--set', 'listeners=PLAINTEXT://127.0.0.1:0', '--set', `log.dirs=${logDir}`,
-    '--set', 'group.initial.rebalance.delay.ms=0', ...(options.set ?? []).flatMap((s) => ['--set', s])];
+    '--set', 'group.initial.rebalance.delay.ms=0', ...(options.set ?? []).flatMap((s) => ['--set', s]), ...(options.args ?? [])];
   const proc = await startProcess(process.execPath, args, { env: options.env });
   const match = await proc.waitFor(/"listener":"PLAINTEXT:\/\/127\.0\.0\.1:(\d+)".*runnel is ready/, 30_000);
   const port = Number(match[1]);
