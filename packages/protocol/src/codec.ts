@@ -180,6 +180,8 @@ export class Writer {
   varint(v: number): void { this.uvarint(v >= 0 ? v * 2 : -v * 2 - 1); }
 
   varlong(v: bigint): void {
+    // Most deltas are small: the number path avoids bigint arithmetic (same bytes for |v| < 2^30).
+    if (v > -0x40000000n && v < 0x40000000n) { this.varint(Number(v)); return; }
     let u = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
     this.ensure(10);
     while (u >= 0x80n) {

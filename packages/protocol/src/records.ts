@@ -111,6 +111,7 @@ function varintSize(v: number): number {
 }
 
 function varlongSize(v: bigint): number {
+  if (v > -0x40000000n && v < 0x40000000n) return varintSize(Number(v));
   let u = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
   let n = 1;
   while (u >= 0x80n) { u >>= 7n; n++; }

@@ -2,6 +2,7 @@
 // ApiVersions error reply, header peeking.
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
+import { Reader, Writer } from '../src/index.ts';
 import { apiName, ApiKey, decodeResponse, encodeResponse, encodeResponseParts, encodeApiVersionsUnsupported, encodeRequest, ErrorCode, errorName, javaPartition, murmur2, peekRequestHeader, schemaVersions } from '../src/index.ts';
 
 describe('murmur2 (protocol.md §5 vectors)', () => {
@@ -65,5 +66,17 @@ describe('tables', () => {
     expect(Buffer.concat(parts)).toEqual(encodeResponse(ApiKey.Fetch, 11, 5, body));
     expect(parts.some((p) => p === records)).toBe(true);
     expect(parts[0]!.readInt32BE(0)).toBe(parts.reduce((n, p) => n + p.length, 0) - 4);
+  });
+
+  it('zigzag varints and varlongs round-trip at their boundaries', () => {
+    const longs = [0n, 1n, -1n, 63n, -64n, 64n, 2n ** 30n - 1n, 2n ** 30n, -(2n ** 30n), -(2n ** 30n) - 1n, 2n ** 31n, 2n ** 53n, 2n ** 63n - 1n, -(2n ** 63n)];
+    const ints = [0, 1, -1, 63, -64, 2 ** 30, -(2 ** 30), 2 ** 31 - 1, -(2 ** 31)];
+    const w = new Writer();
+    for (const v of longs) w.varlong(v);
+    for (const v of ints) w.varint(v);
+    const r = new Reader(w.finish());
+    expect(longs.map(() => r.varlong())).toEqual(longs);
+    expect(ints.map(() => r.varint())).toEqual(ints);
+    expect(r.remaining).toBe(0);
   });
 });
