@@ -766,6 +766,7 @@ export class PartitionLog {
     const newStart = this.segments[0].baseOffset;
     if (newStart > this.logStart) this.logStart = newStart;
     this.leaderEpochs.truncateFromStart(this.logStart);
+    this.producerState.truncateHead(this.logStart);
     for (const seg of gone) {
       this.dirtySegments.delete(seg);
       let run: () => Promise<void>;

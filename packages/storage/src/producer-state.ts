@@ -120,6 +120,11 @@ export class ProducerStateManager {
     }
   }
 
+  /** The log start moved to `offset`: forget producers whose last batch is below it (Kafka `truncateHead`). */
+  truncateHead(offset: bigint): void {
+    for (const [k, e] of this.producers) if ((e.batches.at(-1)?.lastOffset ?? -1n) < offset) this.producers.delete(k);
+  }
+
   serialize(snapshotOffset: bigint): string[] {
     const lines = [`offset ${snapshotOffset}`];
     for (const e of this.producers.values()) {
