@@ -1,12 +1,18 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KafkaServer, defineHandler, type Handler } from '@runnel/kafka-server';
+import { KafkaServer, defineHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
+import { Admin as PltAdmin, Consumer as PltConsumer } from '@platformatic/kafka';
 import { AssignerProtocol, Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Coordinator, MemoryOffsetsLog } from '../src/index.ts';
 
 /**
- * The coordinator's handlers on a real listener, driven by kafkajs over TCP. A real broker would
+ * The coordinator's handlers on a real listener, driven by kafkajs (JoinGroup v5, OffsetCommit v5,
+ * non-flexible) and @platformatic/kafka 2.12 (FindCoordinator v4, JoinGroup v6, OffsetCommit and
+ * OffsetFetch v8: flexible) over TCP. A real broker would
  * serve Metadata, ListOffsets and Fetch; here three tiny stand-ins do (one topic of 4 partitions,
  * always empty), so the group protocol is what is under test.
  */
@@ -17,6 +23,10 @@ const PARTITIONS = 4;
 let server: KafkaServer;
 let coordinator: Coordinator;
 let port = 0;
+/** `clientId apiKey vVersion` of every request the coordinator handlers served. */
+const seen = new Set<string>();
+const recording = (handlers: Handler[]): Handler[] =>
+  handlers.map((h) => ({ ...h, handle: (req: unknown, ctx: RequestContext) => (seen.add(`${ctx.header.clientId} ${ctx.header.apiKey} v${ctx.header.apiVersion}`), h.handle(req, ctx)) }));
 
 function brokerStandIns(): Handler[] {
   const metadata = defineHandler({
@@ -69,7 +79,7 @@ beforeAll(async () => {
     config: { 'group.initial.rebalance.delay.ms': 0 },
   });
   await coordinator.start();
-  server = KafkaServer.create({ handlers: [...coordinator.handlers(), ...brokerStandIns()], host: '127.0.0.1', port: 0 });
+  server = KafkaServer.create({ handlers: [...recording(coordinator.handlers()), ...brokerStandIns()], host: '127.0.0.1', port: 0 });
   await server.start();
   port = server.address().port;
 });
@@ -110,6 +120,7 @@ describe('kafkajs against the coordinator handlers', () => {
         return g.state === 'Stable' && g.members.length === 2 && assigned.every((a) => a.length > 0) ? { g, assigned } : undefined;
       });
       expect(group.g.protocolType).toBe('consumer');
+      for (const [api, v] of [[ApiKey.FindCoordinator, 2], [ApiKey.JoinGroup, 5], [ApiKey.SyncGroup, 3], [ApiKey.Heartbeat, 3]]) expect(seen).toContain(`kjs ${api} v${v}`);
       expect(group.g.protocol).toBe('RoundRobinAssigner');
       expect(group.assigned.flat().sort()).toEqual([0, 1, 2, 3]);
       expect(group.g.members.every((m) => m.clientId === 'kjs' && m.clientHost === '/127.0.0.1')).toBe(true);
@@ -133,5 +144,71 @@ describe('kafkajs against the coordinator handlers', () => {
       for (const c of consumers) await c.disconnect();
       await admin.disconnect();
     }
+  });
+});
+
+describe('@platformatic/kafka against the coordinator handlers', () => {
+  it('two consumers form a group over the flexible versions; admin describes and deletes it', async () => {
+    const opts = { clientId: 'plt', bootstrapBrokers: [`127.0.0.1:${port}`], groupId: 'plt-group', sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 100, retries: 5, retryDelay: 50 };
+    const consumers = [new PltConsumer(opts), new PltConsumer(opts)];
+    const admin = new PltAdmin({ clientId: 'plt-admin', bootstrapBrokers: [`127.0.0.1:${port}`], retries: 5, retryDelay: 50 });
+    try {
+      const streams = [];
+      for (const c of consumers) streams.push(await c.consume({ topics: [TOPIC], mode: 'earliest', maxWaitTime: 100, autocommit: false }));
+      const stable = await until('a stable platformatic group', async () => {
+        const groups = await admin.describeGroups({ groups: ['plt-group'] });
+        const g = groups.get('plt-group');
+        if (!g || g.state !== 'Stable' || g.members.size !== 2) return undefined;
+        const gens = new Set(consumers.map((c) => c.generationId));
+        const owned = consumers.flatMap((c) => (c.assignments ?? []).flatMap((a) => a.partitions));
+        return gens.size === 1 && owned.length === PARTITIONS ? { g, owned } : undefined;
+      });
+      expect(stable.owned.sort()).toEqual([0, 1, 2, 3]);
+      // The flexible versions were the ones on the wire.
+      for (const [api, v] of [[ApiKey.FindCoordinator, 4], [ApiKey.JoinGroup, 6], [ApiKey.SyncGroup, 4], [ApiKey.Heartbeat, 4]]) expect(seen).toContain(`plt ${api} v${v}`);
+      expect(stable.g.protocolType).toBe('consumer');
+      expect([...stable.g.members.values()].every((m) => m.clientHost === '/127.0.0.1')).toBe(true);
+
+      // OffsetCommit v8 and OffsetFetch v8 (the multi-group form), both flexible.
+      const c0 = consumers[0]!;
+      const mine = c0.assignments![0]!.partitions[0]!;
+      await c0.commit({ offsets: [{ topic: TOPIC, partition: mine, offset: 7n, leaderEpoch: 0 }] });
+      const committed = await c0.listCommittedOffsets({ topics: [{ topic: TOPIC, partitions: [mine] }] });
+      expect(committed.get(TOPIC)![mine]).toBe(7n);
+      expect(seen).toContain(`plt ${ApiKey.OffsetCommit} v8`);
+      expect(seen).toContain(`plt ${ApiKey.OffsetFetch} v8`);
+
+      for (const st of streams) await st.close();
+      for (const c of consumers) await c.close();
+      consumers.length = 0;
+      await until('an empty platformatic group', async () => ((await admin.describeGroups({ groups: ['plt-group'] })).get('plt-group')?.state === 'Empty' ? true : undefined));
+      await admin.deleteGroups({ groups: ['plt-group'] });
+      expect(coordinator.machine.groupState('plt-group')).toBeUndefined();
+    } finally {
+      for (const c of consumers) await c.close(true);
+      await admin.close();
+    }
+  });
+});
+
+describe('librdkafka (kcat -G) against the coordinator handlers', () => {
+  it.skipIf(!existsSync('/usr/bin/kcat'))('a balanced kcat consumer joins with range/roundrobin, gets all partitions, and leaves on SIGTERM', async () => {
+    const kcat = spawn('kcat', ['-b', `127.0.0.1:${port}`, '-G', 'kcat-group', TOPIC, '-q', '-X', 'client.id=kcat-test'], { stdio: 'ignore' });
+    const exited = once(kcat, 'exit');
+    try {
+      const g = await until('kcat in a stable group', async () => {
+        const [d] = coordinator.machine.describeGroups(['kcat-group']);
+        return d!.groupState === 'Stable' && d!.members.length === 1 ? d : undefined;
+      });
+      expect(g.protocolData).toBe('range'); // librdkafka's first preference, both offered
+      expect(g.members[0]!.clientId).toBe('kcat-test');
+      // JoinGroup v5 (MEMBER_ID_REQUIRED first), SyncGroup v3, OffsetFetch v7 (flexible).
+      for (const [api, v] of [[ApiKey.FindCoordinator, 2], [ApiKey.JoinGroup, 5], [ApiKey.SyncGroup, 3], [ApiKey.OffsetFetch, 7]]) expect(seen).toContain(`kcat-test ${api} v${v}`);
+    } finally {
+      kcat.kill('SIGTERM');
+      await exited;
+    }
+    expect(seen).toContain(`kcat-test ${ApiKey.LeaveGroup} v1`);
+    expect(coordinator.machine.groupState('kcat-group')).toBe('Empty');
   });
 });
