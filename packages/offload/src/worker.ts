@@ -4,8 +4,9 @@
  * `{ error: { kind, code, message, batchIndex?, position? } }` because structured clone keeps
  * only an Error's name and message, and the pool rebuilds the typed error on the main thread.
  *
- * Outputs are copied once into a fresh ArrayBuffer and transferred: the buffers napi-rs returns
- * wrap Rust memory, which V8 refuses to transfer.
+ * Outputs are transferred, not cloned. The native module returns Buffers that own their whole
+ * ArrayBuffer, which move as they are; anything else (a view into a larger buffer) is first copied
+ * into a fresh ArrayBuffer.
  */
 import { Piscina } from 'piscina';
 import { BatchError, compress as nativeCompress, decompress as nativeDecompress, validateRecords as nativeValidateRecords, type Codec } from '@runnel/native';
@@ -30,6 +31,8 @@ function flatten(e: unknown): { error: FlatError } {
 }
 
 function transferable(out: Uint8Array) {
+  const owns = out.buffer instanceof ArrayBuffer && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength && out.byteLength > 0;
+  if (owns) return Piscina.move(out);
   const copy = new Uint8Array(new ArrayBuffer(out.length));
   copy.set(out);
   return Piscina.move(copy);
