@@ -52,7 +52,14 @@ export class BatchTemplates {
     const size = this.recordSize ?? Math.max(1, Math.round(this.payloads!.reduce((a, p) => a + p.length, 0) / this.payloads!.length));
     // The size of one record in a batch, measured rather than guessed (varints depend on it).
     const one = encodeRecordBatch({ records: [{ value: Buffer.alloc(size) }] }).length - BATCH_HEADER_SIZE;
-    this.perBatch = Math.max(1, Math.floor(((options.batchSize ?? 16384) - BATCH_HEADER_SIZE) / one));
+    const batchSize = options.batchSize ?? 16384;
+    let n = Math.max(1, Math.floor((batchSize - BATCH_HEADER_SIZE) / one));
+    // Offset deltas of 64 and more take a second varint byte: shrink until the batch fits.
+    const probe = Array.from({ length: n }, () => ({ value: Buffer.alloc(size) }));
+    for (let len = encodeRecordBatch({ records: probe }).length; n > 1 && len > batchSize; len = encodeRecordBatch({ records: probe.slice(0, n) }).length) {
+      n = Math.max(1, Math.min(n - 1, Math.floor((n * (batchSize - BATCH_HEADER_SIZE)) / (len - BATCH_HEADER_SIZE))));
+    }
+    this.perBatch = n;
   }
 
   /** xorshift32: deterministic and cheap; only payload bytes depend on it. */
