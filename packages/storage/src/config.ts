@@ -2,6 +2,9 @@
  * Per-partition log configuration, with Kafka's topic-level names in camelCase
  * (`segment.bytes` → `segmentBytes`, ...). `defaultLogConfig` holds Kafka's broker defaults.
  */
+export type CompressionType = 'producer' | 'uncompressed' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+const COMPRESSION_TYPES: readonly string[] = ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd'];
+
 export interface LogConfig {
   /** `segment.bytes`: roll the active segment when the next append would pass this size. */
   segmentBytes: number;
@@ -29,6 +32,8 @@ export interface LogConfig {
   maxMessageBytes: number;
   /** `message.timestamp.type`. */
   messageTimestampType: 'CreateTime' | 'LogAppendTime';
+  /** `compression.type`: `producer` stores batches as produced; a codec recompresses batches in any other. */
+  compressionType: CompressionType;
   /** `file.delete.delay.ms`: deleted segments are renamed `*.deleted` and unlinked after this delay. */
   fileDeleteDelayMs: number;
 }
@@ -51,6 +56,7 @@ export const defaultLogConfig: LogConfig = Object.freeze({
   flushMs: NEVER,
   maxMessageBytes: 1024 * 1024 + 12,
   messageTimestampType: 'CreateTime',
+  compressionType: 'producer',
   fileDeleteDelayMs: 60_000,
 }) as LogConfig;
 
@@ -68,6 +74,7 @@ export function resolveLogConfig(base: LogConfig, override?: Partial<LogConfig>)
   if (!(c.minCleanableDirtyRatio >= 0 && c.minCleanableDirtyRatio <= 1)) bad(`min.cleanable.dirty.ratio must be in [0, 1]`);
   for (const p of c.cleanupPolicy) if (p !== 'delete' && p !== 'compact') bad(`cleanup.policy: unknown ${p}`);
   if (c.messageTimestampType !== 'CreateTime' && c.messageTimestampType !== 'LogAppendTime') bad(`message.timestamp.type: ${c.messageTimestampType}`);
+  if (!COMPRESSION_TYPES.includes(c.compressionType)) bad(`compression.type: unknown ${c.compressionType}`);
   return c;
 }
 

@@ -285,6 +285,7 @@ export class LogManager {
 
   /** Flush, write checkpoints, close files, leave the clean-shutdown marker: the next start skips the scan. */
   async stop(): Promise<void> {
+    if (!this.started) return;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.housekeeping;

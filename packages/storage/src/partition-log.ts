@@ -10,7 +10,7 @@ import { StorageError, errnoCode } from './errors.ts';
 import { LeaderEpochCache } from './leader-epoch.ts';
 import { Mutex } from './mutex.ts';
 import { ProducerStateManager, type ProducerEntry } from './producer-state.ts';
-import { validateRecordBatches } from './record-validation.ts';
+import { prepareIncoming } from './incoming.ts';
 import { LogSegment } from './segment.ts';
 
 export interface AppendResult {
@@ -218,14 +218,22 @@ export class PartitionLog {
       recoverFrom = 0;
       for (let i = 0; i < bases.length; i++) if (bases[i] <= rp) recoverFrom = i;
     }
-    const recovered: BatchInfo[] = [];
+    // Producer state and leader epochs are rebuilt while scanning (no per-batch list is kept):
+    // the snapshot gives the state below `snapAt`; batches from there on are applied in order.
+    const snapAt = await log.loadProducerSnapshot(bases[0]);
+    let replayFrom = snapAt ?? 0n;
+    const replay = (b: BatchInfo) => {
+      if (b.baseOffset >= replayFrom) log.producerState.apply(b);
+    };
+    if (recoverFrom < bases.length) log.leaderEpochs.truncateFromEnd(bases[recoverFrom]);
     let truncatedAt = -1;
     for (let i = 0; i < bases.length; i++) {
       const upper = i + 1 < bases.length ? bases[i + 1] : null;
       if (i >= recoverFrom) {
         const { segment } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper);
         const r = await segment.recover((b) => {
-          if (b.producerId >= 0n || b.partitionLeaderEpoch >= 0) recovered.push(b);
+          replay(b);
+          log.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
         });
         log.segments.push(segment);
         opts.onSegmentRecovered?.();
@@ -241,6 +249,8 @@ export class PartitionLog {
         opts.onSegmentRecovered?.();
         if (truncatedBytes > 0 && upper === null) truncatedAt = i;
         else if (truncatedBytes > 0) ctx.logger.warn({ topic, partition, segment: String(bases[i]), truncatedBytes }, 'truncated an invalid segment tail');
+        // Replay the producer batches of flushed segments after the snapshot (header scan).
+        if (segment.nextOffset > replayFrom) await segment.scan(0, null, replay);
       }
     }
     if (truncatedAt >= 0) {
@@ -249,54 +259,56 @@ export class PartitionLog {
         ctx.logger.warn({ topic, partition, segment: String(bases[j]) }, 'deleted a segment after a truncated one');
       }
     }
-    // An empty trailing segment left by an earlier roll is fine; drop empty non-last segments' gaps later.
     const leo = log.active.nextOffset;
     log.logStart = opts.logStartOffset !== undefined && opts.logStartOffset > log.segments[0].baseOffset ? opts.logStartOffset : log.segments[0].baseOffset;
     if (log.logStart > leo) log.logStart = leo;
     log.recoveryPoint = opts.cleanShutdown ? leo : opts.recoveryPoint !== undefined && opts.recoveryPoint < leo ? opts.recoveryPoint : log.segments[Math.min(recoverFrom, log.segments.length - 1)].baseOffset;
     if (log.recoveryPoint > leo) log.recoveryPoint = leo;
     log.highWatermark = leo;
-
-    // Leader epochs: drop what the truncation removed, then re-assign from the scanned batches.
     log.leaderEpochs.truncateFromEnd(leo);
-    for (const b of recovered) log.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
     log.leaderEpochs.truncateFromStart(log.logStart);
     await log.leaderEpochs.flush();
-
-    await log.rebuildProducerState(recoverFrom < bases.length ? log.segments[Math.min(recoverFrom, log.segments.length - 1)].baseOffset : leo, recovered);
+    // A snapshot past the recovered end (data lost after it was written) is useless: replay everything.
+    if (snapAt !== null && snapAt > leo) {
+      replayFrom = 0n;
+      await log.rebuildProducerState(false);
+    }
+    log.producerState.truncateHead(log.logStart);
     return log;
   }
 
-  /**
-   * Producer state = snapshot (if it is not past the log end) + replay of the batches after it.
-   * `scannedFrom`/`scanned`: batches recovery already read, to avoid reading them twice.
-   */
-  private async rebuildProducerState(scannedFrom: bigint, scanned: BatchInfo[]): Promise<void> {
-    const leo = this.logEndOffset;
+  /** Load `producer-state-checkpoint` into the state; returns its offset, or null when absent or unusable. */
+  private async loadProducerSnapshot(firstBase: bigint): Promise<bigint | null> {
     this.producerState.clear();
-    let from = this.logStart;
     try {
       const entries = await readCheckpoint(join(this.dir, PRODUCER_SNAPSHOT));
-      if (entries) {
-        const tmp = new ProducerStateManager();
-        const at = ProducerStateManager.parse(entries, tmp);
-        if (at <= leo && at >= this.segments[0].baseOffset) {
-          for (const [k, v] of tmp.producers) this.producerState.producers.set(k, v);
-          from = at;
-        }
-      }
+      if (!entries) return null;
+      const tmp = new ProducerStateManager();
+      const at = ProducerStateManager.parse(entries, tmp);
+      if (at < firstBase) return null;
+      for (const [k, v] of tmp.producers) this.producerState.producers.set(k, v);
+      return at;
     } catch (err) {
       this.ctx.logger.warn({ topic: this.topic, partition: this.partition, err: String(err) }, 'ignoring an unreadable producer state snapshot');
+      return null;
     }
-    if (from >= leo) return;
+  }
+
+  /** Producer state = snapshot (when `useSnapshot` and not past the log end) + replay of every batch after it. */
+  private async rebuildProducerState(useSnapshot: boolean): Promise<void> {
+    const leo = this.logEndOffset;
+    let from = useSnapshot ? await this.loadProducerSnapshot(this.segments[0].baseOffset) : null;
+    if (from === null || from > leo) {
+      this.producerState.clear();
+      from = this.logStart;
+    }
+    const start = from;
     for (const seg of this.segments) {
-      if (seg.nextOffset <= from) continue;
-      if (seg.baseOffset >= scannedFrom) break;
+      if (seg.nextOffset <= start) continue;
       await seg.scan(0, null, (b) => {
-        if (b.baseOffset >= from) this.producerState.apply(b);
+        if (b.baseOffset >= start) this.producerState.apply(b);
       });
     }
-    for (const b of scanned) if (b.baseOffset >= from && b.baseOffset >= scannedFrom) this.producerState.apply(b);
   }
 
   private assertOnline(): void {
@@ -324,7 +336,7 @@ export class PartitionLog {
    */
   async append(payload: Buffer, options?: { leaderEpoch?: number }): Promise<AppendResult> {
     this.assertOnline();
-    await validateRecordBatches(payload, this.ctx.pool, `${this.topic}-${this.partition}`);
+    payload = await prepareIncoming(payload, { compression: this.config.compressionType, pool: this.ctx.pool, where: `${this.topic}-${this.partition}` });
     const result = await new Promise<AppendResult>((resolve, reject) => {
       this.appendQueue.push({ payload, leaderEpoch: options?.leaderEpoch, resolve, reject });
       if (!this.writerScheduled) {
@@ -858,7 +870,7 @@ export class PartitionLog {
         if (this.cleanerCheckpoint > leo) this.cleanerCheckpoint = leo;
         this.producerState.truncateTo(leo);
         await unlinkIfExists(join(this.dir, PRODUCER_SNAPSHOT));
-        await this.rebuildProducerState(leo, []);
+        await this.rebuildProducerState(false);
       } catch (err) {
         throw this.ioError(err, 'truncate');
       }

@@ -126,13 +126,22 @@ describe('idempotent producers', () => {
     await expect(log.append(other(5, 1))).rejects.toMatchObject({ code: 'OUT_OF_ORDER_SEQUENCE' });
   });
 
-  for (const unclean of [false, true]) {
-    it(`rebuilds producer state after a ${unclean ? 'crash' : 'clean restart'}`, async () => {
-      const { mgr, restart } = await setup({ segmentBytes: 400 });
+  for (const mode of ['clean restart', 'clean restart without snapshot', 'crash', 'crash without snapshot or recovery point'] as const) {
+    it(`rebuilds producer state after a ${mode}`, async () => {
+      const { dir, mgr, restart } = await setup({ segmentBytes: 400 });
       let log = await mgr().createLog('t', 0);
       for (let s = 0; s < 40; s += 2) await log.append(idem(s));
       expect(log.segmentInfo().length).toBeGreaterThan(3);
-      await restart(unclean);
+      if (mode === 'crash without snapshot or recovery point') {
+        await mgr().stop();
+        unlinkSync(join(dir, 't-0', 'producer-state-checkpoint'));
+        unlinkSync(join(dir, 'recovery-point-offset-checkpoint'));
+      }
+      if (mode === 'clean restart without snapshot') {
+        await mgr().stop();
+        unlinkSync(join(dir, 't-0', 'producer-state-checkpoint'));
+      }
+      await restart(mode.startsWith('crash'));
       log = mgr().getLog('t', 0)!;
       expect(await log.append(idem(36))).toMatchObject({ baseOffset: 36n, duplicate: true });
       await expect(log.append(idem(44))).rejects.toMatchObject({ code: 'OUT_OF_ORDER_SEQUENCE' });
