@@ -672,7 +672,9 @@ export class GroupCoordinator {
 
   syncGroup(req: SyncGroupRequest): Outcome<SyncGroupResult> {
     const err = this.checkGroup(req.groupId, true);
-    if (err) return done(syncError(err));
+    // A loading coordinator has lost any rebalance in progress: send the member back to JoinGroup
+    // (older clients do not expect COORDINATOR_LOAD_IN_PROGRESS here).
+    if (err) return done(syncError(err === 'COORDINATOR_LOAD_IN_PROGRESS' ? 'REBALANCE_IN_PROGRESS' : err));
     const group = this.groups.get(req.groupId);
     if (!group) return done(syncError('UNKNOWN_MEMBER_ID'));
     if (group.is('Dead')) return done(syncError('COORDINATOR_NOT_AVAILABLE'));
@@ -750,7 +752,9 @@ export class GroupCoordinator {
   heartbeat(req: HeartbeatRequest): Outcome<{ error: GroupError }> {
     const answer = (error: GroupError) => done({ error });
     const err = this.checkGroup(req.groupId, true);
-    if (err) return answer(err);
+    // While loading, answer blindly: the member's session is not known yet, and an error would
+    // make every member rejoin at once (Kafka does the same).
+    if (err) return answer(err === 'COORDINATOR_LOAD_IN_PROGRESS' ? 'NONE' : err);
     const group = this.groups.get(req.groupId);
     if (!group) return answer('UNKNOWN_MEMBER_ID');
     if (group.is('Dead')) return answer('COORDINATOR_NOT_AVAILABLE');
@@ -864,7 +868,9 @@ export class GroupCoordinator {
     }
     if (group.is('Dead')) return done(all('COORDINATOR_NOT_AVAILABLE'));
     let memberErr: GroupError | null = null;
-    if (req.generationId >= 0 || req.memberId !== '' || req.groupInstanceId !== null) {
+    if (req.generationId < 0 && group.is('Empty')) {
+      // Admin clients and consumers without group management commit with generation -1.
+    } else if (req.generationId >= 0 || req.memberId !== '' || req.groupInstanceId !== null) {
       memberErr = this.validateCurrentMember(group, req.memberId, req.groupInstanceId);
       if (memberErr === null && req.generationId !== group.generationId) memberErr = 'ILLEGAL_GENERATION';
     } else if (!group.is('Empty')) {

@@ -234,7 +234,10 @@ describe('coordinator handlers', () => {
     const c = Coordinator.create({ offsetsLog: slow, clock: new ManualClock(), self: () => SELF });
     const starting = c.start();
     const h = c.handlers();
-    expect((await call(h, ApiKey.Heartbeat, 0, { groupId: 'g', generationId: 1, memberId: 'm' })).errorCode).toBe(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
+    expect((await call(h, ApiKey.OffsetFetch, 3, { groupId: 'g', topics: null })).errorCode).toBe(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
+    expect((await call(h, ApiKey.JoinGroup, 4, { groupId: 'g', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: '', protocolType: 'consumer', protocols: [{ name: 'range', metadata: subscription }] })).errorCode).toBe(
+      ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+    );
     release();
     await starting;
     stopping.push(c);
