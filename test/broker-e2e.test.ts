@@ -201,3 +201,44 @@ describe('configuration and lifecycle', () => {
     }
   });
 });
+
+describe('topic compression.type', () => {
+  it('recompresses batches into the topic codec and passes them through under producer', async () => {
+    const broker = await startBroker();
+    try {
+      const admin = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: 'as-zstd', configEntries: [{ name: 'compression.type', value: 'zstd' }] }, { topic: 'as-sent' }] });
+      await admin.disconnect();
+      const conn = await RawKafka.open(broker.port);
+      const records = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: `value ${i} `.repeat(20), headers: { i: String(i) } }));
+      // Small (inline) and large (worker pool) payloads, in a codec other than the topic's.
+      for (const batch of [encodeRecordBatch({ records, codec: 3 }), encodeRecordBatch({ records: Array.from({ length: 2000 }, (_, i) => ({ value: `big ${i} `.repeat(10) })), codec: 1 })]) {
+        for (const topic of ['as-zstd', 'as-sent']) expect((await produce(conn, topic, batch)).errorCode).toBe(ErrorCode.NONE);
+      }
+      // A corrupt batch must not be laundered into a valid one by recompression.
+      const corrupt = encodeRecordBatch({ records, codec: 3 });
+      corrupt[corrupt.length - 3]! ^= 0x10;
+      expect((await produce(conn, 'as-zstd', corrupt)).errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
+
+      const read = async (topic: string) => {
+        conn.send(encodeRequest(header(ApiKey.Fetch, 11), {
+          replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 64 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+          topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, logStartOffset: -1, partitionMaxBytes: 64 << 20 }] }],
+          forgottenTopicsData: [], rackId: '',
+        }));
+        return decodeRecordBatches(decodeResponse(ApiKey.Fetch, 11, (await conn.waitFrames(conn.frames.length + 1)).at(-1)!).body.responses[0]!.partitions[0]!.records!);
+      };
+      const zstd = await read('as-zstd');
+      const sent = await read('as-sent');
+      expect(zstd.map((b) => b.codec)).toEqual([4, 4]);
+      expect(sent.map((b) => b.codec)).toEqual([3, 1]);
+      const values = (bs: typeof zstd) => bs.flatMap((b) => b.records.map((r) => `${r.offset}:${r.key}:${r.value}:${r.headers.map((h) => `${h.key}=${h.value}`).join()}`));
+      expect(values(zstd)).toEqual(values(sent));
+      expect(values(zstd)).toHaveLength(2050);
+      conn.close();
+    } finally {
+      await broker.cleanup();
+    }
+  });
+});

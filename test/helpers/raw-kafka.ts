@@ -10,7 +10,7 @@ export class RawKafka {
   readonly frames: Buffer[] = [];
   readonly closed: Promise<void>;
   #isClosed = false;
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   #waiters: (() => void)[] = [];
 
   private constructor(socket: Socket) {

@@ -17,6 +17,7 @@ export function logConfigOf(topic: TopicConfig): LogConfig {
     flushMs: topic.get('flush.ms'),
     maxMessageBytes: topic.get('max.message.bytes'),
     messageTimestampType: topic.get('message.timestamp.type') as LogConfig['messageTimestampType'],
+    compressionType: topic.get('compression.type') as LogConfig['compressionType'],
     fileDeleteDelayMs: topic.get('file.delete.delay.ms'),
   };
 }
