@@ -322,11 +322,11 @@ export class LogSegment {
   }
 
   /** Read `length` bytes at `position` into one new Buffer. */
-  async readAt(position: number, length: number): Promise<Buffer> {
+  async readAt(position: number, length: number, fh: FileHandle = this.fh): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, position + done);
+      const { bytesRead } = await fh.read(buf, done, length - done, position + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
@@ -342,10 +342,12 @@ export class LogSegment {
    * reaches `offset`.
    */
   async read(offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
-    const size = this.size;
+    // One consistent view even if compaction swaps the file meanwhile (the old handle stays open
+    // for file.delete.delay.ms, and a swap installs new index objects).
+    const { size, fh, index } = this;
     // 1. Locate the first batch with lastOffset >= offset: walk headers from the index entry with
     //    small reads (an entry names its batch's last offset, so the target is usually one batch on).
-    let pos = this.index.lookup(offset).position;
+    let pos = index.lookup(offset).position;
     let win: Buffer = EMPTY;
     let winPos = 0;
     let firstLen = 0;
@@ -353,7 +355,7 @@ export class LogSegment {
       if (pos + BATCH_HEADER_SIZE > size) return null;
       if (pos < winPos || pos + BATCH_HEADER_SIZE > winPos + win.length) {
         winPos = pos;
-        win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW));
+        win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW), fh);
         if (win.length < BATCH_HEADER_SIZE) return null;
       }
       const at = pos - winPos;
@@ -369,7 +371,7 @@ export class LogSegment {
     // 2. One read of the byte range from that batch, then whole batches up to the limits.
     const want = Math.min(size - pos, Math.max(maxBytes, minOneBatch ? firstLen : 0));
     if (want < firstLen && !minOneBatch) return EMPTY;
-    const buf = pos >= winPos && pos + want <= winPos + win.length ? win.subarray(pos - winPos, pos - winPos + want) : await this.readAt(pos, want);
+    const buf = pos >= winPos && pos + want <= winPos + win.length ? win.subarray(pos - winPos, pos - winPos + want) : await this.readAt(pos, want, fh);
     let e = 0;
     let total = 0;
     while (e + BATCH_HEADER_SIZE <= buf.length) {
@@ -476,8 +478,13 @@ export class LogSegment {
     await unlinkIfExists(this.timeIndexPath);
     await rename(cleanedPath, this.logPath);
     const old = this.fh;
-    this.fh = await open(this.logPath, 'r+');
-    this.size = (await stat(this.logPath)).size;
+    const fh = await open(this.logPath, 'r+');
+    const size = (await stat(this.logPath)).size;
+    // New objects, never mutated in place: a read in flight keeps the old handle, index and size.
+    this.index = new OffsetIndex(this.indexPath, this.baseOffset, this.options.segmentIndexBytes);
+    this.timeIndex = new TimeIndex(this.timeIndexPath, this.baseOffset, this.options.segmentIndexBytes);
+    this.fh = fh;
+    this.size = size;
     this.flushedSize = 0;
     const savedNext = this.nextOffset;
     await this.recover(null);
