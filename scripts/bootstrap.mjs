@@ -41,14 +41,25 @@ function run(cmd, args, cwd = root) {
   }
 }
 
-// 1. npm dependencies, keyed by the lockfile and every package.json.
-const manifests = [join(root, 'package.json'), join(root, 'package-lock.json'), join(root, 'native/package.json'),
-  ...readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p, 'package.json'))];
-const depsHash = hashFiles(manifests);
+// 1. npm dependencies, keyed by the lockfile and the fields of each package.json that change what
+// is installed (a new script must not trigger a reinstall).
+function depsHash() {
+  const h = createHash('sha256');
+  const lock = join(root, 'package-lock.json');
+  if (existsSync(lock)) h.update(readFileSync(lock));
+  const manifests = [join(root, 'package.json'), join(root, 'native/package.json'),
+    ...readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p, 'package.json'))];
+  for (const f of manifests.filter((m) => existsSync(m)).sort()) {
+    const m = JSON.parse(readFileSync(f, 'utf8'));
+    h.update(f.slice(root.length)).update(JSON.stringify([m.name, m.dependencies, m.devDependencies, m.optionalDependencies, m.workspaces, m.bin]));
+  }
+  return h.digest('hex');
+}
 const depsStamp = join(root, 'node_modules/.runnel-deps-stamp');
-if (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== depsHash) {
+const wanted = depsHash();
+if (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== wanted) {
   run('npm', existsSync(join(root, 'package-lock.json')) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
-  writeFileSync(depsStamp, hashFiles(manifests));
+  writeFileSync(depsStamp, depsHash());
 }
 
 // 2. The native core, keyed by its Rust sources.
