@@ -1,0 +1,115 @@
+// The Kafka comparison harness (bench/compare.ts) must not rot: run its seconds-long smoke suite
+// against Runnel only (no Java needed) and check the JSON, the table and the chart; and check the
+// parsers against the exact lines Kafka's perf tools print.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConsumerPerformance, parseEndToEndLatency, parseProducerPerformance } from '../bench/compare/drivers.ts';
+import { ratioOf, svgChart, type CompareRow } from '../bench/compare/output.ts';
+
+const root = join(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'runnel-bench-smoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runHarness(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'bench/compare.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface JsonRow { name: string; unit: string; value: number | null; baseline: number | null; baselineName: string | null; ratio: number | null; better: string; error?: string; physical?: boolean }
+
+describe('bench/compare.ts --suite smoke', () => {
+  it('measures Runnel on every row and writes the table, the JSON and the chart', async () => {
+    const json = join(dir, 'smoke.json');
+    const svg = join(dir, 'smoke.svg');
+    const r = await runHarness(['--suite', 'smoke', '--json', json, '--svg', svg]);
+    expect(r.code, r.stderr).toBe(0);
+
+    const doc = JSON.parse(readFileSync(json, 'utf8')) as { benchmark: string; machine: Record<string, unknown>; rows: JsonRow[] };
+    expect(doc.benchmark).toBe('compare');
+    expect(doc.machine.cpus).toBeGreaterThan(0);
+    expect(doc.machine.suite).toBe('smoke');
+    const names = doc.rows.map((row) => row.name);
+    for (const expected of [
+      'produce 1 KB, acks=1, no compression, 1 partition',
+      'produce 100 B, acks=1, no compression, 1 partition',
+      'consume 1 KB records (fetch rate after the group join)',
+      'produce latency at half the max rate, p50',
+      'produce latency at half the max rate, p99',
+      'end-to-end latency, one 1 KB record at a time, p50',
+      'end-to-end latency, one 1 KB record at a time, p99',
+      'cold start to the first acknowledged produce',
+      'broker RSS, idle after start',
+      'broker RSS, peak under 1 KB produce load',
+      'raw sequential write (page cache, 1 MiB writes)',
+      'loopback TCP copy of the same bytes (one stream)',
+    ]) expect(names).toContain(expected);
+    for (const row of doc.rows) {
+      expect(row.error, `${row.name}: ${row.error}`).toBeUndefined();
+      expect(typeof row.value, row.name).toBe('number');
+      expect(Number.isFinite(row.value), row.name).toBe(true);
+      expect(row.value!, row.name).toBeGreaterThanOrEqual(0);
+      // Runnel only: no Kafka baseline, so no ratio.
+      expect(row.baseline).toBeNull();
+      expect(row.ratio).toBeNull();
+      expect(['higher', 'lower']).toContain(row.better);
+    }
+    // Throughput rows carry real numbers, not zeros.
+    expect(doc.rows.find((row) => row.name.startsWith('produce 1 KB'))!.value!).toBeGreaterThan(0);
+    expect(doc.rows.find((row) => row.name.startsWith('consume'))!.value!).toBeGreaterThan(0);
+
+    expect(r.stdout).toContain('| row | unit | Kafka | Runnel | Runnel / Kafka |');
+    expect(r.stdout).toContain('| produce 1 KB, acks=1, no compression, 1 partition | MB/s |');
+    expect(r.stdout).toMatch(/Machine: \d+ ×/);
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg /);
+  });
+});
+
+describe('parsers of Kafka perf tool output', () => {
+  it('reads ProducerPerformance\'s summary line', () => {
+    const out = 'Option --producer-props has been deprecated\n12 records sent, 3.0 records/sec\n500000 records sent, 118063.754427 records/sec (11.26 MB/sec), 631.08 ms avg latency, 1136.00 ms max latency, 715 ms 50th, 1091 ms 95th, 1128 ms 99th, 1131 ms 99.9th.\n';
+    expect(parseProducerPerformance(out)).toEqual({ recordsPerSec: 118063.754427, avgMs: 631.08, p50Ms: 715, p99Ms: 1128 });
+    expect(() => parseProducerPerformance('Exception in thread "main"')).toThrow(/no summary line/);
+  });
+
+  it('reads ConsumerPerformance\'s CSV line by header name', () => {
+    const out = 'Warning: --messages is deprecated.\nstart.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n2026-11-21 07:46:10:224, 2026-11-21 07:46:13:004, 47.6837, 17.1524, 500000, 179856.1151, 1696, 1084, 43.9887, 461254.6125\n';
+    expect(parseConsumerPerformance(out)).toEqual({ consumed: 500000, fetchMiBPerSec: 43.9887, fetchRecordsPerSec: 461254.6125, joinMs: 1696 });
+  });
+
+  it('reads EndToEndLatency\'s summary', () => {
+    const out = '0\t62.786145\n1000\t1.812967\nAvg latency: 4.1331 ms\nPercentiles: 50th = 2, 99th = 33, 99.9th = 128\n';
+    expect(parseEndToEndLatency(out)).toEqual({ avgMs: 4.1331, p50Ms: 2, p99Ms: 33 });
+  });
+});
+
+describe('ratios and the chart', () => {
+  const cell = (value: number | null) => ({ value, samples: value === null ? [] : [value] });
+  const rows: CompareRow[] = [
+    { name: 'throughput', unit: 'MB/s', better: 'higher', kafka: cell(100), runnel: cell(50) },
+    { name: 'latency', unit: 'ms', better: 'lower', kafka: cell(4), runnel: cell(2) },
+    { name: 'zero baseline', unit: 'ms', better: 'lower', kafka: cell(0), runnel: cell(1) },
+    { name: 'failed', unit: 'MB/s', better: 'higher', kafka: cell(10), runnel: { value: null, samples: [], error: 'timed out' } },
+  ];
+
+  it('is Runnel / Kafka, and undefined without both values', () => {
+    expect(rows.map(ratioOf)).toEqual([0.5, 0.5, null, null]);
+  });
+
+  it('draws one bar per comparable row, red when Runnel is worse and green when better', () => {
+    const svg = svgChart(rows, { suite: 'test', kafkaVersion: '4.3.1', runnelVersion: '0', driver: 'java', java: null, notes: [] });
+    expect(svg.match(/<rect x=/g)).toHaveLength(2);
+    expect(svg).toContain('fill="#c62828"');
+    expect(svg).toContain('fill="#2e7d32"');
+    expect(svg).toContain('0.50×');
+  });
+});
