@@ -909,13 +909,26 @@ export class GroupCoordinator {
     }
     const { promise, resolve } = Promise.withResolvers<OffsetCommitResult>();
     const theGroup = group;
+    const keys = records.map((r) => {
+      const k = decodeKey(r.key) as { topic: string; partition: number };
+      return offsetKey(k.topic, k.partition);
+    });
+    for (const k of keys) theGroup.pendingOffsetCommits.set(k, (theGroup.pendingOffsetCommits.get(k) ?? 0) + 1);
     return {
       records,
       settle: (error) => {
         const appendErr = error === undefined ? null : this.appendError(error);
-        if (appendErr === null && !theGroup.is('Dead') && this.groups.get(theGroup.groupId) === theGroup) {
-          for (const r of records) this.replay(r.partition, r.key, r.value);
-        }
+        const live = !theGroup.is('Dead') && this.groups.get(theGroup.groupId) === theGroup;
+        records.forEach((r, i) => {
+          const k = keys[i]!;
+          const pending = theGroup.pendingOffsetCommits.get(k);
+          // No entry: the offset was deleted while this commit was in flight; its tombstone follows
+          // the commit in the log, so the commit must not come back to life here either.
+          if (pending === undefined) return;
+          if (pending <= 1) theGroup.pendingOffsetCommits.delete(k);
+          else theGroup.pendingOffsetCommits.set(k, pending - 1);
+          if (appendErr === null && live) this.replay(r.partition, r.key, r.value);
+        });
         resolve({
           topics: req.topics.map((t) => ({
             name: t.name,
@@ -968,17 +981,15 @@ export class GroupCoordinator {
     if (!group || group.is('Dead')) return done({ error: 'GROUP_ID_NOT_FOUND', topics: [] });
     let subscribed: (topic: string) => boolean;
     if (group.is('Empty')) subscribed = () => false;
-    else if (group.protocolType === 'consumer') {
-      // Unknown subscriptions count as subscribed: never delete offsets a live member may use.
-      const topics = group.subscribedTopics();
-      subscribed = (t) => topics === null || topics.has(t);
-    } else return done({ error: 'NON_EMPTY_GROUP', topics: [] });
+    else if (group.protocolType === 'consumer') subscribed = (t) => group.isSubscribedToTopic(t);
+    else return done({ error: 'NON_EMPTY_GROUP', topics: [] });
     const records: OffsetsRecord[] = [];
     const topics = req.topics.map((t) => ({
       name: t.name,
       partitions: t.partitions.map((p) => {
         if (subscribed(t.name)) return { partitionIndex: p, error: 'GROUP_SUBSCRIBED_TO_TOPIC' as GroupError };
-        if (group.offsets.delete(offsetKey(t.name, p))) {
+        const hadPending = group.pendingOffsetCommits.delete(offsetKey(t.name, p));
+        if (group.offsets.delete(offsetKey(t.name, p)) || hadPending) {
           records.push({ partition: group.partition, key: encodeOffsetCommitKey(group.groupId, t.name, p), value: null });
         }
         return { partitionIndex: p, error: 'NONE' as GroupError };
@@ -994,9 +1005,9 @@ export class GroupCoordinator {
 
   /**
    * Removes expired committed offsets (Kafka's rules: an Empty group's offsets expire
-   * `offsets.retention.minutes` after it became Empty; a Stable consumer group's offsets of topics
+   * `offsets.retention.minutes` after it became Empty; a live consumer group's offsets of topics
    * nobody subscribes to, and a stand-alone group's offsets, expire that long after their commit;
-   * an explicit expire timestamp wins). An Empty group left without offsets dies. Returns the
+   * an explicit expire timestamp wins; partitions with a commit in flight are left alone). An Empty group left without offsets dies. Returns the
    * tombstones, which also go to `onRecords`.
    */
   expireOffsets(): OffsetsRecord[] {
@@ -1010,7 +1021,7 @@ export class GroupCoordinator {
       if (group.protocolType !== null && group.is('Empty')) {
         const since = group.currentStateTimestamp;
         base = (o) => since ?? o.commitTimestamp;
-      } else if (group.protocolType === 'consumer' && group.is('Stable')) {
+      } else if (group.protocolType === 'consumer' && !group.is('Empty')) {
         const topics = group.subscribedTopics();
         if (topics !== null) {
           keep = topics;
@@ -1021,14 +1032,14 @@ export class GroupCoordinator {
       }
       if (base !== null) {
         for (const [k, o] of group.offsets) {
-          if (keep.has(o.topic)) continue;
+          if (keep.has(o.topic) || group.pendingOffsetCommits.has(k)) continue;
           const expired = o.expireTimestamp >= 0 ? now >= o.expireTimestamp : now - base(o) >= retentionMs;
           if (!expired) continue;
           group.offsets.delete(k);
           records.push({ partition: group.partition, key: encodeOffsetCommitKey(group.groupId, o.topic, o.partition), value: null });
         }
       }
-      if (group.is('Empty') && group.offsets.size === 0 && group.pendingMembers.size === 0) {
+      if (group.is('Empty') && group.offsets.size === 0 && group.pendingOffsetCommits.size === 0 && group.pendingMembers.size === 0) {
         group.transitionTo('Dead', now);
         this.cancelTimers(group);
         this.groups.delete(group.groupId);
@@ -1096,6 +1107,13 @@ export class GroupCoordinator {
       for (const o of group.offsets.values()) {
         records.push({ partition: group.partition, key: encodeOffsetCommitKey(groupId, o.topic, o.partition), value: null });
       }
+      // Commits still in flight land in the log before these tombstones; delete them too.
+      for (const k of group.pendingOffsetCommits.keys()) {
+        if (group.offsets.has(k)) continue;
+        const sep = k.lastIndexOf('\u0000');
+        records.push({ partition: group.partition, key: encodeOffsetCommitKey(groupId, k.slice(0, sep), Number(k.slice(sep + 1))), value: null });
+      }
+      group.pendingOffsetCommits.clear();
       records.push({ partition: group.partition, key: encodeGroupMetadataKey(groupId), value: null });
       return { groupId, error: 'NONE' as GroupError };
     });

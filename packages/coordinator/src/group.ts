@@ -200,6 +200,11 @@ export class Group {
   currentStateTimestamp: number | null;
   /** Committed offsets by `topic\0partition`. */
   readonly offsets = new Map<string, CommittedOffset & { topic: string; partition: number }>();
+  /**
+   * Commits appended but not yet durable, by `topic\0partition` (count of commits in flight).
+   * Expiry leaves these partitions alone; a delete drops the entry so the late commit is not applied.
+   */
+  readonly pendingOffsetCommits = new Map<string, number>();
   joinTimer: Timer | null = null;
   /** The running join timer is the initial delay of a new group: it completes only when it fires. */
   joinIsInitial = false;
@@ -397,7 +402,8 @@ export class Group {
   }
 
   isSubscribedToTopic(topic: string): boolean {
-    return this.subscribedTopics()?.has(topic) ?? false;
+    // Unknown subscriptions count as subscribed: safer for OffsetDelete (Kafka does the same).
+    return this.subscribedTopics()?.has(topic) ?? true;
   }
 }
 

@@ -630,6 +630,38 @@ describe('more transitions', () => {
     expect(h.gc.groupState('solo')).toBeUndefined();
   });
 
+
+  it('a commit in flight during OffsetDelete or expiry does not come back (live state = replayed log)', async () => {
+    const h = new Harness({ 'offsets.retention.minutes': 1 });
+    const commitReq = (offset: bigint) =>
+      h.gc.commitOffsets({
+        groupId: 'solo',
+        generationId: -1,
+        memberId: '',
+        groupInstanceId: null,
+        retentionTimeMs: -1,
+        topics: [{ name: 't', partitions: [{ partitionIndex: 0, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: null }] }],
+      });
+    await h.result(commitReq(1n));
+    h.clock.advance(60_000);
+    // Appended, not yet durable: expiry must leave the partition alone.
+    const inflight = commitReq(2n);
+    h.log.push(...inflight.records);
+    expect(h.gc.expireOffsets()).toEqual([]);
+    // OffsetDelete now: its tombstone lands after the in-flight commit in the log.
+    const del = await h.result(h.gc.deleteOffsets({ groupId: 'solo', topics: [{ name: 't', partitions: [0] }] }));
+    expect(del.topics[0]!.partitions[0]!.error).toBe('NONE');
+    inflight.settle();
+    expect((await inflight.response).topics[0]!.partitions[0]!.error).toBe('NONE');
+    expect(h.gc.fetchOffsets({ groupId: 'solo', topics: null }).topics).toEqual([]);
+    const copy = new GroupCoordinator({ clock: new ManualClock(), config: { 'offsets.topic.num.partitions': 4 } });
+    const p = h.gc.partitionFor('solo');
+    copy.beginLoad(p);
+    for (const r of h.log) copy.replay(p, r.key, r.value);
+    copy.completeLoad(p);
+    expect(copy.fetchOffsets({ groupId: 'solo', topics: null })).toEqual(h.gc.fetchOffsets({ groupId: 'solo', topics: null }));
+  });
+
   it('the periodic expiry check runs on the clock', async () => {
     const h = new Harness({ 'offsets.retention.minutes': 1, 'offsets.retention.check.interval.ms': 10_000 });
     h.gc.startExpiry();
