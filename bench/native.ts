@@ -16,8 +16,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
-import { Codec, compress, crc32c, decompress } from '@runnel/native';
-import { report, row, throughput, type BenchRow } from './lib/report.ts';
+import { Codec, compress, crc32c, decompress, scanLog, validateAndAssign, validateRecords } from '@runnel/native';
+import { report, row, throughput, throughputPair, type BenchRow } from './lib/report.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -106,14 +106,17 @@ for (const size of [16 * KiB, MiB]) {
   const dst = Buffer.alloc(size);
   const label = size === MiB ? '1 MiB' : '16 KiB';
   let sink = 0;
-  const copy = throughput(size, () => {
-    src.copy(dst);
-  });
-  const crc = throughput(size, () => {
-    sink ^= crc32c(src);
-  });
+  const r = throughputPair(
+    size,
+    () => {
+      sink ^= crc32c(src);
+    },
+    () => {
+      src.copy(dst);
+    },
+  );
   if (sink === 0.5) console.log(sink); // keep the result alive
-  rows.push(row(`crc32c ${label}`, 'GB/s', crc / 1e9, { name: `Buffer.copy ${label}`, value: copy / 1e9 }));
+  rows.push(row(`crc32c ${label}`, 'GB/s', r.value / 1e9, { name: `Buffer.copy ${label}`, value: r.baseline / 1e9 }));
 }
 
 const big = corpus(MiB);
@@ -146,26 +149,32 @@ for (const cfg of configs) {
     const total = inputs.reduce((n, c) => n + c.length, 0);
     const packed = inputs.map((c) => compress(cfg.codec, c, cfg.level));
     const ratio = total / packed.reduce((n, c) => n + c.length, 0);
-    const c = throughput(total, () => {
+    const ourCompress = () => {
       for (const input of inputs) compress(cfg.codec, input, cfg.level);
-    });
-    const d = throughput(total, () => {
+    };
+    const ourDecompress = () => {
       for (const p of packed) decompress(cfg.codec, p, block);
-    });
+    };
+    let c: number;
+    let d: number;
     let base: { c: number; d: number } | null = null;
     let baseName = '';
     if (cfg.name === 'gzip') {
-      // node:zlib at the same level (6) on the same inputs.
-      base = {
-        c: throughput(total, () => {
-          for (const input of inputs) zlib.gzipSync(input);
-        }) / MB,
-        d: throughput(total, () => {
-          for (const p of packed) zlib.gunzipSync(p);
-        }) / MB,
-      };
+      // node:zlib at the same level (6) on the same inputs, runs interleaved with ours.
+      const pc = throughputPair(total, ourCompress, () => {
+        for (const input of inputs) zlib.gzipSync(input);
+      });
+      const pd = throughputPair(total, ourDecompress, () => {
+        for (const p of packed) zlib.gunzipSync(p);
+      });
+      [c, d] = [pc.value, pd.value];
+      base = { c: pc.baseline / MB, d: pd.baseline / MB };
       baseName = 'node:zlib';
-    } else if (cfg.cli) {
+    } else {
+      c = throughput(total, ourCompress);
+      d = throughput(total, ourDecompress);
+    }
+    if (cfg.cli) {
       base = cfg.cli(block);
       baseName = `${cfg.cliName} -B${block}`;
       if (!base) notes.push(`${cfg.cliName}: could not parse its output; no baseline`);
@@ -175,6 +184,68 @@ for (const cfg of configs) {
   }
 }
 rmSync(dir, { recursive: true, force: true });
+
+/** An uncompressed v2 batch holding `data` as records of at most ~1 KB (one JSON line each). */
+function batchOf(data: Buffer): Buffer {
+  const lines = data.toString('latin1').split('\n').filter((l) => l.length > 0);
+  const zigzag = (n: number) => {
+    const out: number[] = [];
+    let z = ((n << 1) ^ (n >> 31)) >>> 0;
+    while (z >= 0x80) {
+      out.push((z & 0x7f) | 0x80);
+      z >>>= 7;
+    }
+    out.push(z);
+    return out;
+  };
+  const records = lines.map((line, i) => {
+    const value = Buffer.from(line, 'latin1');
+    const head = Buffer.from([0, ...zigzag(i), ...zigzag(i), ...zigzag(-1), ...zigzag(value.length)]);
+    const body = Buffer.concat([head, value, Buffer.from([0])]);
+    return Buffer.concat([Buffer.from(zigzag(body.length)), body]);
+  });
+  const recs = Buffer.concat(records);
+  const b = Buffer.alloc(61 + recs.length);
+  b.writeInt32BE(b.length - 12, 8);
+  b.writeInt8(2, 16);
+  b.writeInt32BE(lines.length - 1, 23);
+  b.writeBigInt64BE(-1n, 43);
+  b.writeInt16BE(-1, 51);
+  b.writeInt32BE(-1, 53);
+  b.writeInt32BE(lines.length, 57);
+  recs.copy(b, 61);
+  b.writeUInt32BE(crc32c(b.subarray(21)), 17);
+  return b;
+}
+
+// Batch checks: what the produce path (validateAndAssign) and recovery (scanLog) cost over the
+// CRC-32C they must compute anyway; validateRecords walks every record too.
+{
+  const small = batchOf(big.subarray(0, 16 * KiB));
+  const large = batchOf(big);
+  const log = Buffer.concat(chunks.map(batchOf));
+  const crcOf = (b: Buffer) => () => {
+    crc32c(b.subarray(21));
+  };
+  let next = 0n;
+  const assign = (b: Buffer) => () => {
+    next += BigInt(validateAndAssign(b, next, 1).length);
+  };
+  const gb = (name: string, bytes: number, op: () => void, baseName: string, baseOp: () => void) => {
+    const r = throughputPair(bytes, op, baseOp);
+    rows.push(row(name, 'GB/s', r.value / 1e9, { name: baseName, value: r.baseline / 1e9 }));
+  };
+  gb('validateAndAssign 16 KiB batch', small.length, assign(small), 'crc32c of the batch', crcOf(small));
+  gb('validateAndAssign 1 MiB batch', large.length, assign(large), 'crc32c of the batch', crcOf(large));
+  gb(`scanLog 1 MiB log (${chunks.length} batches)`, log.length, () => {
+    scanLog(log);
+  }, 'crc32c per batch from JS', () => {
+    for (let p = 0; p < log.length; p += log.readInt32BE(p + 8) + 12) crc32c(log.subarray(p + 21, p + log.readInt32BE(p + 8) + 12));
+  });
+  gb(`validateRecords 1 MiB batch (${large.readInt32BE(57)} records)`, large.length, () => {
+    validateRecords(large, 2 * MiB);
+  }, 'crc32c of the batch', crcOf(large));
+}
 
 const crc1m = rows.find((r) => r.name === 'crc32c 1 MiB');
 if (crc1m) notes.push(`target crc32c 1 MiB >= 8 GB/s: ${crc1m.value >= 8 ? 'met' : 'NOT met'} (${crc1m.value.toFixed(2)} GB/s)`);

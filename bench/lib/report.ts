@@ -52,20 +52,45 @@ export function median(xs: number[]): number {
  */
 export function throughput(bytesPerOp: number, op: () => void, options: { runs?: number; minMs?: number; warmupMs?: number } = {}): number {
   const { runs = 3, minMs = 200, warmupMs = 100 } = options;
-  const once = (ms: number) => {
-    const start = process.hrtime.bigint();
-    const limit = BigInt(Math.round(ms * 1e6));
-    let n = 0;
-    let elapsed = 0n;
-    do {
-      op();
-      n++;
-      elapsed = process.hrtime.bigint() - start;
-    } while (elapsed < limit);
-    return (n * bytesPerOp) / (Number(elapsed) / 1e9);
-  };
+  const once = (ms: number) => timeOnce(bytesPerOp, op, ms);
   once(warmupMs);
   return median(Array.from({ length: Math.max(1, runs) }, () => once(minMs)));
+}
+
+/**
+ * Like `throughput` for a value and its baseline, with their runs interleaved (value, baseline,
+ * value, …) so that a change in machine load hits both sides of the ratio alike.
+ */
+export function throughputPair(
+  bytesPerOp: number,
+  op: () => void,
+  baselineOp: () => void,
+  options: { runs?: number; minMs?: number; warmupMs?: number } = {},
+): { value: number; baseline: number } {
+  const { runs = 3, minMs = 200, warmupMs = 100 } = options;
+  timeOnce(bytesPerOp, op, warmupMs);
+  timeOnce(bytesPerOp, baselineOp, warmupMs);
+  const values: number[] = [];
+  const baselines: number[] = [];
+  for (let i = 0; i < Math.max(1, runs); i++) {
+    values.push(timeOnce(bytesPerOp, op, minMs));
+    baselines.push(timeOnce(bytesPerOp, baselineOp, minMs));
+  }
+  return { value: median(values), baseline: median(baselines) };
+}
+
+/** Bytes per second of `op` repeated for at least `ms` milliseconds. */
+function timeOnce(bytesPerOp: number, op: () => void, ms: number): number {
+  const start = process.hrtime.bigint();
+  const limit = BigInt(Math.round(ms * 1e6));
+  let n = 0;
+  let elapsed = 0n;
+  do {
+    op();
+    n++;
+    elapsed = process.hrtime.bigint() - start;
+  } while (elapsed < limit);
+  return (n * bytesPerOp) / (Number(elapsed) / 1e9);
 }
 
 function fmt(n: number | null, digits = 2): string {
