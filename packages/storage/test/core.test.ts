@@ -8,7 +8,8 @@ import { batch, batchesIn, tempDir, testConfig } from './helpers.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+  // Every cleanup runs even if one fails (a busy mount point, a manager already stopped).
+  for (const c of cleanups.splice(0).reverse()) await Promise.resolve().then(c).catch(() => {});
 });
 
 async function setup(over: Partial<LogConfig> = {}, extra: { durable?: boolean; clusterId?: string; nodeId?: number } = {}) {
