@@ -11,25 +11,6 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 export declare function assignOffsets(payload: Uint8Array, baseOffset: bigint, leaderEpoch: number): void
 
-export interface BatchInfo {
-  position: number
-  size: number
-  baseOffset: bigint
-  lastOffsetDelta: number
-  recordCount: number
-  partitionLeaderEpoch: number
-  attributes: number
-  codec: number
-  timestampType: number
-  isTransactional: boolean
-  isControl: boolean
-  firstTimestamp: bigint
-  maxTimestamp: bigint
-  producerId: bigint
-  producerEpoch: number
-  baseSequence: number
-}
-
 export declare function compress(codec: number, src: Uint8Array, level?: number | undefined | null): Buffer
 
 export declare function crc32c(data: Uint8Array, seed?: number | undefined | null): number
@@ -41,16 +22,15 @@ export interface RecordsInfo {
   uncompressedBytes: number
 }
 
-export declare function scanLog(buf: Uint8Array, startPosition?: number | undefined | null): ScanResult
+/**
+ * Scans from `start_position` until a bad batch, the end, or the scratch is full (stop code -2,
+ * to be resumed from the valid-bytes slot).
+ */
+export declare function scanLogInto(buf: Uint8Array, startPosition: number, out: Uint8Array): number
 
-export interface ScanResult {
-  validBytes: number
-  batches: Array<BatchInfo>
-  stopReason?: string
-}
+/** Idempotent for the same arguments, so the facade may call it again with a larger scratch. */
+export declare function validateAndAssignInto(payload: Uint8Array, baseOffset: bigint, leaderEpoch: number, out: Uint8Array): number
 
-export declare function validateAndAssign(payload: Uint8Array, baseOffset: bigint, leaderEpoch: number): Array<BatchInfo>
-
-export declare function validateBatches(payload: Uint8Array): Array<BatchInfo>
+export declare function validateBatchesInto(payload: Uint8Array, out: Uint8Array): number
 
 export declare function validateRecords(batch: Uint8Array, maxUncompressedBytes: number): RecordsInfo

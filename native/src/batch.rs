@@ -186,14 +186,22 @@ pub struct Scan {
     pub valid_bytes: usize,
     pub batches: Vec<Header>,
     pub stop: Option<&'static str>,
+    /// `max_batches` were read before the end: resume from `valid_bytes`.
+    pub full: bool,
 }
 
-/// Walks a log from `start` and stops at the first batch that is partial or invalid.
-pub fn scan(buf: &[u8], start: usize) -> Scan {
+/// Walks a log from `start` and stops at the first batch that is partial or invalid, or after
+/// `max_batches`.
+pub fn scan(buf: &[u8], start: usize, max_batches: usize) -> Scan {
     let mut batches = Vec::new();
     let mut pos = start.min(buf.len());
     let mut stop = None;
+    let mut full = false;
     while pos < buf.len() {
+        if batches.len() == max_batches {
+            full = true;
+            break;
+        }
         match check_batch(buf, pos, batches.len(), Mode::Log) {
             Ok(h) => {
                 pos += h.size;
@@ -205,7 +213,7 @@ pub fn scan(buf: &[u8], start: usize) -> Scan {
             }
         }
     }
-    Scan { valid_bytes: pos, batches, stop }
+    Scan { valid_bytes: pos, batches, stop, full }
 }
 
 /// Zigzag varint reader over a bounded slice (Protobuf style, as Kafka's ByteUtils).

@@ -126,6 +126,65 @@ export function decompress(codec: Codec, src: Uint8Array, maxOutput: number): Bu
   return call(() => binding.decompress(codec, src, maxOutput));
 }
 
+/*
+ * Batch headers come back through a reusable scratch buffer of 8-byte slots (layout in
+ * src/lib.rs): [0] count, [1] scan stop code, [2] scan valid bytes, then 12 slots per batch.
+ * Building the objects here is much cheaper than building them through N-API.
+ */
+const PREFIX_SLOTS = 3;
+const HEADER_SLOTS = 12;
+const STOP_CODES: readonly BatchErrorCode[] = [
+  'EMPTY', 'TRUNCATED', 'BAD_LENGTH', 'BAD_MAGIC', 'CORRUPT_CRC', 'RECORD_COUNT_MISMATCH',
+  'BAD_ATTRIBUTES', 'INVALID_RECORD', 'DECOMPRESS_LIMIT', 'CORRUPT_COMPRESSED',
+];
+
+let scratchBytes = new Uint8Array(8 * (PREFIX_SLOTS + HEADER_SLOTS * 64));
+let scratchF64 = new Float64Array(scratchBytes.buffer);
+let scratchI64 = new BigInt64Array(scratchBytes.buffer);
+
+function ensureScratch(batches: number): boolean {
+  if (PREFIX_SLOTS + HEADER_SLOTS * batches <= scratchF64.length) return false;
+  scratchBytes = new Uint8Array(8 * (PREFIX_SLOTS + HEADER_SLOTS * Math.max(batches, 2 * (scratchF64.length / HEADER_SLOTS))));
+  scratchF64 = new Float64Array(scratchBytes.buffer);
+  scratchI64 = new BigInt64Array(scratchBytes.buffer);
+  return true;
+}
+
+function readHeaders(count: number, into: BatchInfo[] = []): BatchInfo[] {
+  const f = scratchF64;
+  const g = scratchI64;
+  for (let i = 0; i < count; i++) {
+    const s = PREFIX_SLOTS + i * HEADER_SLOTS;
+    const attributes = f[s + 6];
+    into.push({
+      position: f[s],
+      size: f[s + 1],
+      baseOffset: g[s + 2],
+      lastOffsetDelta: f[s + 3],
+      recordCount: f[s + 4],
+      partitionLeaderEpoch: f[s + 5],
+      attributes,
+      codec: (attributes & 7) as Codec,
+      timestampType: ((attributes >> 3) & 1) as 0 | 1,
+      isTransactional: (attributes & 0x10) !== 0,
+      isControl: (attributes & 0x20) !== 0,
+      firstTimestamp: g[s + 7],
+      maxTimestamp: g[s + 8],
+      producerId: g[s + 9],
+      producerEpoch: f[s + 10],
+      baseSequence: f[s + 11],
+    });
+  }
+  return into;
+}
+
+/** Runs a header-writing call, once more with a bigger scratch if the batches did not fit. */
+function withHeaders(run: (scratch: Uint8Array) => number): BatchInfo[] {
+  let count = call(() => run(scratchBytes));
+  if (ensureScratch(count)) count = call(() => run(scratchBytes));
+  return readHeaders(count);
+}
+
 /**
  * Validates every v2 batch of a partition payload (batches back to back, no trailing bytes):
  * lengths, magic 2, CRC-32C over bytes 21..end, recordCount === lastOffsetDelta + 1 >= 1 (control
@@ -133,7 +192,7 @@ export function decompress(codec: Codec, src: Uint8Array, maxOutput: number): Bu
  * first bad batch.
  */
 export function validateBatches(payload: Uint8Array): BatchInfo[] {
-  return call(() => binding.validateBatches(payload)) as BatchInfo[];
+  return withHeaders((scratch) => binding.validateBatchesInto(payload, scratch));
 }
 
 /**
@@ -147,7 +206,8 @@ export function assignOffsets(payload: Uint8Array, baseOffset: bigint, leaderEpo
 
 /** validateBatches then assignOffsets in one crossing (the produce path); nothing is written if validation fails. */
 export function validateAndAssign(payload: Uint8Array, baseOffset: bigint, leaderEpoch: number): BatchInfo[] {
-  return call(() => binding.validateAndAssign(payload, baseOffset, leaderEpoch)) as BatchInfo[];
+  // Idempotent, so the retry with a larger scratch (more than 64 batches) writes the same offsets.
+  return withHeaders((scratch) => binding.validateAndAssignInto(payload, baseOffset, leaderEpoch, scratch));
 }
 
 /**
@@ -157,10 +217,23 @@ export function validateAndAssign(payload: Uint8Array, baseOffset: bigint, leade
  */
 export function scanLog(
   buf: Uint8Array,
-  startPosition?: number,
+  startPosition = 0,
 ): { validBytes: number; batches: BatchInfo[]; stopReason: BatchErrorCode | null } {
-  const r = call(() => binding.scanLog(buf, startPosition));
-  return { validBytes: r.validBytes, batches: r.batches as BatchInfo[], stopReason: (r.stopReason ?? null) as BatchErrorCode | null };
+  const batches: BatchInfo[] = [];
+  let start = startPosition;
+  for (;;) {
+    const count = call(() => binding.scanLogInto(buf, start, scratchBytes));
+    readHeaders(count, batches);
+    const stop = scratchF64[1];
+    const validBytes = scratchF64[2];
+    if (stop === -2) {
+      // The scratch filled up: resume after the last batch read, with room for more next time.
+      ensureScratch(2 * count);
+      start = validBytes;
+      continue;
+    }
+    return { validBytes, batches, stopReason: stop === -1 ? null : STOP_CODES[stop] };
+  }
 }
 
 /**

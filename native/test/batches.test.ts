@@ -238,3 +238,35 @@ describe('validateRecords', () => {
     expect(batchError(() => validateRecords(buildBatch([{ key: Buffer.from([0]), value: null }], { attributeBits: 0x20 }), 1024)).code).toBe('INVALID_RECORD');
   });
 });
+
+describe('many batches (past the facade scratch of 64 headers)', () => {
+  const many = Array.from({ length: 150 }, (_, i) => buildBatch(simpleRecords(1 + (i % 3)), { codec: i % 2 ? Codec.Lz4 : Codec.None, baseSequence: i }));
+  const payload = Buffer.concat(many);
+
+  it('validateBatches and validateAndAssign return every header in order', () => {
+    const infos = validateBatches(payload);
+    expect(infos.map((b) => b.baseSequence)).toEqual(many.map((_, i) => i));
+    const copy = Buffer.from(payload);
+    const assigned = validateAndAssign(copy, 10n, 3);
+    let next = 10n;
+    for (const [i, b] of assigned.entries()) {
+      expect([b.baseOffset, b.baseSequence, b.partitionLeaderEpoch]).toEqual([next, i, 3]);
+      expect(copy.readBigInt64BE(b.position)).toBe(next);
+      next += BigInt(b.lastOffsetDelta + 1);
+    }
+    expect(scanLog(copy).batches.map((b) => b.baseOffset)).toEqual(assigned.map((b) => b.baseOffset));
+  });
+
+  it('scanLog resumes across scratch refills and still stops at the first bad batch', () => {
+    const s = scanLog(payload);
+    expect([s.batches.length, s.validBytes, s.stopReason]).toEqual([150, payload.length, null]);
+    expect(s.batches.map((b) => b.baseSequence)).toEqual(many.map((_, i) => i));
+    const broken = Buffer.from(payload);
+    const at = many.slice(0, 120).reduce((n, b) => n + b.length, 0);
+    broken[at + 30] ^= 0xff;
+    const t = scanLog(broken);
+    expect([t.batches.length, t.validBytes, t.stopReason]).toEqual([120, at, 'CORRUPT_CRC']);
+    const fromMiddle = scanLog(payload, many[0].length);
+    expect(fromMiddle.batches.length).toBe(149);
+  });
+});
