@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { silentLogger, topicConfig, type BrokerConfig, type Logger } from '@runnel/common';
 import { KafkaServer, type Handler } from '@runnel/kafka-server';
 import type { MetadataStore } from '@runnel/metadata';
@@ -113,12 +114,16 @@ export class Broker {
     return found.log;
   }
 
-  /** Where clients reach this broker: the advertised listener, with the bound port when it asked for port 0. */
+  /**
+   * Where clients reach this broker: the advertised listener, with the bound port when it asked for
+   * port 0. A listener bound to all interfaces (empty host or 0.0.0.0) is advertised under this
+   * machine's host name, as Kafka does; clients cannot connect to 0.0.0.0.
+   */
   advertisedAddress(): { host: string; port: number } {
     const advertised = this.#config.advertisedListeners[0]!;
     const bound = this.#server.address();
     return {
-      host: advertised.host === '' || advertised.host === '0.0.0.0' ? bound.host : advertised.host,
+      host: advertised.host === '' || advertised.host === '0.0.0.0' ? hostname() : advertised.host,
       port: advertised.port === 0 ? bound.port : advertised.port,
     };
   }
