@@ -46,4 +46,18 @@ export function recompress(task: RecompressTask): Uint8Array {
   return changed ? Buffer.concat(parts) : payload;
 }
 
+/**
+ * Deep record check of one batch in the pool. The batch arrives as a structured-clone copy (never a
+ * transfer: that would detach the caller's payload, which is still to be appended). Failures come
+ * back as a value so their code survives the thread hop.
+ */
+export function validate(task: { batch: Uint8Array; maxUncompressedBytes: number }): { ok: true } | { code: string; message: string } {
+  try {
+    validateRecords(task.batch, task.maxUncompressedBytes);
+    return { ok: true };
+  } catch (err) {
+    return { code: (err as BatchError).code ?? 'INVALID_RECORD', message: (err as Error).message };
+  }
+}
+
 export { BatchError };

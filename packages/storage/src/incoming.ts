@@ -47,8 +47,11 @@ export async function prepareIncoming(payload: Buffer, options: { compression: C
       if (size < BATCH_HEADER_SIZE || pos + size > payload.length) break;
       const batch = payload.subarray(pos, pos + size);
       const compressed = (payload.readInt16BE(pos + OFF_ATTRIBUTES) & CODEC_MASK) !== 0;
-      if (compressed && size > INLINE_BYTES && pool) await pool.validateRecords(batch, MAX_UNCOMPRESSED_BATCH_BYTES);
-      else validateRecords(batch, MAX_UNCOMPRESSED_BATCH_BYTES);
+      if (compressed && size > INLINE_BYTES && pool) {
+        // Not pool.validateRecords: it transfers a buffer the view owns whole, detaching the payload.
+        const r = await pool.run<{ ok: true } | { code: string; message: string }>({ filename: WORKER, name: 'validate', args: { batch, maxUncompressedBytes: MAX_UNCOMPRESSED_BATCH_BYTES } });
+        if (!('ok' in r)) throw new StorageError('CORRUPT_MESSAGE', `${where}: invalid record batch at byte ${pos}: ${r.code}: ${r.message}`);
+      } else validateRecords(batch, MAX_UNCOMPRESSED_BATCH_BYTES);
       pos += size;
     }
     return payload;

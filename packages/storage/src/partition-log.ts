@@ -58,14 +58,21 @@ const MAX_GROUP_APPENDS = 512;
 const MAX_GROUP_BYTES = 16 * 1024 * 1024;
 
 interface QueuedAppend {
-  payload: Buffer;
+  /** Set when the record checks (and any recompression) are done. */
+  payload: Buffer | null;
+  /** Set when they failed. */
+  error: unknown;
+  ready: Promise<void>;
   leaderEpoch: number | undefined;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }
 
+/** A queued append whose payload is ready to validate and write. */
+type ReadyAppend = QueuedAppend & { payload: Buffer };
+
 interface Prepared {
-  item: QueuedAppend;
+  item: ReadyAppend;
   batches: BatchInfo[];
   /** Producer entries this append changes (applied when its group is written). */
   pending: Map<bigint, ProducerEntry>;
@@ -336,9 +343,19 @@ export class PartitionLog {
    */
   async append(payload: Buffer, options?: { leaderEpoch?: number }): Promise<AppendResult> {
     this.assertOnline();
-    payload = await prepareIncoming(payload, { compression: this.config.compressionType, pool: this.ctx.pool, where: `${this.topic}-${this.partition}` });
+    // The queue slot is taken now, before the (possibly off-thread) record checks, so appends keep
+    // the order they were called in: a pipelined producer's batches must not overtake each other.
     const result = await new Promise<AppendResult>((resolve, reject) => {
-      this.appendQueue.push({ payload, leaderEpoch: options?.leaderEpoch, resolve, reject });
+      const item: QueuedAppend = { payload: null, error: undefined, ready: Promise.resolve(), leaderEpoch: options?.leaderEpoch, resolve, reject };
+      item.ready = prepareIncoming(payload, { compression: this.config.compressionType, pool: this.ctx.pool, where: `${this.topic}-${this.partition}` }).then(
+        (p) => {
+          item.payload = p;
+        },
+        (err) => {
+          item.error = err ?? new Error('append preparation failed');
+        },
+      );
+      this.appendQueue.push(item);
       if (!this.writerScheduled) {
         this.writerScheduled = true;
         void this.lock.run(() => this.drainAppends());
@@ -348,20 +365,34 @@ export class PartitionLog {
     return result;
   }
 
+  /** Write queued appends in call order, coalescing those already prepared into one group. */
   private async drainAppends(): Promise<void> {
     try {
       while (this.appendQueue.length > 0) {
+        const group: ReadyAppend[] = [];
         let bytes = 0;
-        let n = 0;
-        while (n < this.appendQueue.length && n < MAX_GROUP_APPENDS && bytes < MAX_GROUP_BYTES) bytes += this.appendQueue[n++].payload.length;
-        await this.appendGroup(this.appendQueue.splice(0, n));
+        while (this.appendQueue.length > 0 && group.length < MAX_GROUP_APPENDS && bytes < MAX_GROUP_BYTES) {
+          const head = this.appendQueue[0];
+          if (head.payload === null && head.error === undefined) {
+            if (group.length > 0) break; // write what is ready; the next round waits for this one
+            await head.ready;
+          }
+          this.appendQueue.shift();
+          if (head.error !== undefined) {
+            head.reject(head.error);
+            continue;
+          }
+          group.push(head as ReadyAppend);
+          bytes += head.payload!.length;
+        }
+        if (group.length > 0) await this.appendGroup(group);
       }
     } finally {
       this.writerScheduled = false;
     }
   }
 
-  private async appendGroup(items: QueuedAppend[]): Promise<void> {
+  private async appendGroup(items: ReadyAppend[]): Promise<void> {
     const where = `${this.topic}-${this.partition}`;
     let next = this.logEndOffset;
     let group: Prepared[] = [];
@@ -459,7 +490,7 @@ export class PartitionLog {
   }
 
   /** Everything about one append that needs no I/O: native validation + offsets, limits, producer checks, LogAppendTime. */
-  private prepare(item: QueuedAppend, next: bigint, groupPending: Map<bigint, ProducerEntry>, where: string): Prepared | StorageError {
+  private prepare(item: ReadyAppend, next: bigint, groupPending: Map<bigint, ProducerEntry>, where: string): Prepared | StorageError {
     const { payload } = item;
     const leaderEpoch = item.leaderEpoch ?? Math.max(0, this.leaderEpochs.latestEpoch());
     let batches: BatchInfo[];

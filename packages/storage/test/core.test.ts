@@ -1,8 +1,10 @@
 import { readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { crc32c, scanLog } from '@runnel/native';
-import { decodeRecordBatches } from '@runnel/protocol';
+import { randomBytes } from 'node:crypto';
+import { Codec, crc32c, scanLog } from '@runnel/native';
+import { OffloadPool } from '@runnel/offload';
+import { decodeRecordBatches, encodeRecordBatch } from '@runnel/protocol';
 import { LogManager, type LogConfig } from '../src/index.ts';
 import { batch, batchesIn, tempDir, testConfig } from './helpers.ts';
 
@@ -149,6 +151,29 @@ describe('idempotent producers', () => {
       expect((await log.append(idem(40))).baseOffset).toBe(40n);
     });
   }
+});
+
+describe('appends with record checks in the offload pool', () => {
+  it('keeps call order across a slow off-thread check and never detaches the payload', async () => {
+    const d = tempDir();
+    cleanups.push(d.cleanup);
+    const pool = OffloadPool.create({ threads: 1 });
+    cleanups.push(() => pool.stop());
+    const mgr = LogManager.create({ logDirs: [d.path], defaults: testConfig(), pool });
+    await mgr.start();
+    cleanups.push(() => mgr.stop());
+    const log = await mgr.createLog('p', 0);
+    // > 64 KiB compressed: checked in the pool. The buffer owns its ArrayBuffer (transferable).
+    const enc = encodeRecordBatch({ records: Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: randomBytes(1000) })), codec: Codec.Lz4, producerId: 5n, producerEpoch: 0, baseSequence: 0 });
+    const big = Buffer.allocUnsafeSlow(enc.length);
+    enc.copy(big);
+    const small = batch(2, { producerId: 5n, producerEpoch: 0, baseSequence: 200 });
+    const [a, b] = await Promise.all([log.append(big), log.append(small)]);
+    expect(a).toMatchObject({ baseOffset: 0n, lastOffset: 199n });
+    expect(b).toMatchObject({ baseOffset: 200n, lastOffset: 201n });
+    const got = decodeRecordBatches((await log.read(0n, 1 << 20)).records);
+    expect(got.map((x) => x.records.length)).toEqual([200, 2]);
+  });
 });
 
 describe('follower appends', () => {
