@@ -62,6 +62,27 @@ export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
   'offset.metadata.max.bytes': 4096,
 };
 
+/**
+ * The coordinator settings found in a broker configuration (`runnel start` passes its
+ * BrokerConfig): every key of GroupCoordinatorConfig the config knows, as numbers. `has` guards
+ * against names the configuration table does not define.
+ */
+export function groupCoordinatorConfigFrom(config: { has?(name: string): boolean; get(name: never): unknown }): Partial<GroupCoordinatorConfig> {
+  const out: Partial<GroupCoordinatorConfig> = {};
+  const get = config.get as (name: string) => unknown;
+  for (const key of Object.keys(defaultGroupCoordinatorConfig) as (keyof GroupCoordinatorConfig)[]) {
+    if (config.has && !config.has(key)) continue;
+    let value: unknown;
+    try {
+      value = get.call(config, key);
+    } catch {
+      continue;
+    }
+    if (typeof value === 'number' && Number.isFinite(value)) out[key] = value;
+  }
+  return out;
+}
+
 /** How long a member that joined but never completed a join may stay (Kafka's NewMemberJoinTimeoutMs). */
 export const NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000;
 
@@ -250,7 +271,13 @@ export class GroupCoordinator {
     if (k.type === 'offset') {
       let group = this.groups.get(k.group);
       if (value === null) {
-        group?.offsets.delete(offsetKey(k.topic, k.partition));
+        if (!group) return;
+        group.offsets.delete(offsetKey(k.topic, k.partition));
+        // A group known only through its offsets is gone with the last of them.
+        if (group.offsets.size === 0 && group.generationId === 0 && group.members.size === 0 && group.protocolType === null) {
+          this.cancelTimers(group);
+          this.groups.delete(k.group);
+        }
         return;
       }
       if (!group) {

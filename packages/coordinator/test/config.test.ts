@@ -1,0 +1,15 @@
+import { resolveConfig } from '@runnel/common';
+import { describe, expect, it } from 'vitest';
+import { defaultGroupCoordinatorConfig, groupCoordinatorConfigFrom } from '../src/index.ts';
+
+describe('groupCoordinatorConfigFrom', () => {
+  it('reads the Kafka-named group settings from a broker configuration', () => {
+    const { config } = resolveConfig({ overrides: new Map([['group.initial.rebalance.delay.ms', '0'], ['offsets.topic.num.partitions', '7']]) });
+    const c = groupCoordinatorConfigFrom(config);
+    expect(c['group.initial.rebalance.delay.ms']).toBe(0);
+    expect(c['offsets.topic.num.partitions']).toBe(7);
+    expect(c['group.min.session.timeout.ms']).toBe(defaultGroupCoordinatorConfig['group.min.session.timeout.ms']);
+    // Keys the broker table does not define are left to the coordinator's defaults.
+    for (const [k, v] of Object.entries(c)) expect(typeof v, k).toBe('number');
+  });
+});
