@@ -441,6 +441,15 @@ export class PartitionLog {
           return false;
         }
       }
+      // flush.messages: the fsync happens before the acknowledgement, as in Kafka's append.
+      if (this.unflushedMessages >= this.config.flushMessages) {
+        try {
+          await this.flushLocked();
+        } catch (err) {
+          for (const x of g) x.item.reject(err);
+          return false;
+        }
+      }
       for (const x of g) x.item.resolve(x.result);
       return true;
     };
@@ -486,7 +495,6 @@ export class PartitionLog {
       next = lastOffset + 1n;
     }
     await writeGroup();
-    if (this.unflushedMessages >= this.config.flushMessages) await this.flushLocked().catch(() => {});
   }
 
   /** Everything about one append that needs no I/O: native validation + offsets, limits, producer checks, LogAppendTime. */

@@ -203,6 +203,22 @@ describe('follower appends', () => {
   });
 });
 
+describe('flush policy', () => {
+  it('flush.messages fsyncs and moves the recovery point to the log end', async () => {
+    const { mgr } = await setup({ flushMessages: 10 });
+    const log = await mgr().createLog('t', 0);
+    await log.append(batch(4));
+    expect(log.recoveryPoint).toBe(0n);
+    await log.append(batch(4));
+    await log.append(batch(4));
+    expect(log.recoveryPoint).toBe(12n);
+    await log.append(batch(4));
+    expect(log.recoveryPoint).toBe(12n);
+    await log.flush();
+    expect(log.recoveryPoint).toBe(16n);
+  });
+});
+
 describe('rolling', () => {
   it('rolls when an index is full and when segment.ms has passed', async () => {
     const { dir, mgr } = await setup({ segmentIndexBytes: 24, indexIntervalBytes: 0 });
