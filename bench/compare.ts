@@ -12,11 +12,13 @@
  * With `--json FILE` the chart goes to FILE with `.svg` (or `--svg FILE`).
  */
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './lib/report.ts';
-import { coldStart, connectWhenReady, createTopic, deleteTopic, spawnBroker, type BrokerSettings, type SystemName } from './compare/brokers.ts';
+import type { KafkaClient } from '@runnel/client';
+import { coldStart, connectWhenReady, createTopic, deleteTopic, spawnBroker, type BrokerSettings, type RunningBroker, type SystemName } from './compare/brokers.ts';
 import { javaDriver, nodeDriver, runnelPerfAvailable, runnelPerfDriver, type Driver, type ProduceResult } from './compare/drivers.ts';
 import { kafkaArtifacts, type KafkaArtifacts } from './compare/kafka.ts';
 import { jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunInfo } from './compare/output.ts';
@@ -105,154 +107,208 @@ const names = {
   loopback: 'loopback TCP copy of the same bytes (one stream)',
 };
 
-/** Runs every row against one broker; never throws for a row, only records its failure. */
-async function measureSystem(system: SystemName, s: Suite, driver: Driver, settings: BrokerSettings, art: KafkaArtifacts | null, fixedRate: () => number | null): Promise<Results> {
-  const out: Results = new Map();
-  const cold: number[] = [];
-  try {
-    for (let i = 0; i < s.coldStarts; i++) {
-      const dir = join(settings.dataDir, `cold-${i}`);
-      cold.push(await coldStart(system, { ...settings, dataDir: dir }, art, ROOT));
-      rmSync(dir, { recursive: true, force: true });
+/** One broker under test and what has been measured on it so far. */
+interface Target {
+  system: SystemName;
+  broker: RunningBroker;
+  admin: KafkaClient;
+  results: Results;
+}
+
+interface Run<T> { r: T; cores: { broker: number; tool: number } }
+
+/**
+ * One row on every target, interleaved run by run (K R, R K, K R, ...) so that a machine whose
+ * load drifts (other work, page cache, thermal) disturbs both sides alike: `setup` and `warmup` per
+ * target, then `runs` measured runs each with the broker's and the tool's CPU use, then `record`.
+ * A target that fails gets its error recorded through `fail`; the other goes on.
+ */
+async function interleaved<T extends { wallMs: number; toolCpu: number }>(
+  targets: Target[],
+  runs: number,
+  steps: {
+    setup?: (t: Target) => Promise<void>;
+    warmup?: (t: Target) => Promise<unknown>;
+    run: (t: Target, i: number) => Promise<T>;
+    around?: (t: Target) => { stop(): void };
+    record: (t: Target, runs: Array<Run<T>>) => void;
+    fail: (t: Target, err: unknown) => void;
+  },
+): Promise<void> {
+  const done = new Map<Target, Array<Run<T>>>();
+  const errors = new Map<Target, unknown>();
+  for (const t of targets) {
+    try {
+      await steps.setup?.(t);
+      await steps.warmup?.(t);
+      done.set(t, []);
+    } catch (err) {
+      errors.set(t, err);
     }
-    out.set(names.cold, { value: median(cold), samples: cold });
-  } catch (err) {
-    out.set(names.cold, failed(err));
+  }
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 === 0 ? targets : [...targets].reverse();
+    for (const t of order) {
+      const list = done.get(t);
+      if (!list) continue;
+      try {
+        const sampler = steps.around?.(t);
+        const b0 = cpuSeconds(t.broker.pid);
+        const r = await steps.run(t, i);
+        const brokerCpu = cpuSeconds(t.broker.pid) - b0;
+        sampler?.stop();
+        list.push({ r, cores: { broker: brokerCpu / (r.wallMs / 1000), tool: r.toolCpu / (r.wallMs / 1000) } });
+      } catch (err) {
+        done.delete(t);
+        errors.set(t, err);
+      }
+    }
+  }
+  for (const t of targets) {
+    const list = done.get(t);
+    if (list) steps.record(t, list);
+    else {
+      log(`${t.system}: failed: ${(errors.get(t) as Error)?.message ?? errors.get(t)}`);
+      steps.fail(t, errors.get(t));
+    }
+  }
+}
+
+const coresOf = <T>(runs: Array<Run<T>>) => runs.map((x) => x.cores);
+
+/** Every row on every target; never throws for a row, only records its failure. */
+async function measureAll(targets: Target[], s: Suite, driver: Driver): Promise<void> {
+  const rssPeaks = new Map<Target, number[]>(targets.map((t) => [t, []]));
+  const baseMax = new Map<Target, number>();
+
+  for (const c of s.produce) {
+    const name = caseName(c);
+    const topic = `bench-${c.id}`;
+    const spec = { topic, partitions: c.partitions, records: s.records(c.recordSize), recordSize: c.recordSize, acks: c.acks, compression: c.compression, throughput: -1 };
+    log(name);
+    await interleaved<ProduceResult>(targets, s.runs, {
+      setup: (t) => createTopic(t.admin, topic, c.partitions),
+      warmup: s.warmup ? (t) => driver.produce(t.broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 2) }) : undefined,
+      around: (t) => {
+        if (c.id !== BASE.id) return { stop() {} };
+        const sampler = sampleRss(t.broker.pid);
+        return { stop: () => rssPeaks.get(t)!.push(sampler.stop() / 1e6) };
+      },
+      run: (t) => driver.produce(t.broker.bootstrap, spec),
+      record: (t, runs) => {
+        t.results.set(name, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
+        if (c.id === BASE.id) baseMax.set(t, median(runs.map((x) => x.r.recordsPerSec)));
+      },
+      fail: (t, err) => t.results.set(name, failed(err)),
+    });
+    if (c.id !== BASE.id) for (const t of targets) await deleteTopic(t.admin, topic).catch(() => {});
+  }
+  for (const t of targets) {
+    const peaks = rssPeaks.get(t)!;
+    t.results.set(names.rssLoad, peaks.length ? { value: median(peaks), samples: peaks } : failed(new Error('the base produce row did not run')));
   }
 
-  let broker;
-  try {
-    broker = await spawnBroker(system, { ...settings, dataDir: join(settings.dataDir, 'main') }, art, ROOT);
-  } catch (err) {
-    for (const n of Object.values(names)) if (!out.has(n)) out.set(n, failed(err));
-    return out;
+  // Consume what the base produce row wrote (warm-up + runs × records, so there is enough).
+  log(names.consume);
+  const consumeSpec = { topic: `bench-${BASE.id}`, records: Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs), recordSize: BASE.recordSize };
+  await interleaved(targets, s.runs, {
+    warmup: s.warmup ? (t) => driver.consume(t.broker.bootstrap, consumeSpec) : undefined,
+    run: (t) => driver.consume(t.broker.bootstrap, consumeSpec),
+    record: (t, runs) => {
+      t.results.set(names.consume, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
+      if (driver.name === 'java') t.results.set(names.join, { value: median(runs.map((x) => x.r.joinMs)), samples: runs.map((x) => x.r.joinMs) });
+    },
+    fail: (t, err) => { t.results.set(names.consume, failed(err)); t.results.set(names.join, failed(err)); },
+  });
+
+  // Latency at a fixed rate: half of Kafka's maximum on the base row (Runnel's own without Kafka).
+  const kafkaTarget = targets.find((t) => t.system === 'Kafka');
+  const max = kafkaTarget ? baseMax.get(kafkaTarget) : baseMax.get(targets[0]!);
+  const rate = max ? Math.round(max / 2) : null;
+  const fixedTopic = 'bench-fixed-rate';
+  log(`fixed-rate latency at ${rate} records/s`);
+  const fixedSpec = { topic: fixedTopic, partitions: 1, records: Math.max(100, Math.round((rate ?? 0) * s.fixedRateSeconds)), recordSize: 1024, acks: '1' as const, compression: 'none' as const, throughput: rate ?? 1 };
+  await interleaved<ProduceResult>(targets, s.runs, {
+    setup: async (t) => {
+      if (!rate) throw new Error(`no maximum rate to take half of (the base produce row failed on ${kafkaTarget ? 'Kafka' : t.system})`);
+      await createTopic(t.admin, fixedTopic, 1);
+    },
+    warmup: s.warmup ? (t) => driver.produce(t.broker.bootstrap, { ...fixedSpec, records: Math.ceil(fixedSpec.records / 4) }) : undefined,
+    run: (t) => driver.produce(t.broker.bootstrap, fixedSpec),
+    record: (t, runs) => {
+      t.results.set(names.fixedP50, cellOf(runs.map((x) => x.r.p50Ms), coresOf(runs)));
+      t.results.set(names.fixedP99, cellOf(runs.map((x) => x.r.p99Ms), coresOf(runs)));
+    },
+    fail: (t, err) => { t.results.set(names.fixedP50, failed(err)); t.results.set(names.fixedP99, failed(err)); },
+  });
+
+  log('end-to-end latency');
+  const e2eSpec = { topic: 'bench-e2e', records: s.endToEndRecords, recordSize: 1024, acks: '1' as const };
+  await interleaved(targets, s.runs, {
+    setup: (t) => createTopic(t.admin, e2eSpec.topic, 1),
+    warmup: s.warmup ? (t) => driver.endToEnd(t.broker.bootstrap, { ...e2eSpec, records: Math.ceil(e2eSpec.records / 4) }) : undefined,
+    run: (t) => driver.endToEnd(t.broker.bootstrap, e2eSpec),
+    record: (t, runs) => {
+      t.results.set(names.e2eP50, cellOf(runs.map((x) => x.r.p50Ms), coresOf(runs)));
+      t.results.set(names.e2eP99, cellOf(runs.map((x) => x.r.p99Ms), coresOf(runs)));
+      t.results.set(names.e2eAvg, cellOf(runs.map((x) => x.r.avgMs), coresOf(runs)));
+    },
+    fail: (t, err) => { for (const n of [names.e2eP50, names.e2eP99, names.e2eAvg]) t.results.set(n, failed(err)); },
+  });
+}
+
+/** Cold starts, alternating the systems; each on a fresh (for Kafka: freshly formatted) log dir. */
+async function coldStarts(systems: SystemName[], s: Suite, settings: (system: SystemName) => BrokerSettings, art: KafkaArtifacts | null): Promise<Map<SystemName, Cell>> {
+  const samples = new Map<SystemName, number[]>(systems.map((x) => [x, []]));
+  const errors = new Map<SystemName, unknown>();
+  for (let i = 0; i < s.coldStarts; i++) {
+    for (const system of i % 2 === 0 ? systems : [...systems].reverse()) {
+      if (errors.has(system)) continue;
+      const dir = join(settings(system).dataDir, `cold-${i}`);
+      try {
+        samples.get(system)!.push(await coldStart(system, { ...settings(system), dataDir: dir }, art, ROOT));
+      } catch (err) {
+        errors.set(system, err);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   }
+  return new Map(systems.map((x) => [x, errors.has(x) ? failed(errors.get(x)) : { value: median(samples.get(x)!), samples: samples.get(x)! }]));
+}
+
+/** Starts the brokers, measures every row on them, stops them; failures become failed rows. */
+async function measure(systems: SystemName[], s: Suite, driver: Driver, settings: (system: SystemName) => BrokerSettings, art: KafkaArtifacts | null): Promise<Map<SystemName, Results>> {
+  const out = new Map<SystemName, Results>(systems.map((x) => [x, new Map()]));
+  log('cold starts');
+  for (const [system, cell] of await coldStarts(systems, s, settings, art)) out.get(system)!.set(names.cold, cell);
+
+  const targets: Target[] = [];
+  const failAll = (system: SystemName, err: unknown) => {
+    const r = out.get(system)!;
+    for (const n of [...Object.values(names), ...s.produce.map(caseName)]) if (!r.has(n)) r.set(n, failed(err));
+  };
   try {
-    let admin;
-    try {
-      admin = await connectWhenReady(broker);
-    } catch (err) {
-      for (const n of Object.values(names)) if (!out.has(n)) out.set(n, failed(err));
-      for (const c of s.produce) out.set(caseName(c), failed(err));
-      return out;
+    for (const system of systems) {
+      let broker: RunningBroker | undefined;
+      try {
+        broker = await spawnBroker(system, { ...settings(system), dataDir: join(settings(system).dataDir, 'main') }, art, ROOT);
+        const admin = await connectWhenReady(broker);
+        targets.push({ system, broker, admin, results: out.get(system)! });
+      } catch (err) {
+        log(`${system} did not start: ${(err as Error).message}`);
+        await broker?.stop();
+        failAll(system, err);
+      }
     }
     await new Promise((r) => setTimeout(r, 1000));
-    out.set(names.rssIdle, { value: rssBytes(broker.pid) / 1e6, samples: [rssBytes(broker.pid) / 1e6] });
-
-    /** One measured tool run with the broker's and the tool's CPU use over it. */
-    const measured = async <T extends { wallMs: number; toolCpu: number }>(fn: () => Promise<T>) => {
-      const b0 = cpuSeconds(broker.pid);
-      const r = await fn();
-      const broker1 = cpuSeconds(broker.pid) - b0;
-      return { r, cores: { broker: broker1 / (r.wallMs / 1000), tool: r.toolCpu / (r.wallMs / 1000) } };
-    };
-
-    const rssPeaks: number[] = [];
-    const baseMax: number[] = [];
-    for (const c of s.produce) {
-      const name = caseName(c);
-      const topic = `bench-${c.id}`;
-      try {
-        log(`${system}: ${name}`);
-        await createTopic(admin, topic, c.partitions);
-        const spec = { topic, partitions: c.partitions, records: s.records(c.recordSize), recordSize: c.recordSize, acks: c.acks, compression: c.compression, throughput: -1 };
-        if (s.warmup) await driver.produce(broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 2) });
-        const samples: number[] = [];
-        const cores: Array<{ broker: number; tool: number }> = [];
-        for (let i = 0; i < s.runs; i++) {
-          const rss = c === BASE || c.id === BASE.id ? sampleRss(broker.pid) : null;
-          const { r, cores: k } = await measured<ProduceResult>(() => driver.produce(broker.bootstrap, spec));
-          if (rss) rssPeaks.push(rss.stop() / 1e6);
-          samples.push(r.mbPerSec);
-          cores.push(k);
-          if (c.id === BASE.id) baseMax.push(r.recordsPerSec);
-        }
-        out.set(name, cellOf(samples, cores));
-        if (c.id !== BASE.id) await deleteTopic(admin, topic).catch(() => {});
-      } catch (err) {
-        log(`${system}: ${name} failed: ${(err as Error).message}`);
-        out.set(name, failed(err));
-      }
-    }
-    out.set(names.rssLoad, rssPeaks.length ? { value: median(rssPeaks), samples: rssPeaks } : failed(new Error('the base produce row did not run')));
-
-    // Consume what the base produce row wrote (warm-up + runs × records, so there is enough).
-    try {
-      log(`${system}: ${names.consume}`);
-      const topic = `bench-${BASE.id}`;
-      const spec = { topic, records: Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs), recordSize: BASE.recordSize };
-      if (s.warmup) await driver.consume(broker.bootstrap, spec);
-      const samples: number[] = [];
-      const joins: number[] = [];
-      const cores: Array<{ broker: number; tool: number }> = [];
-      for (let i = 0; i < s.runs; i++) {
-        const { r, cores: k } = await measured(() => driver.consume(broker.bootstrap, spec));
-        samples.push(r.mbPerSec);
-        joins.push(r.joinMs);
-        cores.push(k);
-      }
-      out.set(names.consume, cellOf(samples, cores));
-      if (driver.name === 'java') out.set(names.join, { value: median(joins), samples: joins });
-    } catch (err) {
-      out.set(names.consume, failed(err));
-      out.set(names.join, failed(err));
-    }
-
-    // Latency at a fixed rate: half of Kafka's maximum on the base row (Runnel's own without Kafka).
-    try {
-      const rate = fixedRate() ?? (baseMax.length ? Math.round(median(baseMax) / 2) : null);
-      if (!rate) throw new Error('no maximum rate to take half of (the base produce row failed)');
-      log(`${system}: fixed-rate latency at ${rate} records/s`);
-      const topic = 'bench-fixed-rate';
-      await createTopic(admin, topic, 1);
-      const spec = { topic, partitions: 1, records: Math.max(100, Math.round(rate * s.fixedRateSeconds)), recordSize: 1024, acks: '1' as const, compression: 'none' as const, throughput: rate };
-      if (s.warmup) await driver.produce(broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 4) });
-      const p50: number[] = [];
-      const p99: number[] = [];
-      const cores: Array<{ broker: number; tool: number }> = [];
-      for (let i = 0; i < s.runs; i++) {
-        const { r, cores: k } = await measured<ProduceResult>(() => driver.produce(broker.bootstrap, spec));
-        p50.push(r.p50Ms);
-        p99.push(r.p99Ms);
-        cores.push(k);
-      }
-      out.set(names.fixedP50, cellOf(p50, cores));
-      out.set(names.fixedP99, cellOf(p99, cores));
-      await deleteTopic(admin, topic).catch(() => {});
-    } catch (err) {
-      out.set(names.fixedP50, failed(err));
-      out.set(names.fixedP99, failed(err));
-    }
-
-    try {
-      log(`${system}: end-to-end latency`);
-      const topic = 'bench-e2e';
-      await createTopic(admin, topic, 1);
-      const spec = { topic, records: s.endToEndRecords, recordSize: 1024, acks: '1' as const };
-      if (s.warmup) await driver.endToEnd(broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 4) });
-      const avg: number[] = [];
-      const p50: number[] = [];
-      const p99: number[] = [];
-      const cores: Array<{ broker: number; tool: number }> = [];
-      for (let i = 0; i < s.runs; i++) {
-        const { r, cores: k } = await measured(() => driver.endToEnd(broker.bootstrap, spec));
-        avg.push(r.avgMs);
-        p50.push(r.p50Ms);
-        p99.push(r.p99Ms);
-        cores.push(k);
-      }
-      out.set(names.e2eP50, cellOf(p50, cores));
-      out.set(names.e2eP99, cellOf(p99, cores));
-      out.set(names.e2eAvg, cellOf(avg, cores));
-    } catch (err) {
-      out.set(names.e2eP50, failed(err));
-      out.set(names.e2eP99, failed(err));
-      out.set(names.e2eAvg, failed(err));
-    }
-    await admin.close().catch(() => {});
+    for (const t of targets) t.results.set(names.rssIdle, { value: rssBytes(t.broker.pid) / 1e6, samples: [rssBytes(t.broker.pid) / 1e6] });
+    if (targets.length) await measureAll(targets, s, driver);
   } finally {
-    await broker.stop();
-    rmSync(join(settings.dataDir, 'main'), { recursive: true, force: true });
+    for (const t of targets) {
+      await t.admin.close().catch(() => {});
+      await t.broker.stop();
+    }
   }
   return out;
 }
@@ -280,6 +336,7 @@ function orderedRows(s: Suite, kafka: Results | null, runnel: Results, driver: D
 
 async function main(): Promise<void> {
   const began = performance.now();
+  const loadStart = os.loadavg();
   const args = parseArgs(process.argv.slice(2));
   const s = suiteOf(args.suite);
   const notes: string[] = [];
@@ -321,14 +378,10 @@ async function main(): Promise<void> {
     let phys: { writeMBps: number; loopbackMBps: number } | null = null;
     try { phys = await physicalLimits(workDir, s.physicalBytes); } catch (err) { log(`physical limits failed: ${(err as Error).message}`); }
 
-    let kafka: Results | null = null;
-    let kafkaHalf: number | null = null;
-    if (art) {
-      kafka = await measureSystem('Kafka', s, driver, { ...settings, dataDir: join(workDir, 'kafka') }, art, () => null);
-      const base = kafka.get(caseName(BASE));
-      if (base?.value) kafkaHalf = Math.round((base.value * 1e6) / BASE.recordSize / 2);
-    }
-    const runnel = await measureSystem('Runnel', s, driver, { ...settings, dataDir: join(workDir, 'runnel') }, art, () => kafkaHalf);
+    const systems: SystemName[] = art ? ['Kafka', 'Runnel'] : ['Runnel'];
+    const results = await measure(systems, s, driver, (system) => ({ ...settings, dataDir: join(workDir, system.toLowerCase()) }), art);
+    const kafka = results.get('Kafka') ?? null;
+    const runnel = results.get('Runnel')!;
     rows.push(...orderedRows(s, kafka, runnel, driver));
     const physical = (name: string, v: number | undefined) => rows.push({ name, unit: 'MB/s', better: 'higher', kafka: null, runnel: v === undefined ? failed(new Error('not measured')) : { value: v, samples: [v] }, physical: true });
     physical(names.write, phys?.writeMBps);
@@ -340,11 +393,14 @@ async function main(): Promise<void> {
   notes.push(
     `Fixed-rate latency rows: 1 KB records at half of ${art ? "Kafka's" : "Runnel's"} maximum on the base produce row (send to acknowledgement, as kafka-producer-perf-test reports it).`,
     `${driver.description}; both brokers were driven by it. Produce: linger.ms=5, batch.size=65536; MB are 10^6 bytes of record values.`,
-    `Each row: ${s.warmup ? 'one warm-up run, then ' : ''}the median of ${s.runs} run${s.runs > 1 ? 's' : ''}. CPU cores = CPU seconds / wall seconds of the tool run (the tool's JVM start is in its wall time); the machine has ${(await import('node:os')).cpus().length} cores shared by broker and tool.`,
+    `Each row: ${s.warmup ? 'one warm-up run, then ' : ''}the median of ${s.runs} run${s.runs > 1 ? 's' : ''}, Kafka's and Runnel's runs interleaved. CPU cores = CPU seconds / wall seconds of the tool run (the tool's JVM start is in its wall time); the machine has ${os.cpus().length} cores shared by broker and tool.`,
     'Same settings on both: one node, PLAINTEXT on 127.0.0.1, log.segment.bytes=1 GiB, no fsync (flush left to the OS), topics created with the row\'s partitions. Kafka: -Xms1g -Xmx1g, G1.',
     'Latency rows from the Java tools are whole milliseconds (the tools print integers); a 0 ms baseline has no ratio.',
   );
-  const info: RunInfo = { suite: s.name, kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: driver.name, java, notes, durationSeconds: (performance.now() - began) / 1000 };
+  const info: RunInfo = { suite: s.name, kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: driver.name, java, notes, durationSeconds: (performance.now() - began) / 1000, load: { start: loadStart, end: os.loadavg() } };
+  if (Math.max(loadStart[0]!, os.loadavg()[0]!) > os.cpus().length) {
+    notes.push(`The machine was busy with other work (load average above ${os.cpus().length}); absolute numbers are low and noisy, the interleaved runs keep the ratios fairer than the absolutes.`);
+  }
   const table = markdownTable(rows, info);
   process.stdout.write(`\n# Runnel vs Apache Kafka (${s.name})\n\n${table}`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(jsonDoc(rows, info), null, 2)}\n`);

@@ -35,6 +35,8 @@ export interface RunInfo {
   java: string | null;
   notes: string[];
   durationSeconds?: number;
+  /** os.loadavg() at the start and the end of the run: other work on the machine skews both sides. */
+  load?: { start: number[]; end: number[] };
 }
 
 export function ratioOf(r: CompareRow): number | null {
@@ -84,6 +86,7 @@ export function markdownTable(rows: CompareRow[], info: RunInfo): string {
   }
   out.push('');
   out.push(`Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.platform}; Node ${m.node}; ${info.java ?? 'no Java'}.`);
+  if (info.load) out.push(`Load average (1 min) at start / end: ${info.load.start[0]!.toFixed(2)} / ${info.load.end[0]!.toFixed(2)} on ${m.cpus} cores${info.durationSeconds ? `; the run took ${Math.round(info.durationSeconds)} s` : ''}.`);
   out.push(`Versions: ${info.kafkaVersion ? `Apache Kafka ${info.kafkaVersion} (official Maven Central artifacts)` : 'Apache Kafka not run'}, Runnel ${info.runnelVersion}. Suite \`${info.suite}\`, load tool: ${info.driver}.`);
   for (const n of info.notes) out.push(`- ${n}`);
   return `${out.join('\n')}\n`;
@@ -95,6 +98,7 @@ export function jsonDoc(rows: CompareRow[], info: RunInfo): Record<string, unkno
     benchmark: 'compare',
     machine: { ...machine(), java: info.java, kafka: info.kafkaVersion, runnel: info.runnelVersion, driver: info.driver, suite: info.suite },
     ...(info.durationSeconds !== undefined ? { durationSeconds: Math.round(info.durationSeconds) } : {}),
+    ...(info.load ? { loadAverage: info.load } : {}),
     notes: info.notes,
     rows: rows.map((r) => ({
       name: r.name,
