@@ -105,12 +105,12 @@ interface ProduceRun { recordsPerSec: number; mibPerSec: number; genCpuPct: numb
 interface ConsumeRun { recordsPerSec: number; genCpuPct: number; serverCpuPct: number; messages: number }
 
 const FINAL = /^(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\)/m;
-const CPU = /^# runnel perf \w+: cpu user ([\d.]+) s, system ([\d.]+) s, ([\d.]+)% of one core over ([\d.]+) s(?:; latency p50 ([\d.]+) ms, p99 ([\d.]+) ms)?/m;
+const CPU = /^# runnel perf \w+: cpu user ([\d.]+) s, system ([\d.]+) s, ([\d.]+)% of one core over ([\d.]+) s(?:; (?:steady-state )?latency p50 ([\d.]+) ms, p99 ([\d.]+) ms)?/m;
 
-async function produce(server: Server, topic: string, cfg: Config, records: number, throughput = -1, extraProps: string[] = [], tolerant = false): Promise<ProduceRun | null> {
+async function produce(server: Server, topic: string, cfg: Config, records: number, throughput = -1, extraProps: string[] = [], tolerant = false, extraArgs: string[] = []): Promise<ProduceRun | null> {
   const before = await cpuSeconds(server.child.pid!);
   const { stdout, stderr } = await exec(process.execPath, [runnel, 'perf', 'produce', '--topic', topic, '--num-records', String(records), '--record-size', String(cfg.recordSize),
-    '--throughput', String(throughput), '--producer-props', `bootstrap.servers=127.0.0.1:${server.port}`, 'acks=1', `compression.type=${cfg.codec}`, ...extraProps],
+    '--throughput', String(throughput), ...extraArgs, '--producer-props', `bootstrap.servers=127.0.0.1:${server.port}`, 'acks=1', `compression.type=${cfg.codec}`, ...extraProps],
   { maxBuffer: 1 << 20, timeout: 120_000 });
   const serverCpu = (await cpuSeconds(server.child.pid!)) - before;
   const f = FINAL.exec(stdout);
@@ -156,15 +156,26 @@ interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: numb
 export interface ProfileEntry { function: string; where: string; selfMs: number; percent: number }
 
 /** Self time per function (name + url + line), from samples and their time deltas. */
-function summarizeProfile(profiles: CpuProfile[], top = 15): { totalMs: number; threads: number; entries: ProfileEntry[] } {
+/**
+ * Self time per function (name + url + line), from samples and their time deltas. Only samples in
+ * [fromUs, toUs] count when given (V8's profile clock and process.hrtime are both CLOCK_MONOTONIC).
+ */
+function summarizeProfile(profiles: CpuProfile[], window: { fromUs: number; toUs: number } | null, top = 15): { totalMs: number; idleMs: number; threads: number; windowed: boolean; entries: ProfileEntry[] } {
   const self = new Map<string, number>();
   let total = 0;
+  let idle = 0;
+  const inWindow = (p: CpuProfile) => window !== null && p.startTime <= window.toUs && p.endTime >= window.fromUs;
+  const windowed = window !== null && profiles.some(inWindow);
   for (const p of profiles) {
   const byNode = new Map<number, ProfileNode>();
   for (const n of p.nodes) byNode.set(n.id, n);
+  let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     const n = byNode.get(p.samples[i]!);
+    t += p.timeDeltas[i] ?? 0;
+    if (windowed && (t < window!.fromUs || t > window!.toUs)) continue;
     const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000;
+    if (n && (n.callFrame.functionName === '(idle)' || n.callFrame.functionName === 'atomicsWaitLoop')) idle += dt;
     // Idle time (waiting in epoll) is not broker work; percentages are of busy time.
     // piscina's idle workers block in Atomics.wait, which the sampler charges to atomicsWaitLoop.
     if (!n || n.callFrame.functionName === '(idle)' || n.callFrame.functionName === 'atomicsWaitLoop') continue;
@@ -178,7 +189,7 @@ function summarizeProfile(profiles: CpuProfile[], top = 15): { totalMs: number; 
     const [fn, where] = k.split('\u0000');
     return { function: fn!, where: where!, selfMs: ms, percent: (100 * ms) / total };
   });
-  return { totalMs: total, threads: profiles.length, entries };
+  return { totalMs: total, idleMs: idle, threads: profiles.length, windowed, entries };
 }
 
 // ------------------------------------------------------------------ main
@@ -220,8 +231,10 @@ async function main(): Promise<void> {
         // Latency at half the broker's maximum, linger.ms=1 so batching adds little; the sink at the same rate.
         const rate = Math.round(median(pb.map((x) => x.recordsPerSec)) / 2);
         const latRecords = Math.max(5_000, Math.round(rate * TARGET_S));
-        const lb = await must(produce(broker, 'latency', cfg, latRecords, rate, ['linger.ms=1']));
-        const ls = await must(produce(sink, 'latency', cfg, latRecords, rate, ['linger.ms=1']));
+        // The first quarter is the load generator's own warm-up (JIT, first templates): steady state only.
+        const latWarm = ['--warmup-records', String(Math.round(latRecords / 4))];
+        const lb = await must(produce(broker, 'latency', cfg, latRecords, rate, ['linger.ms=1'], false, latWarm));
+        const ls = await must(produce(sink, 'latency', cfg, latRecords, rate, ['linger.ms=1'], false, latWarm));
 
         const m = (xs: number[]) => median(xs);
         const n = cfg.name;
@@ -247,18 +260,24 @@ async function main(): Promise<void> {
     const profDir = join(tmp, 'prof');
     const cfg = CONFIGS[0]!;
     const broker = await startBroker(join(tmp, 'logs-prof'), ['--cpu-prof', '--cpu-prof-dir', profDir]);
+    let profileWindow: { fromUs: number; toUs: number } | null = null;
     try {
       // Seen once: every batch of the first run after a --cpu-prof start refused with CORRUPT_MESSAGE
       // (not reproducible on demand); the profile run is retried once instead of failing the bench.
       await produce(broker, 'prof-warm', cfg, Math.round(profileRecords / 4), -1, [], true);
-      if (!await produce(broker, 'prof', cfg, profileRecords, -1, [], true)) await produce(broker, 'prof-2', cfg, profileRecords);
+      profileWindow = { fromUs: Number(process.hrtime.bigint() / 1000n), toUs: 0 };
+      if (!await produce(broker, 'prof', cfg, profileRecords, -1, [], true)) {
+        profileWindow.fromUs = Number(process.hrtime.bigint() / 1000n);
+        await produce(broker, 'prof-2', cfg, profileRecords);
+      }
+      profileWindow.toUs = Number(process.hrtime.bigint() / 1000n);
     } finally {
       await broker.stop();
     }
     // One .cpuprofile per thread (main and offload workers); their busy time is summed.
     const files = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
     const profiles = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(profDir, f), 'utf8')) as CpuProfile));
-    const profile = profiles.length ? summarizeProfile(profiles) : null;
+    const profile = profiles.length ? summarizeProfile(profiles, profileWindow) : null;
 
     notes.push(
       `records per produce run ${quick ? 'fixed at 100000' : `calibrated to ~${TARGET_S} s from a warm-up run`}; ${RUNS} run(s), median; acks=1, batch.size=16384, linger.ms=5, max.in.flight=5 (Kafka defaults)`,
@@ -269,7 +288,9 @@ async function main(): Promise<void> {
     );
     report('broker', rows, { notes, extra: { details, profile } });
     if (profile) {
-      const lines = [`# broker CPU profile: top ${profile.entries.length} functions by self time, % of ${(profile.totalMs / 1000).toFixed(2)} s busy in ${profile.threads} thread(s) (idle and piscina's Atomics.wait excluded; whole broker life incl. startup; produce ${cfg.name}, ${profileRecords} records)`];
+      const lines = [`# broker CPU profile (JS threads only; kernel and libuv threadpool time is not sampled): top ${profile.entries.length} functions by self time, `
+        + `% of ${(profile.totalMs / 1000).toFixed(2)} s busy (+${(profile.idleMs / 1000).toFixed(2)} s idle) in ${profile.threads} thread(s), `
+        + `${profile.windowed ? `during one produce run (${cfg.name}, ${profileRecords} records)` : 'whole broker life (the run window could not be matched)'}`];
       const w = Math.max(...profile.entries.map((e) => e.function.length), 8);
       for (const e of profile.entries) lines.push(`${e.percent.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.function.padEnd(w)}  ${e.where}`);
       process.stdout.write(`\n${lines.join('\n')}\n`);
