@@ -18,26 +18,16 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { Codec, compress, crc32c, decompress, scanLog, validateAndAssign, validateRecords } from '@runnel/native';
 import { report, row, throughput, throughputPair, type BenchRow } from './lib/report.ts';
+import { seededRandom } from '@runnel/common';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const MB = 1e6;
 
-/** mulberry32: small, fast, seeded; the corpus is the same bytes on every run and machine. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Newline-separated JSON records of roughly 1 KB: access logs and metric samples, 3:1. */
 function corpus(bytes: number, seed = 20261121): Buffer {
-  const rand = prng(seed);
+  const rand = seededRandom(seed).next;
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
   const hex = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
   const levels = ['debug', 'info', 'info', 'info', 'info', 'warn', 'error'] as const;

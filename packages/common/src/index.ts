@@ -2,3 +2,4 @@ export { RunnelError } from './errors.ts';
 export { createLogger, silentLogger, type Logger } from './logger.ts';
 export * from './ids.ts';
 export * from './config.ts';
+export { seededRandom } from './random.ts';

@@ -3,19 +3,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogManager, StorageError, type PartitionLog } from '../src/index.ts';
 import { batch, batchesIn, tempDir, testConfig } from './helpers.ts';
+import { seededRandom } from '@runnel/common';
 
-/** Seeded PRNG (mulberry32) so a failure names its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)) };
-}
 
 interface OracleBatch {
   baseOffset: bigint;
@@ -62,7 +51,7 @@ async function check(log: PartitionLog, oracle: OracleBatch[], leo: bigint, lso:
 describe('PartitionLog against an in-memory oracle', () => {
   for (const seed of [1, 2, 3]) {
     it(`random appends, reads, rolls, truncations, retention, restarts (seed ${seed})`, async () => {
-      const rnd = prng(seed);
+      const rnd = seededRandom(seed);
       const d = tempDir();
       dirs.push(d.cleanup);
       const config = testConfig({ segmentBytes: 2048 + rnd.int(0, 4096), indexIntervalBytes: rnd.int(0, 600), retentionMs: -1 });

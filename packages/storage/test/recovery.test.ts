@@ -8,6 +8,7 @@ import { scanLog } from '@runnel/native';
 import { decodeRecordBatches } from '@runnel/protocol';
 import { LogManager, type PartitionLog } from '../src/index.ts';
 import { batch, batchesIn, tempDir, testConfig } from './helpers.ts';
+import { seededRandom } from '@runnel/common';
 
 const CHILD = fileURLToPath(new URL('./fixtures/append-child.ts', import.meta.url));
 const cleanups: (() => void)[] = [];
@@ -77,17 +78,6 @@ describe('recovery after SIGKILL mid-append', () => {
   }
 });
 
-/** mulberry32 */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('file surgery on stopped logs', () => {
   it('200 trials: recovery keeps exactly the valid prefix and index lookups match the oracle', async () => {
@@ -100,7 +90,7 @@ describe('file surgery on stopped logs', () => {
       const mgr = LogManager.create({ logDirs: [base.path], defaults: config });
       await mgr.start();
       const log = await mgr.createLog('s', 0);
-      const rnd = prng(99);
+      const rnd = seededRandom(99).next;
       for (let i = 0; i < 150; i++) {
         const payload = batch(1 + Math.floor(rnd() * 6), { prefix: `b${i}`, size: Math.floor(rnd() * 120), timestamp: 1000 + i * 10 });
         await log.append(payload);
@@ -126,7 +116,7 @@ describe('file surgery on stopped logs', () => {
       }
       expect(p).toBe(lastSize);
     }
-    const rnd = prng(7);
+    const rnd = seededRandom(7).next;
     const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
     const trial = tempDir();
     cleanups.push(trial.cleanup);
