@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { Command, Option } from 'commander';
-import { BatchTemplates, Codec, Consumer, KafkaClient, Producer, type Acks } from '@runnel/client';
+import { BatchTemplates, ClientError, Codec, Consumer, KafkaClient, Producer, type Acks } from '@runnel/client';
 
 export interface PerfIo {
   out(line: string): void;
@@ -539,7 +539,7 @@ async function run<T>(fn: () => Promise<T>): Promise<void> {
   try {
     await fn();
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ClientError) {
       process.stderr.write(`runnel perf: ${err.message}\n`);
       process.exitCode = 1;
       return;

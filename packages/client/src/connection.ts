@@ -10,7 +10,7 @@
  * producer can stop queueing when the kernel buffer is full instead of growing memory.
  */
 import { Buffer } from 'node:buffer';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:net';
 import {
   ApiKey, ErrorCode, decodeResponse, encodeRequest, schemaVersions,
   type DecodedResponses, type RequestInputs, type SupportedApiKey,
@@ -28,6 +28,8 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** Largest response frame accepted (default 256 MiB). */
   maxResponseBytes?: number;
+  /** Socket write high-water mark: `writable` turns false above it (default 1 MiB). */
+  writeBufferBytes?: number;
   /** Send ApiVersions after connecting and pick versions from the answer (default true). */
   negotiate?: boolean;
 }
@@ -92,7 +94,10 @@ export class Connection {
   /** Connects and (by default) negotiates API versions. */
   static async connect(options: ConnectionOptions): Promise<Connection> {
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = netConnect({ host: options.host, port: options.port });
+      // A 16 KiB batch is above Node's default 16 KiB write high-water mark, so every produce
+      // would wait for 'drain' (a loop turn per request, measured at ~40% less throughput with 5
+      // in flight). The buffer stays bounded: writeBufferBytes per connection plus max in flight.
+      const s = netConnect({ host: options.host, port: options.port, highWaterMark: options.writeBufferBytes ?? 1024 * 1024 } as NetConnectOpts);
       const timer = setTimeout(() => {
         s.destroy();
         reject(new ClientError('CONNECT_FAILED', `connecting to ${options.host}:${options.port} timed out`, { retriable: true }));
