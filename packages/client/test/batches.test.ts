@@ -1,8 +1,8 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Codec, decodeRecordBatches, encodeRecordBatch } from '@runnel/protocol';
-import { BatchTemplates, crc32c, restampBatch, walkRecordSet } from '../src/index.ts';
+import { Codec, decodeRecordBatches, decodeRequest, encodeRecordBatch } from '@runnel/protocol';
+import { BatchTemplates, crc32c, produceRequestPrefix, restampBatch, walkRecordSet } from '../src/index.ts';
 
 const bytes = fc.option(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), { nil: null });
 const record = fc.record({ key: bytes, value: bytes, headers: fc.array(fc.record({ key: fc.string({ maxLength: 5 }), value: bytes }), { maxLength: 2 }) });
@@ -77,5 +77,22 @@ describe('BatchTemplates', () => {
     const t = new BatchTemplates({ payloads: [Buffer.from('x'), Buffer.from('yy')] });
     const d = decodeRecordBatches(t.get(50).batch)[0]!;
     expect(new Set(d.records.map((r) => r.value!.toString()))).toEqual(new Set(['x', 'yy']));
+  });
+});
+
+describe('produceRequestPrefix', () => {
+  it('plus a batch is a Produce request that @runnel/protocol decodes, for v3 to v8', () => {
+    const batch = encodeRecordBatch({ records: [{ value: 'v' }] });
+    for (let version = 3; version <= 8; version++) {
+      const prefix = produceRequestPrefix('perf-client', version, -1, 1234, 'tøpic', 7, batch.length);
+      prefix.writeInt32BE(99, 8);
+      const frame = Buffer.concat([prefix, batch]);
+      expect(frame.readInt32BE(0)).toBe(frame.length - 4);
+      const req = decodeRequest(frame.subarray(4));
+      expect(req.header).toEqual({ apiKey: 0, apiVersion: version, correlationId: 99, clientId: 'perf-client' });
+      if (req.apiKey !== 0) throw new Error('not produce');
+      expect(req.body).toMatchObject({ transactionalId: null, acks: -1, timeoutMs: 1234 });
+      expect(req.body.topicData).toEqual([{ name: 'tøpic', partitionData: [{ index: 7, records: batch }] }]);
+    }
   });
 });
