@@ -63,8 +63,21 @@ export class Coordinator {
     this.logger = options.logger ?? silentLogger();
     this.#self = options.self;
     this.#owned = options.ownedPartitions ?? Array.from({ length: options.offsetsLog.partitions }, (_, i) => i);
+    const clock = options.clock ?? systemClock;
+    const logger = this.logger;
     this.machine = new GroupCoordinator({
-      clock: options.clock ?? systemClock,
+      // A timer callback that throws is a bug in one group; log it rather than take the process down.
+      clock: {
+        now: () => clock.now(),
+        schedule: (delayMs, fn) =>
+          clock.schedule(delayMs, () => {
+            try {
+              fn();
+            } catch (err) {
+              logger.error({ err }, 'group coordinator timer failed');
+            }
+          }),
+      },
       config: { ...options.config, 'offsets.topic.num.partitions': options.offsetsLog.partitions },
       onRecords: (records) => this.#appendBackground(records),
     });

@@ -198,7 +198,8 @@ describe('librdkafka (kcat -G) against the coordinator handlers', () => {
     try {
       const g = await until('kcat in a stable group', async () => {
         const [d] = coordinator.machine.describeGroups(['kcat-group']);
-        return d!.groupState === 'Stable' && d!.members.length === 1 ? d : undefined;
+        // Stable, and the member went on to fetch its committed offsets.
+        return d!.groupState === 'Stable' && d!.members.length === 1 && seen.has(`kcat-test ${ApiKey.OffsetFetch} v7`) ? d : undefined;
       });
       expect(g.protocolData).toBe('range'); // librdkafka's first preference, both offered
       expect(g.members[0]!.clientId).toBe('kcat-test');

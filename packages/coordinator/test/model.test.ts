@@ -17,6 +17,7 @@ const SLOTS = 4;
 type Cmd =
   | { t: 'join'; who: number; kip394: boolean; sub: number; staticId: boolean }
   | { t: 'sync'; who: number }
+  | { t: 'leaderSync' }
   | { t: 'hb'; who: number }
   | { t: 'leave'; who: number }
   | { t: 'commit'; who: number; partition: number; offset: number }
@@ -28,6 +29,7 @@ const who = fc.integer({ min: 0, max: SLOTS - 1 });
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant('join' as const), who, kip394: fc.boolean(), sub: fc.integer({ min: 0, max: 1 }), staticId: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('sync' as const), who }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'leaderSync' as const }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('hb' as const), who }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('leave' as const), who }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('commit' as const), who, partition: fc.integer({ min: 0, max: 2 }), offset: fc.integer({ min: 0, max: 1000 }) }) },
@@ -68,8 +70,8 @@ function checkInvariants(g: Group | undefined): void {
   for (const [instance, id] of g.staticMembers) expect(g.members.get(id)?.groupInstanceId).toBe(instance);
 }
 
-async function run(cmds: Cmd[]): Promise<void> {
-  const h = new Harness({ 'offsets.retention.minutes': 1 });
+async function run(initialDelayMs: number, cmds: Cmd[]): Promise<void> {
+  const h = new Harness({ 'offsets.retention.minutes': 1, 'group.initial.rebalance.delay.ms': initialDelayMs });
   const clients: Client[] = Array.from({ length: SLOTS }, () => ({ memberId: '', generation: -1, staticId: null, lastJoin: null }));
   const outstanding: Promise<unknown>[] = [];
   const subs = [encodeSubscription(['a']), encodeSubscription(['a', 'b'])];
@@ -106,7 +108,9 @@ async function run(cmds: Cmd[]): Promise<void> {
         void t;
         break;
       }
+      case 'leaderSync':
       case 'sync': {
+        const cl = c.t === 'sync' ? clients[c.who]! : (clients.find((x) => x.lastJoin !== null && x.lastJoin.leader === x.memberId && x.generation === h.gc.group(G)?.generationId) ?? clients[0]!);
         const j = cl!.lastJoin;
         const assignments = j && j.leader === j.memberId ? j.members.map((m) => ({ memberId: m.memberId, assignment: Buffer.from(m.memberId) })) : [];
         const o = h.gc.syncGroup({ groupId: G, generationId: cl!.generation, memberId: cl!.memberId, groupInstanceId: cl!.staticId, protocolType: null, protocolName: null, assignments });
@@ -192,7 +196,7 @@ async function run(cmds: Cmd[]): Promise<void> {
 
 describe('model: random client interleavings', () => {
   it('keep the invariants, answer every request, and replay to the same state', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 40 }), run), { numRuns: Number(process.env.MODEL_RUNS ?? 150) });
+    await fc.assert(fc.asyncProperty(fc.constantFrom(0, 3000), fc.array(cmd, { minLength: 1, maxLength: 40 }), run), { numRuns: Number(process.env.MODEL_RUNS ?? 150) });
     expect([...statesSeen].sort()).toEqual(['CompletingRebalance', 'Empty', 'PreparingRebalance', 'Stable']);
   });
 });
