@@ -3,7 +3,7 @@
  * tools (Kafka's own perf tools when Java is here):
  *
  *   npm run bench -- [--suite smoke|quick|full] [--json FILE] [--svg FILE] [--md FILE]
- *                    [--driver auto|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka]
+ *                    [--driver auto|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka] [--rows REGEX]
  *
  * Kafka (official Maven Central artifacts, cached in .cache/kafka/) runs first as a single-node
  * KRaft broker, then Runnel with the same settings; every row is a warm-up run plus the median of
@@ -36,10 +36,12 @@ interface Args {
   driver: 'auto' | 'java' | 'runnel' | 'node';
   kafkaVersion: string | null;
   kafka: boolean;
+  /** Only the produce rows whose name matches (the base row always runs: consume, memory and latency build on it). */
+  rows: RegExp | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { suite: 'quick', json: null, svg: null, md: null, driver: 'auto', kafkaVersion: null, kafka: true };
+  const a: Args = { suite: 'quick', json: null, svg: null, md: null, driver: 'auto', kafkaVersion: null, kafka: true, rows: null };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = () => { const x = argv[++i]; if (x === undefined) throw new Error(`${k} needs a value`); return x; };
@@ -50,6 +52,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--driver') { const d = v(); if (!['auto', 'java', 'runnel', 'node'].includes(d)) throw new Error(`--driver auto|java|runnel|node, not ${d}`); a.driver = d as Args['driver']; }
     else if (k === '--kafka-version') a.kafkaVersion = v();
     else if (k === '--no-kafka') a.kafka = false;
+    else if (k === '--rows') a.rows = new RegExp(v(), 'i');
     else throw new Error(`unknown option ${k}`);
   }
   // The smoke suite is Runnel only: it runs inside `npm test`, which must not need Java.
@@ -188,7 +191,7 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver): Promise<
     log(name);
     await interleaved<ProduceResult>(targets, s.runs, {
       setup: (t) => createTopic(t.admin, topic, c.partitions),
-      warmup: s.warmup ? (t) => driver.produce(t.broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 2) }) : undefined,
+      warmup: s.warmup ? (t) => driver.produce(t.broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 4) }) : undefined,
       around: (t) => {
         if (c.id !== BASE.id) return { stop() {} };
         const sampler = sampleRss(t.broker.pid);
@@ -338,7 +341,8 @@ async function main(): Promise<void> {
   const began = performance.now();
   const loadStart = os.loadavg();
   const args = parseArgs(process.argv.slice(2));
-  const s = suiteOf(args.suite);
+  const all = suiteOf(args.suite);
+  const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))) } : all;
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
   mkdirSync(workDir, { recursive: true });
@@ -361,6 +365,7 @@ async function main(): Promise<void> {
 
   let driver: Driver;
   const wantJava = args.driver === 'java' || (args.driver === 'auto' && art !== null);
+  if (args.rows) notes.push(`Produce rows limited to /${args.rows.source}/ (plus the base row).`);
   if (wantJava) {
     if (!art) throw new Error('--driver java needs the Kafka tools (Java and Maven)');
     driver = javaDriver(art.classpath, 180_000);

@@ -43,6 +43,8 @@ export function ratioOf(r: CompareRow): number | null {
   const v = r.runnel.value;
   const b = r.kafka?.value;
   if (v === null || b === null || b === undefined || !(b > 0) || !(v >= 0)) return null;
+  // Times below the tools' resolution print as 0 ms: "0× better" would claim too much.
+  if (r.better === 'lower' && v === 0) return null;
   return v / b;
 }
 

@@ -20,13 +20,20 @@ function killAllGroups(): void {
   liveGroups.clear();
 }
 
-process.once('exit', killAllGroups);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    killAllGroups();
-    process.stderr.write(`compare: ${signal}, stopped every broker and load tool\n`);
-    process.exit(130);
-  });
+let handlersInstalled = false;
+
+/** Installed on the first spawn, so merely importing this module (e.g. in a test) changes nothing. */
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.once('exit', killAllGroups);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAllGroups();
+      process.stderr.write(`compare: ${signal}, stopped every broker and load tool\n`);
+      process.exit(130);
+    });
+  }
 }
 
 export interface Proc {
@@ -52,6 +59,7 @@ export interface SpawnOptions {
 const OUTPUT_CAP = 256 * 1024;
 
 export function spawnGroup(command: string, args: string[], options: SpawnOptions = {}): Proc {
+  installExitHandlers();
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
