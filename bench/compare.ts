@@ -346,6 +346,8 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
   mkdirSync(workDir, { recursive: true });
+  // Also on Ctrl-C, where `finally` does not run (proc.ts kills the processes first).
+  process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
 
   let art: KafkaArtifacts | null = null;
   const java = javaVersionFromStderr();
