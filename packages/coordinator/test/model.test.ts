@@ -196,7 +196,8 @@ async function run(initialDelayMs: number, cmds: Cmd[]): Promise<void> {
 
 describe('model: random client interleavings', () => {
   it('keep the invariants, answer every request, and replay to the same state', async () => {
-    await fc.assert(fc.asyncProperty(fc.constantFrom(0, 3000), fc.array(cmd, { minLength: 1, maxLength: 40 }), run), { numRuns: Number(process.env.MODEL_RUNS ?? 150) });
+    await fc.assert(fc.asyncProperty(fc.constantFrom(0, 3000), fc.array(cmd, { minLength: 1, maxLength: 40 }), run), { numRuns: Number(process.env.MODEL_RUNS ?? 150), seed: Number(process.env.MODEL_SEED ?? 20261121) });
+    // A fixed seed (override with MODEL_SEED) keeps this coverage check from depending on luck.
     expect([...statesSeen].sort()).toEqual(['CompletingRebalance', 'Empty', 'PreparingRebalance', 'Stable']);
   });
 });
