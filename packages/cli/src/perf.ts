@@ -453,6 +453,7 @@ export function formatDate(ms: number, pattern: string): string {
 
 /** kafka-consumer-perf-test without a group (partitions are assigned directly). */
 export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio): Promise<ConsumePerfResult> {
+  if (opts.messages === undefined) throw new UsageError('--messages (or --num-records) is required');
   if (!(opts.messages > 0)) throw new UsageError('--messages must be greater than zero');
   const dateFormat = opts.dateFormat ?? 'yyyy-MM-dd HH:mm:ss:SSS';
   const timeoutMs = opts.timeout ?? 10_000;
@@ -565,6 +566,8 @@ export function perfCommand(): Command {
     .option('--print-metrics', 'print producer metrics at the end')
     .option('--warmup-records <n>', 'records excluded from the steady-state summary line', num('--warmup-records'), 0)
     .option('--bootstrap-server <servers>', 'bootstrap.servers (alternative to --producer-props bootstrap.servers=...)')
+    .option('--command-property <props...>', 'Kafka 4.x name of --producer-props')
+    .option('--command-config <file>', 'Kafka 4.x name of --producer.config')
     .action((o: Record<string, unknown>) => run(() => perfProduce({
       topic: o.topic as string,
       numRecords: o.numRecords as number,
@@ -572,8 +575,8 @@ export function perfCommand(): Command {
       payloadFile: o.payloadFile as string | undefined,
       payloadDelimiter: o.payloadDelimiter as string,
       throughput: o.throughput as number,
-      producerProps: o.producerProps as string[] | undefined,
-      producerConfig: o['producer.config'] as string | undefined,
+      producerProps: [...(o.producerProps as string[] | undefined ?? []), ...(o.commandProperty as string[] | undefined ?? [])],
+      producerConfig: (o['producer.config'] ?? o.commandConfig) as string | undefined,
       printMetrics: Boolean(o.printMetrics),
       warmupRecords: o.warmupRecords as number,
       bootstrapServer: o.bootstrapServer as string | undefined,
@@ -583,7 +586,8 @@ export function perfCommand(): Command {
     .description('kafka-consumer-perf-test: consume --messages records and print one CSV line. Without a group: all partitions are assigned directly and --group is accepted but ignored until the group coordinator lands.')
     .requiredOption('--bootstrap-server <servers>', 'the server(s) to connect to')
     .requiredOption('--topic <topic>', 'the topic to consume from')
-    .requiredOption('--messages <n>', 'the number of messages to consume', num('--messages'))
+    .option('--messages <n>', 'the number of messages to consume (required, or --num-records)', num('--messages'))
+    .option('--num-records <n>', 'Kafka 4.x name of --messages', num('--num-records'))
     .option('--group <id>', 'accepted for compatibility and ignored (no consumer group is joined)')
     .option('--fetch-size <bytes>', 'max.partition.fetch.bytes', num('--fetch-size'), 1048576)
     .option('--from-latest', 'start at the end of each partition instead of the beginning')
@@ -595,7 +599,7 @@ export function perfCommand(): Command {
     .action((o: Record<string, unknown>) => run(() => perfConsume({
       bootstrapServer: o.bootstrapServer as string,
       topic: o.topic as string,
-      messages: o.messages as number,
+      messages: (o.messages ?? o.numRecords) as number,
       group: o.group as string | undefined,
       fetchSize: o.fetchSize as number,
       fromLatest: Boolean(o.fromLatest),
