@@ -13,9 +13,10 @@ import type { OffsetsRecord } from './records.ts';
 
 /**
  * `NOT_COORDINATOR`: thrown by an OffsetsLog whose partition moved away (clients are told
- * NOT_COORDINATOR and look the coordinator up again); `LOAD_FAILED`: a partition could not be read.
+ * NOT_COORDINATOR and look the coordinator up again); `LOAD_FAILED`: a partition could not be read;
+ * `APPEND_TIMEOUT`: an append took longer than `offsets.commit.timeout.ms`.
  */
-export type CoordinatorErrorCode = 'NOT_COORDINATOR' | 'LOAD_FAILED';
+export type CoordinatorErrorCode = 'NOT_COORDINATOR' | 'LOAD_FAILED' | 'APPEND_TIMEOUT';
 
 /** Failures of the coordinator runtime (not group errors, which are answers, not exceptions). */
 export class CoordinatorError extends RunnelError<CoordinatorErrorCode> {}
@@ -56,6 +57,7 @@ export class Coordinator {
   readonly #self: (() => CoordinatorNode) | undefined;
   readonly #owned: readonly number[];
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #clock: Clock;
   #started = false;
 
   private constructor(options: CoordinatorOptions) {
@@ -64,6 +66,7 @@ export class Coordinator {
     this.#self = options.self;
     this.#owned = options.ownedPartitions ?? Array.from({ length: options.offsetsLog.partitions }, (_, i) => i);
     const clock = options.clock ?? systemClock;
+    this.#clock = clock;
     const logger = this.logger;
     this.machine = new GroupCoordinator({
       // A timer callback that throws is a bug in one group; log it rather than take the process down.
@@ -109,7 +112,18 @@ export class Coordinator {
     if (!this.#started) return;
     this.#started = false;
     this.machine.shutdown();
-    await Promise.allSettled([...this.#inflight]);
+    // Let appends in flight finish, but never hang a shutdown on a stuck log (real time here: the
+    // injected clock may be a test's manual one).
+    const limit = this.machine.config['offsets.commit.timeout.ms'];
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inflight]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, limit);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Takes over one partition (start, or a move from another coordinator): load it through replay. */
@@ -155,12 +169,21 @@ export class Coordinator {
     }
     const append = this.#append(outcome.records);
     this.#track(append);
+    // Like Kafka's offsets.commit.timeout.ms: answer with an error rather than hang on a stuck log.
+    // The append may still land; the client retries and the later record wins.
+    const timeoutMs = this.machine.config['offsets.commit.timeout.ms'];
+    let timer: { cancel(): void } | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.#clock.schedule(timeoutMs, () => reject(new CoordinatorError('APPEND_TIMEOUT', `__consumer_offsets append took longer than ${timeoutMs} ms`, { retriable: true })));
+    });
     try {
-      await append;
+      await Promise.race([append, timeout]);
       outcome.settle();
     } catch (err) {
       this.logger.warn({ err }, '__consumer_offsets append failed');
       outcome.settle(err);
+    } finally {
+      timer?.cancel();
     }
     return outcome.response;
   }

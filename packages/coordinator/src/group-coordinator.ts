@@ -49,6 +49,8 @@ export interface GroupCoordinatorConfig {
   'offsets.retention.minutes': number;
   'offsets.retention.check.interval.ms': number;
   'offset.metadata.max.bytes': number;
+  /** How long an operation waits for its records to be appended before answering with an error. */
+  'offsets.commit.timeout.ms': number;
 }
 
 export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
@@ -60,6 +62,7 @@ export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
   'offsets.retention.minutes': 10_080,
   'offsets.retention.check.interval.ms': 600_000,
   'offset.metadata.max.bytes': 4096,
+  'offsets.commit.timeout.ms': 5000,
 };
 
 /**

@@ -226,6 +226,26 @@ describe('coordinator handlers', () => {
     expect((await call(h, ApiKey.OffsetFetch, 2, { groupId: 'solo', topics: null })).topics).toEqual([]);
   });
 
+
+  it('answers COORDINATOR_NOT_AVAILABLE when an append outlasts offsets.commit.timeout.ms', async () => {
+    const mem = new MemoryOffsetsLog(1);
+    const stuck: OffsetsLog = { partitions: 1, append: () => new Promise(() => {}), load: (p, apply) => mem.load(p, apply) };
+    const clock = new ManualClock();
+    const c = Coordinator.create({ offsetsLog: stuck, clock, self: () => SELF, config: { 'offsets.commit.timeout.ms': 100 } });
+    await c.start();
+    stopping.push(c);
+    const pending = call(c.handlers(), ApiKey.OffsetCommit, 5, { groupId: 'g', generationIdOrMemberEpoch: -1, memberId: '', topics: [{ name: 't', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedMetadata: null }] }] });
+    await new Promise((r) => setImmediate(r));
+    clock.advance(99);
+    await new Promise((r) => setImmediate(r));
+    let answered = false;
+    void pending.then(() => (answered = true));
+    await new Promise((r) => setImmediate(r));
+    expect(answered).toBe(false);
+    clock.advance(1);
+    expect((await pending).topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+  });
+
   it('says COORDINATOR_LOAD_IN_PROGRESS while its partition loads', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
