@@ -48,10 +48,23 @@ export class ManualClock implements Clock {
     return this.time;
   }
 
+  private cancelled = 0;
+
   schedule(delayMs: number, fn: () => void): Timer {
     const entry: Scheduled = { at: this.time + Math.max(0, delayMs), seq: this.seq++, fn, cancelled: false };
+    // Drop cancelled entries now and then, so a long test that never advances does not grow forever.
+    if (this.cancelled > 1024 && this.cancelled * 2 > this.timers.length) {
+      this.timers = this.timers.filter((t) => !t.cancelled);
+      this.cancelled = 0;
+    }
     this.timers.push(entry);
-    return { cancel: () => { entry.cancelled = true; } };
+    return {
+      cancel: () => {
+        if (entry.cancelled) return;
+        entry.cancelled = true;
+        this.cancelled++;
+      },
+    };
   }
 
   /** Moves time forward by `ms`, firing due timers on the way. */
@@ -59,6 +72,7 @@ export class ManualClock implements Clock {
     const target = this.time + ms;
     for (;;) {
       this.timers = this.timers.filter((t) => !t.cancelled);
+      this.cancelled = 0;
       let next: Scheduled | undefined;
       for (const t of this.timers) {
         if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
