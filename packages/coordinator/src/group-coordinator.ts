@@ -448,6 +448,7 @@ export class GroupCoordinator {
       return null;
     }
     // A known static member restarted: it takes over its old identity under a new member id.
+    const currentLeader = group.leaderId ?? '';
     const member = group.members.get(oldMemberId)!;
     const oldProtocols = member.protocols;
     const oldRebalanceTimeout = member.rebalanceTimeoutMs;
@@ -478,14 +479,16 @@ export class GroupCoordinator {
                 respond(joinError(req.memberId, this.appendError(error)));
                 return;
               }
+              // Before JoinGroup v9 (SkipAssignment) the answer names the leader as it was, and no
+              // members: a restarted leader must not run an assignment a Stable group would ignore.
               respond({
                 error: 'NONE',
                 generationId: generation,
                 protocolType: group.protocolType,
                 protocolName: group.protocolName,
-                leader: group.leaderId ?? '',
+                leader: currentLeader,
                 memberId: newMemberId,
-                members: group.isLeader(newMemberId) ? group.currentMemberMetadata() : [],
+                members: [],
               });
             },
           };

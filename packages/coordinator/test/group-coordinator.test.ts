@@ -306,6 +306,23 @@ describe('static membership', () => {
     expect(sync.assignment.toString()).toBe(`assign-${b.value.memberId}`);
   });
 
+
+  it('a restarted static leader is not told it leads (JoinGroup < v9), so it does not reassign', async () => {
+    const h = new Harness({ 'group.initial.rebalance.delay.ms': 0 });
+    const a = h.join(G, { groupInstanceId: 'pod-a' });
+    await flush();
+    await syncAll(h, [a.value]);
+    const restarted = h.join(G, { groupInstanceId: 'pod-a' });
+    await flush();
+    expect(restarted.value).toMatchObject({ error: 'NONE', generationId: 1, leader: a.value.memberId, members: [] });
+    expect(restarted.value.memberId).not.toBe(a.value.memberId);
+    expect(h.gc.group(G)!.leaderId).toBe(restarted.value.memberId);
+    const sync = await h.result(
+      h.gc.syncGroup({ groupId: G, generationId: 1, memberId: restarted.value.memberId, groupInstanceId: 'pod-a', protocolType: null, protocolName: null, assignments: [] }),
+    );
+    expect(sync.assignment.toString()).toBe(`assign-${a.value.memberId}`);
+  });
+
   it('a static member rejoining with a different protocol triggers a rebalance', async () => {
     const h = new Harness({ 'group.initial.rebalance.delay.ms': 0 });
     const a = h.join(G, { groupInstanceId: 'pod-a' });
