@@ -845,7 +845,8 @@ export class GroupCoordinator {
   private removeMemberAndUpdateGroup(group: Group, member: Member): void {
     member.heartbeatTimer?.cancel();
     member.heartbeatTimer = null;
-    member.resolveJoin(joinError(member.memberId, 'UNKNOWN_MEMBER_ID'));
+    // A new member whose JoinGroup timed out gets an empty member id back: it starts over.
+    member.resolveJoin(joinError('', 'UNKNOWN_MEMBER_ID'));
     member.resolveSync(syncError('UNKNOWN_MEMBER_ID'));
     group.remove(member.memberId);
     switch (group.state) {
