@@ -3,7 +3,7 @@
  * tools (Kafka's own perf tools when Java is here):
  *
  *   npm run bench -- [--suite smoke|quick|full] [--json FILE] [--svg FILE] [--md FILE]
- *                    [--driver auto|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka] [--rows REGEX]
+ *                    [--driver auto|both|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka] [--rows REGEX]
  *
  * Kafka (official Maven Central artifacts, cached in .cache/kafka/) runs first as a single-node
  * KRaft broker, then Runnel with the same settings; every row is a warm-up run plus the median of
@@ -33,7 +33,7 @@ interface Args {
   json: string | null;
   svg: string | null;
   md: string | null;
-  driver: 'auto' | 'java' | 'runnel' | 'node';
+  driver: 'auto' | 'java' | 'runnel' | 'node' | 'both';
   kafkaVersion: string | null;
   kafka: boolean;
   /** Only the produce rows whose name matches (the base row always runs: consume, memory and latency build on it). */
@@ -49,7 +49,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--json') a.json = v();
     else if (k === '--svg') a.svg = v();
     else if (k === '--md') a.md = v();
-    else if (k === '--driver') { const d = v(); if (!['auto', 'java', 'runnel', 'node'].includes(d)) throw new Error(`--driver auto|java|runnel|node, not ${d}`); a.driver = d as Args['driver']; }
+    else if (k === '--driver') { const d = v(); if (!['auto', 'java', 'runnel', 'node', 'both'].includes(d)) throw new Error(`--driver auto|java|runnel|node|both, not ${d}`); a.driver = d as Args['driver']; }
     else if (k === '--kafka-version') a.kafkaVersion = v();
     else if (k === '--no-kafka') a.kafka = false;
     else if (k === '--rows') a.rows = new RegExp(v(), 'i');
@@ -118,7 +118,7 @@ interface Target {
   results: Results;
 }
 
-interface Run<T> { r: T; cores: { broker: number; tool: number } }
+interface Run<T> { r: T; cores: { broker: number; tool: number }; brokerCpuSeconds: number }
 
 /**
  * One row on every target, interleaved run by run (K R, R K, K R, ...) so that a machine whose
@@ -160,7 +160,7 @@ async function interleaved<T extends { wallMs: number; toolCpu: number }>(
         const r = await steps.run(t, i);
         const brokerCpu = cpuSeconds(t.broker.pid) - b0;
         sampler?.stop();
-        list.push({ r, cores: { broker: brokerCpu / (r.wallMs / 1000), tool: r.toolCpu / (r.wallMs / 1000) } });
+        list.push({ r, brokerCpuSeconds: brokerCpu, cores: { broker: brokerCpu / (r.wallMs / 1000), tool: r.toolCpu / (r.wallMs / 1000) } });
       } catch (err) {
         done.delete(t);
         errors.set(t, err);
@@ -179,13 +179,25 @@ async function interleaved<T extends { wallMs: number; toolCpu: number }>(
 
 const coresOf = <T>(runs: Array<Run<T>>) => runs.map((x) => x.cores);
 
+/** Broker CPU seconds per GB (10^9 bytes) of record values moved: what the broker costs, whoever is the bottleneck. */
+function cpuPerGb<T>(runs: Array<Run<T>>, bytesPerRun: number): Cell {
+  const samples = runs.map((x) => x.brokerCpuSeconds / (bytesPerRun / 1e9));
+  return { value: median(samples), samples };
+}
+
+const cpuName = (row: string) => `broker CPU per GB: ${row}`;
+
+/** Rows measured with a load tool carry its name: the tool is half of every such number. */
+const tagged = (row: string, driver: Driver) => `${row} [${driver.tag}]`;
+
 /** Every row on every target; never throws for a row, only records its failure. */
-async function measureAll(targets: Target[], s: Suite, driver: Driver): Promise<void> {
+async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndToEnd: boolean): Promise<void> {
+  const n = (row: string) => tagged(row, driver);
   const rssPeaks = new Map<Target, number[]>(targets.map((t) => [t, []]));
   const baseMax = new Map<Target, number>();
 
   for (const c of s.produce) {
-    const name = caseName(c);
+    const name = n(caseName(c));
     const topic = `bench-${c.id}`;
     const spec = { topic, partitions: c.partitions, records: s.records(c.recordSize), recordSize: c.recordSize, acks: c.acks, compression: c.compression, throughput: -1 };
     log(name);
@@ -193,35 +205,37 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver): Promise<
       setup: (t) => createTopic(t.admin, topic, c.partitions),
       warmup: s.warmup ? (t) => driver.produce(t.broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 4) }) : undefined,
       around: (t) => {
-        if (c.id !== BASE.id) return { stop() {} };
+        if (!c.id.startsWith(BASE.id)) return { stop() {} };
         const sampler = sampleRss(t.broker.pid);
         return { stop: () => rssPeaks.get(t)!.push(sampler.stop() / 1e6) };
       },
       run: (t) => driver.produce(t.broker.bootstrap, spec),
       record: (t, runs) => {
         t.results.set(name, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
-        if (c.id === BASE.id) baseMax.set(t, median(runs.map((x) => x.r.recordsPerSec)));
+        t.results.set(cpuName(name), cpuPerGb(runs, spec.records * spec.recordSize));
+        if (c.id.startsWith(BASE.id)) baseMax.set(t, median(runs.map((x) => x.r.recordsPerSec)));
       },
-      fail: (t, err) => t.results.set(name, failed(err)),
+      fail: (t, err) => { t.results.set(name, failed(err)); t.results.set(cpuName(name), failed(err)); },
     });
-    if (c.id !== BASE.id) for (const t of targets) await deleteTopic(t.admin, topic).catch(() => {});
+    if (!c.id.startsWith(BASE.id)) for (const t of targets) await deleteTopic(t.admin, topic).catch(() => {});
   }
   for (const t of targets) {
     const peaks = rssPeaks.get(t)!;
-    t.results.set(names.rssLoad, peaks.length ? { value: median(peaks), samples: peaks } : failed(new Error('the base produce row did not run')));
+    t.results.set(n(names.rssLoad), peaks.length ? { value: median(peaks), samples: peaks } : failed(new Error('the base produce row did not run')));
   }
 
   // Consume what the base produce row wrote (warm-up + runs × records, so there is enough).
-  log(names.consume);
-  const consumeSpec = { topic: `bench-${BASE.id}`, records: Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs), recordSize: BASE.recordSize };
+  log(n(names.consume));
+  const consumeSpec = { topic: `bench-${s.produce.find((c) => c.id.startsWith(BASE.id))!.id}`, records: Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs), recordSize: BASE.recordSize };
   await interleaved(targets, s.runs, {
     warmup: s.warmup ? (t) => driver.consume(t.broker.bootstrap, consumeSpec) : undefined,
     run: (t) => driver.consume(t.broker.bootstrap, consumeSpec),
     record: (t, runs) => {
-      t.results.set(names.consume, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
-      if (driver.name === 'java') t.results.set(names.join, { value: median(runs.map((x) => x.r.joinMs)), samples: runs.map((x) => x.r.joinMs) });
+      t.results.set(n(names.consume), cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
+      t.results.set(cpuName(n(names.consume)), cpuPerGb(runs, consumeSpec.records * consumeSpec.recordSize));
+      if (driver.name === 'java') t.results.set(n(names.join), { value: median(runs.map((x) => x.r.joinMs)), samples: runs.map((x) => x.r.joinMs) });
     },
-    fail: (t, err) => { t.results.set(names.consume, failed(err)); t.results.set(names.join, failed(err)); },
+    fail: (t, err) => { for (const row of [n(names.consume), cpuName(n(names.consume)), n(names.join)]) t.results.set(row, failed(err)); },
   });
 
   // Latency at a fixed rate: half of Kafka's maximum on the base row (Runnel's own without Kafka).
@@ -229,7 +243,7 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver): Promise<
   const max = kafkaTarget ? baseMax.get(kafkaTarget) : baseMax.get(targets[0]!);
   const rate = max ? Math.round(max / 2) : null;
   const fixedTopic = 'bench-fixed-rate';
-  log(`fixed-rate latency at ${rate} records/s`);
+  log(n(`fixed-rate latency at ${rate} records/s`));
   const fixedSpec = { topic: fixedTopic, partitions: 1, records: Math.max(100, Math.round((rate ?? 0) * s.fixedRateSeconds)), recordSize: 1024, acks: '1' as const, compression: 'none' as const, throughput: rate ?? 1 };
   await interleaved<ProduceResult>(targets, s.runs, {
     setup: async (t) => {
@@ -239,24 +253,25 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver): Promise<
     warmup: s.warmup ? (t) => driver.produce(t.broker.bootstrap, { ...fixedSpec, records: Math.ceil(fixedSpec.records / 4) }) : undefined,
     run: (t) => driver.produce(t.broker.bootstrap, fixedSpec),
     record: (t, runs) => {
-      t.results.set(names.fixedP50, cellOf(runs.map((x) => x.r.p50Ms), coresOf(runs)));
-      t.results.set(names.fixedP99, cellOf(runs.map((x) => x.r.p99Ms), coresOf(runs)));
+      t.results.set(n(names.fixedP50), cellOf(runs.map((x) => x.r.p50Ms), coresOf(runs)));
+      t.results.set(n(names.fixedP99), cellOf(runs.map((x) => x.r.p99Ms), coresOf(runs)));
     },
-    fail: (t, err) => { t.results.set(names.fixedP50, failed(err)); t.results.set(names.fixedP99, failed(err)); },
+    fail: (t, err) => { t.results.set(n(names.fixedP50), failed(err)); t.results.set(n(names.fixedP99), failed(err)); },
   });
 
-  log('end-to-end latency');
+  if (!withEndToEnd) return;
+  log(n('end-to-end latency'));
   const e2eSpec = { topic: 'bench-e2e', records: s.endToEndRecords, recordSize: 1024, acks: '1' as const };
   await interleaved(targets, s.runs, {
     setup: (t) => createTopic(t.admin, e2eSpec.topic, 1),
     warmup: s.warmup ? (t) => driver.endToEnd(t.broker.bootstrap, { ...e2eSpec, records: Math.ceil(e2eSpec.records / 4) }) : undefined,
     run: (t) => driver.endToEnd(t.broker.bootstrap, e2eSpec),
     record: (t, runs) => {
-      t.results.set(names.e2eP50, cellOf(runs.map((x) => x.r.p50Ms), coresOf(runs)));
-      t.results.set(names.e2eP99, cellOf(runs.map((x) => x.r.p99Ms), coresOf(runs)));
-      t.results.set(names.e2eAvg, cellOf(runs.map((x) => x.r.avgMs), coresOf(runs)));
+      t.results.set(n(names.e2eP50), cellOf(runs.map((x) => x.r.p50Ms), coresOf(runs)));
+      t.results.set(n(names.e2eP99), cellOf(runs.map((x) => x.r.p99Ms), coresOf(runs)));
+      t.results.set(n(names.e2eAvg), cellOf(runs.map((x) => x.r.avgMs), coresOf(runs)));
     },
-    fail: (t, err) => { for (const n of [names.e2eP50, names.e2eP99, names.e2eAvg]) t.results.set(n, failed(err)); },
+    fail: (t, err) => { for (const row of [n(names.e2eP50), n(names.e2eP99), n(names.e2eAvg)]) t.results.set(row, failed(err)); },
   });
 }
 
@@ -281,16 +296,13 @@ async function coldStarts(systems: SystemName[], s: Suite, settings: (system: Sy
 }
 
 /** Starts the brokers, measures every row on them, stops them; failures become failed rows. */
-async function measure(systems: SystemName[], s: Suite, driver: Driver, settings: (system: SystemName) => BrokerSettings, art: KafkaArtifacts | null): Promise<Map<SystemName, Results>> {
+async function measure(systems: SystemName[], s: Suite, drivers: Driver[], settings: (system: SystemName) => BrokerSettings, art: KafkaArtifacts | null): Promise<{ results: Map<SystemName, Results>; startErrors: Map<SystemName, unknown> }> {
   const out = new Map<SystemName, Results>(systems.map((x) => [x, new Map()]));
   log('cold starts');
   for (const [system, cell] of await coldStarts(systems, s, settings, art)) out.get(system)!.set(names.cold, cell);
 
   const targets: Target[] = [];
-  const failAll = (system: SystemName, err: unknown) => {
-    const r = out.get(system)!;
-    for (const n of [...Object.values(names), ...s.produce.map(caseName)]) if (!r.has(n)) r.set(n, failed(err));
-  };
+  const startErrors = new Map<SystemName, unknown>();
   try {
     for (const system of systems) {
       let broker: RunningBroker | undefined;
@@ -301,39 +313,53 @@ async function measure(systems: SystemName[], s: Suite, driver: Driver, settings
       } catch (err) {
         log(`${system} did not start: ${(err as Error).message}`);
         await broker?.stop();
-        failAll(system, err);
+        startErrors.set(system, err);
       }
     }
     await new Promise((r) => setTimeout(r, 1000));
     for (const t of targets) t.results.set(names.rssIdle, { value: rssBytes(t.broker.pid) / 1e6, samples: [rssBytes(t.broker.pid) / 1e6] });
-    if (targets.length) await measureAll(targets, s, driver);
+    for (const [i, driver] of drivers.entries()) {
+      // Separate topics per tool, so each starts from an empty log.
+      if (targets.length) await measureAll(targets, { ...s, produce: s.produce.map((c) => ({ ...c, id: `${c.id}-${driver.name}` })) }, driver, i === 0);
+    }
   } finally {
     for (const t of targets) {
       await t.admin.close().catch(() => {});
       await t.broker.stop();
     }
   }
-  return out;
+  return { results: out, startErrors };
 }
 
-function orderedRows(s: Suite, kafka: Results | null, runnel: Results, driver: Driver): CompareRow[] {
+function orderedRows(s: Suite, drivers: Driver[], results: Map<SystemName, Results>, startErrors: Map<SystemName, unknown>): CompareRow[] {
   const rows: CompareRow[] = [];
-  const add = (name: string, unit: string, better: 'higher' | 'lower') => {
-    const r = runnel.get(name);
-    if (!r) return;
-    rows.push({ name, unit, better, kafka: kafka ? kafka.get(name) ?? failed(new Error('not measured')) : null, runnel: r });
+  const cell = (system: SystemName, name: string): Cell | null => {
+    if (!results.has(system)) return null;
+    return results.get(system)!.get(name) ?? failed(startErrors.get(system) ?? new Error('not measured'));
   };
-  for (const c of s.produce) add(caseName(c), PRODUCE_UNIT, 'higher');
-  add(names.consume, 'MB/s', 'higher');
-  if (driver.name === 'java') add(names.join, 'ms', 'lower');
-  add(names.fixedP50, 'ms', 'lower');
-  add(names.fixedP99, 'ms', 'lower');
-  add(names.e2eP50, 'ms', 'lower');
-  add(names.e2eP99, 'ms', 'lower');
-  add(names.e2eAvg, 'ms', 'lower');
+  const add = (name: string, unit: string, better: 'higher' | 'lower') => {
+    rows.push({ name, unit, better, kafka: cell('Kafka', name), runnel: cell('Runnel', name)! });
+  };
+  for (const [i, d] of drivers.entries()) {
+    const n = (row: string) => tagged(row, d);
+    for (const c of s.produce) add(n(caseName(c)), PRODUCE_UNIT, 'higher');
+    add(n(names.consume), 'MB/s', 'higher');
+    if (d.name === 'java') add(n(names.join), 'ms', 'lower');
+    add(n(names.fixedP50), 'ms', 'lower');
+    add(n(names.fixedP99), 'ms', 'lower');
+    if (i === 0) {
+      add(n(names.e2eP50), 'ms', 'lower');
+      add(n(names.e2eP99), 'ms', 'lower');
+      add(n(names.e2eAvg), 'ms', 'lower');
+    }
+  }
+  for (const d of drivers) {
+    for (const c of s.produce) add(cpuName(tagged(caseName(c), d)), 'CPU s/GB', 'lower');
+    add(cpuName(tagged(names.consume, d)), 'CPU s/GB', 'lower');
+  }
   add(names.cold, 'ms', 'lower');
   add(names.rssIdle, 'MB', 'lower');
-  add(names.rssLoad, 'MB', 'lower');
+  for (const d of drivers) add(tagged(names.rssLoad, d), 'MB', 'lower');
   return rows;
 }
 
@@ -342,7 +368,7 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const args = parseArgs(process.argv.slice(2));
   const all = suiteOf(args.suite);
-  const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))) } : all;
+  const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id.startsWith(BASE.id) || args.rows!.test(caseName(c))) } : all;
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
   mkdirSync(workDir, { recursive: true });
@@ -365,18 +391,22 @@ async function main(): Promise<void> {
     }
   }
 
-  let driver: Driver;
-  const wantJava = args.driver === 'java' || (args.driver === 'auto' && art !== null);
   if (args.rows) notes.push(`Produce rows limited to /${args.rows.source}/ (plus the base row).`);
-  if (wantJava) {
-    if (!art) throw new Error('--driver java needs the Kafka tools (Java and Maven)');
-    driver = javaDriver(art.classpath, 180_000);
-  } else if (args.driver === 'runnel' || (args.driver === 'auto' && runnelPerfAvailable(ROOT))) {
-    driver = runnelPerfDriver(ROOT, 180_000);
+  // Kafka's tools drive both brokers when Java is here (the fairest comparison), then Runnel's perf
+  // tool drives both again; without Java, Runnel's perf tool (or the in-process client) alone.
+  const perf = () => (runnelPerfAvailable(ROOT) ? runnelPerfDriver(ROOT, 180_000) : nodeDriver());
+  let drivers: Driver[];
+  if (args.driver === 'java' || args.driver === 'both') {
+    if (!art) throw new Error(`--driver ${args.driver} needs the Kafka tools (Java and Maven)`);
+    drivers = args.driver === 'java' ? [javaDriver(art.classpath, 180_000)] : [javaDriver(art.classpath, 180_000), perf()];
+  } else if (args.driver === 'runnel') {
+    drivers = [runnelPerfDriver(ROOT, 180_000)];
+  } else if (args.driver === 'node') {
+    drivers = [nodeDriver()];
   } else {
-    driver = nodeDriver();
+    drivers = art ? [javaDriver(art.classpath, 180_000), perf()] : [perf()];
   }
-  log(`suite ${s.name}, load tool: ${driver.name}${art ? `, Apache Kafka ${art.version}` : ', Runnel only'}`);
+  log(`suite ${s.name}, load tools: ${drivers.map((d) => d.name).join(', ')}${art ? `, Apache Kafka ${art.version}` : ', Runnel only'}`);
 
   const settings: BrokerSettings = { dataDir: workDir, segmentBytes: 1024 * 1024 * 1024, kafkaHeap: '1g' };
   const rows: CompareRow[] = [];
@@ -386,10 +416,8 @@ async function main(): Promise<void> {
     try { phys = await physicalLimits(workDir, s.physicalBytes); } catch (err) { log(`physical limits failed: ${(err as Error).message}`); }
 
     const systems: SystemName[] = art ? ['Kafka', 'Runnel'] : ['Runnel'];
-    const results = await measure(systems, s, driver, (system) => ({ ...settings, dataDir: join(workDir, system.toLowerCase()) }), art);
-    const kafka = results.get('Kafka') ?? null;
-    const runnel = results.get('Runnel')!;
-    rows.push(...orderedRows(s, kafka, runnel, driver));
+    const { results, startErrors } = await measure(systems, s, drivers, (system) => ({ ...settings, dataDir: join(workDir, system.toLowerCase()) }), art);
+    rows.push(...orderedRows(s, drivers, results, startErrors));
     const physical = (name: string, v: number | undefined) => rows.push({ name, unit: 'MB/s', better: 'higher', kafka: null, runnel: v === undefined ? failed(new Error('not measured')) : { value: v, samples: [v] }, physical: true });
     physical(names.write, phys?.writeMBps);
     physical(names.loopback, phys?.loopbackMBps);
@@ -399,12 +427,13 @@ async function main(): Promise<void> {
 
   notes.push(
     `Fixed-rate latency rows: 1 KB records at half of ${art ? "Kafka's" : "Runnel's"} maximum on the base produce row (send to acknowledgement, as kafka-producer-perf-test reports it).`,
-    `${driver.description}; both brokers were driven by it. Produce: linger.ms=5, batch.size=65536; MB are 10^6 bytes of record values.`,
+    ...drivers.map((d) => `[${d.tag}]: ${d.description}; it drove both brokers.`),
+    'Produce: linger.ms=5, batch.size=65536, random A–Z payloads; MB are 10^6 bytes of record values. Broker CPU per GB = broker CPU seconds / GB of record values moved in the run.',
     `Each row: ${s.warmup ? 'one warm-up run, then ' : ''}the median of ${s.runs} run${s.runs > 1 ? 's' : ''}, Kafka's and Runnel's runs interleaved. CPU cores = CPU seconds / wall seconds of the tool run (the tool's JVM start is in its wall time); the machine has ${os.cpus().length} cores shared by broker and tool.`,
     'Same settings on both: one node, PLAINTEXT on 127.0.0.1, log.segment.bytes=1 GiB, no fsync (flush left to the OS), topics created with the row\'s partitions. Kafka: -Xms1g -Xmx1g, G1.',
     'Latency rows from the Java tools are whole milliseconds (the tools print integers); a 0 ms baseline has no ratio.',
   );
-  const info: RunInfo = { suite: s.name, kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: driver.name, java, notes, durationSeconds: (performance.now() - began) / 1000, load: { start: loadStart, end: os.loadavg() } };
+  const info: RunInfo = { suite: s.name, kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: drivers.map((d) => d.name).join(', '), java, notes, durationSeconds: (performance.now() - began) / 1000, load: { start: loadStart, end: os.loadavg() } };
   if (Math.max(loadStart[0]!, os.loadavg()[0]!) > os.cpus().length) {
     notes.push(`The machine was busy with other work (load average above ${os.cpus().length}); absolute numbers are low and noisy, the interleaved runs keep the ratios fairer than the absolutes.`);
   }

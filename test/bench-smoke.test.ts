@@ -39,17 +39,20 @@ describe('bench/compare.ts --suite smoke', () => {
     expect(doc.machine.cpus).toBeGreaterThan(0);
     expect(doc.machine.suite).toBe('smoke');
     const names = doc.rows.map((row) => row.name);
+    const tool = (row: string) => `${row} [runnel perf]`;
     for (const expected of [
-      'produce 1 KB, acks=1, no compression, 1 partition',
-      'produce 100 B, acks=1, no compression, 1 partition',
-      'consume 1 KB records (fetch rate after the group join)',
-      'produce latency at half the max rate, p50',
-      'produce latency at half the max rate, p99',
-      'end-to-end latency, one 1 KB record at a time, p50',
-      'end-to-end latency, one 1 KB record at a time, p99',
+      tool('produce 1 KB, acks=1, no compression, 1 partition'),
+      tool('produce 100 B, acks=1, no compression, 1 partition'),
+      tool('consume 1 KB records (fetch rate after the group join)'),
+      tool('produce latency at half the max rate, p50'),
+      tool('produce latency at half the max rate, p99'),
+      tool('end-to-end latency, one 1 KB record at a time, p50'),
+      tool('end-to-end latency, one 1 KB record at a time, p99'),
+      `broker CPU per GB: ${tool('produce 1 KB, acks=1, no compression, 1 partition')}`,
+      `broker CPU per GB: ${tool('consume 1 KB records (fetch rate after the group join)')}`,
+      tool('broker RSS, peak under 1 KB produce load'),
       'cold start to the first acknowledged produce',
       'broker RSS, idle after start',
-      'broker RSS, peak under 1 KB produce load',
       'raw sequential write (page cache, 1 MiB writes)',
       'loopback TCP copy of the same bytes (one stream)',
     ]) expect(names).toContain(expected);
@@ -68,7 +71,7 @@ describe('bench/compare.ts --suite smoke', () => {
     expect(doc.rows.find((row) => row.name.startsWith('consume'))!.value!).toBeGreaterThan(0);
 
     expect(r.stdout).toContain('| row | unit | Kafka | Runnel | Runnel / Kafka |');
-    expect(r.stdout).toContain('| produce 1 KB, acks=1, no compression, 1 partition | MB/s |');
+    expect(r.stdout).toContain('| produce 1 KB, acks=1, no compression, 1 partition [runnel perf] | MB/s |');
     expect(r.stdout).toMatch(/Machine: \d+ ×/);
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg /);
   });

@@ -53,6 +53,8 @@ export interface LatencyResult { avgMs: number; p50Ms: number; p99Ms: number; wa
 
 export interface Driver {
   readonly name: string;
+  /** Short label that row names carry. */
+  readonly tag: string;
   readonly description: string;
   produce(bootstrap: string, spec: ProduceSpec): Promise<ProduceResult>;
   consume(bootstrap: string, spec: { topic: string; records: number; recordSize: number }): Promise<ConsumeResult>;
@@ -91,6 +93,7 @@ export function javaDriver(classpath: string, timeoutMs: number): Driver {
   const java = (mainClass: string, args: string[]) => run('java', ['-Xms256m', '-Xmx1g', '-cp', classpath, mainClass, ...args], { timeoutMs });
   return {
     name: 'java',
+    tag: 'Kafka tools',
     description: "Kafka's own perf tools (ProducerPerformance, ConsumerPerformance, EndToEndLatency), one JVM per run",
     async produce(bootstrap, spec) {
       const r = await java('org.apache.kafka.tools.ProducerPerformance', [
@@ -134,6 +137,7 @@ export function runnelPerfDriver(root: string, timeoutMs: number): Driver {
   const inProcess = nodeDriver();
   return {
     name: 'runnel-perf',
+    tag: 'runnel perf',
     description: "Runnel's perf tool (`runnel perf produce|consume`, Kafka's flags and output), one Node process per run",
     async produce(bootstrap, spec) {
       const r = await perf([
@@ -169,6 +173,7 @@ export function nodeDriver(): Driver {
   const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
   return {
     name: 'node',
+    tag: 'in-process client',
     description: 'a minimal in-process driver over @runnel/client (no Java on this machine, or the smoke suite)',
     async produce(bootstrap, spec) {
       const client = await KafkaClient.connect({ bootstrapServers: bootstrap, clientId: 'runnel-bench' });
