@@ -413,6 +413,8 @@ export interface ConsumePerfOptions {
   group?: string;
   /** max.partition.fetch.bytes (default 1048576). */
   fetchSize?: number;
+  /** Consumer properties file: fetch.max.wait.ms, fetch.min.bytes, fetch.max.bytes, max.partition.fetch.bytes, isolation.level, client.id. */
+  consumerConfig?: string;
   fromLatest?: boolean;
   /** Max time between returned records (default 10000 ms). */
   timeout?: number;
@@ -464,14 +466,23 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
     const tail = ', rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec';
     io.out(detailed ? `time, threadId, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec${tail}` : `start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec${tail}`);
   }
-  const client = await KafkaClient.connect({ bootstrapServers: opts.bootstrapServer, clientId: 'perf-consumer-client' });
+  const props = opts.consumerConfig ? readPropertiesFile(opts.consumerConfig) : {};
+  const client = await KafkaClient.connect({ bootstrapServers: opts.bootstrapServer, clientId: props['client.id'] ?? 'perf-consumer-client' });
   try {
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
     const startMs = Date.now();
     const partitions = await topicPartitions(client, opts.topic, false);
     // fetch.max.wait.ms of 100 mirrors the tool's poll(100 ms), so the timeout is checked as often.
-    const consumer = new Consumer(client, { raw: true, maxWaitMs: 100, partitionMaxBytes: opts.fetchSize ?? 1_048_576 });
+    const consumer = new Consumer(client, {
+      raw: true,
+      maxWaitMs: Math.min(100, intProp(props, 'fetch.max.wait.ms', 100)),
+      minBytes: intProp(props, 'fetch.min.bytes', 1),
+      maxBytes: intProp(props, 'fetch.max.bytes', 52_428_800),
+      // --fetch-size wins, as in Kafka's tool (it sets max.partition.fetch.bytes after reading the file).
+      partitionMaxBytes: opts.fetchSize ?? intProp(props, 'max.partition.fetch.bytes', 1_048_576),
+      isolationLevel: props['isolation.level'] === 'read_committed' ? 1 : 0,
+    });
     await consumer.assign(partitions.map((partition) => ({ topic: opts.topic, partition, offset: opts.fromLatest ? 'latest' : 'earliest' })));
 
     let messagesRead = 0;
@@ -589,25 +600,28 @@ export function perfCommand(): Command {
     .option('--messages <n>', 'the number of messages to consume (required, or --num-records)', num('--messages'))
     .option('--num-records <n>', 'Kafka 4.x name of --messages', num('--num-records'))
     .option('--group <id>', 'accepted for compatibility and ignored (no consumer group is joined)')
-    .option('--fetch-size <bytes>', 'max.partition.fetch.bytes', num('--fetch-size'), 1048576)
+    .option('--fetch-size <bytes>', 'max.partition.fetch.bytes (default 1048576)', num('--fetch-size'))
     .option('--from-latest', 'start at the end of each partition instead of the beginning')
     .option('--timeout <ms>', 'maximum time between returned records', num('--timeout'), 10000)
     .option('--show-detailed-stats', 'print one line per --reporting-interval instead of a summary')
     .option('--reporting-interval <ms>', 'interval for --show-detailed-stats', num('--reporting-interval'), 5000)
     .option('--hide-header', 'do not print the CSV header')
     .option('--date-format <format>', 'SimpleDateFormat pattern (yyyy MM dd HH mm ss SSS)', 'yyyy-MM-dd HH:mm:ss:SSS')
+    .addOption(new Option('--consumer.config <file>', 'consumer properties file (fetch.max.wait.ms, fetch.min.bytes, fetch.max.bytes, max.partition.fetch.bytes, isolation.level, client.id)'))
+    .option('--command-config <file>', 'Kafka 4.x name of --consumer.config')
     .action((o: Record<string, unknown>) => run(() => perfConsume({
       bootstrapServer: o.bootstrapServer as string,
       topic: o.topic as string,
       messages: (o.messages ?? o.numRecords) as number,
       group: o.group as string | undefined,
-      fetchSize: o.fetchSize as number,
+      fetchSize: o.fetchSize as number | undefined,
       fromLatest: Boolean(o.fromLatest),
       timeout: o.timeout as number,
       showDetailedStats: Boolean(o.showDetailedStats),
       reportingInterval: o.reportingInterval as number,
       hideHeader: Boolean(o.hideHeader),
       dateFormat: o.dateFormat as string,
+      consumerConfig: (o['consumer.config'] ?? o.commandConfig) as string | undefined,
     })));
 
   return perf;

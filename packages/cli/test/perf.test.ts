@@ -80,8 +80,10 @@ describe('runnel perf', () => {
     expect(windowed).toBeLessThan(5600);
     expect(Number(FINAL(false).exec(p.lines.find((l) => FINAL(false).test(l))!)![1])).toBe(5600);
 
+    const config = join(dir, 'consumer.properties');
+    await writeFile(config, '# small fetches: many polls, many detailed lines\nmax.partition.fetch.bytes=4096\nfetch.max.wait.ms=50\n');
     const c = await perf('consume', '--bootstrap-server', broker.bootstrap, '--topic', 'perf-b', '--messages', '5600', '--hide-header',
-      '--show-detailed-stats', '--reporting-interval', '1');
+      '--show-detailed-stats', '--reporting-interval', '1', '--consumer.config', config);
     const rows = c.lines.filter((l) => !l.startsWith('#'));
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) expect(r).toMatch(new RegExp(String.raw`^${DATE}, 0, \d+\.\d{4}, \d+\.\d{4}, \d+, \d+\.\d{4}, 0, \d+, \d+\.\d{4}, \d+\.\d{4}$`));
