@@ -191,21 +191,21 @@ const cpuName = (row: string) => `broker CPU per GB: ${row}`;
 const tagged = (row: string, driver: Driver) => `${row} [${driver.tag}]`;
 
 /** Every row on every target; never throws for a row, only records its failure. */
-async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndToEnd: boolean): Promise<void> {
+async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndToEnd: boolean, topicSuffix: string): Promise<void> {
   const n = (row: string) => tagged(row, driver);
   const rssPeaks = new Map<Target, number[]>(targets.map((t) => [t, []]));
   const baseMax = new Map<Target, number>();
 
   for (const c of s.produce) {
     const name = n(caseName(c));
-    const topic = `bench-${c.id}`;
+    const topic = `bench-${c.id}${topicSuffix}`;
     const spec = { topic, partitions: c.partitions, records: s.records(c.recordSize), recordSize: c.recordSize, acks: c.acks, compression: c.compression, throughput: -1 };
     log(name);
     await interleaved<ProduceResult>(targets, s.runs, {
       setup: (t) => createTopic(t.admin, topic, c.partitions),
       warmup: s.warmup ? (t) => driver.produce(t.broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 4) }) : undefined,
       around: (t) => {
-        if (!c.id.startsWith(BASE.id)) return { stop() {} };
+        if (c.id !== BASE.id) return { stop() {} };
         const sampler = sampleRss(t.broker.pid);
         return { stop: () => rssPeaks.get(t)!.push(sampler.stop() / 1e6) };
       },
@@ -213,11 +213,11 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
       record: (t, runs) => {
         t.results.set(name, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
         t.results.set(cpuName(name), cpuPerGb(runs, spec.records * spec.recordSize));
-        if (c.id.startsWith(BASE.id)) baseMax.set(t, median(runs.map((x) => x.r.recordsPerSec)));
+        if (c.id === BASE.id) baseMax.set(t, median(runs.map((x) => x.r.recordsPerSec)));
       },
       fail: (t, err) => { t.results.set(name, failed(err)); t.results.set(cpuName(name), failed(err)); },
     });
-    if (!c.id.startsWith(BASE.id)) for (const t of targets) await deleteTopic(t.admin, topic).catch(() => {});
+    if (c.id !== BASE.id) for (const t of targets) await deleteTopic(t.admin, topic).catch(() => {});
   }
   for (const t of targets) {
     const peaks = rssPeaks.get(t)!;
@@ -226,7 +226,7 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
 
   // Consume what the base produce row wrote (warm-up + runs × records, so there is enough).
   log(n(names.consume));
-  const consumeSpec = { topic: `bench-${s.produce.find((c) => c.id.startsWith(BASE.id))!.id}`, records: Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs), recordSize: BASE.recordSize };
+  const consumeSpec = { topic: `bench-${BASE.id}${topicSuffix}`, records: Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs), recordSize: BASE.recordSize };
   await interleaved(targets, s.runs, {
     warmup: s.warmup ? (t) => driver.consume(t.broker.bootstrap, consumeSpec) : undefined,
     run: (t) => driver.consume(t.broker.bootstrap, consumeSpec),
@@ -242,7 +242,7 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
   const kafkaTarget = targets.find((t) => t.system === 'Kafka');
   const max = kafkaTarget ? baseMax.get(kafkaTarget) : baseMax.get(targets[0]!);
   const rate = max ? Math.round(max / 2) : null;
-  const fixedTopic = 'bench-fixed-rate';
+  const fixedTopic = `bench-fixed-rate${topicSuffix}`;
   log(n(`fixed-rate latency at ${rate} records/s`));
   const fixedSpec = { topic: fixedTopic, partitions: 1, records: Math.max(100, Math.round((rate ?? 0) * s.fixedRateSeconds)), recordSize: 1024, acks: '1' as const, compression: 'none' as const, throughput: rate ?? 1 };
   await interleaved<ProduceResult>(targets, s.runs, {
@@ -261,7 +261,7 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
 
   if (!withEndToEnd) return;
   log(n('end-to-end latency'));
-  const e2eSpec = { topic: 'bench-e2e', records: s.endToEndRecords, recordSize: 1024, acks: '1' as const };
+  const e2eSpec = { topic: `bench-e2e${topicSuffix}`, records: s.endToEndRecords, recordSize: 1024, acks: '1' as const };
   await interleaved(targets, s.runs, {
     setup: (t) => createTopic(t.admin, e2eSpec.topic, 1),
     warmup: s.warmup ? (t) => driver.endToEnd(t.broker.bootstrap, { ...e2eSpec, records: Math.ceil(e2eSpec.records / 4) }) : undefined,
@@ -320,7 +320,7 @@ async function measure(systems: SystemName[], s: Suite, drivers: Driver[], setti
     for (const t of targets) t.results.set(names.rssIdle, { value: rssBytes(t.broker.pid) / 1e6, samples: [rssBytes(t.broker.pid) / 1e6] });
     for (const [i, driver] of drivers.entries()) {
       // Separate topics per tool, so each starts from an empty log.
-      if (targets.length) await measureAll(targets, { ...s, produce: s.produce.map((c) => ({ ...c, id: `${c.id}-${driver.name}` })) }, driver, i === 0);
+      if (targets.length) await measureAll(targets, s, driver, i === 0, `-${driver.name}`);
     }
   } finally {
     for (const t of targets) {
@@ -368,7 +368,7 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const args = parseArgs(process.argv.slice(2));
   const all = suiteOf(args.suite);
-  const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id.startsWith(BASE.id) || args.rows!.test(caseName(c))) } : all;
+  const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))) } : all;
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
   mkdirSync(workDir, { recursive: true });
