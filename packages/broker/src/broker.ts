@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { silentLogger, topicConfig, type BrokerConfig, type Logger } from '@runnel/common';
+import { silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
+import { decodeRecordBatches } from '@runnel/protocol';
 import { KafkaServer, type Handler } from '@runnel/kafka-server';
 import type { MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
@@ -7,6 +8,7 @@ import { LogManager, StorageError, type PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from './context.ts';
 import { brokerHandlers } from './handlers/index.ts';
 import { logConfigOf } from './log-config.ts';
+import { registerBrokerMetrics } from './metrics.ts';
 import { Partitions } from './partitions.ts';
 import { FetchPurgatory } from './purgatory.ts';
 
@@ -126,6 +128,27 @@ export class Broker {
       host: advertised.host === '' || advertised.host === '0.0.0.0' ? hostname() : advertised.host,
       port: advertised.port === 0 ? bound.port : advertised.port,
     };
+  }
+
+  /** Adds this broker's gauges (partition offsets and sizes, log dir health) to a metrics registry. */
+  registerMetrics(registry: Registry): void {
+    registerBrokerMetrics(registry, this.#logs);
+  }
+
+  /** The high watermark of a local partition (what a consumer can reach), or -1 when not hosted here. */
+  highWatermark(topic: string, partition: number): bigint {
+    return this.#logs.getLog(topic, partition)?.highWatermark ?? -1n;
+  }
+
+  /** The timestamp of the record at `offset` in a local partition, or null when it is not there (any more). */
+  async recordTimestamp(topic: string, partition: number, offset: bigint): Promise<bigint | null> {
+    const log = this.#logs.getLog(topic, partition);
+    if (!log || offset < log.logStartOffset || offset >= log.highWatermark) return null;
+    const { records } = await log.read(offset, 1, { minOneBatch: true });
+    for (const batch of decodeRecordBatches(records)) {
+      for (const record of batch.records) if (record.offset === offset) return record.timestamp;
+    }
+    return null;
   }
 
   /** Creates a topic and opens its local logs before resolving, so the creator can use it at once. */

@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path';
-import { createLogger, type BrokerConfig, type Logger } from '@runnel/common';
+import { createLogger, createMetricsRegistry, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
-import { Coordinator, OFFSETS_TOPIC, partitionLogOffsetsLog } from '@runnel/coordinator';
+import { Coordinator, groupCoordinatorConfigFrom, OFFSETS_TOPIC, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
+import { serveMetrics } from './metrics-server.ts';
 
 /**
  * `runnel start`: the broker and the group coordinator in this one process with the embedded
@@ -27,20 +28,18 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   // before either starts, and the broker serves the coordinator's handlers.
   let broker: Broker | undefined;
   const coordinator = Coordinator.create({
-    config: {
-      'group.min.session.timeout.ms': config.get('group.min.session.timeout.ms'),
-      'group.max.session.timeout.ms': config.get('group.max.session.timeout.ms'),
-      'group.initial.rebalance.delay.ms': config.get('group.initial.rebalance.delay.ms'),
-      'offsets.retention.minutes': config.get('offsets.retention.minutes'),
-    },
+    config: groupCoordinatorConfigFrom(config),
     offsetsLog: partitionLogOffsetsLog({ partitions: config.get('offsets.topic.num.partitions'), log: (p) => broker!.localLog(OFFSETS_TOPIC, p) }),
     self: () => ({ nodeId: config.nodeId, ...broker!.advertisedAddress() }),
     logger: log.child({ component: 'coordinator' }),
   });
   broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers() });
+
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     await broker.start();
     await coordinator.start();
+    metrics = await startMetrics(config, broker, coordinator, log);
   } catch (err) {
     // Release what did start (files, worker threads) so the process can exit with the error.
     await coordinator.stop().catch(() => {});
@@ -54,6 +53,7 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   return {
     port: broker.address().port,
     stop: async () => {
+      await metrics?.close();
       await coordinator.stop();
       await broker.stop();
       await metadata.stop();
@@ -72,4 +72,19 @@ async function ensureOffsetsTopic(metadata: MetadataStore, config: BrokerConfig)
     internal: true,
     configs: { 'cleanup.policy': 'compact', 'segment.bytes': String(100 * 1024 * 1024) },
   });
+}
+
+/** The Prometheus endpoint, when `runnel.metrics.listener` is set (opt-in: a fixed port would clash between nodes). */
+async function startMetrics(config: BrokerConfig, broker: Broker, coordinator: Coordinator, log: Logger) {
+  const listener = config.get('runnel.metrics.listener');
+  if (!listener) return undefined;
+  const registry = createMetricsRegistry();
+  broker.registerMetrics(registry);
+  registerCoordinatorMetrics(registry, coordinator, {
+    logEndOffset: (t, p) => broker.highWatermark(t, p),
+    recordTimestamp: (t, p, o) => broker.recordTimestamp(t, p, o),
+  });
+  const metrics = await serveMetrics(registry, listener);
+  log.info({ url: metrics.url }, 'metrics endpoint ready');
+  return metrics;
 }

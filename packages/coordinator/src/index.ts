@@ -16,3 +16,4 @@ export { subscribedTopics, encodeSubscription } from './subscription.ts';
 export { Coordinator, CoordinatorError, type CoordinatorErrorCode, type CoordinatorNode, type CoordinatorOptions } from './coordinator.ts';
 export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog, logManagerOffsetsLog, OFFSETS_TOPIC, offsetsTopicLogConfig } from './offsets-log.ts';
 export { coordinatorHandlers, errorCode, clientHostOf } from './handlers.ts';
+export { registerCoordinatorMetrics, type LagSources } from './metrics.ts';

@@ -1,0 +1,77 @@
+// The Prometheus endpoint of a real `runnel start` (runnel.metrics.listener): partition and log
+// dir gauges, and consumer-group lag in records and in seconds (the age of the last committed record).
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKey, decodeResponse, encodeRequest } from '@runnel/protocol';
+import { startBroker, type TestBroker } from './helpers/broker.ts';
+import { RawKafka } from './helpers/raw-kafka.ts';
+
+let broker: TestBroker;
+let metricsUrl: string;
+
+beforeAll(async () => {
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+  broker = await startBroker({ set: ['runnel.metrics.listener=127.0.0.1:0'] });
+  metricsUrl = (await broker.process.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/))[1]!;
+});
+afterAll(async () => {
+  await broker?.cleanup();
+});
+
+/** A stand-alone commit (generation -1, no member), as admin tools make: kafkajs' setOffsets runs a whole consumer. */
+async function commit(group: string, topic: string, offset: bigint) {
+  const conn = await RawKafka.open(broker.port);
+  conn.send(encodeRequest({ apiKey: ApiKey.OffsetCommit, apiVersion: 2, correlationId: 1, clientId: 'metrics-test' }, {
+    groupId: group, generationIdOrMemberEpoch: -1, memberId: '', retentionTimeMs: -1n,
+    topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: offset, committedMetadata: null }] }],
+  }));
+  const [frame] = await conn.waitFrames(1);
+  conn.close();
+  expect(decodeResponse(ApiKey.OffsetCommit, 2, frame!).body.topics[0]!.partitions[0]!.errorCode).toBe(0);
+}
+
+const scrape = async () => (await fetch(metricsUrl)).text();
+const sample = (text: string, name: string, labels: Record<string, string>) => {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
+
+describe('metrics endpoint', () => {
+  it('reports partition offsets, log dir health, and group lag in records and seconds', async () => {
+    const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    const hourAgo = Date.now() - 3_600_000;
+    // 10 old records, then 5 recent ones; the group commits after the 10 old ones.
+    await producer.send({ topic: 'lagged', messages: Array.from({ length: 10 }, (_, i) => ({ value: `old-${i}`, timestamp: String(hourAgo + i * 1000) })) });
+    await producer.send({ topic: 'lagged', messages: Array.from({ length: 5 }, (_, i) => ({ value: `new-${i}` })) });
+    await producer.disconnect();
+    await commit('lagging', 'lagged', 10n);
+
+    const text = await scrape();
+    expect(text).toContain('# TYPE runnel_consumergroup_lag gauge');
+    const labels = { group: 'lagging', topic: 'lagged', partition: '0' };
+    expect(sample(text, 'runnel_log_end_offset', { topic: 'lagged', partition: '0' })).toBe(15);
+    expect(sample(text, 'runnel_consumergroup_committed_offset', labels)).toBe(10);
+    expect(sample(text, 'runnel_consumergroup_lag', labels)).toBe(5);
+    // The last committed record (offset 9) was stamped an hour ago, minus 9 seconds.
+    const lagSeconds = sample(text, 'runnel_consumergroup_lag_seconds', labels)!;
+    expect(lagSeconds).toBeGreaterThan(3_590 - 9);
+    expect(lagSeconds).toBeLessThan(3_700);
+    expect(sample(text, 'runnel_consumergroup_commit_age_seconds', labels)).toBeLessThan(60);
+    expect(sample(text, 'runnel_log_dir_online', { dir: broker.logDir })).toBe(1);
+    expect(sample(text, 'runnel_log_dir_free_bytes', { dir: broker.logDir })).toBeGreaterThan(0);
+    expect(text).toMatch(/^runnel_process_cpu_seconds_total \d/m);
+
+    // Caught up: lag 0 in records and in seconds.
+    await commit('lagging', 'lagged', 15n);
+    const after = await scrape();
+    expect(sample(after, 'runnel_consumergroup_lag', labels)).toBe(0);
+    expect(sample(after, 'runnel_consumergroup_lag_seconds', labels)).toBe(0);
+  });
+
+  it('answers 404 off the metrics path', async () => {
+    expect((await fetch(metricsUrl.replace('/metrics', '/nope'))).status).toBe(404);
+  });
+});
