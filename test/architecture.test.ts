@@ -29,6 +29,7 @@ const owners: Record<string, string> = {
   protobufjs: 'rpc',
   piscina: 'offload',
   pino: 'common',
+  'prom-client': 'common',
   commander: 'cli',
 };
 
