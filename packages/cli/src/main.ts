@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ConfigError } from '@runnel/common';
 import { startSingleNode } from './start.ts';
 import { perfCommand } from './perf.ts';
+import { consumerGroupsCommand } from './consumer-groups.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -29,6 +30,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     });
 
   program.addCommand(perfCommand());
+  program.addCommand(consumerGroupsCommand());
 
   try {
     await program.parseAsync(argv);

@@ -12,3 +12,8 @@ export { crc32c } from './crc32c.ts';
 export { ClientError, checkKafka, type ClientErrorCode } from './errors.ts';
 export { Codec } from '@runnel/protocol';
 export { BatchTemplates, type BatchTemplate, type BatchTemplatesOptions } from './templates.ts';
+export {
+  GroupAdmin, decodeConsumerAssignment, fetchRecordTimestamp,
+  type GroupAdminOptions, type GroupCoordinator, type GroupListing, type GroupDescription, type GroupMemberDescription,
+  type ConsumerAssignment, type TopicPartitions, type CommittedOffset, type OffsetToCommit, type PartitionResult,
+} from './groups.ts';
