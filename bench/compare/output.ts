@@ -131,7 +131,8 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  */
 export function svgChart(rows: CompareRow[], info: RunInfo): string {
   const data = rows.map((r) => ({ r, ratio: ratioOf(r) })).filter((d): d is { r: CompareRow; ratio: number } => d.ratio !== null && d.ratio > 0);
-  const labelW = 430;
+  // Wide enough for the longest row name at about 6.3 px per character of a 12 px sans-serif.
+  const labelW = Math.max(200, Math.ceil(Math.max(0, ...data.map((d) => d.r.name.length)) * 6.3) + 24);
   const plotW = 420;
   const rowH = 22;
   const top = 64;
