@@ -60,7 +60,8 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-const log = (s: string) => process.stderr.write(`compare: ${s}\n`);
+const started = performance.now();
+const log = (s: string) => process.stderr.write(`compare [${Math.round((performance.now() - started) / 1000)} s]: ${s}\n`);
 
 function javaVersionFromStderr(): string | null {
   try {

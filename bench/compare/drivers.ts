@@ -138,7 +138,7 @@ export function runnelPerfDriver(root: string, timeoutMs: number): Driver {
   return {
     name: 'runnel-perf',
     tag: 'runnel perf',
-    description: "Runnel's perf tool (`runnel perf produce|consume`, Kafka's flags and output), one Node process per run",
+    description: "Runnel's perf tool (`runnel perf produce|consume`, Kafka's flags and output), one Node process per run; it has no end-to-end latency tool, so those rows use an in-process @runnel/client loop (send one record, fetch it, repeat)",
     async produce(bootstrap, spec) {
       const r = await perf([
         'produce', '--topic', spec.topic, '--num-records', String(spec.records), '--record-size', String(spec.recordSize),
