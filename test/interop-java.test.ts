@@ -1,0 +1,80 @@
+// The Apache Kafka Java client (kafka-clients 4.3.1 from Maven Central) against a real
+// `runnel start` process. test/java/RunnelInterop.java does the client work and the checks, and
+// prints one `OK ...` or `FAIL <step>: ...` line per step; this file asserts those lines. The jars
+// and the compiled class live in .cache/java-clients/<version> (git-ignored, fetched once by
+// test/java/fetch-clients.sh). Without java, javac or mvn the file fails and says what to install.
+import { execFile, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBroker, type TestBroker } from './helpers/broker.ts';
+
+const version = process.env.RUNNEL_JAVA_CLIENT_VERSION ?? '4.3.1';
+const fetchScript = join(import.meta.dirname, 'java/fetch-clients.sh');
+let broker: TestBroker;
+let classpath: string;
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function run(command: string, args: string[], timeoutMs: number): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolve({ code, stdout, stderr: stderr + (error && code === null ? `\n[${error.message}]` : '') });
+    });
+  });
+}
+
+/** Runs one scenario and returns its stdout lines; the Java watchdog (60 s) fires before ours. */
+async function scenario(name: string): Promise<string[]> {
+  const r = await run('java', ['-Drunnel.timeout.ms=60000', '-cp', classpath, 'RunnelInterop', broker.bootstrap, name], 75_000);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  const failures = lines.filter((l) => l.startsWith('FAIL'));
+  if (r.code !== 0 || failures.length > 0) {
+    throw new Error(`java scenario ${name} exited ${r.code}:\n${failures.join('\n') || r.stdout}\n--- java stderr (tail) ---\n${r.stderr.slice(-4000)}`);
+  }
+  return lines;
+}
+
+beforeAll(async () => {
+  const missing = ['java', 'javac', 'mvn'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  if (missing.length > 0) {
+    throw new Error(`the Java interop test needs ${missing.join(', ')}: install a JDK 17+ and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)`);
+  }
+  const fetched = await run(fetchScript, [version], 600_000);
+  if (fetched.code !== 0) throw new Error(`${fetchScript} ${version} failed (${fetched.code}):\n${fetched.stderr}`);
+  classpath = fetched.stdout.trim().split('\n').at(-1)!;
+  broker = await startBroker();
+}, 620_000);
+
+afterAll(async () => {
+  await broker?.cleanup();
+});
+
+describe(`Java kafka-clients ${version} against runnel`, () => {
+  it('Admin: createTopics with configs, listTopics, describeTopics, describeConfigs, createPartitions, deleteTopics, describeCluster', async () => {
+    const lines = await scenario('admin');
+    expect(lines).toEqual([
+      'OK createTopics java-admin',
+      'OK listTopics contains java-admin',
+      'OK describeTopics java-admin partitions=3 internal=false',
+      'OK describeConfigs retention.ms=3600000 cleanup.policy=delete',
+      'OK createPartitions java-admin partitions=5',
+      'OK deleteTopics java-admin',
+      `OK describeCluster nodes=1 controller=1 port=${broker.port}`,
+      'DONE',
+    ]);
+  }, 80_000);
+
+  it('default (idempotent, acks=all) producer with every codec; a group consumer reads keys, values, headers in order, commits, and a second member resumes after the commit', async () => {
+    const lines = await scenario('produce-consume');
+    expect(lines).toEqual([
+      ...['none', 'gzip', 'snappy', 'lz4', 'zstd'].map((codec) => `OK ${codec} 300 partitions=3 resumed=0`),
+      'DONE',
+    ]);
+  }, 80_000);
+
+  it('static membership (group.instance.id): commits with OffsetCommit v7 and a restarted instance resumes after them', async () => {
+    const lines = await scenario('static-member');
+    expect(lines).toEqual([expect.stringMatching(/^OK static-member 20\+10 state=/), 'DONE']);
+  }, 80_000);
+});

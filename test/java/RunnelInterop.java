@@ -1,0 +1,365 @@
+// The Apache Kafka Java client against a Runnel broker. Single file, compiled by
+// test/java/fetch-clients.sh and run by test/interop-java.test.ts:
+//
+//   java -cp <classpath> RunnelInterop <bootstrap> <admin|produce-consume|static-member>
+//
+// Every check happens here, in Java, and ends as one line on stdout: `OK ...` lines for what worked,
+// `FAIL <step>: <exception class>: <message>` for what did not (then exit code 1). A watchdog exits
+// with code 4 and a `FAIL timeout` line, so the test never hangs on a client that keeps retrying.
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+public final class RunnelInterop {
+  private static final long CALL_TIMEOUT_S = 20;
+  private static String bootstrap;
+  private static boolean failed;
+
+  public static void main(String[] args) throws Exception {
+    if (args.length != 2) {
+      System.err.println("usage: RunnelInterop <bootstrap> <admin|produce-consume|static-member>");
+      System.exit(2);
+    }
+    bootstrap = args[0];
+    watchdog(Long.getLong("runnel.timeout.ms", 90_000L));
+    switch (args[1]) {
+      case "admin" -> admin();
+      case "produce-consume" -> produceConsume();
+      case "static-member" -> staticMember();
+      default -> {
+        System.err.println("unknown scenario " + args[1]);
+        System.exit(2);
+      }
+    }
+    System.out.println(failed ? "DONE with failures" : "DONE");
+    System.out.flush();
+    // Client threads (metadata refresh, heartbeats) must not keep the JVM alive after a failure.
+    System.exit(failed ? 1 : 0);
+  }
+
+  // ---------------------------------------------------------------- admin
+
+  private static void admin() {
+    String topic = "java-admin";
+    try (Admin admin = Admin.create(adminProps())) {
+      step("createTopics", () -> {
+        NewTopic t = new NewTopic(topic, 3, (short) 1).configs(Map.of("retention.ms", "3600000", "cleanup.policy", "delete"));
+        admin.createTopics(List.of(t)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        return "OK createTopics " + topic;
+      });
+      step("listTopics", () -> {
+        Set<String> names = admin.listTopics().names().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        check(names.contains(topic), "listTopics does not contain " + topic + ": " + names);
+        return "OK listTopics contains " + topic;
+      });
+      step("describeTopics", () -> {
+        TopicDescription d = describe(admin, topic);
+        for (var p : d.partitions()) {
+          check(p.leader() != null && p.leader().id() >= 0, "partition " + p.partition() + " has no leader: " + p);
+          check(p.replicas().size() == 1 && p.isr().size() == 1, "partition " + p.partition() + " replicas/isr: " + p);
+        }
+        return "OK describeTopics " + topic + " partitions=" + d.partitions().size() + " internal=" + d.isInternal();
+      });
+      step("describeConfigs", () -> {
+        ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        Config c = admin.describeConfigs(List.of(r)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(r);
+        var retention = c.get("retention.ms");
+        check(retention != null, "retention.ms missing from " + c.entries().size() + " entries");
+        return "OK describeConfigs retention.ms=" + retention.value() + " cleanup.policy=" + c.get("cleanup.policy").value();
+      });
+      step("createPartitions", () -> {
+        admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(5))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        return "OK createPartitions " + topic + " partitions=" + describe(admin, topic).partitions().size();
+      });
+      step("deleteTopics", () -> {
+        admin.deleteTopics(List.of(topic)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        // Kafka deletes asynchronously; the topic disappears from listings shortly after.
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (admin.listTopics().names().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).contains(topic)) {
+          check(System.currentTimeMillis() < deadline, topic + " still listed 10 s after deleteTopics");
+          Thread.sleep(100);
+        }
+        return "OK deleteTopics " + topic;
+      });
+      step("describeCluster", () -> {
+        DescribeClusterResult c = admin.describeCluster();
+        Collection<Node> nodes = c.nodes().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        Node controller = c.controller().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        String clusterId = c.clusterId().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        check(clusterId != null && !clusterId.isEmpty(), "no cluster id");
+        return "OK describeCluster nodes=" + nodes.size() + " controller=" + controller.id() + " port=" + controller.port();
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- produce-consume
+
+  private static final int RECORDS = 300;
+
+  private static void produceConsume() {
+    try (Admin admin = Admin.create(adminProps())) {
+      for (String codec : List.of("none", "gzip", "snappy", "lz4", "zstd")) {
+        step("produce-consume " + codec, () -> roundTrip(admin, codec));
+      }
+    }
+  }
+
+  /** Produce RECORDS keyed records with headers, read them back with a group, commit, re-check. */
+  private static String roundTrip(Admin admin, String codec) throws Exception {
+    String topic = "java-codec-" + codec;
+    String group = "java-group-" + codec;
+    admin.createTopics(List.of(new NewTopic(topic, 3, (short) 1))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+
+    // Per partition, the indexes in the order the broker assigned offsets, with those offsets.
+    Map<Integer, List<long[]>> sent = new TreeMap<>();
+    Properties pp = producerProps();
+    pp.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, codec);
+    try (KafkaProducer<String, String> producer = new KafkaProducer<>(pp)) {
+      List<Future<RecordMetadata>> futures = new ArrayList<>();
+      for (int i = 0; i < RECORDS; i++) {
+        ProducerRecord<String, String> r = new ProducerRecord<>(topic, key(i), value(codec, i));
+        r.headers().add("index", Integer.toString(i).getBytes(StandardCharsets.UTF_8));
+        r.headers().add("codec", codec.getBytes(StandardCharsets.UTF_8));
+        futures.add(producer.send(r));
+      }
+      producer.flush();
+      for (int i = 0; i < RECORDS; i++) {
+        RecordMetadata m = futures.get(i).get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        sent.computeIfAbsent(m.partition(), p -> new ArrayList<>()).add(new long[] { i, m.offset() });
+      }
+    }
+    for (var e : sent.entrySet()) {
+      List<long[]> l = e.getValue();
+      for (int j = 0; j < l.size(); j++) {
+        check(l.get(j)[1] == j, "partition " + e.getKey() + ": record " + l.get(j)[0] + " got offset " + l.get(j)[1] + ", expected " + j);
+      }
+    }
+    check(sent.size() > 1, "all records went to one partition: " + sent.keySet());
+
+    Map<Integer, List<ConsumerRecord<String, String>>> received = new TreeMap<>();
+    int count = 0;
+    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerProps(group, null))) {
+      consumer.subscribe(List.of(topic));
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (count < RECORDS) {
+        check(System.currentTimeMillis() < deadline, "consumed " + count + " of " + RECORDS + " within 30 s; assignment " + consumer.assignment());
+        for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+          received.computeIfAbsent(r.partition(), p -> new ArrayList<>()).add(r);
+          count++;
+        }
+      }
+      check(consumer.assignment().size() == 3, "assignment " + consumer.assignment());
+      // A little longer: nothing beyond what was produced may arrive.
+      count += consumer.poll(Duration.ofMillis(300)).count();
+      check(count == RECORDS, "consumed " + count + " records, produced " + RECORDS);
+      consumer.commitSync(Duration.ofSeconds(CALL_TIMEOUT_S));
+      Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(consumer.assignment(), Duration.ofSeconds(CALL_TIMEOUT_S));
+      for (var e : sent.entrySet()) {
+        OffsetAndMetadata c = committed.get(new TopicPartition(topic, e.getKey()));
+        check(c != null && c.offset() == e.getValue().size(), "committed offset for partition " + e.getKey() + " is " + c + ", expected " + e.getValue().size());
+      }
+    }
+    for (var e : sent.entrySet()) {
+      List<long[]> want = e.getValue();
+      List<ConsumerRecord<String, String>> got = received.getOrDefault(e.getKey(), List.of());
+      check(got.size() == want.size(), "partition " + e.getKey() + ": consumed " + got.size() + ", produced " + want.size());
+      for (int j = 0; j < want.size(); j++) {
+        int i = (int) want.get(j)[0];
+        ConsumerRecord<String, String> r = got.get(j);
+        String where = "partition " + e.getKey() + " offset " + r.offset() + ": ";
+        check(r.offset() == want.get(j)[1], where + "expected offset " + want.get(j)[1]);
+        check(key(i).equals(r.key()), where + "key " + r.key() + ", expected " + key(i));
+        check(value(codec, i).equals(r.value()), where + "value " + r.value() + ", expected " + value(codec, i));
+        check(header(r, "index").equals(Integer.toString(i)) && header(r, "codec").equals(codec) && r.headers().toArray().length == 2,
+            where + "headers " + r.headers());
+        check(r.timestamp() > 0, where + "timestamp " + r.timestamp());
+      }
+    }
+
+    // Same group again: the committed offsets are where it starts, so nothing is left to read.
+    int again = 0;
+    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerProps(group, null))) {
+      consumer.subscribe(List.of(topic));
+      long deadline = System.currentTimeMillis() + 20_000;
+      while (consumer.assignment().isEmpty()) {
+        check(System.currentTimeMillis() < deadline, "second consumer got no assignment within 20 s");
+        again += consumer.poll(Duration.ofMillis(200)).count();
+      }
+      again += consumer.poll(Duration.ofMillis(500)).count();
+      for (var tp : consumer.assignment()) {
+        long pos = consumer.position(tp, Duration.ofSeconds(CALL_TIMEOUT_S));
+        int want = sent.getOrDefault(tp.partition(), List.of()).size();
+        check(pos == want, "second consumer position " + tp + " = " + pos + ", expected " + want);
+      }
+    }
+    check(again == 0, "second consumer in the same group read " + again + " records after commitSync");
+    return "OK " + codec + " " + count + " partitions=" + sent.size() + " resumed=0";
+  }
+
+  // ---------------------------------------------------------------- static-member
+
+  private static void staticMember() {
+    String topic = "java-static";
+    String group = "java-static-group";
+    try (Admin admin = Admin.create(adminProps())) {
+      step("static-member", () -> {
+        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        produce(topic, 0, 20);
+        // First incarnation reads everything and commits (OffsetCommit v7 carries group_instance_id).
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(group, "instance-1"))) {
+          c.subscribe(List.of(topic));
+          int n = pollUntil(c, 20);
+          check(n == 20, "first incarnation read " + n + " of 20");
+          c.commitSync(Duration.ofSeconds(CALL_TIMEOUT_S));
+        }
+        produce(topic, 20, 10);
+        // Same group.instance.id again: it takes over the static member and resumes after the commit.
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(group, "instance-1"))) {
+          c.subscribe(List.of(topic));
+          int n = pollUntil(c, 10);
+          check(n == 10, "second incarnation read " + n + " records, expected the 10 new ones");
+          c.commitSync(Duration.ofSeconds(CALL_TIMEOUT_S));
+        }
+        var described = admin.describeConsumerGroups(List.of(group)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(group);
+        return "OK static-member 20+10 state=" + described.groupState();
+      });
+    }
+  }
+
+  private static void produce(String topic, int from, int n) throws Exception {
+    try (KafkaProducer<String, String> p = new KafkaProducer<>(producerProps())) {
+      for (int i = from; i < from + n; i++) p.send(new ProducerRecord<>(topic, key(i), value("static", i)));
+      p.flush();
+    }
+  }
+
+  /** Polls until `want` records arrived (or 30 s passed), then a little longer for extras. */
+  private static int pollUntil(KafkaConsumer<String, String> c, int want) {
+    int n = 0;
+    long deadline = System.currentTimeMillis() + 30_000;
+    while (n < want && System.currentTimeMillis() < deadline) n += c.poll(Duration.ofMillis(200)).count();
+    return n + c.poll(Duration.ofMillis(300)).count();
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private static String key(int i) { return "key-" + i; }
+
+  private static String value(String codec, int i) {
+    return "value " + i + " " + codec + " " + "abcdefgh".repeat(i % 40);
+  }
+
+  private static String header(ConsumerRecord<?, ?> r, String name) {
+    Header h = r.headers().lastHeader(name);
+    return h == null ? "<missing>" : new String(h.value(), StandardCharsets.UTF_8);
+  }
+
+  private static Properties adminProps() {
+    Properties p = new Properties();
+    p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+    p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
+    return p;
+  }
+
+  /** Java's defaults otherwise: acks=all, enable.idempotence=true (so InitProducerId), murmur2 partitioning. */
+  private static Properties producerProps() {
+    Properties p = new Properties();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+    p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+    p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+    p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "15000");
+    p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+    p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "20000");
+    return p;
+  }
+
+  private static Properties consumerProps(String group, String instanceId) {
+    Properties p = new Properties();
+    p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+    if (instanceId != null) p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, instanceId);
+    p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+    p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
+    return p;
+  }
+
+  private static TopicDescription describe(Admin admin, String topic) throws Exception {
+    return admin.describeTopics(List.of(topic)).allTopicNames().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(topic);
+  }
+
+  private static final class CheckFailed extends Exception {
+    CheckFailed(String message) { super(message); }
+  }
+
+  private static void check(boolean ok, String message) throws CheckFailed {
+    if (!ok) throw new CheckFailed(message);
+  }
+
+  /** Runs one step; prints its OK line, or a FAIL line with the root cause, and carries on. */
+  private static void step(String name, Callable<String> body) {
+    try {
+      System.out.println(body.call());
+    } catch (Throwable t) {
+      failed = true;
+      Throwable cause = t;
+      while (cause.getCause() != null && cause.getCause() != cause) cause = cause.getCause();
+      String detail = cause instanceof CheckFailed ? cause.getMessage() : cause.getClass().getName() + ": " + cause.getMessage();
+      System.out.println("FAIL " + name + ": " + detail.replace('\n', ' '));
+      if (!(cause instanceof CheckFailed)) t.printStackTrace(System.err);
+    }
+    System.out.flush();
+  }
+
+  private static void watchdog(long ms) {
+    Thread t = new Thread(() -> {
+      try {
+        Thread.sleep(ms);
+      } catch (InterruptedException e) {
+        return;
+      }
+      System.out.println("FAIL timeout: scenario still running after " + ms + " ms");
+      System.out.flush();
+      Runtime.getRuntime().halt(4);
+    }, "runnel-watchdog");
+    t.setDaemon(true);
+    t.start();
+  }
+}
