@@ -39,6 +39,7 @@ export interface ConsumerGroupsOptions {
   list?: boolean;
   describe?: boolean;
   delete?: boolean;
+  deleteOffsets?: boolean;
   resetOffsets?: boolean;
   group?: string[];
   allGroups?: boolean;
@@ -72,9 +73,11 @@ const STATES = ['PreparingRebalance', 'CompletingRebalance', 'Stable', 'Dead', '
 const HELP_AFTER = `
 Output (as kafka-consumer-groups.sh):
   --describe [--offsets]  GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID LAG-SECONDS
+                          (--verbose adds LEADER-EPOCH after PARTITION)
   --describe --members    GROUP CONSUMER-ID HOST CLIENT-ID #PARTITIONS [ASSIGNMENT with --verbose]
   --describe --state      GROUP COORDINATOR (ID) ASSIGNMENT-STRATEGY STATE #MEMBERS
   --reset-offsets         GROUP TOPIC PARTITION NEW-OFFSET
+  --delete-offsets        TOPIC PARTITION STATUS
 
 LAG-SECONDS is Runnel's addition (Kafka prints the first nine columns only, and those are unchanged):
 the age in seconds of the last committed record, i.e. now minus the timestamp of the record at
@@ -96,14 +99,15 @@ export function consumerGroupsCommand(io: ConsumerGroupsIo = stdio): Command {
     .option('--list', 'list all consumer groups')
     .option('--describe', 'describe consumer group(s): offsets and lag (default), --members or --state')
     .option('--delete', 'delete the given consumer group(s) (they must be empty)')
+    .option('--delete-offsets', 'delete the committed offsets of --group for --topic T or T:0,1 (repeatable)')
     .option('--reset-offsets', 'reset the committed offsets of an inactive group (dry run unless --execute)')
     .option('--group <group>', 'a consumer group (repeatable)', collect)
     .option('--all-groups', 'apply to all consumer groups')
     .option('--offsets', 'with --describe: committed offsets and lag per partition (the default)')
     .option('--members', 'with --describe: the members of the group')
-    .option('--verbose', 'with --describe --members: each member\'s assignment')
+    .option('--verbose', 'with --describe: LEADER-EPOCH (offsets), ASSIGNMENT (--members), epochs (--state)')
     .option('--state [states]', 'with --describe: the group state; with --list: show states and filter by a comma list (e.g. stable,empty)')
-    .option('--topic <topic>', 'with --reset-offsets: a topic, or topic:0,1,2 for some partitions (repeatable)', collect)
+    .option('--topic <topic>', 'with --reset-offsets or --delete-offsets: a topic, or topic:0,1,2 for some partitions (repeatable)', collect)
     .option('--all-topics', 'with --reset-offsets: every topic the group has offsets for')
     .option('--to-earliest', 'reset to the earliest offset')
     .option('--to-latest', 'reset to the latest offset')
@@ -127,14 +131,17 @@ export async function runConsumerGroups(opts: ConsumerGroupsOptions, io: Consume
   let client: KafkaClient | null = null;
   let admin: GroupAdmin | null = null;
   try {
-    const actions = (['list', 'describe', 'delete', 'resetOffsets'] as const).filter((a) => opts[a]);
-    if (actions.length !== 1) throw new UsageError('Command must include exactly one action: --list, --describe, --delete, --reset-offsets');
+    const actions = (['list', 'describe', 'delete', 'deleteOffsets', 'resetOffsets'] as const).filter((a) => opts[a]);
+    if (actions.length !== 1) throw new UsageError('Command must include exactly one action: --list, --describe, --delete, --reset-offsets, --delete-offsets');
     if (!opts.bootstrapServer) throw new UsageError('Missing required argument "[bootstrap-server]"');
     const timeoutMs = Number(opts.timeout ?? 5000);
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout must be a positive number of milliseconds, not "${opts.timeout}"`);
     const groups = opts.group ?? [];
     if ((opts.describe || opts.delete || opts.resetOffsets) && groups.length === 0 && !opts.allGroups) {
       throw new UsageError('Option --group or --all-groups is required');
+    }
+    if (opts.deleteOffsets && (groups.length !== 1 || (opts.topic ?? []).length === 0)) {
+      throw new UsageError('Option --delete-offsets takes one --group and at least one --topic');
     }
     // Check the flags before connecting, so a typo fails fast even without a broker.
     const scenario = opts.resetOffsets ? resetScenario(opts) : null;
@@ -146,6 +153,7 @@ export async function runConsumerGroups(opts: ConsumerGroupsOptions, io: Consume
     const ids = opts.allGroups ? (await consumerGroupListings(admin)).map((g) => g.groupId) : [...new Set(groups)].sort();
     if (opts.describe) return await describe(ctx, ids);
     if (opts.delete) return await deleteGroups(ctx, ids);
+    if (opts.deleteOffsets) return await deleteOffsets(ctx, groups[0]!);
     return await resetOffsets(ctx, ids, scenario!);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -220,12 +228,11 @@ async function describe(ctx: Ctx, ids: string[]): Promise<number> {
   const { opts } = ctx;
   const subActions = [opts.offsets, opts.members, opts.state !== undefined].filter(Boolean).length;
   if (subActions > 1) throw new UsageError('Option --describe takes at most one of --offsets, --members, --state');
-  if (opts.verbose && !opts.members) throw new UsageError('Option --verbose is only supported with --describe --members');
   const descriptions = await ctx.admin.describeGroups(ids);
   for (const d of descriptions) {
     if (opts.members) printMembers(ctx.io, d, opts.verbose ?? false);
-    else if (opts.state !== undefined) printState(ctx.io, d);
-    else await printOffsets(ctx, d);
+    else if (opts.state !== undefined) printState(ctx.io, d, opts.verbose ?? false);
+    else await printOffsets(ctx, d, opts.verbose ?? false);
   }
   return 0;
 }
@@ -235,6 +242,8 @@ export interface OffsetRow {
   topic: string;
   partition: number;
   current: bigint | null;
+  /** The leader epoch stored with the commit, -1 when unknown. */
+  leaderEpoch: number;
   logEnd: bigint | null;
   consumerId: string;
   host: string;
@@ -264,15 +273,24 @@ async function offsetRows(ctx: Ctx, d: GroupDescription): Promise<OffsetRow[]> {
   for (const tp of unassigned) rows.push(row(d.groupId, tp.topic, tp.partition, byTp.get(`${tp.topic}\0${tp.partition}`), MISSING, MISSING, MISSING));
 
   const now = ctx.io.now();
-  await Promise.all(rows.map(async (r) => {
+  await forEachLimited(rows, 32, async (r) => {
     r.logEnd = await ctx.client.listOffsets(r.topic, r.partition, 'latest').catch(() => null);
     r.lagSeconds = await lagSeconds(ctx, r, now);
-  }));
+  });
   return rows;
 }
 
+/** Runs `fn` over `items` with at most `limit` in flight (requests pipeline on shared connections). */
+async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 function row(group: string, topic: string, partition: number, c: CommittedOffset | undefined, consumerId: string, host: string, clientId: string): OffsetRow {
-  return { group, topic, partition, current: c?.offset ?? null, logEnd: null, consumerId, host, clientId, lagSeconds: MISSING };
+  return { group, topic, partition, current: c?.offset ?? null, leaderEpoch: c?.leaderEpoch ?? -1, logEnd: null, consumerId, host, clientId, lagSeconds: MISSING };
 }
 
 const lagOf = (r: OffsetRow) => (r.current === null || r.logEnd === null ? null : r.logEnd - r.current);
@@ -287,22 +305,23 @@ async function lagSeconds(ctx: Ctx, r: OffsetRow, now: number): Promise<string> 
   return String(Math.max(0, Math.floor((now - Number(ts)) / 1000)));
 }
 
-async function printOffsets(ctx: Ctx, d: GroupDescription): Promise<void> {
+/** Kafka's table (LEADER-EPOCH after PARTITION with --verbose) and then LAG-SECONDS. */
+async function printOffsets(ctx: Ctx, d: GroupDescription, verbose: boolean): Promise<void> {
   const rows = d.state === 'Dead' ? [] : await offsetRows(ctx, d);
   if (!printGroupNote(ctx.io, d.groupId, d.state, rows.length)) return;
-  const cells = rows.map((r) => {
-    const lag = lagOf(r);
-    return [r.group, r.topic, String(r.partition), r.current?.toString() ?? MISSING, r.logEnd?.toString() ?? MISSING,
-      lag?.toString() ?? MISSING, r.consumerId, r.host, r.clientId, r.lagSeconds];
-  });
   const g = widest(15, rows.map((r) => r.group));
   const t = widest(15, rows.map((r) => r.topic));
   const c = widest(15, rows.map((r) => r.consumerId));
   const h = widest(15, rows.map((r) => r.host));
   const ci = widest(15, rows.map((r) => r.clientId));
-  const line = (v: string[]) => `\n${pad(v[0]!, g)} ${pad(v[1]!, t)} ${pad(v[2]!, 10)} ${pad(v[3]!, 15)} ${pad(v[4]!, 15)} ${pad(v[5]!, 15)} ${pad(v[6]!, c)} ${pad(v[7]!, h)} ${pad(v[8]!, ci)} ${v[9]}`;
-  let text = line(['GROUP', 'TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'LOG-END-OFFSET', 'LAG', 'CONSUMER-ID', 'HOST', 'CLIENT-ID', 'LAG-SECONDS']);
-  for (const v of cells) text += line(v);
+  const widths = [g, t, 10, ...(verbose ? [15] : []), 15, 15, 15, c, h, ci];
+  const line = (v: string[]) => `\n${v.map((x, i) => (i < widths.length ? pad(x, widths[i]!) : x)).join(' ')}`;
+  let text = line(['GROUP', 'TOPIC', 'PARTITION', ...(verbose ? ['LEADER-EPOCH'] : []), 'CURRENT-OFFSET', 'LOG-END-OFFSET', 'LAG', 'CONSUMER-ID', 'HOST', 'CLIENT-ID', 'LAG-SECONDS']);
+  for (const r of rows) {
+    const epoch = r.leaderEpoch >= 0 ? String(r.leaderEpoch) : MISSING;
+    text += line([r.group, r.topic, String(r.partition), ...(verbose ? [epoch] : []), r.current?.toString() ?? MISSING,
+      r.logEnd?.toString() ?? MISSING, lagOf(r)?.toString() ?? MISSING, r.consumerId, r.host, r.clientId, r.lagSeconds]);
+  }
   ctx.io.out(`${text}\n`);
 }
 
@@ -333,13 +352,15 @@ function printMembers(io: ConsumerGroupsIo, d: GroupDescription, verbose: boolea
   io.out(text);
 }
 
-function printState(io: ConsumerGroupsIo, d: GroupDescription): void {
+/** With --verbose, Kafka adds GROUP-EPOCH and TARGET-ASSIGNMENT-EPOCH: `-` for classic groups. */
+function printState(io: ConsumerGroupsIo, d: GroupDescription, verbose: boolean): void {
   if (!printGroupNote(io, d.groupId, d.state, 1)) return;
   const coordinator = `${d.coordinator.host}:${d.coordinator.port}  (${d.coordinator.nodeId})`;
-  const g = widest(15, [d.groupId]);
-  const c = widest(25, [coordinator]);
-  const line = (v: string[]) => `\n${pad(v[0]!, g)} ${pad(v[1]!, c)} ${pad(v[2]!, 20)} ${pad(v[3]!, 20)} ${v[4]}`;
-  io.out(`${line(['GROUP', 'COORDINATOR (ID)', 'ASSIGNMENT-STRATEGY', 'STATE', '#MEMBERS'])}${line([d.groupId, coordinator, d.protocol || MISSING, d.state, String(d.members.length)])}\n`);
+  const widths = [widest(15, [d.groupId]), widest(25, [coordinator]), 20, 20, ...(verbose ? [15, 25] : [])];
+  const line = (v: string[]) => `\n${v.map((x, i) => (i < widths.length ? pad(x, widths[i]!) : x)).join(' ')}`;
+  const header = ['GROUP', 'COORDINATOR (ID)', 'ASSIGNMENT-STRATEGY', 'STATE', ...(verbose ? ['GROUP-EPOCH', 'TARGET-ASSIGNMENT-EPOCH'] : []), '#MEMBERS'];
+  const values = [d.groupId, coordinator, d.protocol || MISSING, d.state, ...(verbose ? [MISSING, MISSING] : []), String(d.members.length)];
+  io.out(`${line(header)}${line(values)}\n`);
 }
 
 // ---------------------------------------------------------------- --delete
@@ -356,6 +377,31 @@ async function deleteGroups({ admin, io }: Ctx, ids: string[]): Promise<number> 
   for (const f of failed) io.out(`* Group '${f.groupId}' could not be deleted due to: ${ClientError.kafka(f.errorCode, 'DeleteGroups').message.replace(/^DeleteGroups: /, '')}\n`);
   if (ok.length > 0) io.out(`\nThese consumer groups were deleted successfully: ${ok.join(', ')}\n`);
   return 1;
+}
+
+// ---------------------------------------------------------------- --delete-offsets
+
+const kafkaErrorName = (code: number) => ClientError.kafka(code, '').kafkaName ?? String(code);
+
+async function deleteOffsets({ client, admin, io, opts }: Ctx, group: string): Promise<number> {
+  const tps = (await Promise.all((opts.topic ?? []).map((s) => partitionsOf(client, s)))).flat();
+  const byTopic = new Map<string, number[]>();
+  for (const tp of tps) byTopic.set(tp.topic, [...(byTopic.get(tp.topic) ?? []), tp.partition]);
+  const result = await admin.deleteOffsets(group, [...byTopic].map(([topic, partitions]) => ({ topic, partitions })));
+  const partitionFailed = result.partitions.some((p) => p.errorCode !== 0);
+  if (result.errorCode === 0 && !partitionFailed) io.out(`Request succeeded for deleting offsets from group ${group}.\n`);
+  else if (result.errorCode !== 0) io.out(`\nError: ${kafkaErrorName(result.errorCode)}\n`);
+  else io.out('\nError: Encountered some partition-level error, see the follow-up details.\n');
+  const statuses = new Map(result.partitions.map((p) => [`${p.topic}\0${p.partition}`, p.errorCode]));
+  const t = widest(15, tps.map((tp) => tp.topic));
+  const line = (v: string[]) => `\n${pad(v[0]!, t)} ${pad(v[1]!, 10)} ${pad(v[2]!, 15)}`;
+  let text = line(['TOPIC', 'PARTITION', 'STATUS']);
+  for (const tp of tps.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))) {
+    const code = statuses.get(`${tp.topic}\0${tp.partition}`) ?? result.errorCode;
+    text += line([tp.topic, String(tp.partition), code === 0 ? 'Successful' : `Error: ${kafkaErrorName(code)}`]);
+  }
+  io.out(`${text}\n`);
+  return result.errorCode === 0 && !partitionFailed ? 0 : 1;
 }
 
 // ---------------------------------------------------------------- --reset-offsets

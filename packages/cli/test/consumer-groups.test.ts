@@ -156,6 +156,27 @@ describe('runnel consumer-groups while the group is active', () => {
     expect(m![3]).toBe('RoundRobinAssigner'); // kafkajs's default assignor
   });
 
+  it('--describe --verbose adds Kafka\'s LEADER-EPOCH (offsets) and epoch columns (state)', async () => {
+    const r = await cg('--describe', '--verbose', '--group', GROUP);
+    const c = Math.max(15, memberId.length);
+    expect(r.lines[1]).toBe([pad('GROUP', 15), pad('TOPIC', 15), pad('PARTITION', 10), pad('LEADER-EPOCH', 15), pad('CURRENT-OFFSET', 15),
+      pad('LOG-END-OFFSET', 15), pad('LAG', 15), pad('CONSUMER-ID', c), pad('HOST', 15), pad('CLIENT-ID', 15), 'LAG-SECONDS'].join(' '));
+    const p0 = cols(r.lines[2]!);
+    expect(p0).toHaveLength(11);
+    expect([p0[0], p0[2], p0[4], p0[5], p0[6]]).toEqual([GROUP, '0', '3', '10', '7']);
+    const s = await cg('--describe', '--state', '--verbose', '--group', GROUP);
+    expect(cols(s.lines[1]!)).toEqual(['GROUP', 'COORDINATOR', '(ID)', 'ASSIGNMENT-STRATEGY', 'STATE', 'GROUP-EPOCH', 'TARGET-ASSIGNMENT-EPOCH', '#MEMBERS']);
+    expect(cols(s.lines[2]!).slice(-3)).toEqual(['-', '-', '1']);
+  });
+
+  it('--delete-offsets refuses a topic the active group subscribes to', async () => {
+    const r = await cg('--delete-offsets', '--group', GROUP, '--topic', `${TOPIC}:0`);
+    expect(r.code).toBe(1);
+    expect(r.lines[1]).toBe('Error: Encountered some partition-level error, see the follow-up details.');
+    expect(r.lines[3]).toBe(`${pad('TOPIC', 15)} ${pad('PARTITION', 10)} ${pad('STATUS', 15)}`);
+    expect(r.lines[4]!.trimEnd()).toBe(`${pad(TOPIC, 15)} ${pad('0', 10)} Error: GROUP_SUBSCRIBED_TO_TOPIC`);
+  });
+
   it('--reset-offsets refuses an active group', async () => {
     const r = await cg('--reset-offsets', '--group', GROUP, '--topic', TOPIC, '--to-earliest', '--execute');
     expect(r.code).toBe(1);
@@ -214,6 +235,14 @@ describe('runnel consumer-groups after the group stops', () => {
       [GROUP, TOPIC, '0', '10', '10', '0'],
       [GROUP, TOPIC, '1', '4', '10', '6'],
     ]);
+  });
+
+  it('--delete-offsets removes one partition\'s committed offset of the empty group', async () => {
+    const r = await cg('--delete-offsets', '--group', GROUP, '--topic', `${TOPIC}:1`);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toBe(`Request succeeded for deleting offsets from group ${GROUP}.\n\n${pad('TOPIC', 15)} ${pad('PARTITION', 10)} ${pad('STATUS', 15)}\n${pad(TOPIC, 15)} ${pad('1', 10)} ${pad('Successful', 15)}\n`);
+    const d = await cg('--describe', '--group', GROUP);
+    expect(d.lines.slice(2).filter(Boolean).map((l) => cols(l)[2])).toEqual(['0']);
   });
 
   it('--delete removes the group; describing it then says it does not exist', async () => {

@@ -1,8 +1,8 @@
 /**
  * Consumer-group administration over the Kafka protocol, as Kafka's Admin client does it for
  * kafka-consumer-groups.sh: FindCoordinator, ListGroups (every broker), DescribeGroups, OffsetFetch,
- * OffsetCommit (generation -1, for inactive groups), DeleteGroups; plus the assignment decoder and
- * a one-record Fetch for record timestamps (time lag).
+ * OffsetCommit (generation -1, for inactive groups), DeleteGroups, OffsetDelete; plus the
+ * assignment decoder and a one-batch Fetch for record timestamps (time lag).
  *
  * ConsumerProtocolAssignment (the `memberAssignment` bytes of a classic consumer group, versions
  * 0–3, not flexible): int16 version, [topic string, [int32 partition]], nullable bytes userData.
@@ -265,6 +265,27 @@ export class GroupAdmin {
     }));
   }
 
+  /**
+   * OffsetDelete: removes a group's committed offsets for some partitions. The top-level error
+   * (e.g. GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP) and per-partition errors (e.g.
+   * GROUP_SUBSCRIBED_TO_TOPIC) are returned, not thrown.
+   */
+  async deleteOffsets(groupId: string, partitions: TopicPartitions[]): Promise<{ errorCode: number; partitions: PartitionResult[] }> {
+    try {
+      return await this.retrying(`OffsetDelete ${groupId}`, async () => {
+        const { conn } = await this.coordinatorConnection(groupId);
+        const body = await conn.request(ApiKey.OffsetDelete, conn.version(ApiKey.OffsetDelete), {
+          groupId, topics: partitions.map((t) => ({ name: t.topic, partitions: t.partitions.map((partitionIndex) => ({ partitionIndex })) })),
+        });
+        const results = body.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, errorCode: p.errorCode })));
+        return { errorCode: COORDINATOR_RETRY.has(body.errorCode) ? body.errorCode : 0, value: { errorCode: body.errorCode, partitions: results } };
+      });
+    } catch (err) {
+      if (err instanceof ClientError && err.kafkaCode !== undefined) return { errorCode: err.kafkaCode, partitions: [] };
+      throw err;
+    }
+  }
+
   /** Closes the connections this admin opened (not the client's). */
   async close(): Promise<void> {
     const conns = await Promise.allSettled([...this.owned.values()]);
@@ -307,12 +328,15 @@ export class GroupAdmin {
 /**
  * The timestamp (ms) of the record at `offset` of a partition, read with a one-partition Fetch from
  * its leader; null when there is no such record (deleted by retention or compaction, a control
- * record, or past the end). With LogAppendTime batches this is the broker's append time.
+ * record, or past the end, or a broker that does not return oversized first batches). With
+ * LogAppendTime batches this is the broker's append time.
  */
 export async function fetchRecordTimestamp(client: KafkaClient, topic: string, partition: number, offset: bigint, options: { maxBytes?: number } = {}): Promise<bigint | null> {
   if (offset < 0n) return null;
   const conn = await client.leader(topic, partition);
-  const maxBytes = options.maxBytes ?? 1024 * 1024;
+  // One byte: brokers still return the whole first batch (the one holding `offset`, KIP-74), and
+  // nothing more, so describing many partitions does not pull megabytes per partition.
+  const maxBytes = options.maxBytes ?? 1;
   const body = await conn.request(ApiKey.Fetch, conn.version(ApiKey.Fetch), {
     replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
     topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: maxBytes, currentLeaderEpoch: -1, logStartOffset: -1n }] }],
