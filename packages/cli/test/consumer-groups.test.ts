@@ -90,7 +90,7 @@ afterAll(async () => {
 });
 
 describe('runnel consumer-groups while the group is active', () => {
-  it('--list prints the group, --list --state adds Kafka\'s GROUP/STATE table and filters', async () => {
+  it('--list prints the group, --list --state adds Kafka\'s GROUP/STATE table and filters, --all-groups finds it', async () => {
     const r = await cg('--list');
     expect(r.code).toBe(0);
     expect(r.lines).toContain(GROUP);
@@ -101,6 +101,9 @@ describe('runnel consumer-groups while the group is active', () => {
 
     const none = await cg('--list', '--state', 'Empty');
     expect(none.lines.filter((l) => l.startsWith(GROUP))).toEqual([]);
+
+    const all = await cg('--describe', '--all-groups', '--state');
+    expect(all.lines.filter((l) => l.startsWith(`${GROUP} `)).map((l) => cols(l).at(-2))).toEqual(['Stable']);
 
     const bad = await cg('--list', '--state', 'sleepy');
     expect(bad.code).toBe(1);
