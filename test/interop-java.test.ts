@@ -75,6 +75,16 @@ describe(`Java kafka-clients ${version} against runnel`, () => {
 
   it('static membership (group.instance.id): commits with OffsetCommit v7 and a restarted instance resumes after them', async () => {
     const lines = await scenario('static-member');
-    expect(lines).toEqual([expect.stringMatching(/^OK static-member 20\+10 state=/), 'DONE']);
+    expect(lines).toEqual(['OK static-member 20+10 members=1 instance=instance-1', 'DONE']);
+  }, 80_000);
+
+  it('two members split the partitions (range), read every record between them, and the survivor takes all after LeaveGroup', async () => {
+    const lines = await scenario('rebalance');
+    expect(lines).toEqual(['OK rebalance split=2+2 records=40 after-leave=4', 'DONE']);
+  }, 80_000);
+
+  it('ListOffsets earliest/latest/by timestamp, seek, commit with metadata, Admin listConsumerGroupOffsets and listOffsets', async () => {
+    const lines = await scenario('offsets');
+    expect(lines).toEqual(['OK offsets begin=0 end=10 time=5@5000 after-last=null seek7=3 committed=8/meta admin-latest=10', 'DONE']);
   }, 80_000);
 });

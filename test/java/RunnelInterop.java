@@ -1,7 +1,7 @@
 // The Apache Kafka Java client against a Runnel broker. Single file, compiled by
 // test/java/fetch-clients.sh and run by test/interop-java.test.ts:
 //
-//   java -cp <classpath> RunnelInterop <bootstrap> <admin|produce-consume|static-member>
+//   java -cp <classpath> RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets>
 //
 // Every check happens here, in Java, and ends as one line on stdout: `OK ...` lines for what worked,
 // `FAIL <step>: <exception class>: <message>` for what did not (then exit code 1). A watchdog exits
@@ -49,7 +49,7 @@ public final class RunnelInterop {
 
   public static void main(String[] args) throws Exception {
     if (args.length != 2) {
-      System.err.println("usage: RunnelInterop <bootstrap> <admin|produce-consume|static-member>");
+      System.err.println("usage: RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets>");
       System.exit(2);
     }
     bootstrap = args[0];
@@ -58,6 +58,8 @@ public final class RunnelInterop {
       case "admin" -> admin();
       case "produce-consume" -> produceConsume();
       case "static-member" -> staticMember();
+      case "rebalance" -> rebalance();
+      case "offsets" -> offsets();
       default -> {
         System.err.println("unknown scenario " + args[1]);
         System.exit(2);
@@ -253,7 +255,105 @@ public final class RunnelInterop {
           c.commitSync(Duration.ofSeconds(CALL_TIMEOUT_S));
         }
         var described = admin.describeConsumerGroups(List.of(group)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(group);
-        return "OK static-member 20+10 state=" + described.groupState();
+        var members = described.members();
+        check(members.size() == 1, "group has " + members.size() + " members after the restart: " + members);
+        return "OK static-member 20+10 members=1 instance=" + members.iterator().next().groupInstanceId().orElse("<none>");
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- rebalance
+
+  /** Two members of one group split the partitions; when one leaves, the other gets them all. */
+  private static void rebalance() {
+    String topic = "java-rebalance";
+    String group = "java-rebalance-group";
+    try (Admin admin = Admin.create(adminProps())) {
+      step("rebalance", () -> {
+        admin.createTopics(List.of(new NewTopic(topic, 4, (short) 1))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        produce(topic, 0, 40);
+        Map<String, Integer> seen = new HashMap<>();
+        // Heartbeats every 300 ms instead of 3 s: members learn of each rebalance sooner.
+        Properties props = consumerProps(group, null);
+        props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "300");
+        try (KafkaConsumer<String, String> a = new KafkaConsumer<>(props);
+             KafkaConsumer<String, String> b = new KafkaConsumer<>(props)) {
+          a.subscribe(List.of(topic));
+          long deadline = System.currentTimeMillis() + 20_000;
+          while (a.assignment().size() != 4) {
+            check(System.currentTimeMillis() < deadline, "first member has " + a.assignment() + " after 20 s");
+            count(a.poll(Duration.ofMillis(100)), seen);
+          }
+          b.subscribe(List.of(topic));
+          // Both members poll in turn: the join of the second one completes once the first one rejoins.
+          deadline = System.currentTimeMillis() + 30_000;
+          while (a.assignment().isEmpty() || b.assignment().isEmpty() || a.assignment().size() + b.assignment().size() != 4) {
+            check(System.currentTimeMillis() < deadline, "no split after 30 s: " + a.assignment() + " / " + b.assignment());
+            count(a.poll(Duration.ofMillis(100)), seen);
+            count(b.poll(Duration.ofMillis(100)), seen);
+          }
+          Set<TopicPartition> union = new java.util.HashSet<>(a.assignment());
+          union.addAll(b.assignment());
+          check(union.size() == 4, "overlapping assignments " + a.assignment() + " / " + b.assignment());
+          String split = a.assignment().size() + "+" + b.assignment().size();
+          deadline = System.currentTimeMillis() + 20_000;
+          while (seen.size() < 40) {
+            check(System.currentTimeMillis() < deadline, "two members read " + seen.size() + " of 40 distinct records");
+            count(a.poll(Duration.ofMillis(100)), seen);
+            count(b.poll(Duration.ofMillis(100)), seen);
+          }
+          a.commitSync(Duration.ofSeconds(CALL_TIMEOUT_S));
+          b.commitSync(Duration.ofSeconds(CALL_TIMEOUT_S));
+          a.close(Duration.ofSeconds(10)); // LeaveGroup: b takes over every partition
+          deadline = System.currentTimeMillis() + 30_000;
+          int extra = 0;
+          while (b.assignment().size() != 4) {
+            check(System.currentTimeMillis() < deadline, "remaining member has " + b.assignment() + " 30 s after the other left");
+            extra += b.poll(Duration.ofMillis(100)).count();
+          }
+          extra += b.poll(Duration.ofMillis(300)).count();
+          check(extra == 0, "remaining member re-read " + extra + " committed records");
+          return "OK rebalance split=" + split + " records=" + seen.size() + " after-leave=" + b.assignment().size();
+        }
+      });
+    }
+  }
+
+  private static void count(ConsumerRecords<String, String> records, Map<String, Integer> seen) {
+    for (ConsumerRecord<String, String> r : records) seen.merge(r.key(), 1, Integer::sum);
+  }
+
+  // ---------------------------------------------------------------- offsets
+
+  /** ListOffsets (earliest, latest, by timestamp), seek, and the group's committed offsets through Admin. */
+  private static void offsets() {
+    String topic = "java-offsets";
+    String group = "java-offsets-group";
+    TopicPartition tp = new TopicPartition(topic, 0);
+    try (Admin admin = Admin.create(adminProps())) {
+      step("offsets", () -> {
+        admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        long t0 = System.currentTimeMillis();
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(producerProps())) {
+          for (int i = 0; i < 10; i++) p.send(new ProducerRecord<>(topic, 0, t0 + i * 1000L, key(i), value("ts", i))).get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        }
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(group, null))) {
+          long begin = c.beginningOffsets(List.of(tp), Duration.ofSeconds(CALL_TIMEOUT_S)).get(tp);
+          long end = c.endOffsets(List.of(tp), Duration.ofSeconds(CALL_TIMEOUT_S)).get(tp);
+          var byTime = c.offsetsForTimes(Map.of(tp, t0 + 4500L), Duration.ofSeconds(CALL_TIMEOUT_S)).get(tp);
+          check(byTime != null, "offsetsForTimes found nothing at t0+4500");
+          var none = c.offsetsForTimes(Map.of(tp, t0 + 60_000L), Duration.ofSeconds(CALL_TIMEOUT_S)).get(tp);
+          c.assign(List.of(tp));
+          c.seek(tp, 7);
+          int n = pollUntil(c, 3);
+          c.commitSync(Map.of(tp, new OffsetAndMetadata(8, "meta")), Duration.ofSeconds(CALL_TIMEOUT_S));
+          var listed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(tp);
+          check(listed != null, "listConsumerGroupOffsets has no offset for " + tp);
+          var latest = admin.listOffsets(Map.of(tp, org.apache.kafka.clients.admin.OffsetSpec.latest())).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(tp);
+          return "OK offsets begin=" + begin + " end=" + end + " time=" + byTime.offset() + "@" + (byTime.timestamp() - t0)
+              + " after-last=" + (none == null ? "null" : none.offset()) + " seek7=" + n + " committed=" + listed.offset() + "/" + listed.metadata()
+              + " admin-latest=" + latest.offset();
+        }
       });
     }
   }
