@@ -87,4 +87,19 @@ describe(`Java kafka-clients ${version} against runnel`, () => {
     const lines = await scenario('offsets');
     expect(lines).toEqual(['OK offsets begin=0 end=10 time=5@5000 after-last=null seek7=3 committed=8/meta admin-latest=10', 'DONE']);
   }, 80_000);
+
+  it('Admin on groups and records (kafka-consumer-groups.sh / kafka-delete-records.sh calls); group.protocol=consumer is refused promptly', async () => {
+    const lines = await scenario('groups-admin');
+    expect(lines).toEqual([
+      'OK describeConsumerGroups members=1 assignor=range partitions=2 simple=false',
+      'OK alterConsumerGroupOffsets p0=3 p1=10',
+      'OK deleteConsumerGroupOffsets left=[0]',
+      'OK deleteRecords earliest=5',
+      'OK describeLogDirs dirs=1 java-ga-1 has bytes',
+      'OK deleteConsumerGroups',
+      // KIP-848 (ConsumerGroupHeartbeat) is not implemented; the client must fail fast, not hang.
+      'OK group.protocol=consumer refused with UnsupportedVersionException',
+      'DONE',
+    ]);
+  }, 80_000);
 });

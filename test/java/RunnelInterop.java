@@ -1,7 +1,7 @@
 // The Apache Kafka Java client against a Runnel broker. Single file, compiled by
 // test/java/fetch-clients.sh and run by test/interop-java.test.ts:
 //
-//   java -cp <classpath> RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets>
+//   java -cp <classpath> RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets|groups-admin>
 //
 // Every check happens here, in Java, and ends as one line on stdout: `OK ...` lines for what worked,
 // `FAIL <step>: <exception class>: <message>` for what did not (then exit code 1). A watchdog exits
@@ -49,7 +49,7 @@ public final class RunnelInterop {
 
   public static void main(String[] args) throws Exception {
     if (args.length != 2) {
-      System.err.println("usage: RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets>");
+      System.err.println("usage: RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets|groups-admin>");
       System.exit(2);
     }
     bootstrap = args[0];
@@ -60,6 +60,7 @@ public final class RunnelInterop {
       case "static-member" -> staticMember();
       case "rebalance" -> rebalance();
       case "offsets" -> offsets();
+      case "groups-admin" -> groupsAdmin();
       default -> {
         System.err.println("unknown scenario " + args[1]);
         System.exit(2);
@@ -353,6 +354,89 @@ public final class RunnelInterop {
           return "OK offsets begin=" + begin + " end=" + end + " time=" + byTime.offset() + "@" + (byTime.timestamp() - t0)
               + " after-last=" + (none == null ? "null" : none.offset()) + " seek7=" + n + " committed=" + listed.offset() + "/" + listed.metadata()
               + " admin-latest=" + latest.offset();
+        }
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- groups-admin
+
+  /** What kafka-consumer-groups.sh and kafka-delete-records.sh do through Admin. */
+  @SuppressWarnings("deprecation") // listConsumerGroups: its 4.1 replacement (listGroups) is not in 3.9
+  private static void groupsAdmin() {
+    String topic = "java-ga";
+    String group = "java-ga-group";
+    TopicPartition p0 = new TopicPartition(topic, 0);
+    TopicPartition p1 = new TopicPartition(topic, 1);
+    try (Admin admin = Admin.create(adminProps())) {
+      step("describe a live group", () -> {
+        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(producerProps())) {
+          for (int i = 0; i < 20; i++) p.send(new ProducerRecord<>(topic, i % 2, key(i), value("ga", i)));
+        }
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(group, null))) {
+          c.subscribe(List.of(topic));
+          int n = pollUntil(c, 20);
+          check(n == 20, "read " + n + " of 20");
+          c.commitSync(Duration.ofSeconds(CALL_TIMEOUT_S));
+          var listed = admin.listConsumerGroups().all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+          check(listed.stream().anyMatch(g -> g.groupId().equals(group)), "listConsumerGroups lacks " + group + ": " + listed);
+          var d = admin.describeConsumerGroups(List.of(group)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(group);
+          check(d.members().size() == 1, "members " + d.members());
+          var m = d.members().iterator().next();
+          check(m.assignment().topicPartitions().equals(Set.of(p0, p1)), "member assignment " + m.assignment());
+          check(d.coordinator() != null && d.coordinator().id() == 1, "coordinator " + d.coordinator());
+          return "OK describeConsumerGroups members=1 assignor=" + d.partitionAssignor() + " partitions=2 simple=" + d.isSimpleConsumerGroup();
+        }
+      });
+      step("alterConsumerGroupOffsets", () -> {
+        admin.alterConsumerGroupOffsets(group, Map.of(p0, new OffsetAndMetadata(3))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        var offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        return "OK alterConsumerGroupOffsets p0=" + offsets.get(p0).offset() + " p1=" + offsets.get(p1).offset();
+      });
+      step("deleteConsumerGroupOffsets", () -> {
+        admin.deleteConsumerGroupOffsets(group, Set.of(p1)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        var offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        return "OK deleteConsumerGroupOffsets left=" + offsets.keySet().stream().map(TopicPartition::partition).sorted().toList();
+      });
+      step("deleteRecords", () -> {
+        var low = admin.deleteRecords(Map.of(p0, org.apache.kafka.clients.admin.RecordsToDelete.beforeOffset(5))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        var earliest = admin.listOffsets(Map.of(p0, org.apache.kafka.clients.admin.OffsetSpec.earliest())).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(p0);
+        return "OK deleteRecords earliest=" + earliest.offset();
+      });
+      step("describeLogDirs", () -> {
+        var dirs = admin.describeLogDirs(List.of(1)).allDescriptions().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(1);
+        check(dirs != null && !dirs.isEmpty(), "no log dirs for broker 1: " + dirs);
+        long size = -1;
+        for (var dir : dirs.values()) {
+          check(dir.error() == null, "log dir error " + dir.error());
+          var info = dir.replicaInfos().get(p1);
+          if (info != null) size = info.size();
+        }
+        check(size > 0, "describeLogDirs reports size " + size + " for " + p1);
+        return "OK describeLogDirs dirs=" + dirs.size() + " " + p1 + " has bytes";
+      });
+      step("deleteConsumerGroups", () -> {
+        admin.deleteConsumerGroups(List.of(group)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        var listed = admin.listConsumerGroups().all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        check(listed.stream().noneMatch(g -> g.groupId().equals(group)), group + " still listed: " + listed);
+        return "OK deleteConsumerGroups";
+      });
+      step("group.protocol=consumer", () -> {
+        // KIP-848 needs ConsumerGroupHeartbeat, which Runnel does not advertise: the client must say so promptly.
+        Properties props = consumerProps("java-848", null);
+        props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(props)) {
+          c.subscribe(List.of(topic));
+          long deadline = System.currentTimeMillis() + 15_000;
+          while (System.currentTimeMillis() < deadline) {
+            try {
+              c.poll(Duration.ofMillis(200));
+            } catch (org.apache.kafka.common.errors.UnsupportedVersionException e) {
+              return "OK group.protocol=consumer refused with UnsupportedVersionException";
+            }
+          }
+          return "FAIL group.protocol=consumer: no error within 15 s, assignment " + c.assignment();
         }
       });
     }

@@ -50,7 +50,7 @@ stamp="$(sha256sum "$here/RunnelInterop.java" | cut -d' ' -f1)"
 if [ "$(cat "$classes/.stamp" 2>/dev/null || true)" != "$stamp" ]; then
   rm -rf "$classes"
   mkdir -p "$classes"
-  javac -nowarn -d "$classes" -cp "$libs/*" "$here/RunnelInterop.java"
+  javac -nowarn -XDsuppressNotes -d "$classes" -cp "$libs/*" "$here/RunnelInterop.java"
   echo "$stamp" >"$classes/.stamp"
 fi
 
