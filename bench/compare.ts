@@ -5,10 +5,11 @@
  *   npm run bench -- [--suite smoke|quick|full] [--json FILE] [--svg FILE] [--md FILE]
  *                    [--driver auto|both|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka] [--rows REGEX]
  *
- * Kafka (official Maven Central artifacts, cached in .cache/kafka/) runs first as a single-node
- * KRaft broker, then Runnel with the same settings; every row is a warm-up run plus the median of
- * at least three measured runs (one each in the smoke suite). Rows that fail are reported with
- * their error text and the run goes on. Every process started here is killed on exit.
+ * Kafka (official Maven Central artifacts, cached in .cache/kafka/) and Runnel run side by side as
+ * single-node brokers with the same settings. Each load tool (Kafka's perf tools, then `runnel
+ * perf`) drives both, their runs interleaved; every row is a warm-up run plus the median of three
+ * measured runs (one in the smoke suite). Rows that fail are reported with their error text and
+ * the run goes on. Every process started here is killed on exit, Ctrl-C included.
  * With `--json FILE` the chart goes to FILE with `.svg` (or `--svg FILE`).
  */
 import { execFileSync } from 'node:child_process';
@@ -24,7 +25,7 @@ import { kafkaArtifacts, type KafkaArtifacts } from './compare/kafka.ts';
 import { jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunInfo } from './compare/output.ts';
 import { physicalLimits } from './compare/physical.ts';
 import { commandExists, cpuSeconds, rssBytes, sampleRss } from './compare/proc.ts';
-import { BASE, caseName, suite as suiteOf, type ProduceCase, type Suite, type SuiteName } from './compare/suites.ts';
+import { BASE, caseName, suite as suiteOf, type Suite, type SuiteName } from './compare/suites.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -180,10 +181,15 @@ async function interleaved<T extends { wallMs: number; toolCpu: number }>(
 
 const coresOf = <T>(runs: Array<Run<T>>) => runs.map((x) => x.cores);
 
-/** Broker CPU seconds per GB (10^9 bytes) of record values moved: what the broker costs, whoever is the bottleneck. */
+/**
+ * Broker CPU seconds per GB (10^9 bytes) of record values moved: what the broker costs, whoever is
+ * the bottleneck. The value is over all measured runs together (total CPU / total bytes), not a
+ * median: /proc counts CPU in 10 ms ticks, too coarse for one short run.
+ */
 function cpuPerGb<T>(runs: Array<Run<T>>, bytesPerRun: number): Cell {
   const samples = runs.map((x) => x.brokerCpuSeconds / (bytesPerRun / 1e9));
-  return { value: median(samples), samples };
+  const total = runs.reduce((a, x) => a + x.brokerCpuSeconds, 0);
+  return { value: total / ((bytesPerRun * runs.length) / 1e9), samples };
 }
 
 const cpuName = (row: string) => `broker CPU per GB: ${row}`;

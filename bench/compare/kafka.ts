@@ -98,7 +98,6 @@ export interface KafkaBroker {
   readonly bootstrap: string;
   readonly proc: Proc;
   readonly pid: number;
-  /** Milliseconds from spawning the JVM until now-ready (set by the caller's readiness probe). */
   stop(): Promise<void>;
 }
 
@@ -148,7 +147,9 @@ export async function formatKafka(art: KafkaArtifacts, s: KafkaSettings): Promis
 
 /** Spawns the broker JVM; the caller probes readiness (the JVM logs nothing without an SLF4J binding). */
 export function spawnKafka(art: KafkaArtifacts, s: KafkaSettings, configFile: string): KafkaBroker {
-  const proc = spawnGroup('java', [`-Xms${s.heap}`, `-Xmx${s.heap}`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', '-cp', art.classpath, 'kafka.Kafka', configFile]);
+  // kafka-server-start.sh's defaults (KAFKA_HEAP_OPTS, KAFKA_JVM_PERFORMANCE_OPTS).
+  const jvm = [`-Xms${s.heap}`, `-Xmx${s.heap}`, '-server', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:InitiatingHeapOccupancyPercent=35', '-XX:+ExplicitGCInvokesConcurrent', '-Djava.awt.headless=true'];
+  const proc = spawnGroup('java', [...jvm, '-cp', art.classpath, 'kafka.Kafka', configFile]);
   return {
     bootstrap: `127.0.0.1:${s.port}`,
     proc,
