@@ -242,3 +242,22 @@ describe('topic compression.type', () => {
     }
   });
 });
+
+describe('log dir ownership', () => {
+  it('refuses a second broker on a log dir in use, and takes over the lock a crashed one left', async () => {
+    const first = await startBroker();
+    try {
+      const second = spawnSync(process.execPath, [runnel, 'start', '--set', 'listeners=PLAINTEXT://127.0.0.1:0', '--set', `log.dirs=${first.logDir}`], { encoding: 'utf8', timeout: 20_000 });
+      expect(second.status).toBe(1);
+      expect(second.stderr).toMatch(new RegExp(`log dir ${first.logDir} is in use by process ${first.process.child.pid}`));
+      first.process.child.kill('SIGKILL');
+      await first.process.exited();
+      expect(existsSync(join(first.logDir, '.lock'))).toBe(true);
+      const third = await startBroker({ logDir: first.logDir });
+      expect(await third.stop()).toBe(0);
+      expect(existsSync(join(first.logDir, '.lock'))).toBe(false);
+    } finally {
+      await first.cleanup();
+    }
+  });
+});

@@ -20,6 +20,7 @@ const storageCodes: Record<StorageError['code'], number> = {
   STORAGE_ERROR: ErrorCode.KAFKA_STORAGE_ERROR,
   NO_SPACE: ErrorCode.KAFKA_STORAGE_ERROR,
   INVALID_CONFIG: ErrorCode.INVALID_CONFIG,
+  LOG_DIR_IN_USE: ErrorCode.KAFKA_STORAGE_ERROR,
 };
 
 const metadataCodes: Record<MetadataError['code'], number> = {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigError } from '@runnel/common';
+import { ConfigError, RunnelError } from '@runnel/common';
 import { startSingleNode } from './start.ts';
 import { perfCommand } from './perf.ts';
 import { consumerGroupsCommand } from './consumer-groups.ts';
@@ -40,10 +40,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       process.exitCode = 2;
       return;
     }
-    // System errors (a port in use, a log dir we may not write) are the operator's to fix: say
-    // what failed in one line. Anything else is a bug: show the stack.
+    // Runnel's own errors (a log dir in use, another cluster's disk) and system errors (a port in
+    // use, a dir we may not write) are the operator's to fix: say what failed in one line.
+    // Anything else is a bug: show the stack.
     const sys = err as NodeJS.ErrnoException;
-    process.stderr.write(`runnel: cannot start: ${sys.code && sys.syscall ? sys.message : (sys.stack ?? String(err))}\n`);
+    const operational = err instanceof RunnelError || (sys.code !== undefined && sys.syscall !== undefined);
+    process.stderr.write(`runnel: cannot start: ${operational ? sys.message : (sys.stack ?? String(err))}\n`);
     process.exitCode = 1;
   }
 }

@@ -11,7 +11,8 @@ export type StorageErrorCode =
   | 'LOG_DIR_OFFLINE'
   | 'STORAGE_ERROR'
   | 'NO_SPACE'
-  | 'INVALID_CONFIG';
+  | 'INVALID_CONFIG'
+  | 'LOG_DIR_IN_USE';
 
 /** Every failure of @runnel/storage. The broker maps `code` to a Kafka error code. */
 export class StorageError extends RunnelError<StorageErrorCode> {}

@@ -8,6 +8,7 @@ import { fsyncDir, readOffsetCheckpoint, unlinkIfExists, writeOffsetCheckpoint }
 import { compactLog } from './compaction.ts';
 import { ConfigProblem, resolveLogConfig, type LogConfig } from './config.ts';
 import { StorageError } from './errors.ts';
+import { lockLogDir } from './dir-lock.ts';
 import { PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
 
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
@@ -57,6 +58,8 @@ export class LogManager {
   private readonly byKey = new Map<string, PartitionLog>();
   private timer: NodeJS.Timeout | null = null;
   private housekeeping: Promise<void> = Promise.resolve();
+  /** Releases the `.lock` of each log dir this manager owns (see dir-lock.ts). */
+  private readonly unlocks: (() => Promise<void>)[] = [];
   private started = false;
   private diskClusterId: string | undefined;
 
@@ -118,7 +121,12 @@ export class LogManager {
     if (this.started) return;
     this.started = true;
     const results = await Promise.allSettled(this.entries.map((e) => this.loadDir(e)));
-    for (const r of results) if (r.status === 'rejected' && r.reason instanceof StorageError && r.reason.code === 'INVALID_CONFIG') throw r.reason;
+    const fatal = results.find((r) => r.status === 'rejected' && r.reason instanceof StorageError && (r.reason.code === 'INVALID_CONFIG' || r.reason.code === 'LOG_DIR_IN_USE'));
+    if (fatal) {
+      await Promise.all(this.unlocks.splice(0).map((unlock) => unlock()));
+      this.started = false;
+      throw (fatal as PromiseRejectedResult).reason;
+    }
     this.timer = setInterval(() => {
       this.housekeeping = this.housekeeping.then(() => this.runHousekeeping());
     }, Math.max(10, Math.min(this.options.retentionCheckIntervalMs, 1000)));
@@ -165,6 +173,7 @@ export class LogManager {
     try {
       await mkdir(entry.path, { recursive: true });
       if (!(await stat(entry.path)).isDirectory()) throw Object.assign(new Error(`${entry.path} is not a directory`), { code: 'ENOTDIR' });
+      this.unlocks.push(await lockLogDir(entry.path));
       await this.checkMetaProperties(entry.path);
       const clean = await stat(join(entry.path, CLEAN_SHUTDOWN_MARKER)).then(
         () => true,
@@ -215,7 +224,7 @@ export class LogManager {
       await unlinkIfExists(join(entry.path, CLEAN_SHUTDOWN_MARKER));
       await fsyncDir(entry.path);
     } catch (err) {
-      if (err instanceof StorageError && err.code === 'INVALID_CONFIG') throw err;
+      if (err instanceof StorageError && (err.code === 'INVALID_CONFIG' || err.code === 'LOG_DIR_IN_USE')) throw err;
       entry.markOffline(err);
     }
   }
@@ -314,6 +323,7 @@ export class LogManager {
     );
     this.byKey.clear();
     for (const e of this.entries) e.logs.clear();
+    await Promise.all(this.unlocks.splice(0).map((unlock) => unlock()));
     this.started = false;
   }
 
