@@ -140,7 +140,9 @@ export async function formatKafka(art: KafkaArtifacts, s: KafkaSettings): Promis
   mkdirSync(s.dataDir, { recursive: true });
   const file = join(s.dataDir, 'server.properties');
   writeFileSync(file, serverProperties(s));
-  const clusterId = randomBytes(16).toString('base64url');
+  // A leading '-' would be read as an option by StorageTool (Kafka's own Uuid.randomUuid avoids it too).
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   await run('java', ['-cp', art.classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', file, '--standalone'], { timeoutMs: 60_000 });
   return file;
 }

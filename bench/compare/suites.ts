@@ -23,6 +23,8 @@ export interface Suite {
   /** Measured runs per row (the median is reported); one warm-up run precedes them. */
   runs: number;
   warmup: boolean;
+  /** 1 KB records each broker takes (and serves) once before the first row. */
+  brokerWarmupRecords: number;
   consumeRecords: number;
   /** Seconds of load per fixed-rate latency run. */
   fixedRateSeconds: number;
@@ -68,17 +70,17 @@ export function suite(name: SuiteName): Suite {
     case 'smoke':
       return {
         name, produce: [BASE, { ...BASE, recordSize: 100, id: caseId({ ...BASE, recordSize: 100 }) }],
-        records: () => 3000, runs: 1, warmup: false, consumeRecords: 3000, fixedRateSeconds: 1,
+        records: () => 3000, runs: 1, warmup: false, brokerWarmupRecords: 0, consumeRecords: 3000, fixedRateSeconds: 1,
         endToEndRecords: 50, coldStarts: 1, physicalBytes: 8 * 1024 * 1024,
       };
     case 'quick':
       return {
-        name, produce: oneAtATime(), records: (size) => (size >= 1024 ? 100_000 : 400_000), runs: 3, warmup: true,
+        name, produce: oneAtATime(), records: (size) => (size >= 1024 ? 100_000 : 400_000), runs: 3, warmup: true, brokerWarmupRecords: 200_000,
         consumeRecords: 100_000, fixedRateSeconds: 5, endToEndRecords: 2_000, coldStarts: 3, physicalBytes: 256 * 1024 * 1024,
       };
     case 'full':
       return {
-        name, produce: grid(), records: (size) => (size >= 1024 ? 100_000 : 400_000), runs: 3, warmup: true,
+        name, produce: grid(), records: (size) => (size >= 1024 ? 100_000 : 400_000), runs: 3, warmup: true, brokerWarmupRecords: 200_000,
         consumeRecords: 100_000, fixedRateSeconds: 10, endToEndRecords: 5_000, coldStarts: 5, physicalBytes: 1024 * 1024 * 1024,
       };
   }
