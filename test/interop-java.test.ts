@@ -83,9 +83,9 @@ describe(`Java kafka-clients ${version} against runnel`, () => {
     expect(lines).toEqual(['OK rebalance split=2+2 records=40 after-leave=4', 'DONE']);
   }, 80_000);
 
-  it('ListOffsets earliest/latest/by timestamp, seek, commit with metadata, Admin listConsumerGroupOffsets and listOffsets', async () => {
+  it('ListOffsets earliest/latest/by timestamp, seek, commit with metadata, Admin listOffsets; null keys, values and header values', async () => {
     const lines = await scenario('offsets');
-    expect(lines).toEqual(['OK offsets begin=0 end=10 time=5@5000 after-last=null seek7=3 committed=8/meta admin-latest=10', 'DONE']);
+    expect(lines).toEqual(['OK offsets begin=0 end=10 time=5@5000 after-last=null seek7=3 committed=8/meta admin-latest=10', 'OK nulls', 'DONE']);
   }, 80_000);
 
   it('Admin on groups and records (kafka-consumer-groups.sh / kafka-delete-records.sh calls); group.protocol=consumer is refused promptly', async () => {

@@ -59,7 +59,10 @@ public final class RunnelInterop {
       case "produce-consume" -> produceConsume();
       case "static-member" -> staticMember();
       case "rebalance" -> rebalance();
-      case "offsets" -> offsets();
+      case "offsets" -> {
+        offsets();
+        nulls();
+      }
       case "groups-admin" -> groupsAdmin();
       default -> {
         System.err.println("unknown scenario " + args[1]);
@@ -355,6 +358,39 @@ public final class RunnelInterop {
               + " after-last=" + (none == null ? "null" : none.offset()) + " seek7=" + n + " committed=" + listed.offset() + "/" + listed.metadata()
               + " admin-latest=" + latest.offset();
         }
+      });
+    }
+  }
+
+  /** Null keys, null values (tombstones), null and empty header values, empty strings. */
+  private static void nulls() {
+    String topic = "java-nulls";
+    TopicPartition tp = new TopicPartition(topic, 0);
+    try (Admin admin = Admin.create(adminProps())) {
+      step("nulls", () -> {
+        admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(producerProps())) {
+          p.send(new ProducerRecord<>(topic, 0, null, "no key"));
+          p.send(new ProducerRecord<>(topic, 0, "tombstone", null));
+          ProducerRecord<String, String> r = new ProducerRecord<>(topic, 0, "", "");
+          r.headers().add("null", null).add("empty", new byte[0]).add("dup", new byte[] { 1 }).add("dup", new byte[] { 2 });
+          p.send(r).get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        }
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps("java-nulls-group", null))) {
+          c.assign(List.of(tp));
+          c.seekToBeginning(List.of(tp));
+          List<ConsumerRecord<String, String>> got = new ArrayList<>();
+          long deadline = System.currentTimeMillis() + 20_000;
+          while (got.size() < 3 && System.currentTimeMillis() < deadline) c.poll(Duration.ofMillis(200)).forEach(got::add);
+          check(got.size() == 3, "read " + got.size() + " of 3");
+          check(got.get(0).key() == null && "no key".equals(got.get(0).value()), "record 0: " + got.get(0));
+          check("tombstone".equals(got.get(1).key()) && got.get(1).value() == null, "record 1: " + got.get(1));
+          var h = got.get(2).headers().toArray();
+          check("".equals(got.get(2).key()) && "".equals(got.get(2).value()), "record 2: " + got.get(2));
+          check(h.length == 4 && h[0].key().equals("null") && h[0].value() == null && h[1].value().length == 0
+              && h[2].key().equals("dup") && h[2].value()[0] == 1 && h[3].value()[0] == 2, "record 2 headers: " + got.get(2).headers());
+        }
+        return "OK nulls";
       });
     }
   }

@@ -40,7 +40,7 @@ POM
   if ! mvn -q -B -f "$dir/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime >"$dir/mvn.log" 2>&1; then
     echo "fetch-clients: could not fetch org.apache.kafka:kafka-clients:$version and its dependencies with Maven" >&2
     echo "(is Maven Central, https://repo.maven.apache.org, reachable from here?). Maven said:" >&2
-    tail -n 30 "$dir/mvn.log" >&2
+    grep -m 3 'ERROR' "$dir/mvn.log" >&2 || tail -n 30 "$dir/mvn.log" >&2
     exit 3
   fi
   touch "$libs/.complete"
