@@ -587,7 +587,9 @@ public final class RunnelInterop {
   /** Runs one step; prints its OK line, or a FAIL line with the root cause, and carries on. */
   private static void step(String name, Callable<String> body) {
     try {
-      System.out.println(body.call());
+      String line = body.call();
+      if (line.startsWith("FAIL")) failed = true;
+      System.out.println(line);
     } catch (Throwable t) {
       failed = true;
       Throwable cause = t;
