@@ -325,8 +325,8 @@ async function measure(systems: SystemName[], s: Suite, drivers: Driver[], setti
     }
     await new Promise((r) => setTimeout(r, 1000));
     for (const t of targets) t.results.set(names.rssIdle, { value: rssBytes(t.broker.pid) / 1e6, samples: [rssBytes(t.broker.pid) / 1e6] });
-    // JIT and page-cache warm-up for both brokers before anything is timed (Kafka's JVM in particular
-    // runs interpreted code for its first few hundred MB); the per-row warm-ups come on top.
+    // JIT and page-cache warm-up for both brokers before anything is timed (Kafka's JVM runs
+    // interpreted and profiled code until methods are hot); the per-row warm-ups come on top.
     if (targets.length && drivers[0] && s.brokerWarmupRecords > 0) {
       log('warming up the brokers');
       const d = drivers[0];
@@ -335,6 +335,8 @@ async function measure(systems: SystemName[], s: Suite, drivers: Driver[], setti
           await createTopic(t.admin, 'bench-warmup', 1);
           await d.produce(t.broker.bootstrap, { topic: 'bench-warmup', partitions: 1, records: s.brokerWarmupRecords, recordSize: 1024, acks: '1', compression: 'none', throughput: -1 });
           await d.consume(t.broker.bootstrap, { topic: 'bench-warmup', records: s.brokerWarmupRecords, recordSize: 1024 });
+          // Thousands of small requests too: per-request code paths get hot per request, not per byte.
+          await d.endToEnd(t.broker.bootstrap, { topic: 'bench-warmup', records: 3000, recordSize: 1024, acks: '1' });
           await deleteTopic(t.admin, 'bench-warmup');
         } catch (err) {
           log(`${t.system}: warm-up failed (${(err as Error).message}); measuring anyway`);
