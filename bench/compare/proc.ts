@@ -67,7 +67,11 @@ export function spawnGroup(command: string, args: string[], options: SpawnOption
     detached: true,
   });
   const startedAt = performance.now();
-  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  if (child.pid === undefined) {
+    // The 'error' event (ENOENT, EACCES) follows on the next tick; without a listener it would crash the run.
+    child.once('error', () => {});
+    throw new Error(`could not start ${command}`);
+  }
   const pid = child.pid;
   liveGroups.add(pid);
   let text = '';
