@@ -7,12 +7,11 @@ type PartitionResponse = Responses[typeof ApiKey.ListOffsets]['topics'][number][
 
 const LATEST = -1n;
 const EARLIEST = -2n;
-const MAX_TIMESTAMP = -3n;
 
 /**
  * ListOffsets v1–5: −1 latest (the high watermark, which is also the last stable offset while
- * there are no transactions), −2 earliest (the log start offset), −3 the offset of the largest
- * timestamp, otherwise the first offset whose timestamp is at or after the one asked for.
+ * there are no transactions), −2 earliest (the log start offset), otherwise the first offset whose
+ * timestamp is at or after the one asked for. (−3, the largest timestamp, needs v7.)
  */
 export const listOffsets = (b: BrokerContext) => defineHandler({
   api: ApiKey.ListOffsets,
@@ -35,7 +34,6 @@ async function listOne(b: BrokerContext, topic: string, partition: number, times
   try {
     if (timestamp === LATEST) return answer(ErrorCode.NONE, log.highWatermark, -1n, state.leaderEpoch);
     if (timestamp === EARLIEST) return answer(ErrorCode.NONE, log.logStartOffset, -1n, state.leaderEpoch);
-    if (timestamp === MAX_TIMESTAMP) return answer(ErrorCode.UNSUPPORTED_VERSION);
     const hit = await log.offsetForTimestamp(timestamp);
     if (!hit || hit.offset >= log.highWatermark) return answer(ErrorCode.NONE, -1n, -1n);
     return answer(ErrorCode.NONE, hit.offset, hit.timestamp, state.leaderEpoch);
