@@ -22,6 +22,8 @@ import type { Handler, RequestContext } from './handler.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
 const MIN_REQUEST_BYTES = 8;
+/** Responses smaller than this wait for the end of the tick to share one writev (see flush()). */
+const COALESCE_BELOW_BYTES = 16 * 1024;
 
 export interface KafkaServerOptions {
   handlers: Handler[];
@@ -59,6 +61,8 @@ class Connection {
   private readonly slots: Slot[] = [];
   private inFlight = 0;
   private writeBlocked = false;
+  /** A flush is queued for the end of this tick (see flush()). */
+  private flushScheduled = false;
   private pumping = false;
   private closed = false;
 
@@ -251,9 +255,40 @@ class Connection {
     this.flush();
   }
 
-  /** Writes every completed response at the head of the queue, in request order. */
+  /**
+   * Schedules a write of the completed responses. Deferred to the end of the current tick, so the
+   * responses that complete together (a group of appends written by one writev resolves all its
+   * produce requests in one microtask drain) leave in one syscall instead of one each.
+   */
   private flush(): void {
-    if (this.slots.length === 0 || !this.slots[0]!.done) return;
+    if (this.flushScheduled) return;
+    // Large responses gain nothing from waiting, and writing them now keeps write back-pressure
+    // (writeBlocked) in step with the requests being read.
+    if (this.readyBytes() >= COALESCE_BELOW_BYTES) {
+      this.flushNow();
+      return;
+    }
+    this.flushScheduled = true;
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      this.flushNow();
+    });
+  }
+
+  /** Bytes of the completed responses at the head of the queue (what flushNow would write). */
+  private readyBytes(): number {
+    let bytes = 0;
+    for (const slot of this.slots) {
+      if (!slot.done) break;
+      for (const part of slot.out ?? []) bytes += part.length;
+      if (bytes >= COALESCE_BELOW_BYTES) break;
+    }
+    return bytes;
+  }
+
+  /** Writes every completed response at the head of the queue, in request order. */
+  private flushNow(): void {
+    if (this.closed || this.slots.length === 0 || !this.slots[0]!.done) return;
     // Record sets stay referenced (no copy into the frame); corking turns the pieces into one writev.
     this.socket.cork();
     while (this.slots.length > 0 && this.slots[0]!.done) {
