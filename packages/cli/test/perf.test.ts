@@ -87,7 +87,12 @@ describe('runnel perf', () => {
     const rows = c.lines.filter((l) => !l.startsWith('#'));
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) expect(r).toMatch(new RegExp(String.raw`^${DATE}, 0, \d+\.\d{4}, \d+\.\d{4}, \d+, \d+\.\d{4}, 0, \d+, \d+\.\d{4}, \d+\.\d{4}$`));
-    expect(Number(rows.at(-1)!.split(', ')[4])).toBe(5600);
+    // As in Kafka's tool, a detailed row is printed only when its interval has passed, so the last
+    // poll may land after the last row: every row counts at most 5600, and no timeout warning means
+    // all 5600 arrived.
+    expect(Number(rows.at(-1)!.split(', ')[4])).toBeLessThanOrEqual(5600);
+    expect(Number(rows.at(-1)!.split(', ')[4])).toBeGreaterThan(0);
+    expect(c.lines.some((l) => l.startsWith('WARNING: Exiting before consuming'))).toBe(false);
   });
 
   it('warns when the timeout passes before --messages arrive', async () => {

@@ -102,6 +102,8 @@ export class Producer {
   private producerEpoch = -1;
   private readonly sequences = new Map<string, number>();
   private readonly slots = new Map<Connection, Slot>();
+  /** Per partition: resolves when the latest send has been written (see sendOnce). */
+  private readonly turns = new Map<string, Promise<void>>();
   private readonly pending = new Map<string, Pending>();
   private readonly outstanding = new Set<Promise<unknown>>();
   /** Leader connections resolved once per partition, so the hot path does not await a lookup. */
@@ -251,24 +253,54 @@ export class Producer {
     }
   }
 
+  /**
+   * Batches of one partition reach the socket in the order they were sent, as Kafka's producer
+   * guarantees for requests in flight: each send waits for the previous one of its partition to be
+   * written (not answered) before it may look up the leader, wait for a free in-flight slot and
+   * write. Without the turn, a send arriving while another waits for a slot or a leader lookup
+   * would overtake it.
+   */
   private async sendOnce(topic: string, partition: number, key: string, batch: Buffer, acks: Acks): Promise<ProduceResult> {
-    const conn = this.leaderConns.get(key) ?? await this.leaderConn(topic, partition, key);
-    const s = this.slot(conn);
-    while (s.count >= this.maxInFlight) await new Promise<void>((r) => s.waiters.push(r));
-    if (!conn.writable) await conn.drained();
-    const version = Math.min(conn.version(ApiKey.Produce), MAX_RAW_PRODUCE_VERSION);
-    const prefix = produceRequestPrefix(conn.clientId, version, acks, this.timeoutMs, topic, partition, batch.length);
+    const previous = this.turns.get(key) ?? Promise.resolve();
+    let written!: () => void;
+    const mine = new Promise<void>((resolve) => (written = resolve));
+    this.turns.set(key, mine);
+    let response: Promise<Buffer | null>;
+    let conn: Connection;
+    let version: number;
+    let slot: Slot | undefined;
+    try {
+      await previous;
+      conn = this.leaderConns.get(key) ?? await this.leaderConn(topic, partition, key);
+      version = Math.min(conn.version(ApiKey.Produce), MAX_RAW_PRODUCE_VERSION);
+      const prefix = produceRequestPrefix(conn.clientId, version, acks, this.timeoutMs, topic, partition, batch.length);
+      if (acks !== 0) {
+        slot = this.slot(conn);
+        while (slot.count >= this.maxInFlight) await new Promise<void>((r) => slot!.waiters.push(r));
+        slot.count++;
+      }
+      if (!conn.writable) await conn.drained();
+      response = conn.requestParts([prefix, batch], ApiKey.Produce, version, acks !== 0, this.timeoutMs + 5_000);
+    } catch (err) {
+      if (slot) {
+        slot.count--;
+        slot.waiters.shift()?.();
+      }
+      throw err;
+    } finally {
+      written();
+      if (this.turns.get(key) === mine) this.turns.delete(key);
+    }
     if (acks === 0) {
-      await conn.requestParts([prefix, batch], ApiKey.Produce, version, false);
+      await response;
       return { topic, partition, baseOffset: -1n, logAppendTimeMs: -1n };
     }
-    s.count++;
     let frame: Buffer;
     try {
-      frame = (await conn.requestParts([prefix, batch], ApiKey.Produce, version, true, this.timeoutMs + 5_000))!;
+      frame = (await response)!;
     } finally {
-      s.count--;
-      s.waiters.shift()?.();
+      slot!.count--;
+      slot!.waiters.shift()?.();
     }
     const body = decodeResponse(ApiKey.Produce, version, frame).body;
     const pr = body.responses[0]?.partitionResponses[0];
