@@ -41,7 +41,10 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
   if (acks === -1 && found.state.isr.length < found.config.get('min.insync.replicas')) return fail(ErrorCode.NOT_ENOUGH_REPLICAS);
   try {
     const result = await found.log.append(records, { leaderEpoch: found.state.leaderEpoch });
-    found.log.highWatermark = found.log.logEndOffset;
+    // Single node: an acknowledged append is committed. Advance to its end, not to the log end,
+    // which may already hold later appends still waiting for their fsync (runnel.durable).
+    const end = result.lastOffset + 1n;
+    if (end > found.log.highWatermark) found.log.highWatermark = end;
     b.purgatory.notify(tpKey(topic, index));
     return { index, errorCode: ErrorCode.NONE, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTime, logStartOffset: found.log.logStartOffset };
   } catch (err) {
