@@ -63,6 +63,14 @@ describe('metrics endpoint', () => {
     expect(sample(text, 'runnel_log_dir_online', { dir: broker.logDir })).toBe(1);
     expect(sample(text, 'runnel_log_dir_free_bytes', { dir: broker.logDir })).toBeGreaterThan(0);
     expect(text).toMatch(/^runnel_process_cpu_seconds_total \d/m);
+    // The coordinator's commits are committed records of __consumer_offsets too: high watermark = log end.
+    const offsetsTopic = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes('topic="__consumer_offsets"'))
+      .map((l) => [l.match(/partition="(\d+)"/)![1], Number(l.slice(l.lastIndexOf(' ') + 1))] as const);
+    const ends = new Map(offsetsTopic('runnel_log_end_offset'));
+    const hws = offsetsTopic('runnel_log_high_watermark');
+    expect(hws.length).toBe(50);
+    expect(hws.every(([p, hw]) => ends.get(p) === hw)).toBe(true);
+    expect(hws.some(([, hw]) => hw > 0)).toBe(true);
 
     // Caught up: lag 0 in records and in seconds.
     await commit('lagging', 'lagged', 15n);

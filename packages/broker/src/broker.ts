@@ -4,9 +4,10 @@ import { decodeRecordBatches } from '@runnel/protocol';
 import { KafkaServer, type Handler } from '@runnel/kafka-server';
 import type { MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
-import { LogManager, StorageError, type PartitionLog } from '@runnel/storage';
+import { LogManager, StorageError, type AppendResult, type PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from './context.ts';
 import { brokerHandlers } from './handlers/index.ts';
+import { commitAppend } from './commit.ts';
 import { logConfigOf } from './log-config.ts';
 import { registerBrokerMetrics } from './metrics.ts';
 import { Partitions } from './partitions.ts';
@@ -128,6 +129,15 @@ export class Broker {
       host: advertised.host === '' || advertised.host === '0.0.0.0' ? hostname() : advertised.host,
       port: advertised.port === 0 ? bound.port : advertised.port,
     };
+  }
+
+  /**
+   * Appends to a partition this broker leads, as a produce does: the records are validated and
+   * written, and the high watermark moves past them (a single node commits what it acknowledges).
+   * How co-located roles write their internal topics.
+   */
+  async appendLocal(topic: string, partition: number, batch: Buffer): Promise<AppendResult> {
+    return commitAppend(await this.localLog(topic, partition), batch, 0);
   }
 
   /** Adds this broker's gauges (partition offsets and sizes, log dir health) to a metrics registry. */

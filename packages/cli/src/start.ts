@@ -29,7 +29,11 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   let broker: Broker | undefined;
   const coordinator = Coordinator.create({
     config: groupCoordinatorConfigFrom(config),
-    offsetsLog: partitionLogOffsetsLog({ partitions: config.get('offsets.topic.num.partitions'), log: (p) => broker!.localLog(OFFSETS_TOPIC, p) }),
+    offsetsLog: partitionLogOffsetsLog({
+      partitions: config.get('offsets.topic.num.partitions'),
+      log: (p) => broker!.localLog(OFFSETS_TOPIC, p),
+      append: (p, batch) => broker!.appendLocal(OFFSETS_TOPIC, p, batch),
+    }),
     self: () => ({ nodeId: config.nodeId, ...broker!.advertisedAddress() }),
     logger: log.child({ component: 'coordinator' }),
   });

@@ -60,16 +60,21 @@ const LOAD_CHUNK_BYTES = 1 << 20;
 export function partitionLogOffsetsLog(options: {
   partitions: number;
   log: (partition: number) => PartitionLog | Promise<PartitionLog>;
+  /**
+   * How a batch is appended, when the log's owner must do more than `log.append` (the broker also
+   * advances the partition's high watermark). Defaults to appending to `log(partition)`.
+   */
+  append?: (partition: number, batch: Buffer) => Promise<unknown>;
   /** Record timestamps; defaults to Date.now. */
   now?: () => number;
 }): OffsetsLog {
   const now = options.now ?? Date.now;
+  const appendBatch = options.append ?? (async (partition: number, batch: Buffer) => (await options.log(partition)).append(batch));
   return {
     partitions: options.partitions,
     async append(partition, records) {
       if (records.length === 0) return;
-      const log = await options.log(partition);
-      await log.append(encodeRecordBatch({ records: records.map((r) => ({ key: r.key, value: r.value })), timestamp: now() }));
+      await appendBatch(partition, encodeRecordBatch({ records: records.map((r) => ({ key: r.key, value: r.value })), timestamp: now() }));
     },
     async load(partition, apply) {
       const log = await options.log(partition);

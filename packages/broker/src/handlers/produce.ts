@@ -2,6 +2,7 @@ import { tpKey } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import { defineHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
+import { commitAppend } from '../commit.ts';
 import { isClientFault, toKafkaError } from '../errors.ts';
 
 type PartitionResponse = Responses[typeof ApiKey.Produce]['responses'][number]['partitionResponses'][number];
@@ -40,11 +41,7 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
   // Single node: the ISR is this broker. acks=all must still honour min.insync.replicas.
   if (acks === -1 && found.state.isr.length < found.config.get('min.insync.replicas')) return fail(ErrorCode.NOT_ENOUGH_REPLICAS);
   try {
-    const result = await found.log.append(records, { leaderEpoch: found.state.leaderEpoch });
-    // Single node: an acknowledged append is committed. Advance to its end, not to the log end,
-    // which may already hold later appends still waiting for their fsync (runnel.durable).
-    const end = result.lastOffset + 1n;
-    if (end > found.log.highWatermark) found.log.highWatermark = end;
+    const result = await commitAppend(found.log, records, found.state.leaderEpoch);
     b.purgatory.notify(tpKey(topic, index));
     return { index, errorCode: ErrorCode.NONE, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTime, logStartOffset: found.log.logStartOffset };
   } catch (err) {
