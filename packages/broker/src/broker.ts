@@ -63,7 +63,6 @@ export class Broker {
       partitions: this.#partitions,
       logs: this.#logs,
       purgatory: new FetchPurgatory(),
-      pool: this.#pool,
       logger: this.#logger,
       createTopic: (name, partitions, replicationFactor, configs) => this.#createTopic(name, partitions, replicationFactor, configs),
     };

@@ -1,6 +1,5 @@
 import type { BrokerConfig, Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
-import type { OffloadPool } from '@runnel/offload';
 import type { LogManager } from '@runnel/storage';
 import type { Partitions } from './partitions.ts';
 import type { FetchPurgatory } from './purgatory.ts';
@@ -13,7 +12,6 @@ export interface BrokerContext {
   readonly partitions: Partitions;
   readonly logs: LogManager;
   readonly purgatory: FetchPurgatory;
-  readonly pool: OffloadPool;
   readonly logger: Logger;
   /** Creates a topic with the broker's defaults (auto-creation from Metadata and CreateTopics -1 values). */
   createTopic(name: string, partitions?: number, replicationFactor?: number, configs?: Record<string, string>): Promise<void>;

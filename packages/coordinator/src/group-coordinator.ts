@@ -7,8 +7,8 @@ import {
   type GroupState,
   type JoinGroupResult,
   Member,
+  type MemberIdentity,
   offsetKey,
-  type Protocol,
   type SyncGroupResult,
   joinError,
   syncError,
@@ -97,17 +97,8 @@ export interface Outcome<R> {
   readonly response: Promise<R>;
 }
 
-export interface JoinGroupRequest {
+export interface JoinGroupRequest extends MemberIdentity {
   groupId: string;
-  memberId: string;
-  groupInstanceId: string | null;
-  clientId: string;
-  clientHost: string;
-  sessionTimeoutMs: number;
-  /** JoinGroup v0 has none: pass the session timeout. */
-  rebalanceTimeoutMs: number;
-  protocolType: string;
-  protocols: Protocol[];
   /** JoinGroup v4+ without a group instance id: hand out a member id first (MEMBER_ID_REQUIRED). */
   requireKnownMemberId: boolean;
 }

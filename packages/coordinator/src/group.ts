@@ -87,6 +87,19 @@ export function syncError(error: GroupError): SyncGroupResult {
   return { error, protocolType: null, protocolName: null, assignment: EMPTY };
 }
 
+/** Who a member is and what it asked for when it joined (JoinGroup's fields, and replay's). */
+export interface MemberIdentity {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  /** JoinGroup v0 has none: pass the session timeout. */
+  rebalanceTimeoutMs: number;
+  protocolType: string;
+  protocols: Protocol[];
+}
+
 export class Member {
   memberId: string;
   readonly groupInstanceId: string | null;
@@ -104,17 +117,7 @@ export class Member {
   syncWaiter: ((r: SyncGroupResult) => void) | null = null;
   heartbeatTimer: Timer | null = null;
 
-  constructor(init: {
-    memberId: string;
-    groupInstanceId: string | null;
-    clientId: string;
-    clientHost: string;
-    sessionTimeoutMs: number;
-    rebalanceTimeoutMs: number;
-    protocolType: string;
-    protocols: Protocol[];
-    now: number;
-  }) {
+  constructor(init: MemberIdentity & { now: number }) {
     this.memberId = init.memberId;
     this.groupInstanceId = init.groupInstanceId;
     this.clientId = init.clientId;
