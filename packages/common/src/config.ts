@@ -97,6 +97,13 @@ export const BROKER_CONFIGS = {
   'controller.listener.names': def('list', null, 'KRaft controller listeners; unused by Runnel.', { unused: true }),
   'controller.quorum.voters': def('list', null, 'KRaft quorum; Runnel keeps metadata in Redis.', { unused: true }),
 
+  // --- cluster mode (`runnel controller|broker|coordinator`, `runnel cluster up`)
+  'runnel.redis.url': def('string', null, 'Redis holding the cluster metadata (redis://host:port/db, or redis+unix:///path/redis.sock); required by the cluster roles, unused by `runnel start`.'),
+  'runnel.rpc.listener': def('string', '127.0.0.1:0', 'host:port of this node\'s RPC listener (protobuf RPC between roles); port 0 picks one and registers it.'),
+  'broker.session.timeout.ms': def('int', '9000', 'A node whose last heartbeat to the controller is older than this is fenced (Kafka KRaft name).', { validator: atLeast(1000) }),
+  'broker.heartbeat.interval.ms': def('int', '2000', 'How often a node heartbeats to the controller (Kafka KRaft name).', { validator: atLeast(100) }),
+  'runnel.controller.lease.ms': def('int', '6000', 'TTL of the controller lease in Redis; a standby controller takes over after it lapses.', { validator: atLeast(1000) }),
+
   // --- storage
   'log.dirs': def('list', null, 'Data directories (JBOD); when unset, log.dir is used.', { validator: { kind: 'listOf', values: [], nonEmpty: true } }),
   'log.dir': def('string', './data', 'Single data directory, used when log.dirs is unset (Kafka: /tmp/kafka-logs).', { validator: { kind: 'nonEmpty' } }),

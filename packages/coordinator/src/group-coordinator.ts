@@ -13,7 +13,7 @@ import {
   joinError,
   syncError,
 } from './group.ts';
-import { partitionForGroup } from './partitioner.ts';
+import { partitionForGroup } from '@runnel/protocol';
 import {
   type OffsetsRecord,
   decodeGroupMetadataValue,

@@ -11,7 +11,7 @@ export {
 } from './group.ts';
 export * from './group-coordinator.ts';
 export * from './records.ts';
-export { javaStringHashCode, partitionForGroup } from './partitioner.ts';
+export { javaStringHashCode, partitionForGroup } from '@runnel/protocol';
 export { subscribedTopics, encodeSubscription } from './subscription.ts';
 export { Coordinator, CoordinatorError, type CoordinatorErrorCode, type CoordinatorNode, type CoordinatorOptions } from './coordinator.ts';
 export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog, logManagerOffsetsLog, OFFSETS_TOPIC, offsetsTopicLogConfig } from './offsets-log.ts';

@@ -1,7 +1,7 @@
 /**
  * @runnel/protocol: the Kafka wire format without I/O. Schema tables (messages/*.ts), one generic
  * codec (codec.ts), request/response framing (api.ts), record batches (records.ts), the API and
- * error tables, and Kafka's murmur2 partitioner.
+ * error tables, Kafka's murmur2 partitioner and its group-to-__consumer_offsets-partition hash.
  */
 export { ApiKey, apiName } from './api-keys.ts';
 export { ErrorCode, errorName } from './error-codes.ts';
@@ -15,6 +15,7 @@ export {
 export { Reader, Writer } from './codec.ts';
 export type { ApiSchema, MessageSchema, Field, Decoded, Encodable, RequestOf, ResponseOf } from './schema.ts';
 export { murmur2, javaPartition } from './murmur2.ts';
+export { javaStringHashCode, partitionForGroup } from './group-partition.ts';
 export {
   encodeRecordBatch, decodeRecordBatches, Codec, BatchAttr, BATCH_HEADER_SIZE, BATCH_LOG_OVERHEAD,
   type EncodeBatchOptions, type RecordInput, type RecordHeader, type DecodedBatch, type DecodedRecord, type DecodeBatchesOptions,
