@@ -15,7 +15,7 @@ const allowed: Record<string, string[]> = {
   rpc: [],
   metadata: [],
   storage: ['native', 'protocol', 'offload'],
-  'kafka-server': ['protocol'],
+  'kafka-server': ['protocol', 'metadata'],
   client: ['protocol'],
   broker: ['protocol', 'storage', 'offload', 'metadata', 'rpc', 'kafka-server'],
   controller: ['metadata', 'rpc'],
