@@ -1,4 +1,4 @@
-import { defineHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
+import { CoordinatorKeyType, defineHandler, findCoordinatorHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import type { Coordinator } from './coordinator.ts';
 import type { GroupError } from './group.ts';
@@ -28,31 +28,18 @@ export function clientHostOf(ctx: RequestContext): string {
   return `/${host}`;
 }
 
-const KEY_TYPE_GROUP = 0;
-const KEY_TYPE_TRANSACTION = 1;
-
 export function coordinatorHandlers(c: Coordinator): Handler[] {
   const m = c.machine;
 
-  const findCoordinator = defineHandler({
-    api: ApiKey.FindCoordinator,
-    versions: [0, 4],
-    handle(req, ctx) {
-      const locate = (key: string) => {
-        const none = (error: GroupError, message: string) => ({ nodeId: -1, host: '', port: -1, errorCode: errorCode(error), errorMessage: message });
-        if (req.keyType === KEY_TYPE_TRANSACTION) return none('COORDINATOR_NOT_AVAILABLE', 'transactions are not supported yet');
-        if (req.keyType !== KEY_TYPE_GROUP) return { ...none('NONE', ''), errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${req.keyType}` };
-        const node = c.self();
-        if (!c.started || node === undefined) return none('COORDINATOR_NOT_AVAILABLE', 'the group coordinator is not running');
-        // Loading partitions still point here: the client then waits on COORDINATOR_LOAD_IN_PROGRESS.
-        if (!m.ownedPartitions().has(m.partitionFor(key))) return none('COORDINATOR_NOT_AVAILABLE', 'no coordinator for this group here');
-        return { nodeId: node.nodeId, host: node.host, port: node.port, errorCode: ErrorCode.NONE, errorMessage: null };
-      };
-      if (ctx.header.apiVersion >= 4) {
-        return { throttleTimeMs: 0, coordinators: req.coordinatorKeys.map((key) => ({ key, ...locate(key) })) };
-      }
-      return { throttleTimeMs: 0, ...locate(req.key) };
-    },
+  const findCoordinator = findCoordinatorHandler((key, keyType) => {
+    const none = (error: GroupError, message: string) => ({ errorCode: errorCode(error), errorMessage: message });
+    if (keyType === CoordinatorKeyType.TRANSACTION) return none('COORDINATOR_NOT_AVAILABLE', 'transactions are not supported yet');
+    if (keyType !== CoordinatorKeyType.GROUP) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${keyType}` };
+    const node = c.self();
+    if (!c.started || node === undefined) return none('COORDINATOR_NOT_AVAILABLE', 'the group coordinator is not running');
+    // Loading partitions still point here: the client then waits on COORDINATOR_LOAD_IN_PROGRESS.
+    if (!m.ownedPartitions().has(m.partitionFor(key))) return none('COORDINATOR_NOT_AVAILABLE', 'no coordinator for this group here');
+    return { nodeId: node.nodeId, host: node.host, port: node.port };
   });
 
   const joinGroup = defineHandler({

@@ -1,4 +1,6 @@
+import { metadataHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
+import { toKafkaError } from '../errors.ts';
 import { createPartitions } from './create-partitions.ts';
 import { createTopics } from './create-topics.ts';
 import { deleteRecords } from './delete-records.ts';
@@ -9,7 +11,6 @@ import { describeLogDirs } from './describe-log-dirs.ts';
 import { fetch } from './fetch.ts';
 import { initProducerId } from './init-producer-id.ts';
 import { listOffsets } from './list-offsets.ts';
-import { metadata } from './metadata.ts';
 import { produce } from './produce.ts';
 
 /** Every API the broker role serves, one declaration each; ApiVersions is derived from this list. */
@@ -17,7 +18,12 @@ export const brokerHandlers = (b: BrokerContext) => [
   produce(b),
   fetch(b),
   listOffsets(b),
-  metadata(b),
+  metadataHandler({
+    metadata: b.metadata,
+    autoCreate: () => b.config.get('auto.create.topics.enable'),
+    createTopic: (name) => b.createTopic(name),
+    errorCode: (err) => toKafkaError(err).code,
+  }),
   createTopics(b),
   deleteTopics(b),
   deleteRecords(b),

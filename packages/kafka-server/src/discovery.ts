@@ -1,0 +1,133 @@
+import { validateTopicName, type MetadataStore, type TopicMetadata } from '@runnel/metadata';
+import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
+import { defineHandler, type Handler } from './handler.ts';
+
+/**
+ * The discovery APIs every node answers, whatever its role: Metadata (where the partitions and
+ * nodes are) and FindCoordinator (which node coordinates a group). They read the node's metadata
+ * snapshot; what differs between roles (topic creation, the coordinator lookup) comes in as
+ * callbacks.
+ */
+
+type MetadataResponse = Responses[typeof ApiKey.Metadata];
+export type MetadataTopicResponse = MetadataResponse['topics'][number];
+
+export interface MetadataHandlerOptions {
+  metadata: MetadataStore;
+  /** `auto.create.topics.enable`, read on every request. */
+  autoCreate: () => boolean;
+  /**
+   * Creates a topic with the node's defaults. Must resolve only once the topic is in
+   * `metadata.snapshot()`, so the reply describes it.
+   */
+  createTopic(name: string): Promise<void>;
+  /** The Kafka error code for a failed `createTopic` (errors are mapped by the role that made them). */
+  errorCode(err: unknown): number;
+}
+
+/**
+ * Metadata v0–9. All topics for v0's empty list or v1+'s null; unknown requested topics are
+ * created when both the client (v4+ `allow_auto_topic_creation`; always for older versions) and
+ * `autoCreate()` allow it. Creation completes before the reply, so the client sees a led
+ * partition at once instead of LEADER_NOT_AVAILABLE and a retry. An invalid name answers
+ * INVALID_TOPIC_EXCEPTION without trying.
+ */
+export function metadataHandler(o: MetadataHandlerOptions): Handler {
+  return defineHandler({
+    api: ApiKey.Metadata,
+    versions: [0, 9],
+    async handle(req, ctx) {
+      const version = ctx.header.apiVersion;
+      const all = req.topics === null || (version === 0 && req.topics.length === 0);
+      const mayCreate = o.autoCreate() && (version < 4 || req.allowAutoTopicCreation);
+      let topics: MetadataTopicResponse[];
+      if (all) {
+        topics = [...o.metadata.snapshot().topics.values()].map(describeTopic);
+      } else {
+        topics = [];
+        for (const { name } of req.topics!) topics.push(await lookup(o, name, mayCreate));
+      }
+      const snap = o.metadata.snapshot();
+      return {
+        throttleTimeMs: 0,
+        brokers: [...snap.brokers.values()].map((n) => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),
+        clusterId: snap.clusterId,
+        controllerId: snap.controllerId,
+        topics,
+      };
+    },
+  });
+}
+
+async function lookup(o: MetadataHandlerOptions, name: string, mayCreate: boolean): Promise<MetadataTopicResponse> {
+  const existing = o.metadata.snapshot().topics.get(name);
+  if (existing) return describeTopic(existing);
+  const error = (errorCode: number): MetadataTopicResponse => ({ errorCode, name, isInternal: false, partitions: [] });
+  try {
+    validateTopicName(name);
+  } catch {
+    return error(ErrorCode.INVALID_TOPIC_EXCEPTION);
+  }
+  if (!mayCreate) return error(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  try {
+    await o.createTopic(name);
+  } catch (err) {
+    const code = o.errorCode(err);
+    // Another request created it meanwhile: answer with it.
+    if (code !== ErrorCode.TOPIC_ALREADY_EXISTS) return error(code);
+  }
+  const created = o.metadata.snapshot().topics.get(name);
+  return created ? describeTopic(created) : error(ErrorCode.LEADER_NOT_AVAILABLE);
+}
+
+/** One topic as Metadata describes it; an offline partition (leader −1) says LEADER_NOT_AVAILABLE. */
+export function describeTopic(topic: TopicMetadata): MetadataTopicResponse {
+  return {
+    errorCode: ErrorCode.NONE,
+    name: topic.name,
+    isInternal: topic.internal,
+    partitions: topic.partitions.map((p) => ({
+      errorCode: p.leader < 0 ? ErrorCode.LEADER_NOT_AVAILABLE : ErrorCode.NONE,
+      partitionIndex: p.partition,
+      leaderId: p.leader,
+      leaderEpoch: p.leaderEpoch,
+      replicaNodes: p.replicas,
+      isrNodes: p.isr,
+      offlineReplicas: [],
+    })),
+  };
+}
+
+/** FindCoordinator's key types. */
+export const CoordinatorKeyType = { GROUP: 0, TRANSACTION: 1 } as const;
+
+/** Where a coordinator key lives, or why it cannot be said (`errorMessage` goes to the client). */
+export type CoordinatorLocation =
+  | { nodeId: number; host: string; port: number }
+  | { errorCode: number; errorMessage: string };
+
+/** Finds the coordinator of one key; `keyType` is the request's (0 = group, 1 = transaction). */
+export type CoordinatorLocator = (key: string, keyType: number) => CoordinatorLocation;
+
+/**
+ * FindCoordinator v0–4. v0–3 ask for one key (v0 has no key type: group), v4 batches
+ * `coordinatorKeys` and answers one entry per key. A failed lookup answers node −1, host '' and
+ * port −1 with the locator's error, as Kafka does.
+ */
+export function findCoordinatorHandler(locate: CoordinatorLocator): Handler {
+  const answer = (key: string, keyType: number) => {
+    const found = locate(key, keyType);
+    if ('errorCode' in found) return { nodeId: -1, host: '', port: -1, errorCode: found.errorCode, errorMessage: found.errorMessage };
+    return { nodeId: found.nodeId, host: found.host, port: found.port, errorCode: ErrorCode.NONE, errorMessage: null };
+  };
+  return defineHandler({
+    api: ApiKey.FindCoordinator,
+    versions: [0, 4],
+    handle(req, ctx) {
+      if (ctx.header.apiVersion >= 4) {
+        return { throttleTimeMs: 0, coordinators: req.coordinatorKeys.map((key) => ({ key, ...answer(key, req.keyType) })) };
+      }
+      return { throttleTimeMs: 0, ...answer(req.key, req.keyType) };
+    },
+  });
+}
