@@ -9,6 +9,8 @@ export type MetadataErrorCode =
   | 'INVALID_TOPIC_NAME'
   | 'CLUSTER_ID_MISMATCH'
   | 'STALE_EPOCH'
+  /** A controller write whose `previous` no longer matches what Redis holds (compare-and-set). */
+  | 'CONFLICT'
   | 'STORE_UNAVAILABLE'
   | 'CORRUPT_STATE';
 

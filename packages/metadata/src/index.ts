@@ -1,5 +1,6 @@
 export type {
-  BrokerRegistration, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, PartitionState, TopicMetadata,
+  BrokerRegistration, CoordinatorAssignment, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, MetadataWriter,
+  NodeRegistrationInput, NodeRole, PartitionState, RpcAddress, TopicMetadata,
 } from './types.ts';
 export { MetadataError, type MetadataErrorCode } from './errors.ts';
 export { LocalStore, newClusterId } from './local-store.ts';

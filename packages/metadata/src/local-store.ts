@@ -3,7 +3,7 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MetadataError } from './errors.ts';
 import type {
-  BrokerRegistration, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, TopicMetadata,
+  BrokerRegistration, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, NodeRegistrationInput, TopicMetadata,
 } from './types.ts';
 import { assignReplicas, validateTopicName } from './validate.ts';
 
@@ -88,6 +88,8 @@ export class LocalStore implements MetadataStore {
       controllerId: this.#nodeId,
       brokers: new Map(this.#brokers),
       topics: new Map(state.topics.map((t) => [t.name, t])),
+      coordinators: new Map(),
+      controllerRpc: null,
       epoch: state.epoch,
     };
     return this.#snapshot;
@@ -98,11 +100,11 @@ export class LocalStore implements MetadataStore {
     return () => this.#listeners.delete(listener);
   }
 
-  registerBroker(broker: Omit<BrokerRegistration, 'brokerEpoch'>): Promise<BrokerRegistration> {
+  registerBroker(input: NodeRegistrationInput): Promise<BrokerRegistration> {
     return this.#write(() => {
       const state = this.#require();
-      const registration = { ...broker, brokerEpoch: ++state.brokerEpoch };
-      this.#brokers.set(broker.nodeId, registration);
+      const registration: BrokerRegistration = { ...input, roles: input.roles ?? ['broker'], rpc: input.rpc ?? null, brokerEpoch: ++state.brokerEpoch };
+      this.#brokers.set(input.nodeId, registration);
       return { result: registration, event: { type: 'broker-registered', broker: registration } };
     });
   }

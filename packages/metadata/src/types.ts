@@ -3,6 +3,16 @@
  * `runnel start` the embedded LocalStore plays that part. Every record carries the version or
  * epoch a receiver needs to refuse stale updates (DESIGN.md §5).
  */
+/** What a cluster node does: lead partitions (broker) or run group coordination (coordinator). */
+export type NodeRole = 'broker' | 'coordinator';
+
+/** A node's RPC listener (the `runnel.rpc.listener` it bound). */
+export interface RpcAddress {
+  host: string;
+  port: number;
+}
+
+/** A registered node (broker or coordinator); `host`/`port` is its Kafka listener. */
 export interface BrokerRegistration {
   nodeId: number;
   host: string;
@@ -10,6 +20,21 @@ export interface BrokerRegistration {
   rack: string | null;
   /** Assigned at registration; a stale broker epoch cannot lead or join an ISR. */
   brokerEpoch: number;
+  roles: NodeRole[];
+  /** Where other nodes reach it over @runnel/rpc; null under `runnel start`. */
+  rpc: RpcAddress | null;
+}
+
+/** What a node registers with; `roles` defaults to ['broker'], `rpc` to null. */
+export type NodeRegistrationInput = Omit<BrokerRegistration, 'brokerEpoch' | 'roles' | 'rpc'> & {
+  roles?: NodeRole[];
+  rpc?: RpcAddress | null;
+};
+
+/** Which coordinator node owns a `__consumer_offsets` partition; `epoch` grows with every change of owner. */
+export interface CoordinatorAssignment {
+  nodeId: number;
+  epoch: number;
 }
 
 export interface PartitionState {
@@ -44,9 +69,15 @@ export interface CreateTopicSpec {
 
 export interface MetadataSnapshot {
   clusterId: string;
+  /** -1 when no controller is known. */
   controllerId: number;
+  /** Live (unfenced) nodes only, brokers and coordinators alike. */
   brokers: ReadonlyMap<number, BrokerRegistration>;
   topics: ReadonlyMap<string, TopicMetadata>;
+  /** `__consumer_offsets` partition → its coordinator; empty under `runnel start`. */
+  coordinators: ReadonlyMap<number, CoordinatorAssignment>;
+  /** The controller's RPC address (the lease holder); null under `runnel start` or with no controller. */
+  controllerRpc: RpcAddress | null;
   /** Increases with every change; receivers ignore snapshots older than the one they hold. */
   epoch: number;
 }
@@ -55,7 +86,11 @@ export type MetadataEvent =
   | { type: 'topic-created'; topic: TopicMetadata }
   | { type: 'topic-deleted'; name: string }
   | { type: 'topic-updated'; topic: TopicMetadata }
-  | { type: 'broker-registered'; broker: BrokerRegistration };
+  | { type: 'broker-registered'; broker: BrokerRegistration }
+  /** The node left the live set (its session expired). */
+  | { type: 'node-fenced'; nodeId: number }
+  /** `snapshot().coordinators` changed. */
+  | { type: 'coordinators-changed' };
 
 /**
  * What every role needs from metadata. Reads are synchronous against a local snapshot (the hot
@@ -66,11 +101,23 @@ export interface MetadataStore {
   stop(): Promise<void>;
   snapshot(): MetadataSnapshot;
   subscribe(listener: (event: MetadataEvent) => void): () => void;
-  registerBroker(broker: Omit<BrokerRegistration, 'brokerEpoch'>): Promise<BrokerRegistration>;
+  /** Registers this node; in a cluster it also keeps the session alive until stop(). */
+  registerBroker(input: NodeRegistrationInput): Promise<BrokerRegistration>;
   createTopic(spec: CreateTopicSpec): Promise<TopicMetadata>;
   deleteTopic(name: string): Promise<void>;
   createPartitions(name: string, totalCount: number, assignments?: number[][]): Promise<TopicMetadata>;
   alterTopicConfigs(name: string, configs: Record<string, string | null>): Promise<TopicMetadata>;
   /** A cluster-unique producer id for InitProducerId. */
+  allocateProducerId(): Promise<bigint>;
+}
+
+/** Where a cluster node's writes go: the controller, over RPC (the cli implements it). */
+export interface MetadataWriter {
+  registerNode(input: Omit<BrokerRegistration, 'brokerEpoch'>): Promise<{ registration: BrokerRegistration; version: number }>;
+  heartbeat(nodeId: number, brokerEpoch: number): Promise<{ fenced: boolean }>;
+  createTopic(spec: CreateTopicSpec): Promise<{ topic: TopicMetadata; version: number }>;
+  deleteTopic(name: string): Promise<{ version: number }>;
+  createPartitions(name: string, totalCount: number, assignments?: number[][]): Promise<{ topic: TopicMetadata; version: number }>;
+  alterTopicConfigs(name: string, configs: Record<string, string | null>): Promise<{ topic: TopicMetadata; version: number }>;
   allocateProducerId(): Promise<bigint>;
 }
