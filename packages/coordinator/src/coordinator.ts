@@ -13,16 +13,18 @@ import type { OffsetsRecord } from './records.ts';
 
 /**
  * `NOT_COORDINATOR`: thrown by an OffsetsLog whose partition moved away (clients are told
- * NOT_COORDINATOR and look the coordinator up again); `LOAD_FAILED`: a partition could not be read;
- * `APPEND_TIMEOUT`: an append took longer than `offsets.commit.timeout.ms`.
+ * NOT_COORDINATOR and look the coordinator up again); `UNAVAILABLE`: the log cannot be reached
+ * right now (its broker is down or moving; clients are told COORDINATOR_NOT_AVAILABLE and retry);
+ * `LOAD_FAILED`: a partition could not be read; `APPEND_TIMEOUT`: an append took longer than
+ * `offsets.commit.timeout.ms`.
  */
-export type CoordinatorErrorCode = 'NOT_COORDINATOR' | 'LOAD_FAILED' | 'APPEND_TIMEOUT';
+export type CoordinatorErrorCode = 'NOT_COORDINATOR' | 'UNAVAILABLE' | 'LOAD_FAILED' | 'APPEND_TIMEOUT';
 
 /** Failures of the coordinator runtime (not group errors, which are answers, not exceptions). */
 export class CoordinatorError extends RunnelError<CoordinatorErrorCode> {}
 
-/** The node that serves the coordinator's handlers: what FindCoordinator answers. */
-export interface CoordinatorNode {
+/** A node serving coordinator handlers: what FindCoordinator answers. */
+export interface CoordinatorAddress {
   nodeId: number;
   host: string;
   port: number;
@@ -33,9 +35,20 @@ export interface CoordinatorOptions {
   config?: Partial<GroupCoordinatorConfig>;
   offsetsLog: OffsetsLog;
   /** The process serving these handlers (FindCoordinator points clients here). */
-  self?: () => CoordinatorNode;
-  /** Partitions this coordinator owns at start; default: all of them (single node). */
+  self?: () => CoordinatorAddress;
+  /**
+   * Where the owner of a partition this coordinator does not own is (a cluster's metadata), so
+   * FindCoordinator sent to the wrong node redirects the client; null = nobody serves it now.
+   * Without it, groups of partitions not owned here answer COORDINATOR_NOT_AVAILABLE.
+   */
+  locate?: (partition: number) => CoordinatorAddress | null;
+  /**
+   * Partitions this coordinator owns at start; default: all of them (single node). A cluster
+   * passes [] and follows metadata with {@link Coordinator.setOwned}.
+   */
   ownedPartitions?: readonly number[];
+  /** Backoff between attempts to load a partition owned through setOwned: doubles from initialMs to maxMs. */
+  loadRetry?: { initialMs: number; maxMs: number };
   clock?: Clock;
   logger?: Logger;
 }
@@ -54,8 +67,18 @@ export class Coordinator {
   readonly machine: GroupCoordinator;
   readonly offsetsLog: OffsetsLog;
   readonly logger: Logger;
-  readonly #self: (() => CoordinatorNode) | undefined;
-  readonly #owned: readonly number[];
+  readonly #self: (() => CoordinatorAddress) | undefined;
+  readonly #locate: ((partition: number) => CoordinatorAddress | null) | undefined;
+  readonly #loadRetry: { initialMs: number; maxMs: number };
+  /** The partitions this coordinator should own (loaded, loading, or waiting to retry a load). */
+  readonly #owned = new Set<number>();
+  /** Bumped each time a partition is taken on or given up: a retry loop of an older ownership stops. */
+  readonly #ownership = new Map<number, number>();
+  /** The load running per partition; a load whose token is no longer here was superseded (unload, reload). */
+  readonly #loading = new Map<number, number>();
+  #loadSeq = 0;
+  /** Backoff sleeps in progress, woken early by stop(). */
+  readonly #sleeps = new Set<() => void>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #clock: Clock;
   #started = false;
@@ -64,7 +87,9 @@ export class Coordinator {
     this.offsetsLog = options.offsetsLog;
     this.logger = options.logger ?? silentLogger();
     this.#self = options.self;
-    this.#owned = options.ownedPartitions ?? Array.from({ length: options.offsetsLog.partitions }, (_, i) => i);
+    this.#locate = options.locate;
+    this.#loadRetry = options.loadRetry ?? { initialMs: 200, maxMs: 5000 };
+    for (const p of options.ownedPartitions ?? Array.from({ length: options.offsetsLog.partitions }, (_, i) => i)) this.#owned.add(p);
     const clock = options.clock ?? systemClock;
     this.#clock = clock;
     const logger = this.logger;
@@ -98,19 +123,21 @@ export class Coordinator {
     if (this.#started) return;
     this.#started = true;
     try {
-      await Promise.all(this.#owned.map((p) => this.loadPartition(p)));
+      await Promise.all([...this.#owned].map((p) => this.loadPartition(p)));
     } catch (err) {
       this.#started = false;
       this.machine.shutdown();
       throw err;
     }
     this.machine.startExpiry();
-    this.logger.info({ partitions: this.#owned.length }, 'group coordinator loaded');
+    this.logger.info({ partitions: this.#owned.size }, 'group coordinator loaded');
   }
 
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    for (const wake of [...this.#sleeps]) wake();
+    this.#loading.clear();
     this.machine.shutdown();
     // Let appends in flight finish, but never hang a shutdown on a stuck log (real time here: the
     // injected clock may be a test's manual one).
@@ -126,12 +153,21 @@ export class Coordinator {
     clearTimeout(timer);
   }
 
-  /** Takes over one partition (start, or a move from another coordinator): load it through replay. */
-  async loadPartition(partition: number): Promise<void> {
+  /**
+   * Loads one partition through replay (one attempt; groups answer COORDINATOR_LOAD_IN_PROGRESS
+   * meanwhile). Resolves true once loaded, false when an unload or a newer load superseded this
+   * one (its records are then dropped); rejects LOAD_FAILED when the log could not be read.
+   */
+  async loadPartition(partition: number): Promise<boolean> {
     const began = Date.now();
+    const token = ++this.#loadSeq;
+    this.#loading.set(partition, token);
+    const current = () => this.#loading.get(partition) === token;
     this.machine.beginLoad(partition);
     try {
       await this.offsetsLog.load(partition, (key, value) => {
+        // A superseded load must not put groups back into a partition given up meanwhile.
+        if (!current()) return;
         try {
           this.machine.replay(partition, key, value);
         } catch (err) {
@@ -140,21 +176,82 @@ export class Coordinator {
         }
       });
     } catch (err) {
-      this.machine.unload(partition);
+      if (current()) {
+        this.#loading.delete(partition);
+        this.machine.unload(partition);
+      }
       throw new CoordinatorError('LOAD_FAILED', `loading __consumer_offsets-${partition} failed: ${(err as Error).message}`, { cause: err, retriable: true });
     }
+    if (!current()) return false;
+    this.#loading.delete(partition);
     this.machine.completeLoad(partition);
     this.logger.debug({ partition, ms: Date.now() - began }, 'loaded __consumer_offsets partition');
+    return true;
   }
 
   /** Gives up one partition: its groups are dropped and their waiting members told NOT_COORDINATOR. */
   unloadPartition(partition: number): void {
+    this.#loading.delete(partition);
     this.machine.unload(partition);
   }
 
+  /** The partitions this coordinator owns (loaded, loading or retrying a load), ascending. */
+  owned(): number[] {
+    return [...this.#owned].sort((a, b) => a - b);
+  }
+
+  /**
+   * Follows a changing assignment (a cluster's metadata): partitions no longer in `partitions` are
+   * unloaded at once (waiting members get NOT_COORDINATOR); new ones are loaded, and a load that
+   * fails is retried with backoff for as long as the partition stays owned (its groups answer
+   * COORDINATOR_LOAD_IN_PROGRESS meanwhile). Call after `start`; before it, this only sets what
+   * `start` loads. Resolves when every partition it took on has loaded or was given up again.
+   */
+  setOwned(partitions: Iterable<number>): Promise<void> {
+    const next = new Set(partitions);
+    for (const p of [...this.#owned]) {
+      if (next.has(p)) continue;
+      this.#owned.delete(p);
+      this.#ownership.set(p, (this.#ownership.get(p) ?? 0) + 1);
+      if (this.#started) {
+        this.unloadPartition(p);
+        this.logger.info({ partition: p }, 'gave up __consumer_offsets partition');
+      }
+    }
+    const loads: Promise<void>[] = [];
+    for (const p of next) {
+      if (this.#owned.has(p)) continue;
+      this.#owned.add(p);
+      const generation = (this.#ownership.get(p) ?? 0) + 1;
+      this.#ownership.set(p, generation);
+      if (this.#started) loads.push(this.#loadWhileOwned(p, generation));
+    }
+    return Promise.all(loads).then(() => {});
+  }
+
+  /** Cuts short the backoff of every load waiting to retry (the partition's leader just came back, say). */
+  retryLoadsNow(): void {
+    for (const wake of [...this.#sleeps]) wake();
+  }
+
   /** Where FindCoordinator sends clients; undefined when no `self` was given. */
-  self(): CoordinatorNode | undefined {
+  self(): CoordinatorAddress | undefined {
     return this.#self?.();
+  }
+
+  /**
+   * The coordinator of a group: this node when it owns (or is loading) the group's partition,
+   * else the owner `locate` names, else COORDINATOR_NOT_AVAILABLE.
+   */
+  locate(groupId: string): CoordinatorAddress | { error: 'COORDINATOR_NOT_AVAILABLE'; message: string } {
+    const node = this.#self?.();
+    if (!this.#started || node === undefined) return { error: 'COORDINATOR_NOT_AVAILABLE', message: 'the group coordinator is not running' };
+    const partition = this.machine.partitionFor(groupId);
+    // Loading partitions still point here: the client then waits on COORDINATOR_LOAD_IN_PROGRESS.
+    if (this.#owned.has(partition)) return node;
+    const owner = this.#locate?.(partition) ?? null;
+    if (owner === null) return { error: 'COORDINATOR_NOT_AVAILABLE', message: `no coordinator for __consumer_offsets-${partition} here` };
+    return owner;
   }
 
   /**
@@ -215,6 +312,36 @@ export class Coordinator {
       this.logger.warn({ err, records: records.length }, 'appending expiry/rebalance records failed');
     });
     this.#track(append);
+  }
+
+  async #loadWhileOwned(partition: number, generation: number): Promise<void> {
+    const stillOwned = () => this.#started && this.#ownership.get(partition) === generation;
+    let delay = this.#loadRetry.initialMs;
+    while (stillOwned()) {
+      try {
+        if (await this.loadPartition(partition)) this.logger.info({ partition }, 'took over __consumer_offsets partition');
+        return;
+      } catch (err) {
+        if (!stillOwned()) return;
+        // Keep the groups answering COORDINATOR_LOAD_IN_PROGRESS (not NOT_COORDINATOR) between attempts.
+        this.machine.beginLoad(partition);
+        this.logger.warn({ partition, err, retryInMs: delay }, 'loading __consumer_offsets partition failed; retrying');
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, this.#loadRetry.maxMs);
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#sleeps.delete(wake);
+        timer.cancel();
+        resolve();
+      };
+      const timer = this.#clock.schedule(ms, wake);
+      this.#sleeps.add(wake);
+    });
   }
 
   #track(p: Promise<unknown>): void {

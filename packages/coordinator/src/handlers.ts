@@ -35,11 +35,11 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     const none = (error: GroupError, message: string) => ({ errorCode: errorCode(error), errorMessage: message });
     if (keyType === CoordinatorKeyType.TRANSACTION) return none('COORDINATOR_NOT_AVAILABLE', 'transactions are not supported yet');
     if (keyType !== CoordinatorKeyType.GROUP) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${keyType}` };
-    const node = c.self();
-    if (!c.started || node === undefined) return none('COORDINATOR_NOT_AVAILABLE', 'the group coordinator is not running');
-    // Loading partitions still point here: the client then waits on COORDINATOR_LOAD_IN_PROGRESS.
-    if (!m.ownedPartitions().has(m.partitionFor(key))) return none('COORDINATOR_NOT_AVAILABLE', 'no coordinator for this group here');
-    return { nodeId: node.nodeId, host: node.host, port: node.port };
+    // This node for its own groups, the owner (from metadata) for the others, so a client that
+    // asked the wrong coordinator is redirected.
+    const found = c.locate(key);
+    if ('error' in found) return none(found.error, found.message);
+    return { nodeId: found.nodeId, host: found.host, port: found.port };
   });
 
   const joinGroup = defineHandler({

@@ -53,6 +53,43 @@ export class MemoryOffsetsLog implements OffsetsLog {
 const LOAD_CHUNK_BYTES = 1 << 20;
 
 /**
+ * Replays the records of `[start, end)` of an offsets partition, one read at a time: `read(offset)`
+ * returns whole record batches from the one containing `offset` (a local log, or a remote broker
+ * over RPC). Control batches and records before `start` are skipped; keyless records are ignored.
+ * Resolves with the offset after the last batch applied, which is below `end` only when a read came
+ * back empty early (a caller that must see everything checks it).
+ */
+export async function replayRange(
+  range: { start: bigint; end: bigint; read: (offset: bigint) => Promise<Buffer> },
+  apply: (key: Buffer, value: Buffer | null) => void,
+): Promise<bigint> {
+  let offset = range.start;
+  while (offset < range.end) {
+    const records = await range.read(offset);
+    if (records.length === 0) break;
+    const batches = decodeRecordBatches(records);
+    if (batches.length === 0) break;
+    for (const batch of batches) {
+      const last = batch.baseOffset + BigInt(batch.lastOffsetDelta);
+      if (last < offset) continue;
+      if (!batch.control) {
+        for (const r of batch.records) {
+          if (r.offset < offset || r.key === null) continue;
+          apply(r.key, r.value);
+        }
+      }
+      offset = last + 1n;
+    }
+  }
+  return offset;
+}
+
+/** One uncompressed record batch holding an append's records (the topic is small and compacted). */
+export function encodeOffsetsBatch(records: readonly { key: Buffer; value: Buffer | null }[], timestamp: number): Buffer {
+  return encodeRecordBatch({ records: records.map((r) => ({ key: r.key, value: r.value })), timestamp });
+}
+
+/**
  * An OffsetsLog over @runnel/storage partition logs of `__consumer_offsets`, one record batch per
  * append (uncompressed; the topic is small and compacted). `log(partition)` returns the partition's
  * log (creating it if needed); it is the caller's job to make it a compacted topic.
@@ -74,29 +111,11 @@ export function partitionLogOffsetsLog(options: {
     partitions: options.partitions,
     async append(partition, records) {
       if (records.length === 0) return;
-      await appendBatch(partition, encodeRecordBatch({ records: records.map((r) => ({ key: r.key, value: r.value })), timestamp: now() }));
+      await appendBatch(partition, encodeOffsetsBatch(records, now()));
     },
     async load(partition, apply) {
       const log = await options.log(partition);
-      let offset = log.logStartOffset;
-      const end = log.logEndOffset;
-      while (offset < end) {
-        const { records } = await log.read(offset, LOAD_CHUNK_BYTES);
-        if (records.length === 0) break;
-        const batches = decodeRecordBatches(records);
-        if (batches.length === 0) break;
-        for (const batch of batches) {
-          const last = batch.baseOffset + BigInt(batch.lastOffsetDelta);
-          if (last < offset) continue;
-          if (!batch.control) {
-            for (const r of batch.records) {
-              if (r.offset < offset || r.key === null) continue;
-              apply(r.key, r.value);
-            }
-          }
-          offset = last + 1n;
-        }
-      }
+      await replayRange({ start: log.logStartOffset, end: log.logEndOffset, read: async (offset) => (await log.read(offset, LOAD_CHUNK_BYTES)).records }, apply);
     },
   };
 }
