@@ -5,3 +5,5 @@ export type {
 export { MetadataError, type MetadataErrorCode } from './errors.ts';
 export { LocalStore, newClusterId } from './local-store.ts';
 export { assignReplicas, validateTopicName } from './validate.ts';
+export { ControllerStore, type ControllerStoreOptions, type ClusterChange, type ClusterState, type StoredNode } from './controller-store.ts';
+export { redisOptionsFromUrl } from './redis-layout.ts';

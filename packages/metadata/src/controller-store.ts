@@ -1,0 +1,346 @@
+import type { Redis } from 'ioredis';
+import { silentLogger, type Logger } from '@runnel/common';
+import { MetadataError } from './errors.ts';
+import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
+import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type StoredNode } from './redis-layout.ts';
+import type { CoordinatorAssignment, RpcAddress, TopicMetadata } from './types.ts';
+
+export type { StoredNode } from './redis-layout.ts';
+
+export interface ControllerStoreOptions {
+  /** `runnel.redis.url`: redis://host:port[/db] or redis+unix:///path.sock */
+  url: string;
+  controllerId: number;
+  /** `runnel.controller.lease.ms`: the lease TTL; renewed every leaseMs/3. */
+  leaseMs: number;
+  logger?: Logger;
+  /** How long start() waits for Redis before STORE_UNAVAILABLE (default 5000). */
+  startTimeoutMs?: number;
+}
+
+/** The cluster as the controller loads it (key layout: redis-layout.ts). */
+export interface ClusterState {
+  clusterId: string | null;
+  version: number;
+  controllerEpoch: number;
+  nodes: Map<number, StoredNode>;
+  topics: Map<string, TopicMetadata>;
+  coordinators: Map<number, CoordinatorAssignment>;
+}
+
+/**
+ * One atomic controller write. Topics are compare-and-set: `previous` must equal what Redis holds
+ * (null: the topic must not exist), else the whole change is refused with CONFLICT.
+ */
+export interface ClusterChange {
+  /** Written once; a different stored id refuses the change with CLUSTER_ID_MISMATCH. */
+  clusterId?: string;
+  /** Upserted whole. */
+  nodes?: StoredNode[];
+  topics?: { topic: TopicMetadata; previous: TopicMetadata | null }[];
+  deleteTopics?: { name: string; previous: TopicMetadata }[];
+  /** Replaces the whole map. */
+  coordinators?: Map<number, CoordinatorAssignment>;
+}
+
+// Every fenced script starts with the same check (DESIGN.md §5.2): KEYS[1] = controller epoch,
+// KEYS[2] = lease, ARGV[1] = our epoch, ARGV[2] = our lease value. The lease check means a
+// controller whose lease ran out stops writing even before anyone else takes over.
+const FENCE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('STALE_EPOCH controller epoch ' .. ARGV[1] .. ' is not the current one (' .. tostring(redis.call('GET', KEYS[1])) .. ')')
+end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  return redis.error_reply('STALE_EPOCH controller lease ' .. ARGV[2] .. ' is no longer held')
+end
+`;
+
+/** KEYS: lease, epoch, controller record, version. ARGV: controllerId, ttl ms, rpc JSON, channel. Returns {epoch, 0} or {0, pttl}. */
+const ACQUIRE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('PTTL', KEYS[1])} end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
+redis.call('SET', KEYS[3], '{"controllerId":' .. ARGV[1] .. ',"epoch":' .. epoch .. ',"rpc":' .. ARGV[3] .. '}')
+local v = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[4], v)
+return {epoch, 0}
+`;
+
+/** KEYS: lease. ARGV: value, ttl ms. Compare-and-renew. */
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+/** KEYS: lease. ARGV: value. Compare-and-delete. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** KEYS: epoch, lease, counter. ARGV: epoch, lease value, increment. */
+const FENCED_INCRBY = FENCE + `
+return redis.call('INCRBY', KEYS[3], ARGV[3])
+`;
+
+/**
+ * KEYS: epoch, lease, cluster-id, nodes, topics, coordinators, version.
+ * ARGV: epoch, lease value, change JSON, channel. The change JSON holds the stored strings:
+ *   { clusterId?, nodes: [[id, json]], topics: [[name, json, previousJson | '']], deletes: [[name, previousJson]], coordinators?: json }
+ * All checks come before any write, so a refused change writes nothing.
+ */
+const COMMIT = FENCE + `
+local c = cjson.decode(ARGV[3])
+if c.clusterId then
+  local cur = redis.call('GET', KEYS[3])
+  if cur and cur ~= c.clusterId then
+    return redis.error_reply('CLUSTER_ID_MISMATCH Redis holds cluster ' .. cur .. ', not ' .. c.clusterId)
+  end
+end
+for _, t in ipairs(c.topics) do
+  local cur = redis.call('HGET', KEYS[5], t[1])
+  if (t[3] == '' and cur) or (t[3] ~= '' and cur ~= t[3]) then
+    return redis.error_reply('CONFLICT topic ' .. t[1] .. ' is not in the state this change was computed from')
+  end
+end
+for _, d in ipairs(c.deletes) do
+  if redis.call('HGET', KEYS[5], d[1]) ~= d[2] then
+    return redis.error_reply('CONFLICT topic ' .. d[1] .. ' is not in the state this deletion was computed from')
+  end
+end
+if c.clusterId then redis.call('SET', KEYS[3], c.clusterId) end
+for _, n in ipairs(c.nodes) do redis.call('HSET', KEYS[4], n[1], n[2]) end
+for _, t in ipairs(c.topics) do redis.call('HSET', KEYS[5], t[1], t[2]) end
+for _, d in ipairs(c.deletes) do redis.call('HDEL', KEYS[5], d[1]) end
+if c.coordinators then redis.call('SET', KEYS[6], c.coordinators) end
+local v = redis.call('INCR', KEYS[7])
+redis.call('PUBLISH', ARGV[4], v)
+return v
+`;
+
+/**
+ * The controller's fenced writer: the only code that writes cluster metadata to Redis (key layout
+ * in redis-layout.ts). It holds the controller lease (DESIGN.md §5.3) on a connection of its own
+ * that never queues or retries and times out below a third of the lease, so a slow or lost Redis
+ * shows up as a lost lease, not as a controller that believes it still leads. Every write is one
+ * Lua script that checks the controller epoch and the lease first (§5.1–2).
+ *
+ * A write that fails with STORE_UNAVAILABLE may or may not have been applied (the reply was lost):
+ * load() again and recompute; the compare-and-set makes a duplicate visible as CONFLICT.
+ */
+export class ControllerStore {
+  readonly #url: string;
+  readonly #controllerId: number;
+  readonly #leaseMs: number;
+  readonly #logger: Logger;
+  readonly #startTimeoutMs: number;
+  #redis: Redis | undefined;
+  #lease: Redis | undefined;
+  #held: { epoch: number; value: string } | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #lostListeners = new Set<() => void>();
+  #stopped = false;
+
+  private constructor(o: ControllerStoreOptions) {
+    this.#url = o.url;
+    this.#controllerId = o.controllerId;
+    this.#leaseMs = o.leaseMs;
+    this.#logger = o.logger ?? silentLogger();
+    this.#startTimeoutMs = o.startTimeoutMs ?? 5_000;
+  }
+
+  static create(o: ControllerStoreOptions): ControllerStore {
+    if (!Number.isInteger(o.controllerId) || o.controllerId < 0) throw new MetadataError('STORE_UNAVAILABLE', `invalid controller id ${o.controllerId}`);
+    if (!(o.leaseMs >= 30)) throw new MetadataError('STORE_UNAVAILABLE', `controller lease must be at least 30 ms, got ${o.leaseMs}`);
+    return new ControllerStore(o);
+  }
+
+  /** Connects both connections; STORE_UNAVAILABLE if Redis does not answer within a few seconds. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#redis = connectRedis(this.#url, this.#logger, 'controller', { commandTimeout: Math.max(5_000, this.#leaseMs) });
+    this.#lease = connectRedis(this.#url, this.#logger, 'controller-lease', {
+      commandTimeout: Math.max(10, Math.floor(this.#leaseMs / 4)),
+      connectTimeout: Math.max(10, Math.floor(this.#leaseMs / 4)),
+    });
+    try {
+      await Promise.all([waitReady(this.#redis, this.#url, this.#startTimeoutMs), waitReady(this.#lease, this.#url, this.#startTimeoutMs)]);
+    } catch (err) {
+      this.#redis.disconnect();
+      this.#lease.disconnect();
+      throw err;
+    }
+  }
+
+  /**
+   * Waits until this controller holds the lease, then returns its controller epoch (a new INCR,
+   * higher than every epoch before it) and keeps renewing every leaseMs/3. Taking the lease also
+   * records `rpc` for nodes (snapshot().controllerRpc) and bumps the metadata version so they see it.
+   * Rejects with the signal's reason when aborted.
+   */
+  async campaign(rpc: RpcAddress, signal?: AbortSignal): Promise<number> {
+    const lease = this.#require().lease;
+    if (this.#held) return this.#held.epoch;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (this.#stopped) throw new MetadataError('STORE_UNAVAILABLE', 'controller store stopped');
+      let waitMs = Math.floor(this.#leaseMs / 3);
+      try {
+        const [epoch, pttl] = (await lease.eval(
+          ACQUIRE, 4, KEYS.lease, KEYS.controllerEpoch, KEYS.controller, KEYS.version,
+          String(this.#controllerId), String(this.#leaseMs), canonicalJson({ host: rpc.host, port: rpc.port }), CHANGES_CHANNEL,
+        )) as [number, number];
+        if (epoch > 0) {
+          this.#held = { epoch, value: `${this.#controllerId}:${epoch}` };
+          this.#logger.info({ controllerId: this.#controllerId, epoch }, 'took the controller lease');
+          this.#scheduleRenew(this.#held);
+          return epoch;
+        }
+        // Someone holds it: look again when it would expire (or sooner, it may be released).
+        if (pttl > 0) waitMs = Math.min(waitMs, pttl + 1);
+      } catch (err) {
+        this.#logger.warn({ err: (err as Error).message }, 'controller lease attempt failed; retrying');
+      }
+      await sleep(Math.max(10, waitMs), signal);
+    }
+  }
+
+  /** `listener` runs when a held lease is lost (a renewal failed or found another holder); once per loss. */
+  onLost(listener: () => void): void {
+    this.#lostListeners.add(listener);
+  }
+
+  /** The epoch this store holds the lease with, or null. */
+  heldEpoch(): number | null {
+    return this.#held?.epoch ?? null;
+  }
+
+  /** The whole cluster state, read atomically. */
+  async load(): Promise<ClusterState> {
+    try {
+      const raw = await readCluster(this.#require().redis);
+      return { clusterId: raw.clusterId, version: raw.version, controllerEpoch: raw.controllerEpoch, nodes: raw.nodes, topics: raw.topics, coordinators: raw.coordinators };
+    } catch (err) {
+      throw mapRedisError(err);
+    }
+  }
+
+  /** Applies `change` atomically (see COMMIT); returns the new metadata version. */
+  async commit(change: ClusterChange): Promise<number> {
+    const { redis } = this.#require();
+    const held = this.#fence();
+    const encoded = {
+      ...(change.clusterId !== undefined ? { clusterId: change.clusterId } : {}),
+      nodes: (change.nodes ?? []).map((n) => [String(n.nodeId), canonicalJson(n)]),
+      topics: (change.topics ?? []).map((t) => [t.topic.name, canonicalJson(t.topic), t.previous ? canonicalJson(t.previous) : '']),
+      deletes: (change.deleteTopics ?? []).map((d) => [d.name, canonicalJson(d.previous)]),
+      ...(change.coordinators ? { coordinators: encodeCoordinators(change.coordinators) } : {}),
+    };
+    for (const t of change.topics ?? []) {
+      if (t.previous && t.previous.name !== t.topic.name) throw new MetadataError('CONFLICT', `topic change renames ${t.previous.name} to ${t.topic.name}`);
+    }
+    try {
+      return Number(await redis.eval(
+        COMMIT, 7, KEYS.controllerEpoch, KEYS.lease, KEYS.clusterId, KEYS.nodes, KEYS.topics, KEYS.coordinators, KEYS.version,
+        String(held.epoch), held.value, jsonForLua(encoded), CHANGES_CHANNEL,
+      ));
+    } catch (err) {
+      throw mapRedisError(err);
+    }
+  }
+
+  /** A new broker epoch (fenced INCR of runnel:broker-epoch). */
+  async nextBrokerEpoch(): Promise<number> {
+    return Number(await this.#fencedIncrBy(KEYS.brokerEpoch, 1));
+  }
+
+  /** Allocates `count` producer ids (fenced INCRBY); returns the first of the block. */
+  async allocateProducerIds(count: number): Promise<bigint> {
+    if (!Number.isInteger(count) || count < 1) throw new MetadataError('STORE_UNAVAILABLE', `producer id block size must be a positive integer, got ${count}`);
+    const end = await this.#fencedIncrBy(KEYS.producerId, count);
+    return BigInt(end) - BigInt(count);
+  }
+
+  /** Stops renewing, releases the lease if held (compare-and-delete), closes the connections. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#renewTimer);
+    const held = this.#held;
+    this.#held = undefined;
+    if (held && this.#lease?.status === 'ready') {
+      await this.#lease.eval(RELEASE, 1, KEYS.lease, held.value).catch((err: Error) => {
+        this.#logger.warn({ err: err.message }, 'could not release the controller lease; it expires on its own');
+      });
+    }
+    for (const r of [this.#redis, this.#lease]) {
+      if (!r) continue;
+      if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
+      else r.disconnect();
+    }
+    this.#redis = undefined;
+    this.#lease = undefined;
+  }
+
+  async #fencedIncrBy(key: string, by: number): Promise<string> {
+    const { redis } = this.#require();
+    const held = this.#fence();
+    try {
+      return String(await redis.eval(FENCED_INCRBY, 3, KEYS.controllerEpoch, KEYS.lease, key, String(held.epoch), held.value, String(by)));
+    } catch (err) {
+      throw mapRedisError(err);
+    }
+  }
+
+  #fence(): { epoch: number; value: string } {
+    if (!this.#held) throw new MetadataError('STALE_EPOCH', `controller ${this.#controllerId} does not hold the lease`);
+    return this.#held;
+  }
+
+  #require(): { redis: Redis; lease: Redis } {
+    if (!this.#redis || !this.#lease) throw new MetadataError('STORE_UNAVAILABLE', 'controller store used before start()');
+    return { redis: this.#redis, lease: this.#lease };
+  }
+
+  #scheduleRenew(held: { epoch: number; value: string }): void {
+    this.#renewTimer = setTimeout(async () => {
+      let renewed = false;
+      let reason = 'another controller holds the lease';
+      try {
+        renewed = Number(await this.#lease!.eval(RENEW, 1, KEYS.lease, held.value, String(this.#leaseMs))) === 1;
+      } catch (err) {
+        reason = (err as Error).message;
+      }
+      if (this.#held !== held) return; // stopped meanwhile
+      if (renewed) return this.#scheduleRenew(held);
+      this.#held = undefined;
+      this.#logger.warn({ controllerId: this.#controllerId, epoch: held.epoch, reason }, 'lost the controller lease');
+      for (const listener of this.#lostListeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.#logger.error({ err }, 'controller lease listener threw');
+        }
+      }
+    }, Math.max(10, Math.floor(this.#leaseMs / 3)));
+  }
+}
+
+/** JSON for Lua's cjson: plain JSON.stringify (strings inside are the canonical stored forms). */
+function jsonForLua(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
