@@ -2,28 +2,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Handler } from '@runnel/kafka-server';
-import { ApiKey, ErrorCode, decodeRequest, decodeResponse, encodeRequest, encodeResponse, type DecodedResponses, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
+import { ApiKey, ErrorCode } from '@runnel/protocol';
 import { LogManager, defaultLogConfig } from '@runnel/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Coordinator, ManualClock, MemoryOffsetsLog, encodeSubscription, logManagerOffsetsLog, type OffsetsLog } from '../src/index.ts';
+import { callHandler } from './wire.ts';
 
 const SELF = { nodeId: 7, host: 'coord.local', port: 19092 };
 
-/**
- * Calls a handler the way the listener does: the request is encoded to bytes and decoded again
- * with @runnel/protocol, and the response is encoded and decoded, so field names, versions and
- * nullability are checked against the real codec.
- */
-async function call<K extends SupportedApiKey>(handlers: Handler[], apiKey: K, apiVersion: number, body: RequestInputs[K], clientId = 'tester'): Promise<DecodedResponses[K]> {
-  const frame = encodeRequest({ apiKey, apiVersion, correlationId: 42, clientId } as never, body as never).subarray(4);
-  const req = decodeRequest(frame);
-  const h = handlers.find((x) => x.api === apiKey);
-  if (!h) throw new Error(`no handler for api ${apiKey}`);
-  if (apiVersion < h.versions[0] || apiVersion > h.versions[1]) throw new Error(`v${apiVersion} not served`);
-  const res = await h.handle(req.body, { header: req.header, connectionId: 1, clientAddress: '127.0.0.1:50123', receivedAt: 0 });
-  const out = encodeResponse(apiKey as number, apiVersion, 42, res as object);
-  return decodeResponse(apiKey, apiVersion, out.subarray(4)).body as DecodedResponses[K];
-}
+const call = callHandler;
 
 async function coordinator(log: OffsetsLog = new MemoryOffsetsLog(5), clock = new ManualClock()) {
   const c = Coordinator.create({ offsetsLog: log, clock, self: () => SELF, config: { 'group.initial.rebalance.delay.ms': 0 } });

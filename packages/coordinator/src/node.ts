@@ -1,0 +1,297 @@
+import { hostname } from 'node:os';
+import { silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
+import { KafkaServer, metadataHandler } from '@runnel/kafka-server';
+import type { BrokerRegistration, MetadataStore } from '@runnel/metadata';
+import { ErrorCode } from '@runnel/protocol';
+import { systemClock, type Clock } from './clock.ts';
+import { Coordinator } from './coordinator.ts';
+import { groupCoordinatorConfigFrom } from './group-coordinator.ts';
+import { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
+import { OFFSETS_TOPIC } from './offsets-log.ts';
+import { BrokerClients, rpcOffsetsLog, type RpcOffsetsLog } from './rpc-offsets-log.ts';
+
+export interface CoordinatorNodeOptions {
+  /** Listeners, node id, the group.* / offsets.* keys, auto-create defaults. */
+  config: BrokerConfig;
+  /** A cluster store (RedisStore), started by the caller; its writes go to the controller. */
+  metadata: MetadataStore;
+  logger?: Logger;
+  clock?: Clock;
+  /** How often the lag sources refresh their high-watermark cache, default 5000 ms. */
+  lagRefreshMs?: number;
+}
+
+/** Kafka codes for the metadata errors an auto-create can meet (codes also arrive as remote RPC codes). */
+const createTopicCodes: Record<string, number> = {
+  TOPIC_ALREADY_EXISTS: ErrorCode.TOPIC_ALREADY_EXISTS,
+  INVALID_PARTITIONS: ErrorCode.INVALID_PARTITIONS,
+  INVALID_REPLICATION_FACTOR: ErrorCode.INVALID_REPLICATION_FACTOR,
+  INVALID_REPLICA_ASSIGNMENT: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+  INVALID_TOPIC_NAME: ErrorCode.INVALID_TOPIC_EXCEPTION,
+};
+
+function createTopicErrorCode(err: unknown): number {
+  const e = err as { code?: unknown; remoteCode?: unknown } | null;
+  const code = typeof e?.remoteCode === 'string' ? e.remoteCode : typeof e?.code === 'string' ? e.code : '';
+  // Anything else (controller unreachable, a fenced write, Redis down) is worth a retry.
+  return createTopicCodes[code] ?? ErrorCode.REQUEST_TIMED_OUT;
+}
+
+/**
+ * The group coordinator as its own process in a cluster (DESIGN.md §1, option one): its own Kafka
+ * listener answering ApiVersions, Metadata, FindCoordinator and the group APIs; it appears in the
+ * Metadata broker list and leads no partitions. Its state is the `__consumer_offsets` partitions
+ * the controller assigns to it (`snapshot.coordinators`), read and written on the brokers that
+ * lead them over RPC ({@link rpcOffsetsLog}), every append fenced by the partition's coordinator
+ * epoch.
+ *
+ * Lifecycle: `create` does no I/O. `start` opens the listener and returns; everything else happens
+ * in the background: registration with roles ['coordinator'] (retried until it succeeds; the store
+ * keeps the session alive after that), and ownership, which follows metadata: partitions assigned
+ * here are loaded (a failing load is retried while they stay assigned; their groups answer
+ * COORDINATOR_LOAD_IN_PROGRESS), partitions assigned elsewhere are unloaded (waiting members get
+ * NOT_COORDINATOR), and a partition regained under a newer epoch is reloaded. FindCoordinator for a
+ * group owned elsewhere answers the owner. `stop` closes the listener first, then the coordinator
+ * (waiting members answered, appends drained), then the RPC clients; the caller stops the store.
+ */
+export class CoordinatorNode {
+  readonly coordinator: Coordinator;
+  readonly #config: BrokerConfig;
+  readonly #metadata: MetadataStore;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #server: KafkaServer;
+  readonly #clients: BrokerClients;
+  readonly #offsetsLog: RpcOffsetsLog;
+  readonly #partitions: number;
+  readonly #lagRefreshMs: number;
+  /** Epoch under which each partition owned here was taken on (a newer one means lost and regained). */
+  #epochs = new Map<number, number>();
+  #unsubscribe: (() => void) | null = null;
+  #registration: Promise<BrokerRegistration> | null = null;
+  #stopped = new AbortController();
+  #lagCache = new Map<string, bigint>();
+  #lagTimer: NodeJS.Timeout | null = null;
+  #running = false;
+
+  private constructor(o: CoordinatorNodeOptions) {
+    const config = o.config;
+    this.#config = config;
+    this.#metadata = o.metadata;
+    this.#logger = o.logger ?? silentLogger();
+    this.#clock = o.clock ?? systemClock;
+    this.#lagRefreshMs = o.lagRefreshMs ?? 5000;
+    this.#partitions = config.get('offsets.topic.num.partitions');
+    this.#clients = new BrokerClients({ metadata: o.metadata, logger: this.#logger.child({ component: 'rpc' }) });
+    this.#offsetsLog = rpcOffsetsLog({ metadata: o.metadata, nodeId: config.nodeId, partitions: this.#partitions, clients: this.#clients, logger: this.#logger });
+    this.coordinator = Coordinator.create({
+      config: groupCoordinatorConfigFrom(config),
+      offsetsLog: this.#offsetsLog,
+      ownedPartitions: [],
+      self: () => ({ nodeId: config.nodeId, ...this.advertisedAddress() }),
+      locate: (p) => this.#owner(p),
+      clock: this.#clock,
+      logger: this.#logger.child({ component: 'coordinator' }),
+    });
+    const listener = config.listeners[0]!;
+    this.#server = KafkaServer.create({
+      handlers: [
+        ...this.coordinator.handlers(),
+        metadataHandler({
+          metadata: o.metadata,
+          autoCreate: () => config.get('auto.create.topics.enable'),
+          createTopic: async (name) => {
+            await o.metadata.createTopic({ name, partitions: config.get('num.partitions'), replicationFactor: config.get('default.replication.factor'), configs: {} });
+          },
+          errorCode: createTopicErrorCode,
+        }),
+      ],
+      host: listener.host === '' ? '0.0.0.0' : listener.host,
+      port: listener.port,
+      socketRequestMaxBytes: config.get('socket.request.max.bytes'),
+      maxConnections: config.get('max.connections'),
+      connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
+      logger: this.#logger.child({ component: 'kafka-server' }),
+    });
+  }
+
+  static create(o: CoordinatorNodeOptions): CoordinatorNode {
+    return new CoordinatorNode(o);
+  }
+
+  /** Opens the listener; registration and ownership follow in the background (see the class doc). */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    this.#stopped = new AbortController();
+    const topic = this.#metadata.snapshot().topics.get(OFFSETS_TOPIC);
+    if (topic && topic.partitions.length !== this.#partitions) {
+      this.#logger.warn({ configured: this.#partitions, topic: topic.partitions.length }, 'offsets.topic.num.partitions differs from __consumer_offsets; groups hash with the configured count');
+    }
+    await this.coordinator.start();
+    try {
+      await this.#server.start();
+    } catch (err) {
+      this.#running = false;
+      await this.coordinator.stop();
+      throw err;
+    }
+    this.#unsubscribe = this.#metadata.subscribe((event) => {
+      if (event.type === 'coordinators-changed' || event.type === 'node-fenced' || event.type === 'broker-registered') this.#follow();
+      // An offsets partition got a leader (again): loads waiting on it need not sit out their backoff.
+      if ((event.type === 'topic-updated' || event.type === 'topic-created') && event.topic.name === OFFSETS_TOPIC) this.coordinator.retryLoadsNow();
+    });
+    this.#registration = this.#register();
+    this.#registration.catch(() => {});
+    this.#follow();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#stopped.abort();
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#lagTimer) clearInterval(this.#lagTimer);
+    this.#lagTimer = null;
+    await this.#server.stop();
+    await this.coordinator.stop();
+    this.#offsetsLog.close();
+    this.#clients.close();
+    this.#epochs.clear();
+  }
+
+  /** Resolves with this node's registration once the controller accepted it (rejects if stopped first). */
+  registered(): Promise<BrokerRegistration> {
+    if (!this.#registration) return Promise.reject(new Error('the coordinator node is not started'));
+    return this.#registration;
+  }
+
+  /** Where the Kafka listener is bound. */
+  address(): { host: string; port: number } {
+    return this.#server.address();
+  }
+
+  /**
+   * Where clients reach this node (as Broker.advertisedAddress): the advertised listener, with the
+   * bound port when it asked for port 0; a listener on all interfaces is advertised under this
+   * machine's host name.
+   */
+  advertisedAddress(): { host: string; port: number } {
+    const advertised = this.#config.advertisedListeners[0]!;
+    const bound = this.#server.address();
+    return {
+      host: advertised.host === '' || advertised.host === '0.0.0.0' ? hostname() : advertised.host,
+      port: advertised.port === 0 ? bound.port : advertised.port,
+    };
+  }
+
+  /**
+   * Lag sources for {@link registerCoordinatorMetrics}. `logEndOffset` is synchronous, so it reads
+   * a cache of high watermarks refreshed every `lagRefreshMs` (one 'broker.offsets' call per
+   * leading broker, for the partitions groups committed); a partition not in the cache yet is -1
+   * (unknown, no lag row). `recordTimestamp` asks the leader with 'broker.recordTimestamp'. The
+   * refresh timer starts on the first call and stops with the node.
+   */
+  lagSources(): LagSources {
+    if (this.#lagTimer === null && this.#running) {
+      void this.refreshLag();
+      this.#lagTimer = setInterval(() => void this.refreshLag(), this.#lagRefreshMs);
+      this.#lagTimer.unref();
+    }
+    return {
+      logEndOffset: (topic, partition) => this.#lagCache.get(`${topic}\u0000${partition}`) ?? -1n,
+      recordTimestamp: async (topic, partition, offset) => {
+        const { client } = this.#clients.leaderOf(topic, partition);
+        const { timestamp } = await client.call('broker.recordTimestamp', { topic, partition, offset });
+        return timestamp < 0n ? null : timestamp;
+      },
+    };
+  }
+
+  /** Adds the consumer-group gauges (over {@link lagSources}) to a metrics registry. */
+  registerMetrics(registry: Registry): void {
+    registerCoordinatorMetrics(registry, this.coordinator, this.lagSources());
+  }
+
+  /** Refreshes the high-watermark cache behind `lagSources().logEndOffset` now (the timer calls it too). */
+  async refreshLag(): Promise<void> {
+    const m = this.coordinator.machine;
+    const snap = this.#metadata.snapshot();
+    const byLeader = new Map<number, { topic: string; partition: number }[]>();
+    const seen = new Set<string>();
+    for (const { groupId } of m.listGroups().groups) {
+      for (const o of m.group(groupId)?.offsets.values() ?? []) {
+        const key = `${o.topic}\u0000${o.partition}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const leader = snap.topics.get(o.topic)?.partitions[o.partition]?.leader ?? -1;
+        if (leader < 0) continue;
+        const list = byLeader.get(leader) ?? [];
+        list.push({ topic: o.topic, partition: o.partition });
+        byLeader.set(leader, list);
+      }
+    }
+    const next = new Map<string, bigint>();
+    await Promise.all([...byLeader].map(async ([nodeId, partitions]) => {
+      try {
+        const res = await this.#clients.forNode(nodeId).call('broker.offsets', { partitions });
+        for (const r of res.partitions) if (r.error === '') next.set(`${r.topic}\u0000${r.partition}`, r.highWatermark);
+      } catch (err) {
+        this.#logger.debug({ nodeId, err }, 'lag refresh: broker.offsets failed');
+      }
+    }));
+    this.#lagCache = next;
+  }
+
+  /** The Kafka address of a partition's owner in metadata (FindCoordinator for groups not owned here). */
+  #owner(partition: number): { nodeId: number; host: string; port: number } | null {
+    const snap = this.#metadata.snapshot();
+    const assignment = snap.coordinators.get(partition);
+    if (!assignment) return null;
+    const node = snap.brokers.get(assignment.nodeId);
+    if (!node) return null;
+    return { nodeId: node.nodeId, host: node.host, port: node.port };
+  }
+
+  /** Makes the coordinator own what metadata assigns to this node, reloading partitions regained under a newer epoch. */
+  #follow(): void {
+    if (!this.#running) return;
+    const nodeId = this.#config.nodeId;
+    const mine = new Map<number, number>();
+    for (const [p, a] of this.#metadata.snapshot().coordinators) {
+      if (a.nodeId === nodeId && p < this.#partitions) mine.set(p, a.epoch);
+    }
+    // Another node owned it in between (we missed the events): what we hold may be stale.
+    const regained = [...mine].filter(([p, epoch]) => this.#epochs.has(p) && this.#epochs.get(p) !== epoch).map(([p]) => p);
+    if (regained.length > 0) {
+      this.#logger.info({ partitions: regained }, 'reloading __consumer_offsets partitions regained under a newer coordinator epoch');
+      void this.coordinator.setOwned(this.coordinator.owned().filter((p) => !regained.includes(p)));
+    }
+    this.#epochs = mine;
+    void this.coordinator.setOwned(mine.keys());
+  }
+
+  /** Registers with roles ['coordinator'], retrying with backoff until it succeeds or the node stops. */
+  async #register(): Promise<BrokerRegistration> {
+    const signal = this.#stopped.signal;
+    let delay = 200;
+    for (;;) {
+      try {
+        const registration = await this.#metadata.registerBroker({ nodeId: this.#config.nodeId, ...this.advertisedAddress(), rack: null, roles: ['coordinator'], rpc: null });
+        this.#logger.info({ nodeId: registration.nodeId, brokerEpoch: registration.brokerEpoch }, 'coordinator node registered');
+        return registration;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        this.#logger.warn({ err, retryInMs: delay }, 'registering the coordinator node failed; retrying');
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          t.unref();
+          signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        });
+        if (signal.aborted) throw new Error('the coordinator node stopped before it registered');
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+}
