@@ -1,0 +1,352 @@
+import type { Redis } from 'ioredis';
+import { silentLogger, type Logger } from '@runnel/common';
+import { MetadataError } from './errors.ts';
+import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
+import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type RawCluster } from './redis-layout.ts';
+import type {
+  BrokerRegistration, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, MetadataWriter, NodeRegistrationInput, TopicMetadata,
+} from './types.ts';
+
+export interface RedisStoreOptions {
+  /** `runnel.redis.url`: redis://host:port[/db] or redis+unix:///path.sock */
+  url: string;
+  nodeId: number;
+  /** Where writes go (the controller over RPC); this store never writes to Redis. */
+  writer: MetadataWriter;
+  /** The cluster id on this node's disk: a Redis holding another one is refused (CLUSTER_ID_MISMATCH). */
+  clusterId?: string;
+  /** `broker.heartbeat.interval.ms` (default 2000). */
+  heartbeatIntervalMs?: number;
+  /** `broker.session.timeout.ms` (default 9000): heartbeats failing this long mean the session is gone; register again. */
+  sessionTimeoutMs?: number;
+  /** The version poll, the backstop for lost pub/sub messages (default 1000). */
+  pollIntervalMs?: number;
+  /** How long start() waits for Redis (default 5000). */
+  startTimeoutMs?: number;
+  /** How long a write waits for its version to become visible here (default 10000). */
+  writeVisibleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+interface Session {
+  input: Omit<BrokerRegistration, 'brokerEpoch'>;
+  registration: BrokerRegistration;
+  lastOk: number;
+  register: boolean;
+}
+
+/**
+ * A cluster node's view of metadata (DESIGN.md §5): it reads Redis (key layout in redis-layout.ts)
+ * and sends every write to the controller through `writer`. The snapshot is reloaded whole,
+ * atomically (MULTI), when the controller PUBLISHes a new version and when the 1 s version poll
+ * finds one it missed (pub/sub is at-most-once); events come from diffing two snapshots, so a
+ * missed message loses nothing. While Redis is away the last snapshot keeps serving (§5.6).
+ */
+export class RedisStore implements MetadataStore {
+  readonly #o: Required<Omit<RedisStoreOptions, 'clusterId' | 'logger'>> & { clusterId: string | undefined };
+  readonly #logger: Logger;
+  #redis: Redis | undefined;
+  #sub: Redis | undefined;
+  #snapshot: MetadataSnapshot | undefined;
+  #listeners = new Set<(e: MetadataEvent) => void>();
+  #inflight: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #session: Session | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  private constructor(o: RedisStoreOptions) {
+    this.#o = {
+      url: o.url,
+      nodeId: o.nodeId,
+      writer: o.writer,
+      clusterId: o.clusterId,
+      heartbeatIntervalMs: o.heartbeatIntervalMs ?? 2_000,
+      sessionTimeoutMs: o.sessionTimeoutMs ?? 9_000,
+      pollIntervalMs: o.pollIntervalMs ?? 1_000,
+      startTimeoutMs: o.startTimeoutMs ?? 5_000,
+      writeVisibleTimeoutMs: o.writeVisibleTimeoutMs ?? 10_000,
+    };
+    this.#logger = o.logger ?? silentLogger();
+  }
+
+  static create(o: RedisStoreOptions): RedisStore {
+    return new RedisStore(o);
+  }
+
+  /** Connects, loads the first snapshot and subscribes; STORE_UNAVAILABLE if Redis does not answer in time. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    const redis = connectRedis(this.#o.url, this.#logger, 'metadata');
+    const sub = connectRedis(this.#o.url, this.#logger, 'metadata-subscriber', { autoResubscribe: true });
+    this.#redis = redis;
+    this.#sub = sub;
+    try {
+      await waitReady(redis, this.#o.url, this.#o.startTimeoutMs);
+      let raw: RawCluster;
+      try {
+        raw = await readCluster(redis);
+      } catch (err) {
+        throw mapRedisError(err);
+      }
+      this.#checkClusterId(raw);
+      this.#apply(raw);
+      await waitReady(sub, this.#o.url, this.#o.startTimeoutMs);
+      await sub.subscribe(CHANGES_CHANNEL);
+    } catch (err) {
+      redis.disconnect();
+      sub.disconnect();
+      this.#redis = this.#sub = undefined;
+      throw err;
+    }
+    sub.on('message', (_channel: string, message: string) => {
+      if (Number(message) > (this.#snapshot?.epoch ?? -1)) this.#refreshQuietly();
+    });
+    // Whatever was published while a connection was down is read on its return.
+    redis.on('ready', () => this.#refreshQuietly());
+    sub.on('ready', () => this.#refreshQuietly());
+    this.#schedulePoll();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#pollTimer);
+    clearTimeout(this.#heartbeatTimer);
+    this.#session = undefined;
+    for (const r of [this.#sub, this.#redis]) {
+      if (!r) continue;
+      if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
+      else r.disconnect();
+    }
+    this.#redis = this.#sub = undefined;
+    await this.#inflight?.catch(() => {});
+    this.#listeners.clear();
+  }
+
+  snapshot(): MetadataSnapshot {
+    if (!this.#snapshot) throw new MetadataError('STORE_UNAVAILABLE', 'metadata store used before start()');
+    return this.#snapshot;
+  }
+
+  subscribe(listener: (event: MetadataEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Registers through the controller and keeps the session alive: a heartbeat every
+   * heartbeatIntervalMs; when the controller answers `fenced` (or heartbeats fail for longer than
+   * the session timeout) the node registers again with the same input and a new broker epoch.
+   */
+  async registerBroker(input: NodeRegistrationInput): Promise<BrokerRegistration> {
+    const full: Omit<BrokerRegistration, 'brokerEpoch'> = {
+      nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, roles: input.roles ?? ['broker'], rpc: input.rpc ?? null,
+    };
+    const { registration, version } = await this.#o.writer.registerNode(full);
+    await this.#reach(version);
+    clearTimeout(this.#heartbeatTimer);
+    const session: Session = { input: full, registration, lastOk: Date.now(), register: false };
+    this.#session = session;
+    this.#scheduleHeartbeat(session, this.#o.heartbeatIntervalMs);
+    return registration;
+  }
+
+  /** The registration of the running session (it changes when the node registers again), if any. */
+  registration(): BrokerRegistration | undefined {
+    return this.#session?.registration;
+  }
+
+  async createTopic(spec: CreateTopicSpec): Promise<TopicMetadata> {
+    const { topic, version } = await this.#o.writer.createTopic(spec);
+    await this.#reach(version);
+    return topic;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const { version } = await this.#o.writer.deleteTopic(name);
+    await this.#reach(version);
+  }
+
+  async createPartitions(name: string, totalCount: number, assignments?: number[][]): Promise<TopicMetadata> {
+    const { topic, version } = await this.#o.writer.createPartitions(name, totalCount, assignments);
+    await this.#reach(version);
+    return topic;
+  }
+
+  async alterTopicConfigs(name: string, configs: Record<string, string | null>): Promise<TopicMetadata> {
+    const { topic, version } = await this.#o.writer.alterTopicConfigs(name, configs);
+    await this.#reach(version);
+    return topic;
+  }
+
+  allocateProducerId(): Promise<bigint> {
+    return this.#o.writer.allocateProducerId();
+  }
+
+  /** Reloads now (one load at a time; a call during a load gets the next one, which starts after it). */
+  refresh(): Promise<void> {
+    if (!this.#inflight) {
+      this.#inflight = this.#load().finally(() => { this.#inflight = undefined; });
+      return this.#inflight;
+    }
+    this.#queued ??= this.#inflight.catch(() => {}).then(() => {
+      this.#queued = undefined;
+      return this.refresh();
+    });
+    return this.#queued;
+  }
+
+  async #load(): Promise<void> {
+    const redis = this.#redis;
+    if (!redis || this.#stopped) return;
+    let raw: RawCluster;
+    try {
+      raw = await readCluster(redis);
+    } catch (err) {
+      throw mapRedisError(err);
+    }
+    if (this.#stopped) return;
+    try {
+      this.#checkClusterId(raw);
+    } catch (err) {
+      // Keep serving what we had: this Redis is not our cluster's.
+      this.#logger.error({ err: (err as Error).message }, 'ignoring metadata from another cluster');
+      throw err;
+    }
+    if (this.#snapshot && raw.version <= this.#snapshot.epoch) return;
+    this.#apply(raw);
+  }
+
+  #refreshQuietly(): void {
+    if (this.#stopped) return;
+    this.refresh().catch(() => {}); // the connection logs outages; the poll tries again
+  }
+
+  #schedulePoll(): void {
+    this.#pollTimer = setTimeout(async () => {
+      try {
+        const v = Number(await this.#redis?.get(KEYS.version));
+        if (v > (this.#snapshot?.epoch ?? -1)) await this.refresh();
+      } catch {
+        // Redis is away: keep the last snapshot and look again next time.
+      }
+      if (!this.#stopped) this.#schedulePoll();
+    }, this.#o.pollIntervalMs);
+  }
+
+  #checkClusterId(raw: RawCluster): void {
+    if (this.#o.clusterId && raw.clusterId && raw.clusterId !== this.#o.clusterId) {
+      throw new MetadataError('CLUSTER_ID_MISMATCH', `Redis at ${this.#o.url} holds cluster ${raw.clusterId}, but this node belongs to ${this.#o.clusterId}`);
+    }
+  }
+
+  /** Replaces the snapshot and emits what changed since the previous one. */
+  #apply(raw: RawCluster): void {
+    const brokers = new Map<number, BrokerRegistration>();
+    for (const [id, node] of [...raw.nodes].sort((a, b) => a[0] - b[0])) {
+      if (node.fenced) continue;
+      const { fenced: _fenced, ...registration } = node;
+      brokers.set(id, registration);
+    }
+    const controller = raw.controller && raw.lease === `${raw.controller.controllerId}:${raw.controller.epoch}` ? raw.controller : null;
+    const next: MetadataSnapshot = {
+      clusterId: raw.clusterId ?? this.#o.clusterId ?? '',
+      controllerId: controller?.controllerId ?? -1,
+      controllerRpc: controller?.rpc ?? null,
+      brokers,
+      topics: new Map([...raw.topics].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))),
+      coordinators: raw.coordinators,
+      epoch: raw.version,
+    };
+    const previous = this.#snapshot;
+    this.#snapshot = next;
+    if (!previous) return;
+    for (const event of diff(previous, next)) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(event);
+        } catch (err) {
+          this.#logger.error({ err, event: event.type }, 'metadata listener threw');
+        }
+      }
+    }
+  }
+
+  /** Waits until the local snapshot has reached `version` (reloading at once, then retrying briefly). */
+  async #reach(version: number): Promise<void> {
+    const deadline = Date.now() + this.#o.writeVisibleTimeoutMs;
+    for (;;) {
+      if ((this.#snapshot?.epoch ?? -1) >= version) return;
+      if (this.#stopped) throw new MetadataError('STORE_UNAVAILABLE', 'metadata store stopped');
+      try {
+        await this.refresh();
+        continue;
+      } catch (err) {
+        if (Date.now() >= deadline) {
+          throw new MetadataError('STORE_UNAVAILABLE', `the change was written (version ${version}) but Redis cannot be read to see it`, { cause: err, retriable: true });
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  #scheduleHeartbeat(session: Session, delayMs: number): void {
+    this.#heartbeatTimer = setTimeout(() => void this.#heartbeat(session), delayMs);
+  }
+
+  async #heartbeat(session: Session): Promise<void> {
+    if (this.#session !== session || this.#stopped) return;
+    const nodeId = session.input.nodeId;
+    let next = this.#o.heartbeatIntervalMs;
+    try {
+      if (session.register) {
+        const { registration, version } = await this.#o.writer.registerNode(session.input);
+        if (this.#session !== session) return;
+        session.registration = registration;
+        session.register = false;
+        session.lastOk = Date.now();
+        this.#logger.info({ nodeId, brokerEpoch: registration.brokerEpoch }, 'registered again with the controller');
+        this.#reach(version).catch(() => {});
+      } else {
+        const { fenced } = await this.#o.writer.heartbeat(nodeId, session.registration.brokerEpoch);
+        if (this.#session !== session) return;
+        if (fenced) {
+          this.#logger.warn({ nodeId, brokerEpoch: session.registration.brokerEpoch }, 'the controller fenced this node; registering again');
+          session.register = true;
+          next = 0;
+        } else {
+          session.lastOk = Date.now();
+        }
+      }
+    } catch (err) {
+      if (this.#session !== session) return;
+      const silentFor = Date.now() - session.lastOk;
+      this.#logger.warn({ nodeId, err: (err as Error).message, silentFor }, 'heartbeat to the controller failed');
+      if (silentFor > this.#o.sessionTimeoutMs) session.register = true;
+    }
+    if (this.#session === session && !this.#stopped) this.#scheduleHeartbeat(session, next);
+  }
+}
+
+/** The events that take `a` to `b`. */
+function diff(a: MetadataSnapshot, b: MetadataSnapshot): MetadataEvent[] {
+  const events: MetadataEvent[] = [];
+  for (const [name, topic] of b.topics) {
+    const old = a.topics.get(name);
+    if (!old || old.topicId !== topic.topicId) {
+      if (old) events.push({ type: 'topic-deleted', name });
+      events.push({ type: 'topic-created', topic });
+    } else if (canonicalJson(old) !== canonicalJson(topic)) {
+      events.push({ type: 'topic-updated', topic });
+    }
+  }
+  for (const name of a.topics.keys()) if (!b.topics.has(name)) events.push({ type: 'topic-deleted', name });
+  for (const [id, node] of b.brokers) {
+    const old = a.brokers.get(id);
+    if (!old || canonicalJson(old) !== canonicalJson(node)) events.push({ type: 'broker-registered', broker: node });
+  }
+  for (const id of a.brokers.keys()) if (!b.brokers.has(id)) events.push({ type: 'node-fenced', nodeId: id });
+  if (encodeCoordinators(a.coordinators) !== encodeCoordinators(b.coordinators)) events.push({ type: 'coordinators-changed' });
+  return events;
+}
