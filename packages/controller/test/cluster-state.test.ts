@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MetadataError, type ClusterChange, type ClusterState, type StoredNode, type TopicMetadata } from '@runnel/metadata';
 import {
   OFFSETS_TOPIC, alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic, deleteTopic,
-  ensureOffsetsTopic, expiredNodes, fenceNode, isEmpty, isFenced, mergeChanges, registerNode, settle, type Settings,
+  ensureOffsetsTopic, expiredNodes, fenceNode, isEmpty, isFenced, mergeChanges, registerNode, settle, type RegistrationInput, type Settings,
 } from '../src/cluster-state.ts';
 import { ControllerError } from '../src/errors.ts';
 
@@ -13,18 +13,18 @@ function emptyState(): ClusterState {
 let ids = 0;
 const settings = (offsetsPartitions = 6): Settings => ({ offsetsPartitions, newTopicId: () => `id${++ids}` });
 
-const broker = (nodeId: number) => ({ nodeId, host: '127.0.0.1', port: 9000 + nodeId, rack: null, roles: ['broker' as const], rpc: { host: '127.0.0.1', port: 7000 + nodeId } });
-const coordinator = (nodeId: number) => ({ ...broker(nodeId), roles: ['coordinator' as const] });
+const broker = (nodeId: number): RegistrationInput => ({ nodeId, host: '127.0.0.1', port: 9000 + nodeId, rack: null, roles: ['broker'], rpc: { host: '127.0.0.1', port: 7000 + nodeId } });
+const coordinator = (nodeId: number): RegistrationInput => ({ ...broker(nodeId), roles: ['coordinator'] });
 
 /** Commits a change the way the controller does: settle, then apply. */
 function commit(state: ClusterState, change: ClusterChange, s = settings(), renewed?: number): ClusterState {
   return applyChange(state, settle(state, change, s, renewed), state.version + 1);
 }
 
-function withNodes(...inputs: ReturnType<typeof broker>[]): ClusterState {
+function withNodes(...inputs: RegistrationInput[]): ClusterState {
   let state = emptyState();
   let epoch = 0;
-  for (const input of inputs) state = commit(state, registerNode(state, input, ++epoch), settings(), input.roles.includes('coordinator' as never) ? input.nodeId : undefined);
+  for (const input of inputs) state = commit(state, registerNode(state, input, ++epoch), settings(), input.roles.includes('coordinator') ? input.nodeId : undefined);
   return state;
 }
 
