@@ -2,16 +2,19 @@ import { hostname } from 'node:os';
 import { silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { decodeRecordBatches } from '@runnel/protocol';
 import { KafkaServer, type Handler } from '@runnel/kafka-server';
+import { parseAddress, RpcServer, type Address } from '@runnel/rpc';
 import type { MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
 import { LogManager, StorageError, type AppendResult, type PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from './context.ts';
+import { findCoordinator } from './handlers/find-coordinator.ts';
 import { brokerHandlers } from './handlers/index.ts';
 import { commitAppend } from './commit.ts';
 import { logConfigOf } from './log-config.ts';
 import { registerBrokerMetrics } from './metrics.ts';
 import { Partitions } from './partitions.ts';
 import { FetchPurgatory } from './purgatory.ts';
+import { brokerRpcHandlers } from './rpc-service.ts';
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -19,6 +22,13 @@ export interface BrokerOptions {
   logger?: Logger;
   /** Handlers of roles co-located in this process (the coordinator under `runnel start`), served on this listener. */
   extraHandlers?: Handler[];
+  /**
+   * Cluster mode: other nodes reach this broker's partitions over RPC (`broker.*` on
+   * `rpcListener`, host:port, port 0 = any), the registration advertises that address, and
+   * FindCoordinator is answered from metadata. Without it (single node) the co-located
+   * coordinator's `extraHandlers` answer FindCoordinator.
+   */
+  cluster?: { rpcListener: string };
 }
 
 /**
@@ -37,6 +47,7 @@ export class Broker {
   readonly #logs: LogManager;
   readonly #partitions: Partitions;
   readonly #server: KafkaServer;
+  readonly #rpc: RpcServer | undefined;
 
   private constructor(options: BrokerOptions) {
     this.#config = options.config;
@@ -66,9 +77,19 @@ export class Broker {
       logger: this.#logger,
       createTopic: (name, partitions, replicationFactor, configs) => this.#createTopic(name, partitions, replicationFactor, configs),
     };
+    const cluster = options.cluster;
+    if (cluster) {
+      const rpcAt = parseAddress(cluster.rpcListener);
+      this.#rpc = RpcServer.create({
+        host: rpcAt.host === '' ? '0.0.0.0' : rpcAt.host,
+        port: rpcAt.port,
+        handlers: brokerRpcHandlers({ context, recordTimestamp: (t, p, o) => this.recordTimestamp(t, p, o) }),
+        logger: this.#logger.child({ component: 'rpc' }),
+      });
+    }
     const listener = config.listeners[0]!;
     this.#server = KafkaServer.create({
-      handlers: [...brokerHandlers(context), ...(options.extraHandlers ?? [])],
+      handlers: [...brokerHandlers(context), ...(cluster ? [findCoordinator(context)] : []), ...(options.extraHandlers ?? [])],
       host: listener.host === '' ? '0.0.0.0' : listener.host,
       port: listener.port,
       socketRequestMaxBytes: config.get('socket.request.max.bytes'),
@@ -86,12 +107,21 @@ export class Broker {
     await this.#logs.start();
     await this.#partitions.start();
     await this.#server.start();
-    await this.#metadata.registerBroker({ nodeId: this.#config.nodeId, ...this.advertisedAddress(), rack: null });
+    await this.#rpc?.start();
+    const registration = {
+      nodeId: this.#config.nodeId,
+      ...this.advertisedAddress(),
+      rack: null,
+      ...(this.#rpc ? { roles: ['broker' as const], rpc: this.rpcAddress() } : {}),
+    };
+    await this.#metadata.registerBroker(registration);
   }
 
   async stop(): Promise<void> {
     await this.#server.stop();
-    this.#partitions.stop();
+    // Before the logs close: no RPC may reach a closing log.
+    await this.#rpc?.stop();
+    await this.#partitions.stop();
     await this.#logs.stop();
     await this.#pool.stop();
   }
@@ -99,6 +129,16 @@ export class Broker {
   /** Where the Kafka listener is bound. */
   address(): { host: string; port: number } {
     return this.#server.address();
+  }
+
+  /**
+   * Where other nodes reach this broker's RPC service (cluster mode; null otherwise): the bound
+   * address, with this machine's host name when it listens on all interfaces.
+   */
+  rpcAddress(): Address | null {
+    if (!this.#rpc) return null;
+    const bound = this.#rpc.address();
+    return { host: bound.host === '' || bound.host === '0.0.0.0' || bound.host === '::' ? hostname() : bound.host, port: bound.port };
   }
 
   /** The partition logs, for co-located roles that keep state in internal topics (wired by the cli). */

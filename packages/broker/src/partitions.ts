@@ -33,11 +33,17 @@ export class Partitions {
     this.#logger = options.logger;
   }
 
-  /** Opens every local replica's log and follows topic deletions and config changes. */
+  /**
+   * Opens every local replica's log and follows metadata: deletions drop logs, config changes
+   * reach open logs, and a partition whose leadership moves here (a new topic, or a broker that
+   * registered again) is opened at once rather than on its first request. A partition that moved
+   * away keeps its log open but `leaderLog` refuses it (NOT_LEADER_OR_FOLLOWER).
+   */
   async start(): Promise<void> {
     this.#unsubscribe = this.#metadata.subscribe((event) => {
       if (event.type === 'topic-deleted') void this.#dropTopic(event.name);
       if (event.type === 'topic-updated') this.#applyConfig(event.topic);
+      if (event.type === 'topic-created' || event.type === 'topic-updated') this.#openLed(event.topic);
     });
     const opens: Promise<unknown>[] = [];
     for (const topic of this.#metadata.snapshot().topics.values()) {
@@ -46,8 +52,10 @@ export class Partitions {
     await Promise.all(opens);
   }
 
-  stop(): void {
+  /** Stops following metadata and waits for the logs still opening, so none opens after the log manager stops. */
+  async stop(): Promise<void> {
     this.#unsubscribe?.();
+    await Promise.allSettled([...this.#opening.values()]);
   }
 
   /** The effective config of a topic (broker defaults under its overrides), cached per override set. */
@@ -82,6 +90,16 @@ export class Partitions {
       this.#opening.set(key, opening);
     }
     return opening;
+  }
+
+  #openLed(topic: TopicMetadata): void {
+    for (const p of topic.partitions) {
+      if (p.leader !== this.#nodeId || this.#logs.getLog(topic.name, p.partition)) continue;
+      this.#open(topic, p.partition).catch((err: unknown) => {
+        // leaderLog tries again on the next request and answers KAFKA_STORAGE_ERROR if it still fails.
+        this.#logger.error({ err, topic: topic.name, partition: p.partition }, 'opening a partition this broker now leads failed');
+      });
+    }
   }
 
   #applyConfig(topic: TopicMetadata): void {
