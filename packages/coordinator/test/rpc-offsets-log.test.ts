@@ -1,150 +1,39 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RunnelError } from '@runnel/common';
-import type { BrokerRegistration, CoordinatorAssignment, MetadataEvent, MetadataSnapshot, MetadataStore, TopicMetadata } from '@runnel/metadata';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
-import { RpcServer, type RpcHandlers } from '@runnel/rpc';
-import { defaultLogConfig, LogManager, type PartitionLog } from '@runnel/storage';
-import { Coordinator, CoordinatorError, OFFSETS_TOPIC, offsetsTopicLogConfig, partitionForGroup, rpcOffsetsLog, type RpcOffsetsLog } from '../src/index.ts';
+import { Coordinator, CoordinatorError, OFFSETS_TOPIC, partitionForGroup, rpcOffsetsLog, type RpcOffsetsLog } from '../src/index.ts';
+import { startRpcBroker, type RpcBroker, type SnapshotStore } from './rpc-broker.ts';
 import { callHandler } from './wire.ts';
 
 /**
  * rpcOffsetsLog against a real RpcServer whose 'broker.*' handlers serve real @runnel/storage
- * partition logs, and refuse a coordinator append older than the epoch in their own metadata view
- * (the rule cluster.md gives the broker). The metadata the coordinator reads is a snapshot the
- * test sets: which node leads each partition, at which RPC address, and who coordinates it.
+ * partition logs (rpc-broker.ts). The metadata the coordinator reads is a snapshot the test sets.
  */
 
 const PARTITIONS = 3;
 const SELF = 7;
-const BROKER = 1;
-
-class SnapshotStore implements MetadataStore {
-  snap: MetadataSnapshot;
-  readonly #listeners = new Set<(e: MetadataEvent) => void>();
-  constructor(snap: MetadataSnapshot) {
-    this.snap = snap;
-  }
-  update(change: Partial<MetadataSnapshot>, event: MetadataEvent): void {
-    this.snap = { ...this.snap, ...change, epoch: this.snap.epoch + 1 };
-    for (const l of this.#listeners) l(event);
-  }
-  async start() {}
-  async stop() {}
-  snapshot() {
-    return this.snap;
-  }
-  subscribe(listener: (e: MetadataEvent) => void) {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-  registerBroker(): Promise<BrokerRegistration> {
-    throw new Error('read-only');
-  }
-  createTopic(): Promise<TopicMetadata> {
-    throw new Error('read-only');
-  }
-  deleteTopic(): Promise<void> {
-    throw new Error('read-only');
-  }
-  createPartitions(): Promise<TopicMetadata> {
-    throw new Error('read-only');
-  }
-  alterTopicConfigs(): Promise<TopicMetadata> {
-    throw new Error('read-only');
-  }
-  allocateProducerId(): Promise<bigint> {
-    throw new Error('read-only');
-  }
-}
-
-class RefusedError extends RunnelError<'NOT_COORDINATOR' | 'NOT_LEADER'> {}
 
 interface Fixture {
-  dir: string;
-  logs: LogManager;
-  server: RpcServer;
+  broker: RpcBroker;
   store: SnapshotStore;
-  /** The broker's own view of who coordinates each partition (what it fences appends with). */
-  brokerView: Map<number, CoordinatorAssignment>;
-  /** Partitions the broker refuses as not led here. */
+  brokerView: RpcBroker['view'];
   notLeading: Set<number>;
   log: RpcOffsetsLog;
+  server: RpcBroker['server'];
 }
 
 const fixtures: Fixture[] = [];
 afterEach(async () => {
   for (const f of fixtures.splice(0)) {
     f.log.close();
-    await f.server.stop();
-    await f.logs.stop();
-    await rm(f.dir, { recursive: true, force: true });
+    await f.broker.stop();
   }
 });
 
 async function fixture(o: { readChunkBytes?: number } = {}): Promise<Fixture> {
-  const dir = await mkdtemp(join(tmpdir(), 'runnel-rpc-offsets-'));
-  const logs = LogManager.create({ logDirs: [dir], defaults: defaultLogConfig });
-  await logs.start();
-  const partitionLogs: PartitionLog[] = [];
-  for (let p = 0; p < PARTITIONS; p++) partitionLogs.push(await logs.createLog(OFFSETS_TOPIC, p, offsetsTopicLogConfig));
-  const brokerView = new Map<number, CoordinatorAssignment>();
-  const notLeading = new Set<number>();
-  const led = (p: number) => {
-    if (notLeading.has(p)) throw new RefusedError('NOT_LEADER', `${OFFSETS_TOPIC}-${p} is not led here`, { retriable: true });
-    return partitionLogs[p]!;
-  };
-  const handlers: RpcHandlers = {
-    'broker.append': async (req) => {
-      const owner = brokerView.get(req.partition);
-      if (req.coordinatorEpoch >= 0 && owner && req.coordinatorEpoch < owner.epoch) {
-        throw new RefusedError('NOT_COORDINATOR', `epoch ${req.coordinatorEpoch} < ${owner.epoch}`);
-      }
-      const log = led(req.partition);
-      const r = await log.append(req.records);
-      if (r.lastOffset + 1n > log.highWatermark) log.highWatermark = r.lastOffset + 1n;
-      return { baseOffset: r.baseOffset, lastOffset: r.lastOffset };
-    },
-    'broker.read': async (req) => {
-      const log = led(req.partition);
-      const r = await log.read(req.offset, req.maxBytes, { minOneBatch: true, maxOffset: log.highWatermark });
-      return { records: r.records, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
-    },
-    'broker.offsets': async (req) => ({
-      partitions: req.partitions.map(({ topic, partition }) => {
-        if (notLeading.has(partition)) return { topic, partition, error: 'NOT_LEADER', highWatermark: -1n, logStartOffset: -1n };
-        const log = partitionLogs[partition]!;
-        return { topic, partition, error: '', highWatermark: log.highWatermark, logStartOffset: log.logStartOffset };
-      }),
-    }),
-  };
-  const server = RpcServer.create({ host: '127.0.0.1', port: 0, handlers });
-  await server.start();
-  const rpc = server.address();
-  const coordinators = new Map<number, CoordinatorAssignment>();
-  for (let p = 0; p < PARTITIONS; p++) {
-    coordinators.set(p, { nodeId: SELF, epoch: 3 });
-    brokerView.set(p, { nodeId: SELF, epoch: 3 });
-  }
-  const store = new SnapshotStore({
-    clusterId: 'test',
-    controllerId: -1,
-    controllerRpc: null,
-    epoch: 1,
-    brokers: new Map([[BROKER, { nodeId: BROKER, host: '127.0.0.1', port: 1, rack: null, brokerEpoch: 1, roles: ['broker'], rpc }]]),
-    topics: new Map([[OFFSETS_TOPIC, {
-      name: OFFSETS_TOPIC,
-      topicId: '0'.repeat(32),
-      internal: true,
-      configs: {},
-      partitions: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, leader: BROKER, leaderEpoch: 0, replicas: [BROKER], isr: [BROKER], version: 0 })),
-    }]]),
-    coordinators,
-  });
+  const broker = await startRpcBroker(PARTITIONS);
+  const store = broker.store(() => SELF);
   const log = rpcOffsetsLog({ metadata: store, nodeId: SELF, partitions: PARTITIONS, readChunkBytes: o.readChunkBytes });
-  const f = { dir, logs, server, store, brokerView, notLeading, log };
+  const f = { broker, store, brokerView: broker.view, notLeading: broker.notLeading, log, server: broker.server };
   fixtures.push(f);
   return f;
 }
