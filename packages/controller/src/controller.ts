@@ -91,10 +91,16 @@ export class Controller {
    */
   async start(): Promise<void> {
     await this.#store.start();
-    this.#checkClusterId(await this.#store.load());
-    const { host, port } = parseAddress(this.#config.get('runnel.rpc.listener'));
-    this.#server = RpcServer.create({ host, port, handlers: this.#handlers(), logger: this.#baseLog.child({ component: 'rpc' }) });
-    await this.#server.start();
+    try {
+      this.#checkClusterId(await this.#store.load());
+      const { host, port } = parseAddress(this.#config.get('runnel.rpc.listener'));
+      this.#server = RpcServer.create({ host, port, handlers: this.#handlers(), logger: this.#baseLog.child({ component: 'rpc' }) });
+      await this.#server.start();
+    } catch (err) {
+      this.#server = undefined;
+      await this.#store.stop();
+      throw err;
+    }
     this.#store.onLost(() => this.#lose('the lease was lost'));
     this.#log.info({ rpc: this.#server.address() }, 'controller started; campaigning for the lease');
     this.#campaign();
@@ -103,6 +109,7 @@ export class Controller {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#term++; // work queued by the current term is dropped
     this.#abort.abort();
     this.#standBy();
     await this.#queue;
@@ -166,14 +173,14 @@ export class Controller {
       if (this.#stopped || this.#fatal || this.#term !== term) return false;
       try {
         return await this.#enqueue(async () => {
-          if (this.#term !== term) return false;
+          if (this.#term !== term || this.#stopped) return false;
           const loaded = await this.#store.load();
           this.#checkClusterId(loaded);
           let change: ClusterChange = {};
           if (loaded.clusterId === null) change.clusterId = this.#config.get('cluster.id') ?? newClusterId();
           change = settle(loaded, change, this.#settings);
           const state = isEmpty(change) ? loaded : applyChange(loaded, change, await this.#store.commit(change));
-          if (this.#term !== term) return false;
+          if (this.#term !== term || this.#stopped) return false;
           const now = performance.now();
           this.#lastSeen = new Map([...state.nodes.values()].filter((n) => !n.fenced).map((n) => [n.nodeId, now]));
           this.#state = state;
