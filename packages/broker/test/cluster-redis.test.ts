@@ -1,0 +1,190 @@
+/**
+ * A cluster-mode broker in a real (in-process) cluster: redis-server, a Controller, the broker's
+ * RedisStore writing through the controller's RPC. Coordinator nodes are sessions opened directly
+ * on the controller (a registration and heartbeats), which is all the broker sees of them. Covers
+ * what needs `snapshot.coordinators`: FindCoordinator from metadata and the refusal of a stale
+ * coordinator epoch on `broker.append`. Waits poll for a state; nothing asserts on time.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '@runnel/common';
+import { ControllerStore, MetadataError, RedisStore, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
+import { decodeResponse, encodeRecordBatch, encodeRequest, ApiKey, ErrorCode, partitionForGroup, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
+import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
+import { Controller } from '@runnel/controller';
+import { redisCli, startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
+import { Broker } from '../src/index.ts';
+
+const OFFSETS = '__consumer_offsets';
+const OFFSETS_PARTITIONS = 4;
+
+let redis: TestRedis;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  await redisCli(redis.socketPath, 'flushall');
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+function config(nodeId: number, dir?: string) {
+  return resolveConfig({
+    overrides: new Map(Object.entries({
+      'node.id': String(nodeId),
+      'runnel.redis.url': redis.url,
+      'broker.session.timeout.ms': '3000',
+      'runnel.controller.lease.ms': '3000',
+      'offsets.topic.num.partitions': String(OFFSETS_PARTITIONS),
+      listeners: 'PLAINTEXT://127.0.0.1:0',
+      ...(dir ? { 'log.dirs': dir } : {}),
+    })),
+  }).config;
+}
+
+async function waitFor<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const topicOf = (t: TopicMsg): TopicMetadata => ({ ...t, configs: { ...t.configs } });
+
+/** The writes this test needs, straight to the controller (the cli has the full, retrying one). */
+function writerTo(rpc: RpcClient): MetadataWriter {
+  const unused = () => Promise.reject(new MetadataError('STORE_UNAVAILABLE', 'not used by this test'));
+  return {
+    registerNode: async (input) => rpc.call('controller.registerNode', input),
+    heartbeat: (nodeId, brokerEpoch) => rpc.call('controller.heartbeat', { nodeId, brokerEpoch }),
+    createTopic: async (spec) => {
+      const res = await rpc.call('controller.createTopic', {
+        name: spec.name, partitions: spec.partitions, replicationFactor: spec.replicationFactor,
+        configs: spec.configs ?? {}, internal: spec.internal ?? false, assignments: spec.assignments ?? [],
+      });
+      return { topic: topicOf(res.topic), version: res.version };
+    },
+    deleteTopic: unused,
+    createPartitions: unused,
+    alterTopicConfigs: unused,
+    allocateProducerId: unused,
+  };
+}
+
+interface Cluster { controllerRpc: RpcClient; store: RedisStore; broker: Broker; rpc: RpcClient }
+
+async function startCluster(): Promise<Cluster> {
+  const controllerStore = ControllerStore.create({ url: redis.url, controllerId: 100, leaseMs: 3000 });
+  const controller = Controller.create({ config: config(100), store: controllerStore });
+  await controller.start();
+  cleanups.push(() => controller.stop());
+  await waitFor('an active controller', () => controller.isActive());
+  const controllerRpc = RpcClient.create({ ...controller.rpcAddress(), requestTimeoutMs: 5_000 });
+  cleanups.push(() => controllerRpc.close());
+
+  const dir = await mkdtemp(join(tmpdir(), 'runnel-broker-redis-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const store = RedisStore.create({ url: redis.url, nodeId: 1, writer: writerTo(controllerRpc), heartbeatIntervalMs: 200, pollIntervalMs: 200 });
+  await store.start();
+  cleanups.push(() => store.stop());
+  const broker = Broker.create({ config: config(1, dir), metadata: store, cluster: { rpcListener: '127.0.0.1:0' } });
+  await broker.start();
+  cleanups.push(() => broker.stop());
+  const rpc = RpcClient.create({ ...broker.rpcAddress()!, requestTimeoutMs: 5_000 });
+  cleanups.push(() => rpc.close());
+  return { controllerRpc, store, broker, rpc };
+}
+
+/** A coordinator node as the controller sees one: registered, heartbeating until the test ends. */
+async function coordinatorNode(c: Cluster, nodeId: number, kafka: Address): Promise<void> {
+  const { registration } = await c.controllerRpc.call('controller.registerNode', { nodeId, ...kafka, rack: null, roles: ['coordinator'], rpc: { host: '127.0.0.1', port: 1 } });
+  const timer = setInterval(() => {
+    c.controllerRpc.call('controller.heartbeat', { nodeId, brokerEpoch: registration.brokerEpoch }).catch(() => {});
+  }, 200);
+  cleanups.push(() => clearInterval(timer));
+}
+
+async function kafkaCall<K extends SupportedApiKey>(broker: Broker, apiKey: K, apiVersion: number, body: RequestInputs[K]) {
+  const socket = connect(broker.address().port, '127.0.0.1');
+  try {
+    const frame = await new Promise<Buffer>((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      socket.on('error', reject);
+      socket.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) resolve(buf.subarray(4, 4 + buf.readInt32BE(0)));
+      });
+      socket.write(encodeRequest({ apiKey, apiVersion, correlationId: 1, clientId: 'cluster-redis-test' } as never, body as never));
+    });
+    return decodeResponse(apiKey, apiVersion, frame).body;
+  } finally {
+    socket.destroy();
+  }
+}
+
+const offsetsBatch = (value: string) => encodeRecordBatch({ records: [{ key: 'k', value }] });
+
+async function remoteCode(call: Promise<unknown>): Promise<string | undefined> {
+  const err = await call.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(RpcError);
+  return (err as RpcError).remoteCode;
+}
+
+describe('broker in a cluster (redis-server, controller)', () => {
+  it('leads the offsets topic, answers FindCoordinator from metadata and refuses a stale coordinator epoch', async () => {
+    const c = await startCluster();
+    expect(c.store.snapshot().brokers.get(1)).toMatchObject({ roles: ['broker'], rpc: c.broker.rpcAddress() });
+    const offsets = await waitFor('the offsets topic', () => c.store.snapshot().topics.get(OFFSETS));
+    expect(offsets.partitions.every((p) => p.leader === 1)).toBe(true);
+    // No coordinator node yet.
+    expect((await kafkaCall(c.broker, ApiKey.FindCoordinator, 3, { key: 'g', keyType: 0 })).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+
+    await coordinatorNode(c, 10, { host: '127.0.0.1', port: 19_010 });
+    await waitFor('partitions owned by node 10', () => c.store.snapshot().coordinators.size === OFFSETS_PARTITIONS);
+    const found = await kafkaCall(c.broker, ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['g1', 'g2'] });
+    expect(found.coordinators).toEqual([
+      { key: 'g1', nodeId: 10, host: '127.0.0.1', port: 19_010, errorCode: 0, errorMessage: null },
+      { key: 'g2', nodeId: 10, host: '127.0.0.1', port: 19_010, errorCode: 0, errorMessage: null },
+    ]);
+    const tx = await kafkaCall(c.broker, ApiKey.FindCoordinator, 3, { key: 't', keyType: 1 });
+    expect(tx.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+
+    // Node 11 joins: the controller moves the odd partitions to it, each with a higher epoch.
+    const moved = 1;
+    const epoch10 = c.store.snapshot().coordinators.get(moved)!.epoch;
+    expect(await c.rpc.call('broker.append', { topic: OFFSETS, partition: moved, records: offsetsBatch('by 10'), coordinatorEpoch: epoch10 }))
+      .toEqual({ baseOffset: 0n, lastOffset: 0n });
+    await coordinatorNode(c, 11, { host: '127.0.0.1', port: 19_011 });
+    const now = await waitFor('partition 1 moved to node 11', () => {
+      const a = c.store.snapshot().coordinators.get(moved);
+      return a?.nodeId === 11 ? a : undefined;
+    });
+    expect(now.epoch).toBeGreaterThan(epoch10);
+    const stale = c.rpc.call('broker.append', { topic: OFFSETS, partition: moved, records: offsetsBatch('late 10'), coordinatorEpoch: epoch10 });
+    expect(await remoteCode(stale)).toBe('NOT_COORDINATOR');
+    expect(await c.rpc.call('broker.append', { topic: OFFSETS, partition: moved, records: offsetsBatch('by 11'), coordinatorEpoch: now.epoch }))
+      .toEqual({ baseOffset: 1n, lastOffset: 1n });
+    // The refused append left nothing behind.
+    expect((await c.rpc.call('broker.offsets', { partitions: [{ topic: OFFSETS, partition: moved }] })).partitions[0]!.highWatermark).toBe(2n);
+
+    // FindCoordinator follows: a group hashing to partition 1 now points at node 11.
+    const group = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].find((g) => partitionForGroup(g, OFFSETS_PARTITIONS) === moved)!;
+    expect(await kafkaCall(c.broker, ApiKey.FindCoordinator, 3, { key: group, keyType: 0 })).toMatchObject({ errorCode: 0, nodeId: 11, port: 19_011 });
+  });
+
+  it('opens a partition as soon as metadata makes it the leader', async () => {
+    const c = await startCluster();
+    await c.controllerRpc.call('controller.createTopic', { name: 'fresh', partitions: 2, replicationFactor: 1, configs: {}, internal: false, assignments: [[1], [1]] });
+    await waitFor('both logs open without a request', () => c.broker.logs.getLog('fresh', 0) && c.broker.logs.getLog('fresh', 1));
+  });
+});
