@@ -79,6 +79,8 @@ export function isEmpty(change: ClusterChange): boolean {
 export function registerNode(state: ClusterState, input: RegistrationInput, brokerEpoch: number): ClusterChange {
   if (!Number.isInteger(input.nodeId) || input.nodeId < 0) throw new ControllerError('BAD_REQUEST', `node id must be a non-negative integer, got ${input.nodeId}`);
   if (input.roles.length === 0) throw new ControllerError('BAD_REQUEST', `node ${input.nodeId} registered with no roles`);
+  const unknown = input.roles.filter((r) => r !== 'broker' && r !== 'coordinator');
+  if (unknown.length > 0) throw new ControllerError('BAD_REQUEST', `node ${input.nodeId} registered with unknown role(s) ${unknown.join(', ')}`);
   const node: StoredNode = {
     nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, brokerEpoch,
     roles: [...new Set(input.roles)].sort(), rpc: input.rpc, fenced: false,

@@ -92,6 +92,7 @@ describe('registration and the offsets topic', () => {
   it('refuses a node with no roles or a negative id', () => {
     expect(codeOf(() => registerNode(emptyState(), { ...broker(1), roles: [] }, 1))).toBe('BAD_REQUEST');
     expect(codeOf(() => registerNode(emptyState(), broker(-1), 1))).toBe('BAD_REQUEST');
+    expect(codeOf(() => registerNode(emptyState(), { ...broker(1), roles: ['controller' as never] }, 1))).toBe('BAD_REQUEST');
   });
 });
 

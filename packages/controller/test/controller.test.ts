@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '@runnel/common';
 import { ControllerStore, type ClusterState } from '@runnel/metadata';
 import { RpcClient, RpcError, type NodeRegistration } from '@runnel/rpc';
+import { startProcess } from '../../../test/helpers/process.ts';
 import { redisCli, startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
 import { Controller, OFFSETS_TOPIC } from '../src/index.ts';
 
@@ -218,6 +219,25 @@ describe('Controller', () => {
     expect(state.clusterId).toBe(clusterId);
     expect(state.controllerEpoch).toBe(second.epoch());
     expect(state.nodes.get(1)!.fenced).toBe(false);
+  });
+
+  it('a standby takes over after the active controller is killed -9 (the lease lapses), keeping live nodes live', async () => {
+    const fixture = new URL('./fixtures/controller-process.ts', import.meta.url).pathname;
+    const child = await startProcess(process.execPath, [fixture, redis.url, '100', String(LEASE_MS)], { ready: /active \d+/, timeoutMs: 15_000 });
+    cleanups.push(async () => { await child.stop(1_000); });
+    const port = Number((await child.waitFor(/rpc (\d+)/))[1]);
+    const firstEpoch = Number((await child.waitFor(/active (\d+)/))[1]);
+    const toFirst = RpcClient.create({ host: '127.0.0.1', port, requestTimeoutMs: 5_000 });
+    cleanups.push(() => toFirst.close());
+    const { registration } = await toFirst.call('controller.registerNode', node(1, ['broker']));
+
+    const second = await startController(101);
+    expect(second.isActive()).toBe(false);
+    child.child.kill('SIGKILL');
+    await child.exited();
+    await waitFor('second active', () => second.isActive());
+    expect(second.epoch()).toBeGreaterThan(firstEpoch);
+    expect(await client(second).call('controller.heartbeat', { nodeId: 1, brokerEpoch: registration.brokerEpoch })).toEqual({ fenced: false });
   });
 
   it('losing the lease stops it serving at once; it campaigns again and comes back with a higher epoch', async () => {
