@@ -14,7 +14,7 @@ import { logConfigOf } from './log-config.ts';
 import { registerBrokerMetrics } from './metrics.ts';
 import { Partitions } from './partitions.ts';
 import { FetchPurgatory } from './purgatory.ts';
-import { brokerRpcHandlers } from './rpc-service.ts';
+import { brokerRpcService } from './rpc-service.ts';
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -48,6 +48,7 @@ export class Broker {
   readonly #partitions: Partitions;
   readonly #server: KafkaServer;
   readonly #rpc: RpcServer | undefined;
+  readonly #drainRpc: () => Promise<void> = async () => {};
 
   private constructor(options: BrokerOptions) {
     this.#config = options.config;
@@ -80,10 +81,12 @@ export class Broker {
     const cluster = options.cluster;
     if (cluster) {
       const rpcAt = parseAddress(cluster.rpcListener);
+      const service = brokerRpcService({ context, recordTimestamp: (t, p, o) => this.recordTimestamp(t, p, o) });
+      this.#drainRpc = service.drain;
       this.#rpc = RpcServer.create({
         host: rpcAt.host === '' ? '0.0.0.0' : rpcAt.host,
         port: rpcAt.port,
-        handlers: brokerRpcHandlers({ context, recordTimestamp: (t, p, o) => this.recordTimestamp(t, p, o) }),
+        handlers: service.handlers,
         logger: this.#logger.child({ component: 'rpc' }),
       });
     }
@@ -119,8 +122,9 @@ export class Broker {
 
   async stop(): Promise<void> {
     await this.#server.stop();
-    // Before the logs close: no RPC may reach a closing log.
+    // Before the logs close: no RPC may reach a closing log, and the calls still running finish.
     await this.#rpc?.stop();
+    await this.#drainRpc();
     await this.#partitions.stop();
     await this.#logs.stop();
     await this.#pool.stop();

@@ -39,10 +39,19 @@ type Res<M extends keyof RpcMethods> = RpcMethods[M][1];
 /**
  * The `broker.*` RPC methods: how other nodes (the coordinators) use partitions this broker leads.
  * One declaration per method; refusals are thrown as BrokerRpcError and become the caller's
- * `remoteCode` at the RPC edge.
+ * `remoteCode` at the RPC edge. `drain()` waits for the calls still running (stopping the RPC
+ * server closes connections but does not wait for them), so the broker closes no log under one.
  */
-export function brokerRpcHandlers(deps: BrokerRpcDeps): RpcHandlers {
+export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; drain(): Promise<void> } {
   const b = deps.context;
+  const running = new Set<Promise<unknown>>();
+  const tracked = <Q, R>(f: (req: Q) => Promise<R>) => (req: Q): Promise<R> => {
+    const call = f(req);
+    const settled = call.then(() => {}, () => {});
+    running.add(settled);
+    void settled.then(() => running.delete(settled));
+    return call;
+  };
 
   async function leaderLog(topic: string, partition: number): Promise<{ log: PartitionLog; leaderEpoch: number }> {
     const found = await b.partitions.leaderLog(topic, partition);
@@ -94,9 +103,14 @@ export function brokerRpcHandlers(deps: BrokerRpcDeps): RpcHandlers {
   };
 
   return {
-    'broker.append': append,
-    'broker.read': read,
-    'broker.offsets': offsets,
-    'broker.recordTimestamp': recordTimestamp,
+    handlers: {
+      'broker.append': tracked(append),
+      'broker.read': tracked(read),
+      'broker.offsets': tracked(offsets),
+      'broker.recordTimestamp': tracked(recordTimestamp),
+    },
+    drain: async () => {
+      while (running.size > 0) await Promise.all(running);
+    },
   };
 }
