@@ -56,6 +56,11 @@ export class Controller {
   #fatal: Error | undefined;
   #active = false;
   #epoch = -1;
+  /**
+   * The highest epoch this process was fenced in. The store may still believe it holds that lease
+   * until its next renewal, and campaign() would hand the stale epoch back at once.
+   */
+  #fencedEpoch = -1;
   /** Increases whenever this process wins or loses the lease; work of an older term is dropped. */
   #term = 0;
   #campaigning = false;
@@ -151,6 +156,10 @@ export class Controller {
             continue;
           }
           if (this.#stopped) return;
+          if (epoch <= this.#fencedEpoch) {
+            await sleep(RETRY_MS); // wait for the store to notice the lease is gone
+            continue;
+          }
           const term = ++this.#term;
           if (await this.#takeOver(epoch, term)) return;
           if (this.#term !== term) continue; // lost while taking over: campaign again
@@ -202,6 +211,7 @@ export class Controller {
           return false;
         }
         if (err instanceof MetadataError && err.code === 'STALE_EPOCH') {
+          this.#fencedEpoch = Math.max(this.#fencedEpoch, epoch);
           this.#lose('fenced by a newer controller while taking over');
           return false;
         }
@@ -276,7 +286,10 @@ export class Controller {
       return await call();
     } catch (err) {
       if (err instanceof MetadataError && err.code === 'STALE_EPOCH') {
-        if (this.#term === term) this.#lose('a newer controller fenced this one');
+        if (this.#term === term) {
+          this.#fencedEpoch = Math.max(this.#fencedEpoch, this.#epoch);
+          this.#lose('a newer controller fenced this one');
+        }
         throw this.#notController();
       }
       if (ambiguous) this.#reload = true;
