@@ -1,0 +1,159 @@
+// RedisStore against a real redis-server, with a real writer (test/store-writer.ts: ControllerStore
+// commits): writes are visible on return, other nodes follow through PUBLISH or, when a message is
+// lost, through the version poll; events come from snapshot diffs; a fenced node registers again;
+// the last snapshot keeps serving while Redis is down; a foreign cluster id is refused.
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
+import { ControllerStore, MetadataError, RedisStore, redisOptionsFromUrl, type MetadataEvent, type MetadataWriter } from '../src/index.ts';
+import { storeWriter, type TestWriter } from './store-writer.ts';
+
+const controllerRpc = { host: '127.0.0.1', port: 4321 };
+
+async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
+
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof MetadataError && err.code === 'STORE_UNAVAILABLE') || attempt > 100) throw err;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+}
+
+describe('RedisStore', () => {
+  const cleanup: (() => Promise<unknown> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup.length = 0;
+  });
+
+  const cluster = async (r?: TestRedis) => {
+    r ??= await startRedis();
+    const redis = r;
+    cleanup.push(() => redis.stop());
+    const controller = ControllerStore.create({ url: r.url, controllerId: 0, leaseMs: 3_000 });
+    await controller.start();
+    cleanup.push(() => controller.stop());
+    await controller.campaign(controllerRpc);
+    await controller.commit({ clusterId: 'cluster-1' });
+    return { redis: r, controller, writer: storeWriter(controller) };
+  };
+  const node = async (url: string, nodeId: number, writer: MetadataWriter, extra: { clusterId?: string; pollIntervalMs?: number; heartbeatIntervalMs?: number } = {}) => {
+    const store = RedisStore.create({ url, nodeId, writer, ...extra });
+    await store.start();
+    cleanup.push(() => store.stop());
+    const events: MetadataEvent[] = [];
+    store.subscribe((e) => events.push(e));
+    return { store, events };
+  };
+
+  it('writes through the writer and sees them on return; another node follows through PUBLISH', async () => {
+    const { redis, writer } = await cluster();
+    const a = await node(redis.url, 1, writer, { clusterId: 'cluster-1', pollIntervalMs: 60_000 });
+    // The poll is off (60 s): the second node follows through the published version alone.
+    const b = await node(redis.url, 2, writer, { pollIntervalMs: 60_000 });
+    expect(a.store.snapshot()).toMatchObject({ clusterId: 'cluster-1', controllerId: 0, controllerRpc });
+
+    const reg = await a.store.registerBroker({ nodeId: 1, host: '127.0.0.1', port: 9092, rack: null, rpc: { host: '127.0.0.1', port: 7001 } });
+    expect(reg).toMatchObject({ nodeId: 1, roles: ['broker'], rpc: { host: '127.0.0.1', port: 7001 } });
+    expect(a.store.snapshot().brokers.get(1)).toEqual(reg);
+
+    const topic = await a.store.createTopic({ name: 'orders', partitions: 2, replicationFactor: 1 });
+    expect(a.store.snapshot().topics.get('orders')).toEqual(topic);
+    expect(topic.partitions.map((p) => p.leader)).toEqual([1, 1]);
+    await a.store.alterTopicConfigs('orders', { 'retention.ms': '1000' });
+    expect(a.store.snapshot().topics.get('orders')?.configs).toEqual({ 'retention.ms': '1000' });
+    await a.store.createPartitions('orders', 3);
+    expect(a.store.snapshot().topics.get('orders')?.partitions).toHaveLength(3);
+    await a.store.deleteTopic('orders');
+    expect(a.store.snapshot().topics.has('orders')).toBe(false);
+    const ids = [await a.store.allocateProducerId(), await a.store.allocateProducerId()];
+    expect(ids[1]).toBe(ids[0]! + 1n);
+
+    const expected = ['broker-registered', 'topic-created', 'topic-updated', 'topic-updated', 'topic-deleted'];
+    expect(a.events.map((e) => e.type)).toEqual(expected);
+    // Node 2 may fold changes that arrive while it is loading into one diff; its final snapshot matches.
+    await until(() => b.store.snapshot().epoch === a.store.snapshot().epoch, 'node 2 to reach node 1\'s version');
+    expect(b.events.map((e) => e.type)).toContain('broker-registered');
+    expect(b.store.snapshot().topics.size).toBe(0);
+    expect(b.store.snapshot().brokers.get(1)).toEqual(reg);
+  });
+
+  it('finds a change whose PUBLISH was lost through the version poll', async () => {
+    const { redis, writer } = await cluster();
+    const a = await node(redis.url, 1, writer, { pollIntervalMs: 50 });
+    const version = a.store.snapshot().epoch;
+    // A write that bumps the version without publishing (what a lost pub/sub message looks like to a node).
+    const raw = new Redis(redisOptionsFromUrl(redis.url));
+    cleanup.push(() => raw.disconnect());
+    await raw.hset('runnel:topics', 'quiet', JSON.stringify({ name: 'quiet', topicId: 'a'.repeat(32), internal: false, configs: {}, partitions: [] }));
+    await raw.incr('runnel:version');
+    await until(() => a.store.snapshot().topics.has('quiet'), 'the poll to load the change');
+    expect(a.store.snapshot().epoch).toBe(version + 1);
+    expect(a.events).toEqual([{ type: 'topic-created', topic: expect.objectContaining({ name: 'quiet' }) }]);
+  });
+
+  it('keeps the session: a fenced node registers again with a new broker epoch', async () => {
+    const { redis, writer } = await cluster();
+    const a = await node(redis.url, 5, writer, { heartbeatIntervalMs: 50 });
+    const first = await a.store.registerBroker({ nodeId: 5, host: 'h', port: 9093, rack: null, roles: ['coordinator'] });
+    await until(() => writer.calls.includes('heartbeat 5'), 'a heartbeat');
+    await (writer as TestWriter).fence(5);
+    await until(() => a.events.some((e) => e.type === 'node-fenced' && e.nodeId === 5), 'the node-fenced event');
+    await until(() => (a.store.snapshot().brokers.get(5)?.brokerEpoch ?? 0) > first.brokerEpoch, 'the new registration');
+    expect(a.store.snapshot().brokers.get(5)).toMatchObject({ roles: ['coordinator'], host: 'h', port: 9093 });
+    expect(a.store.registration()?.brokerEpoch).toBeGreaterThan(first.brokerEpoch);
+    expect(writer.calls.filter((c) => c === 'register 5')).toHaveLength(2);
+    const types = a.events.map((e) => e.type);
+    expect(types.indexOf('node-fenced')).toBeLessThan(types.lastIndexOf('broker-registered'));
+  });
+
+  it('reports coordinator assignment changes', async () => {
+    const { redis, controller, writer } = await cluster();
+    const a = await node(redis.url, 1, writer);
+    await controller.commit({ coordinators: new Map([[0, { nodeId: 7, epoch: 1 }]]) });
+    await until(() => a.events.length > 0, 'an event');
+    expect(a.events).toEqual([{ type: 'coordinators-changed' }]);
+    expect([...a.store.snapshot().coordinators]).toEqual([[0, { nodeId: 7, epoch: 1 }]]);
+  });
+
+  it('serves the last snapshot while Redis is down and catches up after a restart on the same data', async () => {
+    const first = await cluster();
+    const a = await node(first.redis.url, 1, first.writer, { pollIntervalMs: 50 });
+    await a.store.createTopic({ name: 'kept', partitions: 1, replicationFactor: 1, assignments: [[1]] });
+    const before = a.store.snapshot();
+    first.redis.kill();
+    await first.redis.process.exited();
+    await expect(a.store.createTopic({ name: 'lost', partitions: 1, replicationFactor: 1, assignments: [[1]] })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(a.store.snapshot()).toBe(before);
+    expect(a.store.snapshot().topics.has('kept')).toBe(true);
+
+    const restarted = await startRedis({ dir: first.redis.dir });
+    // The controller carries on: its lease survived the short outage, or it lost it and takes it again.
+    await first.controller.campaign(controllerRpc);
+    // Its command connection reconnects with backoff; until then writes fail as retriable STORE_UNAVAILABLE.
+    const state = await retrying(() => first.controller.load());
+    expect(state.clusterId).toBe('cluster-1');
+    await retrying(() => first.writer.createTopic({ name: 'after', partitions: 1, replicationFactor: 1, assignments: [[1]] }));
+    await until(() => a.store.snapshot().topics.has('after'), 'the node to catch up after the restart');
+    expect(a.store.snapshot().topics.has('kept')).toBe(true);
+    await restarted.stop();
+  });
+
+  it('refuses a Redis that holds another cluster id, and an unreachable Redis', async () => {
+    const { redis, writer } = await cluster();
+    const store = RedisStore.create({ url: redis.url, nodeId: 1, writer, clusterId: 'cluster-2' });
+    await expect(store.start()).rejects.toMatchObject({ code: 'CLUSTER_ID_MISMATCH' });
+    const nowhere = RedisStore.create({ url: 'redis+unix:///nonexistent/redis.sock', nodeId: 1, writer, startTimeoutMs: 300 });
+    await expect(nowhere.start()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+});

@@ -1,0 +1,71 @@
+// A small but real MetadataWriter for tests: each write is a ControllerStore commit (fenced Lua,
+// topic CAS), the way the controller does it, minus the RPC hop and the liveness loop. `fence(id)`
+// marks a node fenced, as the controller's session timeout would.
+import { randomBytes } from 'node:crypto';
+import {
+  assignReplicas, MetadataError, validateTopicName,
+  type BrokerRegistration, type ControllerStore, type CreateTopicSpec, type MetadataWriter, type StoredNode, type TopicMetadata,
+} from '../src/index.ts';
+
+export interface TestWriter extends MetadataWriter {
+  fence(nodeId: number): Promise<number>;
+  calls: string[];
+}
+
+export function storeWriter(store: ControllerStore): TestWriter {
+  const calls: string[] = [];
+  const topicOf = async (name: string) => {
+    const t = (await store.load()).topics.get(name);
+    if (!t) throw new MetadataError('UNKNOWN_TOPIC', `topic "${name}" does not exist`);
+    return t;
+  };
+  const update = async (previous: TopicMetadata, topic: TopicMetadata) => ({ topic, version: await store.commit({ topics: [{ topic, previous }] }) });
+  return {
+    calls,
+    async registerNode(input: Omit<BrokerRegistration, 'brokerEpoch'>) {
+      calls.push(`register ${input.nodeId}`);
+      const registration: StoredNode = { ...input, brokerEpoch: await store.nextBrokerEpoch(), fenced: false };
+      const version = await store.commit({ nodes: [registration] });
+      const { fenced: _f, ...reg } = registration;
+      return { registration: reg, version };
+    },
+    async heartbeat(nodeId: number, brokerEpoch: number) {
+      calls.push(`heartbeat ${nodeId}`);
+      const node = (await store.load()).nodes.get(nodeId);
+      return { fenced: !node || node.fenced || node.brokerEpoch !== brokerEpoch };
+    },
+    async createTopic(spec: CreateTopicSpec) {
+      validateTopicName(spec.name);
+      const state = await store.load();
+      if (state.topics.has(spec.name)) throw new MetadataError('TOPIC_ALREADY_EXISTS', `topic "${spec.name}" already exists`);
+      const live = [...state.nodes.values()].filter((n) => !n.fenced && n.roles.includes('broker')).map((n) => n.nodeId);
+      const assignments = spec.assignments ?? assignReplicas(live, spec.partitions, spec.replicationFactor);
+      const topic: TopicMetadata = {
+        name: spec.name, topicId: randomBytes(16).toString('hex'), internal: spec.internal ?? false, configs: { ...spec.configs },
+        partitions: assignments.map((replicas, partition) => ({ partition, leader: replicas[0]!, leaderEpoch: 0, replicas, isr: [...replicas], version: 0 })),
+      };
+      return { topic, version: await store.commit({ topics: [{ topic, previous: null }] }) };
+    },
+    async deleteTopic(name: string) {
+      return { version: await store.commit({ deleteTopics: [{ name, previous: await topicOf(name) }] }) };
+    },
+    async createPartitions(name: string, totalCount: number) {
+      const t = await topicOf(name);
+      const added = Array.from({ length: totalCount - t.partitions.length }, (_, i) => t.partitions.length + i);
+      return update(t, { ...t, partitions: [...t.partitions, ...added.map((partition) => ({ partition, leader: 1, leaderEpoch: 0, replicas: [1], isr: [1], version: 0 }))] });
+    },
+    async alterTopicConfigs(name: string, configs: Record<string, string | null>) {
+      const t = await topicOf(name);
+      const merged = { ...t.configs };
+      for (const [k, v] of Object.entries(configs)) if (v === null) delete merged[k]; else merged[k] = v;
+      return update(t, { ...t, configs: merged });
+    },
+    async allocateProducerId() {
+      return store.allocateProducerIds(1);
+    },
+    async fence(nodeId: number) {
+      const node = (await store.load()).nodes.get(nodeId)!;
+      return store.commit({ nodes: [{ ...node, fenced: true }] });
+    },
+  };
+}
