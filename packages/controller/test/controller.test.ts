@@ -129,16 +129,23 @@ describe('Controller', () => {
     const rpc = client(controller);
     await session(rpc, 1, ['broker']);
     const b2 = await session(rpc, 2, ['broker']);
+    await session(rpc, 10, ['coordinator']);
+    const c11 = await session(rpc, 11, ['coordinator']);
+    const split = await (await reader()).load();
+    expect([...split.coordinators.values()].map((a) => a.nodeId)).toEqual([10, 11, 10, 11]);
     const { topic } = await rpc.call('controller.createTopic', { name: 'orders', partitions: 4, replicationFactor: 1, configs: {}, internal: false, assignments: [] });
     const on2 = topic.partitions.filter((p) => p.leader === 2).map((p) => p.partition);
     expect(on2.length).toBeGreaterThan(0);
 
     b2.stop();
+    c11.stop();
     const store = await reader();
-    const fenced = await waitFor('broker 2 fenced', async () => {
+    const fenced = await waitFor('broker 2 and coordinator 11 fenced', async () => {
       const s = await store.load();
-      return s.nodes.get(2)?.fenced ? s : undefined;
+      return s.nodes.get(2)?.fenced && s.nodes.get(11)?.fenced ? s : undefined;
     });
+    // Coordinator 11's partitions moved to 10 with a new epoch; 10's kept theirs.
+    expect([...fenced.coordinators.entries()]).toEqual([0, 1, 2, 3].map((p) => [p, { nodeId: 10, epoch: p % 2 === 1 ? split.coordinators.get(p)!.epoch + 1 : split.coordinators.get(p)!.epoch }]));
     expect(fenced.nodes.get(1)!.fenced).toBe(false);
     for (const p of fenced.topics.get('orders')!.partitions) {
       if (on2.includes(p.partition)) expect(p).toMatchObject({ leader: -1, isr: [], leaderEpoch: 0, replicas: [2] });
