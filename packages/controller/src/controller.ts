@@ -76,7 +76,9 @@ export class Controller {
   private constructor(options: ControllerOptions) {
     this.#config = options.config;
     this.#store = options.store;
-    this.#baseLog = (options.logger ?? silentLogger()).child({ nodeId: options.config.nodeId });
+    const logger = options.logger ?? silentLogger();
+    // The cli's role logger may carry the node id already; JSON lines should not repeat a key.
+    this.#baseLog = 'nodeId' in logger.bindings() ? logger : logger.child({ nodeId: options.config.nodeId });
     this.#log = this.#baseLog;
     this.#onFatal = options.onFatal ?? ((err) => this.#log.fatal({ err }, 'controller cannot continue'));
     this.#sessionTimeoutMs = options.config.get('broker.session.timeout.ms');
