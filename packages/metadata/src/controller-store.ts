@@ -163,6 +163,11 @@ export class ControllerStore {
       commandTimeout: Math.max(10, Math.floor(this.#leaseMs / 4)),
       connectTimeout: Math.max(10, Math.floor(this.#leaseMs / 4)),
     });
+    // §5.3: any error on the lease connection means the lease is lost, at once: a closed connection
+    // cannot renew, and waiting for the next renewal would let this controller write on borrowed time.
+    this.#lease.on('close', () => {
+      if (this.#held) this.#lose(this.#held, 'the lease connection closed');
+    });
     try {
       await Promise.all([waitReady(this.#redis, this.#url, this.#startTimeoutMs), waitReady(this.#lease, this.#url, this.#startTimeoutMs)]);
     } catch (err) {
@@ -205,7 +210,7 @@ export class ControllerStore {
     }
   }
 
-  /** `listener` runs when a held lease is lost (a renewal failed or found another holder); once per loss. */
+  /** `listener` runs when a held lease is lost (a renewal failed or found another holder, or the lease connection closed); once per loss. */
   onLost(listener: () => void): void {
     this.#lostListeners.add(listener);
   }
@@ -310,18 +315,24 @@ export class ControllerStore {
       } catch (err) {
         reason = (err as Error).message;
       }
-      if (this.#held !== held) return; // stopped meanwhile
+      if (this.#held !== held) return; // stopped or lost meanwhile
       if (renewed) return this.#scheduleRenew(held);
-      this.#held = undefined;
-      this.#logger.warn({ controllerId: this.#controllerId, epoch: held.epoch, reason }, 'lost the controller lease');
-      for (const listener of this.#lostListeners) {
-        try {
-          listener();
-        } catch (err) {
-          this.#logger.error({ err }, 'controller lease listener threw');
-        }
-      }
+      this.#lose(held, reason);
     }, Math.max(10, Math.floor(this.#leaseMs / 3)));
+  }
+
+  #lose(held: { epoch: number; value: string }, reason: string): void {
+    if (this.#held !== held) return;
+    this.#held = undefined;
+    clearTimeout(this.#renewTimer);
+    this.#logger.warn({ controllerId: this.#controllerId, epoch: held.epoch, reason }, 'lost the controller lease');
+    for (const listener of this.#lostListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.#logger.error({ err }, 'controller lease listener threw');
+      }
+    }
   }
 }
 

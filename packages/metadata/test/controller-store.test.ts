@@ -85,6 +85,21 @@ describe('ControllerStore', () => {
     expect((await b.load()).topics.get('t')?.partitions[0]?.leaderEpoch).toBe(1);
   });
 
+  it('gives the lease up at once when its lease connection closes', async () => {
+    const r = await redis();
+    const a = await controller(r, 1, 10_000);
+    await a.campaign(rpc);
+    let lost = 0;
+    a.onLost(() => lost++);
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(redisOptionsFromUrl(r.url));
+    await raw.client('KILL', 'TYPE', 'normal'); // every connection but this one
+    raw.disconnect();
+    await until(() => lost === 1);
+    expect(a.heldEpoch()).toBeNull();
+    await expect(a.commit({})).rejects.toMatchObject({ code: 'STALE_EPOCH' });
+  });
+
   it('refuses a write from an old epoch even while it still believes it holds the lease', async () => {
     const r = await redis();
     const a = await controller(r, 1, 10_000);

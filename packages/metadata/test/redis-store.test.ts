@@ -40,7 +40,7 @@ describe('RedisStore', () => {
     r ??= await startRedis();
     const redis = r;
     cleanup.push(() => redis.stop());
-    const controller = ControllerStore.create({ url: r.url, controllerId: 0, leaseMs: 3_000 });
+    const controller = ControllerStore.create({ url: r.url, controllerId: 0, leaseMs: 1_000 });
     await controller.start();
     cleanup.push(() => controller.stop());
     await controller.campaign(controllerRpc);
@@ -138,7 +138,7 @@ describe('RedisStore', () => {
     expect(a.store.snapshot().topics.has('kept')).toBe(true);
 
     const restarted = await startRedis({ dir: first.redis.dir });
-    // The controller carries on: its lease survived the short outage, or it lost it and takes it again.
+    // The controller lost its lease with its connection (§5.3); it takes the lease again once the old one expires.
     await first.controller.campaign(controllerRpc);
     // Its command connection reconnects with backoff; until then writes fail as retriable STORE_UNAVAILABLE.
     const state = await retrying(() => first.controller.load());
