@@ -1,15 +1,18 @@
-// Consumer groups end to end, with real clients in real processes against `runnel start`:
-// a kafkajs member killed with -9 hands its partitions over without skipping records; kcat -G
-// (librdkafka) and @platformatic/kafka split and rebalance a topic; committed offsets survive a
-// kill -9 of the coordinator; a hung member is removed after its session timeout, while a
-// LeaveGroup rebalances at once.
+// Consumer groups end to end, with real clients in real processes, run twice: against `runnel
+// start` (the coordinator inside the single node) and against a cluster whose coordinator is its
+// own process (Redis, a controller, two brokers, one coordinator; clients find it through
+// FindCoordinator and Metadata). A kafkajs member killed with -9 hands its partitions over without
+// skipping records; kcat -G (librdkafka) and @platformatic/kafka split and rebalance a topic;
+// committed offsets survive a kill -9 of the coordinator; a hung member is removed after its
+// session timeout, while a LeaveGroup rebalances at once.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKey, decodeResponse, encodeRequest, ErrorCode } from '@runnel/protocol';
-import { startBroker, type TestBroker } from './helpers/broker.ts';
+import { startBroker } from './helpers/broker.ts';
+import { startCluster } from './helpers/cluster.ts';
 import { startProcess, type Started } from './helpers/process.ts';
 import { RawKafka } from './helpers/raw-kafka.ts';
 
@@ -35,8 +38,8 @@ class Member {
       for (const line of lines) if (line.startsWith('{')) this.events.push({ ...JSON.parse(line), at: Date.now() });
     });
   }
-  static async start(broker: TestBroker, group: string, topic: string, name: string): Promise<Member> {
-    return new Member(name, await startProcess(process.execPath, [memberScript, broker.bootstrap, group, topic, name, String(SESSION_MS)]));
+  static async start(target: Target, group: string, topic: string, name: string): Promise<Member> {
+    return new Member(name, await startProcess(process.execPath, [memberScript, target.bootstrap, group, topic, name, String(SESSION_MS)]));
   }
   lastJoin(after = 0) { return this.events.filter((e) => e.ev === 'join' && e.at >= after).at(-1) as (MemberEvent & { assignment: number[] }) | undefined; }
   messages() { return this.events.filter((e) => e.ev === 'msg'); }
@@ -73,16 +76,69 @@ function steadyProducer(producer: Producer, topic: string, partitions: number) {
   return { stop: async () => { running = false; await done; return seq; } };
 }
 
+/** Where the group tests run: what they need to reach, crash and restart the coordinator. */
+interface Target {
+  readonly bootstrap: string;
+  /** The Kafka port of the node that coordinates the test groups (for raw requests). */
+  readonly coordinatorPort: number;
+  /** kill -9 the coordinator, then start it again on its data; resolves when it serves again. */
+  crashAndRestartCoordinator(): Promise<void>;
+  /** A line the restarted coordinator logs that proves it came back from its durable state. */
+  readonly recoveredLine: RegExp;
+  output(): string;
+  cleanup(): Promise<void>;
+}
+
+const targets: Record<string, () => Promise<Target>> = {
+  'runnel start': async () => {
+    let broker = await startBroker();
+    const first = broker;
+    return {
+      get bootstrap() { return broker.bootstrap; },
+      get coordinatorPort() { return broker.port; },
+      async crashAndRestartCoordinator() {
+        broker.process.child.kill('SIGKILL');
+        await broker.process.exited();
+        broker = await startBroker({ logDir: first.logDir });
+      },
+      recoveredLine: /recovering log dir after an unclean shutdown/,
+      output: () => broker.process.output(),
+      cleanup: () => broker.cleanup(),
+    };
+  },
+  'a cluster with the coordinator in its own process': async () => {
+    const cluster = await startCluster({ brokers: 2, coordinators: 1 });
+    return {
+      get bootstrap() { return cluster.bootstrap; },
+      get coordinatorPort() { return cluster.coordinators[0]!.port; },
+      async crashAndRestartCoordinator() {
+        const c = cluster.coordinators[0]!;
+        c.process.child.kill('SIGKILL');
+        await c.process.exited();
+        await cluster.restart(c);
+      },
+      recoveredLine: /group coordinator loaded/,
+      output: () => cluster.coordinators[0]!.process.output(),
+      cleanup: () => cluster.cleanup(),
+    };
+  },
+};
+
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
 
-describe('consumer groups with real clients and processes', () => {
+describe.each(Object.keys(targets))('consumer groups with real clients and processes: %s', (targetName) => {
+  const start = async () => {
+    const target = await targets[targetName]!();
+    cleanups.push(() => target.cleanup());
+    return target;
+  };
+
   it('moves a killed kafkajs member\'s partitions to the others without skipping records', async () => {
-    const broker = await startBroker();
-    cleanups.push(() => broker.cleanup());
-    const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const target = await start();
+    const kafka = new Kafka({ brokers: target.bootstrap.split(','), logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 6 }] });
@@ -92,7 +148,7 @@ describe('consumer groups with real clients and processes', () => {
     cleanups.push(() => producer.disconnect());
     const production = steadyProducer(producer, 'orders', 6);
 
-    const members = await Promise.all(['m1', 'm2', 'm3'].map((n) => Member.start(broker, 'g-kill', 'orders', n)));
+    const members = await Promise.all(['m1', 'm2', 'm3'].map((n) => Member.start(target, 'g-kill', 'orders', n)));
     for (const m of members) cleanups.push(() => m.proc.stop(1_000));
     await until('3 members to share 6 partitions', () => covers(members, 6), 30_000);
     await until('the victim to commit', () => members[0]!.commits().length > 0, 10_000);
@@ -136,7 +192,7 @@ describe('consumer groups with real clients and processes', () => {
 
     // The dead member's last generation can no longer commit.
     const last = victim.commits().at(-1)!;
-    const conn = await RawKafka.open(broker.port);
+    const conn = await RawKafka.open(target.coordinatorPort);
     conn.send(encodeRequest({ apiKey: ApiKey.OffsetCommit, apiVersion: 2, correlationId: 1, clientId: 'zombie' }, {
       groupId: 'g-kill', generationIdOrMemberEpoch: last.generation!, memberId: last.memberId!, retentionTimeMs: -1n,
       topics: [{ name: 'orders', partitions: [{ partitionIndex: last.partition!, committedOffset: 0n, committedMetadata: null }] }],
@@ -148,13 +204,12 @@ describe('consumer groups with real clients and processes', () => {
   });
 
   it('removes a hung member after its session timeout, and rebalances at once on LeaveGroup', async () => {
-    const broker = await startBroker();
-    cleanups.push(() => broker.cleanup());
-    const admin = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin();
+    const target = await start();
+    const admin = new Kafka({ brokers: target.bootstrap.split(','), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'hb', numPartitions: 4 }] });
     await admin.disconnect();
-    const members = await Promise.all(['a', 'b', 'c'].map((n) => Member.start(broker, 'g-hb', 'hb', n)));
+    const members = await Promise.all(['a', 'b', 'c'].map((n) => Member.start(target, 'g-hb', 'hb', n)));
     for (const m of members) cleanups.push(async () => { m.proc.child.kill('SIGCONT'); await m.proc.stop(1_000); });
     await until('3 members to share 4 partitions', () => covers(members, 4), 30_000);
 
@@ -173,9 +228,8 @@ describe('consumer groups with real clients and processes', () => {
   });
 
   it('resumes a group from its committed offsets after the coordinator is killed with -9', async () => {
-    const first = await startBroker();
-    cleanups.push(() => first.cleanup());
-    const kafka = new Kafka({ brokers: [first.bootstrap], logLevel: logLevel.NOTHING });
+    const target = await start();
+    const kafka = new Kafka({ brokers: target.bootstrap.split(','), logLevel: logLevel.NOTHING });
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({ topic: 'resume', messages: Array.from({ length: 100 }, (_, i) => ({ value: String(i) })) });
@@ -196,12 +250,10 @@ describe('consumer groups with real clients and processes', () => {
       });
     });
     await consumer.stop();
-    first.process.child.kill('SIGKILL');
-    await first.process.exited();
+    await consumer.disconnect();
+    await target.crashAndRestartCoordinator();
 
-    const second = await startBroker({ logDir: first.logDir });
-    cleanups.push(() => second.stop());
-    const again = new Kafka({ brokers: [second.bootstrap], logLevel: logLevel.NOTHING }).consumer({ groupId: 'g-resume', maxWaitTimeInMs: 100 });
+    const again = new Kafka({ brokers: target.bootstrap.split(','), logLevel: logLevel.NOTHING }).consumer({ groupId: 'g-resume', maxWaitTimeInMs: 100 });
     await again.connect();
     await again.subscribe({ topic: 'resume', fromBeginning: true });
     const offsets: number[] = [];
@@ -210,19 +262,18 @@ describe('consumer groups with real clients and processes', () => {
     });
     await again.disconnect();
     expect(offsets).toEqual(Array.from({ length: 40 }, (_, i) => 60 + i));
-    expect(second.process.output()).toContain('recovering log dir after an unclean shutdown');
+    expect(target.output()).toMatch(target.recoveredLine);
   });
 
   it('kcat -G (librdkafka balanced consumer) splits a topic and rebalances when a member leaves', async () => {
-    const broker = await startBroker();
-    cleanups.push(() => broker.cleanup());
-    const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const target = await start();
+    const kafka = new Kafka({ brokers: target.bootstrap.split(','), logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'rdk', numPartitions: 4 }] });
     await admin.disconnect();
     const kcat = () => {
-      const child = spawn('kcat', ['-b', broker.bootstrap, '-G', 'g-rdk', '-u', '-f', '%p %o %s\\n', '-q', '-X', 'topic.auto.offset.reset=earliest', 'rdk']);
+      const child = spawn('kcat', ['-b', target.bootstrap, '-G', 'g-rdk', '-u', '-f', '%p %o %s\\n', '-q', '-X', 'topic.auto.offset.reset=earliest', 'rdk']);
       const lines: string[] = [];
       let buf = '';
       child.stdout.on('data', (d: Buffer) => { buf += d; const parts = buf.split('\n'); buf = parts.pop()!; lines.push(...parts); });
@@ -259,22 +310,21 @@ describe('consumer groups with real clients and processes', () => {
   });
 
   it('@platformatic/kafka consumers split a topic and rebalance when one closes', async () => {
-    const broker = await startBroker();
-    cleanups.push(() => broker.cleanup());
-    const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const target = await start();
+    const kafka = new Kafka({ brokers: target.bootstrap.split(','), logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'plt-g', numPartitions: 4 }] });
     await admin.disconnect();
-    const start = async (name: string) => {
-      const consumer = new Consumer({ groupId: 'g-plt', clientId: name, bootstrapBrokers: [broker.bootstrap], deserializers: stringDeserializers, maxWaitTime: 100, sessionTimeout: SESSION_MS, heartbeatInterval: 300 });
+    const member = async (name: string) => {
+      const consumer = new Consumer({ groupId: 'g-plt', clientId: name, bootstrapBrokers: target.bootstrap.split(','), deserializers: stringDeserializers, maxWaitTime: 100, sessionTimeout: SESSION_MS, heartbeatInterval: 300 });
       const stream = await consumer.consume({ topics: ['plt-g'], mode: MessagesStreamModes.COMMITTED, fallbackMode: 'earliest', autocommit: 100 });
       const got: { partition: number; value: string }[] = [];
       stream.on('data', (m) => got.push({ partition: m.partition, value: m.value }));
       return { consumer, stream, got };
     };
-    const c1 = await start('p1');
-    const c2 = await start('p2');
+    const c1 = await member('p1');
+    const c2 = await member('p2');
     cleanups.push(async () => { await c1.stream.close().catch(() => {}); await c1.consumer.close(true).catch(() => {}); });
     await until('both in a stable group', () => c1.consumer.assignments !== null && c2.consumer.assignments !== null
       && (c1.consumer.assignments?.[0]?.partitions.length ?? 0) + (c2.consumer.assignments?.[0]?.partitions.length ?? 0) === 4, 30_000);

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { ConfigError, RunnelError } from '@runnel/common';
 import { startSingleNode } from './start.ts';
+import { startRole } from './cluster/roles.ts';
+import { clusterUp } from './cluster/cluster-up.ts';
 import { perfCommand } from './perf.ts';
 import { consumerGroupsCommand } from './consumer-groups.ts';
 
@@ -12,21 +14,39 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .description('Runnel: a Kafka-compatible broker cluster')
     .showHelpAfterError();
 
-  program.command('start')
-    .description('serve a single-node cluster (broker and coordinator in one process, embedded metadata)')
+  const configOptions = (c: Command) => c
     .option('-c, --config <file>', 'a server.properties file (Kafka names)')
-    .option('-s, --set <key=value>', 'set one config, e.g. --set listeners=PLAINTEXT://127.0.0.1:9093 (repeatable)', collect, [])
-    .action(async (opts: { config?: string; set: string[] }) => {
-      const node = await startSingleNode(opts, env);
-      const shutdown = (signal: string) => {
-        process.stderr.write(`runnel: ${signal}, stopping\n`);
-        node.stop().catch((err: unknown) => {
-          process.stderr.write(`runnel: stop failed: ${(err as Error).stack ?? err}\n`);
-          process.exitCode = 1;
-        });
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+    .option('-s, --set <key=value>', 'set one config, e.g. --set listeners=PLAINTEXT://127.0.0.1:9093 (repeatable)', collect, []);
+
+  configOptions(program.command('start')
+    .description('serve a single-node cluster (broker and coordinator in one process, embedded metadata)'))
+    .action(async (opts: { config?: string; set: string[] }) => stopOnSignal(await startSingleNode(opts, env)));
+
+  // The cluster roles, one per process (DESIGN.md §1); `cluster up` starts a whole cluster of them.
+  const roles = [
+    ['controller', 'serve the controller: cluster membership, topic assignment, leader election (metadata in Redis)'],
+    ['broker', 'serve a broker of a cluster: partition logs behind the Kafka listener'],
+    ['coordinator', 'serve a group coordinator of a cluster: consumer groups and committed offsets'],
+  ] as const;
+  for (const [role, description] of roles) {
+    configOptions(program.command(role).description(description))
+      .action(async (opts: { config?: string; set: string[] }) => stopOnSignal(await startRole(role, opts, env)));
+  }
+  program.command('cluster')
+    .description('run a cluster on this machine')
+    .command('up')
+    .description('start Redis, a controller, brokers and coordinators as separate processes; Ctrl-C stops them all')
+    .option('--brokers <n>', 'number of brokers', (v) => Number(v), 3)
+    .option('--coordinators <n>', 'number of group coordinators', (v) => Number(v), 1)
+    .option('--dir <path>', 'data directory of the whole cluster', './data-cluster')
+    .option('--host <host>', 'host the Kafka listeners bind and advertise', '127.0.0.1')
+    .option('--port <port>', 'Kafka port of the first broker; the other nodes take the next ones', (v) => Number(v), 9092)
+    .option('--redis <url>', 'use this Redis instead of starting one (redis://host:port)')
+    .option('-s, --set <key=value>', 'a config given to every node (repeatable)', collect, [])
+    .action(async (opts: { brokers: number; coordinators: number; dir: string; host: string; port: number; redis?: string; set: string[] }) => {
+      const cluster = await clusterUp(opts, argv[1]!);
+      stopOnSignal(cluster);
+      await cluster.done;
     });
 
   program.addCommand(perfCommand());
@@ -48,4 +68,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     process.stderr.write(`runnel: cannot start: ${operational ? sys.message : (sys.stack ?? String(err))}\n`);
     process.exitCode = 1;
   }
+}
+
+/** SIGTERM or SIGINT stops the running node(s) cleanly; a failed stop exits 1. */
+function stopOnSignal(running: { stop(): Promise<void> }): void {
+  const shutdown = (signal: string) => {
+    process.stderr.write(`runnel: ${signal}, stopping\n`);
+    running.stop().catch((err: unknown) => {
+      process.stderr.write(`runnel: stop failed: ${(err as Error).stack ?? err}\n`);
+      process.exitCode = 1;
+    });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
 }

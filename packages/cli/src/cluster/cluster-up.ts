@@ -1,0 +1,121 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '@runnel/common';
+
+export interface ClusterUpOptions {
+  brokers: number;
+  coordinators: number;
+  /** Data root: `<dir>/broker-<id>`, `<dir>/redis`. */
+  dir: string;
+  /** Kafka listener port of the first broker; the next nodes take the following ports. */
+  port: number;
+  host: string;
+  /** An existing Redis; when absent a redis-server is started under `<dir>/redis`. */
+  redis?: string;
+  /** `--set` pairs given to every role. */
+  set: string[];
+}
+
+interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
+
+/**
+ * `runnel cluster up`: a whole cluster on this machine as separate OS processes (DESIGN.md §1):
+ * a Redis for metadata (started with `appendonly yes`, `appendfsync always`, as §5.7 requires,
+ * unless `--redis` names one), one controller, N brokers and M coordinators, each started as
+ * `runnel <role>` with its own node id, listener and data dir. The roles' JSON log lines pass
+ * through to stderr; once every node is ready a summary goes to stdout. SIGINT/SIGTERM stops the
+ * nodes (brokers and coordinators first, then the controller, then Redis) and exits; a node that
+ * dies on its own is reported, and the rest keep running, as in a real cluster.
+ */
+export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
+  if (!Number.isInteger(o.brokers) || o.brokers < 1) throw new ConfigError('INVALID_VALUE', '--brokers', `--brokers: expected a whole number >= 1, got ${o.brokers}`);
+  if (!Number.isInteger(o.coordinators) || o.coordinators < 1) throw new ConfigError('INVALID_VALUE', '--coordinators', `--coordinators: expected a whole number >= 1, got ${o.coordinators}`);
+  const dir = resolve(o.dir);
+  mkdirSync(dir, { recursive: true });
+  const children: Child[] = [];
+  let stopping = false;
+
+  const start = (name: string, command: string, args: string[], readyLine: RegExp): Child => {
+    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ready = new Promise<string>((resolveReady, reject) => {
+      let pending = '';
+      const onData = (b: Buffer) => {
+        process.stderr.write(b);
+        pending = (pending + b.toString()).slice(-8192);
+        const m = pending.match(readyLine);
+        if (m) resolveReady(m[1] ?? '');
+      };
+      proc.stdout!.on('data', onData);
+      proc.stderr!.on('data', onData);
+      proc.on('error', reject);
+      proc.on('exit', (code, signal) => {
+        reject(new Error(`${name} exited (${code ?? signal}) before it was ready`));
+        if (!stopping) process.stderr.write(`runnel cluster: ${name} exited (${code ?? signal})\n`);
+      });
+    });
+    ready.catch(() => {});
+    const child = { name, proc, ready };
+    children.push(child);
+    return child;
+  };
+
+  const stopAll = async () => {
+    stopping = true;
+    // Nodes first (they deregister by going quiet), then the controller, then the store.
+    const order = [...children].reverse();
+    for (const c of order) {
+      if (c.proc.exitCode !== null || c.proc.signalCode !== null) continue;
+      const exited = new Promise((r) => c.proc.once('exit', r));
+      c.proc.kill('SIGTERM');
+      const timer = setTimeout(() => c.proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
+  try {
+    let redisUrl = o.redis;
+    if (!redisUrl) {
+      const redisDir = join(dir, 'redis');
+      mkdirSync(redisDir, { recursive: true });
+      const socket = join(redisDir, 'redis.sock');
+      if (spawnSync('redis-server', ['--version']).error) {
+        throw new ConfigError('MISSING', '--redis', 'redis-server is not installed: install it (Debian: apt-get install redis-server) or pass --redis URL');
+      }
+      const redis = start('redis', 'redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', redisDir,
+        '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], /(Ready to accept connections)/);
+      await redis.ready;
+      redisUrl = `redis+unix://${socket}`;
+    }
+    const common = ['--set', `runnel.redis.url=${redisUrl}`, ...o.set.flatMap((s) => ['--set', s])];
+    const role = (name: string, roleName: string, nodeId: number, extra: string[]) =>
+      start(name, process.execPath, [runnelBin, roleName, '--set', `node.id=${nodeId}`, ...extra, ...common], new RegExp(`"listener":"([^"]+)"[^\\n]*runnel ${roleName} is ready|"rpc":"([^"]+)"[^\\n]*runnel ${roleName} is ready`));
+
+    const controller = role('controller', 'controller', 0, ['--set', `log.dirs=${join(dir, 'controller')}`]);
+    await controller.ready;
+    let port = o.port;
+    const nodes: Child[] = [];
+    for (let i = 1; i <= o.brokers; i++) {
+      nodes.push(role(`broker-${i}`, 'broker', i, ['--set', `listeners=PLAINTEXT://${o.host}:${port++}`, '--set', `log.dirs=${join(dir, `broker-${i}`)}`]));
+    }
+    for (let i = 1; i <= o.coordinators; i++) {
+      const id = o.brokers + i;
+      nodes.push(role(`coordinator-${id}`, 'coordinator', id, ['--set', `listeners=PLAINTEXT://${o.host}:${port++}`, '--set', `log.dirs=${join(dir, `coordinator-${id}`)}`]));
+    }
+    const listeners = await Promise.all(nodes.map((n) => n.ready));
+    const bootstrap = listeners.slice(0, o.brokers).map((l) => l.replace('PLAINTEXT://', '')).join(',');
+    process.stdout.write(`runnel cluster is up: ${o.brokers} broker(s), ${o.coordinators} coordinator(s), metadata in ${redisUrl}\n`);
+    process.stdout.write(`bootstrap.servers=${bootstrap}\n`);
+    for (const [i, n] of nodes.entries()) process.stdout.write(`  ${n.name.padEnd(16)} ${listeners[i]}  pid ${n.proc.pid}\n`);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  const done = new Promise<void>((r) => {
+    let alive = children.length;
+    for (const c of children) c.proc.once('exit', () => { if (--alive === 0) r(); });
+  });
+  return { stop: stopAll, done };
+}
