@@ -17,5 +17,6 @@ export { Coordinator, CoordinatorError, type CoordinatorErrorCode, type Coordina
 export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog, logManagerOffsetsLog, replayRange, encodeOffsetsBatch, OFFSETS_TOPIC, offsetsTopicLogConfig } from './offsets-log.ts';
 export { rpcOffsetsLog, BrokerClients, coordinatorErrorOf, type RpcOffsetsLog, type RpcOffsetsLogOptions } from './rpc-offsets-log.ts';
 export { CoordinatorNode, type CoordinatorNodeOptions } from './node.ts';
+export { notCoordinatorHandlers } from './not-coordinator.ts';
 export { coordinatorHandlers, errorCode, clientHostOf } from './handlers.ts';
 export { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
