@@ -140,6 +140,8 @@ export class ControllerStore {
   #renewTimer: NodeJS.Timeout | undefined;
   #lostListeners = new Set<() => void>();
   #stopped = false;
+  /** The highest controller epoch this process has held or loaded. */
+  #highestEpoch = 0;
 
   private constructor(o: ControllerStoreOptions) {
     this.#url = o.url;
@@ -189,6 +191,7 @@ export class ControllerStore {
     for (;;) {
       signal?.throwIfAborted();
       if (this.#stopped) throw new MetadataError('STORE_UNAVAILABLE', 'controller store stopped');
+      if (this.#held) return this.#held.epoch; // a concurrent campaign() won
       let waitMs = Math.floor(this.#leaseMs / 3);
       try {
         const [epoch, pttl] = (await lease.eval(
@@ -196,7 +199,14 @@ export class ControllerStore {
           String(this.#controllerId), String(this.#leaseMs), canonicalJson({ host: rpc.host, port: rpc.port }), CHANGES_CHANNEL,
         )) as [number, number];
         if (epoch > 0) {
-          this.#held = { epoch, value: `${this.#controllerId}:${epoch}` };
+          const value = `${this.#controllerId}:${epoch}`;
+          if (epoch <= this.#highestEpoch) {
+            // Redis lost data (a wipe, a restart without its append-only file): epochs must never go back (§5.6).
+            await lease.eval(RELEASE, 1, KEYS.lease, value).catch(() => {});
+            throw new MetadataError('CORRUPT_STATE', `controller epoch went backwards (${epoch} after ${this.#highestEpoch}): Redis lost its data`);
+          }
+          this.#highestEpoch = epoch;
+          this.#held = { epoch, value };
           this.#logger.info({ controllerId: this.#controllerId, epoch }, 'took the controller lease');
           this.#scheduleRenew(this.#held);
           return epoch;
@@ -204,6 +214,7 @@ export class ControllerStore {
         // Someone holds it: look again when it would expire (or sooner, it may be released).
         if (pttl > 0) waitMs = Math.min(waitMs, pttl + 1);
       } catch (err) {
+        if (err instanceof MetadataError) throw err;
         this.#logger.warn({ err: (err as Error).message }, 'controller lease attempt failed; retrying');
       }
       await sleep(Math.max(10, waitMs), signal);
@@ -224,6 +235,7 @@ export class ControllerStore {
   async load(): Promise<ClusterState> {
     try {
       const raw = await readCluster(this.#require().redis);
+      this.#highestEpoch = Math.max(this.#highestEpoch, raw.controllerEpoch);
       return { clusterId: raw.clusterId, version: raw.version, controllerEpoch: raw.controllerEpoch, nodes: raw.nodes, topics: raw.topics, coordinators: raw.coordinators };
     } catch (err) {
       throw mapRedisError(err);

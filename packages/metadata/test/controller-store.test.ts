@@ -100,6 +100,24 @@ describe('ControllerStore', () => {
     await expect(a.commit({})).rejects.toMatchObject({ code: 'STALE_EPOCH' });
   });
 
+  it('refuses to lead with an epoch lower than one it has seen (a wiped Redis)', async () => {
+    const r = await redis();
+    const a = await controller(r, 1);
+    await a.campaign(rpc);
+    await a.campaign(rpc); // already held: the same epoch
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(redisOptionsFromUrl(r.url));
+    await raw.set('runnel:controller:epoch', '5');
+    await raw.del('runnel:controller:lease');
+    await until(() => a.heldEpoch() === null); // its renewal finds the lease gone
+    expect(await a.campaign(rpc)).toBe(6);
+    await raw.flushall();
+    raw.disconnect();
+    await until(() => a.heldEpoch() === null);
+    await expect(a.campaign(rpc)).rejects.toMatchObject({ code: 'CORRUPT_STATE' });
+    expect(a.heldEpoch()).toBeNull();
+  });
+
   it('refuses a write from an old epoch even while it still believes it holds the lease', async () => {
     const r = await redis();
     const a = await controller(r, 1, 10_000);
