@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { resolveConfig } from '@runnel/common';
+import { createMetricsRegistry, resolveConfig } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
 import { ControllerStore, MetadataError, RedisStore, type MetadataErrorCode, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
@@ -177,6 +177,20 @@ describe('CoordinatorNode in a cluster (controller + broker + coordinator, real 
     await consumer.disconnect();
     expect(seen.sort()).toEqual(['v0', 'v1', 'v2', 'v3', 'v4']);
     expect(node.coordinator.machine.group('cluster-group')).toBeDefined();
+
+    // Lag over RPC: high watermarks from 'broker.offsets', record timestamps from 'broker.recordTimestamp'.
+    const registry = createMetricsRegistry();
+    node.registerMetrics(registry);
+    await node.refreshLag();
+    const lag = node.lagSources();
+    expect(lag.logEndOffset('orders', 0)).toBe(3n);
+    expect(lag.logEndOffset('orders', 1)).toBe(2n);
+    expect(lag.logEndOffset('orders', 7)).toBe(-1n);
+    expect(await lag.recordTimestamp('orders', 0, 2n)).toBeGreaterThan(0n);
+    expect(await lag.recordTimestamp('orders', 0, 99n)).toBeNull();
+    const text = await registry.metrics();
+    expect(text).toContain('runnel_consumergroup_lag{group="cluster-group",topic="orders",partition="0"} 0');
+    expect(text).toContain('runnel_consumergroup_committed_offset{group="cluster-group",topic="orders",partition="0"} 3');
 
     const expected = [{ partition: 0, offset: '3', metadata: null }, { partition: 1, offset: '2', metadata: null }];
     const fetch = async () => (await admin.fetchOffsets({ groupId: 'cluster-group', topics: ['orders'] }))[0]!.partitions.sort((a, b) => a.partition - b.partition);
