@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '@runnel/common';
 import { ControllerStore, MetadataError, RedisStore, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
@@ -180,6 +181,26 @@ describe('broker in a cluster (redis-server, controller)', () => {
     // FindCoordinator follows: a group hashing to partition 1 now points at node 11.
     const group = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].find((g) => partitionForGroup(g, OFFSETS_PARTITIONS) === moved)!;
     expect(await kafkaCall(c.broker, ApiKey.FindCoordinator, 3, { key: group, keyType: 0 })).toMatchObject({ errorCode: 0, nodeId: 11, port: 19_011 });
+  });
+
+  it('names a broker as the Kafka controller, so kafkajs admin writes reach one that forwards them', async () => {
+    const c = await startCluster();
+    await coordinatorNode(c, 10, { host: '127.0.0.1', port: 19_010 });
+    await waitFor('node 10 live', () => c.store.snapshot().brokers.has(10));
+    // The Runnel controller (node 100) has no Kafka listener; the broker list has nodes 1 and 10.
+    expect(c.store.snapshot().controllerId).toBe(100);
+    const md = await kafkaCall(c.broker, ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false });
+    expect(md.controllerId).toBe(1);
+    expect(md.brokers.map((b) => b.nodeId).sort()).toEqual([1, 10]);
+    expect((await kafkaCall(c.broker, ApiKey.DescribeCluster, 0, { includeClusterAuthorizedOperations: false })).controllerId).toBe(1);
+
+    const kafka = new Kafka({ brokers: [`127.0.0.1:${c.broker.address().port}`], logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    expect(await admin.createTopics({ topics: [{ topic: 'via-kafkajs', numPartitions: 3 }] })).toBe(true);
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['via-kafkajs'] });
+    expect(topics[0]!.partitions.map((p) => p.leader)).toEqual([1, 1, 1]);
   });
 
   it('opens a partition as soon as metadata makes it the leader', async () => {

@@ -1,4 +1,4 @@
-import { validateTopicName, type MetadataStore, type TopicMetadata } from '@runnel/metadata';
+import { validateTopicName, type MetadataSnapshot, type MetadataStore, type TopicMetadata } from '@runnel/metadata';
 import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
 import { defineHandler, type Handler } from './handler.ts';
 
@@ -52,7 +52,7 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
         throttleTimeMs: 0,
         brokers: [...snap.brokers.values()].map((n) => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),
         clusterId: snap.clusterId,
-        controllerId: snap.controllerId,
+        controllerId: kafkaControllerId(snap),
         topics,
       };
     },
@@ -78,6 +78,22 @@ async function lookup(o: MetadataHandlerOptions, name: string, mayCreate: boolea
   }
   const created = o.metadata.snapshot().topics.get(name);
   return created ? describeTopic(created) : error(ErrorCode.LEADER_NOT_AVAILABLE);
+}
+
+/**
+ * The controller id Kafka clients are told (Metadata, DescribeCluster). Clients send CreateTopics,
+ * DeleteTopics and CreatePartitions to that node, so it must be in the broker list and serve them:
+ * the metadata controller when it is such a node (a single node: this broker), else the lowest
+ * live node with the broker role (brokers forward admin writes to the Runnel controller, which
+ * has no Kafka listener), else −1.
+ */
+export function kafkaControllerId(snap: MetadataSnapshot): number {
+  if (snap.brokers.get(snap.controllerId)?.roles.includes('broker')) return snap.controllerId;
+  let lowest = -1;
+  for (const n of snap.brokers.values()) {
+    if (n.roles.includes('broker') && (lowest < 0 || n.nodeId < lowest)) lowest = n.nodeId;
+  }
+  return lowest;
 }
 
 /** One topic as Metadata describes it; an offline partition (leader −1) says LEADER_NOT_AVAILABLE. */

@@ -9,6 +9,7 @@ export { KafkaServer, type KafkaServerOptions, type ApiVersionRange } from './se
 export {
   metadataHandler,
   describeTopic,
+  kafkaControllerId,
   findCoordinatorHandler,
   CoordinatorKeyType,
   type MetadataHandlerOptions,

@@ -1,5 +1,5 @@
 import { ApiKey, ErrorCode } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { defineHandler, kafkaControllerId } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 
 /** DescribeCluster v0: the brokers, the cluster id and the controller. */
@@ -13,7 +13,7 @@ export const describeCluster = (b: BrokerContext) => defineHandler({
       errorCode: ErrorCode.NONE,
       errorMessage: null,
       clusterId: snap.clusterId,
-      controllerId: snap.controllerId,
+      controllerId: kafkaControllerId(snap),
       brokers: [...snap.brokers.values()].map((n) => ({ brokerId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),
       clusterAuthorizedOperations: -2147483648,
     };
