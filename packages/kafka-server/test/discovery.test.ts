@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalStore, MetadataError } from '@runnel/metadata';
+import { LocalStore, MetadataError, type MetadataSnapshot, type NodeRole } from '@runnel/metadata';
 import { ApiKey, decodeResponse, encodeRequest, ErrorCode, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
-import { CoordinatorKeyType, findCoordinatorHandler, KafkaServer, metadataHandler, type CoordinatorLocator } from '../src/index.ts';
+import { CoordinatorKeyType, findCoordinatorHandler, KafkaServer, kafkaControllerId, metadataHandler, type CoordinatorLocator } from '../src/index.ts';
 
 /** One request at a time over a raw socket: enough to see each version's exact shape. */
 class RawClient {
@@ -205,5 +205,19 @@ describe('findCoordinatorHandler', () => {
     const tx = await c.call(ApiKey.FindCoordinator, 4, { keyType: CoordinatorKeyType.TRANSACTION, coordinatorKeys: ['t'] });
     expect(tx.coordinators).toEqual([expect.objectContaining({ key: 't', errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 })]);
     expect((await c.call(ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: [] })).coordinators).toEqual([]);
+  });
+});
+
+describe('kafkaControllerId', () => {
+  const snap = (controllerId: number, nodes: [number, NodeRole[]][]): MetadataSnapshot => ({
+    clusterId: 'c', controllerId, epoch: 1, topics: new Map(), coordinators: new Map(), controllerRpc: null,
+    brokers: new Map(nodes.map(([nodeId, roles]) => [nodeId, { nodeId, host: 'h', port: 1, rack: null, brokerEpoch: 1, roles, rpc: null }])),
+  });
+
+  it('is the metadata controller when it is a live broker, else the lowest live broker, else -1', () => {
+    expect(kafkaControllerId(snap(1, [[1, ['broker']]]))).toBe(1);
+    expect(kafkaControllerId(snap(100, [[7, ['broker']], [3, ['broker']], [2, ['coordinator']]]))).toBe(3);
+    expect(kafkaControllerId(snap(2, [[2, ['coordinator']], [5, ['broker']]]))).toBe(5);
+    expect(kafkaControllerId(snap(100, [[2, ['coordinator']]]))).toBe(-1);
   });
 });
