@@ -1,0 +1,34 @@
+import { RunnelError } from '@runnel/common';
+
+/**
+ * - UNAVAILABLE: no connection could be made, or it broke while the call was in flight (retriable).
+ * - TIMEOUT: no answer within the call's timeout (retriable; the call may still have run).
+ * - REMOTE: the handler threw; `remoteCode` is its error's `code` ('INTERNAL' when it had none).
+ * - FRAME_TOO_LARGE / BAD_FRAME: a frame over `maxFrameBytes`, or one that does not decode.
+ * - UNKNOWN_METHOD: the method is not in the schema, or the server has no handler for it.
+ * - BAD_ADDRESS: parseAddress was given something that is not `host:port`.
+ * - CLOSED: the client was closed.
+ */
+export type RpcErrorCode =
+  | 'UNAVAILABLE'
+  | 'TIMEOUT'
+  | 'REMOTE'
+  | 'FRAME_TOO_LARGE'
+  | 'BAD_FRAME'
+  | 'UNKNOWN_METHOD'
+  | 'BAD_ADDRESS'
+  | 'CLOSED';
+
+export class RpcError extends RunnelError<RpcErrorCode> {
+  /** For REMOTE (and UNKNOWN_METHOD answered by the server): the code the remote side sent. */
+  readonly remoteCode: string | undefined;
+
+  constructor(
+    code: RpcErrorCode,
+    message: string,
+    options?: { cause?: unknown; retriable?: boolean; remoteCode?: string },
+  ) {
+    super(code, message, options);
+    this.remoteCode = options?.remoteCode;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The typed method table: the TypeScript face of proto/rpc.proto. Each interface mirrors the
+ * message of the same name (camelCase fields); 64-bit integers are bigint, `T | null` fields are
+ * absent on the wire. The round-trip test holds one sample per method, so a method added here
+ * without its proto messages (or the other way round) fails there.
+ */
+
+export type Address = { host: string; port: number };
+
+export type NodeRole = 'broker' | 'coordinator';
+
+export interface NodeRegistration {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+  roles: NodeRole[];
+  rpc: Address | null;
+  brokerEpoch: number;
+}
+
+export type RegisterNodeRequest = Omit<NodeRegistration, 'brokerEpoch'>;
+export interface RegisterNodeResponse { registration: NodeRegistration; version: number }
+
+export interface HeartbeatRequest { nodeId: number; brokerEpoch: number }
+export interface HeartbeatResponse { fenced: boolean }
+
+export interface PartitionStateMsg {
+  partition: number;
+  /** -1: offline. */
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+  version: number;
+}
+
+export interface TopicMsg {
+  name: string;
+  topicId: string;
+  internal: boolean;
+  partitions: PartitionStateMsg[];
+  configs: Record<string, string>;
+}
+
+export interface CreateTopicRequest {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  configs: Record<string, string>;
+  internal: boolean;
+  /** [] = let the controller assign. */
+  assignments: number[][];
+}
+export interface TopicResponse { topic: TopicMsg; version: number }
+
+export interface DeleteTopicRequest { name: string }
+export interface VersionResponse { version: number }
+
+export interface CreatePartitionsRequest { name: string; totalCount: number; assignments: number[][] }
+
+export interface AlterTopicConfigsRequest { name: string; set: Record<string, string>; remove: string[] }
+
+export type AllocateProducerIdRequest = Record<string, never>;
+export interface AllocateProducerIdResponse { producerId: bigint }
+
+export interface AppendRequest {
+  topic: string;
+  partition: number;
+  /** One v2 record batch. */
+  records: Buffer;
+  /** -1: not a coordinator append. */
+  coordinatorEpoch: number;
+}
+export interface AppendResponse { baseOffset: bigint; lastOffset: bigint }
+
+export interface ReadRequest { topic: string; partition: number; offset: bigint; maxBytes: number }
+export interface ReadResponse { records: Buffer; highWatermark: bigint; logStartOffset: bigint }
+
+export interface TopicPartitionMsg { topic: string; partition: number }
+export interface OffsetsRequest { partitions: TopicPartitionMsg[] }
+export interface PartitionOffsetsMsg {
+  topic: string;
+  partition: number;
+  /** '' = ok, else an error code. */
+  error: string;
+  highWatermark: bigint;
+  logStartOffset: bigint;
+}
+export interface OffsetsResponse { partitions: PartitionOffsetsMsg[] }
+
+export interface RecordTimestampRequest { topic: string; partition: number; offset: bigint }
+/** timestamp -1n: no record at that offset. */
+export interface RecordTimestampResponse { timestamp: bigint }
+
+/** Method name → [request, response]. */
+export interface RpcMethods {
+  'controller.registerNode': [RegisterNodeRequest, RegisterNodeResponse];
+  'controller.heartbeat': [HeartbeatRequest, HeartbeatResponse];
+  'controller.createTopic': [CreateTopicRequest, TopicResponse];
+  'controller.deleteTopic': [DeleteTopicRequest, VersionResponse];
+  'controller.createPartitions': [CreatePartitionsRequest, TopicResponse];
+  'controller.alterTopicConfigs': [AlterTopicConfigsRequest, TopicResponse];
+  'controller.allocateProducerId': [AllocateProducerIdRequest, AllocateProducerIdResponse];
+  'broker.append': [AppendRequest, AppendResponse];
+  'broker.read': [ReadRequest, ReadResponse];
+  'broker.offsets': [OffsetsRequest, OffsetsResponse];
+  'broker.recordTimestamp': [RecordTimestampRequest, RecordTimestampResponse];
+}
+
+export type RpcMethod = keyof RpcMethods;
+
+export interface RpcContext {
+  /** The caller's address, `host:port`. */
+  peer: string;
+}
+
+export type RpcHandlers = {
+  [M in keyof RpcMethods]?: (req: RpcMethods[M][0], ctx: RpcContext) => Promise<RpcMethods[M][1]> | RpcMethods[M][1];
+};

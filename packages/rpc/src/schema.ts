@@ -1,0 +1,181 @@
+/**
+ * proto/rpc.proto, loaded with protobufjs (the only file in the repo that imports it), and the
+ * mapping between its messages and the typed layer in methods.ts:
+ *
+ * | wire (proto3)                          | TypeScript                         |
+ * |----------------------------------------|------------------------------------|
+ * | int64, uint64, sint64, fixed64, sfixed64 | bigint                           |
+ * | other numbers                          | number                             |
+ * | bytes                                  | Buffer (a view of the frame, no copy) |
+ * | `optional` scalar, message field       | `T \| null` (null = absent)        |
+ * | repeated Int32List                     | number[][]                         |
+ * | map<string, string>                    | Record<string, string>             |
+ *
+ * int64 values cross protobufjs as `{ low, high }` pairs: encoding hands it such a pair (its
+ * writer accepts one without the `long` package) and decoding reads the pair back from whatever
+ * protobufjs produced (a Long, or a plain number if it was configured without one).
+ */
+import { readFileSync } from 'node:fs';
+import protobuf from 'protobufjs';
+import type { RpcMethod } from './methods.ts';
+
+const PROTO_PATH = new URL('../proto/rpc.proto', import.meta.url);
+
+type Type = protobuf.Type;
+type Field = protobuf.Field;
+type Wire = Record<string, unknown>;
+
+const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+const UNSIGNED_LONG_TYPES = new Set(['uint64', 'fixed64']);
+
+/** Encode and decode one message type to and from its typed (methods.ts) form. */
+export interface MessageCodec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+export interface MethodSchema {
+  name: string;
+  request: MessageCodec<unknown>;
+  response: MessageCodec<unknown>;
+}
+
+export interface EnvelopeMsg {
+  id: number;
+  method: string;
+  payload: Buffer;
+  response: boolean;
+  error: FailureMsg | null;
+}
+
+export interface FailureMsg {
+  code: string;
+  message: string;
+  retriable: boolean;
+}
+
+const root = protobuf.parse(readFileSync(PROTO_PATH, 'utf8'), { keepCase: false }).root;
+root.resolveAll();
+
+const LIST_TYPE = root.lookupType('runnel.rpc.Int32List');
+
+/** Every method in the schema, by 'service.method' name. */
+export const METHODS: ReadonlyMap<string, MethodSchema> = loadMethods();
+
+export const envelopeCodec: MessageCodec<EnvelopeMsg> = codecFor(root.lookupType('runnel.rpc.Envelope'));
+
+export function methodSchema(name: string): MethodSchema | undefined {
+  return METHODS.get(name);
+}
+
+/** Kept as a typed alias so that callers see the method union, not `string`. */
+export function methodNames(): RpcMethod[] {
+  return [...METHODS.keys()] as RpcMethod[];
+}
+
+function loadMethods(): Map<string, MethodSchema> {
+  const methods = new Map<string, MethodSchema>();
+  const pkg = root.lookup('runnel.rpc') as protobuf.Namespace;
+  for (const service of pkg.nestedArray) {
+    if (!(service instanceof protobuf.Service)) continue;
+    for (const method of service.methodsArray) {
+      const name = `${lowerFirst(service.name)}.${lowerFirst(method.name)}`;
+      methods.set(name, {
+        name,
+        request: codecFor(method.resolvedRequestType as Type),
+        response: codecFor(method.resolvedResponseType as Type),
+      });
+    }
+  }
+  return methods;
+}
+
+function codecFor<T>(type: Type): MessageCodec<T> {
+  return {
+    encode: (value) => type.encode(toWire(type, value as Wire)).finish(),
+    decode: (bytes) => fromWire(type, type.decode(bytes) as unknown as Wire) as T,
+  };
+}
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
+}
+
+function toWire(type: Type, value: Wire): Wire {
+  const out: Wire = {};
+  for (const field of type.fieldsArray) {
+    const v = value[field.name];
+    if (v === null || v === undefined) continue;
+    if (field.map) {
+      const entries: Wire = {};
+      for (const [k, x] of Object.entries(v as Wire)) entries[k] = elementToWire(field, x);
+      out[field.name] = entries;
+    } else if (field.repeated) {
+      out[field.name] = (v as unknown[]).map((x) => elementToWire(field, x));
+    } else {
+      out[field.name] = elementToWire(field, v);
+    }
+  }
+  return out;
+}
+
+function elementToWire(field: Field, x: unknown): unknown {
+  const t = field.resolvedType;
+  if (t instanceof protobuf.Type) return t === LIST_TYPE ? { values: x } : toWire(t, x as Wire);
+  if (LONG_TYPES.has(field.type)) return longToBits(x as bigint);
+  return x;
+}
+
+function fromWire(type: Type, msg: Wire): Wire {
+  const out: Wire = {};
+  for (const field of type.fieldsArray) {
+    const v = msg[field.name];
+    if (field.map) {
+      const entries: Wire = {};
+      for (const [k, x] of Object.entries((v ?? {}) as Wire)) entries[k] = elementFromWire(field, x);
+      out[field.name] = entries;
+    } else if (field.repeated) {
+      out[field.name] = ((v ?? []) as unknown[]).map((x) => elementFromWire(field, x));
+    } else if (field.resolvedType instanceof protobuf.Type || field.partOf !== null) {
+      // Nullable: a message field or a proto3 `optional` scalar; present only as an own property.
+      out[field.name] = Object.hasOwn(msg, field.name) && v !== null && v !== undefined ? elementFromWire(field, v) : null;
+    } else {
+      out[field.name] = elementFromWire(field, v);
+    }
+  }
+  return out;
+}
+
+function elementFromWire(field: Field, x: unknown): unknown {
+  const t = field.resolvedType;
+  if (t instanceof protobuf.Type) {
+    if (t === LIST_TYPE) return [...(((x as Wire).values ?? []) as number[])];
+    return fromWire(t, x as Wire);
+  }
+  if (LONG_TYPES.has(field.type)) return bitsToLong(x, UNSIGNED_LONG_TYPES.has(field.type));
+  if (field.type === 'bytes') return asBuffer(x);
+  return x;
+}
+
+/** A bigint as the `{ low, high }` pair protobufjs's writer takes for 64-bit fields. */
+function longToBits(x: bigint | number): { low: number; high: number; unsigned: boolean } {
+  const u = BigInt.asUintN(64, BigInt(x));
+  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned: false };
+}
+
+function bitsToLong(x: unknown, unsigned: boolean): bigint {
+  if (typeof x === 'bigint') return x;
+  if (typeof x === 'number' || typeof x === 'string') return BigInt(x);
+  const { low, high } = x as { low: number; high: number };
+  const u = (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+  return unsigned ? u : BigInt.asIntN(64, u);
+}
+
+function asBuffer(x: unknown): Buffer {
+  if (Buffer.isBuffer(x)) return x;
+  if (x instanceof Uint8Array) return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+  return Buffer.alloc(0);
+}
+
+/** Exported for the tests: the int64 conversion on its own. */
+export const int64ForTest = { longToBits, bitsToLong };

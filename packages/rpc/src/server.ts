@@ -1,0 +1,177 @@
+/**
+ * The RPC listener. Each connection reads frames (frame.ts) and runs every call as soon as it
+ * arrives, so calls on one connection overlap and their answers leave in completion order.
+ *
+ * - A handler that throws an error with a string `code` (any RunnelError) answers a Failure with
+ *   that code, message and `retriable`; any other throw answers code 'INTERNAL'.
+ * - A method outside the schema, or one without a handler here, answers 'UNKNOWN_METHOD'.
+ * - A request payload that does not decode answers 'BAD_FRAME' (that call only).
+ * - An answer that would exceed maxFrameBytes is replaced by a 'FRAME_TOO_LARGE' failure.
+ * - An oversized length prefix or an undecodable envelope closes that connection, with a warn
+ *   line; nothing a peer sends can throw out of a socket callback.
+ * - stop() stops accepting and closes every connection at once; answers of handlers still running
+ *   are dropped (their callers see UNAVAILABLE and may retry).
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { silentLogger, type Logger } from '@runnel/common';
+import { formatAddress } from './address.ts';
+import { RpcError } from './errors.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FrameReader, writeFrame } from './frame.ts';
+import type { Address, RpcContext, RpcHandlers } from './methods.ts';
+import { envelopeCodec, methodSchema, type EnvelopeMsg, type FailureMsg } from './schema.ts';
+
+export interface RpcServerOptions {
+  host: string;
+  port: number;
+  handlers: RpcHandlers;
+  /** Largest frame body accepted or sent, default 64 MiB. */
+  maxFrameBytes?: number;
+  logger?: Logger;
+}
+
+type AnyHandler = (req: unknown, ctx: RpcContext) => unknown;
+
+export class RpcServer {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly handlers: ReadonlyMap<string, AnyHandler>;
+  private readonly maxFrameBytes: number;
+  private readonly logger: Logger;
+  private readonly sockets = new Set<Socket>();
+  private server: Server | null = null;
+  private bound: Address | null = null;
+
+  static create(o: RpcServerOptions): RpcServer {
+    return new RpcServer(o);
+  }
+
+  private constructor(o: RpcServerOptions) {
+    this.host = o.host;
+    this.port = o.port;
+    this.handlers = new Map(Object.entries(o.handlers).filter(([, h]) => h !== undefined) as [string, AnyHandler][]);
+    this.maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.logger = o.logger ?? silentLogger();
+  }
+
+  async start(): Promise<void> {
+    if (this.server !== null) throw new Error('RpcServer already started');
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.logger.error({ err }, 'rpc listener error'));
+    const info = server.address() as AddressInfo;
+    this.bound = { host: this.host, port: info.port };
+    this.logger.info({ address: formatAddress(this.bound) }, 'rpc server listening');
+  }
+
+  /** The bound address (the real port when 0 was asked). */
+  address(): Address {
+    if (this.bound === null) throw new Error('RpcServer not started');
+    return this.bound;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const reader = new FrameReader(this.maxFrameBytes);
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', (err) => this.logger.debug({ err, peer }, 'rpc connection error'));
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = reader.push(chunk);
+      } catch (err) {
+        this.logger.warn({ err, peer }, 'rpc connection closed: bad frame length');
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        let envelope: EnvelopeMsg;
+        try {
+          envelope = envelopeCodec.decode(frame);
+        } catch (err) {
+          this.logger.warn({ err, peer }, 'rpc connection closed: frame does not decode');
+          socket.destroy();
+          return;
+        }
+        if (envelope.response) {
+          this.logger.warn({ peer, id: envelope.id }, 'rpc connection closed: a response sent to the server');
+          socket.destroy();
+          return;
+        }
+        void this.dispatch(socket, peer, envelope);
+      }
+    });
+  }
+
+  private async dispatch(socket: Socket, peer: string, call: EnvelopeMsg): Promise<void> {
+    const reply = (payload: Uint8Array, error: FailureMsg | null): void => {
+      if (socket.destroyed) return;
+      const body = envelopeCodec.encode({ id: call.id, method: call.method, payload: payload as Buffer, response: true, error });
+      if (body.length > this.maxFrameBytes && error === null) {
+        reply(EMPTY, {
+          code: 'FRAME_TOO_LARGE',
+          message: `answer of ${body.length} bytes is over the limit of ${this.maxFrameBytes}`,
+          retriable: false,
+        });
+        return;
+      }
+      writeFrame(socket, body);
+    };
+
+    const schema = methodSchema(call.method);
+    const handler = this.handlers.get(call.method);
+    if (schema === undefined || handler === undefined) {
+      reply(EMPTY, { code: 'UNKNOWN_METHOD', message: `no method '${call.method}' here`, retriable: false });
+      return;
+    }
+    let request: unknown;
+    try {
+      request = schema.request.decode(call.payload);
+    } catch (err) {
+      this.logger.warn({ err, peer, method: call.method }, 'rpc request does not decode');
+      reply(EMPTY, { code: 'BAD_FRAME', message: `request of '${call.method}' does not decode`, retriable: false });
+      return;
+    }
+    let payload: Uint8Array;
+    try {
+      const response = await handler(request, { peer });
+      payload = schema.response.encode(response);
+    } catch (err) {
+      reply(EMPTY, toFailure(err));
+      return;
+    }
+    reply(payload, null);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function toFailure(err: unknown): FailureMsg {
+  const e = err as { code?: unknown; message?: unknown; retriable?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (e !== null && typeof e.code === 'string' && !(err instanceof RpcError && e.code === 'REMOTE')) {
+    return { code: e.code, message, retriable: e.retriable === true };
+  }
+  if (err instanceof RpcError && err.remoteCode !== undefined) {
+    // A handler that passes on a remote failure passes on its code.
+    return { code: err.remoteCode, message, retriable: err.retriable };
+  }
+  return { code: 'INTERNAL', message, retriable: false };
+}
