@@ -26,6 +26,7 @@ import { RpcError } from './errors.ts';
 
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const LENGTH_BYTES = 4;
+const EMPTY = Buffer.alloc(0);
 
 /** The 4-byte length prefix for a body of `length` bytes (sent before it, in one writev). */
 export function frameHeader(length: number): Buffer {
@@ -72,6 +73,7 @@ export class FrameReader {
 
   /** Removes and returns the first n buffered bytes (n <= buffered). */
   private take(n: number): Buffer {
+    if (n === 0) return EMPTY;
     const first = this.chunks[0];
     if (first.length >= n) {
       const out = first.subarray(0, n);

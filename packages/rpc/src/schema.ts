@@ -112,11 +112,21 @@ function toWire(type: Type, value: Wire): Wire {
       out[field.name] = entries;
     } else if (field.repeated) {
       out[field.name] = (v as unknown[]).map((x) => elementToWire(field, x));
-    } else {
+    } else if (hasPresence(field) || !isDefault(v)) {
       out[field.name] = elementToWire(field, v);
     }
   }
   return out;
+}
+
+/** A message field or a proto3 `optional` scalar: absent and default are different things. */
+function hasPresence(field: Field): boolean {
+  return field.resolvedType instanceof protobuf.Type || field.partOf !== null;
+}
+
+/** proto3 leaves default scalars off the wire; so do we (protobufjs would write what it is given). */
+function isDefault(v: unknown): boolean {
+  return v === 0 || v === 0n || v === '' || v === false || (v instanceof Uint8Array && v.length === 0);
 }
 
 function elementToWire(field: Field, x: unknown): unknown {
@@ -136,7 +146,7 @@ function fromWire(type: Type, msg: Wire): Wire {
       out[field.name] = entries;
     } else if (field.repeated) {
       out[field.name] = ((v ?? []) as unknown[]).map((x) => elementFromWire(field, x));
-    } else if (field.resolvedType instanceof protobuf.Type || field.partOf !== null) {
+    } else if (hasPresence(field)) {
       // Nullable: a message field or a proto3 `optional` scalar; present only as an own property.
       out[field.name] = Object.hasOwn(msg, field.name) && v !== null && v !== undefined ? elementFromWire(field, v) : null;
     } else {

@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RpcClient, RpcServer, type RpcHandlers, type RpcMethod, type RpcMethods } from '../src/index.ts';
+import { envelopeCodec, int64ForTest, methodNames } from '../src/schema.ts';
+import { FrameReader, frameHeader } from '../src/frame.ts';
+
+const BIG = 2n ** 53n + 7n; // not representable as a JS number
+const MAX_I64 = 2n ** 63n - 1n;
+const MIN_I64 = -(2n ** 63n);
+
+/**
+ * Two samples per method: one with every nullable absent and every list empty, one full. The
+ * mapped type makes a method missing here a type error; the test below makes a schema method
+ * missing here a failure.
+ */
+const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
+  'controller.registerNode': [
+    [
+      { nodeId: 0, host: '', port: 0, rack: null, roles: [], rpc: null },
+      { registration: { nodeId: 0, host: '', port: 0, rack: null, roles: [], rpc: null, brokerEpoch: 0 }, version: 0 },
+    ],
+    [
+      { nodeId: 3, host: 'b3.local', port: 9092, rack: 'r1', roles: ['broker', 'coordinator'], rpc: { host: '10.0.0.3', port: 7000 } },
+      {
+        registration: { nodeId: 3, host: 'b3.local', port: 9092, rack: '', roles: ['coordinator'], rpc: { host: '::1', port: 65535 }, brokerEpoch: 17 },
+        version: 4_000_000_000,
+      },
+    ],
+  ],
+  'controller.heartbeat': [
+    [{ nodeId: 1, brokerEpoch: 2 }, { fenced: false }],
+    [{ nodeId: 2_000_000_000, brokerEpoch: -1 }, { fenced: true }],
+  ],
+  'controller.createTopic': [
+    [
+      { name: 't', partitions: -1, replicationFactor: -1, configs: {}, internal: false, assignments: [] },
+      { topic: { name: 't', topicId: '', internal: false, partitions: [], configs: {} }, version: 1 },
+    ],
+    [
+      {
+        name: '__consumer_offsets', partitions: 3, replicationFactor: 1, internal: true,
+        configs: { 'cleanup.policy': 'compact', 'segment.bytes': '104857600', 'empty': '' },
+        assignments: [[1], [], [2, 3, 4]],
+      },
+      {
+        topic: {
+          name: '__consumer_offsets', topicId: 'AAAAAAAAAAAAAAAAAAAAAA', internal: true,
+          partitions: [
+            { partition: 0, leader: -1, leaderEpoch: 5, replicas: [1], isr: [], version: 9 },
+            { partition: 1, leader: 2, leaderEpoch: 0, replicas: [2, 3], isr: [3, 2], version: -1 },
+          ],
+          configs: { 'cleanup.policy': 'compact' },
+        },
+        version: 12,
+      },
+    ],
+  ],
+  'controller.deleteTopic': [[{ name: 'gone' }, { version: 77 }]],
+  'controller.createPartitions': [
+    [{ name: 'x', totalCount: 5, assignments: [] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: {} }, version: 2 }],
+    [{ name: 'x', totalCount: 2, assignments: [[7, 8], [9]] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [{ partition: 1, leader: 7, leaderEpoch: 1, replicas: [7, 8], isr: [7], version: 1 }], configs: { a: 'b' } }, version: 3 }],
+  ],
+  'controller.alterTopicConfigs': [
+    [{ name: 'x', set: {}, remove: [] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: {} }, version: 4 }],
+    [{ name: 'x', set: { 'retention.ms': '-1', 'ü': 'ß' }, remove: ['segment.ms', 'x'] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: { 'retention.ms': '-1' } }, version: 5 }],
+  ],
+  'controller.allocateProducerId': [
+    [{}, { producerId: 0n }],
+    [{}, { producerId: BIG }],
+    [{}, { producerId: MAX_I64 }],
+  ],
+  'broker.append': [
+    [{ topic: 't', partition: 0, records: Buffer.alloc(0), coordinatorEpoch: -1 }, { baseOffset: 0n, lastOffset: -1n }],
+    [{ topic: 't', partition: 7, records: Buffer.from([0, 1, 2, 255, 254]), coordinatorEpoch: 3 }, { baseOffset: BIG, lastOffset: BIG + 4n }],
+  ],
+  'broker.read': [
+    [{ topic: 't', partition: 0, offset: 0n, maxBytes: 0 }, { records: Buffer.alloc(0), highWatermark: 0n, logStartOffset: 0n }],
+    [{ topic: 't', partition: 1, offset: BIG, maxBytes: 1 << 20 }, { records: Buffer.alloc(70_000, 0xab), highWatermark: MAX_I64, logStartOffset: BIG - 1n }],
+  ],
+  'broker.offsets': [
+    [{ partitions: [] }, { partitions: [] }],
+    [
+      { partitions: [{ topic: 'a', partition: 0 }, { topic: 'b', partition: 9 }] },
+      {
+        partitions: [
+          { topic: 'a', partition: 0, error: '', highWatermark: BIG, logStartOffset: 3n },
+          { topic: 'b', partition: 9, error: 'NOT_LEADER_OR_FOLLOWER', highWatermark: -1n, logStartOffset: -1n },
+        ],
+      },
+    ],
+  ],
+  'broker.recordTimestamp': [
+    [{ topic: 't', partition: 0, offset: 5n }, { timestamp: -1n }],
+    [{ topic: 't', partition: 0, offset: BIG }, { timestamp: 1_763_700_000_000n }],
+    [{ topic: 't', partition: 0, offset: MAX_I64 }, { timestamp: MIN_I64 }],
+  ],
+};
+
+describe('every method round-trips through a real server', () => {
+  let server: RpcServer;
+  let client: RpcClient;
+  const received: { method: string; req: unknown }[] = [];
+  /** What the server answers next (each request is checked on the client side, after the call). */
+  let answer: unknown;
+
+  beforeAll(async () => {
+    const handlers: Record<string, (req: unknown) => unknown> = {};
+    for (const method of methodNames()) {
+      handlers[method] = (req) => {
+        received.push({ method, req });
+        return answer;
+      };
+    }
+    server = RpcServer.create({ host: '127.0.0.1', port: 0, handlers: handlers as RpcHandlers });
+    await server.start();
+    client = RpcClient.create(server.address());
+  });
+
+  afterAll(async () => {
+    client.close();
+    await server.stop();
+  });
+
+  it('has a sample for every method in the schema, and no other', () => {
+    expect(methodNames().sort()).toEqual(Object.keys(SAMPLES).sort());
+  });
+
+  for (const method of Object.keys(SAMPLES) as RpcMethod[]) {
+    it(method, async () => {
+      for (const [req, res] of SAMPLES[method] as [never, unknown][]) {
+        received.length = 0;
+        answer = res;
+        const got = await client.call(method, req);
+        expect(received).toEqual([{ method, req }]);
+        expect(received[0].req).toStrictEqual(req);
+        expect(got).toStrictEqual(res);
+      }
+    });
+  }
+
+  it('hands out Buffers for bytes fields', async () => {
+    const [req, res] = SAMPLES['broker.read'][1];
+    answer = res;
+    const got = await client.call('broker.read', req);
+    expect(Buffer.isBuffer(got.records)).toBe(true);
+    expect(got.records.equals(res.records)).toBe(true);
+    expect(typeof got.highWatermark).toBe('bigint');
+  });
+});
+
+describe('int64 conversion', () => {
+  it('keeps every bit of signed and unsigned values', () => {
+    for (const v of [0n, 1n, -1n, BIG, -BIG, MAX_I64, MIN_I64, 2n ** 32n, 2n ** 32n - 1n, -(2n ** 31n)]) {
+      expect(int64ForTest.bitsToLong(int64ForTest.longToBits(v), false)).toBe(v);
+    }
+    expect(int64ForTest.bitsToLong(int64ForTest.longToBits(2n ** 64n - 1n), true)).toBe(2n ** 64n - 1n);
+    // A protobufjs configured without `long` hands back plain numbers.
+    expect(int64ForTest.bitsToLong(42, false)).toBe(42n);
+  });
+});
+
+describe('frame format', () => {
+  it('matches the worked example in frame.ts', () => {
+    const payload = Buffer.alloc(12, 7);
+    const body = Buffer.from(envelopeCodec.encode({ id: 1, method: 'broker.read', payload, response: false, error: null }));
+    const expected = Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x0b]), Buffer.from('broker.read'), Buffer.from([0x1a, 0x0c]), payload]);
+    expect(body.equals(expected)).toBe(true);
+    expect(frameHeader(body.length).equals(Buffer.from([0, 0, 0, 0x1d]))).toBe(true);
+  });
+
+  it('splits a stream cut at every byte into the same frames', () => {
+    const bodies = [Buffer.from('a'), Buffer.alloc(0), Buffer.from('hello world'), Buffer.alloc(300, 1)];
+    const stream = Buffer.concat(bodies.flatMap((b) => [frameHeader(b.length), b]));
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const reader = new FrameReader(1024);
+      const out = [...reader.push(stream.subarray(0, cut)), ...reader.push(stream.subarray(cut))];
+      expect(out.map((b) => b.toString('hex'))).toEqual(bodies.map((b) => b.toString('hex')));
+    }
+  });
+
+  it('refuses a length above the limit as soon as the prefix is complete', () => {
+    const reader = new FrameReader(100);
+    expect(reader.push(Buffer.from([0, 0]))).toEqual([]);
+    expect(() => reader.push(Buffer.from([0, 101]))).toThrow(expect.objectContaining({ code: 'FRAME_TOO_LARGE' }));
+    expect(new FrameReader(100).push(Buffer.concat([frameHeader(100), Buffer.alloc(100)]))).toHaveLength(1);
+  });
+});
