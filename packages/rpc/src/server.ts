@@ -9,6 +9,8 @@
  * - An answer that would exceed maxFrameBytes is replaced by a 'FRAME_TOO_LARGE' failure.
  * - An oversized length prefix or an undecodable envelope closes that connection, with a warn
  *   line; nothing a peer sends can throw out of a socket callback.
+ * - While a connection's answers wait in its write buffer (over the high-water mark), the server
+ *   stops reading its calls.
  * - stop() stops accepting and closes every connection at once; answers of handlers still running
  *   are dropped (their callers see UNAVAILABLE and may retry).
  */
@@ -133,6 +135,11 @@ export class RpcServer {
         return;
       }
       writeFrame(socket, body);
+      // A caller that does not read its answers stops being read (its TCP window fills up).
+      if (socket.writableNeedDrain && !socket.isPaused()) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      }
     };
 
     const schema = methodSchema(call.method);
