@@ -12,8 +12,9 @@
  * | map<string, string>                    | Record<string, string>             |
  *
  * int64 values cross protobufjs as `{ low, high }` pairs: encoding hands it such a pair (its
- * writer accepts one without the `long` package) and decoding reads the pair back from whatever
- * protobufjs produced (a Long, or a plain number if it was configured without one).
+ * writer accepts one without the `long` package) and decoding reads the pair back from the Long
+ * protobufjs produces. Without the `long` package protobufjs would decode int64 as a JS number
+ * (losing bits above 2^53), so in that case it gets Int64Pair below as its Long class.
  */
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
@@ -52,6 +53,45 @@ export interface FailureMsg {
   code: string;
   message: string;
   retriable: boolean;
+}
+
+/**
+ * The part of long.js's Long that protobufjs uses when it decodes (`new Long(low, high, unsigned)`),
+ * resolves int64 defaults (`Long.fromNumber(0)`) and generates its toObject (`toNumber()`,
+ * `toString()` of a default); installed only when `long` is missing.
+ */
+class Int64Pair {
+  readonly low: number;
+  readonly high: number;
+  readonly unsigned: boolean;
+  constructor(low: number, high: number, unsigned: boolean) {
+    this.low = low | 0;
+    this.high = high | 0;
+    this.unsigned = unsigned;
+  }
+  static fromBits(low: number, high: number, unsigned: boolean): Int64Pair {
+    return new Int64Pair(low, high, unsigned);
+  }
+  static fromNumber(n: number, unsigned: boolean): Int64Pair {
+    const { low, high } = longToBits(BigInt(Math.trunc(n)));
+    return new Int64Pair(low, high, unsigned);
+  }
+  toBigInt(): bigint {
+    return bitsToLong(this, this.unsigned);
+  }
+  toNumber(): number {
+    return Number(this.toBigInt());
+  }
+  toString(): string {
+    return String(this.toBigInt());
+  }
+}
+
+/** True when protobufjs runs without the `long` package and uses Int64Pair (for the tests). */
+export const usesInt64Pair = !protobuf.util.Long;
+if (usesInt64Pair) {
+  protobuf.util.Long = Int64Pair as unknown as typeof protobuf.util.Long;
+  protobuf.configure();
 }
 
 const root = protobuf.parse(readFileSync(PROTO_PATH, 'utf8'), { keepCase: false }).root;
