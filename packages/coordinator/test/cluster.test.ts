@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { createMetricsRegistry, resolveConfig } from '@runnel/common';
 import { Broker } from '@runnel/broker';
@@ -89,6 +90,8 @@ let redis: TestRedis;
 let dir: string;
 let controller: Controller;
 let broker: Broker;
+/** The coordinator node the first test leaves running. */
+let coordinatorNode: CoordinatorNode | undefined;
 const stops: (() => Promise<unknown>)[] = [];
 
 function nodeStore(nodeId: number): RedisStore {
@@ -204,5 +207,23 @@ describe('CoordinatorNode in a cluster (controller + broker + coordinator, real 
     await until('offsets partitions reloaded', () => loadedEverything(node));
     expect(node.coordinator.machine.fetchOffsets({ groupId: 'cluster-group', topics: null }).topics[0]!.partitions.map((p) => p.committedOffset).sort()).toEqual([2n, 3n]);
     expect(await fetch()).toEqual(expected);
+    coordinatorNode = node;
+  }, 60_000);
+
+  it('@platformatic/kafka, bootstrapped on the broker, joins a group on the coordinator node and commits', async () => {
+    const node = coordinatorNode!;
+    expect(node).toBeDefined();
+    const consumer = new Consumer({ groupId: 'plt-group', clientId: 'plt', bootstrapBrokers: [`127.0.0.1:${broker.address().port}`], deserializers: stringDeserializers, maxWaitTime: 100, sessionTimeout: 10_000, heartbeatInterval: 500 });
+    const stream = await consumer.consume({ topics: ['orders'], mode: MessagesStreamModes.EARLIEST, autocommit: 100 });
+    stops.push(async () => { await stream.close().catch(() => {}); await consumer.close(true).catch(() => {}); });
+    const got: string[] = [];
+    stream.on('data', (m) => got.push(m.value));
+    await until('platformatic read the topic', () => got.length >= 5);
+    expect(got.sort()).toEqual(['v0', 'v1', 'v2', 'v3', 'v4']);
+    await until('platformatic committed on the coordinator node', () => {
+      const offsets = node.coordinator.machine.fetchOffsets({ groupId: 'plt-group', topics: null });
+      return offsets.topics[0]?.partitions.map((p) => p.committedOffset).sort().join(',') === '2,3';
+    });
+    expect(node.coordinator.machine.groupState('plt-group')).toBe('Stable');
   }, 60_000);
 });
