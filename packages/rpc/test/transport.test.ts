@@ -1,5 +1,6 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunnelError } from '@runnel/common';
 import { parseAddress, RpcClient, RpcError, RpcServer, type ReadRequest, type ReadResponse, type RpcHandlers } from '../src/index.ts';
@@ -282,5 +283,29 @@ describe('connections', () => {
     expect(await rejection(client.call('broker.read', read(0n)))).toMatchObject({ code: 'UNAVAILABLE', retriable: true });
     expect((await client.call('broker.read', read(0n))).highWatermark).toBe(9n);
     expect(connections).toBe(2);
+  });
+
+  it('survives random bytes from many connections and keeps answering', async () => {
+    const server = await startServer(echoRead, { maxFrameBytes: 4096 });
+    const client = clientFor(server);
+    const frame = (body: Uint8Array): Buffer => Buffer.concat([frameHeader(body.length), body]);
+    const stream = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), // anything at all
+      fc.uint8Array({ maxLength: 64 }).map(frame), // a well-framed body that is probably not an Envelope
+      fc.record({ id: fc.nat(), method: fc.constantFrom('broker.read', 'broker.append', 'x'), payload: fc.uint8Array({ maxLength: 32 }) })
+        .map(({ id, method, payload }) => frame(envelopeCodec.encode({ id, method, payload: Buffer.from(payload), response: false, error: null }))),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(stream, { minLength: 1, maxLength: 4 }), async (chunks) => {
+        const raw = await rawSocket(server);
+        raw.on('error', () => {});
+        raw.resume();
+        for (const chunk of chunks) raw.write(chunk);
+        raw.end();
+        await once(raw, 'close');
+        expect((await client.call('broker.read', read(1n))).highWatermark).toBe(1n);
+      }),
+      { numRuns: 100 },
+    );
   });
 });
