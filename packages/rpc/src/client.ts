@@ -95,7 +95,12 @@ export class RpcClient {
     if (schema === undefined) throw new RpcError('UNKNOWN_METHOD', `no method '${method}' in the schema`);
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
-    const body = envelopeCodec.encode({ id, method, payload: schema.request.encode(req) as Buffer, response: false, error: null });
+    let body: Uint8Array;
+    try {
+      body = envelopeCodec.encode({ id, method, payload: schema.request.encode(req) as Buffer, response: false, error: null });
+    } catch (err) {
+      throw new RpcError('BAD_FRAME', `${method} request does not encode: ${(err as Error).message}`, { cause: err });
+    }
     if (body.length > this.maxFrameBytes) {
       throw new RpcError('FRAME_TOO_LARGE', `${method} request of ${body.length} bytes is over the limit of ${this.maxFrameBytes}`);
     }

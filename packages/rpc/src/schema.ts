@@ -28,6 +28,8 @@ type Wire = Record<string, unknown>;
 
 const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 const UNSIGNED_LONG_TYPES = new Set(['uint64', 'fixed64']);
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
 
 /** Encode and decode one message type to and from its typed (methods.ts) form. */
 export interface MessageCodec<T> {
@@ -209,7 +211,9 @@ function elementFromWire(field: Field, x: unknown): unknown {
 
 /** A bigint as the `{ low, high }` pair protobufjs's writer takes for 64-bit fields. */
 function longToBits(x: bigint | number): { low: number; high: number; unsigned: boolean } {
-  const u = BigInt.asUintN(64, BigInt(x));
+  const v = BigInt(x);
+  if (v < INT64_MIN || v > UINT64_MAX) throw new RangeError(`${v} does not fit in 64 bits`);
+  const u = BigInt.asUintN(64, v);
   return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned: false };
 }
 

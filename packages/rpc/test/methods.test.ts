@@ -153,6 +153,8 @@ describe('int64 conversion', () => {
       expect(int64ForTest.bitsToLong(int64ForTest.longToBits(v), false)).toBe(v);
     }
     expect(int64ForTest.bitsToLong(int64ForTest.longToBits(2n ** 64n - 1n), true)).toBe(2n ** 64n - 1n);
+    expect(() => int64ForTest.longToBits(2n ** 64n)).toThrow(RangeError);
+    expect(() => int64ForTest.longToBits(-(2n ** 63n) - 1n)).toThrow(RangeError);
     // A protobufjs configured without `long` hands back plain numbers.
     expect(int64ForTest.bitsToLong(42, false)).toBe(42n);
   });

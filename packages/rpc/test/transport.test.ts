@@ -149,6 +149,15 @@ describe('calls', () => {
     for (let i = 2n; i < 5n; i++) expect((await client.call('broker.read', read(i))).highWatermark).toBe(i);
   });
 
+  it('refuses a request that does not encode, without touching the connection', async () => {
+    const server = await startServer(echoRead);
+    const client = clientFor(server);
+    for (const bad of [{ ...read(0n), offset: 2n ** 64n }, { ...read(0n), offset: 1.5 }, null]) {
+      expect(await rejection(client.call('broker.read', bad as ReadRequest))).toMatchObject({ code: 'BAD_FRAME' });
+    }
+    expect((await client.call('broker.read', read(4n))).highWatermark).toBe(4n);
+  });
+
   it('refuses a request over its maxFrameBytes before sending it', async () => {
     const server = await startServer({ 'broker.append': () => ({ baseOffset: 0n, lastOffset: 0n }) });
     const client = clientFor(server, { maxFrameBytes: 1024 });
