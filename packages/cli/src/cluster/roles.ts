@@ -1,7 +1,7 @@
 import { ConfigError, createLogger, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
-import { CoordinatorNode } from '@runnel/coordinator';
+import { CoordinatorNode, notCoordinatorHandlers } from '@runnel/coordinator';
 import { ControllerStore, RedisStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from '../config.ts';
 import { controllerChannel } from './controller-channel.ts';
@@ -27,7 +27,8 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
 
   if (role === 'controller') {
     const store = ControllerStore.create({ url, controllerId: config.nodeId, leaseMs: config.get('runnel.controller.lease.ms'), logger: log.child({ component: 'metadata' }) });
-    const controller = Controller.create({ config, store, logger: log });
+    // A fatal finding after start (another cluster's Redis) must end the process, not leave a standby.
+    const controller = Controller.create({ config, store, logger: log, onFatal: (err) => { log.fatal({ err }, 'controller cannot continue'); process.exit(1); } });
     await controller.start();
     const rpc = controller.rpcAddress();
     ready({ rpc: `${rpc.host}:${rpc.port}` });
@@ -37,7 +38,9 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
   const metadata = nodeStore(config, url, log);
   await metadata.start();
   if (role === 'broker') {
-    const broker = Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') } });
+    // Brokers coordinate no groups, but advertise and answer the group APIs (NOT_COORDINATOR):
+    // kafkajs takes every node's API versions from its bootstrap broker.
+    const broker = Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') }, extraHandlers: notCoordinatorHandlers() });
     await startOrRelease(broker, metadata);
     const { host, port } = broker.advertisedAddress();
     ready({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId, logDirs: config.logDirs });
