@@ -45,7 +45,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .option('-s, --set <key=value>', 'a config given to every node (repeatable)', collect, [])
     .action(async (opts: { brokers: number; coordinators: number; dir: string; host: string; port: number; redis?: string; set: string[] }) => {
       const cluster = await clusterUp(opts, argv[1]!);
-      stopOnSignal(cluster);
       await cluster.done;
     });
 

@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path';
-import { createLogger, createMetricsRegistry, type BrokerConfig, type Logger } from '@runnel/common';
+import { createLogger, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Coordinator, groupCoordinatorConfigFrom, OFFSETS_TOPIC, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
-import { serveMetrics } from './metrics-server.ts';
+import { startMetrics, type MetricsServer } from './metrics-server.ts';
 
 /**
  * `runnel start`: the broker and the group coordinator in this one process with the embedded
@@ -39,11 +39,17 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   });
   broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers() });
 
-  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     await broker.start();
     await coordinator.start();
-    metrics = await startMetrics(config, broker, coordinator, log);
+    metrics = await startMetrics(config, (registry) => {
+      broker.registerMetrics(registry);
+      registerCoordinatorMetrics(registry, coordinator, {
+        logEndOffset: (t, p) => broker.highWatermark(t, p),
+        recordTimestamp: (t, p, o) => broker.recordTimestamp(t, p, o),
+      });
+    }, log);
   } catch (err) {
     // Release what did start (files, worker threads) so the process can exit with the error.
     await coordinator.stop().catch(() => {});
@@ -76,19 +82,4 @@ async function ensureOffsetsTopic(metadata: MetadataStore, config: BrokerConfig)
     internal: true,
     configs: { 'cleanup.policy': 'compact', 'segment.bytes': String(100 * 1024 * 1024) },
   });
-}
-
-/** The Prometheus endpoint, when `runnel.metrics.listener` is set (opt-in: a fixed port would clash between nodes). */
-async function startMetrics(config: BrokerConfig, broker: Broker, coordinator: Coordinator, log: Logger) {
-  const listener = config.get('runnel.metrics.listener');
-  if (!listener) return undefined;
-  const registry = createMetricsRegistry();
-  broker.registerMetrics(registry);
-  registerCoordinatorMetrics(registry, coordinator, {
-    logEndOffset: (t, p) => broker.highWatermark(t, p),
-    recordTimestamp: (t, p, o) => broker.recordTimestamp(t, p, o),
-  });
-  const metrics = await serveMetrics(registry, listener);
-  log.info({ url: metrics.url }, 'metrics endpoint ready');
-  return metrics;
 }

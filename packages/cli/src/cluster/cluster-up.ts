@@ -25,10 +25,11 @@ interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
  * unless `--redis` names one), one controller, N brokers and M coordinators, each started as
  * `runnel <role>` with its own node id, listener and data dir. The roles' JSON log lines pass
  * through to stderr; once every node is ready a summary goes to stdout. SIGINT/SIGTERM stops the
- * nodes (brokers and coordinators first, then the controller, then Redis) and exits; a node that
- * dies on its own is reported, and the rest keep running, as in a real cluster.
+ * nodes (brokers and coordinators first, then the controller, then Redis), also while they are
+ * still starting; `done` resolves once every child has exited. A node that dies on its own is
+ * reported, and the rest keep running, as in a real cluster.
  */
-export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise<{ stop(): Promise<void>; done: Promise<void> }> {
+export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise<{ done: Promise<void> }> {
   if (!Number.isInteger(o.brokers) || o.brokers < 1) throw new ConfigError('INVALID_VALUE', '--brokers', `--brokers: expected a whole number >= 1, got ${o.brokers}`);
   if (!Number.isInteger(o.coordinators) || o.coordinators < 1) throw new ConfigError('INVALID_VALUE', '--coordinators', `--coordinators: expected a whole number >= 1, got ${o.coordinators}`);
   const dir = resolve(o.dir);
@@ -74,6 +75,14 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
     }
   };
 
+  // Signals stop everything, also while the cluster is still starting (no child may outlive us).
+  const onSignal = (signal: string) => {
+    process.stderr.write(`runnel cluster: ${signal}, stopping\n`);
+    void stopAll();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
   try {
     let redisUrl = o.redis;
     if (!redisUrl) {
@@ -84,7 +93,7 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
         throw new ConfigError('MISSING', '--redis', 'redis-server is not installed: install it (Debian: apt-get install redis-server) or pass --redis URL');
       }
       const redis = start('redis', 'redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', redisDir,
-        '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], /(Ready to accept connections)/);
+        '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], /(ready to accept connections)/i);
       await redis.ready;
       redisUrl = `redis+unix://${socket}`;
     }
@@ -107,7 +116,8 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
     const bootstrap = listeners.slice(0, o.brokers).map((l) => l.replace('PLAINTEXT://', '')).join(',');
     process.stdout.write(`runnel cluster is up: ${o.brokers} broker(s), ${o.coordinators} coordinator(s), metadata in ${redisUrl}\n`);
     process.stdout.write(`bootstrap.servers=${bootstrap}\n`);
-    for (const [i, n] of nodes.entries()) process.stdout.write(`  ${n.name.padEnd(16)} ${listeners[i]}  pid ${n.proc.pid}\n`);
+    const shown = new Map(nodes.map((n, i) => [n, listeners[i]!]));
+    for (const c of children) process.stdout.write(`  ${c.name.padEnd(16)} ${(shown.get(c) ?? '-').padEnd(28)} pid ${c.proc.pid}\n`);
   } catch (err) {
     await stopAll();
     throw err;
@@ -117,5 +127,5 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
     let alive = children.length;
     for (const c of children) c.proc.once('exit', () => { if (--alive === 0) r(); });
   });
-  return { stop: stopAll, done };
+  return { done };
 }

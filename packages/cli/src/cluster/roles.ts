@@ -4,6 +4,7 @@ import { Controller } from '@runnel/controller';
 import { CoordinatorNode, notCoordinatorHandlers } from '@runnel/coordinator';
 import { ControllerStore, RedisStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from '../config.ts';
+import { startMetrics, type MetricsServer } from '../metrics-server.ts';
 import { controllerChannel } from './controller-channel.ts';
 
 /** A started role: what the command's signal handlers stop. */
@@ -35,22 +36,31 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
     return { stop: async () => { await controller.stop(); log.info('runnel controller stopped'); } };
   }
 
-  const metadata = nodeStore(config, url, log);
+  const { store: metadata, closeChannel } = nodeStore(config, url, log);
   await metadata.start();
-  if (role === 'broker') {
+  const node = role === 'broker'
     // Brokers coordinate no groups, but advertise and answer the group APIs (NOT_COORDINATOR):
     // kafkajs takes every node's API versions from its bootstrap broker.
-    const broker = Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') }, extraHandlers: notCoordinatorHandlers() });
-    await startOrRelease(broker, metadata);
-    const { host, port } = broker.advertisedAddress();
-    ready({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId, logDirs: config.logDirs });
-    return { stop: async () => { await broker.stop(); await metadata.stop(); log.info('runnel broker stopped'); } };
+    ? Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') }, extraHandlers: notCoordinatorHandlers() })
+    : CoordinatorNode.create({ config, metadata, logger: log });
+  let metrics: MetricsServer | undefined;
+  const stop = async () => {
+    await metrics?.close();
+    await node.stop();
+    await metadata.stop();
+    closeChannel();
+  };
+  try {
+    await node.start();
+    metrics = await startMetrics(config, (registry) => node.registerMetrics(registry), log);
+  } catch (err) {
+    // Release what did start (listeners, files) so the process can exit with the error.
+    await stop().catch(() => {});
+    throw err;
   }
-  const coordinator = CoordinatorNode.create({ config, metadata, logger: log });
-  await startOrRelease(coordinator, metadata);
-  const { host, port } = coordinator.advertisedAddress();
-  ready({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId });
-  return { stop: async () => { await coordinator.stop(); await metadata.stop(); log.info('runnel coordinator stopped'); } };
+  const { host, port } = node.advertisedAddress();
+  ready({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId, logDirs: role === 'broker' ? config.logDirs : undefined });
+  return { stop: async () => { await stop(); log.info(`runnel ${role} stopped`); } };
 }
 
 function redisUrl(config: BrokerConfig): string {
@@ -60,7 +70,7 @@ function redisUrl(config: BrokerConfig): string {
 }
 
 /** A node's metadata: Redis for reads, the controller (found through Redis) for writes. */
-function nodeStore(config: BrokerConfig, url: string, log: Logger): RedisStore {
+function nodeStore(config: BrokerConfig, url: string, log: Logger): { store: RedisStore; closeChannel: () => void } {
   let store: RedisStore | undefined;
   const writer = controllerChannel({ locate: () => store?.snapshot().controllerRpc ?? null, logger: log.child({ component: 'controller-channel' }) });
   store = RedisStore.create({
@@ -69,18 +79,8 @@ function nodeStore(config: BrokerConfig, url: string, log: Logger): RedisStore {
     writer,
     clusterId: config.get('cluster.id') ?? undefined,
     heartbeatIntervalMs: config.get('broker.heartbeat.interval.ms'),
+    sessionTimeoutMs: config.get('broker.session.timeout.ms'),
     logger: log.child({ component: 'metadata' }),
   });
-  return store;
-}
-
-/** Starts a role; when the start fails, releases what did start so the process can exit with the error. */
-async function startOrRelease(role: { start(): Promise<void>; stop(): Promise<void> }, metadata: RedisStore): Promise<void> {
-  try {
-    await role.start();
-  } catch (err) {
-    await role.stop().catch(() => {});
-    await metadata.stop().catch(() => {});
-    throw err;
-  }
+  return { store, closeChannel: () => writer.close() };
 }
