@@ -140,9 +140,7 @@ export class Broker {
    * address, with this machine's host name when it listens on all interfaces.
    */
   rpcAddress(): Address | null {
-    if (!this.#rpc) return null;
-    const bound = this.#rpc.address();
-    return { host: bound.host === '' || bound.host === '0.0.0.0' || bound.host === '::' ? hostname() : bound.host, port: bound.port };
+    return this.#rpc?.advertisedAddress() ?? null;
   }
 
   /** The partition logs, for co-located roles that keep state in internal topics (wired by the cli). */

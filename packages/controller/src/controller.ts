@@ -125,9 +125,10 @@ export class Controller {
     this.#log.info('controller stopped');
   }
 
+  /** Where nodes reach this controller (written into the lease, so they find it through Redis). */
   rpcAddress(): Address {
     if (!this.#server) throw new ControllerError('NOT_CONTROLLER', 'controller not started');
-    return this.#server.address();
+    return this.#server.advertisedAddress();
   }
 
   isActive(): boolean {

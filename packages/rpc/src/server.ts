@@ -15,6 +15,7 @@
  *   are dropped (their callers see UNAVAILABLE and may retry).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { silentLogger, type Logger } from '@runnel/common';
 import { formatAddress } from './address.ts';
 import { RpcError } from './errors.ts';
@@ -76,6 +77,16 @@ export class RpcServer {
   address(): Address {
     if (this.bound === null) throw new Error('RpcServer not started');
     return this.bound;
+  }
+
+  /**
+   * Where peers reach this server, for registering it in metadata: the bound address, with a
+   * wildcard host (all interfaces) replaced by this machine's host name, as Kafka advertises a
+   * listener bound to 0.0.0.0. Peers cannot connect to 0.0.0.0.
+   */
+  advertisedAddress(): Address {
+    const { host, port } = this.address();
+    return { host: host === '' || host === '0.0.0.0' || host === '::' ? hostname() : host, port };
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { hostname } from 'node:os';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunnelError } from '@runnel/common';
@@ -60,6 +61,17 @@ describe('parseAddress', () => {
     for (const bad of ['', 'host', ':9000', 'host:', 'host:65536', 'host:-1', 'host:12a', '::1:9000', 'a b:1']) {
       expect(() => parseAddress(bad), bad).toThrow(expect.objectContaining({ code: 'BAD_ADDRESS' }));
     }
+  });
+});
+
+describe('advertisedAddress', () => {
+  it('is the bound address, with the host name in place of a wildcard host', async () => {
+    const local = await startServer(echoRead);
+    expect(local.advertisedAddress()).toEqual(local.address());
+    const wildcard = RpcServer.create({ host: '0.0.0.0', port: 0, handlers: echoRead });
+    await wildcard.start();
+    cleanups.push(() => wildcard.stop());
+    expect(wildcard.advertisedAddress()).toEqual({ host: hostname(), port: wildcard.address().port });
   });
 });
 
