@@ -18,6 +18,7 @@ import { brokerRpcService } from './rpc-service.ts';
 
 export interface BrokerOptions {
   config: BrokerConfig;
+  /** Started already: its cluster id is written to (or checked against) every log dir's meta.properties. */
   metadata: MetadataStore;
   logger?: Logger;
   /** Handlers of roles co-located in this process (the coordinator under `runnel start`), served on this listener. */
@@ -66,6 +67,8 @@ export class Broker {
       pool: this.#pool,
       logger: this.#logger.child({ component: 'storage' }),
       nodeId: config.nodeId,
+      // A disk of another cluster refuses to start: a wiped Redis cannot pass for this cluster (DESIGN §5.6).
+      clusterId: this.#metadata.snapshot().clusterId || undefined,
     });
     this.#partitions = new Partitions({ config, metadata: this.#metadata, logs: this.#logs, nodeId: config.nodeId, logger: this.#logger });
     const context: BrokerContext = {
