@@ -1,4 +1,4 @@
-import { RunnelError, tpKey } from '@runnel/common';
+import { OFFSETS_TOPIC, RunnelError, tpKey } from '@runnel/common';
 import type { RpcHandlers, RpcMethods } from '@runnel/rpc';
 import type { PartitionLog } from '@runnel/storage';
 import { commitAppend } from './commit.ts';
@@ -6,7 +6,6 @@ import type { BrokerContext } from './context.ts';
 import type { Unavailable } from './partitions.ts';
 
 /** The internal topic whose appends carry a coordinator epoch. */
-const OFFSETS_TOPIC = '__consumer_offsets';
 
 /**
  * Why a `broker.*` call was refused; it reaches the caller as the RPC error's `remoteCode`.

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
-import { createLogger, type BrokerConfig, type Logger } from '@runnel/common';
+import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, createLogger, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
-import { Coordinator, groupCoordinatorConfigFrom, OFFSETS_TOPIC, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
+import { Coordinator, groupCoordinatorConfigFrom, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
 import { startMetrics, type MetricsServer } from './metrics-server.ts';
@@ -80,6 +80,6 @@ async function ensureOffsetsTopic(metadata: MetadataStore, config: BrokerConfig)
     partitions: config.get('offsets.topic.num.partitions'),
     replicationFactor: config.get('offsets.topic.replication.factor'),
     internal: true,
-    configs: { 'cleanup.policy': 'compact', 'segment.bytes': String(100 * 1024 * 1024) },
+    configs: { ...OFFSETS_TOPIC_CONFIGS },
   });
 }

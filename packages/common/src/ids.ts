@@ -16,3 +16,12 @@ export const partitionIndex = (n: number) => n as PartitionIndex;
 
 /** A topic-partition key usable in Maps: `orders-3`, the same spelling as the partition's log dir. */
 export const tpKey = (topic: string, partition: number) => `${topic}-${partition}`;
+
+/**
+ * Kafka's internal, compacted topic of group metadata and committed offsets. Its name is shared by
+ * the controller (which creates it), brokers (which store it) and coordinators (which own it).
+ */
+export const OFFSETS_TOPIC = '__consumer_offsets';
+
+/** Its topic configs, as Kafka creates it: compacted (the latest value per key wins), 100 MiB segments. */
+export const OFFSETS_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'segment.bytes': '104857600' };

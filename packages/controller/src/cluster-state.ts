@@ -16,33 +16,16 @@
  *   incarnation must reload the partition and fence its former self). With no live coordinator
  *   the map is left as it is: the owners are fenced, so nodes answer COORDINATOR_NOT_AVAILABLE.
  */
+import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from '@runnel/common';
 import type { ClusterChange, ClusterState, CoordinatorAssignment, NodeRole, PartitionState, StoredNode, TopicMetadata } from '@runnel/metadata';
 import { MetadataError, assignReplicas, validateTopicName } from '@runnel/metadata';
+import type { CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
 import { ControllerError } from './errors.ts';
 
-export const OFFSETS_TOPIC = '__consumer_offsets';
-/** Kafka's settings for the offsets topic (GroupCoordinatorConfig: compacted, 100 MiB segments). */
-export const OFFSETS_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'segment.bytes': '104857600' };
+/** What a node sends to register: the RPC request (the broker epoch is the controller's to give). */
+export type RegistrationInput = RegisterNodeRequest;
+export type { CreateTopicRequest };
 
-/** What a node sends to register (the method table's request, without the epoch it is given). */
-export interface RegistrationInput {
-  nodeId: number;
-  host: string;
-  port: number;
-  rack: string | null;
-  roles: NodeRole[];
-  rpc: { host: string; port: number } | null;
-}
-
-export interface CreateTopicRequest {
-  name: string;
-  partitions: number;
-  replicationFactor: number;
-  configs: Record<string, string>;
-  internal: boolean;
-  /** Replica list per partition; empty = the controller assigns them. */
-  assignments: number[][];
-}
 
 /** Inputs that are not part of the state: the configured offsets topic size and a topic id source. */
 export interface Settings {

@@ -1,7 +1,7 @@
 export { Controller, type ControllerOptions } from './controller.ts';
 export { ControllerError, type ControllerErrorCode } from './errors.ts';
 export {
-  OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic,
+  alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic,
   deleteTopic, ensureOffsetsTopic, expiredNodes, fenceNode, fenceNodes, isEmpty, isFenced, liveNodeIds, mergeChanges,
   registerNode, settle, type CreateTopicRequest, type RegistrationInput, type Settings,
 } from './cluster-state.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { OFFSETS_TOPIC } from '@runnel/common';
 import { MetadataError, type ClusterChange, type ClusterState, type StoredNode, type TopicMetadata } from '@runnel/metadata';
 import {
-  OFFSETS_TOPIC, alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic, deleteTopic,
+  alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic, deleteTopic,
   ensureOffsetsTopic, expiredNodes, fenceNode, isEmpty, isFenced, mergeChanges, registerNode, settle, type RegistrationInput, type Settings,
 } from '../src/cluster-state.ts';
 import { ControllerError } from '../src/errors.ts';

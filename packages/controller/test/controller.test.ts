@@ -4,12 +4,12 @@
  * poll for a state, they never assert on time.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '@runnel/common';
+import { OFFSETS_TOPIC, resolveConfig } from '@runnel/common';
 import { ControllerStore, type ClusterState } from '@runnel/metadata';
 import { RpcClient, RpcError, type NodeRegistration } from '@runnel/rpc';
 import { startProcess } from '../../../test/helpers/process.ts';
 import { redisCli, startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
-import { Controller, OFFSETS_TOPIC } from '../src/index.ts';
+import { Controller } from '../src/index.ts';
 
 const SESSION_MS = 1500;
 const LEASE_MS = 1500;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
+import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { KafkaServer, metadataHandler } from '@runnel/kafka-server';
 import type { BrokerRegistration, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
@@ -7,7 +7,6 @@ import { systemClock, type Clock } from './clock.ts';
 import { Coordinator } from './coordinator.ts';
 import { groupCoordinatorConfigFrom } from './group-coordinator.ts';
 import { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
-import { OFFSETS_TOPIC } from './offsets-log.ts';
 import { BrokerClients, rpcOffsetsLog, type RpcOffsetsLog } from './rpc-offsets-log.ts';
 
 export interface CoordinatorNodeOptions {

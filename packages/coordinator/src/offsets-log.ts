@@ -1,8 +1,7 @@
+import { OFFSETS_TOPIC } from '@runnel/common';
 import { decodeRecordBatches, encodeRecordBatch } from '@runnel/protocol';
 import type { LogConfig, LogManager, PartitionLog } from '@runnel/storage';
 
-/** The internal topic's name, as in Kafka. */
-export const OFFSETS_TOPIC = '__consumer_offsets';
 
 /** Kafka's settings for `__consumer_offsets`: compacted (latest value per key wins), 100 MiB segments. */
 export const offsetsTopicLogConfig: Partial<LogConfig> = { cleanupPolicy: ['compact'], segmentBytes: 100 * 1024 * 1024 };

@@ -1,8 +1,8 @@
-import { silentLogger, type Logger } from '@runnel/common';
+import { OFFSETS_TOPIC, silentLogger, type Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
 import { RpcClient, RpcError, type Address } from '@runnel/rpc';
 import { CoordinatorError } from './coordinator.ts';
-import { encodeOffsetsBatch, OFFSETS_TOPIC, replayRange, type OffsetsLog } from './offsets-log.ts';
+import { encodeOffsetsBatch, replayRange, type OffsetsLog } from './offsets-log.ts';
 
 /**
  * One RpcClient per broker node, found through the metadata snapshot (`brokers.get(id).rpc`). A

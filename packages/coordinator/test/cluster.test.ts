@@ -15,12 +15,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
-import { createMetricsRegistry, resolveConfig } from '@runnel/common';
+import { OFFSETS_TOPIC, createMetricsRegistry, resolveConfig } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
 import { ControllerStore, MetadataError, RedisStore, type MetadataErrorCode, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
 import { RpcClient, RpcError, type TopicMsg } from '@runnel/rpc';
-import { CoordinatorNode, notCoordinatorHandlers, OFFSETS_TOPIC } from '../src/index.ts';
+import { CoordinatorNode, notCoordinatorHandlers } from '../src/index.ts';
 import { startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
 
 const OFFSETS_PARTITIONS = 4;

@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunnelError } from '@runnel/common';
+import { OFFSETS_TOPIC, RunnelError } from '@runnel/common';
 import type { BrokerRegistration, CoordinatorAssignment, MetadataEvent, MetadataSnapshot, MetadataStore, NodeRegistrationInput, TopicMetadata } from '@runnel/metadata';
 import { RpcServer, type Address, type RpcHandlers } from '@runnel/rpc';
 import { defaultLogConfig, LogManager, type PartitionLog } from '@runnel/storage';
-import { OFFSETS_TOPIC, offsetsTopicLogConfig } from '../src/index.ts';
+import { offsetsTopicLogConfig } from '../src/index.ts';
 
 /**
  * Test scaffolding for the coordinator's cluster side without Redis or a controller:

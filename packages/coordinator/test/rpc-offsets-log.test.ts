@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { OFFSETS_TOPIC } from '@runnel/common';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
-import { Coordinator, CoordinatorError, OFFSETS_TOPIC, partitionForGroup, rpcOffsetsLog, type RpcOffsetsLog } from '../src/index.ts';
+import { Coordinator, CoordinatorError, partitionForGroup, rpcOffsetsLog, type RpcOffsetsLog } from '../src/index.ts';
 import { startRpcBroker, type RpcBroker, type SnapshotStore } from './rpc-broker.ts';
 import { callHandler } from './wire.ts';
 

@@ -1,9 +1,9 @@
+import { OFFSETS_TOPIC } from '@runnel/common';
 import { CoordinatorKeyType, findCoordinatorHandler, type CoordinatorLocation, type Handler } from '@runnel/kafka-server';
 import type { MetadataSnapshot } from '@runnel/metadata';
 import { ErrorCode, partitionForGroup } from '@runnel/protocol';
 import type { BrokerContext } from '../context.ts';
 
-const OFFSETS_TOPIC = '__consumer_offsets';
 
 /**
  * Where a group's coordinator is, from metadata alone: the group hashes to a `__consumer_offsets`
