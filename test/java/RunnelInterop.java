@@ -452,8 +452,10 @@ public final class RunnelInterop {
           check(d.members().size() == 1, "members " + d.members());
           var m = d.members().iterator().next();
           check(m.assignment().topicPartitions().equals(Set.of(p0, p1)), "member assignment " + m.assignment());
-          check(d.coordinator() != null && d.coordinator().id() == 1, "coordinator " + d.coordinator());
-          return "OK describeConsumerGroups members=1 assignor=" + d.partitionAssignor() + " partitions=2 simple=" + d.isSimpleConsumerGroup();
+          check(d.coordinator() != null, "no coordinator for " + group);
+          // The node FindCoordinator names (this broker in a single node, a coordinator node in a cluster).
+          return "OK describeConsumerGroups members=1 assignor=" + d.partitionAssignor() + " partitions=2 simple=" + d.isSimpleConsumerGroup()
+              + " coordinator=" + d.coordinator().id();
         }
       });
       step("alterConsumerGroupOffsets", () -> {
@@ -472,8 +474,10 @@ public final class RunnelInterop {
         return "OK deleteRecords earliest=" + earliest.offset();
       });
       step("describeLogDirs", () -> {
-        var dirs = admin.describeLogDirs(List.of(1)).allDescriptions().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(1);
-        check(dirs != null && !dirs.isEmpty(), "no log dirs for broker 1: " + dirs);
+        // Asked of the broker that leads p1 (RF 1: its only replica; in a cluster not necessarily node 1).
+        int leader = describe(admin, topic).partitions().get(1).leader().id();
+        var dirs = admin.describeLogDirs(List.of(leader)).allDescriptions().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(leader);
+        check(dirs != null && !dirs.isEmpty(), "no log dirs for broker " + leader + ": " + dirs);
         long size = -1;
         for (var dir : dirs.values()) {
           check(dir.error() == null, "log dir error " + dir.error());
