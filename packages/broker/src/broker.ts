@@ -1,7 +1,6 @@
-import { hostname } from 'node:os';
 import { silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { decodeRecordBatches } from '@runnel/protocol';
-import { KafkaServer, type Handler } from '@runnel/kafka-server';
+import { advertisedAddress, KafkaServer, listenerOptions, type Handler } from '@runnel/kafka-server';
 import { parseAddress, RpcServer, type Address } from '@runnel/rpc';
 import type { MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
@@ -93,14 +92,9 @@ export class Broker {
         logger: this.#logger.child({ component: 'rpc' }),
       });
     }
-    const listener = config.listeners[0]!;
     this.#server = KafkaServer.create({
+      ...listenerOptions(config),
       handlers: [...brokerHandlers(context), ...(cluster ? [findCoordinator(context)] : []), ...(options.extraHandlers ?? [])],
-      host: listener.host === '' ? '0.0.0.0' : listener.host,
-      port: listener.port,
-      socketRequestMaxBytes: config.get('socket.request.max.bytes'),
-      maxConnections: config.get('max.connections'),
-      connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
       logger: this.#logger.child({ component: 'kafka-server' }),
     });
   }
@@ -161,18 +155,9 @@ export class Broker {
     return found.log;
   }
 
-  /**
-   * Where clients reach this broker: the advertised listener, with the bound port when it asked for
-   * port 0. A listener bound to all interfaces (empty host or 0.0.0.0) is advertised under this
-   * machine's host name, as Kafka does; clients cannot connect to 0.0.0.0.
-   */
+  /** Where clients reach this broker (see kafka-server's advertisedAddress: port 0 and 0.0.0.0 resolved). */
   advertisedAddress(): { host: string; port: number } {
-    const advertised = this.#config.advertisedListeners[0]!;
-    const bound = this.#server.address();
-    return {
-      host: advertised.host === '' || advertised.host === '0.0.0.0' ? hostname() : advertised.host,
-      port: advertised.port === 0 ? bound.port : advertised.port,
-    };
+    return advertisedAddress(this.#config, this.#server.address());
   }
 
   /**

@@ -1,6 +1,5 @@
-import { hostname } from 'node:os';
 import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
-import { KafkaServer, metadataHandler } from '@runnel/kafka-server';
+import { advertisedAddress, KafkaServer, listenerOptions, metadataHandler } from '@runnel/kafka-server';
 import type { BrokerRegistration, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
 import { systemClock, type Clock } from './clock.ts';
@@ -92,8 +91,8 @@ export class CoordinatorNode {
       clock: this.#clock,
       logger: this.#logger.child({ component: 'coordinator' }),
     });
-    const listener = config.listeners[0]!;
     this.#server = KafkaServer.create({
+      ...listenerOptions(config),
       handlers: [
         ...this.coordinator.handlers(),
         metadataHandler({
@@ -105,11 +104,6 @@ export class CoordinatorNode {
           errorCode: createTopicErrorCode,
         }),
       ],
-      host: listener.host === '' ? '0.0.0.0' : listener.host,
-      port: listener.port,
-      socketRequestMaxBytes: config.get('socket.request.max.bytes'),
-      maxConnections: config.get('max.connections'),
-      connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
       logger: this.#logger.child({ component: 'kafka-server' }),
     });
   }
@@ -171,18 +165,9 @@ export class CoordinatorNode {
     return this.#server.address();
   }
 
-  /**
-   * Where clients reach this node (as Broker.advertisedAddress): the advertised listener, with the
-   * bound port when it asked for port 0; a listener on all interfaces is advertised under this
-   * machine's host name.
-   */
+  /** Where clients reach this node (see kafka-server's advertisedAddress). */
   advertisedAddress(): { host: string; port: number } {
-    const advertised = this.#config.advertisedListeners[0]!;
-    const bound = this.#server.address();
-    return {
-      host: advertised.host === '' || advertised.host === '0.0.0.0' ? hostname() : advertised.host,
-      port: advertised.port === 0 ? bound.port : advertised.port,
-    };
+    return advertisedAddress(this.#config, this.#server.address());
   }
 
   /**

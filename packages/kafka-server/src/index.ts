@@ -6,6 +6,7 @@
  */
 export { defineHandler, type Handler, type RequestContext } from './handler.ts';
 export { KafkaServer, type KafkaServerOptions, type ApiVersionRange } from './server.ts';
+export { advertisedAddress, listenerOptions } from './listener.ts';
 export {
   metadataHandler,
   describeTopic,
