@@ -1,7 +1,7 @@
 // The Apache Kafka Java client against a Runnel broker. Single file, compiled by
 // test/java/fetch-clients.sh and run by test/interop-java.test.ts:
 //
-//   java -cp <classpath> RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets|groups-admin>
+//   java -cp <classpath> RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets|groups-admin|any-node>
 //
 // Every check happens here, in Java, and ends as one line on stdout: `OK ...` lines for what worked,
 // `FAIL <step>: <exception class>: <message>` for what did not (then exit code 1). A watchdog exits
@@ -49,7 +49,7 @@ public final class RunnelInterop {
 
   public static void main(String[] args) throws Exception {
     if (args.length != 2) {
-      System.err.println("usage: RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets|groups-admin>");
+      System.err.println("usage: RunnelInterop <bootstrap> <admin|produce-consume|static-member|rebalance|offsets|groups-admin|any-node>");
       System.exit(2);
     }
     bootstrap = args[0];
@@ -64,6 +64,7 @@ public final class RunnelInterop {
         nulls();
       }
       case "groups-admin" -> groupsAdmin();
+      case "any-node" -> anyNode();
       default -> {
         System.err.println("unknown scenario " + args[1]);
         System.exit(2);
@@ -509,6 +510,57 @@ public final class RunnelInterop {
           }
           return "FAIL group.protocol=consumer: no error within 15 s, assignment " + c.assignment();
         }
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- any-node
+
+  private static final int FRESH_ADMINS = 12;
+
+  /**
+   * Every node in the Metadata broker list must serve what Kafka clients send to "any node"
+   * (NetworkClient.leastLoadedNode): an idempotent producer's InitProducerId, Admin's
+   * DescribeConfigs for a topic. A producer bootstrapped from each listed node in turn sends its
+   * InitProducerId to that node (its metadata is not in yet); a fresh Admin's first call goes to a
+   * node picked at random among those not yet connected, so FRESH_ADMINS of them reach every node of
+   * a 3-node list with probability 1 - 3 * (2/3)^12 (about 98 %).
+   */
+  private static void anyNode() {
+    String topic = "java-any-node";
+    try (Admin admin = Admin.create(adminProps())) {
+      List<Node> nodes = new ArrayList<>();
+      step("idempotent producer via each node", () -> {
+        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1).configs(Map.of("retention.ms", "3600000")))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        nodes.addAll(admin.describeCluster().nodes().get(CALL_TIMEOUT_S, TimeUnit.SECONDS));
+        List<String> failures = new ArrayList<>();
+        for (Node n : nodes) {
+          Properties pp = producerProps();
+          pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, n.host() + ":" + n.port());
+          try (KafkaProducer<String, String> p = new KafkaProducer<>(pp)) {
+            p.send(new ProducerRecord<>(topic, key(n.id()), value("any", n.id()))).get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+          } catch (Exception e) {
+            Throwable c = e;
+            while (c.getCause() != null && c.getCause() != c) c = c.getCause();
+            failures.add("node " + n.id() + ": " + c.getClass().getSimpleName() + ": " + c.getMessage());
+          }
+        }
+        check(failures.isEmpty(), "a producer bootstrapped from " + failures);
+        return "OK idempotent producer via each of " + nodes.size() + " nodes";
+      });
+      step("describeConfigs from fresh admins", () -> {
+        ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        Map<String, Integer> failures = new TreeMap<>();
+        for (int i = 0; i < FRESH_ADMINS; i++) {
+          try (Admin fresh = Admin.create(adminProps())) {
+            Config c = fresh.describeConfigs(List.of(r)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS).get(r);
+            check("3600000".equals(c.get("retention.ms").value()), "retention.ms " + c.get("retention.ms"));
+          } catch (java.util.concurrent.ExecutionException e) {
+            failures.merge(e.getCause().getClass().getSimpleName() + ": " + e.getCause().getMessage(), 1, Integer::sum);
+          }
+        }
+        check(failures.isEmpty(), "of " + FRESH_ADMINS + " fresh admins, failed: " + failures);
+        return "OK describeConfigs fresh-admins=" + FRESH_ADMINS;
       });
     }
   }
