@@ -5,12 +5,11 @@ import { commitAppend } from './commit.ts';
 import type { BrokerContext } from './context.ts';
 import type { Unavailable } from './partitions.ts';
 
-/** The internal topic whose appends carry a coordinator epoch. */
-
 /**
  * Why a `broker.*` call was refused; it reaches the caller as the RPC error's `remoteCode`.
  * - NOT_LEADER: this node does not lead the partition (moved away, or offline): find the leader again.
- * - NOT_COORDINATOR: a coordinator append carried an epoch older than the partition's owner in metadata.
+ * - NOT_COORDINATOR: a coordinator append or load carried an older epoch than the partition's owner
+ *   (in metadata, or the highest this broker has seen).
  * - UNKNOWN_PARTITION: no such topic or partition in this node's metadata.
  * - STORAGE_ERROR: the partition's log dir is offline.
  * Storage's own errors (OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, ...) pass through with their codes.
@@ -52,6 +51,36 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
     return call;
   };
 
+  /**
+   * Coordinator fencing on `__consumer_offsets`: the highest coordinator epoch seen per partition,
+   * from metadata and from the calls themselves. Metadata alone lags (a poll away): a new owner's
+   * load or append must fence the old owner at once, or the old one's late commit would land after
+   * the new one read the partition and be missing from its state. Bounded by the partitions that
+   * exist (checked by leaderLog first).
+   */
+  const highestEpoch = new Map<number, number>();
+  /** Coordinator appends still being written, per partition: a new owner's load waits for them. */
+  const appending = new Map<number, Promise<unknown>>();
+  /** Checks and records a coordinator epoch; true when no call carried it before (a takeover). */
+  function fence(req: { topic: string; partition: number; coordinatorEpoch: number }): boolean {
+    if (req.coordinatorEpoch < 0 || req.topic !== OFFSETS_TOPIC) return false;
+    const owner = b.metadata.snapshot().coordinators.get(req.partition);
+    const seen = highestEpoch.get(req.partition) ?? -1;
+    const highest = Math.max(owner?.epoch ?? -1, seen);
+    if (req.coordinatorEpoch < highest) {
+      throw new BrokerRpcError('NOT_COORDINATOR', `${req.topic}-${req.partition}: coordinator epoch ${req.coordinatorEpoch} is older than ${highest}${owner ? ` (owner in metadata: node ${owner.nodeId})` : ''}`);
+    }
+    highestEpoch.set(req.partition, req.coordinatorEpoch);
+    return req.coordinatorEpoch > seen;
+  }
+
+  /** Remembers a coordinator append until it is written (see `appending`). */
+  function trackAppend(partition: number, append: Promise<unknown>): void {
+    const all = Promise.allSettled([appending.get(partition), append]);
+    appending.set(partition, all);
+    void all.then(() => { if (appending.get(partition) === all) appending.delete(partition); });
+  }
+
   async function leaderLog(topic: string, partition: number): Promise<{ log: PartitionLog; leaderEpoch: number }> {
     const found = await b.partitions.leaderLog(topic, partition);
     if (!found.ok) {
@@ -62,26 +91,29 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
 
   /**
    * Appends one batch and commits it (the high watermark moves past it). A coordinator append
-   * (`coordinatorEpoch` ≥ 0 on `__consumer_offsets`) older than the partition's owner epoch in this
-   * node's metadata is refused: that coordinator lost the partition. A newer epoch than ours is
-   * accepted (our metadata lags the controller's).
+   * (`coordinatorEpoch` ≥ 0 on `__consumer_offsets`) older than the partition's owner epoch is
+   * refused (see `fence`): that coordinator lost the partition. A newer epoch than metadata's is
+   * accepted (our metadata lags the controller's) and fences the older ones from then on.
    */
   const append = async (req: Req<'broker.append'>): Promise<Res<'broker.append'>> => {
-    if (req.coordinatorEpoch >= 0 && req.topic === OFFSETS_TOPIC) {
-      const owner = b.metadata.snapshot().coordinators.get(req.partition);
-      if (owner && req.coordinatorEpoch < owner.epoch) {
-        throw new BrokerRpcError('NOT_COORDINATOR', `${req.topic}-${req.partition}: coordinator epoch ${req.coordinatorEpoch} is older than ${owner.epoch} (node ${owner.nodeId})`);
-      }
-    }
     const { log, leaderEpoch } = await leaderLog(req.topic, req.partition);
-    const result = await commitAppend(log, req.records, leaderEpoch);
+    fence(req);
+    const appended = commitAppend(log, req.records, leaderEpoch);
+    if (req.coordinatorEpoch >= 0 && req.topic === OFFSETS_TOPIC) trackAppend(req.partition, appended);
+    const result = await appended;
     b.purgatory.notify(tpKey(req.topic, req.partition));
     return { baseOffset: result.baseOffset, lastOffset: result.lastOffset };
   };
 
-  /** Whole batches from `offset`, below the high watermark, up to `maxBytes` but at least one batch. */
+  /**
+   * Whole batches from `offset`, below the high watermark, up to `maxBytes` but at least one batch.
+   * A coordinator's load (`coordinatorEpoch` ≥ 0) fences older owners, as an append does.
+   */
   const read = async (req: Req<'broker.read'>): Promise<Res<'broker.read'>> => {
     const { log } = await leaderLog(req.topic, req.partition);
+    // A takeover's first read waits for the old owner's appends already accepted, so the new
+    // owner's range covers them.
+    if (fence(req)) await appending.get(req.partition);
     const r = await log.read(req.offset, Math.max(0, req.maxBytes), { minOneBatch: true, maxOffset: log.highWatermark });
     return { records: r.records, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
   };

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '@runnel/common';
+import { OFFSETS_TOPIC, resolveConfig } from '@runnel/common';
 import { LocalStore, type MetadataSnapshot } from '@runnel/metadata';
 import {
   ApiKey, decodeRecordBatches, decodeResponse, encodeRecordBatch, encodeRequest, ErrorCode, partitionForGroup,
@@ -93,14 +93,14 @@ describe('broker cluster mode', () => {
     expect(second).toEqual({ baseOffset: 3n, lastOffset: 4n });
 
     // maxBytes 1 still returns the first whole batch, and only it.
-    const one = await rpc.call('broker.read', { topic: 't', partition: 1, offset: 0n, maxBytes: 1 });
+    const one = await rpc.call('broker.read', { topic: 't', partition: 1, offset: 0n, maxBytes: 1, coordinatorEpoch: -1 });
     expect(one.highWatermark).toBe(5n);
     expect(one.logStartOffset).toBe(0n);
     expect(decodeRecordBatches(one.records).flatMap((b) => b.records.map((r) => r.value!.toString()))).toEqual(['a', 'b', 'c']);
-    const all = await rpc.call('broker.read', { topic: 't', partition: 1, offset: 3n, maxBytes: 1 << 20 });
+    const all = await rpc.call('broker.read', { topic: 't', partition: 1, offset: 3n, maxBytes: 1 << 20, coordinatorEpoch: -1 });
     expect(decodeRecordBatches(all.records).flatMap((b) => b.records.map((r) => [r.offset, r.value!.toString()]))).toEqual([[3n, 'd'], [4n, 'e']]);
-    expect((await rpc.call('broker.read', { topic: 't', partition: 1, offset: 5n, maxBytes: 1 << 20 })).records.length).toBe(0);
-    expect(await remoteCode(rpc.call('broker.read', { topic: 't', partition: 1, offset: 6n, maxBytes: 100 }))).toBe('OFFSET_OUT_OF_RANGE');
+    expect((await rpc.call('broker.read', { topic: 't', partition: 1, offset: 5n, maxBytes: 1 << 20, coordinatorEpoch: -1 })).records.length).toBe(0);
+    expect(await remoteCode(rpc.call('broker.read', { topic: 't', partition: 1, offset: 6n, maxBytes: 100, coordinatorEpoch: -1 }))).toBe('OFFSET_OUT_OF_RANGE');
 
     const offsets = await rpc.call('broker.offsets', { partitions: [{ topic: 't', partition: 1 }, { topic: 't', partition: 0 }, { topic: 'nope', partition: 0 }] });
     expect(offsets.partitions).toEqual([
@@ -114,16 +114,33 @@ describe('broker cluster mode', () => {
     expect(await rpc.call('broker.recordTimestamp', { topic: 't', partition: 1, offset: 5n })).toEqual({ timestamp: -1n });
   });
 
+  it('fences coordinators on __consumer_offsets by the highest epoch any call carried, not only by metadata', async () => {
+    await startBroker(true);
+    await store.createTopic({ name: OFFSETS_TOPIC, partitions: 1, replicationFactor: 1, internal: true });
+    const append = (coordinatorEpoch: number, v: string) => rpc.call('broker.append', { topic: OFFSETS_TOPIC, partition: 0, records: batch([v], 1_000), coordinatorEpoch });
+    const load = (coordinatorEpoch: number) => rpc.call('broker.read', { topic: OFFSETS_TOPIC, partition: 0, offset: 0n, maxBytes: 1 << 20, coordinatorEpoch });
+    // LocalStore assigns no coordinators: metadata knows no epoch, the calls teach the broker.
+    await append(3, 'old owner');
+    await load(4); // a new owner loads under epoch 4: from now on epoch 3 is fenced
+    expect(await remoteCode(append(3, 'late write of the old owner'))).toBe('NOT_COORDINATOR');
+    expect(await remoteCode(load(3))).toBe('NOT_COORDINATOR');
+    await append(4, 'new owner');
+    // Plain appends (epoch -1) and other topics are not coordinator calls.
+    await rpc.call('broker.append', { topic: OFFSETS_TOPIC, partition: 0, records: batch(['admin'], 1_000), coordinatorEpoch: -1 });
+    const values = decodeRecordBatches((await load(4)).records).flatMap((b) => b.records.map((r) => r.value!.toString()));
+    expect(values).toEqual(['old owner', 'new owner', 'admin']);
+  });
+
   it('reads only below the high watermark', async () => {
     await startBroker(true);
     await store.createTopic({ name: 'hw', partitions: 1, replicationFactor: 1 });
     await rpc.call('broker.append', { topic: 'hw', partition: 0, records: batch(['committed'], 1), coordinatorEpoch: -1 });
     // Written but not committed: what a leader holds before its followers caught up.
     await broker.logs.getLog('hw', 0)!.append(batch(['pending'], 2), { leaderEpoch: 0 });
-    const r = await rpc.call('broker.read', { topic: 'hw', partition: 0, offset: 0n, maxBytes: 1 << 20 });
+    const r = await rpc.call('broker.read', { topic: 'hw', partition: 0, offset: 0n, maxBytes: 1 << 20, coordinatorEpoch: -1 });
     expect(r.highWatermark).toBe(1n);
     expect(decodeRecordBatches(r.records).flatMap((b) => b.records.map((x) => x.value!.toString()))).toEqual(['committed']);
-    expect((await rpc.call('broker.read', { topic: 'hw', partition: 0, offset: 1n, maxBytes: 1 << 20 })).records.length).toBe(0);
+    expect((await rpc.call('broker.read', { topic: 'hw', partition: 0, offset: 1n, maxBytes: 1 << 20, coordinatorEpoch: -1 })).records.length).toBe(0);
     expect(await rpc.call('broker.recordTimestamp', { topic: 'hw', partition: 0, offset: 1n })).toEqual({ timestamp: -1n });
   });
 
@@ -133,10 +150,10 @@ describe('broker cluster mode', () => {
     await store.createTopic({ name: 'elsewhere', partitions: 1, replicationFactor: 1, assignments: [[2]] });
     const append = rpc.call('broker.append', { topic: 'elsewhere', partition: 0, records: batch(['x'], 1), coordinatorEpoch: -1 });
     expect(await remoteCode(append)).toBe('NOT_LEADER');
-    expect(await remoteCode(rpc.call('broker.read', { topic: 'elsewhere', partition: 0, offset: 0n, maxBytes: 100 }))).toBe('NOT_LEADER');
+    expect(await remoteCode(rpc.call('broker.read', { topic: 'elsewhere', partition: 0, offset: 0n, maxBytes: 100, coordinatorEpoch: -1 }))).toBe('NOT_LEADER');
     expect(await remoteCode(rpc.call('broker.recordTimestamp', { topic: 'elsewhere', partition: 0, offset: 0n }))).toBe('NOT_LEADER');
     expect((await rpc.call('broker.offsets', { partitions: [{ topic: 'elsewhere', partition: 0 }] })).partitions[0]!.error).toBe('NOT_LEADER');
-    expect(await remoteCode(rpc.call('broker.read', { topic: 'missing', partition: 0, offset: 0n, maxBytes: 100 }))).toBe('UNKNOWN_PARTITION');
+    expect(await remoteCode(rpc.call('broker.read', { topic: 'missing', partition: 0, offset: 0n, maxBytes: 100, coordinatorEpoch: -1 }))).toBe('UNKNOWN_PARTITION');
     expect(broker.logs.getLog('elsewhere', 0)).toBeUndefined();
   });
 

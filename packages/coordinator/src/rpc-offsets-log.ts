@@ -107,13 +107,16 @@ export interface RpcOffsetsLog extends OffsetsLog {
  * The OffsetsLog of a coordinator in a cluster: `__consumer_offsets-p` lives on the broker leading
  * it (found in the metadata snapshot), reached over RPC.
  *
- * - `append` encodes the records as one uncompressed batch and sends it with 'broker.append',
- *   carrying the partition's coordinator epoch (`snapshot.coordinators`); the broker refuses an
- *   older epoch than it knows (NOT_COORDINATOR), which fences a coordinator that lost the partition
- *   but has not heard yet. It resolves once the leader committed it (its high watermark moved).
  * - `load` asks 'broker.offsets' for the partition's [logStartOffset, highWatermark) and pages
- *   through it with 'broker.read'. A load that stops short of the high watermark fails (a silent
- *   partial load would lose committed offsets).
+ *   through it with 'broker.read', under the partition's coordinator epoch (`snapshot.coordinators`)
+ *   at the time: the broker then refuses appends from older owners, so none lands after our read.
+ *   A load that stops short of the high watermark fails (a silent partial load would lose
+ *   committed offsets).
+ * - `append` encodes the records as one uncompressed batch and sends it with 'broker.append',
+ *   carrying the epoch the partition was loaded under (the state the records were computed from);
+ *   the broker refuses an older epoch than it has seen (NOT_COORDINATOR), which fences a
+ *   coordinator that lost the partition but has not heard yet. It resolves once the leader
+ *   committed it (its high watermark moved).
  *
  * Errors are CoordinatorErrors (see {@link coordinatorErrorOf}).
  */
@@ -123,23 +126,31 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
   const now = o.now ?? Date.now;
   const chunk = o.readChunkBytes ?? 1 << 20;
   const name = (p: number) => `${OFFSETS_TOPIC}-${p}`;
+  /** The coordinator epoch each partition was last loaded under. */
+  const loadedEpochs = new Map<number, number>();
+  /** This node's assignment of a partition in metadata, or NOT_COORDINATOR. */
+  const ownEpoch = (partition: number): number => {
+    const assignment = o.metadata.snapshot().coordinators.get(partition);
+    if (!assignment || assignment.nodeId !== o.nodeId) {
+      throw new CoordinatorError('NOT_COORDINATOR', `${name(partition)} is not assigned to node ${o.nodeId} (metadata says ${assignment?.nodeId ?? 'nobody'})`);
+    }
+    return assignment.epoch;
+  };
 
   return {
     partitions: o.partitions,
 
     async append(partition, records) {
       if (records.length === 0) return;
-      const assignment = o.metadata.snapshot().coordinators.get(partition);
-      if (!assignment || assignment.nodeId !== o.nodeId) {
-        throw new CoordinatorError('NOT_COORDINATOR', `${name(partition)} is not assigned to node ${o.nodeId} (metadata says ${assignment?.nodeId ?? 'nobody'})`);
-      }
+      const current = ownEpoch(partition);
+      const coordinatorEpoch = loadedEpochs.get(partition) ?? current;
       const { client } = clients.leaderOf(OFFSETS_TOPIC, partition);
       try {
         await client.call('broker.append', {
           topic: OFFSETS_TOPIC,
           partition,
           records: encodeOffsetsBatch(records, now()),
-          coordinatorEpoch: assignment.epoch,
+          coordinatorEpoch,
         });
       } catch (err) {
         throw coordinatorErrorOf(err, `appending to ${name(partition)}`);
@@ -147,32 +158,36 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
     },
 
     async load(partition, apply) {
+      const coordinatorEpoch = ownEpoch(partition);
       const { client } = clients.leaderOf(OFFSETS_TOPIC, partition);
-      let range: { start: bigint; end: bigint };
-      try {
+      const read = async (offset: bigint, maxBytes: number) =>
+        (await client.call('broker.read', { topic: OFFSETS_TOPIC, partition, offset, maxBytes, coordinatorEpoch })).records;
+      const rangeOf = async () => {
         const res = await client.call('broker.offsets', { partitions: [{ topic: OFFSETS_TOPIC, partition }] });
         const row = res.partitions.find((r) => r.topic === OFFSETS_TOPIC && r.partition === partition);
         if (!row) throw new CoordinatorError('UNAVAILABLE', `broker.offsets did not answer for ${name(partition)}`, { retriable: true });
         if (row.error !== '') throw rowError(row.error, `reading the offsets of ${name(partition)}`);
-        range = { start: row.logStartOffset, end: row.highWatermark };
+        return { start: row.logStartOffset, end: row.highWatermark };
+      };
+      let range: { start: bigint; end: bigint };
+      try {
+        // Fence first (a read under our epoch: the broker refuses older owners' appends from now
+        // on), then take the range, so no append of theirs can land past its end.
+        await read((await rangeOf()).start, 0);
+        range = await rangeOf();
       } catch (err) {
         throw coordinatorErrorOf(err, `reading the offsets of ${name(partition)}`);
       }
       let reached: bigint;
       try {
-        reached = await replayRange(
-          {
-            ...range,
-            read: async (offset) => (await client.call('broker.read', { topic: OFFSETS_TOPIC, partition, offset, maxBytes: chunk })).records,
-          },
-          apply,
-        );
+        reached = await replayRange({ ...range, read: (offset) => read(offset, chunk) }, apply);
       } catch (err) {
         throw coordinatorErrorOf(err, `reading ${name(partition)}`);
       }
       if (reached < range.end) {
         throw new CoordinatorError('UNAVAILABLE', `reading ${name(partition)} stopped at offset ${reached}, before its high watermark ${range.end}`, { retriable: true });
       }
+      loadedEpochs.set(partition, coordinatorEpoch);
     },
 
     close() {

@@ -132,8 +132,10 @@ describe('CoordinatorNode', () => {
     // Node 8 held partition 0 for a while and committed; node 7 missed both events and only sees
     // itself as the owner again, under epoch 5.
     broker.view.set(0, { nodeId: 8, epoch: 4 });
-    await b.coordinator.setOwned([0, 1, 2]);
+    // Its load retries until metadata gives it partition 0 (a load needs the epoch to read under).
+    const taking = b.coordinator.setOwned([0, 1, 2]);
     store.update({ coordinators: new Map([...store.snap.coordinators, [0, { nodeId: 8, epoch: 4 }]]) }, { type: 'broker-registered', broker: store.registrations[0]! });
+    await taking;
     await until('node 8 owns partition 0', () => loaded(b, 0));
     expect(await commitOn(b, g, 6n)).toBe('NONE');
     broker.view.set(0, { nodeId: 7, epoch: 5 });

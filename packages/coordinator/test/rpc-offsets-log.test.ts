@@ -73,6 +73,9 @@ describe('rpcOffsetsLog', () => {
     const f = await fixture();
     f.store.update({ coordinators: new Map([[0, { nodeId: 99, epoch: 4 }]]) }, { type: 'coordinators-changed' });
     expect((await rejection(f.log.append(0, [rec('a', '1')]))).code).toBe('NOT_COORDINATOR');
+    // Nor does it load a partition it does not own.
+    expect((await rejection(loadAll(f.log, 0))).code).toBe('NOT_COORDINATOR');
+    f.store.update({ coordinators: new Map([[0, { nodeId: 7, epoch: 5 }]]) }, { type: 'coordinators-changed' });
     expect(await loadAll(f.log, 0)).toEqual([]);
   });
 

@@ -74,7 +74,14 @@ export interface AppendRequest {
 }
 export interface AppendResponse { baseOffset: bigint; lastOffset: bigint }
 
-export interface ReadRequest { topic: string; partition: number; offset: bigint; maxBytes: number }
+export interface ReadRequest {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  maxBytes: number;
+  /** A coordinator loading `__consumer_offsets` says under which epoch (fences older owners); -1 otherwise. */
+  coordinatorEpoch: number;
+}
 export interface ReadResponse { records: Buffer; highWatermark: bigint; logStartOffset: bigint }
 
 export interface TopicPartitionMsg { topic: string; partition: number }

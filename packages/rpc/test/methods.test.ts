@@ -73,8 +73,8 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
     [{ topic: 't', partition: 7, records: Buffer.from([0, 1, 2, 255, 254]), coordinatorEpoch: 3 }, { baseOffset: BIG, lastOffset: BIG + 4n }],
   ],
   'broker.read': [
-    [{ topic: 't', partition: 0, offset: 0n, maxBytes: 0 }, { records: Buffer.alloc(0), highWatermark: 0n, logStartOffset: 0n }],
-    [{ topic: 't', partition: 1, offset: BIG, maxBytes: 1 << 20 }, { records: Buffer.alloc(70_000, 0xab), highWatermark: MAX_I64, logStartOffset: BIG - 1n }],
+    [{ topic: 't', partition: 0, offset: 0n, maxBytes: 0, coordinatorEpoch: -1 }, { records: Buffer.alloc(0), highWatermark: 0n, logStartOffset: 0n }],
+    [{ topic: 't', partition: 1, offset: BIG, maxBytes: 1 << 20, coordinatorEpoch: 4 }, { records: Buffer.alloc(70_000, 0xab), highWatermark: MAX_I64, logStartOffset: BIG - 1n }],
   ],
   'broker.offsets': [
     [{ partitions: [] }, { partitions: [] }],

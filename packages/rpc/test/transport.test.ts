@@ -26,7 +26,7 @@ function clientFor(server: RpcServer, o: { requestTimeoutMs?: number; maxFrameBy
   return client;
 }
 
-const read = (offset: bigint): ReadRequest => ({ topic: 't', partition: 0, offset, maxBytes: 100 });
+const read = (offset: bigint): ReadRequest => ({ topic: 't', partition: 0, offset, maxBytes: 100, coordinatorEpoch: -1 });
 const echoRead: RpcHandlers = {
   'broker.read': (req) => ({ records: Buffer.from(req.topic), highWatermark: req.offset, logStartOffset: 0n }),
 };
