@@ -11,14 +11,18 @@
  *   `leaderEpoch`. Going offline keeps the epoch, so the broker that comes back leads with
  *   the epoch it had + 1.
  * - `coordinators` covers exactly the partitions of `__consumer_offsets` (empty before the topic
- *   exists): live coordinators sorted by node id, partition p → coordinators[p % n]. An entry's
- *   `epoch` grows by one whenever its owner changes or its owner registers again (a new
+ *   is first created): live coordinators sorted by node id, partition p → coordinators[p % n]. An
+ *   entry's `epoch` grows by one whenever its owner changes or its owner registers again (a new
  *   incarnation must reload the partition and fence its former self). With no live coordinator
  *   the map is left as it is: the owners are fenced, so nodes answer COORDINATOR_NOT_AVAILABLE.
+ * - A coordinator epoch never goes down, since a broker refuses only *older* epochs: while the
+ *   offsets topic is missing the map is kept as it is, and when the topic is (re)created, or
+ *   grows, every partition without an entry starts one above the highest epoch in the map, every
+ *   other partition of a recreated topic too. `__consumer_offsets` cannot be deleted (Kafka's rule).
  */
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from '@runnel/common';
 import type { ClusterChange, ClusterState, CoordinatorAssignment, NodeRole, PartitionState, StoredNode, TopicMetadata } from '@runnel/metadata';
-import { MetadataError, assignReplicas, validateTopicName } from '@runnel/metadata';
+import { MetadataError, assignReplicas, checkDeletable, validateTopicName } from '@runnel/metadata';
 import type { CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
 import { ControllerError } from './errors.ts';
 
@@ -123,18 +127,24 @@ export function expiredNodes(state: ClusterState, lastSeen: ReadonlyMap<number, 
 // ------------------------------------------------------------------------------------ coordinators and the offsets topic
 
 /**
- * The coordinator map the state should have, or undefined when it already has it.
+ * The coordinator map the state should have, or undefined when it already has it (or when it must
+ * stay as it is: no offsets topic, or no live coordinator).
  * @param renewed a coordinator that just registered again: its partitions get a new epoch.
+ * @param recreated the offsets topic in `state` is not the one the map was made for: every
+ *   partition starts above every epoch in the map.
  */
-export function assignCoordinators(state: ClusterState, renewed?: number): Map<number, CoordinatorAssignment> | undefined {
+export function assignCoordinators(state: ClusterState, renewed?: number, recreated = false): Map<number, CoordinatorAssignment> | undefined {
   const partitions = state.topics.get(OFFSETS_TOPIC)?.partitions.length ?? 0;
   const coordinators = liveNodeIds(state, 'coordinator');
-  if (coordinators.length === 0 && partitions > 0) return undefined;
+  // No topic: keep the map (clearing it would let a recreated topic start its epochs at 0 again).
+  if (partitions === 0 || coordinators.length === 0) return undefined;
+  let highest = -1;
+  for (const a of state.coordinators.values()) highest = Math.max(highest, a.epoch);
   const next = new Map<number, CoordinatorAssignment>();
   for (let p = 0; p < partitions; p++) {
     const owner = coordinators[p % coordinators.length]!;
-    const previous = state.coordinators.get(p);
-    const epoch = previous === undefined ? 0 : previous.nodeId !== owner || owner === renewed ? previous.epoch + 1 : previous.epoch;
+    const previous = recreated ? undefined : state.coordinators.get(p);
+    const epoch = previous === undefined ? highest + 1 : previous.nodeId !== owner || owner === renewed ? previous.epoch + 1 : previous.epoch;
     next.set(p, { nodeId: owner, epoch });
   }
   const same = next.size === state.coordinators.size
@@ -156,10 +166,12 @@ export function ensureOffsetsTopic(state: ClusterState, settings: Settings): Clu
  * coordinator map of the resulting state. Every change the controller commits goes through here.
  */
 export function settle(state: ClusterState, change: ClusterChange, settings: Settings, renewed?: number): ClusterChange {
-  let merged = change;
-  const withOffsets = mergeChanges(merged, ensureOffsetsTopic(applyChange(state, merged, state.version), settings));
-  merged = withOffsets;
-  const coordinators = assignCoordinators(applyChange(state, merged, state.version), renewed);
+  const merged = mergeChanges(change, ensureOffsetsTopic(applyChange(state, change, state.version), settings));
+  const after = applyChange(state, merged, state.version);
+  const before = state.topics.get(OFFSETS_TOPIC);
+  // The map was made for the topic `state` holds; a topic that appears (or is replaced) here is a new one.
+  const recreated = after.topics.get(OFFSETS_TOPIC)?.topicId !== before?.topicId;
+  const coordinators = assignCoordinators(after, renewed, recreated);
   return coordinators ? { ...merged, coordinators } : merged;
 }
 
@@ -179,6 +191,7 @@ export function createTopic(state: ClusterState, request: CreateTopicRequest, to
 }
 
 export function deleteTopic(state: ClusterState, name: string): ClusterChange {
+  checkDeletable(name);
   const topic = requireTopic(state, name);
   return { deleteTopics: [{ name, previous: topic }] };
 }

@@ -3,7 +3,7 @@ import { silentLogger, type BrokerConfig, type Logger } from '@runnel/common';
 import { MetadataError, newClusterId, type ClusterChange, type ClusterState, type ControllerStore } from '@runnel/metadata';
 import { RpcServer, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
 import {
-  alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic, deleteTopic, expiredNodes, fenceNodes,
+  alterTopicConfigs, applyChange, createPartitions, createTopic, deleteTopic, expiredNodes, fenceNodes,
   isEmpty, isFenced, registerNode, settle, type Settings,
 } from './cluster-state.ts';
 import { ControllerError } from './errors.ts';
@@ -354,10 +354,8 @@ export class Controller {
       }),
 
       'controller.deleteTopic': (req) => this.#write(async (state, commit) => {
-        const change = deleteTopic(state, req.name);
-        // The offsets topic is recreated by the next liveness check, as its own change.
-        const coordinators = assignCoordinators(applyChange(state, change, state.version));
-        const version = await commit(coordinators ? { ...change, coordinators } : change);
+        // Refuses __consumer_offsets, so the coordinator map (only about that topic) is untouched.
+        const version = await commit(deleteTopic(state, req.name));
         this.#log.info({ topic: req.name, version }, 'topic deleted');
         return { version };
       }),

@@ -134,6 +134,33 @@ describe('fencing and coming back', () => {
     expect(assignCoordinators(state)).toBeUndefined();
   });
 
+  it('never lowers a coordinator epoch: the map stays while the offsets topic is gone, and a new one starts above it', () => {
+    let state = withNodes(broker(1), coordinator(10), coordinator(11));
+    state = commit(state, fenceNode(state, 11)); // epochs now 0 and 2 (see above)
+    const before = state.coordinators;
+    // The topic vanishes (not through deleteTopic, which refuses): the map is kept, not cleared.
+    const gone = applyChange(state, { deleteTopics: [{ name: OFFSETS_TOPIC, previous: state.topics.get(OFFSETS_TOPIC)! }] }, state.version + 1);
+    expect(assignCoordinators(gone)).toBeUndefined();
+    // Without a live broker it is not recreated, and the map stays whatever else happens.
+    const quiet = commit(gone, fenceNode(gone, 1));
+    expect(quiet.topics.has(OFFSETS_TOPIC)).toBe(false);
+    expect(quiet.coordinators).toEqual(before);
+    // Recreated (here: when the broker comes back), every partition gets an epoch above each it had.
+    const back = commit(quiet, registerNode(quiet, broker(1), 20));
+    expect(back.topics.get(OFFSETS_TOPIC)!.topicId).not.toBe(state.topics.get(OFFSETS_TOPIC)!.topicId);
+    expect(back.coordinators.size).toBe(6);
+    for (const [p, a] of back.coordinators) {
+      expect(a.nodeId).toBe(10);
+      expect(a.epoch).toBeGreaterThanOrEqual(before.get(p)!.epoch + 1);
+    }
+    expect([...back.coordinators.values()].every((a) => a.epoch === 3)).toBe(true);
+    // Recreated with fewer partitions and then grown: a returning partition still starts above its old epoch.
+    const fewer = commit(gone, {}, settings(2));
+    expect([...fewer.coordinators.keys()]).toEqual([0, 1]);
+    const grown = commit(fewer, createPartitions(fewer, OFFSETS_TOPIC, 6, []).change);
+    for (const [p, a] of grown.coordinators) expect(a.epoch).toBeGreaterThan(before.get(p)!.epoch);
+  });
+
   it('fencing an unknown or already fenced node changes nothing', () => {
     const state = withNodes(broker(1));
     expect(isEmpty(fenceNode(state, 5))).toBe(true);
@@ -215,6 +242,18 @@ describe('topic operations (LocalStore rules, RF 1)', () => {
     state = applyChange(state, createTopic(state, req({ configs: { a: '1', b: '2' } }), 'x').change, 5);
     expect(alterTopicConfigs(state, 't', { c: '3', a: '9' }, ['b']).topic.configs).toEqual({ a: '9', c: '3' });
     expect(deleteTopic(state, 't')).toEqual({ deleteTopics: [{ name: 't', previous: state.topics.get('t') }] });
+  });
+
+  it('refuses to delete __consumer_offsets (Kafka\'s internal topic; INVALID_TOPIC_EXCEPTION on the wire)', () => {
+    const state = withNodes(broker(1), coordinator(10));
+    let err: unknown;
+    try {
+      deleteTopic(state, OFFSETS_TOPIC);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MetadataError);
+    expect(err).toMatchObject({ code: 'INVALID_TOPIC_NAME', message: 'Topic __consumer_offsets is a Kafka internal topic and may not be deleted' });
   });
 
   it('growing the offsets topic assigns the new partitions to coordinators', () => {

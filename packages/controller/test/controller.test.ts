@@ -194,6 +194,8 @@ describe('Controller', () => {
     expect(altered.topic.configs).toEqual({ 'retention.ms': '1000' });
     await rpc.call('controller.deleteTopic', { name: 't' });
     expect(await remoteCode(rpc.call('controller.deleteTopic', { name: 't' }))).toBe('UNKNOWN_TOPIC');
+    expect(await remoteCode(rpc.call('controller.deleteTopic', { name: OFFSETS_TOPIC }))).toBe('INVALID_TOPIC_NAME');
+    expect((await (await reader()).load()).topics.has(OFFSETS_TOPIC)).toBe(true);
     expect((await (await reader()).load()).topics.has('t')).toBe(false);
 
     const a = await rpc.call('controller.allocateProducerId', {});

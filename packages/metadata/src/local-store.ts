@@ -5,7 +5,7 @@ import { MetadataError } from './errors.ts';
 import type {
   BrokerRegistration, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, NodeRegistrationInput, TopicMetadata,
 } from './types.ts';
-import { assignReplicas, validateTopicName } from './validate.ts';
+import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts';
 
 /**
  * On-disk state of the embedded store: one JSON document, replaced atomically (write a temporary
@@ -136,6 +136,7 @@ export class LocalStore implements MetadataStore {
   deleteTopic(name: string): Promise<void> {
     return this.#write(() => {
       const state = this.#require();
+      checkDeletable(name);
       const index = state.topics.findIndex((t) => t.name === name);
       if (index < 0) throw new MetadataError('UNKNOWN_TOPIC', `topic "${name}" does not exist`);
       state.topics.splice(index, 1);

@@ -13,7 +13,10 @@ export interface RedisStoreOptions {
   nodeId: number;
   /** Where writes go (the controller over RPC); this store never writes to Redis. */
   writer: MetadataWriter;
-  /** The cluster id on this node's disk: a Redis holding another one is refused (CLUSTER_ID_MISMATCH). */
+  /**
+   * The cluster id on this node's disk: a Redis holding another one is refused at start()
+   * (CLUSTER_ID_MISMATCH). Without it the node takes the id of the first metadata it loads.
+   */
   clusterId?: string;
   /** `broker.heartbeat.interval.ms` (default 2000). */
   heartbeatIntervalMs?: number;
@@ -41,6 +44,13 @@ interface Session {
  * atomically (MULTI), when the controller PUBLISHes a new version and when the 1 s version poll
  * finds one it missed (pub/sub is at-most-once); events come from diffing two snapshots, so a
  * missed message loses nothing. While Redis is away the last snapshot keeps serving (§5.6).
+ *
+ * What it refuses to take from Redis (§5.1, §5.6), because only a wiped or rolled-back Redis
+ * shows it: another cluster id than the one pinned (the `clusterId` option, else the first one
+ * loaded; no id at all once one was seen), a controller epoch below the highest applied, a version
+ * below the one served. Then the node is *detached*: it logs one error, keeps serving its last
+ * snapshot, stops heartbeating and registering (a node must not join another cluster), and
+ * refuses writes with CLUSTER_ID_MISMATCH until an operator restarts it.
  */
 export class RedisStore implements MetadataStore {
   readonly #o: Required<Omit<RedisStoreOptions, 'clusterId' | 'logger'>> & { clusterId: string | undefined };
@@ -55,6 +65,14 @@ export class RedisStore implements MetadataStore {
   #session: Session | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The cluster this node belongs to: the `clusterId` option, else the first id loaded from Redis. */
+  #clusterId: string | undefined;
+  /** Redis has shown #clusterId: from then on a Redis showing none was wiped. */
+  #clusterIdSeen = false;
+  /** The highest controller epoch applied; a lower one is never applied (§5.1). */
+  #controllerEpoch = 0;
+  /** Why this node stopped following Redis (see the class comment), once it has. */
+  #detached: string | undefined;
 
   private constructor(o: RedisStoreOptions) {
     this.#o = {
@@ -69,6 +87,7 @@ export class RedisStore implements MetadataStore {
       writeVisibleTimeoutMs: o.writeVisibleTimeoutMs ?? 10_000,
     };
     this.#logger = o.logger ?? silentLogger();
+    this.#clusterId = o.clusterId;
   }
 
   static create(o: RedisStoreOptions): RedisStore {
@@ -77,6 +96,7 @@ export class RedisStore implements MetadataStore {
 
   /** Connects, loads the first snapshot and subscribes; STORE_UNAVAILABLE if Redis does not answer in time. */
   async start(): Promise<void> {
+    this.#refuseIfDetached();
     this.#stopped = false;
     const redis = connectRedis(this.#o.url, this.#logger, 'metadata');
     const sub = connectRedis(this.#o.url, this.#logger, 'metadata-subscriber', { autoResubscribe: true });
@@ -91,7 +111,8 @@ export class RedisStore implements MetadataStore {
         throw mapRedisError(err);
       }
       this.#checkClusterId(raw);
-      this.#apply(raw);
+      this.#admit(raw);
+      this.#refuseIfDetached();
       await waitReady(sub, this.#o.url, this.#o.startTimeoutMs);
       await sub.subscribe(CHANGES_CHANNEL);
     } catch (err) {
@@ -143,8 +164,12 @@ export class RedisStore implements MetadataStore {
     const full: Omit<BrokerRegistration, 'brokerEpoch'> = {
       nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, roles: input.roles ?? ['broker'], rpc: input.rpc ?? null,
     };
+    // Look at Redis first: a node must not join a cluster that is not its own.
+    await this.refresh().catch(() => {});
+    this.#refuseIfDetached();
     const { registration, version } = await this.#o.writer.registerNode(full);
     await this.#reach(version);
+    this.#refuseIfDetached();
     clearTimeout(this.#heartbeatTimer);
     const session: Session = { input: full, registration, lastOk: Date.now(), register: false };
     this.#session = session;
@@ -158,29 +183,34 @@ export class RedisStore implements MetadataStore {
   }
 
   async createTopic(spec: CreateTopicSpec): Promise<TopicMetadata> {
+    this.#refuseIfDetached();
     const { topic, version } = await this.#o.writer.createTopic(spec);
     await this.#reach(version);
     return topic;
   }
 
   async deleteTopic(name: string): Promise<void> {
+    this.#refuseIfDetached();
     const { version } = await this.#o.writer.deleteTopic(name);
     await this.#reach(version);
   }
 
   async createPartitions(name: string, totalCount: number, assignments?: number[][]): Promise<TopicMetadata> {
+    this.#refuseIfDetached();
     const { topic, version } = await this.#o.writer.createPartitions(name, totalCount, assignments);
     await this.#reach(version);
     return topic;
   }
 
   async alterTopicConfigs(name: string, configs: Record<string, string | null>): Promise<TopicMetadata> {
+    this.#refuseIfDetached();
     const { topic, version } = await this.#o.writer.alterTopicConfigs(name, configs);
     await this.#reach(version);
     return topic;
   }
 
-  allocateProducerId(): Promise<bigint> {
+  async allocateProducerId(): Promise<bigint> {
+    this.#refuseIfDetached();
     return this.#o.writer.allocateProducerId();
   }
 
@@ -199,23 +229,52 @@ export class RedisStore implements MetadataStore {
 
   async #load(): Promise<void> {
     const redis = this.#redis;
-    if (!redis || this.#stopped) return;
+    if (!redis || this.#stopped || this.#detached) return;
     let raw: RawCluster;
     try {
       raw = await readCluster(redis);
     } catch (err) {
       throw mapRedisError(err);
     }
-    if (this.#stopped) return;
-    try {
-      this.#checkClusterId(raw);
-    } catch (err) {
-      // Keep serving what we had: this Redis is not our cluster's.
-      this.#logger.error({ err: (err as Error).message }, 'ignoring metadata from another cluster');
-      throw err;
+    if (this.#stopped || this.#detached) return;
+    this.#admit(raw);
+  }
+
+  /** Applies `raw` if it is newer metadata of this node's cluster; detaches if it cannot be (see the class comment). */
+  #admit(raw: RawCluster): void {
+    const served = this.#snapshot?.epoch ?? -1;
+    const pinned = this.#clusterId;
+    let refusal: string | undefined;
+    if (pinned !== undefined && raw.clusterId !== pinned && (raw.clusterId !== null || this.#clusterIdSeen)) {
+      refusal = `Redis now holds ${raw.clusterId === null ? 'no cluster id' : `cluster ${raw.clusterId}`}, not ${pinned}`;
+    } else if (raw.controllerEpoch < this.#controllerEpoch) {
+      refusal = `Redis now holds controller epoch ${raw.controllerEpoch}, below ${this.#controllerEpoch} already seen (cluster ${pinned ?? '?'})`;
+    } else if (raw.version < served) {
+      refusal = `Redis now holds metadata version ${raw.version}, below ${served} already served (cluster ${pinned ?? '?'})`;
     }
-    if (this.#snapshot && raw.version <= this.#snapshot.epoch) return;
+    if (refusal !== undefined) return this.#detach(refusal);
+    if (raw.clusterId !== null) {
+      this.#clusterId ??= raw.clusterId;
+      this.#clusterIdSeen = true;
+    }
+    this.#controllerEpoch = Math.max(this.#controllerEpoch, raw.controllerEpoch);
+    if (raw.version <= served) return;
     this.#apply(raw);
+  }
+
+  /** Stops following Redis for good: one error line, the last snapshot stays, the session ends. */
+  #detach(reason: string): void {
+    if (this.#detached) return;
+    this.#detached = reason;
+    clearTimeout(this.#heartbeatTimer);
+    clearTimeout(this.#pollTimer);
+    this.#logger.error({ nodeId: this.#o.nodeId, url: this.#o.url, version: this.#snapshot?.epoch }, `${reason}: keeping the last metadata; an operator must act`);
+  }
+
+  #refuseIfDetached(): void {
+    if (this.#detached) {
+      throw new MetadataError('CLUSTER_ID_MISMATCH', `${this.#detached}: this node no longer follows that Redis, and sends no writes there`);
+    }
   }
 
   #refreshQuietly(): void {
@@ -231,13 +290,13 @@ export class RedisStore implements MetadataStore {
       } catch {
         // Redis is away: keep the last snapshot and look again next time.
       }
-      if (!this.#stopped) this.#schedulePoll();
+      if (!this.#stopped && !this.#detached) this.#schedulePoll();
     }, this.#o.pollIntervalMs);
   }
 
   #checkClusterId(raw: RawCluster): void {
-    if (this.#o.clusterId && raw.clusterId && raw.clusterId !== this.#o.clusterId) {
-      throw new MetadataError('CLUSTER_ID_MISMATCH', `Redis at ${this.#o.url} holds cluster ${raw.clusterId}, but this node belongs to ${this.#o.clusterId}`);
+    if (this.#clusterId && raw.clusterId && raw.clusterId !== this.#clusterId) {
+      throw new MetadataError('CLUSTER_ID_MISMATCH', `Redis at ${this.#o.url} holds cluster ${raw.clusterId}, but this node belongs to ${this.#clusterId}`);
     }
   }
 
@@ -251,7 +310,7 @@ export class RedisStore implements MetadataStore {
     }
     const controller = raw.controller && raw.lease === `${raw.controller.controllerId}:${raw.controller.epoch}` ? raw.controller : null;
     const next: MetadataSnapshot = {
-      clusterId: raw.clusterId ?? this.#o.clusterId ?? '',
+      clusterId: raw.clusterId ?? this.#clusterId ?? '',
       controllerId: controller?.controllerId ?? -1,
       controllerRpc: controller?.rpc ?? null,
       brokers,
@@ -273,19 +332,29 @@ export class RedisStore implements MetadataStore {
     }
   }
 
-  /** Waits until the local snapshot has reached `version` (reloading at once, then retrying briefly). */
+  /**
+   * Waits until the local snapshot has reached `version`: reloads at once, then every 50 ms while
+   * Redis shows less (or cannot be read), until writeVisibleTimeoutMs (retriable STORE_UNAVAILABLE).
+   */
   async #reach(version: number): Promise<void> {
     const deadline = Date.now() + this.#o.writeVisibleTimeoutMs;
     for (;;) {
       if ((this.#snapshot?.epoch ?? -1) >= version) return;
       if (this.#stopped) throw new MetadataError('STORE_UNAVAILABLE', 'metadata store stopped');
+      this.#refuseIfDetached();
+      let failure: unknown;
       try {
         await this.refresh();
-        continue;
       } catch (err) {
-        if (Date.now() >= deadline) {
-          throw new MetadataError('STORE_UNAVAILABLE', `the change was written (version ${version}) but Redis cannot be read to see it`, { cause: err, retriable: true });
-        }
+        failure = err;
+      }
+      const seen = this.#snapshot?.epoch ?? -1;
+      if (seen >= version) return;
+      this.#refuseIfDetached();
+      if (Date.now() >= deadline) {
+        throw failure === undefined
+          ? new MetadataError('STORE_UNAVAILABLE', `the change was written, but version ${version} not visible here after ${this.#o.writeVisibleTimeoutMs} ms (Redis shows ${seen})`, { retriable: true })
+          : new MetadataError('STORE_UNAVAILABLE', `the change was written (version ${version}) but Redis cannot be read to see it`, { cause: failure, retriable: true });
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -296,13 +365,16 @@ export class RedisStore implements MetadataStore {
   }
 
   async #heartbeat(session: Session): Promise<void> {
-    if (this.#session !== session || this.#stopped) return;
+    if (this.#session !== session || this.#stopped || this.#detached) return;
     const nodeId = session.input.nodeId;
     let next = this.#o.heartbeatIntervalMs;
     try {
       if (session.register) {
+        // The controller no longer knows this node: is Redis still this node's cluster? (a wipe looks like this)
+        await this.refresh();
+        if (this.#detached || this.#session !== session) return;
         const { registration, version } = await this.#o.writer.registerNode(session.input);
-        if (this.#session !== session) return;
+        if (this.#session !== session || this.#detached) return;
         session.registration = registration;
         session.register = false;
         session.lastOk = Date.now();
@@ -310,7 +382,7 @@ export class RedisStore implements MetadataStore {
         this.#reach(version).catch(() => {});
       } else {
         const { fenced } = await this.#o.writer.heartbeat(nodeId, session.registration.brokerEpoch);
-        if (this.#session !== session) return;
+        if (this.#session !== session || this.#detached) return;
         if (fenced) {
           this.#logger.warn({ nodeId, brokerEpoch: session.registration.brokerEpoch }, 'the controller fenced this node; registering again');
           session.register = true;
@@ -320,12 +392,12 @@ export class RedisStore implements MetadataStore {
         }
       }
     } catch (err) {
-      if (this.#session !== session) return;
+      if (this.#session !== session || this.#detached) return;
       const silentFor = Date.now() - session.lastOk;
       this.#logger.warn({ nodeId, err: (err as Error).message, silentFor }, 'heartbeat to the controller failed');
       if (silentFor > this.#o.sessionTimeoutMs) session.register = true;
     }
-    if (this.#session === session && !this.#stopped) this.#scheduleHeartbeat(session, next);
+    if (this.#session === session && !this.#stopped && !this.#detached) this.#scheduleHeartbeat(session, next);
   }
 }
 

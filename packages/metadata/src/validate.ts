@@ -1,9 +1,21 @@
+import { OFFSETS_TOPIC } from '@runnel/common';
 import { MetadataError } from './errors.ts';
 
 /** Kafka's topic name rule (Topic.java): 1–249 chars of [a-zA-Z0-9._-], not "." or "..". */
 export function validateTopicName(name: string): void {
   if (name.length === 0 || name.length > 249 || name === '.' || name === '..' || !/^[a-zA-Z0-9._-]+$/.test(name)) {
     throw new MetadataError('INVALID_TOPIC_NAME', `invalid topic name "${name}": 1–249 characters of [a-zA-Z0-9._-], not "." or ".."`);
+  }
+}
+
+/**
+ * Refuses to delete `__consumer_offsets`, as Kafka refuses to delete its internal topics (the
+ * broker answers INVALID_TOPIC_EXCEPTION). Recreated, its partitions would start empty under a
+ * new topic while coordinators still hold the old groups' state.
+ */
+export function checkDeletable(name: string): void {
+  if (name === OFFSETS_TOPIC) {
+    throw new MetadataError('INVALID_TOPIC_NAME', `Topic ${OFFSETS_TOPIC} is a Kafka internal topic and may not be deleted`);
   }
 }
 

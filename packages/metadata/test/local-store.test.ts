@@ -60,6 +60,15 @@ describe('LocalStore', () => {
     expect(BigInt(persisted.nextProducerId)).toBe(3n);
   });
 
+  it('refuses to delete __consumer_offsets, a Kafka internal topic', async () => {
+    const store = await open();
+    await store.createTopic({ name: '__consumer_offsets', partitions: 2, replicationFactor: 1, internal: true });
+    const err = await store.deleteTopic('__consumer_offsets').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MetadataError);
+    expect(err).toMatchObject({ code: 'INVALID_TOPIC_NAME', message: 'Topic __consumer_offsets is a Kafka internal topic and may not be deleted' });
+    expect(store.snapshot().topics.has('__consumer_offsets')).toBe(true);
+  });
+
   it('refuses a state file from another cluster', async () => {
     const store = await open();
     await store.stop();

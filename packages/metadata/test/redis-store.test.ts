@@ -4,7 +4,8 @@
 // the last snapshot keeps serving while Redis is down; a foreign cluster id is refused.
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
+import type { Logger } from '@runnel/common';
+import { redisCli, startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
 import { ControllerStore, MetadataError, RedisStore, redisOptionsFromUrl, type MetadataEvent, type MetadataWriter } from '../src/index.ts';
 import { storeWriter, type TestWriter } from './store-writer.ts';
 
@@ -16,6 +17,37 @@ async function until(condition: () => boolean, what: string, timeoutMs = 15_000)
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((res) => setTimeout(res, 10));
   }
+}
+
+/** A logger that keeps every line (level and message) for assertions. */
+function captureLogger(): { logger: Logger; lines: { level: string; msg: string }[] } {
+  const lines: { level: string; msg: string }[] = [];
+  const at = (level: string) => (obj: unknown, msg?: string) => {
+    lines.push({ level, msg: typeof obj === 'string' ? obj : msg ?? '' });
+  };
+  const logger = {
+    trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'),
+    child: () => logger, bindings: () => ({}),
+  } as unknown as Logger;
+  return { logger, lines };
+}
+
+/** A writer whose every call goes to whichever writer `target()` names now (the controller moving). */
+function switchingWriter(target: () => MetadataWriter): MetadataWriter {
+  return {
+    registerNode: (input) => target().registerNode(input),
+    heartbeat: (nodeId, brokerEpoch) => target().heartbeat(nodeId, brokerEpoch),
+    createTopic: (spec) => target().createTopic(spec),
+    deleteTopic: (name) => target().deleteTopic(name),
+    createPartitions: (name, count, assignments) => target().createPartitions(name, count, assignments),
+    alterTopicConfigs: (name, configs) => target().alterTopicConfigs(name, configs),
+    allocateProducerId: () => target().allocateProducerId(),
+  };
+}
+
+/** How many MULTI/EXEC transactions Redis has run (each RedisStore load is one). */
+async function execCount(raw: Redis): Promise<number> {
+  return Number(/cmdstat_exec:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
 }
 
 async function retrying<T>(fn: () => Promise<T>): Promise<T> {
@@ -47,7 +79,10 @@ describe('RedisStore', () => {
     await controller.commit({ clusterId: 'cluster-1' });
     return { redis: r, controller, writer: storeWriter(controller) };
   };
-  const node = async (url: string, nodeId: number, writer: MetadataWriter, extra: { clusterId?: string; pollIntervalMs?: number; heartbeatIntervalMs?: number } = {}) => {
+  const node = async (
+    url: string, nodeId: number, writer: MetadataWriter,
+    extra: { clusterId?: string; pollIntervalMs?: number; heartbeatIntervalMs?: number; writeVisibleTimeoutMs?: number; logger?: Logger } = {},
+  ) => {
     const store = RedisStore.create({ url, nodeId, writer, ...extra });
     await store.start();
     cleanup.push(() => store.stop());
@@ -155,5 +190,107 @@ describe('RedisStore', () => {
     await expect(store.start()).rejects.toMatchObject({ code: 'CLUSTER_ID_MISMATCH' });
     const nowhere = RedisStore.create({ url: 'redis+unix:///nonexistent/redis.sock', nodeId: 1, writer, startTimeoutMs: 300 });
     await expect(nowhere.start()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+
+  it('gives up on a write whose version never becomes visible, reloading at a modest pace meanwhile', async () => {
+    const { redis, writer } = await cluster();
+    // The controller answers with a version Redis never reaches (what a lost or rolled-back write looks like here).
+    const ahead: MetadataWriter = { ...writer, createTopic: async (spec) => ({ ...(await writer.createTopic(spec)), version: 1_000_000 }) };
+    const a = await node(redis.url, 1, ahead, { writeVisibleTimeoutMs: 300, pollIntervalMs: 60_000 });
+    const raw = new Redis(redisOptionsFromUrl(redis.url));
+    cleanup.push(() => raw.disconnect());
+    const before = await execCount(raw);
+    const err = await a.store.createTopic({ name: 'ahead', partitions: 1, replicationFactor: 1, assignments: [[1]] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MetadataError);
+    expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+    expect((err as Error).message).toContain('version 1000000 not visible');
+    // A reload every ~50 ms for 300 ms, not a busy loop (a slower machine only makes this smaller).
+    expect(await execCount(raw) - before).toBeLessThan(50);
+    // The topic itself was written and is seen.
+    expect(a.store.snapshot().topics.has('ahead')).toBe(true);
+  });
+
+  it('keeps the last metadata and stops its session when Redis is wiped and then holds another cluster', async () => {
+    const r = await startRedis();
+    cleanup.push(() => r.stop());
+    const controllerA = ControllerStore.create({ url: r.url, controllerId: 0, leaseMs: 1_000 });
+    await controllerA.start();
+    cleanup.push(() => controllerA.stop());
+    await controllerA.campaign(controllerRpc);
+    await controllerA.commit({ clusterId: 'cluster-a' });
+    const writerA = storeWriter(controllerA);
+    let current: TestWriter = writerA;
+    const { logger, lines } = captureLogger();
+    // No clusterId option: the node pins the id it first loads.
+    const a = await node(r.url, 1, switchingWriter(() => current), { heartbeatIntervalMs: 50, pollIntervalMs: 50, logger });
+    await a.store.registerBroker({ nodeId: 1, host: '127.0.0.1', port: 9092, rack: null });
+    await a.store.createTopic({ name: 'kept', partitions: 1, replicationFactor: 1 });
+    await until(() => writerA.calls.includes('heartbeat 1'), 'a heartbeat to controller A');
+    const before = a.store.snapshot();
+    expect(before.clusterId).toBe('cluster-a');
+
+    // The wipe, and a new controller making a new cluster there; the node's controller channel now reaches it.
+    await redisCli(r.socketPath, 'flushall');
+    await controllerA.stop();
+    const controllerB = ControllerStore.create({ url: r.url, controllerId: 1, leaseMs: 1_000 });
+    await controllerB.start();
+    cleanup.push(() => controllerB.stop());
+    await controllerB.campaign(controllerRpc);
+    const writerB = storeWriter(controllerB);
+    current = writerB;
+    await controllerB.commit({ clusterId: 'cluster-b' });
+    await writerB.createTopic({ name: 'foreign', partitions: 1, replicationFactor: 1, assignments: [[9]] });
+    while ((await controllerB.load()).version <= before.epoch) await controllerB.commit({ coordinators: new Map() });
+
+    const refusals = () => lines.filter((l) => l.level === 'error' && l.msg.includes('an operator must act'));
+    await until(() => refusals().length > 0, 'the node to notice the other cluster');
+    // Loads after that (pub/sub, poll, explicit) change nothing and do not log again.
+    await a.store.refresh();
+    await controllerB.commit({ coordinators: new Map([[0, { nodeId: 1, epoch: 0 }]]) });
+    await a.store.refresh();
+    await new Promise((res) => setTimeout(res, 300)); // several heartbeat and poll intervals
+    expect(a.store.snapshot()).toBe(before);
+    expect(a.store.snapshot().topics.has('foreign')).toBe(false);
+    expect(refusals()).toHaveLength(1);
+    expect(refusals()[0]!.msg).toMatch(/^Redis now holds (cluster cluster-b|no cluster id), not cluster-a: keeping the last metadata; an operator must act$/);
+    // It never joined cluster B, and it sends it nothing more.
+    expect(writerB.calls.filter((c) => c.startsWith('register'))).toEqual([]);
+    const callsToB = writerB.calls.length;
+    await expect(a.store.createTopic({ name: 'x', partitions: 1, replicationFactor: 1 })).rejects.toMatchObject({ code: 'CLUSTER_ID_MISMATCH' });
+    await expect(a.store.registerBroker({ nodeId: 1, host: '127.0.0.1', port: 9092, rack: null })).rejects.toMatchObject({ code: 'CLUSTER_ID_MISMATCH' });
+    await new Promise((res) => setTimeout(res, 200));
+    expect(writerB.calls.length).toBe(callsToB);
+    expect((await controllerB.load()).nodes.has(1)).toBe(false);
+  });
+
+  it('never applies a controller epoch or a version that went backwards', async () => {
+    const { redis, controller, writer } = await cluster();
+    const { logger, lines } = captureLogger();
+    const a = await node(redis.url, 1, writer, { pollIntervalMs: 50, logger });
+    await a.store.createTopic({ name: 'kept', partitions: 1, replicationFactor: 1, assignments: [[1]] });
+    const before = a.store.snapshot();
+    const epoch = (await controller.load()).controllerEpoch;
+    expect(epoch).toBeGreaterThan(0);
+    const raw = new Redis(redisOptionsFromUrl(redis.url));
+    cleanup.push(() => raw.disconnect());
+    // A newer version written under an older controller epoch (Redis restored from an old copy, then written to).
+    await raw.set('runnel:controller:epoch', String(epoch - 1));
+    await raw.hset('runnel:topics', 'sneaky', JSON.stringify({ name: 'sneaky', topicId: 'b'.repeat(32), internal: false, configs: {}, partitions: [] }));
+    await raw.set('runnel:version', String(before.epoch + 5));
+    await raw.publish('runnel:changes', String(before.epoch + 5));
+    const refusals = () => lines.filter((l) => l.level === 'error' && l.msg.includes('an operator must act'));
+    await until(() => refusals().length > 0, 'the node to refuse the older controller epoch');
+    expect(refusals()[0]!.msg).toContain(`controller epoch ${epoch - 1}`);
+    expect(a.store.snapshot()).toBe(before);
+
+    // A version below the one served is not applied either (a fresh node sees a lower one and takes it).
+    const b = await node(redis.url, 2, writer, { pollIntervalMs: 50 });
+    expect(b.store.snapshot().epoch).toBe(before.epoch + 5);
+    await raw.set('runnel:controller:epoch', String(epoch + 1));
+    await raw.set('runnel:version', String(before.epoch + 1));
+    await b.store.refresh();
+    expect(b.store.snapshot().epoch).toBe(before.epoch + 5);
+    await a.store.refresh();
+    expect(a.store.snapshot()).toBe(before);
   });
 });
