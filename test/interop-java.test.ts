@@ -183,15 +183,10 @@ describe(`Java kafka-clients ${version} against a runnel cluster (2 brokers, 1 c
     ]);
   }, 80_000);
 
-  // KNOWN BUG (fails today, so `it.fails`; make it `it` once fixed). The coordinator node is in the
-  // Metadata broker list, and the Java client sends some requests to whichever listed node it picks
-  // (NetworkClient.leastLoadedNode): an idempotent producer's InitProducerId, a topic's
-  // DescribeConfigs. The coordinator's listener (packages/coordinator/src/node.ts, KafkaServer
-  // handlers) serves only ApiVersions, Metadata, FindCoordinator and the group APIs, so the client
-  // gets UnsupportedVersionException: "The node does not support INIT_PRODUCER_ID" (fatal for the
-  // producer) and "... DESCRIBE_CONFIGS" (about 1 fresh Admin in 3). The single-node block above
-  // runs the same scenario and passes.
-  it.fails('every listed node serves what clients send to any node (the coordinator node does not yet)', async () => {
+  // The coordinator node is in the Metadata broker list, and the Java client sends some requests
+  // to whichever listed node it picks (NetworkClient.leastLoadedNode): an idempotent producer's
+  // InitProducerId, a topic's DescribeConfigs. Every node must serve them.
+  it('every listed node serves what clients send to any node, the coordinator node too', async () => {
     const lines = await inCluster('any-node');
     expect(lines).toEqual(['OK idempotent producer via each of 3 nodes', 'OK describeConfigs fresh-admins=12', 'DONE']);
   }, 80_000);

@@ -1,12 +1,13 @@
 import { ConfigError, RunnelError } from '@runnel/common';
 import { MetadataError } from '@runnel/metadata';
+import { metadataErrorCode } from '@runnel/kafka-server';
 import { ErrorCode } from '@runnel/protocol';
 import { StorageError } from '@runnel/storage';
 
 /**
  * The one place where Runnel's errors become Kafka error codes (errors are mapped at the edge).
- * Storage, metadata and config keep their own closed `code` unions; this table says what each
- * means to a Kafka client.
+ * Storage, metadata and config keep their own closed `code` unions; these tables say what each
+ * means to a Kafka client (metadata's is kafka-server's, shared with the coordinator node).
  */
 const storageCodes: Record<StorageError['code'], number> = {
   OFFSET_OUT_OF_RANGE: ErrorCode.OFFSET_OUT_OF_RANGE,
@@ -23,19 +24,6 @@ const storageCodes: Record<StorageError['code'], number> = {
   LOG_DIR_IN_USE: ErrorCode.KAFKA_STORAGE_ERROR,
 };
 
-const metadataCodes: Record<MetadataError['code'], number> = {
-  TOPIC_ALREADY_EXISTS: ErrorCode.TOPIC_ALREADY_EXISTS,
-  UNKNOWN_TOPIC: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-  INVALID_PARTITIONS: ErrorCode.INVALID_PARTITIONS,
-  INVALID_REPLICATION_FACTOR: ErrorCode.INVALID_REPLICATION_FACTOR,
-  INVALID_REPLICA_ASSIGNMENT: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-  INVALID_TOPIC_NAME: ErrorCode.INVALID_TOPIC_EXCEPTION,
-  CLUSTER_ID_MISMATCH: ErrorCode.INCONSISTENT_CLUSTER_ID,
-  STALE_EPOCH: ErrorCode.STALE_CONTROLLER_EPOCH,
-  CONFLICT: ErrorCode.REQUEST_TIMED_OUT,
-  STORE_UNAVAILABLE: ErrorCode.REQUEST_TIMED_OUT,
-  CORRUPT_STATE: ErrorCode.KAFKA_STORAGE_ERROR,
-};
 
 /** Native batch validation codes that are about records rather than the batch envelope. */
 const recordLevel = new Set(['INVALID_RECORD', 'RECORD_COUNT_MISMATCH', 'DECOMPRESS_LIMIT', 'CORRUPT_COMPRESSED']);
@@ -52,7 +40,7 @@ export interface MappedError {
  */
 export function toKafkaError(err: unknown, fallback: number = ErrorCode.UNKNOWN_SERVER_ERROR): MappedError {
   if (err instanceof StorageError) return { code: storageCodes[err.code], message: err.message };
-  if (err instanceof MetadataError) return { code: metadataCodes[err.code], message: err.message };
+  if (err instanceof MetadataError) return { code: metadataErrorCode(err, fallback), message: err.message };
   if (err instanceof ConfigError) return { code: ErrorCode.INVALID_CONFIG, message: err.message };
   if (err instanceof RunnelError && err.name === 'BatchError') {
     return { code: recordLevel.has(err.code) ? ErrorCode.INVALID_RECORD : ErrorCode.CORRUPT_MESSAGE, message: err.message };

@@ -1,5 +1,5 @@
 import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
-import { advertisedAddress, KafkaServer, listenerOptions, metadataHandler } from '@runnel/kafka-server';
+import { advertisedAddress, describeConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler } from '@runnel/kafka-server';
 import type { BrokerRegistration, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
 import { systemClock, type Clock } from './clock.ts';
@@ -17,22 +17,6 @@ export interface CoordinatorNodeOptions {
   clock?: Clock;
   /** How often the lag sources refresh their high-watermark cache, default 5000 ms. */
   lagRefreshMs?: number;
-}
-
-/** Kafka codes for the metadata errors an auto-create can meet (codes also arrive as remote RPC codes). */
-const createTopicCodes: Record<string, number> = {
-  TOPIC_ALREADY_EXISTS: ErrorCode.TOPIC_ALREADY_EXISTS,
-  INVALID_PARTITIONS: ErrorCode.INVALID_PARTITIONS,
-  INVALID_REPLICATION_FACTOR: ErrorCode.INVALID_REPLICATION_FACTOR,
-  INVALID_REPLICA_ASSIGNMENT: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-  INVALID_TOPIC_NAME: ErrorCode.INVALID_TOPIC_EXCEPTION,
-};
-
-function createTopicErrorCode(err: unknown): number {
-  const e = err as { code?: unknown; remoteCode?: unknown } | null;
-  const code = typeof e?.remoteCode === 'string' ? e.remoteCode : typeof e?.code === 'string' ? e.code : '';
-  // Anything else (controller unreachable, a fenced write, Redis down) is worth a retry.
-  return createTopicCodes[code] ?? ErrorCode.REQUEST_TIMED_OUT;
 }
 
 /**
@@ -101,8 +85,13 @@ export class CoordinatorNode {
           createTopic: async (name) => {
             await o.metadata.createTopic({ name, partitions: config.get('num.partitions'), replicationFactor: config.get('default.replication.factor'), configs: {} });
           },
-          errorCode: createTopicErrorCode,
+          // Anything but a metadata refusal (controller unreachable, a fenced write) is worth a retry.
+          errorCode: (err) => metadataErrorCode(err, ErrorCode.REQUEST_TIMED_OUT),
         }),
+        // Listed in Metadata, so clients send it what they send any node (the Java client's
+        // producer ids and config lookups go to its least loaded node).
+        initProducerIdHandler(o.metadata),
+        describeConfigsHandler({ nodeId: config.nodeId, config, metadata: o.metadata }),
       ],
       logger: this.#logger.child({ component: 'kafka-server' }),
     });

@@ -7,6 +7,8 @@
 export { defineHandler, type Handler, type RequestContext } from './handler.ts';
 export { KafkaServer, type KafkaServerOptions, type ApiVersionRange } from './server.ts';
 export { advertisedAddress, listenerOptions } from './listener.ts';
+export { describeConfigsHandler, initProducerIdHandler, type DescribeConfigsOptions } from './node-handlers.ts';
+export { metadataErrorCode } from './metadata-errors.ts';
 export {
   metadataHandler,
   describeTopic,

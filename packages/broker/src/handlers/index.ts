@@ -1,4 +1,4 @@
-import { metadataHandler } from '@runnel/kafka-server';
+import { describeConfigsHandler, initProducerIdHandler, metadataHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 import { createPartitions } from './create-partitions.ts';
@@ -6,10 +6,8 @@ import { createTopics } from './create-topics.ts';
 import { deleteRecords } from './delete-records.ts';
 import { deleteTopics } from './delete-topics.ts';
 import { describeCluster } from './describe-cluster.ts';
-import { describeConfigs } from './describe-configs.ts';
 import { describeLogDirs } from './describe-log-dirs.ts';
 import { fetch } from './fetch.ts';
-import { initProducerId } from './init-producer-id.ts';
 import { listOffsets } from './list-offsets.ts';
 import { produce } from './produce.ts';
 
@@ -27,8 +25,8 @@ export const brokerHandlers = (b: BrokerContext) => [
   createTopics(b),
   deleteTopics(b),
   deleteRecords(b),
-  initProducerId(b),
-  describeConfigs(b),
+  initProducerIdHandler(b.metadata),
+  describeConfigsHandler({ nodeId: b.nodeId, config: b.config, metadata: b.metadata, topicConfig: (t) => b.partitions.topicConfig(t) }),
   describeLogDirs(b),
   createPartitions(b),
   describeCluster(b),

@@ -1,0 +1,89 @@
+import { CONFIG_SOURCE_ID, CONFIG_TYPE_ID, topicConfig, type BrokerConfig, type ConfigEntry, type TopicConfig } from '@runnel/common';
+import type { MetadataStore, TopicMetadata } from '@runnel/metadata';
+import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
+import { defineHandler, type Handler } from './handler.ts';
+import { metadataErrorCode } from './metadata-errors.ts';
+
+/**
+ * Requests a client may send to whichever node it likes (the Java client picks its least loaded
+ * node), so every node listed in Metadata answers them, the coordinator node too: a fresh
+ * producer id, and the configs of topics or of the node itself.
+ */
+
+/**
+ * InitProducerId v0–1 for idempotent producers: a fresh cluster-unique producer id at epoch 0.
+ * Transactional ids need a transaction coordinator, which Runnel does not have yet.
+ */
+export function initProducerIdHandler(metadata: MetadataStore): Handler {
+  return defineHandler({
+    api: ApiKey.InitProducerId,
+    versions: [0, 1],
+    async handle(req) {
+      if (req.transactionalId !== null) {
+        return { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
+      }
+      try {
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: await metadata.allocateProducerId(), producerEpoch: 0 };
+      } catch (err) {
+        return { throttleTimeMs: 0, errorCode: metadataErrorCode(err, ErrorCode.COORDINATOR_NOT_AVAILABLE), producerId: -1n, producerEpoch: -1 };
+      }
+    },
+  });
+}
+
+type ConfigResult = Responses[typeof ApiKey.DescribeConfigs]['results'][number];
+
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
+
+export interface DescribeConfigsOptions {
+  nodeId: number;
+  config: BrokerConfig;
+  metadata: MetadataStore;
+  /** A topic's effective config (the broker caches them); defaults to computing it. */
+  topicConfig?: (topic: TopicMetadata) => TopicConfig;
+}
+
+/**
+ * DescribeConfigs v1–2 for topics (their overrides over this node's values, with synonyms) and
+ * for this node (every known config with its source).
+ */
+export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
+  const configOf = o.topicConfig ?? ((topic: TopicMetadata) => topicConfig(o.config, topic.configs));
+  return defineHandler({
+    api: ApiKey.DescribeConfigs,
+    versions: [1, 2],
+    handle(req) {
+      const results: ConfigResult[] = req.resources.map((r) => {
+        const result = (errorCode: number, errorMessage: string | null, entries: ConfigEntry[] = []): ConfigResult => ({
+          errorCode, errorMessage, resourceType: r.resourceType, resourceName: r.resourceName,
+          configs: entries
+            .filter((e) => r.configurationKeys === null || r.configurationKeys.includes(e.name))
+            .map((e) => ({
+              name: e.name,
+              value: e.value,
+              readOnly: r.resourceType === RESOURCE_BROKER,
+              configSource: CONFIG_SOURCE_ID[e.source],
+              isSensitive: e.sensitive,
+              synonyms: req.includeSynonyms ? (e.synonyms ?? []).map((s) => ({ name: s.name, value: s.value, source: CONFIG_SOURCE_ID[s.source] })) : [],
+              configType: CONFIG_TYPE_ID[e.type],
+              documentation: req.includeDocumentation ? e.doc : null,
+            })),
+        });
+        if (r.resourceType === RESOURCE_TOPIC) {
+          const topic = o.metadata.snapshot().topics.get(r.resourceName);
+          if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${r.resourceName}" does not exist`);
+          return result(ErrorCode.NONE, null, configOf(topic).describe());
+        }
+        if (r.resourceType === RESOURCE_BROKER) {
+          if (r.resourceName !== '' && r.resourceName !== String(o.nodeId)) {
+            return result(ErrorCode.INVALID_REQUEST, `this is node ${o.nodeId}, not ${r.resourceName}`);
+          }
+          return result(ErrorCode.NONE, null, o.config.describe());
+        }
+        return result(ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} is not supported`);
+      });
+      return { throttleTimeMs: 0, results };
+    },
+  });
+}
