@@ -55,6 +55,7 @@ export class CoordinatorNode {
   #lagCache = new Map<string, bigint>();
   #lagTimer: NodeJS.Timeout | null = null;
   #running = false;
+  #countMismatch = false;
 
   private constructor(o: CoordinatorNodeOptions) {
     const config = o.config;
@@ -63,7 +64,9 @@ export class CoordinatorNode {
     this.#logger = o.logger ?? silentLogger();
     this.#clock = o.clock ?? systemClock;
     this.#lagRefreshMs = o.lagRefreshMs ?? 5000;
-    this.#partitions = config.get('offsets.topic.num.partitions');
+    // Groups must hash over the partitions the topic has (as brokers' FindCoordinator does), not
+    // over this process's setting; the setting only counts before the controller created it.
+    this.#partitions = o.metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length ?? config.get('offsets.topic.num.partitions');
     this.#clients = new BrokerClients({ metadata: o.metadata, logger: this.#logger.child({ component: 'rpc' }) });
     this.#offsetsLog = rpcOffsetsLog({ metadata: o.metadata, nodeId: config.nodeId, partitions: this.#partitions, clients: this.#clients, logger: this.#logger });
     this.coordinator = Coordinator.create({
@@ -106,10 +109,6 @@ export class CoordinatorNode {
     if (this.#running) return;
     this.#running = true;
     this.#stopped = new AbortController();
-    const topic = this.#metadata.snapshot().topics.get(OFFSETS_TOPIC);
-    if (topic && topic.partitions.length !== this.#partitions) {
-      this.#logger.warn({ configured: this.#partitions, topic: topic.partitions.length }, 'offsets.topic.num.partitions differs from __consumer_offsets; groups hash with the configured count');
-    }
     await this.coordinator.start();
     try {
       await this.#server.start();
@@ -230,6 +229,15 @@ export class CoordinatorNode {
   /** Makes the coordinator own what metadata assigns to this node, reloading partitions regained under a newer epoch. */
   #follow(): void {
     if (!this.#running) return;
+    const topicPartitions = this.#metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length;
+    if (topicPartitions !== undefined && topicPartitions !== this.#partitions) {
+      // Created after we started, with another count: hashing over ours would answer for groups
+      // that live elsewhere. Own nothing (FindCoordinator still points clients at the owners).
+      if (!this.#countMismatch) this.#logger.error({ hashing: this.#partitions, topic: topicPartitions }, '__consumer_offsets has another partition count than this coordinator hashes over (offsets.topic.num.partitions differs from the controller\'s): owning no partition; restart this node');
+      this.#countMismatch = true;
+      void this.coordinator.setOwned([]);
+      return;
+    }
     const nodeId = this.#config.nodeId;
     const mine = new Map<number, number>();
     for (const [p, a] of this.#metadata.snapshot().coordinators) {

@@ -13,12 +13,12 @@ import { BROKER, startRpcBroker, type RpcBroker, type SnapshotStore } from './rp
 
 const PARTITIONS = 3;
 
-function config(nodeId: number) {
+function config(nodeId: number, offsetsPartitions = PARTITIONS) {
   return resolveConfig({
     overrides: new Map([
       ['node.id', String(nodeId)],
       ['listeners', 'PLAINTEXT://127.0.0.1:0'],
-      ['offsets.topic.num.partitions', String(PARTITIONS)],
+      ['offsets.topic.num.partitions', String(offsetsPartitions)],
       ['group.initial.rebalance.delay.ms', '0'],
     ]),
   }).config;
@@ -123,6 +123,20 @@ describe('CoordinatorNode', () => {
     expect(await viaB.fetchOffsets({ groupId: g, topics: ['orders'] })).toEqual([{ topic: 'orders', partitions: [{ partition: 0, offset: '42', metadata: null }] }]);
     expect(await commitOn(a, g, 44n)).toBe('NONE');
     expect(await viaB.fetchOffsets({ groupId: g, topics: ['orders'] })).toEqual([{ topic: 'orders', partitions: [{ partition: 0, offset: '44', metadata: null }] }]);
+  });
+
+  it('hashes groups over the partitions __consumer_offsets has, not over its own offsets.topic.num.partitions', async () => {
+    const { broker, store } = await setup();
+    // A third node configured for Kafka's default 50 partitions, over a topic of 3.
+    const c = CoordinatorNode.create({ config: config(9, 50), metadata: store });
+    await c.start();
+    cleanup.push(() => c.stop());
+    const g = groupOn(2);
+    expect(partitionForGroup(g, 50)).not.toBe(2);
+    broker.view.set(2, { nodeId: 9, epoch: 7 });
+    store.update({ coordinators: new Map([...store.snap.coordinators, [2, { nodeId: 9, epoch: 7 }]]) }, { type: 'coordinators-changed' });
+    await until('node 9 owns partition 2', () => loaded(c, 2));
+    expect(await commitOn(c, g, 3n)).toBe('NONE');
   });
 
   it('a partition regained under a newer epoch is reloaded (what the other owner wrote meanwhile is seen)', async () => {
