@@ -2,11 +2,12 @@ import { silentLogger, type Logger } from '@runnel/common';
 import { MetadataError, type BrokerRegistration, type MetadataErrorCode, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
 import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
 
-/** Metadata error codes the controller throws; any other remote code stays an RpcError. */
-const METADATA_CODES = new Set<string>([
-  'TOPIC_ALREADY_EXISTS', 'UNKNOWN_TOPIC', 'INVALID_PARTITIONS', 'INVALID_REPLICATION_FACTOR', 'INVALID_REPLICA_ASSIGNMENT',
-  'INVALID_TOPIC_NAME', 'CLUSTER_ID_MISMATCH', 'STALE_EPOCH', 'STORE_UNAVAILABLE', 'CORRUPT_STATE',
-] satisfies MetadataErrorCode[]);
+/** Metadata error codes (the controller's refusals arrive as these remote codes); the Record keeps it complete. */
+const METADATA_CODES = new Set(Object.keys({
+  TOPIC_ALREADY_EXISTS: true, UNKNOWN_TOPIC: true, INVALID_PARTITIONS: true, INVALID_REPLICATION_FACTOR: true,
+  INVALID_REPLICA_ASSIGNMENT: true, INVALID_TOPIC_NAME: true, CLUSTER_ID_MISMATCH: true, STALE_EPOCH: true,
+  CONFLICT: true, STORE_UNAVAILABLE: true, CORRUPT_STATE: true,
+} satisfies Record<MetadataErrorCode, true>));
 
 /** How long a write keeps retrying while there is no controller (an election, a restart). */
 const DEFAULT_RETRY_MS = 15_000;
@@ -14,35 +15,44 @@ const DEFAULT_RETRY_MS = 15_000;
 /**
  * A node's way to the controller: the MetadataWriter that RedisStore sends writes to, spoken over
  * `@runnel/rpc`. The controller is found through metadata (the lease holder's RPC address), so a
- * new controller is picked up on the next call. Calls that find no controller, a standby
- * (NOT_CONTROLLER) or a dropped connection are retried with backoff for `retryMs`; a refusal
- * from the controller (a metadata error) comes back as the MetadataError it was, so handlers map
- * it to the same Kafka error as under `runnel start`.
+ * new controller is picked up on the next call.
+ *
+ * Retries, with backoff for `retryMs`: while there is no controller, a standby answers
+ * NOT_CONTROLLER, or the connection fails before the call was sent. A call that timed out or lost
+ * its connection mid-flight may have been applied, so only idempotent ones (registration,
+ * heartbeats, config changes, producer ids) are retried then; a topic create or delete fails with
+ * a retriable error and the client retries it (seeing TOPIC_ALREADY_EXISTS if the first one
+ * landed, as a Kafka client can). A refusal from the controller comes back as the MetadataError it
+ * was, so handlers map it to the same Kafka error as under `runnel start`; any other failure is a
+ * retriable STORE_UNAVAILABLE (REQUEST_TIMED_OUT to clients), never an unknown server error.
  */
-export function controllerChannel(options: { locate: () => Address | null; retryMs?: number; logger?: Logger }): MetadataWriter & { close(): void } {
+export function controllerChannel(options: { locate: () => Address | null; retryMs?: number; requestTimeoutMs?: number; logger?: Logger }): MetadataWriter & { close(): void } {
   const logger = options.logger ?? silentLogger();
   const retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
   let client: { address: string; rpc: RpcClient } | undefined;
+  let closed = false;
 
   const connect = (): RpcClient => {
+    if (closed) throw new MetadataError('STORE_UNAVAILABLE', 'the controller channel is closed (the node is stopping)');
     const address = options.locate();
     if (!address) throw new MetadataError('STORE_UNAVAILABLE', 'no controller holds the lease', { retriable: true });
     const key = `${address.host}:${address.port}`;
     if (client?.address !== key) {
       client?.rpc.close();
-      client = { address: key, rpc: RpcClient.create({ ...address, requestTimeoutMs: 10_000 }) };
+      client = { address: key, rpc: RpcClient.create({ ...address, requestTimeoutMs: options.requestTimeoutMs ?? 10_000 }) };
     }
     return client.rpc;
   };
 
-  async function call<R>(what: string, fn: (rpc: RpcClient) => Promise<R>): Promise<R> {
+  async function call<R>(what: string, fn: (rpc: RpcClient) => Promise<R>, idempotent = true): Promise<R> {
     const deadline = Date.now() + retryMs;
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn(connect());
       } catch (err) {
         const mapped = mapError(err);
-        if (!mapped.retriable || Date.now() >= deadline) throw mapped;
+        const again = mapped.retriable && (idempotent || !mayHaveLanded(err)) && !closed;
+        if (!again || Date.now() >= deadline) throw mapped;
         if (attempt === 0) logger.info({ err: mapped.message, what }, 'controller not reachable yet; retrying');
         await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** attempt)));
       }
@@ -61,12 +71,12 @@ export function controllerChannel(options: { locate: () => Address | null; retry
         configs: spec.configs ?? {}, internal: spec.internal ?? spec.name.startsWith('__'), assignments: spec.assignments ?? [],
       });
       return { topic: topicOf(res.topic), version: res.version };
-    }),
-    deleteTopic: (name) => call('deleteTopic', (rpc) => rpc.call('controller.deleteTopic', { name })),
+    }, false),
+    deleteTopic: (name) => call('deleteTopic', (rpc) => rpc.call('controller.deleteTopic', { name }), false),
     createPartitions: (name, totalCount, assignments) => call('createPartitions', async (rpc) => {
       const res = await rpc.call('controller.createPartitions', { name, totalCount, assignments: assignments ?? [] });
       return { topic: topicOf(res.topic), version: res.version };
-    }),
+    }, false),
     alterTopicConfigs: (name, configs) => call('alterTopicConfigs', async (rpc) => {
       const set: Record<string, string> = {};
       const remove: string[] = [];
@@ -75,28 +85,27 @@ export function controllerChannel(options: { locate: () => Address | null; retry
       return { topic: topicOf(res.topic), version: res.version };
     }),
     allocateProducerId: () => call('allocateProducerId', async (rpc) => (await rpc.call('controller.allocateProducerId', {})).producerId),
-    close: () => client?.rpc.close(),
+    close: () => {
+      closed = true;
+      client?.rpc.close();
+    },
   };
 }
 
 const topicOf = (t: TopicMsg): TopicMetadata => ({ ...t, configs: { ...t.configs } });
 
-/** A remote metadata refusal becomes the MetadataError it was; transport trouble and a standby stay retriable. */
-function mapError(err: unknown): RunnelLike {
-  if (err instanceof RpcError) {
-    if (err.code === 'REMOTE' && err.remoteCode !== undefined && METADATA_CODES.has(err.remoteCode)) {
-      return new MetadataError(err.remoteCode as MetadataErrorCode, err.message, { retriable: err.retriable });
-    }
-    if (err.code === 'REMOTE' && err.remoteCode === 'NOT_CONTROLLER') return retriable(err);
-    if (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'CLOSED') return retriable(err);
-    return err;
-  }
+/** A remote metadata refusal becomes the MetadataError it was; anything else is retriable STORE_UNAVAILABLE. */
+function mapError(err: unknown): MetadataError {
   if (err instanceof MetadataError) return err;
-  return Object.assign(err instanceof Error ? err : new Error(String(err)), { retriable: false });
+  if (err instanceof RpcError && err.code === 'REMOTE' && err.remoteCode !== undefined && METADATA_CODES.has(err.remoteCode)) {
+    return new MetadataError(err.remoteCode as MetadataErrorCode, err.message, { retriable: err.retriable });
+  }
+  // No controller, a standby (NOT_CONTROLLER), a lost connection, a timeout, or a failure nobody
+  // anticipated (INTERNAL, BAD_FRAME): the write did not (visibly) happen; the client may retry.
+  return new MetadataError('STORE_UNAVAILABLE', `controller unavailable: ${(err as Error).message ?? String(err)}`, { cause: err, retriable: true });
 }
 
-type RunnelLike = Error & { retriable: boolean };
-
-function retriable(err: RpcError): RunnelLike {
-  return new MetadataError('STORE_UNAVAILABLE', `controller unavailable: ${err.message}`, { cause: err, retriable: true });
+/** Whether a failed call may have been applied by the controller (it was sent, and no answer came). */
+function mayHaveLanded(err: unknown): boolean {
+  return err instanceof RpcError && (err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE' || err.code === 'CLOSED');
 }

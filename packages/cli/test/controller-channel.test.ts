@@ -1,0 +1,76 @@
+// The controller channel (a node's MetadataWriter over RPC) against a real RpcServer: the
+// controller's refusals come back as the MetadataErrors they were, calls retry while there is no
+// controller, a create that may have landed is not repeated, and a closed channel stops at once.
+import { afterEach, expect, it } from 'vitest';
+import { MetadataError } from '@runnel/metadata';
+import { RpcServer, type RpcHandlers } from '@runnel/rpc';
+import { controllerChannel } from '../src/cluster/controller-channel.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function controller(handlers: RpcHandlers) {
+  const server = RpcServer.create({ host: '127.0.0.1', port: 0, handlers });
+  await server.start();
+  cleanups.push(() => server.stop());
+  return server;
+}
+
+const topic = { name: 't', topicId: 'a'.repeat(32), internal: false, partitions: [], configs: {} };
+const spec = { name: 't', partitions: 1, replicationFactor: 2 };
+
+async function failure(p: Promise<unknown>): Promise<MetadataError> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(MetadataError);
+  return err as MetadataError;
+}
+
+it('returns the controller\'s refusal as the MetadataError it was', async () => {
+  const server = await controller({
+    'controller.createTopic': () => { throw new MetadataError('INVALID_REPLICATION_FACTOR', 'replication is not built yet'); },
+  });
+  const channel = controllerChannel({ locate: () => server.address(), retryMs: 1_000 });
+  cleanups.push(() => channel.close());
+  const err = await failure(channel.createTopic(spec));
+  expect(err.code).toBe('INVALID_REPLICATION_FACTOR');
+  expect(err.message).toContain('replication is not built yet');
+});
+
+it('retries while no controller holds the lease, then reaches the one that does', async () => {
+  const server = await controller({ 'controller.createTopic': () => ({ topic, version: 7 }) });
+  let found: { host: string; port: number } | null = null;
+  setTimeout(() => { found = server.address(); }, 200);
+  const channel = controllerChannel({ locate: () => found, retryMs: 5_000 });
+  cleanups.push(() => channel.close());
+  expect((await channel.createTopic({ ...spec, replicationFactor: 1 })).version).toBe(7);
+});
+
+it('does not repeat a topic create that timed out (it may have landed), but repeats a heartbeat', async () => {
+  let creates = 0;
+  let heartbeats = 0;
+  const server = await controller({
+    'controller.createTopic': () => { creates++; return new Promise(() => {}); },
+    'controller.heartbeat': () => (++heartbeats < 2 ? new Promise(() => {}) : { fenced: false }),
+  });
+  const channel = controllerChannel({ locate: () => server.address(), retryMs: 5_000, requestTimeoutMs: 200 });
+  cleanups.push(() => channel.close());
+  const err = await failure(channel.createTopic(spec));
+  expect(err.code).toBe('STORE_UNAVAILABLE');
+  expect(err.retriable).toBe(true);
+  expect(creates).toBe(1);
+  expect(await channel.heartbeat(1, 1)).toEqual({ fenced: false });
+  expect(heartbeats).toBe(2);
+});
+
+it('retries until its deadline, and stops at once once closed', async () => {
+  let lookups = 0;
+  const channel = controllerChannel({ locate: () => { lookups++; return null; }, retryMs: 300 });
+  expect((await failure(channel.allocateProducerId())).code).toBe('STORE_UNAVAILABLE');
+  expect(lookups).toBeGreaterThan(1);
+  channel.close();
+  lookups = 0;
+  expect((await failure(channel.allocateProducerId())).message).toContain('closed');
+  expect(lookups).toBe(0);
+});
