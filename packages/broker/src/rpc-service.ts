@@ -18,6 +18,9 @@ export type BrokerRpcErrorCode = 'NOT_LEADER' | 'NOT_COORDINATOR' | 'UNKNOWN_PAR
 
 export class BrokerRpcError extends RunnelError<BrokerRpcErrorCode> {}
 
+/** The most one 'broker.read' returns (plus one whole batch past it): a peer cannot make us read a whole log at once. */
+const MAX_READ_BYTES = 16 * 1024 * 1024;
+
 const unavailableCodes: Record<Unavailable, BrokerRpcErrorCode> = {
   NOT_LEADER_OR_FOLLOWER: 'NOT_LEADER',
   LEADER_NOT_AVAILABLE: 'NOT_LEADER',
@@ -114,7 +117,7 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
     // A takeover's first read waits for the old owner's appends already accepted, so the new
     // owner's range covers them.
     if (fence(req)) await appending.get(req.partition);
-    const r = await log.read(req.offset, Math.max(0, req.maxBytes), { minOneBatch: true, maxOffset: log.highWatermark });
+    const r = await log.read(req.offset, Math.min(Math.max(0, req.maxBytes), MAX_READ_BYTES), { minOneBatch: true, maxOffset: log.highWatermark });
     return { records: r.records, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
   };
 

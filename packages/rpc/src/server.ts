@@ -102,6 +102,24 @@ export class RpcServer {
   private accept(socket: Socket): void {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const reader = new FrameReader(this.maxFrameBytes);
+    // A connection is read only while its calls in flight are under the limit and its answers
+    // are being taken; calls decoded past the limit wait in `queued` (at most one read's worth),
+    // so memory per connection stays bounded whatever the peer sends.
+    const flow = { inFlight: 0, awaitingDrain: false };
+    const queued: EnvelopeMsg[] = [];
+    const pump = () => {
+      while (queued.length > 0 && flow.inFlight < MAX_IN_FLIGHT_PER_CONNECTION && !socket.destroyed) {
+        const call = queued.shift()!;
+        flow.inFlight++;
+        void this.dispatch(socket, peer, call, flow, pump).finally(() => {
+          flow.inFlight--;
+          pump();
+        });
+      }
+      const stop = queued.length > 0 || flow.inFlight >= MAX_IN_FLIGHT_PER_CONNECTION || flow.awaitingDrain;
+      if (stop && !socket.isPaused()) socket.pause();
+      else if (!stop && socket.isPaused()) socket.resume();
+    };
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.logger.debug({ err, peer }, 'rpc connection error'));
@@ -128,12 +146,13 @@ export class RpcServer {
           socket.destroy();
           return;
         }
-        void this.dispatch(socket, peer, envelope);
+        queued.push(envelope);
       }
+      pump();
     });
   }
 
-  private async dispatch(socket: Socket, peer: string, call: EnvelopeMsg): Promise<void> {
+  private async dispatch(socket: Socket, peer: string, call: EnvelopeMsg, flow: { awaitingDrain: boolean }, update: () => void): Promise<void> {
     const reply = (payload: Uint8Array, error: FailureMsg | null): void => {
       if (socket.destroyed) return;
       const body = envelopeCodec.encode({ id: call.id, method: call.method, payload: payload as Buffer, response: true, error });
@@ -147,9 +166,13 @@ export class RpcServer {
       }
       writeFrame(socket, body);
       // A caller that does not read its answers stops being read (its TCP window fills up).
-      if (socket.writableNeedDrain && !socket.isPaused()) {
-        socket.pause();
-        socket.once('drain', () => socket.resume());
+      if (socket.writableNeedDrain && !flow.awaitingDrain) {
+        flow.awaitingDrain = true;
+        update();
+        socket.once('drain', () => {
+          flow.awaitingDrain = false;
+          update();
+        });
       }
     };
 
@@ -180,6 +203,9 @@ export class RpcServer {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Calls one connection may have running at once before the server stops reading it. */
+export const MAX_IN_FLIGHT_PER_CONNECTION = 256;
 
 function toFailure(err: unknown): FailureMsg {
   const e = err as { code?: unknown; message?: unknown; retriable?: unknown } | null;

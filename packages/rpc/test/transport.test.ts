@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunnelError } from '@runnel/common';
+import { MAX_IN_FLIGHT_PER_CONNECTION } from '../src/server.ts';
 import { parseAddress, RpcClient, RpcError, RpcServer, type ReadRequest, type ReadResponse, type RpcHandlers } from '../src/index.ts';
 import { envelopeCodec, methodSchema } from '../src/schema.ts';
 import { frameHeader, FrameReader } from '../src/frame.ts';
@@ -61,6 +62,31 @@ describe('parseAddress', () => {
     for (const bad of ['', 'host', ':9000', 'host:', 'host:65536', 'host:-1', 'host:12a', '::1:9000', 'a b:1']) {
       expect(() => parseAddress(bad), bad).toThrow(expect.objectContaining({ code: 'BAD_ADDRESS' }));
     }
+  });
+});
+
+describe('calls in flight per connection', () => {
+  it('stops reading a connection at the limit and resumes as calls finish', async () => {
+    let started = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => { open = resolve; });
+    const server = await startServer({
+      'broker.read': async (req) => {
+        started++;
+        await gate;
+        return { records: Buffer.alloc(0), highWatermark: req.offset, logStartOffset: 0n };
+      },
+    });
+    const client = clientFor(server);
+    const total = MAX_IN_FLIGHT_PER_CONNECTION + 44;
+    const calls = Array.from({ length: total }, (_, i) => client.call('broker.read', read(BigInt(i))));
+    for (let i = 0; i < 200 && started < MAX_IN_FLIGHT_PER_CONNECTION; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100)); // room for any call past the limit to start (none may)
+    expect(started).toBe(MAX_IN_FLIGHT_PER_CONNECTION);
+    open();
+    const answers = await Promise.all(calls);
+    expect(answers.map((a) => a.highWatermark)).toEqual(Array.from({ length: total }, (_, i) => BigInt(i)));
+    expect(started).toBe(total);
   });
 });
 

@@ -123,9 +123,9 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
     throw err;
   }
 
-  const done = new Promise<void>((r) => {
-    let alive = children.length;
-    for (const c of children) c.proc.once('exit', () => { if (--alive === 0) r(); });
-  });
+  // Every child's exit, including those that already exited while the others started.
+  const done = Promise.all(children.map((c) => (c.proc.exitCode !== null || c.proc.signalCode !== null
+    ? undefined
+    : new Promise((r) => c.proc.once('exit', r))))).then(() => {});
   return { done };
 }
