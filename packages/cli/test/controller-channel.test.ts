@@ -47,6 +47,20 @@ it('retries while no controller holds the lease, then reaches the one that does'
   expect((await channel.createTopic({ ...spec, replicationFactor: 1 })).version).toBe(7);
 });
 
+it('repeats a topic create that never reached a controller (a refused connection)', async () => {
+  const dead = await controller({});
+  const deadAddress = dead.address();
+  await dead.stop();
+  let creates = 0;
+  const live = await controller({ 'controller.createTopic': () => { creates++; return { topic, version: 3 }; } });
+  let target = deadAddress;
+  setTimeout(() => { target = live.address(); }, 300);
+  const channel = controllerChannel({ locate: () => target, retryMs: 5_000 });
+  cleanups.push(() => channel.close());
+  expect((await channel.createTopic({ ...spec, replicationFactor: 1 })).version).toBe(3);
+  expect(creates).toBe(1);
+});
+
 it('does not repeat a topic create that timed out (it may have landed), but repeats a heartbeat', async () => {
   let creates = 0;
   let heartbeats = 0;

@@ -90,19 +90,19 @@ export class RpcClient {
   }
 
   private async send(method: string, req: unknown, timeoutMs: number): Promise<unknown> {
-    if (this.closed) throw new RpcError('CLOSED', `rpc client to ${this.target} is closed`);
+    if (this.closed) throw new RpcError('CLOSED', `rpc client to ${this.target} is closed`, { sent: false });
     const schema = methodSchema(method);
-    if (schema === undefined) throw new RpcError('UNKNOWN_METHOD', `no method '${method}' in the schema`);
+    if (schema === undefined) throw new RpcError('UNKNOWN_METHOD', `no method '${method}' in the schema`, { sent: false });
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
     let body: Uint8Array;
     try {
       body = envelopeCodec.encode({ id, method, payload: schema.request.encode(req) as Buffer, response: false, error: null });
     } catch (err) {
-      throw new RpcError('BAD_FRAME', `${method} request does not encode: ${(err as Error).message}`, { cause: err });
+      throw new RpcError('BAD_FRAME', `${method} request does not encode: ${(err as Error).message}`, { cause: err, sent: false });
     }
     if (body.length > this.maxFrameBytes) {
-      throw new RpcError('FRAME_TOO_LARGE', `${method} request of ${body.length} bytes is over the limit of ${this.maxFrameBytes}`);
+      throw new RpcError('FRAME_TOO_LARGE', `${method} request of ${body.length} bytes is over the limit of ${this.maxFrameBytes}`, { sent: false });
     }
 
     const connection = this.connectionFor();
@@ -116,9 +116,10 @@ export class RpcClient {
         this.updateRef(connection);
         return true;
       };
+      let sent = false;
       const timer = setTimeout(() => {
         if (settle()) {
-          reject(new RpcError('TIMEOUT', `${method} to ${this.target}: no answer within ${timeoutMs} ms`, { retriable: true }));
+          reject(new RpcError('TIMEOUT', `${method} to ${this.target}: no answer within ${timeoutMs} ms`, { retriable: true, sent }));
         }
       }, timeoutMs);
       const pending: PendingCall = {
@@ -130,14 +131,15 @@ export class RpcClient {
         () => {
           if (settled) return; // timed out while connecting
           if (connection.failure !== null) {
-            pending.reject(connection.failure);
+            pending.reject(connection.failure.unsent());
             return;
           }
           connection.pending.set(id, pending);
           this.updateRef(connection);
           writeFrame(connection.socket, body);
+          sent = true;
         },
-        (err: RpcError) => pending.reject(connection.failure ?? err),
+        (err: RpcError) => pending.reject((connection.failure ?? err).unsent()),
       );
     });
   }
@@ -242,6 +244,9 @@ export class RpcClient {
   }
 
   private updateRef(connection: Connection): void {
+    // ref/unref on a socket still connecting queues a 'connect' listener per call; a dead one needs neither.
+    const socket = connection.socket;
+    if (socket.destroyed || socket.connecting || connection.failure !== null) return;
     if (connection.pending.size > 0) connection.socket.ref();
     else connection.socket.unref();
   }

@@ -22,13 +22,24 @@ export type RpcErrorCode =
 export class RpcError extends RunnelError<RpcErrorCode> {
   /** For REMOTE (and UNKNOWN_METHOD answered by the server): the code the remote side sent. */
   readonly remoteCode: string | undefined;
+  /**
+   * For a failed call: false when its request was never written to a connection (the server
+   * surely did not run it, so even a non-idempotent call may be retried); true otherwise.
+   */
+  readonly sent: boolean;
 
   constructor(
     code: RpcErrorCode,
     message: string,
-    options?: { cause?: unknown; retriable?: boolean; remoteCode?: string },
+    options?: { cause?: unknown; retriable?: boolean; remoteCode?: string; sent?: boolean },
   ) {
     super(code, message, options);
     this.remoteCode = options?.remoteCode;
+    this.sent = options?.sent ?? true;
+  }
+
+  /** The same failure, for a call whose request was never written. */
+  unsent(): RpcError {
+    return new RpcError(this.code, this.message, { cause: this.cause, retriable: this.retriable, remoteCode: this.remoteCode, sent: false });
   }
 }

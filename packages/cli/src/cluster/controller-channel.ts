@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '@runnel/common';
 import { MetadataError, type BrokerRegistration, type MetadataErrorCode, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
 import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
@@ -31,6 +32,7 @@ export function controllerChannel(options: { locate: () => Address | null; retry
   const retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
   let client: { address: string; rpc: RpcClient } | undefined;
   let closed = false;
+  const stopped = new AbortController();
 
   const connect = (): RpcClient => {
     if (closed) throw new MetadataError('STORE_UNAVAILABLE', 'the controller channel is closed (the node is stopping)');
@@ -54,7 +56,7 @@ export function controllerChannel(options: { locate: () => Address | null; retry
         const again = mapped.retriable && (idempotent || !mayHaveLanded(err)) && !closed;
         if (!again || Date.now() >= deadline) throw mapped;
         if (attempt === 0) logger.info({ err: mapped.message, what }, 'controller not reachable yet; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** attempt)));
+        await sleep(Math.min(1_000, 50 * 2 ** attempt), undefined, { signal: stopped.signal }).catch(() => {});
       }
     }
   }
@@ -87,6 +89,7 @@ export function controllerChannel(options: { locate: () => Address | null; retry
     allocateProducerId: () => call('allocateProducerId', async (rpc) => (await rpc.call('controller.allocateProducerId', {})).producerId),
     close: () => {
       closed = true;
+      stopped.abort();
       client?.rpc.close();
     },
   };
@@ -105,7 +108,11 @@ function mapError(err: unknown): MetadataError {
   return new MetadataError('STORE_UNAVAILABLE', `controller unavailable: ${(err as Error).message ?? String(err)}`, { cause: err, retriable: true });
 }
 
-/** Whether a failed call may have been applied by the controller (it was sent, and no answer came). */
+/**
+ * Whether a failed call may have been applied by the controller: it was written and no answer
+ * came, or the controller failed after running it (INTERNAL). A refused connect was never sent.
+ */
 function mayHaveLanded(err: unknown): boolean {
-  return err instanceof RpcError && (err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE' || err.code === 'CLOSED');
+  if (!(err instanceof RpcError) || !err.sent) return false;
+  return err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE' || err.code === 'CLOSED' || (err.code === 'REMOTE' && err.remoteCode === 'INTERNAL');
 }
