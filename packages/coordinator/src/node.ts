@@ -3,7 +3,7 @@ import { advertisedAddress, describeConfigsHandler, initProducerIdHandler, Kafka
 import type { BrokerRegistration, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
 import { systemClock, type Clock } from './clock.ts';
-import { Coordinator } from './coordinator.ts';
+import { Coordinator, CoordinatorError } from './coordinator.ts';
 import { groupCoordinatorConfigFrom } from './group-coordinator.ts';
 import { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
 import { BrokerClients, rpcOffsetsLog, type RpcOffsetsLog } from './rpc-offsets-log.ts';
@@ -17,6 +17,8 @@ export interface CoordinatorNodeOptions {
   clock?: Clock;
   /** How often the lag sources refresh their high-watermark cache, default 5000 ms. */
   lagRefreshMs?: number;
+  /** Called once when the node cannot go on serving (the process should exit); default: log it. */
+  onFatal?: (err: Error) => void;
 }
 
 /**
@@ -56,6 +58,7 @@ export class CoordinatorNode {
   #lagTimer: NodeJS.Timeout | null = null;
   #running = false;
   #countMismatch = false;
+  readonly #onFatal: (err: Error) => void;
 
   private constructor(o: CoordinatorNodeOptions) {
     const config = o.config;
@@ -64,6 +67,7 @@ export class CoordinatorNode {
     this.#logger = o.logger ?? silentLogger();
     this.#clock = o.clock ?? systemClock;
     this.#lagRefreshMs = o.lagRefreshMs ?? 5000;
+    this.#onFatal = o.onFatal ?? ((err) => this.#logger.fatal({ err }, 'coordinator node cannot continue'));
     // Groups must hash over the partitions the topic has (as brokers' FindCoordinator does), not
     // over this process's setting; the setting only counts before the controller created it.
     this.#partitions = o.metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length ?? config.get('offsets.topic.num.partitions');
@@ -232,10 +236,14 @@ export class CoordinatorNode {
     const topicPartitions = this.#metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length;
     if (topicPartitions !== undefined && topicPartitions !== this.#partitions) {
       // Created after we started, with another count: hashing over ours would answer for groups
-      // that live elsewhere. Own nothing (FindCoordinator still points clients at the owners).
-      if (!this.#countMismatch) this.#logger.error({ hashing: this.#partitions, topic: topicPartitions }, '__consumer_offsets has another partition count than this coordinator hashes over (offsets.topic.num.partitions differs from the controller\'s): owning no partition; restart this node');
-      this.#countMismatch = true;
+      // that live elsewhere. Own nothing, and end the process (onFatal): the controller keeps
+      // assigning partitions to a live node, so its groups would wait on it forever; a restart
+      // hashes over the topic's count.
       void this.coordinator.setOwned([]);
+      if (!this.#countMismatch) {
+        this.#countMismatch = true;
+        this.#onFatal(new CoordinatorError('LOAD_FAILED', `__consumer_offsets has ${topicPartitions} partitions but this coordinator hashes groups over ${this.#partitions} (offsets.topic.num.partitions differs from the controller's); restart it`));
+      }
       return;
     }
     const nodeId = this.#config.nodeId;

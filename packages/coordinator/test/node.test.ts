@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { resolveConfig } from '@runnel/common';
+import { OFFSETS_TOPIC, resolveConfig } from '@runnel/common';
 import type { TopicMetadata } from '@runnel/metadata';
 import { CoordinatorNode, partitionForGroup } from '../src/index.ts';
 import { BROKER, startRpcBroker, type RpcBroker, type SnapshotStore } from './rpc-broker.ts';
@@ -137,6 +137,21 @@ describe('CoordinatorNode', () => {
     store.update({ coordinators: new Map([...store.snap.coordinators, [2, { nodeId: 9, epoch: 7 }]]) }, { type: 'coordinators-changed' });
     await until('node 9 owns partition 2', () => loaded(c, 2));
     expect(await commitOn(c, g, 3n)).toBe('NONE');
+  });
+
+  it('gives up, through onFatal, when __consumer_offsets turns out to have another partition count', async () => {
+    const { store } = await setup();
+    const fatal: Error[] = [];
+    const c = CoordinatorNode.create({ config: config(9), metadata: store, onFatal: (err) => fatal.push(err) });
+    await c.start();
+    cleanup.push(() => c.stop());
+    const offsets = store.snap.topics.get(OFFSETS_TOPIC)!;
+    const grown = { ...offsets, partitions: [...offsets.partitions, { ...offsets.partitions[0]!, partition: PARTITIONS }] };
+    store.update({ topics: new Map([...store.snap.topics, [OFFSETS_TOPIC, grown]]), coordinators: new Map([...store.snap.coordinators, [0, { nodeId: 9, epoch: 9 }]]) }, { type: 'coordinators-changed' });
+    await until('onFatal', () => fatal.length > 0);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.message).toContain(`has ${PARTITIONS + 1} partitions but this coordinator hashes groups over ${PARTITIONS}`);
+    expect(c.coordinator.owned()).toEqual([]);
   });
 
   it('a partition regained under a newer epoch is reloaded (what the other owner wrote meanwhile is seen)', async () => {

@@ -23,13 +23,18 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
   const log = createLogger({ name: `runnel-${role}`, level: env.RUNNEL_LOG_LEVEL }).child({ role, nodeId: config.nodeId });
   if (unknown.length > 0) log.warn({ keys: unknown }, 'ignoring configuration keys Runnel does not know');
   const url = redisUrl(config);
+  // A finding after start that the role cannot serve through (another cluster's Redis, a
+  // mismatched __consumer_offsets) ends the process, so a supervisor restarts it cleanly.
+  const onFatal = (err: Error) => {
+    log.fatal({ err }, `runnel ${role} cannot continue`);
+    process.exit(1);
+  };
   const ready = (fields: Record<string, unknown>) =>
     log.info({ ...fields, startupMs: Math.round(performance.now() - began) }, `runnel ${role} is ready`);
 
   if (role === 'controller') {
     const store = ControllerStore.create({ url, controllerId: config.nodeId, leaseMs: config.get('runnel.controller.lease.ms'), logger: log.child({ component: 'metadata' }) });
-    // A fatal finding after start (another cluster's Redis) must end the process, not leave a standby.
-    const controller = Controller.create({ config, store, logger: log, onFatal: (err) => { log.fatal({ err }, 'controller cannot continue'); process.exit(1); } });
+    const controller = Controller.create({ config, store, logger: log, onFatal });
     await controller.start();
     const rpc = controller.rpcAddress();
     ready({ rpc: `${rpc.host}:${rpc.port}` });
@@ -42,7 +47,7 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
     // Brokers coordinate no groups, but advertise and answer the group APIs (NOT_COORDINATOR):
     // kafkajs takes every node's API versions from its bootstrap broker.
     ? Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') }, extraHandlers: notCoordinatorHandlers() })
-    : CoordinatorNode.create({ config, metadata, logger: log });
+    : CoordinatorNode.create({ config, metadata, logger: log, onFatal });
   let metrics: MetricsServer | undefined;
   const stop = async () => {
     await metrics?.close();
