@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKcat } from './helpers/kcat.ts';
-import { freePort } from './helpers/ports.ts';
 import { startProcess, type Started } from './helpers/process.ts';
 
 const runnel = join(import.meta.dirname, '../packages/cli/bin/runnel.ts');
@@ -21,9 +20,7 @@ let bootstrap: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'runnel-cluster-up-'));
-  // Three consecutive ports for the Kafka listeners; a clash only fails the start, loudly.
-  const port = await freePort();
-  up = await startProcess(process.execPath, [runnel, 'cluster', 'up', '--brokers', '2', '--coordinators', '1', '--dir', dir, '--port', String(port),
+  up = await startProcess(process.execPath, [runnel, 'cluster', 'up', '--brokers', '2', '--coordinators', '1', '--dir', dir, '--port', '0',
     '--set', 'runnel.metrics.listener=127.0.0.1:0', '--set', 'group.initial.rebalance.delay.ms=0', '--set', 'offsets.topic.num.partitions=5']);
   bootstrap = (await up.waitFor(/bootstrap\.servers=(\S+)/, 60_000))[1]!;
 });

@@ -48,16 +48,18 @@ export interface ClusterOptions {
 const FAST = ['broker.session.timeout.ms=3000', 'broker.heartbeat.interval.ms=500', 'runnel.controller.lease.ms=3000', 'group.initial.rebalance.delay.ms=0', 'offsets.topic.num.partitions=10'];
 
 export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
-  const root = await mkdtemp(join(tmpdir(), 'runnel-cluster-'));
   const redis = await startRedis();
+  const root = await mkdtemp(join(tmpdir(), 'runnel-cluster-'));
   const set = [`runnel.redis.url=${redis.url}`, ...FAST, ...(options.set ?? [])];
-  const nodes: ClusterNode[] = [];
+  // Every process from the moment it is spawned, so a failed start stops those still starting too.
+  const spawned: Started[] = [];
 
   const launch = async (role: Role, nodeId: number): Promise<ClusterNode> => {
     const logDir = join(root, `${role}-${nodeId}`);
     const args = [runnel, role, '--set', `node.id=${nodeId}`, '--set', `log.dirs=${logDir}`,
       '--set', 'listeners=PLAINTEXT://127.0.0.1:0', ...set.flatMap((s) => ['--set', s])];
     const proc = await startProcess(process.execPath, args);
+    spawned.push(proc);
     const ready = new RegExp(role === 'controller' ? `runnel controller is ready` : `"listener":"PLAINTEXT://127\\.0\\.0\\.1:(\\d+)".*runnel ${role} is ready`);
     let port = 0;
     try {
@@ -68,7 +70,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       throw err;
     }
     const node = { role, nodeId, address: port ? `127.0.0.1:${port}` : '', port, process: proc, logDir };
-    nodes.push(node);
     return node;
   };
 
@@ -91,14 +92,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
         return again;
       },
       async cleanup() {
-        for (const n of [...nodes].reverse()) await n.process.stop(2_000).catch(() => {});
+        for (const p of [...spawned].reverse()) await p.stop(2_000).catch(() => {});
         await redis.stop().catch(() => {});
         await rm(root, { recursive: true, force: true });
       },
     };
     return cluster;
   } catch (err) {
-    for (const n of nodes) await n.process.stop(1_000).catch(() => {});
+    for (const p of spawned) await p.stop(1_000).catch(() => {});
     await redis.stop().catch(() => {});
     await rm(root, { recursive: true, force: true });
     throw err;

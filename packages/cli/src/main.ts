@@ -40,7 +40,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .option('--coordinators <n>', 'number of group coordinators', (v) => Number(v), 1)
     .option('--dir <path>', 'data directory of the whole cluster', './data-cluster')
     .option('--host <host>', 'host the Kafka listeners bind and advertise', '127.0.0.1')
-    .option('--port <port>', 'Kafka port of the first broker; the other nodes take the next ones', (v) => Number(v), 9092)
+    .option('--port <port>', 'Kafka port of the first broker; the other nodes take the next ones (0: any free ports)', (v) => Number(v), 9092)
     .option('--redis <url>', 'use this Redis instead of starting one (redis://host:port)')
     .option('-s, --set <key=value>', 'a config given to every node (repeatable)', collect, [])
     .action(async (opts: { brokers: number; coordinators: number; dir: string; host: string; port: number; redis?: string; set: string[] }) => {
@@ -69,15 +69,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   }
 }
 
-/** SIGTERM or SIGINT stops the running node(s) cleanly; a failed stop exits 1. */
+/** SIGTERM or SIGINT stops the running node(s) cleanly, once (a second signal does not stop it again); a failed stop exits 1. */
 function stopOnSignal(running: { stop(): Promise<void> }): void {
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     process.stderr.write(`runnel: ${signal}, stopping\n`);
     running.stop().catch((err: unknown) => {
       process.stderr.write(`runnel: stop failed: ${(err as Error).stack ?? err}\n`);
       process.exitCode = 1;
     });
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }

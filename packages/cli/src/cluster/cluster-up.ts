@@ -8,7 +8,7 @@ export interface ClusterUpOptions {
   coordinators: number;
   /** Data root: `<dir>/broker-<id>`, `<dir>/redis`. */
   dir: string;
-  /** Kafka listener port of the first broker; the next nodes take the following ports. */
+  /** Kafka listener port of the first broker; the next nodes take the following ports (0: any free ports). */
   port: number;
   host: string;
   /** An existing Redis; when absent a redis-server is started under `<dir>/redis`. */
@@ -38,7 +38,9 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
   let stopping = false;
 
   const start = (name: string, command: string, args: string[], readyLine: RegExp): Child => {
-    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Each child in its own process group: a Ctrl-C in the terminal reaches only us, and we stop
+    // the children in order (nodes, controller, Redis) rather than all at once.
+    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const ready = new Promise<string>((resolveReady, reject) => {
       let pending = '';
       const onData = (b: Buffer) => {
@@ -75,13 +77,18 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
     }
   };
 
-  // Signals stop everything, also while the cluster is still starting (no child may outlive us).
+  // Signals stop everything, also while the cluster is still starting (no child may outlive us);
+  // a repeated signal changes nothing. If we die anyway, the children go with us.
   const onSignal = (signal: string) => {
+    if (stopping) return;
     process.stderr.write(`runnel cluster: ${signal}, stopping\n`);
     void stopAll();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', () => {
+    for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+  });
 
   try {
     let redisUrl = o.redis;
@@ -103,14 +110,16 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
 
     const controller = role('controller', 'controller', 0, ['--set', `log.dirs=${join(dir, 'controller')}`]);
     await controller.ready;
+    // --port 0: every node picks a free port (the summary says which).
     let port = o.port;
+    const nextPort = () => (o.port === 0 ? 0 : port++);
     const nodes: Child[] = [];
     for (let i = 1; i <= o.brokers; i++) {
-      nodes.push(role(`broker-${i}`, 'broker', i, ['--set', `listeners=PLAINTEXT://${o.host}:${port++}`, '--set', `log.dirs=${join(dir, `broker-${i}`)}`]));
+      nodes.push(role(`broker-${i}`, 'broker', i, ['--set', `listeners=PLAINTEXT://${o.host}:${nextPort()}`, '--set', `log.dirs=${join(dir, `broker-${i}`)}`]));
     }
     for (let i = 1; i <= o.coordinators; i++) {
       const id = o.brokers + i;
-      nodes.push(role(`coordinator-${id}`, 'coordinator', id, ['--set', `listeners=PLAINTEXT://${o.host}:${port++}`, '--set', `log.dirs=${join(dir, `coordinator-${id}`)}`]));
+      nodes.push(role(`coordinator-${id}`, 'coordinator', id, ['--set', `listeners=PLAINTEXT://${o.host}:${nextPort()}`, '--set', `log.dirs=${join(dir, `coordinator-${id}`)}`]));
     }
     const listeners = await Promise.all(nodes.map((n) => n.ready));
     const bootstrap = listeners.slice(0, o.brokers).map((l) => l.replace('PLAINTEXT://', '')).join(',');
