@@ -117,7 +117,7 @@ const targets: Record<string, () => Promise<Target>> = {
         await c.process.exited();
         await cluster.restart(c);
       },
-      recoveredLine: /group coordinator loaded/,
+      recoveredLine: /took over __consumer_offsets partition/,
       output: () => cluster.coordinators[0]!.process.output(),
       cleanup: () => cluster.cleanup(),
     };

@@ -64,17 +64,18 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
   const highestEpoch = new Map<number, number>();
   /** Coordinator appends still being written, per partition: a new owner's load waits for them. */
   const appending = new Map<number, Promise<unknown>>();
-  /** Checks and records a coordinator epoch; true when no call carried it before (a takeover). */
-  function fence(req: { topic: string; partition: number; coordinatorEpoch: number }): boolean {
-    if (req.coordinatorEpoch < 0 || req.topic !== OFFSETS_TOPIC) return false;
+  /** Whether a call is a coordinator's, on `__consumer_offsets` (and so fenced). */
+  const isCoordinatorCall = (req: { topic: string; coordinatorEpoch: number }) => req.coordinatorEpoch >= 0 && req.topic === OFFSETS_TOPIC;
+
+  /** Refuses an epoch older than the highest known, and records it. */
+  function fence(req: { topic: string; partition: number; coordinatorEpoch: number }): void {
+    if (!isCoordinatorCall(req)) return;
     const owner = b.metadata.snapshot().coordinators.get(req.partition);
-    const seen = highestEpoch.get(req.partition) ?? -1;
-    const highest = Math.max(owner?.epoch ?? -1, seen);
+    const highest = Math.max(owner?.epoch ?? -1, highestEpoch.get(req.partition) ?? -1);
     if (req.coordinatorEpoch < highest) {
       throw new BrokerRpcError('NOT_COORDINATOR', `${req.topic}-${req.partition}: coordinator epoch ${req.coordinatorEpoch} is older than ${highest}${owner ? ` (owner in metadata: node ${owner.nodeId})` : ''}`);
     }
     highestEpoch.set(req.partition, req.coordinatorEpoch);
-    return req.coordinatorEpoch > seen;
   }
 
   /** Remembers a coordinator append until it is written (see `appending`). */
@@ -102,7 +103,7 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
     const { log, leaderEpoch } = await leaderLog(req.topic, req.partition);
     fence(req);
     const appended = commitAppend(log, req.records, leaderEpoch);
-    if (req.coordinatorEpoch >= 0 && req.topic === OFFSETS_TOPIC) trackAppend(req.partition, appended);
+    if (isCoordinatorCall(req)) trackAppend(req.partition, appended);
     const result = await appended;
     b.purgatory.notify(tpKey(req.topic, req.partition));
     return { baseOffset: result.baseOffset, lastOffset: result.lastOffset };
@@ -114,9 +115,10 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
    */
   const read = async (req: Req<'broker.read'>): Promise<Res<'broker.read'>> => {
     const { log } = await leaderLog(req.topic, req.partition);
-    // A takeover's first read waits for the old owner's appends already accepted, so the new
-    // owner's range covers them.
-    if (fence(req)) await appending.get(req.partition);
+    // A coordinator's read waits for the appends already accepted (a takeover: the old owner's),
+    // so the range it loads covers them.
+    fence(req);
+    if (isCoordinatorCall(req)) await appending.get(req.partition);
     const r = await log.read(req.offset, Math.min(Math.max(0, req.maxBytes), MAX_READ_BYTES), { minOneBatch: true, maxOffset: log.highWatermark });
     return { records: r.records, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
   };

@@ -131,6 +131,21 @@ describe('broker cluster mode', () => {
     expect(values).toEqual(['old owner', 'new owner', 'admin']);
   });
 
+  it('a takeover load covers every append of the old owner it let through (or the append is refused)', async () => {
+    await startBroker(true);
+    await store.createTopic({ name: OFFSETS_TOPIC, partitions: 1, replicationFactor: 1, internal: true });
+    for (let epoch = 1; epoch <= 20; epoch++) {
+      // The old owner's last commit and the new owner's first read, racing in the same tick.
+      const late = rpc.call('broker.append', { topic: OFFSETS_TOPIC, partition: 0, records: batch([`e${epoch - 1}`], 1_000), coordinatorEpoch: epoch - 1 })
+        .then((r) => r, (err: RpcError) => err.remoteCode);
+      const takeover = await rpc.call('broker.read', { topic: OFFSETS_TOPIC, partition: 0, offset: 0n, maxBytes: 1 << 20, coordinatorEpoch: epoch });
+      const outcome = await late;
+      if (outcome === 'NOT_COORDINATOR') continue;
+      expect(typeof outcome).toBe('object');
+      expect((outcome as { lastOffset: bigint }).lastOffset).toBeLessThan(takeover.highWatermark);
+    }
+  });
+
   it('reads only below the high watermark', async () => {
     await startBroker(true);
     await store.createTopic({ name: 'hw', partitions: 1, replicationFactor: 1 });

@@ -87,7 +87,7 @@ export interface RpcOffsetsLogOptions {
   metadata: MetadataStore;
   /** This coordinator's node id: an append to a partition the snapshot gives to another node fails NOT_COORDINATOR without a call. */
   nodeId: number;
-  /** offsets.topic.num.partitions (the coordinator hashes groups with it before the topic exists). */
+  /** The partition count groups hash over: the topic's (or offsets.topic.num.partitions before it exists). */
   partitions: number;
   /** Shared with the lag sources of a CoordinatorNode; created (and closed by `close`) when absent. */
   clients?: BrokerClients;

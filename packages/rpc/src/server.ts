@@ -1,6 +1,7 @@
 /**
- * The RPC listener. Each connection reads frames (frame.ts) and runs every call as soon as it
- * arrives, so calls on one connection overlap and their answers leave in completion order.
+ * The RPC listener. Each connection reads frames (frame.ts) and runs its calls concurrently, up
+ * to MAX_IN_FLIGHT_PER_CONNECTION at once (the rest wait, and the connection is not read
+ * meanwhile); answers leave in completion order.
  *
  * - A handler that throws an error with a string `code` (any RunnelError) answers a Failure with
  *   that code, message and `retriable`; any other throw answers code 'INTERNAL'.
