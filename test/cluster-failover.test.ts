@@ -2,7 +2,8 @@
 // coordinators: the controller fences the dead one after broker.session.timeout.ms, hands its
 // __consumer_offsets partitions to the survivor (with a higher coordinator epoch), the survivor
 // replays them from the brokers, and a kafkajs group carries on from its committed offsets:
-// every record is read, none is skipped.
+// every record is read, none is skipped. And two processes given one node id do not fence each
+// other forever: the older stands down.
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiKey, decodeResponse, encodeRequest } from '@runnel/protocol';
@@ -80,3 +81,21 @@ it('moves a killed coordinator\'s groups to the surviving one, which resumes the
   expect([...seen.values()].filter((n) => n > 1)).toEqual([]);
   expect(survivor.process.output()).toMatch(/took over __consumer_offsets partition/);
 }, 120_000);
+
+it('of two processes started with one node id, the older stands down and exits; the newer serves', async () => {
+  const older = cluster.coordinators.find((c) => c.process.child.exitCode === null && c.process.child.signalCode === null)!;
+  const newer = await cluster.startNode('coordinator', older.nodeId);
+  expect(await older.process.exited()).toBe(1);
+  expect(older.process.output()).toMatch(/another process registered as node \d+/);
+  // The newer one is what the cluster lists for that node id.
+  const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const { brokers } = await until('the new process listed', async () => {
+    const d = await admin.describeCluster();
+    return d.brokers.some((b) => b.nodeId === older.nodeId && b.port === newer.port) && d;
+  }, 20_000);
+  await admin.disconnect();
+  expect(brokers.filter((b) => b.nodeId === older.nodeId)).toHaveLength(1);
+  expect(newer.process.child.exitCode).toBeNull();
+}, 60_000);

@@ -33,6 +33,8 @@ export interface TestCluster {
   readonly bootstrap: string;
   /** Starts a node again (after a kill) on its data dir and the same node id; replaces it in the lists. */
   restart(node: ClusterNode): Promise<ClusterNode>;
+  /** Starts one more node process with the cluster's settings (its own data dir `<role>-<id>-<n>`); stopped by cleanup. */
+  startNode(role: Role, nodeId: number): Promise<ClusterNode>;
   /** Stops every node and Redis and deletes the data. */
   cleanup(): Promise<void>;
 }
@@ -54,8 +56,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   // Every process from the moment it is spawned, so a failed start stops those still starting too.
   const spawned: Started[] = [];
 
-  const launch = async (role: Role, nodeId: number): Promise<ClusterNode> => {
-    const logDir = join(root, `${role}-${nodeId}`);
+  let extra = 0;
+  const launch = async (role: Role, nodeId: number, dirName = `${role}-${nodeId}`): Promise<ClusterNode> => {
+    const logDir = join(root, dirName);
     const args = [runnel, role, '--set', `node.id=${nodeId}`, '--set', `log.dirs=${logDir}`,
       '--set', 'listeners=PLAINTEXT://127.0.0.1:0', ...set.flatMap((s) => ['--set', s])];
     const proc = await startProcess(process.execPath, args);
@@ -91,6 +94,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
         if (list) list[list.indexOf(node)] = again;
         return again;
       },
+      startNode: (role, nodeId) => launch(role, nodeId, `${role}-${nodeId}-${++extra}`),
       async cleanup() {
         for (const p of [...spawned].reverse()) await p.stop(2_000).catch(() => {});
         await redis.stop().catch(() => {});

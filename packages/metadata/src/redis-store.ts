@@ -322,12 +322,16 @@ export class RedisStore implements MetadataStore {
     this.#snapshot = next;
     if (!previous) return;
     for (const event of diff(previous, next)) {
-      for (const listener of this.#listeners) {
-        try {
-          listener(event);
-        } catch (err) {
-          this.#logger.error({ err, event: event.type }, 'metadata listener threw');
-        }
+      this.#emit(event);
+    }
+  }
+
+  #emit(event: MetadataEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#logger.error({ err, event: event.type }, 'metadata listener threw');
       }
     }
   }
@@ -384,6 +388,18 @@ export class RedisStore implements MetadataStore {
         const { fenced } = await this.#o.writer.heartbeat(nodeId, session.registration.brokerEpoch);
         if (this.#session !== session || this.#detached) return;
         if (fenced) {
+          // Fenced because another process took this node id (a newer registration from another
+          // address)? Then stand down: registering again would fence that one, and so on forever.
+          await this.refresh().catch(() => {});
+          if (this.#session !== session || this.#detached) return;
+          const current = this.#snapshot?.brokers.get(nodeId);
+          if (current && current.brokerEpoch > session.registration.brokerEpoch && !sameEndpoints(current, session.input)) {
+            this.#logger.error({ nodeId, brokerEpoch: session.registration.brokerEpoch, by: { host: current.host, port: current.port, rpc: current.rpc, brokerEpoch: current.brokerEpoch } },
+              'another process registered as this node id; standing down (node ids must be unique)');
+            this.#session = undefined;
+            this.#emit({ type: 'node-superseded', nodeId, by: current });
+            return;
+          }
           this.#logger.warn({ nodeId, brokerEpoch: session.registration.brokerEpoch }, 'the controller fenced this node; registering again');
           session.register = true;
           next = 0;
@@ -399,6 +415,11 @@ export class RedisStore implements MetadataStore {
     }
     if (this.#session === session && !this.#stopped && !this.#detached) this.#scheduleHeartbeat(session, next);
   }
+}
+
+/** Whether two registrations are the same process's endpoints (Kafka and RPC addresses). */
+function sameEndpoints(a: Omit<BrokerRegistration, 'brokerEpoch'>, b: Omit<BrokerRegistration, 'brokerEpoch'>): boolean {
+  return a.host === b.host && a.port === b.port && a.rpc?.host === b.rpc?.host && a.rpc?.port === b.rpc?.port;
 }
 
 /** The events that take `a` to `b`. */

@@ -90,7 +90,13 @@ export type MetadataEvent =
   /** The node left the live set (its session expired). */
   | { type: 'node-fenced'; nodeId: number }
   /** `snapshot().coordinators` changed. */
-  | { type: 'coordinators-changed' };
+  | { type: 'coordinators-changed' }
+  /**
+   * Another process registered as this node (same node id, another address) after it: this one
+   * stands down (no more heartbeats or registrations) and should exit, or the two would fence
+   * each other forever. Only a node's own store emits it.
+   */
+  | { type: 'node-superseded'; nodeId: number; by: BrokerRegistration };
 
 /**
  * What every role needs from metadata. Reads are synchronous against a local snapshot (the hot
