@@ -22,7 +22,8 @@
  *   channel runnel:changes              PUBLISHed with the new version from inside every write script
  *
  * Redis runs with appendonly yes / appendfsync always (DESIGN.md §5.7), so counters (epochs,
- * version, producer ids) never go backwards across a Redis restart.
+ * version, producer ids) never go backwards across a Redis restart; a Redis that lost or rolled
+ * back data anyway is caught by each node's epoch file (epoch-file.ts) at its next start.
  */
 import type { RedisOptions } from 'ioredis';
 import { MetadataError } from './errors.ts';

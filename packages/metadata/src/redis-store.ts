@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '@runnel/common';
+import { readEpochFile, writeEpochFile, type EpochRecord } from './epoch-file.ts';
 import { MetadataError } from './errors.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type RawCluster } from './redis-layout.ts';
@@ -28,6 +29,13 @@ export interface RedisStoreOptions {
   startTimeoutMs?: number;
   /** How long a write waits for its version to become visible here (default 10000). */
   writeVisibleTimeoutMs?: number;
+  /**
+   * Where this node keeps the highest controller epoch (and the version then, and the cluster id)
+   * it has followed, across restarts (format: epoch-file.ts); the cli puts it in the first log
+   * dir. start() refuses a Redis below it (STALE_EPOCH) or of another cluster (CLUSTER_ID_MISMATCH),
+   * and a file it cannot read (CORRUPT_STATE). Without it the floor lives in memory only.
+   */
+  epochFile?: string;
   logger?: Logger;
 }
 
@@ -51,9 +59,13 @@ interface Session {
  * below the one served. Then the node is *detached*: it logs one error, keeps serving its last
  * snapshot, stops heartbeating and registering (a node must not join another cluster), and
  * refuses writes with CLUSTER_ID_MISMATCH until an operator restarts it.
+ *
+ * With `epochFile` that floor survives a restart: the node records its highest controller epoch
+ * (with the version then and the cluster id) on disk whenever the epoch rises, and start() refuses
+ * a Redis below it (STALE_EPOCH) or without its cluster id (CLUSTER_ID_MISMATCH).
  */
 export class RedisStore implements MetadataStore {
-  readonly #o: Required<Omit<RedisStoreOptions, 'clusterId' | 'logger'>> & { clusterId: string | undefined };
+  readonly #o: Required<Omit<RedisStoreOptions, 'clusterId' | 'epochFile' | 'logger'>> & { clusterId: string | undefined; epochFile: string | undefined };
   readonly #logger: Logger;
   #redis: Redis | undefined;
   #sub: Redis | undefined;
@@ -73,6 +85,14 @@ export class RedisStore implements MetadataStore {
   #controllerEpoch = 0;
   /** Why this node stopped following Redis (see the class comment), once it has. */
   #detached: string | undefined;
+  /** What the epoch file had at start(): the floor the first load must reach. */
+  #floor: EpochRecord | undefined;
+  /** What was last handed to the epoch file (written or being written); undefined before the first load. */
+  #recorded: EpochRecord | undefined;
+  /** The last epoch-file write failed: the next applied change writes again. */
+  #recordFailed = false;
+  /** Epoch-file writes, one at a time, in order. */
+  #recording: Promise<void> = Promise.resolve();
 
   private constructor(o: RedisStoreOptions) {
     this.#o = {
@@ -85,6 +105,7 @@ export class RedisStore implements MetadataStore {
       pollIntervalMs: o.pollIntervalMs ?? 1_000,
       startTimeoutMs: o.startTimeoutMs ?? 5_000,
       writeVisibleTimeoutMs: o.writeVisibleTimeoutMs ?? 10_000,
+      epochFile: o.epochFile,
     };
     this.#logger = o.logger ?? silentLogger();
     this.#clusterId = o.clusterId;
@@ -94,10 +115,16 @@ export class RedisStore implements MetadataStore {
     return new RedisStore(o);
   }
 
-  /** Connects, loads the first snapshot and subscribes; STORE_UNAVAILABLE if Redis does not answer in time. */
+  /**
+   * Reads the epoch file (if any), connects, loads the first snapshot and subscribes.
+   * STORE_UNAVAILABLE if Redis does not answer in time; CLUSTER_ID_MISMATCH or STALE_EPOCH if it
+   * holds another cluster or less than this node has followed; CORRUPT_STATE for an unreadable epoch file.
+   */
   async start(): Promise<void> {
     this.#refuseIfDetached();
+    await this.#readFloor();
     this.#stopped = false;
+    this.#recorded = undefined;
     const redis = connectRedis(this.#o.url, this.#logger, 'metadata');
     const sub = connectRedis(this.#o.url, this.#logger, 'metadata-subscriber', { autoResubscribe: true });
     this.#redis = redis;
@@ -111,8 +138,10 @@ export class RedisStore implements MetadataStore {
         throw mapRedisError(err);
       }
       this.#checkClusterId(raw);
+      this.#checkFloor(raw);
       this.#admit(raw);
       this.#refuseIfDetached();
+      await this.#recording;
       await waitReady(sub, this.#o.url, this.#o.startTimeoutMs);
       await sub.subscribe(CHANGES_CHANNEL);
     } catch (err) {
@@ -142,6 +171,7 @@ export class RedisStore implements MetadataStore {
     }
     this.#redis = this.#sub = undefined;
     await this.#inflight?.catch(() => {});
+    await this.#recording;
     this.#listeners.clear();
   }
 
@@ -258,8 +288,70 @@ export class RedisStore implements MetadataStore {
       this.#clusterIdSeen = true;
     }
     this.#controllerEpoch = Math.max(this.#controllerEpoch, raw.controllerEpoch);
-    if (raw.version <= served) return;
-    this.#apply(raw);
+    if (raw.version > served) this.#apply(raw);
+    this.#record();
+  }
+
+  /**
+   * Hands the epoch file the current floor at the first load, when the controller epoch rises,
+   * when the cluster id first shows, and after a failed write; not on every version (that would
+   * be an fsync per metadata change). A failed write is logged and never stops the node.
+   */
+  #record(): void {
+    const path = this.#o.epochFile;
+    if (path === undefined) return;
+    const next: EpochRecord = {
+      controllerEpoch: this.#controllerEpoch,
+      version: this.#snapshot?.epoch ?? 0,
+      clusterId: this.#clusterIdSeen ? this.#clusterId ?? null : null,
+    };
+    const last = this.#recorded;
+    if (last && !this.#recordFailed && next.controllerEpoch <= last.controllerEpoch && next.clusterId === last.clusterId) return;
+    this.#recorded = next;
+    this.#recordFailed = false;
+    this.#recording = this.#recording.then(async () => {
+      try {
+        await writeEpochFile(path, next);
+      } catch (err) {
+        this.#recordFailed = true;
+        this.#logger.error({ err, path, record: next }, 'cannot write the metadata epoch file; writing it again on the next change');
+      }
+    });
+  }
+
+  /** Reads the epoch file into #floor, and takes its cluster id as this node's. */
+  async #readFloor(): Promise<void> {
+    const path = this.#o.epochFile;
+    if (path === undefined) return;
+    const floor = await readEpochFile(path);
+    this.#floor = floor;
+    if (floor?.clusterId == null) return;
+    if (this.#clusterId !== undefined && this.#clusterId !== floor.clusterId) {
+      throw new MetadataError('CLUSTER_ID_MISMATCH',
+        `this node is configured for cluster ${this.#clusterId}, but its metadata epoch file ${path} belongs to cluster ${floor.clusterId}; an operator must act (remove the file if the node really moved)`);
+    }
+    this.#clusterId = floor.clusterId;
+    this.#clusterIdSeen = true;
+  }
+
+  /**
+   * The first load against the epoch file: Redis showing no cluster id once one was recorded, a
+   * lower controller epoch or a lower version has lost or rolled back data (§5.1, §5.6). Refused,
+   * so the node never serves it; then the in-memory checks (#admit) keep the floor.
+   */
+  #checkFloor(raw: RawCluster): void {
+    const floor = this.#floor;
+    if (!floor) return;
+    const path = this.#o.epochFile;
+    const act = `Redis lost or rolled back data; an operator must act (restore Redis' data, or remove ${path} to take this Redis as it is)`;
+    if (floor.clusterId !== null && raw.clusterId === null) {
+      throw new MetadataError('CLUSTER_ID_MISMATCH', `Redis at ${this.#o.url} holds no cluster id, but this node has followed cluster ${floor.clusterId} (${path}): ${act}`);
+    }
+    if (raw.controllerEpoch < floor.controllerEpoch || raw.version < floor.version) {
+      throw new MetadataError('STALE_EPOCH',
+        `Redis at ${this.#o.url} holds controller epoch ${raw.controllerEpoch} and metadata version ${raw.version}, but this node has seen controller epoch ${floor.controllerEpoch} and version ${floor.version} (${path}): ${act}`);
+    }
+    this.#controllerEpoch = Math.max(this.#controllerEpoch, floor.controllerEpoch);
   }
 
   /** Stops following Redis for good: one error line, the last snapshot stays, the session ends. */
@@ -296,7 +388,8 @@ export class RedisStore implements MetadataStore {
 
   #checkClusterId(raw: RawCluster): void {
     if (this.#clusterId && raw.clusterId && raw.clusterId !== this.#clusterId) {
-      throw new MetadataError('CLUSTER_ID_MISMATCH', `Redis at ${this.#o.url} holds cluster ${raw.clusterId}, but this node belongs to ${this.#clusterId}`);
+      const act = this.#floor?.clusterId === this.#clusterId ? ` (${this.#o.epochFile}): Redis lost or rolled back data; an operator must act` : '';
+      throw new MetadataError('CLUSTER_ID_MISMATCH', `Redis at ${this.#o.url} holds cluster ${raw.clusterId}, but this node belongs to ${this.#clusterId}${act}`);
     }
   }
 

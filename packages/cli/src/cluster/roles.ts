@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { ConfigError, createLogger, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
@@ -88,6 +89,7 @@ function nodeStore(config: BrokerConfig, url: string, log: Logger): { store: Red
     clusterId: config.get('cluster.id') ?? undefined,
     heartbeatIntervalMs: config.get('broker.heartbeat.interval.ms'),
     sessionTimeoutMs: config.get('broker.session.timeout.ms'),
+    epochFile: join(resolve(config.logDirs[0]!), 'runnel-metadata-epoch.json'),
     logger: log.child({ component: 'metadata' }),
   });
   return { store, closeChannel: () => writer.close() };
