@@ -32,9 +32,14 @@ afterAll(async () => {
 
 describe('runnel cluster up', () => {
   it('lists the brokers and the coordinator in Metadata', async () => {
-    const meta = await runKcat(['-b', bootstrap, '-L', '-J']);
-    expect(meta.code).toBe(0);
-    const brokers = (JSON.parse(meta.stdout) as { brokers: { id: number }[] }).brokers.map((b) => b.id).sort();
+    // Every node is registered when cluster up says so; a broker's metadata follows within moments.
+    let brokers: number[] = [];
+    for (let i = 0; i < 50 && brokers.length < 3; i++) {
+      const meta = await runKcat(['-b', bootstrap, '-L', '-J']);
+      expect(meta.code).toBe(0);
+      brokers = (JSON.parse(meta.stdout) as { brokers: { id: number }[] }).brokers.map((b) => b.id).sort();
+      if (brokers.length < 3) await new Promise((r) => setTimeout(r, 100));
+    }
     expect(brokers).toEqual([1, 2, 3]);
     expect(up.output()).toMatch(/coordinator-3\s+PLAINTEXT:\/\/127\.0\.0\.1:\d+/);
   });

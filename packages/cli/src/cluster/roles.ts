@@ -61,6 +61,9 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
   };
   try {
     await node.start();
+    // Ready means listed in Metadata: a broker registers inside start(); a coordinator node keeps
+    // retrying in the background (it serves as soon as it is assigned partitions), so wait for it.
+    if (node instanceof CoordinatorNode) await node.registered();
     metrics = await startMetrics(config, (registry) => node.registerMetrics(registry), log);
   } catch (err) {
     // Release what did start (listeners, files) so the process can exit with the error.
