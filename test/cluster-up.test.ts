@@ -76,3 +76,14 @@ describe('runnel cluster up', () => {
     expect(alive).toEqual([]);
   });
 });
+
+describe('the cluster roles refuse a bad start with one clear line', () => {
+  it('exits 2 without runnel.redis.url, and 1 when Redis cannot be reached', async () => {
+    const noUrl = await run(process.execPath, [runnel, 'broker', '--set', `log.dirs=${dir}/x`]).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(noUrl?.code).toBe(2);
+    expect(noUrl?.stderr).toMatch(/runnel\.redis\.url: the cluster roles keep metadata in Redis/);
+    const noRedis = await run(process.execPath, [runnel, 'coordinator', '--set', `log.dirs=${dir}/y`, '--set', `runnel.redis.url=redis+unix://${dir}/no-such.sock`]).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(noRedis?.code).toBe(1);
+    expect(noRedis?.stderr).toMatch(/runnel: cannot start: .*(Redis|redis)/);
+  });
+});
