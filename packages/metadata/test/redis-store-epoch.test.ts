@@ -11,29 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '@runnel/common';
 import { redisCli, startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
 import { ControllerStore, MetadataError, RedisStore, type MetadataWriter } from '../src/index.ts';
-import { storeWriter } from './store-writer.ts';
+import { captureLogger, controllerRpc, storeWriter, until } from './store-writer.ts';
 
-const controllerRpc = { host: '127.0.0.1', port: 4321 };
-
-async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 10));
-  }
-}
-
-function captureLogger(): { logger: Logger; lines: { level: string; msg: string }[] } {
-  const lines: { level: string; msg: string }[] = [];
-  const at = (level: string) => (obj: unknown, msg?: string) => {
-    lines.push({ level, msg: typeof obj === 'string' ? obj : msg ?? '' });
-  };
-  const logger = {
-    trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'),
-    child: () => logger, bindings: () => ({}),
-  } as unknown as Logger;
-  return { logger, lines };
-}
 
 const readRecord = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as { controllerEpoch: number; version: number; clusterId: string | null };
 

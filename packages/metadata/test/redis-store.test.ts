@@ -7,30 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '@runnel/common';
 import { redisCli, startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
 import { ControllerStore, MetadataError, RedisStore, redisOptionsFromUrl, type MetadataEvent, type MetadataWriter } from '../src/index.ts';
-import { storeWriter, type TestWriter } from './store-writer.ts';
+import { captureLogger, controllerRpc, storeWriter, until, type TestWriter } from './store-writer.ts';
 
-const controllerRpc = { host: '127.0.0.1', port: 4321 };
-
-async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 10));
-  }
-}
-
-/** A logger that keeps every line (level and message) for assertions. */
-function captureLogger(): { logger: Logger; lines: { level: string; msg: string }[] } {
-  const lines: { level: string; msg: string }[] = [];
-  const at = (level: string) => (obj: unknown, msg?: string) => {
-    lines.push({ level, msg: typeof obj === 'string' ? obj : msg ?? '' });
-  };
-  const logger = {
-    trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'),
-    child: () => logger, bindings: () => ({}),
-  } as unknown as Logger;
-  return { logger, lines };
-}
 
 /** A writer whose every call goes to whichever writer `target()` names now (the controller moving). */
 function switchingWriter(target: () => MetadataWriter): MetadataWriter {

@@ -1,11 +1,37 @@
 // A small but real MetadataWriter for tests: each write is a ControllerStore commit (fenced Lua,
 // topic CAS), the way the controller does it, minus the RPC hop and the liveness loop. `fence(id)`
-// marks a node fenced, as the controller's session timeout would.
+// marks a node fenced, as the controller's session timeout would. Also the small helpers the
+// RedisStore tests share.
 import { randomBytes } from 'node:crypto';
+import type { Logger } from '@runnel/common';
 import {
   assignReplicas, MetadataError, validateTopicName,
   type BrokerRegistration, type ControllerStore, type CreateTopicSpec, type MetadataWriter, type StoredNode, type TopicMetadata,
 } from '../src/index.ts';
+
+/** The RPC address tests give the controller (nothing listens: the writer calls the store directly). */
+export const controllerRpc = { host: '127.0.0.1', port: 4321 };
+
+export async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
+
+/** A logger that keeps every line (level and message) for assertions. */
+export function captureLogger(): { logger: Logger; lines: { level: string; msg: string }[] } {
+  const lines: { level: string; msg: string }[] = [];
+  const at = (level: string) => (obj: unknown, msg?: string) => {
+    lines.push({ level, msg: typeof obj === 'string' ? obj : msg ?? '' });
+  };
+  const logger = {
+    trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'),
+    child: () => logger, bindings: () => ({}),
+  } as unknown as Logger;
+  return { logger, lines };
+}
 
 export interface TestWriter extends MetadataWriter {
   fence(nodeId: number): Promise<number>;
