@@ -6,9 +6,10 @@
 // other forever: the older stands down.
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ApiKey, decodeResponse, encodeRequest } from '@runnel/protocol';
+import { ApiKey } from '@runnel/protocol';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
-import { RawKafka } from './helpers/raw-kafka.ts';
+import { kafkaRequest } from './helpers/raw-kafka.ts';
+import { until } from './helpers/until.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 let cluster: TestCluster;
@@ -22,22 +23,8 @@ afterAll(async () => {
 
 /** The node FindCoordinator names for a group, asked of a broker. */
 async function coordinatorOf(group: string): Promise<number> {
-  const conn = await RawKafka.open(cluster.brokers[0]!.port);
-  conn.send(encodeRequest({ apiKey: ApiKey.FindCoordinator, apiVersion: 2, correlationId: 1, clientId: 'failover-test' }, { key: group, keyType: 0 }));
-  const [frame] = await conn.waitFrames(1);
-  conn.close();
-  const body = decodeResponse(ApiKey.FindCoordinator, 2, frame!).body;
+  const body = await kafkaRequest(cluster.brokers[0]!.port, ApiKey.FindCoordinator, 2, { key: group, keyType: 0 });
   return body.errorCode === 0 ? body.nodeId : -1;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 it('moves a killed coordinator\'s groups to the surviving one, which resumes them from their commits', async () => {

@@ -15,6 +15,7 @@ import { startBroker } from './helpers/broker.ts';
 import { startCluster } from './helpers/cluster.ts';
 import { startProcess, type Started } from './helpers/process.ts';
 import { RawKafka } from './helpers/raw-kafka.ts';
+import { until } from './helpers/until.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const memberScript = join(import.meta.dirname, 'fixtures/group-member.ts');
@@ -44,16 +45,6 @@ class Member {
   lastJoin(after = 0) { return this.events.filter((e) => e.ev === 'join' && e.at >= after).at(-1) as (MemberEvent & { assignment: number[] }) | undefined; }
   messages() { return this.events.filter((e) => e.ev === 'msg'); }
   commits() { return this.events.filter((e) => e.ev === 'commit'); }
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** True when the members' latest assignments (after `since`) split all `n` partitions between them. */

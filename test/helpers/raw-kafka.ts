@@ -1,9 +1,11 @@
 /**
  * A raw Kafka connection for hostile-input tests: it writes any bytes (well-formed requests from
  * @runnel/protocol or deliberately broken frames) and splits what comes back into response frames,
- * so a test can check both the answers and whether the broker closed the connection.
+ * so a test can check both the answers and whether the broker closed the connection; and
+ * `kafkaRequest`, one well-formed request and its decoded answer.
  */
 import { connect, type Socket } from 'node:net';
+import { decodeResponse, encodeRequest, type DecodedResponses, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
 
 export class RawKafka {
   readonly socket: Socket;
@@ -72,5 +74,17 @@ export class RawKafka {
 
   #wake(): void {
     for (const w of this.#waiters.splice(0)) w();
+  }
+}
+
+/** One request on a fresh connection to 127.0.0.1:`port`, and its decoded response body. */
+export async function kafkaRequest<K extends SupportedApiKey>(port: number, apiKey: K, apiVersion: number, body: RequestInputs[K]): Promise<DecodedResponses[K]> {
+  const conn = await RawKafka.open(port);
+  try {
+    conn.send(encodeRequest({ apiKey, apiVersion, correlationId: 1, clientId: 'runnel-test' } as never, body as never));
+    const [frame] = await conn.waitFrames(1);
+    return decodeResponse(apiKey, apiVersion, frame!).body;
+  } finally {
+    conn.close();
   }
 }

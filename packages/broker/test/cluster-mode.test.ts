@@ -3,17 +3,14 @@
 // never assigns coordinators; the metadata-driven answers are covered through locateCoordinator.)
 import { Buffer } from 'node:buffer';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OFFSETS_TOPIC, resolveConfig } from '@runnel/common';
 import { LocalStore, type MetadataSnapshot } from '@runnel/metadata';
-import {
-  ApiKey, decodeRecordBatches, decodeResponse, encodeRecordBatch, encodeRequest, ErrorCode, partitionForGroup,
-  type RequestInputs, type SupportedApiKey,
-} from '@runnel/protocol';
+import { ApiKey, decodeRecordBatches, encodeRecordBatch, ErrorCode, partitionForGroup } from '@runnel/protocol';
 import { RpcClient, RpcError } from '@runnel/rpc';
+import { kafkaRequest } from '../../../test/helpers/raw-kafka.ts';
 import { Broker } from '../src/index.ts';
 import { locateCoordinator } from '../src/handlers/find-coordinator.ts';
 
@@ -44,25 +41,6 @@ afterEach(async () => {
   await store?.stop();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** One Kafka request on a fresh connection. */
-async function kafkaCall<K extends SupportedApiKey>(apiKey: K, apiVersion: number, body: RequestInputs[K]) {
-  const socket = connect(broker.address().port, '127.0.0.1');
-  try {
-    const frame = await new Promise<Buffer>((resolve, reject) => {
-      let buf = Buffer.alloc(0);
-      socket.on('error', reject);
-      socket.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) resolve(buf.subarray(4, 4 + buf.readInt32BE(0)));
-      });
-      socket.write(encodeRequest({ apiKey, apiVersion, correlationId: 1, clientId: 'cluster-test' } as never, body as never));
-    });
-    return decodeResponse(apiKey, apiVersion, frame).body;
-  } finally {
-    socket.destroy();
-  }
-}
 
 const batch = (values: string[], timestamp: number) => encodeRecordBatch({ records: values.map((v, i) => ({ value: v, timestamp: timestamp + i })) });
 
@@ -174,10 +152,10 @@ describe('broker cluster mode', () => {
 
   it('answers FindCoordinator from metadata: no offsets topic or no owner is COORDINATOR_NOT_AVAILABLE', async () => {
     await startBroker(true);
-    const none = await kafkaCall(ApiKey.FindCoordinator, 3, { key: 'g', keyType: 0 });
+    const none = await kafkaRequest(broker.address().port, ApiKey.FindCoordinator, 3, { key: 'g', keyType: 0 });
     expect(none).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, nodeId: -1 });
     await store.createTopic({ name: '__consumer_offsets', partitions: 3, replicationFactor: 1, internal: true });
-    const v4 = await kafkaCall(ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['a', 'b'] });
+    const v4 = await kafkaRequest(broker.address().port, ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['a', 'b'] });
     expect(v4.coordinators.map((c) => [c.key, c.errorCode])).toEqual([['a', ErrorCode.COORDINATOR_NOT_AVAILABLE], ['b', ErrorCode.COORDINATOR_NOT_AVAILABLE]]);
     expect(v4.coordinators[0]!.errorMessage).toMatch(/no coordinator owns __consumer_offsets-\d/);
   });
@@ -199,7 +177,7 @@ describe('broker single-node mode', () => {
     await startBroker(false);
     expect(broker.rpcAddress()).toBeNull();
     expect(store.snapshot().brokers.get(1)).toMatchObject({ roles: ['broker'], rpc: null });
-    const versions = await kafkaCall(ApiKey.ApiVersions, 3, { clientSoftwareName: 't', clientSoftwareVersion: '1' });
+    const versions = await kafkaRequest(broker.address().port, ApiKey.ApiVersions, 3, { clientSoftwareName: 't', clientSoftwareVersion: '1' });
     const keys = versions.apiKeys.map((k) => k.apiKey);
     expect(keys).toContain(ApiKey.Metadata);
     expect(keys).not.toContain(ApiKey.FindCoordinator);

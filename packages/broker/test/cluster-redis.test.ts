@@ -13,9 +13,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '@runnel/common';
 import { ControllerStore, MetadataError, RedisStore, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
-import { decodeResponse, encodeRecordBatch, encodeRequest, ApiKey, ErrorCode, partitionForGroup, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
+import { encodeRecordBatch, ApiKey, ErrorCode, partitionForGroup } from '@runnel/protocol';
 import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
 import { Controller } from '@runnel/controller';
+import { kafkaRequest } from '../../../test/helpers/raw-kafka.ts';
 import { redisCli, startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
 import { Broker } from '../src/index.ts';
 
@@ -115,24 +116,6 @@ async function coordinatorNode(c: Cluster, nodeId: number, kafka: Address): Prom
   cleanups.push(() => clearInterval(timer));
 }
 
-async function kafkaCall<K extends SupportedApiKey>(broker: Broker, apiKey: K, apiVersion: number, body: RequestInputs[K]) {
-  const socket = connect(broker.address().port, '127.0.0.1');
-  try {
-    const frame = await new Promise<Buffer>((resolve, reject) => {
-      let buf = Buffer.alloc(0);
-      socket.on('error', reject);
-      socket.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) resolve(buf.subarray(4, 4 + buf.readInt32BE(0)));
-      });
-      socket.write(encodeRequest({ apiKey, apiVersion, correlationId: 1, clientId: 'cluster-redis-test' } as never, body as never));
-    });
-    return decodeResponse(apiKey, apiVersion, frame).body;
-  } finally {
-    socket.destroy();
-  }
-}
-
 const offsetsBatch = (value: string) => encodeRecordBatch({ records: [{ key: 'k', value }] });
 
 async function remoteCode(call: Promise<unknown>): Promise<string | undefined> {
@@ -148,16 +131,16 @@ describe('broker in a cluster (redis-server, controller)', () => {
     const offsets = await waitFor('the offsets topic', () => c.store.snapshot().topics.get(OFFSETS));
     expect(offsets.partitions.every((p) => p.leader === 1)).toBe(true);
     // No coordinator node yet.
-    expect((await kafkaCall(c.broker, ApiKey.FindCoordinator, 3, { key: 'g', keyType: 0 })).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    expect((await kafkaRequest(c.broker.address().port, ApiKey.FindCoordinator, 3, { key: 'g', keyType: 0 })).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
 
     await coordinatorNode(c, 10, { host: '127.0.0.1', port: 19_010 });
     await waitFor('partitions owned by node 10', () => c.store.snapshot().coordinators.size === OFFSETS_PARTITIONS);
-    const found = await kafkaCall(c.broker, ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['g1', 'g2'] });
+    const found = await kafkaRequest(c.broker.address().port, ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['g1', 'g2'] });
     expect(found.coordinators).toEqual([
       { key: 'g1', nodeId: 10, host: '127.0.0.1', port: 19_010, errorCode: 0, errorMessage: null },
       { key: 'g2', nodeId: 10, host: '127.0.0.1', port: 19_010, errorCode: 0, errorMessage: null },
     ]);
-    const tx = await kafkaCall(c.broker, ApiKey.FindCoordinator, 3, { key: 't', keyType: 1 });
+    const tx = await kafkaRequest(c.broker.address().port, ApiKey.FindCoordinator, 3, { key: 't', keyType: 1 });
     expect(tx.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
 
     // Node 11 joins: the controller moves the odd partitions to it, each with a higher epoch.
@@ -180,19 +163,21 @@ describe('broker in a cluster (redis-server, controller)', () => {
 
     // FindCoordinator follows: a group hashing to partition 1 now points at node 11.
     const group = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].find((g) => partitionForGroup(g, OFFSETS_PARTITIONS) === moved)!;
-    expect(await kafkaCall(c.broker, ApiKey.FindCoordinator, 3, { key: group, keyType: 0 })).toMatchObject({ errorCode: 0, nodeId: 11, port: 19_011 });
+    expect(await kafkaRequest(c.broker.address().port, ApiKey.FindCoordinator, 3, { key: group, keyType: 0 })).toMatchObject({ errorCode: 0, nodeId: 11, port: 19_011 });
   });
 
   it('names a broker as the Kafka controller, so kafkajs admin writes reach one that forwards them', async () => {
     const c = await startCluster();
-    await coordinatorNode(c, 10, { host: '127.0.0.1', port: 19_010 });
+    // Node 10 is registered at the broker's own listener: kafkajs may send its admin calls to any
+    // listed node, and an address nobody listens on would fail them at random.
+    await coordinatorNode(c, 10, { host: '127.0.0.1', port: c.broker.address().port });
     await waitFor('node 10 live', () => c.store.snapshot().brokers.has(10));
     // The Runnel controller (node 100) has no Kafka listener; the broker list has nodes 1 and 10.
     expect(c.store.snapshot().controllerId).toBe(100);
-    const md = await kafkaCall(c.broker, ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false });
+    const md = await kafkaRequest(c.broker.address().port, ApiKey.Metadata, 9, { topics: null, allowAutoTopicCreation: false });
     expect(md.controllerId).toBe(1);
     expect(md.brokers.map((b) => b.nodeId).sort()).toEqual([1, 10]);
-    expect((await kafkaCall(c.broker, ApiKey.DescribeCluster, 0, { includeClusterAuthorizedOperations: false })).controllerId).toBe(1);
+    expect((await kafkaRequest(c.broker.address().port, ApiKey.DescribeCluster, 0, { includeClusterAuthorizedOperations: false })).controllerId).toBe(1);
 
     const kafka = new Kafka({ brokers: [`127.0.0.1:${c.broker.address().port}`], logLevel: logLevel.NOTHING, retry: { retries: 3 } });
     const admin = kafka.admin();

@@ -27,6 +27,7 @@
  */
 import type { RedisOptions } from 'ioredis';
 import { MetadataError } from './errors.ts';
+import type { ClusterState } from './controller-store.ts';
 import type { BrokerRegistration, CoordinatorAssignment, RpcAddress, TopicMetadata } from './types.ts';
 
 export const KEYS = {
@@ -55,14 +56,8 @@ export interface ControllerRecord {
   rpc: RpcAddress;
 }
 
-/** Everything in Redis at one instant (read in one MULTI). */
-export interface RawCluster {
-  clusterId: string | null;
-  version: number;
-  controllerEpoch: number;
-  nodes: Map<number, StoredNode>;
-  topics: Map<string, TopicMetadata>;
-  coordinators: Map<number, CoordinatorAssignment>;
+/** Everything in Redis at one instant (read in one MULTI): the controller's state plus the lease. */
+export interface RawCluster extends ClusterState {
   controller: ControllerRecord | null;
   /** The lease value, or null when no controller holds it. */
   lease: string | null;
