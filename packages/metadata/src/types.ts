@@ -115,6 +115,38 @@ export interface MetadataStore {
   alterTopicConfigs(name: string, configs: Record<string, string | null>): Promise<TopicMetadata>;
   /** A cluster-unique producer id for InitProducerId. */
   allocateProducerId(): Promise<bigint>;
+  /**
+   * Replication, leader side (Kafka's AlterPartition): propose a new ISR for a partition this node
+   * leads, based on the state it holds (`leaderEpoch`, `version`). Resolves once the answer is
+   * known and, when committed, once this store's snapshot holds it; never throws for a refusal.
+   */
+  alterPartition(request: AlterPartitionInput): Promise<AlterPartitionResult>;
+  /** Controlled shutdown: move this node's leaderships away and leave every ISR; resolves with the count it still leads. */
+  controlledShutdown(): Promise<{ remaining: number }>;
+  /** Kafka's ElectLeaders (preferred, or unclean); `partitions` null = all. */
+  electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<ElectionResult[]>;
+}
+
+export interface AlterPartitionInput {
+  topic: string;
+  partition: number;
+  leaderEpoch: number;
+  version: number;
+  isr: number[];
+}
+
+/** error null = committed. `partition` is the committed state either way (null when the partition is gone). */
+export interface AlterPartitionResult {
+  error: null | 'FENCED_LEADER_EPOCH' | 'INVALID_UPDATE_VERSION' | 'INELIGIBLE_REPLICA' | 'UNKNOWN_TOPIC_OR_PARTITION' | 'NOT_LEADER_OR_FOLLOWER' | 'STALE_BROKER_EPOCH';
+  partition: PartitionState | null;
+}
+
+export interface ElectionResult {
+  topic: string;
+  partition: number;
+  /** null = elected; else Kafka's error name. */
+  error: null | 'ELECTION_NOT_NEEDED' | 'PREFERRED_LEADER_NOT_AVAILABLE' | 'ELIGIBLE_LEADERS_NOT_AVAILABLE' | 'UNKNOWN_TOPIC_OR_PARTITION';
+  message: string;
 }
 
 /** Where a cluster node's writes go: the controller, over RPC (the cli implements it). */
@@ -126,4 +158,7 @@ export interface MetadataWriter {
   createPartitions(name: string, totalCount: number, assignments?: number[][]): Promise<{ topic: TopicMetadata; version: number }>;
   alterTopicConfigs(name: string, configs: Record<string, string | null>): Promise<{ topic: TopicMetadata; version: number }>;
   allocateProducerId(): Promise<bigint>;
+  alterPartition(request: AlterPartitionInput & { nodeId: number; brokerEpoch: number }): Promise<{ result: AlterPartitionResult; version: number }>;
+  shutdownNode(nodeId: number, brokerEpoch: number): Promise<{ remaining: number; version: number }>;
+  electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<{ results: ElectionResult[]; version: number }>;
 }

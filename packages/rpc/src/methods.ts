@@ -100,6 +100,61 @@ export interface RecordTimestampRequest { topic: string; partition: number; offs
 /** timestamp -1n: no record at that offset. */
 export interface RecordTimestampResponse { timestamp: bigint }
 
+/** Kafka's AlterPartition: the leader proposes an ISR; compare-and-set on leaderEpoch and version. */
+export interface AlterPartitionRequest {
+  nodeId: number;
+  brokerEpoch: number;
+  topic: string;
+  partition: number;
+  leaderEpoch: number;
+  version: number;
+  isr: number[];
+}
+/** error '' = committed; `partition` is the committed state either way. */
+export interface AlterPartitionResponse { error: string; partition: PartitionStateMsg | null; version: number }
+
+export interface ShutdownNodeRequest { nodeId: number; brokerEpoch: number }
+/** `remaining`: partitions the node still leads (no other in-sync replica to take them). */
+export interface ShutdownNodeResponse { remaining: number; version: number }
+
+export interface ElectLeadersRequest { partitions: TopicPartitionMsg[]; unclean: boolean }
+export interface ElectionResultMsg { topic: string; partition: number; error: string; message: string }
+export interface ElectLeadersResponse { results: ElectionResultMsg[]; version: number }
+
+export interface ReplicaFetchPartition {
+  topic: string;
+  partition: number;
+  fetchOffset: bigint;
+  currentLeaderEpoch: number;
+  /** -1: the follower's log is empty. */
+  lastFetchedEpoch: number;
+  logStartOffset: bigint;
+}
+export interface ReplicaFetchRequest {
+  replicaId: number;
+  brokerEpoch: number;
+  maxWaitMs: number;
+  minBytes: number;
+  maxBytes: number;
+  partitionMaxBytes: number;
+  partitions: ReplicaFetchPartition[];
+}
+export interface ReplicaFetchPartitionResult {
+  topic: string;
+  partition: number;
+  /** '' = ok, else a Kafka error name. */
+  error: string;
+  highWatermark: bigint;
+  logStartOffset: bigint;
+  logEndOffset: bigint;
+  /** Whole batches as the leader stored them. */
+  records: Buffer;
+  /** -1: none; else the follower truncates to min(divergingEndOffset, its own end of that epoch). */
+  divergingEpoch: number;
+  divergingEndOffset: bigint;
+}
+export interface ReplicaFetchResponse { partitions: ReplicaFetchPartitionResult[] }
+
 /** Method name → [request, response]. */
 export interface RpcMethods {
   'controller.registerNode': [RegisterNodeRequest, RegisterNodeResponse];
@@ -109,10 +164,14 @@ export interface RpcMethods {
   'controller.createPartitions': [CreatePartitionsRequest, TopicResponse];
   'controller.alterTopicConfigs': [AlterTopicConfigsRequest, TopicResponse];
   'controller.allocateProducerId': [AllocateProducerIdRequest, AllocateProducerIdResponse];
+  'controller.alterPartition': [AlterPartitionRequest, AlterPartitionResponse];
+  'controller.shutdownNode': [ShutdownNodeRequest, ShutdownNodeResponse];
+  'controller.electLeaders': [ElectLeadersRequest, ElectLeadersResponse];
   'broker.append': [AppendRequest, AppendResponse];
   'broker.read': [ReadRequest, ReadResponse];
   'broker.offsets': [OffsetsRequest, OffsetsResponse];
   'broker.recordTimestamp': [RecordTimestampRequest, RecordTimestampResponse];
+  'broker.replicaFetch': [ReplicaFetchRequest, ReplicaFetchResponse];
 }
 
 export type RpcMethod = keyof RpcMethods;

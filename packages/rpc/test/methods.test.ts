@@ -68,6 +68,36 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
     [{}, { producerId: BIG }],
     [{}, { producerId: MAX_I64 }],
   ],
+  'controller.alterPartition': [
+    [{ nodeId: 1, brokerEpoch: 2, topic: 't', partition: 0, leaderEpoch: 0, version: 0, isr: [] }, { error: '', partition: null, version: 0 }],
+    [
+      { nodeId: 1, brokerEpoch: 2, topic: 't', partition: 3, leaderEpoch: 4, version: 9, isr: [1, 2, 3] },
+      { error: 'INVALID_UPDATE_VERSION', partition: { partition: 3, leader: 1, leaderEpoch: 4, replicas: [1, 2, 3], isr: [1, 2], version: 10 }, version: 55 },
+    ],
+  ],
+  'controller.shutdownNode': [[{ nodeId: 2, brokerEpoch: 7 }, { remaining: 0, version: 8 }], [{ nodeId: 0, brokerEpoch: 0 }, { remaining: 3, version: 0 }]],
+  'controller.electLeaders': [
+    [{ partitions: [], unclean: false }, { results: [], version: 0 }],
+    [
+      { partitions: [{ topic: 'a', partition: 1 }], unclean: true },
+      { results: [{ topic: 'a', partition: 1, error: 'ELECTION_NOT_NEEDED', message: 'leader 1 is preferred' }], version: 3 },
+    ],
+  ],
+  'broker.replicaFetch': [
+    [{ replicaId: 1, brokerEpoch: 1, maxWaitMs: 0, minBytes: 0, maxBytes: 0, partitionMaxBytes: 0, partitions: [] }, { partitions: [] }],
+    [
+      {
+        replicaId: 2, brokerEpoch: 9, maxWaitMs: 500, minBytes: 1, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20,
+        partitions: [{ topic: 't', partition: 0, fetchOffset: BIG, currentLeaderEpoch: 3, lastFetchedEpoch: -1, logStartOffset: 0n }],
+      },
+      {
+        partitions: [
+          { topic: 't', partition: 0, error: '', highWatermark: BIG, logStartOffset: 0n, logEndOffset: BIG + 1n, records: Buffer.from([1, 2, 3]), divergingEpoch: -1, divergingEndOffset: -1n },
+          { topic: 't', partition: 1, error: 'FENCED_LEADER_EPOCH', highWatermark: -1n, logStartOffset: -1n, logEndOffset: -1n, records: Buffer.alloc(0), divergingEpoch: 2, divergingEndOffset: 40n },
+        ],
+      },
+    ],
+  ],
   'broker.append': [
     [{ topic: 't', partition: 0, records: Buffer.alloc(0), coordinatorEpoch: -1 }, { baseOffset: 0n, lastOffset: -1n }],
     [{ topic: 't', partition: 7, records: Buffer.from([0, 1, 2, 255, 254]), coordinatorEpoch: 3 }, { baseOffset: BIG, lastOffset: BIG + 4n }],
