@@ -104,7 +104,19 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
       await redis.ready;
       redisUrl = `redis+unix://${socket}`;
     }
-    const common = ['--set', `runnel.redis.url=${redisUrl}`, ...o.set.flatMap((s) => ['--set', s])];
+    // Replication defaults for a local cluster, unless the user set them (--set or KAFKA_* env):
+    // every partition on min(3, brokers) brokers, and acks=all needing min(2, brokers - 1)
+    // replicas (at least 1) so that losing any one broker never blocks producers (with 2 brokers,
+    // min.insync.replicas=2 would).
+    const replication: [string, number][] = [
+      ['default.replication.factor', Math.min(3, o.brokers)],
+      ['offsets.topic.replication.factor', Math.min(3, o.brokers)],
+      ['min.insync.replicas', Math.max(1, Math.min(2, o.brokers - 1))],
+    ];
+    const userSet = (key: string) => o.set.some((s) => s.split('=')[0]!.trim() === key)
+      || process.env[`KAFKA_${key.toUpperCase().replaceAll('.', '_')}`] !== undefined;
+    const defaults = replication.filter(([key]) => !userSet(key)).flatMap(([key, value]) => ['--set', `${key}=${value}`]);
+    const common = ['--set', `runnel.redis.url=${redisUrl}`, ...defaults, ...o.set.flatMap((s) => ['--set', s])];
     const role = (name: string, roleName: string, nodeId: number, extra: string[]) =>
       start(name, process.execPath, [runnelBin, roleName, '--set', `node.id=${nodeId}`, ...extra, ...common], new RegExp(`"listener":"([^"]+)"[^\\n]*runnel ${roleName} is ready|"rpc":"([^"]+)"[^\\n]*runnel ${roleName} is ready`));
 
