@@ -3,6 +3,12 @@
 // native core when its Rust sources changed. It runs before `npm start` and `npm test`, possibly on
 // the system Node (before the pinned Node 24 is installed), so it is plain JavaScript with no
 // dependencies. When everything is current it only hashes a few files and exits.
+//
+// The scripts in package.json then run the pinned Node by path and with `exec`
+// (`node scripts/bootstrap.mjs && exec node_modules/.bin/node ...`): by path, because the shell
+// looked `node` up (and hashed it) before this script installed node_modules/.bin/node, so a bare
+// second `node` would be the system one; with `exec`, so no shell sits between npm and the broker
+// to die of the SIGTERM or SIGINT that npm forwards to its child.
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -57,7 +63,9 @@ function depsHash() {
 }
 const depsStamp = join(root, 'node_modules/.runnel-deps-stamp');
 const wanted = depsHash();
-if (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== wanted) {
+// The npm scripts exec node_modules/.bin/node (the pinned Node 24) by path, so it must exist.
+const pinnedNode = join(root, 'node_modules/.bin/node');
+if (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== wanted || !existsSync(pinnedNode)) {
   run('npm', existsSync(join(root, 'package-lock.json')) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
   writeFileSync(depsStamp, depsHash());
 }
