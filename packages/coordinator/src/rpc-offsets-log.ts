@@ -93,9 +93,29 @@ export interface RpcOffsetsLogOptions {
   clients?: BrokerClients;
   /** Bytes asked per 'broker.read' while loading, default 1 MiB (a larger batch still comes whole). */
   readChunkBytes?: number;
+  /**
+   * How long one append keeps retrying a leader that moved, went offline or cannot be reached (the
+   * next attempt goes to the leader metadata names then), default 30000: longer than a failover
+   * (`broker.session.timeout.ms` plus an election). 0 = one attempt.
+   */
+  appendRetryMs?: number;
   /** Record timestamps; defaults to Date.now. */
   now?: () => number;
   logger?: Logger;
+}
+
+/** Remote codes after which an append may be sent again to the (new) leader: leadership moved or the ISR is short for now. */
+const RETRIABLE_REMOTE = new Set([
+  'NOT_LEADER', 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH',
+  'NOT_ENOUGH_REPLICAS', 'NOT_ENOUGH_REPLICAS_AFTER_APPEND', 'REQUEST_TIMED_OUT', 'STORAGE_ERROR', 'KAFKA_STORAGE_ERROR',
+]);
+
+/** Whether an append that failed with `err` should be tried again against the leader metadata names now. */
+function retriableAppend(err: unknown): boolean {
+  if (err instanceof CoordinatorError) return err.code === 'UNAVAILABLE' && !(err.cause instanceof RpcError && !retriableAppend(err.cause));
+  if (!(err instanceof RpcError)) return false;
+  if (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'CLOSED') return true;
+  return err.code === 'REMOTE' && err.remoteCode !== 'NOT_COORDINATOR' && RETRIABLE_REMOTE.has(err.remoteCode ?? '');
 }
 
 export interface RpcOffsetsLog extends OffsetsLog {
@@ -117,6 +137,13 @@ export interface RpcOffsetsLog extends OffsetsLog {
  *   the broker refuses an older epoch than it has seen (NOT_COORDINATOR), which fences a
  *   coordinator that lost the partition but has not heard yet. It resolves once the leader
  *   committed it (its high watermark moved).
+ * - Appends to one partition go one at a time, in call order; those that arrive while one is in
+ *   flight go together in the next batch. An append whose leader moved, went offline or did not
+ *   answer is sent again to the leader metadata names now (backoff 50 ms doubling to 1 s, for
+ *   `appendRetryMs`), and the next one waits for it: a retried append can never land after a
+ *   later one, so a commit retried this way never overwrites a newer commit of the same key. A
+ *   failed attempt may still have been written (and replicated) by the old leader; sending the
+ *   same records again is harmless, the later copy wins with the same value.
  *
  * Errors are CoordinatorErrors (see {@link coordinatorErrorOf}).
  */
@@ -137,24 +164,91 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
     return assignment.epoch;
   };
 
-  return {
-    partitions: o.partitions,
+  const retryMs = o.appendRetryMs ?? 30_000;
+  let closed = false;
+  /** Sleeps between append attempts, cut short by close(). */
+  const sleeps = new Set<() => void>();
+  const sleep = (ms: number) => new Promise<void>((resolve) => {
+    const wake = () => { clearTimeout(timer); sleeps.delete(wake); resolve(); };
+    const timer = setTimeout(wake, ms);
+    sleeps.add(wake);
+  });
+  interface Waiting { records: readonly { key: Buffer; value: Buffer | null }[]; resolve(): void; reject(err: unknown): void }
+  /** Per partition: appends not sent yet, and whether one is in flight (at most one is). */
+  const queues = new Map<number, { sending: boolean; waiting: Waiting[] }>();
+  /** Records per batch when appends are gathered (one append's records always go whole). */
+  const gatherBytes = 512 * 1024;
 
-    async append(partition, records) {
-      if (records.length === 0) return;
-      const current = ownEpoch(partition);
-      const coordinatorEpoch = loadedEpochs.get(partition) ?? current;
-      const { client } = clients.leaderOf(OFFSETS_TOPIC, partition);
+  /** Sends what waits for a partition, one batch at a time, until nothing is left. */
+  async function drain(partition: number, queue: { sending: boolean; waiting: Waiting[] }): Promise<void> {
+    queue.sending = true;
+    while (queue.waiting.length > 0) {
+      const batch: Waiting[] = [];
+      let bytes = 0;
+      while (queue.waiting.length > 0 && (batch.length === 0 || bytes < gatherBytes)) {
+        const next = queue.waiting.shift()!;
+        batch.push(next);
+        for (const r of next.records) bytes += r.key.length + (r.value?.length ?? 0);
+      }
       try {
+        await appendWithRetry(partition, batch.flatMap((w) => w.records));
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+    queue.sending = false;
+    queues.delete(partition);
+  }
+
+  /** One batch to the partition's current leader, retried while the failure says leadership moved or the leader is out of reach. */
+  async function appendWithRetry(partition: number, records: readonly { key: Buffer; value: Buffer | null }[]): Promise<void> {
+    const deadline = Date.now() + retryMs;
+    let delay = 50;
+    for (let attempt = 1; ; attempt++) {
+      let failure: CoordinatorError;
+      try {
+        // Every attempt checks ownership again: a partition that moved away meanwhile is NOT_COORDINATOR, never retried.
+        const current = ownEpoch(partition);
+        const coordinatorEpoch = loadedEpochs.get(partition) ?? current;
+        const { client } = clients.leaderOf(OFFSETS_TOPIC, partition);
+        const timeoutMs = retryMs > 0 ? Math.max(1_000, deadline - Date.now()) : undefined;
         await client.call('broker.append', {
           topic: OFFSETS_TOPIC,
           partition,
           records: encodeOffsetsBatch(records, now()),
           coordinatorEpoch,
-        });
+        }, timeoutMs === undefined ? undefined : { timeoutMs });
+        if (attempt > 1) o.logger?.info({ partition, attempts: attempt }, `appended to ${name(partition)} after its leader moved`);
+        return;
       } catch (err) {
-        throw coordinatorErrorOf(err, `appending to ${name(partition)}`);
+        failure = coordinatorErrorOf(err, `appending to ${name(partition)}`);
+        if (closed || !retriableAppend(err) || Date.now() + delay > deadline) throw failure;
       }
+      o.logger?.debug({ partition, attempt, retryInMs: delay, err: failure.message }, `append to ${name(partition)} failed; retrying against the current leader`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 1_000);
+    }
+  }
+
+  return {
+    partitions: o.partitions,
+
+    append(partition, records) {
+      if (records.length === 0) return Promise.resolve();
+      if (closed) return Promise.reject(new CoordinatorError('UNAVAILABLE', `appending to ${name(partition)}: the offsets log is closed`, { retriable: true }));
+      try {
+        // Refused at once (no call, no queue) when our own metadata gives the partition to another node.
+        ownEpoch(partition);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return new Promise<void>((resolve, reject) => {
+        const queue = queues.get(partition) ?? { sending: false, waiting: [] };
+        queues.set(partition, queue);
+        queue.waiting.push({ records, resolve, reject });
+        if (!queue.sending) void drain(partition, queue);
+      });
     },
 
     async load(partition, apply) {
@@ -191,6 +285,8 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
     },
 
     close() {
+      closed = true;
+      for (const wake of [...sleeps]) wake();
       if (ownsClients) clients.close();
     },
   };

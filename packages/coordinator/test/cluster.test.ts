@@ -18,7 +18,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { OFFSETS_TOPIC, createMetricsRegistry, resolveConfig } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
-import { ControllerStore, MetadataError, RedisStore, type MetadataErrorCode, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
+import { ControllerStore, MetadataError, RedisStore, type AlterPartitionResult, type ElectionResult, type MetadataErrorCode, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
 import { RpcClient, RpcError, type TopicMsg } from '@runnel/rpc';
 import { CoordinatorNode, notCoordinatorHandlers } from '../src/index.ts';
 import { startRedis, type TestRedis } from '../../../test/helpers/redis.ts';
@@ -74,6 +74,15 @@ function writerTo(controller: Controller): MetadataWriter & { close(): void } {
     }),
     alterTopicConfigs: () => Promise.reject(new Error('not used here')),
     allocateProducerId: () => call(async () => (await rpc.call('controller.allocateProducerId', {})).producerId),
+    alterPartition: (req) => call(async () => {
+      const res = await rpc.call('controller.alterPartition', req);
+      return { result: { error: (res.error || null) as AlterPartitionResult['error'], partition: res.partition ?? null }, version: res.version };
+    }),
+    shutdownNode: (nodeId, brokerEpoch) => call(() => rpc.call('controller.shutdownNode', { nodeId, brokerEpoch })),
+    electLeaders: (partitions, unclean) => call(async () => {
+      const res = await rpc.call('controller.electLeaders', { partitions: partitions ?? [], unclean });
+      return { results: res.results.map((r) => ({ ...r, error: (r.error || null) as ElectionResult['error'] })), version: res.version };
+    }),
     close: () => rpc.close(),
   };
 }

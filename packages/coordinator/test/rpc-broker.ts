@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OFFSETS_TOPIC, RunnelError } from '@runnel/common';
-import type { BrokerRegistration, CoordinatorAssignment, MetadataEvent, MetadataSnapshot, MetadataStore, NodeRegistrationInput, TopicMetadata } from '@runnel/metadata';
+import type { AlterPartitionResult, BrokerRegistration, ElectionResult, CoordinatorAssignment, MetadataEvent, MetadataSnapshot, MetadataStore, NodeRegistrationInput, TopicMetadata } from '@runnel/metadata';
 import { RpcServer, type Address, type RpcHandlers } from '@runnel/rpc';
 import { defaultLogConfig, LogManager, type PartitionLog } from '@runnel/storage';
 import { offsetsTopicLogConfig } from '../src/index.ts';
@@ -55,6 +55,15 @@ export class SnapshotStore implements MetadataStore {
     throw new Error('read-only');
   }
   allocateProducerId(): Promise<bigint> {
+    throw new Error('read-only');
+  }
+  alterPartition(): Promise<AlterPartitionResult> {
+    throw new Error('read-only');
+  }
+  controlledShutdown(): Promise<{ remaining: number }> {
+    throw new Error('read-only');
+  }
+  electLeaders(): Promise<ElectionResult[]> {
     throw new Error('read-only');
   }
 }

@@ -23,17 +23,19 @@ interface Fixture {
 }
 
 const fixtures: Fixture[] = [];
+const extraBrokers: RpcBroker[] = [];
 afterEach(async () => {
+  for (const b of extraBrokers.splice(0)) await b.stop();
   for (const f of fixtures.splice(0)) {
     f.log.close();
     await f.broker.stop();
   }
 });
 
-async function fixture(o: { readChunkBytes?: number } = {}): Promise<Fixture> {
+async function fixture(o: { readChunkBytes?: number; appendRetryMs?: number } = {}): Promise<Fixture> {
   const broker = await startRpcBroker(PARTITIONS);
   const store = broker.store(() => SELF);
-  const log = rpcOffsetsLog({ metadata: store, nodeId: SELF, partitions: PARTITIONS, readChunkBytes: o.readChunkBytes });
+  const log = rpcOffsetsLog({ metadata: store, nodeId: SELF, partitions: PARTITIONS, readChunkBytes: o.readChunkBytes, appendRetryMs: o.appendRetryMs });
   const f = { broker, store, brokerView: broker.view, notLeading: broker.notLeading, log, server: broker.server };
   fixtures.push(f);
   return f;
@@ -88,7 +90,7 @@ describe('rpcOffsetsLog', () => {
   });
 
   it('an offline leader, a broker that does not lead it, or an unreachable broker is UNAVAILABLE (retriable)', async () => {
-    const f = await fixture();
+    const f = await fixture({ appendRetryMs: 0 });
     f.notLeading.add(1);
     const notLeader = await rejection(f.log.append(1, [rec('a', '1')]));
     expect(notLeader.code).toBe('UNAVAILABLE');
@@ -102,6 +104,37 @@ describe('rpcOffsetsLog', () => {
 
     await f.server.stop();
     expect((await rejection(f.log.append(0, [rec('a', '1')]))).code).toBe('UNAVAILABLE');
+  });
+
+  it('an append whose leader moved goes again to the new leader metadata names, ahead of every later append to that partition', async () => {
+    const f = await fixture();
+    const other = await startRpcBroker(PARTITIONS);
+    extraBrokers.push(other);
+    f.notLeading.add(1); // node 1 lost the leadership: it answers NOT_LEADER
+    const first = f.log.append(1, [rec('a', '1')]);
+    const second = f.log.append(1, [rec('a', '2')]);
+    const settled: string[] = [];
+    void first.then(() => settled.push('first'));
+    void second.then(() => settled.push('second'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toEqual([]); // still retrying: nothing was acknowledged by a broker that does not lead
+    const topic = f.store.snap.topics.get(OFFSETS_TOPIC)!;
+    const moved = { ...topic, partitions: topic.partitions.map((p) => (p.partition === 1 ? { ...p, leader: 2, leaderEpoch: 1, replicas: [1, 2], isr: [2], version: 1 } : p)) };
+    const brokers = new Map([...f.store.snap.brokers, [2, { nodeId: 2, host: '127.0.0.1', port: 2, rack: null, brokerEpoch: 1, roles: ['broker' as const], rpc: other.rpc }]]);
+    f.store.update({ topics: new Map([[OFFSETS_TOPIC, moved]]), brokers }, { type: 'topic-updated', topic: moved });
+    await Promise.all([first, second]);
+    expect(settled).toEqual(['first', 'second']);
+    // Both landed on the new leader, the retried one first: a later commit is never overwritten by an older one.
+    expect(await loadAll(f.log, 1)).toEqual([['a', '1'], ['a', '2']]);
+  });
+
+  it('gives up after appendRetryMs with UNAVAILABLE, and never retries NOT_COORDINATOR', async () => {
+    const f = await fixture({ appendRetryMs: 400 });
+    f.notLeading.add(2);
+    const err = await rejection(f.log.append(2, [rec('a', '1')]));
+    expect(err.code).toBe('UNAVAILABLE');
+    f.brokerView.set(0, { nodeId: 99, epoch: 4 });
+    expect((await rejection(f.log.append(0, [rec('a', '1')]))).code).toBe('NOT_COORDINATOR');
   });
 
   it('a coordinator over it commits, restarts and fetches; a stale epoch reaches the Kafka client as NOT_COORDINATOR', async () => {
