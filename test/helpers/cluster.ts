@@ -44,6 +44,8 @@ export interface ClusterOptions {
   coordinators?: number;
   /** `--set` pairs given to every node. */
   set?: string[];
+  /** More `--set` pairs for one node (after `set`), e.g. its own RPC listener. */
+  nodeSet?: (role: Role, nodeId: number) => string[];
 }
 
 /** Short timeouts: a fenced node is noticed within seconds, not Kafka's 9 s. */
@@ -60,7 +62,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   const launch = async (role: Role, nodeId: number, dirName = `${role}-${nodeId}`): Promise<ClusterNode> => {
     const logDir = join(root, dirName);
     const args = [runnel, role, '--set', `node.id=${nodeId}`, '--set', `log.dirs=${logDir}`,
-      '--set', 'listeners=PLAINTEXT://127.0.0.1:0', ...set.flatMap((s) => ['--set', s])];
+      '--set', 'listeners=PLAINTEXT://127.0.0.1:0', ...[...set, ...(options.nodeSet?.(role, nodeId) ?? [])].flatMap((s) => ['--set', s])];
     const proc = await startProcess(process.execPath, args);
     spawned.push(proc);
     const ready = new RegExp(role === 'controller' ? `runnel controller is ready` : `"listener":"PLAINTEXT://127\\.0\\.0\\.1:(\\d+)".*runnel ${role} is ready`);

@@ -133,10 +133,13 @@ export class Broker {
   }
 
   /**
-   * Where other nodes reach this broker's RPC service (cluster mode; null otherwise): the bound
-   * address, with this machine's host name when it listens on all interfaces.
+   * Where other nodes reach this broker's RPC service (cluster mode; null otherwise):
+   * `runnel.rpc.advertised.listener` when set, else the bound address, with this machine's host
+   * name when it listens on all interfaces.
    */
   rpcAddress(): Address | null {
+    const advertised = this.#config.get('runnel.rpc.advertised.listener');
+    if (this.#rpc && advertised !== null) return parseAddress(advertised);
     return this.#rpc?.advertisedAddress() ?? null;
   }
 

@@ -100,6 +100,7 @@ export const BROKER_CONFIGS = {
   // --- cluster mode (`runnel controller|broker|coordinator`, `runnel cluster up`)
   'runnel.redis.url': def('string', null, 'Redis holding the cluster metadata (redis://host:port/db, or redis+unix:///path/redis.sock); required by the cluster roles, unused by `runnel start`.'),
   'runnel.rpc.listener': def('string', '127.0.0.1:0', 'host:port of this node\'s RPC listener (protobuf RPC between roles); port 0 picks one and registers it.'),
+  'runnel.rpc.advertised.listener': def('string', null, 'host:port other nodes dial for this node\'s RPC listener when it is not the bound address (a proxy, NAT); unset = the bound address.'),
   'broker.session.timeout.ms': def('int', '9000', 'A node whose last heartbeat to the controller is older than this is fenced (Kafka KRaft name).', { validator: atLeast(1000) }),
   'broker.heartbeat.interval.ms': def('int', '2000', 'How often a node heartbeats to the controller (Kafka KRaft name).', { validator: atLeast(100) }),
   'runnel.controller.lease.ms': def('int', '6000', 'TTL of the controller lease in Redis; a standby controller takes over after it lapses.', { validator: atLeast(1000) }),
