@@ -1,4 +1,4 @@
-// The dependency rule of DESIGN.md §3, as a test: imports point down only, roles never import each
+// The dependency rule of docs/architecture.md, as a test: imports point down only, roles never import each
 // other, every external library has exactly one owner package, and the protocol package does no I/O.
 import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,7 +66,7 @@ export function importsOf(text: string): string[] {
 
 const packageOf = (spec: string) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
 
-describe('dependency rule (DESIGN.md §3)', () => {
+describe('dependency rule (docs/architecture.md)', () => {
   const pkgs = packages();
 
   it('knows every package', () => {

@@ -22,7 +22,7 @@ const recordSize = Number(arg('--record-size', '100'));
 const codec = Number(arg('--codec', '0')) as Codec;
 const fetchBytes = Number(arg('--fetch-bytes', String(1024 * 1024)));
 
-// The broker's advertised ranges (protocol.md §2.1), so clients pick the same versions.
+// The broker's advertised ranges (docs/protocol.md), so clients pick the same versions.
 const VERSIONS: Array<[number, number, number]> = [
   [ApiKey.Produce, 0, 7], [ApiKey.Fetch, 4, 11], [ApiKey.ListOffsets, 1, 5], [ApiKey.Metadata, 0, 9],
   [ApiKey.ApiVersions, 0, 3], [ApiKey.CreateTopics, 2, 4], [ApiKey.DeleteTopics, 1, 4], [ApiKey.InitProducerId, 0, 1],

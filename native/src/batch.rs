@@ -1,6 +1,6 @@
 //! Record batch v2 (magic 2) framing, validation and offset assignment over borrowed bytes.
 //!
-//! Layout (big-endian; shared/reference/protocol.md §3):
+//! Layout (big-endian; docs/protocol.md, Record batch v2):
 //! ```text
 //!  0 baseOffset i64 | 8 batchLength i32 | 12 partitionLeaderEpoch i32 | 16 magic i8 | 17 crc u32
 //! 21 attributes i16 | 23 lastOffsetDelta i32 | 27 baseTimestamp i64 | 35 maxTimestamp i64

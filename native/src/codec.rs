@@ -1,5 +1,5 @@
 //! The four Kafka codecs, with the exact framing Kafka clients read and write
-//! (shared/reference/protocol.md §3.1), and decompression that never allocates past a caller's
+//! (docs/protocol.md, Codec framing), and decompression that never allocates past a caller's
 //! bound: every input here may come from an untrusted client.
 
 use std::cell::RefCell;

@@ -1,7 +1,7 @@
 /**
  * A tiny, independent reader for the two things the golden tests need: a Produce request frame
- * (v3–7, non-flexible; protocol.md §7) down to each partition's records bytes, and the records of
- * a v2 batch (protocol.md §3). It is deliberately separate from @runnel/protocol so that the
+ * (v3–7, non-flexible; Kafka's ProduceRequest schema) down to each partition's records bytes, and the records of
+ * a v2 batch (docs/protocol.md, Record batch v2). It is deliberately separate from @runnel/protocol so that the
  * fixtures check that package rather than share its bugs.
  */
 
@@ -122,5 +122,5 @@ export function decodeRecords(bytes: Buffer, count: number): DecodedRecord[] {
   return out;
 }
 
-/** Fixed v2 batch header offsets (protocol.md §3). */
+/** Fixed v2 batch header offsets (docs/protocol.md, Record batch v2). */
 export const BATCH = { length: 8, magic: 16, crc: 17, attributes: 21, lastOffsetDelta: 23, producerId: 43, producerEpoch: 51, baseSequence: 53, recordsCount: 57, records: 61 } as const;

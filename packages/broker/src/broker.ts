@@ -66,7 +66,7 @@ export class Broker {
       pool: this.#pool,
       logger: this.#logger.child({ component: 'storage' }),
       nodeId: config.nodeId,
-      // A disk of another cluster refuses to start: a wiped Redis cannot pass for this cluster (DESIGN §5.6).
+      // A disk of another cluster refuses to start: a wiped Redis cannot pass for this cluster (docs/metadata.md, rule 6).
       clusterId: this.#metadata.snapshot().clusterId || undefined,
     });
     this.#partitions = new Partitions({ config, metadata: this.#metadata, logs: this.#logs, nodeId: config.nodeId, logger: this.#logger });

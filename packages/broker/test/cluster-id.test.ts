@@ -1,4 +1,4 @@
-// The cluster id on disk (DESIGN.md §5.6): a broker writes its cluster's id into every log dir's
+// The cluster id on disk (docs/metadata.md, rule 6): a broker writes its cluster's id into every log dir's
 // meta.properties and refuses to start on a disk of another cluster, so metadata that lost its
 // state (a wiped Redis hands out a new cluster id) cannot adopt old partition data.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

@@ -9,7 +9,7 @@ export interface ConfigArgs {
 }
 
 /**
- * Resolves the broker configuration from the three places a user can put it (DESIGN.md §7):
+ * Resolves the broker configuration from the three places a user can put it:
  * `--set` beats `KAFKA_*` environment variables, which beat the properties file, which beats
  * Kafka's defaults. Throws a ConfigError naming the key when a value is bad.
  */

@@ -22,7 +22,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .description('serve a single-node cluster (broker and coordinator in one process, embedded metadata)'))
     .action(async (opts: { config?: string; set: string[] }) => stopOnSignal(await startSingleNode(opts, env)));
 
-  // The cluster roles, one per process (DESIGN.md §1); `cluster up` starts a whole cluster of them.
+  // The cluster roles, one per process (docs/architecture.md); `cluster up` starts a whole cluster of them.
   const roles = [
     ['controller', 'serve the controller: cluster membership, topic assignment, leader election (metadata in Redis)'],
     ['broker', 'serve a broker of a cluster: partition logs behind the Kafka listener'],

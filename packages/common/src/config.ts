@@ -6,7 +6,7 @@
  * name. Everything else is derived from it: parsing, error messages, DescribeConfigs entries and
  * the topic table.
  *
- * Where values come from, highest first (DESIGN.md §7):
+ * Where values come from, highest first:
  *   overrides (`--set k=v`)  >  environment (`KAFKA_…`, apache/kafka image convention)
  *   >  properties file  >  the table's default.
  * All three non-default layers are what Kafka calls STATIC_BROKER_CONFIG (read at startup); the

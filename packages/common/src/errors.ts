@@ -1,6 +1,6 @@
 /**
  * Base of every Runnel error. Each package defines `<Thing>Error` classes with a closed union of
- * `code`s; handlers map them to Kafka error codes at the edge (DESIGN.md §7).
+ * `code`s; handlers map them to Kafka error codes at the edge (docs/architecture.md, the dependency rule).
  */
 export class RunnelError<Code extends string = string> extends Error {
   readonly code: Code;

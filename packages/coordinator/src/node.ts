@@ -22,7 +22,7 @@ export interface CoordinatorNodeOptions {
 }
 
 /**
- * The group coordinator as its own process in a cluster (DESIGN.md §1, option one): its own Kafka
+ * The group coordinator as its own process in a cluster (docs/architecture.md): its own Kafka
  * listener answering ApiVersions, Metadata, FindCoordinator and the group APIs; it appears in the
  * Metadata broker list and leads no partitions. Its state is the `__consumer_offsets` partitions
  * the controller assigns to it (`snapshot.coordinators`), read and written on the brokers that

@@ -14,7 +14,7 @@ export interface RequestContext {
 }
 
 /**
- * A handler is a declaration (DESIGN.md §7): the API key, the version range it serves, and the
+ * A handler is a declaration: the API key, the version range it serves, and the
  * function. The registry of handlers is the ApiVersions table. `handle` returns the response body,
  * or `undefined` to send no response at all (Produce with acks=0); it maps its own errors to Kafka
  * error codes. A throw is treated as a bug: the connection is closed.

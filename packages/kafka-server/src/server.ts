@@ -2,7 +2,7 @@
  * The Kafka listener: length-prefixed frames over TCP, decoded by @runnel/protocol and dispatched to
  * the handler registry.
  *
- * Per-connection invariants (protocol.md §6):
+ * Per-connection invariants (docs/protocol.md, Connections):
  * - Responses leave in request order, even when handlers finish out of order (clients match each
  *   response to their oldest in-flight request).
  * - At most `maxInFlightPerConnection` handlers run at once; further frames stay buffered and the
@@ -10,7 +10,7 @@
  * - While the socket's write buffer is above its high-water mark, no new request is read.
  * - A frame size is checked against `socketRequestMaxBytes` as soon as its 4 bytes arrive, before
  *   the body is buffered; a bad size, a frame that does not decode, an unknown API or unsupported
- *   version (except ApiVersions, §2.3), or a handler that throws closes that connection only.
+ *   version (except ApiVersions, see docs/protocol.md), or a handler that throws closes that connection only.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { silentLogger, type Logger } from '@runnel/common';
@@ -240,7 +240,7 @@ class Connection {
   private answerApiVersions(frame: Buffer, apiVersion: number, correlationId: number): void {
     let out: Buffer;
     if (apiVersion < API_VERSIONS_RANGE[0] || apiVersion > API_VERSIONS_RANGE[1]) {
-      // §2.3: do not parse the body; answer in the v0 format with our range.
+      // docs/protocol.md, ApiVersions: do not parse the body; answer in the v0 format with our range.
       out = encodeApiVersionsUnsupported(correlationId, API_VERSIONS_RANGE);
     } else {
       try {

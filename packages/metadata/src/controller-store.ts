@@ -43,7 +43,7 @@ export interface ClusterChange {
   coordinators?: Map<number, CoordinatorAssignment>;
 }
 
-// Every fenced script starts with the same check (DESIGN.md §5.2): KEYS[1] = controller epoch,
+// Every fenced script starts with the same check (docs/metadata.md, rule 2): KEYS[1] = controller epoch,
 // KEYS[2] = lease, ARGV[1] = our epoch, ARGV[2] = our lease value. The lease check means a
 // controller whose lease ran out stops writing even before anyone else takes over.
 const FENCE = `
@@ -120,10 +120,10 @@ return v
 
 /**
  * The controller's fenced writer: the only code that writes cluster metadata to Redis (key layout
- * in redis-layout.ts). It holds the controller lease (DESIGN.md §5.3) on a connection of its own
+ * in redis-layout.ts). It holds the controller lease (docs/metadata.md, rule 3) on a connection of its own
  * that never queues or retries and times out below a third of the lease, so a slow or lost Redis
  * shows up as a lost lease, not as a controller that believes it still leads. Every write is one
- * Lua script that checks the controller epoch and the lease first (§5.1–2).
+ * Lua script that checks the controller epoch and the lease first (docs/metadata.md, rules 1–2).
  *
  * A write that fails with STORE_UNAVAILABLE may or may not have been applied (the reply was lost):
  * load() again and recompute; the compare-and-set makes a duplicate visible as CONFLICT.
@@ -165,7 +165,7 @@ export class ControllerStore {
       commandTimeout: Math.max(10, Math.floor(this.#leaseMs / 4)),
       connectTimeout: Math.max(10, Math.floor(this.#leaseMs / 4)),
     });
-    // §5.3: any error on the lease connection means the lease is lost, at once: a closed connection
+    // docs/metadata.md rule 3: any error on the lease connection means the lease is lost, at once: a closed connection
     // cannot renew, and waiting for the next renewal would let this controller write on borrowed time.
     this.#lease.on('close', () => {
       if (this.#held) this.#lose(this.#held, 'the lease connection closed');
@@ -201,7 +201,7 @@ export class ControllerStore {
         if (epoch > 0) {
           const value = `${this.#controllerId}:${epoch}`;
           if (epoch <= this.#highestEpoch) {
-            // Redis lost data (a wipe, a restart without its append-only file): epochs must never go back (§5.6).
+            // Redis lost data (a wipe, a restart without its append-only file): epochs must never go back (docs/metadata.md, rule 1).
             await lease.eval(RELEASE, 1, KEYS.lease, value).catch(() => {});
             throw new MetadataError('CORRUPT_STATE', `controller epoch went backwards (${epoch} after ${this.#highestEpoch}): Redis lost its data`);
           }

@@ -1,5 +1,5 @@
 /**
- * A cluster node's record of the highest metadata it has followed (DESIGN.md §5.1, §5.6), kept on
+ * A cluster node's record of the highest metadata it has followed (docs/metadata.md, rules 1 and 6), kept on
  * its own disk so that a restart does not forget it. One small JSON document:
  *
  *   { "controllerEpoch": 4, "version": 17, "clusterId": "q0L3..." }

@@ -6,7 +6,7 @@
  *
  *   runnel:cluster-id          string   the cluster id, written once; never changed afterwards
  *   runnel:controller:epoch    integer  the controller epoch: INCR by each controller that takes the lease;
- *                                       every controller write checks it (DESIGN.md §5.1–2)
+ *                                       every controller write checks it (docs/metadata.md, rules 1–2)
  *   runnel:controller:lease    string   `${controllerId}:${epoch}` with a PX TTL (`runnel.controller.lease.ms`):
  *                                       SET NX PX to take it, compare-and-renew / compare-and-delete
  *   runnel:controller          JSON     { controllerId, epoch, rpc: {host, port} } of the last controller to
@@ -21,7 +21,7 @@
  *                                       the block allocated is [new - count, new)
  *   channel runnel:changes              PUBLISHed with the new version from inside every write script
  *
- * Redis runs with appendonly yes / appendfsync always (DESIGN.md §5.7), so counters (epochs,
+ * Redis runs with appendonly yes / appendfsync always (docs/metadata.md, rule 7), so counters (epochs,
  * version, producer ids) never go backwards across a Redis restart; a Redis that lost or rolled
  * back data anyway is caught by each node's epoch file (epoch-file.ts) at its next start.
  */

@@ -47,13 +47,13 @@ interface Session {
 }
 
 /**
- * A cluster node's view of metadata (DESIGN.md §5): it reads Redis (key layout in redis-layout.ts)
+ * A cluster node's view of metadata (docs/metadata.md): it reads Redis (key layout in redis-layout.ts)
  * and sends every write to the controller through `writer`. The snapshot is reloaded whole,
  * atomically (MULTI), when the controller PUBLISHes a new version and when the 1 s version poll
  * finds one it missed (pub/sub is at-most-once); events come from diffing two snapshots, so a
- * missed message loses nothing. While Redis is away the last snapshot keeps serving (§5.6).
+ * missed message loses nothing. While Redis is away the last snapshot keeps serving (docs/metadata.md, rule 6).
  *
- * What it refuses to take from Redis (§5.1, §5.6), because only a wiped or rolled-back Redis
+ * What it refuses to take from Redis (docs/metadata.md, rules 1 and 6), because only a wiped or rolled-back Redis
  * shows it: another cluster id than the one pinned (the `clusterId` option, else the first one
  * loaded; no id at all once one was seen), a controller epoch below the highest applied, a version
  * below the one served. Then the node is *detached*: it logs one error, keeps serving its last
@@ -81,7 +81,7 @@ export class RedisStore implements MetadataStore {
   #clusterId: string | undefined;
   /** Redis has shown #clusterId: from then on a Redis showing none was wiped. */
   #clusterIdSeen = false;
-  /** The highest controller epoch applied; a lower one is never applied (§5.1). */
+  /** The highest controller epoch applied; a lower one is never applied (docs/metadata.md, rule 1). */
   #controllerEpoch = 0;
   /** Why this node stopped following Redis (see the class comment), once it has. */
   #detached: string | undefined;
@@ -336,7 +336,7 @@ export class RedisStore implements MetadataStore {
 
   /**
    * The first load against the epoch file: Redis showing no cluster id once one was recorded, a
-   * lower controller epoch or a lower version has lost or rolled back data (§5.1, §5.6). Refused,
+   * lower controller epoch or a lower version has lost or rolled back data (docs/metadata.md, rules 1 and 6). Refused,
    * so the node never serves it; then the in-memory checks (#admit) keep the floor.
    */
   #checkFloor(raw: RawCluster): void {

@@ -1,7 +1,7 @@
 /**
  * Cluster metadata as the roles see it. The controller is its only writer in a cluster; under
  * `runnel start` the embedded LocalStore plays that part. Every record carries the version or
- * epoch a receiver needs to refuse stale updates (DESIGN.md §5).
+ * epoch a receiver needs to refuse stale updates (docs/metadata.md).
  */
 /** What a cluster node does: lead partitions (broker) or run group coordination (coordinator). */
 export type NodeRole = 'broker' | 'coordinator';

@@ -1,4 +1,4 @@
-// RedisStore's epoch file (DESIGN.md §5.1, §5.6) against a real redis-server and a real
+// RedisStore's epoch file (docs/metadata.md, rules 1 and 6) against a real redis-server and a real
 // ControllerStore as the writer: the node records the highest controller epoch it followed (with
 // the version then and the cluster id), and after a restart refuses a Redis that lost or rolled
 // back data: an older copy of Redis' directory (STALE_EPOCH), a wiped Redis (CLUSTER_ID_MISMATCH),

@@ -151,7 +151,7 @@ describe('RedisStore', () => {
     expect(a.store.snapshot().topics.has('kept')).toBe(true);
 
     const restarted = await startRedis({ dir: first.redis.dir });
-    // The controller lost its lease with its connection (§5.3); it takes the lease again once the old one expires.
+    // The controller lost its lease with its connection (docs/metadata.md, rule 3); it takes the lease again once the old one expires.
     await first.controller.campaign(controllerRpc);
     // Its command connection reconnects with backoff; until then writes fail as retriable STORE_UNAVAILABLE.
     const state = await retrying(() => first.controller.load());

@@ -190,7 +190,7 @@ export function decodeResponse(apiKey: number, apiVersion: number, frame: Buffer
 }
 
 /**
- * The §2.3 reply to an ApiVersions request at a version above ours: header v0 and a v0-format body
+ * The reply (docs/protocol.md, ApiVersions) to an ApiVersions request at a version above ours: header v0 and a v0-format body
  * (`error_code = UNSUPPORTED_VERSION`, `api_keys = [{18, min, max}]`, no throttle time), with the
  * size prefix. The client then retries at a version it finds in the range.
  */

@@ -2,7 +2,7 @@
  * Record batch v2 (magic 2) in TypeScript, for our client, the perf tool and tests. The broker
  * itself passes batch bytes through to the native core and never decodes records.
  *
- * Batch header (big-endian), protocol.md §3:
+ * Batch header (big-endian), docs/protocol.md, Record batch v2:
  *   0 baseOffset int64 · 8 batchLength int32 (bytes after this field) · 12 partitionLeaderEpoch int32
  *   16 magic int8 (= 2) · 17 crc uint32 (CRC-32C over [21, end)) · 21 attributes int16
  *   23 lastOffsetDelta int32 · 27 baseTimestamp int64 · 35 maxTimestamp int64 · 43 producerId int64

@@ -1,11 +1,11 @@
-// The small tables and helpers: murmur2 vectors (protocol.md §5), API and error names, the §2.3
+// The small tables and helpers: murmur2 vectors (docs/protocol.md, Partitioners), API and error names, the unsupported-version
 // ApiVersions error reply, header peeking.
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { Reader, Writer } from '../src/index.ts';
 import { apiName, ApiKey, decodeResponse, encodeResponse, encodeResponseParts, encodeApiVersionsUnsupported, encodeRequest, ErrorCode, errorName, javaPartition, murmur2, peekRequestHeader, schemaVersions } from '../src/index.ts';
 
-describe('murmur2 (protocol.md §5 vectors)', () => {
+describe('murmur2 (Kafka vectors)', () => {
   const vectors: [string, number, number, number][] = [
     // key, int32 hash, Java partition n=3, n=10
     ['kafka', 0xd067cf64 | 0, 1, 0],
@@ -45,7 +45,7 @@ describe('tables', () => {
     expect(schemaVersions(ApiKey.OffsetForLeaderEpoch)).toBeUndefined();
   });
 
-  it('encodes the v0-format UNSUPPORTED_VERSION ApiVersions reply (§2.3)', () => {
+  it('encodes the v0-format UNSUPPORTED_VERSION ApiVersions reply', () => {
     const b = encodeApiVersionsUnsupported(1234, [0, 3]);
     expect(b.toString('hex')).toBe('00000010' + '000004d2' + '0023' + '00000001' + '0012' + '0000' + '0003');
     expect(decodeResponse(ApiKey.ApiVersions, 0, b.subarray(4))).toEqual({ correlationId: 1234, body: { errorCode: 35, apiKeys: [{ apiKey: 18, minVersion: 0, maxVersion: 3 }], throttleTimeMs: 0, supportedFeatures: [], finalizedFeaturesEpoch: -1n, finalizedFeatures: [], zkMigrationReady: false } });

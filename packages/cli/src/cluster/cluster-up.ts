@@ -20,8 +20,8 @@ export interface ClusterUpOptions {
 interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
 
 /**
- * `runnel cluster up`: a whole cluster on this machine as separate OS processes (DESIGN.md §1):
- * a Redis for metadata (started with `appendonly yes`, `appendfsync always`, as §5.7 requires,
+ * `runnel cluster up`: a whole cluster on this machine as separate OS processes (docs/architecture.md):
+ * a Redis for metadata (started with `appendonly yes`, `appendfsync always`, as docs/metadata.md rule 7 requires,
  * unless `--redis` names one), one controller, N brokers and M coordinators, each started as
  * `runnel <role>` with its own node id, listener and data dir. The roles' JSON log lines pass
  * through to stderr; once every node is ready a summary goes to stdout. SIGINT/SIGTERM stops the
