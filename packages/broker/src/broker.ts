@@ -1,5 +1,5 @@
 import { silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
-import { decodeRecordBatches } from '@runnel/protocol';
+import { decodeRecordBatches, ErrorCode } from '@runnel/protocol';
 import { advertisedAddress, KafkaServer, listenerOptions, type Handler } from '@runnel/kafka-server';
 import { parseAddress, RpcServer, type Address } from '@runnel/rpc';
 import type { MetadataStore } from '@runnel/metadata';
@@ -8,12 +8,24 @@ import { LogManager, StorageError, type AppendResult, type PartitionLog } from '
 import type { BrokerContext } from './context.ts';
 import { findCoordinator } from './handlers/find-coordinator.ts';
 import { brokerHandlers } from './handlers/index.ts';
-import { commitAppend } from './commit.ts';
+import { appendCommitted } from './commit.ts';
 import { logConfigOf } from './log-config.ts';
 import { registerBrokerMetrics } from './metrics.ts';
 import { Partitions } from './partitions.ts';
 import { FetchPurgatory } from './purgatory.ts';
+import { ReplicaManager } from './replication/replica-manager.ts';
 import { brokerRpcService } from './rpc-service.ts';
+
+/** How long Broker.stop() keeps asking the controller to move this broker's leaderships away. */
+const CONTROLLED_SHUTDOWN_MS = 5_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -46,6 +58,7 @@ export class Broker {
   readonly #pool: OffloadPool;
   readonly #logs: LogManager;
   readonly #partitions: Partitions;
+  readonly #replicas: ReplicaManager;
   readonly #server: KafkaServer;
   readonly #rpc: RpcServer | undefined;
   readonly #drainRpc: () => Promise<void> = async () => {};
@@ -62,6 +75,7 @@ export class Broker {
       durable: config.get('runnel.durable'),
       groupCommitWindowMs: config.get('runnel.group.commit.ms'),
       retentionCheckIntervalMs: config.get('log.retention.check.interval.ms'),
+      highWatermarkCheckpointIntervalMs: config.get('replica.high.watermark.checkpoint.interval.ms'),
       recoveryThreads: config.get('num.recovery.threads.per.data.dir'),
       pool: this.#pool,
       logger: this.#logger.child({ component: 'storage' }),
@@ -70,13 +84,19 @@ export class Broker {
       clusterId: this.#metadata.snapshot().clusterId || undefined,
     });
     this.#partitions = new Partitions({ config, metadata: this.#metadata, logs: this.#logs, nodeId: config.nodeId, logger: this.#logger });
+    const purgatory = new FetchPurgatory();
+    this.#replicas = new ReplicaManager({
+      nodeId: config.nodeId, config, metadata: this.#metadata, partitions: this.#partitions, logs: this.#logs, purgatory,
+      logger: this.#logger.child({ component: 'replication' }),
+    });
     const context: BrokerContext = {
       nodeId: config.nodeId,
       config,
       metadata: this.#metadata,
       partitions: this.#partitions,
       logs: this.#logs,
-      purgatory: new FetchPurgatory(),
+      purgatory,
+      replicas: this.#replicas,
       logger: this.#logger,
       createTopic: (name, partitions, replicationFactor, configs) => this.#createTopic(name, partitions, replicationFactor, configs),
     };
@@ -106,25 +126,62 @@ export class Broker {
   async start(): Promise<void> {
     await this.#logs.start();
     await this.#partitions.start();
+    // Before serving: every local replica leads (high watermark at its ISR's end) or follows.
+    await this.#replicas.start();
     await this.#server.start();
     await this.#rpc?.start();
     const registration = {
       nodeId: this.#config.nodeId,
       ...this.advertisedAddress(),
-      rack: null,
+      rack: this.#config.get('broker.rack'),
       ...(this.#rpc ? { roles: ['broker' as const], rpc: this.rpcAddress() } : {}),
     };
     await this.#metadata.registerBroker(registration);
   }
 
   async stop(): Promise<void> {
+    if (this.#rpc) await this.#controlledShutdown();
     await this.#server.stop();
     // Before the logs close: no RPC may reach a closing log, and the calls still running finish.
     await this.#rpc?.stop();
     await this.#drainRpc();
+    await this.#replicas.stop();
     await this.#partitions.stop();
     await this.#logs.stop();
     await this.#pool.stop();
+  }
+
+  /**
+   * Controlled shutdown (cluster mode): ask the controller to move this broker's leaderships to
+   * other ISR members and take it out of every ISR, while it still serves, so clients see only
+   * retriable NOT_LEADER_OR_FOLLOWER and move on. Retried briefly while something it leads could
+   * still move (another ISR member exists); partitions with no other in-sync replica stay (they go
+   * offline when the broker is fenced). Bounded: a controller that cannot be reached does not
+   * hold the stop up for more than a few seconds.
+   */
+  async #controlledShutdown(): Promise<void> {
+    const deadline = Date.now() + CONTROLLED_SHUTDOWN_MS;
+    const movable = () => {
+      let n = 0;
+      for (const t of this.#metadata.snapshot().topics.values()) {
+        for (const p of t.partitions) if (p.leader === this.#config.nodeId && p.isr.some((id) => id !== this.#config.nodeId)) n++;
+      }
+      return n;
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { remaining } = await withTimeout(this.#metadata.controlledShutdown(), Math.max(1, deadline - Date.now()));
+        if (remaining === 0 || movable() === 0) return;
+        this.#logger.info({ remaining, attempt }, 'controlled shutdown: partitions still led here');
+      } catch (err) {
+        this.#logger.warn({ err: (err as Error).message, attempt }, 'controlled shutdown failed');
+      }
+      if (Date.now() + 250 >= deadline) {
+        this.#logger.warn('controlled shutdown incomplete; stopping anyway');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   /** Where the Kafka listener is bound. */
@@ -169,12 +226,21 @@ export class Broker {
    * How co-located roles write their internal topics.
    */
   async appendLocal(topic: string, partition: number, batch: Buffer): Promise<AppendResult> {
-    return commitAppend(await this.localLog(topic, partition), batch, 0);
+    const found = await this.#partitions.leaderLog(topic, partition);
+    if (!found.ok) throw new StorageError('STORAGE_ERROR', `${topic}-${partition} is not served here (${found.error})`, { retriable: true });
+    const { result, code } = await appendCommitted(this.#replicas, found, batch, this.#config.get('offsets.commit.timeout.ms'));
+    if (code !== ErrorCode.NONE) throw new StorageError('STORAGE_ERROR', `${topic}-${partition}: append at ${result.baseOffset} not committed (error ${code})`, { retriable: true });
+    return result;
   }
 
   /** Adds this broker's gauges (partition offsets and sizes, log dir health) to a metrics registry. */
   registerMetrics(registry: Registry): void {
     registerBrokerMetrics(registry, this.#logs);
+  }
+
+  /** The replica manager (tests and co-located roles: leader and follower state). */
+  get replicas(): ReplicaManager {
+    return this.#replicas;
   }
 
   /** The high watermark of a local partition (what a consumer can reach), or -1 when not hosted here. */

@@ -3,6 +3,7 @@ import type { MetadataStore } from '@runnel/metadata';
 import type { LogManager } from '@runnel/storage';
 import type { Partitions } from './partitions.ts';
 import type { FetchPurgatory } from './purgatory.ts';
+import type { ReplicaManager } from './replication/replica-manager.ts';
 
 /** What every broker handler may use. Handlers are declarations built from this context. */
 export interface BrokerContext {
@@ -12,6 +13,8 @@ export interface BrokerContext {
   readonly partitions: Partitions;
   readonly logs: LogManager;
   readonly purgatory: FetchPurgatory;
+  /** Leader and follower state of every local replica: appends as leader, the high watermark, acks=all waits. */
+  readonly replicas: ReplicaManager;
   readonly logger: Logger;
   /** Creates a topic with the broker's defaults (auto-creation from Metadata and CreateTopics -1 values). */
   createTopic(name: string, partitions?: number, replicationFactor?: number, configs?: Record<string, string>): Promise<void>;

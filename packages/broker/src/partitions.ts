@@ -79,6 +79,13 @@ export class Partitions {
     return { ok: true, topic, state, log, config: this.topicConfig(topic) };
   }
 
+  /** The local log of a replica this broker holds (leader or follower), opened if needed; null when metadata has no such partition. */
+  async replicaLog(topicName: string, partition: number): Promise<PartitionLog | null> {
+    const topic = this.#metadata.snapshot().topics.get(topicName);
+    if (!topic?.partitions[partition]) return null;
+    return this.#logs.getLog(topicName, partition) ?? (await this.#open(topic, partition));
+  }
+
   #open(topic: TopicMetadata, partition: number): Promise<PartitionLog> {
     const key = tpKey(topic.name, partition);
     const existing = this.#logs.getLog(topic.name, partition);

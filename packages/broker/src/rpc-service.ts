@@ -1,9 +1,9 @@
-import { OFFSETS_TOPIC, RunnelError, tpKey } from '@runnel/common';
+import { OFFSETS_TOPIC, RunnelError } from '@runnel/common';
+import { ErrorCode } from '@runnel/protocol';
 import type { RpcHandlers, RpcMethods } from '@runnel/rpc';
-import type { PartitionLog } from '@runnel/storage';
-import { commitAppend } from './commit.ts';
+import { appendCommitted } from './commit.ts';
 import type { BrokerContext } from './context.ts';
-import type { Unavailable } from './partitions.ts';
+import type { Lookup, Unavailable } from './partitions.ts';
 
 /**
  * Why a `broker.*` call was refused; it reaches the caller as the RPC error's `remoteCode`.
@@ -12,9 +12,20 @@ import type { Unavailable } from './partitions.ts';
  *   (in metadata, or the highest this broker has seen).
  * - UNKNOWN_PARTITION: no such topic or partition in this node's metadata.
  * - STORAGE_ERROR: the partition's log dir is offline.
+ * - NOT_ENOUGH_REPLICAS / NOT_ENOUGH_REPLICAS_AFTER_APPEND / REQUEST_TIMED_OUT: an append found the
+ *   ISR below min.insync.replicas (before / after writing), or the in-sync replicas did not have it
+ *   within offsets.commit.timeout.ms. Retriable; the records may be in the leader's log.
  * Storage's own errors (OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, ...) pass through with their codes.
  */
-export type BrokerRpcErrorCode = 'NOT_LEADER' | 'NOT_COORDINATOR' | 'UNKNOWN_PARTITION' | 'STORAGE_ERROR';
+export type BrokerRpcErrorCode = 'NOT_LEADER' | 'NOT_COORDINATOR' | 'UNKNOWN_PARTITION' | 'STORAGE_ERROR'
+  | 'NOT_ENOUGH_REPLICAS' | 'NOT_ENOUGH_REPLICAS_AFTER_APPEND' | 'REQUEST_TIMED_OUT';
+
+/** What an append that is not known to be committed answers. */
+const commitCodes: Record<number, BrokerRpcErrorCode> = {
+  [ErrorCode.NOT_LEADER_OR_FOLLOWER]: 'NOT_LEADER',
+  [ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND]: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
+  [ErrorCode.REQUEST_TIMED_OUT]: 'REQUEST_TIMED_OUT',
+};
 
 export class BrokerRpcError extends RunnelError<BrokerRpcErrorCode> {}
 
@@ -85,27 +96,36 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
     void all.then(() => { if (appending.get(partition) === all) appending.delete(partition); });
   }
 
-  async function leaderLog(topic: string, partition: number): Promise<{ log: PartitionLog; leaderEpoch: number }> {
+  async function leaderLog(topic: string, partition: number): Promise<Extract<Lookup, { ok: true }>> {
     const found = await b.partitions.leaderLog(topic, partition);
     if (!found.ok) {
       throw new BrokerRpcError(unavailableCodes[found.error], `${topic}-${partition}: ${found.error} on node ${b.nodeId}`, { retriable: found.error !== 'UNKNOWN_TOPIC_OR_PARTITION' });
     }
-    return { log: found.log, leaderEpoch: found.state.leaderEpoch };
+    return found;
   }
 
   /**
-   * Appends one batch and commits it (the high watermark moves past it). A coordinator append
+   * Appends one batch and waits until it is committed, as acks=all does (the high watermark moves
+   * past it once the ISR has it; refused before the append when the ISR is below
+   * min.insync.replicas). A coordinator append
    * (`coordinatorEpoch` ≥ 0 on `__consumer_offsets`) older than the partition's owner epoch is
    * refused (see `fence`): that coordinator lost the partition. A newer epoch than metadata's is
    * accepted (our metadata lags the controller's) and fences the older ones from then on.
    */
   const append = async (req: Req<'broker.append'>): Promise<Res<'broker.append'>> => {
-    const { log, leaderEpoch } = await leaderLog(req.topic, req.partition);
+    const found = await leaderLog(req.topic, req.partition);
     fence(req);
-    const appended = commitAppend(log, req.records, leaderEpoch);
+    const minIsr = found.config.get('min.insync.replicas');
+    if (found.state.isr.length < minIsr) {
+      throw new BrokerRpcError('NOT_ENOUGH_REPLICAS', `${req.topic}-${req.partition}: ${found.state.isr.length} in-sync replicas, min.insync.replicas is ${minIsr}`, { retriable: true });
+    }
+    const appended = appendCommitted(b.replicas, found, req.records, b.config.get('offsets.commit.timeout.ms'));
     if (isCoordinatorCall(req)) trackAppend(req.partition, appended);
-    const result = await appended;
-    b.purgatory.notify(tpKey(req.topic, req.partition));
+    const { result, code } = await appended;
+    if (code !== ErrorCode.NONE) {
+      const rpcCode = commitCodes[code] ?? 'REQUEST_TIMED_OUT';
+      throw new BrokerRpcError(rpcCode, `${req.topic}-${req.partition}: append at ${result.baseOffset} not committed: ${rpcCode}`, { retriable: true });
+    }
     return { baseOffset: result.baseOffset, lastOffset: result.lastOffset };
   };
 
@@ -144,6 +164,8 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
       'broker.read': tracked(read),
       'broker.offsets': tracked(offsets),
       'broker.recordTimestamp': tracked(recordTimestamp),
+      // Followers' fetches (docs/replication.md "The data path"); long-polled, so tracked too.
+      'broker.replicaFetch': tracked((req: Req<'broker.replicaFetch'>) => b.replicas.handleReplicaFetch(req)),
     },
     drain: async () => {
       while (running.size > 0) await Promise.all(running);

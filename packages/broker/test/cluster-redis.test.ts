@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '@runnel/common';
-import { ControllerStore, MetadataError, RedisStore, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
+import { ControllerStore, MetadataError, RedisStore, type AlterPartitionResult, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
 import { encodeRecordBatch, ApiKey, ErrorCode, partitionForGroup } from '@runnel/protocol';
 import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
 import { Controller } from '@runnel/controller';
@@ -80,6 +80,12 @@ function writerTo(rpc: RpcClient): MetadataWriter {
     createPartitions: unused,
     alterTopicConfigs: unused,
     allocateProducerId: unused,
+    alterPartition: async (request) => {
+      const res = await rpc.call('controller.alterPartition', request);
+      return { result: { error: (res.error || null) as AlterPartitionResult['error'], partition: res.partition }, version: res.version };
+    },
+    shutdownNode: (nodeId, brokerEpoch) => rpc.call('controller.shutdownNode', { nodeId, brokerEpoch }),
+    electLeaders: unused,
   };
 }
 

@@ -140,6 +140,12 @@ export const BROKER_CONFIGS = {
   'delete.topic.enable': def('boolean', 'true', 'Allow DeleteTopics.'),
   'replica.lag.time.max.ms': def('long', '30000', 'A follower that has not caught up for this long leaves the ISR.', { validator: atLeast(1) }),
   'replica.fetch.max.bytes': def('int', '1048576', 'Bytes a follower asks for per partition in one fetch.', { validator: atLeast(0) }),
+  'replica.fetch.response.max.bytes': def('int', '10485760', 'Bytes a follower asks for in one fetch over all its partitions (the first batch always comes).', { validator: atLeast(0) }),
+  'replica.fetch.wait.max.ms': def('int', '500', 'How long a follower\'s fetch waits at the leader when there is nothing new.', { validator: atLeast(0) }),
+  'replica.fetch.backoff.ms': def('int', '1000', 'How long a follower waits after a failed fetch before trying that leader again.', { validator: atLeast(0) }),
+  'replica.high.watermark.checkpoint.interval.ms': def('long', '5000', 'How often each log dir\'s replication-offset-checkpoint (high watermarks) is written.', { validator: atLeast(1) }),
+  'offsets.commit.timeout.ms': def('int', '5000', 'How long a coordinator\'s append to __consumer_offsets waits for the in-sync replicas.', { validator: atLeast(1) }),
+  'broker.rack': def('string', null, 'Rack of this broker; the controller spreads a partition\'s replicas over racks.'),
 
   // --- network
   'socket.request.max.bytes': def('int', '104857600', 'Largest request frame accepted; bigger frames close the connection.', { validator: atLeast(1) }),

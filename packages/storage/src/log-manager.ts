@@ -13,6 +13,8 @@ import { PartitionLog, type LogDirState, type PartitionLogContext } from './part
 
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
 export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
+/** Kafka's name: the high watermark of every partition in the dir, `topic partition offset` lines. */
+export const REPLICATION_OFFSET_CHECKPOINT = 'replication-offset-checkpoint';
 export const CLEAN_SHUTDOWN_MARKER = '.kafka_cleanshutdown';
 export const META_PROPERTIES = 'meta.properties';
 
@@ -25,6 +27,8 @@ export interface LogManagerOptions {
   groupCommitWindowMs?: number;
   /** Retention, compaction and flush.ms checks. Default 300000 (Kafka log.retention.check.interval.ms). */
   retentionCheckIntervalMs?: number;
+  /** How often each dir's replication-offset-checkpoint is written. Default 5000 (Kafka replica.high.watermark.checkpoint.interval.ms). */
+  highWatermarkCheckpointIntervalMs?: number;
   /** Partitions loaded concurrently per log dir. Default 2. */
   recoveryThreads?: number;
   /** Runs compaction off the event loop. Without one, compaction runs inline (tests). */
@@ -45,6 +49,10 @@ interface DirEntry extends LogDirState {
  * <logDir>/meta.properties                     version=1, cluster.id=..., node.id=...
  * <logDir>/recovery-point-offset-checkpoint    0 / count / `topic partition offset` lines
  * <logDir>/log-start-offset-checkpoint         same format
+ * <logDir>/replication-offset-checkpoint       same format: each partition's high watermark, written
+ *                                              every highWatermarkCheckpointIntervalMs and at stop;
+ *                                              read at start (a partition without an entry starts
+ *                                              with its high watermark at its log end)
  * <logDir>/.kafka_cleanshutdown                present only between a clean stop and the next start
  * <logDir>/<topic>-<partition>/                one PartitionLog
  * <logDir>/<topic>-<partition>.<uuid>-delete/  a deleted partition being removed
@@ -68,6 +76,7 @@ export class LogManager {
       durable: false,
       groupCommitWindowMs: 0,
       retentionCheckIntervalMs: 300_000,
+      highWatermarkCheckpointIntervalMs: 5_000,
       recoveryThreads: 2,
       logger: silentLogger(),
       ...options,
@@ -129,15 +138,20 @@ export class LogManager {
     }
     this.timer = setInterval(() => {
       this.housekeeping = this.housekeeping.then(() => this.runHousekeeping());
-    }, Math.max(10, Math.min(this.options.retentionCheckIntervalMs, 1000)));
+    }, Math.max(10, Math.min(this.options.retentionCheckIntervalMs, this.options.highWatermarkCheckpointIntervalMs, 1000)));
     this.timer.unref();
   }
 
   private lastRetentionMs = Date.now();
+  private lastHighWatermarkCheckpointMs = Date.now();
 
   private async runHousekeeping(): Promise<void> {
     const now = Date.now();
     for (const log of this.byKey.values()) await log.maybeFlushByTime(now).catch(() => {});
+    if (now - this.lastHighWatermarkCheckpointMs >= this.options.highWatermarkCheckpointIntervalMs) {
+      this.lastHighWatermarkCheckpointMs = now;
+      for (const e of this.entries) if (e.online) await this.writeHighWatermarks(e).catch((err) => e.markOffline(err));
+    }
     if (now - this.lastRetentionMs < this.options.retentionCheckIntervalMs) return;
     this.lastRetentionMs = now;
     await this.runRetention(now);
@@ -181,6 +195,10 @@ export class LogManager {
       );
       const recoveryPoints = await readOffsetCheckpoint(join(entry.path, RECOVERY_POINT_CHECKPOINT)).catch(() => new Map<string, bigint>());
       const logStarts = await readOffsetCheckpoint(join(entry.path, LOG_START_OFFSET_CHECKPOINT)).catch(() => new Map<string, bigint>());
+      const highWatermarks = await readOffsetCheckpoint(join(entry.path, REPLICATION_OFFSET_CHECKPOINT)).catch((err: unknown) => {
+        log.warn({ dir: entry.path, err: String(err) }, 'ignoring an unreadable replication-offset-checkpoint');
+        return new Map<string, bigint>();
+      });
       const names = await readdir(entry.path, { withFileTypes: true });
       const parts: { name: string; topic: string; partition: number; segments: number }[] = [];
       for (const d of names) {
@@ -206,6 +224,7 @@ export class LogManager {
             cleanShutdown: clean,
             recoveryPoint: recoveryPoints.get(p.name),
             logStartOffset: logStarts.get(p.name),
+            highWatermark: highWatermarks.get(p.name),
             onSegmentRecovered: () => {
               remaining--;
               if (Date.now() - lastLog > 1000) {
@@ -274,10 +293,28 @@ export class LogManager {
     await rename(`${path}.tmp`, path);
   }
 
-  /** Write the dir's recovery-point and log-start-offset checkpoints (serialized per dir). */
+  /** Write the dir's replication-offset-checkpoint (high watermarks), serialized with its other checkpoints. */
+  private writeHighWatermarks(entry: DirEntry): Promise<void> {
+    const run = async () => {
+      const logs = [...entry.logs.values()];
+      await writeOffsetCheckpoint(
+        join(entry.path, REPLICATION_OFFSET_CHECKPOINT),
+        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.highWatermark })),
+      );
+    };
+    const p = entry.checkpointChain.then(run, run);
+    entry.checkpointChain = p.catch(() => {});
+    return p;
+  }
+
+  /** Write the dir's recovery-point, log-start-offset and replication-offset checkpoints (serialized per dir). */
   private writeCheckpoints(entry: DirEntry): Promise<void> {
     const run = async () => {
       const logs = [...entry.logs.values()];
+      await writeOffsetCheckpoint(
+        join(entry.path, REPLICATION_OFFSET_CHECKPOINT),
+        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.highWatermark })),
+      );
       await writeOffsetCheckpoint(
         join(entry.path, RECOVERY_POINT_CHECKPOINT),
         logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.recoveryPoint })),

@@ -85,6 +85,11 @@ export interface LoadOptions {
   cleanShutdown: boolean;
   recoveryPoint: bigint | undefined;
   logStartOffset: bigint | undefined;
+  /**
+   * The high watermark from the dir's `replication-offset-checkpoint`; clamped to the recovered
+   * log. Absent (no entry): the log end, as a single node that commits what it appends.
+   */
+  highWatermark?: bigint | undefined;
   /** Called with the number of segments still to recover, for progress logs. */
   onSegmentRecovered?: () => void;
 }
@@ -271,7 +276,10 @@ export class PartitionLog {
     if (log.logStart > leo) log.logStart = leo;
     log.recoveryPoint = opts.cleanShutdown ? leo : opts.recoveryPoint !== undefined && opts.recoveryPoint < leo ? opts.recoveryPoint : log.segments[Math.min(recoverFrom, log.segments.length - 1)].baseOffset;
     if (log.recoveryPoint > leo) log.recoveryPoint = leo;
-    log.highWatermark = leo;
+    // A replica's high watermark comes back from the checkpoint (never above what was recovered);
+    // its leader raises it again as the ISR catches up.
+    const hw = opts.highWatermark;
+    log.highWatermark = hw === undefined || hw > leo ? leo : hw < log.logStart ? log.logStart : hw;
     log.leaderEpochs.truncateFromEnd(leo);
     log.leaderEpochs.truncateFromStart(log.logStart);
     await log.leaderEpochs.flush();
@@ -914,6 +922,36 @@ export class PartitionLog {
         throw this.ioError(err, 'truncate');
       }
     });
+  }
+
+  /**
+   * Replication (Kafka `truncateFullyAndStartAt`): drop the whole log and start it empty at
+   * `offset`, which may be past the log end. A follower whose end is below its leader's log start
+   * (retention or DeleteRecords ran there) cannot fetch what it misses; it starts where the leader's
+   * log starts.
+   */
+  async truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    this.assertOnline();
+    await this.lock.run(async () => {
+      try {
+        for (const seg of this.segments.splice(0)) {
+          this.dirtySegments.delete(seg);
+          this.scheduleDelete(await seg.markDeleted());
+        }
+        this.segments.push(await LogSegment.create(this.dir, offset, this.segmentOptions));
+        this.logStart = offset;
+        this.leaderEpochs.clear();
+        await this.leaderEpochs.flush(true);
+        this.recoveryPoint = offset;
+        this.highWatermark = offset;
+        this.cleanerCheckpoint = offset;
+        this.producerState.clear();
+        await unlinkIfExists(join(this.dir, PRODUCER_SNAPSHOT));
+      } catch (err) {
+        throw this.ioError(err, 'truncate');
+      }
+    });
+    await this.ctx.onLogStartOffsetChanged(this);
   }
 
   /** Run `fn` as the partition's single writer (compaction swaps). @internal */

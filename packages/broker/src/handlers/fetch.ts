@@ -45,7 +45,7 @@ async function readAll(b: BrokerContext, req: FetchRequest): Promise<{ responses
   for (const topic of req.topics) {
     const partitions: PartitionData[] = [];
     for (const p of topic.partitions) {
-      const data = await readPartition(b, topic.topic, p.partition, p.fetchOffset, Math.min(p.partitionMaxBytes, maxBytes - bytes), bytes === 0);
+      const data = await readPartition(b, topic.topic, p.partition, p.currentLeaderEpoch, p.fetchOffset, Math.min(p.partitionMaxBytes, maxBytes - bytes), bytes === 0);
       if (data.errorCode !== ErrorCode.NONE) errors = true;
       bytes += (data.records as Buffer).length;
       partitions.push(data);
@@ -55,11 +55,15 @@ async function readAll(b: BrokerContext, req: FetchRequest): Promise<{ responses
   return { responses, bytes, errors };
 }
 
-async function readPartition(b: BrokerContext, topic: string, partition: number, offset: bigint, limit: number, first: boolean): Promise<PartitionData> {
+async function readPartition(b: BrokerContext, topic: string, partition: number, currentLeaderEpoch: number, offset: bigint, limit: number, first: boolean): Promise<PartitionData> {
   const empty = (errorCode: number, hw = -1n, start = -1n): PartitionData => ({
     partitionIndex: partition, errorCode, highWatermark: hw, lastStableOffset: hw, logStartOffset: start,
     abortedTransactions: null, preferredReadReplica: -1, records: EMPTY,
   });
+  // v9+: a consumer's view of the leader epoch is checked before leadership (Kafka's order), so
+  // a stale client refreshes its metadata and a client ahead of us retries.
+  const epochError = leaderEpochError(b, topic, partition, currentLeaderEpoch);
+  if (epochError !== ErrorCode.NONE) return empty(epochError);
   const found = await b.partitions.leaderLog(topic, partition);
   if (!found.ok) return empty(ErrorCode[found.error]);
   const log = found.log;
@@ -72,4 +76,17 @@ async function readPartition(b: BrokerContext, topic: string, partition: number,
   } catch (err) {
     return empty(toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR).code, hw, log.logStartOffset);
   }
+}
+
+/**
+ * A client's `current_leader_epoch` (Fetch v9+, ListOffsets v4+; -1 = not given) against the
+ * partition's: older → FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH.
+ */
+export function leaderEpochError(b: BrokerContext, topic: string, partition: number, currentLeaderEpoch: number): number {
+  if (currentLeaderEpoch < 0) return ErrorCode.NONE;
+  const state = b.metadata.snapshot().topics.get(topic)?.partitions[partition];
+  if (!state) return ErrorCode.NONE;
+  if (currentLeaderEpoch < state.leaderEpoch) return ErrorCode.FENCED_LEADER_EPOCH;
+  if (currentLeaderEpoch > state.leaderEpoch) return ErrorCode.UNKNOWN_LEADER_EPOCH;
+  return ErrorCode.NONE;
 }

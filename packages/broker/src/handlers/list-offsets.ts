@@ -2,6 +2,7 @@ import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protoc
 import { defineHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
+import { leaderEpochError } from './fetch.ts';
 
 type PartitionResponse = Responses[typeof ApiKey.ListOffsets]['topics'][number]['partitions'][number];
 
@@ -19,15 +20,17 @@ export const listOffsets = (b: BrokerContext) => defineHandler({
   async handle(req: Requests[typeof ApiKey.ListOffsets]) {
     const topics = await Promise.all(req.topics.map(async (t) => ({
       name: t.name,
-      partitions: await Promise.all(t.partitions.map((p) => listOne(b, t.name, p.partitionIndex, p.timestamp))),
+      partitions: await Promise.all(t.partitions.map((p) => listOne(b, t.name, p.partitionIndex, p.currentLeaderEpoch, p.timestamp))),
     })));
     return { throttleTimeMs: 0, topics };
   },
 });
 
-async function listOne(b: BrokerContext, topic: string, partition: number, timestamp: bigint): Promise<PartitionResponse> {
+async function listOne(b: BrokerContext, topic: string, partition: number, currentLeaderEpoch: number, timestamp: bigint): Promise<PartitionResponse> {
   const answer = (errorCode: number, offset = -1n, ts = -1n, leaderEpoch = -1): PartitionResponse =>
     ({ partitionIndex: partition, errorCode, oldStyleOffsets: [], timestamp: ts, offset, leaderEpoch });
+  const epochError = leaderEpochError(b, topic, partition, currentLeaderEpoch);
+  if (epochError !== ErrorCode.NONE) return answer(epochError);
   const found = await b.partitions.leaderLog(topic, partition);
   if (!found.ok) return answer(ErrorCode[found.error]);
   const { log, state } = found;

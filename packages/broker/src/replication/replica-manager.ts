@@ -1,0 +1,446 @@
+import { tpKey, type BrokerConfig, type Logger } from '@runnel/common';
+import type { MetadataEvent, MetadataStore, PartitionState, TopicMetadata } from '@runnel/metadata';
+import { ErrorCode } from '@runnel/protocol';
+import type { ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest, ReplicaFetchResponse } from '@runnel/rpc';
+import type { AppendResult, LogManager, PartitionLog } from '@runnel/storage';
+import type { Partitions } from '../partitions.ts';
+import type { FetchPurgatory } from '../purgatory.ts';
+import { FollowerFetchers } from './fetcher.ts';
+
+/** What a follower's fetch of one partition updates at the leader. */
+interface FollowerState {
+  /** Its log end offset: the offset it fetched from last (-1 until it fetches in this epoch). */
+  leo: bigint;
+  /** When it was last caught up to the leader's end (Kafka's lastCaughtUpTimeMs). */
+  lastCaughtUpMs: number;
+  lastFetchMs: number;
+  /** The leader's end offset at its previous fetch. */
+  lastFetchLeaderEnd: bigint;
+}
+
+/** A partition this broker leads, in one leader epoch. */
+export interface Leadership {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: string;
+  readonly log: PartitionLog;
+  readonly leaderEpoch: number;
+  /** The leader's end offset when it took over: a follower joins the ISR only once it reached it. */
+  readonly epochStartOffset: bigint;
+  /** Committed partition state (metadata), never a proposal. */
+  version: number;
+  replicas: number[];
+  isr: number[];
+  minIsr: number;
+  /** End of what the leader's own appends acknowledged (with runnel.durable: fsynced). */
+  localEnd: bigint;
+  readonly followers: Map<number, FollowerState>;
+  /** An alterPartition is in flight. */
+  proposing: boolean;
+  /** A proposal at this version was refused: wait for newer metadata (or retryAtMs). */
+  refusedVersion: number;
+  retryAtMs: number;
+}
+
+/** An acks=all produce (or coordinator append) waiting for the high watermark to pass `required`. */
+interface Waiter {
+  required: bigint;
+  done(code: number): void;
+}
+
+export interface ReplicaManagerOptions {
+  nodeId: number;
+  config: BrokerConfig;
+  metadata: MetadataStore;
+  partitions: Partitions;
+  logs: LogManager;
+  purgatory: FetchPurgatory;
+  logger: Logger;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** The most one replica fetch answers with whatever the follower asks (the RPC frame limit is 64 MiB). */
+const MAX_FETCH_RESPONSE_BYTES = 32 * 1024 * 1024;
+const MAX_FETCH_WAIT_MS = 30_000;
+
+/**
+ * Replication on this broker (docs/replication.md): the leader side of every partition it leads
+ * (follower fetch states, the high watermark, the acks purgatory, ISR proposals) and the follower
+ * side of the others (FollowerFetchers). It follows metadata as events arrive: becoming leader
+ * records the new epoch at the log end and resets follower states, keeping the high watermark;
+ * becoming follower stops leading (waiting acks get NOT_LEADER_OR_FOLLOWER) and fetches from the
+ * new leader; leaving the replica set stops fetching.
+ *
+ * Invariants: the high watermark of a led partition = min over the committed ISR of the replicas'
+ * log end offsets (the leader's own = `localEnd`), and it only rises while this broker leads. With
+ * ISR = [this broker] (a single node) it moves at every append, as before replication.
+ */
+export class ReplicaManager {
+  readonly #o: ReplicaManagerOptions;
+  readonly #leaders = new Map<string, Leadership>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #fetchers: FollowerFetchers;
+  readonly #lagMs: number;
+  #unsubscribe: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: ReplicaManagerOptions) {
+    this.#o = options;
+    const c = options.config;
+    this.#lagMs = c.get('replica.lag.time.max.ms');
+    this.#fetchers = new FollowerFetchers({
+      nodeId: options.nodeId,
+      metadata: options.metadata,
+      logger: options.logger.child({ component: 'replica-fetcher' }),
+      maxWaitMs: c.get('replica.fetch.wait.max.ms'),
+      partitionMaxBytes: c.get('replica.fetch.max.bytes'),
+      responseMaxBytes: c.get('replica.fetch.response.max.bytes'),
+      backoffMs: c.get('replica.fetch.backoff.ms'),
+    });
+  }
+
+  /** Takes the roles metadata gives this broker now and follows every later change. */
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#o.metadata.subscribe((event) => this.#onEvent(event));
+    const opening: Promise<void>[] = [];
+    for (const topic of this.#o.metadata.snapshot().topics.values()) {
+      for (const p of topic.partitions) opening.push(this.#reconcile(topic.name, p.partition));
+    }
+    await Promise.all(opening);
+    this.#timer = setInterval(() => this.#checkIsr(), Math.max(50, Math.floor(this.#lagMs / 2)));
+    this.#timer.unref();
+  }
+
+  /** Stops fetching and answers every waiting produce NOT_LEADER_OR_FOLLOWER (before the logs close). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    clearInterval(this.#timer);
+    for (const key of [...this.#leaders.keys()]) this.#resign(key);
+    await this.#fetchers.stop();
+  }
+
+  /** Which broker a followed partition is fetched from (undefined when not following it). */
+  followingFrom(topic: string, partition: number): number | undefined {
+    return this.#fetchers.leaderOf(topic, partition);
+  }
+
+  #onEvent(event: MetadataEvent): void {
+    if (this.#stopped) return;
+    if (event.type === 'topic-created' || event.type === 'topic-updated') {
+      for (const p of event.topic.partitions) void this.#reconcile(event.topic.name, p.partition);
+    } else if (event.type === 'topic-deleted') {
+      for (const [key, lead] of [...this.#leaders]) if (lead.topic === event.name) this.#resign(key);
+      this.#fetchers.removeTopic(event.name);
+    }
+  }
+
+  /**
+   * Brings one partition's role in line with the current snapshot (read again after the log
+   * opened, so a late open never applies a stale state).
+   */
+  async #reconcile(topicName: string, partition: number): Promise<void> {
+    const key = tpKey(topicName, partition);
+    const snap = () => {
+      const topic = this.#o.metadata.snapshot().topics.get(topicName);
+      return { topic, state: topic?.partitions[partition] };
+    };
+    let { topic, state } = snap();
+    if (!topic || !state || !state.replicas.includes(this.#o.nodeId)) {
+      this.#resign(key);
+      this.#fetchers.remove(key);
+      return;
+    }
+    let log = this.#o.logs.getLog(topicName, partition);
+    if (!log) {
+      try {
+        log = (await this.#o.partitions.replicaLog(topicName, partition)) ?? undefined;
+      } catch (err) {
+        this.#o.logger.error({ err, topic: topicName, partition }, 'opening a replica log failed');
+        return;
+      }
+      ({ topic, state } = snap());
+      if (!log || !topic || !state || !state.replicas.includes(this.#o.nodeId) || this.#stopped) return;
+    }
+    if (state.leader === this.#o.nodeId) {
+      this.leadership(topic, state, log);
+      return;
+    }
+    this.#resign(key);
+    if (state.leader < 0) this.#fetchers.remove(key);
+    else this.#fetchers.follow(state.leader, { topic: topicName, partition, log, leaderEpoch: state.leaderEpoch });
+  }
+
+  /**
+   * The leader state of a partition metadata says this broker leads, created on the first call
+   * of a new epoch (becoming leader) and refreshed with the committed ISR on later ones.
+   */
+  leadership(topic: TopicMetadata, state: PartitionState, log: PartitionLog): Leadership {
+    const key = tpKey(topic.name, state.partition);
+    const minIsr = this.#o.partitions.topicConfig(topic).get('min.insync.replicas');
+    const current = this.#leaders.get(key);
+    if (current && current.log === log && current.leaderEpoch >= state.leaderEpoch) {
+      if (current.leaderEpoch === state.leaderEpoch) this.#refresh(current, state, minIsr);
+      return current;
+    }
+    const now = Date.now();
+    const leo = log.logEndOffset;
+    const followers = new Map<number, FollowerState>();
+    for (const id of state.replicas) {
+      // ISR members start caught up as of the election (Kafka): they have replica.lag.time.max.ms to fetch.
+      if (id !== this.#o.nodeId) followers.set(id, { leo: -1n, lastCaughtUpMs: state.isr.includes(id) ? now : 0, lastFetchMs: 0, lastFetchLeaderEnd: -1n });
+    }
+    const lead: Leadership = {
+      topic: topic.name, partition: state.partition, key, log, leaderEpoch: state.leaderEpoch, epochStartOffset: leo,
+      version: state.version, replicas: [...state.replicas], isr: [...state.isr], minIsr, localEnd: leo, followers,
+      proposing: false, refusedVersion: -1, retryAtMs: 0,
+    };
+    this.#leaders.set(key, lead);
+    this.#fetchers.remove(key);
+    // The new epoch starts at the log end, so a follower's diverging suffix is found by epoch even
+    // before this leader appends anything (under the log's writer lock: the cache has one writer).
+    void log.withLock(async () => {
+      log.leaderEpochs.assign(state.leaderEpoch, log.logEndOffset);
+      await log.leaderEpochs.flush();
+    }).catch((err: unknown) => this.#o.logger.error({ err, topic: topic.name, partition: state.partition }, 'recording the leader epoch failed'));
+    this.#o.logger.info({ topic: topic.name, partition: state.partition, leaderEpoch: state.leaderEpoch, isr: state.isr, logEndOffset: String(leo), highWatermark: String(log.highWatermark) }, 'leading partition');
+    this.#maybeAdvanceHighWatermark(lead);
+    this.#completeWaiters(lead);
+    return lead;
+  }
+
+  /** Committed metadata changed the ISR (a proposal of ours, or the controller fencing a broker). */
+  #refresh(lead: Leadership, state: PartitionState, minIsr: number): void {
+    lead.minIsr = minIsr;
+    if (state.version === lead.version) return;
+    lead.version = state.version;
+    lead.replicas = [...state.replicas];
+    lead.isr = [...state.isr];
+    for (const id of state.replicas) {
+      if (id !== this.#o.nodeId && !lead.followers.has(id)) lead.followers.set(id, { leo: -1n, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderEnd: -1n });
+    }
+    this.#maybeAdvanceHighWatermark(lead);
+    this.#completeWaiters(lead);
+  }
+
+  /** This broker no longer leads the partition: waiting produces get NOT_LEADER_OR_FOLLOWER. */
+  #resign(key: string): void {
+    if (!this.#leaders.delete(key)) return;
+    const waiting = this.#waiters.get(key);
+    if (waiting) for (const w of [...waiting]) w.done(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+  }
+
+  // ------------------------------------------------------------------ produce (leader side)
+
+  /**
+   * Appends to a partition this broker leads (`state`, `log` from Partitions.leaderLog) with the
+   * leader epoch, then moves the high watermark as far as the ISR allows: at once with ISR = [self].
+   */
+  async appendAsLeader(topic: TopicMetadata, state: PartitionState, log: PartitionLog, payload: Buffer): Promise<AppendResult> {
+    const lead = this.leadership(topic, state, log);
+    const result = await log.append(payload, { leaderEpoch: state.leaderEpoch });
+    const end = result.lastOffset + 1n;
+    if (end > lead.localEnd) lead.localEnd = end;
+    this.#maybeAdvanceHighWatermark(lead);
+    // Followers long-polling for this partition wake (consumers too, if the high watermark moved).
+    this.#o.purgatory.notify(lead.key);
+    return result;
+  }
+
+  /**
+   * acks=all: resolves with NONE once the high watermark reaches `requiredEnd` (the appended last
+   * offset + 1); NOT_ENOUGH_REPLICAS_AFTER_APPEND when the committed ISR is below
+   * min.insync.replicas; NOT_LEADER_OR_FOLLOWER when leadership moves; REQUEST_TIMED_OUT after
+   * `timeoutMs`. Answers without waiting when it can (a single node always can).
+   */
+  waitForCommit(topic: string, partition: number, requiredEnd: bigint, timeoutMs: number): Promise<number> {
+    const key = tpKey(topic, partition);
+    const lead = this.#leaders.get(key);
+    if (!lead) return Promise.resolve(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    const now = commitState(lead, requiredEnd);
+    if (now !== null) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      let set = this.#waiters.get(key);
+      if (!set) this.#waiters.set(key, (set = new Set()));
+      const waiting = set;
+      const waiter: Waiter = {
+        required: requiredEnd,
+        done: (code) => {
+          clearTimeout(timer);
+          waiting.delete(waiter);
+          if (waiting.size === 0 && this.#waiters.get(key) === waiting) this.#waiters.delete(key);
+          resolve(code);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(ErrorCode.REQUEST_TIMED_OUT), Math.max(0, timeoutMs));
+      waiting.add(waiter);
+    });
+  }
+
+  #completeWaiters(lead: Leadership): void {
+    const waiting = this.#waiters.get(lead.key);
+    if (!waiting) return;
+    for (const w of [...waiting]) {
+      const code = commitState(lead, w.required);
+      if (code !== null) w.done(code);
+    }
+  }
+
+  /** HW = min over the committed ISR of the log end offsets; only rises. Wakes consumers and acks waiters. */
+  #maybeAdvanceHighWatermark(lead: Leadership): void {
+    let hw = lead.localEnd;
+    for (const id of lead.isr) {
+      if (id === this.#o.nodeId) continue;
+      const leo = lead.followers.get(id)?.leo ?? -1n;
+      if (leo < hw) hw = leo;
+    }
+    if (hw <= lead.log.highWatermark) return;
+    lead.log.highWatermark = hw;
+    this.#o.purgatory.notify(lead.key);
+    this.#completeWaiters(lead);
+  }
+
+  // ------------------------------------------------------------------ follower fetches (leader side)
+
+  /**
+   * `broker.replicaFetch` at the leader (Fetch v12 semantics for followers): per partition, the
+   * replica must be assigned and its `currentLeaderEpoch` ours (older: FENCED_LEADER_EPOCH, newer:
+   * UNKNOWN_LEADER_EPOCH); a `lastFetchedEpoch`/`fetchOffset` our epoch history does not have is
+   * answered with the diverging epoch and its end (KIP-279) and nothing else. Otherwise the fetch
+   * offset becomes the follower's log end offset (the high watermark may rise, the follower may be
+   * proposed into the ISR) and whole batches up to our log end are returned within the partition
+   * and response limits (the first batch always). With nothing to send the call waits up to
+   * `maxWaitMs` for an append.
+   */
+  async handleReplicaFetch(req: ReplicaFetchRequest): Promise<ReplicaFetchResponse> {
+    const deadline = Date.now() + Math.min(Math.max(0, req.maxWaitMs), MAX_FETCH_WAIT_MS);
+    const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, MAX_FETCH_RESPONSE_BYTES) : MAX_FETCH_RESPONSE_BYTES;
+    const partitionMax = req.partitionMaxBytes > 0 ? Math.min(req.partitionMaxBytes, maxBytes) : maxBytes;
+    const keys = req.partitions.map((p) => tpKey(p.topic, p.partition));
+    let firstPass = true;
+    for (;;) {
+      const partitions: ReplicaFetchPartitionResult[] = [];
+      let bytes = 0;
+      let settled = false;
+      for (const p of req.partitions) {
+        const r = await this.#fetchOne(req.replicaId, p, Math.min(partitionMax, maxBytes - bytes), bytes === 0, firstPass);
+        bytes += r.records.length;
+        if (r.error !== '' || r.divergingEpoch >= 0) settled = true;
+        partitions.push(r);
+      }
+      firstPass = false;
+      const remaining = deadline - Date.now();
+      if (bytes >= Math.max(1, req.minBytes) || settled || remaining <= 0 || this.#stopped || keys.length === 0) return { partitions };
+      await this.#o.purgatory.wait(keys, remaining);
+    }
+  }
+
+  async #fetchOne(replicaId: number, p: ReplicaFetchPartition, limit: number, first: boolean, update: boolean): Promise<ReplicaFetchPartitionResult> {
+    const answer = (error: string, log?: PartitionLog, extra?: Partial<ReplicaFetchPartitionResult>): ReplicaFetchPartitionResult => ({
+      topic: p.topic, partition: p.partition, error,
+      highWatermark: log?.highWatermark ?? -1n, logStartOffset: log?.logStartOffset ?? -1n, logEndOffset: log?.logEndOffset ?? -1n,
+      records: EMPTY, divergingEpoch: -1, divergingEndOffset: -1n, ...extra,
+    });
+    const state = this.#o.metadata.snapshot().topics.get(p.topic)?.partitions[p.partition];
+    if (!state) return answer('UNKNOWN_TOPIC_OR_PARTITION');
+    if (p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch < state.leaderEpoch) return answer('FENCED_LEADER_EPOCH');
+    if (p.currentLeaderEpoch > state.leaderEpoch) return answer('UNKNOWN_LEADER_EPOCH');
+    if (state.leader !== this.#o.nodeId || !state.replicas.includes(replicaId) || replicaId === this.#o.nodeId) return answer('NOT_LEADER_OR_FOLLOWER');
+    const found = await this.#o.partitions.leaderLog(p.topic, p.partition);
+    if (!found.ok) return answer(found.error === 'LEADER_NOT_AVAILABLE' ? 'NOT_LEADER_OR_FOLLOWER' : found.error);
+    const log = found.log;
+    const lead = this.leadership(found.topic, found.state, log);
+    const leo = log.logEndOffset;
+    if (p.lastFetchedEpoch >= 0) {
+      const end = log.leaderEpochs.endOffsetFor(p.lastFetchedEpoch, leo);
+      // An epoch older than all we have: no way to place the follower (Kafka: OFFSET_OUT_OF_RANGE).
+      if (end.epoch < 0) return answer('OFFSET_OUT_OF_RANGE', log);
+      if (end.epoch < p.lastFetchedEpoch || end.endOffset < p.fetchOffset) {
+        return answer('', log, { divergingEpoch: end.epoch, divergingEndOffset: end.endOffset });
+      }
+    }
+    if (p.fetchOffset < log.logStartOffset || p.fetchOffset > leo) return answer('OFFSET_OUT_OF_RANGE', log);
+    if (update) this.#followerFetched(lead, replicaId, p.fetchOffset);
+    if (limit <= 0 && !first) return answer('', log);
+    try {
+      const read = await log.read(p.fetchOffset, Math.max(0, limit), { minOneBatch: first });
+      return answer('', log, { records: read.records });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      return answer(code === 'OFFSET_OUT_OF_RANGE' ? 'OFFSET_OUT_OF_RANGE' : 'KAFKA_STORAGE_ERROR', log);
+    }
+  }
+
+  /** Kafka's `Replica.updateFetchState`: log end offset and the last time it was caught up. */
+  #followerFetched(lead: Leadership, id: number, fetchOffset: bigint): void {
+    const now = Date.now();
+    const leaderEnd = lead.log.logEndOffset;
+    let f = lead.followers.get(id);
+    if (!f) lead.followers.set(id, (f = { leo: -1n, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderEnd: -1n }));
+    if (fetchOffset >= leaderEnd) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, now);
+    else if (fetchOffset >= f.lastFetchLeaderEnd) f.lastCaughtUpMs = Math.max(f.lastCaughtUpMs, f.lastFetchMs);
+    f.lastFetchLeaderEnd = leaderEnd;
+    f.lastFetchMs = now;
+    f.leo = fetchOffset;
+    this.#maybeAdvanceHighWatermark(lead);
+    // Expand: a live follower that reached the high watermark and this epoch's start rejoins.
+    if (!lead.isr.includes(id) && fetchOffset >= lead.log.highWatermark && fetchOffset >= lead.epochStartOffset && this.#o.metadata.snapshot().brokers.has(id)) {
+      this.#propose(lead, [...lead.isr, id].sort((a, b) => a - b), `follower ${id} caught up`);
+    }
+  }
+
+  // ------------------------------------------------------------------ ISR proposals
+
+  /** Every replica.lag.time.max.ms / 2: propose out the ISR members not caught up for replica.lag.time.max.ms. */
+  #checkIsr(): void {
+    const now = Date.now();
+    for (const lead of this.#leaders.values()) {
+      const lagging = lead.isr.filter((id) => id !== this.#o.nodeId && now - (lead.followers.get(id)?.lastCaughtUpMs ?? 0) > this.#lagMs);
+      if (lagging.length > 0) this.#propose(lead, lead.isr.filter((id) => !lagging.includes(id)), `followers ${lagging.join(',')} lag`);
+    }
+  }
+
+  /**
+   * One alterPartition at a time per partition, from the state this leader holds. A refusal
+   * (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION: our metadata is behind) waits for a newer
+   * version, or a lag interval, before proposing again. Only a committed ISR counts: the store
+   * resolves once its snapshot holds it and the metadata event refreshes this leadership.
+   */
+  #propose(lead: Leadership, isr: number[], why: string): void {
+    if (this.#stopped || lead.proposing) return;
+    if (lead.refusedVersion === lead.version && Date.now() < lead.retryAtMs) return;
+    lead.proposing = true;
+    const version = lead.version;
+    const backoff = () => {
+      lead.refusedVersion = version;
+      lead.retryAtMs = Date.now() + Math.max(500, Math.floor(this.#lagMs / 2));
+    };
+    this.#o.logger.info({ topic: lead.topic, partition: lead.partition, from: lead.isr, to: isr, why }, 'proposing an ISR change');
+    this.#o.metadata.alterPartition({ topic: lead.topic, partition: lead.partition, leaderEpoch: lead.leaderEpoch, version, isr }).then(
+      (res) => {
+        lead.proposing = false;
+        if (res.error !== null) {
+          backoff();
+          this.#o.logger.info({ topic: lead.topic, partition: lead.partition, error: res.error }, 'ISR change refused');
+        }
+        const committed = res.partition;
+        if (committed && this.#leaders.get(lead.key) === lead && committed.leaderEpoch === lead.leaderEpoch && committed.version > lead.version) {
+          this.#refresh(lead, committed, lead.minIsr);
+        }
+      },
+      (err: unknown) => {
+        lead.proposing = false;
+        backoff();
+        this.#o.logger.warn({ topic: lead.topic, partition: lead.partition, err: (err as Error).message }, 'ISR change failed');
+      },
+    );
+  }
+}
+
+/** The answer for an acks=all append ending at `requiredEnd`, or null while it must wait. */
+function commitState(lead: Leadership, requiredEnd: bigint): number | null {
+  if (lead.isr.length < lead.minIsr) return ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+  if (lead.log.highWatermark >= requiredEnd) return ErrorCode.NONE;
+  return null;
+}
