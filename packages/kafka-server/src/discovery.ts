@@ -1,6 +1,7 @@
-import { validateTopicName, type MetadataSnapshot, type MetadataStore, type TopicMetadata } from '@runnel/metadata';
+import { validateTopicName, type BrokerRegistration, type MetadataSnapshot, type MetadataStore, type TopicMetadata } from '@runnel/metadata';
 import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
-import { defineHandler, type Handler } from './handler.ts';
+import { defineHandler, type Handler, type RequestContext } from './handler.ts';
+import { endpointOn } from './listener.ts';
 
 /**
  * The discovery APIs every node answers, whatever its role: Metadata (where the partitions and
@@ -42,7 +43,8 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
       const mayCreate = o.autoCreate() && (version < 4 || req.allowAutoTopicCreation);
       let topics: MetadataTopicResponse[];
       if (all) {
-        topics = [...o.metadata.snapshot().topics.values()].map(describeTopic);
+        const live = o.metadata.snapshot().brokers;
+        topics = [...o.metadata.snapshot().topics.values()].map((t) => describeTopic(t, live));
       } else {
         topics = [];
         for (const { name } of req.topics!) topics.push(await lookup(o, name, mayCreate));
@@ -50,9 +52,9 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
       const snap = o.metadata.snapshot();
       return {
         throttleTimeMs: 0,
-        brokers: [...snap.brokers.values()].map((n) => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),
+        brokers: brokersOn(snap, ctx.listener),
         clusterId: snap.clusterId,
-        controllerId: kafkaControllerId(snap),
+        controllerId: kafkaControllerId(snap, ctx.listener),
         topics,
       };
     },
@@ -61,7 +63,7 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
 
 async function lookup(o: MetadataHandlerOptions, name: string, mayCreate: boolean): Promise<MetadataTopicResponse> {
   const existing = o.metadata.snapshot().topics.get(name);
-  if (existing) return describeTopic(existing);
+  if (existing) return describeTopic(existing, o.metadata.snapshot().brokers);
   const error = (errorCode: number): MetadataTopicResponse => ({ errorCode, name, isInternal: false, partitions: [] });
   try {
     validateTopicName(name);
@@ -77,7 +79,20 @@ async function lookup(o: MetadataHandlerOptions, name: string, mayCreate: boolea
     if (code !== ErrorCode.TOPIC_ALREADY_EXISTS) return error(code);
   }
   const created = o.metadata.snapshot().topics.get(name);
-  return created ? describeTopic(created) : error(ErrorCode.LEADER_NOT_AVAILABLE);
+  return created ? describeTopic(created, o.metadata.snapshot().brokers) : error(ErrorCode.LEADER_NOT_AVAILABLE);
+}
+
+/**
+ * The live nodes as the clients of `listener` see them (Metadata, DescribeCluster): each node's
+ * endpoint on that listener; nodes without it are left out, as Kafka does.
+ */
+export function brokersOn(snap: MetadataSnapshot, listener: string | undefined): Array<{ nodeId: number; host: string; port: number; rack: string | null }> {
+  const out: Array<{ nodeId: number; host: string; port: number; rack: string | null }> = [];
+  for (const n of snap.brokers.values()) {
+    const at = endpointOn(n, listener);
+    if (at) out.push({ nodeId: n.nodeId, host: at.host, port: at.port, rack: n.rack });
+  }
+  return out;
 }
 
 /**
@@ -85,19 +100,25 @@ async function lookup(o: MetadataHandlerOptions, name: string, mayCreate: boolea
  * DeleteTopics and CreatePartitions to that node, so it must be in the broker list and serve them:
  * the metadata controller when it is such a node (a single node: this broker), else the lowest
  * live node with the broker role (brokers forward admin writes to the Runnel controller, which
- * has no Kafka listener), else −1.
+ * has no Kafka listener), else −1. With a listener, only nodes that have it count (the others
+ * are not in the list that listener's clients get).
  */
-export function kafkaControllerId(snap: MetadataSnapshot): number {
-  if (snap.brokers.get(snap.controllerId)?.roles.includes('broker')) return snap.controllerId;
+export function kafkaControllerId(snap: MetadataSnapshot, listener?: string): number {
+  const eligible = (n: BrokerRegistration | undefined): n is BrokerRegistration => n !== undefined && n.roles.includes('broker') && endpointOn(n, listener) !== null;
+  if (eligible(snap.brokers.get(snap.controllerId))) return snap.controllerId;
   let lowest = -1;
   for (const n of snap.brokers.values()) {
-    if (n.roles.includes('broker') && (lowest < 0 || n.nodeId < lowest)) lowest = n.nodeId;
+    if (eligible(n) && (lowest < 0 || n.nodeId < lowest)) lowest = n.nodeId;
   }
   return lowest;
 }
 
-/** One topic as Metadata describes it; an offline partition (leader −1) says LEADER_NOT_AVAILABLE. */
-export function describeTopic(topic: TopicMetadata): MetadataTopicResponse {
+/**
+ * One topic as Metadata describes it; an offline partition (leader −1) says LEADER_NOT_AVAILABLE.
+ * `live` (the snapshot's live nodes) makes offline_replicas Kafka's: the replicas whose broker is
+ * not live (fenced or never registered); without it none are listed.
+ */
+export function describeTopic(topic: TopicMetadata, live?: ReadonlyMap<number, unknown>): MetadataTopicResponse {
   return {
     errorCode: ErrorCode.NONE,
     name: topic.name,
@@ -109,7 +130,7 @@ export function describeTopic(topic: TopicMetadata): MetadataTopicResponse {
       leaderEpoch: p.leaderEpoch,
       replicaNodes: p.replicas,
       isrNodes: p.isr,
-      offlineReplicas: [],
+      offlineReplicas: live ? p.replicas.filter((id) => !live.has(id)) : [],
     })),
   };
 }
@@ -128,22 +149,27 @@ export type CoordinatorLocator = (key: string, keyType: number) => CoordinatorLo
 /**
  * FindCoordinator v0–4. v0–3 ask for one key (v0 has no key type: group), v4 batches
  * `coordinatorKeys` and answers one entry per key. A failed lookup answers node −1, host '' and
- * port −1 with the locator's error, as Kafka does.
+ * port −1 with the locator's error, as Kafka does. The address is the coordinator's on the
+ * request's listener when the server knows it (`ctx.addressOf`); a coordinator without that
+ * listener is COORDINATOR_NOT_AVAILABLE, as in Kafka.
  */
 export function findCoordinatorHandler(locate: CoordinatorLocator): Handler {
-  const answer = (key: string, keyType: number) => {
+  const answer = (key: string, keyType: number, ctx: RequestContext) => {
     const found = locate(key, keyType);
-    if ('errorCode' in found) return { nodeId: -1, host: '', port: -1, errorCode: found.errorCode, errorMessage: found.errorMessage };
-    return { nodeId: found.nodeId, host: found.host, port: found.port, errorCode: ErrorCode.NONE, errorMessage: null };
+    const failed = (errorCode: number, errorMessage: string) => ({ nodeId: -1, host: '', port: -1, errorCode, errorMessage });
+    if ('errorCode' in found) return failed(found.errorCode, found.errorMessage);
+    const at = ctx.addressOf ? ctx.addressOf(found.nodeId) : found;
+    if (!at) return failed(ErrorCode.COORDINATOR_NOT_AVAILABLE, `the coordinator (node ${found.nodeId}) has no listener ${ctx.listener}`);
+    return { nodeId: found.nodeId, host: at.host, port: at.port, errorCode: ErrorCode.NONE, errorMessage: null };
   };
   return defineHandler({
     api: ApiKey.FindCoordinator,
     versions: [0, 4],
     handle(req, ctx) {
       if (ctx.header.apiVersion >= 4) {
-        return { throttleTimeMs: 0, coordinators: req.coordinatorKeys.map((key) => ({ key, ...answer(key, req.keyType) })) };
+        return { throttleTimeMs: 0, coordinators: req.coordinatorKeys.map((key) => ({ key, ...answer(key, req.keyType, ctx) })) };
       }
-      return { throttleTimeMs: 0, ...answer(req.key, req.keyType) };
+      return { throttleTimeMs: 0, ...answer(req.key, req.keyType, ctx) };
     },
   });
 }
