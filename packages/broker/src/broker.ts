@@ -1,8 +1,8 @@
 import { silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { decodeRecordBatches, ErrorCode } from '@runnel/protocol';
-import { advertisedAddress, KafkaServer, listenerOptions, type Handler } from '@runnel/kafka-server';
+import { advertisedAddress, advertisedEndpoints, KafkaServer, listenerOptions, nodeAddressLookup, type Handler } from '@runnel/kafka-server';
 import { parseAddress, RpcServer, type Address } from '@runnel/rpc';
-import type { MetadataStore } from '@runnel/metadata';
+import type { Endpoint, MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
 import { LogManager, StorageError, type AppendResult, type PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from './context.ts';
@@ -114,6 +114,7 @@ export class Broker {
     }
     this.#server = KafkaServer.create({
       ...listenerOptions(config),
+      addressOf: nodeAddressLookup(this.#metadata),
       handlers: [...brokerHandlers(context), ...(cluster ? [findCoordinator(context)] : []), ...(options.extraHandlers ?? [])],
       logger: this.#logger.child({ component: 'kafka-server' }),
     });
@@ -134,6 +135,7 @@ export class Broker {
       nodeId: this.#config.nodeId,
       ...this.advertisedAddress(),
       rack: this.#config.get('broker.rack'),
+      endpoints: this.advertisedEndpoints(),
       ...(this.#rpc ? { roles: ['broker' as const], rpc: this.rpcAddress() } : {}),
     };
     await this.#metadata.registerBroker(registration);
@@ -215,9 +217,14 @@ export class Broker {
     return found.log;
   }
 
-  /** Where clients reach this broker (see kafka-server's advertisedAddress: port 0 and 0.0.0.0 resolved). */
+  /** Where clients reach this broker (see kafka-server's advertisedAddress: the inter-broker listener's, port 0 and 0.0.0.0 resolved). */
   advertisedAddress(): { host: string; port: number } {
-    return advertisedAddress(this.#config, this.#server.address());
+    return advertisedAddress(this.#config, this.#server.listenerAddresses());
+  }
+
+  /** What the clients of each listener are told (see kafka-server's advertisedEndpoints). */
+  advertisedEndpoints(): Endpoint[] {
+    return advertisedEndpoints(this.#config, this.#server.listenerAddresses());
   }
 
   /**

@@ -59,7 +59,9 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   }
 
   const { host, port } = broker.advertisedAddress();
-  log.info({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId, logDirs: config.logDirs, startupMs: Math.round(performance.now() - began) }, 'runnel is ready');
+  // `listener` is the primary (inter-broker) listener; `listeners` is what each listener's clients are told.
+  const listeners = broker.advertisedEndpoints().map((e) => `${e.listener}://${e.host}:${e.port}`);
+  log.info({ listener: `${config.listenerSetup.interBrokerListener}://${host}:${port}`, listeners, clusterId: metadata.snapshot().clusterId, logDirs: config.logDirs, startupMs: Math.round(performance.now() - began) }, 'runnel is ready');
   return {
     port: broker.address().port,
     stop: async () => {

@@ -89,12 +89,13 @@ export const BROKER_CONFIGS = {
   'node.id': def('int', '1', 'This node\'s id; unique in the cluster (Kafka requires it in KRaft mode; Runnel defaults to 1).', { validator: atLeast(0) }),
   'broker.id': def('int', null, 'Older name of node.id; if both are set they must agree.', { validator: atLeast(0) }),
   'cluster.id': def('string', null, 'Cluster id; cluster mode checks it against the one stored on disk and in Redis.'),
-  'listeners': def('list', 'PLAINTEXT://127.0.0.1:9092', 'Comma-separated NAME://host:port the broker binds; an empty host binds all interfaces (Kafka\'s default is PLAINTEXT://:9092).', { validator: { kind: 'listeners' } }),
-  'advertised.listeners': def('list', null, 'Addresses given to clients in Metadata; defaults to listeners; 0.0.0.0 is not allowed.', { validator: { kind: 'listeners', advertised: true } }),
-  'listener.security.protocol.map': def('string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', 'Listener name to security protocol; Runnel serves PLAINTEXT only.', { unused: true }),
-  'inter.broker.listener.name': def('string', null, 'Listener used between brokers (Runnel brokers talk over RPC).', { unused: true }),
+  'listeners': def('list', 'PLAINTEXT://127.0.0.1:9092', 'Comma-separated NAME://host:port the node binds, one Kafka listener each (names and ports unique; port 0 picks one); an empty host binds all interfaces (Kafka\'s default is PLAINTEXT://:9092).', { validator: { kind: 'listeners' } }),
+  'advertised.listeners': def('list', null, 'NAME://host:port given to the clients that came in on listener NAME (Metadata, FindCoordinator); defaults to listeners (a wildcard host there is advertised as this machine\'s host name); 0.0.0.0 is not allowed.', { validator: { kind: 'listeners', advertised: true } }),
+  'listener.security.protocol.map': def('string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', 'NAME:PROTOCOL pairs giving every listener its security protocol; Runnel serves PLAINTEXT only and refuses to start a listener mapped to SSL or SASL_*.'),
+  'inter.broker.listener.name': def('string', null, 'Listener whose advertised address is the node\'s registered address (Runnel nodes talk to each other over RPC); must be an advertised listener; unset = the one named after security.inter.broker.protocol.'),
+  'security.inter.broker.protocol': def('string', 'PLAINTEXT', 'Picks the inter-broker listener by name when inter.broker.listener.name is unset (Kafka); set only one of the two.', { validator: { kind: 'enum', values: ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'], ignoreCase: true } }),
   'process.roles': def('list', null, 'KRaft roles; Runnel picks roles with `runnel broker|controller|coordinator`.', { unused: true }),
-  'controller.listener.names': def('list', null, 'KRaft controller listeners; unused by Runnel.', { unused: true }),
+  'controller.listener.names': def('list', null, 'KRaft controller listeners: never served to clients nor advertised; a listener named here is not bound (Runnel\'s controller speaks RPC on runnel.rpc.listener).'),
   'controller.quorum.voters': def('list', null, 'KRaft quorum; Runnel keeps metadata in Redis.', { unused: true }),
 
   // --- cluster mode (`runnel controller|broker|coordinator`, `runnel cluster up`)
@@ -363,6 +364,114 @@ function listenersOrReason(text: string): Listener[] | string {
   return out.length === 0 ? 'no listener given' : out;
 }
 
+/** Kafka's security protocols; Runnel serves PLAINTEXT only, for now. */
+export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
+export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number];
+
+/** A listener with the security protocol `listener.security.protocol.map` gives its name. */
+export interface ListenerEndpoint extends Listener {
+  securityProtocol: SecurityProtocol;
+}
+
+/**
+ * The listener keys read together, as Kafka reads them (KafkaConfig):
+ * - `listener.security.protocol.map` gives every listener name its protocol. Left at its default
+ *   and with no SSL or SASL_* name in use, each `controller.listener.names` name maps to PLAINTEXT
+ *   (Kafka's KRaft default), so `CONTROLLER://...` works without a map.
+ * - Every name in `listeners` and `controller.listener.names` must be mapped, and to PLAINTEXT:
+ *   a listener mapped to SSL or SASL_* refuses the start instead of serving plaintext there.
+ * - Ports in `listeners` are unique (port 0, "any free port", may repeat).
+ * - Controller listeners are never bound for clients nor advertised (Runnel's controller speaks
+ *   RPC); `advertised.listeners` may not name them, and when it is unset the other listeners are
+ *   advertised.
+ * - A node serving clients (`process.roles` unset or with `broker`) needs a client listener, and
+ *   its inter-broker listener (`inter.broker.listener.name`, else the listener named after
+ *   `security.inter.broker.protocol`) must be advertised. Only one of those two keys may be set.
+ * Throws the first ConfigError, naming the key at fault.
+ */
+export interface ListenerSetup {
+  /** The listeners a node binds for Kafka clients, in `listeners` order. */
+  client: ListenerEndpoint[];
+  /**
+   * What each client listener's clients are told, by name: `advertised.listeners`, else the client
+   * listeners themselves (then the host may be a wildcard and the port 0, resolved at bind time).
+   */
+  advertised: ListenerEndpoint[];
+  /** Upper case; one of `advertised`, unless this is a controller-only configuration. */
+  interBrokerListener: string;
+  /** Upper case; may name listeners that are not in `listeners` (a broker's view of the controllers). */
+  controllerListeners: string[];
+  /** The effective map, names upper case. */
+  securityProtocols: ReadonlyMap<string, SecurityProtocol>;
+}
+
+export function listenerSetup(c: BrokerConfig): ListenerSetup {
+  const MAP = 'listener.security.protocol.map';
+  const mapRaw = c.raw(MAP) ?? '';
+  const protocols = new Map<string, SecurityProtocol>();
+  for (const item of splitList(mapRaw)) {
+    const m = /^([A-Za-z0-9_]+)\s*:\s*([A-Za-z_]+)$/.exec(item);
+    const bad = (why: string) => new ConfigError('INVALID_VALUE', MAP, `${MAP}: ${JSON.stringify(mapRaw)} ${why} (expected NAME:PROTOCOL[,...] with a protocol in ${SECURITY_PROTOCOLS.join(', ')})`, mapRaw);
+    if (!m) throw bad(`has ${JSON.stringify(item)}, which is not NAME:PROTOCOL`);
+    const name = m[1]!.toUpperCase();
+    const protocol = SECURITY_PROTOCOLS.find((p) => p === m[2]!.toUpperCase());
+    if (protocol === undefined) throw bad(`maps ${name} to ${m[2]}, which is not a security protocol`);
+    if (protocols.has(name)) throw bad(`maps ${name} twice`);
+    protocols.set(name, protocol);
+  }
+  const controllerListeners = (c.get('controller.listener.names') ?? []).map((n) => n.toUpperCase());
+  const listeners = c.listeners;
+  const secure = (n: string) => n === 'SSL' || n === 'SASL_PLAINTEXT' || n === 'SASL_SSL';
+  if (c.origin(MAP) === 'default' && !controllerListeners.some(secure) && !listeners.some((l) => secure(l.name))) {
+    for (const n of controllerListeners) if (!protocols.has(n)) protocols.set(n, 'PLAINTEXT');
+  }
+  const protocolOf = (name: string): SecurityProtocol => {
+    const p = protocols.get(name);
+    if (p === undefined) {
+      throw new ConfigError('CONFLICT', MAP, `${MAP}: no security protocol for listener ${name} (add ${name}:PLAINTEXT to ${JSON.stringify(mapRaw)})`, mapRaw);
+    }
+    if (p !== 'PLAINTEXT') {
+      throw new ConfigError('CONFLICT', 'listeners', `listeners: listener ${name} uses ${p}, which Runnel does not serve yet (PLAINTEXT only); it refuses to start rather than serve plaintext there`, c.raw('listeners') ?? undefined);
+    }
+    return p;
+  };
+  for (const n of controllerListeners) protocolOf(n);
+  const byPort = new Map<number, string>();
+  for (const l of listeners) {
+    protocolOf(l.name);
+    const other = byPort.get(l.port);
+    if (other !== undefined) throw new ConfigError('CONFLICT', 'listeners', `listeners: ${other} and ${l.name} both use port ${l.port} (each listener needs its own port)`, c.raw('listeners') ?? undefined);
+    if (l.port !== 0) byPort.set(l.port, l.name);
+  }
+  const withProtocol = (l: Listener): ListenerEndpoint => ({ ...l, securityProtocol: protocolOf(l.name) });
+  const client = listeners.filter((l) => !controllerListeners.includes(l.name)).map(withProtocol);
+  let advertised: ListenerEndpoint[];
+  if (c.raw('advertised.listeners') === null) {
+    advertised = client;
+  } else {
+    advertised = c.advertisedListeners.map(withProtocol);
+    const ctl = advertised.find((l) => controllerListeners.includes(l.name));
+    if (ctl) throw new ConfigError('CONFLICT', 'advertised.listeners', `advertised.listeners: ${ctl.name} is a controller listener (controller.listener.names); clients never reach controllers`, c.raw('advertised.listeners')!);
+  }
+  const ibName = c.get('inter.broker.listener.name') || null; // '' (an empty environment variable) is unset
+  if (ibName !== null && c.origin('security.inter.broker.protocol') !== 'default') {
+    throw new ConfigError('CONFLICT', 'inter.broker.listener.name', 'inter.broker.listener.name: set only one of inter.broker.listener.name and security.inter.broker.protocol', ibName);
+  }
+  const interBrokerListener = (ibName ?? c.get('security.inter.broker.protocol')).toUpperCase();
+  const roles = c.get('process.roles');
+  if (roles === null || roles.includes('broker')) {
+    if (client.length === 0) {
+      throw new ConfigError('CONFLICT', 'listeners', `listeners: every listener is a controller listener (controller.listener.names); a node that serves clients needs another (or set process.roles=controller)`, c.raw('listeners') ?? undefined);
+    }
+    if (!advertised.some((l) => l.name === interBrokerListener)) {
+      const names = advertised.map((l) => l.name).join(', ');
+      const why = ibName !== null ? `${interBrokerListener} is` : `unset, so the inter-broker listener is ${interBrokerListener} (security.inter.broker.protocol), which is`;
+      throw new ConfigError('CONFLICT', 'inter.broker.listener.name', `inter.broker.listener.name: ${why} not an advertised listener (advertised: ${names}); set it to one of them`, ibName ?? undefined);
+    }
+  }
+  return { client, advertised, interBrokerListener, controllerListeners, securityProtocols: protocols };
+}
+
 // ------------------------------------------------------------------------------------ sources of text
 
 /**
@@ -525,6 +634,11 @@ export class BrokerConfig {
     return adv === null ? this.listeners : parseListeners(adv, 'advertised.listeners');
   }
 
+  /** The listener keys read together (see listenerSetup): what to bind and what to advertise. */
+  get listenerSetup(): ListenerSetup {
+    return listenerSetup(this);
+  }
+
   /** Effective retention in ms (log.retention.ms > .minutes > .hours); -1 = forever. */
   get retentionMs(): number {
     return effectiveTopicValue(this, 'retention.ms').value as number;
@@ -614,6 +728,7 @@ function checkRelations(c: BrokerConfig): void {
       throw new ConfigError('CONFLICT', 'advertised.listeners', `advertised.listeners: listener ${adv.name} is not in listeners (${[...names].join(', ')})`, c.raw('advertised.listeners') ?? undefined);
     }
   }
+  listenerSetup(c);
   if (c.get('group.min.session.timeout.ms') > c.get('group.max.session.timeout.ms')) {
     throw new ConfigError('CONFLICT', 'group.min.session.timeout.ms',
       `group.min.session.timeout.ms: ${c.get('group.min.session.timeout.ms')} is above group.max.session.timeout.ms ${c.get('group.max.session.timeout.ms')}`);

@@ -259,6 +259,7 @@ describe('bad values name the key, the value and what is allowed', () => {
     const { config } = resolveConfig({ overrides: map({
       'compression.type': 'ZSTD', 'log.cleanup.policy': 'compact, delete', 'auto.create.topics.enable': 'FALSE', 'num.partitions': '+3',
       'listeners': 'PLAINTEXT://:9092,INTERNAL://[::1]:9093', 'advertised.listeners': 'PLAINTEXT://localhost:9092',
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT',
     }) });
     expect(config.get('compression.type')).toBe('zstd');
     expect(config.get('log.cleanup.policy')).toEqual(['compact', 'delete']);

@@ -71,6 +71,8 @@ export function registerNode(state: ClusterState, input: RegistrationInput, brok
   const node: StoredNode = {
     nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, brokerEpoch,
     roles: [...new Set(input.roles)].sort(), rpc: input.rpc, fenced: false,
+    // Only when given, so registrations without listener names keep their old shape.
+    ...(input.endpoints?.length ? { endpoints: input.endpoints } : {}),
   };
   const topics: ClusterChange['topics'] = [];
   if (node.roles.includes('broker')) {

@@ -1,6 +1,9 @@
 import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
-import { advertisedAddress, describeConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler } from '@runnel/kafka-server';
-import type { BrokerRegistration, MetadataStore } from '@runnel/metadata';
+import {
+  advertisedAddress, advertisedEndpoints, describeConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
+  nodeAddressLookup,
+} from '@runnel/kafka-server';
+import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
 import { systemClock, type Clock } from './clock.ts';
 import { Coordinator, CoordinatorError } from './coordinator.ts';
@@ -84,6 +87,7 @@ export class CoordinatorNode {
     });
     this.#server = KafkaServer.create({
       ...listenerOptions(config),
+      addressOf: nodeAddressLookup(o.metadata),
       handlers: [
         ...this.coordinator.handlers(),
         metadataHandler({
@@ -159,7 +163,12 @@ export class CoordinatorNode {
 
   /** Where clients reach this node (see kafka-server's advertisedAddress). */
   advertisedAddress(): { host: string; port: number } {
-    return advertisedAddress(this.#config, this.#server.address());
+    return advertisedAddress(this.#config, this.#server.listenerAddresses());
+  }
+
+  /** What the clients of each listener are told (see kafka-server's advertisedEndpoints). */
+  advertisedEndpoints(): Endpoint[] {
+    return advertisedEndpoints(this.#config, this.#server.listenerAddresses());
   }
 
   /**
@@ -267,7 +276,8 @@ export class CoordinatorNode {
     let delay = 200;
     for (;;) {
       try {
-        const registration = await this.#metadata.registerBroker({ nodeId: this.#config.nodeId, ...this.advertisedAddress(), rack: null, roles: ['coordinator'], rpc: null });
+        const registration = await this.#metadata.registerBroker({ nodeId: this.#config.nodeId, ...this.advertisedAddress(), rack: null, roles: ['coordinator'], rpc: null,
+          endpoints: this.advertisedEndpoints() });
         this.#logger.info({ nodeId: registration.nodeId, brokerEpoch: registration.brokerEpoch }, 'coordinator node registered');
         return registration;
       } catch (err) {

@@ -11,6 +11,16 @@ export interface RequestContext {
   receivedAt: number;
   /** Aborted when the connection closes or the server stops (a long-polling Fetch should give up). */
   signal?: AbortSignal;
+  /**
+   * The name of the listener the request came in on (upper case, e.g. EXTERNAL): clients are told
+   * the addresses of that listener. Absent outside a KafkaServer (handlers called directly).
+   */
+  listener?: string;
+  /**
+   * A node's advertised address on this request's listener, null when the node has no such
+   * listener; absent when the server was given no `addressOf`.
+   */
+  addressOf?: (nodeId: number) => { host: string; port: number } | null;
 }
 
 /**

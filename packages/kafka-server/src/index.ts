@@ -1,17 +1,18 @@
 /**
- * @runnel/kafka-server: the Kafka listener. Framing, limits, in-order responses per connection,
+ * @runnel/kafka-server: the Kafka listeners (one server, several named listeners). Framing, limits, in-order responses per connection,
  * the handler registry and the built-in ApiVersions, plus the discovery handlers every node
  * answers (Metadata, FindCoordinator) over a metadata snapshot. The other handlers live in the
  * roles (broker, coordinator).
  */
 export { defineHandler, type Handler, type RequestContext } from './handler.ts';
-export { KafkaServer, type KafkaServerOptions, type ApiVersionRange } from './server.ts';
-export { advertisedAddress, listenerOptions } from './listener.ts';
+export { KafkaServer, type KafkaServerOptions, type ApiVersionRange, type ListenerBinding, type NodeAddressLookup } from './server.ts';
+export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
 export { describeConfigsHandler, initProducerIdHandler, type DescribeConfigsOptions } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
 export {
   metadataHandler,
   describeTopic,
+  brokersOn,
   kafkaControllerId,
   findCoordinatorHandler,
   CoordinatorKeyType,

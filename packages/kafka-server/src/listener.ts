@@ -1,19 +1,22 @@
 import { hostname } from 'node:os';
 import type { BrokerConfig } from '@runnel/common';
-import type { KafkaServerOptions } from './server.ts';
+import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
+import type { KafkaServerOptions, ListenerBinding, NodeAddressLookup } from './server.ts';
 
-type ListenerOptions = Pick<KafkaServerOptions, 'host' | 'port' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs'>;
+type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs'>>;
+
+/** Hosts that bind every interface; clients cannot connect to them. */
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
 
 /**
  * The KafkaServer options a node's configuration gives, the same for every role that has a Kafka
- * listener: the first of `listeners` (an empty host binds all interfaces) and Kafka's connection
- * limits.
+ * listener: every client listener of `listeners` (controller listeners are not bound: Runnel's
+ * controller speaks RPC; an empty host binds all interfaces) and Kafka's connection limits. The
+ * configuration was validated when it was resolved (common's listenerSetup).
  */
 export function listenerOptions(config: BrokerConfig): ListenerOptions {
-  const listener = config.listeners[0]!;
   return {
-    host: listener.host === '' ? '0.0.0.0' : listener.host,
-    port: listener.port,
+    listeners: config.listenerSetup.client.map((l) => ({ name: l.name, host: l.host === '' ? '0.0.0.0' : l.host, port: l.port })),
     socketRequestMaxBytes: config.get('socket.request.max.bytes'),
     maxConnections: config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
@@ -21,14 +24,51 @@ export function listenerOptions(config: BrokerConfig): ListenerOptions {
 }
 
 /**
- * Where clients reach a node: its advertised listener, with the bound port when it asked for port
- * 0. A listener bound to all interfaces (empty host or 0.0.0.0) is advertised under this machine's
- * host name, as Kafka does; clients cannot connect to 0.0.0.0.
+ * What clients are told per listener once the listeners are bound (`bound`: the bound address
+ * by listener name, KafkaServer.listenerAddresses()): each advertised listener with the bound port
+ * when it asked for port 0, and this machine's host name for a wildcard host (advertised.listeners
+ * unset and a listener on 0.0.0.0 or an empty host). Kafka refuses a 0.0.0.0 advertised listener;
+ * Runnel resolves it, as it always has, so `listeners=PLAINTEXT://0.0.0.0:9092` alone works.
  */
-export function advertisedAddress(config: BrokerConfig, bound: { host: string; port: number }): { host: string; port: number } {
-  const advertised = config.advertisedListeners[0]!;
-  return {
-    host: advertised.host === '' || advertised.host === '0.0.0.0' ? hostname() : advertised.host,
-    port: advertised.port === 0 ? bound.port : advertised.port,
+export function advertisedEndpoints(config: BrokerConfig, bound: ReadonlyMap<string, { host: string; port: number }>): Endpoint[] {
+  return config.listenerSetup.advertised.map((l) => ({
+    listener: l.name,
+    host: WILDCARD_HOSTS.has(l.host) ? hostname() : l.host,
+    port: l.port === 0 ? (bound.get(l.name)?.port ?? 0) : l.port,
+    securityProtocol: l.securityProtocol,
+  }));
+}
+
+/**
+ * A node's primary address, the one it registers as `host`/`port` and prints when ready: its
+ * inter-broker listener's advertised endpoint (the first advertised one when that is not
+ * advertised, which only a controller-only configuration allows).
+ */
+export function advertisedAddress(config: BrokerConfig, bound: ReadonlyMap<string, { host: string; port: number }>): { host: string; port: number } {
+  const endpoints = advertisedEndpoints(config, bound);
+  const primary = endpoints.find((e) => e.listener === config.listenerSetup.interBrokerListener) ?? endpoints[0];
+  if (!primary) throw new Error('no advertised listener');
+  return { host: primary.host, port: primary.port };
+}
+
+/**
+ * Where clients that came in on `listener` reach a node: its endpoint of that name, null when it
+ * has none (Kafka leaves such a node out of the answer). A registration without endpoints (made
+ * before listeners had names, or by a tool that registers one address) serves every listener at
+ * its host/port. Without a listener (a handler called outside a KafkaServer) it is host/port.
+ */
+export function endpointOn(node: BrokerRegistration, listener: string | undefined): { host: string; port: number } | null {
+  if (listener === undefined || !node.endpoints || node.endpoints.length === 0) return { host: node.host, port: node.port };
+  const e = node.endpoints.find((x) => x.listener === listener);
+  return e ? { host: e.host, port: e.port } : null;
+}
+
+/** The `addressOf` a role gives its KafkaServer: a live node's endpoint on a listener, from the metadata snapshot. */
+export function nodeAddressLookup(metadata: MetadataStore): NodeAddressLookup {
+  return (nodeId, listener) => {
+    const node = metadata.snapshot().brokers.get(nodeId);
+    return node ? endpointOn(node, listener) : null;
   };
 }
+
+export type { ListenerBinding };

@@ -2,6 +2,10 @@
  * The Kafka listener: length-prefixed frames over TCP, decoded by @runnel/protocol and dispatched to
  * the handler registry.
  *
+ * One server binds several named listeners (Kafka's `listeners`); a connection belongs to the one
+ * it came in on and tells its handlers (`ctx.listener`), so discovery answers with that listener's
+ * addresses. Limits (`maxConnections` included) are shared by all listeners.
+ *
  * Per-connection invariants (docs/protocol.md, Connections):
  * - Responses leave in request order, even when handlers finish out of order (clients match each
  *   response to their oldest in-flight request).
@@ -25,10 +29,30 @@ const MIN_REQUEST_BYTES = 8;
 /** Responses smaller than this wait for the end of the tick to share one writev (see flush()). */
 const COALESCE_BELOW_BYTES = 16 * 1024;
 
-export interface KafkaServerOptions {
-  handlers: Handler[];
+/** One listener to bind: its name (Kafka's listener name, upper case) and where. */
+export interface ListenerBinding {
+  name: string;
   host: string;
   port: number;
+}
+
+/** Where a node is reached on one listener; null when it has no such listener. */
+export type NodeAddressLookup = (nodeId: number, listener: string) => { host: string; port: number } | null;
+
+export interface KafkaServerOptions {
+  handlers: Handler[];
+  /**
+   * The listeners to bind, in order; each connection knows the one it came in on
+   * (`ctx.listener`). Without it, `host` and `port` bind one listener named PLAINTEXT.
+   */
+  listeners?: ListenerBinding[];
+  host?: string;
+  port?: number;
+  /**
+   * A node's advertised address on a listener (from metadata), offered to handlers as
+   * `ctx.addressOf` for the listener of their connection (FindCoordinator answers with it).
+   */
+  addressOf?: NodeAddressLookup;
   /** Largest accepted request frame (Kafka's `socket.request.max.bytes`), default 104857600. */
   socketRequestMaxBytes?: number;
   /** Connections beyond this are closed on accept (Kafka's `max.connections`), default unlimited. */
@@ -52,6 +76,9 @@ class Connection {
   readonly id: number;
   readonly socket: Socket;
   readonly address: string;
+  /** The name of the listener this connection came in on. */
+  readonly listener: string;
+  private readonly addressOf: ((nodeId: number) => { host: string; port: number } | null) | undefined;
   private readonly server: KafkaServer;
   private readonly abort = new AbortController();
   private chunks: Buffer[] = [];
@@ -66,10 +93,13 @@ class Connection {
   private pumping = false;
   private closed = false;
 
-  constructor(server: KafkaServer, id: number, socket: Socket) {
+  constructor(server: KafkaServer, id: number, socket: Socket, listener: string) {
     this.server = server;
     this.id = id;
     this.socket = socket;
+    this.listener = listener;
+    const lookup = server.addressOf;
+    this.addressOf = lookup ? (nodeId) => lookup(nodeId, listener) : undefined;
     this.address = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
     // 'timeout' fires after connectionsMaxIdleMs without socket activity and re-arms on the next
@@ -207,7 +237,10 @@ class Connection {
     const slot: Slot = { done: false, out: null };
     this.slots.push(slot);
     this.inFlight++;
-    const ctx: RequestContext = { header: req.header, connectionId: this.id, clientAddress: this.address, receivedAt, signal: this.abort.signal };
+    const ctx: RequestContext = {
+      header: req.header, connectionId: this.id, clientAddress: this.address, receivedAt, signal: this.abort.signal,
+      listener: this.listener, addressOf: this.addressOf,
+    };
     const fail = (err: unknown) => {
       if (this.closed) return; // e.g. a handler giving up on ctx.signal after the connection went away
       this.server.log.error({ conn: this.id, api: apiName(apiKey), apiVersion, err }, 'handler failed');
@@ -307,16 +340,25 @@ export class KafkaServer {
   readonly connectionsMaxIdleMs: number;
   readonly maxInFlightPerConnection: number;
   readonly log: Logger;
+  readonly addressOf: NodeAddressLookup | undefined;
   private readonly handlers = new Map<number, Handler>();
-  private readonly host: string;
-  private readonly port: number;
+  private readonly bindings: ListenerBinding[];
   private readonly connections = new Set<Connection>();
-  private server: Server | null = null;
+  /** One net.Server per binding, in binding order; empty while stopped. */
+  private servers: Array<{ name: string; server: Server }> = [];
   private nextConnectionId = 1;
 
   private constructor(options: KafkaServerOptions) {
-    this.host = options.host;
-    this.port = options.port;
+    if (options.listeners !== undefined) {
+      if (options.listeners.length === 0) throw new Error('KafkaServer needs at least one listener');
+      const names = new Set(options.listeners.map((l) => l.name));
+      if (names.size !== options.listeners.length) throw new Error('KafkaServer listener names must be unique');
+      this.bindings = options.listeners.map((l) => ({ ...l }));
+    } else {
+      if (options.host === undefined || options.port === undefined) throw new Error('KafkaServer needs listeners, or host and port');
+      this.bindings = [{ name: 'PLAINTEXT', host: options.host, port: options.port }];
+    }
+    this.addressOf = options.addressOf;
     this.socketRequestMaxBytes = options.socketRequestMaxBytes ?? 104857600;
     this.maxConnections = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
     this.connectionsMaxIdleMs = options.connectionsMaxIdleMs ?? 600000;
@@ -346,35 +388,57 @@ export class KafkaServer {
     return this.handlers.get(apiKey);
   }
 
+  /**
+   * Binds every listener, in order. If one cannot be bound (a port in use), the ones already
+   * bound are closed again and the error, prefixed with the listener's name, is thrown.
+   */
   async start(): Promise<void> {
-    if (this.server) return;
+    if (this.servers.length > 0) return;
     warmUp();
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (err) => this.log.error({ err }, 'listener error'));
-    this.log.info({ address: this.address() }, 'kafka listener started');
+    const started: Array<{ name: string; server: Server }> = [];
+    for (const b of this.bindings) {
+      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, b.name));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(b.port, b.host, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        await Promise.all(started.map(({ server: s }) => new Promise<void>((resolve) => s.close(() => resolve()))));
+        // Keep the system error (its code and syscall) so the cli reports it as the operator's to fix.
+        if (err instanceof Error) err.message = `listener ${b.name} (${b.host}:${b.port}): ${err.message}`;
+        throw err;
+      }
+      server.on('error', (err) => this.log.error({ err, listener: b.name }, 'listener error'));
+      started.push({ name: b.name, server });
+    }
+    this.servers = started;
+    for (const [name, address] of this.listenerAddresses()) this.log.info({ listener: name, address }, 'kafka listener started');
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = null;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const servers = this.servers;
+    if (servers.length === 0) return;
+    this.servers = [];
+    const closed = Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const c of this.connections) c.close('server stopping');
     await closed;
   }
 
+  /** Where the first listener is bound. */
   address(): { host: string; port: number } {
-    const a = this.server?.address() as AddressInfo | null | undefined;
-    if (!a) throw new Error('KafkaServer is not listening');
-    return { host: a.address, port: a.port };
+    const first = this.servers[0];
+    if (!first) throw new Error('KafkaServer is not listening');
+    return boundAddress(first.server);
+  }
+
+  /** Where each listener is bound, by name, in binding order. */
+  listenerAddresses(): Map<string, { host: string; port: number }> {
+    if (this.servers.length === 0) throw new Error('KafkaServer is not listening');
+    return new Map(this.servers.map(({ name, server }) => [name, boundAddress(server)]));
   }
 
   /** Number of open connections (for tests and metrics). */
@@ -382,13 +446,13 @@ export class KafkaServer {
     return this.connections.size;
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, listener: string): void {
     if (this.connections.size >= this.maxConnections) {
       this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max: this.maxConnections }, 'max.connections reached, refusing');
       socket.destroy();
       return;
     }
-    this.connections.add(new Connection(this, this.nextConnectionId++, socket));
+    this.connections.add(new Connection(this, this.nextConnectionId++, socket, listener));
   }
 
   /** @internal called by a connection when its socket closes. */
@@ -397,3 +461,7 @@ export class KafkaServer {
   }
 }
 
+function boundAddress(server: Server): { host: string; port: number } {
+  const a = server.address() as AddressInfo;
+  return { host: a.address, port: a.port };
+}

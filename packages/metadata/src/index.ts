@@ -1,5 +1,5 @@
 export type {
-  BrokerRegistration, CoordinatorAssignment, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, MetadataWriter,
+  BrokerRegistration, CoordinatorAssignment, Endpoint, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, MetadataWriter,
   NodeRegistrationInput, NodeRole, PartitionState, RpcAddress, TopicMetadata, AlterPartitionInput, AlterPartitionResult, ElectionResult,
 } from './types.ts';
 export { MetadataError, type MetadataErrorCode } from './errors.ts';

@@ -193,6 +193,7 @@ export class RedisStore implements MetadataStore {
   async registerBroker(input: NodeRegistrationInput): Promise<BrokerRegistration> {
     const full: Omit<BrokerRegistration, 'brokerEpoch'> = {
       nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, roles: input.roles ?? ['broker'], rpc: input.rpc ?? null,
+      ...(input.endpoints?.length ? { endpoints: input.endpoints } : {}),
     };
     // Look at Redis first: a node must not join a cluster that is not its own.
     await this.refresh().catch(() => {});

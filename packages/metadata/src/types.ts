@@ -12,7 +12,21 @@ export interface RpcAddress {
   port: number;
 }
 
-/** A registered node (broker or coordinator); `host`/`port` is its Kafka listener. */
+/**
+ * One Kafka listener of a node as its clients are told: the advertised host and port of listener
+ * `listener` (upper case, e.g. INTERNAL, EXTERNAL) and its security protocol.
+ */
+export interface Endpoint {
+  listener: string;
+  host: string;
+  port: number;
+  securityProtocol: string;
+}
+
+/**
+ * A registered node (broker or coordinator). `host`/`port` is its inter-broker listener's
+ * advertised address (its only one for registrations without `endpoints`).
+ */
 export interface BrokerRegistration {
   nodeId: number;
   host: string;
@@ -23,6 +37,12 @@ export interface BrokerRegistration {
   roles: NodeRole[];
   /** Where other nodes reach it over @runnel/rpc; null under `runnel start`. */
   rpc: RpcAddress | null;
+  /**
+   * Every advertised listener: a Metadata request is answered with the endpoint of the listener
+   * it arrived on, and nodes without that listener are left out. Absent or empty in
+   * registrations made before listeners had names: `host`/`port` then serves every listener.
+   */
+  endpoints?: Endpoint[];
 }
 
 /** What a node registers with; `roles` defaults to ['broker'], `rpc` to null. */

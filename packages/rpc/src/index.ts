@@ -18,6 +18,7 @@ export type {
   ElectLeadersRequest,
   ElectLeadersResponse,
   ElectionResultMsg,
+  Endpoint,
   HeartbeatRequest,
   HeartbeatResponse,
   NodeRegistration,

@@ -17,7 +17,12 @@ export interface NodeRegistration {
   roles: NodeRole[];
   rpc: Address | null;
   brokerEpoch: number;
+  /** Every advertised Kafka listener; absent or empty: `host`/`port` serves all (decoded as []). */
+  endpoints?: Endpoint[];
 }
+
+/** One advertised Kafka listener of a node (listener name upper case). */
+export interface Endpoint { listener: string; host: string; port: number; securityProtocol: string }
 
 export type RegisterNodeRequest = Omit<NodeRegistration, 'brokerEpoch'>;
 export interface RegisterNodeResponse { registration: NodeRegistration; version: number }

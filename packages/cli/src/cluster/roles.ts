@@ -71,7 +71,9 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
     throw err;
   }
   const { host, port } = node.advertisedAddress();
-  ready({ listener: `PLAINTEXT://${host}:${port}`, clusterId: metadata.snapshot().clusterId, logDirs: role === 'broker' ? config.logDirs : undefined });
+  // `listener` is the primary (inter-broker) listener; `listeners` is what each listener's clients are told.
+  const listeners = node.advertisedEndpoints().map((e) => `${e.listener}://${e.host}:${e.port}`);
+  ready({ listener: `${config.listenerSetup.interBrokerListener}://${host}:${port}`, listeners, clusterId: metadata.snapshot().clusterId, logDirs: role === 'broker' ? config.logDirs : undefined });
   return { stop: async () => { await stop(); log.info(`runnel ${role} stopped`); } };
 }
 
