@@ -1,0 +1,118 @@
+// A leader that is cut off or frozen while clients can still reach it (the reliability matrix's
+// T05 and T08), on 3 broker processes with RF 3 and min.insync.replicas=2. Each broker's RPC
+// listener sits behind a TCP proxy the test can cut (brokers register the proxy with
+// runnel.rpc.advertised.listener, so followers fetch through it while clients, Redis and the
+// controller reach the broker directly):
+// - T05: the followers lose the leader, clients do not (Jepsen's 2013 Kafka case). The leader
+//   shrinks the ISR to itself and from then on acknowledges no acks=all write until the followers
+//   are back; after the heal nothing acknowledged is missing and the replicas are identical.
+// - T08: the leader is SIGSTOPped past its session: the controller elects another ISR member;
+//   after SIGCONT the old leader acknowledges nothing under its old epoch (an acknowledgement from
+//   it would show up as a lost record) and its unreplicated suffix is truncated (replicas identical).
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { TestCluster } from '../helpers/cluster.ts';
+import { freePort } from '../helpers/ports.ts';
+import { until } from '../helpers/until.ts';
+import { batchKey, brokerById, createTopic, replicaBatches, type BatchHeader, fullIsr, kafkaOf, newLeader, partitionStates, readAndCheck, replicasConverge, report, startReplicatedCluster, VerifiableProducer } from './harness.ts';
+import { startProxy, type TcpProxy } from './proxy.ts';
+
+let cluster: TestCluster;
+const proxies = new Map<number, TcpProxy>();
+
+beforeAll(async () => {
+  // Each broker: its RPC listener on a fixed free port, registered as its proxy's address.
+  const rpcPorts = new Map<number, number>();
+  for (const id of [1, 2, 3]) {
+    const port = await freePort();
+    rpcPorts.set(id, port);
+    proxies.set(id, await startProxy({ host: '127.0.0.1', port }));
+  }
+  cluster = await startReplicatedCluster({
+    nodeSet: (role, id) => (role === 'broker'
+      ? [`runnel.rpc.listener=127.0.0.1:${rpcPorts.get(id)}`, `runnel.rpc.advertised.listener=127.0.0.1:${proxies.get(id)!.port}`]
+      : []),
+  });
+});
+afterAll(async () => {
+  await cluster?.cleanup();
+  for (const p of proxies.values()) await p.close();
+});
+
+it('T05: a leader cut off from its followers (not from clients) acknowledges no acks=all write once its ISR is below min.insync.replicas; nothing is lost after the heal', async () => {
+  const topic = 't05';
+  await createTopic(cluster, topic, 1, { assignments: [[1, 2, 3]] });
+  const producer = new VerifiableProducer(kafkaOf(cluster), topic, 1, { tag: 't05' });
+  await producer.start();
+  const proxy = proxies.get(1)!;
+  let shrunkAfterS = 0;
+  let ackedWhileShort = -1;
+  try {
+    await producer.progressed(200, 30_000);
+    const cutAt = performance.now();
+    proxy.cut();
+    // The leader stays leader (it still heartbeats to the controller) and proposes the ISR down to itself.
+    const shrunk = await until('the ISR of t05 below min.insync.replicas', async () => {
+      const s = (await partitionStates(cluster, topic))[0]!;
+      return s.isr.length < 2 && s;
+    }, 30_000);
+    shrunkAfterS = (performance.now() - cutAt) / 1000;
+    expect(shrunk.leader).toBe(1);
+    const ackedAtShrink = producer.count;
+    // Some seconds of a short ISR: the producer keeps retrying (NOT_ENOUGH_REPLICAS is retriable), nothing may be acknowledged.
+    await new Promise((r) => setTimeout(r, 3_000));
+    ackedWhileShort = producer.count - ackedAtShrink;
+    proxy.heal();
+    await fullIsr(cluster, topic, 30_000);
+    await producer.progressed(100, 30_000);
+  } finally {
+    proxy.heal();
+    await producer.stop();
+  }
+  const figures = await readAndCheck(cluster, topic, producer);
+  const batches = await replicasConverge(cluster, topic, 20_000);
+  report('T05 leader cut off from followers', figures, { isr_shrink_s: shrunkAfterS.toFixed(1), acked_while_isr_short: ackedWhileShort, client_errors: producer.errors.length, replica_batches_compared: batches });
+  expect(ackedWhileShort).toBe(0);
+  expect({ lost: figures.lost, duplicates: figures.duplicates, inconsistent: figures.inconsistent, outOfOrder: figures.outOfOrder, samples: figures.samples })
+    .toEqual({ lost: 0, duplicates: 0, inconsistent: 0, outOfOrder: 0, samples: [] });
+}, 120_000);
+
+it('T08: a leader SIGSTOPped past its session is replaced; after SIGCONT it acknowledges nothing under its old epoch and its unreplicated suffix is truncated', async () => {
+  const topic = 't08';
+  await createTopic(cluster, topic, 1, { assignments: [[2, 3, 1]] });
+  const producer = new VerifiableProducer(kafkaOf(cluster), topic, 1, { tag: 't08' });
+  await producer.start();
+  const old = brokerById(cluster, 2);
+  let failoverS = 0;
+  let oldEpoch = -1;
+  let newEpoch = -1;
+  let frozen: BatchHeader[] = [];
+  try {
+    await producer.progressed(200, 30_000);
+    oldEpoch = (await partitionStates(cluster, topic))[0]!.leaderEpoch;
+    const at = performance.now();
+    process.kill(old.process.child.pid!, 'SIGSTOP');
+    // What the frozen leader holds (its files are readable while it is stopped): anything here that
+    // the cluster does not end with is its unreplicated suffix, which it must truncate.
+    frozen = await replicaBatches(old.logDir, topic, 0);
+    const { state, seconds } = await newLeader(cluster, topic, 0, 2, at);
+    failoverS = seconds;
+    newEpoch = state.leaderEpoch;
+    await producer.progressed(100, 30_000);
+    // Twice the session (3 s) in all, then it wakes up believing it still leads.
+    await new Promise((r) => setTimeout(r, Math.max(0, 6_000 - (performance.now() - at))));
+    process.kill(old.process.child.pid!, 'SIGCONT');
+    await fullIsr(cluster, topic, 30_000);
+    await producer.progressed(100, 30_000);
+  } finally {
+    if (old.process.child.exitCode === null) process.kill(old.process.child.pid!, 'SIGCONT');
+    await producer.stop();
+  }
+  const figures = await readAndCheck(cluster, topic, producer);
+  const batches = await replicasConverge(cluster, topic, 20_000);
+  const final = new Set((await replicaBatches(old.logDir, topic, 0)).map(batchKey));
+  const truncated = frozen.filter((b) => !final.has(batchKey(b))).length;
+  report('T08 leader SIGSTOP past its session', figures, { failover_s: failoverS.toFixed(1), leader_epoch: `${oldEpoch}->${newEpoch}`, truncated_suffix_batches: truncated, client_errors: producer.errors.length, replica_batches_compared: batches });
+  expect(newEpoch).toBeGreaterThan(oldEpoch);
+  expect({ lost: figures.lost, duplicates: figures.duplicates, inconsistent: figures.inconsistent, outOfOrder: figures.outOfOrder, samples: figures.samples })
+    .toEqual({ lost: 0, duplicates: 0, inconsistent: 0, outOfOrder: 0, samples: [] });
+}, 120_000);

@@ -1,0 +1,71 @@
+/**
+ * A userspace TCP proxy to cut one network link in a test (there is no `tc`/iptables to rely on):
+ * it listens on 127.0.0.1 (an ephemeral port) and forwards each connection to `target`. `cut()`
+ * turns it into a black hole, as a network partition does: bytes on open connections are no longer
+ * forwarded (both sides stall until their own timeouts) and new connections are accepted and never
+ * answered. `heal()` closes every stalled connection (their owners reconnect) and forwards again.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  readonly port: number;
+  cut(): void;
+  heal(): void;
+  readonly isCut: boolean;
+  close(): Promise<void>;
+}
+
+export async function startProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  let cut = false;
+  const pairs = new Set<{ client: Socket; upstream: Socket | null }>();
+  const held = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    client.on('error', () => {});
+    if (cut) {
+      held.add(client);
+      client.on('close', () => held.delete(client));
+      return;
+    }
+    const upstream = connect(target.port, target.host);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const forward = (from: Socket, to: Socket) => from.on('data', (b: Buffer) => { if (!cut) to.write(b); });
+    forward(client, upstream);
+    forward(upstream, client);
+    const close = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', close);
+    upstream.on('close', close);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
+  return {
+    port: address.port,
+    get isCut() { return cut; },
+    cut() {
+      cut = true;
+    },
+    heal() {
+      // Whatever was sent into the black hole is gone: close those connections so both ends start over.
+      for (const p of [...pairs]) { p.client.destroy(); p.upstream?.destroy(); }
+      for (const s of [...held]) s.destroy();
+      pairs.clear();
+      held.clear();
+      cut = false;
+    },
+    async close() {
+      for (const p of [...pairs]) { p.client.destroy(); p.upstream?.destroy(); }
+      for (const s of [...held]) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
