@@ -1,8 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, RunnelError } from '@runnel/common';
 import { startSingleNode } from './start.ts';
 import { startRole } from './cluster/roles.ts';
 import { clusterUp } from './cluster/cluster-up.ts';
+import { ClusterError, clusterDown, clusterStatus, detachClusterUp, summary } from './cluster/state.ts';
+import { logSettings } from './logging.ts';
 import { perfCommand } from './perf.ts';
 import { consumerGroupsCommand } from './consumer-groups.ts';
 
@@ -10,8 +14,14 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** The `runnel` command. The only place that reads argv and the environment. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  // `runnel perf ... | head`: the reader went away; stop quietly, as a Unix filter does.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = new Command('runnel')
     .description('Runnel: a Kafka-compatible broker cluster')
+    .version(version(), '-V, --version', 'print the version and exit')
     .showHelpAfterError();
 
   const configOptions = (c: Command) => c
@@ -32,9 +42,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     configOptions(program.command(role).description(description))
       .action(async (opts: { config?: string; set: string[] }) => stopOnSignal(await startRole(role, opts, env)));
   }
-  program.command('cluster')
-    .description('run a cluster on this machine')
-    .command('up')
+  const cluster = program.command('cluster').description('run a cluster on this machine');
+  cluster.command('up')
     .description('start Redis, a controller, brokers and coordinators as separate processes; Ctrl-C stops them all')
     .option('--brokers <n>', 'number of brokers', (v) => Number(v), 3)
     .option('--coordinators <n>', 'number of group coordinators', (v) => Number(v), 1)
@@ -43,10 +52,30 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .option('--port <port>', 'Kafka port of the first broker; the other nodes take the next ones (0: any free ports)', (v) => Number(v), 9092)
     .option('--redis <url>', 'use this Redis instead of starting one (redis://host:port)')
     .option('-s, --set <key=value>', 'a config given to every node (repeatable)', collect, [])
-    .action(async (opts: { brokers: number; coordinators: number; dir: string; host: string; port: number; redis?: string; set: string[] }) => {
-      const cluster = await clusterUp(opts, argv[1]!);
-      await cluster.done;
+    .option('-d, --detach', 'run in the background (output in <dir>/cluster.log); return once every node is ready')
+    .action(async (opts: { brokers: number; coordinators: number; dir: string; host: string; port: number; redis?: string; set: string[]; detach?: boolean }) => {
+      const { format } = logSettings(env);
+      if (opts.detach) {
+        const args = argv.slice(1).filter((a) => a !== '--detach' && a !== '-d');
+        const state = await detachClusterUp(resolve(opts.dir), opts.dir, args);
+        process.stdout.write(summary(state, opts.brokers, opts.coordinators));
+        process.stdout.write(`running in the background: \`runnel cluster status --dir ${opts.dir}\`, \`runnel cluster down --dir ${opts.dir}\`\n`);
+        return;
+      }
+      const up = await clusterUp({ ...opts, logFormat: format }, argv[1]!);
+      await up.done;
     });
+  cluster.command('status')
+    .description('show the cluster running in a directory (exit 1 when none is)')
+    .option('--dir <path>', 'data directory of the cluster', './data-cluster')
+    .action((opts: { dir: string }) => clusterCommand(() => process.stdout.write(clusterStatus(resolve(opts.dir), opts.dir))));
+  cluster.command('down')
+    .description('stop the cluster running in a directory (nodes, then the controller, then Redis)')
+    .option('--dir <path>', 'data directory of the cluster', './data-cluster')
+    .action((opts: { dir: string }) => clusterCommand(async () => {
+      const pid = await clusterDown(resolve(opts.dir), opts.dir);
+      process.stdout.write(`runnel cluster in ${opts.dir} stopped (pid ${pid})\n`);
+    }));
 
   program.addCommand(perfCommand());
   program.addCommand(consumerGroupsCommand());
@@ -67,6 +96,22 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     process.stderr.write(`runnel: cannot start: ${operational ? sys.message : (sys.stack ?? String(err))}\n`);
     process.exitCode = 1;
   }
+}
+
+/** `cluster status|down`: a ClusterError (none running) is one line and exit code 1. */
+async function clusterCommand(run: () => unknown): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    if (!(err instanceof ClusterError)) throw err;
+    process.stderr.write(`runnel cluster: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** This package's version (package.json), for `runnel --version`. */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** SIGTERM or SIGINT stops the running node(s) cleanly, once (a second signal does not stop it again); a failed stop exits 1. */

@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path';
-import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, createLogger, type BrokerConfig, type Logger } from '@runnel/common';
+import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Coordinator, groupCoordinatorConfigFrom, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
+import { cliLogger, warnUnknownKeys } from './logging.ts';
 import { startMetrics, type MetricsServer } from './metrics-server.ts';
 
 /**
@@ -16,8 +17,8 @@ import { startMetrics, type MetricsServer } from './metrics-server.ts';
 export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, logger?: Logger): Promise<{ stop: () => Promise<void>; port: number }> {
   const began = performance.now();
   const { config, unknown } = loadConfig(args, env);
-  const log = logger ?? createLogger({ name: 'runnel', level: env.RUNNEL_LOG_LEVEL });
-  if (unknown.length > 0) log.warn({ keys: unknown }, 'ignoring configuration keys Runnel does not know');
+  const log = logger ?? cliLogger('runnel', env);
+  warnUnknownKeys(log, unknown);
   for (const line of config.summary()) log.debug(line);
 
   const metadata = LocalStore.create({ path: join(resolve(config.logDirs[0]!), 'runnel-metadata.json'), nodeId: config.nodeId, clusterId: config.get('cluster.id') ?? undefined });

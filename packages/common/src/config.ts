@@ -578,6 +578,52 @@ interface Slot { value: unknown; raw: string | null; origin: ConfigOrigin }
 
 const isKnown = (key: string): key is BrokerConfigName => Object.hasOwn(BROKER_CONFIGS, key);
 
+/**
+ * The warning for a key Runnel does not know. As Kafka does with server.properties, an unknown
+ * key is ignored with a warning (a file written for Kafka works unchanged, and Kafka has keys
+ * Runnel does not implement); a likely typo names the key it resembles: a topic-level name given
+ * to the broker (`retention.ms`), a different case or separator (`num_partitions`), or a known
+ * key within a small edit distance (`num.partiton`).
+ */
+export function unknownKeyWarning(key: string): string {
+  const suggestion = suggestConfigKey(key);
+  return `unknown configuration key ${key} ignored${suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`}`;
+}
+
+export function suggestConfigKey(key: string): string | undefined {
+  const topic = TOPIC_CONFIGS.get(key as TopicConfigName);
+  if (topic !== undefined) return topic.brokerKeys[0]!.key;
+  const norm = (k: string) => k.toLowerCase().replace(/[_-]/g, '.');
+  const known = Object.keys(BROKER_CONFIGS);
+  const same = known.find((k) => norm(k) === norm(key));
+  if (same !== undefined) return same;
+  // At most one edit per four characters, and never more than three: close enough to be a typo.
+  const limit = Math.min(3, Math.max(1, Math.floor(key.length / 4)));
+  let best: { key: string; d: number } | undefined;
+  for (const k of known) {
+    const d = editDistance(norm(key), norm(k), limit);
+    if (d <= limit && (best === undefined || d < best.d)) best = { key: k, d };
+  }
+  return best?.key;
+}
+
+/** Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      rowMin = Math.min(rowMin, row[j]!);
+    }
+    if (rowMin > limit) return limit + 1;
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
 /** The resolved, validated broker configuration. Immutable. */
 export class BrokerConfig {
   readonly #slots: Map<BrokerConfigName, Slot>;

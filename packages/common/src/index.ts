@@ -1,5 +1,5 @@
 export { RunnelError } from './errors.ts';
-export { createLogger, silentLogger, type Logger } from './logger.ts';
+export { createLogger, silentLogger, prettyLogLine, isLogLevel, LOG_LEVELS, type Logger, type LogFormat, type LogLevel } from './logger.ts';
 export * from './ids.ts';
 export * from './config.ts';
 export { seededRandom } from './random.ts';

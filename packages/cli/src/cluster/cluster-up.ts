@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '@runnel/common';
+import { ConfigError, prettyLogLine } from '@runnel/common';
+import { checkPorts, claimDir, ClusterError, releaseDir, summary, type ClusterState } from './state.ts';
 
 export interface ClusterUpOptions {
   brokers: number;
@@ -15,6 +16,8 @@ export interface ClusterUpOptions {
   redis?: string;
   /** `--set` pairs given to every role. */
   set: string[];
+  /** How the nodes' log lines reach our stderr: as they wrote them (JSON), or human-readable. */
+  logFormat: 'json' | 'pretty';
 }
 
 interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
@@ -28,32 +31,51 @@ interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
  * nodes (brokers and coordinators first, then the controller, then Redis), also while they are
  * still starting; `done` resolves once every child has exited. A node that dies on its own is
  * reported, and the rest keep running, as in a real cluster.
+ *
+ * The directory is claimed first (`<dir>/cluster.json`, see state.ts): a second `cluster up` on a
+ * directory in use refuses before it touches anything. Fixed ports are checked before anything
+ * starts, so a port in use is one line.
  */
 export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise<{ done: Promise<void> }> {
   if (!Number.isInteger(o.brokers) || o.brokers < 1) throw new ConfigError('INVALID_VALUE', '--brokers', `--brokers: expected a whole number >= 1, got ${o.brokers}`);
   if (!Number.isInteger(o.coordinators) || o.coordinators < 1) throw new ConfigError('INVALID_VALUE', '--coordinators', `--coordinators: expected a whole number >= 1, got ${o.coordinators}`);
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true });
+  const setState = claimDir(dir, o.dir);
   const children: Child[] = [];
   let stopping = false;
+  // The nodes always log JSON to us (their ready lines are read from it); a terminal gets them as
+  // human-readable lines, as from `runnel start`.
+  const childEnv = { ...process.env, RUNNEL_LOG_FORMAT: 'json' };
+  const pretty = o.logFormat === 'pretty';
 
   const start = (name: string, command: string, args: string[], readyLine: RegExp): Child => {
     // Each child in its own process group: a Ctrl-C in the terminal reaches only us, and we stop
     // the children in order (nodes, controller, Redis) rather than all at once.
-    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: childEnv });
     const ready = new Promise<string>((resolveReady, reject) => {
       let pending = '';
-      const onData = (b: Buffer) => {
-        process.stderr.write(b);
+      let reason: string | undefined;
+      const partial = { out: '', err: '' };
+      const onData = (stream: 'out' | 'err') => (b: Buffer) => {
+        if (!pretty) {
+          process.stderr.write(b);
+        } else {
+          const lines = (partial[stream] + b.toString()).split('\n');
+          partial[stream] = lines.pop()!;
+          for (const line of lines) process.stderr.write(`${prettyLogLine(line)}\n`);
+        }
         pending = (pending + b.toString()).slice(-8192);
         const m = pending.match(readyLine);
-        if (m) resolveReady(m[1] ?? '');
+        if (m) resolveReady(m[1] ?? m[2] ?? '');
+        // The one line a node prints when it cannot start (main.ts): the reason we report.
+        reason = /^runnel: cannot start: (.*)$/m.exec(pending)?.[1] ?? reason;
       };
-      proc.stdout!.on('data', onData);
-      proc.stderr!.on('data', onData);
+      proc.stdout!.on('data', onData('out'));
+      proc.stderr!.on('data', onData('err'));
       proc.on('error', reject);
       proc.on('exit', (code, signal) => {
-        reject(new Error(`${name} exited (${code ?? signal}) before it was ready`));
+        reject(new ClusterError('NODE_EXITED', `${name} exited (${code ?? signal}) before it was ready${reason === undefined ? '' : `: ${reason}`}`));
         if (!stopping) process.stderr.write(`runnel cluster: ${name} exited (${code ?? signal})\n`);
       });
     });
@@ -88,9 +110,14 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
   process.on('SIGTERM', onSignal);
   process.on('exit', () => {
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    releaseDir(dir);
   });
 
   try {
+    if (o.port !== 0) {
+      const names = [...Array.from({ length: o.brokers }, (_, i) => `broker-${i + 1}`), ...Array.from({ length: o.coordinators }, (_, i) => `coordinator-${o.brokers + i + 1}`)];
+      await checkPorts(o.host, names.map((name, i) => ({ name, port: o.port + i })));
+    }
     let redisUrl = o.redis;
     if (!redisUrl) {
       const redisDir = join(dir, 'redis');
@@ -129,24 +156,30 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
     for (let i = 1; i <= o.brokers; i++) {
       nodes.push(role(`broker-${i}`, 'broker', i, ['--set', `listeners=PLAINTEXT://${o.host}:${nextPort()}`, '--set', `log.dirs=${join(dir, `broker-${i}`)}`]));
     }
+    // Coordinators load their __consumer_offsets partitions from the brokers as soon as they
+    // start: started before the brokers are registered (a restart waits for the previous
+    // registrations' sessions), they would warn about every partition without a leader.
+    await Promise.all(nodes.map((n) => n.ready));
     for (let i = 1; i <= o.coordinators; i++) {
       const id = o.brokers + i;
       nodes.push(role(`coordinator-${id}`, 'coordinator', id, ['--set', `listeners=PLAINTEXT://${o.host}:${nextPort()}`, '--set', `log.dirs=${join(dir, `coordinator-${id}`)}`]));
     }
     const listeners = await Promise.all(nodes.map((n) => n.ready));
     const bootstrap = listeners.slice(0, o.brokers).map((l) => l.replace('PLAINTEXT://', '')).join(',');
-    process.stdout.write(`runnel cluster is up: ${o.brokers} broker(s), ${o.coordinators} coordinator(s), metadata in ${redisUrl}\n`);
-    process.stdout.write(`bootstrap.servers=${bootstrap}\n`);
-    const shown = new Map(nodes.map((n, i) => [n, listeners[i]!]));
-    for (const c of children) process.stdout.write(`  ${c.name.padEnd(16)} ${(shown.get(c) ?? '-').padEnd(28)} pid ${c.proc.pid}\n`);
+    const shown = new Map<Child, string>(nodes.map((n, i) => [n, listeners[i]!]));
+    shown.set(controller, await controller.ready);
+    const state: Partial<ClusterState> = { ready: true, redis: redisUrl, bootstrap, processes: children.map((c) => ({ name: c.name, pid: c.proc.pid!, address: shown.get(c) ?? '-' })) };
+    setState(state);
+    process.stdout.write(summary(state as ClusterState, o.brokers, o.coordinators));
   } catch (err) {
     await stopAll();
+    releaseDir(dir);
     throw err;
   }
 
   // Every child's exit, including those that already exited while the others started.
   const done = Promise.all(children.map((c) => (c.proc.exitCode !== null || c.proc.signalCode !== null
     ? undefined
-    : new Promise((r) => c.proc.once('exit', r))))).then(() => {});
+    : new Promise((r) => c.proc.once('exit', r))))).then(() => releaseDir(dir));
   return { done };
 }

@@ -1,10 +1,11 @@
 import { join, resolve } from 'node:path';
-import { ConfigError, createLogger, type BrokerConfig, type Logger } from '@runnel/common';
+import { ConfigError, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
 import { CoordinatorNode, notCoordinatorHandlers } from '@runnel/coordinator';
 import { ControllerStore, RedisStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from '../config.ts';
+import { cliLogger, warnUnknownKeys } from '../logging.ts';
 import { startMetrics, type MetricsServer } from '../metrics-server.ts';
 import { controllerChannel } from './controller-channel.ts';
 
@@ -21,8 +22,8 @@ export interface RunningRole {
 export async function startRole(role: 'controller' | 'broker' | 'coordinator', args: ConfigArgs, env: NodeJS.ProcessEnv): Promise<RunningRole> {
   const began = performance.now();
   const { config, unknown } = loadConfig(args, env);
-  const log = createLogger({ name: `runnel-${role}`, level: env.RUNNEL_LOG_LEVEL }).child({ role, nodeId: config.nodeId });
-  if (unknown.length > 0) log.warn({ keys: unknown }, 'ignoring configuration keys Runnel does not know');
+  const log = cliLogger(`runnel-${role}`, env).child({ role, nodeId: config.nodeId });
+  warnUnknownKeys(log, unknown);
   const url = redisUrl(config);
   // A finding after start that the role cannot serve through (another cluster's Redis, a
   // mismatched __consumer_offsets) ends the process, so a supervisor restarts it cleanly.
