@@ -222,7 +222,7 @@ class LeaderFetcher {
           await this.#apply(was.entry, r);
         } catch (err) {
           was.entry.retryAtMs = Date.now() + this.#s.backoffMs;
-          log.error({ topic: r.topic, partition: r.partition, leader: this.#leader, err: (err as Error).message }, 'applying a replica fetch failed; backing off');
+          log.error({ topic: r.topic, partition: r.partition, leader: this.#leader, code: (err as { code?: string }).code, err: (err as Error).message }, 'applying a replica fetch failed; backing off');
         }
       }
     }
