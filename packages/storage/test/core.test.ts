@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -200,6 +200,56 @@ describe('follower appends', () => {
     bad.writeBigInt64BE(90n, 0);
     bad[bad.length - 1] ^= 1;
     await expect(follower.appendAsFollower(bad)).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+  });
+});
+
+describe('replication state on disk', () => {
+  it('keeps each high watermark in replication-offset-checkpoint across a restart (clean or not), never above the log end', async () => {
+    const { dir, mgr, restart } = await setup();
+    const a = await mgr().createLog('t', 0);
+    const b = await mgr().createLog('t', 1);
+    const fresh = await mgr().createLog('t', 2);
+    for (let i = 0; i < 5; i++) await a.append(batch(2));
+    await b.append(batch(3));
+    await fresh.append(batch(4));
+    a.highWatermark = 6n; // a follower that learned 6 from its leader; 7..9 are not committed yet
+    b.highWatermark = 3n;
+    await restart();
+    const lines = readFileSync(join(dir, 'replication-offset-checkpoint'), 'utf8').trim().split('\n');
+    expect(lines.slice(0, 2)).toEqual(['0', '3']);
+    expect(lines.slice(2).sort()).toEqual(['t 0 6', 't 1 3', 't 2 0']); // storage alone never moves it: its leader does
+    expect(mgr().getLog('t', 0)!).toMatchObject({ highWatermark: 6n, logEndOffset: 10n });
+    expect(mgr().getLog('t', 1)!.highWatermark).toBe(3n);
+    // The checkpoint claims more than survived (a torn tail): clamped to the recovered end.
+    await mgr().stop();
+    writeFileSync(join(dir, 'replication-offset-checkpoint'), '0\n3\nt 0 6\nt 1 99\nt 2 1\n');
+    await restart(true);
+    expect(mgr().getLog('t', 0)!.highWatermark).toBe(6n);
+    expect(mgr().getLog('t', 1)!.highWatermark).toBe(3n);
+    expect(mgr().getLog('t', 2)!.highWatermark).toBe(1n);
+    // An unreadable checkpoint is ignored: every partition starts at its log end (single-node behaviour).
+    await mgr().stop();
+    writeFileSync(join(dir, 'replication-offset-checkpoint'), 'garbage');
+    await restart();
+    expect(mgr().getLog('t', 0)!.highWatermark).toBe(10n);
+  });
+
+  it('truncateFullyAndStartAt empties the log and starts it past its old end (a follower below its leader\'s log start)', async () => {
+    const { mgr, restart } = await setup();
+    const log = await mgr().createLog('t', 0);
+    await log.append(batch(3, { producerId: 7n, producerEpoch: 0, baseSequence: 0 }), { leaderEpoch: 2 });
+    await log.truncateFullyAndStartAt(50n);
+    expect(log).toMatchObject({ logStartOffset: 50n, logEndOffset: 50n, highWatermark: 50n });
+    expect(log.leaderEpochs.entries).toEqual([]);
+    expect(log.producerState.producers.size).toBe(0);
+    await expect(log.read(0n, 100)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+    const leader = await mgr().createLog('t', 1);
+    await leader.truncateFullyAndStartAt(50n);
+    await leader.append(batch(2), { leaderEpoch: 3 });
+    expect(await log.appendAsFollower(Buffer.from((await leader.read(50n, 1 << 20)).records))).toEqual({ firstOffset: 50n, lastOffset: 51n });
+    await restart();
+    expect(mgr().getLog('t', 0)!).toMatchObject({ logStartOffset: 50n, logEndOffset: 52n });
+    expect(mgr().getLog('t', 0)!.leaderEpochs.entries).toEqual([{ epoch: 3, startOffset: 50n }]);
   });
 });
 
