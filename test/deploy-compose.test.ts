@@ -1,0 +1,391 @@
+// The compose files' topologies run as local processes: every service's command starts as it would
+// in its container (the image's ENTRYPOINT, ENV and WORKDIR from deploy/Dockerfile, the service's
+// command and environment from the compose file), with container host names mapped to 127.0.0.1,
+// each (service, container port) to a free local port and each volume to a temp dir. Kafka clients
+// then use the addresses a client on the Docker host would (the EXTERNAL listeners' published
+// ports) and a client inside the compose network would (INTERNAL). A key the CLI does not know, a
+// role that does not start or stay healthy, or a listener advertised wrongly fails the test: the
+// compose files and the real CLI cannot drift apart.
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { CORE_SCHEMA, load, mergeTag } from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runKcat } from './helpers/kcat.ts';
+import { freePort } from './helpers/ports.ts';
+import { startProcess, type Started } from './helpers/process.ts';
+import { until } from './helpers/until.ts';
+import { loadConfig } from '../packages/cli/src/config.ts';
+
+const repo = join(import.meta.dirname, '..');
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  hostname?: string;
+  command?: string[];
+  environment?: Record<string, string | number | boolean>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition?: string }>;
+  healthcheck?: { test: string[] };
+}
+
+/** What the runtime stage of deploy/Dockerfile gives every container. */
+interface ImageConfig {
+  env: Record<string, string>;
+  workdir: string;
+  entrypoint: string[];
+  cmd: string[];
+  healthcheck: string[];
+  volumes: string[];
+}
+
+/** Reads the last stage of the Dockerfile: ENV, WORKDIR, ENTRYPOINT, CMD, HEALTHCHECK, VOLUME. */
+function imageConfig(): ImageConfig {
+  const text = readFileSync(join(repo, 'deploy/Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const last = lines.findLastIndex((l) => /^FROM\s/i.test(l));
+  const out: ImageConfig = { env: {}, workdir: '/', entrypoint: [], cmd: [], healthcheck: [], volumes: [] };
+  for (const line of lines.slice(last + 1)) {
+    const [, op, args] = /^(\S+)\s+(.*)$/.exec(line)!;
+    if (op === 'ENV') for (const [, k, v] of args!.matchAll(/([A-Za-z_]\w*)=(\S+)/g)) out.env[k!] = v!;
+    if (op === 'WORKDIR') out.workdir = posix.resolve(out.workdir, args!);
+    if (op === 'ENTRYPOINT') out.entrypoint = JSON.parse(args!);
+    if (op === 'CMD') out.cmd = JSON.parse(args!);
+    if (op === 'VOLUME') out.volumes = args!.split(/\s+/);
+    if (op === 'HEALTHCHECK') out.healthcheck = JSON.parse(/CMD\s+(\[.*\])$/.exec(args!)![1]!);
+  }
+  return out;
+}
+
+function readCompose(file: string): Record<string, Service> {
+  const doc = load(readFileSync(join(repo, file), 'utf8'), { schema: CORE_SCHEMA.withTags(mergeTag) }) as { services: Record<string, Service> };
+  return doc.services;
+}
+
+/** One compose file's services running as local processes, and the address mapping between the two worlds. */
+class Topology {
+  readonly image = imageConfig();
+  readonly services: Record<string, Service>;
+  readonly processes = new Map<string, Started>();
+  readonly #ports = new Map<string, number>();
+  readonly file: string;
+  #dir = '';
+
+  constructor(file: string) {
+    this.file = file;
+    this.services = readCompose(file);
+  }
+
+  /** The local port standing in for `port` inside `service`'s container. */
+  async port(service: string, port: number): Promise<number> {
+    const key = `${service}:${port}`;
+    if (!this.#ports.has(key)) this.#ports.set(key, await freePort());
+    return this.#ports.get(key)!;
+  }
+
+  /** The service that `host` names on the compose network (a service name or a hostname). */
+  serviceNamed(host: string): string | undefined {
+    return Object.keys(this.services).find((s) => s === host || this.services[s]!.hostname === host);
+  }
+
+  /** The service and container port that publish `hostPort` on the Docker host. */
+  published(hostPort: number): [string, number] | undefined {
+    for (const [name, s] of Object.entries(this.services)) {
+      for (const p of s.ports ?? []) {
+        const [h, c] = String(p).split(':').map(Number);
+        if (h === hostPort) return [name, c ?? h!];
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * A value as `service` sees it in its container, rewritten for this machine: host:port pairs
+   * become 127.0.0.1 and the mapped port (0.0.0.0 and, `inside` a container, localhost mean the
+   * service itself; otherwise localhost is the Docker host and its published ports), volume paths
+   * become temp dirs. A host:port naming nothing in the file fails: the file would not work either.
+   */
+  async map(service: string, value: string, inside = false): Promise<string> {
+    let out = value;
+    for (const target of this.#volumeTargets(service)) out = out.split(target).join(this.#volumeDir(service, target));
+    const pairs = [...out.matchAll(/(^|[/,=@\s])([A-Za-z0-9_.-]*):(\d+)(?=$|[,/\s])/g)];
+    const replacements: string[] = [];
+    for (const m of pairs) {
+      const [, , host, portText] = m;
+      const port = Number(portText);
+      let to: [string, number] | undefined;
+      if (host === '' || host === '0.0.0.0') to = [service, port];
+      else if (host === 'localhost' || host === '127.0.0.1') to = inside ? [service, port] : this.published(port);
+      else if (this.serviceNamed(host!)) to = [this.serviceNamed(host!)!, port];
+      if (!to) throw new Error(`${this.file}: ${service} refers to ${host}:${port}, which no service provides (in ${JSON.stringify(value)})`);
+      replacements.push(`127.0.0.1:${await this.port(to[0], to[1])}`);
+    }
+    let i = 0;
+    return out.replace(/(^|[/,=@\s])([A-Za-z0-9_.-]*):(\d+)(?=$|[,/\s])/g, (_all, lead: string) => lead + replacements[i++]);
+  }
+
+  #volumeTargets(service: string): string[] {
+    const s = this.services[service]!;
+    const own = (s.volumes ?? []).map((v) => String(v).split(':')[1]!);
+    return [...new Set([...own, ...(s.image === 'runnel:local' ? this.image.volumes : [])])];
+  }
+
+  #volumeDir(service: string, target: string): string {
+    return join(this.#dir, service, target.replace(/[^A-Za-z0-9]+/g, '_'));
+  }
+
+  /** Services in an order that satisfies depends_on. */
+  order(): string[] {
+    const done: string[] = [];
+    const visit = (name: string, path: string[]) => {
+      if (done.includes(name)) return;
+      if (path.includes(name)) throw new Error(`${this.file}: depends_on cycle ${[...path, name].join(' -> ')}`);
+      for (const dep of Object.keys(this.services[name]!.depends_on ?? {})) visit(dep, [...path, name]);
+      done.push(name);
+    };
+    for (const name of Object.keys(this.services)) visit(name, []);
+    return done;
+  }
+
+  /** The environment a runnel container gets: the image's ENV, then the service's, mapped. */
+  async env(service: string): Promise<Record<string, string>> {
+    const s = this.services[service]!;
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...this.image.env, ...s.environment })) env[k] = await this.map(service, String(v));
+    return env;
+  }
+
+  /** The health check Docker would run in `service`'s container, as a local command. */
+  async healthcheck(service: string): Promise<string[]> {
+    const test = this.services[service]!.healthcheck?.test ?? ['CMD', ...this.image.healthcheck];
+    expect(test[0], `${service}: healthcheck test form`).toBe('CMD');
+    return Promise.all(test.slice(1).map((a) => this.map(service, a, true)));
+  }
+
+  async start(): Promise<void> {
+    this.#dir = await mkdtemp(join(tmpdir(), 'runnel-compose-'));
+    for (const name of this.order()) {
+      const s = this.services[name]!;
+      for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
+        if (condition === 'service_healthy') await this.waitHealthy(dep);
+      }
+      if (s.image?.startsWith('redis:')) await this.#startRedis(name, s);
+      else if (s.image === 'runnel:local') await this.#startRunnel(name, s);
+      else throw new Error(`${this.file}: ${name} uses image ${s.image}, which this test cannot run as a process`);
+    }
+  }
+
+  async #startRedis(name: string, s: Service): Promise<void> {
+    const [command, ...args] = s.command ?? ['redis-server'];
+    expect(command).toBe('redis-server');
+    const port = await this.port(name, 6379);
+    // The redis image runs in /data (its volume); the compose file's own flags come first.
+    const dataDir = this.#volumeDir(name, '/data');
+    mkdirSync(dataDir, { recursive: true });
+    this.processes.set(name, await startProcess('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--daemonize', 'no'], { ready: /ready to accept connections/i, timeoutMs: 15_000 }));
+  }
+
+  async #startRunnel(name: string, s: Service): Promise<void> {
+    const [node, script] = this.image.entrypoint;
+    expect(node).toBe('node');
+    const args = await Promise.all((s.command ?? this.image.cmd).map((a) => this.map(name, a)));
+    const env = await this.env(name);
+    // Nothing from this machine's own KAFKA_* environment leaks in: the container would not have it.
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KAFKA_')));
+    const role = args[0] === 'start' ? '' : ` ${args[0]}`;
+    const started = await startProcess(process.execPath, [join(repo, script!), ...args], {
+      cwd: repo, // the image's WORKDIR holds the repository's layout
+      env: { ...base, ...env },
+      ready: new RegExp(`"runnel${role} is ready"`),
+      timeoutMs: 60_000,
+    });
+    this.processes.set(name, started);
+    // The CLI only warns about a key it does not know (as Kafka does); here that is a failure. The
+    // CLI's own loadConfig reads the same command line and environment.
+    const set = args.flatMap((a, i) => (args[i - 1] === '--set' ? [a] : []));
+    const { unknown } = loadConfig({ set }, env);
+    if (unknown.length > 0) throw new Error(`${this.file}: ${name} sets configuration the CLI does not know: ${unknown.join(', ')}`);
+  }
+
+  /** Runs the service's health check until it passes; fails with its last output after 30 s. */
+  async waitHealthy(service: string): Promise<void> {
+    if (this.services[service]!.image?.startsWith('redis:')) {
+      const port = await this.port(service, 6379);
+      await until(`${service} to answer PING`, () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG', 15_000);
+      return;
+    }
+    const [cmd, ...args] = await this.healthcheck(service);
+    const env = { ...process.env, ...(await this.env(service)) };
+    let last = '';
+    await until(`${service}'s health check`, () => {
+      const r = spawnSync(cmd === 'node' ? process.execPath : cmd!, args, { cwd: repo, env, encoding: 'utf8', timeout: 10_000 });
+      last = `${r.status} ${r.stderr}`;
+      return r.status === 0;
+    }, 30_000).catch((e: Error) => { throw new Error(`${e.message}: ${last}`); });
+  }
+
+  /** SIGTERM in reverse start order; every runnel process must exit 0. */
+  async stop(): Promise<Record<string, number | string>> {
+    const codes: Record<string, number | string> = {};
+    for (const name of [...this.processes.keys()].reverse()) {
+      const p = this.processes.get(name)!;
+      if (this.services[name]!.image?.startsWith('redis:')) {
+        spawnSync('redis-cli', ['-p', String(await this.port(name, 6379)), 'shutdown', 'nosave']);
+      }
+      codes[name] = await p.stop(15_000);
+    }
+    this.processes.clear();
+    return codes;
+  }
+
+  async cleanup(): Promise<void> {
+    for (const p of this.processes.values()) await p.stop(2_000);
+    if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
+  }
+
+  output(): string {
+    return [...this.processes].map(([n, p]) => `--- ${n}\n${p.output()}`).join('\n');
+  }
+}
+
+interface KcatMetadata { brokers: { id: number; name: string }[]; topics: { topic: string; partitions: unknown[] }[] }
+
+async function metadata(bootstrap: string, topic?: string): Promise<KcatMetadata> {
+  const r = await runKcat(['-b', bootstrap, '-L', '-J', ...(topic ? ['-t', topic] : [])]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as KcatMetadata;
+}
+
+describe('deploy/docker-compose.cluster.yml as local processes', () => {
+  const t = new Topology('deploy/docker-compose.cluster.yml');
+  const byRole = (role: string) => Object.keys(t.services).filter((n) => t.services[n]!.command?.[0] === role);
+  /** What a client on the Docker host bootstraps from: the brokers' published ports. */
+  const external = async (names: string[]) =>
+    (await Promise.all(names.map((n) => t.map(n, `localhost:${String(t.services[n]!.ports![0]).split(':')[0]}`)))).join(',');
+
+  beforeAll(async () => {
+    try {
+      await t.start();
+    } catch (e) {
+      await t.cleanup();
+      throw e;
+    }
+  }, 180_000);
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it('has the roles the README describes: Redis, a controller, three brokers, a coordinator', () => {
+    expect(Object.keys(t.services).sort()).toEqual(['broker-1', 'broker-2', 'broker-3', 'controller', 'coordinator', 'redis']);
+    expect(byRole('broker')).toHaveLength(3);
+    expect(byRole('controller')).toHaveLength(1);
+    expect(byRole('coordinator')).toHaveLength(1);
+    // Every listener setting is Kafka's: the users' copy-paste pattern.
+    for (const n of [...byRole('broker'), ...byRole('coordinator')]) {
+      const env = t.services[n]!.environment!;
+      expect(env.KAFKA_LISTENERS).toBe('INTERNAL://0.0.0.0:19092,EXTERNAL://0.0.0.0:9092');
+      expect(env.KAFKA_ADVERTISED_LISTENERS).toBe(`INTERNAL://${t.services[n]!.hostname}:19092,EXTERNAL://localhost:${String(t.services[n]!.ports![0]).split(':')[0]}`);
+      expect(env.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP).toBe('INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT');
+      expect(env.KAFKA_INTER_BROKER_LISTENER_NAME).toBe('INTERNAL');
+    }
+  });
+
+  it('starts every service, and each passes the health check its container would run', async () => {
+    for (const name of Object.keys(t.services)) {
+      expect(t.processes.get(name)?.child.exitCode, `${name} is running`).toBeNull();
+      await t.waitHealthy(name);
+    }
+  });
+
+  it('advertises the EXTERNAL listeners to clients on the host and INTERNAL ones inside the network', async () => {
+    const nodes = [...byRole('broker'), ...byRole('coordinator')];
+    const ids = (m: KcatMetadata) => m.brokers.map((b) => b.id).sort();
+    const wantedIds = nodes.map((n) => Number(/node\.id=(\d+)/.exec(t.services[n]!.command!.join(' '))![1])).sort();
+    // Registration is asynchronous: wait until every node is listed.
+    const outside = await until('every node in Metadata', async () => {
+      const m = await metadata(await external(byRole('broker')));
+      return ids(m).join() === wantedIds.join() ? m : undefined;
+    }, 30_000);
+    const idOf = (n: string) => Number(/node\.id=(\d+)/.exec(t.services[n]!.command!.join(' '))![1]);
+    for (const n of nodes) {
+      expect(outside.brokers.find((b) => b.id === idOf(n))!.name).toBe(await external([n]));
+    }
+    const inside = await metadata(await t.map('broker-1', 'broker-1:19092'));
+    for (const n of nodes) {
+      expect(inside.brokers.find((b) => b.id === idOf(n))!.name).toBe(await t.map(n, `${t.services[n]!.hostname}:19092`));
+    }
+  });
+
+  it('produces through the brokers and consumes as a group through the coordinator', async () => {
+    const bootstrap = await external(byRole('broker'));
+    const records = Array.from({ length: 300 }, (_, i) => `k${i}:v${i}`).join('\n') + '\n';
+    const produced = await runKcat(['-b', bootstrap, '-P', '-t', 'compose', '-K', ':'], { input: records });
+    expect(produced.code, produced.stderr).toBe(0);
+    // KAFKA_NUM_PARTITIONS from the compose file reached the controller that created the topic.
+    expect((await metadata(bootstrap, 'compose')).topics[0]!.partitions).toHaveLength(3);
+    const consumed = await runKcat(['-b', bootstrap, '-G', 'compose-group', '-c', '300', '-f', '%s\\n', '-X', 'auto.offset.reset=earliest', 'compose'], { timeoutMs: 45_000 });
+    expect(consumed.code, consumed.stderr).toBe(0);
+    expect(new Set(consumed.stdout.trim().split('\n')).size).toBe(300);
+  });
+
+  it('stops every role cleanly on SIGTERM, as docker compose down does', async () => {
+    const codes = await t.stop();
+    for (const [name, code] of Object.entries(codes)) expect(code, `${name}'s exit`).toBe(0);
+  });
+});
+
+describe('deploy/docker-compose.yml as a local process', () => {
+  const t = new Topology('deploy/docker-compose.yml');
+
+  beforeAll(async () => {
+    try {
+      await t.start();
+    } catch (e) {
+      await t.cleanup();
+      throw e;
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it('serves its EXTERNAL listener to the host and INTERNAL to the network, and stops cleanly', async () => {
+    await t.waitHealthy('runnel');
+    const outside = await t.map('runnel', 'localhost:9092');
+    const inside = await t.map('runnel', 'runnel:19092');
+    expect((await metadata(outside)).brokers.map((b) => b.name)).toEqual([outside]);
+    expect((await metadata(inside)).brokers.map((b) => b.name)).toEqual([inside]);
+    const produced = await runKcat(['-b', outside, '-P', '-t', 'single', '-K', ':'], { input: 'a:1\nb:2\n' });
+    expect(produced.code, produced.stderr).toBe(0);
+    const read = await runKcat(['-b', inside, '-C', '-t', 'single', '-o', 'beginning', '-e', '-f', '%k=%s\\n']);
+    expect(read.stdout.trim().split('\n').sort()).toEqual(['a=1', 'b=2']);
+    expect(await t.stop()).toEqual({ runnel: 0 });
+  });
+});
+
+describe('deploy/healthcheck.mjs', () => {
+  const check = (...args: string[]) => spawnSync(process.execPath, [join(repo, 'deploy/healthcheck.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, KAFKA_LISTENERS: '' } });
+
+  it('fails with one line when nothing listens or the listener is not Kafka', async () => {
+    const closed = check('kafka', `127.0.0.1:${await freePort()}`);
+    expect(closed.status).toBe(1);
+    expect(closed.stderr).toMatch(/^unhealthy: 127\.0\.0\.1:\d+: connect ECONNREFUSED[^\n]*\n$/);
+    // redis-server answers a Kafka request with an error line and is not a healthy Kafka listener.
+    const port = await freePort();
+    const redis = await startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { ready: /ready to accept connections/i });
+    try {
+      expect(check('tcp', `127.0.0.1:${port}`).status).toBe(0);
+      const notKafka = check('kafka', `127.0.0.1:${port}`);
+      expect(notKafka.status).toBe(1);
+      expect(notKafka.stderr).toMatch(/^unhealthy: /);
+    } finally {
+      await redis.stop();
+    }
+    expect(check().stderr).toMatch(/KAFKA_LISTENERS is not set/);
+    expect(check('bogus', 'x').stderr).toMatch(/unknown mode "bogus"/);
+  });
+});
