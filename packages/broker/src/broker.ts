@@ -146,8 +146,10 @@ export class Broker {
     await this.#server.stop();
     // Before the logs close: no RPC may reach a closing log, and the calls still running finish.
     await this.#rpc?.stop();
-    await this.#drainRpc();
+    // Fetchers stop and acks waiters are answered (NOT_LEADER_OR_FOLLOWER) before the drain, so
+    // no coordinator append waiting for its ISR holds the stop up.
     await this.#replicas.stop();
+    await this.#drainRpc();
     await this.#partitions.stop();
     await this.#logs.stop();
     await this.#pool.stop();
