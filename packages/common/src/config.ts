@@ -147,6 +147,9 @@ export const BROKER_CONFIGS = {
   'replica.high.watermark.checkpoint.interval.ms': def('long', '5000', 'How often each log dir\'s replication-offset-checkpoint (high watermarks) is written.', { validator: atLeast(1) }),
   'offsets.commit.timeout.ms': def('int', '5000', 'How long a coordinator\'s append to __consumer_offsets waits for the in-sync replicas.', { validator: atLeast(1) }),
   'broker.rack': def('string', null, 'Rack of this broker; the controller spreads a partition\'s replicas over racks.'),
+  'auto.leader.rebalance.enable': def('boolean', 'true', 'The controller moves leadership back to preferred leaders (the first replica) when a broker\'s imbalance is too high.'),
+  'leader.imbalance.check.interval.seconds': def('long', '300', 'How often the controller checks the leader imbalance.', { validator: atLeast(1) }),
+  'leader.imbalance.per.broker.percentage': def('int', '10', 'Share of a broker\'s preferred partitions led elsewhere above which they move back.', { validator: between(0, 100) }),
 
   // --- network
   'socket.request.max.bytes': def('int', '104857600', 'Largest request frame accepted; bigger frames close the connection.', { validator: atLeast(1) }),

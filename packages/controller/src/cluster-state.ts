@@ -4,12 +4,19 @@
  * caller gets back. No I/O and no clocks here, so every rule is unit-tested on plain values; the
  * Controller class only times, fences and commits.
  *
- * Invariants these functions keep (replication is not built: every cluster topic has RF 1):
- * - A partition led by a live broker has `isr = [leader]`; a partition whose broker is fenced has
- *   `leader = -1, isr = []` and keeps its replica list (the broker's disk still holds it).
+ * Invariants these functions keep (docs/replication.md, "Rules the controller keeps"):
+ * - A partition's leader is live, in its ISR and one of its replicas, or -1 (offline). The ISR is
+ *   a subset of the replicas and is never empty: when its last live members are fenced they stay
+ *   in it (they hold every acknowledged record), so only they, or an unclean election, bring the
+ *   partition back.
+ * - A new leader is the first replica, in assignment order, that is a live broker, in the ISR and
+ *   not in controlled shutdown; with `unclean.leader.election.enable` (topic override, else the
+ *   controller's config) and no such replica, the first live replica, with isr [it].
  * - Every change to a partition's leader or ISR bumps its `version`; a new leader bumps
- *   `leaderEpoch`. Going offline keeps the epoch, so the broker that comes back leads with
- *   the epoch it had + 1.
+ *   `leaderEpoch`. Going offline keeps the epoch, so whoever leads next leads with epoch + 1.
+ * - A broker never joins an ISR by registering (its leader proposes it with alterPartition once
+ *   it has caught up); it leads again only partitions that are offline with it in their ISR.
+ * - A node id that is live belongs to the process (incarnation) that registered it.
  * - `coordinators` covers exactly the partitions of `__consumer_offsets` (empty before the topic
  *   is first created): live coordinators sorted by node id, partition p → coordinators[p % n]. An
  *   entry's `epoch` grows by one whenever its owner changes or its owner registers again (a new
@@ -21,20 +28,27 @@
  *   other partition of a recreated topic too. `__consumer_offsets` cannot be deleted (Kafka's rule).
  */
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from '@runnel/common';
-import type { ClusterChange, ClusterState, CoordinatorAssignment, NodeRole, PartitionState, StoredNode, TopicMetadata } from '@runnel/metadata';
-import { MetadataError, assignReplicas, checkDeletable, validateTopicName } from '@runnel/metadata';
-import type { CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
+import type {
+  AlterPartitionResult, ClusterChange, ClusterState, CoordinatorAssignment, ElectionResult, NodeRole, PartitionState, StoredNode, TopicMetadata,
+} from '@runnel/metadata';
+import { MetadataError, checkDeletable, validateTopicName } from '@runnel/metadata';
+import type { AlterPartitionRequest, CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
 import { ControllerError } from './errors.ts';
 
 /** What a node sends to register: the RPC request (the broker epoch is the controller's to give). */
 export type RegistrationInput = RegisterNodeRequest;
-export type { CreateTopicRequest };
+export type { AlterPartitionRequest, CreateTopicRequest };
 
-
-/** Inputs that are not part of the state: the configured offsets topic size and a topic id source. */
+/** Inputs that are not part of the state: configuration, a topic id source, and who is shutting down. */
 export interface Settings {
   offsetsPartitions: number;
   newTopicId: () => string;
+  /** `offsets.topic.replication.factor` (default 1), capped at the live brokers when the topic is created. */
+  offsetsReplicationFactor?: number;
+  /** The controller's `unclean.leader.election.enable` (default false); a topic's override wins. */
+  uncleanLeaderElection?: boolean;
+  /** Brokers in controlled shutdown: never elected, never added to an ISR (until they register again). */
+  shuttingDown?: ReadonlySet<number>;
 }
 
 // ------------------------------------------------------------------------------------ reading the state
@@ -60,34 +74,44 @@ export function isEmpty(change: ClusterChange): boolean {
 
 /**
  * A node registers (first time, after being fenced, or as a restarted process). It gets the new
- * broker epoch; as a broker it leads again every offline partition it holds (leaderEpoch + 1,
- * isr [it]); as a coordinator it takes its share of the offsets partitions (see `settle`).
+ * broker epoch; as a broker it leads again every offline partition with it in the ISR (see
+ * `electOffline`), and it joins no ISR; as a coordinator it takes its share of the offsets
+ * partitions (see `settle`). A node id that is live under another incarnation is refused with
+ * DUPLICATE_BROKER_REGISTRATION (retriable: that process's session may expire); the same
+ * incarnation registering again is accepted.
  */
-export function registerNode(state: ClusterState, input: RegistrationInput, brokerEpoch: number): ClusterChange {
+export function registerNode(state: ClusterState, input: RegistrationInput, brokerEpoch: number, settings: Partial<Settings> = {}): ClusterChange {
   if (!Number.isInteger(input.nodeId) || input.nodeId < 0) throw new ControllerError('BAD_REQUEST', `node id must be a non-negative integer, got ${input.nodeId}`);
   if (input.roles.length === 0) throw new ControllerError('BAD_REQUEST', `node ${input.nodeId} registered with no roles`);
   const unknown = input.roles.filter((r) => r !== 'broker' && r !== 'coordinator');
   if (unknown.length > 0) throw new ControllerError('BAD_REQUEST', `node ${input.nodeId} registered with unknown role(s) ${unknown.join(', ')}`);
+  const incarnationId = input.incarnationId ?? '';
+  const held = state.nodes.get(input.nodeId);
+  if (held && !held.fenced && (held.incarnationId ?? '') !== incarnationId) {
+    throw new MetadataError('DUPLICATE_BROKER_REGISTRATION',
+      `node id ${input.nodeId} is held by a live process at ${held.host}:${held.port} (incarnation ${held.incarnationId || '?'}); this one (${incarnationId || '?'}) must wait for its session to expire`,
+      { retriable: true });
+  }
   const node: StoredNode = {
     nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, brokerEpoch,
-    roles: [...new Set(input.roles)].sort(), rpc: input.rpc, fenced: false,
+    roles: [...new Set(input.roles)].sort(), rpc: input.rpc, incarnationId, fenced: false,
     // Only when given, so registrations without listener names keep their old shape.
     ...(input.endpoints?.length ? { endpoints: input.endpoints } : {}),
   };
-  const topics: ClusterChange['topics'] = [];
-  if (node.roles.includes('broker')) {
-    for (const topic of state.topics.values()) {
-      const updated = mapPartitions(topic, (p) => (p.leader === -1 && p.replicas.includes(node.nodeId)
-        ? { ...p, leader: node.nodeId, leaderEpoch: p.leaderEpoch + 1, isr: [node.nodeId], version: p.version + 1 }
-        : p));
-      if (updated) topics.push({ topic: updated, previous: topic });
-    }
-  }
-  return { nodes: [node], ...(topics.length > 0 ? { topics } : {}) };
+  const registered: ClusterChange = { nodes: [node] };
+  // Registering ends a controlled shutdown: the node may lead and join ISRs again.
+  const shuttingDown = new Set(settings.shuttingDown);
+  shuttingDown.delete(node.nodeId);
+  return mergeChanges(registered, electOffline(applyChange(state, registered, state.version), { ...settings, shuttingDown }));
 }
 
-/** Fences nodes the controller has not heard from: their partitions go offline (leader -1, isr []). */
-export function fenceNodes(state: ClusterState, nodeIds: Iterable<number>): ClusterChange {
+/**
+ * Fences nodes the controller has not heard from. Each leaves every ISR it was in, except that an
+ * ISR is never emptied (its last members stay: they hold every acknowledged record); partitions
+ * they led get a new leader from the live ISR (epoch + 1), or an unclean one where allowed, or go
+ * offline (leader -1, epoch kept).
+ */
+export function fenceNodes(state: ClusterState, nodeIds: Iterable<number>, settings: Partial<Settings> = {}): ClusterChange {
   const fenced = new Set<number>();
   const nodes: StoredNode[] = [];
   for (const id of nodeIds) {
@@ -97,17 +121,67 @@ export function fenceNodes(state: ClusterState, nodeIds: Iterable<number>): Clus
     nodes.push({ ...node, fenced: true });
   }
   if (nodes.length === 0) return {};
+  const after = applyChange(state, { nodes }, state.version);
+  const eligible = electable(after, settings);
   const topics: ClusterChange['topics'] = [];
   for (const topic of state.topics.values()) {
+    const unclean = uncleanAllowed(topic, settings);
     const updated = mapPartitions(topic, (p) => {
-      const leaderGone = fenced.has(p.leader);
-      const isr = p.isr.filter((id) => !fenced.has(id));
-      if (!leaderGone && isr.length === p.isr.length) return p;
-      return { ...p, leader: leaderGone ? -1 : p.leader, isr: leaderGone ? [] : isr, version: p.version + 1 };
+      const remaining = p.isr.filter((id) => !fenced.has(id));
+      const isr = remaining.length > 0 ? remaining : p.isr;
+      if (!fenced.has(p.leader)) return isr.length === p.isr.length ? p : { ...p, isr, version: p.version + 1 };
+      return elect({ ...p, leader: -1, isr }, eligible, unclean) ?? { ...p, leader: -1, isr, version: p.version + 1 };
     });
     if (updated) topics.push({ topic: updated, previous: topic });
   }
   return { nodes, ...(topics.length > 0 ? { topics } : {}) };
+}
+
+/**
+ * Leaders for offline partitions that can have one now: the first eligible ISR member, else (with
+ * unclean election allowed) the first eligible replica with isr [it]. Run after every change
+ * (`settle`): a broker that came back, a topic whose unclean setting changed.
+ */
+export function electOffline(state: ClusterState, settings: Partial<Settings> = {}): ClusterChange {
+  const eligible = electable(state, settings);
+  const topics: ClusterChange['topics'] = [];
+  for (const topic of state.topics.values()) {
+    const unclean = uncleanAllowed(topic, settings);
+    const updated = mapPartitions(topic, (p) => (p.leader === -1 ? elect(p, eligible, unclean) ?? p : p));
+    if (updated) topics.push({ topic: updated, previous: topic });
+  }
+  return topics.length > 0 ? { topics } : {};
+}
+
+/**
+ * Controlled shutdown (Kafka's ControlledShutdown / KRaft's wantShutDown): every partition the
+ * node leads moves to the first other eligible ISR member (epoch + 1), and the node leaves every
+ * ISR that has other members. `remaining` counts the partitions it still leads (no other in-sync
+ * replica); they go offline when it is fenced. A stale broker epoch (another incarnation, or a
+ * fenced node) leads nothing under that epoch: no change, remaining 0.
+ */
+export function controlledShutdown(state: ClusterState, nodeId: number, brokerEpoch: number, settings: Partial<Settings> = {}): { change: ClusterChange; remaining: number } {
+  if (isFenced(state, nodeId, brokerEpoch)) return { change: {}, remaining: 0 };
+  const shuttingDown = new Set(settings.shuttingDown);
+  shuttingDown.add(nodeId);
+  const eligible = electable(state, { ...settings, shuttingDown });
+  let remaining = 0;
+  const topics: ClusterChange['topics'] = [];
+  for (const topic of state.topics.values()) {
+    const updated = mapPartitions(topic, (p) => {
+      if (!p.isr.includes(nodeId)) return p;
+      const isr = p.isr.length > 1 ? p.isr.filter((id) => id !== nodeId) : p.isr;
+      if (p.leader !== nodeId) return isr.length === p.isr.length ? p : { ...p, isr, version: p.version + 1 };
+      const leader = p.replicas.find((id) => eligible.has(id) && isr.includes(id) && id !== nodeId);
+      if (leader === undefined) {
+        remaining++;
+        return p;
+      }
+      return { ...p, leader, leaderEpoch: p.leaderEpoch + 1, isr, version: p.version + 1 };
+    });
+    if (updated) topics.push({ topic: updated, previous: topic });
+  }
+  return { change: topics.length > 0 ? { topics } : {}, remaining };
 }
 
 /** Same as fenceNodes for one node. */
@@ -124,6 +198,116 @@ export function expiredNodes(state: ClusterState, lastSeen: ReadonlyMap<number, 
     if (seen === undefined || now - seen > sessionTimeoutMs) out.push(node.nodeId);
   }
   return out.sort((a, b) => a - b);
+}
+
+// ------------------------------------------------------------------------------------ ISR changes and elections
+
+/**
+ * Kafka's AlterPartition: the leader proposes a new ISR, based on the state it holds. Refused
+ * (with the committed state, never thrown) unless the caller is a live node with its current
+ * broker epoch (STALE_BROKER_EPOCH), the partition exists (UNKNOWN_TOPIC_OR_PARTITION), the
+ * caller leads it (NOT_LEADER_OR_FOLLOWER) under the request's epoch (FENCED_LEADER_EPOCH) and
+ * version (INVALID_UPDATE_VERSION), and the ISR contains the leader, lists distinct replicas, and
+ * adds only live brokers not shutting down (INELIGIBLE_REPLICA). The same ISR commits nothing.
+ */
+export function alterPartition(state: ClusterState, request: AlterPartitionRequest, settings: Partial<Settings> = {}): { change: ClusterChange; result: AlterPartitionResult } {
+  const topic = state.topics.get(request.topic);
+  const current = topic?.partitions[request.partition] ?? null;
+  const refuse = (error: NonNullable<AlterPartitionResult['error']>) => ({ change: {}, result: { error, partition: current } });
+  if (isFenced(state, request.nodeId, request.brokerEpoch)) return refuse('STALE_BROKER_EPOCH');
+  if (!topic || !current) return refuse('UNKNOWN_TOPIC_OR_PARTITION');
+  if (current.leader !== request.nodeId) return refuse('NOT_LEADER_OR_FOLLOWER');
+  if (current.leaderEpoch !== request.leaderEpoch) return refuse('FENCED_LEADER_EPOCH');
+  if (current.version !== request.version) return refuse('INVALID_UPDATE_VERSION');
+  const isr = request.isr;
+  const eligible = electable(state, settings);
+  const valid = isr.includes(current.leader) && new Set(isr).size === isr.length && isr.every((id) => current.replicas.includes(id))
+    && isr.every((id) => current.isr.includes(id) || eligible.has(id));
+  if (!valid) return refuse('INELIGIBLE_REPLICA');
+  if (isr.length === current.isr.length && isr.every((id, i) => current.isr[i] === id)) return { change: {}, result: { error: null, partition: current } };
+  const partition: PartitionState = { ...current, isr: [...isr], version: current.version + 1 };
+  const updated = mapPartitions(topic, (p) => (p.partition === request.partition ? partition : p))!;
+  return { change: { topics: [{ topic: updated, previous: topic }] }, result: { error: null, partition } };
+}
+
+/**
+ * Kafka's ElectLeaders. Preferred: the first replica becomes leader if it is eligible and in the
+ * ISR (ELECTION_NOT_NEEDED when it leads already, PREFERRED_LEADER_NOT_AVAILABLE otherwise).
+ * Unclean: only offline partitions (ELECTION_NOT_NEEDED otherwise) get a leader, from the ISR if
+ * one is live, else any live replica (ELIGIBLE_LEADERS_NOT_AVAILABLE when none). `partitions`
+ * null means every partition, and then (as Kafka) partitions that need no election are left out.
+ */
+export function electLeaders(
+  state: ClusterState, partitions: { topic: string; partition: number }[] | null, unclean: boolean, settings: Partial<Settings> = {},
+): { change: ClusterChange; results: ElectionResult[] } {
+  const eligible = electable(state, settings);
+  const all = partitions === null;
+  const wanted = partitions ?? [...state.topics.values()].flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition })));
+  const results: ElectionResult[] = [];
+  const changed = new Map<string, TopicMetadata>();
+  for (const { topic: name, partition } of wanted) {
+    const topic = changed.get(name) ?? state.topics.get(name);
+    const p = topic?.partitions[partition];
+    const result = (error: ElectionResult['error'], message: string) => {
+      if (!(all && error === 'ELECTION_NOT_NEEDED')) results.push({ topic: name, partition, error, message });
+    };
+    if (!topic || !p) {
+      result('UNKNOWN_TOPIC_OR_PARTITION', `partition ${name}-${partition} does not exist`);
+      continue;
+    }
+    let next: PartitionState | undefined;
+    if (!unclean) {
+      const preferred = p.replicas[0]!;
+      if (p.leader === preferred) {
+        result('ELECTION_NOT_NEEDED', `leader ${preferred} is already the preferred leader of ${name}-${partition}`);
+        continue;
+      }
+      if (!eligible.has(preferred) || !p.isr.includes(preferred)) {
+        result('PREFERRED_LEADER_NOT_AVAILABLE', `preferred leader ${preferred} of ${name}-${partition} is ${eligible.has(preferred) ? 'not in the ISR' : 'not live'}`);
+        continue;
+      }
+      next = { ...p, leader: preferred, leaderEpoch: p.leaderEpoch + 1, version: p.version + 1 };
+    } else {
+      if (p.leader !== -1) {
+        result('ELECTION_NOT_NEEDED', `${name}-${partition} has a leader (${p.leader})`);
+        continue;
+      }
+      next = elect(p, eligible, true);
+      if (!next) {
+        result('ELIGIBLE_LEADERS_NOT_AVAILABLE', `no live replica of ${name}-${partition} (replicas ${p.replicas.join(',')})`);
+        continue;
+      }
+    }
+    changed.set(name, { ...topic, partitions: topic.partitions.map((q) => (q.partition === partition ? next! : q)) });
+    result(null, '');
+  }
+  const topics = [...changed.values()].map((topic) => ({ topic, previous: state.topics.get(topic.name)! }));
+  return { change: topics.length > 0 ? { topics } : {}, results };
+}
+
+/**
+ * Kafka's auto leader rebalance (`auto.leader.rebalance.enable`): for each broker, the share of
+ * the partitions it is the preferred leader of that someone else leads; above
+ * `leader.imbalance.per.broker.percentage`, those whose preferred leader is eligible and in the
+ * ISR move back to it (a preferred election each).
+ */
+export function rebalanceLeaders(state: ClusterState, imbalancePercentage: number, settings: Partial<Settings> = {}): ClusterChange {
+  const preferredOf = new Map<number, { total: number; misplaced: { topic: string; partition: number }[] }>();
+  for (const topic of state.topics.values()) {
+    for (const p of topic.partitions) {
+      const preferred = p.replicas[0]!;
+      const entry = preferredOf.get(preferred) ?? { total: 0, misplaced: [] };
+      entry.total++;
+      if (p.leader !== preferred) entry.misplaced.push({ topic: topic.name, partition: p.partition });
+      preferredOf.set(preferred, entry);
+    }
+  }
+  const candidates: { topic: string; partition: number }[] = [];
+  for (const { total, misplaced } of preferredOf.values()) {
+    if (misplaced.length > 0 && (misplaced.length * 100) / total > imbalancePercentage) candidates.push(...misplaced);
+  }
+  if (candidates.length === 0) return {};
+  return electLeaders(state, candidates, false, settings).change;
 }
 
 // ------------------------------------------------------------------------------------ coordinators and the offsets topic
@@ -154,21 +338,27 @@ export function assignCoordinators(state: ClusterState, renewed?: number, recrea
   return same ? undefined : next;
 }
 
-/** Creates `__consumer_offsets` (RF 1, round-robin over live brokers) once a broker is live and it is missing. */
+/**
+ * Creates `__consumer_offsets` once a broker is live and it is missing: `offsets.topic.replication.factor`
+ * replicas, capped at the live brokers (Kafka refuses to create it below the factor; the
+ * controller logs the cap), spread as any topic.
+ */
 export function ensureOffsetsTopic(state: ClusterState, settings: Settings): ClusterChange {
   const brokers = liveNodeIds(state, 'broker');
   if (state.topics.has(OFFSETS_TOPIC) || brokers.length === 0) return {};
-  const assignments = assignReplicas(brokers, settings.offsetsPartitions, 1, 0, state.topics.size);
+  const rf = Math.min(settings.offsetsReplicationFactor ?? 1, brokers.length);
+  const assignments = placeReplicas(state, settings.offsetsPartitions, rf, 0, state.topics.size);
   const topic = newTopic(state, OFFSETS_TOPIC, settings.newTopicId(), true, { ...OFFSETS_TOPIC_CONFIGS }, assignments);
   return { topics: [{ topic, previous: null }] };
 }
 
 /**
- * Completes a change with what follows from it: the offsets topic once a broker is live, and the
- * coordinator map of the resulting state. Every change the controller commits goes through here.
+ * Completes a change with what follows from it: the offsets topic once a broker is live, leaders
+ * for offline partitions that can have one, and the coordinator map of the resulting state. Every change the controller commits goes through here.
  */
 export function settle(state: ClusterState, change: ClusterChange, settings: Settings, renewed?: number): ClusterChange {
-  const merged = mergeChanges(change, ensureOffsetsTopic(applyChange(state, change, state.version), settings));
+  let merged = mergeChanges(change, ensureOffsetsTopic(applyChange(state, change, state.version), settings));
+  merged = mergeChanges(merged, electOffline(applyChange(state, merged, state.version), settings));
   const after = applyChange(state, merged, state.version);
   const before = state.topics.get(OFFSETS_TOPIC);
   // The map was made for the topic `state` holds; a topic that appears (or is replaced) here is a new one.
@@ -177,7 +367,7 @@ export function settle(state: ClusterState, change: ClusterChange, settings: Set
   return coordinators ? { ...merged, coordinators } : merged;
 }
 
-// ------------------------------------------------------------------------------------ topic operations (LocalStore's rules)
+// ------------------------------------------------------------------------------------ topic operations (LocalStore's checks, Kafka's placement)
 
 export function createTopic(state: ClusterState, request: CreateTopicRequest, topicId: string): { change: ClusterChange; topic: TopicMetadata } {
   validateTopicName(request.name);
@@ -206,7 +396,7 @@ export function createPartitions(state: ClusterState, name: string, totalCount: 
   }
   const added = assignments.length > 0
     ? checkAssignments(state, assignments, totalCount - current)
-    : placeReplicas(state, totalCount - current, topic.partitions[0]?.replicas.length ?? 1, current, 0);
+    : placeReplicas(state, totalCount - current, topic.partitions[0]?.replicas.length ?? 1, current, existingStart(state, topic));
   const updated: TopicMetadata = { ...topic, partitions: [...topic.partitions, ...added.map((replicas, i) => newPartition(state, current + i, replicas))] };
   return { change: { topics: [{ topic: updated, previous: topic }] }, topic: updated };
 }
@@ -290,36 +480,126 @@ function newTopic(state: ClusterState, name: string, topicId: string, internal: 
   return { name, topicId, internal, configs, partitions: assignments.map((replicas, p) => newPartition(state, p, replicas)) };
 }
 
-/** A new partition led by its first replica, or offline when that broker is fenced. */
+/**
+ * A new partition: its ISR is its live replicas, led by the first of them. With none live it is
+ * offline with isr = all replicas (it holds no record yet, so any of them may lead when it comes).
+ */
 function newPartition(state: ClusterState, partition: number, replicas: number[]): PartitionState {
   const live = new Set(liveNodeIds(state, 'broker'));
   const isr = replicas.filter((id) => live.has(id));
-  const leader = live.has(replicas[0]!) ? replicas[0]! : -1;
-  return { partition, leader, leaderEpoch: 0, replicas: [...replicas], isr: leader === -1 ? [] : isr, version: 0 };
+  return { partition, leader: isr[0] ?? -1, leaderEpoch: 0, replicas: [...replicas], isr: isr.length > 0 ? isr : [...replicas], version: 0 };
 }
 
-const notBuilt = (rf: number) => new MetadataError('INVALID_REPLICATION_FACTOR', `replication factor ${rf}: replication is not built yet (cluster topics have replication factor 1)`);
+/** Brokers that may lead or join an ISR: registered as brokers, unfenced, not in controlled shutdown. */
+function electable(state: ClusterState, settings: Partial<Settings>): Set<number> {
+  const out = new Set<number>();
+  for (const id of liveNodeIds(state, 'broker')) if (!settings.shuttingDown?.has(id)) out.add(id);
+  return out;
+}
 
-/** Round-robin over live brokers, refusing what RF 1 cannot do, in Kafka's words where Kafka has them. */
+/** The topic's `unclean.leader.election.enable` override, else the controller's. */
+function uncleanAllowed(topic: TopicMetadata, settings: Partial<Settings>): boolean {
+  const override = topic.configs['unclean.leader.election.enable'];
+  if (override !== undefined) return override.trim().toLowerCase() === 'true';
+  return settings.uncleanLeaderElection ?? false;
+}
+
+/**
+ * A new leader for `p` (its current leader is ignored): the first replica in the ISR that is
+ * eligible, or with `unclean` the first eligible replica (isr [it]: nothing else is known to be in
+ * sync with it). The ISR keeps its members that are eligible. Undefined when nobody can lead.
+ */
+function elect(p: PartitionState, eligible: ReadonlySet<number>, unclean: boolean): PartitionState | undefined {
+  const clean = p.replicas.find((id) => eligible.has(id) && p.isr.includes(id));
+  if (clean !== undefined) {
+    const isr = p.isr.filter((id) => eligible.has(id));
+    return { ...p, leader: clean, leaderEpoch: p.leaderEpoch + 1, isr, version: p.version + 1 };
+  }
+  if (!unclean) return undefined;
+  const any = p.replicas.find((id) => eligible.has(id));
+  return any === undefined ? undefined : { ...p, leader: any, leaderEpoch: p.leaderEpoch + 1, isr: [any], version: p.version + 1 };
+}
+
+/**
+ * Kafka's placement (AdminUtils.assignReplicasToBrokers) with a fixed start index instead of a
+ * random one: partition p's first replica is brokers[(p + start) % n], the others follow at a
+ * shift that grows by one every n partitions, so both replicas and preferred leaders spread
+ * evenly. When every live broker has a rack, the list is rack-alternated first and each replica
+ * goes to a rack (then a broker) that has none of the partition's replicas yet, while one remains.
+ */
 function placeReplicas(state: ClusterState, partitions: number, replicationFactor: number, firstPartition: number, start: number): number[][] {
   if (!Number.isInteger(replicationFactor) || replicationFactor < 1) {
     throw new MetadataError('INVALID_REPLICATION_FACTOR', 'Replication factor must be larger than 0.');
   }
-  if (replicationFactor > 1) throw notBuilt(replicationFactor);
-  const brokers = liveNodeIds(state, 'broker');
-  if (replicationFactor > brokers.length) {
-    throw new MetadataError('INVALID_REPLICATION_FACTOR', `Replication factor: ${replicationFactor} larger than available brokers: ${brokers.length}.`);
+  const live = liveNodeIds(state, 'broker');
+  if (replicationFactor > live.length) {
+    throw new MetadataError('INVALID_REPLICATION_FACTOR', `Replication factor: ${replicationFactor} larger than available brokers: ${live.length}.`);
   }
-  return assignReplicas(brokers, partitions, replicationFactor, firstPartition, start);
+  const racks = new Map<number, string>();
+  for (const id of live) {
+    const rack = state.nodes.get(id)!.rack;
+    if (rack !== null && rack !== '') racks.set(id, rack);
+  }
+  const rackAware = racks.size === live.length;
+  const brokers = rackAware ? rackAlternated(racks) : live;
+  const n = brokers.length;
+  const rackCount = new Set(racks.values()).size;
+  const out: number[][] = [];
+  let shift = start;
+  for (let p = firstPartition; p < firstPartition + partitions; p++) {
+    if (p > 0 && p % n === 0) shift++;
+    const first = (p + start) % n;
+    const replicas = [brokers[first]!];
+    if (!rackAware) {
+      for (let j = 0; j < replicationFactor - 1; j++) replicas.push(brokers[replicaIndex(first, shift, j, n)]!);
+    } else {
+      const usedRacks = new Set([racks.get(brokers[first]!)]);
+      const used = new Set([brokers[first]!]);
+      let k = 0;
+      while (replicas.length < replicationFactor) {
+        const broker = brokers[replicaIndex(first, shift * rackCount, k++, n)]!;
+        const rack = racks.get(broker)!;
+        if ((!usedRacks.has(rack) || usedRacks.size === rackCount) && (!used.has(broker) || used.size === n)) {
+          replicas.push(broker);
+          usedRacks.add(rack);
+          used.add(broker);
+        }
+      }
+    }
+    out.push(replicas);
+  }
+  return out;
 }
 
-/** Explicit assignments: LocalStore's shape check, brokers that exist, and RF 1. */
+function replicaIndex(first: number, shift: number, j: number, n: number): number {
+  return (first + 1 + ((shift + j) % (n - 1))) % n;
+}
+
+/** Kafka's rack-alternated broker list: racks sorted, one broker of each in turn (brokers sorted within a rack). */
+function rackAlternated(racks: ReadonlyMap<number, string>): number[] {
+  const byRack = new Map<string, number[]>();
+  for (const [id, rack] of [...racks].sort((a, b) => a[0] - b[0])) byRack.set(rack, [...(byRack.get(rack) ?? []), id]);
+  const names = [...byRack.keys()].sort();
+  const out: number[] = [];
+  for (let i = 0; out.length < racks.size; i++) {
+    const next = byRack.get(names[i % names.length]!)!.shift();
+    if (next !== undefined) out.push(next);
+  }
+  return out;
+}
+
+/** Where added partitions continue (Kafka's createPartitions): the index of the broker leading the existing partition 0's preferred replica. */
+function existingStart(state: ClusterState, topic: TopicMetadata): number {
+  const first = topic.partitions[0]?.replicas[0];
+  const live = liveNodeIds(state, 'broker');
+  return first === undefined ? 0 : Math.max(0, live.findIndex((id) => id >= first));
+}
+
+/** Explicit assignments: LocalStore's shape check and brokers that exist (any replication factor). */
 function checkAssignments(state: ClusterState, assignments: number[][], expected: number): number[][] {
   if (assignments.length !== expected || assignments.some((r) => r.length === 0 || new Set(r).size !== r.length)) {
     throw new MetadataError('INVALID_REPLICA_ASSIGNMENT', `replica assignment must list ${expected} partition(s), each with distinct brokers`);
   }
-  const rf = Math.max(...assignments.map((r) => r.length));
-  if (rf > 1) throw notBuilt(rf);
   const unknown = [...new Set(assignments.flat())].filter((id) => !state.nodes.get(id)?.roles.includes('broker')).sort((a, b) => a - b);
   if (unknown.length > 0) throw new MetadataError('INVALID_REPLICA_ASSIGNMENT', `Unknown broker(s) in replica assignment: ${unknown.join(', ')}.`);
   return assignments;

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { silentLogger, type BrokerConfig, type Logger } from '@runnel/common';
 import { MetadataError, newClusterId, type ClusterChange, type ClusterState, type ControllerStore } from '@runnel/metadata';
 import { RpcServer, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
+import { OFFSETS_TOPIC } from '@runnel/common';
 import {
-  alterTopicConfigs, applyChange, createPartitions, createTopic, deleteTopic, expiredNodes, fenceNodes,
-  isEmpty, isFenced, registerNode, settle, type Settings,
+  alterPartition, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
+  expiredNodes, fenceNodes, isEmpty, isFenced, rebalanceLeaders, registerNode, settle, type Settings,
 } from './cluster-state.ts';
 import { ControllerError } from './errors.ts';
 
@@ -72,6 +73,12 @@ export class Controller {
   #queue: Promise<unknown> = Promise.resolve();
   #liveness: NodeJS.Timeout | undefined;
   #producerIds = { next: 0n, end: 0n };
+  /**
+   * Brokers in controlled shutdown (in memory, like liveness): never elected nor added to an ISR
+   * until they register again or are fenced. A new term starts with none.
+   */
+  #shuttingDown = new Set<number>();
+  #rebalance: NodeJS.Timeout | undefined;
 
   private constructor(options: ControllerOptions) {
     this.#config = options.config;
@@ -84,6 +91,9 @@ export class Controller {
     this.#sessionTimeoutMs = options.config.get('broker.session.timeout.ms');
     this.#settings = {
       offsetsPartitions: options.config.get('offsets.topic.num.partitions'),
+      offsetsReplicationFactor: options.config.get('offsets.topic.replication.factor'),
+      uncleanLeaderElection: options.config.get('unclean.leader.election.enable'),
+      shuttingDown: this.#shuttingDown,
       newTopicId: () => randomBytes(16).toString('hex'),
     };
   }
@@ -201,8 +211,14 @@ export class Controller {
           this.#log = log;
           this.#active = true;
           this.#producerIds = { next: 0n, end: 0n };
+          this.#shuttingDown.clear();
           this.#liveness = setInterval(() => this.#checkLiveness(), Math.min(LIVENESS_INTERVAL_MS, this.#sessionTimeoutMs / 3));
           this.#liveness.unref();
+          if (this.#config.get('auto.leader.rebalance.enable')) {
+            this.#rebalance = setInterval(() => this.#checkImbalance(), this.#config.get('leader.imbalance.check.interval.seconds') * 1000);
+            this.#rebalance.unref();
+          }
+          this.#logOffsetsCap(loaded, state);
           log.info({ clusterId: state.clusterId, version: state.version, nodes: this.#lastSeen.size, topics: state.topics.size }, 'active controller');
           return true;
         });
@@ -240,6 +256,20 @@ export class Controller {
     this.#state = undefined;
     if (this.#liveness) clearInterval(this.#liveness);
     this.#liveness = undefined;
+    if (this.#rebalance) clearInterval(this.#rebalance);
+    this.#rebalance = undefined;
+  }
+
+  /** Kafka refuses to create __consumer_offsets below its replication factor; Runnel caps it at the live brokers and says so. */
+  #logOffsetsCap(before: ClusterState, after: ClusterState): void {
+    if (before.topics.has(OFFSETS_TOPIC)) return;
+    const created = after.topics.get(OFFSETS_TOPIC);
+    const wanted = this.#config.get('offsets.topic.replication.factor');
+    const rf = created?.partitions[0]?.replicas.length ?? wanted;
+    if (rf < wanted) {
+      this.#log.warn({ topic: OFFSETS_TOPIC, replicationFactor: rf, configured: wanted },
+        `${OFFSETS_TOPIC} created with replication factor ${rf}: offsets.topic.replication.factor is ${wanted} but only ${rf} broker(s) are live`);
+    }
   }
 
   #checkClusterId(state: ClusterState): void {
@@ -314,12 +344,29 @@ export class Controller {
     if (expired.length === 0 && isEmpty(pending)) return;
     this.#write(async (state, commit) => {
       const now = expiredNodes(state, this.#lastSeen, performance.now(), this.#sessionTimeoutMs);
-      const version = await commit(settle(state, fenceNodes(state, now), this.#settings));
+      const version = await commit(settle(state, fenceNodes(state, now, this.#settings), this.#settings));
+      this.#logOffsetsCap(state, this.#state!);
       if (now.length > 0) {
-        for (const id of now) this.#lastSeen.delete(id);
+        for (const id of now) {
+          this.#lastSeen.delete(id);
+          this.#shuttingDown.delete(id);
+        }
         this.#log.warn({ nodes: now, version, timeoutMs: this.#sessionTimeoutMs }, 'fenced nodes not heard from within the session timeout');
       }
     }).catch((err: unknown) => this.#log.warn({ err }, 'liveness check failed'));
+  }
+
+  /** `auto.leader.rebalance.enable`: every `leader.imbalance.check.interval.seconds`, preferred leaders take their partitions back. */
+  #checkImbalance(): void {
+    if (!this.#active || !this.#state) return;
+    const percentage = this.#config.get('leader.imbalance.per.broker.percentage');
+    if (isEmpty(rebalanceLeaders(this.#state, percentage, this.#settings))) return;
+    this.#write(async (state, commit) => {
+      const change = rebalanceLeaders(state, percentage, this.#settings);
+      const version = await commit(settle(state, change, this.#settings));
+      this.#log.info({ partitions: change.topics?.flatMap((t) => t.topic.partitions.filter((p, i) => p.leader !== t.previous?.partitions[i]?.leader).map((p) => `${t.topic.name}-${p.partition}`)), version },
+        'moved leadership back to preferred leaders');
+    }).catch((err: unknown) => this.#log.warn({ err }, 'leader rebalance failed'));
   }
 
   // ---------------------------------------------------------------------------------- RPC
@@ -331,9 +378,11 @@ export class Controller {
         const brokerEpoch = await this.#guard(term, () => this.#store.nextBrokerEpoch());
         const state = this.#state!;
         const renewed = req.roles.includes('coordinator') ? req.nodeId : undefined;
-        const change = settle(state, registerNode(state, { ...req, rack: req.rack ?? null, rpc: req.rpc ?? null }, brokerEpoch), this.#settings, renewed);
+        const change = settle(state, registerNode(state, { ...req, rack: req.rack ?? null, rpc: req.rpc ?? null }, brokerEpoch, this.#settings), this.#settings, renewed);
         const version = await commit(change);
+        this.#logOffsetsCap(state, this.#state!);
         this.#lastSeen.set(req.nodeId, performance.now());
+        this.#shuttingDown.delete(req.nodeId);
         const { fenced: _fenced, ...registration } = this.#state!.nodes.get(req.nodeId)!;
         this.#log.info({ node: req.nodeId, roles: registration.roles, brokerEpoch, version }, 'node registered');
         return { registration: registration as NodeRegistration, version };
@@ -369,9 +418,38 @@ export class Controller {
 
       'controller.alterTopicConfigs': (req) => this.#write(async (state, commit) => {
         const { change, topic } = alterTopicConfigs(state, req.name, req.set ?? {}, req.remove ?? []);
-        const version = await commit(change);
+        // settle: enabling unclean.leader.election.enable elects leaders for offline partitions.
+        const version = await commit(settle(state, change, this.#settings));
         this.#log.info({ topic: topic.name, set: req.set, remove: req.remove, version }, 'topic configs altered');
-        return { topic, version };
+        return { topic: this.#state!.topics.get(topic.name) ?? topic, version };
+      }),
+
+      'controller.alterPartition': (req) => this.#write(async (state, commit) => {
+        const { change, result } = alterPartition(state, req, this.#settings);
+        const version = await commit(settle(state, change, this.#settings));
+        if (result.error !== null) {
+          this.#log.info({ node: req.nodeId, topic: req.topic, partition: req.partition, error: result.error, leaderEpoch: req.leaderEpoch, version: req.version }, 'ISR change refused');
+        } else if (!isEmpty(change)) {
+          this.#log.info({ topic: req.topic, partition: req.partition, isr: req.isr, version }, 'ISR changed');
+        }
+        const partition = this.#state!.topics.get(req.topic)?.partitions[req.partition] ?? result.partition;
+        return { error: result.error ?? '', partition, version };
+      }),
+
+      'controller.shutdownNode': (req) => this.#write(async (state, commit) => {
+        const { change, remaining } = controlledShutdown(state, req.nodeId, req.brokerEpoch, this.#settings);
+        if (!isFenced(state, req.nodeId, req.brokerEpoch)) this.#shuttingDown.add(req.nodeId);
+        const version = await commit(settle(state, change, this.#settings));
+        this.#log.info({ node: req.nodeId, moved: change.topics?.length ?? 0, remaining, version }, 'controlled shutdown');
+        return { remaining, version };
+      }),
+
+      'controller.electLeaders': (req) => this.#write(async (state, commit) => {
+        const partitions = req.partitions.length > 0 ? req.partitions : null;
+        const { change, results } = electLeaders(state, partitions, req.unclean, this.#settings);
+        const version = await commit(settle(state, change, this.#settings));
+        if (!isEmpty(change)) this.#log.info({ unclean: req.unclean, elected: results.filter((r) => r.error === null).length, version }, 'leaders elected');
+        return { results: results.map((r) => ({ ...r, error: r.error ?? '' })), version };
       }),
 
       'controller.allocateProducerId': () => this.#write(async () => {

@@ -1,7 +1,7 @@
 export { Controller, type ControllerOptions } from './controller.ts';
 export { ControllerError, type ControllerErrorCode } from './errors.ts';
 export {
-  alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic,
-  deleteTopic, ensureOffsetsTopic, expiredNodes, fenceNode, fenceNodes, isEmpty, isFenced, liveNodeIds, mergeChanges,
-  registerNode, settle, type CreateTopicRequest, type RegistrationInput, type Settings,
+  alterPartition, alterTopicConfigs, applyChange, assignCoordinators, controlledShutdown, createPartitions, createTopic,
+  deleteTopic, electLeaders, electOffline, ensureOffsetsTopic, expiredNodes, fenceNode, fenceNodes, isEmpty, isFenced, liveNodeIds,
+  mergeChanges, rebalanceLeaders, registerNode, settle, type AlterPartitionRequest, type CreateTopicRequest, type RegistrationInput, type Settings,
 } from './cluster-state.ts';

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import { MetadataError, type ClusterChange, type ClusterState, type StoredNode, type TopicMetadata } from '@runnel/metadata';
 import {
-  alterTopicConfigs, applyChange, assignCoordinators, createPartitions, createTopic, deleteTopic,
-  ensureOffsetsTopic, expiredNodes, fenceNode, isEmpty, isFenced, mergeChanges, registerNode, settle, type RegistrationInput, type Settings,
+  alterPartition, alterTopicConfigs, applyChange, assignCoordinators, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
+  ensureOffsetsTopic, expiredNodes, fenceNode, fenceNodes, isEmpty, isFenced, mergeChanges, rebalanceLeaders, registerNode, settle,
+  type RegistrationInput, type Settings,
 } from '../src/cluster-state.ts';
 import { ControllerError } from '../src/errors.ts';
 
@@ -14,7 +15,9 @@ function emptyState(): ClusterState {
 let ids = 0;
 const settings = (offsetsPartitions = 6): Settings => ({ offsetsPartitions, newTopicId: () => `id${++ids}` });
 
-const broker = (nodeId: number): RegistrationInput => ({ nodeId, host: '127.0.0.1', port: 9000 + nodeId, rack: null, roles: ['broker'], rpc: { host: '127.0.0.1', port: 7000 + nodeId } });
+const broker = (nodeId: number, rack: string | null = null): RegistrationInput => ({
+  nodeId, host: '127.0.0.1', port: 9000 + nodeId, rack, roles: ['broker'], rpc: { host: '127.0.0.1', port: 7000 + nodeId }, incarnationId: `inc-${nodeId}`,
+});
 const coordinator = (nodeId: number): RegistrationInput => ({ ...broker(nodeId), roles: ['coordinator'] });
 
 /** Commits a change the way the controller does: settle, then apply. */
@@ -98,7 +101,7 @@ describe('registration and the offsets topic', () => {
 });
 
 describe('fencing and coming back', () => {
-  it('a fenced broker takes its partitions offline and moves nothing else', () => {
+  it('a fenced broker takes its RF 1 partitions offline (its ISR kept: never empty) and moves nothing else', () => {
     let state = withNodes(broker(1), broker(2), coordinator(10));
     state = applyChange(state, createTopic(state, { name: 't', partitions: 4, replicationFactor: 1, configs: {}, internal: false, assignments: [] }, 'x').change, 9);
     const before = state.topics.get('t')!;
@@ -106,7 +109,7 @@ describe('fencing and coming back', () => {
     expect(fenced.nodes.get(2)!.fenced).toBe(true);
     for (const p of fenced.topics.get('t')!.partitions) {
       const old = before.partitions[p.partition]!;
-      if (old.leader === 2) expect(p).toEqual({ ...old, leader: -1, isr: [], version: old.version + 1 });
+      if (old.leader === 2) expect(p).toEqual({ ...old, leader: -1, isr: [2], version: old.version + 1 });
       else expect(p).toEqual(old);
     }
     expect(fenced.coordinators).toEqual(state.coordinators);
@@ -184,7 +187,7 @@ describe('fencing and coming back', () => {
   });
 });
 
-describe('topic operations (LocalStore rules, RF 1)', () => {
+describe('topic operations (LocalStore checks)', () => {
   const two = () => withNodes(broker(1), broker(2));
   const req = (o: Partial<Parameters<typeof createTopic>[1]> = {}) => ({ name: 't', partitions: 3, replicationFactor: 1, configs: {}, internal: false, assignments: [], ...o });
 
@@ -209,11 +212,13 @@ describe('topic operations (LocalStore rules, RF 1)', () => {
     expect(codeOf(() => alterTopicConfigs(state, 'nope', {}, []))).toBe('UNKNOWN_TOPIC');
   });
 
-  it('refuses RF > 1 (not built) and RF larger than the live brokers, in Kafka\'s words', () => {
-    const rf2 = (() => { try { createTopic(two(), req({ replicationFactor: 2 }), 'x'); } catch (e) { return e as MetadataError; } })()!;
-    expect(rf2.code).toBe('INVALID_REPLICATION_FACTOR');
-    expect(rf2.message).toContain('replication is not built yet');
-    expect(codeOf(() => createTopic(two(), req({ partitions: 1, assignments: [[1, 2]] }), 'x'))).toBe('INVALID_REPLICATION_FACTOR');
+  it('refuses RF larger than the live brokers, in Kafka\'s words; explicit assignments of any factor', () => {
+    const rf3 = (() => { try { createTopic(two(), req({ replicationFactor: 3 }), 'x'); } catch (e) { return e as MetadataError; } })()!;
+    expect(rf3.code).toBe('INVALID_REPLICATION_FACTOR');
+    expect(rf3.message).toBe('Replication factor: 3 larger than available brokers: 2.');
+    expect(createTopic(two(), req({ partitions: 1, assignments: [[2, 1]] }), 'x').topic.partitions).toEqual([
+      { partition: 0, leader: 2, leaderEpoch: 0, replicas: [2, 1], isr: [2, 1], version: 0 },
+    ]);
     const none = (() => { try { createTopic(emptyState(), req(), 'x'); } catch (e) { return e as MetadataError; } })()!;
     expect(none.code).toBe('INVALID_REPLICATION_FACTOR');
     expect(none.message).toBe('Replication factor: 1 larger than available brokers: 0.');
@@ -277,5 +282,296 @@ describe('mergeChanges', () => {
     expect(mergeChanges({ topics: [{ topic: topic('t', 1), previous: null }] }, { deleteTopics: [{ name: 't', previous: topic('t', 1) }] })).toEqual({});
     expect(mergeChanges({ topics: [{ topic: topic('t', 1), previous: topic('t', 0) }] }, { deleteTopics: [{ name: 't', previous: topic('t', 1) }] }))
       .toEqual({ deleteTopics: [{ name: 't', previous: topic('t', 0) }] });
+  });
+});
+
+// ------------------------------------------------------------------------------------ replication
+
+const topicReq = (name: string, partitions: number, replicationFactor: number, o: Partial<Parameters<typeof createTopic>[1]> = {}) =>
+  ({ name, partitions, replicationFactor, configs: {}, internal: false, assignments: [], ...o });
+
+/** A state with live brokers 1..n and topic `t` with the given replica lists (all in sync, led by the first). */
+function withTopic(n: number, assignments: number[][], configs: Record<string, string> = {}): ClusterState {
+  const state = withNodes(...Array.from({ length: n }, (_, i) => broker(i + 1)));
+  return applyChange(state, createTopic(state, topicReq('t', assignments.length, 0, { assignments, configs }), 'tid').change, state.version + 1);
+}
+
+const part = (state: ClusterState, p = 0, topic = 't') => state.topics.get(topic)!.partitions[p]!;
+
+describe('assignment (Kafka\'s AdminUtils placement)', () => {
+  it('spreads replicas and preferred leaders evenly, shifting the followers every round of brokers', () => {
+    const state = withNodes(broker(1), broker(2), broker(3));
+    const { topic } = createTopic(state, topicReq('t', 6, 3), 'x');
+    // Start index and first shift = topic count (1): first replicas go 2,3,1,...; the follower shift grows after 3 partitions.
+    expect(topic.partitions.map((p) => p.replicas)).toEqual([[2, 1, 3], [3, 2, 1], [1, 3, 2], [2, 3, 1], [3, 1, 2], [1, 2, 3]]);
+    const leaders = new Map<number, number>();
+    const replicas = new Map<number, number>();
+    for (const p of topic.partitions) {
+      leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
+      for (const r of p.replicas) replicas.set(r, (replicas.get(r) ?? 0) + 1);
+      expect(new Set(p.replicas).size).toBe(3);
+      expect(p.isr).toEqual(p.replicas);
+    }
+    expect([...leaders.values()]).toEqual([2, 2, 2]);
+    expect([...replicas.values()]).toEqual([6, 6, 6]);
+  });
+
+  it('matches Kafka\'s own expectation (AssignmentTest, brokers 0-4, 10 partitions, RF 3, fixed start index 0)', () => {
+    let state = emptyState();
+    state = applyChange(state, { nodes: [0, 1, 2, 3, 4].map((id) => ({ ...broker(id), brokerEpoch: 1, fenced: false })) }, 1);
+    const { topic } = createTopic(state, topicReq('t', 10, 3), 'x'); // no topics yet: start index 0
+    expect(topic.partitions.map((p) => p.replicas)).toEqual([
+      [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 0], [4, 0, 1], [0, 2, 3], [1, 3, 4], [2, 4, 0], [3, 0, 1], [4, 1, 2],
+    ]);
+  });
+
+  it('with racks on every broker, puts a partition\'s replicas on distinct racks first', () => {
+    const state = withNodes(broker(1, 'a'), broker(2, 'a'), broker(3, 'b'), broker(4, 'b'), broker(5, 'c'), broker(6, 'c'));
+    const rack = (id: number) => state.nodes.get(id)!.rack;
+    const { topic } = createTopic(state, topicReq('t', 12, 3), 'x');
+    for (const p of topic.partitions) expect(new Set(p.replicas.map(rack)).size).toBe(3);
+    const two = createTopic(state, topicReq('u', 12, 2), 'y').topic;
+    for (const p of two.partitions) expect(new Set(p.replicas.map(rack)).size).toBe(2);
+    // Leaders spread over all six brokers (the rack-alternated list is 1,3,5,2,4,6).
+    expect(new Set(topic.partitions.map((p) => p.leader)).size).toBe(6);
+    // More replicas than racks: every rack first, then the remaining brokers.
+    const four = createTopic(state, topicReq('v', 6, 4), 'z').topic;
+    for (const p of four.partitions) {
+      expect(new Set(p.replicas).size).toBe(4);
+      expect(new Set(p.replicas.slice(0, 3).map(rack)).size).toBe(3);
+    }
+  });
+
+  it('added partitions follow the same spread from where the topic started', () => {
+    let state = withNodes(broker(1), broker(2), broker(3));
+    state = applyChange(state, createTopic(state, topicReq('t', 3, 2), 'x').change, state.version + 1);
+    const { topic } = createPartitions(state, 't', 6, []);
+    expect(topic.partitions.slice(3).every((p) => p.replicas.length === 2 && p.isr.length === 2)).toBe(true);
+    expect(new Set(topic.partitions.slice(3).map((p) => p.leader)).size).toBe(3);
+  });
+
+  it('explicit assignments must name registered brokers', () => {
+    const state = withNodes(broker(1), broker(2));
+    expect(codeOf(() => createTopic(state, topicReq('t', 1, 0, { assignments: [[1, 9]] }), 'x'))).toBe('INVALID_REPLICA_ASSIGNMENT');
+    expect(codeOf(() => createTopic(state, topicReq('t', 1, 0, { assignments: [[1, 1]] }), 'x'))).toBe('INVALID_REPLICA_ASSIGNMENT');
+  });
+
+  it('__consumer_offsets takes offsets.topic.replication.factor, capped at the live brokers', () => {
+    let state = emptyState();
+    const nodes = [1, 2, 3, 4].map((id, i) => ({ ...broker(id), brokerEpoch: i + 1, fenced: false }));
+    const four = applyChange(state, { nodes }, 1);
+    const created = ensureOffsetsTopic(four, { ...settings(4), offsetsReplicationFactor: 3 }).topics![0]!.topic;
+    expect(created.partitions.every((p) => p.replicas.length === 3 && p.isr.length === 3)).toBe(true);
+    state = applyChange(state, { nodes: nodes.slice(0, 2) }, 1);
+    const capped = ensureOffsetsTopic(state, { ...settings(4), offsetsReplicationFactor: 3 }).topics![0]!.topic;
+    expect(capped.partitions.every((p) => p.replicas.length === 2)).toBe(true);
+  });
+});
+
+describe('leader election and the ISR when brokers are fenced', () => {
+  it('elects the first live ISR member in replica order, bumps the epoch, and drops the dead broker from every ISR', () => {
+    const state = withTopic(3, [[1, 2, 3], [2, 3, 1], [3, 1, 2]]);
+    const after = commit(state, fenceNode(state, 1));
+    expect(part(after, 0)).toMatchObject({ leader: 2, leaderEpoch: 1, isr: [2, 3], version: 1 });
+    expect(part(after, 1)).toMatchObject({ leader: 2, leaderEpoch: 0, isr: [2, 3], version: 1 });
+    expect(part(after, 2)).toMatchObject({ leader: 3, leaderEpoch: 0, isr: [3, 2], version: 1 });
+  });
+
+  it('never empties an ISR: the last member stays and the partition goes offline with its epoch', () => {
+    let state = withTopic(2, [[1, 2]]);
+    state = commit(state, fenceNode(state, 2));
+    expect(part(state)).toMatchObject({ leader: 1, isr: [1], leaderEpoch: 0, version: 1 });
+    state = commit(state, fenceNode(state, 1));
+    expect(part(state)).toMatchObject({ leader: -1, isr: [1], leaderEpoch: 0, version: 2 });
+    // Two fenced together both stay: each holds every acknowledged record.
+    let both = withTopic(3, [[1, 2, 3]]);
+    both = commit(both, fenceNode(both, 3));
+    both = commit(both, fenceNodes(both, [1, 2]));
+    expect(part(both)).toMatchObject({ leader: -1, isr: [1, 2] });
+  });
+
+  it('a returning broker leads only offline partitions whose ISR holds it, and joins no ISR by registering', () => {
+    let state = withTopic(3, [[1, 2], [2, 1], [3, 1]]);
+    state = commit(state, fenceNode(state, 1)); // p0 → 2; p1 loses 1 from its ISR; p2 likewise
+    state = commit(state, fenceNode(state, 2)); // p0 offline isr [2]; p1 offline isr [2]
+    expect(part(state, 0)).toMatchObject({ leader: -1, isr: [2] });
+    state = commit(state, registerNode(state, broker(1), 50));
+    // 1 is a replica of all three, but in no ISR: it leads nothing and joins nothing.
+    expect(part(state, 0)).toMatchObject({ leader: -1, isr: [2] });
+    expect(part(state, 1)).toMatchObject({ leader: -1, isr: [2] });
+    expect(part(state, 2)).toMatchObject({ leader: 3, isr: [3] });
+    const epoch = part(state, 0).leaderEpoch;
+    state = commit(state, registerNode(state, broker(2), 51));
+    expect(part(state, 0)).toMatchObject({ leader: 2, isr: [2], leaderEpoch: epoch + 1 });
+    expect(part(state, 1)).toMatchObject({ leader: 2, isr: [2] });
+  });
+
+  it('unclean.leader.election.enable (topic override, else the controller\'s) elects any live replica with isr [it]', () => {
+    // 2 left the ISR, then 1 (the last member) died: 2 is live again but out of sync.
+    const scenario = (configs: Record<string, string>, unclean?: boolean) => {
+      let state = withTopic(2, [[1, 2]], configs);
+      state = commit(state, fenceNode(state, 2));
+      state = commit(state, registerNode(state, broker(2), 40));
+      const s = { ...settings(), uncleanLeaderElection: unclean };
+      return applyChange(state, settle(state, fenceNodes(state, [1], s), s), state.version + 1);
+    };
+    expect(part(scenario({}))).toMatchObject({ leader: -1, isr: [1] });
+    expect(part(scenario({}, true))).toMatchObject({ leader: 2, isr: [2], leaderEpoch: 1 });
+    expect(part(scenario({ 'unclean.leader.election.enable': 'true' }))).toMatchObject({ leader: 2, isr: [2] });
+    expect(part(scenario({ 'unclean.leader.election.enable': 'false' }, true))).toMatchObject({ leader: -1, isr: [1] });
+  });
+
+  it('enabling unclean election on a topic elects its offline partitions at the next settle', () => {
+    let state = withTopic(2, [[1, 2]]);
+    state = commit(state, fenceNode(state, 2));
+    state = commit(state, registerNode(state, broker(2), 40));
+    state = commit(state, fenceNode(state, 1));
+    expect(part(state)).toMatchObject({ leader: -1, isr: [1] });
+    state = commit(state, alterTopicConfigs(state, 't', { 'unclean.leader.election.enable': 'true' }, []).change);
+    expect(part(state)).toMatchObject({ leader: 2, isr: [2] });
+  });
+});
+
+describe('node identity', () => {
+  it('refuses a live node id to another incarnation (retriable), accepts the same one, and any once fenced', () => {
+    let state = withNodes(broker(1));
+    const other = { ...broker(1), port: 9999, incarnationId: 'another' };
+    let err: unknown;
+    try {
+      registerNode(state, other, 9);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'DUPLICATE_BROKER_REGISTRATION', retriable: true });
+    expect((err as Error).message).toContain('127.0.0.1:9001');
+    expect(isEmpty(registerNode(state, broker(1), 9))).toBe(false);
+    state = commit(state, fenceNode(state, 1));
+    state = commit(state, registerNode(state, other, 10));
+    expect(state.nodes.get(1)).toMatchObject({ port: 9999, incarnationId: 'another', brokerEpoch: 10, fenced: false });
+  });
+});
+
+describe('alterPartition', () => {
+  const request = (state: ClusterState, isr: number[], o: Partial<Parameters<typeof alterPartition>[1]> = {}) => {
+    const p = part(state);
+    return { nodeId: p.leader, brokerEpoch: state.nodes.get(p.leader)!.brokerEpoch, topic: 't', partition: 0, leaderEpoch: p.leaderEpoch, version: p.version, isr, ...o };
+  };
+
+  it('commits a shrink and an expand by compare-and-set, bumping only the version', () => {
+    let state = withTopic(3, [[1, 2, 3]]);
+    const shrink = alterPartition(state, request(state, [1, 3]));
+    expect(shrink.result).toEqual({ error: null, partition: { ...part(state), isr: [1, 3], version: 1 } });
+    state = applyChange(state, shrink.change, state.version + 1);
+    const expand = alterPartition(state, request(state, [1, 3, 2]));
+    expect(expand.result.partition).toMatchObject({ isr: [1, 3, 2], version: 2, leaderEpoch: 0 });
+    // The same ISR again: nothing to commit, no error.
+    state = applyChange(state, expand.change, state.version + 1);
+    expect(alterPartition(state, request(state, [1, 3, 2]))).toEqual({ change: {}, result: { error: null, partition: part(state) } });
+  });
+
+  it('refuses, with the committed state, stale callers and proposals', () => {
+    let state = withTopic(3, [[1, 2, 3]]);
+    state = commit(state, fenceNode(state, 3)); // isr [1, 2], version 1
+    const current = part(state);
+    const error = (o: Partial<Parameters<typeof alterPartition>[1]>, isr = [1, 2]) => {
+      const { change, result } = alterPartition(state, request(state, isr, o));
+      expect(change).toEqual({});
+      expect(result.partition).toEqual(o.topic === 'nope' || o.partition === 5 ? null : current);
+      return result.error;
+    };
+    expect(error({ brokerEpoch: 99 })).toBe('STALE_BROKER_EPOCH');
+    expect(error({ nodeId: 3, brokerEpoch: state.nodes.get(3)!.brokerEpoch })).toBe('STALE_BROKER_EPOCH'); // fenced
+    expect(error({ topic: 'nope' })).toBe('UNKNOWN_TOPIC_OR_PARTITION');
+    expect(error({ partition: 5 })).toBe('UNKNOWN_TOPIC_OR_PARTITION');
+    expect(error({ nodeId: 2, brokerEpoch: state.nodes.get(2)!.brokerEpoch })).toBe('NOT_LEADER_OR_FOLLOWER');
+    expect(error({ leaderEpoch: 7 })).toBe('FENCED_LEADER_EPOCH');
+    expect(error({ version: 0 })).toBe('INVALID_UPDATE_VERSION');
+    expect(error({}, [2])).toBe('INELIGIBLE_REPLICA'); // leaves the leader out
+    expect(error({}, [1, 1])).toBe('INELIGIBLE_REPLICA');
+    expect(error({}, [1, 4])).toBe('INELIGIBLE_REPLICA'); // not a replica
+    expect(error({}, [1, 2, 3])).toBe('INELIGIBLE_REPLICA'); // 3 is fenced
+    // A broker in controlled shutdown is not added either.
+    const { result } = alterPartition(state, request(state, [1]), {});
+    state = applyChange(state, alterPartition(state, request(state, [1])).change, state.version + 1);
+    expect(result.error).toBeNull();
+    expect(alterPartition(state, request(state, [1, 2]), { shuttingDown: new Set([2]) }).result.error).toBe('INELIGIBLE_REPLICA');
+    expect(alterPartition(state, request(state, [1, 2])).result.error).toBeNull();
+  });
+});
+
+describe('controlled shutdown', () => {
+  it('moves each led partition to another ISR member (epoch + 1), leaves every ISR with others, counts what stays', () => {
+    let state = withTopic(3, [[1, 2, 3], [2, 1, 3], [1, 2, 3]]);
+    // p2: only 1 in sync.
+    const p2 = { ...part(state, 2), isr: [1], version: 1 };
+    state = applyChange(state, { topics: [{ topic: { ...state.topics.get('t')!, partitions: [part(state, 0), part(state, 1), p2] }, previous: state.topics.get('t')! }] }, state.version + 1);
+    const { change, remaining } = controlledShutdown(state, 1, state.nodes.get(1)!.brokerEpoch);
+    const after = applyChange(state, change, state.version + 1);
+    // p2, and the RF 1 offsets partitions broker 1 leads (created while it was the only broker).
+    const offsetsLed = state.topics.get(OFFSETS_TOPIC)!.partitions.filter((p) => p.leader === 1).length;
+    expect(offsetsLed).toBeGreaterThan(0);
+    expect(remaining).toBe(1 + offsetsLed);
+    expect(part(after, 0)).toMatchObject({ leader: 2, leaderEpoch: 1, isr: [2, 3], version: 1 });
+    expect(part(after, 1)).toMatchObject({ leader: 2, leaderEpoch: 0, isr: [2, 3], version: 1 });
+    expect(part(after, 2)).toEqual(p2);
+    // A stale broker epoch leads nothing under it: nothing moves.
+    expect(controlledShutdown(state, 1, 999)).toEqual({ change: {}, remaining: 0 });
+  });
+
+  it('skips brokers already shutting down when it picks new leaders', () => {
+    const state = withTopic(3, [[1, 2, 3]]);
+    const { change } = controlledShutdown(state, 1, state.nodes.get(1)!.brokerEpoch, { shuttingDown: new Set([2]) });
+    expect(part(applyChange(state, change, 9))).toMatchObject({ leader: 3, isr: [2, 3] });
+  });
+});
+
+describe('preferred and unclean elections, auto rebalance', () => {
+  /** Brokers 1-3, partitions [1,2,3] and [2,3,1]; 1 was fenced and came back: both led by 2, 1 out of every ISR. */
+  function moved(): ClusterState {
+    let state = withTopic(3, [[1, 2, 3], [2, 3, 1]]);
+    state = commit(state, fenceNode(state, 1));
+    return commit(state, registerNode(state, broker(1), 30));
+  }
+
+  it('preferred: the first replica when live and in the ISR; Kafka\'s error names otherwise', () => {
+    let state = moved();
+    const tp = [{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }, { topic: 'nope', partition: 0 }];
+    expect(electLeaders(state, tp, false).results.map((r) => r.error)).toEqual(['PREFERRED_LEADER_NOT_AVAILABLE', 'ELECTION_NOT_NEEDED', 'UNKNOWN_TOPIC_OR_PARTITION']);
+    // 1 caught up and its leader proposed it.
+    const p = part(state);
+    state = applyChange(state, alterPartition(state, { nodeId: 2, brokerEpoch: state.nodes.get(2)!.brokerEpoch, topic: 't', partition: 0, leaderEpoch: p.leaderEpoch, version: p.version, isr: [2, 3, 1] }).change, state.version + 1);
+    const { change, results } = electLeaders(state, tp.slice(0, 1), false);
+    expect(results).toEqual([{ topic: 't', partition: 0, error: null, message: '' }]);
+    expect(part(applyChange(state, change, 99))).toMatchObject({ leader: 1, leaderEpoch: p.leaderEpoch + 1, isr: [2, 3, 1] });
+    // All partitions (null): those needing no election are left out.
+    expect(electLeaders(state, null, false).results.map((r) => `${r.topic}-${r.partition}`)).toEqual(['t-0']);
+  });
+
+  it('unclean: only partitions without a leader, any live replica when no ISR member is', () => {
+    let state = withTopic(2, [[1, 2]]);
+    state = commit(state, fenceNode(state, 2));
+    state = commit(state, registerNode(state, broker(2), 40));
+    state = commit(state, fenceNode(state, 1));
+    expect(electLeaders(state, [{ topic: 't', partition: 0 }], false).results[0]!.error).toBe('PREFERRED_LEADER_NOT_AVAILABLE');
+    const { change, results } = electLeaders(state, [{ topic: 't', partition: 0 }], true);
+    expect(results[0]!.error).toBeNull();
+    const after = applyChange(state, change, 99);
+    expect(part(after)).toMatchObject({ leader: 2, isr: [2] });
+    expect(electLeaders(after, [{ topic: 't', partition: 0 }], true).results[0]!.error).toBe('ELECTION_NOT_NEEDED');
+    const gone = commit(after, fenceNode(after, 2));
+    expect(electLeaders(gone, [{ topic: 't', partition: 0 }], true).results[0]!.error).toBe('ELIGIBLE_LEADERS_NOT_AVAILABLE');
+  });
+
+  it('auto rebalance moves leadership back once a broker\'s imbalance passes the percentage', () => {
+    let state = moved();
+    expect(isEmpty(rebalanceLeaders(state, 10))).toBe(true); // 1 is in no ISR yet
+    const p = part(state);
+    state = applyChange(state, alterPartition(state, { nodeId: 2, brokerEpoch: state.nodes.get(2)!.brokerEpoch, topic: 't', partition: 0, leaderEpoch: p.leaderEpoch, version: p.version, isr: [2, 3, 1] }).change, state.version + 1);
+    // Broker 1 is preferred for t-0 and the offsets partitions it was placed first on; all of t-0's share is misplaced.
+    const back = applyChange(state, rebalanceLeaders(state, 10), 99);
+    expect(part(back)).toMatchObject({ leader: 1 });
+    expect(isEmpty(rebalanceLeaders(back, 10))).toBe(true);
+    // At 100 % nothing is ever imbalanced enough.
+    expect(isEmpty(rebalanceLeaders(state, 100))).toBe(true);
   });
 });

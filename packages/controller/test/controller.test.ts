@@ -148,7 +148,7 @@ describe('Controller', () => {
     expect([...fenced.coordinators.entries()]).toEqual([0, 1, 2, 3].map((p) => [p, { nodeId: 10, epoch: p % 2 === 1 ? split.coordinators.get(p)!.epoch + 1 : split.coordinators.get(p)!.epoch }]));
     expect(fenced.nodes.get(1)!.fenced).toBe(false);
     for (const p of fenced.topics.get('orders')!.partitions) {
-      if (on2.includes(p.partition)) expect(p).toMatchObject({ leader: -1, isr: [], leaderEpoch: 0, replicas: [2] });
+      if (on2.includes(p.partition)) expect(p).toMatchObject({ leader: -1, isr: [2], leaderEpoch: 0, replicas: [2] });
       else expect(p).toMatchObject({ leader: 1, isr: [1] });
     }
     expect(await rpc.call('controller.heartbeat', { nodeId: 2, brokerEpoch: b2.registration.brokerEpoch })).toEqual({ fenced: true });
@@ -161,7 +161,7 @@ describe('Controller', () => {
     }
   });
 
-  it('topic operations: LocalStore\'s refusals, RF 1 only, producer ids in blocks', async () => {
+  it('topic operations: LocalStore\'s refusals, RF up to the live brokers, producer ids in blocks', async () => {
     const controller = await startController(100);
     await waitFor('active', () => controller.isActive());
     const rpc = client(controller);
@@ -173,15 +173,16 @@ describe('Controller', () => {
     await session(rpc, 2, ['broker']);
 
     try {
-      await create({ replicationFactor: 2 });
+      await create({ replicationFactor: 3 });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(RpcError);
       expect((err as RpcError).remoteCode).toBe('INVALID_REPLICATION_FACTOR');
-      expect((err as RpcError).message).toContain('replication is not built yet');
+      expect((err as RpcError).message).toContain('Replication factor: 3 larger than available brokers: 2.');
     }
-    const { topic, version } = await create({ partitions: 3 });
-    expect(topic.partitions.map((p) => p.replicas.length)).toEqual([1, 1, 1]);
+    const { topic, version } = await create({ partitions: 3, replicationFactor: 2 });
+    expect(topic.partitions.map((p) => p.replicas.length)).toEqual([2, 2, 2]);
+    expect(topic.partitions.every((p) => p.isr.length === 2 && p.leader === p.replicas[0])).toBe(true);
     expect(version).toBe((await (await reader()).load()).version);
     expect(await remoteCode(create({}))).toBe('TOPIC_ALREADY_EXISTS');
     expect(await remoteCode(create({ name: 'no/slash' }))).toBe('INVALID_TOPIC_NAME');
@@ -201,6 +202,126 @@ describe('Controller', () => {
     const a = await rpc.call('controller.allocateProducerId', {});
     const b = await rpc.call('controller.allocateProducerId', {});
     expect(b.producerId).toBe(a.producerId + 1n);
+  });
+
+  it('alterPartition over RPC: the leader\'s compare-and-set commits once; stale proposals get the committed state', async () => {
+    const controller = await startController(100);
+    await waitFor('active', () => controller.isActive());
+    const rpc = client(controller);
+    const brokers = [await session(rpc, 1, ['broker']), await session(rpc, 2, ['broker']), await session(rpc, 3, ['broker'])];
+    const { topic } = await rpc.call('controller.createTopic', { name: 'r', partitions: 1, replicationFactor: 3, configs: {}, internal: false, assignments: [[1, 2, 3]] });
+    const p0 = topic.partitions[0]!;
+    expect(p0).toMatchObject({ leader: 1, isr: [1, 2, 3], leaderEpoch: 0, version: 0 });
+    const base = { nodeId: 1, brokerEpoch: brokers[0]!.registration.brokerEpoch, topic: 'r', partition: 0, leaderEpoch: 0, version: 0 };
+
+    const shrink = await rpc.call('controller.alterPartition', { ...base, isr: [1, 2] });
+    expect(shrink).toMatchObject({ error: '', partition: { leader: 1, isr: [1, 2], leaderEpoch: 0, version: 1 } });
+    expect((await (await reader()).load()).topics.get('r')!.partitions[0]).toMatchObject({ isr: [1, 2], version: 1 });
+    expect(shrink.version).toBe((await (await reader()).load()).version);
+    // The same proposal again (a retry of one that landed): refused, with what is committed.
+    expect(await rpc.call('controller.alterPartition', { ...base, isr: [1, 2] })).toMatchObject({ error: 'INVALID_UPDATE_VERSION', partition: { isr: [1, 2], version: 1 } });
+    expect((await rpc.call('controller.alterPartition', { ...base, brokerEpoch: 999, version: 1, isr: [1] })).error).toBe('STALE_BROKER_EPOCH');
+    expect((await rpc.call('controller.alterPartition', { ...base, nodeId: 2, brokerEpoch: brokers[1]!.registration.brokerEpoch, version: 1, isr: [2] })).error).toBe('NOT_LEADER_OR_FOLLOWER');
+    expect((await rpc.call('controller.alterPartition', { ...base, leaderEpoch: 1, version: 1, isr: [1] })).error).toBe('FENCED_LEADER_EPOCH');
+    expect((await rpc.call('controller.alterPartition', { ...base, version: 1, isr: [2] })).error).toBe('INELIGIBLE_REPLICA');
+    expect((await rpc.call('controller.alterPartition', { ...base, topic: 'nope', isr: [1] }))).toMatchObject({ error: 'UNKNOWN_TOPIC_OR_PARTITION', partition: null });
+    // Broker 3 dies: it cannot be added back while fenced.
+    brokers[2]!.stop();
+    await waitFor('broker 3 fenced', async () => (await (await reader()).load()).nodes.get(3)?.fenced);
+    expect((await rpc.call('controller.alterPartition', { ...base, version: 1, isr: [1, 2, 3] })).error).toBe('INELIGIBLE_REPLICA');
+    expect((await (await reader()).load()).topics.get('r')!.partitions[0]).toMatchObject({ leader: 1, isr: [1, 2], version: 1 });
+  });
+
+  it('shutdownNode moves leadership to another in-sync replica, takes the node out of ISRs, and keeps it out until it registers again', async () => {
+    const controller = await startController(100);
+    await waitFor('active', () => controller.isActive());
+    const rpc = client(controller);
+    const b1 = await session(rpc, 1, ['broker']);
+    const b2 = await session(rpc, 2, ['broker']);
+    await rpc.call('controller.createTopic', { name: 'r', partitions: 2, replicationFactor: 2, configs: {}, internal: false, assignments: [[1, 2], [2, 1]] });
+    const offsetsLedBy1 = (await (await reader()).load()).topics.get(OFFSETS_TOPIC)!.partitions.filter((p) => p.leader === 1).length;
+
+    const { remaining, version } = await rpc.call('controller.shutdownNode', { nodeId: 1, brokerEpoch: b1.registration.brokerEpoch });
+    // The RF 1 offsets partitions it leads have nowhere to go.
+    expect(remaining).toBe(offsetsLedBy1);
+    const state = await (await reader()).load();
+    expect(state.version).toBe(version);
+    expect(state.topics.get('r')!.partitions).toMatchObject([{ leader: 2, isr: [2], leaderEpoch: 1 }, { leader: 2, isr: [2], leaderEpoch: 0 }]);
+    // While it shuts down, its leader cannot propose it back, and it is not elected.
+    const p1 = state.topics.get('r')!.partitions[1]!;
+    const propose = { nodeId: 2, brokerEpoch: b2.registration.brokerEpoch, topic: 'r', partition: 1, leaderEpoch: p1.leaderEpoch, version: p1.version, isr: [2, 1] };
+    expect((await rpc.call('controller.alterPartition', propose)).error).toBe('INELIGIBLE_REPLICA');
+    // Registered again (a restart), it may join again.
+    await session(rpc, 1, ['broker']);
+    expect((await rpc.call('controller.alterPartition', propose)).error).toBe('');
+  });
+
+  it('a live node id is refused to another process (DUPLICATE_BROKER_REGISTRATION, retriable) until its session expires', async () => {
+    const controller = await startController(100);
+    await waitFor('active', () => controller.isActive());
+    const rpc = client(controller);
+    const first = { ...node(1, ['broker']), incarnationId: 'first' };
+    const { registration } = await rpc.call('controller.registerNode', first);
+    const beat = setInterval(() => rpc.call('controller.heartbeat', { nodeId: 1, brokerEpoch: registration.brokerEpoch }).catch(() => {}), 200);
+    cleanups.push(() => clearInterval(beat));
+    const second = { ...node(1, ['broker']), port: 29_001, incarnationId: 'second' };
+    let refusal: RpcError | undefined;
+    try {
+      await rpc.call('controller.registerNode', second);
+    } catch (err) {
+      refusal = err as RpcError;
+    }
+    expect(refusal).toMatchObject({ remoteCode: 'DUPLICATE_BROKER_REGISTRATION', retriable: true });
+    expect(refusal!.message).toContain('127.0.0.1:19001');
+    // The holder re-registering (same incarnation) is accepted.
+    const again = await rpc.call('controller.registerNode', first);
+    expect(again.registration.brokerEpoch).toBeGreaterThan(registration.brokerEpoch);
+    expect((await (await reader()).load()).nodes.get(1)).toMatchObject({ port: 19_001, incarnationId: 'first', fenced: false });
+    // Its session expires: the newcomer gets the id.
+    clearInterval(beat);
+    await waitFor('node 1 fenced', async () => (await (await reader()).load()).nodes.get(1)?.fenced);
+    const taken = await rpc.call('controller.registerNode', second);
+    expect(taken.registration).toMatchObject({ nodeId: 1, port: 29_001, incarnationId: 'second' });
+  });
+
+  it('electLeaders over RPC, and the auto rebalance moving leadership back to the preferred replica', async () => {
+    const controller = await startController(100, { 'leader.imbalance.check.interval.seconds': '1' });
+    await waitFor('active', () => controller.isActive());
+    const rpc = client(controller);
+    const b1 = await session(rpc, 1, ['broker']);
+    const b2 = await session(rpc, 2, ['broker']);
+    await rpc.call('controller.createTopic', { name: 'r', partitions: 1, replicationFactor: 2, configs: {}, internal: false, assignments: [[1, 2]] });
+    expect((await rpc.call('controller.electLeaders', { partitions: [{ topic: 'r', partition: 0 }, { topic: 'x', partition: 0 }], unclean: false })).results)
+      .toEqual([{ topic: 'r', partition: 0, error: 'ELECTION_NOT_NEEDED', message: expect.any(String) }, { topic: 'x', partition: 0, error: 'UNKNOWN_TOPIC_OR_PARTITION', message: expect.any(String) }]);
+    // Leadership leaves broker 1 (controlled shutdown), then it registers again and is proposed back into the ISR.
+    await rpc.call('controller.shutdownNode', { nodeId: 1, brokerEpoch: b1.registration.brokerEpoch });
+    await session(rpc, 1, ['broker']);
+    const p = (await (await reader()).load()).topics.get('r')!.partitions[0]!;
+    expect(p).toMatchObject({ leader: 2, isr: [2] });
+    await rpc.call('controller.alterPartition', { nodeId: 2, brokerEpoch: b2.registration.brokerEpoch, topic: 'r', partition: 0, leaderEpoch: p.leaderEpoch, version: p.version, isr: [2, 1] });
+    // auto.leader.rebalance.enable (default true), checked every second here: 1 leads again.
+    const back = await waitFor('preferred leader back', async () => {
+      const q = (await (await reader()).load()).topics.get('r')!.partitions[0]!;
+      return q.leader === 1 ? q : undefined;
+    });
+    expect(back).toMatchObject({ leader: 1, isr: [2, 1], leaderEpoch: p.leaderEpoch + 1 });
+  });
+
+  it('electLeaders unclean: an offline partition gets its live out-of-sync replica', async () => {
+    const controller = await startController(100, { 'auto.leader.rebalance.enable': 'false' });
+    await waitFor('active', () => controller.isActive());
+    const rpc = client(controller);
+    const b1 = await session(rpc, 1, ['broker']);
+    const b2 = await session(rpc, 2, ['broker']);
+    await rpc.call('controller.createTopic', { name: 'r', partitions: 1, replicationFactor: 2, configs: {}, internal: false, assignments: [[1, 2]] });
+    await rpc.call('controller.alterPartition', { nodeId: 1, brokerEpoch: b1.registration.brokerEpoch, topic: 'r', partition: 0, leaderEpoch: 0, version: 0, isr: [1] });
+    b1.stop();
+    await waitFor('offline', async () => (await (await reader()).load()).topics.get('r')!.partitions[0]!.leader === -1);
+    expect((await rpc.call('controller.electLeaders', { partitions: [{ topic: 'r', partition: 0 }], unclean: false })).results[0]!.error).toBe('PREFERRED_LEADER_NOT_AVAILABLE');
+    const { results } = await rpc.call('controller.electLeaders', { partitions: [], unclean: true });
+    expect(results).toContainEqual({ topic: 'r', partition: 0, error: '', message: '' });
+    expect((await (await reader()).load()).topics.get('r')!.partitions[0]).toMatchObject({ leader: 2, isr: [2], leaderEpoch: 1 });
+    void b2;
   });
 
   it('a standby answers NOT_CONTROLLER and takes over with a higher epoch when the active one stops', async () => {

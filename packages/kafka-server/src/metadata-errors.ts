@@ -18,6 +18,7 @@ const metadataCodes: Record<MetadataError['code'], number> = {
   CONFLICT: ErrorCode.REQUEST_TIMED_OUT,
   STORE_UNAVAILABLE: ErrorCode.REQUEST_TIMED_OUT,
   CORRUPT_STATE: ErrorCode.KAFKA_STORAGE_ERROR,
+  DUPLICATE_BROKER_REGISTRATION: ErrorCode.DUPLICATE_BROKER_REGISTRATION,
 };
 
 /** The Kafka code of a metadata error; anything else gets `fallback`. */

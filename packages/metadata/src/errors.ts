@@ -12,6 +12,11 @@ export type MetadataErrorCode =
   /** A controller write whose `previous` no longer matches what Redis holds (compare-and-set). */
   | 'CONFLICT'
   | 'STORE_UNAVAILABLE'
-  | 'CORRUPT_STATE';
+  | 'CORRUPT_STATE'
+  /**
+   * Kafka's DUPLICATE_BROKER_REGISTRATION (retriable): the node id is live (unfenced) under
+   * another process's incarnation id; the newcomer waits until that session expires.
+   */
+  | 'DUPLICATE_BROKER_REGISTRATION';
 
 export class MetadataError extends RunnelError<MetadataErrorCode> {}

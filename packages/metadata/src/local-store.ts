@@ -3,7 +3,8 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MetadataError } from './errors.ts';
 import type {
-  BrokerRegistration, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, NodeRegistrationInput, TopicMetadata,
+  AlterPartitionInput, AlterPartitionResult, BrokerRegistration, CreateTopicSpec, ElectionResult, MetadataEvent, MetadataSnapshot, MetadataStore,
+  NodeRegistrationInput, PartitionState, TopicMetadata,
 } from './types.ts';
 import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts';
 
@@ -36,6 +37,7 @@ export class LocalStore implements MetadataStore {
   readonly #path: string;
   readonly #nodeId: number;
   readonly #wantedClusterId: string | undefined;
+  readonly #incarnationId = randomBytes(16).toString('base64url');
   #state: PersistedState | undefined;
   #brokers = new Map<number, BrokerRegistration>();
   #listeners = new Set<(e: MetadataEvent) => void>();
@@ -103,7 +105,9 @@ export class LocalStore implements MetadataStore {
   registerBroker(input: NodeRegistrationInput): Promise<BrokerRegistration> {
     return this.#write(() => {
       const state = this.#require();
-      const registration: BrokerRegistration = { ...input, roles: input.roles ?? ['broker'], rpc: input.rpc ?? null, brokerEpoch: ++state.brokerEpoch };
+      const registration: BrokerRegistration = {
+        ...input, roles: input.roles ?? ['broker'], rpc: input.rpc ?? null, brokerEpoch: ++state.brokerEpoch, incarnationId: this.#incarnationId,
+      };
       this.#brokers.set(input.nodeId, registration);
       return { result: registration, event: { type: 'broker-registered', broker: registration } };
     });
@@ -186,6 +190,81 @@ export class LocalStore implements MetadataStore {
     });
   }
 
+  /**
+   * The one broker proposing an ISR: the controller's rules on one node (it must lead the
+   * partition under the request's leader epoch and version; the ISR contains it, lists distinct
+   * replicas, adds only registered brokers). Committed directly; never throws for a refusal.
+   */
+  alterPartition(request: AlterPartitionInput): Promise<AlterPartitionResult> {
+    return this.#write<AlterPartitionResult>(() => {
+      const topic = this.#require().topics.find((t) => t.name === request.topic);
+      const current = topic?.partitions[request.partition] ?? null;
+      const refuse = (error: NonNullable<AlterPartitionResult['error']>) => ({ result: { error, partition: current }, event: undefined, unchanged: true });
+      if (!this.#brokers.has(this.#nodeId)) return refuse('STALE_BROKER_EPOCH');
+      if (!topic || !current) return refuse('UNKNOWN_TOPIC_OR_PARTITION');
+      if (current.leader !== this.#nodeId) return refuse('NOT_LEADER_OR_FOLLOWER');
+      if (current.leaderEpoch !== request.leaderEpoch) return refuse('FENCED_LEADER_EPOCH');
+      if (current.version !== request.version) return refuse('INVALID_UPDATE_VERSION');
+      const isr = request.isr;
+      if (!isr.includes(current.leader) || new Set(isr).size !== isr.length
+        || !isr.every((id) => current.replicas.includes(id) && (current.isr.includes(id) || this.#brokers.has(id)))) return refuse('INELIGIBLE_REPLICA');
+      if (isr.length === current.isr.length && isr.every((id, i) => current.isr[i] === id)) return { result: { error: null, partition: current }, event: undefined, unchanged: true };
+      const partition: PartitionState = { ...current, isr: [...isr], version: current.version + 1 };
+      const updated = { ...topic, partitions: topic.partitions.map((p) => (p.partition === partition.partition ? partition : p)) };
+      this.#replaceTopic(updated);
+      return { result: { error: null, partition }, event: { type: 'topic-updated', topic: updated } };
+    });
+  }
+
+  /** One node has nowhere to move its leaderships: nothing changes, and it still leads all it led. */
+  async controlledShutdown(): Promise<{ remaining: number }> {
+    await this.#writes;
+    let remaining = 0;
+    for (const topic of this.#require().topics) for (const p of topic.partitions) if (p.leader === this.#nodeId) remaining++;
+    return { remaining };
+  }
+
+  /**
+   * Kafka's ElectLeaders on one node: preferred elects the first replica when it is registered
+   * and in the ISR; unclean elects only for partitions without a leader. `partitions` null means
+   * all of them, and then partitions needing no election are left out (as Kafka).
+   */
+  electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<ElectionResult[]> {
+    return this.#write(() => {
+      const state = this.#require();
+      const wanted = partitions ?? state.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition })));
+      const results: ElectionResult[] = [];
+      const changed = new Map<string, TopicMetadata>();
+      for (const { topic: name, partition } of wanted) {
+        const topic = changed.get(name) ?? state.topics.find((t) => t.name === name);
+        const p = topic?.partitions[partition];
+        const result = (error: ElectionResult['error'], message: string) => {
+          if (!(partitions === null && error === 'ELECTION_NOT_NEEDED')) results.push({ topic: name, partition, error, message });
+        };
+        if (!topic || !p) {
+          result('UNKNOWN_TOPIC_OR_PARTITION', `partition ${name}-${partition} does not exist`);
+          continue;
+        }
+        const candidate = unclean ? p.replicas.find((id) => this.#brokers.has(id)) : p.replicas[0]!;
+        if (unclean ? p.leader !== -1 : p.leader === candidate) {
+          result('ELECTION_NOT_NEEDED', `${name}-${partition} has ${unclean ? 'a' : 'its preferred'} leader (${p.leader})`);
+          continue;
+        }
+        if (candidate === undefined || !this.#brokers.has(candidate) || (!unclean && !p.isr.includes(candidate))) {
+          result(unclean ? 'ELIGIBLE_LEADERS_NOT_AVAILABLE' : 'PREFERRED_LEADER_NOT_AVAILABLE', `no eligible leader for ${name}-${partition}`);
+          continue;
+        }
+        const isr = unclean && !p.isr.includes(candidate) ? [candidate] : p.isr;
+        const next: PartitionState = { ...p, leader: candidate, leaderEpoch: p.leaderEpoch + 1, isr, version: p.version + 1 };
+        changed.set(name, { ...topic, partitions: topic.partitions.map((q) => (q.partition === partition ? next : q)) });
+        result(null, '');
+      }
+      for (const topic of changed.values()) this.#replaceTopic(topic);
+      const events = [...changed.values()].map((topic): MetadataEvent => ({ type: 'topic-updated', topic }));
+      return { result: results, event: events, unchanged: changed.size === 0 };
+    });
+  }
+
   #require(): PersistedState {
     if (!this.#state) throw new MetadataError('STORE_UNAVAILABLE', 'metadata store used before start()');
     return this.#state;
@@ -215,16 +294,18 @@ export class LocalStore implements MetadataStore {
 
   /**
    * Applies one change at a time: mutate, bump the epoch, persist, then notify. A failed persist
-   * restores the previous state so memory never runs ahead of disk.
+   * restores the previous state so memory never runs ahead of disk. `unchanged` (a refusal or a
+   * no-op that mutated nothing) skips the epoch and the write.
    */
-  #write<T>(change: () => { result: T; event: MetadataEvent | undefined }): Promise<T> {
+  #write<T>(change: () => { result: T; event: MetadataEvent | MetadataEvent[] | undefined; unchanged?: boolean }): Promise<T> {
     const next = this.#writes.then(async () => {
       const state = this.#require();
       const before = structuredClone(state);
       const brokersBefore = new Map(this.#brokers);
-      let outcome: { result: T; event: MetadataEvent | undefined };
+      let outcome: { result: T; event: MetadataEvent | MetadataEvent[] | undefined; unchanged?: boolean };
       try {
         outcome = change();
+        if (outcome.unchanged) return outcome.result;
         state.epoch++;
         await this.#persist();
       } catch (err) {
@@ -234,7 +315,7 @@ export class LocalStore implements MetadataStore {
       } finally {
         this.#snapshot = undefined;
       }
-      if (outcome.event) for (const listener of this.#listeners) listener(outcome.event);
+      for (const event of [outcome.event ?? []].flat()) for (const listener of this.#listeners) listener(event);
       return outcome.result;
     });
     this.#writes = next.catch(() => undefined);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '@runnel/common';
 import { readEpochFile, writeEpochFile, type EpochRecord } from './epoch-file.ts';
@@ -5,7 +6,8 @@ import { MetadataError } from './errors.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type RawCluster } from './redis-layout.ts';
 import type {
-  BrokerRegistration, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, MetadataWriter, NodeRegistrationInput, TopicMetadata,
+  AlterPartitionInput, AlterPartitionResult, BrokerRegistration, CreateTopicSpec, ElectionResult, MetadataEvent, MetadataSnapshot, MetadataStore,
+  MetadataWriter, NodeRegistrationInput, TopicMetadata,
 } from './types.ts';
 
 export interface RedisStoreOptions {
@@ -44,6 +46,8 @@ interface Session {
   registration: BrokerRegistration;
   lastOk: number;
   register: boolean;
+  /** Registering again is refused: another process holds the node id (logged once). */
+  held?: boolean;
 }
 
 /**
@@ -67,6 +71,8 @@ interface Session {
 export class RedisStore implements MetadataStore {
   readonly #o: Required<Omit<RedisStoreOptions, 'clusterId' | 'epochFile' | 'logger'>> & { clusterId: string | undefined; epochFile: string | undefined };
   readonly #logger: Logger;
+  /** This process's registrations (Kafka's incarnation id): a live node id is refused to any other. */
+  readonly #incarnationId = randomBytes(16).toString('base64url');
   #redis: Redis | undefined;
   #sub: Redis | undefined;
   #snapshot: MetadataSnapshot | undefined;
@@ -189,16 +195,20 @@ export class RedisStore implements MetadataStore {
    * Registers through the controller and keeps the session alive: a heartbeat every
    * heartbeatIntervalMs; when the controller answers `fenced` (or heartbeats fail for longer than
    * the session timeout) the node registers again with the same input and a new broker epoch.
+   * Every registration carries this store's incarnation id. While the node id is live under
+   * another process (DUPLICATE_BROKER_REGISTRATION) it waits, logging once, and tries again every
+   * heartbeat interval until that session expires or this store stops.
    */
   async registerBroker(input: NodeRegistrationInput): Promise<BrokerRegistration> {
     const full: Omit<BrokerRegistration, 'brokerEpoch'> = {
       nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, roles: input.roles ?? ['broker'], rpc: input.rpc ?? null,
+      incarnationId: this.#incarnationId,
       ...(input.endpoints?.length ? { endpoints: input.endpoints } : {}),
     };
     // Look at Redis first: a node must not join a cluster that is not its own.
     await this.refresh().catch(() => {});
     this.#refuseIfDetached();
-    const { registration, version } = await this.#o.writer.registerNode(full);
+    const { registration, version } = await this.#registerWaiting(full);
     await this.#reach(version);
     this.#refuseIfDetached();
     clearTimeout(this.#heartbeatTimer);
@@ -206,6 +216,68 @@ export class RedisStore implements MetadataStore {
     this.#session = session;
     this.#scheduleHeartbeat(session, this.#o.heartbeatIntervalMs);
     return registration;
+  }
+
+  /** registerNode, retried while the node id is held by another live process (see registerBroker). */
+  async #registerWaiting(input: Omit<BrokerRegistration, 'brokerEpoch'>): Promise<{ registration: BrokerRegistration; version: number }> {
+    let logged = false;
+    for (;;) {
+      try {
+        return await this.#o.writer.registerNode(input);
+      } catch (err) {
+        if (!(err instanceof MetadataError) || err.code !== 'DUPLICATE_BROKER_REGISTRATION') throw err;
+        if (!logged) {
+          logged = true;
+          this.#logHeld(input.nodeId, err);
+        }
+      }
+      await new Promise((r) => setTimeout(r, this.#o.heartbeatIntervalMs));
+      if (this.#stopped) throw new MetadataError('STORE_UNAVAILABLE', `metadata store stopped while node id ${input.nodeId} was held by another process`);
+      this.#refuseIfDetached();
+    }
+  }
+
+  #logHeld(nodeId: number, err: MetadataError): void {
+    const holder = this.#snapshot?.brokers.get(nodeId);
+    const where = holder ? `${holder.host}:${holder.port}` : 'another address';
+    this.#logger.error({ nodeId, err: err.message }, `node id ${nodeId} is held by a live process at ${where}; waiting for its session to expire`);
+  }
+
+  /**
+   * Replication, leader side: the ISR proposal goes to the controller with this node's broker
+   * epoch; resolves once the answer's version is in the snapshot. Without a session (not
+   * registered, or registering again) it is STALE_BROKER_EPOCH without a call.
+   */
+  async alterPartition(request: AlterPartitionInput): Promise<AlterPartitionResult> {
+    this.#refuseIfDetached();
+    const session = this.#session;
+    if (!session || session.register) {
+      return { error: 'STALE_BROKER_EPOCH', partition: this.#snapshot?.topics.get(request.topic)?.partitions[request.partition] ?? null };
+    }
+    const { result, version } = await this.#o.writer.alterPartition({ ...request, nodeId: session.input.nodeId, brokerEpoch: session.registration.brokerEpoch });
+    await this.#reach(version);
+    return result;
+  }
+
+  /**
+   * Controlled shutdown: the controller moves this node's leaderships to other in-sync replicas
+   * and takes it out of every ISR it shares; resolves with the count it still leads once the
+   * snapshot shows the change. Without a session there is nothing to hand over.
+   */
+  async controlledShutdown(): Promise<{ remaining: number }> {
+    this.#refuseIfDetached();
+    const session = this.#session;
+    if (!session) return { remaining: 0 };
+    const { remaining, version } = await this.#o.writer.shutdownNode(session.input.nodeId, session.registration.brokerEpoch);
+    await this.#reach(version);
+    return { remaining };
+  }
+
+  async electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<ElectionResult[]> {
+    this.#refuseIfDetached();
+    const { results, version } = await this.#o.writer.electLeaders(partitions, unclean);
+    await this.#reach(version);
+    return results;
   }
 
   /** The registration of the running session (it changes when the node registers again), if any. */
@@ -471,8 +543,21 @@ export class RedisStore implements MetadataStore {
         // The controller no longer knows this node: is Redis still this node's cluster? (a wipe looks like this)
         await this.refresh();
         if (this.#detached || this.#session !== session) return;
-        const { registration, version } = await this.#o.writer.registerNode(session.input);
+        let answer: { registration: BrokerRegistration; version: number };
+        try {
+          answer = await this.#o.writer.registerNode(session.input);
+        } catch (err) {
+          // Another process took the node id while this one was fenced: wait for its session to end.
+          if (!(err instanceof MetadataError) || err.code !== 'DUPLICATE_BROKER_REGISTRATION') throw err;
+          if (this.#session !== session || this.#detached) return;
+          if (!session.held) this.#logHeld(nodeId, err);
+          session.held = true;
+          this.#scheduleHeartbeat(session, next);
+          return;
+        }
+        const { registration, version } = answer;
         if (this.#session !== session || this.#detached) return;
+        session.held = false;
         session.registration = registration;
         session.register = false;
         session.lastOk = Date.now();
@@ -482,18 +567,6 @@ export class RedisStore implements MetadataStore {
         const { fenced } = await this.#o.writer.heartbeat(nodeId, session.registration.brokerEpoch);
         if (this.#session !== session || this.#detached) return;
         if (fenced) {
-          // Fenced because another process took this node id (a newer registration from another
-          // address)? Then stand down: registering again would fence that one, and so on forever.
-          await this.refresh().catch(() => {});
-          if (this.#session !== session || this.#detached) return;
-          const current = this.#snapshot?.brokers.get(nodeId);
-          if (current && current.brokerEpoch > session.registration.brokerEpoch && !sameEndpoints(current, session.input)) {
-            this.#logger.error({ nodeId, brokerEpoch: session.registration.brokerEpoch, by: { host: current.host, port: current.port, rpc: current.rpc, brokerEpoch: current.brokerEpoch } },
-              'another process registered as this node id; standing down (node ids must be unique)');
-            this.#session = undefined;
-            this.#emit({ type: 'node-superseded', nodeId, by: current });
-            return;
-          }
           this.#logger.warn({ nodeId, brokerEpoch: session.registration.brokerEpoch }, 'the controller fenced this node; registering again');
           session.register = true;
           next = 0;
@@ -509,11 +582,6 @@ export class RedisStore implements MetadataStore {
     }
     if (this.#session === session && !this.#stopped && !this.#detached) this.#scheduleHeartbeat(session, next);
   }
-}
-
-/** Whether two registrations are the same process's endpoints (Kafka and RPC addresses). */
-function sameEndpoints(a: Omit<BrokerRegistration, 'brokerEpoch'>, b: Omit<BrokerRegistration, 'brokerEpoch'>): boolean {
-  return a.host === b.host && a.port === b.port && a.rpc?.host === b.rpc?.host && a.rpc?.port === b.rpc?.port;
 }
 
 /** The events that take `a` to `b`. */

@@ -38,6 +38,12 @@ export interface BrokerRegistration {
   /** Where other nodes reach it over @runnel/rpc; null under `runnel start`. */
   rpc: RpcAddress | null;
   /**
+   * The registering process (a random id per store instance): while a node id is live, only the
+   * process that holds it may register it again (DUPLICATE_BROKER_REGISTRATION otherwise).
+   * Absent ('' on the wire) in registrations written before it existed.
+   */
+  incarnationId?: string;
+  /**
    * Every advertised listener: a Metadata request is answered with the endpoint of the listener
    * it arrived on, and nodes without that listener are left out. Absent or empty in
    * registrations made before listeners had names: `host`/`port` then serves every listener.
@@ -45,8 +51,8 @@ export interface BrokerRegistration {
   endpoints?: Endpoint[];
 }
 
-/** What a node registers with; `roles` defaults to ['broker'], `rpc` to null. */
-export type NodeRegistrationInput = Omit<BrokerRegistration, 'brokerEpoch' | 'roles' | 'rpc'> & {
+/** What a node registers with; `roles` defaults to ['broker'], `rpc` to null; the store supplies the incarnation id. */
+export type NodeRegistrationInput = Omit<BrokerRegistration, 'brokerEpoch' | 'roles' | 'rpc' | 'incarnationId'> & {
   roles?: NodeRole[];
   rpc?: RpcAddress | null;
 };
@@ -110,13 +116,7 @@ export type MetadataEvent =
   /** The node left the live set (its session expired). */
   | { type: 'node-fenced'; nodeId: number }
   /** `snapshot().coordinators` changed. */
-  | { type: 'coordinators-changed' }
-  /**
-   * Another process registered as this node (same node id, another address) after it: this one
-   * stands down (no more heartbeats or registrations) and should exit, or the two would fence
-   * each other forever. Only a node's own store emits it.
-   */
-  | { type: 'node-superseded'; nodeId: number; by: BrokerRegistration };
+  | { type: 'coordinators-changed' };
 
 /**
  * What every role needs from metadata. Reads are synchronous against a local snapshot (the hot

@@ -22,7 +22,9 @@ export function checkDeletable(name: string): void {
 /** Round-robin replica placement starting at a per-topic offset, as Kafka's rack-unaware assignment. */
 export function assignReplicas(brokerIds: number[], partitions: number, replicationFactor: number, firstPartition = 0, start = 0): number[][] {
   if (replicationFactor < 1 || replicationFactor > brokerIds.length) {
-    throw new MetadataError('INVALID_REPLICATION_FACTOR', `replication factor ${replicationFactor} is larger than the ${brokerIds.length} available broker(s)`);
+    throw new MetadataError('INVALID_REPLICATION_FACTOR', replicationFactor < 1
+      ? 'Replication factor must be larger than 0.'
+      : `Replication factor: ${replicationFactor} larger than available brokers: ${brokerIds.length}.`);
   }
   const ids = [...brokerIds].sort((a, b) => a - b);
   const out: number[][] = [];

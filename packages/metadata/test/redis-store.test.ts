@@ -20,6 +20,9 @@ function switchingWriter(target: () => MetadataWriter): MetadataWriter {
     createPartitions: (name, count, assignments) => target().createPartitions(name, count, assignments),
     alterTopicConfigs: (name, configs) => target().alterTopicConfigs(name, configs),
     allocateProducerId: () => target().allocateProducerId(),
+    alterPartition: (request) => target().alterPartition(request),
+    shutdownNode: (nodeId, brokerEpoch) => target().shutdownNode(nodeId, brokerEpoch),
+    electLeaders: (partitions, unclean) => target().electLeaders(partitions, unclean),
   };
 }
 

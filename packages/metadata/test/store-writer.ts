@@ -89,6 +89,30 @@ export function storeWriter(store: ControllerStore): TestWriter {
     async allocateProducerId() {
       return store.allocateProducerIds(1);
     },
+    // The controller's rules live in @runnel/controller (tested there); this stand-in keeps the
+    // compare-and-set that RedisStore relies on: the caller leads under the epoch and version it names.
+    async alterPartition(request) {
+      calls.push(`alterPartition ${request.topic}-${request.partition}`);
+      const state = await store.load();
+      const t = state.topics.get(request.topic);
+      const p = t?.partitions[request.partition];
+      if (!t || !p) return { result: { error: 'UNKNOWN_TOPIC_OR_PARTITION' as const, partition: null }, version: state.version };
+      if (p.leader !== request.nodeId || p.leaderEpoch !== request.leaderEpoch || p.version !== request.version) {
+        return { result: { error: 'INVALID_UPDATE_VERSION' as const, partition: p }, version: state.version };
+      }
+      const partition = { ...p, isr: request.isr, version: p.version + 1 };
+      const { version } = await update(t, { ...t, partitions: t.partitions.map((q) => (q.partition === p.partition ? partition : q)) });
+      return { result: { error: null, partition }, version };
+    },
+    async shutdownNode(nodeId: number) {
+      calls.push(`shutdownNode ${nodeId}`);
+      const state = await store.load();
+      const remaining = [...state.topics.values()].flatMap((t) => t.partitions).filter((p) => p.leader === nodeId).length;
+      return { remaining, version: state.version };
+    },
+    async electLeaders() {
+      return { results: [], version: (await store.load()).version };
+    },
     async fence(nodeId: number) {
       const node = (await store.load()).nodes.get(nodeId)!;
       return store.commit({ nodes: [{ ...node, fenced: true }] });

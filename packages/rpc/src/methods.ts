@@ -17,6 +17,8 @@ export interface NodeRegistration {
   roles: NodeRole[];
   rpc: Address | null;
   brokerEpoch: number;
+  /** The registering process's random id ('' on the wire when absent). */
+  incarnationId?: string;
   /** Every advertised Kafka listener; absent or empty: `host`/`port` serves all (decoded as []). */
   endpoints?: Endpoint[];
 }

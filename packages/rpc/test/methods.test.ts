@@ -15,14 +15,14 @@ const MIN_I64 = -(2n ** 63n);
 const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
   'controller.registerNode': [
     [
-      { nodeId: 0, host: '', port: 0, rack: null, roles: [], rpc: null, endpoints: [] },
-      { registration: { nodeId: 0, host: '', port: 0, rack: null, roles: [], rpc: null, brokerEpoch: 0, endpoints: [] }, version: 0 },
+      { nodeId: 0, host: '', port: 0, rack: null, roles: [], rpc: null, incarnationId: '', endpoints: [] },
+      { registration: { nodeId: 0, host: '', port: 0, rack: null, roles: [], rpc: null, brokerEpoch: 0, incarnationId: '', endpoints: [] }, version: 0 },
     ],
     [
-      { nodeId: 3, host: 'b3.local', port: 9092, rack: 'r1', roles: ['broker', 'coordinator'], rpc: { host: '10.0.0.3', port: 7000 },
+      { nodeId: 3, host: 'b3.local', port: 9092, rack: 'r1', roles: ['broker', 'coordinator'], rpc: { host: '10.0.0.3', port: 7000 }, incarnationId: 'k2Vd9',
         endpoints: [{ listener: 'INTERNAL', host: 'b3.local', port: 19092, securityProtocol: 'PLAINTEXT' }, { listener: 'EXTERNAL', host: 'localhost', port: 9092, securityProtocol: 'PLAINTEXT' }] },
       {
-        registration: { nodeId: 3, host: 'b3.local', port: 9092, rack: '', roles: ['coordinator'], rpc: { host: '::1', port: 65535 }, brokerEpoch: 17,
+        registration: { nodeId: 3, host: 'b3.local', port: 9092, rack: '', roles: ['coordinator'], rpc: { host: '::1', port: 65535 }, brokerEpoch: 17, incarnationId: 'k2Vd9',
           endpoints: [{ listener: 'EXTERNAL', host: '', port: 0, securityProtocol: '' }, { listener: 'E2', host: '::1', port: 65535, securityProtocol: 'PLAINTEXT' }] },
         version: 4_000_000_000,
       },

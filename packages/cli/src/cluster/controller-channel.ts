@@ -1,13 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '@runnel/common';
-import { MetadataError, type BrokerRegistration, type MetadataErrorCode, type MetadataWriter, type TopicMetadata } from '@runnel/metadata';
+import {
+  MetadataError, type AlterPartitionResult, type BrokerRegistration, type ElectionResult, type MetadataErrorCode, type MetadataWriter, type TopicMetadata,
+} from '@runnel/metadata';
 import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
 
 /** Metadata error codes (the controller's refusals arrive as these remote codes); the Record keeps it complete. */
 const METADATA_CODES = new Set(Object.keys({
   TOPIC_ALREADY_EXISTS: true, UNKNOWN_TOPIC: true, INVALID_PARTITIONS: true, INVALID_REPLICATION_FACTOR: true,
   INVALID_REPLICA_ASSIGNMENT: true, INVALID_TOPIC_NAME: true, CLUSTER_ID_MISMATCH: true, STALE_EPOCH: true,
-  CONFLICT: true, STORE_UNAVAILABLE: true, CORRUPT_STATE: true,
+  CONFLICT: true, STORE_UNAVAILABLE: true, CORRUPT_STATE: true, DUPLICATE_BROKER_REGISTRATION: true,
 } satisfies Record<MetadataErrorCode, true>));
 
 /** How long a write keeps retrying while there is no controller (an election, a restart). */
@@ -21,7 +23,7 @@ const DEFAULT_RETRY_MS = 15_000;
  * Retries, with backoff for `retryMs`: while there is no controller, a standby answers
  * NOT_CONTROLLER, or the connection fails before the call was sent. A call that timed out or lost
  * its connection mid-flight may have been applied, so only idempotent ones (registration,
- * heartbeats, config changes, producer ids) are retried then; a topic create or delete fails with
+ * heartbeats, config changes, producer ids, ISR proposals, elections) are retried then; a topic create or delete fails with
  * a retriable error and the client retries it (seeing TOPIC_ALREADY_EXISTS if the first one
  * landed, as a Kafka client can). A refusal from the controller comes back as the MetadataError it
  * was, so handlers map it to the same Kafka error as under `runnel start`; any other failure is a
@@ -53,7 +55,8 @@ export function controllerChannel(options: { locate: () => Address | null; retry
         return await fn(connect());
       } catch (err) {
         const mapped = mapError(err);
-        const again = mapped.retriable && (idempotent || !mayHaveLanded(err)) && !closed;
+        // A node id held by another process is the caller's to wait out (RedisStore logs it and retries).
+        const again = mapped.retriable && mapped.code !== 'DUPLICATE_BROKER_REGISTRATION' && (idempotent || !mayHaveLanded(err)) && !closed;
         if (!again || Date.now() >= deadline) throw mapped;
         if (attempt === 0) logger.info({ err: mapped.message, what }, 'controller not reachable yet; retrying');
         await sleep(Math.min(1_000, 50 * 2 ** attempt), undefined, { signal: stopped.signal }).catch(() => {});
@@ -87,6 +90,16 @@ export function controllerChannel(options: { locate: () => Address | null; retry
       return { topic: topicOf(res.topic), version: res.version };
     }),
     allocateProducerId: () => call('allocateProducerId', async (rpc) => (await rpc.call('controller.allocateProducerId', {})).producerId),
+    // ISR proposals are compare-and-set on the partition's version: a repeat of one that landed is refused, never applied twice.
+    alterPartition: (request) => call('alterPartition', async (rpc) => {
+      const res = await rpc.call('controller.alterPartition', request);
+      return { result: { error: (res.error || null) as AlterPartitionResult['error'], partition: res.partition }, version: res.version };
+    }),
+    shutdownNode: (nodeId, brokerEpoch) => call('shutdownNode', (rpc) => rpc.call('controller.shutdownNode', { nodeId, brokerEpoch })),
+    electLeaders: (partitions, unclean) => call('electLeaders', async (rpc) => {
+      const res = await rpc.call('controller.electLeaders', { partitions: partitions ?? [], unclean });
+      return { results: res.results.map((r) => ({ ...r, error: (r.error || null) as ElectionResult['error'] })), version: res.version };
+    }),
     close: () => {
       closed = true;
       stopped.abort();

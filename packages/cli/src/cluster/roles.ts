@@ -45,9 +45,6 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
 
   const { store: metadata, closeChannel } = nodeStore(config, url, log);
   await metadata.start();
-  metadata.subscribe((event) => {
-    if (event.type === 'node-superseded') onFatal(new Error(`another process registered as node ${event.nodeId} (${event.by.host}:${event.by.port}); node ids must be unique`));
-  });
   const node = role === 'broker'
     // Brokers coordinate no groups, but advertise and answer the group APIs (NOT_COORDINATOR):
     // kafkajs takes every node's API versions from its bootstrap broker.
