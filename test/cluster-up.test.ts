@@ -2,14 +2,20 @@
 // coordinator as separate OS processes. kcat produces through it and consumes as a group (the
 // coordinator is found through FindCoordinator and listed in Metadata), `runnel consumer-groups`
 // shows the group's lag, the coordinator's /metrics exports it, and SIGINT stops every process.
+// A second `cluster up` on a directory in use refuses and leaves the running cluster alone; a port
+// in use is one line; `--detach` returns once ready, `cluster status` and `cluster down` work on
+// its directory, and a restart of a stopped cluster does not warn about every partition.
 import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKcat } from './helpers/kcat.ts';
 import { startProcess, type Started } from './helpers/process.ts';
+import { alive } from './helpers/wrappers.ts';
 
 const runnel = join(import.meta.dirname, '../packages/cli/bin/runnel.ts');
 const run = promisify(execFile);
@@ -67,6 +73,23 @@ describe('runnel cluster up', () => {
     expect(lag).toMatch(/ 50$/);
   });
 
+  it('refuses a second cluster up on its directory in one line, and leaves the running cluster alone', async () => {
+    const second = await run(process.execPath, [runnel, 'cluster', 'up', '--brokers', '1', '--dir', dir, '--port', '0']).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(second?.code).toBe(1);
+    expect(second?.stderr).toMatch(/^runnel: cannot start: \S+ is in use by a running cluster \(pid \d+\); see `runnel cluster status --dir \S+`, stop it with `runnel cluster down --dir \S+`\n$/);
+    expect(existsSync(join(dir, 'redis/redis.sock'))).toBe(true);
+    const meta = await runKcat(['-b', bootstrap, '-L', '-J']);
+    expect(meta.code).toBe(0);
+    expect((JSON.parse(meta.stdout) as { brokers: unknown[] }).brokers).toHaveLength(3);
+  });
+
+  it('cluster status shows it from another shell', async () => {
+    const { stdout } = await run(process.execPath, [runnel, 'cluster', 'status', '--dir', dir]);
+    expect(stdout).toContain(`bootstrap.servers=${bootstrap}\n`);
+    expect(stdout).toMatch(/broker-2\s+PLAINTEXT:\/\/127\.0\.0\.1:\d+\s+pid \d+\n/);
+    expect(stdout).toMatch(new RegExp(`cluster up\\s+\\S+\\s+pid ${up.child.pid}\\n`));
+  });
+
   it('stops every process on SIGINT', async () => {
     const pids = [...up.output().matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(5); // redis, controller, 2 brokers, coordinator
@@ -74,6 +97,75 @@ describe('runnel cluster up', () => {
     expect(await up.exited()).toBe(0);
     const alive = pids.filter((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } });
     expect(alive).toEqual([]);
+    expect(existsSync(join(dir, 'cluster.json'))).toBe(false);
+  });
+});
+
+describe('runnel cluster up --detach, status, down, and a restart', () => {
+  let ddir: string;
+  beforeAll(async () => { ddir = await mkdtemp(join(tmpdir(), 'runnel-cluster-detach-')); });
+  afterAll(async () => {
+    await run(process.execPath, [runnel, 'cluster', 'down', '--dir', ddir]).catch(() => {});
+    await rm(ddir, { recursive: true, force: true });
+  });
+  const detach = () => run(process.execPath, [runnel, 'cluster', 'up', '--detach', '--brokers', '1', '--coordinators', '1', '--dir', ddir, '--port', '0',
+    '--set', 'offsets.topic.num.partitions=10'], { timeout: 120_000 });
+  const pidsOf = (text: string) => [...text.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+
+  it('returns once every node is ready; status and down work on its directory', async () => {
+    const { stdout } = await detach();
+    const servers = /bootstrap\.servers=(\S+)/.exec(stdout)![1]!;
+    const meta = await runKcat(['-b', servers, '-L', '-J']);
+    expect((JSON.parse(meta.stdout) as { brokers: unknown[] }).brokers).toHaveLength(2);
+    const produced = await runKcat(['-b', servers, '-P', '-t', 'detached'], { input: 'one\ntwo\n' });
+    expect(produced.code).toBe(0);
+
+    const status = await run(process.execPath, [runnel, 'cluster', 'status', '--dir', ddir]);
+    const pids = pidsOf(status.stdout);
+    expect(pids).toHaveLength(5); // redis, controller, broker, coordinator, cluster up
+    expect(pids.every(alive)).toBe(true);
+
+    const down = await run(process.execPath, [runnel, 'cluster', 'down', '--dir', ddir]);
+    expect(down.stdout).toMatch(/stopped \(pid \d+\)/);
+    expect(pids.filter(alive)).toEqual([]);
+    expect(existsSync(join(ddir, 'broker-1/.kafka_cleanshutdown'))).toBe(true);
+    const after = await run(process.execPath, [runnel, 'cluster', 'status', '--dir', ddir]).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(after?.code).toBe(1);
+    expect(after?.stderr).toBe(`runnel cluster: no cluster is running in ${ddir}\n`);
+  });
+
+  it('restarts a stopped cluster without a warning per partition, keeping its data', async () => {
+    const logBefore = readFileSync(join(ddir, 'cluster.log')).length;
+    const { stdout } = await detach();
+    const servers = /bootstrap\.servers=(\S+)/.exec(stdout)![1]!;
+    const consumed = await runKcat(['-b', servers, '-C', '-t', 'detached', '-e', '-f', '%s\n']);
+    expect(consumed.stdout).toBe('one\ntwo\n');
+    // The restart's own log lines: nothing at warn or above about a partition (there used to be
+    // one per __consumer_offsets partition, repeated, while the brokers re-registered).
+    const restartLog = readFileSync(join(ddir, 'cluster.log')).subarray(logBefore).toString().split('\n');
+    const partitionWarnings = restartLog.filter((l) => /"level":(40|50|60)/.test(l) && /"partition":/.test(l));
+    expect(partitionWarnings).toEqual([]);
+    await run(process.execPath, [runnel, 'cluster', 'down', '--dir', ddir]);
+  });
+});
+
+describe('runnel cluster up with a port in use', () => {
+  let blocker: Server;
+  let pdir: string;
+  afterAll(async () => {
+    blocker?.close();
+    if (pdir) await rm(pdir, { recursive: true, force: true });
+  });
+
+  it('refuses in one line before starting anything', async () => {
+    pdir = await mkdtemp(join(tmpdir(), 'runnel-cluster-port-'));
+    blocker = createServer();
+    const port = await new Promise<number>((r) => blocker.listen(0, '127.0.0.1', () => r((blocker.address() as { port: number }).port)));
+    const failed = await run(process.execPath, [runnel, 'cluster', 'up', '--brokers', '1', '--dir', pdir, '--port', String(port)]).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toBe(`runnel: cannot start: port 127.0.0.1:${port} for broker-1 is in use: pass another --port, or --port 0 for any free ports\n`);
+    expect(existsSync(join(pdir, 'redis'))).toBe(false);
+    expect(existsSync(join(pdir, 'cluster.json'))).toBe(false);
   });
 });
 

@@ -46,3 +46,42 @@ export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
     server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
+
+/** The live descendants of `pid` (children, their children, ...), from /proc. */
+export function descendants(pid: number): Array<{ pid: number; cmd: string }> {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    const p = Number(name);
+    if (!Number.isInteger(p)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent pid; the command (field 2) may contain spaces, so split after its ')'.
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] !== 'Z') parent.set(p, Number(fields[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: Array<{ pid: number; cmd: string }> = [];
+  const walk = (of: number) => {
+    for (const [p, pp] of parent) {
+      if (pp !== of) continue;
+      let cmd = '';
+      try { cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ').trim(); } catch { /* gone */ }
+      out.push({ pid: p, cmd });
+      walk(p);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** True while `pid` is a live process (not a zombie). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -325,7 +325,10 @@ export class Coordinator {
         if (!stillOwned()) return;
         // Keep the groups answering COORDINATOR_LOAD_IN_PROGRESS (not NOT_COORDINATOR) between attempts.
         this.machine.beginLoad(partition);
-        this.logger.warn({ partition, err, retryInMs: delay }, 'loading __consumer_offsets partition failed; retrying');
+        // A first failure that may pass is routine while a cluster (re)starts: the coordinator
+        // epoch or the partition's leader is a moment behind metadata. Warn if the retry fails too.
+        const routine = delay === this.#loadRetry.initialMs && (err as { retriable?: boolean }).retriable === true;
+        this.logger[routine ? 'debug' : 'warn']({ partition, err, retryInMs: delay }, 'loading __consumer_offsets partition failed; retrying');
         await this.#sleep(delay);
         delay = Math.min(delay * 2, this.#loadRetry.maxMs);
       }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { RunnelError } from '@runnel/common';
@@ -148,6 +148,7 @@ export async function detachClusterUp(dir: string, shownDir: string, argv: strin
   if (running !== null && supervisorAlive(running.pid)) {
     throw new ClusterError('IN_USE', `${shownDir} is in use by a running cluster (pid ${running.pid}); see \`runnel cluster status --dir ${shownDir}\`, stop it with \`runnel cluster down --dir ${shownDir}\``);
   }
+  mkdirSync(dir, { recursive: true });
   const log = join(dir, 'cluster.log');
   const logStart = existsSync(log) ? readFileSync(log).length : 0;
   const fd = openSync(log, 'a');
