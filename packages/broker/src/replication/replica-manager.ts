@@ -242,9 +242,8 @@ export class ReplicaManager {
     const result = await log.append(payload, { leaderEpoch: state.leaderEpoch });
     const end = result.lastOffset + 1n;
     if (end > lead.localEnd) lead.localEnd = end;
-    this.#maybeAdvanceHighWatermark(lead);
-    // Followers long-polling for this partition wake (consumers too, if the high watermark moved).
-    this.#o.purgatory.notify(lead.key);
+    // Followers long-polling for this partition wake (a moved high watermark has woken them already).
+    if (!this.#maybeAdvanceHighWatermark(lead)) this.#o.purgatory.notify(lead.key);
     return result;
   }
 
@@ -287,18 +286,19 @@ export class ReplicaManager {
     }
   }
 
-  /** HW = min over the committed ISR of the log end offsets; only rises. Wakes consumers and acks waiters. */
-  #maybeAdvanceHighWatermark(lead: Leadership): void {
+  /** HW = min over the committed ISR of the log end offsets; only rises. Wakes consumers and acks waiters; true when it moved. */
+  #maybeAdvanceHighWatermark(lead: Leadership): boolean {
     let hw = lead.localEnd;
     for (const id of lead.isr) {
       if (id === this.#o.nodeId) continue;
       const leo = lead.followers.get(id)?.leo ?? -1n;
       if (leo < hw) hw = leo;
     }
-    if (hw <= lead.log.highWatermark) return;
+    if (hw <= lead.log.highWatermark) return false;
     lead.log.highWatermark = hw;
     this.#o.purgatory.notify(lead.key);
     this.#completeWaiters(lead);
+    return true;
   }
 
   // ------------------------------------------------------------------ follower fetches (leader side)
