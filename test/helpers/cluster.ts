@@ -31,8 +31,11 @@ export interface TestCluster {
   readonly coordinators: ClusterNode[];
   /** Every broker's address, comma-separated (what clients bootstrap from). */
   readonly bootstrap: string;
-  /** Starts a node again (after a kill) on its data dir and the same node id; replaces it in the lists. */
-  restart(node: ClusterNode): Promise<ClusterNode>;
+  /**
+   * Starts a node again (after a kill) on its data dir and the same node id; replaces it in the lists.
+   * `samePort`: on the Kafka port it had (clients keep their bootstrap list), else on a new one.
+   */
+  restart(node: ClusterNode, o?: { samePort?: boolean }): Promise<ClusterNode>;
   /** Starts one more node process with the cluster's settings (its own data dir `<role>-<id>-<n>`); stopped by cleanup. */
   startNode(role: Role, nodeId: number): Promise<ClusterNode>;
   /** Stops every node and Redis and deletes the data. */
@@ -59,10 +62,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   const spawned: Started[] = [];
 
   let extra = 0;
-  const launch = async (role: Role, nodeId: number, dirName = `${role}-${nodeId}`): Promise<ClusterNode> => {
+  const launch = async (role: Role, nodeId: number, dirName = `${role}-${nodeId}`, kafkaPort = 0): Promise<ClusterNode> => {
     const logDir = join(root, dirName);
     const args = [runnel, role, '--set', `node.id=${nodeId}`, '--set', `log.dirs=${logDir}`,
-      '--set', 'listeners=PLAINTEXT://127.0.0.1:0', ...[...set, ...(options.nodeSet?.(role, nodeId) ?? [])].flatMap((s) => ['--set', s])];
+      '--set', `listeners=PLAINTEXT://127.0.0.1:${kafkaPort}`, ...[...set, ...(options.nodeSet?.(role, nodeId) ?? [])].flatMap((s) => ['--set', s])];
     const proc = await startProcess(process.execPath, args);
     spawned.push(proc);
     const ready = new RegExp(role === 'controller' ? `runnel controller is ready` : `"listener":"PLAINTEXT://127\\.0\\.0\\.1:(\\d+)".*runnel ${role} is ready`);
@@ -89,9 +92,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       brokers,
       coordinators,
       get bootstrap() { return cluster.brokers.map((b) => b.address).join(','); },
-      async restart(node) {
+      async restart(node, o) {
         await node.process.stop(1_000);
-        const again = await launch(node.role, node.nodeId);
+        const again = await launch(node.role, node.nodeId, undefined, o?.samePort ? node.port : 0);
         const list = node.role === 'broker' ? cluster.brokers : node.role === 'coordinator' ? cluster.coordinators : undefined;
         if (list) list[list.indexOf(node)] = again;
         return again;

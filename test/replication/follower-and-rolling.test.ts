@@ -35,7 +35,7 @@ it('T04: a follower killed with -9 leaves the ISR without a client error, and re
     // Two in-sync replicas satisfy min.insync.replicas=2: acks=all goes on.
     await producer.progressed(200, 30_000);
     const restartedAt = performance.now();
-    await cluster.restart(follower);
+    await cluster.restart(follower, { samePort: true });
     const states = await fullIsr(cluster, topic, 30_000);
     backS = (performance.now() - restartedAt) / 1000;
     for (const s of states) expect(s.isr.sort()).toEqual([1, 2, 3]);
@@ -67,7 +67,7 @@ it('T03: a rolling SIGTERM restart of every broker under load surfaces no error 
       stops.push(`${id}:${exit}:${((performance.now() - at) / 1000).toFixed(1)}s`);
       expect(exit).toBe(0);
       await producer.progressed(50, 30_000);
-      await cluster.restart(node);
+      await cluster.restart(node, { samePort: true });
       await fullIsr(cluster, topic, 30_000);
     }
     await producer.progressed(100, 30_000);

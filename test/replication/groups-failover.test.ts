@@ -111,7 +111,7 @@ it('a group keeps committing and rebalancing through a kill -9 of the broker lea
     await allCommitted(900);
     joinsAfterKill = joins.filter((j) => j.at > killedAtMs).length;
 
-    await cluster.restart(victim);
+    await cluster.restart(victim, { samePort: true });
     await fullIsr(cluster, OFFSETS, 30_000);
   } finally {
     await a.disconnect().catch(() => {});
@@ -122,7 +122,7 @@ it('a group keeps committing and rebalancing through a kill -9 of the broker lea
   // The coordinator itself dies and replays the partition from its (new) leader: the commits are all there.
   const coordinator = cluster.coordinators[0]!;
   await kill9(coordinator);
-  await cluster.restart(coordinator);
+  await cluster.restart(coordinator, { samePort: true });
   const after = await until('the restarted coordinator to answer OffsetFetch', () => committedTotal().catch(() => undefined), 60_000);
   let lostCommits = 0;
   for (const [p, offset] of acknowledged) if ((after.get(p) ?? -1) < offset) lostCommits++;

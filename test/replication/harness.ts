@@ -33,11 +33,19 @@ export function startReplicatedCluster(o: { coordinators?: number; set?: string[
 }
 
 /** A kafkajs client that retries for long enough to ride out a failover (kafkajs retries retriable errors). */
+/** The kafkajs clients' latest warnings and errors (retries included), shown when a wait fails. */
+export const clientLog: string[] = [];
+
 export function kafkaOf(cluster: TestCluster, clientId = 'replication-test'): Kafka {
   return new Kafka({
     clientId,
     brokers: cluster.bootstrap.split(','),
-    logLevel: logLevel.NOTHING,
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ namespace, log }) => {
+      const { message, timestamp: _t, logger: _l, ...extra } = log as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
+      clientLog.push(`${new Date().toISOString().slice(11, 23)} ${namespace}: ${message} ${JSON.stringify(extra).slice(0, 300)}`);
+      if (clientLog.length > 200) clientLog.splice(0, clientLog.length - 200);
+    },
     connectionTimeout: 1_000,
     requestTimeout: 10_000,
     retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 60 },
@@ -79,11 +87,25 @@ export async function createTopic(cluster: TestCluster, topic: string, partition
 }
 
 /** Waits until every partition of `topic` has a leader and all its replicas in the ISR (in Redis); returns the states. */
-export function fullIsr(cluster: TestCluster, topic: string, timeoutMs: number): Promise<PartitionView[]> {
-  return until(`every partition of ${topic} led, with its whole ISR`, async () => {
-    const states = await partitionStates(cluster, topic).catch(() => []);
-    return states.length > 0 && states.every((s) => s.leader >= 0 && s.isr.length === s.replicas.length) && states;
-  }, timeoutMs);
+export async function fullIsr(cluster: TestCluster, topic: string, timeoutMs: number): Promise<PartitionView[]> {
+  let last: PartitionView[] = [];
+  try {
+    return await until(`every partition of ${topic} led, with its whole ISR`, async () => {
+      const states = await partitionStates(cluster, topic).catch(() => []);
+      last = states;
+      return states.length > 0 && states.every((s) => s.leader >= 0 && s.isr.length === s.replicas.length) && states;
+    }, timeoutMs);
+  } catch (err) {
+    // The log lines of the replicas left out say why (a fetcher error, a refused proposal).
+    const out = new Set(last.flatMap((s) => s.replicas.filter((r) => !s.isr.includes(r))));
+    const tails = [...out].map((id) => `node ${id}:\n${logTail(brokerById(cluster, id))}`).join('\n');
+    throw new Error(`${(err as Error).message}; last seen: ${last.map((s) => `p${s.partition} leader ${s.leader}@${s.leaderEpoch} isr [${s.isr}] replicas [${s.replicas}]`).join('; ')}\n${tails}`);
+  }
+}
+
+/** A node's last warning and error log lines (JSON lines with level >= 40), for failure messages. */
+export function logTail(node: ClusterNode, lines = 12): string {
+  return node.process.output().split('\n').filter((l) => /"level":(4|5|6)\d/.test(l)).slice(-lines).map((l) => l.slice(0, 400)).join('\n');
 }
 
 export function brokerById(cluster: TestCluster, nodeId: number): ClusterNode {
@@ -151,9 +173,13 @@ export class VerifiableProducer {
   }
 
   /** Resolves once `n` more records than now have been acknowledged. */
-  progressed(n: number, timeoutMs: number): Promise<number> {
+  async progressed(n: number, timeoutMs: number): Promise<number> {
     const target = this.acked.length + n;
-    return until(`${n} more acknowledged records`, () => this.acked.length >= target && this.acked.length, timeoutMs);
+    try {
+      return await until(`${n} more acknowledged records`, () => this.acked.length >= target && this.acked.length, timeoutMs);
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (${this.acked.length} so far); the client's last warnings:\n${clientLog.slice(-8).join('\n')}`);
+    }
   }
 
   async stop(): Promise<void> {

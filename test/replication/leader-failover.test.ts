@@ -38,7 +38,7 @@ it('T02: kill -9 of the leader under acks=all load, 5 times: nothing acknowledge
       // Only an in-sync replica may lead (unclean election is off).
       expect(before.isr).toContain(state.leader);
       await producer.progressed(100, 30_000);
-      await cluster.restart(victim);
+      await cluster.restart(victim, { samePort: true });
       await fullIsr(cluster, topic, 30_000);
     }
     await producer.progressed(100, 30_000);
@@ -72,8 +72,8 @@ it('T13: fast double failover (kill -9 the leader, then the new leader within 0-
       const b = brokerById(cluster, state.leader);
       await kill9(b);
       // One replica is left: it leads if it was in the ISR, else the partition waits, offline, for one that was.
-      await cluster.restart(a);
-      await cluster.restart(b);
+      await cluster.restart(a, { samePort: true });
+      await cluster.restart(b, { samePort: true });
       await fullIsr(cluster, topic, 30_000);
       await producer.progressed(50, 30_000);
     }

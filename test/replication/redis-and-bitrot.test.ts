@@ -76,7 +76,7 @@ it('T17: a bit flipped in an old segment of a follower is never served to a cons
   expect(await b2.process.stop(15_000)).toBe(0);
   const victim = producer.acked[10]!;
   const flippedAt = await flipBitInValue(join(b2.logDir, `${topic}-0`), victim.value);
-  await cluster.restart(b2);
+  await cluster.restart(b2, { samePort: true });
   await fullIsr(cluster, topic, 30_000);
 
   const at = performance.now();
@@ -88,7 +88,7 @@ it('T17: a bit flipped in an old segment of a follower is never served to a cons
     expect(state.leader).toBe(2);
     figures = check(producer.acked, await readAll(cluster, topic), (v) => /^t17-\d+-\d+$/.test(v));
   } finally {
-    await cluster.restart(b1);
+    await cluster.restart(b1, { samePort: true });
   }
   report('T17 bit rot on the new leader', figures, { corrupted: `${victim.value}@${victim.offset} (file byte ${flippedAt})`, failover_s: seconds.toFixed(1) });
   expect({ lost: figures.lost, duplicates: figures.duplicates, inconsistent: figures.inconsistent, phantom: figures.phantom, samples: figures.samples })
