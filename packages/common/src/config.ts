@@ -94,7 +94,7 @@ export const BROKER_CONFIGS = {
   'listener.security.protocol.map': def('string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', 'NAME:PROTOCOL pairs giving every listener its security protocol; Runnel serves PLAINTEXT only and refuses to start a listener mapped to SSL or SASL_*.'),
   'inter.broker.listener.name': def('string', null, 'Listener whose advertised address is the node\'s registered address (Runnel nodes talk to each other over RPC); must be an advertised listener; unset = the one named after security.inter.broker.protocol.'),
   'security.inter.broker.protocol': def('string', 'PLAINTEXT', 'Picks the inter-broker listener by name when inter.broker.listener.name is unset (Kafka); set only one of the two.', { validator: { kind: 'enum', values: ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'], ignoreCase: true } }),
-  'process.roles': def('list', null, 'KRaft roles; Runnel picks roles with `runnel broker|controller|coordinator`.', { unused: true }),
+  'process.roles': def('list', null, 'KRaft roles; Runnel picks roles with `runnel broker|controller|coordinator`; without broker, a configuration needs no client listener (a controller\'s).'),
   'controller.listener.names': def('list', null, 'KRaft controller listeners: never served to clients nor advertised; a listener named here is not bound (Runnel\'s controller speaks RPC on runnel.rpc.listener).'),
   'controller.quorum.voters': def('list', null, 'KRaft quorum; Runnel keeps metadata in Redis.', { unused: true }),
 
