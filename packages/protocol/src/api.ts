@@ -13,6 +13,7 @@ import { Reader, Writer, decodeMessage, encodeMessage, isFlexible, planFor, skip
 import { ErrorCode } from './error-codes.ts';
 import { ProtocolError } from './errors.ts';
 import { ApiVersions } from './messages/api-versions.ts';
+import { ElectLeaders } from './messages/elections.ts';
 import { Fetch } from './messages/fetch.ts';
 import { FindCoordinator } from './messages/find-coordinator.ts';
 import { DeleteGroups, DescribeGroups, Heartbeat, JoinGroup, LeaveGroup, ListGroups, OffsetDelete, SyncGroup } from './messages/groups.ts';
@@ -51,6 +52,7 @@ export const apis = {
   [ApiKey.SaslAuthenticate]: SaslAuthenticate,
   [ApiKey.CreatePartitions]: CreatePartitions,
   [ApiKey.DeleteGroups]: DeleteGroups,
+  [ApiKey.ElectLeaders]: ElectLeaders,
   [ApiKey.OffsetDelete]: OffsetDelete,
   [ApiKey.DescribeCluster]: DescribeCluster,
 } as const;

@@ -1,4 +1,4 @@
-import { describeConfigsHandler, initProducerIdHandler, metadataHandler } from '@runnel/kafka-server';
+import { describeConfigsHandler, electLeadersHandler, initProducerIdHandler, metadataHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 import { createPartitions } from './create-partitions.ts';
@@ -30,4 +30,5 @@ export const brokerHandlers = (b: BrokerContext) => [
   describeLogDirs(b),
   createPartitions(b),
   describeCluster(b),
+  electLeadersHandler(b.metadata),
 ];

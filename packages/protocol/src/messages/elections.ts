@@ -1,0 +1,30 @@
+import { api, arr, f, message, structs } from '../schema.ts';
+
+/**
+ * ElectLeaders (key 43, KIP-183 / KIP-460): elect the preferred replica (electionType 0) or, for
+ * partitions without a leader, any live replica (1, unclean). v0 has no electionType (preferred).
+ * `topicPartitions` null = every partition. v2 is flexible. Sent by the Java Admin's
+ * electLeaders and `kafka-leader-election.sh`.
+ */
+export const ElectLeaders = api(43,
+  message('ElectLeadersRequest', [0, 2], 2, [
+    f('electionType', 'int8', '1+', { default: 0 }),
+    structs('topicPartitions', '0+', [
+      f('topic', 'string', '0+'),
+      arr('partitions', 'int32', '0+'),
+    ], { nullable: '0+' }),
+    f('timeoutMs', 'int32', '0+', { default: 60000 }),
+  ]),
+  message('ElectLeadersResponse', [0, 2], 2, [
+    f('throttleTimeMs', 'int32', '0+', { default: 0 }),
+    f('errorCode', 'int16', '1+', { default: 0 }),
+    structs('replicaElectionResults', '0+', [
+      f('topic', 'string', '0+'),
+      structs('partitionResult', '0+', [
+        f('partitionId', 'int32', '0+'),
+        f('errorCode', 'int16', '0+'),
+        f('errorMessage', 'string', '0+', { nullable: '0+', default: null }),
+      ]),
+    ]),
+  ]),
+);

@@ -1,0 +1,99 @@
+// Kafka's ElectLeaders (key 43) as the Java Admin sends it (Admin.electLeaders, what
+// kafka-leader-election.sh runs), kafka-clients 4.3.1 from test/java/fetch-clients.sh, against
+// `runnel start` and against a cluster whose preferred leader went away and came back:
+// test/java/RunnelElect.java does the client work and prints one `OK ...` line per step.
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBroker } from './helpers/broker.ts';
+import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { redisCli } from './helpers/redis.ts';
+import { until } from './helpers/until.ts';
+
+const version = process.env.RUNNEL_JAVA_CLIENT_VERSION ?? '4.3.1';
+let classpath: string;
+let classes: string;
+
+function run(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function elect(bootstrap: string, ...args: string[]): Promise<string[]> {
+  const r = await run('java', ['-cp', `${classes}:${classpath}`, 'RunnelElect', bootstrap, ...args], 60_000);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  if (r.code !== 0) throw new Error(`RunnelElect ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`);
+  return lines;
+}
+
+beforeAll(async () => {
+  const missing = ['java', 'javac', 'mvn'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  if (missing.length > 0) throw new Error(`this test needs ${missing.join(', ')}: install a JDK 17+ and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)`);
+  const fetched = await run(join(import.meta.dirname, 'java/fetch-clients.sh'), [version], 600_000);
+  if (fetched.code !== 0) throw new Error(`fetch-clients.sh ${version} failed (${fetched.code}):\n${fetched.stderr}`);
+  classpath = fetched.stdout.trim().split('\n').at(-1)!;
+  classes = await mkdtemp(join(tmpdir(), 'runnel-elect-'));
+  const javac = await run('javac', ['-nowarn', '-d', classes, '-cp', classpath, join(import.meta.dirname, 'java/RunnelElect.java')], 120_000);
+  if (javac.code !== 0) throw new Error(`javac RunnelElect.java failed:\n${javac.stderr}`);
+}, 720_000);
+
+afterAll(async () => {
+  if (classes) await rm(classes, { recursive: true, force: true });
+});
+
+describe('ElectLeaders from the Java Admin', () => {
+  it('runnel start: every partition has its preferred leader; an unknown partition is UNKNOWN_TOPIC_OR_PARTITION', async () => {
+    const broker = await startBroker();
+    try {
+      expect(await elect(broker.bootstrap, 'single')).toEqual([
+        'OK preferred ElectionNotNeededException UnknownTopicOrPartitionException',
+        'OK unclean ElectionNotNeededException',
+        'OK all 0',
+        'DONE',
+      ]);
+    } finally {
+      await broker.cleanup();
+    }
+  }, 90_000);
+
+  describe('a cluster of two brokers', () => {
+    let cluster: TestCluster;
+    beforeAll(async () => {
+      // No automatic rebalance: the election below is the one the test asks for.
+      cluster = await startCluster({ brokers: 2, coordinators: 0, set: ['auto.leader.rebalance.enable=false'] });
+    }, 60_000);
+    afterAll(async () => {
+      await cluster?.cleanup();
+    });
+
+    const partition = async (topic: string) => {
+      const json = await redisCli(cluster.redis.socketPath, 'hget', 'runnel:topics', topic);
+      return (JSON.parse(json) as { partitions: { leader: number; isr: number[]; leaderEpoch: number }[] }).partitions[0]!;
+    };
+
+    it('the preferred replica, stopped and restarted, back in the ISR, leads again after a preferred election', async () => {
+      const created = await elect(cluster.bootstrap, 'create', 'elect-c');
+      const [, preferred, other] = /^OK created leader=(\d) replicas=\1,(\d) isr=\1,\2$/.exec(created[0]!) ?? [];
+      expect(created).toEqual([`OK created leader=${preferred} replicas=${preferred},${other} isr=${preferred},${other}`, 'DONE']);
+      const leader = cluster.brokers.find((b) => b.nodeId === Number(preferred))!;
+      await leader.process.stop();
+      await until('the other replica leads', async () => (await partition('elect-c')).leader === Number(other), 30_000);
+      await cluster.restart(leader, { samePort: true });
+      // It follows the new leader, catches up, and is proposed back into the ISR.
+      await until('the preferred replica back in the ISR', async () => (await partition('elect-c')).isr.includes(Number(preferred)), 60_000);
+      expect((await partition('elect-c')).leader).toBe(Number(other));
+      expect(await elect(cluster.bootstrap, 'preferred', 'elect-c', preferred!)).toEqual([
+        `OK before leader=${other} replicas=${preferred},${other} isr=${other},${preferred}`,
+        'OK elected elected',
+        `OK after leader=${preferred} replicas=${preferred},${other} isr=${other},${preferred}`,
+        'OK again ElectionNotNeededException',
+        'DONE',
+      ]);
+    }, 150_000);
+  });
+});

@@ -1,0 +1,90 @@
+// Kafka's Admin.electLeaders (what kafka-leader-election.sh sends: ElectLeaders, key 43) against
+// Runnel. One line per step: `OK ...`, or `FAIL <step>: ...` and exit 1.
+//   java -cp <classpath> RunnelElect <bootstrap> <single|create|preferred> [topic] [preferred broker id]
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.ElectionType;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+
+public class RunnelElect {
+  public static void main(String[] args) throws Exception {
+    Properties props = new Properties();
+    props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
+    props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+    try (Admin admin = Admin.create(props)) {
+      switch (args[1]) {
+        case "single" -> single(admin);
+        case "create" -> create(admin, args[2]);
+        case "preferred" -> preferred(admin, args[2], args[3]);
+        default -> fail("args", "unknown scenario " + args[1]);
+      }
+    }
+    System.out.println("DONE");
+  }
+
+  /** One broker: every partition already has its preferred (only) leader. */
+  static void single(Admin admin) throws Exception {
+    admin.createTopics(List.of(new NewTopic("elect-one", 2, (short) 1))).all().get();
+    TopicPartition p0 = new TopicPartition("elect-one", 0);
+    TopicPartition missing = new TopicPartition("elect-missing", 0);
+    Map<TopicPartition, Optional<Throwable>> preferred = admin.electLeaders(ElectionType.PREFERRED, Set.of(p0, missing)).partitions().get();
+    System.out.println("OK preferred " + name(preferred.get(p0)) + " " + name(preferred.get(missing)));
+    Map<TopicPartition, Optional<Throwable>> unclean = admin.electLeaders(ElectionType.UNCLEAN, Set.of(p0)).partitions().get();
+    System.out.println("OK unclean " + name(unclean.get(p0)));
+    // Every partition (null): those that need no election are left out.
+    Map<TopicPartition, Optional<Throwable>> all = admin.electLeaders(ElectionType.PREFERRED, null).partitions().get();
+    System.out.println("OK all " + all.size());
+  }
+
+  /** A topic of one partition with two replicas (the controller places them). */
+  static void create(Admin admin, String topic) throws Exception {
+    admin.createTopics(List.of(new NewTopic(topic, 1, (short) 2))).all().get();
+    System.out.println("OK created " + describe(admin, topic));
+  }
+
+  /** The preferred replica is back in the ISR but does not lead: elect it. */
+  static void preferred(Admin admin, String topic, String preferred) throws Exception {
+    TopicPartition tp = new TopicPartition(topic, 0);
+    System.out.println("OK before " + describe(admin, topic));
+    Map<TopicPartition, Optional<Throwable>> result = admin.electLeaders(ElectionType.PREFERRED, Set.of(tp)).partitions().get();
+    System.out.println("OK elected " + name(result.get(tp)));
+    // Metadata follows the controller's commit on every broker within a moment.
+    String after = "";
+    for (int i = 0; i < 100; i++) {
+      after = describe(admin, topic);
+      if (after.startsWith("leader=" + preferred + " ")) break;
+      Thread.sleep(100);
+    }
+    System.out.println("OK after " + after);
+    Map<TopicPartition, Optional<Throwable>> again = admin.electLeaders(ElectionType.PREFERRED, Set.of(tp)).partitions().get();
+    System.out.println("OK again " + name(again.get(tp)));
+  }
+
+  static String describe(Admin admin, String topic) throws Exception {
+    TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+    TopicPartitionInfo p = d.partitions().get(0);
+    return "leader=" + (p.leader() == null ? "none" : p.leader().id()) + " replicas=" + ids(p.replicas()) + " isr=" + ids(p.isr());
+  }
+
+  static String ids(List<org.apache.kafka.common.Node> nodes) {
+    return nodes.stream().map(n -> String.valueOf(n.id())).reduce((a, b) -> a + "," + b).orElse("");
+  }
+
+  static String name(Optional<Throwable> error) {
+    if (error == null) return "absent";
+    return error.map(e -> e.getClass().getSimpleName()).orElse("elected");
+  }
+
+  static void fail(String step, String message) {
+    System.out.println("FAIL " + step + ": " + message);
+    System.exit(1);
+  }
+}
