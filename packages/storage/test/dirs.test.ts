@@ -200,3 +200,27 @@ describe('retention', () => {
     mkdirSync(join(path, 'unused'), { recursive: true });
   });
 });
+
+describe('node identity on disk', () => {
+  it('a log dir whose meta.properties names another node.id refuses to start, in one line, and loses nothing', async () => {
+    const path = dir();
+    const first = LogManager.create({ logDirs: [path], defaults: testConfig(), nodeId: 1, clusterId: 'c1' });
+    await first.start();
+    await (await first.createLog('mine', 0)).append(batch(5));
+    await first.stop();
+    expect(readFileSync(join(path, 'meta.properties'), 'utf8')).toMatch(/^node\.id=1$/m);
+
+    const other = LogManager.create({ logDirs: [path], defaults: testConfig(), nodeId: 2, clusterId: 'c1' });
+    const refused = await other.start().then(() => undefined, (err: unknown) => err as Error & { code: string });
+    cleanups.push(() => other.stop());
+    expect(refused).toMatchObject({ code: 'INVALID_CONFIG' });
+    expect(refused!.message).toBe(`${join(path, 'meta.properties')}: node.id 1 does not match the configured node id 2`);
+    expect(refused!.message).not.toContain('\n');
+
+    // The rightful node still finds everything.
+    const again = LogManager.create({ logDirs: [path], defaults: testConfig(), nodeId: 1, clusterId: 'c1' });
+    await again.start();
+    cleanups.push(() => again.stop());
+    expect(again.getLog('mine', 0)!.logEndOffset).toBe(5n);
+  });
+});
