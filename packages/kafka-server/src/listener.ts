@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { BrokerConfig } from '@runnel/common';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
-import type { KafkaServerOptions, ListenerBinding, NodeAddressLookup } from './server.ts';
+import type { KafkaServerOptions, NodeAddressLookup } from './server.ts';
 
 type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs'>>;
 
@@ -70,5 +70,3 @@ export function nodeAddressLookup(metadata: MetadataStore): NodeAddressLookup {
     return node ? endpointOn(node, listener) : null;
   };
 }
-
-export type { ListenerBinding };
