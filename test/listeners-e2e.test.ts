@@ -101,6 +101,13 @@ describe('runnel start with INTERNAL, EXTERNAL and CONTROLLER listeners', () => 
     expect(viaExternal).toMatchObject({ errorCode: ErrorCode.NONE, nodeId: 1, host: '127.0.0.1', port: external });
   });
 
+  it('answers DescribeCluster with the address of the listener the request came in on', async () => {
+    const brokers = async (port: number) => (await kafkaRequest(port, ApiKey.DescribeCluster, 0, { includeClusterAuthorizedOperations: false })).brokers
+      .map((b) => `${b.brokerId} ${b.host}:${b.port}`);
+    expect(await brokers(internal)).toEqual([`1 runnel.internal.invalid:${internal}`]);
+    expect(await brokers(external)).toEqual([`1 127.0.0.1:${external}`]);
+  });
+
   it('serves kcat produce and a kcat -G group entirely over EXTERNAL', async () => {
     const values = await roundTrip(`127.0.0.1:${external}`, 'outside', 60, 1);
     expect(values).toEqual(Array.from({ length: 60 }, (_, i) => `v${i}`));
