@@ -3,10 +3,11 @@
 // says. It must install, build the native core, start on the pinned Node 24, serve kcat, and stop
 // cleanly when npm (only npm, as a supervisor would) gets SIGTERM.
 //
-// Speed, honestly: npm installs from its warm cache on this machine. Cargo builds the crate from
-// the clone's sources; only its compiled crates.io dependencies come from a target dir shared
-// between runs (CARGO_TARGET_DIR=.cache/first-run-target, git-ignored, outside the clone), so the
-// clone itself still starts with nothing built.
+// Speed, honestly: npm installs everything into the clone from its warm cache, with
+// prefer-offline (no registry round trip per package for what the cache has; anything missing is
+// still fetched). Cargo builds the crate from the clone's sources; only its compiled crates.io
+// dependencies come from a target dir shared between runs (CARGO_TARGET_DIR=.cache/first-run-target,
+// git-ignored, outside the clone), so the clone itself still starts with nothing built.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -52,7 +53,7 @@ describe('a fresh clone', () => {
     // Port 0: this machine runs other brokers; everything else is the README's defaults (./data).
     npmStart = await startProcess('npm', ['start'], {
       cwd: clone,
-      env: newcomerEnv({ CARGO_TARGET_DIR: cargoTarget, KAFKA_LISTENERS: 'PLAINTEXT://127.0.0.1:0' }),
+      env: newcomerEnv({ CARGO_TARGET_DIR: cargoTarget, npm_config_prefer_offline: 'true', KAFKA_LISTENERS: 'PLAINTEXT://127.0.0.1:0' }),
     });
     const ready = await npmStart.waitFor(/"listener":"PLAINTEXT:\/\/127\.0\.0\.1:(\d+)"[^\n]*runnel is ready/, 540_000);
     const port = Number(ready[1]);
