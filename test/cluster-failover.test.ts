@@ -2,12 +2,14 @@
 // coordinators: the controller fences the dead one after broker.session.timeout.ms, hands its
 // __consumer_offsets partitions to the survivor (with a higher coordinator epoch), the survivor
 // replays them from the brokers, and a kafkajs group carries on from its committed offsets:
-// every record is read, none is skipped. And two processes given one node id do not fence each
-// other forever: the older stands down.
+// every record is read, none is skipped. And a second process given a live broker's node id is
+// refused (DUPLICATE_BROKER_REGISTRATION) and waits: the broker holding the data keeps serving.
 import { Kafka, logLevel } from 'kafkajs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiKey } from '@runnel/protocol';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { startProcess } from './helpers/process.ts';
 import { kafkaRequest } from './helpers/raw-kafka.ts';
 import { until } from './helpers/until.ts';
 
@@ -69,20 +71,55 @@ it('moves a killed coordinator\'s groups to the surviving one, which resumes the
   expect(survivor.process.output()).toMatch(/took over __consumer_offsets partition/);
 }, 120_000);
 
-it('of two processes started with one node id, the older stands down and exits; the newer serves', async () => {
-  const older = cluster.coordinators.find((c) => c.process.child.exitCode === null && c.process.child.signalCode === null)!;
-  const newer = await cluster.startNode('coordinator', older.nodeId);
-  expect(await older.process.exited()).toBe(1);
-  expect(older.process.output()).toMatch(/another process registered as node \d+/);
-  // The newer one is what the cluster lists for that node id.
-  const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
+it('a second process started with a live broker\'s node id waits; the data-bearing broker keeps serving and no offset is handed out twice', async () => {
+  const holder = cluster.brokers[0]!;
+  const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1_000 } });
   const admin = kafka.admin();
   await admin.connect();
-  const { brokers } = await until('the new process listed', async () => {
-    const d = await admin.describeCluster();
-    return d.brokers.some((b) => b.nodeId === older.nodeId && b.port === newer.port) && d;
-  }, 20_000);
-  await admin.disconnect();
-  expect(brokers.filter((b) => b.nodeId === older.nodeId)).toHaveLength(1);
-  expect(newer.process.child.exitCode).toBeNull();
-}, 60_000);
+  await admin.createTopics({ topics: [{ topic: 'dup', numPartitions: 2 }] });
+  const meta = await admin.fetchTopicMetadata({ topics: ['dup'] });
+  const partition = meta.topics[0]!.partitions.find((p) => p.leader === holder.nodeId)!.partitionId;
+  const producer = kafka.producer({ idempotent: false });
+  await producer.connect();
+  const offsets: string[] = [];
+  const send = async (from: number) => {
+    for (let i = from; i < from + 50; i++) {
+      const [r] = await producer.send({ topic: 'dup', acks: -1, messages: [{ partition, value: String(i) }] });
+      offsets.push(r!.baseOffset!);
+    }
+  };
+  await send(0);
+
+  // The same node id, its own (empty) log dir and listener: what a mistaken second start looks like.
+  const runnel = join(import.meta.dirname, '../packages/cli/bin/runnel.ts');
+  const settings = [`runnel.redis.url=${cluster.redis.url}`, 'broker.session.timeout.ms=3000', 'broker.heartbeat.interval.ms=500', 'runnel.controller.lease.ms=3000',
+    `node.id=${holder.nodeId}`, `log.dirs=${holder.logDir}-newcomer`, 'listeners=PLAINTEXT://127.0.0.1:0'];
+  const newcomer = await startProcess(process.execPath, [runnel, 'broker', ...settings.flatMap((x) => ['--set', x])]);
+  try {
+    await newcomer.waitFor(new RegExp(`node id ${holder.nodeId} is held by a live process at 127\\.0\\.0\\.1:${holder.port}; waiting for its session to expire`), 30_000);
+    // Longer than a session timeout (3 s) twice over: the holder heartbeats, so the id stays its own.
+    await send(50);
+    await new Promise((r) => setTimeout(r, 6_500));
+    await send(100);
+    expect(newcomer.child.exitCode).toBeNull();
+    expect(newcomer.output()).not.toMatch(/runnel broker is ready/);
+    // Logged once, however long it waits.
+    expect(newcomer.output().match(/waiting for its session to expire/g)).toHaveLength(1);
+    const { brokers } = await admin.describeCluster();
+    expect(brokers.filter((b) => b.nodeId === holder.nodeId)).toEqual([expect.objectContaining({ port: holder.port })]);
+  } finally {
+    await newcomer.stop(2_000);
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+  // One offset per record, in order: nobody else appended to (or truncated) the partition.
+  expect(offsets).toEqual(Array.from({ length: 150 }, (_, i) => String(i)));
+  const values: string[] = [];
+  const consumer = kafka.consumer({ groupId: 'g-dup', maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: 'dup', fromBeginning: true });
+  void consumer.run({ eachMessage: async ({ partition: p, message }) => { if (p === partition) values.push(message.value!.toString()); } });
+  await until('all 150 records', () => values.length >= 150, 30_000);
+  await consumer.disconnect();
+  expect(values).toEqual(Array.from({ length: 150 }, (_, i) => String(i)));
+}, 120_000);

@@ -240,7 +240,7 @@ export class RedisStore implements MetadataStore {
   #logHeld(nodeId: number, err: MetadataError): void {
     const holder = this.#snapshot?.brokers.get(nodeId);
     const where = holder ? `${holder.host}:${holder.port}` : 'another address';
-    this.#logger.error({ nodeId, err: err.message }, `node id ${nodeId} is held by a live process at ${where}; waiting for its session to expire`);
+    this.#logger.error({ refusal: err.message }, `node id ${nodeId} is held by a live process at ${where}; waiting for its session to expire`);
   }
 
   /**
