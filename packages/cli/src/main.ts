@@ -6,6 +6,7 @@ import { startSingleNode } from './start.ts';
 import { startRole } from './cluster/roles.ts';
 import { clusterUp } from './cluster/cluster-up.ts';
 import { ClusterError, clusterDown, clusterStatus, detachClusterUp, summary } from './cluster/state.ts';
+import { loadConfig } from './config.ts';
 import { logSettings } from './logging.ts';
 import { perfCommand } from './perf.ts';
 import { consumerGroupsCommand } from './consumer-groups.ts';
@@ -55,6 +56,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .option('-d, --detach', 'run in the background (output in <dir>/cluster.log); return once every node is ready')
     .action(async (opts: { brokers: number; coordinators: number; dir: string; host: string; port: number; redis?: string; set: string[]; detach?: boolean }) => {
       const { format } = logSettings(env);
+      // A bad value given to every node fails here, once, before anything starts.
+      loadConfig({ set: opts.set }, env);
       if (opts.detach) {
         const args = argv.slice(1).filter((a) => a !== '--detach' && a !== '-d');
         const state = await detachClusterUp(resolve(opts.dir), opts.dir, args);

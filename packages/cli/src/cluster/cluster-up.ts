@@ -69,7 +69,7 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
         const m = pending.match(readyLine);
         if (m) resolveReady(m[1] ?? m[2] ?? '');
         // The one line a node prints when it cannot start (main.ts): the reason we report.
-        reason = /^runnel: cannot start: (.*)$/m.exec(pending)?.[1] ?? reason;
+        reason = /^runnel: (?:cannot start: )?(.*)$/m.exec(pending)?.[1] ?? reason;
       };
       proc.stdout!.on('data', onData('out'));
       proc.stderr!.on('data', onData('err'));
