@@ -88,3 +88,43 @@ it('retries until its deadline, and stops at once once closed', async () => {
   expect((await failure(channel.allocateProducerId())).message).toContain('closed');
   expect(lookups).toBe(0);
 });
+
+it('a registration refused with DUPLICATE_BROKER_REGISTRATION comes back at once (RedisStore waits it out), retriable', async () => {
+  let calls = 0;
+  const server = await controller({
+    'controller.registerNode': () => {
+      calls++;
+      throw new MetadataError('DUPLICATE_BROKER_REGISTRATION', 'node id 1 is held by a live process at 127.0.0.1:9092', { retriable: true });
+    },
+  });
+  const channel = controllerChannel({ locate: () => server.address(), retryMs: 5_000 });
+  cleanups.push(() => channel.close());
+  const err = await failure(channel.registerNode({ nodeId: 1, host: 'h', port: 1, rack: null, roles: ['broker'], rpc: null, incarnationId: 'x' }));
+  expect(err).toMatchObject({ code: 'DUPLICATE_BROKER_REGISTRATION', retriable: true });
+  expect(calls).toBe(1);
+});
+
+it('carries ISR proposals, controlled shutdown and elections: \'\' errors become null, the registration its incarnation id', async () => {
+  const state = { partition: 0, leader: 1, leaderEpoch: 2, replicas: [1, 2], isr: [1], version: 5 };
+  const seen: unknown[] = [];
+  const server = await controller({
+    'controller.registerNode': (req) => { seen.push(req.incarnationId); return { registration: { ...req, brokerEpoch: 4 }, version: 1 }; },
+    'controller.alterPartition': (req) => { seen.push(req); return req.version === 4 ? { error: '', partition: state, version: 9 } : { error: 'INVALID_UPDATE_VERSION', partition: state, version: 9 }; },
+    'controller.shutdownNode': (req) => { seen.push(req); return { remaining: 3, version: 10 }; },
+    'controller.electLeaders': (req) => {
+      seen.push(req);
+      return { results: [{ topic: 't', partition: 0, error: '', message: '' }, { topic: 't', partition: 1, error: 'ELECTION_NOT_NEEDED', message: 'm' }], version: 11 };
+    },
+  });
+  const channel = controllerChannel({ locate: () => server.address(), retryMs: 1_000 });
+  cleanups.push(() => channel.close());
+  expect((await channel.registerNode({ nodeId: 1, host: 'h', port: 1, rack: null, roles: ['broker'], rpc: null, incarnationId: 'inc-1' })).registration.incarnationId).toBe('inc-1');
+  const request = { nodeId: 1, brokerEpoch: 4, topic: 't', partition: 0, leaderEpoch: 2, version: 4, isr: [1] };
+  expect(await channel.alterPartition(request)).toEqual({ result: { error: null, partition: state }, version: 9 });
+  expect(await channel.alterPartition({ ...request, version: 3 })).toEqual({ result: { error: 'INVALID_UPDATE_VERSION', partition: state }, version: 9 });
+  expect(await channel.shutdownNode(1, 4)).toEqual({ remaining: 3, version: 10 });
+  expect(await channel.electLeaders(null, true)).toEqual({
+    results: [{ topic: 't', partition: 0, error: null, message: '' }, { topic: 't', partition: 1, error: 'ELECTION_NOT_NEEDED', message: 'm' }], version: 11,
+  });
+  expect(seen).toEqual(['inc-1', request, { ...request, version: 3 }, { nodeId: 1, brokerEpoch: 4 }, { partitions: [], unclean: true }]);
+});

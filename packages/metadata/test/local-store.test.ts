@@ -69,6 +69,37 @@ describe('LocalStore', () => {
     expect(store.snapshot().topics.has('__consumer_offsets')).toBe(true);
   });
 
+  it('one node: RF above 1 refused in Kafka\'s words; alterPartition keeps the controller\'s compare-and-set rules; nothing to hand over or elect', async () => {
+    const store = await open();
+    await expect(store.createTopic({ name: 'r', partitions: 1, replicationFactor: 2 })).rejects.toMatchObject({
+      code: 'INVALID_REPLICATION_FACTOR', message: 'Replication factor: 2 larger than available brokers: 1.',
+    });
+    await store.registerBroker({ nodeId: 1, host: '127.0.0.1', port: 9092, rack: null });
+    expect(store.snapshot().brokers.get(1)!.incarnationId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    await store.createTopic({ name: 't', partitions: 2, replicationFactor: 1 });
+    const p0 = store.snapshot().topics.get('t')!.partitions[0]!;
+    const ask = (o: Partial<{ leaderEpoch: number; version: number; isr: number[]; partition: number; topic: string }>) =>
+      store.alterPartition({ topic: 't', partition: 0, leaderEpoch: p0.leaderEpoch, version: p0.version, isr: [1], ...o });
+    const epoch = store.snapshot().epoch;
+    // The ISR it has already: committed as is, nothing written.
+    expect(await ask({})).toEqual({ error: null, partition: p0 });
+    expect(await ask({ leaderEpoch: 3 })).toEqual({ error: 'FENCED_LEADER_EPOCH', partition: p0 });
+    expect(await ask({ version: 9 })).toEqual({ error: 'INVALID_UPDATE_VERSION', partition: p0 });
+    expect(await ask({ isr: [] })).toEqual({ error: 'INELIGIBLE_REPLICA', partition: p0 });
+    expect(await ask({ isr: [1, 2] })).toEqual({ error: 'INELIGIBLE_REPLICA', partition: p0 });
+    expect(await ask({ topic: 'nope' })).toEqual({ error: 'UNKNOWN_TOPIC_OR_PARTITION', partition: null });
+    expect(store.snapshot().epoch).toBe(epoch);
+
+    const leads = store.snapshot().topics.get('t')!.partitions.length;
+    expect(await store.controlledShutdown()).toEqual({ remaining: leads });
+    expect(await store.electLeaders([{ topic: 't', partition: 1 }, { topic: 'nope', partition: 0 }], false)).toEqual([
+      { topic: 't', partition: 1, error: 'ELECTION_NOT_NEEDED', message: expect.any(String) },
+      { topic: 'nope', partition: 0, error: 'UNKNOWN_TOPIC_OR_PARTITION', message: expect.any(String) },
+    ]);
+    expect(await store.electLeaders(null, true)).toEqual([]);
+    expect(store.snapshot().epoch).toBe(epoch);
+  });
+
   it('refuses a state file from another cluster', async () => {
     const store = await open();
     await store.stop();
