@@ -149,7 +149,7 @@ describe('runnel cluster up --detach, status, down, and a restart', () => {
   });
 });
 
-describe('runnel cluster up with a port in use', () => {
+describe('runnel cluster up refusing a bad start', () => {
   let blocker: Server;
   let pdir: string;
   afterAll(async () => {
@@ -166,6 +166,13 @@ describe('runnel cluster up with a port in use', () => {
     expect(failed?.stderr).toBe(`runnel: cannot start: port 127.0.0.1:${port} for broker-1 is in use: pass another --port, or --port 0 for any free ports\n`);
     expect(existsSync(join(pdir, 'redis'))).toBe(false);
     expect(existsSync(join(pdir, 'cluster.json'))).toBe(false);
+  });
+
+  it('refuses a bad --set value once, in one line, before starting anything', async () => {
+    const bad = await run(process.execPath, [runnel, 'cluster', 'up', '--dir', join(pdir, 'bad'), '--port', '0', '--set', 'num.partitions=-5']).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(bad?.code).toBe(2);
+    expect(bad?.stderr).toBe('runnel: num.partitions: "-5" is out of range (expected an int >= 1)\n');
+    expect(existsSync(join(pdir, 'bad'))).toBe(false);
   });
 });
 
