@@ -339,14 +339,18 @@ export function assignCoordinators(state: ClusterState, renewed?: number, recrea
 }
 
 /**
- * Creates `__consumer_offsets` once a broker is live and it is missing: `offsets.topic.replication.factor`
- * replicas, capped at the live brokers (Kafka refuses to create it below the factor; the
- * controller logs the cap), spread as any topic.
+ * Creates `__consumer_offsets` when it is missing, with `offsets.topic.replication.factor`
+ * replicas spread as any topic, once that many brokers are live (brokers of a cluster start
+ * together: the first to register must not get it alone). A live coordinator needs the topic at
+ * once, so then it is created with the factor capped at the live brokers (Kafka refuses to create
+ * it below the factor; the controller logs the cap).
  */
 export function ensureOffsetsTopic(state: ClusterState, settings: Settings): ClusterChange {
   const brokers = liveNodeIds(state, 'broker');
   if (state.topics.has(OFFSETS_TOPIC) || brokers.length === 0) return {};
-  const rf = Math.min(settings.offsetsReplicationFactor ?? 1, brokers.length);
+  const wanted = settings.offsetsReplicationFactor ?? 1;
+  if (brokers.length < wanted && liveNodeIds(state, 'coordinator').length === 0) return {};
+  const rf = Math.min(wanted, brokers.length);
   const assignments = placeReplicas(state, settings.offsetsPartitions, rf, 0, state.topics.size);
   const topic = newTopic(state, OFFSETS_TOPIC, settings.newTopicId(), true, { ...OFFSETS_TOPIC_CONFIGS }, assignments);
   return { topics: [{ topic, previous: null }] };

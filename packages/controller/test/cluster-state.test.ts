@@ -356,13 +356,16 @@ describe('assignment (Kafka\'s AdminUtils placement)', () => {
     expect(codeOf(() => createTopic(state, topicReq('t', 1, 0, { assignments: [[1, 1]] }), 'x'))).toBe('INVALID_REPLICA_ASSIGNMENT');
   });
 
-  it('__consumer_offsets takes offsets.topic.replication.factor, capped at the live brokers', () => {
+  it('__consumer_offsets waits for offsets.topic.replication.factor brokers, or is capped at the live ones once a coordinator needs it', () => {
     let state = emptyState();
     const nodes = [1, 2, 3, 4].map((id, i) => ({ ...broker(id), brokerEpoch: i + 1, fenced: false }));
     const four = applyChange(state, { nodes }, 1);
     const created = ensureOffsetsTopic(four, { ...settings(4), offsetsReplicationFactor: 3 }).topics![0]!.topic;
     expect(created.partitions.every((p) => p.replicas.length === 3 && p.isr.length === 3)).toBe(true);
+    // Fewer brokers than the factor: wait for more, until a coordinator needs the topic; then capped.
     state = applyChange(state, { nodes: nodes.slice(0, 2) }, 1);
+    expect(ensureOffsetsTopic(state, { ...settings(4), offsetsReplicationFactor: 3 })).toEqual({});
+    state = applyChange(state, { nodes: [{ ...coordinator(10), brokerEpoch: 9, fenced: false }] }, 2);
     const capped = ensureOffsetsTopic(state, { ...settings(4), offsetsReplicationFactor: 3 }).topics![0]!.topic;
     expect(capped.partitions.every((p) => p.replicas.length === 2)).toBe(true);
   });
