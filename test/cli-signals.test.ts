@@ -30,11 +30,11 @@ async function tempDir(): Promise<string> {
 
 describe('a signal to the wrapper stops the broker cleanly', () => {
   it.each([
-    { command: 'npm', args: ['start'], signal: 'SIGTERM' },
-    { command: 'npm', args: ['start'], signal: 'SIGINT' },
-    { command: 'npx', args: ['runnel', 'start'], signal: 'SIGTERM' },
-    { command: 'npx', args: ['runnel', 'start'], signal: 'SIGINT' },
-  ] as const)('$command $args.0, $signal', async ({ command, args, signal }) => {
+    { wrapper: 'npm start', command: 'npm', args: ['start'], signal: 'SIGTERM' },
+    { wrapper: 'npm start', command: 'npm', args: ['start'], signal: 'SIGINT' },
+    { wrapper: 'npx runnel start', command: 'npx', args: ['runnel', 'start'], signal: 'SIGTERM' },
+    { wrapper: 'npx runnel start', command: 'npx', args: ['runnel', 'start'], signal: 'SIGINT' },
+  ] as const)('$wrapper, $signal', async ({ command, args, signal }) => {
     const dir = await tempDir();
     const wrapper = await startProcess(command, [...args], { cwd: repo, env: newcomerEnv({ KAFKA_LISTENERS: 'PLAINTEXT://127.0.0.1:0', KAFKA_LOG_DIRS: dir }) });
     started.push(wrapper);
