@@ -892,7 +892,15 @@ export class PartitionLog {
   async truncateTo(offset: bigint): Promise<void> {
     this.assertOnline();
     await this.lock.run(async () => {
-      if (offset >= this.logEndOffset) return;
+      if (offset >= this.logEndOffset) {
+        // Nothing to cut from the log, but an epoch this replica began as leader without appending
+        // anything (it died at once) still sits at the end of the epoch cache: drop it, or every
+        // next fetch claims that epoch again and the leader answers the same divergence forever
+        // (Kafka's UnifiedLog.truncateTo always truncates the epoch cache too).
+        this.leaderEpochs.truncateFromEnd(this.logEndOffset);
+        await this.leaderEpochs.flush();
+        return;
+      }
       try {
         if (offset < this.logStart || offset <= this.segments[0].baseOffset) {
           // Everything goes: start over at `offset` (Kafka truncateFullyAndStartAt).
