@@ -86,7 +86,7 @@ beforeAll(async () => {
     set: ['replica.lag.time.max.ms=8000', 'replica.fetch.backoff.ms=200', 'replica.fetch.wait.max.ms=200'],
     nodeSet: (role, id) => {
       const relay = relays.get(id);
-      return role === 'broker' && relay ? [`runnel.rpc.listener=127.0.0.1:${relay.target}`, `runnel.rpc.advertised.listener=127.0.0.1:${relay.port}`] : [];
+      return role === 'broker' && relay ? [`runnel.rpc.listener=127.0.0.1:${relay.target}`, `runnel.rpc.advertised.listener=127.0.0.1:${relay.port}`, `broker.rack=rack-${id}`] : [];
     },
   });
 }, 90_000);
@@ -154,7 +154,23 @@ async function kill(node: ClusterNode): Promise<void> {
   await node.process.exited();
 }
 
+/** A consumer's Fetch v11 of partition 0 at `offset`, with the leader epoch it believes current. */
+async function fetchAt(via: ClusterNode, topic: string, offset: bigint, currentLeaderEpoch: number) {
+  const res = await kafkaRequest(via.port, ApiKey.Fetch, 11, {
+    replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch, fetchOffset: offset, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }],
+    forgottenTopicsData: [], rackId: '',
+  });
+  return res.responses[0]!.partitions[0]!;
+}
+
 describe('replication across three brokers', () => {
+  it('registers each broker with its broker.rack', async () => {
+    const md = await kafkaRequest(anyLive().port, ApiKey.Metadata, 7, { topics: [], allowAutoTopicCreation: false });
+    const racks = md.brokers.filter((b) => [1, 2, 3].includes(b.nodeId)).map((b) => [b.nodeId, b.rack]).sort();
+    expect(racks).toEqual([[1, 'rack-1'], [2, 'rack-2'], [3, 'rack-3']]);
+  });
+
   it('replicates an RF 3 topic byte for byte; acks=all answers once a follower has the batch; the high watermark is the smallest end over the ISR', async () => {
     const md = await createTopic('rep-basic', 2);
     const leader = broker(md.leaderId);
@@ -182,13 +198,9 @@ describe('replication across three brokers', () => {
     try {
       expect((await produce(leader.port, 'rep-basic', batch('above-hw'), 1)).baseOffset).toBe(70n);
       expect(await highWatermark('rep-basic', leader)).toBe(70n);
-      const fetched = await kafkaRequest(leader.port, ApiKey.Fetch, 11, {
-        replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
-        topics: [{ topic: 'rep-basic', partitions: [{ partition: 0, currentLeaderEpoch: md.leaderEpoch, fetchOffset: 70n, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }],
-        forgottenTopicsData: [], rackId: '',
-      });
-      expect(fetched.responses[0]!.partitions[0]).toMatchObject({ errorCode: ErrorCode.NONE, highWatermark: 70n });
-      expect(fetched.responses[0]!.partitions[0]!.records!.length).toBe(0);
+      const fetched = await fetchAt(leader, 'rep-basic', 70n, md.leaderEpoch);
+      expect(fetched).toMatchObject({ errorCode: ErrorCode.NONE, highWatermark: 70n });
+      expect(fetched.records!.length).toBe(0);
       // acks=all waits while the ISR has not got it, and times out (the record stays in the leader's log).
       expect((await produce(leader.port, 'rep-basic', batch('timed-out'), -1, 300)).errorCode).toBe(ErrorCode.REQUEST_TIMED_OUT);
       expect((await partitionMd('rep-basic', leader)).isrNodes).toEqual([1, 2, 3]);
@@ -326,6 +338,17 @@ describe('replication across three brokers', () => {
     expect(await produce(next.port, 'rep-idem', idem(0, 'idem-0'), -1)).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 1n });
     expect(await produce(next.port, 'rep-idem', idem(4, 'idem-4'), -1)).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 5n });
     expect(await highWatermark('rep-idem', next)).toBe(7n);
+
+    // Consumers' leader epochs (Fetch v9+, ListOffsets v4+): older is fenced, newer unknown; a follower is not the leader.
+    expect(moved.leaderEpoch).toBeGreaterThan(md.leaderEpoch);
+    expect((await fetchAt(next, 'rep-idem', 0n, md.leaderEpoch)).errorCode).toBe(ErrorCode.FENCED_LEADER_EPOCH);
+    expect((await fetchAt(next, 'rep-idem', 0n, moved.leaderEpoch + 1)).errorCode).toBe(ErrorCode.UNKNOWN_LEADER_EPOCH);
+    expect(await fetchAt(next, 'rep-idem', 0n, moved.leaderEpoch)).toMatchObject({ errorCode: ErrorCode.NONE, highWatermark: 7n });
+    const listed = await kafkaRequest(next.port, ApiKey.ListOffsets, 4, { replicaId: -1, isolationLevel: 0, topics: [{ name: 'rep-idem', partitions: [{ partitionIndex: 0, currentLeaderEpoch: md.leaderEpoch, timestamp: -1n }] }] });
+    expect(listed.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.FENCED_LEADER_EPOCH);
+    const follower = broker(others.find((id) => id !== moved.leaderId)!);
+    expect((await fetchAt(follower, 'rep-idem', 0n, -1)).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    expect((await produce(follower.port, 'rep-idem', batch('to-a-follower'), 1)).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     await cluster.restart(leader);
   });
 });
