@@ -1,7 +1,9 @@
 // Kafka's ElectLeaders (key 43) as the Java Admin sends it (Admin.electLeaders, what
 // kafka-leader-election.sh runs), kafka-clients 4.3.1 from test/java/fetch-clients.sh, against
-// `runnel start` and against a cluster whose preferred leader went away and came back:
-// test/java/RunnelElect.java does the client work and prints one `OK ...` line per step.
+// `runnel start` and against a cluster whose preferred leader went away and came back; and
+// AlterPartitionReassignments / ListPartitionReassignments (keys 45, 46) moving a partition with
+// its records to another broker: test/java/RunnelElect.java does the client work and prints one
+// `OK ...` line per step.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -96,4 +98,31 @@ describe('ElectLeaders from the Java Admin', () => {
       ]);
     }, 150_000);
   });
+});
+
+describe('partition reassignment from the Java Admin', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster({ brokers: 3, coordinators: 0, set: ['auto.leader.rebalance.enable=false'] });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.cleanup();
+  });
+
+  it('moves a partition and its records to another broker: the newcomer catches up, joins the ISR, leads; the leaver leaves', async () => {
+    const created = await elect(cluster.bootstrap, 'create', 'moving');
+    const [, first, second] = /^OK created leader=(\d) replicas=\1,(\d) isr=\1,\2$/.exec(created[0]!) ?? [];
+    const third = [1, 2, 3].find((id) => id !== Number(first) && id !== Number(second))!;
+    const lines = await elect(cluster.bootstrap, 'reassign', 'moving', `${third},${second}`);
+    expect(lines).toEqual([
+      'OK produced 100',
+      'OK cancel none NoReassignmentInProgressException',
+      `OK reassigning to ${third},${second}`,
+      expect.stringMatching(new RegExp(`^OK done leader=${third} replicas=${third},${second} isr=(${third},${second}|${second},${third})$`)),
+      'OK consumed 100 inOrder=true',
+      'DONE',
+    ]);
+    const json = JSON.parse(await redisCli(cluster.redis.socketPath, 'hget', 'runnel:topics', 'moving')) as { partitions: Record<string, unknown>[] };
+    expect(json.partitions[0]).not.toHaveProperty('addingReplicas');
+  }, 150_000);
 });

@@ -1,6 +1,10 @@
-// Kafka's Admin.electLeaders (what kafka-leader-election.sh sends: ElectLeaders, key 43) against
-// Runnel. One line per step: `OK ...`, or `FAIL <step>: ...` and exit 1.
-//   java -cp <classpath> RunnelElect <bootstrap> <single|create|preferred> [topic] [preferred broker id]
+// Kafka's Admin.electLeaders (what kafka-leader-election.sh sends: ElectLeaders, key 43) and
+// Admin.alterPartitionReassignments / listPartitionReassignments (kafka-reassign-partitions.sh:
+// keys 45, 46) against Runnel. One line per step: `OK ...`, or `FAIL <step>: ...` and exit 1.
+//   java -cp <classpath> RunnelElect <bootstrap> <single|create|preferred|reassign> [topic] [preferred broker id | target ids a,b]
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -8,7 +12,17 @@ import java.util.Properties;
 import java.util.Set;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.PartitionReassignment;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.TopicPartition;
@@ -24,6 +38,7 @@ public class RunnelElect {
         case "single" -> single(admin);
         case "create" -> create(admin, args[2]);
         case "preferred" -> preferred(admin, args[2], args[3]);
+        case "reassign" -> reassign(admin, args[0], args[2], args[3]);
         default -> fail("args", "unknown scenario " + args[1]);
       }
     }
@@ -66,6 +81,56 @@ public class RunnelElect {
     System.out.println("OK after " + after);
     Map<TopicPartition, Optional<Throwable>> again = admin.electLeaders(ElectionType.PREFERRED, Set.of(tp)).partitions().get();
     System.out.println("OK again " + name(again.get(tp)));
+  }
+
+  /** 100 records in, the partition moved to `target`, the move finished, every record read back from its new leader. */
+  static void reassign(Admin admin, String bootstrap, String topic, String target) throws Exception {
+    TopicPartition tp = new TopicPartition(topic, 0);
+    Properties pp = new Properties();
+    pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    pp.put(ProducerConfig.ACKS_CONFIG, "all");
+    try (KafkaProducer<String, String> producer = new KafkaProducer<>(pp, new StringSerializer(), new StringSerializer())) {
+      for (int i = 0; i < 100; i++) producer.send(new ProducerRecord<>(topic, 0, null, "r" + i)).get();
+    }
+    System.out.println("OK produced 100");
+    try {
+      admin.alterPartitionReassignments(Map.of(tp, Optional.empty())).all().get();
+      System.out.println("OK cancel none elected");
+    } catch (java.util.concurrent.ExecutionException e) {
+      System.out.println("OK cancel none " + e.getCause().getClass().getSimpleName());
+    }
+    List<Integer> replicas = Arrays.stream(target.split(",")).map(Integer::valueOf).toList();
+    admin.alterPartitionReassignments(Map.of(tp, Optional.of(new NewPartitionReassignment(replicas)))).all().get();
+    System.out.println("OK reassigning to " + target);
+    Map<TopicPartition, PartitionReassignment> ongoing = Map.of();
+    for (int i = 0; i < 600; i++) {
+      ongoing = admin.listPartitionReassignments(Set.of(tp)).reassignments().get();
+      if (ongoing.isEmpty()) break;
+      Thread.sleep(100);
+    }
+    if (!ongoing.isEmpty()) fail("reassign", "still in progress: " + ongoing);
+    String after = "";
+    for (int i = 0; i < 100; i++) {
+      after = describe(admin, topic);
+      if (after.contains(" replicas=" + target + " ")) break;
+      Thread.sleep(100);
+    }
+    System.out.println("OK done " + after);
+    Properties cp = new Properties();
+    cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    List<String> values = new ArrayList<>();
+    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(cp, new StringDeserializer(), new StringDeserializer())) {
+      consumer.assign(List.of(tp));
+      consumer.seekToBeginning(List.of(tp));
+      long deadline = System.currentTimeMillis() + 30000;
+      while (values.size() < 100 && System.currentTimeMillis() < deadline) {
+        for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) values.add(r.offset() + ":" + r.value());
+      }
+    }
+    boolean inOrder = values.size() == 100;
+    for (int i = 0; inOrder && i < 100; i++) inOrder = values.get(i).equals(i + ":r" + i);
+    System.out.println("OK consumed " + values.size() + " inOrder=" + inOrder);
   }
 
   static String describe(Admin admin, String topic) throws Exception {

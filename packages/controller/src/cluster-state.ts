@@ -29,7 +29,8 @@
  */
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS } from '@runnel/common';
 import type {
-  AlterPartitionResult, ClusterChange, ClusterState, CoordinatorAssignment, ElectionResult, NodeRole, PartitionState, StoredNode, TopicMetadata,
+  AlterPartitionResult, ClusterChange, ClusterState, CoordinatorAssignment, ElectionResult, NodeRole, PartitionState, ReassignmentInput,
+  ReassignmentResult, StoredNode, TopicMetadata,
 } from '@runnel/metadata';
 import { MetadataError, checkDeletable, validateTopicName } from '@runnel/metadata';
 import type { AlterPartitionRequest, CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
@@ -310,6 +311,107 @@ export function rebalanceLeaders(state: ClusterState, imbalancePercentage: numbe
   return electLeaders(state, candidates, false, settings).change;
 }
 
+// ------------------------------------------------------------------------------------ reassignments
+
+/**
+ * Kafka's AlterPartitionReassignments (KIP-455). Starting a move sets `replicas` to the target
+ * followed by the current replicas outside it, `addingReplicas` to the target's newcomers and
+ * `removingReplicas` to the leavers; the newcomers follow the leader and are proposed into the
+ * ISR like any follower, and `completeReassignments` finishes the move once every target replica
+ * is in sync. A new target replaces a move in progress (computed from the replicas before it);
+ * `replicas` null cancels it (back to the replicas before it, newcomers out of the ISR).
+ */
+export function alterReassignments(state: ClusterState, items: ReassignmentInput[], settings: Partial<Settings> = {}): { change: ClusterChange; results: ReassignmentResult[] } {
+  const results: ReassignmentResult[] = [];
+  const changed = new Map<string, TopicMetadata>();
+  const eligible = electable(state, settings);
+  for (const item of items) {
+    const result = (error: ReassignmentResult['error'], message = '') => results.push({ topic: item.topic, partition: item.partition, error, message });
+    const topic = changed.get(item.topic) ?? state.topics.get(item.topic);
+    const p = topic?.partitions[item.partition];
+    if (!topic || !p) {
+      result('UNKNOWN_TOPIC_OR_PARTITION', `partition ${item.topic}-${item.partition} does not exist`);
+      continue;
+    }
+    const adding = p.addingReplicas ?? [];
+    const original = p.replicas.filter((id) => !adding.includes(id));
+    let next: PartitionState;
+    if (item.replicas === null) {
+      if (adding.length === 0 && (p.removingReplicas ?? []).length === 0) {
+        result('NO_REASSIGNMENT_IN_PROGRESS', `no reassignment of ${item.topic}-${item.partition} is in progress`);
+        continue;
+      }
+      next = moveTo(p, original, eligible);
+    } else {
+      const target = item.replicas;
+      if (target.length === 0 || new Set(target).size !== target.length) {
+        result('INVALID_REPLICA_ASSIGNMENT', `the replicas of ${item.topic}-${item.partition} must be distinct brokers, at least one`);
+        continue;
+      }
+      const unknown = target.filter((id) => !state.nodes.get(id)?.roles.includes('broker'));
+      if (unknown.length > 0) {
+        result('INVALID_REPLICA_ASSIGNMENT', `Unknown broker(s) in replica assignment: ${unknown.join(', ')}.`);
+        continue;
+      }
+      const back = moveTo(p, original, eligible);
+      const joining = target.filter((id) => !original.includes(id));
+      const leaving = original.filter((id) => !target.includes(id));
+      next = joining.length === 0 && leaving.length === 0 && target.every((id, i) => original[i] === id)
+        ? back
+        : { ...back, replicas: [...target, ...leaving], addingReplicas: joining, removingReplicas: leaving, version: back.version === p.version ? p.version + 1 : back.version };
+    }
+    if (!samePartition(next, p)) changed.set(topic.name, { ...topic, partitions: topic.partitions.map((q) => (q.partition === p.partition ? next : q)) });
+    result(null);
+  }
+  const topics = [...changed.values()].map((topic) => ({ topic, previous: state.topics.get(topic.name)! }));
+  return { change: topics.length > 0 ? { topics } : {}, results };
+}
+
+/**
+ * Finishes the moves whose target replicas are all in the ISR: `replicas` becomes the target, the
+ * leavers leave the ISR, and a leader outside the target hands over to the first eligible target
+ * replica in the ISR (epoch + 1); without one the move waits. Run after every change (`settle`).
+ */
+export function completeReassignments(state: ClusterState, settings: Partial<Settings> = {}): ClusterChange {
+  const eligible = electable(state, settings);
+  const topics: ClusterChange['topics'] = [];
+  for (const topic of state.topics.values()) {
+    const updated = mapPartitions(topic, (p) => {
+      const removing = p.removingReplicas ?? [];
+      if ((p.addingReplicas ?? []).length === 0 && removing.length === 0) return p;
+      const target = p.replicas.filter((id) => !removing.includes(id));
+      if (!target.every((id) => p.isr.includes(id))) return p;
+      const done: PartitionState = moveTo(p, target, eligible);
+      return done.leader === -1 && p.leader !== -1 ? p : done;
+    });
+    if (updated) topics.push({ topic: updated, previous: topic });
+  }
+  return topics.length > 0 ? { topics } : {};
+}
+
+/**
+ * `p` with `replicas` exactly these and no move in progress: the ISR keeps its members among them
+ * (all of it if none is), and a leader outside them hands over to the first eligible one in the
+ * ISR (epoch + 1), or -1 when there is none.
+ */
+function moveTo(p: PartitionState, replicas: number[], eligible: ReadonlySet<number>): PartitionState {
+  const { addingReplicas: _a, removingReplicas: _r, ...rest } = p;
+  const kept = p.isr.filter((id) => replicas.includes(id));
+  const isr = kept.length > 0 ? kept : p.isr;
+  let next: PartitionState = { ...rest, replicas: [...replicas], isr };
+  if (p.leader !== -1 && !replicas.includes(p.leader)) {
+    const leader = replicas.find((id) => eligible.has(id) && isr.includes(id));
+    next = { ...next, leader: leader ?? -1, leaderEpoch: p.leaderEpoch + (leader === undefined ? 0 : 1) };
+  }
+  return samePartition(next, p) ? p : { ...next, version: p.version + 1 };
+}
+
+function samePartition(a: PartitionState, b: PartitionState): boolean {
+  const list = (x?: number[]) => (x ?? []).join(',');
+  return a.leader === b.leader && a.leaderEpoch === b.leaderEpoch && list(a.replicas) === list(b.replicas) && list(a.isr) === list(b.isr)
+    && list(a.addingReplicas) === list(b.addingReplicas) && list(a.removingReplicas) === list(b.removingReplicas);
+}
+
 // ------------------------------------------------------------------------------------ coordinators and the offsets topic
 
 /**
@@ -363,6 +465,7 @@ export function ensureOffsetsTopic(state: ClusterState, settings: Settings): Clu
 export function settle(state: ClusterState, change: ClusterChange, settings: Settings, renewed?: number): ClusterChange {
   let merged = mergeChanges(change, ensureOffsetsTopic(applyChange(state, change, state.version), settings));
   merged = mergeChanges(merged, electOffline(applyChange(state, merged, state.version), settings));
+  merged = mergeChanges(merged, completeReassignments(applyChange(state, merged, state.version), settings));
   const after = applyChange(state, merged, state.version);
   const before = state.topics.get(OFFSETS_TOPIC);
   // The map was made for the topic `state` holds; a topic that appears (or is replaced) here is a new one.

@@ -4,7 +4,7 @@ import { MetadataError, newClusterId, type ClusterChange, type ClusterState, typ
 import { RpcServer, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import {
-  alterPartition, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
+  alterPartition, alterReassignments, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
   expiredNodes, fenceNodes, isEmpty, isFenced, rebalanceLeaders, registerNode, settle, type Settings,
 } from './cluster-state.ts';
 import { ControllerError } from './errors.ts';
@@ -442,6 +442,14 @@ export class Controller {
         const version = await commit(settle(state, change, this.#settings));
         this.#log.info({ node: req.nodeId, moved: change.topics?.length ?? 0, remaining, version }, 'controlled shutdown');
         return { remaining, version };
+      }),
+
+      'controller.alterReassignments': (req) => this.#write(async (state, commit) => {
+        const items = req.reassignments.map((r) => ({ topic: r.topic, partition: r.partition, replicas: r.cancel ? null : r.replicas }));
+        const { change, results } = alterReassignments(state, items, this.#settings);
+        const version = await commit(settle(state, change, this.#settings));
+        if (!isEmpty(change)) this.#log.info({ reassignments: items.filter((_, i) => results[i]!.error === null), version }, 'partition reassignments started or cancelled');
+        return { results: results.map((r) => ({ ...r, error: r.error ?? '' })), version };
       }),
 
       'controller.electLeaders': (req) => this.#write(async (state, commit) => {

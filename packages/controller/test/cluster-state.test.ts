@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import { MetadataError, type ClusterChange, type ClusterState, type StoredNode, type TopicMetadata } from '@runnel/metadata';
 import {
-  alterPartition, alterTopicConfigs, applyChange, assignCoordinators, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
+  alterPartition, alterReassignments, alterTopicConfigs, applyChange, assignCoordinators, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
   ensureOffsetsTopic, expiredNodes, fenceNode, fenceNodes, isEmpty, isFenced, mergeChanges, rebalanceLeaders, registerNode, settle,
   type RegistrationInput, type Settings,
 } from '../src/cluster-state.ts';
@@ -576,5 +576,48 @@ describe('preferred and unclean elections, auto rebalance', () => {
     expect(isEmpty(rebalanceLeaders(back, 10))).toBe(true);
     // At 100 % nothing is ever imbalanced enough.
     expect(isEmpty(rebalanceLeaders(state, 100))).toBe(true);
+  });
+});
+
+describe('partition reassignment (KIP-455)', () => {
+  const isrOf = (state: ClusterState, isr: number[]) => {
+    const p = part(state);
+    const request = { nodeId: p.leader, brokerEpoch: state.nodes.get(p.leader)!.brokerEpoch, topic: 't', partition: 0, leaderEpoch: p.leaderEpoch, version: p.version, isr };
+    const { change, result } = alterPartition(state, request);
+    expect(result.error).toBeNull();
+    return applyChange(state, settle(state, change, settings()), state.version + 1);
+  };
+
+  it('adds the target replicas, finishes once they are in sync, hands leadership over and drops the leavers', async () => {
+    let state = withTopic(4, [[1, 2]]);
+    const start = alterReassignments(state, [{ topic: 't', partition: 0, replicas: [3, 4] }]);
+    expect(start.results).toEqual([{ topic: 't', partition: 0, error: null, message: '' }]);
+    state = applyChange(state, settle(state, start.change, settings()), state.version + 1);
+    expect(part(state)).toMatchObject({ leader: 1, replicas: [3, 4, 1, 2], isr: [1, 2], addingReplicas: [3, 4], removingReplicas: [1, 2], version: 1 });
+    // 3 catches up: not done yet. 4 too: done, 3 leads (the first target replica in sync).
+    state = isrOf(state, [1, 2, 3]);
+    expect(part(state).addingReplicas).toEqual([3, 4]);
+    state = isrOf(state, [1, 2, 3, 4]);
+    const done = part(state);
+    expect(done).toMatchObject({ leader: 3, leaderEpoch: 1, replicas: [3, 4], isr: [3, 4] });
+    expect(done.addingReplicas).toBeUndefined();
+    expect(done.removingReplicas).toBeUndefined();
+  });
+
+  it('cancels back to the replicas before the move; a new target replaces the one in progress; refusals in Kafka\'s names', () => {
+    let state = withTopic(4, [[1, 2]]);
+    state = applyChange(state, alterReassignments(state, [{ topic: 't', partition: 0, replicas: [1, 3] }]).change, state.version + 1);
+    expect(part(state)).toMatchObject({ replicas: [1, 3, 2], addingReplicas: [3], removingReplicas: [2] });
+    const replaced = applyChange(state, alterReassignments(state, [{ topic: 't', partition: 0, replicas: [2, 4] }]).change, state.version + 1);
+    expect(part(replaced)).toMatchObject({ replicas: [2, 4, 1], addingReplicas: [4], removingReplicas: [1], leader: 1 });
+    const cancelled = applyChange(state, alterReassignments(state, [{ topic: 't', partition: 0, replicas: null }]).change, state.version + 1);
+    expect(part(cancelled)).toMatchObject({ replicas: [1, 2], isr: [1, 2], leader: 1 });
+    expect(part(cancelled).addingReplicas).toBeUndefined();
+    const errors = alterReassignments(cancelled, [
+      { topic: 't', partition: 0, replicas: null }, { topic: 't', partition: 0, replicas: [1, 9] }, { topic: 't', partition: 0, replicas: [] },
+      { topic: 't', partition: 7, replicas: [1] }, { topic: 't', partition: 0, replicas: [1, 2] },
+    ]);
+    expect(errors.results.map((r) => r.error)).toEqual(['NO_REASSIGNMENT_IN_PROGRESS', 'INVALID_REPLICA_ASSIGNMENT', 'INVALID_REPLICA_ASSIGNMENT', 'UNKNOWN_TOPIC_OR_PARTITION', null]);
+    expect(errors.change).toEqual({}); // the same replicas: nothing to do
   });
 });

@@ -10,6 +10,7 @@ export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, no
 export { describeConfigsHandler, initProducerIdHandler, type DescribeConfigsOptions } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
 export { electLeadersHandler } from './elect-leaders.ts';
+export { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './reassignments.ts';
 export {
   metadataHandler,
   describeTopic,

@@ -1,6 +1,6 @@
 export type {
   BrokerRegistration, CoordinatorAssignment, Endpoint, CreateTopicSpec, MetadataEvent, MetadataSnapshot, MetadataStore, MetadataWriter,
-  NodeRegistrationInput, NodeRole, PartitionState, RpcAddress, TopicMetadata, AlterPartitionInput, AlterPartitionResult, ElectionResult,
+  NodeRegistrationInput, NodeRole, PartitionState, RpcAddress, TopicMetadata, AlterPartitionInput, AlterPartitionResult, ElectionResult, ReassignmentInput, ReassignmentResult,
 } from './types.ts';
 export { MetadataError, type MetadataErrorCode } from './errors.ts';
 export { LocalStore, newClusterId } from './local-store.ts';

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { MetadataError } from './errors.ts';
 import type {
   AlterPartitionInput, AlterPartitionResult, BrokerRegistration, CreateTopicSpec, ElectionResult, MetadataEvent, MetadataSnapshot, MetadataStore,
-  NodeRegistrationInput, PartitionState, TopicMetadata,
+  NodeRegistrationInput, PartitionState, ReassignmentInput, ReassignmentResult, TopicMetadata,
 } from './types.ts';
 import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts';
 
@@ -262,6 +262,27 @@ export class LocalStore implements MetadataStore {
       for (const topic of changed.values()) this.#replaceTopic(topic);
       const events = [...changed.values()].map((topic): MetadataEvent => ({ type: 'topic-updated', topic }));
       return { result: results, event: events, unchanged: changed.size === 0 };
+    });
+  }
+
+  /**
+   * One node has nowhere to move a partition: a target naming only registered brokers (this one) is
+   * where the partition already is (accepted, nothing to do); any other broker is unknown
+   * (INVALID_REPLICA_ASSIGNMENT), and there is never a move to cancel.
+   */
+  async alterPartitionReassignments(reassignments: ReassignmentInput[]): Promise<ReassignmentResult[]> {
+    await this.#writes;
+    const state = this.#require();
+    return reassignments.map(({ topic, partition, replicas }): ReassignmentResult => {
+      const at = (error: ReassignmentResult['error'], message = '') => ({ topic, partition, error, message });
+      const p = state.topics.find((t) => t.name === topic)?.partitions[partition];
+      if (!p) return at('UNKNOWN_TOPIC_OR_PARTITION', `partition ${topic}-${partition} does not exist`);
+      if (replicas === null) return at('NO_REASSIGNMENT_IN_PROGRESS', `no reassignment of ${topic}-${partition} is in progress`);
+      const unknown = replicas.filter((id) => !this.#brokers.has(id));
+      if (replicas.length === 0 || new Set(replicas).size !== replicas.length || unknown.length > 0) {
+        return at('INVALID_REPLICA_ASSIGNMENT', unknown.length > 0 ? `Unknown broker(s) in replica assignment: ${unknown.join(', ')}.` : 'the replicas must be distinct brokers, at least one');
+      }
+      return at(null);
     });
   }
 

@@ -7,7 +7,7 @@ import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type RawCluster } from './redis-layout.ts';
 import type {
   AlterPartitionInput, AlterPartitionResult, BrokerRegistration, CreateTopicSpec, ElectionResult, MetadataEvent, MetadataSnapshot, MetadataStore,
-  MetadataWriter, NodeRegistrationInput, TopicMetadata,
+  MetadataWriter, NodeRegistrationInput, ReassignmentInput, ReassignmentResult, TopicMetadata,
 } from './types.ts';
 
 export interface RedisStoreOptions {
@@ -276,6 +276,15 @@ export class RedisStore implements MetadataStore {
   async electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<ElectionResult[]> {
     this.#refuseIfDetached();
     const { results, version } = await this.#o.writer.electLeaders(partitions, unclean);
+    await this.#reach(version);
+    return results;
+  }
+
+  /** Kafka's AlterPartitionReassignments through the controller; resolves once the snapshot shows the moves started. */
+  async alterPartitionReassignments(reassignments: ReassignmentInput[]): Promise<ReassignmentResult[]> {
+    this.#refuseIfDetached();
+    if (!this.#o.writer.alterReassignments) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot reassign partitions');
+    const { results, version } = await this.#o.writer.alterReassignments(reassignments);
     await this.#reach(version);
     return results;
   }

@@ -71,6 +71,12 @@ export interface PartitionState {
   isr: number[];
   /** Compare-and-set version of this partition's state. */
   version: number;
+  /**
+   * A reassignment in progress (Kafka's KIP-455): `replicas` is then the target followed by the
+   * replicas leaving; these are the ones joining and the ones leaving. Absent when none runs.
+   */
+  addingReplicas?: number[];
+  removingReplicas?: number[];
 }
 
 export interface TopicMetadata {
@@ -145,6 +151,14 @@ export interface MetadataStore {
   controlledShutdown(): Promise<{ remaining: number }>;
   /** Kafka's ElectLeaders (preferred, or unclean); `partitions` null = all. */
   electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<ElectionResult[]>;
+  /**
+   * Kafka's AlterPartitionReassignments: start (or replace, or with `replicas` null cancel) moving
+   * partitions to other brokers; resolves once the controller accepted them (the moves finish in
+   * the background: the target replicas catch up, join the ISR, and the others leave). Ongoing
+   * ones show in the snapshot (`addingReplicas`/`removingReplicas`). Optional: stores without it
+   * answer the API with an error.
+   */
+  alterPartitionReassignments?(reassignments: ReassignmentInput[]): Promise<ReassignmentResult[]>;
 }
 
 export interface AlterPartitionInput {
@@ -169,6 +183,21 @@ export interface ElectionResult {
   message: string;
 }
 
+/** One partition to move (Kafka's AlterPartitionReassignments): `replicas` null cancels the one in progress. */
+export interface ReassignmentInput {
+  topic: string;
+  partition: number;
+  replicas: number[] | null;
+}
+
+export interface ReassignmentResult {
+  topic: string;
+  partition: number;
+  /** null = accepted (the move runs in the background); else Kafka's error name. */
+  error: null | 'INVALID_REPLICA_ASSIGNMENT' | 'UNKNOWN_TOPIC_OR_PARTITION' | 'NO_REASSIGNMENT_IN_PROGRESS';
+  message: string;
+}
+
 /** Where a cluster node's writes go: the controller, over RPC (the cli implements it). */
 export interface MetadataWriter {
   registerNode(input: Omit<BrokerRegistration, 'brokerEpoch'>): Promise<{ registration: BrokerRegistration; version: number }>;
@@ -181,4 +210,5 @@ export interface MetadataWriter {
   alterPartition(request: AlterPartitionInput & { nodeId: number; brokerEpoch: number }): Promise<{ result: AlterPartitionResult; version: number }>;
   shutdownNode(nodeId: number, brokerEpoch: number): Promise<{ remaining: number; version: number }>;
   electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<{ results: ElectionResult[]; version: number }>;
+  alterReassignments?(reassignments: ReassignmentInput[]): Promise<{ results: ReassignmentResult[]; version: number }>;
 }

@@ -13,7 +13,7 @@ import { Reader, Writer, decodeMessage, encodeMessage, isFlexible, planFor, skip
 import { ErrorCode } from './error-codes.ts';
 import { ProtocolError } from './errors.ts';
 import { ApiVersions } from './messages/api-versions.ts';
-import { ElectLeaders } from './messages/elections.ts';
+import { AlterPartitionReassignments, ElectLeaders, ListPartitionReassignments } from './messages/elections.ts';
 import { Fetch } from './messages/fetch.ts';
 import { FindCoordinator } from './messages/find-coordinator.ts';
 import { DeleteGroups, DescribeGroups, Heartbeat, JoinGroup, LeaveGroup, ListGroups, OffsetDelete, SyncGroup } from './messages/groups.ts';
@@ -53,6 +53,8 @@ export const apis = {
   [ApiKey.CreatePartitions]: CreatePartitions,
   [ApiKey.DeleteGroups]: DeleteGroups,
   [ApiKey.ElectLeaders]: ElectLeaders,
+  [ApiKey.AlterPartitionReassignments]: AlterPartitionReassignments,
+  [ApiKey.ListPartitionReassignments]: ListPartitionReassignments,
   [ApiKey.OffsetDelete]: OffsetDelete,
   [ApiKey.DescribeCluster]: DescribeCluster,
 } as const;

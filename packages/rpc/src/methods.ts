@@ -128,6 +128,11 @@ export interface ElectLeadersRequest { partitions: TopicPartitionMsg[]; unclean:
 export interface ElectionResultMsg { topic: string; partition: number; error: string; message: string }
 export interface ElectLeadersResponse { results: ElectionResultMsg[]; version: number }
 
+/** One partition to move to `replicas`, or with `cancel` back to where it was. */
+export interface ReassignmentMsg { topic: string; partition: number; replicas: number[]; cancel: boolean }
+export interface AlterReassignmentsRequest { reassignments: ReassignmentMsg[] }
+export interface AlterReassignmentsResponse { results: ElectionResultMsg[]; version: number }
+
 export interface ReplicaFetchPartition {
   topic: string;
   partition: number;
@@ -174,6 +179,7 @@ export interface RpcMethods {
   'controller.alterPartition': [AlterPartitionRequest, AlterPartitionResponse];
   'controller.shutdownNode': [ShutdownNodeRequest, ShutdownNodeResponse];
   'controller.electLeaders': [ElectLeadersRequest, ElectLeadersResponse];
+  'controller.alterReassignments': [AlterReassignmentsRequest, AlterReassignmentsResponse];
   'broker.append': [AppendRequest, AppendResponse];
   'broker.read': [ReadRequest, ReadResponse];
   'broker.offsets': [OffsetsRequest, OffsetsResponse];

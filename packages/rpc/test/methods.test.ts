@@ -78,6 +78,13 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
     ],
   ],
   'controller.shutdownNode': [[{ nodeId: 2, brokerEpoch: 7 }, { remaining: 0, version: 8 }], [{ nodeId: 0, brokerEpoch: 0 }, { remaining: 3, version: 0 }]],
+  'controller.alterReassignments': [
+    [{ reassignments: [] }, { results: [], version: 0 }],
+    [
+      { reassignments: [{ topic: 't', partition: 2, replicas: [3, 1, 2], cancel: false }, { topic: 'u', partition: 0, replicas: [], cancel: true }] },
+      { results: [{ topic: 't', partition: 2, error: '', message: '' }, { topic: 'u', partition: 0, error: 'NO_REASSIGNMENT_IN_PROGRESS', message: 'none' }], version: 12 },
+    ],
+  ],
   'controller.electLeaders': [
     [{ partitions: [], unclean: false }, { results: [], version: 0 }],
     [

@@ -1,4 +1,6 @@
-import { describeConfigsHandler, electLeadersHandler, initProducerIdHandler, metadataHandler } from '@runnel/kafka-server';
+import {
+  alterPartitionReassignmentsHandler, describeConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
+} from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 import { createPartitions } from './create-partitions.ts';
@@ -31,4 +33,6 @@ export const brokerHandlers = (b: BrokerContext) => [
   createPartitions(b),
   describeCluster(b),
   electLeadersHandler(b.metadata),
+  alterPartitionReassignmentsHandler(b.metadata),
+  listPartitionReassignmentsHandler(b.metadata),
 ];

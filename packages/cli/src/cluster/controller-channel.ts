@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '@runnel/common';
 import {
-  MetadataError, type AlterPartitionResult, type BrokerRegistration, type ElectionResult, type MetadataErrorCode, type MetadataWriter, type TopicMetadata,
+  MetadataError, type AlterPartitionResult, type BrokerRegistration, type ElectionResult, type ReassignmentResult, type MetadataErrorCode, type MetadataWriter, type TopicMetadata,
 } from '@runnel/metadata';
 import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
 
@@ -94,6 +94,12 @@ export function controllerChannel(options: { locate: () => Address | null; retry
     alterPartition: (request) => call('alterPartition', async (rpc) => {
       const res = await rpc.call('controller.alterPartition', request);
       return { result: { error: (res.error || null) as AlterPartitionResult['error'], partition: res.partition }, version: res.version };
+    }),
+    alterReassignments: (items) => call('alterReassignments', async (rpc) => {
+      const res = await rpc.call('controller.alterReassignments', {
+        reassignments: items.map((r) => ({ topic: r.topic, partition: r.partition, replicas: r.replicas ?? [], cancel: r.replicas === null })),
+      });
+      return { results: res.results.map((r) => ({ ...r, error: (r.error || null) as ReassignmentResult['error'] })), version: res.version };
     }),
     shutdownNode: (nodeId, brokerEpoch) => call('shutdownNode', (rpc) => rpc.call('controller.shutdownNode', { nodeId, brokerEpoch })),
     electLeaders: (partitions, unclean) => call('electLeaders', async (rpc) => {

@@ -28,3 +28,59 @@ export const ElectLeaders = api(43,
     ]),
   ]),
 );
+
+/**
+ * AlterPartitionReassignments (key 45, KIP-455; v0, flexible): move partitions to other brokers,
+ * or with `replicas` null cancel the move in progress. Sent by Admin.alterPartitionReassignments
+ * and `kafka-reassign-partitions.sh --execute`. (v1 adds allowReplicationFactorChange, not served.)
+ */
+export const AlterPartitionReassignments = api(45,
+  message('AlterPartitionReassignmentsRequest', [0, 0], 0, [
+    f('timeoutMs', 'int32', '0+', { default: 60000 }),
+    structs('topics', '0+', [
+      f('name', 'string', '0+'),
+      structs('partitions', '0+', [
+        f('partitionIndex', 'int32', '0+'),
+        arr('replicas', 'int32', '0+', { nullable: '0+', default: null }),
+      ]),
+    ]),
+  ]),
+  message('AlterPartitionReassignmentsResponse', [0, 0], 0, [
+    f('throttleTimeMs', 'int32', '0+', { default: 0 }),
+    f('errorCode', 'int16', '0+', { default: 0 }),
+    f('errorMessage', 'string', '0+', { nullable: '0+', default: null }),
+    structs('responses', '0+', [
+      f('name', 'string', '0+'),
+      structs('partitions', '0+', [
+        f('partitionIndex', 'int32', '0+'),
+        f('errorCode', 'int16', '0+'),
+        f('errorMessage', 'string', '0+', { nullable: '0+', default: null }),
+      ]),
+    ]),
+  ]),
+);
+
+/** ListPartitionReassignments (key 46, v0, flexible): the moves in progress; topics null = all. */
+export const ListPartitionReassignments = api(46,
+  message('ListPartitionReassignmentsRequest', [0, 0], 0, [
+    f('timeoutMs', 'int32', '0+', { default: 60000 }),
+    structs('topics', '0+', [
+      f('name', 'string', '0+'),
+      arr('partitionIndexes', 'int32', '0+'),
+    ], { nullable: '0+', default: null }),
+  ]),
+  message('ListPartitionReassignmentsResponse', [0, 0], 0, [
+    f('throttleTimeMs', 'int32', '0+', { default: 0 }),
+    f('errorCode', 'int16', '0+', { default: 0 }),
+    f('errorMessage', 'string', '0+', { nullable: '0+', default: null }),
+    structs('topics', '0+', [
+      f('name', 'string', '0+'),
+      structs('partitions', '0+', [
+        f('partitionIndex', 'int32', '0+'),
+        arr('replicas', 'int32', '0+'),
+        arr('addingReplicas', 'int32', '0+'),
+        arr('removingReplicas', 'int32', '0+'),
+      ]),
+    ]),
+  ]),
+);
