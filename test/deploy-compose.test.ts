@@ -20,6 +20,8 @@ import { until } from './helpers/until.ts';
 import { loadConfig } from '../packages/cli/src/config.ts';
 
 const repo = join(import.meta.dirname, '..');
+/** A host:port inside a value (`INTERNAL://broker-1:19092`, `redis://redis:6379`, `0.0.0.0:9192`). */
+const HOST_PORT = /(^|[/,=@\s])([A-Za-z0-9_.-]*):(\d+)(?=$|[,/\s])/g;
 
 interface Service {
   image?: string;
@@ -112,7 +114,7 @@ class Topology {
   async map(service: string, value: string, inside = false): Promise<string> {
     let out = value;
     for (const target of this.#volumeTargets(service)) out = out.split(target).join(this.#volumeDir(service, target));
-    const pairs = [...out.matchAll(/(^|[/,=@\s])([A-Za-z0-9_.-]*):(\d+)(?=$|[,/\s])/g)];
+    const pairs = [...out.matchAll(HOST_PORT)];
     const replacements: string[] = [];
     for (const m of pairs) {
       const [, , host, portText] = m;
@@ -125,7 +127,7 @@ class Topology {
       replacements.push(`127.0.0.1:${await this.port(to[0], to[1])}`);
     }
     let i = 0;
-    return out.replace(/(^|[/,=@\s])([A-Za-z0-9_.-]*):(\d+)(?=$|[,/\s])/g, (_all, lead: string) => lead + replacements[i++]);
+    return out.replace(HOST_PORT, (_all, lead: string) => lead + replacements[i++]);
   }
 
   #volumeTargets(service: string): string[] {
