@@ -99,15 +99,18 @@ export async function fullIsr(cluster: TestCluster, topic: string, timeoutMs: nu
     }, timeoutMs);
   } catch (err) {
     // The log lines of the replicas left out say why (a fetcher error, a refused proposal).
-    const out = new Set(last.flatMap((s) => s.replicas.filter((r) => !s.isr.includes(r))));
-    const tails = [...out].map((id) => `node ${id}:\n${logTail(brokerById(cluster, id))}`).join('\n');
+    const out = new Set(last.flatMap((s) => [...s.replicas.filter((r) => !s.isr.includes(r)), s.leader].filter((id) => id >= 0)));
+    const tails = [...out].map((id) => `node ${id}:\n${logTail(brokerById(cluster, id), 15, topic)}`).join('\n')
+      + `\ncontroller:\n${logTail(cluster.controller, 15, topic)}`;
     throw new Error(`${(err as Error).message}; last seen: ${last.map((s) => `p${s.partition} leader ${s.leader}@${s.leaderEpoch} isr [${s.isr}] replicas [${s.replicas}]`).join('; ')}\n${tails}`);
   }
 }
 
-/** A node's last warning and error log lines (JSON lines with level >= 40), for failure messages. */
-export function logTail(node: ClusterNode, lines = 12): string {
-  return node.process.output().split('\n').filter((l) => /"level":(4|5|6)\d/.test(l)).slice(-lines).map((l) => l.slice(0, 400)).join('\n');
+/** A node's last warning and error log lines (JSON lines with level >= 40) and those naming `topic`, for failure messages. */
+export function logTail(node: ClusterNode, lines = 12, topic?: string): string {
+  return node.process.output().split('\n')
+    .filter((l) => /"level":(4|5|6)\d/.test(l) || (topic !== undefined && l.includes(`"${topic}"`)))
+    .slice(-lines).map((l) => l.slice(0, 400)).join('\n');
 }
 
 export function brokerById(cluster: TestCluster, nodeId: number): ClusterNode {
