@@ -1,5 +1,6 @@
 import { OFFSETS_TOPIC, RunnelError } from '@runnel/common';
 import { ErrorCode } from '@runnel/protocol';
+import { StorageError } from '@runnel/storage';
 import type { RpcHandlers, RpcMethods } from '@runnel/rpc';
 import { appendCommitted } from './commit.ts';
 import type { BrokerContext } from './context.ts';
@@ -134,12 +135,20 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
    * A coordinator's load (`coordinatorEpoch` ≥ 0) fences older owners, as an append does.
    */
   const read = async (req: Req<'broker.read'>): Promise<Res<'broker.read'>> => {
-    const { log } = await leaderLog(req.topic, req.partition);
+    const { log, state } = await leaderLog(req.topic, req.partition);
     // A coordinator's read waits for the appends already accepted (a takeover: the old owner's),
     // so the range it loads covers them.
     fence(req);
     if (isCoordinatorCall(req)) await appending.get(req.partition);
-    const r = await log.read(req.offset, Math.min(Math.max(0, req.maxBytes), MAX_READ_BYTES), { minOneBatch: true, maxOffset: log.highWatermark });
+    let r;
+    try {
+      r = await log.read(req.offset, Math.min(Math.max(0, req.maxBytes), MAX_READ_BYTES), { minOneBatch: true, maxOffset: log.highWatermark, verify: b.replicas.verifiesReads(state) });
+    } catch (err) {
+      // Bit rot: never served (see ReplicaManager.corruptBatch); retriable once another replica leads.
+      if (!(err instanceof StorageError && err.code === 'CORRUPT_MESSAGE')) throw err;
+      b.replicas.corruptBatch(req.topic, req.partition, log, req.offset);
+      throw new BrokerRpcError('STORAGE_ERROR', err.message, { retriable: true });
+    }
     return { records: r.records, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
   };
 

@@ -290,7 +290,7 @@ describe('replication across three brokers', () => {
     await until('the old leader back in the ISR', async () => (await partitionMd('rep-diverge', back)).isrNodes.length === 3, 30_000);
   });
 
-  it('never appends a corrupt batch fetched from the leader', async () => {
+  it('a batch rotten on the leader\'s disk is never served: the leader steps down, a replica with a good copy leads, the rotten copy is repaired', async () => {
     const md = await createTopic('rep-corrupt', 1);
     const leader = broker(md.leaderId);
     const [victim, other] = [1, 2, 3].filter((id) => id !== md.leaderId).map(broker) as [ClusterNode, ClusterNode];
@@ -308,11 +308,18 @@ describe('replication across three brokers', () => {
     await fh.write(Buffer.from('C'), 0, 1, at);
     await fh.close();
 
-    const back = await cluster.restart(victim);
-    await back.process.waitFor(/"code":"CORRUPT_MESSAGE".*applying a replica fetch failed/, 20_000);
-    const mine = await logBytes(back, 'rep-corrupt');
-    expect(mine.equals(good)).toBe(true);
-    expect(mine.includes('orrupt-me-please')).toBe(false);
+    // The restarted follower asks for it; the leader's check refuses to serve it and it steps down.
+    await cluster.restart(victim);
+    await leader.process.waitFor(/a stored batch fails its check/, 20_000);
+    await until('the replica with the good copy leading', async () => (await partitionMd('rep-corrupt', other)).leaderId === other.nodeId, 20_000);
+    // Every replica ends with the good copy: the follower never got the rotten one, the old leader
+    // truncated it and fetched it again.
+    const healed = await until('identical logs', () => logsEqual('rep-corrupt', [1, 2, 3]), 30_000);
+    expect(healed.includes('corrupt-me-please')).toBe(true);
+    expect(healed.includes('Corrupt-me-please')).toBe(false);
+    expect(leader.process.output()).toMatch(/truncated at a corrupt batch/);
+    const consumed = await runKcat(['-C', '-b', cluster.bootstrap, '-t', 'rep-corrupt', '-e', '-f', '%s\n']);
+    expect(consumed.stdout.trim().split('\n')).toEqual(['good', 'corrupt-me-please']);
   });
 
   it('an idempotent retry sent to the new leader after a controlled shutdown gets its original offset', async () => {

@@ -713,8 +713,20 @@ export class PartitionLog {
   /**
    * Read whole batches from the one containing `offset`, up to `maxBytes` (the first batch even if
    * larger unless `minOneBatch: false`, KIP-74), never a batch at or beyond `maxOffset`.
+   * `verify`: check every batch's CRC-32C and framing before returning it (bit rot on disk): the
+   * valid batches before a bad one are returned; a bad first batch is CORRUPT_MESSAGE, never
+   * served (replication repairs it from another replica).
    */
-  async read(offset: bigint, maxBytes: number, options?: { minOneBatch?: boolean; maxOffset?: bigint }): Promise<ReadResult> {
+  async read(offset: bigint, maxBytes: number, options?: { minOneBatch?: boolean; maxOffset?: bigint; verify?: boolean }): Promise<ReadResult> {
+    const r = await this.readUnverified(offset, maxBytes, options);
+    if (!options?.verify || r.records.length === 0) return r;
+    const scan = scanLog(r.records);
+    if (scan.stopReason === null && scan.validBytes === r.records.length) return r;
+    if (scan.validBytes > 0) return { ...r, records: r.records.subarray(0, scan.validBytes) };
+    throw new StorageError('CORRUPT_MESSAGE', `${this.topic}-${this.partition}: the stored batch holding offset ${offset} fails its check (${scan.stopReason ?? 'trailing bytes'}): not served`);
+  }
+
+  private async readUnverified(offset: bigint, maxBytes: number, options?: { minOneBatch?: boolean; maxOffset?: bigint }): Promise<ReadResult> {
     this.assertOnline();
     const leo = this.logEndOffset;
     const result = (records: Buffer): ReadResult => ({ records, highWatermark: this.highWatermark, logStartOffset: this.logStart, logEndOffset: leo });

@@ -234,6 +234,23 @@ describe('replication state on disk', () => {
     expect(mgr().getLog('t', 0)!.highWatermark).toBe(10n);
   });
 
+  it('read({ verify }) serves the batches before a rotten one and refuses a rotten first batch; a plain read serves the bytes as stored', async () => {
+    const { dir, mgr } = await setup();
+    const log = await mgr().createLog('t', 0);
+    await log.append(batch(2, { prefix: 'sound' }));
+    await log.append(batch(2, { prefix: 'rotten' }));
+    await log.append(batch(2, { prefix: 'later' }));
+    const file = join(dir, 't-0', '00000000000000000000.log');
+    const bytes = readFileSync(file);
+    bytes[bytes.indexOf('rotten-1')] ^= 0x20; // 'Rotten-1': the batch's CRC no longer matches
+    writeFileSync(file, bytes);
+    const served = await log.read(0n, 1 << 20, { verify: true });
+    expect(batchesIn(served.records).map((b) => b.baseOffset)).toEqual([0n]);
+    await expect(log.read(2n, 1 << 20, { verify: true })).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+    expect(batchesIn((await log.read(4n, 1 << 20, { verify: true })).records).map((b) => b.baseOffset)).toEqual([4n]);
+    expect((await log.read(0n, 1 << 20)).records.includes('Rotten-1')).toBe(true);
+  });
+
   it('truncateFullyAndStartAt empties the log and starts it past its old end (a follower below its leader\'s log start)', async () => {
     const { mgr, restart } = await setup();
     const log = await mgr().createLog('t', 0);

@@ -2,6 +2,7 @@ import { tpKey } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import { defineHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
+import { StorageError } from '@runnel/storage';
 import { toKafkaError } from '../errors.ts';
 
 type FetchRequest = Requests[typeof ApiKey.Fetch];
@@ -71,9 +72,14 @@ async function readPartition(b: BrokerContext, topic: string, partition: number,
   if (offset < log.logStartOffset || offset > log.logEndOffset) return empty(ErrorCode.OFFSET_OUT_OF_RANGE, hw, log.logStartOffset);
   if (offset >= hw || (limit <= 0 && !first)) return empty(ErrorCode.NONE, hw, log.logStartOffset);
   try {
-    const read = await log.read(offset, Math.max(0, limit), { minOneBatch: first, maxOffset: hw });
+    const read = await log.read(offset, Math.max(0, limit), { minOneBatch: first, maxOffset: hw, verify: b.replicas.verifiesReads(found.state) });
     return { ...empty(ErrorCode.NONE, read.highWatermark, read.logStartOffset), records: read.records };
   } catch (err) {
+    // Bit rot in a stored batch: never served; another replica takes over and this one repairs it.
+    if (err instanceof StorageError && err.code === 'CORRUPT_MESSAGE') {
+      b.replicas.corruptBatch(topic, partition, log, offset);
+      return empty(ErrorCode.KAFKA_STORAGE_ERROR, hw, log.logStartOffset);
+    }
     return empty(toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR).code, hw, log.logStartOffset);
   }
 }

@@ -79,6 +79,9 @@ export class ReplicaManager {
   readonly #o: ReplicaManagerOptions;
   readonly #leaders = new Map<string, Leadership>();
   readonly #waiters = new Map<string, Set<Waiter>>();
+  /** Led partitions whose stored batch at `offset` failed its check on read: truncated there once this broker follows. */
+  readonly #repairs = new Map<string, { log: PartitionLog; offset: bigint }>();
+  #steppingDown = false;
   readonly #fetchers: FollowerFetchers;
   readonly #lagMs: number;
   #unsubscribe: (() => void) | undefined;
@@ -168,8 +171,62 @@ export class ReplicaManager {
       return;
     }
     this.#resign(key);
+    const repair = this.#repairs.get(key);
+    if (repair && repair.log === log && state.leader >= 0) {
+      // Leadership moved away from a corrupt batch: drop it and everything after, and fetch it
+      // again from the new leader (this broker left the ISR, so nothing committed depends on it).
+      this.#repairs.delete(key);
+      this.#fetchers.remove(key);
+      try {
+        await log.truncateTo(repair.offset);
+        this.#o.logger.warn({ topic: topicName, partition, offset: String(repair.offset) }, 'truncated at a corrupt batch; fetching it again from the leader');
+      } catch (err) {
+        this.#o.logger.error({ err, topic: topicName, partition }, 'truncating at a corrupt batch failed');
+      }
+      ({ topic, state } = snap());
+      if (!topic || !state || state.leader === this.#o.nodeId || !state.replicas.includes(this.#o.nodeId) || this.#stopped) return void this.#reconcile(topicName, partition);
+    }
     if (state.leader < 0) this.#fetchers.remove(key);
     else this.#fetchers.follow(state.leader, { topic: topicName, partition, log, leaderEpoch: state.leaderEpoch });
+  }
+
+  /**
+   * Whether reads of a partition check every batch before serving it (`PartitionLog.read`
+   * `verify`): when it has other replicas to repair a corrupt batch from. A single replica serves
+   * its batches as Kafka does (consumers check CRCs).
+   */
+  verifiesReads(state: PartitionState): boolean {
+    return state.replicas.length > 1;
+  }
+
+  /**
+   * A verified read found bit rot in a partition this broker leads (CORRUPT_MESSAGE from
+   * `read({ verify })`): readers get KAFKA_STORAGE_ERROR meanwhile, and this broker steps down
+   * (`metadata.controlledShutdown()`: its leaderships move to other in-sync replicas, it leaves
+   * every ISR, then registers again) so a replica with a good copy leads; once it follows, the
+   * corrupt batch and everything after it are truncated and fetched again (Kafka takes a failed
+   * log dir offline and the controller moves its leaders; here one bad batch is repaired in place).
+   * Without another live in-sync replica nothing moves: the batch is refused, never served.
+   */
+  corruptBatch(topic: string, partition: number, log: PartitionLog, offset: bigint): void {
+    const key = tpKey(topic, partition);
+    const known = this.#repairs.get(key);
+    if (known && known.log === log && known.offset <= offset) return;
+    this.#repairs.set(key, { log, offset });
+    const snap = this.#o.metadata.snapshot();
+    const state = snap.topics.get(topic)?.partitions[partition];
+    const others = state?.isr.filter((id) => id !== this.#o.nodeId && snap.brokers.has(id)) ?? [];
+    this.#o.logger.error({ topic, partition, offset: String(offset), inSyncReplicas: others }, others.length > 0
+      ? 'a stored batch fails its check: not served; stepping down so an in-sync replica leads, then repairing from it'
+      : 'a stored batch fails its check: not served, and no other in-sync replica can lead');
+    if (others.length === 0 || this.#steppingDown || this.#stopped) return;
+    this.#steppingDown = true;
+    this.#o.metadata.controlledShutdown().then(
+      ({ remaining }) => this.#o.logger.warn({ remaining }, 'stepped down after a corrupt batch'),
+      (err: unknown) => this.#o.logger.error({ err: (err as Error).message }, 'stepping down after a corrupt batch failed'),
+    ).finally(() => {
+      this.#steppingDown = false;
+    });
   }
 
   /**
@@ -364,10 +421,12 @@ export class ReplicaManager {
     if (update) this.#followerFetched(lead, replicaId, p.fetchOffset);
     if (limit <= 0 && !first) return answer('', log);
     try {
-      const read = await log.read(p.fetchOffset, Math.max(0, limit), { minOneBatch: first });
+      // Followers would refuse a corrupt batch anyway; checking it here repairs it (corruptBatch).
+      const read = await log.read(p.fetchOffset, Math.max(0, limit), { minOneBatch: first, verify: true });
       return answer('', log, { records: read.records });
     } catch (err) {
       const code = (err as { code?: string }).code;
+      if (code === 'CORRUPT_MESSAGE') this.corruptBatch(p.topic, p.partition, log, p.fetchOffset);
       return answer(code === 'OFFSET_OUT_OF_RANGE' ? 'OFFSET_OUT_OF_RANGE' : 'KAFKA_STORAGE_ERROR', log);
     }
   }
