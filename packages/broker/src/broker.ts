@@ -174,7 +174,7 @@ export class Broker {
     };
     for (let attempt = 1; ; attempt++) {
       try {
-        const { remaining } = await withTimeout(this.#metadata.controlledShutdown(), Math.max(1, deadline - Date.now()));
+        const { remaining } = await withTimeout(this.#metadata.controlledShutdown({ final: true }), Math.max(1, deadline - Date.now()));
         if (remaining === 0 || movable() === 0) return;
         this.#logger.info({ remaining, attempt }, 'controlled shutdown: partitions still led here');
       } catch (err) {

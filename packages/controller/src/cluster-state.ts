@@ -86,13 +86,8 @@ export function registerNode(state: ClusterState, input: RegistrationInput, brok
   if (input.roles.length === 0) throw new ControllerError('BAD_REQUEST', `node ${input.nodeId} registered with no roles`);
   const unknown = input.roles.filter((r) => r !== 'broker' && r !== 'coordinator');
   if (unknown.length > 0) throw new ControllerError('BAD_REQUEST', `node ${input.nodeId} registered with unknown role(s) ${unknown.join(', ')}`);
+  refuseDuplicate(state, input);
   const incarnationId = input.incarnationId ?? '';
-  const held = state.nodes.get(input.nodeId);
-  if (held && !held.fenced && (held.incarnationId ?? '') !== incarnationId) {
-    throw new MetadataError('DUPLICATE_BROKER_REGISTRATION',
-      `node id ${input.nodeId} is held by a live process at ${held.host}:${held.port} (incarnation ${held.incarnationId || '?'}); this one (${incarnationId || '?'}) must wait for its session to expire`,
-      { retriable: true });
-  }
   const node: StoredNode = {
     nodeId: input.nodeId, host: input.host, port: input.port, rack: input.rack, brokerEpoch,
     roles: [...new Set(input.roles)].sort(), rpc: input.rpc, incarnationId, fenced: false,
@@ -104,6 +99,17 @@ export function registerNode(state: ClusterState, input: RegistrationInput, brok
   const shuttingDown = new Set(settings.shuttingDown);
   shuttingDown.delete(node.nodeId);
   return mergeChanges(registered, electOffline(applyChange(state, registered, state.version), { ...settings, shuttingDown }));
+}
+
+/** DUPLICATE_BROKER_REGISTRATION (retriable) when the node id is live under another incarnation. */
+export function refuseDuplicate(state: ClusterState, input: Pick<RegistrationInput, 'nodeId' | 'incarnationId'>): void {
+  const incarnationId = input.incarnationId ?? '';
+  const held = state.nodes.get(input.nodeId);
+  if (held && !held.fenced && (held.incarnationId ?? '') !== incarnationId) {
+    throw new MetadataError('DUPLICATE_BROKER_REGISTRATION',
+      `node id ${input.nodeId} is held by a live process at ${held.host}:${held.port} (incarnation ${held.incarnationId || '?'}); this one (${incarnationId || '?'}) must wait for its session to expire`,
+      { retriable: true });
+  }
 }
 
 /**
@@ -158,7 +164,9 @@ export function electOffline(state: ClusterState, settings: Partial<Settings> = 
  * Controlled shutdown (Kafka's ControlledShutdown / KRaft's wantShutDown): every partition the
  * node leads moves to the first other eligible ISR member (epoch + 1), and the node leaves every
  * ISR that has other members. `remaining` counts the partitions it still leads (no other in-sync
- * replica); they go offline when it is fenced. A stale broker epoch (another incarnation, or a
+ * replica); they go offline when it is fenced. With none left it is fenced in the same change
+ * (KRaft fences a broker whose controlled shutdown is done): it leads nothing and is in no ISR,
+ * and a restarted process may register at once. A stale broker epoch (another incarnation, or a
  * fenced node) leads nothing under that epoch: no change, remaining 0.
  */
 export function controlledShutdown(state: ClusterState, nodeId: number, brokerEpoch: number, settings: Partial<Settings> = {}): { change: ClusterChange; remaining: number } {
@@ -182,7 +190,9 @@ export function controlledShutdown(state: ClusterState, nodeId: number, brokerEp
     });
     if (updated) topics.push({ topic: updated, previous: topic });
   }
-  return { change: topics.length > 0 ? { topics } : {}, remaining };
+  const change: ClusterChange = topics.length > 0 ? { topics } : {};
+  if (remaining > 0) return { change, remaining };
+  return { change: mergeChanges(change, fenceNodes(applyChange(state, change, state.version), [nodeId], settings)), remaining };
 }
 
 /** Same as fenceNodes for one node. */

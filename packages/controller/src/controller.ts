@@ -5,7 +5,7 @@ import { RpcServer, parseAddress, type Address, type NodeRegistration, type RpcH
 import { OFFSETS_TOPIC } from '@runnel/common';
 import {
   alterPartition, alterReassignments, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
-  expiredNodes, fenceNodes, isEmpty, isFenced, rebalanceLeaders, registerNode, settle, type Settings,
+  expiredNodes, fenceNodes, isEmpty, isFenced, rebalanceLeaders, refuseDuplicate, registerNode, settle, type Settings,
 } from './cluster-state.ts';
 import { ControllerError } from './errors.ts';
 
@@ -375,6 +375,7 @@ export class Controller {
     return {
       'controller.registerNode': (req) => this.#write(async (_state, commit) => {
         const term = this.#term;
+        refuseDuplicate(this.#state!, req); // before taking a broker epoch: a waiting newcomer retries every few seconds
         const brokerEpoch = await this.#guard(term, () => this.#store.nextBrokerEpoch());
         const state = this.#state!;
         const renewed = req.roles.includes('coordinator') ? req.nodeId : undefined;
@@ -440,7 +441,11 @@ export class Controller {
         const { change, remaining } = controlledShutdown(state, req.nodeId, req.brokerEpoch, this.#settings);
         if (!isFenced(state, req.nodeId, req.brokerEpoch)) this.#shuttingDown.add(req.nodeId);
         const version = await commit(settle(state, change, this.#settings));
-        this.#log.info({ node: req.nodeId, moved: change.topics?.length ?? 0, remaining, version }, 'controlled shutdown');
+        if (remaining === 0 && change.nodes?.some((n) => n.nodeId === req.nodeId && n.fenced)) {
+          this.#lastSeen.delete(req.nodeId);
+          this.#shuttingDown.delete(req.nodeId);
+        }
+        this.#log.info({ node: req.nodeId, moved: change.topics?.length ?? 0, remaining, version }, remaining === 0 ? 'controlled shutdown done; node fenced' : 'controlled shutdown');
         return { remaining, version };
       }),
 

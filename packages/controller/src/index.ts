@@ -3,5 +3,5 @@ export { ControllerError, type ControllerErrorCode } from './errors.ts';
 export {
   alterPartition, alterReassignments, alterTopicConfigs, completeReassignments, applyChange, assignCoordinators, controlledShutdown, createPartitions, createTopic,
   deleteTopic, electLeaders, electOffline, ensureOffsetsTopic, expiredNodes, fenceNode, fenceNodes, isEmpty, isFenced, liveNodeIds,
-  mergeChanges, rebalanceLeaders, registerNode, settle, type AlterPartitionRequest, type CreateTopicRequest, type RegistrationInput, type Settings,
+  mergeChanges, rebalanceLeaders, refuseDuplicate, registerNode, settle, type AlterPartitionRequest, type CreateTopicRequest, type RegistrationInput, type Settings,
 } from './cluster-state.ts';

@@ -521,6 +521,18 @@ describe('controlled shutdown', () => {
     expect(controlledShutdown(state, 1, 999)).toEqual({ change: {}, remaining: 0 });
   });
 
+  it('with nothing left to lead, the node is fenced in the same change (a restart registers at once)', () => {
+    const state = withTopic(3, [[3, 1], [2, 3]]);
+    const { change, remaining } = controlledShutdown(state, 3, state.nodes.get(3)!.brokerEpoch);
+    expect(remaining).toBe(0);
+    const after = applyChange(state, change, state.version + 1);
+    expect(after.nodes.get(3)!.fenced).toBe(true);
+    expect(part(after, 0)).toMatchObject({ leader: 1, isr: [1], leaderEpoch: 1 });
+    expect(part(after, 1)).toMatchObject({ leader: 2, isr: [2] });
+    // Another process may take the id now.
+    expect(isEmpty(registerNode(after, { ...broker(3), incarnationId: 'restarted' }, 99))).toBe(false);
+  });
+
   it('skips brokers already shutting down when it picks new leaders', () => {
     const state = withTopic(3, [[1, 2, 3]]);
     const { change } = controlledShutdown(state, 1, state.nodes.get(1)!.brokerEpoch, { shuttingDown: new Set([2]) });

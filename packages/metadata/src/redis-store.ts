@@ -262,13 +262,20 @@ export class RedisStore implements MetadataStore {
   /**
    * Controlled shutdown: the controller moves this node's leaderships to other in-sync replicas
    * and takes it out of every ISR it shares; resolves with the count it still leads once the
-   * snapshot shows the change. Without a session there is nothing to hand over.
+   * snapshot shows the change. With none left the controller has fenced the node: with `final`
+   * the session ends here (no more heartbeats, no registering again: the process is stopping, and
+   * a restarted one registers at once); without it the next heartbeat finds the node fenced and
+   * registers again (a step-down). Without a session there is nothing to hand over.
    */
-  async controlledShutdown(): Promise<{ remaining: number }> {
+  async controlledShutdown(options: { final?: boolean } = {}): Promise<{ remaining: number }> {
     this.#refuseIfDetached();
     const session = this.#session;
     if (!session) return { remaining: 0 };
     const { remaining, version } = await this.#o.writer.shutdownNode(session.input.nodeId, session.registration.brokerEpoch);
+    if (options.final && remaining === 0 && this.#session === session) {
+      this.#session = undefined;
+      clearTimeout(this.#heartbeatTimer);
+    }
     await this.#reach(version);
     return { remaining };
   }

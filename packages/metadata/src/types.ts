@@ -147,8 +147,14 @@ export interface MetadataStore {
    * known and, when committed, once this store's snapshot holds it; never throws for a refusal.
    */
   alterPartition(request: AlterPartitionInput): Promise<AlterPartitionResult>;
-  /** Controlled shutdown: move this node's leaderships away and leave every ISR; resolves with the count it still leads. */
-  controlledShutdown(): Promise<{ remaining: number }>;
+  /**
+   * Controlled shutdown: move this node's leaderships away and leave every ISR; resolves with the
+   * count it still leads. With none left the controller fences the node (as KRaft does). `final`
+   * (the process is stopping) then ends the session, so it never registers again and a restart
+   * registers at once; without it (a step-down) the fenced session registers again by itself and
+   * the node follows, to be proposed back into the ISRs.
+   */
+  controlledShutdown(options?: { final?: boolean }): Promise<{ remaining: number }>;
   /** Kafka's ElectLeaders (preferred, or unclean); `partitions` null = all. */
   electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<ElectionResult[]>;
   /**
