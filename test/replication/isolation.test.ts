@@ -83,6 +83,8 @@ it('T08: a leader SIGSTOPped past its session is replaced; after SIGCONT it ackn
   const old = brokerById(cluster, (await createTopic(cluster, topic, 1))[0]!.leader);
   const producer = new VerifiableProducer(kafkaOf(cluster), topic, 1, { tag: 't08' });
   await producer.start();
+  const side = kafkaOf(cluster, 'acks-1').producer();
+  await side.connect();
   let failoverS = 0;
   let oldEpoch = -1;
   let newEpoch = -1;
@@ -90,11 +92,19 @@ it('T08: a leader SIGSTOPped past its session is replaced; after SIGCONT it ackn
   try {
     await producer.progressed(200, 30_000);
     oldEpoch = (await partitionStates(cluster, topic))[0]!.leaderEpoch;
-    // First its followers lose it for half a second (well under replica.lag.time.max.ms): the
-    // batch it appends meanwhile is on no follower when it freezes, an unreplicated suffix.
+    // First its followers lose it (for less than replica.lag.time.max.ms, so the ISR stays) and an
+    // acks=1 record lands on it alone: an unreplicated suffix when it freezes. (The acks=all
+    // producer cannot make one for sure: its one batch in flight may reach the followers and
+    // then wait for a high watermark that cannot move.)
     const proxy = proxies.get(old.nodeId)!;
+    const others = cluster.brokers.filter((b) => b.nodeId !== old.nodeId);
+    const lastOffset = async (logDir: string) => (await replicaBatches(logDir, topic, 0)).at(-1)?.lastOffset ?? -1n;
     proxy.cut();
-    await new Promise((r) => setTimeout(r, 500));
+    await side.send({ topic, acks: 1, messages: [{ partition: 0, value: 'unreplicated' }] });
+    await until('the cut-off leader to hold a batch its followers do not have', async () => {
+      const followers = await Promise.all(others.map((b) => lastOffset(b.logDir)));
+      return (await lastOffset(old.logDir)) > followers.reduce((a, b) => (a > b ? a : b));
+    }, 2_500);
     const at = performance.now();
     process.kill(old.process.child.pid!, 'SIGSTOP');
     proxy.heal();
@@ -117,6 +127,7 @@ it('T08: a leader SIGSTOPped past its session is replaced; after SIGCONT it ackn
   } finally {
     proxies.get(old.nodeId)!.heal();
     if (old.process.child.exitCode === null) process.kill(old.process.child.pid!, 'SIGCONT');
+    await side.disconnect().catch(() => {});
     await producer.stop();
   }
   const figures = await readAndCheck(cluster, topic, producer);
