@@ -99,6 +99,12 @@ export interface RpcOffsetsLogOptions {
    * (`broker.session.timeout.ms` plus an election). 0 = one attempt.
    */
   appendRetryMs?: number;
+  /**
+   * How long one attempt waits for its answer before the next one goes to the leader metadata
+   * names then, default 10000 (a broker answers an append within offsets.commit.timeout.ms, 5 s):
+   * a leader that froze or was cut off must not hold the append for the whole retry window.
+   */
+  appendAttemptTimeoutMs?: number;
   /** Record timestamps; defaults to Date.now. */
   now?: () => number;
   logger?: Logger;
@@ -165,6 +171,7 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
   };
 
   const retryMs = o.appendRetryMs ?? 30_000;
+  const attemptMs = o.appendAttemptTimeoutMs ?? 10_000;
   let closed = false;
   /** Sleeps between append attempts, cut short by close(). */
   const sleeps = new Set<() => void>();
@@ -212,7 +219,7 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
         const current = ownEpoch(partition);
         const coordinatorEpoch = loadedEpochs.get(partition) ?? current;
         const { client } = clients.leaderOf(OFFSETS_TOPIC, partition);
-        const timeoutMs = retryMs > 0 ? Math.max(1_000, deadline - Date.now()) : undefined;
+        const timeoutMs = retryMs > 0 ? Math.min(attemptMs, Math.max(100, deadline - Date.now())) : undefined;
         await client.call('broker.append', {
           topic: OFFSETS_TOPIC,
           partition,

@@ -79,6 +79,8 @@ export interface RpcBroker {
   view: Map<number, CoordinatorAssignment>;
   /** Partitions the broker refuses as not led here. */
   notLeading: Set<number>;
+  /** Partitions whose appends are never answered (a leader that froze). */
+  stalled: Set<number>;
   /** A SnapshotStore where this broker (node 1) leads every partition and `owner(p)` coordinates p at epoch 3. */
   store(owner: (p: number) => number): SnapshotStore;
   stop(): Promise<void>;
@@ -92,12 +94,14 @@ export async function startRpcBroker(partitions: number): Promise<RpcBroker> {
   for (let p = 0; p < partitions; p++) partitionLogs.push(await logs.createLog(OFFSETS_TOPIC, p, offsetsTopicLogConfig));
   const view = new Map<number, CoordinatorAssignment>();
   const notLeading = new Set<number>();
+  const stalled = new Set<number>();
   const led = (p: number) => {
     if (notLeading.has(p)) throw new RefusedError('NOT_LEADER', `${OFFSETS_TOPIC}-${p} is not led here`, { retriable: true });
     return partitionLogs[p]!;
   };
   const handlers: RpcHandlers = {
     'broker.append': async (req) => {
+      if (stalled.has(req.partition)) return new Promise<never>(() => {});
       const owner = view.get(req.partition);
       if (req.coordinatorEpoch >= 0 && owner && req.coordinatorEpoch < owner.epoch) {
         throw new RefusedError('NOT_COORDINATOR', `epoch ${req.coordinatorEpoch} < ${owner.epoch}`);
@@ -129,6 +133,7 @@ export async function startRpcBroker(partitions: number): Promise<RpcBroker> {
     server,
     view,
     notLeading,
+    stalled,
     store(owner) {
       const coordinators = new Map<number, CoordinatorAssignment>();
       for (let p = 0; p < partitions; p++) {

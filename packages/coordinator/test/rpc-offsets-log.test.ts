@@ -32,10 +32,10 @@ afterEach(async () => {
   }
 });
 
-async function fixture(o: { readChunkBytes?: number; appendRetryMs?: number } = {}): Promise<Fixture> {
+async function fixture(o: { readChunkBytes?: number; appendRetryMs?: number; appendAttemptTimeoutMs?: number } = {}): Promise<Fixture> {
   const broker = await startRpcBroker(PARTITIONS);
   const store = broker.store(() => SELF);
-  const log = rpcOffsetsLog({ metadata: store, nodeId: SELF, partitions: PARTITIONS, readChunkBytes: o.readChunkBytes, appendRetryMs: o.appendRetryMs });
+  const log = rpcOffsetsLog({ metadata: store, nodeId: SELF, partitions: PARTITIONS, readChunkBytes: o.readChunkBytes, appendRetryMs: o.appendRetryMs, appendAttemptTimeoutMs: o.appendAttemptTimeoutMs });
   const f = { broker, store, brokerView: broker.view, notLeading: broker.notLeading, log, server: broker.server };
   fixtures.push(f);
   return f;
@@ -126,6 +126,20 @@ describe('rpcOffsetsLog', () => {
     expect(settled).toEqual(['first', 'second']);
     // Both landed on the new leader, the retried one first: a later commit is never overwritten by an older one.
     expect(await loadAll(f.log, 1)).toEqual([['a', '1'], ['a', '2']]);
+  });
+
+  it('an append a frozen leader never answers goes to the new leader after appendAttemptTimeoutMs', async () => {
+    const f = await fixture({ appendAttemptTimeoutMs: 300 });
+    const other = await startRpcBroker(PARTITIONS);
+    extraBrokers.push(other);
+    f.broker.stalled.add(1);
+    const append = f.log.append(1, [rec('a', '1')]);
+    const topic = f.store.snap.topics.get(OFFSETS_TOPIC)!;
+    const moved = { ...topic, partitions: topic.partitions.map((p) => (p.partition === 1 ? { ...p, leader: 2, leaderEpoch: 1, replicas: [1, 2], isr: [2], version: 1 } : p)) };
+    const brokers = new Map([...f.store.snap.brokers, [2, { nodeId: 2, host: '127.0.0.1', port: 2, rack: null, brokerEpoch: 1, roles: ['broker' as const], rpc: other.rpc }]]);
+    f.store.update({ topics: new Map([[OFFSETS_TOPIC, moved]]), brokers }, { type: 'topic-updated', topic: moved });
+    await append;
+    expect(await loadAll(f.log, 1)).toEqual([['a', '1']]);
   });
 
   it('gives up after appendRetryMs with UNAVAILABLE, and never retries NOT_COORDINATOR', async () => {
