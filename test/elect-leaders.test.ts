@@ -49,13 +49,14 @@ afterAll(async () => {
 });
 
 describe('ElectLeaders from the Java Admin', () => {
-  it('runnel start: every partition has its preferred leader; an unknown partition is UNKNOWN_TOPIC_OR_PARTITION', async () => {
+  it('runnel start: every partition has its preferred leader; an unknown partition is UNKNOWN_TOPIC_OR_PARTITION; an assignment to an unknown broker is refused', async () => {
     const broker = await startBroker();
     try {
       expect(await elect(broker.bootstrap, 'single')).toEqual([
         'OK preferred ElectionNotNeededException UnknownTopicOrPartitionException',
         'OK unclean ElectionNotNeededException',
         'OK all 0',
+        'OK assignment to 9 InvalidReplicaAssignmentException',
         'DONE',
       ]);
     } finally {
@@ -108,6 +109,14 @@ describe('partition reassignment from the Java Admin', () => {
   afterAll(async () => {
     await cluster?.cleanup();
   });
+
+  it('creates a topic with explicit replica lists (kafka-topics.sh --replica-assignment), led by the first of each', async () => {
+    expect(await elect(cluster.bootstrap, 'assign', 'assigned')).toEqual([
+      'OK p0 leader=2 replicas=2,3 isr=2,3',
+      'OK p1 leader=3 replicas=3,1 isr=3,1',
+      'DONE',
+    ]);
+  }, 90_000);
 
   it('moves a partition and its records to another broker: the newcomer catches up, joins the ISR, leads; the leaver leaves', async () => {
     const created = await elect(cluster.bootstrap, 'create', 'moving');

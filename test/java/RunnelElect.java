@@ -39,6 +39,7 @@ public class RunnelElect {
         case "create" -> create(admin, args[2]);
         case "preferred" -> preferred(admin, args[2], args[3]);
         case "reassign" -> reassign(admin, args[0], args[2], args[3]);
+        case "assign" -> assign(admin, args[2]);
         default -> fail("args", "unknown scenario " + args[1]);
       }
     }
@@ -57,6 +58,13 @@ public class RunnelElect {
     // Every partition (null): those that need no election are left out.
     Map<TopicPartition, Optional<Throwable>> all = admin.electLeaders(ElectionType.PREFERRED, null).partitions().get();
     System.out.println("OK all " + all.size());
+    // An explicit assignment naming a broker that does not exist.
+    try {
+      admin.createTopics(List.of(new NewTopic("elect-bad", Map.of(0, List.of(9))))).all().get();
+      System.out.println("OK assignment to 9 accepted");
+    } catch (java.util.concurrent.ExecutionException e) {
+      System.out.println("OK assignment to 9 " + e.getCause().getClass().getSimpleName());
+    }
   }
 
   /** A topic of one partition with two replicas (the controller places them). */
@@ -131,6 +139,15 @@ public class RunnelElect {
     boolean inOrder = values.size() == 100;
     for (int i = 0; inOrder && i < 100; i++) inOrder = values.get(i).equals(i + ":r" + i);
     System.out.println("OK consumed " + values.size() + " inOrder=" + inOrder);
+  }
+
+  /** kafka-topics.sh --replica-assignment 2:3,3:1: explicit replica lists, preferred leader first. */
+  static void assign(Admin admin, String topic) throws Exception {
+    admin.createTopics(List.of(new NewTopic(topic, Map.of(0, List.of(2, 3), 1, List.of(3, 1))))).all().get();
+    TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+    for (TopicPartitionInfo p : d.partitions()) {
+      System.out.println("OK p" + p.partition() + " leader=" + p.leader().id() + " replicas=" + ids(p.replicas()) + " isr=" + ids(p.isr()));
+    }
   }
 
   static String describe(Admin admin, String topic) throws Exception {

@@ -98,7 +98,7 @@ export class Broker {
       purgatory,
       replicas: this.#replicas,
       logger: this.#logger,
-      createTopic: (name, partitions, replicationFactor, configs) => this.#createTopic(name, partitions, replicationFactor, configs),
+      createTopic: (name, partitions, replicationFactor, configs, assignments) => this.#createTopic(name, partitions, replicationFactor, configs, assignments),
     };
     const cluster = options.cluster;
     if (cluster) {
@@ -269,12 +269,13 @@ export class Broker {
   }
 
   /** Creates a topic and opens its local logs before resolving, so the creator can use it at once. */
-  async #createTopic(name: string, partitions?: number, replicationFactor?: number, configs: Record<string, string> = {}): Promise<void> {
+  async #createTopic(name: string, partitions?: number, replicationFactor?: number, configs: Record<string, string> = {}, assignments?: number[][]): Promise<void> {
     const topic = await this.#metadata.createTopic({
       name,
-      partitions: partitions ?? this.#config.get('num.partitions'),
-      replicationFactor: replicationFactor ?? this.#config.get('default.replication.factor'),
+      partitions: assignments?.length ?? partitions ?? this.#config.get('num.partitions'),
+      replicationFactor: assignments?.[0]?.length ?? replicationFactor ?? this.#config.get('default.replication.factor'),
       configs,
+      ...(assignments ? { assignments } : {}),
     });
     await Promise.all(topic.partitions.map((p) => this.#partitions.leaderLog(name, p.partition)));
   }

@@ -16,6 +16,9 @@ export interface BrokerContext {
   /** Leader and follower state of every local replica: appends as leader, the high watermark, acks=all waits. */
   readonly replicas: ReplicaManager;
   readonly logger: Logger;
-  /** Creates a topic with the broker's defaults (auto-creation from Metadata and CreateTopics -1 values). */
-  createTopic(name: string, partitions?: number, replicationFactor?: number, configs?: Record<string, string>): Promise<void>;
+  /**
+   * Creates a topic with the broker's defaults (auto-creation from Metadata and CreateTopics -1
+   * values), or with explicit replica lists per partition (CreateTopics assignments).
+   */
+  createTopic(name: string, partitions?: number, replicationFactor?: number, configs?: Record<string, string>, assignments?: number[][]): Promise<void>;
 }

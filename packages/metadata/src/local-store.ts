@@ -300,6 +300,9 @@ export class LocalStore implements MetadataStore {
     if (assignments.length !== expected || assignments.some((r) => r.length === 0 || new Set(r).size !== r.length)) {
       throw new MetadataError('INVALID_REPLICA_ASSIGNMENT', `replica assignment must list ${expected} partition(s), each with distinct brokers`);
     }
+    const known = new Set(this.#brokerIds());
+    const unknown = [...new Set(assignments.flat())].filter((id) => !known.has(id)).sort((a, b) => a - b);
+    if (unknown.length > 0) throw new MetadataError('INVALID_REPLICA_ASSIGNMENT', `Unknown broker(s) in replica assignment: ${unknown.join(', ')}.`);
   }
 
   #topic(name: string): TopicMetadata {

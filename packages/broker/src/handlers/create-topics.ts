@@ -8,8 +8,8 @@ type TopicResult = Responses[typeof ApiKey.CreateTopics]['topics'][number];
 
 /**
  * CreateTopics v2–4. −1 partitions or replication factor (v4+) take the broker defaults
- * (`num.partitions`, `default.replication.factor`). Configs are validated before anything is
- * created; `validate_only` stops there.
+ * (`num.partitions`, `default.replication.factor`); explicit replica lists per partition take
+ * their place. Configs are validated before anything is created; `validate_only` stops there.
  */
 export const createTopics = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreateTopics,
@@ -30,9 +30,20 @@ export const createTopics = (b: BrokerContext) => defineHandler({
         topicConfig(b.config, configs); // throws a ConfigError naming the bad key
         const partitions = t.numPartitions === -1 ? b.config.get('num.partitions') : t.numPartitions;
         const rf = t.replicationFactor === -1 ? b.config.get('default.replication.factor') : t.replicationFactor;
+        // Kafka's rules for explicit replica lists (kafka-topics.sh --replica-assignment): no count
+        // or factor alongside them, partitions 0..n-1 each listed once; the controller checks the brokers.
+        let assignments: number[][] | undefined;
         if (t.assignments.length > 0) {
-          topics.push(result(ErrorCode.INVALID_REQUEST, 'manual replica assignment is not supported yet'));
-          continue;
+          if (t.numPartitions !== -1 || t.replicationFactor !== -1) {
+            topics.push(result(ErrorCode.INVALID_REQUEST, 'Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.'));
+            continue;
+          }
+          const sorted = [...t.assignments].sort((a, b) => a.partitionIndex - b.partitionIndex);
+          if (sorted.some((a, i) => a.partitionIndex !== i)) {
+            topics.push(result(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'partitions should be a consecutive 0-based integer sequence'));
+            continue;
+          }
+          assignments = sorted.map((a) => [...a.brokerIds]);
         }
         if (req.validateOnly) {
           if (b.metadata.snapshot().topics.has(t.name)) topics.push(result(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${t.name}" already exists`));
@@ -40,7 +51,7 @@ export const createTopics = (b: BrokerContext) => defineHandler({
           else topics.push(result(ErrorCode.NONE));
           continue;
         }
-        await b.createTopic(t.name, partitions, rf, configs);
+        await b.createTopic(t.name, partitions, rf, configs, assignments);
         topics.push(result(ErrorCode.NONE));
       } catch (err) {
         const mapped = toKafkaError(err);
