@@ -262,19 +262,27 @@ export class RedisStore implements MetadataStore {
   /**
    * Controlled shutdown: the controller moves this node's leaderships to other in-sync replicas
    * and takes it out of every ISR it shares; resolves with the count it still leads once the
-   * snapshot shows the change. With none left the controller has fenced the node: with `final`
-   * the session ends here (no more heartbeats, no registering again: the process is stopping, and
-   * a restarted one registers at once); without it the next heartbeat finds the node fenced and
-   * registers again (a step-down). Without a session there is nothing to hand over.
+   * snapshot shows the change. With `final` (the process is stopping) and none left, the
+   * controller has fenced the node and the session ends here: no more heartbeats, no registering
+   * again, and a restarted process registers at once. Without `final` (a step-down: the node goes
+   * on as a follower) it registers again at once, which ends the controlled shutdown at the
+   * controller, so its leaders may propose it back into their ISRs once it has caught up.
+   * Without a session there is nothing to hand over.
    */
   async controlledShutdown(options: { final?: boolean } = {}): Promise<{ remaining: number }> {
     this.#refuseIfDetached();
     const session = this.#session;
     if (!session) return { remaining: 0 };
     const { remaining, version } = await this.#o.writer.shutdownNode(session.input.nodeId, session.registration.brokerEpoch);
-    if (options.final && remaining === 0 && this.#session === session) {
-      this.#session = undefined;
+    if (this.#session === session) {
       clearTimeout(this.#heartbeatTimer);
+      if (options.final) {
+        if (remaining === 0) this.#session = undefined;
+        else this.#scheduleHeartbeat(session, this.#o.heartbeatIntervalMs);
+      } else {
+        session.register = true;
+        this.#scheduleHeartbeat(session, 0);
+      }
     }
     await this.#reach(version);
     return { remaining };

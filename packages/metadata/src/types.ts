@@ -151,8 +151,8 @@ export interface MetadataStore {
    * Controlled shutdown: move this node's leaderships away and leave every ISR; resolves with the
    * count it still leads. With none left the controller fences the node (as KRaft does). `final`
    * (the process is stopping) then ends the session, so it never registers again and a restart
-   * registers at once; without it (a step-down) the fenced session registers again by itself and
-   * the node follows, to be proposed back into the ISRs.
+   * registers at once; without it (a step-down) the node registers again at once, which ends the
+   * controlled shutdown: it follows and is proposed back into the ISRs once caught up.
    */
   controlledShutdown(options?: { final?: boolean }): Promise<{ remaining: number }>;
   /** Kafka's ElectLeaders (preferred, or unclean); `partitions` null = all. */
