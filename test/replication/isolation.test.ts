@@ -13,29 +13,34 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestCluster } from '../helpers/cluster.ts';
 import { freePort } from '../helpers/ports.ts';
 import { until } from '../helpers/until.ts';
-import { batchKey, brokerById, logTail, createTopic, replicaBatches, type BatchHeader, fullIsr, kafkaOf, newLeader, partitionStates, readAndCheck, replicasConverge, report, startReplicatedCluster, VerifiableProducer } from './harness.ts';
+import { batchKey, brokerById, clientLog, logTail, createTopic, replicaBatches, type BatchHeader, fullIsr, kafkaOf, newLeader, partitionStates, readAndCheck, replicasConverge, report, startReplicatedCluster, VerifiableProducer } from './harness.ts';
 import { startProxy, type TcpProxy } from './proxy.ts';
 
 let cluster: TestCluster;
+/** Per broker: the proxy in front of its RPC listener (what other nodes dial). */
 const proxies = new Map<number, TcpProxy>();
+/** Per broker: the proxy in front of its Kafka listener (what Metadata advertises to clients). */
+const clientProxies = new Map<number, TcpProxy>();
 
 beforeAll(async () => {
-  // Each broker: its RPC listener on a fixed free port, registered as its proxy's address.
-  const rpcPorts = new Map<number, number>();
+  // Each broker: its RPC and Kafka listeners on fixed free ports, each registered or advertised as its proxy's address.
+  const ports = new Map<number, { rpc: number; kafka: number }>();
   for (const id of [1, 2, 3]) {
-    const port = await freePort();
-    rpcPorts.set(id, port);
-    proxies.set(id, await startProxy({ host: '127.0.0.1', port }));
+    const p = { rpc: await freePort(), kafka: await freePort() };
+    ports.set(id, p);
+    proxies.set(id, await startProxy({ host: '127.0.0.1', port: p.rpc }));
+    clientProxies.set(id, await startProxy({ host: '127.0.0.1', port: p.kafka }));
   }
   cluster = await startReplicatedCluster({
     nodeSet: (role, id) => (role === 'broker'
-      ? [`runnel.rpc.listener=127.0.0.1:${rpcPorts.get(id)}`, `runnel.rpc.advertised.listener=127.0.0.1:${proxies.get(id)!.port}`]
+      ? [`runnel.rpc.listener=127.0.0.1:${ports.get(id)!.rpc}`, `runnel.rpc.advertised.listener=127.0.0.1:${proxies.get(id)!.port}`,
+        `listeners=PLAINTEXT://127.0.0.1:${ports.get(id)!.kafka}`, `advertised.listeners=PLAINTEXT://127.0.0.1:${clientProxies.get(id)!.port}`]
       : []),
   });
 });
 afterAll(async () => {
   await cluster?.cleanup();
-  for (const p of proxies.values()) await p.close();
+  for (const p of [...proxies.values(), ...clientProxies.values()]) await p.close();
 });
 
 it('T05: a leader cut off from its followers (not from clients) acknowledges no acks=all write once its ISR is below min.insync.replicas; nothing is lost after the heal', async () => {
@@ -138,6 +143,43 @@ it('T08: a leader SIGSTOPped past its session is replaced; after SIGCONT it ackn
   expect(newEpoch).toBeGreaterThan(oldEpoch);
   expect(truncated).toBeGreaterThan(0);
   // kafkajs retries the retriable errors (NOT_LEADER, NOT_ENOUGH_REPLICAS, timeouts); nothing else may reach the application.
+  expect(producer.errors).toEqual([]);
+  expect({ lost: figures.lost, duplicates: figures.duplicates, inconsistent: figures.inconsistent, outOfOrder: figures.outOfOrder, samples: figures.samples })
+    .toEqual({ lost: 0, duplicates: 0, inconsistent: 0, outOfOrder: 0, samples: [] });
+}, 120_000);
+
+it('T12: the leader\'s answers to the producer lost for 5 s (the leader stays): the batches sent again are not written twice', async () => {
+  const topic = 't12';
+  const leader = (await createTopic(cluster, topic, 2))[0]!.leader;
+  const producer = new VerifiableProducer(kafkaOf(cluster), topic, 2, { tag: 't12' });
+  await producer.start();
+  const proxy = clientProxies.get(leader)!;
+  const logged = clientLog.length;
+  let timeouts = 0;
+  let writtenUnanswered = 0;
+  try {
+    await producer.progressed(200, 30_000);
+    // Requests reach the leader and are written, their answers are lost: the client sends them
+    // again (same producer id and sequence numbers) once the link is back.
+    proxy.cut('replies');
+    await new Promise((r) => setTimeout(r, 5_000));
+    // What the leader holds beyond the last record the client was told about: written, never answered.
+    const end = (await replicaBatches(brokerById(cluster, leader).logDir, topic, 0)).at(-1)?.lastOffset ?? -1n;
+    const told = producer.acked.filter((a) => a.partition === 0).reduce((m, a) => (a.offset > m ? a.offset : m), -1n);
+    writtenUnanswered = Number(end - told);
+    proxy.heal();
+    await producer.progressed(200, 40_000);
+    timeouts = clientLog.slice(logged).filter((l) => /timed out|Connection (error|timeout)|closed/i.test(l)).length;
+  } finally {
+    proxy.heal();
+    await producer.stop();
+  }
+  const figures = await readAndCheck(cluster, topic, producer);
+  report('T12 answers to the producer lost', figures, { records_written_unanswered: writtenUnanswered, client_retries_logged: timeouts, client_errors: producer.errors.length });
+  // The fault did hit: the leader wrote records whose answers were lost, and the client sent them again.
+  expect(writtenUnanswered).toBeGreaterThan(0);
+  expect(timeouts).toBeGreaterThan(0);
+  expect((await partitionStates(cluster, topic))[0]!.leader).toBe(leader);
   expect(producer.errors).toEqual([]);
   expect({ lost: figures.lost, duplicates: figures.duplicates, inconsistent: figures.inconsistent, outOfOrder: figures.outOfOrder, samples: figures.samples })
     .toEqual({ lost: 0, duplicates: 0, inconsistent: 0, outOfOrder: 0, samples: [] });

@@ -3,13 +3,15 @@
  * it listens on 127.0.0.1 (an ephemeral port) and forwards each connection to `target`. `cut()`
  * turns it into a black hole, as a network partition does: bytes on open connections are no longer
  * forwarded (both sides stall until their own timeouts) and new connections are accepted and never
- * answered. `heal()` closes every stalled connection (their owners reconnect) and forwards again.
+ * answered. `cut('replies')` drops only what the target sends back: requests still arrive and are
+ * acted on, their answers are lost (the case of a retried request that was already applied).
+ * `heal()` closes every stalled connection (their owners reconnect) and forwards again.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
   readonly port: number;
-  cut(): void;
+  cut(direction?: 'both' | 'replies'): void;
   heal(): void;
   readonly isCut: boolean;
   close(): Promise<void>;
@@ -17,11 +19,12 @@ export interface TcpProxy {
 
 export async function startProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let cut = false;
+  let cutReplies = false;
   const pairs = new Set<{ client: Socket; upstream: Socket | null }>();
   const held = new Set<Socket>();
   const server: Server = createServer((client) => {
     client.on('error', () => {});
-    if (cut) {
+    if (cut && !cutReplies) {
       held.add(client);
       client.on('close', () => held.delete(client));
       return;
@@ -31,9 +34,8 @@ export async function startProxy(target: { host: string; port: number }): Promis
     client.on('error', () => upstream.destroy());
     const pair = { client, upstream };
     pairs.add(pair);
-    const forward = (from: Socket, to: Socket) => from.on('data', (b: Buffer) => { if (!cut) to.write(b); });
-    forward(client, upstream);
-    forward(upstream, client);
+    client.on('data', (b: Buffer) => { if (!cut || cutReplies) upstream.write(b); });
+    upstream.on('data', (b: Buffer) => { if (!cut) client.write(b); });
     const close = () => {
       pairs.delete(pair);
       client.destroy();
@@ -51,8 +53,9 @@ export async function startProxy(target: { host: string; port: number }): Promis
   return {
     port: address.port,
     get isCut() { return cut; },
-    cut() {
+    cut(direction = 'both') {
       cut = true;
+      cutReplies = direction === 'replies';
     },
     heal() {
       // Whatever was sent into the black hole is gone: close those connections so both ends start over.
@@ -61,6 +64,7 @@ export async function startProxy(target: { host: string; port: number }): Promis
       pairs.clear();
       held.clear();
       cut = false;
+      cutReplies = false;
     },
     async close() {
       for (const p of [...pairs]) { p.client.destroy(); p.upstream?.destroy(); }
