@@ -254,7 +254,7 @@ class Topology {
   }
 }
 
-interface KcatMetadata { brokers: { id: number; name: string }[]; topics: { topic: string; partitions: unknown[] }[] }
+interface KcatMetadata { brokers: { id: number; name: string }[]; topics: { topic: string; partitions: { replicas: { id: number }[] }[] }[] }
 
 async function metadata(bootstrap: string, topic?: string): Promise<KcatMetadata> {
   const r = await runKcat(['-b', bootstrap, '-L', '-J', ...(topic ? ['-t', topic] : [])]);
@@ -327,8 +327,11 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
     const records = Array.from({ length: 300 }, (_, i) => `k${i}:v${i}`).join('\n') + '\n';
     const produced = await runKcat(['-b', bootstrap, '-P', '-t', 'compose', '-K', ':'], { input: records });
     expect(produced.code, produced.stderr).toBe(0);
-    // KAFKA_NUM_PARTITIONS from the compose file reached the controller that created the topic.
-    expect((await metadata(bootstrap, 'compose')).topics[0]!.partitions).toHaveLength(3);
+    // KAFKA_NUM_PARTITIONS and KAFKA_DEFAULT_REPLICATION_FACTOR from the compose file reached the
+    // controller that created the topic: 3 partitions, each on all 3 brokers.
+    const partitions = (await metadata(bootstrap, 'compose')).topics[0]!.partitions;
+    expect(partitions).toHaveLength(3);
+    for (const p of partitions) expect(p.replicas.map((r) => r.id).sort()).toEqual([1, 2, 3]);
     const consumed = await runKcat(['-b', bootstrap, '-G', 'compose-group', '-c', '300', '-f', '%s\\n', '-X', 'auto.offset.reset=earliest', 'compose'], { timeoutMs: 45_000 });
     expect(consumed.code, consumed.stderr).toBe(0);
     expect(new Set(consumed.stdout.trim().split('\n')).size).toBe(300);
