@@ -1,6 +1,8 @@
 // The image's HEALTHCHECK, plain JavaScript with no dependencies (it runs in the image's Node 24).
 //
-//   node deploy/healthcheck.mjs                    every listener in $KAFKA_LISTENERS answers ApiVersions
+//   node deploy/healthcheck.mjs                    every listener in $KAFKA_LISTENERS answers ApiVersions,
+//                                                  except those named in $KAFKA_CONTROLLER_LISTENER_NAMES
+//                                                  (Runnel never binds them: its controller speaks RPC)
 //   node deploy/healthcheck.mjs kafka HOST:PORT    that Kafka listener answers ApiVersions
 //   node deploy/healthcheck.mjs tcp HOST:PORT      something accepts TCP connections there (the
 //                                                  controller: its protobuf RPC port has no Kafka listener)
@@ -11,12 +13,15 @@ import { connect } from 'node:net';
 
 const TIMEOUT_MS = 3_000;
 
-/** `INTERNAL://0.0.0.0:19092,EXTERNAL://:9092` -> [{host, port}], wildcard hosts probed on loopback. */
-function listenerAddresses(text) {
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((l) => {
-    const m = /^[A-Za-z0-9_]+:\/\/(\[[^\]]*\]|[^:]*):(\d+)$/.exec(l);
+/**
+ * `INTERNAL://0.0.0.0:19092,EXTERNAL://:9092` -> [{host, port}], wildcard hosts probed on loopback;
+ * the listeners named in `skip` (controller listeners, upper case) are left out.
+ */
+function listenerAddresses(text, skip) {
+  return text.split(',').map((s) => s.trim()).filter(Boolean).flatMap((l) => {
+    const m = /^([A-Za-z0-9_]+):\/\/(\[[^\]]*\]|[^:]*):(\d+)$/.exec(l);
     if (!m) throw new Error(`cannot read listener ${JSON.stringify(l)}`);
-    return { host: local(m[1]), port: Number(m[2]) };
+    return skip.includes(m[1].toUpperCase()) ? [] : [{ host: local(m[2]), port: Number(m[3]) }];
   });
 }
 
@@ -79,7 +84,11 @@ try {
   if (mode === undefined) {
     const listeners = process.env.KAFKA_LISTENERS;
     if (!listeners) throw new Error('KAFKA_LISTENERS is not set; pass `kafka HOST:PORT` or `tcp HOST:PORT`');
-    for (const address of listenerAddresses(listeners)) await apiVersions(address);
+    // The pattern of Kafka's images lists a CONTROLLER listener too; Runnel does not bind it.
+    const controllers = (process.env.KAFKA_CONTROLLER_LISTENER_NAMES ?? '').split(',').map((n) => n.trim().toUpperCase()).filter(Boolean);
+    const addresses = listenerAddresses(listeners, controllers);
+    if (addresses.length === 0) throw new Error('KAFKA_LISTENERS has only controller listeners; pass `tcp HOST:PORT` for a controller');
+    for (const address of addresses) await apiVersions(address);
   } else if (mode === 'kafka') {
     await apiVersions(hostPort(target));
   } else if (mode === 'tcp') {

@@ -393,4 +393,29 @@ describe('deploy/healthcheck.mjs', () => {
     expect(check().stderr).toMatch(/KAFKA_LISTENERS is not set/);
     expect(check('bogus', 'x').stderr).toMatch(/unknown mode "bogus"/);
   });
+
+  it('checks the Kafka listeners of a configuration with a controller listener, which Runnel does not bind', async () => {
+    // Kafka images' pattern: KAFKA_LISTENERS names a CONTROLLER listener too. Its port stays closed
+    // under Runnel, so probing it would call a healthy node unhealthy forever.
+    const dir = await mkdtemp(join(tmpdir(), 'runnel-health-'));
+    const [kafka, controller] = [await freePort(), await freePort()];
+    const env = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KAFKA_'))),
+      KAFKA_LISTENERS: `PLAINTEXT://127.0.0.1:${kafka},CONTROLLER://127.0.0.1:${controller}`,
+      KAFKA_CONTROLLER_LISTENER_NAMES: 'CONTROLLER',
+      KAFKA_LOG_DIRS: dir,
+    } as Record<string, string>;
+    const node = await startProcess(process.execPath, [join(repo, 'packages/cli/bin/runnel.ts'), 'start'], { env, ready: /runnel is ready/ });
+    try {
+      const healthy = spawnSync(process.execPath, [join(repo, 'deploy/healthcheck.mjs')], { encoding: 'utf8', env });
+      expect(healthy.stderr).toBe('');
+      expect(healthy.status).toBe(0);
+      const onlyController = spawnSync(process.execPath, [join(repo, 'deploy/healthcheck.mjs')], { encoding: 'utf8', env: { ...env, KAFKA_LISTENERS: `CONTROLLER://127.0.0.1:${controller}` } });
+      expect(onlyController.status).toBe(1);
+      expect(onlyController.stderr).toMatch(/^unhealthy: KAFKA_LISTENERS has only controller listeners/);
+    } finally {
+      await node.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
