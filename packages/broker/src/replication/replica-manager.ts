@@ -37,6 +37,13 @@ export interface Leadership {
   readonly followers: Map<number, FollowerState>;
   /** An alterPartition is in flight. */
   proposing: boolean;
+  /**
+   * The last ISR proposed whose outcome is not known yet (in flight, or its call failed: the
+   * controller may have committed it), null once committed metadata newer than it arrived or it
+   * was refused. The high watermark waits for its members too (KIP-497's maximal ISR): a follower
+   * proposed in may be in the committed ISR, and electable, before this leader hears so.
+   */
+  pendingIsr: number[] | null;
   /** A proposal at this version was refused: wait for newer metadata (or retryAtMs). */
   refusedVersion: number;
   retryAtMs: number;
@@ -251,7 +258,7 @@ export class ReplicaManager {
     const lead: Leadership = {
       topic: topic.name, partition: state.partition, key, log, leaderEpoch: state.leaderEpoch, epochStartOffset: leo,
       version: state.version, replicas: [...state.replicas], isr: [...state.isr], minIsr, localEnd: leo, followers,
-      proposing: false, refusedVersion: -1, retryAtMs: 0,
+      proposing: false, pendingIsr: null, refusedVersion: -1, retryAtMs: 0,
     };
     this.#leaders.set(key, lead);
     this.#fetchers.remove(key);
@@ -272,6 +279,8 @@ export class ReplicaManager {
     lead.minIsr = minIsr;
     if (state.version === lead.version) return;
     lead.version = state.version;
+    // A proposal made at an older version is either in this state or can no longer commit (CAS on the version).
+    lead.pendingIsr = null;
     lead.replicas = [...state.replicas];
     lead.isr = [...state.isr];
     for (const id of state.replicas) {
@@ -343,10 +352,13 @@ export class ReplicaManager {
     }
   }
 
-  /** HW = min over the committed ISR of the log end offsets; only rises. Wakes consumers and acks waiters; true when it moved. */
+  /**
+   * HW = min of the log end offsets over the committed ISR and any ISR proposed but not known to be
+   * refused (`pendingIsr`); only rises. Wakes consumers and acks waiters; true when it moved.
+   */
   #maybeAdvanceHighWatermark(lead: Leadership): boolean {
     let hw = lead.localEnd;
-    for (const id of lead.isr) {
+    for (const id of new Set([...lead.isr, ...(lead.pendingIsr ?? [])])) {
       if (id === this.#o.nodeId) continue;
       const leo = lead.followers.get(id)?.leo ?? -1n;
       if (leo < hw) hw = leo;
@@ -470,6 +482,8 @@ export class ReplicaManager {
     if (this.#stopped || lead.proposing) return;
     if (lead.refusedVersion === lead.version && Date.now() < lead.retryAtMs) return;
     lead.proposing = true;
+    // An earlier proposal whose call failed may still have committed: keep waiting for its members too.
+    lead.pendingIsr = [...new Set([...(lead.pendingIsr ?? []), ...isr])];
     const version = lead.version;
     const backoff = () => {
       lead.refusedVersion = version;
@@ -479,6 +493,9 @@ export class ReplicaManager {
     this.#o.metadata.alterPartition({ topic: lead.topic, partition: lead.partition, leaderEpoch: lead.leaderEpoch, version, isr }).then(
       (res) => {
         lead.proposing = false;
+        // The answer carries the committed state. A refusal at our version: nothing proposed since
+        // it committed. A newer version is applied below (and clears pendingIsr in #refresh).
+        if (res.error === null || res.partition?.version === version) lead.pendingIsr = null;
         if (res.error !== null) {
           backoff();
           this.#o.logger.info({ topic: lead.topic, partition: lead.partition, error: res.error }, 'ISR change refused');
