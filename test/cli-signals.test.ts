@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startProcess, type Started } from './helpers/process.ts';
-import { alive, descendants, newcomerEnv, portFree } from './helpers/wrappers.ts';
+import { alive, descendants, newcomerEnv, portFree, processesUnder } from './helpers/wrappers.ts';
 
 const repo = join(import.meta.dirname, '..');
 const started: Started[] = [];
@@ -69,6 +69,21 @@ describe('a signal to the wrapper stops the broker cleanly', () => {
     for (const port of ports) expect(await portFree(port)).toBe(true);
     expect(existsSync(join(dir, 'broker-1/.kafka_cleanshutdown'))).toBe(true);
     expect(existsSync(join(dir, 'redis/redis.sock'))).toBe(false);
+    expect(existsSync(join(dir, 'cluster.json'))).toBe(false);
+  });
+
+  it('runnel cluster up, SIGTERM while it is still starting: a clean stop (exit 0), nothing started after it', async () => {
+    const dir = await tempDir();
+    const up = await startProcess(process.execPath, [join(repo, 'packages/cli/bin/runnel.ts'), 'cluster', 'up', '--brokers', '2', '--coordinators', '1', '--dir', dir, '--port', '0']);
+    started.push(up);
+    // Redis is ready: cluster up is now starting the controller, and the brokers come after it.
+    await up.waitFor(/ready to accept connections/i, 60_000);
+    up.child.kill('SIGTERM');
+    expect(await up.exited()).toBe(0);
+    expect(up.output()).toContain('runnel cluster: SIGTERM, stopping');
+    expect(up.output()).not.toContain('cannot start');
+    expect(up.output()).not.toContain('bootstrap.servers=');
+    expect(processesUnder(dir)).toEqual([]);
     expect(existsSync(join(dir, 'cluster.json'))).toBe(false);
   });
 });

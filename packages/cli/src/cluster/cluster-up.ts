@@ -41,15 +41,19 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
   if (!Number.isInteger(o.coordinators) || o.coordinators < 1) throw new ConfigError('INVALID_VALUE', '--coordinators', `--coordinators: expected a whole number >= 1, got ${o.coordinators}`);
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true });
-  const setState = claimDir(dir, o.dir);
   const children: Child[] = [];
   let stopping = false;
+  /** The signal that asked us to stop, if one did: then a start cut short is a clean stop, not a failure. */
+  let signalled: string | undefined;
   // The nodes always log JSON to us (their ready lines are read from it); a terminal gets them as
   // human-readable lines, as from `runnel start`.
   const childEnv = { ...process.env, RUNNEL_LOG_FORMAT: 'json' };
   const pretty = o.logFormat === 'pretty';
 
   const start = (name: string, command: string, args: string[], readyLine: RegExp): Child => {
+    // A signal that came while we awaited (the port check, an earlier node) stopped what was
+    // running then; nothing may start after it.
+    if (stopping) throw new ClusterError('NODE_EXITED', `stopped before ${name} started`);
     // Each child in its own process group: a Ctrl-C in the terminal reaches only us, and we stop
     // the children in order (nodes, controller, Redis) rather than all at once.
     const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: childEnv });
@@ -103,6 +107,7 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
   // a repeated signal changes nothing. If we die anyway, the children go with us.
   const onSignal = (signal: string) => {
     if (stopping) return;
+    signalled = signal;
     process.stderr.write(`runnel cluster: ${signal}, stopping\n`);
     void stopAll();
   };
@@ -112,6 +117,9 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
     releaseDir(dir);
   });
+  // Claimed once our signal handlers are in place: a signal from then on stops us cleanly and
+  // removes the claim (without them, it would kill us and leave a stale cluster.json).
+  const setState = claimDir(dir, o.dir);
 
   try {
     if (o.port !== 0) {
@@ -174,6 +182,8 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
   } catch (err) {
     await stopAll();
     releaseDir(dir);
+    // Stopped by SIGINT/SIGTERM while starting: every node is stopped, as asked; that is no error.
+    if (signalled !== undefined) return { done: Promise.resolve() };
     throw err;
   }
 
