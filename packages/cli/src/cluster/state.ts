@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { RunnelError } from '@runnel/common';
@@ -12,7 +12,8 @@ import { RunnelError } from '@runnel/common';
  *   { "pid": <the cluster up process>, "startedAt": ISO time, "ready": false | true,
  *     "redis": "redis+unix://..." , "bootstrap": "host:port,...",
  *     "processes": [{ "name": "broker-1", "pid": 123, "address": "PLAINTEXT://127.0.0.1:9092" }] }
- * Invariants: the file is created exclusively (O_EXCL) before anything else starts, so two
+ * Invariants: the file is created exclusively (a hard link, which fails if it exists, to a copy
+ * already written whole) before anything else starts, so two
  * `cluster up` on one directory cannot both run (the second would delete the first's Redis
  * socket); it is removed once every child has exited. A file whose pid is not a running
  * `runnel cluster up` (the process was killed with -9) is stale and the next `cluster up` takes it.
@@ -32,6 +33,9 @@ export type ClusterErrorCode = 'IN_USE' | 'PORT_IN_USE' | 'NODE_EXITED' | 'NOT_R
 export class ClusterError extends RunnelError<ClusterErrorCode> {}
 
 const stateFile = (dir: string) => join(dir, 'cluster.json');
+
+const inUse = (shownDir: string, pid: number) => new ClusterError('IN_USE',
+  `${shownDir} is in use by a running cluster (pid ${pid}); see \`runnel cluster status --dir ${shownDir}\`, stop it with \`runnel cluster down --dir ${shownDir}\``);
 
 export function readState(dir: string): ClusterState | null {
   try {
@@ -61,16 +65,23 @@ export function claimDir(dir: string, shownDir: string): (update: Partial<Cluste
   const file = stateFile(dir);
   let state: ClusterState = { pid: process.pid, startedAt: new Date().toISOString(), ready: false, processes: [] };
   for (let attempt = 0; ; attempt++) {
+    // Written whole under a name of our own, then linked into place (link fails if the file
+    // exists): a second `cluster up` never reads a claim half written (an empty file would look
+    // stale, and it would take the directory from under a running cluster).
+    const mine = `${file}.${process.pid}`;
+    writeFileSync(mine, JSON.stringify(state));
     try {
-      writeFileSync(file, JSON.stringify(state), { flag: 'wx' });
+      linkSync(mine, file);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
       const other = readState(dir);
       if (other !== null && other.pid !== process.pid && supervisorAlive(other.pid)) {
-        throw new ClusterError('IN_USE', `${shownDir} is in use by a running cluster (pid ${other.pid}); see \`runnel cluster status --dir ${shownDir}\`, stop it with \`runnel cluster down --dir ${shownDir}\``);
+        throw inUse(shownDir, other.pid);
       }
       rmSync(file, { force: true }); // stale: its cluster up was killed without cleaning up
+    } finally {
+      rmSync(mine, { force: true });
     }
   }
   return (update) => {
@@ -146,7 +157,7 @@ export async function clusterDown(dir: string, shownDir: string, timeoutMs = 60_
 export async function detachClusterUp(dir: string, shownDir: string, argv: string[]): Promise<ClusterState> {
   const running = readState(dir);
   if (running !== null && supervisorAlive(running.pid)) {
-    throw new ClusterError('IN_USE', `${shownDir} is in use by a running cluster (pid ${running.pid}); see \`runnel cluster status --dir ${shownDir}\`, stop it with \`runnel cluster down --dir ${shownDir}\``);
+    throw inUse(shownDir, running.pid);
   }
   mkdirSync(dir, { recursive: true });
   const log = join(dir, 'cluster.log');
