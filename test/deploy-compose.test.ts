@@ -168,6 +168,16 @@ class Topology {
     return Promise.all(test.slice(1).map((a) => this.map(service, a, true)));
   }
 
+  /** start(), and on failure cleanup() before the error goes on (for beforeAll). */
+  async up(): Promise<void> {
+    try {
+      await this.start();
+    } catch (e) {
+      await this.cleanup();
+      throw e;
+    }
+  }
+
   async start(): Promise<void> {
     this.#dir = await mkdtemp(join(tmpdir(), 'runnel-compose-'));
     for (const name of this.order()) {
@@ -269,17 +279,8 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
   const external = async (names: string[]) =>
     (await Promise.all(names.map((n) => t.map(n, `localhost:${String(t.services[n]!.ports![0]).split(':')[0]}`)))).join(',');
 
-  beforeAll(async () => {
-    try {
-      await t.start();
-    } catch (e) {
-      await t.cleanup();
-      throw e;
-    }
-  }, 180_000);
-  afterAll(async () => {
-    await t.cleanup();
-  });
+  beforeAll(() => t.up(), 180_000);
+  afterAll(() => t.cleanup());
 
   it('has the roles the README describes: Redis, a controller, three brokers, a coordinator', () => {
     expect(Object.keys(t.services).sort()).toEqual(['broker-1', 'broker-2', 'broker-3', 'controller', 'coordinator', 'redis']);
@@ -346,17 +347,8 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
 describe('deploy/docker-compose.yml as a local process', () => {
   const t = new Topology('deploy/docker-compose.yml');
 
-  beforeAll(async () => {
-    try {
-      await t.start();
-    } catch (e) {
-      await t.cleanup();
-      throw e;
-    }
-  }, 120_000);
-  afterAll(async () => {
-    await t.cleanup();
-  });
+  beforeAll(() => t.up(), 120_000);
+  afterAll(() => t.cleanup());
 
   it('serves its EXTERNAL listener to the host and INTERNAL to the network, and stops cleanly', async () => {
     await t.waitHealthy('runnel');
