@@ -295,36 +295,26 @@ export class LogManager {
 
   /** Write the dir's replication-offset-checkpoint (high watermarks), serialized with its other checkpoints. */
   private writeHighWatermarks(entry: DirEntry): Promise<void> {
-    const run = async () => {
-      const logs = [...entry.logs.values()];
-      await writeOffsetCheckpoint(
-        join(entry.path, REPLICATION_OFFSET_CHECKPOINT),
-        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.highWatermark })),
-      );
-    };
-    const p = entry.checkpointChain.then(run, run);
-    entry.checkpointChain = p.catch(() => {});
-    return p;
+    return this.serialized(entry, () => this.writeDirCheckpoint(entry, REPLICATION_OFFSET_CHECKPOINT, (l) => l.highWatermark));
   }
 
-  /** Write the dir's recovery-point, log-start-offset and replication-offset checkpoints (serialized per dir). */
+  /** Write the dir's replication-offset, recovery-point and log-start-offset checkpoints (serialized per dir). */
   private writeCheckpoints(entry: DirEntry): Promise<void> {
-    const run = async () => {
-      const logs = [...entry.logs.values()];
-      await writeOffsetCheckpoint(
-        join(entry.path, REPLICATION_OFFSET_CHECKPOINT),
-        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.highWatermark })),
-      );
-      await writeOffsetCheckpoint(
-        join(entry.path, RECOVERY_POINT_CHECKPOINT),
-        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.recoveryPoint })),
-      );
-      await writeOffsetCheckpoint(
-        join(entry.path, LOG_START_OFFSET_CHECKPOINT),
-        logs.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.logStartOffset })),
-      );
-    };
-    const p = entry.checkpointChain.then(run, run);
+    return this.serialized(entry, async () => {
+      await this.writeDirCheckpoint(entry, REPLICATION_OFFSET_CHECKPOINT, (l) => l.highWatermark);
+      await this.writeDirCheckpoint(entry, RECOVERY_POINT_CHECKPOINT, (l) => l.recoveryPoint);
+      await this.writeDirCheckpoint(entry, LOG_START_OFFSET_CHECKPOINT, (l) => l.logStartOffset);
+    });
+  }
+
+  /** One checkpoint file of a dir: `offsetOf` every partition in it. */
+  private writeDirCheckpoint(entry: DirEntry, name: string, offsetOf: (log: PartitionLog) => bigint): Promise<void> {
+    return writeOffsetCheckpoint(join(entry.path, name), [...entry.logs.values()].map((l) => ({ topic: l.topic, partition: l.partition, offset: offsetOf(l) })));
+  }
+
+  /** Runs `write` after the dir's checkpoint writes already started, so two never interleave. */
+  private serialized(entry: DirEntry, write: () => Promise<void>): Promise<void> {
+    const p = entry.checkpointChain.then(write, write);
     entry.checkpointChain = p.catch(() => {});
     return p;
   }
