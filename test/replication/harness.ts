@@ -71,8 +71,7 @@ export async function partitionStates(cluster: TestCluster, topic: string): Prom
 
 /**
  * Creates a topic with RF 3 and waits until every partition has a leader and a full ISR; returns
- * the states. (The controller picks the replicas: CreateTopics with a manual assignment is refused
- * today, so the tests pick their victims from the states.)
+ * the states. (The controller picks the replicas, and the tests pick their victims from the states.)
  */
 export async function createTopic(cluster: TestCluster, topic: string, partitions: number): Promise<PartitionView[]> {
   const admin = kafkaOf(cluster).admin();
