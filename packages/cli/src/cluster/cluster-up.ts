@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, prettyLogLine } from '@runnel/common';
+import { ConfigError, configToEnvName, prettyLogLine } from '@runnel/common';
 import { checkPorts, claimDir, ClusterError, releaseDir, summary, type ClusterState } from './state.ts';
 
 export interface ClusterUpOptions {
@@ -149,7 +149,7 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
       ['min.insync.replicas', Math.max(1, Math.min(2, o.brokers - 1))],
     ];
     const userSet = (key: string) => o.set.some((s) => s.split('=')[0]!.trim() === key)
-      || process.env[`KAFKA_${key.toUpperCase().replaceAll('.', '_')}`] !== undefined;
+      || process.env[configToEnvName(key)] !== undefined;
     const defaults = replication.filter(([key]) => !userSet(key)).flatMap(([key, value]) => ['--set', `${key}=${value}`]);
     const common = ['--set', `runnel.redis.url=${redisUrl}`, ...defaults, ...o.set.flatMap((s) => ['--set', s])];
     const role = (name: string, roleName: string, nodeId: number, extra: string[]) =>
