@@ -9,7 +9,7 @@
 // dependencies come from a target dir shared between runs (CARGO_TARGET_DIR=.cache/first-run-target,
 // git-ignored, outside the clone), so the clone itself still starts with nothing built.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,21 @@ describe('a fresh clone', () => {
     await until('no process left under the clone', () => processesUnder(clone).length === 0, 10_000)
       .catch(() => { throw new Error(`still running: ${JSON.stringify(processesUnder(clone))}`); });
   }, 600_000);
+
+  it('every npm script bootstraps first, then runs nothing through a `node` the shell looked up before the install', () => {
+    // The run above proves `npm start`; the other scripts share its form, which is what makes them
+    // work as a first command too: bash looked `node` up (the system's) before bootstrap installed
+    // node_modules/.bin/node, so after `&&` Node is run by path (or through a bin whose
+    // `#!/usr/bin/env node` finds the pinned one), and a long-running command is exec'd so a
+    // signal from npm reaches it.
+    const { scripts } = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    for (const [name, command] of Object.entries(scripts)) {
+      expect(command, name).toMatch(/^node scripts\/bootstrap\.mjs && /);
+      const rest = command.slice('node scripts/bootstrap.mjs && '.length);
+      expect(rest, name).not.toMatch(/(^|[;&|]\s*|\bexec\s+)node\s/);
+    }
+    expect(scripts.start).toMatch(/&& exec node_modules\/\.bin\/node /);
+  });
 
   it('then takes the fast path: bootstrap has nothing to do', () => {
     const r = spawnSync('node', ['scripts/bootstrap.mjs'], { cwd: clone, env: newcomerEnv({ CARGO_TARGET_DIR: join(repo, '.cache/first-run-target') }), encoding: 'utf8' });
