@@ -6,10 +6,13 @@
 // Speed, honestly: npm installs everything into the clone from its warm cache, with
 // prefer-offline (no registry round trip per package for what the cache has; anything missing is
 // still fetched). Cargo builds the crate from the clone's sources; only its compiled crates.io
-// dependencies come from a target dir shared between runs (CARGO_TARGET_DIR=.cache/first-run-target,
-// git-ignored, outside the clone), so the clone itself still starts with nothing built.
+// dependencies come from this repository's own native build (CARGO_TARGET_DIR=native/target,
+// outside the clone, always built before the tests run, also on a fresh CI machine where a
+// separate cache would start empty and cost a second full build of every dependency), so the
+// clone itself still starts with nothing built. The clone's crate has its own path, so cargo
+// builds it as a unit of its own there and copies its .node into the clone, never into native/.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,8 +51,7 @@ describe('a fresh clone', () => {
   });
 
   it('`npm start` installs, builds, serves kcat on Node 24, and stops cleanly on SIGTERM to npm', async () => {
-    const cargoTarget = join(repo, '.cache/first-run-target');
-    mkdirSync(cargoTarget, { recursive: true });
+    const cargoTarget = join(repo, 'native/target');
     // Port 0: this machine runs other brokers; everything else is the README's defaults (./data).
     npmStart = await startProcess('npm', ['start'], {
       cwd: clone,
@@ -99,7 +101,7 @@ describe('a fresh clone', () => {
   });
 
   it('then takes the fast path: bootstrap has nothing to do', () => {
-    const r = spawnSync('node', ['scripts/bootstrap.mjs'], { cwd: clone, env: newcomerEnv({ CARGO_TARGET_DIR: join(repo, '.cache/first-run-target') }), encoding: 'utf8' });
+    const r = spawnSync('node', ['scripts/bootstrap.mjs'], { cwd: clone, env: newcomerEnv({ CARGO_TARGET_DIR: join(repo, 'native/target') }), encoding: 'utf8' });
     expect([r.status, r.stdout, r.stderr]).toEqual([0, '', '']);
   });
 });
