@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { scanLog, type BatchInfo } from '@runnel/native';
 import { BATCH_HEADER_SIZE, LOG_OVERHEAD, OFF_LAST_OFFSET_DELTA, OFF_LENGTH, fileName } from './batch.ts';
 import { unlinkIfExists } from './checkpoint.ts';
+import { StorageError } from './errors.ts';
 import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
 
 const INT32_MAX = 0x7fffffff;
@@ -360,6 +361,9 @@ export class LogSegment {
       }
       const at = pos - winPos;
       const len = LOG_OVERHEAD + win.readInt32BE(at + OFF_LENGTH);
+      // Every stored batch is whole and at least a header long: any other length is bit rot, and
+      // walking on by it would loop forever (a length of 0 or below) or read garbage as headers.
+      if (len < BATCH_HEADER_SIZE || pos + len > size) throw this.#rotten(pos, len);
       const last = win.readBigInt64BE(at) + BigInt(win.readInt32BE(at + OFF_LAST_OFFSET_DELTA));
       if (last >= offset) {
         if (last >= maxOffset) return EMPTY;
@@ -376,6 +380,8 @@ export class LogSegment {
     let total = 0;
     while (e + BATCH_HEADER_SIZE <= buf.length) {
       const len = LOG_OVERHEAD + buf.readInt32BE(e + OFF_LENGTH);
+      // A rotten length ends the read before it (the first batch was checked above); the next read starts there.
+      if (len < BATCH_HEADER_SIZE) break;
       const last = buf.readBigInt64BE(e) + BigInt(buf.readInt32BE(e + OFF_LAST_OFFSET_DELTA));
       if (last >= maxOffset) break;
       if (total + len > maxBytes && !(total === 0 && minOneBatch)) break;
@@ -386,8 +392,16 @@ export class LogSegment {
     return buf.subarray(0, e);
   }
 
-  /** Position and header of batches from `position` until `stop` returns true (sequential header walk). */
-  async *batchesFrom(position: number): AsyncGenerator<{ position: number; buf: Buffer; at: number }> {
+  /** A stored batch header whose length cannot be (CORRUPT_MESSAGE: never served; replication repairs it). */
+  #rotten(pos: number, len: number): StorageError {
+    return new StorageError('CORRUPT_MESSAGE', `${this.logPath}: the stored batch at byte ${pos} has an impossible length ${len - LOG_OVERHEAD}`);
+  }
+
+  /**
+   * Position and header of batches from `position` (sequential header walk). A batch whose length
+   * cannot be ends the walk: CORRUPT_MESSAGE, or with `atRotten` a call with its position.
+   */
+  async *batchesFrom(position: number, atRotten?: (position: number) => void): AsyncGenerator<{ position: number; buf: Buffer; at: number }> {
     const size = this.size;
     let pos = position;
     while (pos + BATCH_HEADER_SIZE <= size) {
@@ -395,6 +409,11 @@ export class LogSegment {
       let p = 0;
       while (p + BATCH_HEADER_SIZE <= buf.length) {
         const len = LOG_OVERHEAD + buf.readInt32BE(p + OFF_LENGTH);
+        if (len < BATCH_HEADER_SIZE || pos + p + len > size) {
+          if (!atRotten) throw this.#rotten(pos + p, len);
+          atRotten(pos + p);
+          return;
+        }
         if (p + len > buf.length) break;
         yield { position: pos + p, buf, at: p };
         p += len;
@@ -415,7 +434,8 @@ export class LogSegment {
     if (offset >= this.nextOffset) return 0;
     let cut = this.size;
     const start = this.index.lookup(offset).position;
-    for await (const { position, buf, at } of this.batchesFrom(start)) {
+    // A rotten batch on the way is cut too: nothing from it on can be read (a repair truncates at it).
+    for await (const { position, buf, at } of this.batchesFrom(start, (rotten) => { cut = rotten; })) {
       const last = buf.readBigInt64BE(at) + BigInt(buf.readInt32BE(at + OFF_LAST_OFFSET_DELTA));
       if (last >= offset) {
         cut = position;

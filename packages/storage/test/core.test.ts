@@ -251,6 +251,30 @@ describe('replication state on disk', () => {
     expect((await log.read(0n, 1 << 20)).records.includes('Rotten-1')).toBe(true);
   });
 
+  for (const [rot, flip] of [['its sign bit flipped', (b: Buffer, at: number) => { b[at] ^= 0x80; }], ['zeroed (a length of 0 with the overhead)', (b: Buffer, at: number) => { b.writeInt32BE(-12, at); }]] as const) {
+    it(`a stored batch whose length field is ${rot} is never walked past: reads refuse it, serve the batches before it, and truncateTo cuts at it`, async () => {
+      const { dir, mgr } = await setup();
+      const log = await mgr().createLog('t', 0);
+      await log.append(batch(2, { prefix: 'sound' }));
+      await log.append(batch(2, { prefix: 'rotten' }));
+      await log.append(batch(2, { prefix: 'later' }));
+      const file = join(dir, 't-0', '00000000000000000000.log');
+      const bytes = readFileSync(file);
+      flip(bytes, 12 + bytes.readInt32BE(8) + 8); // the second batch's length field
+      writeFileSync(file, bytes);
+      expect(batchesIn((await log.read(0n, 1 << 20, { verify: true })).records).map((b) => b.baseOffset)).toEqual([0n]);
+      // Behind the rotten header nothing can be found: CORRUPT_MESSAGE (the replica steps down and repairs), not a loop.
+      await expect(log.read(2n, 1 << 20, { verify: true })).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+      await expect(log.read(4n, 1 << 20)).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+      expect(mgr().getLog('t', 0)!.online).toBe(true);
+      // The repair: truncate at the rotten batch (asked for a later offset, it cuts there too), then append again.
+      await log.truncateTo(4n);
+      expect(log.logEndOffset).toBe(2n);
+      expect((await log.append(batch(2, { prefix: 'again' }))).baseOffset).toBe(2n);
+      expect(batchesIn((await log.read(0n, 1 << 20, { verify: true })).records).map((b) => b.baseOffset)).toEqual([0n, 2n]);
+    });
+  }
+
   it('truncateFullyAndStartAt empties the log and starts it past its old end (a follower below its leader\'s log start)', async () => {
     const { mgr, restart } = await setup();
     const log = await mgr().createLog('t', 0);
