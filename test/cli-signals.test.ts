@@ -72,6 +72,22 @@ describe('a signal to the wrapper stops the broker cleanly', () => {
     expect(existsSync(join(dir, 'cluster.json'))).toBe(false);
   });
 
+  it('runnel cluster up, SIGHUP (its terminal closed): every node, the controller and Redis stop, none is orphaned', async () => {
+    const dir = await tempDir();
+    const up = await startProcess(process.execPath, [join(repo, 'packages/cli/bin/runnel.ts'), 'cluster', 'up', '--brokers', '1', '--coordinators', '1', '--dir', dir, '--port', '0']);
+    started.push(up);
+    await up.waitFor(/bootstrap\.servers=\S+/, 60_000);
+    tree = descendants(up.child.pid!).map((p) => p.pid);
+    expect(tree.length).toBeGreaterThanOrEqual(4); // redis, controller, broker, coordinator
+    up.child.kill('SIGHUP');
+    expect(await up.exited()).toBe(0);
+    expect(up.output()).toContain('runnel cluster: SIGHUP, stopping');
+    expect(tree.filter(alive)).toEqual([]);
+    expect(processesUnder(dir)).toEqual([]);
+    expect(existsSync(join(dir, 'broker-1/.kafka_cleanshutdown'))).toBe(true);
+    expect(existsSync(join(dir, 'cluster.json'))).toBe(false);
+  });
+
   it('runnel cluster up, SIGTERM while it is still starting: a clean stop (exit 0), nothing started after it', async () => {
     const dir = await tempDir();
     const up = await startProcess(process.execPath, [join(repo, 'packages/cli/bin/runnel.ts'), 'cluster', 'up', '--brokers', '2', '--coordinators', '1', '--dir', dir, '--port', '0']);

@@ -113,6 +113,11 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal (SIGHUP) too: the nodes run in their own process groups, so it never reaches
+  // them, and SIGHUP's default would kill us without the 'exit' hook below, orphaning Redis and
+  // every node with their ports and log dirs. (`nohup` cannot keep us running anyway: Node resets
+  // an inherited ignored SIGHUP at startup. The background mode is --detach, in its own session.)
+  process.on('SIGHUP', onSignal);
   process.on('exit', () => {
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
     releaseDir(dir);
