@@ -127,8 +127,6 @@ export class Broker {
   async start(): Promise<void> {
     await this.#logs.start();
     await this.#partitions.start();
-    // Before serving: every local replica leads (high watermark at its ISR's end) or follows.
-    await this.#replicas.start();
     await this.#server.start();
     await this.#rpc?.start();
     const registration = {
@@ -139,6 +137,11 @@ export class Broker {
       ...(this.#rpc ? { roles: ['broker' as const], rpc: this.rpcAddress() } : {}),
     };
     await this.#metadata.registerBroker(registration);
+    // Only once registered, as this process's incarnation: while another live process holds the
+    // node id (registerBroker waits), fetching as that node would count this process's log as its
+    // (the leader would raise its fetch state and propose it into the ISR). Requests served before
+    // this point take their leader state on first use.
+    await this.#replicas.start();
   }
 
   async stop(): Promise<void> {

@@ -1,29 +1,30 @@
 /**
- * The high watermark while an ISR expansion is in flight (KIP-497's maximal ISR), in a real
- * cluster: a redis-server, a `runnel controller` and three `runnel broker` processes. A follower
+ * Who counts as an in-sync replica, in a real cluster: a redis-server, a `runnel controller` and
+ * three `runnel broker` processes.
+ *
+ * The high watermark while an ISR expansion is in flight (KIP-497's maximal ISR): a follower
  * that caught up is proposed into the ISR; the controller commits it whenever the call reaches it,
  * and from then on the controller may elect that follower. So until the leader knows the outcome,
  * an acks=all append must wait for that follower too, or an acknowledged record can be missing
  * from a member of the committed ISR. The controller is SIGSTOPped to hold the proposal in flight
  * and the proposed follower is SIGSTOPped so it cannot fetch. Nothing asserts on time.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiKey, encodeRecordBatch, ErrorCode } from '@runnel/protocol';
 import { startCluster, type ClusterNode, type TestCluster } from '../../../test/helpers/cluster.ts';
+import { startProcess } from '../../../test/helpers/process.ts';
 import { kafkaRequest } from '../../../test/helpers/raw-kafka.ts';
 import { until } from '../../../test/helpers/until.ts';
 
 let cluster: TestCluster;
 const stopped = new Set<ClusterNode>();
+// Sessions outlive the pauses below (a stopped follower stays live, so it is proposed back);
+// a stopped follower leaves the ISR by lag.
+const SETTINGS = ['broker.session.timeout.ms=60000', 'replica.lag.time.max.ms=1500', 'replica.fetch.backoff.ms=100', 'replica.fetch.wait.max.ms=200'];
 
 beforeAll(async () => {
-  cluster = await startCluster({
-    brokers: 3,
-    coordinators: 0,
-    // Sessions outlive the pauses below (a stopped follower stays live, so it is proposed back);
-    // a stopped follower leaves the ISR by lag.
-    set: ['broker.session.timeout.ms=60000', 'replica.lag.time.max.ms=1500', 'replica.fetch.backoff.ms=100', 'replica.fetch.wait.max.ms=200'],
-  });
+  cluster = await startCluster({ brokers: 3, coordinators: 0, set: SETTINGS });
 }, 90_000);
 
 afterAll(async () => {
@@ -93,3 +94,30 @@ it('acks=all waits for a follower proposed into the ISR until the proposal\'s ou
   await until('three in-sync replicas', async () => (await isrAt(topic, leader)).isr.length === 3, 30_000);
   expect((await produce(leader.port, topic, 'third', 15_000)).errorCode).toBe(ErrorCode.NONE);
 }, 120_000);
+
+it('a second process started with a live broker\'s node id takes no replica role while it waits to register', async () => {
+  const topic = 'duplicate-id';
+  // Three partitions on three brokers: each broker leads one.
+  const created = await kafkaRequest(cluster.brokers[0]!.port, ApiKey.CreateTopics, 4, {
+    topics: [{ name: topic, numPartitions: 3, replicationFactor: 3, assignments: [], configs: [] }], timeoutMs: 10_000, validateOnly: false,
+  });
+  expect(created.topics[0]!.errorCode).toBe(ErrorCode.NONE);
+  const holder = cluster.brokers[0]!;
+  await until(`${topic} led in part by node ${holder.nodeId}`, async () => {
+    const md = await kafkaRequest(holder.port, ApiKey.Metadata, 7, { topics: [{ name: topic }], allowAutoTopicCreation: false });
+    return md.topics[0]!.partitions.some((p) => p.leaderId === holder.nodeId);
+  }, 20_000);
+
+  // Its own (empty) log dir and listener: a mistaken second start. Had it fetched as the holder,
+  // its log end would have counted as the holder's at the leaders (and proposed it into ISRs).
+  const runnel = join(import.meta.dirname, '../../cli/bin/runnel.ts');
+  const set = [`runnel.redis.url=${cluster.redis.url}`, 'broker.heartbeat.interval.ms=500', 'runnel.controller.lease.ms=3000', ...SETTINGS,
+    `node.id=${holder.nodeId}`, `log.dirs=${holder.logDir}-newcomer`, 'listeners=PLAINTEXT://127.0.0.1:0'];
+  const newcomer = await startProcess(process.execPath, [runnel, 'broker', ...set.flatMap((x) => ['--set', x])]);
+  try {
+    await newcomer.waitFor(new RegExp(`node id ${holder.nodeId} is held by a live process`), 30_000);
+    expect(newcomer.output()).not.toMatch(/leading partition|"component":"replica(tion|-fetcher)"/);
+  } finally {
+    await newcomer.stop();
+  }
+}, 60_000);
