@@ -118,6 +118,10 @@ export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise
   // every node with their ports and log dirs. (`nohup` cannot keep us running anyway: Node resets
   // an inherited ignored SIGHUP at startup. The background mode is --detach, in its own session.)
   process.on('SIGHUP', onSignal);
+  // After a hangup our stderr, where the nodes' lines go, fails (EIO; a closed pipe: EPIPE). An
+  // unhandled write error would kill us, and the 'exit' hook SIGKILL the nodes: the lines are
+  // dropped instead, and the nodes still stop in order.
+  process.stderr.on('error', () => {});
   process.on('exit', () => {
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
     releaseDir(dir);
