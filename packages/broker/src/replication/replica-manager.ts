@@ -463,11 +463,16 @@ export class ReplicaManager {
 
   // ------------------------------------------------------------------ ISR proposals
 
-  /** Every replica.lag.time.max.ms / 2: propose out the ISR members not caught up for replica.lag.time.max.ms. */
+  /**
+   * Every replica.lag.time.max.ms / 2: propose out the ISR members not caught up for
+   * replica.lag.time.max.ms. A lagging member of a proposal whose outcome is unknown counts too
+   * (the answer, even "no change", settles it), or the high watermark would wait for it forever.
+   */
   #checkIsr(): void {
     const now = Date.now();
     for (const lead of this.#leaders.values()) {
-      const lagging = lead.isr.filter((id) => id !== this.#o.nodeId && now - (lead.followers.get(id)?.lastCaughtUpMs ?? 0) > this.#lagMs);
+      const members = new Set([...lead.isr, ...(lead.pendingIsr ?? [])]);
+      const lagging = [...members].filter((id) => id !== this.#o.nodeId && now - (lead.followers.get(id)?.lastCaughtUpMs ?? 0) > this.#lagMs);
       if (lagging.length > 0) this.#propose(lead, lead.isr.filter((id) => !lagging.includes(id)), `followers ${lagging.join(',')} lag`);
     }
   }
