@@ -168,6 +168,21 @@ describe('runnel cluster up refusing a bad start', () => {
     expect(existsSync(join(pdir, 'cluster.json'))).toBe(false);
   });
 
+  it('refuses a bad --port in one line, before starting anything', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'runnel-cluster-badport-'));
+    try {
+      // 2 brokers and a coordinator take --port and the next two.
+      for (const [port, detach] of [['abc', []], ['-5', []], ['65534', []], ['65534', ['--detach']]] as const) {
+        const bad = await run(process.execPath, [runnel, 'cluster', 'up', ...detach, '--brokers', '2', '--dir', join(parent, 'dir'), '--port', port]).then(() => null, (e: { code: number; stderr: string }) => e);
+        expect(bad?.code).toBe(2);
+        expect(bad?.stderr).toBe(`runnel: --port: expected 0 (any free ports) or a port from 1 to 65533 (3 nodes take it and the next ones), got ${Number(port)}\n`);
+      }
+      expect(existsSync(join(parent, 'dir'))).toBe(false);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a bad --set value once, in one line, before starting anything', async () => {
     const bad = await run(process.execPath, [runnel, 'cluster', 'up', '--dir', join(pdir, 'bad'), '--port', '0', '--set', 'num.partitions=-5']).then(() => null, (e: { code: number; stderr: string }) => e);
     expect(bad?.code).toBe(2);

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { ConfigError, RunnelError } from '@runnel/common';
 import { startSingleNode } from './start.ts';
 import { startRole } from './cluster/roles.ts';
-import { clusterUp } from './cluster/cluster-up.ts';
+import { checkClusterUpOptions, clusterUp } from './cluster/cluster-up.ts';
 import { ClusterError, clusterDown, clusterStatus, detachClusterUp, summary } from './cluster/state.ts';
 import { loadConfig } from './config.ts';
 import { logSettings } from './logging.ts';
@@ -57,6 +57,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .action(async (opts: { brokers: number; coordinators: number; dir: string; host: string; port: number; redis?: string; set: string[]; detach?: boolean }) => {
       const { format } = logSettings(env);
       // A bad value given to every node fails here, once, before anything starts.
+      checkClusterUpOptions(opts);
       loadConfig({ set: opts.set }, env);
       if (opts.detach) {
         const args = argv.slice(1).filter((a) => a !== '--detach' && a !== '-d');

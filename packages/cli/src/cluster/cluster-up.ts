@@ -22,6 +22,17 @@ export interface ClusterUpOptions {
 
 interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
 
+/** The numbers `cluster up` is given, checked before anything is created (also before --detach starts one): a ConfigError naming the option. */
+export function checkClusterUpOptions(o: Pick<ClusterUpOptions, 'brokers' | 'coordinators' | 'port'>): void {
+  if (!Number.isInteger(o.brokers) || o.brokers < 1) throw new ConfigError('INVALID_VALUE', '--brokers', `--brokers: expected a whole number >= 1, got ${o.brokers}`);
+  if (!Number.isInteger(o.coordinators) || o.coordinators < 1) throw new ConfigError('INVALID_VALUE', '--coordinators', `--coordinators: expected a whole number >= 1, got ${o.coordinators}`);
+  // The nodes take --port and the ports after it, one each.
+  const lastPort = 65535 - (o.brokers + o.coordinators - 1);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > lastPort) {
+    throw new ConfigError('INVALID_VALUE', '--port', `--port: expected 0 (any free ports) or a port from 1 to ${lastPort} (${o.brokers + o.coordinators} nodes take it and the next ones), got ${o.port}`);
+  }
+}
+
 /**
  * `runnel cluster up`: a whole cluster on this machine as separate OS processes (docs/architecture.md):
  * a Redis for metadata (started with `appendonly yes`, `appendfsync always`, as docs/metadata.md rule 7 requires,
@@ -29,7 +40,7 @@ interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
  * `runnel <role>` with its own node id, listener and data dir. The roles' JSON log lines pass
  * through to stderr; once every node is ready a summary goes to stdout. SIGINT/SIGTERM stops the
  * nodes (brokers and coordinators first, then the controller, then Redis), also while they are
- * still starting; `done` resolves once every child has exited. A node that dies on its own is
+ * still starting, and so does SIGHUP; `done` resolves once every child has exited. A node that dies on its own is
  * reported, and the rest keep running, as in a real cluster.
  *
  * The directory is claimed first (`<dir>/cluster.json`, see state.ts): a second `cluster up` on a
@@ -37,8 +48,7 @@ interface Child { name: string; proc: ChildProcess; ready: Promise<string> }
  * starts, so a port in use is one line.
  */
 export async function clusterUp(o: ClusterUpOptions, runnelBin: string): Promise<{ done: Promise<void> }> {
-  if (!Number.isInteger(o.brokers) || o.brokers < 1) throw new ConfigError('INVALID_VALUE', '--brokers', `--brokers: expected a whole number >= 1, got ${o.brokers}`);
-  if (!Number.isInteger(o.coordinators) || o.coordinators < 1) throw new ConfigError('INVALID_VALUE', '--coordinators', `--coordinators: expected a whole number >= 1, got ${o.coordinators}`);
+  checkClusterUpOptions(o);
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true });
   const children: Child[] = [];
