@@ -2,7 +2,7 @@
  * Runnel side by side with Apache Kafka on the same machine, in one run, driven by the same load
  * tools (Kafka's own perf tools when Java is here):
  *
- *   npm run bench -- [--suite smoke|quick|full] [--json FILE] [--svg FILE] [--md FILE]
+ *   npm run bench -- [--suite smoke|quick|full|cluster] [--json FILE] [--svg FILE] [--md FILE]
  *                    [--driver auto|both|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka] [--rows REGEX]
  *
  * Kafka (official Maven Central artifacts, cached in .cache/kafka/) and Runnel run side by side as
@@ -11,6 +11,7 @@
  * measured runs (one in the smoke suite). Rows that fail are reported with their error text and
  * the run goes on. Every process started here is killed on exit, Ctrl-C included.
  * With `--json FILE` the chart goes to FILE with `.svg` (or `--svg FILE`).
+ * `--suite cluster` compares replicated 3-broker clusters instead (compare/cluster.ts).
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -21,6 +22,7 @@ import { median } from './lib/report.ts';
 import type { KafkaClient } from '@runnel/client';
 import { coldStart, connectWhenReady, createTopic, deleteTopic, spawnBroker, type BrokerSettings, type RunningBroker, type SystemName } from './compare/brokers.ts';
 import { javaDriver, nodeDriver, runnelPerfAvailable, runnelPerfDriver, type Driver, type ProduceResult } from './compare/drivers.ts';
+import { clusterSuite } from './compare/cluster.ts';
 import { kafkaArtifacts, type KafkaArtifacts } from './compare/kafka.ts';
 import { jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunInfo } from './compare/output.ts';
 import { physicalLimits } from './compare/physical.ts';
@@ -30,7 +32,7 @@ import { BASE, caseName, suite as suiteOf, type Suite, type SuiteName } from './
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Args {
-  suite: SuiteName;
+  suite: SuiteName | 'cluster';
   json: string | null;
   svg: string | null;
   md: string | null;
@@ -46,7 +48,7 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = () => { const x = argv[++i]; if (x === undefined) throw new Error(`${k} needs a value`); return x; };
-    if (k === '--suite') { const s = v(); if (s !== 'smoke' && s !== 'quick' && s !== 'full') throw new Error(`--suite smoke|quick|full, not ${s}`); a.suite = s; }
+    if (k === '--suite') { const s = v(); if (s !== 'smoke' && s !== 'quick' && s !== 'full' && s !== 'cluster') throw new Error(`--suite smoke|quick|full|cluster, not ${s}`); a.suite = s; }
     else if (k === '--json') a.json = v();
     else if (k === '--svg') a.svg = v();
     else if (k === '--md') a.md = v();
@@ -392,7 +394,8 @@ async function main(): Promise<void> {
   const began = performance.now();
   const loadStart = os.loadavg();
   const args = parseArgs(process.argv.slice(2));
-  const all = suiteOf(args.suite);
+  // The cluster suite takes the quick suite's run sizes (compare/cluster.ts has its own rows).
+  const all = suiteOf(args.suite === 'cluster' ? 'quick' : args.suite);
   const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))) } : all;
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
@@ -431,7 +434,23 @@ async function main(): Promise<void> {
   } else {
     drivers = art ? [javaDriver(art.classpath, 180_000), perf()] : [perf()];
   }
-  log(`suite ${s.name}, load tools: ${drivers.map((d) => d.name).join(', ')}${art ? `, Apache Kafka ${art.version}` : ', Runnel only'}`);
+  const suiteName = args.suite === 'cluster' ? 'cluster' : s.name;
+  log(`suite ${suiteName}, load tools: ${drivers.map((d) => d.name).join(', ')}${art ? `, Apache Kafka ${art.version}` : ', Runnel only'}`);
+  if (args.suite === 'cluster') {
+    let cluster: Awaited<ReturnType<typeof clusterSuite>>;
+    try {
+      cluster = await clusterSuite({ root: ROOT, workDir, art, drivers, log, records: s.records(1024), runs: s.runs, warmup: s.warmup, fixedRateSeconds: s.fixedRateSeconds, failoverRuns: 1 });
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+    notes.push(...cluster.notes, ...drivers.map((d) => `[${d.tag}]: ${d.description}; it drove both clusters.`));
+    if (Math.max(loadStart[0]!, os.loadavg()[0]!) > os.cpus().length) {
+      notes.push(`The machine was busy with other work (load average above ${os.cpus().length}); absolute numbers are low and noisy, the interleaved runs keep the ratios fairer than the absolutes.`);
+    }
+    writeOutputs(args, cluster.rows, { suite: 'cluster', kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: drivers.map((d) => d.name).join(', '), java, notes, durationSeconds: (performance.now() - began) / 1000, load: { start: loadStart, end: os.loadavg() } });
+    log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
+    return;
+  }
 
   const settings: BrokerSettings = { dataDir: workDir, segmentBytes: 1024 * 1024 * 1024, kafkaHeap: '1g' };
   const rows: CompareRow[] = [];
@@ -462,13 +481,17 @@ async function main(): Promise<void> {
   if (Math.max(loadStart[0]!, os.loadavg()[0]!) > os.cpus().length) {
     notes.push(`The machine was busy with other work (load average above ${os.cpus().length}); absolute numbers are low and noisy, the interleaved runs keep the ratios fairer than the absolutes.`);
   }
+  writeOutputs(args, rows, info);
+  log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
+}
+
+function writeOutputs(args: Args, rows: CompareRow[], info: RunInfo): void {
   const table = markdownTable(rows, info);
-  process.stdout.write(`\n# Runnel vs Apache Kafka (${s.name})\n\n${table}`);
+  process.stdout.write(`\n# Runnel vs Apache Kafka (${info.suite})\n\n${table}`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(jsonDoc(rows, info), null, 2)}\n`);
   const svg = args.svg ?? (args.json ? args.json.replace(/\.json$/, '') + '.svg' : null);
   if (svg) writeFileSync(svg, svgChart(rows, info));
   if (args.md) writeFileSync(args.md, table);
-  log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
 }
 
 main().then(() => process.exit(0), (err: unknown) => {

@@ -3,8 +3,8 @@
  * and the perf tools (org.apache.kafka:kafka-tools) with their runtime dependencies, fetched once
  * with `mvn dependency:copy-dependencies` into `.cache/kafka/<version>/libs` (git-ignored) and run as
  * `java -cp <libs>/* <main class>`. The broker is a single-node KRaft cluster (broker and controller
- * in one JVM, like `bin/kafka-server-start.sh config/server.properties`); `nodes` is there for the
- * three-broker replicated rows to come.
+ * in one JVM, like `bin/kafka-server-start.sh config/server.properties`); the cluster suite's
+ * replicated cluster is one controller JVM and N broker JVMs (`clusterNodeProperties`).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -107,8 +107,6 @@ export interface KafkaSettings {
   dataDir: string;
   segmentBytes: number;
   heap: string;
-  /** Single node only for now; three brokers for replicated rows will reuse the same config writer. */
-  nodes?: 1;
 }
 
 /** server.properties for a combined broker+controller KRaft node; fsync is left to the OS as in Kafka's defaults. */
@@ -135,20 +133,84 @@ export function serverProperties(s: KafkaSettings): string {
   ].join('\n');
 }
 
+export interface KafkaClusterNode {
+  role: 'controller' | 'broker';
+  nodeId: number;
+  /** The Kafka listener (brokers) or the CONTROLLER listener (the controller). */
+  port: number;
+  controllerPort: number;
+  dataDir: string;
+  segmentBytes: number;
+  /** Brokers in the cluster: replication defaults are min(3, brokers) replicas, min.insync.replicas 2. */
+  brokers: number;
+}
+
+/**
+ * server.properties for one node of a replicated KRaft cluster: one dedicated controller (node 0,
+ * a static one-voter quorum, like Runnel's single controller) and brokers 1..N. The replication
+ * defaults are the ones `runnel cluster up` gives its nodes, so both clusters run the same topic
+ * settings for internal topics too.
+ */
+export function clusterNodeProperties(n: KafkaClusterNode): string {
+  const common = [
+    `node.id=${n.nodeId}`,
+    `controller.quorum.voters=0@127.0.0.1:${n.controllerPort}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${join(n.dataDir, 'logs')}`,
+  ];
+  if (n.role === 'controller') {
+    return [...common, 'process.roles=controller', `listeners=CONTROLLER://127.0.0.1:${n.port}`, ''].join('\n');
+  }
+  const rf = Math.min(3, n.brokers);
+  const isr = Math.max(1, Math.min(2, n.brokers - 1));
+  return [
+    ...common,
+    'process.roles=broker',
+    `listeners=PLAINTEXT://127.0.0.1:${n.port}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${n.port}`,
+    'inter.broker.listener.name=PLAINTEXT',
+    `default.replication.factor=${rf}`,
+    `offsets.topic.replication.factor=${rf}`,
+    `min.insync.replicas=${isr}`,
+    `transaction.state.log.replication.factor=${rf}`,
+    `transaction.state.log.min.isr=${isr}`,
+    `share.coordinator.state.topic.replication.factor=${rf}`,
+    `share.coordinator.state.topic.min.isr=${isr}`,
+    'group.initial.rebalance.delay.ms=0',
+    'num.partitions=1',
+    `log.segment.bytes=${n.segmentBytes}`,
+    '',
+  ].join('\n');
+}
+
+/** A cluster id for StorageTool: 16 random bytes, base64url, not starting with '-' (it would read as an option). */
+export function newClusterId(): string {
+  let id = randomBytes(16).toString('base64url');
+  while (id.startsWith('-')) id = randomBytes(16).toString('base64url');
+  return id;
+}
+
+/** Writes one cluster node's config and formats its storage with the cluster's id (static quorum: no --standalone). */
+export async function formatClusterNode(art: KafkaArtifacts, n: KafkaClusterNode, clusterId: string): Promise<string> {
+  mkdirSync(n.dataDir, { recursive: true });
+  const file = join(n.dataDir, 'server.properties');
+  writeFileSync(file, clusterNodeProperties(n));
+  await run('java', ['-cp', art.classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', file], { timeoutMs: 60_000 });
+  return file;
+}
+
 /** Writes the config and formats the storage directory (not part of any timed measurement). */
 export async function formatKafka(art: KafkaArtifacts, s: KafkaSettings): Promise<string> {
   mkdirSync(s.dataDir, { recursive: true });
   const file = join(s.dataDir, 'server.properties');
   writeFileSync(file, serverProperties(s));
-  // A leading '-' would be read as an option by StorageTool (Kafka's own Uuid.randomUuid avoids it too).
-  let clusterId = randomBytes(16).toString('base64url');
-  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
-  await run('java', ['-cp', art.classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', file, '--standalone'], { timeoutMs: 60_000 });
+  await run('java', ['-cp', art.classpath, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', file, '--standalone'], { timeoutMs: 60_000 });
   return file;
 }
 
 /** Spawns the broker JVM; the caller probes readiness (the JVM logs nothing without an SLF4J binding). */
-export function spawnKafka(art: KafkaArtifacts, s: KafkaSettings, configFile: string): KafkaBroker {
+export function spawnKafka(art: KafkaArtifacts, s: Pick<KafkaSettings, 'port' | 'heap'>, configFile: string): KafkaBroker {
   // kafka-server-start.sh's defaults (KAFKA_HEAP_OPTS, KAFKA_JVM_PERFORMANCE_OPTS).
   const jvm = [`-Xms${s.heap}`, `-Xmx${s.heap}`, '-server', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:InitiatingHeapOccupancyPercent=35', '-XX:+ExplicitGCInvokesConcurrent', '-Djava.awt.headless=true'];
   const proc = spawnGroup('java', [...jvm, '-cp', art.classpath, 'kafka.Kafka', configFile]);

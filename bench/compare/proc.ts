@@ -36,6 +36,16 @@ function installExitHandlers(): void {
   }
 }
 
+/**
+ * A process group someone else started (e.g. the nodes `runnel cluster up` spawns, each its own
+ * group leader): killed with the rest when the harness exits, since SIGKILL to their parent
+ * would leave them running.
+ */
+export function adoptGroup(pgid: number): void {
+  installExitHandlers();
+  liveGroups.add(pgid);
+}
+
 export interface Proc {
   readonly child: ChildProcess;
   readonly pid: number;
