@@ -25,8 +25,11 @@ export interface Leadership {
   readonly key: string;
   readonly log: PartitionLog;
   readonly leaderEpoch: number;
-  /** The leader's end offset when it took over: a follower joins the ISR only once it reached it. */
-  readonly epochStartOffset: bigint;
+  /**
+   * The leader's end offset when it took over: a follower joins the ISR only once it reached it.
+   * Settled under the log's lock, after the follower appends still in flight at the takeover.
+   */
+  epochStartOffset: bigint;
   /** Committed partition state (metadata), never a proposal. */
   version: number;
   replicas: number[];
@@ -264,9 +267,17 @@ export class ReplicaManager {
     this.#fetchers.remove(key);
     // The new epoch starts at the log end, so a follower's diverging suffix is found by epoch even
     // before this leader appends anything (under the log's writer lock: the cache has one writer).
+    // A follower append in flight at the takeover (the fetcher was just removed) has finished by
+    // then: the log end under the lock is this leader's own end, or its records would stay above
+    // the high watermark until the next append.
     void log.withLock(async () => {
-      log.leaderEpochs.assign(state.leaderEpoch, log.logEndOffset);
+      const end = log.logEndOffset;
+      log.leaderEpochs.assign(state.leaderEpoch, end);
+      if (end > lead.epochStartOffset) lead.epochStartOffset = end;
+      if (end > lead.localEnd) lead.localEnd = end;
       await log.leaderEpochs.flush();
+    }).then(() => {
+      if (this.#leaders.get(key) === lead) this.#maybeAdvanceHighWatermark(lead);
     }).catch((err: unknown) => this.#o.logger.error({ err, topic: topic.name, partition: state.partition }, 'recording the leader epoch failed'));
     this.#o.logger.info({ topic: topic.name, partition: state.partition, leaderEpoch: state.leaderEpoch, isr: state.isr, logEndOffset: String(leo), highWatermark: String(log.highWatermark) }, 'leading partition');
     this.#maybeAdvanceHighWatermark(lead);

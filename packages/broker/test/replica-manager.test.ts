@@ -1,0 +1,65 @@
+/**
+ * ReplicaManager races that a process-level cluster cannot hold open on purpose, driven in this
+ * process with the real parts: a LocalStore (metadata file), a LogManager over a temp dir, the
+ * broker's Partitions and FetchPurgatory. Broker 2 is registered in the store but never runs: a
+ * partition it leads is followed here without an answer, which is all these cases need.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { resolveConfig, silentLogger, topicConfig } from '@runnel/common';
+import { LocalStore } from '@runnel/metadata';
+import { encodeRecordBatch } from '@runnel/protocol';
+import { LogManager } from '@runnel/storage';
+import { logConfigOf } from '../src/log-config.ts';
+import { Partitions } from '../src/partitions.ts';
+import { FetchPurgatory } from '../src/purgatory.ts';
+import { ReplicaManager } from '../src/replication/replica-manager.ts';
+
+let dir: string;
+let store: LocalStore;
+let logs: LogManager;
+let partitions: Partitions;
+let replicas: ReplicaManager;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'runnel-replica-manager-'));
+  const { config } = resolveConfig({ overrides: new Map([['listeners', 'PLAINTEXT://127.0.0.1:0'], ['log.dirs', join(dir, 'logs')], ['node.id', '1'], ['replica.fetch.backoff.ms', '50']]) });
+  store = LocalStore.create({ path: join(dir, 'metadata.json'), nodeId: 1 });
+  await store.start();
+  for (const nodeId of [1, 2]) await store.registerBroker({ nodeId, host: '127.0.0.1', port: 9092 + nodeId, rack: null });
+  logs = LogManager.create({ logDirs: [join(dir, 'logs')], defaults: logConfigOf(topicConfig(config)), nodeId: 1, clusterId: store.snapshot().clusterId });
+  await logs.start();
+  const logger = silentLogger();
+  partitions = new Partitions({ config, metadata: store, logs, nodeId: 1, logger });
+  replicas = new ReplicaManager({ nodeId: 1, config, metadata: store, partitions, logs, purgatory: new FetchPurgatory(), logger });
+});
+
+afterEach(async () => {
+  await replicas.stop();
+  await partitions.stop();
+  await logs.stop();
+  await store.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('a follower append in flight at the takeover counts as the new leader\'s own end: its records reach the high watermark', async () => {
+  const topic = await store.createTopic({ name: 'takeover', partitions: 1, replicationFactor: 1, configs: {}, assignments: [[1]] });
+  const state = topic.partitions[0]!;
+  const log = await logs.createLog('takeover', 0);
+  // The fetcher's append is queued on the log's lock before leadership arrives (not awaited yet).
+  const appending = log.appendAsFollower(encodeRecordBatch({ baseOffset: 0n, records: [{ value: 'a' }, { value: 'b' }] }));
+  const lead = replicas.leadership(topic, state, log);
+  await appending;
+  expect(log.logEndOffset).toBe(2n);
+  // ISR = [this broker]: the high watermark is the leader's own end, with no further append.
+  await until(() => log.highWatermark === 2n);
+  expect(lead.localEnd).toBe(2n);
+  expect(lead.epochStartOffset).toBe(2n);
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(condition()).toBe(true);
+}
