@@ -3,6 +3,7 @@ import { MetadataError } from '@runnel/metadata';
 import { metadataErrorCode } from '@runnel/kafka-server';
 import { ErrorCode } from '@runnel/protocol';
 import { StorageError } from '@runnel/storage';
+import { NotLeaderError } from './replication/replica-manager.ts';
 
 /**
  * The one place where Runnel's errors become Kafka error codes (errors are mapped at the edge).
@@ -40,6 +41,7 @@ export interface MappedError {
  */
 export function toKafkaError(err: unknown, fallback: number = ErrorCode.UNKNOWN_SERVER_ERROR): MappedError {
   if (err instanceof StorageError) return { code: storageCodes[err.code], message: err.message };
+  if (err instanceof NotLeaderError) return { code: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: err.message };
   if (err instanceof MetadataError) return { code: metadataErrorCode(err, fallback), message: err.message };
   if (err instanceof ConfigError) return { code: ErrorCode.INVALID_CONFIG, message: err.message };
   if (err instanceof RunnelError && err.name === 'BatchError') {
@@ -50,7 +52,7 @@ export function toKafkaError(err: unknown, fallback: number = ErrorCode.UNKNOWN_
 
 /** Whether an error is expected input trouble (log at debug) rather than a server fault (log at error). */
 export function isClientFault(err: unknown): boolean {
-  return err instanceof MetadataError || err instanceof ConfigError
+  return err instanceof MetadataError || err instanceof ConfigError || err instanceof NotLeaderError
     || (err instanceof StorageError && !['STORAGE_ERROR', 'NO_SPACE', 'LOG_DIR_OFFLINE'].includes(err.code))
     || (err instanceof RunnelError && err.name === 'BatchError');
 }

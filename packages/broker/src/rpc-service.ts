@@ -3,6 +3,7 @@ import { ErrorCode } from '@runnel/protocol';
 import { StorageError } from '@runnel/storage';
 import type { RpcHandlers, RpcMethods } from '@runnel/rpc';
 import { appendCommitted } from './commit.ts';
+import { NotLeaderError } from './replication/replica-manager.ts';
 import type { BrokerContext } from './context.ts';
 import type { Lookup, Unavailable } from './partitions.ts';
 
@@ -122,7 +123,11 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
     }
     const appended = appendCommitted(b.replicas, found, req.records, b.config.get('offsets.commit.timeout.ms'));
     if (isCoordinatorCall(req)) trackAppend(req.partition, appended);
-    const { result, code } = await appended;
+    const { result, code } = await appended.catch((err: unknown) => {
+      // Deposed while the lookup awaited: refused before anything was written, as other refusals.
+      if (err instanceof NotLeaderError) throw new BrokerRpcError('NOT_LEADER', err.message, { retriable: true });
+      throw err;
+    });
     if (code !== ErrorCode.NONE) {
       const rpcCode = commitCodes[code] ?? 'REQUEST_TIMED_OUT';
       throw new BrokerRpcError(rpcCode, `${req.topic}-${req.partition}: append at ${result.baseOffset} not committed: ${rpcCode}`, { retriable: true });

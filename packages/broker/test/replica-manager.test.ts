@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { resolveConfig, silentLogger, topicConfig } from '@runnel/common';
 import { LocalStore } from '@runnel/metadata';
-import { encodeRecordBatch } from '@runnel/protocol';
+import { encodeRecordBatch, ErrorCode } from '@runnel/protocol';
 import { LogManager } from '@runnel/storage';
+import { toKafkaError } from '../src/errors.ts';
 import { logConfigOf } from '../src/log-config.ts';
 import { Partitions } from '../src/partitions.ts';
 import { FetchPurgatory } from '../src/purgatory.ts';
-import { ReplicaManager } from '../src/replication/replica-manager.ts';
+import { NotLeaderError, ReplicaManager } from '../src/replication/replica-manager.ts';
 
 let dir: string;
 let store: LocalStore;
@@ -50,13 +51,31 @@ it('a follower append in flight at the takeover counts as the new leader\'s own 
   const log = await logs.createLog('takeover', 0);
   // The fetcher's append is queued on the log's lock before leadership arrives (not awaited yet).
   const appending = log.appendAsFollower(encodeRecordBatch({ baseOffset: 0n, records: [{ value: 'a' }, { value: 'b' }] }));
-  const lead = replicas.leadership(topic, state, log);
+  const lead = replicas.leadership(topic, state, log)!;
+  expect(lead).not.toBeNull();
   await appending;
   expect(log.logEndOffset).toBe(2n);
   // ISR = [this broker]: the high watermark is the leader's own end, with no further append.
   await until(() => log.highWatermark === 2n);
   expect(lead.localEnd).toBe(2n);
   expect(lead.epochStartOffset).toBe(2n);
+});
+
+it('a partition state read before the broker was deposed neither re-creates leadership nor appends under the old epoch', async () => {
+  // Broker 2 leads; broker 1 follows it.
+  const topic = await store.createTopic({ name: 'deposed', partitions: 1, replicationFactor: 2, configs: {}, assignments: [[2, 1]] });
+  const current = topic.partitions[0]!;
+  await replicas.start();
+  await until(() => replicas.followingFrom('deposed', 0) === 2);
+  const log = logs.getLog('deposed', 0)!;
+  // What a produce read before its await, when this broker still led at this epoch.
+  const stale = { ...current, leader: 1 };
+  const refused = await replicas.appendAsLeader(topic, stale, log, encodeRecordBatch({ records: [{ value: 'lost' }] })).then(() => null, (err: unknown) => err);
+  expect(refused).toBeInstanceOf(NotLeaderError);
+  expect(toKafkaError(refused).code).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+  expect(log.logEndOffset).toBe(0n);
+  expect(replicas.followingFrom('deposed', 0)).toBe(2);
+  expect(replicas.leadership(topic, stale, log)).toBeNull();
 });
 
 async function until(condition: () => boolean): Promise<void> {

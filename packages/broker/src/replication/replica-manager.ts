@@ -1,4 +1,4 @@
-import { tpKey, type BrokerConfig, type Logger } from '@runnel/common';
+import { RunnelError, tpKey, type BrokerConfig, type Logger } from '@runnel/common';
 import type { MetadataEvent, MetadataStore, PartitionState, TopicMetadata } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
 import type { ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest, ReplicaFetchResponse } from '@runnel/rpc';
@@ -67,6 +67,13 @@ export interface ReplicaManagerOptions {
   purgatory: FetchPurgatory;
   logger: Logger;
 }
+
+/**
+ * An append refused because this broker does not lead the partition at the leader epoch the caller
+ * read (it was deposed while the caller awaited): NOT_LEADER_OR_FOLLOWER to a producer, NOT_LEADER
+ * to a `broker.append` caller. Nothing is written.
+ */
+export class NotLeaderError extends RunnelError<'NOT_LEADER_OR_FOLLOWER'> {}
 
 const EMPTY = Buffer.alloc(0);
 /** The most one replica fetch answers with whatever the follower asks (the RPC frame limit is 64 MiB). */
@@ -241,9 +248,12 @@ export class ReplicaManager {
 
   /**
    * The leader state of a partition metadata says this broker leads, created on the first call
-   * of a new epoch (becoming leader) and refreshed with the committed ISR on later ones.
+   * of a new epoch (becoming leader) and refreshed with the committed ISR on later ones. Null when
+   * the current snapshot no longer names this broker leader at `state.leaderEpoch`: callers read
+   * `state` before an await (a log's first open) and may have been deposed meanwhile; re-creating
+   * the leader state then would stop the follower fetcher and append under the old epoch.
    */
-  leadership(topic: TopicMetadata, state: PartitionState, log: PartitionLog): Leadership {
+  leadership(topic: TopicMetadata, state: PartitionState, log: PartitionLog): Leadership | null {
     const key = tpKey(topic.name, state.partition);
     const minIsr = this.#o.partitions.topicConfig(topic).get('min.insync.replicas');
     const current = this.#leaders.get(key);
@@ -251,6 +261,8 @@ export class ReplicaManager {
       if (current.leaderEpoch === state.leaderEpoch) this.#refresh(current, state, minIsr);
       return current;
     }
+    const live = this.#o.metadata.snapshot().topics.get(topic.name)?.partitions[state.partition];
+    if (!live || live.leader !== this.#o.nodeId || live.leaderEpoch !== state.leaderEpoch || this.#stopped) return null;
     const now = Date.now();
     const leo = log.logEndOffset;
     const followers = new Map<number, FollowerState>();
@@ -316,6 +328,7 @@ export class ReplicaManager {
    */
   async appendAsLeader(topic: TopicMetadata, state: PartitionState, log: PartitionLog, payload: Buffer): Promise<AppendResult> {
     const lead = this.leadership(topic, state, log);
+    if (!lead) throw new NotLeaderError('NOT_LEADER_OR_FOLLOWER', `${topic.name}-${state.partition}: this broker no longer leads it at leader epoch ${state.leaderEpoch}`, { retriable: true });
     const result = await log.append(payload, { leaderEpoch: state.leaderEpoch });
     const end = result.lastOffset + 1n;
     if (end > lead.localEnd) lead.localEnd = end;
@@ -431,6 +444,7 @@ export class ReplicaManager {
     if (!found.ok) return answer(found.error === 'LEADER_NOT_AVAILABLE' ? 'NOT_LEADER_OR_FOLLOWER' : found.error);
     const log = found.log;
     const lead = this.leadership(found.topic, found.state, log);
+    if (!lead) return answer('NOT_LEADER_OR_FOLLOWER');
     const leo = log.logEndOffset;
     if (p.lastFetchedEpoch >= 0) {
       const end = log.leaderEpochs.endOffsetFor(p.lastFetchedEpoch, leo);
