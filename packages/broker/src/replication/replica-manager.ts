@@ -86,7 +86,7 @@ const MAX_FETCH_WAIT_MS = 30_000;
  * side of the others (FollowerFetchers). It follows metadata as events arrive: becoming leader
  * records the new epoch at the log end and resets follower states, keeping the high watermark;
  * becoming follower stops leading (waiting acks get NOT_LEADER_OR_FOLLOWER) and fetches from the
- * new leader; leaving the replica set stops fetching.
+ * new leader; leaving the replica set stops fetching and deletes the local log.
  *
  * Invariants: the high watermark of a led partition = min over the committed ISR of the replicas'
  * log end offsets (the leader's own = `localEnd`), and it only rises while this broker leads. With
@@ -167,9 +167,10 @@ export class ReplicaManager {
       return { topic, state: topic?.partitions[partition] };
     };
     let { topic, state } = snap();
-    if (!topic || !state || !state.replicas.includes(this.#o.nodeId)) {
+    if (!topic || !state || !isReplica(state, this.#o.nodeId)) {
       this.#resign(key);
       this.#fetchers.remove(key);
+      if (topic && state) await this.#removeReplica(topicName, partition);
       return;
     }
     let log = this.#o.logs.getLog(topicName, partition);
@@ -181,7 +182,9 @@ export class ReplicaManager {
         return;
       }
       ({ topic, state } = snap());
-      if (!log || !topic || !state || !state.replicas.includes(this.#o.nodeId) || this.#stopped) return;
+      if (!log || !topic || !state || this.#stopped) return;
+      // Moved away while the log opened: the event's reconcile found no log to delete yet.
+      if (!isReplica(state, this.#o.nodeId)) return void this.#reconcile(topicName, partition);
     }
     if (state.leader === this.#o.nodeId) {
       this.leadership(topic, state, log);
@@ -205,6 +208,27 @@ export class ReplicaManager {
     }
     if (state.leader < 0) this.#fetchers.remove(key);
     else this.#fetchers.follow(state.leader, { topic: topicName, partition, log, leaderEpoch: state.leaderEpoch });
+  }
+
+  /**
+   * A reassignment moved the partition off this broker: its local log is deleted, as Kafka's
+   * StopReplica with deletePartition does. The fetcher was removed first; the wait on the log's
+   * lock lets a follower append already in flight finish before the files go. Deleted only if the
+   * snapshot still leaves this broker out afterwards (a move back keeps the log it reopened).
+   */
+  async #removeReplica(topicName: string, partition: number): Promise<void> {
+    const log = this.#o.logs.getLog(topicName, partition);
+    if (!log || this.#stopped) return;
+    try {
+      await log.withLock(async () => {});
+      const state = this.#o.metadata.snapshot().topics.get(topicName)?.partitions[partition];
+      if (!state || isReplica(state, this.#o.nodeId) || this.#stopped || this.#o.logs.getLog(topicName, partition) !== log) return;
+      this.#repairs.delete(tpKey(topicName, partition));
+      await this.#o.logs.deleteLog(topicName, partition);
+      this.#o.logger.info({ topic: topicName, partition, replicas: state.replicas }, 'no longer a replica: deleted the local log');
+    } catch (err) {
+      this.#o.logger.error({ err, topic: topicName, partition }, 'deleting the log of a replica moved away failed');
+    }
   }
 
   /**
@@ -542,6 +566,11 @@ export class ReplicaManager {
       },
     );
   }
+}
+
+/** Whether a broker holds a replica of the partition (a reassignment's newcomers are in `replicas` too). */
+function isReplica(state: PartitionState, nodeId: number): boolean {
+  return state.replicas.includes(nodeId) || (state.addingReplicas?.includes(nodeId) ?? false);
 }
 
 /** The answer for an acks=all append ending at `requiredEnd`, or null while it must wait. */
