@@ -78,6 +78,35 @@ it('a partition state read before the broker was deposed neither re-creates lead
   expect(replicas.leadership(topic, stale, log)).toBeNull();
 });
 
+it('a replica fetch with a broker epoch other than the live registration\'s is STALE_BROKER_EPOCH and moves nothing', async () => {
+  // Broker 1 leads, broker 2 is in the ISR: the high watermark waits for broker 2's fetches.
+  const topic = await store.createTopic({ name: 'epochs', partitions: 1, replicationFactor: 2, configs: {}, assignments: [[1, 2]] });
+  await replicas.start();
+  const found = await partitions.leaderLog('epochs', 0);
+  if (!found.ok) throw new Error(found.error);
+  await replicas.appendAsLeader(topic, found.state, found.log, encodeRecordBatch({ records: [{ value: 'a' }, { value: 'b' }] }));
+  expect(found.log.highWatermark).toBe(0n);
+  const own = store.snapshot().brokers.get(2)!.brokerEpoch;
+  // This store registered broker 1 itself: its own registration is the live one.
+  expect(store.registration()?.brokerEpoch).toBe(store.snapshot().brokers.get(1)!.brokerEpoch);
+  const fetch = (brokerEpoch: number) => replicas.handleReplicaFetch({
+    replicaId: 2, brokerEpoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20,
+    partitions: [{ topic: 'epochs', partition: 0, fetchOffset: 2n, currentLeaderEpoch: 0, lastFetchedEpoch: 0, logStartOffset: 0n }],
+  });
+
+  // An old process that lost node id 2 (an older epoch), or one from the future: refused, not counted.
+  for (const stale of [own - 1, own + 1, -1]) {
+    const res = await fetch(stale);
+    expect(res.partitions[0]!.error).toBe('STALE_BROKER_EPOCH');
+    expect(res.partitions[0]!.records.length).toBe(0);
+  }
+  expect(found.log.highWatermark).toBe(0n);
+
+  const res = await fetch(own);
+  expect(res.partitions[0]!.error).toBe('');
+  expect(found.log.highWatermark).toBe(2n);
+});
+
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   expect(condition()).toBe(true);

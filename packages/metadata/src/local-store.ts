@@ -97,6 +97,11 @@ export class LocalStore implements MetadataStore {
     return this.#snapshot;
   }
 
+  /** This node's registration (one process holds the file: it is always this store's own). */
+  registration(): BrokerRegistration | undefined {
+    return this.#brokers.get(this.#nodeId);
+  }
+
   subscribe(listener: (event: MetadataEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

@@ -135,6 +135,12 @@ export interface MetadataStore {
   subscribe(listener: (event: MetadataEvent) => void): () => void;
   /** Registers this node; in a cluster it also keeps the session alive until stop(). */
   registerBroker(input: NodeRegistrationInput): Promise<BrokerRegistration>;
+  /**
+   * The registration this process made for its node id (its own broker epoch), undefined before it
+   * registered. Not `snapshot().brokers.get(nodeId)`: that is the live holder of the id, which is
+   * another process once this one lost it. Optional: stores that register nothing omit it.
+   */
+  registration?(): BrokerRegistration | undefined;
   createTopic(spec: CreateTopicSpec): Promise<TopicMetadata>;
   deleteTopic(name: string): Promise<void>;
   createPartitions(name: string, totalCount: number, assignments?: number[][]): Promise<TopicMetadata>;

@@ -189,7 +189,9 @@ class LeaderFetcher {
       const sent = new Map(ready.map((p) => [p.key, { entry: p, fetchOffset: p.log.logEndOffset }]));
       const req: ReplicaFetchRequest = {
         replicaId: this.#s.nodeId,
-        brokerEpoch: this.#s.metadata.snapshot().brokers.get(this.#s.nodeId)?.brokerEpoch ?? -1,
+        // This process's own registration, not the live holder of the node id: an old process
+        // that lost its id is refused (STALE_BROKER_EPOCH) instead of fetching as the new one.
+        brokerEpoch: this.#s.metadata.registration?.()?.brokerEpoch ?? -1,
         maxWaitMs: this.#s.maxWaitMs,
         minBytes: 1,
         maxBytes: this.#s.responseMaxBytes,

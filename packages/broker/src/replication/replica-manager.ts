@@ -435,6 +435,16 @@ export class ReplicaManager {
     const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, MAX_FETCH_RESPONSE_BYTES) : MAX_FETCH_RESPONSE_BYTES;
     const partitionMax = req.partitionMaxBytes > 0 ? Math.min(req.partitionMaxBytes, maxBytes) : maxBytes;
     const keys = req.partitions.map((p) => tpKey(p.topic, p.partition));
+    // Kafka's STALE_BROKER_EPOCH: a process whose registration is not the live one for its node id
+    // (it lost the id to a newer process, or was fenced) is answered nothing and counts for nothing.
+    // A follower whose registration this snapshot does not show yet retries after its backoff.
+    const live = this.#o.metadata.snapshot().brokers.get(req.replicaId);
+    if (live?.brokerEpoch !== req.brokerEpoch) {
+      return { partitions: req.partitions.map((p) => ({
+        topic: p.topic, partition: p.partition, error: 'STALE_BROKER_EPOCH', highWatermark: -1n, logStartOffset: -1n, logEndOffset: -1n,
+        records: EMPTY, divergingEpoch: -1, divergingEndOffset: -1n,
+      })) };
+    }
     let firstPass = true;
     for (;;) {
       const partitions: ReplicaFetchPartitionResult[] = [];
