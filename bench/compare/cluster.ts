@@ -245,6 +245,7 @@ export const clusterNames = {
   p50: 'produce latency at half the max rate (acks=all, RF 3), p50',
   p99: 'produce latency at half the max rate (acks=all, RF 3), p99',
   cpu: 'broker CPU per GB (3 brokers summed): produce 1 KB, acks=all, RF 3',
+  idle: 'broker CPU cores with no load (3 brokers summed, 10 s after the warm-up)',
   failover: 'failover: kill -9 of the partition leader to the first acks=all produce acknowledged',
 };
 
@@ -282,6 +283,15 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
           o.log(`${t.system}: warm-up failed (${(err as Error).message}); measuring anyway`);
         }
       }
+    }
+    // What the brokers burn with no load (replica fetchers, heartbeats, GC, timers): both clusters
+    // in the same 10 s window after the warm-up. It is part of every CPU-per-GB row at these rates.
+    {
+      const c0 = targets.map((t) => sumCpu(t.cluster));
+      const w0 = performance.now();
+      await sleep(10_000);
+      const wall = (performance.now() - w0) / 1000;
+      targets.forEach((t, i) => { const v = (sumCpu(t.cluster) - c0[i]!) / wall; t.results.set(clusterNames.idle, { value: v, samples: [v] }); });
     }
     for (const d of o.drivers) {
       const topic = `bench-cluster-${d.name}`;
@@ -335,7 +345,9 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
         if (t.results.has(clusterNames.failover)) continue;
         try {
           const f = await failoverOnce(t.cluster, `bench-failover-${i}`);
-          o.log(`${t.system}: leader ${f.oldLeader} killed, acks=all produce acknowledged after ${Math.round(f.ms)} ms (new leader ${f.newLeader}, ${f.failedSends} failed sends)`);
+          const what = `${t.system}: leader ${f.oldLeader} killed, acks=all produce acknowledged after ${Math.round(f.ms)} ms (new leader ${f.newLeader}, ${f.failedSends} failed sends)`;
+          o.log(what);
+          notes.push(`Failover run ${i + 1}, ${what}.`);
           failovers.get(t)!.push(f.ms);
         } catch (err) {
           o.log(`${t.system}: failover: ${(err as Error).message}`);
@@ -363,9 +375,11 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
     add(tagged(clusterNames.p99, d), 'ms', 'lower');
   }
   for (const d of o.drivers) add(tagged(clusterNames.cpu, d), 'CPU s/GB', 'lower');
+  add(clusterNames.idle, 'cores', 'lower');
   add(clusterNames.failover, 'ms', 'lower');
 
-  notes.push(
+  // Before the per-run failover notes gathered above.
+  notes.unshift(
     `Both clusters: ${CLUSTER_BROKERS} brokers on 127.0.0.1, topics with replication factor ${REPLICATION_FACTOR} and min.insync.replicas=${MIN_INSYNC}, producers with acks=all; log.segment.bytes=1 GiB, no fsync (flush left to the OS); broker.session.timeout.ms=9000 and broker.heartbeat.interval.ms=2000 (both defaults).`,
     'Runnel: `runnel cluster up --brokers 3` (Redis for metadata, a controller, 3 brokers and a coordinator, each its own process). Kafka: a dedicated KRaft controller JVM (-Xmx512m) and 3 broker JVMs (-Xms1g -Xmx1g, G1), a static one-voter quorum.',
     `Produce rows: ${o.records.toLocaleString('en-US')} records of 1 KB per run over 3 partitions (one leader per broker); ${o.warmup ? 'one warm-up run, then ' : ''}the median of ${o.runs} run${o.runs > 1 ? 's' : ''}, the clusters' runs interleaved. Fixed-rate latency: half of ${o.art ? "Kafka's" : "Runnel's"} maximum rate on the produce row, ${o.fixedRateSeconds} s per run, send to acknowledgement as kafka-producer-perf-test reports it.`,
