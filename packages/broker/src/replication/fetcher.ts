@@ -260,9 +260,12 @@ class LeaderFetcher {
         return;
       default:
         // NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH / UNKNOWN_TOPIC_OR_PARTITION: our metadata is
-        // behind (a metadata change resets the wait); UNKNOWN_LEADER_EPOCH: the leader's is behind.
+        // behind (a metadata change resets the wait); UNKNOWN_LEADER_EPOCH: the leader's is behind;
+        // STALE_BROKER_EPOCH: the leader does not see our registration (yet, or any more: another
+        // process holds our node id), worth a warning.
         p.retryAtMs = Date.now() + this.#s.backoffMs;
-        this.#s.logger.debug({ topic: p.topic, partition: p.partition, leader: this.#leader, error: r.error }, 'replica fetch refused');
+        if (r.error === 'STALE_BROKER_EPOCH') this.#s.logger.warn({ topic: p.topic, partition: p.partition, leader: this.#leader, error: r.error }, 'replica fetch refused: this process\'s broker epoch is not the live one');
+        else this.#s.logger.debug({ topic: p.topic, partition: p.partition, leader: this.#leader, error: r.error }, 'replica fetch refused');
     }
   }
 }
