@@ -439,7 +439,7 @@ async function main(): Promise<void> {
   if (args.suite === 'cluster') {
     let cluster: Awaited<ReturnType<typeof clusterSuite>>;
     try {
-      cluster = await clusterSuite({ root: ROOT, workDir, art, drivers, log, records: s.records(1024), runs: s.runs, warmup: s.warmup, fixedRateSeconds: s.fixedRateSeconds, failoverRuns: 1 });
+      cluster = await clusterSuite({ root: ROOT, workDir, art, drivers, log, records: s.records(1024), runs: s.runs, warmup: s.warmup, fixedRateSeconds: s.fixedRateSeconds, failoverRuns: 3 });
     } finally {
       rmSync(workDir, { recursive: true, force: true });
     }

@@ -13,6 +13,7 @@
  * produce path), and failover after `kill -9` of a partition leader. Failover goes last: it leaves
  * each cluster one broker short.
  */
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaClient, Producer } from '@runnel/client';
@@ -29,6 +30,7 @@ export const MIN_INSYNC = 2;
 
 export interface ClusterBroker { nodeId: number; address: string; pid: number }
 
+
 export interface RunningCluster {
   system: SystemName;
   /** Every broker's `host:port`, comma-separated. */
@@ -36,7 +38,45 @@ export interface RunningCluster {
   brokers: ClusterBroker[];
   /** SIGKILL to one broker process (no shutdown of any kind), as `kill -9 <pid>`. */
   kill9(nodeId: number): void;
+  /** Starts a killed broker again with the command line, environment and directory it had (same id, port and data). */
+  restart(nodeId: number): void;
   stop(): Promise<void>;
+}
+
+/**
+ * kill -9 and restart for the brokers of either system: the command line, environment and working
+ * directory are read from /proc before the kill, and the broker is started again from them (its
+ * own process group, killed at exit like every other). `stopRestarted` stops those before the
+ * cluster itself is stopped.
+ */
+function killAndRestart(brokers: ClusterBroker[]): Pick<RunningCluster, 'kill9' | 'restart'> & { stopRestarted(): Promise<void> } {
+  const saved = new Map<number, { argv: string[]; env: Record<string, string>; cwd: string }>();
+  const restarted: Proc[] = [];
+  const find = (nodeId: number) => {
+    const b = brokers.find((x) => x.nodeId === nodeId);
+    if (!b) throw new Error(`no broker ${nodeId}`);
+    return b;
+  };
+  return {
+    kill9(nodeId) {
+      const b = find(nodeId);
+      const nul = (f: string) => readFileSync(`/proc/${b.pid}/${f}`, 'utf8').split('\0').filter(Boolean);
+      const env = Object.fromEntries(nul('environ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      saved.set(nodeId, { argv: nul('cmdline'), env, cwd: readlinkSync(`/proc/${b.pid}/cwd`) });
+      process.kill(b.pid, 'SIGKILL');
+    },
+    restart(nodeId) {
+      const b = find(nodeId);
+      const s = saved.get(nodeId);
+      if (!s) throw new Error(`broker ${nodeId} was not killed here`);
+      // On the port it had (`cluster up --port 0` gave it `listeners=...:0`), as a restarted server would.
+      const argv = s.argv.map((a) => (/^listeners=PLAINTEXT:\/\/[^,]+:0$/.test(a) ? `listeners=PLAINTEXT://${b.address}` : a));
+      const proc = spawnGroup(argv[0]!, argv.slice(1), { cwd: s.cwd, env: s.env });
+      restarted.push(proc);
+      b.pid = proc.pid;
+    },
+    async stopRestarted() { for (const p of restarted) await p.stop(15_000); },
+  };
 }
 
 export interface ClusterSuiteOptions {
@@ -76,13 +116,16 @@ export async function startRunnelCluster(root: string, dir: string): Promise<Run
   for (const m of processes) adoptGroup(Number(m[4]));
   const brokers = processes.filter((m) => m[2]).map((m) => ({ nodeId: Number(m[2]), address: m[3]!.replace('PLAINTEXT://', ''), pid: Number(m[4]) }));
   if (brokers.length !== CLUSTER_BROKERS) throw new Error(`cluster up named ${brokers.length} brokers: ${tail(out)}`);
+  const k = killAndRestart(brokers);
   return {
     system: 'Runnel',
     bootstrap: brokers.map((b) => b.address).join(','),
     brokers,
-    kill9(nodeId) { process.kill(brokers.find((b) => b.nodeId === nodeId)!.pid, 'SIGKILL'); },
-    // SIGTERM to `cluster up` stops the nodes, the controller and Redis in order.
-    async stop() { await proc.stop(30_000); },
+    kill9: k.kill9,
+    restart: k.restart,
+    // SIGTERM to `cluster up` stops the nodes, the controller and Redis in order (a restarted
+    // broker is not its child: stopped first).
+    async stop() { await k.stopRestarted(); await proc.stop(30_000); },
   };
 }
 
@@ -106,13 +149,15 @@ export async function startKafkaCluster(art: KafkaArtifacts, dir: string, log: (
     throw err;
   }
   log(`Kafka cluster: controller pid ${jvms[0]!.k.pid}, brokers ${jvms.slice(1).map((j) => `${j.nodeId}:${j.k.pid}`).join(', ')}`);
-  const brokers = jvms.slice(1).map((j) => ({ nodeId: j.nodeId, address: j.k.bootstrap, pid: j.k.pid, proc: j.k.proc }));
+  const brokers = jvms.slice(1).map((j) => ({ nodeId: j.nodeId, address: j.k.bootstrap, pid: j.k.pid }));
+  const k = killAndRestart(brokers);
   return {
     system: 'Kafka',
     bootstrap: brokers.map((b) => b.address).join(','),
-    brokers: brokers.map(({ nodeId, address, pid }) => ({ nodeId, address, pid })),
-    kill9(nodeId) { process.kill(brokers.find((b) => b.nodeId === nodeId)!.pid, 'SIGKILL'); },
-    stop,
+    brokers,
+    kill9: k.kill9,
+    restart: k.restart,
+    async stop() { await k.stopRestarted(); await stop(); },
   };
 }
 
@@ -137,8 +182,17 @@ async function connectCluster(c: RunningCluster, timeoutMs = 120_000): Promise<K
 
 /** Creates a topic with RF 3 and min.insync.replicas=2; waits until every partition has a leader and a full ISR. */
 async function createReplicatedTopic(client: KafkaClient, name: string, partitions: number): Promise<void> {
-  await client.createTopics([{ name, partitions, replicationFactor: REPLICATION_FACTOR, configs: { 'min.insync.replicas': String(MIN_INSYNC) } }], { ignoreExisting: true });
   const deadline = performance.now() + 60_000;
+  // Retried: right after a broker restart the controller may not count it yet (too few brokers for RF 3).
+  for (;;) {
+    try {
+      await client.createTopics([{ name, partitions, replicationFactor: REPLICATION_FACTOR, configs: { 'min.insync.replicas': String(MIN_INSYNC) } }], { ignoreExisting: true });
+      break;
+    } catch (err) {
+      if (performance.now() > deadline) throw err;
+      await sleep(500);
+    }
+  }
   for (;;) {
     const md = await client.metadata([name]);
     const t = md.topics.find((x) => x.name === name);
@@ -167,13 +221,15 @@ async function leaderOf(client: KafkaClient, topic: string, partition: number): 
 async function failoverOnce(c: RunningCluster, topic: string): Promise<{ ms: number; failedSends: number; oldLeader: number; newLeader: number }> {
   const admin = await connectCluster(c);
   let oldLeader: number;
+  let survivors: string;
   try {
     await createReplicatedTopic(admin, topic, 1);
     oldLeader = await leaderOf(admin, topic, 0);
+    // Addresses from metadata: a restarted Runnel broker has a new port (`cluster up --port 0`).
+    survivors = (await admin.metadata([])).brokers.filter((b) => b.nodeId !== oldLeader).map((b) => `${b.host}:${b.port}`).join(',');
   } finally {
     await admin.close();
   }
-  const survivors = c.brokers.filter((b) => b.nodeId !== oldLeader).map((b) => b.address).join(',');
   const client = await KafkaClient.connect({ bootstrapServers: survivors, clientId: 'runnel-bench-failover', connectTimeoutMs: 1_000, requestTimeoutMs: 10_000 });
   try {
     // A fresh Producer after each failure: with retries: 0 a Producer keeps its cached connection
@@ -337,8 +393,13 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
       }
     }
 
-    // Failover last: it leaves each cluster one broker short (and the next run, if any, two).
+    // Failover last. The measured topics go first, so a restarted broker has little to catch up on
+    // while the next run is measured.
     o.log(clusterNames.failover);
+    for (const t of targets) {
+      const names = o.drivers.flatMap((d) => [`bench-cluster-${d.name}`, `bench-cluster-fixed-${d.name}`]);
+      await t.admin.deleteTopics(names, { ignoreMissing: true }).catch((err: Error) => o.log(`${t.system}: deleting the produce topics: ${err.message}`));
+    }
     const failovers = new Map<Target, number[]>(targets.map((t) => [t, []]));
     for (let i = 0; i < o.failoverRuns; i++) {
       for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
@@ -349,6 +410,8 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
           o.log(what);
           notes.push(`Failover run ${i + 1}, ${what}.`);
           failovers.get(t)!.push(f.ms);
+          // Back to three brokers for the next run (its topic waits for a full ISR).
+          if (i + 1 < o.failoverRuns) t.cluster.restart(f.oldLeader);
         } catch (err) {
           o.log(`${t.system}: failover: ${(err as Error).message}`);
           t.results.set(clusterNames.failover, failed(err));
@@ -384,7 +447,7 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
     'Runnel: `runnel cluster up --brokers 3` (Redis for metadata, a controller, 3 brokers and a coordinator, each its own process). Kafka: a dedicated KRaft controller JVM (-Xmx512m) and 3 broker JVMs (-Xms1g -Xmx1g, G1), a static one-voter quorum.',
     `Produce rows: ${o.records.toLocaleString('en-US')} records of 1 KB per run over 3 partitions (one leader per broker); ${o.warmup ? 'one warm-up run, then ' : ''}the median of ${o.runs} run${o.runs > 1 ? 's' : ''}, the clusters' runs interleaved. Fixed-rate latency: half of ${o.art ? "Kafka's" : "Runnel's"} maximum rate on the produce row, ${o.fixedRateSeconds} s per run, send to acknowledgement as kafka-producer-perf-test reports it.`,
     'Broker CPU per GB and broker CPU cores: CPU seconds of the 3 broker processes summed (not the controllers, Redis or Runnel\'s coordinator: none is on the produce path), over all measured runs together.',
-    `Failover (${o.failoverRuns} run${o.failoverRuns > 1 ? 's' : ''} per cluster, median): a 1-partition RF 3 topic; one @runnel/client loop (the same code against both) sends one 1 KB acks=all record at a time, bootstrapped from the two brokers that survive; after 3 s the partition leader gets SIGKILL; after a failed send the loop refreshes metadata and sends again 20 ms later. Measured: from the kill to the acknowledgement of the first send started after it. It includes the controller's detection of the dead broker (on both, by default, a missed-heartbeat session of up to 9 s) and the election of a new leader from the ISR.`,
+    `Failover (${o.failoverRuns} run${o.failoverRuns > 1 ? 's' : ''} per cluster, interleaved, median; after each the killed broker is started again with its command line and data, and the next run's topic waits for a full ISR): a new 1-partition RF 3 topic per run; one @runnel/client loop (the same code against both) sends one 1 KB acks=all record at a time, bootstrapped from the two brokers that survive; after 3 s the partition leader gets SIGKILL; after a failed send the loop refreshes metadata and sends again 20 ms later. Measured: from the kill to the acknowledgement of the first send started after it. It includes the controller's detection of the dead broker (on both, by default, a missed-heartbeat session of up to 9 s) and the election of a new leader from the ISR.`,
   );
   return { rows, notes };
 }
