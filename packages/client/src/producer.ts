@@ -245,9 +245,12 @@ export class Producer {
       try {
         return await this.sendOnce(topic, partition, key, batch, acks);
       } catch (err) {
-        if (!(err instanceof ClientError) || !err.retriable || attempt >= this.retries) throw err;
+        if (!(err instanceof ClientError) || !err.retriable) throw err;
+        // Forget the leader on every retriable failure, also the last one: the next send must look
+        // it up again rather than reuse a connection to a broker that died or lost the partition.
         this.leaderConns.delete(key);
         this.client.invalidateLeader(topic, partition);
+        if (attempt >= this.retries) throw err;
         await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
       }
     }

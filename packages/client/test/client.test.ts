@@ -87,6 +87,28 @@ describe('Producer and Consumer', () => {
     expect(got.map((r) => r.value!.toString())).toEqual(Array.from({ length: 1000 }, (_, i) => `r${2 * i + 1}`));
   });
 
+  it('looks the leader up again after a failed send, also with retries: 0', async () => {
+    const own = await startBroker();
+    const c = await KafkaClient.connect({ bootstrapServers: own.bootstrap, clientId: 'client-test-restart' });
+    let again: Broker | undefined;
+    try {
+      await c.createTopics([{ name: 'restarted', partitions: 1 }]);
+      const producer = new Producer(c, { acks: 1, retries: 0 });
+      await producer.send('restarted', 0, [{ value: 'before' }]);
+      await own.process.stop();
+      // The cached connection is dead: this send fails, and must not leave it cached.
+      await expect(producer.send('restarted', 0, [{ value: 'lost' }])).rejects.toBeInstanceOf(ClientError);
+      again = await startBroker([`listeners=PLAINTEXT://127.0.0.1:${own.port}`]);
+      await c.createTopics([{ name: 'restarted', partitions: 1 }]);
+      const result = await producer.send('restarted', 0, [{ value: 'after' }]);
+      expect(result.baseOffset).toBe(0n); // the new broker's empty log
+    } finally {
+      await c.close();
+      await again?.stop();
+      await own.stop();
+    }
+  });
+
   it('sends prebuilt batches as they are, and with acks=0', async () => {
     await client.createTopics([{ name: 'prebuilt', partitions: 1 }]);
     const producer = new Producer(client, { acks: 1 });
