@@ -9,6 +9,7 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { PartitionState } from '@runnel/metadata';
 import { startCluster, type ClusterNode, type ClusterOptions, type TestCluster } from '../helpers/cluster.ts';
 import { runKcat } from '../helpers/kcat.ts';
 import { redisCli } from '../helpers/redis.ts';
@@ -53,14 +54,7 @@ export function kafkaOf(cluster: TestCluster, clientId = 'replication-test'): Ka
 }
 
 /** The controller's committed state of one partition (what it stores in Redis, `runnel:topics`). */
-export interface PartitionView {
-  partition: number;
-  leader: number;
-  leaderEpoch: number;
-  replicas: number[];
-  isr: number[];
-  version: number;
-}
+export type PartitionView = PartitionState;
 
 /** The partitions of `topic` as the controller committed them, read from Redis; [] when the topic is not there. */
 export async function partitionStates(cluster: TestCluster, topic: string): Promise<PartitionView[]> {
