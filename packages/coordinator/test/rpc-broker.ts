@@ -42,6 +42,9 @@ export class SnapshotStore implements MetadataStore {
     this.update({ brokers: new Map([...this.snap.brokers, [registration.nodeId, registration]]) }, { type: 'broker-registered', broker: registration });
     return registration;
   }
+  registration(): BrokerRegistration | undefined {
+    return this.registrations.at(-1);
+  }
   createTopic(): Promise<TopicMetadata> {
     throw new Error('read-only');
   }

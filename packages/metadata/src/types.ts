@@ -138,9 +138,9 @@ export interface MetadataStore {
   /**
    * The registration this process made for its node id (its own broker epoch), undefined before it
    * registered. Not `snapshot().brokers.get(nodeId)`: that is the live holder of the id, which is
-   * another process once this one lost it. Optional: stores that register nothing omit it.
+   * another process once this one lost it. Replica fetches carry its epoch.
    */
-  registration?(): BrokerRegistration | undefined;
+  registration(): BrokerRegistration | undefined;
   createTopic(spec: CreateTopicSpec): Promise<TopicMetadata>;
   deleteTopic(name: string): Promise<void>;
   createPartitions(name: string, totalCount: number, assignments?: number[][]): Promise<TopicMetadata>;

@@ -191,7 +191,7 @@ class LeaderFetcher {
         replicaId: this.#s.nodeId,
         // This process's own registration, not the live holder of the node id: an old process
         // that lost its id is refused (STALE_BROKER_EPOCH) instead of fetching as the new one.
-        brokerEpoch: this.#s.metadata.registration?.()?.brokerEpoch ?? -1,
+        brokerEpoch: this.#s.metadata.registration()?.brokerEpoch ?? -1,
         maxWaitMs: this.#s.maxWaitMs,
         minBytes: 1,
         maxBytes: this.#s.responseMaxBytes,
