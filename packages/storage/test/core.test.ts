@@ -33,6 +33,17 @@ async function setup(over: Partial<LogConfig> = {}, extra: { durable?: boolean; 
   return { dir: d.path, mgr: () => mgr, restart };
 }
 
+/** A log of three 2-record batches (offsets 0, 2, 4: 'sound', 'rotten', 'later') and its segment file's bytes, to corrupt and write back. */
+async function soundRottenLater() {
+  const { dir, mgr } = await setup();
+  const log = await mgr().createLog('t', 0);
+  await log.append(batch(2, { prefix: 'sound' }));
+  await log.append(batch(2, { prefix: 'rotten' }));
+  await log.append(batch(2, { prefix: 'later' }));
+  const file = join(dir, 't-0', '00000000000000000000.log');
+  return { mgr, log, file, bytes: readFileSync(file) };
+}
+
 const pid = 4242n;
 const idem = (seq: number, count = 2, epoch = 0) => batch(count, { producerId: pid, producerEpoch: epoch, baseSequence: seq });
 
@@ -235,13 +246,7 @@ describe('replication state on disk', () => {
   });
 
   it('read({ verify }) serves the batches before a rotten one and refuses a rotten first batch; a plain read serves the bytes as stored', async () => {
-    const { dir, mgr } = await setup();
-    const log = await mgr().createLog('t', 0);
-    await log.append(batch(2, { prefix: 'sound' }));
-    await log.append(batch(2, { prefix: 'rotten' }));
-    await log.append(batch(2, { prefix: 'later' }));
-    const file = join(dir, 't-0', '00000000000000000000.log');
-    const bytes = readFileSync(file);
+    const { log, file, bytes } = await soundRottenLater();
     bytes[bytes.indexOf('rotten-1')] ^= 0x20; // 'Rotten-1': the batch's CRC no longer matches
     writeFileSync(file, bytes);
     const served = await log.read(0n, 1 << 20, { verify: true });
@@ -253,13 +258,7 @@ describe('replication state on disk', () => {
 
   for (const [rot, flip] of [['its sign bit flipped', (b: Buffer, at: number) => { b[at] ^= 0x80; }], ['zeroed (a length of 0 with the overhead)', (b: Buffer, at: number) => { b.writeInt32BE(-12, at); }]] as const) {
     it(`a stored batch whose length field is ${rot} is never walked past: reads refuse it, serve the batches before it, and truncateTo cuts at it`, async () => {
-      const { dir, mgr } = await setup();
-      const log = await mgr().createLog('t', 0);
-      await log.append(batch(2, { prefix: 'sound' }));
-      await log.append(batch(2, { prefix: 'rotten' }));
-      await log.append(batch(2, { prefix: 'later' }));
-      const file = join(dir, 't-0', '00000000000000000000.log');
-      const bytes = readFileSync(file);
+      const { mgr, log, file, bytes } = await soundRottenLater();
       flip(bytes, 12 + bytes.readInt32BE(8) + 8); // the second batch's length field
       writeFileSync(file, bytes);
       expect(batchesIn((await log.read(0n, 1 << 20, { verify: true })).records).map((b) => b.baseOffset)).toEqual([0n]);
