@@ -48,7 +48,10 @@ export interface Settings {
   offsetsReplicationFactor?: number;
   /** The controller's `unclean.leader.election.enable` (default false); a topic's override wins. */
   uncleanLeaderElection?: boolean;
-  /** Brokers in controlled shutdown: never elected, never added to an ISR (until they register again). */
+  /**
+   * More brokers to treat as in controlled shutdown (never elected, never added to an ISR), on top
+   * of those whose stored record says `shuttingDown` (the controller's source of truth).
+   */
   shuttingDown?: ReadonlySet<number>;
 }
 
@@ -125,7 +128,9 @@ export function fenceNodes(state: ClusterState, nodeIds: Iterable<number>, setti
     const node = state.nodes.get(id);
     if (!node || node.fenced || fenced.has(id)) continue;
     fenced.add(id);
-    nodes.push({ ...node, fenced: true });
+    // A fenced node is out of every election anyway; its next registration starts clean.
+    const { shuttingDown: _done, ...rest } = node;
+    nodes.push({ ...rest, fenced: true });
   }
   if (nodes.length === 0) return {};
   const after = applyChange(state, { nodes }, state.version);
@@ -190,7 +195,10 @@ export function controlledShutdown(state: ClusterState, nodeId: number, brokerEp
     });
     if (updated) topics.push({ topic: updated, previous: topic });
   }
-  const change: ClusterChange = topics.length > 0 ? { topics } : {};
+  // The mark is part of the node's stored record, so a controller that takes over honours it too.
+  const node = state.nodes.get(nodeId)!;
+  const marked: ClusterChange = node.shuttingDown ? {} : { nodes: [{ ...node, shuttingDown: true }] };
+  const change: ClusterChange = { ...marked, ...(topics.length > 0 ? { topics } : {}) };
   if (remaining > 0) return { change, remaining };
   return { change: mergeChanges(change, fenceNodes(applyChange(state, change, state.version), [nodeId], settings)), remaining };
 }
@@ -610,7 +618,7 @@ function newPartition(state: ClusterState, partition: number, replicas: number[]
 /** Brokers that may lead or join an ISR: registered as brokers, unfenced, not in controlled shutdown. */
 function electable(state: ClusterState, settings: Partial<Settings>): Set<number> {
   const out = new Set<number>();
-  for (const id of liveNodeIds(state, 'broker')) if (!settings.shuttingDown?.has(id)) out.add(id);
+  for (const id of liveNodeIds(state, 'broker')) if (!state.nodes.get(id)!.shuttingDown && !settings.shuttingDown?.has(id)) out.add(id);
   return out;
 }
 

@@ -73,11 +73,6 @@ export class Controller {
   #queue: Promise<unknown> = Promise.resolve();
   #liveness: NodeJS.Timeout | undefined;
   #producerIds = { next: 0n, end: 0n };
-  /**
-   * Brokers in controlled shutdown (in memory, like liveness): never elected nor added to an ISR
-   * until they register again or are fenced. A new term starts with none.
-   */
-  #shuttingDown = new Set<number>();
   #rebalance: NodeJS.Timeout | undefined;
 
   private constructor(options: ControllerOptions) {
@@ -93,7 +88,6 @@ export class Controller {
       offsetsPartitions: options.config.get('offsets.topic.num.partitions'),
       offsetsReplicationFactor: options.config.get('offsets.topic.replication.factor'),
       uncleanLeaderElection: options.config.get('unclean.leader.election.enable'),
-      shuttingDown: this.#shuttingDown,
       newTopicId: () => randomBytes(16).toString('hex'),
     };
   }
@@ -211,7 +205,6 @@ export class Controller {
           this.#log = log;
           this.#active = true;
           this.#producerIds = { next: 0n, end: 0n };
-          this.#shuttingDown.clear();
           this.#liveness = setInterval(() => this.#checkLiveness(), Math.min(LIVENESS_INTERVAL_MS, this.#sessionTimeoutMs / 3));
           this.#liveness.unref();
           if (this.#config.get('auto.leader.rebalance.enable')) {
@@ -349,7 +342,6 @@ export class Controller {
       if (now.length > 0) {
         for (const id of now) {
           this.#lastSeen.delete(id);
-          this.#shuttingDown.delete(id);
         }
         this.#log.warn({ nodes: now, version, timeoutMs: this.#sessionTimeoutMs }, 'fenced nodes not heard from within the session timeout');
       }
@@ -383,8 +375,7 @@ export class Controller {
         const version = await commit(change);
         this.#logOffsetsCap(state, this.#state!);
         this.#lastSeen.set(req.nodeId, performance.now());
-        this.#shuttingDown.delete(req.nodeId);
-        const { fenced: _fenced, ...registration } = this.#state!.nodes.get(req.nodeId)!;
+        const { fenced: _fenced, shuttingDown: _shuttingDown, ...registration } = this.#state!.nodes.get(req.nodeId)!;
         this.#log.info({ node: req.nodeId, roles: registration.roles, brokerEpoch, version }, 'node registered');
         return { registration: registration as NodeRegistration, version };
       }),
@@ -438,13 +429,11 @@ export class Controller {
       }),
 
       'controller.shutdownNode': (req) => this.#write(async (state, commit) => {
+        // The "shutting down" mark rides in the node's stored record (controlledShutdown sets it), so a
+        // controller taking over mid-shutdown never elects this broker either.
         const { change, remaining } = controlledShutdown(state, req.nodeId, req.brokerEpoch, this.#settings);
-        if (!isFenced(state, req.nodeId, req.brokerEpoch)) this.#shuttingDown.add(req.nodeId);
         const version = await commit(settle(state, change, this.#settings));
-        if (remaining === 0 && change.nodes?.some((n) => n.nodeId === req.nodeId && n.fenced)) {
-          this.#lastSeen.delete(req.nodeId);
-          this.#shuttingDown.delete(req.nodeId);
-        }
+        if (remaining === 0 && change.nodes?.some((n) => n.nodeId === req.nodeId && n.fenced)) this.#lastSeen.delete(req.nodeId);
         this.#log.info({ node: req.nodeId, moved: change.topics?.length ?? 0, remaining, version }, remaining === 0 ? 'controlled shutdown done; node fenced' : 'controlled shutdown');
         return { remaining, version };
       }),

@@ -351,6 +351,51 @@ describe('Controller', () => {
     expect(state.nodes.get(1)!.fenced).toBe(false);
   });
 
+  it('a controller that takes over during a controlled shutdown keeps the broker out of ISRs and elections until it registers again', async () => {
+    const first = await startController(100, { 'auto.leader.rebalance.enable': 'false' });
+    await waitFor('first active', () => first.isActive());
+    const second = await startController(101, { 'auto.leader.rebalance.enable': 'false' });
+    const toFirst = client(first);
+    const b1 = await session(toFirst, 1, ['broker']);
+    const b2 = await session(toFirst, 2, ['broker']);
+    const b3 = await session(toFirst, 3, ['broker']);
+    await toFirst.call('controller.createTopic', { name: 'r', partitions: 1, replicationFactor: 3, configs: {}, internal: false, assignments: [[1, 2, 3]] });
+    // Broker 1 alone leads 's' (RF 1): its shutdown stays in progress (remaining > 0), it is not fenced.
+    await toFirst.call('controller.createTopic', { name: 's', partitions: 1, replicationFactor: 1, configs: {}, internal: false, assignments: [[1]] });
+    expect((await toFirst.call('controller.shutdownNode', { nodeId: 1, brokerEpoch: b1.registration.brokerEpoch })).remaining).toBeGreaterThan(0);
+    const moved = (await (await reader()).load()).topics.get('r')!.partitions[0]!;
+    expect(moved).toMatchObject({ leader: 2, isr: [2, 3] });
+    expect((await (await reader()).load()).nodes.get(1)).toMatchObject({ fenced: false, shuttingDown: true });
+
+    await first.stop();
+    await waitFor('second active', () => second.isActive());
+    const rpc = client(second);
+    // The nodes' heartbeats now reach the new controller (as RedisStore's would, following the lease).
+    const beats = [b1, b2, b3].map(({ registration: r }) => setInterval(() => {
+      rpc.call('controller.heartbeat', { nodeId: r.nodeId, brokerEpoch: r.brokerEpoch }).catch(() => {});
+    }, 200));
+    cleanups.push(() => beats.forEach(clearInterval));
+    // Broker 1 still follows (its process is shutting down, not gone): its leader proposes it back.
+    const propose = (isr: number[]) => rpc.call('controller.alterPartition',
+      { nodeId: 2, brokerEpoch: b2.registration.brokerEpoch, topic: 'r', partition: 0, leaderEpoch: moved.leaderEpoch, version: moved.version, isr });
+    expect((await propose([2, 3, 1])).error).toBe('INELIGIBLE_REPLICA');
+    // So the preferred leader (1) cannot be elected, and when 2 goes, 3 leads, not 1.
+    expect((await rpc.call('controller.electLeaders', { partitions: [{ topic: 'r', partition: 0 }], unclean: false })).results[0]!.error).toBe('PREFERRED_LEADER_NOT_AVAILABLE');
+    clearInterval(beats[1]);
+    const after = await waitFor('a new leader of r-0', async () => {
+      const p = (await (await reader()).load()).topics.get('r')!.partitions[0]!;
+      return p.leader !== 2 ? p : undefined;
+    });
+    expect(after).toMatchObject({ leader: 3, isr: [3] });
+
+    // Registering again (a restarted process) ends the shutdown: the mark is gone and 1 may rejoin.
+    await session(rpc, 1, ['broker']);
+    expect((await (await reader()).load()).nodes.get(1)!.shuttingDown).toBeUndefined();
+    const { error } = await rpc.call('controller.alterPartition',
+      { nodeId: 3, brokerEpoch: b3.registration.brokerEpoch, topic: 'r', partition: 0, leaderEpoch: after.leaderEpoch, version: after.version, isr: [3, 1] });
+    expect(error).toBe('');
+  });
+
   it('a standby takes over after the active controller is killed -9 (the lease lapses), keeping live nodes live', async () => {
     const fixture = new URL('./fixtures/controller-process.ts', import.meta.url).pathname;
     const child = await startProcess(process.execPath, [fixture, redis.url, '100', String(LEASE_MS)], { ready: /active \d+/, timeoutMs: 15_000 });

@@ -13,9 +13,12 @@
  *                                       take the lease (how nodes find it; `controllerRpc` while a lease exists)
  *   runnel:version             integer  metadata version: INCR by every controller write (and every election);
  *                                       it is `MetadataSnapshot.epoch`
- *   runnel:nodes               hash     nodeId (decimal) → JSON StoredNode (BrokerRegistration + fenced)
+ *   runnel:nodes               hash     nodeId (decimal) → JSON StoredNode (BrokerRegistration + fenced, and
+ *                                       shuttingDown: true while the broker is in controlled shutdown)
  *   runnel:topics              hash     topic name → JSON TopicMetadata
  *   runnel:coordinators        JSON     [{ partition, nodeId, epoch }] sorted by partition (replaced whole)
+ *   runnel:broker-configs      hash     '' (cluster default) or nodeId (decimal) → JSON { name: value } of
+ *                                       dynamic broker configs (fields with no configs left are deleted)
  *   runnel:broker-epoch        integer  broker epochs: fenced INCR per registration
  *   runnel:producer-id         integer  the first producer id not yet handed out: fenced INCRBY count,
  *                                       the block allocated is [new - count, new)
@@ -48,6 +51,12 @@ export const CHANGES_CHANNEL = 'runnel:changes';
 /** A registered node as stored: fenced nodes stay registered (they come back with a new broker epoch). */
 export interface StoredNode extends BrokerRegistration {
   fenced: boolean;
+  /**
+   * In controlled shutdown: never elected nor added to an ISR. Stored (not kept in the controller's
+   * memory) so that a controller taking over keeps honouring it; absent when false. Cleared when the
+   * node registers again (a new record) or is fenced.
+   */
+  shuttingDown?: boolean;
 }
 
 export interface ControllerRecord {

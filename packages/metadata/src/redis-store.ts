@@ -495,7 +495,7 @@ export class RedisStore implements MetadataStore {
     const brokers = new Map<number, BrokerRegistration>();
     for (const [id, node] of [...raw.nodes].sort((a, b) => a[0] - b[0])) {
       if (node.fenced) continue;
-      const { fenced: _fenced, ...registration } = node;
+      const { fenced: _fenced, shuttingDown: _shuttingDown, ...registration } = node;
       brokers.set(id, registration);
     }
     const controller = raw.controller && raw.lease === `${raw.controller.controllerId}:${raw.controller.epoch}` ? raw.controller : null;
