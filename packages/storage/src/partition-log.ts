@@ -1,9 +1,9 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BatchError, crc32c, scanLog, validateAndAssign, type BatchInfo } from '@runnel/native';
 import type { Logger } from '@runnel/common';
 import type { OffloadPool } from '@runnel/offload';
-import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP } from './batch.ts';
+import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP, fileName } from './batch.ts';
 import { fsyncDir, readCheckpoint, unlinkIfExists, writeCheckpoint } from './checkpoint.ts';
 import type { LogConfig } from './config.ts';
 import { StorageError, errnoCode } from './errors.ts';
@@ -265,11 +265,16 @@ export class PartitionLog {
         if (segment.nextOffset > replayFrom) await segment.scan(0, null, replay);
       }
     }
-    if (truncatedAt >= 0) {
-      for (let j = truncatedAt + 1; j < bases.length; j++) {
-        await LogSegment.removeFiles(dir, bases[j]);
-        ctx.logger.warn({ topic, partition, segment: String(bases[j]) }, 'deleted a segment after a truncated one');
-      }
+    if (truncatedAt >= 0 && truncatedAt + 1 < bases.length) {
+      // Kafka deletes the segments after a truncated one; they may be intact, so they are moved
+      // aside instead (docs/on-disk-format.md, "Recovery"): an operator can restore them, and a
+      // replica re-fetches the missing offsets from its leader meanwhile.
+      const later = bases.slice(truncatedAt + 1);
+      const aside = await moveSegmentsAside(dir, later);
+      ctx.logger.warn(
+        { topic, partition, segments: later.map(String), aside, truncatedSegment: String(bases[truncatedAt]), logEndOffset: String(log.active.nextOffset) },
+        `recovery found a corrupt batch in segment ${String(bases[truncatedAt])} and moved the ${later.length} later segment(s) aside to ${aside} (not deleted): to restore them, stop the broker before it takes new writes for ${topic}-${partition} and move the files back (docs/on-disk-format.md)`,
+      );
     }
     const leo = log.active.nextOffset;
     log.logStart = opts.logStartOffset !== undefined && opts.logStartOffset > log.segments[0].baseOffset ? opts.logStartOffset : log.segments[0].baseOffset;
@@ -751,10 +756,28 @@ export class PartitionLog {
         }
         throw this.ioError(err, 'read');
       }
+      if (seg.indexSuspect) this.rebuildSuspectIndex(seg);
       if (records !== null) return result(records);
     }
     return result(EMPTY);
   }
+
+  /**
+   * A read found an offset index entry that does not start its batch (and answered by walking the
+   * segment from its start): rebuild that index once, under the writer lock, in the background.
+   */
+  private rebuildSuspectIndex(seg: LogSegment): void {
+    if (this.rebuilding.has(seg)) return;
+    this.rebuilding.add(seg);
+    this.ctx.logger.warn({ topic: this.topic, partition: this.partition, segment: String(seg.baseOffset), index: seg.indexPath }, 'an offset index entry does not point at the start of its batch: rebuilding the index from the log');
+    void this.lock
+      .run(async () => {
+        if (!seg.deleted && !this.closed) await seg.rebuildIndex();
+      })
+      .catch((err: unknown) => this.ctx.logger.warn({ topic: this.topic, partition: this.partition, segment: String(seg.baseOffset), err: String(err) }, 'could not rebuild the offset index'))
+      .finally(() => this.rebuilding.delete(seg));
+  }
+  private readonly rebuilding = new Set<LogSegment>();
 
   /** Index of the last segment with baseOffset <= offset (0 when offset is below all). */
   private floorSegment(offset: bigint): number {
@@ -1052,3 +1075,36 @@ function findRecordAtOrAfter(buf: Buffer, at: number, ts: bigint): { offset: big
   return null;
 }
 
+
+/** Prefix of the folder in a partition dir that recovery moves intact later segments into. */
+export const CORRUPT_ASIDE_PREFIX = 'corrupt-aside-';
+
+/**
+ * Move the files of the segments `bases` (log and both indexes, names unchanged) into a new
+ * `<partition dir>/corrupt-aside-<UTC time>/` folder, which the loader never reads and cleanup never
+ * deletes (unlike `.deleted`). Returns the folder's path.
+ */
+async function moveSegmentsAside(dir: string, bases: bigint[]): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  let aside = join(dir, `${CORRUPT_ASIDE_PREFIX}${stamp}`);
+  for (let n = 1; ; n++) {
+    try {
+      await mkdir(aside);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      aside = join(dir, `${CORRUPT_ASIDE_PREFIX}${stamp}-${n}`);
+    }
+  }
+  for (const base of bases) {
+    for (const ext of ['.log', '.index', '.timeindex']) {
+      const name = `${fileName(base)}${ext}`;
+      await rename(join(dir, name), join(aside, name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
+  }
+  await fsyncDir(aside);
+  await fsyncDir(dir);
+  return aside;
+}

@@ -1,7 +1,7 @@
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanLog, type BatchInfo } from '@runnel/native';
-import { BATCH_HEADER_SIZE, LOG_OVERHEAD, OFF_LAST_OFFSET_DELTA, OFF_LENGTH, fileName } from './batch.ts';
+import { BATCH_HEADER_SIZE, LOG_OVERHEAD, OFF_LAST_OFFSET_DELTA, OFF_LENGTH, OFF_MAGIC, OFF_MAX_TIMESTAMP, fileName } from './batch.ts';
 import { unlinkIfExists } from './checkpoint.ts';
 import { StorageError } from './errors.ts';
 import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
@@ -59,6 +59,8 @@ export class LogSegment {
   createdMs: number;
   private bytesSinceLastIndexEntry = 0;
   deleted = false;
+  /** A read found an offset index entry that is not on its batch: the owner rebuilds the index (`rebuildIndex`). */
+  indexSuspect = false;
 
   private constructor(dir: string, baseOffset: bigint, options: SegmentOptions, fh: FileHandle, size: number, index: OffsetIndex, timeIndex: TimeIndex) {
     this.dir = dir;
@@ -144,7 +146,13 @@ export class LogSegment {
       seg.nextOffset = upperBound;
       return { segment: seg, truncatedBytes: 0, rebuilt: false };
     }
-    // Last segment: walk the tail after the last index entry to find nextOffset and the max timestamp.
+    // Last segment: every index entry must sit on its batch (an entry pointing inside a batch
+    // passes sanityCheck but would send reads astray), then walk the tail after the last entry to
+    // find nextOffset and the max timestamp.
+    if (!(await seg.indexEntriesOnBatches())) {
+      const r = await seg.recover(null);
+      return { segment: seg, truncatedBytes: r.truncatedBytes, rebuilt: true };
+    }
     const from = index.lastEntry()?.position ?? 0;
     const scan = await seg.scan(from, null, (b) => seg.trackTimestamp(b));
     if (scan.validEnd !== size) {
@@ -348,16 +356,29 @@ export class LogSegment {
     const { size, fh, index } = this;
     // 1. Locate the first batch with lastOffset >= offset: walk headers from the index entry with
     //    small reads (an entry names its batch's last offset, so the target is usually one batch on).
-    let pos = index.lookup(offset).position;
+    const entry = index.lookup(offset);
+    let pos = entry.position;
     let win: Buffer = EMPTY;
     let winPos = 0;
     let firstLen = 0;
+    let checkEntry = pos > 0;
     for (;;) {
-      if (pos + BATCH_HEADER_SIZE > size) return null;
-      if (pos < winPos || pos + BATCH_HEADER_SIZE > winPos + win.length) {
+      if (pos + BATCH_HEADER_SIZE > size) {
+        if (!checkEntry) return null;
+      } else if (pos < winPos || pos + BATCH_HEADER_SIZE > winPos + win.length) {
         winPos = pos;
         win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW), fh);
-        if (win.length < BATCH_HEADER_SIZE) return null;
+        if (win.length < BATCH_HEADER_SIZE && !checkEntry) return null;
+      }
+      // The index entry must name the batch at its position; otherwise (a damaged .index) walk
+      // from the segment start, which needs no index, and let the owner rebuild the index.
+      if (checkEntry) {
+        checkEntry = false;
+        if (pos + BATCH_HEADER_SIZE > size || win.length < BATCH_HEADER_SIZE || !this.#entryOnBatch(win, pos - winPos, entry.offset, size - pos)) {
+          this.indexSuspect = true;
+          pos = 0;
+          continue;
+        }
       }
       const at = pos - winPos;
       const len = LOG_OVERHEAD + win.readInt32BE(at + OFF_LENGTH);
@@ -390,6 +411,55 @@ export class LogSegment {
       total += len;
     }
     return buf.subarray(0, e);
+  }
+
+  /**
+   * Does the header at `buf[at]` (with `room` bytes of the segment from there) start a batch that
+   * holds `entryOffset`? Magic 2, a length that fits, base offset <= entryOffset <= last offset,
+   * and not below the segment's base.
+   */
+  #entryOnBatch(buf: Buffer, at: number, entryOffset: bigint, room: number): boolean {
+    if (buf[at + OFF_MAGIC] !== 2) return false;
+    const len = LOG_OVERHEAD + buf.readInt32BE(at + OFF_LENGTH);
+    if (len < BATCH_HEADER_SIZE || len > room) return false;
+    const base = buf.readBigInt64BE(at);
+    const last = base + BigInt(buf.readInt32BE(at + OFF_LAST_OFFSET_DELTA));
+    return base >= this.baseOffset && base <= entryOffset && entryOffset <= last;
+  }
+
+  async #entryOnBatchAt(position: number, entryOffset: bigint): Promise<boolean> {
+    if (position + BATCH_HEADER_SIZE > this.size) return false;
+    const header = await this.readAt(position, BATCH_HEADER_SIZE);
+    return header.length === BATCH_HEADER_SIZE && this.#entryOnBatch(header, 0, entryOffset, this.size - position);
+  }
+
+  /** Every offset index entry sits on the start of the batch it names (one header read per entry). */
+  async indexEntriesOnBatches(): Promise<boolean> {
+    const index = this.index;
+    for (let i = 0; i < index.entries; i++) {
+      const e = index.entry(i);
+      if (!(await this.#entryOnBatchAt(e.position, e.offset))) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Rebuild both indexes from the log without changing it (a read found a misplaced entry). New
+   * index objects: a read in flight keeps the old ones. The caller serializes this with appends.
+   */
+  async rebuildIndex(): Promise<void> {
+    this.index = new OffsetIndex(this.indexPath, this.baseOffset, this.options.segmentIndexBytes);
+    this.timeIndex = new TimeIndex(this.timeIndexPath, this.baseOffset, this.options.segmentIndexBytes);
+    this.bytesSinceLastIndexEntry = 0;
+    const size = this.size;
+    for await (const { position, buf, at } of this.batchesFrom(0, () => {})) {
+      const len = LOG_OVERHEAD + buf.readInt32BE(at + OFF_LENGTH);
+      if (position + len > size) break;
+      this.indexBatch({ lastOffset: buf.readBigInt64BE(at) + BigInt(buf.readInt32BE(at + OFF_LAST_OFFSET_DELTA)), maxTimestamp: buf.readBigInt64BE(at + OFF_MAX_TIMESTAMP), size: len }, position);
+    }
+    this.indexSuspect = false;
+    await this.index.flush(false);
+    await this.timeIndex.flush(false);
   }
 
   /** A stored batch header whose length cannot be (CORRUPT_MESSAGE: never served; replication repairs it). */
@@ -433,7 +503,9 @@ export class LogSegment {
   async truncateTo(offset: bigint): Promise<number> {
     if (offset >= this.nextOffset) return 0;
     let cut = this.size;
-    const start = this.index.lookup(offset).position;
+    const entry = this.index.lookup(offset);
+    // A damaged entry would make the walk below cut at a "rotten" batch that is only a misplaced index.
+    const start = entry.position > 0 && !(await this.#entryOnBatchAt(entry.position, entry.offset)) ? 0 : entry.position;
     // A rotten batch on the way is cut too: nothing from it on can be read (a repair truncates at it).
     for await (const { position, buf, at } of this.batchesFrom(start, (rotten) => { cut = rotten; })) {
       const last = buf.readBigInt64BE(at) + BigInt(buf.readInt32BE(at + OFF_LAST_OFFSET_DELTA));

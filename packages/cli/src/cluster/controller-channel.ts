@@ -89,6 +89,12 @@ export function controllerChannel(options: { locate: () => Address | null; retry
       const res = await rpc.call('controller.alterTopicConfigs', { name, set, remove });
       return { topic: topicOf(res.topic), version: res.version };
     }),
+    alterBrokerConfigs: (nodeId, configs) => call('alterBrokerConfigs', async (rpc) => {
+      const set: Record<string, string> = {};
+      const remove: string[] = [];
+      for (const [k, v] of Object.entries(configs)) if (v === null) remove.push(k); else set[k] = v;
+      return rpc.call('controller.alterBrokerConfigs', { nodeId: nodeId ?? -1, set, remove });
+    }),
     allocateProducerId: () => call('allocateProducerId', async (rpc) => (await rpc.call('controller.allocateProducerId', {})).producerId),
     // ISR proposals are compare-and-set on the partition's version: a repeat of one that landed is refused, never applied twice.
     alterPartition: (request) => call('alterPartition', async (rpc) => {
