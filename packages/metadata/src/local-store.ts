@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MetadataError } from './errors.ts';
 import type {
@@ -376,13 +376,21 @@ export class LocalStore implements MetadataStore {
   async #persist(): Promise<void> {
     await mkdir(dirname(this.#path), { recursive: true });
     const tmp = `${this.#path}.tmp`;
-    const file = await open(tmp, 'w');
     try {
-      await file.writeFile(JSON.stringify(this.#state, null, 1));
-      await file.datasync();
-    } finally {
-      await file.close();
+      const file = await open(tmp, 'w');
+      try {
+        await file.writeFile(JSON.stringify(this.#state, null, 1));
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, this.#path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+      // A full disk is retryable: the old file is whole, the change is rolled back by #write.
+      await unlink(tmp).catch(() => {});
+      throw new MetadataError('STORE_UNAVAILABLE', `${this.#path}: no space left to write the metadata file`, { cause: err, retriable: true });
     }
-    await rename(tmp, this.#path);
   }
 }
