@@ -32,7 +32,7 @@ import type {
   AlterPartitionResult, ClusterChange, ClusterState, CoordinatorAssignment, ElectionResult, NodeRole, PartitionState, ReassignmentInput,
   ReassignmentResult, StoredNode, TopicMetadata,
 } from '@runnel/metadata';
-import { MetadataError, checkDeletable, validateTopicName } from '@runnel/metadata';
+import { MetadataError, checkDeletable, checkPartitionsPerRequest, validateTopicName } from '@runnel/metadata';
 import type { AlterPartitionRequest, CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
 import { ControllerError } from './errors.ts';
 
@@ -681,6 +681,7 @@ function elect(p: PartitionState, eligible: ReadonlySet<number>, unclean: boolea
  * goes to a rack (then a broker) that has none of the partition's replicas yet, while one remains.
  */
 function placeReplicas(state: ClusterState, partitions: number, replicationFactor: number, firstPartition: number, start: number): number[][] {
+  checkPartitionsPerRequest(partitions); // before the arrays below are built
   if (!Number.isInteger(replicationFactor) || replicationFactor < 1) {
     throw new MetadataError('INVALID_REPLICATION_FACTOR', 'Replication factor must be larger than 0.');
   }
@@ -750,6 +751,7 @@ function existingStart(state: ClusterState, topic: TopicMetadata): number {
 
 /** Explicit assignments: LocalStore's shape check and brokers that exist (any replication factor). */
 function checkAssignments(state: ClusterState, assignments: number[][], expected: number): number[][] {
+  checkPartitionsPerRequest(assignments.length);
   if (assignments.length !== expected || assignments.some((r) => r.length === 0 || new Set(r).size !== r.length)) {
     throw new MetadataError('INVALID_REPLICA_ASSIGNMENT', `replica assignment must list ${expected} partition(s), each with distinct brokers`);
   }

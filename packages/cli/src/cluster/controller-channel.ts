@@ -8,7 +8,7 @@ import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
 /** Metadata error codes (the controller's refusals arrive as these remote codes); the Record keeps it complete. */
 const METADATA_CODES = new Set(Object.keys({
   TOPIC_ALREADY_EXISTS: true, UNKNOWN_TOPIC: true, INVALID_PARTITIONS: true, INVALID_REPLICATION_FACTOR: true,
-  INVALID_REPLICA_ASSIGNMENT: true, INVALID_TOPIC_NAME: true, CLUSTER_ID_MISMATCH: true, STALE_EPOCH: true,
+  INVALID_REPLICA_ASSIGNMENT: true, INVALID_TOPIC_NAME: true, POLICY_VIOLATION: true, CLUSTER_ID_MISMATCH: true, STALE_EPOCH: true,
   CONFLICT: true, STORE_UNAVAILABLE: true, CORRUPT_STATE: true, DUPLICATE_BROKER_REGISTRATION: true,
 } satisfies Record<MetadataErrorCode, true>));
 
