@@ -10,7 +10,6 @@ export type {
   AlterPartitionRequest,
   AlterPartitionResponse,
   AlterTopicConfigsRequest,
-  AlterBrokerConfigsRequest,
   AppendRequest,
   AppendResponse,
   CreatePartitionsRequest,

@@ -18,7 +18,11 @@ import { open, readFile } from 'node:fs/promises';
  * An entry is added when more than `index.interval.bytes` of batches were appended since the last
  * one. Both are strictly increasing in offset (time index: non-decreasing in timestamp), so lookups
  * are binary searches. There is no checksum: on an unclean start the indexes of recovered segments
- * are rebuilt from the log, and every loaded index passes `sanityCheck` or is rebuilt.
+ * are rebuilt from the log, and every loaded index passes `sanityCheck` or is rebuilt. An entry
+ * must also name the batch that starts at its position (base offset <= entry offset <= last
+ * offset), which sanityCheck cannot see: the active segment's entries are all checked on load,
+ * and every read checks the entry it uses (LogSegment.read); a misplaced entry is never followed,
+ * the read walks from the segment start and the index is rebuilt.
  */
 abstract class EntryFile {
   readonly path: string;
@@ -163,6 +167,11 @@ export class OffsetIndex extends EntryFile {
     let n = this.count;
     while (n > 0 && this.buf.readInt32BE((n - 1) * 8 + 4) >= position) n--;
     this.truncateEntries(n);
+  }
+
+  /** Entry `i` (0 <= i < entries). */
+  entry(i: number): { offset: bigint; position: number } {
+    return { offset: this.baseOffset + BigInt(this.buf.readInt32BE(i * 8)), position: this.buf.readInt32BE(i * 8 + 4) };
   }
 
   lastEntry(): { offset: bigint; position: number } | null {
