@@ -32,7 +32,7 @@ import type {
   AlterPartitionResult, ClusterChange, ClusterState, CoordinatorAssignment, ElectionResult, NodeRole, PartitionState, ReassignmentInput,
   ReassignmentResult, StoredNode, TopicMetadata,
 } from '@runnel/metadata';
-import { MetadataError, checkDeletable, validateTopicName } from '@runnel/metadata';
+import { MetadataError, checkDeletable, checkPartitionsPerRequest, validateTopicName } from '@runnel/metadata';
 import type { AlterPartitionRequest, CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
 import { ControllerError } from './errors.ts';
 
@@ -71,7 +71,8 @@ export function isFenced(state: ClusterState, nodeId: number, brokerEpoch: numbe
 }
 
 export function isEmpty(change: ClusterChange): boolean {
-  return change.clusterId === undefined && !change.nodes?.length && !change.topics?.length && !change.deleteTopics?.length && change.coordinators === undefined;
+  return change.clusterId === undefined && !change.nodes?.length && !change.topics?.length && !change.deleteTopics?.length && change.coordinators === undefined
+    && !change.brokerConfigs?.length;
 }
 
 // ------------------------------------------------------------------------------------ membership
@@ -534,6 +535,18 @@ export function alterTopicConfigs(state: ClusterState, name: string, set: Record
   return { change: { topics: [{ topic: updated, previous: topic }] }, topic: updated };
 }
 
+/**
+ * Dynamic broker configs of node `nodeId` (null = the cluster-wide default): `set` over the ones
+ * held, then `remove`. Names and values were validated by the node that took the request.
+ */
+export function alterBrokerConfigs(state: ClusterState, nodeId: number | null, set: Record<string, string>, remove: string[]): ClusterChange {
+  if (nodeId !== null && (!Number.isInteger(nodeId) || nodeId < 0)) throw new ControllerError('BAD_REQUEST', `broker id must be a non-negative integer, got ${nodeId}`);
+  const key = nodeId === null ? '' : String(nodeId);
+  const configs = { ...state.brokerConfigs?.get(key), ...set };
+  for (const name of remove) delete configs[name];
+  return { brokerConfigs: [{ key, configs }] };
+}
+
 // ------------------------------------------------------------------------------------ applying and merging changes
 
 /** The state after a committed change (what ControllerStore.load() would now return). */
@@ -550,6 +563,7 @@ export function applyChange(state: ClusterState, change: ClusterChange, version:
     nodes,
     topics,
     coordinators: change.coordinators ? new Map(change.coordinators) : state.coordinators,
+    ...brokerConfigsAfter(state, change),
   };
 }
 
@@ -579,7 +593,21 @@ export function mergeChanges(a: ClusterChange, b: ClusterChange): ClusterChange 
   if (deletes.size > 0) out.deleteTopics = [...deletes.values()];
   const coordinators = b.coordinators ?? a.coordinators;
   if (coordinators !== undefined) out.coordinators = coordinators;
+  const brokerConfigs = new Map<string, { key: string; configs: Record<string, string> }>();
+  for (const entry of [...(a.brokerConfigs ?? []), ...(b.brokerConfigs ?? [])]) brokerConfigs.set(entry.key, entry);
+  if (brokerConfigs.size > 0) out.brokerConfigs = [...brokerConfigs.values()];
   return out;
+}
+
+/** `{ brokerConfigs }` after `change` (empty entries deleted), or nothing when neither holds any. */
+function brokerConfigsAfter(state: ClusterState, change: ClusterChange): Pick<ClusterState, 'brokerConfigs'> {
+  if (!change.brokerConfigs?.length) return state.brokerConfigs ? { brokerConfigs: state.brokerConfigs } : {};
+  const brokerConfigs = new Map(state.brokerConfigs);
+  for (const { key, configs } of change.brokerConfigs) {
+    if (Object.keys(configs).length > 0) brokerConfigs.set(key, configs);
+    else brokerConfigs.delete(key);
+  }
+  return { brokerConfigs };
 }
 
 // ------------------------------------------------------------------------------------ helpers
@@ -653,6 +681,7 @@ function elect(p: PartitionState, eligible: ReadonlySet<number>, unclean: boolea
  * goes to a rack (then a broker) that has none of the partition's replicas yet, while one remains.
  */
 function placeReplicas(state: ClusterState, partitions: number, replicationFactor: number, firstPartition: number, start: number): number[][] {
+  checkPartitionsPerRequest(partitions); // before the arrays below are built
   if (!Number.isInteger(replicationFactor) || replicationFactor < 1) {
     throw new MetadataError('INVALID_REPLICATION_FACTOR', 'Replication factor must be larger than 0.');
   }
@@ -722,6 +751,7 @@ function existingStart(state: ClusterState, topic: TopicMetadata): number {
 
 /** Explicit assignments: LocalStore's shape check and brokers that exist (any replication factor). */
 function checkAssignments(state: ClusterState, assignments: number[][], expected: number): number[][] {
+  checkPartitionsPerRequest(assignments.length);
   if (assignments.length !== expected || assignments.some((r) => r.length === 0 || new Set(r).size !== r.length)) {
     throw new MetadataError('INVALID_REPLICA_ASSIGNMENT', `replica assignment must list ${expected} partition(s), each with distinct brokers`);
   }

@@ -4,7 +4,7 @@ import { MetadataError, newClusterId, type ClusterChange, type ClusterState, typ
 import { RpcServer, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import {
-  alterPartition, alterReassignments, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
+  alterBrokerConfigs, alterPartition, alterReassignments, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
   expiredNodes, fenceNodes, isEmpty, isFenced, rebalanceLeaders, refuseDuplicate, registerNode, settle, type Settings,
 } from './cluster-state.ts';
 import { ControllerError } from './errors.ts';
@@ -414,6 +414,13 @@ export class Controller {
         const version = await commit(settle(state, change, this.#settings));
         this.#log.info({ topic: topic.name, set: req.set, remove: req.remove, version }, 'topic configs altered');
         return { topic: this.#state!.topics.get(topic.name) ?? topic, version };
+      }),
+
+      'controller.alterBrokerConfigs': (req) => this.#write(async (state, commit) => {
+        const nodeId = req.nodeId < 0 ? null : req.nodeId;
+        const version = await commit(alterBrokerConfigs(state, nodeId, req.set ?? {}, req.remove ?? []));
+        this.#log.info({ node: nodeId ?? 'default', set: req.set, remove: req.remove, version }, 'broker configs altered');
+        return { version };
       }),
 
       'controller.alterPartition': (req) => this.#write(async (state, commit) => {

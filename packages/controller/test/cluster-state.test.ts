@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import { MetadataError, type ClusterChange, type ClusterState, type StoredNode, type TopicMetadata } from '@runnel/metadata';
 import {
-  alterPartition, alterReassignments, alterTopicConfigs, applyChange, assignCoordinators, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
+  alterBrokerConfigs, alterPartition, alterReassignments, alterTopicConfigs, applyChange, assignCoordinators, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
   ensureOffsetsTopic, expiredNodes, fenceNode, fenceNodes, isEmpty, isFenced, mergeChanges, rebalanceLeaders, registerNode, settle,
   type RegistrationInput, type Settings,
 } from '../src/cluster-state.ts';
@@ -247,6 +247,20 @@ describe('topic operations (LocalStore checks)', () => {
     state = applyChange(state, createTopic(state, req({ configs: { a: '1', b: '2' } }), 'x').change, 5);
     expect(alterTopicConfigs(state, 't', { c: '3', a: '9' }, ['b']).topic.configs).toEqual({ a: '9', c: '3' });
     expect(deleteTopic(state, 't')).toEqual({ deleteTopics: [{ name: 't', previous: state.topics.get('t') }] });
+  });
+
+  it('alters dynamic broker configs of a node or of the cluster default; an emptied entry goes', () => {
+    let state = two();
+    state = applyChange(state, alterBrokerConfigs(state, null, { 'leader.replication.throttled.rate': '10' }, []), state.version + 1);
+    state = applyChange(state, alterBrokerConfigs(state, 2, { a: '1', b: '2' }, []), state.version + 1);
+    state = applyChange(state, mergeChanges(alterBrokerConfigs(state, 1, { x: '1' }, []), alterBrokerConfigs(state, 2, { c: '3' }, ['a'])), state.version + 1);
+    expect(state.brokerConfigs?.get('1')).toEqual({ x: '1' });
+    state = applyChange(state, alterBrokerConfigs(state, 1, {}, ['x']), state.version + 1);
+    expect(state.brokerConfigs).toEqual(new Map([['', { 'leader.replication.throttled.rate': '10' }], ['2', { b: '2', c: '3' }]]));
+    state = applyChange(state, alterBrokerConfigs(state, 2, {}, ['b', 'c']), state.version + 1);
+    expect(state.brokerConfigs).toEqual(new Map([['', { 'leader.replication.throttled.rate': '10' }]]));
+    expect(isEmpty(alterBrokerConfigs(state, 1, {}, []))).toBe(false);
+    expect(() => alterBrokerConfigs(state, -2, {}, [])).toThrow(/non-negative/);
   });
 
   it('refuses to delete __consumer_offsets (Kafka\'s internal topic; INVALID_TOPIC_EXCEPTION on the wire)', () => {

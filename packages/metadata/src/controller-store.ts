@@ -26,6 +26,8 @@ export interface ClusterState {
   nodes: Map<number, StoredNode>;
   topics: Map<string, TopicMetadata>;
   coordinators: Map<number, CoordinatorAssignment>;
+  /** Dynamic broker configs: '' = cluster default, else a node id (decimal). Absent = none. */
+  brokerConfigs?: Map<string, Record<string, string>>;
 }
 
 /**
@@ -41,6 +43,8 @@ export interface ClusterChange {
   deleteTopics?: { name: string; previous: TopicMetadata }[];
   /** Replaces the whole map. */
   coordinators?: Map<number, CoordinatorAssignment>;
+  /** Dynamic broker configs, each entry replaced whole ('' = cluster default); empty configs delete it. */
+  brokerConfigs?: { key: string; configs: Record<string, string> }[];
 }
 
 // Every fenced script starts with the same check (docs/metadata.md, rule 2): KEYS[1] = controller epoch,
@@ -84,9 +88,10 @@ return redis.call('INCRBY', KEYS[3], ARGV[3])
 `;
 
 /**
- * KEYS: epoch, lease, cluster-id, nodes, topics, coordinators, version.
+ * KEYS: epoch, lease, cluster-id, nodes, topics, coordinators, version, broker-configs.
  * ARGV: epoch, lease value, change JSON, channel. The change JSON holds the stored strings:
- *   { clusterId?, nodes: [[id, json]], topics: [[name, json, previousJson | '']], deletes: [[name, previousJson]], coordinators?: json }
+ *   { clusterId?, nodes: [[id, json]], topics: [[name, json, previousJson | '']], deletes: [[name, previousJson]], coordinators?: json,
+ *     brokerConfigs?: [[key, json | '']] ('' deletes the key) }
  * All checks come before any write, so a refused change writes nothing.
  */
 const COMMIT = FENCE + `
@@ -113,6 +118,11 @@ for _, n in ipairs(c.nodes) do redis.call('HSET', KEYS[4], n[1], n[2]) end
 for _, t in ipairs(c.topics) do redis.call('HSET', KEYS[5], t[1], t[2]) end
 for _, d in ipairs(c.deletes) do redis.call('HDEL', KEYS[5], d[1]) end
 if c.coordinators then redis.call('SET', KEYS[6], c.coordinators) end
+if c.brokerConfigs then
+  for _, b in ipairs(c.brokerConfigs) do
+    if b[2] == '' then redis.call('HDEL', KEYS[8], b[1]) else redis.call('HSET', KEYS[8], b[1], b[2]) end
+  end
+end
 local v = redis.call('INCR', KEYS[7])
 redis.call('PUBLISH', ARGV[4], v)
 return v
@@ -236,7 +246,10 @@ export class ControllerStore {
     try {
       const raw = await readCluster(this.#require().redis);
       this.#highestEpoch = Math.max(this.#highestEpoch, raw.controllerEpoch);
-      return { clusterId: raw.clusterId, version: raw.version, controllerEpoch: raw.controllerEpoch, nodes: raw.nodes, topics: raw.topics, coordinators: raw.coordinators };
+      return {
+        clusterId: raw.clusterId, version: raw.version, controllerEpoch: raw.controllerEpoch, nodes: raw.nodes, topics: raw.topics, coordinators: raw.coordinators,
+        brokerConfigs: raw.brokerConfigs,
+      };
     } catch (err) {
       throw mapRedisError(err);
     }
@@ -252,13 +265,16 @@ export class ControllerStore {
       topics: (change.topics ?? []).map((t) => [t.topic.name, canonicalJson(t.topic), t.previous ? canonicalJson(t.previous) : '']),
       deletes: (change.deleteTopics ?? []).map((d) => [d.name, canonicalJson(d.previous)]),
       ...(change.coordinators ? { coordinators: encodeCoordinators(change.coordinators) } : {}),
+      ...(change.brokerConfigs?.length
+        ? { brokerConfigs: change.brokerConfigs.map((b) => [b.key, Object.keys(b.configs).length > 0 ? canonicalJson(b.configs) : '']) }
+        : {}),
     };
     for (const t of change.topics ?? []) {
       if (t.previous && t.previous.name !== t.topic.name) throw new MetadataError('CONFLICT', `topic change renames ${t.previous.name} to ${t.topic.name}`);
     }
     try {
       return Number(await redis.eval(
-        COMMIT, 7, KEYS.controllerEpoch, KEYS.lease, KEYS.clusterId, KEYS.nodes, KEYS.topics, KEYS.coordinators, KEYS.version,
+        COMMIT, 8, KEYS.controllerEpoch, KEYS.lease, KEYS.clusterId, KEYS.nodes, KEYS.topics, KEYS.coordinators, KEYS.version, KEYS.brokerConfigs,
         String(held.epoch), held.value, jsonForLua(encoded), CHANGES_CHANNEL,
       ));
     } catch (err) {

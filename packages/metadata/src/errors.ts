@@ -7,6 +7,8 @@ export type MetadataErrorCode =
   | 'INVALID_REPLICATION_FACTOR'
   | 'INVALID_REPLICA_ASSIGNMENT'
   | 'INVALID_TOPIC_NAME'
+  /** Kafka's POLICY_VIOLATION: a request beyond a fixed bound (partitions per request). */
+  | 'POLICY_VIOLATION'
   | 'CLUSTER_ID_MISMATCH'
   | 'STALE_EPOCH'
   /** A controller write whose `previous` no longer matches what Redis holds (compare-and-set). */

@@ -4,7 +4,7 @@ export type {
 } from './types.ts';
 export { MetadataError, type MetadataErrorCode } from './errors.ts';
 export { LocalStore, newClusterId } from './local-store.ts';
-export { assignReplicas, checkDeletable, validateTopicName } from './validate.ts';
+export { MAX_PARTITIONS_PER_REQUEST, assignReplicas, checkDeletable, checkPartitionsPerRequest, validateTopicName } from './validate.ts';
 export { ControllerStore, type ControllerStoreOptions, type ClusterChange, type ClusterState, type StoredNode } from './controller-store.ts';
 export { redisOptionsFromUrl } from './redis-layout.ts';
 export { RedisStore, type RedisStoreOptions } from './redis-store.ts';

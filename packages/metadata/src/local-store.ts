@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MetadataError } from './errors.ts';
 import type {
@@ -13,7 +13,10 @@ import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts
  * file, fsync it, rename over the old one), so a crash leaves either the old or the new state.
  *
  *   { "version": 1, "clusterId": "...", "epoch": 7, "brokerEpoch": 2, "nextProducerId": "1000",
- *     "topics": [ TopicMetadata... ] }
+ *     "topics": [ TopicMetadata... ], "brokerConfigs"?: { "": {...}, "1": {...} } }
+ *
+ * `brokerConfigs` (dynamic broker configs, key '' = cluster default, else a node id) is absent in
+ * files written before it existed.
  */
 interface PersistedState {
   version: 1;
@@ -22,6 +25,7 @@ interface PersistedState {
   brokerEpoch: number;
   nextProducerId: string;
   topics: TopicMetadata[];
+  brokerConfigs?: Record<string, Record<string, string>>;
 }
 
 /** Kafka's cluster id: 16 random bytes, base64url without padding (22 characters). */
@@ -93,6 +97,7 @@ export class LocalStore implements MetadataStore {
       coordinators: new Map(),
       controllerRpc: null,
       epoch: state.epoch,
+      brokerConfigs: new Map(Object.entries(state.brokerConfigs ?? {})),
     };
     return this.#snapshot;
   }
@@ -183,6 +188,23 @@ export class LocalStore implements MetadataStore {
       const updated = { ...topic, configs: merged };
       this.#replaceTopic(updated);
       return { result: updated, event: { type: 'topic-updated', topic: updated } };
+    });
+  }
+
+  alterBrokerConfigs(nodeId: number | null, configs: Record<string, string | null>): Promise<void> {
+    return this.#write(() => {
+      const state = this.#require();
+      const key = nodeId === null ? '' : String(nodeId);
+      const all = { ...state.brokerConfigs };
+      const merged = { ...all[key] };
+      for (const [k, v] of Object.entries(configs)) {
+        if (v === null) delete merged[k];
+        else merged[k] = v;
+      }
+      if (Object.keys(merged).length > 0) all[key] = merged;
+      else delete all[key];
+      state.brokerConfigs = all;
+      return { result: undefined, event: undefined };
     });
   }
 
@@ -354,13 +376,21 @@ export class LocalStore implements MetadataStore {
   async #persist(): Promise<void> {
     await mkdir(dirname(this.#path), { recursive: true });
     const tmp = `${this.#path}.tmp`;
-    const file = await open(tmp, 'w');
     try {
-      await file.writeFile(JSON.stringify(this.#state, null, 1));
-      await file.datasync();
-    } finally {
-      await file.close();
+      const file = await open(tmp, 'w');
+      try {
+        await file.writeFile(JSON.stringify(this.#state, null, 1));
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, this.#path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+      // A full disk is retryable: the old file is whole, the change is rolled back by #write.
+      await unlink(tmp).catch(() => {});
+      throw new MetadataError('STORE_UNAVAILABLE', `${this.#path}: no space left to write the metadata file`, { cause: err, retriable: true });
     }
-    await rename(tmp, this.#path);
   }
 }

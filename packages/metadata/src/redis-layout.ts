@@ -42,6 +42,7 @@ export const KEYS = {
   nodes: 'runnel:nodes',
   topics: 'runnel:topics',
   coordinators: 'runnel:coordinators',
+  brokerConfigs: 'runnel:broker-configs',
   brokerEpoch: 'runnel:broker-epoch',
   producerId: 'runnel:producer-id',
 } as const;
@@ -137,14 +138,16 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     .get(KEYS.coordinators)
     .get(KEYS.controller)
     .get(KEYS.lease)
+    .hgetall(KEYS.brokerConfigs)
     .exec();
   if (!replies) throw new MetadataError('STORE_UNAVAILABLE', 'Redis transaction was aborted', { retriable: true });
   const values = replies.map(([err, v]) => {
     if (err) throw err;
     return v;
   });
-  const [clusterId, version, epoch, nodes, topics, coordinators, controller, lease] = values as [
+  const [clusterId, version, epoch, nodes, topics, coordinators, controller, lease, brokerConfigs] = values as [
     string | null, string | null, string | null, Record<string, string>, Record<string, string>, string | null, string | null, string | null,
+    Record<string, string>,
   ];
   const coord = new Map<number, CoordinatorAssignment>();
   if (coordinators) {
@@ -159,6 +162,7 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     nodes: new Map(Object.entries(nodes).map(([id, json]) => [Number(id), decodeJson<StoredNode>(`${KEYS.nodes}/${id}`, json)])),
     topics: new Map(Object.entries(topics).map(([name, json]) => [name, decodeJson<TopicMetadata>(`${KEYS.topics}/${name}`, json)])),
     coordinators: coord,
+    brokerConfigs: new Map(Object.entries(brokerConfigs).map(([key, json]) => [key, decodeJson<Record<string, string>>(`${KEYS.brokerConfigs}/${key}`, json)])),
     controller: controller ? decodeJson<ControllerRecord>(KEYS.controller, controller) : null,
     lease,
   };

@@ -304,6 +304,14 @@ export class RedisStore implements MetadataStore {
     return results;
   }
 
+  /** Dynamic broker configs through the controller; resolves once the snapshot holds them. */
+  async alterBrokerConfigs(nodeId: number | null, configs: Record<string, string | null>): Promise<void> {
+    this.#refuseIfDetached();
+    if (!this.#o.writer.alterBrokerConfigs) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot alter broker configs');
+    const { version } = await this.#o.writer.alterBrokerConfigs(nodeId, configs);
+    await this.#reach(version);
+  }
+
   /** The registration of the running session (it changes when the node registers again), if any. */
   registration(): BrokerRegistration | undefined {
     return this.#session?.registration;
@@ -507,6 +515,7 @@ export class RedisStore implements MetadataStore {
       topics: new Map([...raw.topics].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))),
       coordinators: raw.coordinators,
       epoch: raw.version,
+      brokerConfigs: raw.brokerConfigs ?? new Map(),
     };
     const previous = this.#snapshot;
     this.#snapshot = next;

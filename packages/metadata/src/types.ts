@@ -112,6 +112,13 @@ export interface MetadataSnapshot {
   controllerRpc: RpcAddress | null;
   /** Increases with every change; receivers ignore snapshots older than the one they hold. */
   epoch: number;
+  /**
+   * Dynamic broker configs (Kafka's `kafka-configs --entity-type brokers`), set at runtime with
+   * (Incremental)AlterConfigs: key '' = the cluster-wide default (`<default>`), else a node id in
+   * decimal; values are overrides only. A node id's entry wins over the default, which wins over
+   * the node's static config. Absent (or empty) when none was ever set.
+   */
+  brokerConfigs?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 export type MetadataEvent =
@@ -171,6 +178,13 @@ export interface MetadataStore {
    * answer the API with an error.
    */
   alterPartitionReassignments?(reassignments: ReassignmentInput[]): Promise<ReassignmentResult[]>;
+  /**
+   * Sets (string) or removes (null) dynamic broker configs of node `nodeId`, or with null the
+   * cluster-wide default; resolves once this store's snapshot holds them (`brokerConfigs`).
+   * Names and values are the caller's to validate. Optional: stores without it answer
+   * AlterConfigs for brokers with an error.
+   */
+  alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<void>;
 }
 
 export interface AlterPartitionInput {
@@ -223,4 +237,5 @@ export interface MetadataWriter {
   shutdownNode(nodeId: number, brokerEpoch: number): Promise<{ remaining: number; version: number }>;
   electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<{ results: ElectionResult[]; version: number }>;
   alterReassignments?(reassignments: ReassignmentInput[]): Promise<{ results: ReassignmentResult[]; version: number }>;
+  alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<{ version: number }>;
 }

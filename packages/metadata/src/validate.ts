@@ -19,8 +19,24 @@ export function checkDeletable(name: string): void {
   }
 }
 
+/**
+ * Kafka's controller bound (ReplicationControlManager.MAX_PARTITIONS_PER_BATCH): one CreateTopics
+ * or CreatePartitions request creates at most this many partitions. Checked before any placement
+ * array is built, so a request for 2,147,483,647 partitions is refused at once instead of growing
+ * the process until it dies.
+ */
+export const MAX_PARTITIONS_PER_REQUEST = 10_000;
+
+/** Refuses `count` new partitions in one request beyond MAX_PARTITIONS_PER_REQUEST (Kafka's POLICY_VIOLATION and message). */
+export function checkPartitionsPerRequest(count: number): void {
+  if (count > MAX_PARTITIONS_PER_REQUEST) {
+    throw new MetadataError('POLICY_VIOLATION', `Excessively large number of partitions per request (${count} requested, at most ${MAX_PARTITIONS_PER_REQUEST}).`);
+  }
+}
+
 /** Round-robin replica placement starting at a per-topic offset, as Kafka's rack-unaware assignment. */
 export function assignReplicas(brokerIds: number[], partitions: number, replicationFactor: number, firstPartition = 0, start = 0): number[][] {
+  checkPartitionsPerRequest(partitions);
   if (replicationFactor < 1 || replicationFactor > brokerIds.length) {
     throw new MetadataError('INVALID_REPLICATION_FACTOR', replicationFactor < 1
       ? 'Replication factor must be larger than 0.'

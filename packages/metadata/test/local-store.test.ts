@@ -34,6 +34,21 @@ describe('LocalStore', () => {
     expect(snap.topics.get('orders')?.partitions).toHaveLength(3);
   });
 
+  it('keeps dynamic broker configs (a node\'s and the cluster default) in the snapshot and across a restart', async () => {
+    const store = await open();
+    await store.alterBrokerConfigs(null, { 'leader.replication.throttled.rate': '1000' });
+    await store.alterBrokerConfigs(1, { 'follower.replication.throttled.rate': '2000', 'leader.replication.throttled.rate': '3000' });
+    await store.alterBrokerConfigs(1, { 'leader.replication.throttled.rate': null });
+    const expected = new Map([['', { 'leader.replication.throttled.rate': '1000' }], ['1', { 'follower.replication.throttled.rate': '2000' }]]);
+    expect(store.snapshot().brokerConfigs).toEqual(expected);
+    await store.stop();
+    const again = await open(store.snapshot().clusterId);
+    expect(again.snapshot().brokerConfigs).toEqual(expected);
+    // Removing a node's last config removes its entry.
+    await again.alterBrokerConfigs(1, { 'follower.replication.throttled.rate': null });
+    expect([...again.snapshot().brokerConfigs!.keys()]).toEqual(['']);
+  });
+
   it('rejects duplicates, bad names and bad counts with typed errors and keeps state unchanged', async () => {
     const store = await open();
     await store.createTopic({ name: 't', partitions: 1, replicationFactor: 1 });

@@ -72,6 +72,22 @@ describe('RedisStore', () => {
     return { store, events };
   };
 
+  it('keeps dynamic broker configs in Redis: visible on return, on another node, and after a restart', async () => {
+    const { redis, writer } = await cluster();
+    const a = await node(redis.url, 1, writer, { clusterId: 'cluster-1' });
+    const b = await node(redis.url, 2, writer);
+    await a.store.alterBrokerConfigs(null, { 'leader.replication.throttled.rate': '1000' });
+    await a.store.alterBrokerConfigs(2, { 'follower.replication.throttled.rate': '2000', 'leader.replication.throttled.rate': '5' });
+    await a.store.alterBrokerConfigs(2, { 'leader.replication.throttled.rate': null });
+    const expected = new Map([['', { 'leader.replication.throttled.rate': '1000' }], ['2', { 'follower.replication.throttled.rate': '2000' }]]);
+    expect(a.store.snapshot().brokerConfigs).toEqual(expected);
+    await until(() => b.store.snapshot().epoch === a.store.snapshot().epoch, 'node 2 follows');
+    expect(b.store.snapshot().brokerConfigs).toEqual(expected);
+    await a.store.alterBrokerConfigs(2, { 'follower.replication.throttled.rate': null });
+    const c = await node(redis.url, 3, writer);
+    expect(c.store.snapshot().brokerConfigs).toEqual(new Map([['', { 'leader.replication.throttled.rate': '1000' }]]));
+  });
+
   it('writes through the writer and sees them on return; another node follows through PUBLISH', async () => {
     const { redis, writer } = await cluster();
     const a = await node(redis.url, 1, writer, { clusterId: 'cluster-1', pollIntervalMs: 60_000 });

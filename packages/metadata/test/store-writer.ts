@@ -86,6 +86,12 @@ export function storeWriter(store: ControllerStore): TestWriter {
       for (const [k, v] of Object.entries(configs)) if (v === null) delete merged[k]; else merged[k] = v;
       return update(t, { ...t, configs: merged });
     },
+    async alterBrokerConfigs(nodeId: number | null, configs: Record<string, string | null>) {
+      const key = nodeId === null ? '' : String(nodeId);
+      const merged = { ...(await store.load()).brokerConfigs?.get(key) };
+      for (const [k, v] of Object.entries(configs)) if (v === null) delete merged[k]; else merged[k] = v;
+      return { version: await store.commit({ brokerConfigs: [{ key, configs: merged }] }) };
+    },
     async allocateProducerId() {
       return store.allocateProducerIds(1);
     },

@@ -10,6 +10,7 @@ export type {
   AlterPartitionRequest,
   AlterPartitionResponse,
   AlterTopicConfigsRequest,
+  AlterBrokerConfigsRequest,
   AppendRequest,
   AppendResponse,
   CreatePartitionsRequest,

@@ -67,6 +67,8 @@ export interface VersionResponse { version: number }
 export interface CreatePartitionsRequest { name: string; totalCount: number; assignments: number[][] }
 
 export interface AlterTopicConfigsRequest { name: string; set: Record<string, string>; remove: string[] }
+/** nodeId -1 = the cluster-wide default. */
+export interface AlterBrokerConfigsRequest { nodeId: number; set: Record<string, string>; remove: string[] }
 
 export type AllocateProducerIdRequest = Record<string, never>;
 export interface AllocateProducerIdResponse { producerId: bigint }
@@ -175,6 +177,7 @@ export interface RpcMethods {
   'controller.deleteTopic': [DeleteTopicRequest, VersionResponse];
   'controller.createPartitions': [CreatePartitionsRequest, TopicResponse];
   'controller.alterTopicConfigs': [AlterTopicConfigsRequest, TopicResponse];
+  'controller.alterBrokerConfigs': [AlterBrokerConfigsRequest, VersionResponse];
   'controller.allocateProducerId': [AllocateProducerIdRequest, AllocateProducerIdResponse];
   'controller.alterPartition': [AlterPartitionRequest, AlterPartitionResponse];
   'controller.shutdownNode': [ShutdownNodeRequest, ShutdownNodeResponse];

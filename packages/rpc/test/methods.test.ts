@@ -65,6 +65,10 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
     [{ name: 'x', set: {}, remove: [] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: {} }, version: 4 }],
     [{ name: 'x', set: { 'retention.ms': '-1', 'ü': 'ß' }, remove: ['segment.ms', 'x'] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: { 'retention.ms': '-1' } }, version: 5 }],
   ],
+  'controller.alterBrokerConfigs': [
+    [{ nodeId: -1, set: {}, remove: [] }, { version: 0 }],
+    [{ nodeId: 3, set: { 'leader.replication.throttled.rate': '200000' }, remove: ['follower.replication.throttled.rate'] }, { version: 9 }],
+  ],
   'controller.allocateProducerId': [
     [{}, { producerId: 0n }],
     [{}, { producerId: BIG }],

@@ -20,12 +20,19 @@ export async function writeCheckpoint(path: string, lines: string[], version = 0
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(`${version}\n${lines.length}\n${lines.map((l) => `${l}\n`).join('')}`);
-    if (sync) await fh.datasync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(`${version}\n${lines.length}\n${lines.map((l) => `${l}\n`).join('')}`);
+      if (sync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    // A failed write (typically a full disk) leaves the old file whole; drop the partial `.tmp` so
+    // it holds no space the next attempt needs.
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
-  await rename(tmp, path);
   if (sync) await fsyncDir(dirname(path));
 }
 

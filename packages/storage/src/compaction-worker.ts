@@ -14,7 +14,7 @@
  *   original offset deltas, so offsets never change), a new recordCount and CRC-32C; one keeping
  *   none is dropped. Cleaned segments read like any other (scanLog accepts the offset gaps).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { compress, crc32c } from '@runnel/native';
 import { decodeRecordBatches, type DecodedBatch, type DecodedRecord } from '@runnel/protocol';
 
@@ -83,13 +83,19 @@ export function compact(task: CompactionTask): CompactionResult {
       continue;
     }
     const cleanedPath = `${s.path}.cleaned`;
-    const fd = openSync(cleanedPath, 'w');
     let bytes = 0;
     try {
-      for (const p of parts) bytes += writeSync(fd, p);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(cleanedPath, 'w');
+      try {
+        for (const p of parts) bytes += writeSync(fd, p);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      // A full disk: no `.cleaned` file of this pass stays behind to hold space; the next pass retries.
+      for (const p of [cleanedPath, ...out.segments.map((x) => x.cleanedPath)]) if (p) rmSync(p, { force: true });
+      throw err;
     }
     out.segments.push({ baseOffset: s.baseOffset, cleanedPath, bytesBefore: s.size, bytesAfter: bytes });
   }

@@ -7,7 +7,7 @@ import type { OffloadPool } from '@runnel/offload';
 import { fsyncDir, readOffsetCheckpoint, unlinkIfExists, writeOffsetCheckpoint } from './checkpoint.ts';
 import { compactLog } from './compaction.ts';
 import { ConfigProblem, resolveLogConfig, type LogConfig } from './config.ts';
-import { StorageError } from './errors.ts';
+import { StorageError, errnoCode } from './errors.ts';
 import { lockLogDir } from './dir-lock.ts';
 import { PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
 
@@ -17,6 +17,14 @@ export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
 export const REPLICATION_OFFSET_CHECKPOINT = 'replication-offset-checkpoint';
 export const CLEAN_SHUTDOWN_MARKER = '.kafka_cleanshutdown';
 export const META_PROPERTIES = 'meta.properties';
+/** At most one "log dir is full" warning per dir per this many ms from housekeeping. */
+const NO_SPACE_WARN_INTERVAL_MS = 60_000;
+
+/** A full disk or quota: retryable, never a failed dir. */
+export function isNoSpace(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOSPC' || code === 'EDQUOT' || (err instanceof StorageError && err.code === 'NO_SPACE');
+}
 
 export interface LogManagerOptions {
   logDirs: string[];
@@ -41,6 +49,8 @@ export interface LogManagerOptions {
 interface DirEntry extends LogDirState {
   logs: Map<string, PartitionLog>;
   checkpointChain: Promise<void>;
+  /** The last write of all three checkpoints failed (disk full): housekeeping retries them every tick. */
+  checkpointsPending: boolean;
 }
 
 /**
@@ -87,6 +97,7 @@ export class LogManager {
         online: true,
         logs: new Map(),
         checkpointChain: Promise.resolve(),
+        checkpointsPending: false,
         markOffline: (err: unknown) => {
           if (!entry.online) return;
           entry.online = false;
@@ -121,7 +132,12 @@ export class LogManager {
       durable: this.options.durable,
       groupCommitWindowMs: this.options.groupCommitWindowMs,
       pool: this.options.pool,
-      onLogStartOffsetChanged: () => this.writeCheckpoints(entry),
+      // A full disk here is retryable: the new log start is in memory and housekeeping retries the file.
+      onLogStartOffsetChanged: () =>
+        this.writeCheckpoints(entry).catch((err) => {
+          if (!isNoSpace(err)) throw err;
+          this.checkpointFailed(entry, err);
+        }),
     };
   }
 
@@ -150,14 +166,41 @@ export class LogManager {
     for (const log of this.byKey.values()) await log.maybeFlushByTime(now).catch(() => {});
     if (now - this.lastHighWatermarkCheckpointMs >= this.options.highWatermarkCheckpointIntervalMs) {
       this.lastHighWatermarkCheckpointMs = now;
-      for (const e of this.entries) if (e.online) await this.writeHighWatermarks(e).catch((err) => e.markOffline(err));
+      // A dir whose last full checkpoint write failed (disk full) retries all of them at this pace.
+      for (const e of this.entries) if (e.online) await (e.checkpointsPending ? this.writeCheckpoints(e) : this.writeHighWatermarks(e)).catch((err) => this.checkpointFailed(e, err));
     }
     if (now - this.lastRetentionMs < this.options.retentionCheckIntervalMs) return;
     this.lastRetentionMs = now;
     await this.runRetention(now);
     await this.runCompaction();
-    for (const e of this.entries) if (e.online) await this.writeCheckpoints(e).catch((err) => e.markOffline(err));
+    for (const e of this.entries) if (e.online) await this.writeCheckpoints(e).catch((err) => this.checkpointFailed(e, err));
   }
+
+  /**
+   * A checkpoint write failed. A full disk (ENOSPC, EDQUOT) is retryable, as on the append path:
+   * the previous checkpoint file is still whole (written via `.tmp` + rename), the next tick tries
+   * again, and one warning per dir per minute says so; the dir stays online. Any other error takes
+   * the dir offline.
+   */
+  private checkpointFailed(entry: DirEntry, err: unknown): void {
+    if (!isNoSpace(err)) {
+      entry.markOffline(err);
+      return;
+    }
+    const now = Date.now();
+    if (now - (this.noSpaceWarnedMs.get(entry.path) ?? -Infinity) < NO_SPACE_WARN_INTERVAL_MS) return;
+    this.noSpaceWarnedMs.set(entry.path, now);
+    this.options.logger.warn({ dir: entry.path, err: String(err) }, 'log dir is full: checkpoint not written, retrying on the next tick');
+  }
+
+  /** A write at stop failed: no clean-shutdown marker, so the next start recovers the dir (a full disk is not a failed dir). */
+  private stopFailed(entry: DirEntry, err: unknown): void {
+    if (isNoSpace(err)) this.options.logger.warn({ dir: entry.path, err: String(err) }, 'log dir is full at stop: the next start recovers it');
+    else entry.markOffline(err);
+  }
+
+  /** Per dir: when the last "log dir is full" warning was logged. */
+  private readonly noSpaceWarnedMs = new Map<string, number>();
 
   /** One retention pass over every log (also run by the housekeeping timer). */
   async runRetention(now = Date.now()): Promise<void> {
@@ -301,9 +344,11 @@ export class LogManager {
   /** Write the dir's replication-offset, recovery-point and log-start-offset checkpoints (serialized per dir). */
   private writeCheckpoints(entry: DirEntry): Promise<void> {
     return this.serialized(entry, async () => {
+      entry.checkpointsPending = true;
       await this.writeDirCheckpoint(entry, REPLICATION_OFFSET_CHECKPOINT, (l) => l.highWatermark);
       await this.writeDirCheckpoint(entry, RECOVERY_POINT_CHECKPOINT, (l) => l.recoveryPoint);
       await this.writeDirCheckpoint(entry, LOG_START_OFFSET_CHECKPOINT, (l) => l.logStartOffset);
+      entry.checkpointsPending = false;
     });
   }
 
@@ -334,7 +379,7 @@ export class LogManager {
             else await log.closeQuietly();
           } catch (err) {
             ok = false;
-            entry.markOffline(err);
+            this.stopFailed(entry, err);
             await log.closeQuietly();
           }
         }
@@ -344,7 +389,7 @@ export class LogManager {
           await writeFile(join(entry.path, CLEAN_SHUTDOWN_MARKER), '');
           await fsyncDir(entry.path);
         } catch (err) {
-          entry.markOffline(err);
+          this.stopFailed(entry, err);
         }
       }),
     );

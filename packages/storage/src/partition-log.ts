@@ -634,8 +634,13 @@ export class PartitionLog {
     if (this.ctx.durable) await fsyncDir(this.dir);
     this.segments.push(seg);
     this.ctx.logger.debug({ topic: this.topic, partition: this.partition, baseOffset: String(baseOffset) }, 'rolled segment');
-    // Producer state as of the new segment's base: bounds the replay after a crash.
-    await writeCheckpoint(join(this.dir, PRODUCER_SNAPSHOT), this.producerState.serialize(baseOffset), 0, false);
+    // Producer state as of the new segment's base: bounds the replay after a crash. Only an
+    // optimization (recovery replays from an older snapshot, or from the log start), so a full
+    // disk here does not fail the append that rolled.
+    await writeCheckpoint(join(this.dir, PRODUCER_SNAPSHOT), this.producerState.serialize(baseOffset), 0, false).catch((err) => {
+      if (errnoCode(err) !== 'ENOSPC' && errnoCode(err) !== 'EDQUOT') throw err;
+      this.ctx.logger.warn({ topic: this.topic, partition: this.partition, err: String(err) }, 'producer state snapshot not written: log dir is full');
+    });
     this.flushChain = this.flushChain
       .then(async () => {
         if (old.deleted) return;

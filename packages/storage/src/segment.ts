@@ -97,6 +97,8 @@ export class LogSegment {
       return new LogSegment(dir, baseOffset, options, fh, 0, index, timeIndex);
     } catch (err) {
       await fh.close();
+      // No half-created segment stays behind (a full disk): the roll is retried at the same base.
+      await LogSegment.removeFiles(dir, baseOffset).catch(() => {});
       throw err;
     }
   }

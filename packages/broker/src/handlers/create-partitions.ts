@@ -1,14 +1,25 @@
 import { ApiKey, ErrorCode, type Requests } from '@runnel/protocol';
 import { defineHandler } from '@runnel/kafka-server';
+import { MAX_PARTITIONS_PER_REQUEST } from '@runnel/metadata';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 
-/** CreatePartitions v0–1: grow a topic; partitions are never removed. */
+/**
+ * CreatePartitions v0–1: grow a topic; partitions are never removed. A request adding more than
+ * MAX_PARTITIONS_PER_REQUEST partitions in all is refused whole (POLICY_VIOLATION, as Kafka's
+ * controller) before anything is placed.
+ */
 export const createPartitions = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreatePartitions,
   versions: [0, 1],
   async handle(req: Requests[typeof ApiKey.CreatePartitions]) {
     const results = [];
+    let added = 0;
+    for (const t of req.topics) added += Math.max(0, t.count - (b.metadata.snapshot().topics.get(t.name)?.partitions.length ?? t.count));
+    if (added > MAX_PARTITIONS_PER_REQUEST) {
+      const message = `Excessively large number of partitions per request (${added} requested, at most ${MAX_PARTITIONS_PER_REQUEST}).`;
+      return { throttleTimeMs: 0, results: req.topics.map((t) => ({ name: t.name, errorCode: ErrorCode.POLICY_VIOLATION, errorMessage: message })) };
+    }
     for (const t of req.topics) {
       const result = (errorCode: number, errorMessage: string | null = null) => ({ name: t.name, errorCode, errorMessage });
       const topic = b.metadata.snapshot().topics.get(t.name);

@@ -1,6 +1,7 @@
 import { topicConfig } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import { defineHandler } from '@runnel/kafka-server';
+import { MAX_PARTITIONS_PER_REQUEST } from '@runnel/metadata';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 
@@ -10,6 +11,8 @@ type TopicResult = Responses[typeof ApiKey.CreateTopics]['topics'][number];
  * CreateTopics v2–4. −1 partitions or replication factor (v4+) take the broker defaults
  * (`num.partitions`, `default.replication.factor`); explicit replica lists per partition take
  * their place. Configs are validated before anything is created; `validate_only` stops there.
+ * A request that would create more than MAX_PARTITIONS_PER_REQUEST partitions in all is refused
+ * whole before anything is placed (Kafka's controller: POLICY_VIOLATION for every topic).
  */
 export const createTopics = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreateTopics,
@@ -18,6 +21,16 @@ export const createTopics = (b: BrokerContext) => defineHandler({
     const seen = new Map<string, number>();
     for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
     const topics: TopicResult[] = [];
+    // Kafka's validateTotalNumberOfPartitions: counted as the controller would place them (a
+    // count of 0 or below adds nothing and fails on its own below).
+    let total = 0;
+    for (const t of req.topics) {
+      total += t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? b.config.get('num.partitions') : Math.max(0, t.numPartitions);
+    }
+    if (total > MAX_PARTITIONS_PER_REQUEST) {
+      const message = `Excessively large number of partitions per request (${total} requested, at most ${MAX_PARTITIONS_PER_REQUEST}).`;
+      return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, errorCode: ErrorCode.POLICY_VIOLATION, errorMessage: message })) };
+    }
     for (const t of req.topics) {
       const result = (errorCode: number, errorMessage: string | null = null): TopicResult => ({ name: t.name, errorCode, errorMessage });
       if (seen.get(t.name)! > 1) {

@@ -8,7 +8,7 @@ import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
 /** Metadata error codes (the controller's refusals arrive as these remote codes); the Record keeps it complete. */
 const METADATA_CODES = new Set(Object.keys({
   TOPIC_ALREADY_EXISTS: true, UNKNOWN_TOPIC: true, INVALID_PARTITIONS: true, INVALID_REPLICATION_FACTOR: true,
-  INVALID_REPLICA_ASSIGNMENT: true, INVALID_TOPIC_NAME: true, CLUSTER_ID_MISMATCH: true, STALE_EPOCH: true,
+  INVALID_REPLICA_ASSIGNMENT: true, INVALID_TOPIC_NAME: true, POLICY_VIOLATION: true, CLUSTER_ID_MISMATCH: true, STALE_EPOCH: true,
   CONFLICT: true, STORE_UNAVAILABLE: true, CORRUPT_STATE: true, DUPLICATE_BROKER_REGISTRATION: true,
 } satisfies Record<MetadataErrorCode, true>));
 
@@ -88,6 +88,12 @@ export function controllerChannel(options: { locate: () => Address | null; retry
       for (const [k, v] of Object.entries(configs)) if (v === null) remove.push(k); else set[k] = v;
       const res = await rpc.call('controller.alterTopicConfigs', { name, set, remove });
       return { topic: topicOf(res.topic), version: res.version };
+    }),
+    alterBrokerConfigs: (nodeId, configs) => call('alterBrokerConfigs', async (rpc) => {
+      const set: Record<string, string> = {};
+      const remove: string[] = [];
+      for (const [k, v] of Object.entries(configs)) if (v === null) remove.push(k); else set[k] = v;
+      return rpc.call('controller.alterBrokerConfigs', { nodeId: nodeId ?? -1, set, remove });
     }),
     allocateProducerId: () => call('allocateProducerId', async (rpc) => (await rpc.call('controller.allocateProducerId', {})).producerId),
     // ISR proposals are compare-and-set on the partition's version: a repeat of one that landed is refused, never applied twice.
