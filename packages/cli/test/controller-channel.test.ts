@@ -128,3 +128,37 @@ it('carries ISR proposals, controlled shutdown and elections: \'\' errors become
   });
   expect(seen).toEqual(['inc-1', request, { ...request, version: 3 }, { nodeId: 1, brokerEpoch: 4 }, { partitions: [], unclean: true }]);
 });
+
+it('a heartbeat in flight to a controller that stopped answering goes to the new one as soon as metadata names it', async () => {
+  let frozenCalls = 0;
+  const frozen = await controller({ 'controller.heartbeat': () => { frozenCalls++; return new Promise(() => {}); } });
+  const next = await controller({ 'controller.heartbeat': () => ({ fenced: false }) });
+  let target = frozen.address();
+  // The default attempt bound (10 s) is far beyond this test's 5 s: only following the move can answer in time.
+  const channel = controllerChannel({ locate: () => target, retryMs: 30_000 });
+  cleanups.push(() => channel.close());
+  const answer = channel.heartbeat(1, 1);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(frozenCalls).toBe(1);
+  target = next.address();
+  expect(await answer).toEqual({ fenced: false });
+}, 5_000);
+
+it('bounds every attempt by the session timeout, a heartbeat\'s by a third of it', async () => {
+  let heartbeats = 0;
+  let creates = 0;
+  const server = await controller({
+    'controller.heartbeat': () => (++heartbeats < 2 ? new Promise(() => {}) : { fenced: false }),
+    'controller.createTopic': () => { creates++; return new Promise(() => {}); },
+  });
+  // A 3 s session: the first heartbeat is given up after 1 s and sent again, long before the 10 s request timeout.
+  const channel = controllerChannel({ locate: () => server.address(), retryMs: 30_000, sessionTimeoutMs: 3_000 });
+  cleanups.push(() => channel.close());
+  expect(await channel.heartbeat(1, 1)).toEqual({ fenced: false });
+  expect(heartbeats).toBe(2);
+  // A write waits one session at most (then fails retriable, not repeated: it may have landed).
+  const err = await failure(channel.createTopic(spec));
+  expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+  expect(err.message).toContain('3000 ms');
+  expect(creates).toBe(1);
+}, 8_000);

@@ -14,6 +14,8 @@ const METADATA_CODES = new Set(Object.keys({
 
 /** How long a write keeps retrying while there is no controller (an election, a restart). */
 const DEFAULT_RETRY_MS = 15_000;
+/** How often calls in flight look whether metadata names another controller (a snapshot read). */
+const FOLLOW_MS = 50;
 
 /**
  * A node's way to the controller: the MetadataWriter that RedisStore sends writes to, spoken over
@@ -21,7 +23,14 @@ const DEFAULT_RETRY_MS = 15_000;
  * new controller is picked up on the next call.
  *
  * Retries, with backoff for `retryMs`: while there is no controller, a standby answers
- * NOT_CONTROLLER, or the connection fails before the call was sent. A call that timed out or lost
+ * NOT_CONTROLLER, or the connection fails before the call was sent.
+ *
+ * A frozen or partitioned controller must not cost a node its session (Kafka's brokers re-point
+ * heartbeats at a new KRaft controller at once): every attempt is bounded by the session timeout
+ * (heartbeats by a third of it, so two more fit before the controller would fence the node), and
+ * while calls are in flight the channel watches `locate()`: when another controller takes the
+ * lease, the connection to the old one is closed, its calls fail at once and are retried against
+ * the new one without backoff. A call that timed out or lost
  * its connection mid-flight may have been applied, so only idempotent ones (registration,
  * heartbeats, config changes, producer ids, ISR proposals, elections) are retried then; a topic create or delete fails with
  * a retriable error and the client retries it (seeing TOPIC_ALREADY_EXISTS if the first one
@@ -29,38 +38,80 @@ const DEFAULT_RETRY_MS = 15_000;
  * was, so handlers map it to the same Kafka error as under `runnel start`; any other failure is a
  * retriable STORE_UNAVAILABLE (REQUEST_TIMED_OUT to clients), never an unknown server error.
  */
-export function controllerChannel(options: { locate: () => Address | null; retryMs?: number; requestTimeoutMs?: number; logger?: Logger }): MetadataWriter & { close(): void } {
+export function controllerChannel(options: {
+  locate: () => Address | null;
+  retryMs?: number;
+  /** `broker.session.timeout.ms`: bounds each attempt (a heartbeat's by a third of it). */
+  sessionTimeoutMs?: number;
+  /** The bound of one attempt at most (default 10 s); the session timeout lowers it. */
+  requestTimeoutMs?: number;
+  logger?: Logger;
+}): MetadataWriter & { close(): void } {
   const logger = options.logger ?? silentLogger();
   const retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
+  const callTimeoutMs = Math.max(1, Math.min(options.requestTimeoutMs ?? 10_000, options.sessionTimeoutMs ?? Infinity));
+  const heartbeatTimeoutMs = Math.max(1, Math.min(callTimeoutMs, Math.floor((options.sessionTimeoutMs ?? Infinity) / 3)));
   let client: { address: string; rpc: RpcClient } | undefined;
   let closed = false;
   const stopped = new AbortController();
+  let inflight = 0;
+  let watch: NodeJS.Timeout | undefined;
 
-  const connect = (): RpcClient => {
+  const keyOf = (address: Address | null): string | undefined => (address ? `${address.host}:${address.port}` : undefined);
+
+  const connect = (): { rpc: RpcClient; address: string } => {
     if (closed) throw new MetadataError('STORE_UNAVAILABLE', 'the controller channel is closed (the node is stopping)');
     const address = options.locate();
     if (!address) throw new MetadataError('STORE_UNAVAILABLE', 'no controller holds the lease', { retriable: true });
-    const key = `${address.host}:${address.port}`;
+    const key = keyOf(address)!;
     if (client?.address !== key) {
       client?.rpc.close();
-      client = { address: key, rpc: RpcClient.create({ ...address, requestTimeoutMs: options.requestTimeoutMs ?? 10_000 }) };
+      client = { address: key, rpc: RpcClient.create({ ...address, requestTimeoutMs: callTimeoutMs, connectTimeoutMs: callTimeoutMs }) };
     }
-    return client.rpc;
+    return client;
+  };
+
+  /**
+   * While calls are in flight: once metadata names another controller, close the connection to
+   * the old one (its calls fail with CLOSED and are retried against the new one at once) rather
+   * than wait out their timeouts on a controller that may be frozen.
+   */
+  const follow = (): void => {
+    const key = keyOf(options.locate());
+    if (client && key !== undefined && client.address !== key) {
+      logger.info({ from: client.address, to: key }, 'the controller moved; re-sending calls in flight to the new one');
+      client.rpc.close();
+      client = undefined;
+    }
   };
 
   async function call<R>(what: string, fn: (rpc: RpcClient) => Promise<R>, idempotent = true): Promise<R> {
     const deadline = Date.now() + retryMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn(connect());
-      } catch (err) {
-        const mapped = mapError(err);
-        // A node id held by another process is the caller's to wait out (RedisStore logs it and retries).
-        const again = mapped.retriable && mapped.code !== 'DUPLICATE_BROKER_REGISTRATION' && (idempotent || !mayHaveLanded(err)) && !closed;
-        if (!again || Date.now() >= deadline) throw mapped;
-        if (attempt === 0) logger.info({ err: mapped.message, what }, 'controller not reachable yet; retrying');
-        await sleep(Math.min(1_000, 50 * 2 ** attempt), undefined, { signal: stopped.signal }).catch(() => {});
+    if (inflight++ === 0) {
+      watch = setInterval(follow, FOLLOW_MS);
+      watch.unref();
+    }
+    try {
+      for (let attempt = 0; ; attempt++) {
+        let to: string | undefined;
+        try {
+          const { rpc, address } = connect();
+          to = address;
+          return await fn(rpc);
+        } catch (err) {
+          const mapped = mapError(err);
+          // A node id held by another process is the caller's to wait out (RedisStore logs it and retries).
+          const again = mapped.retriable && mapped.code !== 'DUPLICATE_BROKER_REGISTRATION' && (idempotent || !mayHaveLanded(err)) && !closed;
+          if (!again || Date.now() >= deadline) throw mapped;
+          if (attempt === 0) logger.info({ err: mapped.message, what }, 'controller not reachable yet; retrying');
+          // A new controller is tried at once (and the backoff starts over for it).
+          const moved = to !== undefined && keyOf(options.locate()) !== to;
+          if (moved) attempt = -1;
+          else await sleep(Math.min(1_000, 50 * 2 ** attempt), undefined, { signal: stopped.signal }).catch(() => {});
+        }
       }
+    } finally {
+      if (--inflight === 0) clearInterval(watch);
     }
   }
 
@@ -69,7 +120,7 @@ export function controllerChannel(options: { locate: () => Address | null; retry
       const res = await rpc.call('controller.registerNode', { ...input });
       return { registration: res.registration as BrokerRegistration, version: res.version };
     }),
-    heartbeat: (nodeId, brokerEpoch) => call('heartbeat', (rpc) => rpc.call('controller.heartbeat', { nodeId, brokerEpoch })),
+    heartbeat: (nodeId, brokerEpoch) => call('heartbeat', (rpc) => rpc.call('controller.heartbeat', { nodeId, brokerEpoch }, { timeoutMs: heartbeatTimeoutMs })),
     createTopic: (spec) => call('createTopic', async (rpc) => {
       const res = await rpc.call('controller.createTopic', {
         name: spec.name, partitions: spec.partitions, replicationFactor: spec.replicationFactor,
@@ -115,6 +166,7 @@ export function controllerChannel(options: { locate: () => Address | null; retry
     close: () => {
       closed = true;
       stopped.abort();
+      clearInterval(watch);
       client?.rpc.close();
     },
   };

@@ -84,7 +84,11 @@ function redisUrl(config: BrokerConfig): string {
 /** A node's metadata: Redis for reads, the controller (found through Redis) for writes. */
 function nodeStore(config: BrokerConfig, url: string, log: Logger): { store: RedisStore; closeChannel: () => void } {
   let store: RedisStore | undefined;
-  const writer = controllerChannel({ locate: () => store?.snapshot().controllerRpc ?? null, logger: log.child({ component: 'controller-channel' }) });
+  const writer = controllerChannel({
+    locate: () => store?.snapshot().controllerRpc ?? null,
+    sessionTimeoutMs: config.get('broker.session.timeout.ms'),
+    logger: log.child({ component: 'controller-channel' }),
+  });
   store = RedisStore.create({
     url,
     nodeId: config.nodeId,
