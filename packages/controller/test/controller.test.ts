@@ -415,6 +415,23 @@ describe('Controller', () => {
     expect(await client(second).call('controller.heartbeat', { nodeId: 1, brokerEpoch: registration.brokerEpoch })).toEqual({ fenced: false });
   });
 
+  it('a controller that takes over gives a node it never heard from a full session before fencing it', async () => {
+    const first = await startController(100);
+    await waitFor('first active', () => first.isActive());
+    const second = await startController(101);
+    const b1 = await session(client(first), 1, ['broker']);
+    // The node falls silent (its heartbeats went to a controller that froze), then the controller changes.
+    b1.stop();
+    await new Promise((r) => setTimeout(r, SESSION_MS / 2));
+    await first.stop();
+    await waitFor('second active', () => second.isActive());
+    // Half a session after the takeover (and more than a session after its last heartbeat): still live.
+    await new Promise((r) => setTimeout(r, SESSION_MS / 2));
+    expect((await (await reader()).load()).nodes.get(1)!.fenced).toBe(false);
+    // Still silent a session after the takeover: fenced.
+    await waitFor('node 1 fenced', async () => (await (await reader()).load()).nodes.get(1)!.fenced);
+  });
+
   it('losing the lease stops it serving at once; it campaigns again and comes back with a higher epoch', async () => {
     const controller = await startController(100);
     await waitFor('active', () => controller.isActive());
