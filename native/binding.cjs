@@ -839,6 +839,7 @@ module.exports.assignOffsets = nativeBinding.assignOffsets
 module.exports.compress = nativeBinding.compress
 module.exports.crc32c = nativeBinding.crc32c
 module.exports.decompress = nativeBinding.decompress
+module.exports.lockFile = nativeBinding.lockFile
 module.exports.scanLogInto = nativeBinding.scanLogInto
 module.exports.validateAndAssignInto = nativeBinding.validateAndAssignInto
 module.exports.validateBatchesInto = nativeBinding.validateBatchesInto

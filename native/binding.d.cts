@@ -17,6 +17,12 @@ export declare function crc32c(data: Uint8Array, seed?: number | undefined | nul
 
 export declare function decompress(codec: number, src: Uint8Array, maxOutput: number): Buffer
 
+/**
+ * Locks `path` exclusively (flock, non-blocking) and returns the fd holding the lock; close it
+ * (fs.closeSync) to release. Failures: `LOCKED|…` when held elsewhere, `IO|…` otherwise.
+ */
+export declare function lockFile(path: string): number
+
 export interface RecordsInfo {
   recordCount: number
   uncompressedBytes: number

@@ -249,7 +249,7 @@ describe('log dir ownership', () => {
     try {
       const second = spawnSync(process.execPath, [runnel, 'start', '--set', 'listeners=PLAINTEXT://127.0.0.1:0', '--set', `log.dirs=${first.logDir}`], { encoding: 'utf8', timeout: 20_000 });
       expect(second.status).toBe(1);
-      expect(second.stderr).toMatch(new RegExp(`log dir ${first.logDir} is in use by process ${first.process.child.pid}`));
+      expect(second.stderr).toMatch(new RegExp(`log dir ${first.logDir} is locked by another Runnel process \\(pid ${first.process.child.pid}\\)`));
       first.process.child.kill('SIGKILL');
       await first.process.exited();
       expect(existsSync(join(first.logDir, '.lock'))).toBe(true);

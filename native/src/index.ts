@@ -45,7 +45,7 @@ export type BatchErrorCode =
   | 'DECOMPRESS_LIMIT'
   | 'CORRUPT_COMPRESSED';
 
-export type NativeErrorCode = 'DECOMPRESS_LIMIT' | 'CORRUPT_COMPRESSED' | 'BAD_ARGUMENT' | 'NOT_BUILT';
+export type NativeErrorCode = 'DECOMPRESS_LIMIT' | 'CORRUPT_COMPRESSED' | 'BAD_ARGUMENT' | 'NOT_BUILT' | 'LOCKED' | 'IO';
 
 /** A record batch failed a check; `batchIndex` and `position` name the first bad batch. */
 export class BatchError extends RunnelError<BatchErrorCode> {
@@ -66,7 +66,7 @@ const BATCH_CODES: ReadonlySet<string> = new Set<BatchErrorCode>([
   'EMPTY', 'TRUNCATED', 'BAD_LENGTH', 'BAD_MAGIC', 'CORRUPT_CRC', 'RECORD_COUNT_MISMATCH',
   'BAD_ATTRIBUTES', 'INVALID_RECORD', 'DECOMPRESS_LIMIT', 'CORRUPT_COMPRESSED',
 ]);
-const NATIVE_CODES: ReadonlySet<string> = new Set<NativeErrorCode>(['DECOMPRESS_LIMIT', 'CORRUPT_COMPRESSED', 'BAD_ARGUMENT']);
+const NATIVE_CODES: ReadonlySet<string> = new Set<NativeErrorCode>(['DECOMPRESS_LIMIT', 'CORRUPT_COMPRESSED', 'BAD_ARGUMENT', 'LOCKED', 'IO']);
 
 function loadBinding(): typeof Binding {
   const require = createRequire(import.meta.url);
@@ -244,4 +244,14 @@ export function scanLog(
  */
 export function validateRecords(batch: Uint8Array, maxUncompressedBytes: number): { recordCount: number; uncompressedBytes: number } {
   return call(() => binding.validateRecords(batch, maxUncompressedBytes));
+}
+
+/**
+ * Opens (creating it) and exclusively locks `path` with flock(LOCK_EX | LOCK_NB); returns the fd
+ * that holds the lock. Close it (`fs.closeSync(fd)`) to release; the kernel releases it when the
+ * process dies, however it dies. Throws NativeError 'LOCKED' when another process (or another
+ * lockFile of the same path in this process) holds it, 'IO' on any other failure.
+ */
+export function lockFile(path: string): number {
+  return call(() => binding.lockFile(path));
 }

@@ -7,6 +7,7 @@
 
 mod batch;
 mod codec;
+mod lock;
 
 use napi::bindgen_prelude::{BigInt, BufferSlice, Uint8ArraySlice};
 use napi::{Env, Error, Result, Status};
@@ -192,4 +193,11 @@ pub fn validate_records(batch: &[u8], max_uncompressed_bytes: f64) -> Result<Rec
     let max = to_size("maxUncompressedBytes", max_uncompressed_bytes)?;
     let (record_count, bytes) = batch::validate_records(batch, max)?;
     Ok(RecordsInfo { record_count, uncompressed_bytes: bytes as i64 })
+}
+
+/// Locks `path` exclusively (flock, non-blocking) and returns the fd holding the lock; close it
+/// (fs.closeSync) to release. Failures: `LOCKED|…` when held elsewhere, `IO|…` otherwise.
+#[napi]
+pub fn lock_file(path: String) -> Result<i32> {
+    Ok(lock::lock_file(&path)?)
 }
