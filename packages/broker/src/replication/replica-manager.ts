@@ -99,6 +99,8 @@ export class ReplicaManager {
   /** Led partitions whose stored batch at `offset` failed its check on read: truncated there once this broker follows. */
   readonly #repairs = new Map<string, { log: PartitionLog; offset: bigint }>();
   #steppingDown = false;
+  /** When the last step-down after a full log dir began. */
+  #diskFullStepDownMs = -Infinity;
   readonly #fetchers: FollowerFetchers;
   readonly #lagMs: number;
   #unsubscribe: (() => void) | undefined;
@@ -271,6 +273,35 @@ export class ReplicaManager {
   }
 
   /**
+   * A leader's append found its log dir full (NO_SPACE, answered KAFKA_STORAGE_ERROR, retriable).
+   * The dir stays online (a full disk is retryable, it serves again once space returns), but the
+   * partition must not wait for space: with another live in-sync replica this broker steps down as
+   * for a corrupt batch (`metadata.controlledShutdown()`: its leaderships move to other in-sync
+   * replicas, it leaves every ISR, then registers again). It goes on as a follower whose appends
+   * fail until space returns, so the leaders propose it back into their ISRs only once it has
+   * caught up. Kafka instead takes the full dir offline and the controller moves its leaders. At
+   * most one step-down per replica.lag.time.max.ms; without another in-sync replica nothing moves
+   * and appends keep failing retriably until space returns.
+   */
+  #diskFull(topic: string, partition: number): void {
+    const now = Date.now();
+    if (this.#steppingDown || this.#stopped || now - this.#diskFullStepDownMs < this.#lagMs) return;
+    const snap = this.#o.metadata.snapshot();
+    const state = snap.topics.get(topic)?.partitions[partition];
+    const others = state?.isr.filter((id) => id !== this.#o.nodeId && snap.brokers.has(id)) ?? [];
+    if (others.length === 0) return;
+    this.#diskFullStepDownMs = now;
+    this.#steppingDown = true;
+    this.#o.logger.error({ topic, partition, inSyncReplicas: others }, 'log dir is full: stepping down so an in-sync replica leads; following until space returns');
+    this.#o.metadata.controlledShutdown().then(
+      ({ remaining }) => this.#o.logger.warn({ remaining }, 'stepped down after a full log dir'),
+      (err: unknown) => this.#o.logger.error({ err: (err as Error).message }, 'stepping down after a full log dir failed'),
+    ).finally(() => {
+      this.#steppingDown = false;
+    });
+  }
+
+  /**
    * The leader state of a partition metadata says this broker leads, created on the first call
    * of a new epoch (becoming leader) and refreshed with the committed ISR on later ones. Null when
    * the current snapshot no longer names this broker leader at `state.leaderEpoch`: callers read
@@ -353,7 +384,13 @@ export class ReplicaManager {
   async appendAsLeader(topic: TopicMetadata, state: PartitionState, log: PartitionLog, payload: Buffer): Promise<AppendResult> {
     const lead = this.leadership(topic, state, log);
     if (!lead) throw new NotLeaderError('NOT_LEADER_OR_FOLLOWER', `${topic.name}-${state.partition}: this broker no longer leads it at leader epoch ${state.leaderEpoch}`, { retriable: true });
-    const result = await log.append(payload, { leaderEpoch: state.leaderEpoch });
+    let result: AppendResult;
+    try {
+      result = await log.append(payload, { leaderEpoch: state.leaderEpoch });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'NO_SPACE') this.#diskFull(topic.name, state.partition);
+      throw err;
+    }
     const end = result.lastOffset + 1n;
     if (end > lead.localEnd) lead.localEnd = end;
     // Followers long-polling for this partition wake (a moved high watermark has woken them already).
