@@ -17,7 +17,7 @@ let standby: ClusterNode;
 beforeAll(async () => {
   cluster = await startReplicatedCluster({ coordinators: 1 });
   standby = await cluster.startNode('controller', 9);
-}, 60_000);
+});
 afterAll(async () => {
   await cluster?.cleanup();
 });

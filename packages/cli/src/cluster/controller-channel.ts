@@ -104,10 +104,13 @@ export function controllerChannel(options: {
           const again = mapped.retriable && mapped.code !== 'DUPLICATE_BROKER_REGISTRATION' && (idempotent || !mayHaveLanded(err)) && !closed;
           if (!again || Date.now() >= deadline) throw mapped;
           if (attempt === 0) logger.info({ err: mapped.message, what }, 'controller not reachable yet; retrying');
-          // A new controller is tried at once (and the backoff starts over for it).
-          const moved = to !== undefined && keyOf(options.locate()) !== to;
-          if (moved) attempt = -1;
-          else await sleep(Math.min(1_000, 50 * 2 ** attempt), undefined, { signal: stopped.signal }).catch(() => {});
+          // Back off, but try a new controller (or the first one to appear) at once, with the backoff started over.
+          const moved = (): boolean => keyOf(options.locate()) !== to;
+          const until = Date.now() + Math.min(1_000, 50 * 2 ** attempt);
+          while (!moved() && !closed && Date.now() < until) {
+            await sleep(Math.min(FOLLOW_MS, until - Date.now()), undefined, { signal: stopped.signal }).catch(() => {});
+          }
+          if (moved()) attempt = -1;
         }
       }
     } finally {
