@@ -20,9 +20,9 @@ import { open, readFile } from 'node:fs/promises';
  * are binary searches. There is no checksum: on an unclean start the indexes of recovered segments
  * are rebuilt from the log, and every loaded index passes `sanityCheck` or is rebuilt. An entry
  * must also name the batch that starts at its position (base offset <= entry offset <= last
- * offset), which sanityCheck cannot see: the active segment's entries are all checked on load,
- * and every read checks the entry it uses (LogSegment.read); a misplaced entry is never followed,
- * the read walks from the segment start and the index is rebuilt.
+ * offset), which sanityCheck cannot see: the active segment's entries are checked on load (a
+ * bounded sample), and every read checks the entry it uses (LogSegment.read); a misplaced entry is
+ * never followed, the read walks from the segment start and the index is rebuilt.
  */
 abstract class EntryFile {
   readonly path: string;

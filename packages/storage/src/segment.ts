@@ -9,6 +9,8 @@ import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
 const INT32_MAX = 0x7fffffff;
 /** Read size while scanning a segment (recovery, index rebuild). */
 const SCAN_CHUNK = 16 * 1024 * 1024;
+/** Offset index entries checked against their batches when the active segment loads (see indexEntriesOnBatches). */
+const LOAD_CHECKED_ENTRIES = 1024;
 /** Small read used to walk batch headers from an index entry to the target batch. */
 const HEADER_WINDOW = 8 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -314,6 +316,7 @@ export class LogSegment {
   async recover(onBatch: ((b: BatchInfo) => void) | null): Promise<{ truncatedBytes: number; validBytes: number }> {
     this.index.clear();
     this.timeIndex.clear();
+    this.indexSuspect = false;
     this.bytesSinceLastIndexEntry = 0;
     this.maxTimestamp = -1n;
     this.offsetOfMaxTimestamp = -1n;
@@ -435,14 +438,28 @@ export class LogSegment {
     return header.length === BATCH_HEADER_SIZE && this.#entryOnBatch(header, 0, entryOffset, this.size - position);
   }
 
-  /** Every offset index entry sits on the start of the batch it names (one header read per entry). */
+  /**
+   * Offset index entries sit on the start of the batch they name: all of them up to
+   * LOAD_CHECKED_ENTRIES, else that many spread evenly and always the last (one header read each,
+   * so a 1 GiB active segment does not cost 256k reads at startup; reads check every entry they use).
+   */
   async indexEntriesOnBatches(): Promise<boolean> {
     const index = this.index;
-    for (let i = 0; i < index.entries; i++) {
-      const e = index.entry(i);
+    const n = index.entries;
+    const step = n <= LOAD_CHECKED_ENTRIES ? 1 : n / LOAD_CHECKED_ENTRIES;
+    for (let k = 0; k * step < n; k++) {
+      const e = index.entry(k + 1 >= n / step ? n - 1 : Math.floor(k * step));
       if (!(await this.#entryOnBatchAt(e.position, e.offset))) return false;
     }
     return true;
+  }
+
+  /** Where a walk to `offset` starts: its index entry, or the segment start when that entry is not on its batch. */
+  async startPosition(offset: bigint): Promise<number> {
+    const entry = this.index.lookup(offset);
+    if (entry.position === 0 || (await this.#entryOnBatchAt(entry.position, entry.offset))) return entry.position;
+    this.indexSuspect = true;
+    return 0;
   }
 
   /**
@@ -505,9 +522,8 @@ export class LogSegment {
   async truncateTo(offset: bigint): Promise<number> {
     if (offset >= this.nextOffset) return 0;
     let cut = this.size;
-    const entry = this.index.lookup(offset);
     // A damaged entry would make the walk below cut at a "rotten" batch that is only a misplaced index.
-    const start = entry.position > 0 && !(await this.#entryOnBatchAt(entry.position, entry.offset)) ? 0 : entry.position;
+    const start = await this.startPosition(offset);
     // A rotten batch on the way is cut too: nothing from it on can be read (a repair truncates at it).
     for await (const { position, buf, at } of this.batchesFrom(start, (rotten) => { cut = rotten; })) {
       const last = buf.readBigInt64BE(at) + BigInt(buf.readInt32BE(at + OFF_LAST_OFFSET_DELTA));
