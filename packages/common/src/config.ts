@@ -46,7 +46,9 @@ export type Validator =
   | { kind: 'enum'; values: readonly string[]; ignoreCase?: boolean }
   | { kind: 'listOf'; values: readonly string[]; nonEmpty?: boolean }
   | { kind: 'nonEmpty' }
-  | { kind: 'listeners'; advertised?: boolean };
+  | { kind: 'listeners'; advertised?: boolean }
+  /** Kafka's throttled replica list: `*`, or `partition:brokerId` pairs (empty = none). */
+  | { kind: 'throttledReplicas' };
 
 export interface ConfigDef<T extends ConfigType = ConfigType, D extends string | null = string | null> {
   type: T;
@@ -149,6 +151,8 @@ export const BROKER_CONFIGS = {
   'broker.rack': def('string', null, 'Rack of this broker; the controller spreads a partition\'s replicas over racks.'),
   'auto.leader.rebalance.enable': def('boolean', 'true', 'The controller moves leadership back to preferred leaders (the first replica) when a broker\'s imbalance is too high.'),
   'leader.imbalance.check.interval.seconds': def('long', '300', 'How often the controller checks the leader imbalance.', { validator: atLeast(1) }),
+  'leader.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a leader sends to followers of the partitions in their topic\'s leader.replication.throttled.replicas (out-of-sync replicas only); a dynamic broker config (kafka-configs --entity-type brokers, kafka-reassign-partitions --throttle).', { validator: atLeast(0) }),
+  'follower.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a follower fetches for the partitions in their topic\'s follower.replication.throttled.replicas (while out of sync); a dynamic broker config.', { validator: atLeast(0) }),
   'leader.imbalance.per.broker.percentage': def('int', '10', 'Share of a broker\'s preferred partitions led elsewhere above which they move back.', { validator: between(0, 100) }),
 
   // --- network
@@ -185,8 +189,17 @@ export type BrokerConfigValue<K extends BrokerConfigName> = Defs[K] extends Conf
   ? D extends string ? ConfigTypeMap[T] : ConfigTypeMap[T] | null
   : never;
 
-/** Topic-level names, derived from the table. */
-export type TopicConfigName = { [K in BrokerConfigName]: Defs[K] extends { topic: infer N extends string } ? N : never }[BrokerConfigName];
+/**
+ * Topic configs with no broker-level synonym: Kafka's throttled replica lists, which
+ * `kafka-reassign-partitions --throttle` sets (`*` or `partition:brokerId,...`; empty = none).
+ */
+export const TOPIC_ONLY_CONFIGS = {
+  'leader.replication.throttled.replicas': def('list', null, 'Replicas (partition:brokerId, or *) whose leader limits what it sends to out-of-sync followers to leader.replication.throttled.rate.', { validator: { kind: 'throttledReplicas' }, topicDefault: '' }),
+  'follower.replication.throttled.replicas': def('list', null, 'Replicas (partition:brokerId, or *) that fetch at most follower.replication.throttled.rate while out of sync.', { validator: { kind: 'throttledReplicas' }, topicDefault: '' }),
+} as const satisfies Record<string, ConfigDef>;
+
+/** Topic-level names, derived from the table, and the topic-only ones. */
+export type TopicConfigName = { [K in BrokerConfigName]: Defs[K] extends { topic: infer N extends string } ? N : never }[BrokerConfigName] | keyof typeof TOPIC_ONLY_CONFIGS;
 
 /** Kafka's DescribeConfigs ConfigSource (name → wire id). */
 export const CONFIG_SOURCE_ID = {
@@ -241,6 +254,8 @@ export function describeExpected(d: ConfigDef): string {
       return v.values.length > 0 ? `a comma-separated list of ${v.values.join(', ')}` : 'a non-empty comma-separated list';
     case 'nonEmpty':
       return 'a non-empty string';
+    case 'throttledReplicas':
+      return '* or a comma-separated list of partition:brokerId';
     case 'listeners':
       return v.advertised ? 'NAME://host:port[,...] with a host clients can reach (not 0.0.0.0)' : 'NAME://host:port[,...]';
   }
@@ -318,6 +333,12 @@ export function parseValue(key: string, d: ConfigDef, input: string): unknown {
     case 'nonEmpty':
       if ((value as string) === '') bad('is empty');
       break;
+    case 'throttledReplicas': {
+      const items = value as string[];
+      const wrong = items.find((x) => !/^\d+:\d+$/.test(x));
+      if (!(items.length === 1 && items[0] === '*') && wrong !== undefined) bad(`has ${JSON.stringify(wrong)}`);
+      break;
+    }
     case 'listeners': {
       const listeners = listenersOrReason(raw);
       if (typeof listeners === 'string') return bad(`is not a listener list: ${listeners}`);
@@ -595,7 +616,7 @@ export function unknownKeyWarning(key: string): string {
 
 export function suggestConfigKey(key: string): string | undefined {
   const topic = TOPIC_CONFIGS.get(key as TopicConfigName);
-  if (topic !== undefined) return topic.brokerKeys[0]!.key;
+  if (topic !== undefined && topic.brokerKeys[0] !== undefined) return topic.brokerKeys[0].key;
   const norm = (k: string) => k.toLowerCase().replace(/[_-]/g, '.');
   const known = Object.keys(BROKER_CONFIGS);
   const same = known.find((k) => norm(k) === norm(key));
@@ -808,6 +829,7 @@ export const TOPIC_CONFIGS: ReadonlyMap<TopicConfigName, TopicDef> = (() => {
     entry.brokerKeys.sort((a, b) => a.scale - b.scale);
     out.set(name, entry);
   }
+  for (const [name, d] of Object.entries(TOPIC_ONLY_CONFIGS) as [TopicConfigName, ConfigDef][]) out.set(name, { name, def: d, brokerKeys: [] });
   return out;
 })();
 

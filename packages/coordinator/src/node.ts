@@ -1,6 +1,6 @@
 import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import {
-  advertisedAddress, advertisedEndpoints, describeConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
+  advertisedAddress, advertisedEndpoints, alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
   nodeAddressLookup,
 } from '@runnel/kafka-server';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
@@ -103,6 +103,8 @@ export class CoordinatorNode {
         // producer ids and config lookups go to its least loaded node).
         initProducerIdHandler(o.metadata),
         describeConfigsHandler({ nodeId: config.nodeId, config, metadata: o.metadata }),
+        alterConfigsHandler({ config, metadata: o.metadata }),
+        incrementalAlterConfigsHandler({ config, metadata: o.metadata }),
       ],
       logger: this.#logger.child({ component: 'kafka-server' }),
     });

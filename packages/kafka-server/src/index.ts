@@ -9,6 +9,7 @@ export { KafkaServer, type KafkaServerOptions, type ApiVersionRange, type Listen
 export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
 export { describeConfigsHandler, initProducerIdHandler, type DescribeConfigsOptions } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
+export { alterConfigsHandler, incrementalAlterConfigsHandler, DYNAMIC_BROKER_CONFIGS, type AlterConfigsOptions } from './alter-configs.ts';
 export { electLeadersHandler } from './elect-leaders.ts';
 export { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './reassignments.ts';
 export {

@@ -2,6 +2,7 @@ import { CONFIG_SOURCE_ID, CONFIG_TYPE_ID, topicConfig, type BrokerConfig, type 
 import type { MetadataStore, TopicMetadata } from '@runnel/metadata';
 import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
 import { defineHandler, type Handler } from './handler.ts';
+import { DYNAMIC_BROKER_CONFIGS } from './alter-configs.ts';
 import { metadataErrorCode } from './metadata-errors.ts';
 
 /**
@@ -62,7 +63,7 @@ export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
             .map((e) => ({
               name: e.name,
               value: e.value,
-              readOnly: r.resourceType === RESOURCE_BROKER,
+              readOnly: r.resourceType === RESOURCE_BROKER && !DYNAMIC_BROKER_CONFIGS.has(e.name),
               configSource: CONFIG_SOURCE_ID[e.source],
               isSensitive: e.sensitive,
               synonyms: req.includeSynonyms ? (e.synonyms ?? []).map((s) => ({ name: s.name, value: s.value, source: CONFIG_SOURCE_ID[s.source] })) : [],
@@ -79,11 +80,31 @@ export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
           if (r.resourceName !== '' && r.resourceName !== String(o.nodeId)) {
             return result(ErrorCode.INVALID_REQUEST, `this is node ${o.nodeId}, not ${r.resourceName}`);
           }
-          return result(ErrorCode.NONE, null, o.config.describe());
+          return result(ErrorCode.NONE, null, withDynamic(o.config.describe(), o.metadata, r.resourceName === '' ? null : o.nodeId));
         }
         return result(ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} is not supported`);
       });
       return { throttleTimeMs: 0, results };
     },
+  });
+}
+
+/**
+ * Broker entries with the dynamic configs over them (Kafka's precedence): this node's
+ * (DYNAMIC_BROKER_CONFIG), else the cluster default's (DYNAMIC_DEFAULT_BROKER_CONFIG), else the
+ * static or default value; synonyms list every level that has a value, highest first. `nodeId`
+ * null describes the cluster default resource (name '').
+ */
+function withDynamic(entries: ConfigEntry[], metadata: MetadataStore, nodeId: number | null): ConfigEntry[] {
+  const dynamic = metadata.snapshot().brokerConfigs;
+  const node = nodeId === null ? undefined : dynamic?.get(String(nodeId));
+  const cluster = dynamic?.get('');
+  if (!node && !cluster) return entries;
+  return entries.map((e) => {
+    const levels: NonNullable<ConfigEntry['synonyms']> = [];
+    if (node?.[e.name] !== undefined) levels.push({ name: e.name, value: node[e.name]!, source: 'DYNAMIC_BROKER_CONFIG' });
+    if (cluster?.[e.name] !== undefined) levels.push({ name: e.name, value: cluster[e.name]!, source: 'DYNAMIC_DEFAULT_BROKER_CONFIG' });
+    if (levels.length === 0) return e;
+    return { ...e, value: levels[0]!.value, source: levels[0]!.source, synonyms: [...levels, ...(e.value === null ? [] : [{ name: e.name, value: e.value, source: e.source }])] };
   });
 }

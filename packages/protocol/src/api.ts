@@ -13,6 +13,7 @@ import { Reader, Writer, decodeMessage, encodeMessage, isFlexible, planFor, skip
 import { ErrorCode } from './error-codes.ts';
 import { ProtocolError } from './errors.ts';
 import { ApiVersions } from './messages/api-versions.ts';
+import { AlterConfigs, IncrementalAlterConfigs } from './messages/configs.ts';
 import { AlterPartitionReassignments, ElectLeaders, ListPartitionReassignments } from './messages/elections.ts';
 import { Fetch } from './messages/fetch.ts';
 import { FindCoordinator } from './messages/find-coordinator.ts';
@@ -48,11 +49,13 @@ export const apis = {
   [ApiKey.DeleteRecords]: DeleteRecords,
   [ApiKey.InitProducerId]: InitProducerId,
   [ApiKey.DescribeConfigs]: DescribeConfigs,
+  [ApiKey.AlterConfigs]: AlterConfigs,
   [ApiKey.DescribeLogDirs]: DescribeLogDirs,
   [ApiKey.SaslAuthenticate]: SaslAuthenticate,
   [ApiKey.CreatePartitions]: CreatePartitions,
   [ApiKey.DeleteGroups]: DeleteGroups,
   [ApiKey.ElectLeaders]: ElectLeaders,
+  [ApiKey.IncrementalAlterConfigs]: IncrementalAlterConfigs,
   [ApiKey.AlterPartitionReassignments]: AlterPartitionReassignments,
   [ApiKey.ListPartitionReassignments]: ListPartitionReassignments,
   [ApiKey.OffsetDelete]: OffsetDelete,

@@ -187,6 +187,13 @@ const cases: Case[] = [
     check: (d) => expect(d.resources[0]).toMatchObject({ errorCode: 0, resourceType: 2, resourceName: 't', configEntries: [{ configName: 'retention.ms', configValue: '1000', readOnly: false, isSensitive: false }] }),
   },
   {
+    api: 'alterConfigs', key: ApiKey.AlterConfigs, versions: range(0, 1),
+    args: { resources: [{ type: 4, name: '', configEntries: [{ name: 'leader.replication.throttled.rate', value: '200000' }, { name: 'x', value: null }] }], validateOnly: true },
+    request: () => ({ resources: [{ resourceType: 4, resourceName: '', configs: [{ name: 'leader.replication.throttled.rate', value: '200000' }, { name: 'x', value: null }] }], validateOnly: true }),
+    response: () => ({ responses: [{ errorCode: 0, errorMessage: null, resourceType: 4, resourceName: '' }] }),
+    check: (d) => expect(d.resources[0]).toMatchObject({ errorCode: 0, resourceType: 4, resourceName: '' }),
+  },
+  {
     api: 'createPartitions', key: ApiKey.CreatePartitions, versions: range(0, 1),
     args: { topicPartitions: [{ topic: 't', count: 5 }], validateOnly: false, timeout: 5000 },
     request: () => ({ topics: [{ name: 't', count: 5, assignments: null }], timeoutMs: 5000, validateOnly: false }),

@@ -1,5 +1,5 @@
 import {
-  alterPartitionReassignmentsHandler, describeConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
+  alterConfigsHandler, alterPartitionReassignmentsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
 } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
@@ -29,6 +29,8 @@ export const brokerHandlers = (b: BrokerContext) => [
   deleteRecords(b),
   initProducerIdHandler(b.metadata),
   describeConfigsHandler({ nodeId: b.nodeId, config: b.config, metadata: b.metadata, topicConfig: (t) => b.partitions.topicConfig(t) }),
+  alterConfigsHandler({ config: b.config, metadata: b.metadata }),
+  incrementalAlterConfigsHandler({ config: b.config, metadata: b.metadata }),
   describeLogDirs(b),
   createPartitions(b),
   describeCluster(b),

@@ -2,6 +2,7 @@ import { tpKey, type Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
 import { RpcClient, type ReplicaFetchPartitionResult, type ReplicaFetchRequest } from '@runnel/rpc';
 import type { PartitionLog } from '@runnel/storage';
+import type { ReplicationThrottle } from './throttle.ts';
 
 /** A partition this broker follows: its local log and the leader epoch metadata gave it. */
 export interface Followed {
@@ -29,6 +30,8 @@ export interface FetcherSettings {
   responseMaxBytes: number;
   /** replica.fetch.backoff.ms */
   backoffMs: number;
+  /** Reassignment throttling (throttle.ts); none = never throttled. */
+  throttle?: ReplicationThrottle;
 }
 
 /**
@@ -175,7 +178,16 @@ class LeaderFetcher {
     const log = this.#s.logger;
     while (!this.#stopped) {
       const now = Date.now();
-      const ready = [...this.#parts.values()].filter((p) => p.retryAtMs <= now && p.log.online);
+      const available = [...this.#parts.values()].filter((p) => p.retryAtMs <= now && p.log.online);
+      // Reassignment throttling (throttle.ts): while this broker's follower quota is exceeded, the
+      // out-of-sync partitions listed for it are left out of the fetch (the others go on as usual).
+      const throttled = new Set(available.filter((p) => this.#throttled(p)).map((p) => p.key));
+      const held = throttled.size > 0 && this.#s.throttle!.exceeded('follower');
+      const ready = held ? available.filter((p) => !throttled.has(p.key)) : available;
+      if (ready.length === 0 && held) {
+        await this.#sleep(Math.max(10, this.#s.throttle!.delayMs('follower')));
+        continue;
+      }
       if (ready.length === 0) {
         const next = Math.min(...[...this.#parts.values()].map((p) => p.retryAtMs));
         await this.#sleep(Number.isFinite(next) && next > now ? next - now : this.#s.backoffMs);
@@ -221,6 +233,7 @@ class LeaderFetcher {
         // Metadata moved the partition (or a truncation ran) while the call was out: drop the answer.
         if (!was || this.#parts.get(key) !== was.entry || was.entry.log.logEndOffset !== was.fetchOffset) continue;
         try {
+          if (throttled.has(key)) this.#s.throttle!.record('follower', r.records.length);
           await this.#apply(was.entry, r);
         } catch (err) {
           was.entry.retryAtMs = Date.now() + this.#s.backoffMs;
@@ -229,6 +242,15 @@ class LeaderFetcher {
       }
     }
     this.#client?.close();
+  }
+
+  /** Listed for follower throttling and not in the ISR (per this broker's metadata). */
+  #throttled(p: Entry): boolean {
+    const throttle = this.#s.throttle;
+    if (!throttle) return false;
+    const topic = this.#s.metadata.snapshot().topics.get(p.topic);
+    const inSync = topic?.partitions[p.partition]?.isr.includes(this.#s.nodeId) ?? false;
+    return throttle.applies('follower', topic, p.partition, inSync);
   }
 
   async #apply(p: Entry, r: ReplicaFetchPartitionResult): Promise<void> {

@@ -6,6 +6,7 @@ import type { AppendResult, LogManager, PartitionLog } from '@runnel/storage';
 import type { Partitions } from '../partitions.ts';
 import type { FetchPurgatory } from '../purgatory.ts';
 import { FollowerFetchers } from './fetcher.ts';
+import { ReplicationThrottle } from './throttle.ts';
 
 /** What a follower's fetch of one partition updates at the leader. */
 interface FollowerState {
@@ -102,6 +103,8 @@ export class ReplicaManager {
   /** When the last step-down after a full log dir began. */
   #diskFullStepDownMs = -Infinity;
   readonly #fetchers: FollowerFetchers;
+  /** Reassignment throttling, both sides (throttle.ts). */
+  readonly #throttle: ReplicationThrottle;
   readonly #lagMs: number;
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -111,7 +114,9 @@ export class ReplicaManager {
     this.#o = options;
     const c = options.config;
     this.#lagMs = c.get('replica.lag.time.max.ms');
+    this.#throttle = new ReplicationThrottle({ nodeId: options.nodeId, metadata: options.metadata, config: c });
     this.#fetchers = new FollowerFetchers({
+      throttle: this.#throttle,
       nodeId: options.nodeId,
       metadata: options.metadata,
       logger: options.logger.child({ component: 'replica-fetcher' }),
@@ -528,9 +533,14 @@ export class ReplicaManager {
     if (p.fetchOffset < log.logStartOffset || p.fetchOffset > leo) return answer('OFFSET_OUT_OF_RANGE', log);
     if (update) this.#followerFetched(lead, replicaId, p.fetchOffset);
     if (limit <= 0 && !first) return answer('', log);
+    // Reassignment throttling (throttle.ts): an out-of-sync follower of a listed partition gets
+    // nothing while this broker's leader quota is exceeded; what it does get is counted.
+    const throttled = this.#throttle.applies('leader', found.topic, p.partition, lead.isr.includes(replicaId));
+    if (throttled && this.#throttle.exceeded('leader')) return answer('', log);
     try {
       // Followers would refuse a corrupt batch anyway; checking it here repairs it (corruptBatch).
       const read = await log.read(p.fetchOffset, Math.max(0, limit), { minOneBatch: first, verify: true });
+      if (throttled) this.#throttle.record('leader', read.records.length);
       return answer('', log, { records: read.records });
     } catch (err) {
       const code = (err as { code?: string }).code;
