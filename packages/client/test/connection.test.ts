@@ -63,7 +63,7 @@ describe('Connection', () => {
       });
     });
     const answers = await Promise.all(Array.from({ length: 500 }, () => conn.request(ApiKey.Metadata, 0, { topics: [] })));
-    const names = answers.map((a) => Number(a.topics[0]!.name.slice(1)));
+    const names = answers.map((a) => Number(a.topics[0]!.name!.slice(1)));
     expect(names).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
     expect(conn.inFlightCount).toBe(0);
     conn.close();

@@ -27,16 +27,17 @@ export interface MetadataHandlerOptions {
 }
 
 /**
- * Metadata v0–9. All topics for v0's empty list or v1+'s null; unknown requested topics are
+ * Metadata v0–12. All topics for v0's empty list or v1+'s null; unknown requested topics are
  * created when both the client (v4+ `allow_auto_topic_creation`; always for older versions) and
  * `autoCreate()` allow it. Creation completes before the reply, so the client sees a led
  * partition at once instead of LEADER_NOT_AVAILABLE and a retry. An invalid name answers
- * INVALID_TOPIC_EXCEPTION without trying.
+ * INVALID_TOPIC_EXCEPTION without trying. v10+ answers each topic's id (what Kafka's tools print
+ * as TopicId); a topic asked for by id alone (null name, v12+) is found by id, else UNKNOWN_TOPIC_ID.
  */
 export function metadataHandler(o: MetadataHandlerOptions): Handler {
   return defineHandler({
     api: ApiKey.Metadata,
-    versions: [0, 9],
+    versions: [0, 12],
     async handle(req, ctx) {
       const version = ctx.header.apiVersion;
       const all = req.topics === null || (version === 0 && req.topics.length === 0);
@@ -47,7 +48,7 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
         topics = [...o.metadata.snapshot().topics.values()].map((t) => describeTopic(t, live));
       } else {
         topics = [];
-        for (const { name } of req.topics!) topics.push(await lookup(o, name, mayCreate));
+        for (const { name, topicId } of req.topics!) topics.push(name !== null ? await lookup(o, name, mayCreate) : byId(o, topicId));
       }
       const snap = o.metadata.snapshot();
       return {
@@ -59,6 +60,13 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
       };
     },
   });
+}
+
+function byId(o: MetadataHandlerOptions, topicId: string): MetadataTopicResponse {
+  const hex = topicId.replace(/-/g, '');
+  const live = o.metadata.snapshot().brokers;
+  for (const t of o.metadata.snapshot().topics.values()) if (t.topicId === hex) return describeTopic(t, live);
+  return { errorCode: ErrorCode.UNKNOWN_TOPIC_ID, name: null, topicId, isInternal: false, partitions: [] };
 }
 
 async function lookup(o: MetadataHandlerOptions, name: string, mayCreate: boolean): Promise<MetadataTopicResponse> {
@@ -122,6 +130,7 @@ export function describeTopic(topic: TopicMetadata, live?: ReadonlyMap<number, u
   return {
     errorCode: ErrorCode.NONE,
     name: topic.name,
+    topicId: topic.topicId,
     isInternal: topic.internal,
     partitions: topic.partitions.map((p) => ({
       errorCode: p.leader < 0 ? ErrorCode.LEADER_NOT_AVAILABLE : ErrorCode.NONE,

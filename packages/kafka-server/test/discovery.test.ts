@@ -120,6 +120,18 @@ describe('metadataHandler', () => {
     expect(created).toEqual([]);
   });
 
+  it('v10+ answers topic ids; v12 finds a topic asked for by id alone, UNKNOWN_TOPIC_ID for an unknown one', async () => {
+    await store.createTopic({ name: 'a', partitions: 1, replicationFactor: 1 });
+    const c = await start();
+    const hex = store.snapshot().topics.get('a')!.topicId;
+    const uuid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    const v10 = await c.call(ApiKey.Metadata, 10, { topics: [{ name: 'a', topicId: '00000000-0000-0000-0000-000000000000' }], allowAutoTopicCreation: false });
+    expect(v10.topics).toMatchObject([{ name: 'a', topicId: uuid, errorCode: 0 }]);
+    const none = '0123456789abcdef0123456789abcdef';
+    const v12 = await c.call(ApiKey.Metadata, 12, { topics: [{ name: null, topicId: uuid }, { name: null, topicId: none }], allowAutoTopicCreation: false });
+    expect(v12.topics).toMatchObject([{ name: 'a', topicId: uuid, errorCode: 0, partitions: [{ leaderId: 1 }] }, { name: null, errorCode: 100, partitions: [] }]);
+  });
+
   it('creates an unknown topic before answering when the client and the config allow it', async () => {
     const c = await start();
     const v9 = await c.call(ApiKey.Metadata, 9, { topics: [{ name: 'fresh' }], allowAutoTopicCreation: true });

@@ -2,18 +2,20 @@ import { api, arr, f, message, structs } from '../schema.ts';
 
 /**
  * Metadata (key 3). v0: an empty topic list means all topics; v1+: null means all topics.
- * v10+ (topic ids) is not supported.
+ * v10+ carries topic ids (a topic asked for by id has a null name, v12+). v13 (top-level error code)
+ * is not supported.
  */
 export const Metadata = api(3,
-  message('MetadataRequest', [0, 9], 9, [
+  message('MetadataRequest', [0, 12], 9, [
     structs('topics', '0+', [
-      f('name', 'string', '0+'),
+      f('topicId', 'uuid', '10+'),
+      f('name', 'string', '0+', { nullable: '10+', default: null }),
     ], { nullable: '1+' }),
     f('allowAutoTopicCreation', 'bool', '4+', { default: true }),
     f('includeClusterAuthorizedOperations', 'bool', '8-10'),
     f('includeTopicAuthorizedOperations', 'bool', '8+'),
   ]),
-  message('MetadataResponse', [0, 9], 9, [
+  message('MetadataResponse', [0, 12], 9, [
     f('throttleTimeMs', 'int32', '3+'),
     structs('brokers', '0+', [
       f('nodeId', 'int32', '0+'),
@@ -25,7 +27,8 @@ export const Metadata = api(3,
     f('controllerId', 'int32', '1+', { default: -1 }),
     structs('topics', '0+', [
       f('errorCode', 'int16', '0+'),
-      f('name', 'string', '0+'),
+      f('name', 'string', '0+', { nullable: '12+' }),
+      f('topicId', 'uuid', '10+'),
       f('isInternal', 'bool', '1+', { default: false }),
       structs('partitions', '0+', [
         f('errorCode', 'int16', '0+'),
