@@ -162,3 +162,17 @@ it('bounds every attempt by the session timeout, a heartbeat\'s by a third of it
   expect(err.message).toContain('3000 ms');
   expect(creates).toBe(1);
 }, 8_000);
+
+it('a failed attempt reloads metadata, so a new controller is found without waiting for its announcement', async () => {
+  const frozen = await controller({ 'controller.heartbeat': () => new Promise(() => {}) });
+  const next = await controller({ 'controller.heartbeat': () => ({ fenced: false }) });
+  // What metadata says only changes when it is reloaded (its pub/sub announcement was lost).
+  let inRedis = frozen.address();
+  let loaded = inRedis;
+  let reloads = 0;
+  const channel = controllerChannel({ locate: () => loaded, refresh: () => { reloads++; loaded = inRedis; }, retryMs: 30_000, sessionTimeoutMs: 600 });
+  cleanups.push(() => channel.close());
+  inRedis = next.address();
+  expect(await channel.heartbeat(1, 1)).toEqual({ fenced: false });
+  expect(reloads).toBeGreaterThan(0);
+}, 5_000);

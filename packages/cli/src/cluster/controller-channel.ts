@@ -45,6 +45,11 @@ export function controllerChannel(options: {
   sessionTimeoutMs?: number;
   /** The bound of one attempt at most (default 10 s); the session timeout lowers it. */
   requestTimeoutMs?: number;
+  /**
+   * Reloads what `locate()` reads (RedisStore.refresh): called when an attempt fails, so a new
+   * controller is found even if its announcement (pub/sub) was missed, without waiting for the poll.
+   */
+  refresh?: () => void;
   logger?: Logger;
 }): MetadataWriter & { close(): void } {
   const logger = options.logger ?? silentLogger();
@@ -104,6 +109,7 @@ export function controllerChannel(options: {
           const again = mapped.retriable && mapped.code !== 'DUPLICATE_BROKER_REGISTRATION' && (idempotent || !mayHaveLanded(err)) && !closed;
           if (!again || Date.now() >= deadline) throw mapped;
           if (attempt === 0) logger.info({ err: mapped.message, what }, 'controller not reachable yet; retrying');
+          options.refresh?.();
           // Back off, but try a new controller (or the first one to appear) at once, with the backoff started over.
           const moved = (): boolean => keyOf(options.locate()) !== to;
           const until = Date.now() + Math.min(1_000, 50 * 2 ** attempt);

@@ -87,6 +87,7 @@ function nodeStore(config: BrokerConfig, url: string, log: Logger): { store: Red
   const writer = controllerChannel({
     locate: () => store?.snapshot().controllerRpc ?? null,
     sessionTimeoutMs: config.get('broker.session.timeout.ms'),
+    refresh: () => void store?.refresh().catch(() => {}), // Redis away: the last snapshot stays; the poll tries again
     logger: log.child({ component: 'controller-channel' }),
   });
   store = RedisStore.create({
