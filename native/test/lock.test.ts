@@ -15,18 +15,22 @@ function lockedElsewhere(path: string): boolean {
   return r.status === 9;
 }
 
+function thrown(fn: () => unknown): NativeError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(NativeError);
+    return err as NativeError;
+  }
+  throw new Error('expected a throw');
+}
+
 describe('lockFile', () => {
   it('holds an exclusive flock until the fd is closed, and refuses a second lock with LOCKED', () => {
     const path = join(dir, 'a.lock');
     const fd = lockFile(path);
     expect(lockedElsewhere(path)).toBe(true);
-    expect(() => lockFile(path)).toThrow(NativeError);
-    try {
-      lockFile(path);
-    } catch (err) {
-      expect((err as NativeError).code).toBe('LOCKED');
-      expect((err as Error).message).toBe(`${path} is locked by another process`);
-    }
+    expect(thrown(() => lockFile(path))).toMatchObject({ code: 'LOCKED', message: `${path} is locked by another process` });
     closeSync(fd);
     expect(lockedElsewhere(path)).toBe(false);
     closeSync(lockFile(path));
@@ -44,11 +48,8 @@ describe('lockFile', () => {
   });
 
   it('a missing directory is IO, a clear one-line error', () => {
-    expect(() => lockFile(join(dir, 'nope', 'c.lock'))).toThrow(/^.*nope\/c\.lock: No such file or directory/);
-    try {
-      lockFile(join(dir, 'nope', 'c.lock'));
-    } catch (err) {
-      expect((err as NativeError).code).toBe('IO');
-    }
+    const err = thrown(() => lockFile(join(dir, 'nope', 'c.lock')));
+    expect(err).toMatchObject({ code: 'IO' });
+    expect(err.message).toMatch(/^\S+nope\/c\.lock: No such file or directory/);
   });
 });
