@@ -3,7 +3,7 @@
  * byte mid-log (later segments are moved aside, never deleted) and offset index entries that point
  * inside a batch (on disk at load, or in memory while running).
  */
-import { existsSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '@runnel/common';
@@ -44,47 +44,54 @@ async function readValues(log: PartitionLog, from = log.logStartOffset): Promise
   return out;
 }
 
+/**
+ * 30,000 records in 100-record batches over 3+ segments, stopped with neither a clean-shutdown
+ * marker nor a recovery checkpoint, then one byte flipped (under the CRC) in the middle of the
+ * first segment. Returns what the test needs to check the outcome.
+ */
+async function corruptedLog() {
+  const dir = tempDir();
+  cleanups.push(dir.cleanup);
+  const config = testConfig({ segmentBytes: 256 * 1024 });
+  const values: string[] = [];
+  {
+    const mgr = LogManager.create({ logDirs: [dir.path], defaults: config });
+    await mgr.start();
+    const log = await mgr.createLog('c', 0);
+    for (let n = 0; n < 300; n++) {
+      const vs = Array.from({ length: 100 }, (_, i) => `r-${n * 100 + i}-${'p'.repeat(20)}`);
+      values.push(...vs);
+      await log.append(batch(100, { values: vs }));
+    }
+    expect(log.logEndOffset).toBe(30_000n);
+    await mgr.stop();
+  }
+  unlinkSync(join(dir.path, '.kafka_cleanshutdown'));
+  unlinkSync(join(dir.path, 'recovery-point-offset-checkpoint'));
+  const pdir = join(dir.path, 'c-0');
+  const segs = readdirSync(pdir).filter((f) => f.endsWith('.log')).sort();
+  expect(segs.length).toBeGreaterThanOrEqual(3);
+  const later = segs.slice(1).flatMap((s) => [s, s.replace('.log', '.index'), s.replace('.log', '.timeindex')]);
+  const before = new Map(later.map((f) => [f, readFileSync(join(pdir, f))]));
+  const first = readFileSync(join(pdir, segs[0]));
+  const mid = Math.floor(first.length / 2);
+  let badBatchStart = 0;
+  let badBase = 0n;
+  for (let p = 0; p < first.length; p += 12 + first.readInt32BE(p + 8)) {
+    if (p + 12 + first.readInt32BE(p + 8) > mid) {
+      badBatchStart = p;
+      badBase = first.readBigInt64BE(p);
+      break;
+    }
+  }
+  first[mid] ^= 0x40;
+  writeFileSync(join(pdir, segs[0]), first);
+  return { dir, config, values, pdir, segs, later, before, badBatchStart, badBase };
+}
+
 describe('recovery keeps what it cannot prove bad', () => {
   it('a flipped byte mid-segment truncates that segment at the bad batch and moves the later segments aside, byte-identical', async () => {
-    const dir = tempDir();
-    cleanups.push(dir.cleanup);
-    const config = testConfig({ segmentBytes: 256 * 1024 });
-    const values: string[] = [];
-    {
-      const mgr = LogManager.create({ logDirs: [dir.path], defaults: config });
-      await mgr.start();
-      const log = await mgr.createLog('c', 0);
-      for (let n = 0; n < 300; n++) {
-        const vs = Array.from({ length: 100 }, (_, i) => `r-${n * 100 + i}-${'p'.repeat(20)}`);
-        values.push(...vs);
-        await log.append(batch(100, { values: vs }));
-      }
-      expect(log.logEndOffset).toBe(30_000n);
-      await mgr.stop();
-    }
-    // A crash with no recovery checkpoint: every segment is scanned on the next start.
-    unlinkSync(join(dir.path, '.kafka_cleanshutdown'));
-    unlinkSync(join(dir.path, 'recovery-point-offset-checkpoint'));
-    const pdir = join(dir.path, 'c-0');
-    const segs = readdirSync(pdir).filter((f) => f.endsWith('.log')).sort();
-    expect(segs.length).toBeGreaterThanOrEqual(3);
-    const later = segs.slice(1).flatMap((s) => [s, s.replace('.log', '.index'), s.replace('.log', '.timeindex')]);
-    const before = new Map(later.map((f) => [f, readFileSync(join(pdir, f))]));
-    // Flip one byte (a record byte, under the CRC) in the middle of the first segment.
-    const first = readFileSync(join(pdir, segs[0]));
-    const mid = Math.floor(first.length / 2);
-    let badBatchStart = 0;
-    let badBase = 0n;
-    for (let p = 0; p < first.length; p += 12 + first.readInt32BE(p + 8)) {
-      if (p + 12 + first.readInt32BE(p + 8) > mid) {
-        badBatchStart = p;
-        badBase = first.readBigInt64BE(p);
-        break;
-      }
-    }
-    first[mid] ^= 0x40;
-    writeFileSync(join(pdir, segs[0]), first);
-
+    const { dir, config, values, pdir, segs, later, before, badBatchStart, badBase } = await corruptedLog();
     const { logger, warnings } = capturingLogger();
     const mgr = LogManager.create({ logDirs: [dir.path], defaults: config, logger });
     await mgr.start();
@@ -122,6 +129,27 @@ describe('recovery keeps what it cannot prove bad', () => {
     expect(again.getLog('c', 0)!.logEndOffset).toBe(badBase + 3n);
     await again.stop();
     expect(readdirSync(pdir).filter((f) => f.startsWith(CORRUPT_ASIDE_PREFIX))).toHaveLength(1);
+  }, 60_000);
+
+  it('the documented restore (stop before new writes, move the files back) serves the later segments again, around the gap', async () => {
+    const { dir, config, values, pdir, segs, badBase } = await corruptedLog();
+    const mgr = LogManager.create({ logDirs: [dir.path], defaults: config });
+    await mgr.start();
+    expect(mgr.getLog('c', 0)!.logEndOffset).toBe(badBase);
+    await mgr.stop();
+    const aside = join(pdir, readdirSync(pdir).find((f) => f.startsWith(CORRUPT_ASIDE_PREFIX))!);
+    for (const f of readdirSync(aside)) renameSync(join(aside, f), join(pdir, f));
+    rmdirSync(aside);
+    const restored = LogManager.create({ logDirs: [dir.path], defaults: config });
+    await restored.start();
+    try {
+      const log = restored.getLog('c', 0)!;
+      expect(log.logEndOffset).toBe(30_000n);
+      const firstMoved = Number(BigInt(segs[1].slice(0, 20)));
+      expect(await readValues(log)).toEqual([...values.slice(0, Number(badBase)), ...values.slice(firstMoved)]);
+    } finally {
+      await restored.stop();
+    }
   }, 60_000);
 });
 
