@@ -217,6 +217,36 @@ describe('offset index entries must point at their batch', () => {
     }
   }, 60_000);
 
+  it('an active segment with more than 1,024 entries: the bounded load check samples across it (one in the middle is caught at start)', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.cleanup);
+    const config = testConfig({ indexIntervalBytes: 1 });
+    const values: string[] = [];
+    {
+      const mgr = LogManager.create({ logDirs: [dir.path], defaults: config });
+      await mgr.start();
+      const log = await mgr.createLog('big', 0);
+      for (let n = 0; n < 1500; n++) {
+        values.push(`b-${n}`);
+        await log.append(batch(1, { values: [`b-${n}`] }));
+      }
+      await mgr.stop();
+    }
+    const indexPath = join(dir.path, 'big-0', '00000000000000000000.index');
+    const good = readFileSync(indexPath);
+    expect(good.length / 8).toBeGreaterThan(1024);
+    // Entry 512 of the 1,024 checked (the check takes every (entries / 1024)-th entry).
+    shiftEntry(indexPath, Math.floor((512 * good.length) / 8 / 1024));
+    const mgr = LogManager.create({ logDirs: [dir.path], defaults: config });
+    await mgr.start();
+    try {
+      expect(Buffer.compare(readFileSync(indexPath), good)).toBe(0);
+      await fetchEvery(mgr.getLog('big', 0)!, values);
+    } finally {
+      await mgr.stop();
+    }
+  }, 60_000);
+
   it('an entry damaged in memory while running is detected on read and repaired', async () => {
     const dir = tempDir();
     cleanups.push(dir.cleanup);
