@@ -157,6 +157,7 @@ export const BROKER_CONFIGS = {
 
   // --- network
   'socket.request.max.bytes': def('int', '104857600', 'Largest request frame accepted; bigger frames close the connection.', { validator: atLeast(1) }),
+  'queued.max.request.bytes': def('long', '536870912', 'Bytes of requests being received or handled (all connections) past which no more are read until some are answered; -1 = unbounded (Kafka\'s default; Runnel bounds it).', { validator: atLeast(-1) }),
   'max.connections': def('int', INT_MAX, 'Maximum open client connections.', { validator: atLeast(0) }),
   'connections.max.idle.ms': def('long', '600000', 'Idle connections are closed after this long.', { validator: atLeast(-1) }),
   'num.network.threads': def('int', '3', 'Kafka socket threads; Runnel uses one event loop per process.', { validator: atLeast(1), unused: true }),

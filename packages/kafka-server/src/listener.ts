@@ -3,7 +3,7 @@ import type { BrokerConfig } from '@runnel/common';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import type { KafkaServerOptions, NodeAddressLookup } from './server.ts';
 
-type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs'>>;
+type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes'>>;
 
 /** Hosts that bind every interface; clients cannot connect to them. */
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
@@ -20,6 +20,7 @@ export function listenerOptions(config: BrokerConfig): ListenerOptions {
     socketRequestMaxBytes: config.get('socket.request.max.bytes'),
     maxConnections: config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
+    queuedMaxRequestBytes: config.get('queued.max.request.bytes'),
   };
 }
 

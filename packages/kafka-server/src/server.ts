@@ -15,6 +15,15 @@
  * - A frame size is checked against `socketRequestMaxBytes` as soon as its 4 bytes arrive, before
  *   the body is buffered; a bad size, a frame that does not decode, an unknown API or unsupported
  *   version (except ApiVersions, see docs/protocol.md), or a handler that throws closes that connection only.
+ * - A frame's body is never allocated from its size prefix: it is kept as the chunks that arrive
+ *   and joined once complete, so a client that announces 95 MB and stalls holds only what it sent.
+ *
+ * Server-wide memory bound (Kafka's `queued.max.request.bytes`, see RequestBudget): a frame's whole
+ * size is reserved from one budget when its size prefix arrives and released when its handler has
+ * answered (or its connection closes first). A connection whose next frame does not fit stops
+ * reading (socket paused, so TCP pushes back on the client) until enough is released; it is never
+ * refused for it. Reserving the whole frame up front is what keeps this deadlock-free: every frame
+ * being received can complete, and frames in handling finish without reading anything more.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { silentLogger, type Logger } from '@runnel/common';
@@ -61,6 +70,13 @@ export interface KafkaServerOptions {
   connectionsMaxIdleMs?: number;
   /** Handlers running at once per connection, default 32. */
   maxInFlightPerConnection?: number;
+  /**
+   * Bytes of requests being received or handled, over all connections, past which no further
+   * frame is read until some are answered (Kafka's `queued.max.request.bytes`); default 512 MiB,
+   * -1 (or any value ≤ 0) for no bound. A frame larger than the budget is read when nothing else
+   * is reserved.
+   */
+  queuedMaxRequestBytes?: number;
   logger?: Logger;
 }
 
@@ -71,6 +87,58 @@ const API_VERSIONS_RANGE: [number, number] = [0, 3];
 
 /** One response slot per request, filled when its handler completes; flushed strictly in order. */
 interface Slot { done: boolean; out: Buffer[] | null }
+
+/** Kafka's queued.max.request.bytes default is -1 (unbounded); Runnel bounds it by default. */
+export const DEFAULT_QUEUED_MAX_REQUEST_BYTES = 512 * 1024 * 1024;
+
+/**
+ * The server-wide budget of request bytes being received or handled (queued.max.request.bytes).
+ * A reservation fits when it stays within the budget, or when nothing is reserved at all (so a
+ * frame larger than the budget still gets its turn); at most max(budget, largest frame) is ever
+ * reserved. Connections that did not fit wait in FIFO order and are retried, oldest first, each
+ * time bytes are released; a later small frame may fit where an older large one does not.
+ */
+export class RequestBudget {
+  readonly limit: number;
+  #used = 0;
+  #waiting = new Set<{ retry(): void }>();
+
+  constructor(limit: number) {
+    this.limit = limit > 0 ? limit : Number.POSITIVE_INFINITY;
+  }
+
+  /** Bytes reserved right now. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Connections waiting for room right now. */
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  tryReserve(bytes: number): boolean {
+    if (this.#used > 0 && this.#used + bytes > this.limit) return false;
+    this.#used += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.#used -= bytes;
+    for (const w of [...this.#waiting]) {
+      if (this.#used >= this.limit) break;
+      w.retry();
+    }
+  }
+
+  wait(w: { retry(): void }): void {
+    this.#waiting.add(w);
+  }
+
+  cancel(w: { retry(): void }): void {
+    this.#waiting.delete(w);
+  }
+}
 
 class Connection {
   readonly id: number;
@@ -85,6 +153,8 @@ class Connection {
   private buffered = 0;
   /** Size of the frame being accumulated, or −1 while waiting for a size prefix. */
   private expected = -1;
+  /** Whether `expected` bytes are reserved from the server's RequestBudget (else waiting for room). */
+  private reserved = false;
   private readonly slots: Slot[] = [];
   private inFlight = 0;
   private writeBlocked = false;
@@ -129,7 +199,30 @@ class Connection {
     this.abort.abort();
     this.chunks = [];
     this.buffered = 0;
+    this.server.budget.cancel(this);
+    // The partial frame's reservation goes now; those of requests still in handling go as each
+    // handler settles (their bytes stay referenced until then).
+    if (this.reserved) this.server.budget.release(this.expected);
+    this.reserved = false;
+    this.expected = -1;
     this.server.forget(this);
+  }
+
+  /** Called by the budget when bytes were released: try again to reserve the frame we wait on. */
+  retry(): void {
+    if (this.closed || this.reserved || this.expected < 0) {
+      this.server.budget.cancel(this);
+      return;
+    }
+    if (!this.server.budget.tryReserve(this.expected)) return;
+    this.server.budget.cancel(this);
+    this.reserved = true;
+    try {
+      this.pump();
+    } catch (err) {
+      this.server.log.error({ conn: this.id, err }, 'unexpected error while reading a request');
+      this.close('internal error');
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -183,7 +276,8 @@ class Connection {
       this.pumping = false;
     }
     if (this.closed) return;
-    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked;
+    const waitingForBudget = this.expected >= 0 && !this.reserved;
+    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked || waitingForBudget;
     if (blocked && !this.socket.isPaused()) this.socket.pause();
     else if (!blocked && this.socket.isPaused()) this.socket.resume();
   }
@@ -200,30 +294,50 @@ class Connection {
           return;
         }
         this.expected = size;
+        this.reserved = false;
+      }
+      if (!this.reserved) {
+        if (!this.server.budget.tryReserve(this.expected)) {
+          // Stop reading (pump pauses the socket) until the budget calls retry().
+          this.server.budget.wait(this);
+          break;
+        }
+        this.reserved = true;
       }
       if (this.buffered < this.expected) break;
       const frame = this.take(this.expected);
       this.expected = -1;
+      this.reserved = false;
       this.dispatch(frame);
     }
   }
 
   private dispatch(frame: Buffer): void {
+    let released = false;
+    // Exactly once per frame: when it is answered, refused, or its handler settles after a close.
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.server.budget.release(frame.length);
+    };
     const receivedAt = Date.now();
     let peek: ReturnType<typeof peekRequestHeader>;
     try {
       peek = peekRequestHeader(frame);
     } catch (err) {
+      release();
       this.close('undecodable request', { err });
       return;
     }
     const { apiKey, apiVersion, correlationId } = peek;
     if (apiKey === ApiKey.ApiVersions) {
+      release();
       this.answerApiVersions(frame, apiVersion, correlationId);
       return;
     }
     const handler = this.server.handlerFor(apiKey);
     if (!handler || apiVersion < handler.versions[0] || apiVersion > handler.versions[1]) {
+      release();
       this.close('unsupported api or version', { api: apiName(apiKey), apiVersion });
       return;
     }
@@ -231,6 +345,7 @@ class Connection {
     try {
       req = decodeRequest(frame);
     } catch (err) {
+      release();
       this.close('undecodable request', { api: apiName(apiKey), apiVersion, err });
       return;
     }
@@ -242,11 +357,13 @@ class Connection {
       listener: this.listener, addressOf: this.addressOf,
     };
     const fail = (err: unknown) => {
+      release();
       if (this.closed) return; // e.g. a handler giving up on ctx.signal after the connection went away
       this.server.log.error({ conn: this.id, api: apiName(apiKey), apiVersion, err }, 'handler failed');
       this.close('handler failed');
     };
     const complete = (res: unknown) => {
+      release();
       if (this.closed) return;
       try {
         slot.out = res === undefined ? null : encodeResponseParts(apiKey, apiVersion, correlationId, res as object);
@@ -339,6 +456,8 @@ export class KafkaServer {
   readonly maxConnections: number;
   readonly connectionsMaxIdleMs: number;
   readonly maxInFlightPerConnection: number;
+  /** Bytes of requests being received or handled, over all connections (queued.max.request.bytes). */
+  readonly budget: RequestBudget;
   readonly log: Logger;
   readonly addressOf: NodeAddressLookup | undefined;
   private readonly handlers = new Map<number, Handler>();
@@ -363,6 +482,7 @@ export class KafkaServer {
     this.maxConnections = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
     this.connectionsMaxIdleMs = options.connectionsMaxIdleMs ?? 600000;
     this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
+    this.budget = new RequestBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES);
     this.log = options.logger ?? silentLogger();
     for (const h of options.handlers) {
       if (h.api === ApiKey.ApiVersions) throw new Error('ApiVersions is built into KafkaServer; do not register a handler for it');

@@ -252,6 +252,49 @@ describe('KafkaServer', () => {
     expect(handled).toBe(n);
   });
 
+  it('queuedMaxRequestBytes: a frame is reserved whole, held until answered or closed, and others wait (paused, not refused)', async () => {
+    let blocker = gate();
+    const server = await start((port) => [defineHandler({
+      api: ApiKey.Metadata, versions: [0, 9],
+      handle: async (req: { topics: Array<{ name: string | null }> | null }) => {
+        if (req.topics?.[0]?.name?.startsWith('long')) await blocker.p;
+        return { brokers: [{ nodeId: 0, host: 'h', port: port() }], topics: [] };
+      },
+    })], { queuedMaxRequestBytes: 100 });
+    const settle = () => new Promise((r) => setTimeout(r, 100));
+    // Larger than the whole budget: read anyway, because nothing else is reserved.
+    const a = await client(server);
+    const big = metadataReq(1, `long${'x'.repeat(200)}`);
+    a.send(big);
+    await settle();
+    expect(server.budget.used).toBe(big.length - 4);
+    // A small request does not fit beside it: its connection waits, unanswered and open.
+    const b = await client(server);
+    b.send(metadataReq(2, 't'));
+    await settle();
+    expect([b.frames.length, server.budget.waiting, b.socket.destroyed]).toEqual([0, 1, false]);
+    blocker.open();
+    expect((await a.waitFrames(1)).length).toBe(1);
+    expect(decodeResponse(ApiKey.Metadata, 4, (await b.waitFrames(1))[0]!).correlationId).toBe(2);
+    expect(server.budget.used).toBe(0);
+
+    // A stalled partial frame holds its announced size until its connection closes, not longer.
+    blocker = gate();
+    const stalled = await client(server);
+    const prefix = Buffer.alloc(4);
+    prefix.writeInt32BE(1000, 0);
+    stalled.send(prefix, Buffer.alloc(10));
+    await settle();
+    expect(server.budget.used).toBe(1000);
+    const c = await client(server);
+    c.send(metadataReq(3, 't'));
+    await settle();
+    expect(c.frames.length).toBe(0);
+    stalled.end();
+    expect(decodeResponse(ApiKey.Metadata, 4, (await c.waitFrames(1))[0]!).correlationId).toBe(3);
+    expect([server.budget.used, server.budget.waiting]).toEqual([0, 0]);
+  });
+
   it('closes a connection announcing an oversize frame without allocating it, other connections keep working', async () => {
     const server = await start((port) => [metadata(port)], { socketRequestMaxBytes: 1 << 20 });
     const good = await client(server);

@@ -3,8 +3,10 @@
  * event loop: compression, decompression, deep record validation, and any other package's own
  * worker modules (storage compaction) through `run`.
  *
- * Backpressure: at most `threads + maxQueue` tasks are in flight; past that a call rejects at once
- * with OffloadError 'QUEUE_FULL' instead of queueing without bound.
+ * Back-pressure, never refusal: at most `threads + maxQueue` tasks are handed to piscina; further
+ * calls wait their turn in one FIFO queue and start, in call order, as slots free. The pool does not
+ * bound what waits: its callers do (the Kafka listener's queued.max.request.bytes stops reading
+ * requests while the bytes of those being handled are over budget), so being busy is never an error.
  *
  * Inputs: a Uint8Array that owns its whole ArrayBuffer is transferred (and so detached in the
  * caller); a view into a larger buffer (Node's pooled slabs, a slice of a segment read) is copied
@@ -16,14 +18,17 @@ import { RunnelError } from '@runnel/common';
 import { BatchError, NativeError, type BatchErrorCode, type Codec, type NativeErrorCode } from '@runnel/native';
 import type { BytesResult, FlatError, WorkerResult } from './worker.ts';
 
-export type OffloadErrorCode = 'QUEUE_FULL' | 'STOPPED' | 'TASK_FAILED';
+export type OffloadErrorCode = 'STOPPED' | 'TASK_FAILED';
 
 export class OffloadError extends RunnelError<OffloadErrorCode> {}
 
 export interface OffloadOptions {
   /** Worker threads; default max(1, cpus - 1), leaving a core for the event loop. */
   threads?: number;
-  /** Tasks waiting for a free thread beyond the running ones; default threads² × 4. */
+  /**
+   * Tasks handed to piscina beyond the running ones (so a thread never idles between tasks);
+   * default threads² × 4. Calls past `threads + maxQueue` wait in the pool's FIFO, not rejected.
+   */
   maxQueue?: number;
 }
 
@@ -65,7 +70,10 @@ export class OffloadPool {
   readonly threads: number;
   readonly maxQueue: number;
   #pool: Piscina;
+  /** Tasks handed to piscina (running or in its queue); at most threads + maxQueue. */
   #inFlight = 0;
+  /** Calls waiting for a slot, oldest first; a freed slot passes straight to the head. */
+  #waiting: Array<{ go: () => void; stop: (err: Error) => void }> = [];
   #stopped = false;
 
   private constructor(threads: number, maxQueue: number) {
@@ -75,7 +83,7 @@ export class OffloadPool {
       filename: WORKER,
       minThreads: threads,
       maxThreads: threads,
-      // Our own counter enforces the bound; piscina's queue limit is the same number, as a backstop.
+      // Our own FIFO keeps piscina's queue within this; the limit is a backstop that never trips.
       maxQueue,
       concurrentTasksPerWorker: 1,
     });
@@ -87,9 +95,14 @@ export class OffloadPool {
     return new OffloadPool(threads, maxQueue);
   }
 
-  /** Tasks running or queued right now. */
+  /** Tasks running, queued in piscina, or waiting for a slot right now. */
   get pending(): number {
-    return this.#inFlight;
+    return this.#inFlight + this.#waiting.length;
+  }
+
+  /** Calls waiting for a slot (past threads + maxQueue) right now. */
+  get waiting(): number {
+    return this.#waiting.length;
   }
 
   compress(codec: Codec, src: Uint8Array, level?: number): Promise<Buffer> {
@@ -109,34 +122,50 @@ export class OffloadPool {
     return this.#submit<WorkerResult<{ recordCount: number; uncompressedBytes: number }>>('validateRecords', WORKER, { batch, maxUncompressed }, owned ? [owned] : undefined).then(unwrap);
   }
 
-  /** Runs another package's worker module in this pool, under the same queue bound. */
+  /** Runs another package's worker module in this pool, in the same FIFO as the built-in tasks. */
   run<T>(task: OffloadTask): Promise<T> {
     const filename = task.filename instanceof URL ? task.filename.href : task.filename;
     return this.#submit<T>(task.name ?? 'default', filename, task.args, task.transfer);
   }
 
-  /** Destroys the pool; running tasks are abandoned and later calls reject with 'STOPPED'. */
+  /** Destroys the pool; running and waiting tasks are abandoned and reject, as do later calls, with 'STOPPED'. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    const stopped = new OffloadError('STOPPED', 'the offload pool was stopped');
+    for (const w of this.#waiting.splice(0)) w.stop(stopped);
     await this.#pool.destroy();
+  }
+
+  /** Takes a slot now, or waits for one behind every earlier caller (FIFO). */
+  #acquire(): Promise<void> | undefined {
+    if (this.#waiting.length === 0 && this.#inFlight < this.threads + this.maxQueue) {
+      this.#inFlight++;
+      return undefined;
+    }
+    return new Promise<void>((go, stop) => this.#waiting.push({ go, stop }));
+  }
+
+  /** Frees a slot: handed to the oldest waiter (still counted), so no later call can overtake it. */
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next) next.go();
+    else this.#inFlight--;
   }
 
   async #submit<T>(name: string, filename: string, args: unknown, transfer: ArrayBuffer[] | undefined): Promise<T> {
     if (this.#stopped) throw new OffloadError('STOPPED', 'the offload pool was stopped');
-    if (this.#inFlight >= this.threads + this.maxQueue) {
-      throw new OffloadError('QUEUE_FULL', `offload queue is full (${this.#inFlight} tasks for ${this.threads} threads)`, { retriable: true });
-    }
-    this.#inFlight++;
+    const wait = this.#acquire();
+    if (wait) await wait;
     try {
+      if (this.#stopped) throw new OffloadError('STOPPED', 'the offload pool was stopped');
       return (await this.#pool.run(args, { name, filename, transferList: transfer })) as T;
     } catch (e) {
       if (e instanceof RunnelError) throw e;
       const message = e instanceof Error ? e.message : String(e);
-      if (/queue is at limit/i.test(message)) throw new OffloadError('QUEUE_FULL', message, { retriable: true, cause: e });
       throw new OffloadError(this.#stopped ? 'STOPPED' : 'TASK_FAILED', message, { cause: e });
     } finally {
-      this.#inFlight--;
+      this.#release();
     }
   }
 }

@@ -91,18 +91,36 @@ describe('OffloadPool', () => {
 });
 
 describe('OffloadPool backpressure', () => {
-  it('rejects with QUEUE_FULL when a tiny pool is flooded, and recovers', async () => {
+  it('a flooded pool makes calls wait their turn (FIFO), never rejects them, and stop() rejects the waiters', async () => {
     const pool = OffloadPool.create({ threads: 1, maxQueue: 2 });
     try {
       const flag = new SharedArrayBuffer(4);
       const blocked = [0, 1, 2].map(() => pool.run<string>({ filename: FIXTURE, name: 'waitFor', args: { flag } }));
-      const flood = await Promise.allSettled(Array.from({ length: 10 }, () => pool.compress(Codec.Lz4, corpus(1000))));
-      expect(flood.every((r) => r.status === 'rejected' && (r.reason as OffloadError).code === 'QUEUE_FULL')).toBe(true);
-      expect(pool.pending).toBe(3);
+      const order: number[] = [];
+      const flood = Array.from({ length: 10 }, (_, i) => pool.compress(Codec.Lz4, corpus(1000 + i)).then((out) => {
+        order.push(i);
+        return out;
+      }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect([pool.pending, pool.waiting, order.length]).toEqual([13, 10, 0]);
       Atomics.store(new Int32Array(flag), 0, 1);
       Atomics.notify(new Int32Array(flag), 0);
       expect(await Promise.all(blocked)).toEqual(['released', 'released', 'released']);
-      expect((await pool.compress(Codec.Lz4, corpus(1000))).length).toBeGreaterThan(0);
+      const outs = await Promise.all(flood);
+      outs.forEach((out, i) => expect(out.equals(compress(Codec.Lz4, corpus(1000 + i)))).toBe(true));
+      // One thread runs them one at a time, so completion order is start order: the call order.
+      expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(pool.pending).toBe(0);
+
+      const flag2 = new SharedArrayBuffer(4);
+      void [0, 1, 2].map(() => pool.run<string>({ filename: FIXTURE, name: 'waitFor', args: { flag: flag2 } }).catch(() => 'stopped'));
+      const waiter = pool.compress(Codec.Lz4, corpus(1000)).catch((e: unknown) => e);
+      expect(pool.waiting).toBe(1);
+      const stopping = pool.stop();
+      expect(((await waiter) as OffloadError).code).toBe('STOPPED');
+      Atomics.store(new Int32Array(flag2), 0, 1);
+      Atomics.notify(new Int32Array(flag2), 0);
+      await stopping;
     } finally {
       await pool.stop();
     }
