@@ -23,20 +23,21 @@ const FOLLOW_MS = 50;
  * new controller is picked up on the next call.
  *
  * Retries, with backoff for `retryMs`: while there is no controller, a standby answers
- * NOT_CONTROLLER, or the connection fails before the call was sent.
+ * NOT_CONTROLLER, or the connection fails before the call was sent. A call that timed out or lost
+ * its connection mid-flight may have been applied, so only idempotent ones (registration,
+ * heartbeats, config changes, producer ids, ISR proposals, elections) are retried then; a topic
+ * create or delete fails with a retriable error and the client retries it (seeing
+ * TOPIC_ALREADY_EXISTS if the first one landed, as a Kafka client can). A refusal from the
+ * controller comes back as the MetadataError it was, so handlers map it to the same Kafka error as
+ * under `runnel start`; any other failure is a retriable STORE_UNAVAILABLE (REQUEST_TIMED_OUT to
+ * clients), never an unknown server error.
  *
  * A frozen or partitioned controller must not cost a node its session (Kafka's brokers re-point
  * heartbeats at a new KRaft controller at once): every attempt is bounded by the session timeout
- * (heartbeats by a third of it, so two more fit before the controller would fence the node), and
- * while calls are in flight the channel watches `locate()`: when another controller takes the
- * lease, the connection to the old one is closed, its calls fail at once and are retried against
- * the new one without backoff. A call that timed out or lost
- * its connection mid-flight may have been applied, so only idempotent ones (registration,
- * heartbeats, config changes, producer ids, ISR proposals, elections) are retried then; a topic create or delete fails with
- * a retriable error and the client retries it (seeing TOPIC_ALREADY_EXISTS if the first one
- * landed, as a Kafka client can). A refusal from the controller comes back as the MetadataError it
- * was, so handlers map it to the same Kafka error as under `runnel start`; any other failure is a
- * retriable STORE_UNAVAILABLE (REQUEST_TIMED_OUT to clients), never an unknown server error.
+ * (heartbeats by a third of it, so two more fit before the controller would fence the node), a
+ * failed attempt reloads metadata (`refresh`), and while calls are in flight the channel watches
+ * `locate()`: when another controller takes the lease, the connection to the old one is closed,
+ * its calls fail at once and are retried against the new one without backoff.
  */
 export function controllerChannel(options: {
   locate: () => Address | null;
