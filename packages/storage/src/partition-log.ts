@@ -12,6 +12,7 @@ import { Mutex } from './mutex.ts';
 import { ProducerStateManager, type ProducerEntry } from './producer-state.ts';
 import { prepareIncoming } from './incoming.ts';
 import { LogSegment } from './segment.ts';
+import { searchBatch, type TimestampAndOffset } from './time-lookup.ts';
 
 export interface AppendResult {
   baseOffset: bigint;
@@ -801,30 +802,51 @@ export class PartitionLog {
   }
 
   /**
-   * The first offset whose timestamp is >= `timestamp` (ListOffsets). Record-exact for
-   * uncompressed batches; for a compressed batch, its base offset (the batch is returned whole to
-   * the consumer anyway) with the batch's max timestamp.
+   * ListOffsets by time (Kafka `UnifiedLog.fetchOffsetByTimestamp`): the first record at or above
+   * the log start offset whose timestamp is >= `timestamp`, record-exact also inside compressed
+   * batches (see {@link searchBatch}); null when there is none.
    */
-  async offsetForTimestamp(timestamp: bigint): Promise<{ offset: bigint; timestamp: bigint } | null> {
+  async offsetForTimestamp(timestamp: bigint): Promise<TimestampAndOffset | null> {
     this.assertOnline();
     for (const seg of this.segments) {
       if (seg.maxTimestamp < timestamp) continue;
+      // Kafka searches only the first segment whose max timestamp qualifies: a later batch with
+      // an older timestamp never makes an earlier answer (timestamps need not be monotonic).
       const entry = seg.timeIndex.lookup(timestamp);
       const startOffset = entry ? entry.offset : seg.baseOffset;
       const pos = seg.index.lookup(startOffset).position;
       try {
         for await (const { buf, at } of seg.batchesFrom(pos)) {
-          const maxTs = buf.readBigInt64BE(at + OFF_MAX_TIMESTAMP);
-          const base = buf.readBigInt64BE(at);
-          if (maxTs < timestamp) continue;
-          const found = findRecordAtOrAfter(buf, at, timestamp);
-          const offset = found ? found.offset : base;
-          if (offset < this.logStart) continue;
-          return found ?? { offset: base, timestamp: maxTs };
+          const found = await searchBatch(buf, at, timestamp, this.logStart, this.ctx.pool);
+          if (found) return found;
         }
       } catch (err) {
         throw this.ioError(err, 'offsetForTimestamp');
       }
+      return null;
+    }
+    return null;
+  }
+
+  /**
+   * ListOffsets −3 (KIP-734): the record with the largest timestamp, the first of them when
+   * several share it (Kafka: the segment with the largest max timestamp, its batch with that max
+   * timestamp, the first record of the batch carrying it); null on an empty log.
+   */
+  async offsetOfMaxTimestamp(): Promise<TimestampAndOffset | null> {
+    this.assertOnline();
+    let best: LogSegment | null = null;
+    for (const seg of this.segments) if (best === null || seg.maxTimestamp > best.maxTimestamp) best = seg;
+    if (best === null || best.maxTimestamp < 0n || best.offsetOfMaxTimestamp < 0n) return null;
+    const maxTs = best.maxTimestamp;
+    const pos = best.index.lookup(best.offsetOfMaxTimestamp).position;
+    try {
+      for await (const { buf, at } of best.batchesFrom(pos)) {
+        if (buf.readBigInt64BE(at + OFF_MAX_TIMESTAMP) !== maxTs) continue;
+        return await searchBatch(buf, at, maxTs, -1n, this.ctx.pool);
+      }
+    } catch (err) {
+      throw this.ioError(err, 'offsetOfMaxTimestamp');
     }
     return null;
   }
@@ -1036,50 +1058,6 @@ export class PartitionLog {
     for (const s of this.segments) await s.fh.close().catch(() => {});
   }
 }
-
-/**
- * Walk the records of an uncompressed batch for the first with timestamp >= ts.
- * Record v2: length varint, attributes int8, timestampDelta varlong, offsetDelta varint, ...
- * Returns null for compressed batches (caller falls back to the batch).
- */
-function findRecordAtOrAfter(buf: Buffer, at: number, ts: bigint): { offset: bigint; timestamp: bigint } | null {
-  const attributes = buf.readInt16BE(at + OFF_ATTRIBUTES);
-  const base = buf.readBigInt64BE(at);
-  const maxTs = buf.readBigInt64BE(at + OFF_MAX_TIMESTAMP);
-  if (attributes & ATTR_TIMESTAMP_TYPE) return { offset: base, timestamp: maxTs };
-  if ((attributes & 0x07) !== 0) return null;
-  const first = buf.readBigInt64BE(at + 27);
-  const count = buf.readInt32BE(at + 57);
-  const end = at + 12 + buf.readInt32BE(at + 8);
-  let p = at + 61;
-  const varint = (): bigint => {
-    let shift = 0n;
-    let v = 0n;
-    for (;;) {
-      if (p >= end) throw new Error('record runs past the batch');
-      const byte = buf[p++];
-      v |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) break;
-      shift += 7n;
-    }
-    return (v >> 1n) ^ -(v & 1n);
-  };
-  try {
-    for (let i = 0; i < count; i++) {
-      const len = Number(varint());
-      const recEnd = p + len;
-      p += 1; // attributes
-      const tsDelta = varint();
-      const offDelta = varint();
-      if (first + tsDelta >= ts) return { offset: base + offDelta, timestamp: first + tsDelta };
-      p = recEnd;
-    }
-  } catch {
-    return null;
-  }
-  return null;
-}
-
 
 /** Prefix of the folder in a partition dir that recovery moves intact later segments into. */
 export const CORRUPT_ASIDE_PREFIX = 'corrupt-aside-';

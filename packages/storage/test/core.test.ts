@@ -92,9 +92,9 @@ describe('append and read', () => {
     const log = await mgr().createLog('t', 0);
     for (let i = 0; i < 50; i++) await log.append(batch(4, { timestamp: 10_000 + i * 10 })); // records at 10000+10i+j
     expect(log.segmentInfo().length).toBeGreaterThan(2);
-    expect(await log.offsetForTimestamp(0n)).toEqual({ offset: 0n, timestamp: 10_000n });
-    expect(await log.offsetForTimestamp(10_102n)).toEqual({ offset: 42n, timestamp: 10_102n });
-    expect(await log.offsetForTimestamp(10_105n)).toEqual({ offset: 44n, timestamp: 10_110n });
+    expect(await log.offsetForTimestamp(0n)).toEqual({ offset: 0n, timestamp: 10_000n, leaderEpoch: 0 });
+    expect(await log.offsetForTimestamp(10_102n)).toEqual({ offset: 42n, timestamp: 10_102n, leaderEpoch: 0 });
+    expect(await log.offsetForTimestamp(10_105n)).toEqual({ offset: 44n, timestamp: 10_110n, leaderEpoch: 0 });
     expect(await log.offsetForTimestamp(99_999n)).toBeNull();
   });
 });

@@ -1,8 +1,11 @@
 import { api, arr, f, message, structs } from '../schema.ts';
 
-/** ListOffsets (key 2). Timestamp −1 = latest (LSO for read_committed), −2 = earliest. */
+/**
+ * ListOffsets (key 2). Timestamp −1 = latest (LSO for read_committed), −2 = earliest, −3 = the
+ * record with the largest timestamp (v7+, KIP-734). v6 is the first flexible version.
+ */
 export const ListOffsets = api(2,
-  message('ListOffsetsRequest', [0, 5], 6, [
+  message('ListOffsetsRequest', [0, 7], 6, [
     f('replicaId', 'int32', '0+', { default: -1 }),
     f('isolationLevel', 'int8', '2+'),
     structs('topics', '0+', [
@@ -15,7 +18,7 @@ export const ListOffsets = api(2,
       ]),
     ]),
   ]),
-  message('ListOffsetsResponse', [0, 5], 6, [
+  message('ListOffsetsResponse', [0, 7], 6, [
     f('throttleTimeMs', 'int32', '2+'),
     structs('topics', '0+', [
       f('name', 'string', '0+'),
