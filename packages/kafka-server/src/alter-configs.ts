@@ -21,8 +21,14 @@ import { metadataErrorCode } from './metadata-errors.ts';
  * IncrementalAlterConfigs applies SET, DELETE, and for list configs APPEND and SUBTRACT.
  */
 
-/** Broker configs Runnel applies at runtime without a restart (the rest are read at startup). */
-export const DYNAMIC_BROKER_CONFIGS: ReadonlySet<string> = new Set<BrokerConfigName>(['leader.replication.throttled.rate', 'follower.replication.throttled.rate']);
+/**
+ * Broker configs that change at runtime without a restart (the rest are read at startup): the
+ * replication throttle rates, and Kafka's log-dir move throttle (accepted and stored, unused: the
+ * reassign tool's --verify clears all three).
+ */
+export const DYNAMIC_BROKER_CONFIGS: ReadonlySet<string> = new Set<BrokerConfigName>([
+  'leader.replication.throttled.rate', 'follower.replication.throttled.rate', 'replica.alter.log.dirs.io.max.bytes.per.second',
+]);
 
 const RESOURCE_TOPIC = 2;
 const RESOURCE_BROKER = 4;
