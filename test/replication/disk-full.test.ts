@@ -171,6 +171,10 @@ it('T14 follower: a follower whose disk is full leaves the ISR without a client 
   expect(outS).toBeLessThanOrEqual(12);
   expect(producer.errors).toEqual([]);
   expect(victim.process.output()).not.toMatch(/log dir is offline/);
+  // The follower retried every replica.fetch.backoff.ms, and said so once per partition (rate-limited).
+  const fullLines = victim.process.output().split('\n').filter((l) => l.includes('log dir is full: replica fetch not applied'));
+  expect(fullLines.length).toBeGreaterThan(0);
+  expect(fullLines.length).toBeLessThanOrEqual(2);
   expect({ lost: figures.lost, duplicates: figures.duplicates, inconsistent: figures.inconsistent, outOfOrder: figures.outOfOrder, phantom: figures.phantom, samples: figures.samples })
     .toEqual({ lost: 0, duplicates: 0, inconsistent: 0, outOfOrder: 0, phantom: 0, samples: [] });
 }, 150_000);

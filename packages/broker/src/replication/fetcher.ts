@@ -16,6 +16,8 @@ interface Entry extends Followed {
   key: string;
   /** Not fetched before this time (after an error; cleared when metadata moves the partition). */
   retryAtMs: number;
+  /** When a full log dir (NO_SPACE) was last logged for it: once a minute, not at every retry. */
+  noSpaceLoggedMs?: number;
 }
 
 export interface FetcherSettings {
@@ -236,8 +238,18 @@ class LeaderFetcher {
           if (throttled.has(key)) this.#s.throttle!.record('follower', r.records.length);
           await this.#apply(was.entry, r);
         } catch (err) {
-          was.entry.retryAtMs = Date.now() + this.#s.backoffMs;
-          log.error({ topic: r.topic, partition: r.partition, leader: this.#leader, code: (err as { code?: string }).code, err: (err as Error).message }, 'applying a replica fetch failed; backing off');
+          const now = Date.now();
+          was.entry.retryAtMs = now + this.#s.backoffMs;
+          const code = (err as { code?: string }).code;
+          // A full disk is retried until space returns (this replica leaves the ISR by lag meanwhile).
+          if (code === 'NO_SPACE') {
+            if (now - (was.entry.noSpaceLoggedMs ?? -Infinity) >= 60_000) {
+              was.entry.noSpaceLoggedMs = now;
+              log.warn({ topic: r.topic, partition: r.partition, leader: this.#leader, err: (err as Error).message }, 'log dir is full: replica fetch not applied, retrying until space returns');
+            }
+            continue;
+          }
+          log.error({ topic: r.topic, partition: r.partition, leader: this.#leader, code, err: (err as Error).message }, 'applying a replica fetch failed; backing off');
         }
       }
     }
