@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
+import { startBroker } from '../helpers/broker.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { kafkaRequest } from '../helpers/raw-kafka.ts';
 import { until } from '../helpers/until.ts';
@@ -159,5 +160,37 @@ describe('replication throttling (leader/follower.replication.throttled.rate and
       { name: 'follower.replication.throttled.rate', value: '123456789', source: 2 },
       { name: 'leader.replication.throttled.rate', value: '9223372036854775807', source: 5 },
     ]));
+  }, 60_000);
+});
+
+describe('runnel start (LocalStore)', () => {
+  it('alters topic and broker configs; they survive a restart on the same data', async () => {
+    let broker = await startBroker();
+    const logDir = broker.logDir;
+    try {
+      const single = new Kafka({ clientId: 'throttle-single', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin();
+      await single.connect();
+      await single.createTopics({ topics: [{ topic: 'kept', numPartitions: 1 }], waitForLeaders: true });
+      await single.alterConfigs({ validateOnly: false, resources: [
+        { type: TOPIC, name: 'kept', configEntries: [{ name: 'retention.ms', value: '5000' }] },
+        { type: BROKER, name: '1', configEntries: [{ name: 'leader.replication.throttled.rate', value: '777' }] },
+      ] });
+      await single.disconnect();
+      await broker.stop();
+      broker = await startBroker({ logDir });
+      const again = new Kafka({ clientId: 'throttle-single-2', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin();
+      await again.connect();
+      const described = await again.describeConfigs({ includeSynonyms: false, resources: [
+        { type: TOPIC, name: 'kept', configNames: ['retention.ms'] },
+        { type: BROKER, name: '1', configNames: ['leader.replication.throttled.rate'] },
+      ] });
+      await again.disconnect();
+      expect(described.resources.map((r) => r.configEntries.map((e) => [e.configName, e.configValue, e.configSource]))).toEqual([
+        [['retention.ms', '5000', 1]],
+        [['leader.replication.throttled.rate', '777', 2]],
+      ]);
+    } finally {
+      await broker.cleanup();
+    }
   }, 60_000);
 });
