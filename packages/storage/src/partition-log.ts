@@ -768,6 +768,13 @@ export class PartitionLog {
     return result(EMPTY);
   }
 
+  /** Where a header walk to `offset` starts in `seg`: never at a misplaced index entry (that one is rebuilt). */
+  private async walkStart(seg: LogSegment, offset: bigint): Promise<number> {
+    const pos = await seg.startPosition(offset);
+    if (seg.indexSuspect) this.rebuildSuspectIndex(seg);
+    return pos;
+  }
+
   /**
    * A read found an offset index entry that does not start its batch (and answered by walking the
    * segment from its start): rebuild that index once, under the writer lock, in the background.
@@ -814,8 +821,8 @@ export class PartitionLog {
       // an older timestamp never makes an earlier answer (timestamps need not be monotonic).
       const entry = seg.timeIndex.lookup(timestamp);
       const startOffset = entry ? entry.offset : seg.baseOffset;
-      const pos = seg.index.lookup(startOffset).position;
       try {
+        const pos = await this.walkStart(seg, startOffset);
         for await (const { buf, at } of seg.batchesFrom(pos)) {
           const found = await searchBatch(buf, at, timestamp, this.logStart, this.ctx.pool);
           if (found) return found;
@@ -839,8 +846,8 @@ export class PartitionLog {
     for (const seg of this.segments) if (best === null || seg.maxTimestamp > best.maxTimestamp) best = seg;
     if (best === null || best.maxTimestamp < 0n || best.offsetOfMaxTimestamp < 0n) return null;
     const maxTs = best.maxTimestamp;
-    const pos = best.index.lookup(best.offsetOfMaxTimestamp).position;
     try {
+      const pos = await this.walkStart(best, best.offsetOfMaxTimestamp);
       for await (const { buf, at } of best.batchesFrom(pos)) {
         if (buf.readBigInt64BE(at + OFF_MAX_TIMESTAMP) !== maxTs) continue;
         return await searchBatch(buf, at, maxTs, -1n, this.ctx.pool);

@@ -247,6 +247,31 @@ describe('offset index entries must point at their batch', () => {
     }
   }, 60_000);
 
+  it('ListOffsets by time never walks from a misplaced entry either', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.cleanup);
+    const mgr = LogManager.create({ logDirs: [dir.path], defaults: testConfig({ segmentBytes: 16 * 1024, indexIntervalBytes: 200 }) });
+    await mgr.start();
+    try {
+      const log = await mgr.createLog('ts', 0);
+      const firstOffsets: bigint[] = [];
+      for (let n = 0; n < 300; n++) firstOffsets.push((await log.append(batch(1 + (n % 3), { prefix: `t${n}`, size: 40, timestamp: 1_000_000 + n * 10 }))).baseOffset);
+      const segs = (log as unknown as { segments: { baseOffset: bigint; index: { buf: Buffer; entries: number } }[] }).segments;
+      expect(segs.length).toBeGreaterThanOrEqual(3);
+      // Misplace every entry of segment 1 (the time index sends lookups to any of them).
+      const idx = segs[1].index;
+      for (let i = 0; i < idx.entries; i++) idx.buf.writeInt32BE(idx.buf.readInt32BE(i * 8 + 4) + 7, i * 8 + 4);
+      const inSeg1 = firstOffsets.map((o, n) => ({ o, n })).filter(({ o }) => o >= segs[1].baseOffset && o < segs[2].baseOffset);
+      expect(inSeg1.length).toBeGreaterThan(10);
+      for (const { o, n } of inSeg1) {
+        const found = await log.offsetForTimestamp(BigInt(1_000_000 + n * 10));
+        expect(found?.offset, `batch ${n}`).toBe(o);
+      }
+    } finally {
+      await mgr.stop();
+    }
+  }, 60_000);
+
   it('an entry damaged in memory while running is detected on read and repaired', async () => {
     const dir = tempDir();
     cleanups.push(dir.cleanup);
