@@ -52,7 +52,22 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
   } catch (err) {
     const mapped = toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR);
     if (isClientFault(err)) b.logger.debug({ topic, partition: index, err: mapped.message }, 'produce refused');
+    else if ((err as { code?: unknown }).code === 'NO_SPACE') logNoSpace(b, topic, index, mapped.message);
     else b.logger.error({ err, topic, partition: index }, 'produce failed');
     return fail(mapped.code);
   }
+}
+
+/** Per broker and partition: when a full log dir was last logged (producers retry it many times a second). */
+const noSpaceLogged = new WeakMap<BrokerContext, Map<string, number>>();
+
+/** A full disk is retriable (KAFKA_STORAGE_ERROR): one warning per partition per minute. */
+function logNoSpace(b: BrokerContext, topic: string, partition: number, message: string): void {
+  let seen = noSpaceLogged.get(b);
+  if (!seen) noSpaceLogged.set(b, (seen = new Map()));
+  const key = `${topic}-${partition}`;
+  const now = Date.now();
+  if (now - (seen.get(key) ?? -Infinity) < 60_000) return;
+  seen.set(key, now);
+  b.logger.warn({ topic, partition, err: message }, 'produce refused: log dir is full (retriable)');
 }
