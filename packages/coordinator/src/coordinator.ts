@@ -49,6 +49,12 @@ export interface CoordinatorOptions {
   ownedPartitions?: readonly number[];
   /** Backoff between attempts to load a partition owned through setOwned: doubles from initialMs to maxMs. */
   loadRetry?: { initialMs: number; maxMs: number };
+  /**
+   * How long partitions may keep failing to load (their brokers not up yet) before one error line
+   * says so; default 60000. Until then the wait is one info line, whatever the number of
+   * partitions and retries; loading goes on after the error too.
+   */
+  loadWaitErrorMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -82,6 +88,15 @@ export class Coordinator {
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #clock: Clock;
   #started = false;
+  readonly #loadWaitErrorMs: number;
+  /**
+   * The current wait for unreadable partitions (null: none): when it began, the partitions that
+   * failed and are still owned with the last reason each, how many waited in all, and the timer of
+   * its error line. One wait logs one info line when it begins, one when it ends, and at most one
+   * error (per-partition failures are debug), so a coordinator started before its brokers does not
+   * log a warning per partition per retry.
+   */
+  #wait: { since: number; failing: Map<number, string>; count: number; timer: { cancel(): void } } | null = null;
 
   private constructor(options: CoordinatorOptions) {
     this.offsetsLog = options.offsetsLog;
@@ -89,6 +104,7 @@ export class Coordinator {
     this.#self = options.self;
     this.#locate = options.locate;
     this.#loadRetry = options.loadRetry ?? { initialMs: 200, maxMs: 5000 };
+    this.#loadWaitErrorMs = options.loadWaitErrorMs ?? 60_000;
     for (const p of options.ownedPartitions ?? Array.from({ length: options.offsetsLog.partitions }, (_, i) => i)) this.#owned.add(p);
     const clock = options.clock ?? systemClock;
     this.#clock = clock;
@@ -137,6 +153,8 @@ export class Coordinator {
     if (!this.#started) return;
     this.#started = false;
     for (const wake of [...this.#sleeps]) wake();
+    this.#wait?.timer.cancel();
+    this.#wait = null;
     this.#loading.clear();
     this.machine.shutdown();
     // Let appends in flight finish, but never hang a shutdown on a stuck log (real time here: the
@@ -209,16 +227,19 @@ export class Coordinator {
    */
   setOwned(partitions: Iterable<number>): Promise<void> {
     const next = new Set(partitions);
+    const givenUp: number[] = [];
     for (const p of [...this.#owned]) {
       if (next.has(p)) continue;
       this.#owned.delete(p);
       this.#ownership.set(p, (this.#ownership.get(p) ?? 0) + 1);
       if (this.#started) {
         this.unloadPartition(p);
-        this.logger.info({ partition: p }, 'gave up __consumer_offsets partition');
+        givenUp.push(p);
       }
     }
-    const loads: Promise<void>[] = [];
+    // One line per change, not one per partition (50 by default).
+    if (givenUp.length > 0) this.logger.info({ partitions: givenUp.sort((a, b) => a - b) }, 'gave up __consumer_offsets partitions');
+    const loads: Promise<number | null>[] = [];
     for (const p of next) {
       if (this.#owned.has(p)) continue;
       this.#owned.add(p);
@@ -226,7 +247,10 @@ export class Coordinator {
       this.#ownership.set(p, generation);
       if (this.#started) loads.push(this.#loadWhileOwned(p, generation));
     }
-    return Promise.all(loads).then(() => {});
+    return Promise.all(loads).then((done) => {
+      const loaded = done.filter((p) => p !== null).sort((a, b) => a - b);
+      if (loaded.length > 0) this.logger.info({ partitions: loaded }, 'took over __consumer_offsets partitions');
+    });
   }
 
   /** Cuts short the backoff of every load waiting to retry (the partition's leader just came back, say). */
@@ -314,25 +338,77 @@ export class Coordinator {
     this.#track(append);
   }
 
-  async #loadWhileOwned(partition: number, generation: number): Promise<void> {
+  /** Loads until loaded (resolves the partition) or no longer owned (resolves null). */
+  async #loadWhileOwned(partition: number, generation: number): Promise<number | null> {
     const stillOwned = () => this.#started && this.#ownership.get(partition) === generation;
     let delay = this.#loadRetry.initialMs;
     while (stillOwned()) {
       try {
-        if (await this.loadPartition(partition)) this.logger.info({ partition }, 'took over __consumer_offsets partition');
-        return;
+        if (!(await this.loadPartition(partition))) return null;
+        this.logger.debug({ partition }, 'took over __consumer_offsets partition');
+        this.#loaded(partition);
+        return partition;
       } catch (err) {
-        if (!stillOwned()) return;
+        if (!stillOwned()) return null;
         // Keep the groups answering COORDINATOR_LOAD_IN_PROGRESS (not NOT_COORDINATOR) between attempts.
         this.machine.beginLoad(partition);
-        // A first failure that may pass is routine while a cluster (re)starts: the coordinator
-        // epoch or the partition's leader is a moment behind metadata. Warn if the retry fails too.
-        const routine = delay === this.#loadRetry.initialMs && (err as { retriable?: boolean }).retriable === true;
-        this.logger[routine ? 'debug' : 'warn']({ partition, err, retryInMs: delay }, 'loading __consumer_offsets partition failed; retrying');
+        // Routine while a cluster (re)starts: the partition's leader is not up yet, or a moment
+        // behind metadata. The wait as a whole is logged (#waiting), each attempt only at debug.
+        this.logger.debug({ partition, err, retryInMs: delay }, 'loading __consumer_offsets partition failed; retrying');
+        this.#waiting(partition, err);
         await this.#sleep(delay);
         delay = Math.min(delay * 2, this.#loadRetry.maxMs);
       }
     }
+    return null;
+  }
+
+  /** A load failed: the first failure of a wait says what it waits for, and arms the error line. */
+  #waiting(partition: number, err: unknown): void {
+    const reason = (err as Error)?.message ?? String(err);
+    if (this.#wait === null) {
+      const wait = {
+        since: this.#clock.now(),
+        failing: new Map<number, string>(),
+        count: 0,
+        timer: this.#clock.schedule(this.#loadWaitErrorMs, () => {
+          if (this.#wait !== wait) return;
+          this.#forgetUnowned(wait);
+          const partitions = [...wait.failing.keys()].sort((a, b) => a - b);
+          if (partitions.length === 0) {
+            this.#wait = null;
+            return;
+          }
+          this.logger.error({ partitions, waitedMs: this.#clock.now() - wait.since, lastError: wait.failing.get(partitions[0]!) },
+            `${partitions.length} __consumer_offsets partitions still cannot be loaded after ${this.#loadWaitErrorMs} ms: are the brokers leading them up? (their groups answer COORDINATOR_LOAD_IN_PROGRESS; still retrying)`);
+        }),
+      };
+      this.#wait = wait;
+      this.logger.info({ reason },
+        'waiting for the brokers leading __consumer_offsets before its partitions can be loaded (their groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile)');
+    }
+    if (!this.#wait.failing.has(partition)) this.#wait.count++;
+    this.#wait.failing.set(partition, reason);
+  }
+
+  /**
+   * A partition loaded: the wait ends when no failing partition that is still owned is left.
+   * Giving a partition up does not end a wait by itself: a reload (given up and taken on again
+   * under a newer epoch, as after a restart) goes on waiting under the same line.
+   */
+  #loaded(partition: number): void {
+    const wait = this.#wait;
+    if (wait === null || !wait.failing.delete(partition)) return;
+    this.#forgetUnowned(wait);
+    if (wait.failing.size > 0) return;
+    wait.timer.cancel();
+    this.#wait = null;
+    const waitedMs = this.#clock.now() - wait.since;
+    this.logger.info({ partitions: wait.count, waitedMs }, `__consumer_offsets partitions loaded after waiting ${waitedMs} ms for their brokers`);
+  }
+
+  #forgetUnowned(wait: { failing: Map<number, string> }): void {
+    for (const p of [...wait.failing.keys()]) if (!this.#owned.has(p)) wait.failing.delete(p);
   }
 
   #sleep(ms: number): Promise<void> {

@@ -82,6 +82,7 @@ export class CoordinatorNode {
       ownedPartitions: [],
       self: () => ({ nodeId: config.nodeId, ...this.advertisedAddress() }),
       locate: (p) => this.#owner(p),
+      loadWaitErrorMs: config.get('runnel.coordinator.load.wait.error.ms'),
       clock: this.#clock,
       logger: this.#logger.child({ component: 'coordinator' }),
     });
