@@ -7,20 +7,45 @@ import { toKafkaError } from '../errors.ts';
 
 type TopicResult = Responses[typeof ApiKey.CreateTopics]['topics'][number];
 
+/** Whether `work` is still running after `ms` (it rejects as `work` does when it fails first). */
+async function stillRunningAfter(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work.then(() => false), new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * CreateTopics v2–4. −1 partitions or replication factor (v4+) take the broker defaults
  * (`num.partitions`, `default.replication.factor`); explicit replica lists per partition take
  * their place. Configs are validated before anything is created; `validate_only` stops there.
  * A request that would create more than MAX_PARTITIONS_PER_REQUEST partitions in all is refused
  * whole before anything is placed (Kafka's controller: POLICY_VIOLATION for every topic).
+ *
+ * `timeout_ms` as a KRaft controller uses it (checked against Kafka 4.4.0): ≤ 0 answers every
+ * topic but duplicates REQUEST_TIMED_OUT at once and creates nothing (not even validate_only
+ * checks run); otherwise a topic whose creation (the controller's write and the local logs) has
+ * not completed by the deadline is answered REQUEST_TIMED_OUT while its creation goes on, and a
+ * topic not yet started at the deadline is not created.
  */
 export const createTopics = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreateTopics,
   versions: [2, 4],
-  async handle(req: Requests[typeof ApiKey.CreateTopics]) {
+  async handle(req: Requests[typeof ApiKey.CreateTopics], ctx) {
     const seen = new Map<string, number>();
     for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
     const topics: TopicResult[] = [];
+    const deadline = ctx.receivedAt + req.timeoutMs;
+    if (req.timeoutMs <= 0) {
+      return {
+        throttleTimeMs: 0,
+        topics: req.topics.map((t) => seen.get(t.name)! > 1
+          ? { name: t.name, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `topic "${t.name}" appears more than once in the request` }
+          : { name: t.name, errorCode: ErrorCode.REQUEST_TIMED_OUT, errorMessage: `timeout_ms is ${req.timeoutMs}: nothing was created` }),
+      };
+    }
     // Kafka's validateTotalNumberOfPartitions: counted as the controller would place them (a
     // count of 0 or below adds nothing and fails on its own below).
     let total = 0;
@@ -64,7 +89,18 @@ export const createTopics = (b: BrokerContext) => defineHandler({
           else topics.push(result(ErrorCode.NONE));
           continue;
         }
-        await b.createTopic(t.name, partitions, rf, configs, assignments);
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          topics.push(result(ErrorCode.REQUEST_TIMED_OUT, `timeout_ms ${req.timeoutMs} passed before topic "${t.name}" could be created; it was not created`));
+          continue;
+        }
+        const created = b.createTopic(t.name, partitions, rf, configs, assignments);
+        if (await stillRunningAfter(created, left)) {
+          // Its creation goes on (the controller has the write); the client may look for it later.
+          created.catch(() => {});
+          topics.push(result(ErrorCode.REQUEST_TIMED_OUT, `topic "${t.name}" was not created within timeout_ms ${req.timeoutMs}; its creation goes on`));
+          continue;
+        }
         topics.push(result(ErrorCode.NONE));
       } catch (err) {
         const mapped = toKafkaError(err);
