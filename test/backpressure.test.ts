@@ -7,34 +7,51 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Codec, Consumer, KafkaClient } from '@runnel/client';
+import { Codec, Consumer, KafkaClient, restampBatch } from '@runnel/client';
 import { ApiKey, decodeResponse, encodeRecordBatch, encodeRequest } from '@runnel/protocol';
 import { startBroker, type TestBroker } from './helpers/broker.ts';
 import { RawKafka } from './helpers/raw-kafka.ts';
 
 const MiB = 1024 * 1024;
 const PARTITIONS = 24;
-const RECORDS_PER_BATCH = 240;
-/** Incompressible 1 KiB values, so every compressed batch stays ~240 KiB (the pool's work). */
-const VALUE_BYTES = 1024;
+const RECORDS_PER_BATCH = 60;
+/** Incompressible 4 KiB values, so every compressed batch stays ~240 KiB (the pool's work). */
+const VALUE_BYTES = 4096;
 
 let correlation = 1;
 
-/** One record batch for (`conn`, partition): records `first`.. carry conn and index in their first 6 bytes. */
-function batch(conn: number, first: number, codec: Codec): Buffer {
-  const records = Array.from({ length: RECORDS_PER_BATCH }, (_, i) => {
-    const value = randomBytes(VALUE_BYTES);
-    value.writeUInt16BE(conn, 0);
-    value.writeUInt32BE(first + i, 2);
-    return { value };
-  });
-  return encodeRecordBatch({ records, codec });
+/** Batch timestamps are T0 + the connection's number: how the readers tell connections apart. */
+const T0 = BigInt(Date.now());
+/** Compressed batches per codec and partition, built once (compressing ~240 KiB costs the test more than the broker). */
+const templates = new Map<string, Buffer>();
+
+/**
+ * A record batch for (`conn`, `partition`) in `codec`: records `first`.. carry their index in their
+ * first 4 bytes, and the batch's timestamp (outside the compressed records, restamped with its CRC)
+ * names the connection.
+ */
+function batch(conn: number, partition: number, first: number, codec: Codec): Buffer {
+  const key = `${codec}/${partition}/${first}`;
+  let template = templates.get(key);
+  if (!template) {
+    const records = Array.from({ length: RECORDS_PER_BATCH }, (_, i) => {
+      const value = randomBytes(VALUE_BYTES);
+      value.writeUInt32BE(first + i, 0);
+      return { value };
+    });
+    // Level 1: the values do not compress anyway.
+    template = encodeRecordBatch({ records, codec, compressionLevel: 1, timestamp: Number(T0) });
+    templates.set(key, template);
+  }
+  const out = Buffer.from(template);
+  restampBatch(out, { timestamp: T0 + BigInt(conn) });
+  return out;
 }
 
 /** One Produce request (v7, acks=1) with a ~240 KiB batch of `codec` for each of the 24 partitions. */
 function produceRequest(topic: string, conn: number, first: number, codec: Codec): { frame: Buffer; correlationId: number } {
   const correlationId = correlation++;
-  const partitionData = Array.from({ length: PARTITIONS }, (_, index) => ({ index, records: batch(conn, first, codec) }));
+  const partitionData = Array.from({ length: PARTITIONS }, (_, index) => ({ index, records: batch(conn, index, first, codec) }));
   const frame = encodeRequest(
     { apiKey: ApiKey.Produce, apiVersion: 7, correlationId, clientId: 'backpressure' },
     { transactionalId: null, acks: 1, timeoutMs: 30_000, topicData: [{ name: topic, partitionData }] },
@@ -56,7 +73,7 @@ async function readAll(client: KafkaClient, topic: string, expectedPerPartition:
   const deadline = Date.now() + 60_000;
   while (out.some((p) => p.length < expectedPerPartition) && Date.now() < deadline) {
     for (const p of await consumer.poll()) {
-      for (const b of p.batches) for (const r of b.records) out[p.partition]!.push([r.value!.readUInt16BE(0), r.value!.readUInt32BE(2)]);
+      for (const b of p.batches) for (const r of b.records) out[p.partition]!.push([Number(r.timestamp - T0), r.value!.readUInt32BE(0)]);
     }
   }
   return out;
