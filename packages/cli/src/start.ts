@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
-import { Coordinator, groupCoordinatorConfigFrom, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
+import { Coordinator, groupCoordinatorConfigFrom, offsetsCountIgnored, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
 import { cliLogger, warnUnknownKeys } from './logging.ts';
@@ -24,6 +24,9 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   const metadata = LocalStore.create({ path: join(resolve(config.logDirs[0]!), 'runnel-metadata.json'), nodeId: config.nodeId, clusterId: config.get('cluster.id') ?? undefined });
   await metadata.start();
   await ensureOffsetsTopic(metadata, config);
+  // Groups hash over the partitions the topic has: the setting only counts when it is created.
+  const offsetsPartitions = metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length ?? config.get('offsets.topic.num.partitions');
+  if (offsetsPartitions !== config.get('offsets.topic.num.partitions')) log.warn(offsetsCountIgnored(offsetsPartitions, config.get('offsets.topic.num.partitions')));
 
   // The offsets log reaches the broker's partitions through a closure: both roles must exist
   // before either starts, and the broker serves the coordinator's handlers.
@@ -31,7 +34,7 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   const coordinator = Coordinator.create({
     config: groupCoordinatorConfigFrom(config),
     offsetsLog: partitionLogOffsetsLog({
-      partitions: config.get('offsets.topic.num.partitions'),
+      partitions: offsetsPartitions,
       log: (p) => broker!.localLog(OFFSETS_TOPIC, p),
       append: (p, batch) => broker!.appendLocal(OFFSETS_TOPIC, p, batch),
     }),

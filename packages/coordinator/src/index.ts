@@ -16,7 +16,7 @@ export { subscribedTopics, encodeSubscription } from './subscription.ts';
 export { Coordinator, CoordinatorError, type CoordinatorErrorCode, type CoordinatorAddress, type CoordinatorOptions } from './coordinator.ts';
 export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog, logManagerOffsetsLog, replayRange, encodeOffsetsBatch, offsetsTopicLogConfig } from './offsets-log.ts';
 export { rpcOffsetsLog, BrokerClients, coordinatorErrorOf, type RpcOffsetsLog, type RpcOffsetsLogOptions } from './rpc-offsets-log.ts';
-export { CoordinatorNode, type CoordinatorNodeOptions } from './node.ts';
+export { CoordinatorNode, offsetsCountIgnored, type CoordinatorNodeOptions } from './node.ts';
 export { notCoordinatorHandlers } from './not-coordinator.ts';
 export { coordinatorHandlers, errorCode, clientHostOf } from './handlers.ts';
 export { registerCoordinatorMetrics, type LagSources } from './metrics.ts';

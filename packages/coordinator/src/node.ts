@@ -25,6 +25,14 @@ export interface CoordinatorNodeOptions {
 }
 
 /**
+ * The one line that says a changed `offsets.topic.num.partitions` has no effect: as in Kafka, the
+ * count is fixed when `__consumer_offsets` is created, and groups keep hashing over the topic's.
+ */
+export function offsetsCountIgnored(topicPartitions: number, configured: number): string {
+  return `__consumer_offsets already exists with ${topicPartitions} partitions; offsets.topic.num.partitions=${configured} is ignored (the count is fixed when the topic is created, as in Kafka; groups keep hashing over ${topicPartitions})`;
+}
+
+/**
  * The group coordinator as its own process in a cluster (docs/architecture.md): its own Kafka
  * listener answering ApiVersions, Metadata, FindCoordinator and the group APIs; it appears in the
  * Metadata broker list and leads no partitions. Its state is the `__consumer_offsets` partitions
@@ -74,6 +82,7 @@ export class CoordinatorNode {
     // Groups must hash over the partitions the topic has (as brokers' FindCoordinator does), not
     // over this process's setting; the setting only counts before the controller created it.
     this.#partitions = o.metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length ?? config.get('offsets.topic.num.partitions');
+    if (this.#partitions !== config.get('offsets.topic.num.partitions')) this.#logger.warn(offsetsCountIgnored(this.#partitions, config.get('offsets.topic.num.partitions')));
     this.#clients = new BrokerClients({ metadata: o.metadata, logger: this.#logger.child({ component: 'rpc' }) });
     this.#offsetsLog = rpcOffsetsLog({ metadata: o.metadata, nodeId: config.nodeId, partitions: this.#partitions, clients: this.#clients, logger: this.#logger });
     this.coordinator = Coordinator.create({
