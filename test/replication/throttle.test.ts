@@ -29,7 +29,15 @@ let kafka: Kafka;
 let admin: Admin;
 
 beforeAll(async () => {
-  cluster = await startCluster({ brokers: 2, coordinators: 0, set: ['auto.leader.rebalance.enable=false'] });
+  // A coordinator node too: it answers every API a broker does, these included. The quota's
+  // window (Kafka's default: 11 samples of 1 s) lets a fresh quota pass ~10 s worth at once,
+  // most of this test's 3 MB; 2 samples keep that burst to ~1 s worth, so the bound below measures
+  // the rate. Small replica fetches (64 KiB) for the same reason: one fetch may pass the quota by
+  // what it returns.
+  cluster = await startCluster({
+    brokers: 2, coordinators: 1,
+    set: ['auto.leader.rebalance.enable=false', 'replica.fetch.max.bytes=65536', 'replication.quota.window.num=2'],
+  });
   kafka = new Kafka({ clientId: 'throttle-test', brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING });
   admin = kafka.admin();
   await admin.connect();
@@ -89,6 +97,16 @@ describe('replication throttling (leader/follower.replication.throttled.rate and
       .toEqual([{ name: 'configs', code: ErrorCode.NONE, message: null }]);
     const [described] = (await admin.describeConfigs({ resources: [{ type: TOPIC, name: 'configs', configNames: ['retention.ms'] }], includeSynonyms: false })).resources;
     expect(described!.configEntries).toMatchObject([{ configName: 'retention.ms', configValue: '1000', configSource: 1 }]);
+
+    // The coordinator node (listed in Metadata: the Java Admin may pick it) alters configs too.
+    const viaCoordinator = await kafkaRequest(cluster.coordinators[0]!.port, ApiKey.IncrementalAlterConfigs, 0, {
+      resources: [{ resourceType: TOPIC, resourceName: 'configs', configs: [{ name: 'retention.ms', configOperation: SET, value: '2000' }] }], validateOnly: false,
+    });
+    expect(viaCoordinator.responses.map((r) => r.errorCode)).toEqual([ErrorCode.NONE]);
+    await until('the broker sees the coordinator\'s change', async () => {
+      const [r] = (await admin.describeConfigs({ resources: [{ type: TOPIC, name: 'configs', configNames: ['retention.ms'] }], includeSynonyms: false })).resources;
+      return r!.configEntries[0]?.configValue === '2000';
+    }, 10_000);
   }, 30_000);
 
   it('a throttled new replica catches up no faster than the throttle; kafkajs describeConfigs shows the dynamic values with their sources', async () => {

@@ -106,4 +106,12 @@ describe('ReplicationThrottle', () => {
     expect(throttle.exceeded('leader')).toBe(false);
     await metadata.stop();
   });
+
+  it('uses replication.quota.window.num samples of replication.quota.window.size.seconds', async () => {
+    const { metadata, throttle } = await setup({ 'replication.quota.window.num': '2', 'leader.replication.throttled.rate': '1000' });
+    // 1500 bytes over the 1 s minimum of a 2-sample window: 1500 B/s (over 10 s it would be 150).
+    throttle.record('leader', 1500);
+    expect(throttle.exceeded('leader')).toBe(true);
+    await metadata.stop();
+  });
 });

@@ -153,6 +153,8 @@ export const BROKER_CONFIGS = {
   'leader.imbalance.check.interval.seconds': def('long', '300', 'How often the controller checks the leader imbalance.', { validator: atLeast(1) }),
   'leader.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a leader sends to followers of the partitions in their topic\'s leader.replication.throttled.replicas (out-of-sync replicas only); a dynamic broker config (kafka-configs --entity-type brokers, kafka-reassign-partitions --throttle).', { validator: atLeast(0) }),
   'follower.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a follower fetches for the partitions in their topic\'s follower.replication.throttled.replicas (while out of sync); a dynamic broker config.', { validator: atLeast(0) }),
+  'replication.quota.window.num': def('int', '11', 'Samples in the replication throttle\'s rate window (the rate counts at least num - 1 of them, so a fresh quota allows that many seconds\' worth at once).', { validator: atLeast(1) }),
+  'replication.quota.window.size.seconds': def('int', '1', 'Length of one sample of the replication throttle\'s rate window.', { validator: atLeast(1) }),
   'replica.alter.log.dirs.io.max.bytes.per.second': def('long', LONG_MAX, 'Kafka\'s throttle of replica moves between the log dirs of one broker (AlterReplicaLogDirs); Runnel has no such moves. Accepted as a dynamic broker config, which kafka-reassign-partitions --verify clears.', { validator: atLeast(0), unused: true }),
   'leader.imbalance.per.broker.percentage': def('int', '10', 'Share of a broker\'s preferred partitions led elsewhere above which they move back.', { validator: between(0, 100) }),
 

@@ -21,10 +21,12 @@ const SAMPLES = 11;
 const SAMPLE_MS = 1_000;
 
 /**
- * Bytes per second over a sliding window of 1 s samples (Kafka's Rate with SampledStat): the bytes
- * recorded in the last `samples` samples divided by the time they cover, which counts as at least
- * `samples - 1` full samples, so a fresh quota allows no more than the rate over ~10 s, never a
- * burst of many windows' worth. `now` is injectable for tests.
+ * Bytes per second over a sliding window of samples (Kafka's Rate with SampledStat; by default 11
+ * samples of 1 s): the bytes recorded in the last `samples` samples divided by the time they
+ * cover, which counts as at least `samples - 1` full samples, so a fresh quota allows at most the
+ * rate over ~10 s at once, and any window of `samples` samples holds at most about
+ * `samples × sample × rate` bytes: over a long transfer the average is the rate. `now` is
+ * injectable for tests.
  */
 export class RateQuota {
   readonly #samples: { start: number; bytes: number }[] = [];
@@ -94,7 +96,7 @@ export class ReplicationThrottle {
   readonly #nodeId: number;
   readonly #metadata: MetadataStore;
   readonly #config: BrokerConfig;
-  readonly #quotas = { leader: new RateQuota(), follower: new RateQuota() };
+  readonly #quotas: Record<ThrottleSide, RateQuota>;
   /** Parsed lists per topic metadata object (replaced whenever the topic changes). */
   readonly #lists = new WeakMap<TopicMetadata, Record<ThrottleSide, Set<number> | 'all'>>();
 
@@ -102,6 +104,9 @@ export class ReplicationThrottle {
     this.#nodeId = options.nodeId;
     this.#metadata = options.metadata;
     this.#config = options.config;
+    // Kafka's replication.quota.window.num samples of replication.quota.window.size.seconds.
+    const window = { samples: this.#config.get('replication.quota.window.num'), sampleMs: this.#config.get('replication.quota.window.size.seconds') * 1000 };
+    this.#quotas = { leader: new RateQuota(window), follower: new RateQuota(window) };
   }
 
   /** `<side>.replication.throttled.rate` in effect on this broker, bytes/s. */
