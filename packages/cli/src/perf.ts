@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { Command, Option } from 'commander';
-import { BatchTemplates, ClientError, Codec, Consumer, KafkaClient, Producer, type Acks } from '@runnel/client';
+import { BatchTemplates, ClientError, Codec, Consumer, GroupAdmin, KafkaClient, Producer, checkKafka, decodeConsumerAssignment, type Acks, type Connection } from '@runnel/client';
 
 export interface PerfIo {
   out(line: string): void;
@@ -404,6 +404,165 @@ async function topicPartitions(client: KafkaClient, topic: string, create: boole
   throw new UsageError(`no leaders for topic ${topic}`);
 }
 
+// ---------------------------------------------------------------- consumer group member
+
+// Kafka API keys and error codes the member uses (the CLI reaches the wire only through @runnel/client).
+const JOIN_GROUP = 11;
+const HEARTBEAT = 12;
+const LEAVE_GROUP = 13;
+const SYNC_GROUP = 14;
+const OFFSET_COMMIT = 8;
+const MEMBER_ID_REQUIRED = 79;
+const REBALANCE_IN_PROGRESS = 27;
+const COORDINATOR_RETRY = new Set([14, 15, 16]); // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
+
+/** ConsumerProtocolSubscription v0: int16 version, [topic string], nullable bytes userData (-1). */
+function encodeSubscription(topics: string[]): Buffer {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(6);
+  head.writeInt16BE(0, 0);
+  head.writeInt32BE(topics.length, 2);
+  parts.push(head);
+  for (const t of topics) {
+    const name = Buffer.from(t, 'utf8');
+    const len = Buffer.alloc(2);
+    len.writeInt16BE(name.length, 0);
+    parts.push(len, name);
+  }
+  const userData = Buffer.alloc(4);
+  userData.writeInt32BE(-1, 0);
+  parts.push(userData);
+  return Buffer.concat(parts);
+}
+
+/** ConsumerProtocolAssignment v0: int16 version, [topic string, [int32 partition]], nullable bytes userData (-1). */
+function encodeAssignment(topic: string, partitions: number[]): Buffer {
+  const name = Buffer.from(topic, 'utf8');
+  const b = Buffer.alloc(2 + 4 + 2 + name.length + 4 + 4 * partitions.length + 4);
+  let pos = b.writeInt16BE(0, 0);
+  pos = b.writeInt32BE(1, pos);
+  pos = b.writeInt16BE(name.length, pos);
+  pos += name.copy(b, pos);
+  pos = b.writeInt32BE(partitions.length, pos);
+  for (const p of partitions) pos = b.writeInt32BE(p, pos);
+  b.writeInt32BE(-1, pos);
+  return b;
+}
+
+/**
+ * One member of a classic consumer group (protocol type `consumer`, assignor `range`), as
+ * kafka-consumer-perf-test's KafkaConsumer is: JoinGroup (retried with the member id a v4+
+ * coordinator hands out), the leader assigns the topic's partitions range-wise over the members,
+ * SyncGroup, heartbeats every heartbeat.interval.ms, OffsetCommit with the generation, and
+ * LeaveGroup on close. It does not follow a later rebalance (a benchmark is one member per
+ * group); a heartbeat error is reported once on stderr.
+ */
+class GroupMember {
+  memberId = '';
+  generationId = -1;
+  partitions: number[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private heartbeatError: string | null = null;
+
+  private readonly conn: Connection;
+  readonly groupId: string;
+  private readonly topic: string;
+  private readonly io: PerfIo;
+
+  private constructor(conn: Connection, groupId: string, topic: string, io: PerfIo) {
+    this.conn = conn;
+    this.groupId = groupId;
+    this.topic = topic;
+    this.io = io;
+  }
+
+  static async join(client: KafkaClient, groupId: string, topic: string, topicPartitions: number[], o: { sessionTimeoutMs: number; rebalanceTimeoutMs: number; heartbeatIntervalMs: number }, io: PerfIo): Promise<GroupMember> {
+    const admin = new GroupAdmin(client);
+    const deadline = Date.now() + o.rebalanceTimeoutMs + 30_000;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      const coordinator = await admin.findCoordinator(groupId);
+      const member = new GroupMember(await client.broker(coordinator.nodeId), groupId, topic, io);
+      const code = await member.tryJoin(topicPartitions, o);
+      if (code === 0) {
+        member.timer = setInterval(() => member.heartbeat(), o.heartbeatIntervalMs);
+        member.timer.unref();
+        return member;
+      }
+      if (!(COORDINATOR_RETRY.has(code) || code === REBALANCE_IN_PROGRESS) || Date.now() + delay > deadline) throw ClientError.kafka(code, `joining group ${groupId}`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  /** JoinGroup + SyncGroup; 0 or the Kafka error code that stopped it. */
+  private async tryJoin(topicPartitions: number[], o: { sessionTimeoutMs: number; rebalanceTimeoutMs: number }): Promise<number> {
+    const v = this.conn.version(JOIN_GROUP);
+    const subscription = encodeSubscription([this.topic]);
+    // The coordinator holds JoinGroup until the rebalance completes (group.initial.rebalance.delay.ms for a new group).
+    const timeoutMs = o.rebalanceTimeoutMs + 10_000;
+    let join;
+    for (;;) {
+      join = await this.conn.request(JOIN_GROUP, v, {
+        groupId: this.groupId, sessionTimeoutMs: o.sessionTimeoutMs, rebalanceTimeoutMs: o.rebalanceTimeoutMs, memberId: this.memberId,
+        groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: subscription }],
+      }, timeoutMs);
+      if (join.errorCode === MEMBER_ID_REQUIRED) { this.memberId = join.memberId; continue; }
+      if (join.errorCode !== 0) return join.errorCode;
+      break;
+    }
+    this.memberId = join.memberId;
+    this.generationId = join.generationId;
+    let assignments: Array<{ memberId: string; assignment: Buffer }> = [];
+    if (join.leader === this.memberId) {
+      // Range over the members sorted by id, as Kafka's RangeAssignor does for one topic.
+      const members = join.members.map((m) => m.memberId).sort();
+      const per = Math.floor(topicPartitions.length / members.length);
+      const extra = topicPartitions.length % members.length;
+      let next = 0;
+      assignments = members.map((memberId, i) => {
+        const n = per + (i < extra ? 1 : 0);
+        const mine = topicPartitions.slice(next, next + n);
+        next += n;
+        return { memberId, assignment: encodeAssignment(this.topic, mine) };
+      });
+    }
+    const sync = await this.conn.request(SYNC_GROUP, this.conn.version(SYNC_GROUP), {
+      groupId: this.groupId, generationId: this.generationId, memberId: this.memberId, groupInstanceId: null,
+      protocolType: 'consumer', protocolName: join.protocolName, assignments,
+    }, timeoutMs);
+    if (sync.errorCode !== 0) return sync.errorCode;
+    this.partitions = decodeConsumerAssignment(sync.assignment).topics.filter((t) => t.topic === this.topic).flatMap((t) => t.partitions).sort((a, b) => a - b);
+    return 0;
+  }
+
+  private heartbeat(): void {
+    this.conn.request(HEARTBEAT, this.conn.version(HEARTBEAT), { groupId: this.groupId, generationId: this.generationId, memberId: this.memberId, groupInstanceId: null })
+      .then((r) => { if (r.errorCode !== 0) throw ClientError.kafka(r.errorCode, `heartbeat of group ${this.groupId}`); })
+      .catch((err: Error) => {
+        if (this.heartbeatError === null) this.io.err(`runnel perf: ${err.message} (this tool does not follow rebalances; the run goes on with its partitions)`);
+        this.heartbeatError = err.message;
+      });
+  }
+
+  /** OffsetCommit of the next offsets to read, with this member's generation. */
+  async commit(offsets: Array<{ partition: number; offset: bigint }>): Promise<void> {
+    if (offsets.length === 0) return;
+    const r = await this.conn.request(OFFSET_COMMIT, this.conn.version(OFFSET_COMMIT), {
+      groupId: this.groupId, generationIdOrMemberEpoch: this.generationId, memberId: this.memberId, groupInstanceId: null, retentionTimeMs: -1n,
+      topics: [{ name: this.topic, partitions: offsets.map((o) => ({ partitionIndex: o.partition, committedOffset: o.offset, committedLeaderEpoch: -1, commitTimestamp: -1n, committedMetadata: '' })) }],
+    });
+    for (const t of r.topics) for (const p of t.partitions) checkKafka(p.errorCode, `OffsetCommit ${this.groupId} ${t.name}-${p.partitionIndex}`);
+  }
+
+  /** Stops heartbeating and leaves the group (the group stays, Empty, with its committed offsets). */
+  async leave(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const v = this.conn.version(LEAVE_GROUP);
+    const r = await this.conn.request(LEAVE_GROUP, v, { groupId: this.groupId, memberId: this.memberId, members: [{ memberId: this.memberId, groupInstanceId: null }] });
+    checkKafka(r.errorCode, `LeaveGroup ${this.groupId}`);
+  }
+}
+
 // ---------------------------------------------------------------- consumer
 
 export interface ConsumePerfOptions {
@@ -413,7 +572,7 @@ export interface ConsumePerfOptions {
   group?: string;
   /** max.partition.fetch.bytes (default 1048576). */
   fetchSize?: number;
-  /** Consumer properties file: fetch.max.wait.ms, fetch.min.bytes, fetch.max.bytes, max.partition.fetch.bytes, isolation.level, client.id. */
+  /** Consumer properties file: fetch.max.wait.ms, fetch.min.bytes, fetch.max.bytes, max.partition.fetch.bytes, isolation.level, client.id; with a group also enable.auto.commit, auto.commit.interval.ms, session.timeout.ms, heartbeat.interval.ms, max.poll.interval.ms. */
   consumerConfig?: string;
   fromLatest?: boolean;
   /** Max time between returned records (default 10000 ms). */
@@ -429,6 +588,10 @@ export interface ConsumePerfResult {
   bytes: number;
   elapsedMs: number;
   fetchTimeMs: number;
+  /** Time to join the group (0 without one): rebalance.time.ms. */
+  joinMs: number;
+  /** Offset commits made (0 without a group or with enable.auto.commit=false). */
+  commits: number;
   mbPerSec: number;
   messagesPerSec: number;
   timedOut: boolean;
@@ -453,7 +616,13 @@ export function formatDate(ms: number, pattern: string): string {
   });
 }
 
-/** kafka-consumer-perf-test without a group (partitions are assigned directly). */
+/**
+ * kafka-consumer-perf-test. With `group`, it joins that consumer group first (the join time is
+ * rebalance.time.ms and the fetch.* figures start after the first assignment, as in Kafka's tool),
+ * starts at the group's committed offsets (else earliest, or latest with `fromLatest`), commits
+ * as a KafkaConsumer does (enable.auto.commit, default true: every auto.commit.interval.ms and on
+ * close) and leaves the group at the end. Without a group, every partition is assigned directly.
+ */
 export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio): Promise<ConsumePerfResult> {
   if (opts.messages === undefined) throw new UsageError('--messages (or --num-records) is required');
   if (!(opts.messages > 0)) throw new UsageError('--messages must be greater than zero');
@@ -461,7 +630,7 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
   const timeoutMs = opts.timeout ?? 10_000;
   const reportingIntervalMs = opts.reportingInterval ?? 5000;
   const detailed = opts.showDetailedStats ?? false;
-  if (opts.group !== undefined) io.err(`note: --group ${opts.group} is accepted but ignored: runnel perf consume assigns all partitions directly (no group coordinator yet)`);
+  if (opts.group !== undefined && opts.group.length === 0) throw new UsageError('--group must not be empty');
   if (!opts.hideHeader) {
     const tail = ', rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec';
     io.out(detailed ? `time, threadId, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec${tail}` : `start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec${tail}`);
@@ -472,7 +641,30 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
     const startMs = Date.now();
-    const partitions = await topicPartitions(client, opts.topic, false);
+    const topicParts = await topicPartitions(client, opts.topic, false);
+    const autoCommit = (props['enable.auto.commit'] ?? 'true') !== 'false';
+    const autoCommitIntervalMs = intProp(props, 'auto.commit.interval.ms', 5000);
+    let member: GroupMember | null = null;
+    let joinMs = 0;
+    let commits = 0;
+    let partitions = topicParts;
+    const start: Map<number, bigint> = new Map();
+    if (opts.group !== undefined) {
+      const joinStart = performance.now();
+      member = await GroupMember.join(client, opts.group, opts.topic, topicParts, {
+        sessionTimeoutMs: intProp(props, 'session.timeout.ms', 45_000),
+        rebalanceTimeoutMs: intProp(props, 'max.poll.interval.ms', 300_000),
+        heartbeatIntervalMs: intProp(props, 'heartbeat.interval.ms', 3000),
+      }, io);
+      partitions = member.partitions;
+      const admin = new GroupAdmin(client);
+      try {
+        for (const c of await admin.fetchOffsets(opts.group, [{ topic: opts.topic, partitions }])) start.set(c.partition, c.offset);
+      } finally {
+        await admin.close();
+      }
+      joinMs = Math.round(performance.now() - joinStart);
+    }
     // fetch.max.wait.ms of 100 mirrors the tool's poll(100 ms), so the timeout is checked as often.
     const consumer = new Consumer(client, {
       raw: true,
@@ -483,7 +675,16 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
       partitionMaxBytes: opts.fetchSize ?? intProp(props, 'max.partition.fetch.bytes', 1_048_576),
       isolationLevel: props['isolation.level'] === 'read_committed' ? 1 : 0,
     });
-    await consumer.assign(partitions.map((partition) => ({ topic: opts.topic, partition, offset: opts.fromLatest ? 'latest' : 'earliest' })));
+    await consumer.assign(partitions.map((partition) => ({ topic: opts.topic, partition, offset: start.get(partition) ?? (opts.fromLatest ? 'latest' : 'earliest') })));
+    const commit = async () => {
+      if (!member) return;
+      const offsets = partitions.map((partition) => ({ partition, offset: consumer.position(opts.topic, partition) })).filter((o): o is { partition: number; offset: bigint } => o.offset !== undefined && o.offset >= 0n);
+      await member.commit(offsets);
+      commits++;
+    };
+    let lastCommitMs = Date.now();
+    // The join counts in the first detailed line only, as in Kafka's tool.
+    let joinInRound = joinMs;
 
     let messagesRead = 0;
     let bytesRead = 0;
@@ -502,17 +703,22 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
       }
       if (n > 0) lastConsumedTimeMs = currentTimeMs;
       messagesRead += n;
+      if (member && autoCommit && currentTimeMs - lastCommitMs >= autoCommitIntervalMs) {
+        await commit();
+        lastCommitMs = currentTimeMs;
+      }
       if (n > 0 && currentTimeMs - lastReportTimeMs >= reportingIntervalMs) {
         if (detailed) {
           const elapsedMs = currentTimeMs - lastReportTimeMs;
           const totalMb = bytesRead / (1024 * 1024);
           const intervalMb = (bytesRead - lastBytesRead) / (1024 * 1024);
-          const fetchTimeMs = elapsedMs; // no rebalance without a group
+          const fetchTimeMs = elapsedMs - joinInRound;
           io.out(`${formatDate(currentTimeMs, dateFormat)}, 0, ${fixed(totalMb, 4)}, ${fixed((1000 * intervalMb) / elapsedMs, 4)}, ${messagesRead}, `
-            + `${fixed(((messagesRead - lastMessagesRead) / elapsedMs) * 1000, 4)}, 0, ${fetchTimeMs}, `
+            + `${fixed(((messagesRead - lastMessagesRead) / elapsedMs) * 1000, 4)}, ${joinInRound}, ${fetchTimeMs}, `
             + `${fixed(fetchTimeMs <= 0 ? 0 : (1000 * intervalMb) / fetchTimeMs, 4)}, ${fixed(fetchTimeMs <= 0 ? 0 : (1000 * (messagesRead - lastMessagesRead)) / fetchTimeMs, 4)}`);
         }
         lastReportTimeMs = currentTimeMs;
+        joinInRound = 0;
         lastMessagesRead = messagesRead;
         lastBytesRead = bytesRead;
       }
@@ -520,18 +726,27 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
     const timedOut = messagesRead < opts.messages;
     if (timedOut) io.out(`WARNING: Exiting before consuming the expected number of messages: timeout (${timeoutMs} ms) exceeded. You can use the --timeout option to increase the timeout.`);
     const endMs = Date.now();
+    // Closing as a KafkaConsumer does: a last commit (with auto-commit), then LeaveGroup. After the
+    // end time, as in Kafka's tool (its consumer.close() comes after the numbers).
+    if (member) {
+      if (autoCommit) await commit();
+      await member.leave();
+    }
     const wallMs = performance.now() - wall0;
     const cpu = process.cpuUsage(cpu0);
     const elapsedSec = (endMs - startMs) / 1000;
-    const fetchTimeMs = endMs - startMs; // rebalance time is 0 without a group
+    const fetchTimeMs = endMs - startMs - joinMs;
     const totalMb = bytesRead / (1024 * 1024);
     if (!detailed) {
       io.out(`${formatDate(startMs, dateFormat)}, ${formatDate(endMs, dateFormat)}, ${fixed(totalMb, 4)}, ${fixed(totalMb / elapsedSec, 4)}, ${messagesRead}, `
-        + `${fixed(messagesRead / elapsedSec, 4)}, 0, ${fetchTimeMs}, ${fixed(totalMb / (fetchTimeMs / 1000), 4)}, ${fixed(messagesRead / (fetchTimeMs / 1000), 4)}`);
+        + `${fixed(messagesRead / elapsedSec, 4)}, ${joinMs}, ${fetchTimeMs}, ${fixed(totalMb / (fetchTimeMs / 1000), 4)}, ${fixed(messagesRead / (fetchTimeMs / 1000), 4)}`);
     }
-    io.out(cpuLine('perf consume', cpu, wallMs, `${partitions.length} partition(s)`));
+    const how = member
+      ? `group ${member.groupId} (member ${member.memberId}, generation ${member.generationId}), joined in ${joinMs} ms, ${commits} offset commit${commits === 1 ? '' : 's'}${autoCommit ? '' : ' (enable.auto.commit=false)'}, left the group`
+      : 'no group (partitions assigned directly)';
+    io.out(cpuLine('perf consume', cpu, wallMs, `${partitions.length} partition(s), ${how}`));
     return {
-      messages: messagesRead, bytes: bytesRead, elapsedMs: endMs - startMs, fetchTimeMs, mbPerSec: totalMb / elapsedSec,
+      messages: messagesRead, bytes: bytesRead, elapsedMs: endMs - startMs, fetchTimeMs, joinMs, commits, mbPerSec: totalMb / elapsedSec,
       messagesPerSec: messagesRead / elapsedSec, timedOut, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000,
     };
   } finally {
@@ -594,12 +809,12 @@ export function perfCommand(): Command {
     })));
 
   perf.command('consume')
-    .description('kafka-consumer-perf-test: consume --messages records and print one CSV line. Without a group: all partitions are assigned directly and --group is accepted but ignored until the group coordinator lands.')
+    .description('kafka-consumer-perf-test: consume --messages records and print one CSV line. With --group it joins that consumer group (fetch figures start after the join) and commits offsets; without, all partitions are assigned directly.')
     .requiredOption('--bootstrap-server <servers>', 'the server(s) to connect to')
     .requiredOption('--topic <topic>', 'the topic to consume from')
     .option('--messages <n>', 'the number of messages to consume (required, or --num-records)', num('--messages'))
     .option('--num-records <n>', 'Kafka 4.x name of --messages', num('--num-records'))
-    .option('--group <id>', 'accepted for compatibility and ignored (no consumer group is joined)')
+    .option('--group <id>', 'join this consumer group (commits offsets per enable.auto.commit, leaves on exit); without it, no group is joined')
     .option('--fetch-size <bytes>', 'max.partition.fetch.bytes (default 1048576)', num('--fetch-size'))
     .option('--from-latest', 'start at the end of each partition instead of the beginning')
     .option('--timeout <ms>', 'maximum time between returned records', num('--timeout'), 10000)
@@ -607,7 +822,7 @@ export function perfCommand(): Command {
     .option('--reporting-interval <ms>', 'interval for --show-detailed-stats', num('--reporting-interval'), 5000)
     .option('--hide-header', 'do not print the CSV header')
     .option('--date-format <format>', 'SimpleDateFormat pattern (yyyy MM dd HH mm ss SSS)', 'yyyy-MM-dd HH:mm:ss:SSS')
-    .addOption(new Option('--consumer.config <file>', 'consumer properties file (fetch.max.wait.ms, fetch.min.bytes, fetch.max.bytes, max.partition.fetch.bytes, isolation.level, client.id)'))
+    .addOption(new Option('--consumer.config <file>', 'consumer properties file (fetch.max.wait.ms, fetch.min.bytes, fetch.max.bytes, max.partition.fetch.bytes, isolation.level, client.id, enable.auto.commit, auto.commit.interval.ms, session.timeout.ms, heartbeat.interval.ms, max.poll.interval.ms)'))
     .option('--command-config <file>', 'Kafka 4.x name of --consumer.config')
     .action((o: Record<string, unknown>) => run(() => perfConsume({
       bootstrapServer: o.bootstrapServer as string,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
 import { startBroker, type TestBroker } from '../../../test/helpers/broker.ts';
 
 const runnel = join(import.meta.dirname, '../bin/runnel.ts');
@@ -55,15 +56,47 @@ describe('runnel perf', () => {
     expect(Number(t[3])).toBeCloseTo((recsPerSec * 100) / (1024 * 1024), 1);
     expect(p.lines.at(-1)).toMatch(new RegExp(String.raw`^# runnel perf produce: cpu user ${num} s, system ${num} s, ${num}% of one core`));
 
-    const c = await perf('consume', '--bootstrap-server', broker.bootstrap, '--topic', 'perf-a', '--messages', '20000', '--group', 'ignored');
-    expect(c.stderr).toMatch(/--group ignored is accepted but ignored/);
+    const c = await perf('consume', '--bootstrap-server', broker.bootstrap, '--topic', 'perf-a', '--messages', '20000');
     expect(c.lines[0]).toBe(HEADER);
     const m = CSV.exec(c.lines[1]!);
     expect(m, c.stdout).not.toBeNull();
     expect(Number(m![5])).toBe(20000);
     expect(Number(m![3])).toBeCloseTo((20000 * 100) / (1024 * 1024), 4);
     expect(Number(m![7])).toBe(0); // no rebalance without a group
-    expect(c.lines.at(-1)).toMatch(/^# runnel perf consume: cpu user/);
+    expect(c.lines.at(-1)).toMatch(/^# runnel perf consume: cpu user .*; 1 partition\(s\), no group \(partitions assigned directly\)$/);
+  });
+
+  it('joins the --group, measures fetches after the join, commits the offsets it read and leaves', async () => {
+    await perf('produce', '--topic', 'perf-g', '--num-records', '3000', '--record-size', '100', '--throughput', '-1',
+      '--producer-props', `bootstrap.servers=${broker.bootstrap}`, 'acks=1');
+    const c = await perf('consume', '--bootstrap-server', broker.bootstrap, '--topic', 'perf-g', '--messages', '3000', '--group', 'perf-group-g');
+    const m = CSV.exec(c.lines[1]!);
+    expect(m, c.stdout).not.toBeNull();
+    expect(Number(m![5])).toBe(3000);
+    const join = Number(m![7]);
+    const fetch = Number(m![8]);
+    // rebalance.time.ms is the join (a new group waits group.initial.rebalance.delay.ms, 3 s by
+    // default), and fetch.time.ms is what came after it.
+    expect(join).toBeGreaterThan(0);
+    expect(join + fetch).toBe(Date.parse(m![2]!.replace(/:(\d{3})$/, '.$1')) - Date.parse(m![1]!.replace(/:(\d{3})$/, '.$1')));
+    expect(c.lines.at(-1)).toMatch(new RegExp(String.raw`; 1 partition\(s\), group perf-group-g \(member \S+, generation \d+\), joined in ${join} ms, [1-9]\d* offset commits?, left the group$`));
+
+    // Another client sees the group: Empty after the leave, a consumer group, offsets at the end.
+    const kafka = new Kafka({ clientId: 'perf-test', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.describeGroups(['perf-group-g']);
+      expect(groups[0]).toMatchObject({ groupId: 'perf-group-g', state: 'Empty', protocolType: 'consumer' });
+      const offsets = await admin.fetchOffsets({ groupId: 'perf-group-g', topics: ['perf-g'] });
+      expect(offsets[0]!.partitions).toMatchObject([{ partition: 0, offset: '3000' }]);
+    } finally {
+      await admin.disconnect();
+    }
+
+    // A second run in the same group starts at the committed offsets: nothing is left to read.
+    const again = await perf('consume', '--bootstrap-server', broker.bootstrap, '--topic', 'perf-g', '--messages', '1', '--group', 'perf-group-g', '--timeout', '500');
+    expect(again.lines).toContain('WARNING: Exiting before consuming the expected number of messages: timeout (500 ms) exceeded. You can use the --timeout option to increase the timeout.');
   });
 
   it('throttles, prints a 5-second window line, reads a payload file and produces idempotently', async () => {
