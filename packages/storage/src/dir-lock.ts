@@ -41,8 +41,12 @@ export async function lockLogDir(dir: string): Promise<() => Promise<void>> {
     ftruncateSync(fd, 0);
     writeSync(fd, pid, 0, pid.length, 0);
   } catch (err) {
-    closeSync(fd);
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    // The pid only names the holder in the error above; on a full disk the (OS) lock holds without it.
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') {
+      closeSync(fd);
+      throw err;
+    }
   }
   const token = { fd };
   held.set(path, token);

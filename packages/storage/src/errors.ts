@@ -17,6 +17,15 @@ export type StorageErrorCode =
 /** Every failure of @runnel/storage. The broker maps `code` to a Kafka error code. */
 export class StorageError extends RunnelError<StorageErrorCode> {}
 
+/**
+ * For writes that may be put off when the disk is full (ENOSPC, EDQUOT): the state they persist is
+ * right in memory and written again later. Anything else is rethrown.
+ */
+export function ignoreNoSpace(err: unknown): void {
+  const code = errnoCode(err);
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+}
+
 /** An errno-style code of a Node fs error, or undefined. */
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof (err as { code: unknown }).code === 'string'

@@ -6,7 +6,7 @@ import type { OffloadPool } from '@runnel/offload';
 import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP, fileName } from './batch.ts';
 import { fsyncDir, readCheckpoint, unlinkIfExists, writeCheckpoint } from './checkpoint.ts';
 import type { LogConfig } from './config.ts';
-import { StorageError, errnoCode } from './errors.ts';
+import { StorageError, errnoCode, ignoreNoSpace } from './errors.ts';
 import { LeaderEpochCache } from './leader-epoch.ts';
 import { Mutex } from './mutex.ts';
 import { ProducerStateManager, type ProducerEntry } from './producer-state.ts';
@@ -288,7 +288,8 @@ export class PartitionLog {
     log.highWatermark = hw === undefined || hw > leo ? leo : hw < log.logStart ? log.logStart : hw;
     log.leaderEpochs.truncateFromEnd(leo);
     log.leaderEpochs.truncateFromStart(log.logStart);
-    await log.leaderEpochs.flush();
+    // A full disk at start: the cache is right in memory, and every load truncates the file's again.
+    await log.leaderEpochs.flush().catch(ignoreNoSpace);
     // A snapshot past the recovered end (data lost after it was written) is useless: replay everything.
     if (snapAt !== null && snapAt > leo) {
       replayFrom = 0n;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { scanLog, type BatchInfo } from '@runnel/native';
 import { BATCH_HEADER_SIZE, LOG_OVERHEAD, OFF_LAST_OFFSET_DELTA, OFF_LENGTH, OFF_MAGIC, OFF_MAX_TIMESTAMP, fileName } from './batch.ts';
 import { unlinkIfExists } from './checkpoint.ts';
-import { StorageError } from './errors.ts';
+import { StorageError, ignoreNoSpace } from './errors.ts';
 import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
 
 const INT32_MAX = 0x7fffffff;
@@ -330,8 +330,10 @@ export class LogSegment {
     this.size = r.validEnd;
     this.flushedSize = Math.min(this.flushedSize, this.size);
     this.nextOffset = r.lastOffset !== null ? r.lastOffset + 1n : this.baseOffset;
-    await this.index.flush(false);
-    await this.timeIndex.flush(false);
+    // On a full disk the rebuilt indexes stay in memory (they are right) and are written at the next
+    // flush, roll or close: recovery at start must not fail, and take the dir offline, for want of space.
+    await this.index.flush(false).catch(ignoreNoSpace);
+    await this.timeIndex.flush(false).catch(ignoreNoSpace);
     return { truncatedBytes, validBytes: r.validEnd };
   }
 

@@ -1,11 +1,11 @@
 // A full disk is retryable on the write paths around the append (the append itself: dirs.test.ts):
-// housekeeping's checkpoints, a checkpoint file's `.tmp`, compaction output. Each on a small tmpfs
+// housekeeping's checkpoints, a checkpoint file's `.tmp`, recovery at start, compaction output. Each on a small tmpfs
 // that a filler file takes to the last byte; the dir stays online and serves again once the filler
 // is deleted.
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { silentLogger } from '@runnel/common';
+import { silentLogger, type Logger } from '@runnel/common';
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint.ts';
 import { compactLog } from '../src/compaction.ts';
@@ -66,28 +66,65 @@ describe('a full disk', () => {
 
   it('housekeeping checkpoints failing on a full disk keep the dir online; appends resume once space returns', async () => {
     const mnt = smallDisk();
-    const mgr = LogManager.create({ logDirs: [mnt], defaults: testConfig({ segmentBytes: 256 * 1024 }), highWatermarkCheckpointIntervalMs: 20, retentionCheckIntervalMs: 20 });
+    // The manager's warnings, as they are logged.
+    const warnings: string[] = [];
+    const logger = { warn: (_o: unknown, msg: string) => warnings.push(msg), error() {}, info() {}, debug() {}, trace() {}, child: () => logger };
+    const options = { logDirs: [mnt], defaults: testConfig({ segmentBytes: 256 * 1024 }), highWatermarkCheckpointIntervalMs: 20, retentionCheckIntervalMs: 20, logger: logger as unknown as Logger };
+    const setup = LogManager.create(options);
+    await setup.start();
+    // Enough partitions that each checkpoint file takes a few pages.
+    await Promise.all(Array.from({ length: 200 }, (_, p) => setup.createLog('a-much-longer-topic-name-for-bigger-checkpoints', p)));
+    await setup.getLog('a-much-longer-topic-name-for-bigger-checkpoints', 0)!.append(batch(4, { size: 100 }));
+    await setup.stop();
+    // Filled while no checkpoint write is in flight (one finishing would free its old file's pages).
+    const filler = fill(mnt);
+    const mgr = LogManager.create(options);
     await mgr.start();
     cleanups.push(() => mgr.stop());
-    // Enough partitions that each checkpoint file needs a page of its own.
-    const logs = await Promise.all(Array.from({ length: 200 }, (_, p) => mgr.createLog(`a-much-longer-topic-name-for-bigger-checkpoints`, p)));
-    const log = logs[0]!;
-    await log.append(batch(4, { size: 100 }));
-    rmSync(join(mnt, 'replication-offset-checkpoint'));
-    const filler = fill(mnt);
+    const log = mgr.getLog('a-much-longer-topic-name-for-bigger-checkpoints', 0)!;
     await expect(log.append(batch(4, { size: 20_000 }))).rejects.toMatchObject({ code: 'NO_SPACE' });
-    // Several housekeeping ticks, each failing to write the checkpoints.
+    // Several housekeeping ticks, each failing to write the checkpoints: said once (rate-limited).
     await new Promise((r) => setTimeout(r, 300));
-    expect(existsSync(join(mnt, 'replication-offset-checkpoint'))).toBe(false);
+    expect(warnings.filter((w) => w.startsWith('log dir is full: checkpoint not written'))).toHaveLength(1);
     expect(mgr.dirs()[0]!.online).toBe(true);
     expect(log.online).toBe(true);
     rmSync(filler);
     const r = await log.append(batch(4, { size: 20_000 }));
     expect(r.baseOffset).toBe(4n);
     expect(batchesIn((await log.read(0n, 1 << 20)).records).map((b) => b.baseOffset)).toEqual([0n, 4n]);
-    // The next tick writes the checkpoints again.
+    // The next ticks write the checkpoints again.
+    rmSync(join(mnt, 'replication-offset-checkpoint'));
     await new Promise((r) => setTimeout(r, 300));
     expect(existsSync(join(mnt, 'replication-offset-checkpoint'))).toBe(true);
+  });
+
+  it('a start on a full disk (after a stop that could not finish) loads the dir online; appends resume once space returns', async () => {
+    const mnt = smallDisk();
+    const config = testConfig({ segmentBytes: 64 * 1024, indexIntervalBytes: 100 });
+    const first = LogManager.create({ logDirs: [mnt], defaults: config });
+    await first.start();
+    const log = await first.createLog('r', 0);
+    for (let i = 0; i < 40; i++) await log.append(batch(4, { size: 1000 }));
+    const filler = fill(mnt);
+    // The stop cannot write indexes or checkpoints: no clean-shutdown marker, the next start recovers.
+    await first.stop();
+    const again = LogManager.create({ logDirs: [mnt], defaults: config });
+    await again.start();
+    cleanups.push(() => again.stop());
+    expect(again.dirs()[0]).toMatchObject({ online: true, partitions: 1 });
+    const l2 = again.getLog('r', 0)!;
+    expect(l2.logEndOffset).toBe(160n);
+    const bases: bigint[] = [];
+    for (let at = 0n; at < l2.logEndOffset; ) {
+      const got = batchesIn((await l2.read(at, 1 << 20)).records);
+      bases.push(...got.map((b) => b.baseOffset));
+      at = got.at(-1)!.lastOffset + 1n;
+    }
+    expect(bases).toEqual(Array.from({ length: 40 }, (_, i) => BigInt(i * 4)));
+    await expect(l2.append(batch(4, { size: 10_000 }))).rejects.toMatchObject({ code: 'NO_SPACE' });
+    rmSync(filler);
+    expect((await l2.append(batch(4, { size: 10_000 }))).baseOffset).toBe(160n);
+    await l2.flush();
   });
 
   it('compaction on a full disk leaves no .cleaned file behind and cleans once space returns', async () => {
