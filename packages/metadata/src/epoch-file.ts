@@ -12,8 +12,8 @@
  * Replaced atomically: written to `<file>.tmp`, fsynced, renamed over the file, and the directory
  * fsynced, so a crash leaves the old record or the new one. A missing file means nothing seen yet.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { replaceFileDurably } from '@runnel/common';
 import { MetadataError } from './errors.ts';
 
 export interface EpochRecord {
@@ -48,22 +48,5 @@ export async function readEpochFile(path: string): Promise<EpochRecord | undefin
 
 /** Replaces the record at `path` atomically (tmp, fsync, rename, fsync of the directory). */
 export async function writeEpochFile(path: string, record: EpochRecord): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w');
-  try {
-    await file.writeFile(JSON.stringify(record) + '\n');
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
-  // The rename is durable once the directory entry is: otherwise a crash may bring back the old record.
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await replaceFileDurably(path, JSON.stringify(record) + '\n');
 }

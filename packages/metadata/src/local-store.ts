@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { replaceFileDurably } from '@runnel/common';
 import { MetadataError } from './errors.ts';
 import type {
   AlterPartitionInput, AlterPartitionResult, BrokerRegistration, CreateTopicSpec, ElectionResult, MetadataEvent, MetadataSnapshot, MetadataStore,
@@ -10,7 +10,9 @@ import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts
 
 /**
  * On-disk state of the embedded store: one JSON document, replaced atomically (write a temporary
- * file, fsync it, rename over the old one), so a crash leaves either the old or the new state.
+ * file, fsync it, rename over the old one, fsync the directory: @runnel/common's
+ * replaceFileDurably), so a crash leaves either the old or the new state, and never the old one
+ * once a change was acknowledged.
  *
  *   { "version": 1, "clusterId": "...", "epoch": 7, "brokerEpoch": 2, "nextProducerId": "1000",
  *     "topics": [ TopicMetadata... ], "brokerConfigs"?: { "": {...}, "1": {...} } }
@@ -374,22 +376,13 @@ export class LocalStore implements MetadataStore {
   }
 
   async #persist(): Promise<void> {
-    await mkdir(dirname(this.#path), { recursive: true });
-    const tmp = `${this.#path}.tmp`;
     try {
-      const file = await open(tmp, 'w');
-      try {
-        await file.writeFile(JSON.stringify(this.#state, null, 1));
-        await file.datasync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, this.#path);
+      // tmp, fsync, rename, fsync of the directory: a crash never brings back an older state.
+      await replaceFileDurably(this.#path, JSON.stringify(this.#state, null, 1));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
       // A full disk is retryable: the old file is whole, the change is rolled back by #write.
-      await unlink(tmp).catch(() => {});
       throw new MetadataError('STORE_UNAVAILABLE', `${this.#path}: no space left to write the metadata file`, { cause: err, retriable: true });
     }
   }
