@@ -56,6 +56,17 @@ function crcCheckedBatches(id: number, topic: string): number {
   return batches;
 }
 
+/** Creates an RF 3 topic (1 partition) without waiting for its ISR (a replica on a full disk may not join it yet). */
+async function createTopicWithoutWaiting(topic: string): Promise<void> {
+  const admin = kafkaOf(cluster).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3 }] });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** The harness's replicasConverge for these log dirs: every replica holds its leader's batches (offsets, epochs, CRCs); returns the count. */
 async function replicasConverge(topic: string, timeoutMs: number): Promise<number> {
   let last = '';
@@ -112,7 +123,7 @@ it('T14 leader: a full disk fails appends retriably, leadership moves to an in-s
     ({ seconds: failoverS } = await newLeader(cluster, topic, 0, victimId, at, 30_000));
     // Appends on the full disk were refused with KAFKA_STORAGE_ERROR (NO_SPACE), never acknowledged.
     await until(`broker ${victimId} logging its full log dir`, () => /log dir is full: stepping down/.test(victim.process.output()), 10_000);
-    expect(victim.process.output()).toMatch(/"code":"NO_SPACE"/);
+    expect(victim.process.output()).toMatch(/produce refused: log dir is full/);
     await producer.progressed(200, 30_000);
     // Still running, the dir still online: a full disk is retryable.
     expect(victim.process.child.exitCode).toBeNull();
@@ -126,6 +137,7 @@ it('T14 leader: a full disk fails appends retriably, leadership moves to an in-s
     await producer.progressed(100, 30_000);
   } finally {
     await producer.stop();
+    rmSync(filler(victimId), { force: true });
   }
   const figures = await readAndCheck(cluster, topic, producer);
   const compared = await replicasConverge(topic, 20_000);
@@ -155,14 +167,22 @@ it('T14 follower: a follower whose disk is full leaves the ISR without a client 
     outS = (performance.now() - at) / 1000;
     await producer.progressed(200, 30_000);
     expect(victim.process.child.exitCode).toBeNull();
+    // A topic created meanwhile: the victim creates its (empty) replica log on the full disk and
+    // fetches into it once space returns.
+    await createTopicWithoutWaiting(`${topic}-new`);
+    await until(`broker ${victimId} holding a replica log of ${topic}-new`, () => readdirSync(dataDir(victimId)).includes(`${topic}-new-0`), 10_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(victim.process.output()).not.toContain(`no space to create ${topic}-new-0`);
 
     rmSync(filler(victimId));
     const freedAt = performance.now();
     await fullIsr(cluster, topic, 30_000);
+    await fullIsr(cluster, `${topic}-new`, 30_000);
     backS = (performance.now() - freedAt) / 1000;
     await producer.progressed(100, 30_000);
   } finally {
     await producer.stop();
+    rmSync(filler(victimId), { force: true });
   }
   const figures = await readAndCheck(cluster, topic, producer);
   const compared = await replicasConverge(topic, 20_000);

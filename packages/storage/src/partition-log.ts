@@ -184,8 +184,14 @@ export class PartitionLog {
     await mkdir(dir, { recursive: true });
     const log = new PartitionLog(topic, partition, dir, config, ctx);
     log.segments.push(await LogSegment.create(dir, 0n, log.segmentOptions));
-    await log.leaderEpochs.flush(true);
-    if (ctx.durable) await fsyncDir(logDir);
+    try {
+      // An empty cache: on a full disk the file is written with the first epoch instead.
+      await log.leaderEpochs.flush(true).catch(ignoreNoSpace);
+      if (ctx.durable) await fsyncDir(logDir);
+    } catch (err) {
+      await log.closeQuietly();
+      throw err;
+    }
     return log;
   }
 

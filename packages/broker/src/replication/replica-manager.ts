@@ -102,6 +102,9 @@ export class ReplicaManager {
   #steppingDown = false;
   /** When the last step-down after a full log dir began. */
   #diskFullStepDownMs = -Infinity;
+  /** Replica logs whose creation found the disk full: the pending retry, and when it was last logged. */
+  readonly #noSpaceRetries = new Map<string, NodeJS.Timeout>();
+  readonly #noSpaceLoggedMs = new Map<string, number>();
   readonly #fetchers: FollowerFetchers;
   /** Reassignment throttling, both sides (throttle.ts). */
   readonly #throttle: ReplicationThrottle;
@@ -144,6 +147,8 @@ export class ReplicaManager {
     this.#stopped = true;
     this.#unsubscribe?.();
     clearInterval(this.#timer);
+    for (const t of this.#noSpaceRetries.values()) clearTimeout(t);
+    this.#noSpaceRetries.clear();
     for (const key of [...this.#leaders.keys()]) this.#resign(key);
     await this.#fetchers.stop();
   }
@@ -185,6 +190,8 @@ export class ReplicaManager {
       try {
         log = (await this.#o.partitions.replicaLog(topicName, partition)) ?? undefined;
       } catch (err) {
+        // A full disk is retryable: try again after a backoff (no metadata event may come to do it).
+        if ((err as { code?: unknown }).code === 'NO_SPACE') return this.#retryWhenSpace(key, topicName, partition, err);
         this.#o.logger.error({ err, topic: topicName, partition }, 'opening a replica log failed');
         return;
       }
@@ -215,6 +222,22 @@ export class ReplicaManager {
     }
     if (state.leader < 0) this.#fetchers.remove(key);
     else this.#fetchers.follow(state.leader, { topic: topicName, partition, log, leaderEpoch: state.leaderEpoch });
+  }
+
+  /** Creating a replica's log found the disk full: reconcile again every replica.fetch.backoff.ms (one timer per partition), warn once a minute. */
+  #retryWhenSpace(key: string, topicName: string, partition: number, err: unknown): void {
+    if (this.#stopped || this.#noSpaceRetries.has(key)) return;
+    const now = Date.now();
+    if (now - (this.#noSpaceLoggedMs.get(key) ?? -Infinity) >= 60_000) {
+      this.#noSpaceLoggedMs.set(key, now);
+      this.#o.logger.warn({ topic: topicName, partition, err: (err as Error).message }, 'log dir is full: replica log not created, retrying until space returns');
+    }
+    const timer = setTimeout(() => {
+      this.#noSpaceRetries.delete(key);
+      if (!this.#stopped) void this.#reconcile(topicName, partition);
+    }, this.#o.config.get('replica.fetch.backoff.ms'));
+    timer.unref();
+    this.#noSpaceRetries.set(key, timer);
   }
 
   /**
