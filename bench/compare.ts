@@ -24,9 +24,9 @@ import { coldStart, connectWhenReady, createTopic, deleteTopic, spawnBroker, typ
 import { javaDriver, nodeDriver, runnelPerfAvailable, runnelPerfDriver, type Driver, type ProduceResult } from './compare/drivers.ts';
 import { clusterSuite } from './compare/cluster.ts';
 import { kafkaArtifacts, type KafkaArtifacts } from './compare/kafka.ts';
-import { jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunInfo } from './compare/output.ts';
+import { cpuFieldsOf, cpuOf, jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunCpu, type RunInfo } from './compare/output.ts';
 import { physicalLimits } from './compare/physical.ts';
-import { commandExists, cpuSeconds, rssBytes, sampleRss } from './compare/proc.ts';
+import { commandExists, groupCpuSeconds, rssBytes, sampleRss } from './compare/proc.ts';
 import { BASE, caseName, suite as suiteOf, type Suite, type SuiteName } from './compare/suites.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -89,18 +89,15 @@ function failed(err: unknown): Cell {
   return { value: null, samples: [], error: (err as Error)?.message ?? String(err) };
 }
 
-function cellOf(samples: number[], cores: Array<{ broker: number; tool: number }>): Cell {
-  return {
-    value: median(samples),
-    samples,
-    brokerCores: median(cores.map((c) => c.broker)),
-    toolCores: median(cores.map((c) => c.tool)),
-  };
+/** The median of the samples, with the broker's and the tool's CPU over the measured runs. */
+function cellOf(samples: number[], cpu: RunCpu[]): Cell {
+  return { value: median(samples), samples, ...cpuOf(cpu) };
 }
 
 const PRODUCE_UNIT = 'MB/s';
 const names = {
   consume: 'consume 1 KB records (fetch rate after the group join)',
+  consumeDirect: 'consume 1 KB records (fetch rate, partitions assigned directly, no group)',
   join: 'consumer group join before the first fetch',
   fixedP50: 'produce latency at half the max rate, p50',
   fixedP99: 'produce latency at half the max rate, p99',
@@ -122,7 +119,7 @@ interface Target {
   results: Results;
 }
 
-interface Run<T> { r: T; cores: { broker: number; tool: number }; brokerCpuSeconds: number }
+interface Run<T> { r: T; cpu: RunCpu; brokerCpuSeconds: number }
 
 /**
  * One row on every target, interleaved run by run (K R, R K, K R, ...) so that a machine whose
@@ -160,11 +157,11 @@ async function interleaved<T extends { wallMs: number; toolCpu: number }>(
       if (!list) continue;
       try {
         const sampler = steps.around?.(t);
-        const b0 = cpuSeconds(t.broker.pid);
+        const b0 = groupCpuSeconds(t.broker.pid);
         const r = await steps.run(t, i);
-        const brokerCpu = cpuSeconds(t.broker.pid) - b0;
+        const brokerCpu = groupCpuSeconds(t.broker.pid) - b0;
         sampler?.stop();
-        list.push({ r, brokerCpuSeconds: brokerCpu, cores: { broker: brokerCpu / (r.wallMs / 1000), tool: r.toolCpu / (r.wallMs / 1000) } });
+        list.push({ r, brokerCpuSeconds: brokerCpu, cpu: { brokerCpu, toolCpu: r.toolCpu, wallMs: r.wallMs } });
       } catch (err) {
         done.delete(t);
         errors.set(t, err);
@@ -181,7 +178,7 @@ async function interleaved<T extends { wallMs: number; toolCpu: number }>(
   }
 }
 
-const coresOf = <T>(runs: Array<Run<T>>) => runs.map((x) => x.cores);
+const coresOf = <T>(runs: Array<Run<T>>) => runs.map((x) => x.cpu);
 
 /**
  * Broker CPU seconds per GB (10^9 bytes) of record values moved: what the broker costs, whoever is
@@ -191,18 +188,22 @@ const coresOf = <T>(runs: Array<Run<T>>) => runs.map((x) => x.cores);
 function cpuPerGb<T>(runs: Array<Run<T>>, bytesPerRun: number): Cell {
   const samples = runs.map((x) => x.brokerCpuSeconds / (bytesPerRun / 1e9));
   const total = runs.reduce((a, x) => a + x.brokerCpuSeconds, 0);
-  return { value: total / ((bytesPerRun * runs.length) / 1e9), samples };
+  return { value: total / ((bytesPerRun * runs.length) / 1e9), samples, ...cpuOf(coresOf(runs)) };
 }
 
 const cpuName = (row: string) => `broker CPU per GB: ${row}`;
+
+/** The consume row says whether its tool joined a group: only then is it "after the group join". */
+const consumeName = (driver: Driver) => (driver.joinsGroup ? names.consume : names.consumeDirect);
 
 /** Rows measured with a load tool carry its name: the tool is half of every such number. */
 const tagged = (row: string, driver: Driver) => `${row} [${driver.tag}]`;
 
 /** Every row on every target; never throws for a row, only records its failure. */
-async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndToEnd: boolean, topicSuffix: string): Promise<void> {
+async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndToEnd: boolean, topicSuffix: string): Promise<{ fixedRate: number | null }> {
   const n = (row: string) => tagged(row, driver);
   const rssPeaks = new Map<Target, number[]>(targets.map((t) => [t, []]));
+  const baseCpu = new Map<Target, Cell>();
   const baseMax = new Map<Target, number>();
 
   for (const c of s.produce) {
@@ -222,7 +223,10 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
       record: (t, runs) => {
         t.results.set(name, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
         t.results.set(cpuName(name), cpuPerGb(runs, spec.records * spec.recordSize));
-        if (c.id === BASE.id) baseMax.set(t, median(runs.map((x) => x.r.recordsPerSec)));
+        if (c.id === BASE.id) {
+          baseMax.set(t, median(runs.map((x) => x.r.recordsPerSec)));
+          baseCpu.set(t, t.results.get(name)!);
+        }
       },
       fail: (t, err) => { t.results.set(name, failed(err)); t.results.set(cpuName(name), failed(err)); },
     });
@@ -230,21 +234,24 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
   }
   for (const t of targets) {
     const peaks = rssPeaks.get(t)!;
-    t.results.set(n(names.rssLoad), peaks.length ? { value: median(peaks), samples: peaks } : failed(new Error('the base produce row did not run')));
+    // Sampled during the base produce row's runs: that row's CPU and bottleneck are this row's too.
+    t.results.set(n(names.rssLoad), peaks.length ? { value: median(peaks), samples: peaks, ...cpuFieldsOf(baseCpu.get(t)) } : failed(new Error('the base produce row did not run')));
   }
 
   // Consume what the base produce row wrote (warm-up + runs × records, so there is enough).
-  log(n(names.consume));
+  const consumeRow = n(consumeName(driver));
+  log(consumeRow);
   const consumeSpec = { topic: `bench-${BASE.id}${topicSuffix}`, records: Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs), recordSize: BASE.recordSize };
   await interleaved(targets, s.runs, {
     warmup: s.warmup ? (t) => driver.consume(t.broker.bootstrap, consumeSpec) : undefined,
     run: (t) => driver.consume(t.broker.bootstrap, consumeSpec),
     record: (t, runs) => {
-      t.results.set(n(names.consume), cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
-      t.results.set(cpuName(n(names.consume)), cpuPerGb(runs, consumeSpec.records * consumeSpec.recordSize));
-      if (driver.name === 'java') t.results.set(n(names.join), { value: median(runs.map((x) => x.r.joinMs)), samples: runs.map((x) => x.r.joinMs) });
+      t.results.set(consumeRow, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
+      t.results.set(cpuName(consumeRow), cpuPerGb(runs, consumeSpec.records * consumeSpec.recordSize));
+      // The join is part of the same tool runs; its CPU is the runs' CPU.
+      if (driver.joinsGroup) t.results.set(n(names.join), { value: median(runs.map((x) => x.r.joinMs)), samples: runs.map((x) => x.r.joinMs), ...cpuOf(coresOf(runs)) });
     },
-    fail: (t, err) => { for (const row of [n(names.consume), cpuName(n(names.consume)), n(names.join)]) t.results.set(row, failed(err)); },
+    fail: (t, err) => { for (const row of [consumeRow, cpuName(consumeRow), n(names.join)]) t.results.set(row, failed(err)); },
   });
 
   // Latency at a fixed rate: half of Kafka's maximum on the base row (Runnel's own without Kafka).
@@ -268,7 +275,7 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
     fail: (t, err) => { t.results.set(n(names.fixedP50), failed(err)); t.results.set(n(names.fixedP99), failed(err)); },
   });
 
-  if (!withEndToEnd) return;
+  if (!withEndToEnd) return { fixedRate: rate };
   log(n('end-to-end latency'));
   const e2eSpec = { topic: `bench-e2e${topicSuffix}`, records: s.endToEndRecords, recordSize: 1024, acks: '1' as const };
   await interleaved(targets, s.runs, {
@@ -282,6 +289,7 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
     },
     fail: (t, err) => { for (const row of [n(names.e2eP50), n(names.e2eP99), n(names.e2eAvg)]) t.results.set(row, failed(err)); },
   });
+  return { fixedRate: rate };
 }
 
 /** Cold starts, alternating the systems; each on a fresh (for Kafka: freshly formatted) log dir. */
@@ -305,13 +313,14 @@ async function coldStarts(systems: SystemName[], s: Suite, settings: (system: Sy
 }
 
 /** Starts the brokers, measures every row on them, stops them; failures become failed rows. */
-async function measure(systems: SystemName[], s: Suite, drivers: Driver[], settings: (system: SystemName) => BrokerSettings, art: KafkaArtifacts | null): Promise<{ results: Map<SystemName, Results>; startErrors: Map<SystemName, unknown> }> {
+async function measure(systems: SystemName[], s: Suite, drivers: Driver[], settings: (system: SystemName) => BrokerSettings, art: KafkaArtifacts | null): Promise<{ results: Map<SystemName, Results>; startErrors: Map<SystemName, unknown>; fixedRates: Map<Driver, number | null> }> {
   const out = new Map<SystemName, Results>(systems.map((x) => [x, new Map()]));
   log('cold starts');
   for (const [system, cell] of await coldStarts(systems, s, settings, art)) out.get(system)!.set(names.cold, cell);
 
   const targets: Target[] = [];
   const startErrors = new Map<SystemName, unknown>();
+  const fixedRates = new Map<Driver, number | null>();
   try {
     for (const system of systems) {
       let broker: RunningBroker | undefined;
@@ -347,7 +356,7 @@ async function measure(systems: SystemName[], s: Suite, drivers: Driver[], setti
     }
     for (const [i, driver] of drivers.entries()) {
       // Separate topics per tool, so each starts from an empty log.
-      if (targets.length) await measureAll(targets, s, driver, i === 0, `-${driver.name}`);
+      if (targets.length) fixedRates.set(driver, (await measureAll(targets, s, driver, i === 0, `-${driver.name}`)).fixedRate);
     }
   } finally {
     for (const t of targets) {
@@ -355,7 +364,7 @@ async function measure(systems: SystemName[], s: Suite, drivers: Driver[], setti
       await t.broker.stop();
     }
   }
-  return { results: out, startErrors };
+  return { results: out, startErrors, fixedRates };
 }
 
 function orderedRows(s: Suite, drivers: Driver[], results: Map<SystemName, Results>, startErrors: Map<SystemName, unknown>): CompareRow[] {
@@ -370,8 +379,8 @@ function orderedRows(s: Suite, drivers: Driver[], results: Map<SystemName, Resul
   for (const [i, d] of drivers.entries()) {
     const n = (row: string) => tagged(row, d);
     for (const c of s.produce) add(n(caseName(c)), PRODUCE_UNIT, 'higher');
-    add(n(names.consume), 'MB/s', 'higher');
-    if (d.name === 'java') add(n(names.join), 'ms', 'lower');
+    add(n(consumeName(d)), 'MB/s', 'higher');
+    if (d.joinsGroup) add(n(names.join), 'ms', 'lower');
     add(n(names.fixedP50), 'ms', 'lower');
     add(n(names.fixedP99), 'ms', 'lower');
     if (i === 0) {
@@ -382,7 +391,7 @@ function orderedRows(s: Suite, drivers: Driver[], results: Map<SystemName, Resul
   }
   for (const d of drivers) {
     for (const c of s.produce) add(cpuName(tagged(caseName(c), d)), 'CPU s/GB', 'lower');
-    add(cpuName(tagged(names.consume, d)), 'CPU s/GB', 'lower');
+    add(cpuName(tagged(consumeName(d), d)), 'CPU s/GB', 'lower');
   }
   add(names.cold, 'ms', 'lower');
   add(names.rssIdle, 'MB', 'lower');
@@ -443,9 +452,9 @@ async function main(): Promise<void> {
     } finally {
       rmSync(workDir, { recursive: true, force: true });
     }
-    notes.push(...cluster.notes, ...drivers.map((d) => `[${d.tag}]: ${d.description}; it drove both clusters.`));
+    notes.push(...cluster.notes, ...drivers.map((d) => `[${d.tag}]: ${d.description}; it drove ${art ? 'both clusters' : 'the Runnel cluster'}.`));
     if (Math.max(loadStart[0]!, os.loadavg()[0]!) > os.cpus().length) {
-      notes.push(`The machine was busy with other work (load average above ${os.cpus().length}); absolute numbers are low and noisy, the interleaved runs keep the ratios fairer than the absolutes.`);
+      notes.push(busyNote(art !== null));
     }
     writeOutputs(args, cluster.rows, { suite: 'cluster', kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: drivers.map((d) => d.name).join(', '), java, notes, durationSeconds: (performance.now() - began) / 1000, load: { start: loadStart, end: os.loadavg() } });
     log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
@@ -454,13 +463,15 @@ async function main(): Promise<void> {
 
   const settings: BrokerSettings = { dataDir: workDir, segmentBytes: 1024 * 1024 * 1024, kafkaHeap: '1g' };
   const rows: CompareRow[] = [];
+  let ran: { systems: SystemName[]; fixedRates: Map<Driver, number | null> } = { systems: [], fixedRates: new Map() };
   try {
     log('physical limits');
     let phys: { writeMBps: number; loopbackMBps: number } | null = null;
     try { phys = await physicalLimits(workDir, s.physicalBytes); } catch (err) { log(`physical limits failed: ${(err as Error).message}`); }
 
     const systems: SystemName[] = art ? ['Kafka', 'Runnel'] : ['Runnel'];
-    const { results, startErrors } = await measure(systems, s, drivers, (system) => ({ ...settings, dataDir: join(workDir, system.toLowerCase()) }), art);
+    const { results, startErrors, fixedRates } = await measure(systems, s, drivers, (system) => ({ ...settings, dataDir: join(workDir, system.toLowerCase()) }), art);
+    ran = { systems: systems.filter((x) => !startErrors.has(x)), fixedRates };
     rows.push(...orderedRows(s, drivers, results, startErrors));
     const physical = (name: string, v: number | undefined) => rows.push({ name, unit: 'MB/s', better: 'higher', kafka: null, runnel: v === undefined ? failed(new Error('not measured')) : { value: v, samples: [v] }, physical: true });
     physical(names.write, phys?.writeMBps);
@@ -469,20 +480,46 @@ async function main(): Promise<void> {
     rmSync(workDir, { recursive: true, force: true });
   }
 
-  notes.push(
-    `Fixed-rate latency rows: 1 KB records at half of ${art ? "Kafka's" : "Runnel's"} maximum on the base produce row (send to acknowledgement, as kafka-producer-perf-test reports it).`,
-    ...drivers.map((d) => `[${d.tag}]: ${d.description}; it drove both brokers.`),
-    'Produce: linger.ms=5, batch.size=65536, random A–Z payloads; MB are 10^6 bytes of record values. Broker CPU per GB = broker CPU seconds / GB of record values moved in the run.',
-    `Each row: ${s.warmup ? 'one warm-up run, then ' : ''}the median of ${s.runs} run${s.runs > 1 ? 's' : ''}, Kafka's and Runnel's runs interleaved. CPU cores = CPU seconds / wall seconds of the tool run (the tool's JVM start is in its wall time); the machine has ${os.cpus().length} cores shared by broker and tool.`,
-    'Same settings on both: one node, PLAINTEXT on 127.0.0.1, log.segment.bytes=1 GiB, no fsync (flush left to the OS), topics created with the row\'s partitions. Kafka: -Xms1g -Xmx1g, G1.',
-    'Latency rows from the Java tools are whole milliseconds (the tools print integers); a 0 ms baseline has no ratio.',
-  );
+  notes.push(...runNotes(s, drivers, ran.systems, ran.fixedRates, settings));
   const info: RunInfo = { suite: s.name, kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: drivers.map((d) => d.name).join(', '), java, notes, durationSeconds: (performance.now() - began) / 1000, load: { start: loadStart, end: os.loadavg() } };
   if (Math.max(loadStart[0]!, os.loadavg()[0]!) > os.cpus().length) {
-    notes.push(`The machine was busy with other work (load average above ${os.cpus().length}); absolute numbers are low and noisy, the interleaved runs keep the ratios fairer than the absolutes.`);
+    notes.push(busyNote(ran.systems.length > 1));
   }
   writeOutputs(args, rows, info);
   log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
+}
+
+/** Only a run with both systems has interleaved runs and ratios to speak of. */
+const busyNote = (both: boolean) => `The machine was busy with other work (load average above ${os.cpus().length}); absolute numbers are low and noisy${both ? ', the interleaved runs keep the ratios fairer than the absolutes' : ''}.`;
+
+const plural = (n: number, what: string) => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * The notes under the table, derived from what this run did (its suite's sizes, its tools, the
+ * brokers that ran), so that no note describes a side, a tool or a setting that was not there.
+ */
+function runNotes(s: Suite, drivers: Driver[], systems: SystemName[], fixedRates: Map<Driver, number | null>, settings: BrokerSettings): string[] {
+  const both = systems.length > 1;
+  const brokers = both ? 'both brokers' : systems.length === 1 ? `the ${systems[0]} broker` : 'no broker (none started)';
+  const notes: string[] = [];
+  const sizes = [...new Set(s.produce.map((c) => c.recordSize))].map((size) => `${plural(s.records(size), 'record')} of ${size >= 1024 ? `${size / 1024} KB` : `${size} B`}`);
+  const consumed = Math.min(s.consumeRecords, s.records(BASE.recordSize) * s.runs);
+  notes.push(`Run sizes: produce ${sizes.join(' / ')} per run; consume ${plural(consumed, 'record')} of 1 KB per run; fixed-rate latency runs of ${plural(s.fixedRateSeconds, 'second')}; end-to-end latency over ${plural(s.endToEndRecords, 'record')}; ${plural(s.coldStarts, 'cold start')}; ${s.brokerWarmupRecords > 0 ? `each broker took ${plural(s.brokerWarmupRecords, 'record')} of warm-up first` : 'no broker warm-up'}.`);
+  for (const d of drivers) {
+    const rate = fixedRates.get(d);
+    notes.push(`[${d.tag}]: ${d.description}; it drove ${brokers}.${rate ? ` Its fixed-rate latency rows: 1 KB records at ${plural(rate, 'record')}/s, half of ${both ? "Kafka's" : `${systems[0]}'s`} maximum on the base produce row (send to acknowledgement, as kafka-producer-perf-test reports it).` : ''}`);
+  }
+  const perfTools = drivers.filter((d) => d.name !== 'node');
+  if (perfTools.length) notes.push(`Produce with ${perfTools.map((d) => d.tag).join(' and ')}: linger.ms=5, batch.size=65536, random A–Z payloads.`);
+  if (drivers.some((d) => d.name === 'node')) notes.push('Produce with the in-process client: prebuilt 64 KiB batches of A–Z payloads, five requests in flight, round-robin over partitions.');
+  notes.push('MB are 10^6 bytes of record values. Broker CPU per GB = broker CPU seconds / GB of record values moved in the runs.');
+  notes.push(`Each row: ${s.warmup ? 'one warm-up run, then ' : ''}${s.runs > 1 ? `the median of ${s.runs} runs` : 'one run'}${both ? ", Kafka's and Runnel's runs interleaved" : ''}. CPU cores = CPU seconds / wall seconds over the measured runs (broker: its process group; tool: its process and children, its start included in the wall time); the machine has ${os.cpus().length} cores shared by broker and tool.`);
+  const segment = `log.segment.bytes=${settings.segmentBytes >= 1024 ** 3 ? `${settings.segmentBytes / 1024 ** 3} GiB` : `${settings.segmentBytes} bytes`}`;
+  notes.push(both
+    ? `Same settings on both: one node, PLAINTEXT on 127.0.0.1, ${segment}, no fsync (flush left to the OS), topics created with the row's partitions. Kafka: -Xms${settings.kafkaHeap} -Xmx${settings.kafkaHeap}, G1.`
+    : `${systems[0] ?? 'Runnel'}: one node, PLAINTEXT on 127.0.0.1, ${segment}, no fsync (flush left to the OS), topics created with the row's partitions; Apache Kafka was not run.`);
+  if (drivers.some((d) => d.name === 'java')) notes.push('Latency rows from the Java tools are whole milliseconds (the tools print integers); a 0 ms baseline has no ratio.');
+  return notes;
 }
 
 function writeOutputs(args: Args, rows: CompareRow[], info: RunInfo): void {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConsumerPerformance, parseEndToEndLatency, parseProducerPerformance } from '../bench/compare/drivers.ts';
-import { ratioOf, svgChart, type CompareRow } from '../bench/compare/output.ts';
+import { bottleneckOf, cpuOf, ratioOf, svgChart, type Cell, type CompareRow } from '../bench/compare/output.ts';
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'runnel-bench-smoke-'));
@@ -25,7 +25,15 @@ function runHarness(args: string[]): Promise<{ code: number | null; stdout: stri
   });
 }
 
-interface JsonRow { name: string; unit: string; value: number | null; baseline: number | null; baselineName: string | null; ratio: number | null; better: string; error?: string; physical?: boolean }
+interface JsonRow {
+  name: string; unit: string; value: number | null; baseline: number | null; baselineName: string | null; ratio: number | null; better: string; error?: string; physical?: boolean;
+  bottleneck: string | null;
+  cpu: { runnel: { broker: number; tool: number; brokerSeconds?: number; toolSeconds?: number; wallSeconds?: number } | null; kafka: unknown };
+}
+
+const BOTTLENECKS = ['broker', 'tool', 'broker and tool', 'machine CPU (broker + tool)', 'neither (I/O or latency bound)'];
+/** Rows that measure no load tool run: no CPU window, so no bottleneck. */
+const WITHOUT_TOOL = ['cold start to the first acknowledged produce', 'broker RSS, idle after start'];
 
 describe('bench/compare.ts --suite smoke', () => {
   it('measures Runnel on every row and writes the table, the JSON and the chart', async () => {
@@ -34,7 +42,7 @@ describe('bench/compare.ts --suite smoke', () => {
     const r = await runHarness(['--suite', 'smoke', '--json', json, '--svg', svg]);
     expect(r.code, r.stderr).toBe(0);
 
-    const doc = JSON.parse(readFileSync(json, 'utf8')) as { benchmark: string; machine: Record<string, unknown>; rows: JsonRow[] };
+    const doc = JSON.parse(readFileSync(json, 'utf8')) as { benchmark: string; machine: Record<string, unknown>; notes: string[]; rows: JsonRow[] };
     expect(doc.benchmark).toBe('compare');
     expect(doc.machine.cpus).toBeGreaterThan(0);
     expect(doc.machine.suite).toBe('smoke');
@@ -44,6 +52,7 @@ describe('bench/compare.ts --suite smoke', () => {
       tool('produce 1 KB, acks=1, no compression, 1 partition'),
       tool('produce 100 B, acks=1, no compression, 1 partition'),
       tool('consume 1 KB records (fetch rate after the group join)'),
+      tool('consumer group join before the first fetch'),
       tool('produce latency at half the max rate, p50'),
       tool('produce latency at half the max rate, p99'),
       tool('end-to-end latency, one 1 KB record at a time, p50'),
@@ -65,12 +74,40 @@ describe('bench/compare.ts --suite smoke', () => {
       expect(row.baseline).toBeNull();
       expect(row.ratio).toBeNull();
       expect(['higher', 'lower']).toContain(row.better);
+      // Every row measured with a load tool has the broker's and the tool's CPU over its runs and a bottleneck.
+      if (row.physical || WITHOUT_TOOL.includes(row.name)) {
+        expect(row.bottleneck, row.name).toBeNull();
+      } else {
+        expect(BOTTLENECKS, row.name).toContain(row.bottleneck);
+        const cpu = row.cpu.runnel!;
+        expect(cpu.wallSeconds!, row.name).toBeGreaterThan(0);
+        expect(cpu.brokerSeconds!, row.name).toBeGreaterThanOrEqual(0);
+        // A Node process (the tool) cannot start and run without CPU time.
+        expect(cpu.toolSeconds!, row.name).toBeGreaterThan(0);
+        expect(cpu.broker).toBeCloseTo(cpu.brokerSeconds! / cpu.wallSeconds!, 6);
+        expect(cpu.tool).toBeCloseTo(cpu.toolSeconds! / cpu.wallSeconds!, 6);
+      }
     }
+    // Moving 3 MB through the broker takes broker CPU (its process group is measured, not nothing).
+    expect(doc.rows.find((row) => row.name === tool('produce 1 KB, acks=1, no compression, 1 partition'))!.cpu.runnel!.brokerSeconds!).toBeGreaterThan(0);
+    // The consume row joined a group: `runnel perf consume --group` reported a join time (without a group it reports 0).
+    expect(doc.rows.find((row) => row.name === tool('consumer group join before the first fetch'))!.value!).toBeGreaterThan(0);
+
+    // The notes describe this run only: Runnel alone, one run per row, the smoke suite's sizes.
+    const notes = doc.notes.join('\n');
+    expect(notes).not.toMatch(/both brokers|Kafka's and Runnel's runs interleaved|-Xms|Java tools|median of/);
+    expect(notes).toContain('produce 3,000 records of 1 KB / 3,000 records of 100 B per run; consume 3,000 records of 1 KB per run; fixed-rate latency runs of 1 second; end-to-end latency over 50 records; 1 cold start; no broker warm-up');
+    expect(notes).toContain('[runnel perf]: ');
+    expect(notes).toContain('it drove the Runnel broker.');
+    expect(notes).toMatch(/Its fixed-rate latency rows: 1 KB records at [\d,]+ records\/s, half of Runnel's maximum/);
+    expect(notes).toContain('Each row: one run.');
     // Throughput rows carry real numbers, not zeros.
     expect(doc.rows.find((row) => row.name.startsWith('produce 1 KB'))!.value!).toBeGreaterThan(0);
     expect(doc.rows.find((row) => row.name.startsWith('consume'))!.value!).toBeGreaterThan(0);
 
-    expect(r.stdout).toContain('| row | unit | Kafka | Runnel | Runnel / Kafka |');
+    expect(r.stdout).toContain('| row | unit | Kafka | Runnel | Runnel / Kafka | CPU cores Kafka (broker / tool) | CPU cores Runnel (broker / tool) | bottleneck Kafka | bottleneck Runnel |');
+    const base = r.stdout.split('\n').find((l) => l.startsWith('| produce 1 KB, acks=1, no compression, 1 partition [runnel perf] |'))!;
+    expect(base.split('|').at(-2)!.trim()).toBe(doc.rows.find((row) => row.name === tool('produce 1 KB, acks=1, no compression, 1 partition'))!.bottleneck);
     expect(r.stdout).toContain('| produce 1 KB, acks=1, no compression, 1 partition [runnel perf] | MB/s |');
     expect(r.stdout).toMatch(/Machine: \d+ ×/);
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg /);
@@ -92,6 +129,28 @@ describe('parsers of Kafka perf tool output', () => {
   it('reads EndToEndLatency\'s summary', () => {
     const out = '0\t62.786145\n1000\t1.812967\nAvg latency: 4.1331 ms\nPercentiles: 50th = 2, 99th = 33, 99.9th = 128\n';
     expect(parseEndToEndLatency(out)).toEqual({ avgMs: 4.1331, p50Ms: 2, p99Ms: 33 });
+  });
+});
+
+describe('the bottleneck of a row', () => {
+  const cell = (broker: number, tool: number, brokerProcesses = 1): Cell => ({ value: 1, samples: [1], ...cpuOf([{ brokerCpu: broker * 10, toolCpu: tool * 10, wallMs: 10_000 }], brokerProcesses) });
+
+  it('names the side that used at least 90 % of a core per process, else the machine or neither', () => {
+    expect(bottleneckOf(cell(0.95, 0.3), 8)).toBe('broker');
+    expect(bottleneckOf(cell(0.3, 0.92), 8)).toBe('tool');
+    expect(bottleneckOf(cell(0.97, 0.95), 8)).toBe('broker and tool');
+    expect(bottleneckOf(cell(0.5, 0.3), 8)).toBe('neither (I/O or latency bound)');
+    // Three brokers on two cores: none of them saturated, but with the tool they filled the machine.
+    expect(bottleneckOf(cell(1.5, 0.5, 3), 2)).toBe('machine CPU (broker + tool)');
+    // Three brokers summed: 2 cores is not 90 % of each of them.
+    expect(bottleneckOf(cell(2, 0.3, 3), 16)).toBe('neither (I/O or latency bound)');
+    expect(bottleneckOf(cell(2.8, 0.3, 3), 16)).toBe('broker');
+  });
+
+  it('is undefined for rows without a tool run or without a value', () => {
+    expect(bottleneckOf({ value: 12, samples: [12] })).toBeNull();
+    expect(bottleneckOf({ ...cell(1, 1), value: null })).toBeNull();
+    expect(bottleneckOf(null)).toBeNull();
   });
 });
 

@@ -21,8 +21,8 @@ import { median } from '../lib/report.ts';
 import { freePort, type SystemName } from './brokers.ts';
 import type { Driver, ProduceResult } from './drivers.ts';
 import { formatClusterNode, newClusterId, spawnKafka, type KafkaArtifacts, type KafkaBroker } from './kafka.ts';
-import type { Cell, CompareRow } from './output.ts';
-import { adoptGroup, cpuSeconds, spawnGroup, tail, type Proc } from './proc.ts';
+import { cpuFieldsOf, cpuOf, type Cell, type CompareRow } from './output.ts';
+import { adoptGroup, groupCpuSeconds, spawnGroup, tail, type Proc } from './proc.ts';
 
 export const CLUSTER_BROKERS = 3;
 export const REPLICATION_FACTOR = 3;
@@ -271,7 +271,9 @@ const failed = (err: unknown): Cell => ({ value: null, samples: [], error: (err 
 
 interface Target { system: SystemName; cluster: RunningCluster; admin: KafkaClient; results: Map<string, Cell> }
 
-const sumCpu = (c: RunningCluster) => c.brokers.reduce((a, b) => a + cpuSeconds(b.pid), 0);
+const sumCpu = (c: RunningCluster) => c.brokers.reduce((a, b) => a + groupCpuSeconds(b.pid), 0);
+/** CPU fields of a row measured on the cluster: the brokers' CPU is summed, so saturation is per broker process. */
+const clusterCpu = (ok: Array<{ r: ProduceResult; brokerCpu: number }>, brokers: number) => cpuOf(ok.map((x) => ({ brokerCpu: x.brokerCpu, toolCpu: x.r.toolCpu, wallMs: x.r.wallMs })), brokers);
 
 /** Interleaved runs (K R, R K, ...), as in the single-node suites, with CPU summed over the brokers. */
 async function interleaved(targets: Target[], runs: number, warmup: ((t: Target) => Promise<unknown>) | null,
@@ -362,10 +364,10 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
         const err = list.find((x): x is Error => x instanceof Error);
         const ok = list.filter((x): x is { r: ProduceResult; brokerCpu: number } => !(x instanceof Error));
         if (err || ok.length === 0) { t.results.set(name, failed(err)); t.results.set(tagged(clusterNames.cpu, d), failed(err)); continue; }
-        const walls = ok.map((x) => x.r.wallMs / 1000);
-        t.results.set(name, { value: median(ok.map((x) => x.r.mbPerSec)), samples: ok.map((x) => x.r.mbPerSec), brokerCores: median(ok.map((x, i) => x.brokerCpu / walls[i]!)), toolCores: median(ok.map((x, i) => x.r.toolCpu / walls[i]!)) });
+        const cpu = clusterCpu(ok, t.cluster.brokers.length);
+        t.results.set(name, { value: median(ok.map((x) => x.r.mbPerSec)), samples: ok.map((x) => x.r.mbPerSec), ...cpu });
         const total = ok.reduce((a, x) => a + x.brokerCpu, 0);
-        t.results.set(tagged(clusterNames.cpu, d), { value: total / ((spec.records * 1024 * ok.length) / 1e9), samples: ok.map((x) => x.brokerCpu / ((spec.records * 1024) / 1e9)) });
+        t.results.set(tagged(clusterNames.cpu, d), { value: total / ((spec.records * 1024 * ok.length) / 1e9), samples: ok.map((x) => x.brokerCpu / ((spec.records * 1024) / 1e9)), ...cpuFieldsOf(t.results.get(name)) });
         maxRate.set(t.system, median(ok.map((x) => x.r.recordsPerSec)));
       }
 
@@ -386,9 +388,9 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
           const err = list.find((x): x is Error => x instanceof Error);
           const ok = list.filter((x): x is { r: ProduceResult; brokerCpu: number } => !(x instanceof Error));
           if (err || ok.length === 0) { t.results.set(p50, failed(err)); t.results.set(p99, failed(err)); continue; }
-          const cores = (x: { r: ProduceResult; brokerCpu: number }) => x.brokerCpu / (x.r.wallMs / 1000);
-          t.results.set(p50, { value: median(ok.map((x) => x.r.p50Ms)), samples: ok.map((x) => x.r.p50Ms), brokerCores: median(ok.map(cores)), toolCores: median(ok.map((x) => x.r.toolCpu / (x.r.wallMs / 1000))) });
-          t.results.set(p99, { value: median(ok.map((x) => x.r.p99Ms)), samples: ok.map((x) => x.r.p99Ms), brokerCores: median(ok.map(cores)), toolCores: median(ok.map((x) => x.r.toolCpu / (x.r.wallMs / 1000))) });
+          const cpu = clusterCpu(ok, t.cluster.brokers.length);
+          t.results.set(p50, { value: median(ok.map((x) => x.r.p50Ms)), samples: ok.map((x) => x.r.p50Ms), ...cpu });
+          t.results.set(p99, { value: median(ok.map((x) => x.r.p99Ms)), samples: ok.map((x) => x.r.p99Ms), ...cpu });
         }
       }
     }
@@ -443,11 +445,11 @@ export async function clusterSuite(o: ClusterSuiteOptions): Promise<{ rows: Comp
 
   // Before the per-run failover notes gathered above.
   notes.unshift(
-    `Both clusters: ${CLUSTER_BROKERS} brokers on 127.0.0.1, topics with replication factor ${REPLICATION_FACTOR} and min.insync.replicas=${MIN_INSYNC}, producers with acks=all; log.segment.bytes=1 GiB, no fsync (flush left to the OS); broker.session.timeout.ms=9000 and broker.heartbeat.interval.ms=2000 (both defaults).`,
-    'Runnel: `runnel cluster up --brokers 3` (Redis for metadata, a controller, 3 brokers and a coordinator, each its own process). Kafka: a dedicated KRaft controller JVM (-Xmx512m) and 3 broker JVMs (-Xms1g -Xmx1g, G1), a static one-voter quorum.',
-    `Produce rows: ${o.records.toLocaleString('en-US')} records of 1 KB per run over 3 partitions (one leader per broker); ${o.warmup ? 'one warm-up run, then ' : ''}the median of ${o.runs} run${o.runs > 1 ? 's' : ''}, the clusters' runs interleaved. Fixed-rate latency: half of ${o.art ? "Kafka's" : "Runnel's"} maximum rate on the produce row, ${o.fixedRateSeconds} s per run, send to acknowledgement as kafka-producer-perf-test reports it.`,
+    `${o.art ? 'Both clusters' : 'The Runnel cluster (Apache Kafka was not run)'}: ${CLUSTER_BROKERS} brokers on 127.0.0.1, topics with replication factor ${REPLICATION_FACTOR} and min.insync.replicas=${MIN_INSYNC}, producers with acks=all; log.segment.bytes=1 GiB, no fsync (flush left to the OS); broker.session.timeout.ms=9000 and broker.heartbeat.interval.ms=2000 (both defaults).`,
+    `Runnel: \`runnel cluster up --brokers 3\` (Redis for metadata, a controller, 3 brokers and a coordinator, each its own process).${o.art ? ' Kafka: a dedicated KRaft controller JVM (-Xmx512m) and 3 broker JVMs (-Xms1g -Xmx1g, G1), a static one-voter quorum.' : ''}`,
+    `Produce rows: ${o.records.toLocaleString('en-US')} records of 1 KB per run over 3 partitions (one leader per broker); ${o.warmup ? 'one warm-up run, then ' : ''}the median of ${o.runs} run${o.runs > 1 ? 's' : ''}${o.art ? ", the clusters' runs interleaved" : ''}. Fixed-rate latency: half of ${o.art ? "Kafka's" : "Runnel's"} maximum rate on the produce row, ${o.fixedRateSeconds} s per run, send to acknowledgement as kafka-producer-perf-test reports it.`,
     'Broker CPU per GB and broker CPU cores: CPU seconds of the 3 broker processes summed (not the controllers, Redis or Runnel\'s coordinator: none is on the produce path), over all measured runs together.',
-    `Failover (${o.failoverRuns} run${o.failoverRuns > 1 ? 's' : ''} per cluster, interleaved, median; after each the killed broker is started again with its command line and data, and the next run's topic waits for a full ISR): a new 1-partition RF 3 topic per run; one @runnel/client loop (the same code against both) sends one 1 KB acks=all record at a time, bootstrapped from the two brokers that survive; after 3 s the partition leader gets SIGKILL; after a failed send the loop refreshes metadata and sends again 20 ms later. Measured: from the kill to the acknowledgement of the first send started after it. It includes the controller's detection of the dead broker (on both, by default, a missed-heartbeat session of up to 9 s) and the election of a new leader from the ISR.`,
+    `Failover (${o.failoverRuns} run${o.failoverRuns > 1 ? 's' : ''} per cluster, ${o.art ? 'interleaved, ' : ''}median; after each the killed broker is started again with its command line and data, and the next run's topic waits for a full ISR): a new 1-partition RF 3 topic per run; one @runnel/client loop (${o.art ? 'the same code against both' : 'the same code as against Kafka'}) sends one 1 KB acks=all record at a time, bootstrapped from the two brokers that survive; after 3 s the partition leader gets SIGKILL; after a failed send the loop refreshes metadata and sends again 20 ms later. Measured: from the kill to the acknowledgement of the first send started after it. It includes the controller's detection of the dead broker (on both, by default, a missed-heartbeat session of up to 9 s) and the election of a new leader from the ISR.`,
   );
   return { rows, notes };
 }

@@ -4,9 +4,9 @@
  * - `java`: Kafka's kafka-producer-perf-test, kafka-consumer-perf-test and end-to-end latency tool
  *   (org.apache.kafka.tools.ProducerPerformance / ConsumerPerformance / EndToEndLatency), one JVM
  *   per measurement, the tools Kafka's own numbers come from;
- * - `runnel`: `runnel perf produce|consume` (the project's perf tool);
- * - `node`: a minimal in-process driver over @runnel/client, for machines without Java and for the
- *   smoke suite inside `npm test`.
+ * - `runnel`: `runnel perf produce|consume` (the project's perf tool; consume joins a fresh group);
+ * - `node`: a minimal in-process driver over @runnel/client, for machines without Java or without
+ *   `runnel perf` (its consumer joins no group, and its rows say so).
  *
  * MB are decimal (10^6 bytes) of record values; the Java tools print MiB, converted here.
  */
@@ -56,6 +56,8 @@ export interface Driver {
   /** Short label that row names carry. */
   readonly tag: string;
   readonly description: string;
+  /** Whether `consume` joins a consumer group (and reports the join separately) or assigns partitions directly. */
+  readonly joinsGroup: boolean;
   produce(bootstrap: string, spec: ProduceSpec): Promise<ProduceResult>;
   consume(bootstrap: string, spec: { topic: string; records: number; recordSize: number }): Promise<ConsumeResult>;
   /** One record at a time: send, wait until it is consumed, repeat. */
@@ -95,6 +97,7 @@ export function javaDriver(classpath: string, timeoutMs: number): Driver {
     name: 'java',
     tag: 'Kafka tools',
     description: "Kafka's own perf tools (ProducerPerformance, ConsumerPerformance, EndToEndLatency), one JVM per run",
+    joinsGroup: true,
     async produce(bootstrap, spec) {
       const r = await java('org.apache.kafka.tools.ProducerPerformance', [
         '--topic', spec.topic, '--num-records', String(spec.records), '--record-size', String(spec.recordSize),
@@ -135,10 +138,12 @@ export function runnelPerfAvailable(root: string): boolean {
 export function runnelPerfDriver(root: string, timeoutMs: number): Driver {
   const perf = (args: string[]) => run(process.execPath, [join(root, 'packages/cli/bin/runnel.ts'), 'perf', ...args], { cwd: root, timeoutMs });
   const inProcess = nodeDriver();
+  let groups = 0;
   return {
     name: 'runnel-perf',
     tag: 'runnel perf',
-    description: "Runnel's perf tool (`runnel perf produce|consume`, Kafka's flags and output), one Node process per run; it has no end-to-end latency tool, so those rows use an in-process @runnel/client loop (send one record, fetch it, repeat)",
+    description: "Runnel's perf tool (`runnel perf produce|consume`, Kafka's flags and output; consume joins a new consumer group per run, as Kafka's tool does), one Node process per run; it has no end-to-end latency tool, so those rows use an in-process @runnel/client loop (send one record, fetch it, repeat)",
+    joinsGroup: true,
     async produce(bootstrap, spec) {
       const r = await perf([
         'produce', '--topic', spec.topic, '--num-records', String(spec.records), '--record-size', String(spec.recordSize),
@@ -149,7 +154,9 @@ export function runnelPerfDriver(root: string, timeoutMs: number): Driver {
       return { ...p, mbPerSec: (p.recordsPerSec * spec.recordSize) / 1e6, wallMs: r.wallMs, toolCpu: r.cpuSeconds };
     },
     async consume(bootstrap, spec) {
-      const r = await perf(['consume', '--bootstrap-server', bootstrap, '--topic', spec.topic, '--messages', String(spec.records), '--timeout', '30000']);
+      // A new group per run (Kafka's tool picks a random one too): a reused group would start at its committed offsets.
+      const group = `runnel-perf-bench-${process.pid}-${++groups}`;
+      const r = await perf(['consume', '--bootstrap-server', bootstrap, '--topic', spec.topic, '--messages', String(spec.records), '--timeout', '30000', '--group', group]);
       const c = parseConsumerPerformance(r.output);
       if (c.consumed < spec.records) throw new Error(`consumed ${c.consumed} of ${spec.records} records`);
       return { mbPerSec: (c.fetchMiBPerSec * MIB) / 1e6, recordsPerSec: c.fetchRecordsPerSec, joinMs: c.joinMs, wallMs: r.wallMs, toolCpu: r.cpuSeconds };
@@ -174,7 +181,8 @@ export function nodeDriver(): Driver {
   return {
     name: 'node',
     tag: 'in-process client',
-    description: 'a minimal in-process driver over @runnel/client (no Java on this machine, or the smoke suite)',
+    description: 'a minimal in-process driver over @runnel/client (no Java on this machine); its consumer assigns partitions directly (no group)',
+    joinsGroup: false,
     async produce(bootstrap, spec) {
       const client = await KafkaClient.connect({ bootstrapServers: bootstrap, clientId: 'runnel-bench' });
       const cpu0 = cpu();

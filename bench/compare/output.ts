@@ -1,10 +1,59 @@
 /**
  * The comparison's three outputs: a Markdown table (stdout and the README), the JSON result
  * (`{"benchmark", "machine", "rows": [{"name","unit","value","baseline","baselineName","ratio","better"}]}`
- * with Runnel as `value` and Kafka as `baseline`, ratio = Runnel / Kafka, plus per-row CPU,
- * samples and error text), and an SVG chart of the ratios on a log scale around a 1.0 line.
+ * with Runnel as `value` and Kafka as `baseline`, ratio = Runnel / Kafka, plus per-row CPU, the
+ * bottleneck, samples and error text), and an SVG chart of the ratios on a log scale around a 1.0 line.
  */
+import os from 'node:os';
 import { machine } from '../lib/report.ts';
+
+/**
+ * Which side limited a measurement. A side is saturated when it used at least SATURATED of a core
+ * per process (the broker's request path and the Node tools run on one event loop each; a JVM
+ * busy on a whole core is the limit on this scale too); when neither is but together they used
+ * SATURATED of every core of the machine, the shared CPU was the limit.
+ */
+export type Bottleneck = 'broker' | 'tool' | 'broker and tool' | 'machine CPU (broker + tool)' | 'neither (I/O or latency bound)';
+
+export const SATURATED = 0.9;
+
+export function bottleneckOf(c: Cell | null, machineCores = os.cpus().length): Bottleneck | null {
+  if (!c || c.value === null || c.brokerCores === undefined || c.toolCores === undefined) return null;
+  if (!Number.isFinite(c.brokerCores) || !Number.isFinite(c.toolCores)) return null;
+  const broker = c.brokerCores >= SATURATED * (c.brokerProcesses ?? 1);
+  const tool = c.toolCores >= SATURATED * (c.toolProcesses ?? 1);
+  if (broker && tool) return 'broker and tool';
+  if (broker) return 'broker';
+  if (tool) return 'tool';
+  if (c.brokerCores + c.toolCores >= SATURATED * machineCores) return 'machine CPU (broker + tool)';
+  return 'neither (I/O or latency bound)';
+}
+
+/** One measured run's CPU: seconds of the broker process(es) and of the load tool over the run's wall time. */
+export interface RunCpu { brokerCpu: number; toolCpu: number; wallMs: number }
+
+/**
+ * The CPU fields of a cell from its measured runs: totals over all runs, cores = total CPU seconds
+ * / total wall seconds (/proc counts in 10 ms ticks, too coarse for one short run's median).
+ */
+export function cpuOf(runs: RunCpu[], brokerProcesses = 1, toolProcesses = 1): Pick<Cell, 'brokerCpuSeconds' | 'toolCpuSeconds' | 'wallSeconds' | 'brokerCores' | 'toolCores' | 'brokerProcesses' | 'toolProcesses'> {
+  const brokerCpuSeconds = runs.reduce((a, r) => a + r.brokerCpu, 0);
+  const toolCpuSeconds = runs.reduce((a, r) => a + r.toolCpu, 0);
+  const wallSeconds = runs.reduce((a, r) => a + r.wallMs, 0) / 1000;
+  return {
+    brokerCpuSeconds, toolCpuSeconds, wallSeconds,
+    brokerCores: wallSeconds > 0 ? brokerCpuSeconds / wallSeconds : Number.NaN,
+    toolCores: wallSeconds > 0 ? toolCpuSeconds / wallSeconds : Number.NaN,
+    brokerProcesses, toolProcesses,
+  };
+}
+
+/** The CPU fields of `c` (to carry a measured row's CPU to rows derived from the same runs). */
+export function cpuFieldsOf(c: Cell | undefined): Partial<Cell> {
+  if (!c || c.brokerCores === undefined) return {};
+  const { brokerCpuSeconds, toolCpuSeconds, wallSeconds, brokerCores, toolCores, brokerProcesses, toolProcesses } = c;
+  return { brokerCpuSeconds, toolCpuSeconds, wallSeconds, brokerCores, toolCores, brokerProcesses, toolProcesses };
+}
 
 export interface Cell {
   /** The median of the measured runs; null when the row failed. */
@@ -14,6 +63,13 @@ export interface Cell {
   /** CPU cores in use during the measurement (CPU seconds / wall seconds), broker and load tool. */
   brokerCores?: number;
   toolCores?: number;
+  /** CPU seconds over the measured runs together (children included) and their wall seconds. */
+  brokerCpuSeconds?: number;
+  toolCpuSeconds?: number;
+  wallSeconds?: number;
+  /** Broker processes whose CPU is summed (3 in the cluster suite); load tool processes. Default 1. */
+  brokerProcesses?: number;
+  toolProcesses?: number;
 }
 
 export interface CompareRow {
@@ -62,6 +118,10 @@ function cpu(c: Cell | null): string {
   return `${c.brokerCores.toFixed(2)} / ${(c.toolCores ?? Number.NaN).toFixed(2)}`;
 }
 
+function bottleneckText(c: Cell | null): string {
+  return bottleneckOf(c) ?? '-';
+}
+
 function cellText(c: Cell | null, kafkaMissing: string): string {
   if (!c) return kafkaMissing;
   if (c.value === null) return `failed: ${(c.error ?? 'unknown error').replace(/\|/g, '/').slice(0, 160)}`;
@@ -74,12 +134,12 @@ export function markdownTable(rows: CompareRow[], info: RunInfo): string {
   const kafkaName = info.kafkaVersion ? `Kafka ${info.kafkaVersion}` : 'Kafka';
   const missing = info.kafkaVersion ? '-' : 'n/a';
   const out: string[] = [];
-  out.push(`| row | unit | ${kafkaName} | Runnel | Runnel / Kafka | CPU cores Kafka (broker / tool) | CPU cores Runnel (broker / tool) |`);
-  out.push('|---|---|---:|---:|---:|---:|---:|');
+  out.push(`| row | unit | ${kafkaName} | Runnel | Runnel / Kafka | CPU cores Kafka (broker / tool) | CPU cores Runnel (broker / tool) | bottleneck Kafka | bottleneck Runnel |`);
+  out.push('|---|---|---:|---:|---:|---:|---:|---|---|');
   for (const r of rows.filter((x) => !x.physical)) {
     const ratio = ratioOf(r);
     const verdict = ratio === null ? '' : (r.better === 'higher' ? ratio >= 1 : ratio <= 1) ? ' better' : ' worse';
-    out.push(`| ${r.name} | ${r.unit}${r.better === 'lower' ? ' (lower is better)' : ''} | ${cellText(r.kafka, missing)} | ${cellText(r.runnel, missing)} | ${ratio === null ? '-' : `${ratio.toFixed(2)}×${verdict}`} | ${cpu(r.kafka)} | ${cpu(r.runnel)} |`);
+    out.push(`| ${r.name} | ${r.unit}${r.better === 'lower' ? ' (lower is better)' : ''} | ${cellText(r.kafka, missing)} | ${cellText(r.runnel, missing)} | ${ratio === null ? '-' : `${ratio.toFixed(2)}×${verdict}`} | ${cpu(r.kafka)} | ${cpu(r.runnel)} | ${r.kafka ? bottleneckText(r.kafka) : missing} | ${bottleneckText(r.runnel)} |`);
   }
   const physical = rows.filter((x) => x.physical);
   if (physical.length) {
@@ -90,6 +150,7 @@ export function markdownTable(rows: CompareRow[], info: RunInfo): string {
   out.push(`Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.platform}; Node ${m.node}; ${info.java ?? 'no Java'}.`);
   if (info.load) out.push(`Load average (1 min) at start / end: ${info.load.start[0]!.toFixed(2)} / ${info.load.end[0]!.toFixed(2)} on ${m.cpus} cores${info.durationSeconds ? `; the run took ${Math.round(info.durationSeconds)} s` : ''}.`);
   out.push(`Versions: ${info.kafkaVersion ? `Apache Kafka ${info.kafkaVersion} (official Maven Central artifacts)` : 'Apache Kafka not run'}, Runnel ${info.runnelVersion}. Suite \`${info.suite}\`, load tool: ${info.driver}.`);
+  out.push(`Bottleneck: \`broker\` or \`tool\` when that side used at least ${SATURATED * 100} % of a core per process over the measured runs (CPU seconds from /proc, children included), \`machine CPU\` when together they used ${SATURATED * 100} % of all ${m.cpus} cores, else \`neither\` (I/O or latency bound); \`-\` for rows without a load tool.`);
   for (const n of info.notes) out.push(`- ${n}`);
   return `${out.join('\n')}\n`;
 }
@@ -113,13 +174,22 @@ export function jsonDoc(rows: CompareRow[], info: RunInfo): Record<string, unkno
       ...(r.physical ? { physical: true } : {}),
       ...(r.runnel.error ? { error: r.runnel.error } : {}),
       ...(r.kafka?.error ? { baselineError: r.kafka.error } : {}),
+      bottleneck: bottleneckOf(r.runnel),
+      ...(r.kafka ? { baselineBottleneck: bottleneckOf(r.kafka) } : {}),
       samples: r.runnel.samples,
       ...(r.kafka ? { baselineSamples: r.kafka.samples } : {}),
-      cpu: {
-        runnel: r.runnel.brokerCores === undefined ? null : { broker: r.runnel.brokerCores, tool: r.runnel.toolCores ?? null },
-        kafka: r.kafka?.brokerCores === undefined ? null : { broker: r.kafka.brokerCores, tool: r.kafka.toolCores ?? null },
-      },
+      cpu: { runnel: cpuJson(r.runnel), kafka: cpuJson(r.kafka) },
     })),
+  };
+}
+
+/** `broker`/`tool` are cores (as before); the `*Seconds` fields are CPU seconds over the measured runs. */
+function cpuJson(c: Cell | null): Record<string, unknown> | null {
+  if (!c || c.brokerCores === undefined) return null;
+  return {
+    broker: c.brokerCores, tool: c.toolCores ?? null,
+    ...(c.brokerCpuSeconds !== undefined ? { brokerSeconds: c.brokerCpuSeconds, toolSeconds: c.toolCpuSeconds ?? null, wallSeconds: c.wallSeconds ?? null } : {}),
+    brokerProcesses: c.brokerProcesses ?? 1,
   };
 }
 

@@ -2,11 +2,11 @@
  * Child processes for the comparison: brokers and load tools run in their own process groups so
  * one signal stops a JVM or a Node broker with everything it forked, and every group still alive
  * is killed with SIGKILL when the harness exits for any reason (normal end, error, Ctrl-C).
- * CPU and memory come from /proc: a live process's utime+stime and VmRSS, and this process's
- * cutime+cstime for load tools that have already exited and been reaped.
+ * CPU and memory come from /proc: a live process's (or process group's) utime+stime and VmRSS, and
+ * this process's cutime+cstime for load tools that have already exited and been reaped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** Linux USER_HZ; /proc/<pid>/stat counts CPU time in these ticks. */
 const TICKS_PER_SECOND = 100;
@@ -172,6 +172,30 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * CPU seconds of a process and everything in its process group (every broker is spawned as a
+ * group leader, so this is the broker with whatever it forked): utime + stime + cutime + cstime of
+ * each member, read from /proc. NaN when the leader is gone.
+ */
+export function groupCpuSeconds(pid: number): number {
+  let total = 0;
+  let sawLeader = false;
+  let entries: string[];
+  try { entries = readdirSync('/proc'); } catch { return cpuSeconds(pid); }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try { stat = readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; /* exited meanwhile */ }
+    // After the command name: state, ppid, pgrp, ... utime (14), stime, cutime, cstime (17).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const self = Number(name) === pid;
+    if (!self && Number(fields[2]) !== pid) continue;
+    if (self) sawLeader = true;
+    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+  }
+  return sawLeader ? total : Number.NaN;
 }
 
 /** CPU seconds of this process's children that have exited and been reaped (cutime + cstime). */
