@@ -67,6 +67,11 @@ describe('runnel perf', () => {
   });
 
   it('joins the --group, measures fetches after the join, commits the offsets it read and leaves', async () => {
+    const kafka = new Kafka({ clientId: 'perf-test', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    // Three partitions: the member (the group's leader) assigns all three to itself.
+    await admin.createTopics({ topics: [{ topic: 'perf-g', numPartitions: 3 }], waitForLeaders: true });
     await perf('produce', '--topic', 'perf-g', '--num-records', '3000', '--record-size', '100', '--throughput', '-1',
       '--producer-props', `bootstrap.servers=${broker.bootstrap}`, 'acks=1');
     const c = await perf('consume', '--bootstrap-server', broker.bootstrap, '--topic', 'perf-g', '--messages', '3000', '--group', 'perf-group-g');
@@ -79,17 +84,18 @@ describe('runnel perf', () => {
     // fetch.time.ms is what came after it: together the whole run.
     expect(join).toBeGreaterThan(0);
     expect(join + fetch).toBe(Date.parse(m![2]!.replace(/:(\d{3})$/, '.$1')) - Date.parse(m![1]!.replace(/:(\d{3})$/, '.$1')));
-    expect(c.lines.at(-1)).toMatch(new RegExp(String.raw`; 1 partition\(s\), group perf-group-g \(member \S+, generation \d+\), joined in ${join} ms, [1-9]\d* offset commits?, left the group$`));
+    expect(c.lines.at(-1)).toMatch(new RegExp(String.raw`; 3 partition\(s\), group perf-group-g \(member \S+, generation \d+\), joined in ${join} ms, [1-9]\d* offset commits?, left the group$`));
 
     // Another client sees the group: Empty after the leave, a consumer group, offsets at the end.
-    const kafka = new Kafka({ clientId: 'perf-test', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
     try {
       const { groups } = await admin.describeGroups(['perf-group-g']);
       expect(groups[0]).toMatchObject({ groupId: 'perf-group-g', state: 'Empty', protocolType: 'consumer' });
       const offsets = await admin.fetchOffsets({ groupId: 'perf-group-g', topics: ['perf-g'] });
-      expect(offsets[0]!.partitions).toMatchObject([{ partition: 0, offset: '3000' }]);
+      const committed = offsets[0]!.partitions.sort((a, b) => a.partition - b.partition);
+      expect(committed.map((p) => p.partition)).toEqual([0, 1, 2]);
+      const ends = await admin.fetchTopicOffsets('perf-g');
+      for (const p of committed) expect(p.offset).toBe(ends.find((e) => e.partition === p.partition)!.high);
+      expect(committed.reduce((a, p) => a + Number(p.offset), 0)).toBe(3000);
     } finally {
       await admin.disconnect();
     }
