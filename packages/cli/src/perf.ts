@@ -657,6 +657,7 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
         heartbeatIntervalMs: intProp(props, 'heartbeat.interval.ms', 3000),
       }, io);
       partitions = member.partitions;
+      if (partitions.length === 0) io.err(`runnel perf: group ${opts.group} assigned no partition of ${opts.topic} to this member (more members than partitions); waiting out --timeout`);
       const admin = new GroupAdmin(client);
       try {
         for (const c of await admin.fetchOffsets(opts.group, [{ topic: opts.topic, partitions }])) start.set(c.partition, c.offset);
@@ -694,7 +695,8 @@ export async function perfConsume(opts: ConsumePerfOptions, io: PerfIo = stdio):
     let lastReportTimeMs = currentTimeMs;
     let lastConsumedTimeMs = currentTimeMs;
     while (messagesRead < opts.messages && currentTimeMs - lastConsumedTimeMs <= timeoutMs) {
-      const got = await consumer.poll();
+      // With nothing assigned a poll returns at once: wait as KafkaConsumer.poll(100 ms) would.
+      const got = partitions.length > 0 ? await consumer.poll() : await new Promise<[]>((r) => setTimeout(() => r([]), 100));
       currentTimeMs = Date.now();
       let n = 0;
       for (const p of got) {
