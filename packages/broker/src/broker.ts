@@ -77,6 +77,7 @@ export class Broker {
       retentionCheckIntervalMs: config.get('log.retention.check.interval.ms'),
       highWatermarkCheckpointIntervalMs: config.get('replica.high.watermark.checkpoint.interval.ms'),
       recoveryThreads: config.get('num.recovery.threads.per.data.dir'),
+      maxOpenFiles: config.get('runnel.log.max.open.files'),
       pool: this.#pool,
       logger: this.#logger.child({ component: 'storage' }),
       nodeId: config.nodeId,

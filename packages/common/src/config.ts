@@ -183,6 +183,7 @@ export const BROKER_CONFIGS = {
   'runnel.durable': def('boolean', 'false', 'fsync the log before acknowledging a produce (group commit: appends that arrive during one fsync share the next).'),
   'runnel.metrics.listener': def('string', null, 'host:port of a Prometheus /metrics endpoint (e.g. 127.0.0.1:9404; port 0 picks one); unset = no endpoint.'),
   'runnel.coordinator.load.wait.error.ms': def('int', '60000', 'How long a group coordinator waits quietly (one info line) for the brokers leading __consumer_offsets before it logs an error; it keeps waiting after that.', { validator: atLeast(0) }),
+  'runnel.log.max.open.files': def('int', '-1', 'Segment files kept open at once (least recently used idle ones are closed, reopened on use); -1 = half of ulimit -n, 64 to 10000.', { validator: atLeast(-1) }),
   'runnel.group.commit.ms': def('int', '0', 'With runnel.durable, extra time to wait for more appends before an fsync; 0 = fsync as soon as the previous one ends.', { validator: between(0, 1000) }),
 } as const satisfies Record<string, ConfigDef>;
 

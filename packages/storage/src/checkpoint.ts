@@ -1,5 +1,6 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { briefFiles } from './file-cache.ts';
 
 /**
  * Kafka's text checkpoint files (`CheckpointFile`):
@@ -18,14 +19,17 @@ import { dirname } from 'node:path';
  */
 export async function writeCheckpoint(path: string, lines: string[], version = 0, sync = true): Promise<void> {
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
   try {
-    try {
-      await fh.writeFile(`${version}\n${lines.length}\n${lines.map((l) => `${l}\n`).join('')}`);
-      if (sync) await fh.datasync();
-    } finally {
-      await fh.close();
-    }
+    // Descriptors held only while writing, a bounded number at once across the process (file-cache.ts).
+    await briefFiles.run(async () => {
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(`${version}\n${lines.length}\n${lines.map((l) => `${l}\n`).join('')}`);
+        if (sync) await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    });
     await rename(tmp, path);
   } catch (err) {
     // A failed write (typically a full disk) leaves the old file whole; drop the partial `.tmp` so
@@ -69,13 +73,15 @@ export async function writeOffsetCheckpoint(path: string, entries: { topic: stri
   await writeCheckpoint(path, entries.map((e) => `${e.topic} ${e.partition} ${e.offset}`));
 }
 
-export async function fsyncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+export function fsyncDir(path: string): Promise<void> {
+  return briefFiles.run(async () => {
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
 }
 
 export async function unlinkIfExists(path: string): Promise<void> {

@@ -9,6 +9,7 @@ import { compactLog } from './compaction.ts';
 import { ConfigProblem, resolveLogConfig, type LogConfig } from './config.ts';
 import { StorageError, errnoCode } from './errors.ts';
 import { lockLogDir } from './dir-lock.ts';
+import { Gate, defaultMaxOpenFiles, isOutOfDescriptors, outOfDescriptorsMessage, reportOutOfDescriptors, segmentFiles } from './file-cache.ts';
 import { PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
 
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
@@ -39,6 +40,11 @@ export interface LogManagerOptions {
   highWatermarkCheckpointIntervalMs?: number;
   /** Partitions loaded concurrently per log dir. Default 2. */
   recoveryThreads?: number;
+  /**
+   * log.max.open.files: segment files kept open at once in this process (see file-cache.ts); the
+   * least recently used idle ones are closed. Unset or −1: half of `ulimit -n`, 64–10,000.
+   */
+  maxOpenFiles?: number;
   /** Runs compaction off the event loop. Without one, compaction runs inline (tests). */
   pool?: OffloadPool;
   logger?: Logger;
@@ -79,6 +85,10 @@ export class LogManager {
   /** Releases the `.lock` of each log dir this manager owns (see dir-lock.ts). */
   private readonly unlocks: (() => Promise<void>)[] = [];
   private started = false;
+  /** Per dir, the checkpoint write queued and not yet started (see writeCheckpoints). */
+  private readonly queuedCheckpoints = new Map<DirEntry, Promise<void>>();
+  /** Partition creations in flight (see createLog). */
+  private readonly creating = new Gate(8);
   private diskClusterId: string | undefined;
 
   private constructor(options: LogManagerOptions) {
@@ -90,6 +100,7 @@ export class LogManager {
       recoveryThreads: 2,
       logger: silentLogger(),
       ...options,
+      maxOpenFiles: segmentFiles.maxOpen,
     };
     this.entries = options.logDirs.map((path) => {
       const entry: DirEntry = {
@@ -99,6 +110,12 @@ export class LogManager {
         checkpointChain: Promise.resolve(),
         checkpointsPending: false,
         markOffline: (err: unknown) => {
+          // Out of file descriptors is a process limit, not a failed disk: whatever failed fails
+          // alone (and is retried), the dir and its partitions stay online.
+          if (isOutOfDescriptors(err)) {
+            reportOutOfDescriptors(this.options.logger, path, err);
+            return;
+          }
           if (!entry.online) return;
           entry.online = false;
           entry.error = err instanceof Error ? err.message : String(err);
@@ -117,6 +134,8 @@ export class LogManager {
       if (err instanceof ConfigProblem) throw new StorageError('INVALID_CONFIG', err.message);
       throw err;
     }
+    // One cache per process (the descriptor limit is per process): the last manager created sets its size.
+    segmentFiles.maxOpen = options.maxOpenFiles !== undefined && options.maxOpenFiles > 0 ? options.maxOpenFiles : defaultMaxOpenFiles();
     return new LogManager(options);
   }
 
@@ -343,13 +362,21 @@ export class LogManager {
 
   /** Write the dir's replication-offset, recovery-point and log-start-offset checkpoints (serialized per dir). */
   private writeCheckpoints(entry: DirEntry): Promise<void> {
-    return this.serialized(entry, async () => {
+    // Coalesced: a write queued and not yet started reads the partitions when it runs, so it
+    // covers every caller until then (creating thousands of partitions writes a few times, not
+    // three files per partition).
+    const queued = this.queuedCheckpoints.get(entry);
+    if (queued) return queued;
+    const p = this.serialized(entry, async () => {
+      this.queuedCheckpoints.delete(entry);
       entry.checkpointsPending = true;
       await this.writeDirCheckpoint(entry, REPLICATION_OFFSET_CHECKPOINT, (l) => l.highWatermark);
       await this.writeDirCheckpoint(entry, RECOVERY_POINT_CHECKPOINT, (l) => l.recoveryPoint);
       await this.writeDirCheckpoint(entry, LOG_START_OFFSET_CHECKPOINT, (l) => l.logStartOffset);
       entry.checkpointsPending = false;
     });
+    this.queuedCheckpoints.set(entry, p);
+    return p;
   }
 
   /** One checkpoint file of a dir: `offsetOf` every partition in it. */
@@ -423,9 +450,27 @@ export class LogManager {
     if (candidates.length === 0) throw new StorageError('LOG_DIR_OFFLINE', 'no online log dir');
     const entry = candidates[0].e;
     let log: PartitionLog;
+    const dir = join(entry.path, key);
     try {
-      log = await PartitionLog.create(entry.path, topic, partition, resolved, this.context(entry));
+      // A few at a time: a CreateTopics of thousands of partitions would otherwise hold a few
+      // descriptors per partition at once (segment, indexes, checkpoints) and exhaust the process.
+      log = await this.creating.run(async () => {
+        const existed = await stat(dir).then(() => true, () => false);
+        try {
+          return await PartitionLog.create(entry.path, topic, partition, resolved, this.context(entry));
+        } catch (err) {
+          // No orphan: a partition dir left half-made would be loaded as a partition at the next start.
+          if (!existed) await rm(dir, { recursive: true, force: true }).catch(() => {});
+          throw err;
+        }
+      });
     } catch (err) {
+      // Out of file descriptors is a process limit, not a failed disk: this partition fails
+      // (retriable KAFKA_STORAGE_ERROR), the dir stays online.
+      if (isOutOfDescriptors(err)) {
+        reportOutOfDescriptors(this.options.logger, `creating ${key}`, err);
+        throw new StorageError('STORAGE_ERROR', `creating ${key} failed: ${outOfDescriptorsMessage(err)}`, { cause: err, retriable: true });
+      }
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new StorageError('NO_SPACE', `no space to create ${key} in ${entry.path}`, { cause: err });
       entry.markOffline(err);
       throw new StorageError('LOG_DIR_OFFLINE', `creating ${key} failed, log dir ${entry.path} is now offline: ${(err as Error).message}`, { cause: err });

@@ -1,4 +1,5 @@
 import { open, readFile } from 'node:fs/promises';
+import { briefFiles } from './file-cache.ts';
 
 /**
  * Sparse index files of one segment, kept in memory and written to the file on flush, roll and
@@ -85,18 +86,21 @@ abstract class EntryFile {
   async flush(sync: boolean): Promise<void> {
     const bytes = this.count * this.entrySize;
     if (this.persisted === this.count && this.fileBytes === bytes && !sync) return;
-    const fh = await open(this.path, this.fileBytes === 0 && this.persisted === 0 ? 'w' : 'r+').catch(async (err) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return open(this.path, 'w');
-      throw err;
+    // A bounded number of these writes hold a descriptor at once (file-cache.ts `briefFiles`).
+    await briefFiles.run(async () => {
+      const fh = await open(this.path, this.fileBytes === 0 && this.persisted === 0 ? 'w' : 'r+').catch(async (err) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return open(this.path, 'w');
+        throw err;
+      });
+      try {
+        const from = this.persisted * this.entrySize;
+        if (bytes > from) await fh.write(this.buf, from, bytes - from, from);
+        if (this.fileBytes !== bytes) await fh.truncate(bytes);
+        if (sync) await fh.datasync();
+      } finally {
+        await fh.close();
+      }
     });
-    try {
-      const from = this.persisted * this.entrySize;
-      if (bytes > from) await fh.write(this.buf, from, bytes - from, from);
-      if (this.fileBytes !== bytes) await fh.truncate(bytes);
-      if (sync) await fh.datasync();
-    } finally {
-      await fh.close();
-    }
     this.persisted = this.count;
     this.fileBytes = bytes;
   }

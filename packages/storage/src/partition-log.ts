@@ -12,6 +12,7 @@ import { Mutex } from './mutex.ts';
 import { ProducerStateManager, type ProducerEntry } from './producer-state.ts';
 import { prepareIncoming } from './incoming.ts';
 import { LogSegment } from './segment.ts';
+import { isOutOfDescriptors, outOfDescriptorsMessage, reportOutOfDescriptors } from './file-cache.ts';
 import { searchBatch, type TimestampAndOffset } from './time-lookup.ts';
 
 export interface AppendResult {
@@ -352,6 +353,11 @@ export class PartitionLog {
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       return new StorageError('NO_SPACE', `${this.topic}-${this.partition}: ${what}: no space left on ${this.ctx.logDir.path}`, { cause: err, retriable: true });
     }
+    // Out of file descriptors is a process limit, not a failed disk: this call fails (retriable), the dir stays online.
+    if (isOutOfDescriptors(err)) {
+      reportOutOfDescriptors(this.ctx.logger, `${this.topic}-${this.partition}: ${what}`, err);
+      return new StorageError('STORAGE_ERROR', `${this.topic}-${this.partition}: ${what}: ${outOfDescriptorsMessage(err)}`, { cause: err, retriable: true });
+    }
     if (this.closed) return new StorageError('LOG_DIR_OFFLINE', `${this.topic}-${this.partition}: log is closed`, { cause: err });
     this.ctx.logDir.markOffline(err);
     return new StorageError('LOG_DIR_OFFLINE', `${this.topic}-${this.partition}: ${what} failed, log dir ${this.ctx.logDir.path} is now offline: ${(err as Error).message}`, { cause: err, retriable: true });
@@ -688,7 +694,7 @@ export class PartitionLog {
           for (const s of segments) {
             if (s.deleted) continue;
             const size = s.size;
-            await s.fh.datasync();
+            await s.datasync();
             if (size > s.flushedSize) s.flushedSize = size;
           }
           for (const w of waiters) w.resolve();
@@ -1069,7 +1075,7 @@ export class PartitionLog {
     this.closed = true;
     for (const item of this.pendingDeletes) if (item.timer) clearTimeout(item.timer);
     this.pendingDeletes.clear();
-    for (const s of this.segments) await s.fh.close().catch(() => {});
+    for (const s of this.segments) await s.closeQuietly().catch(() => {});
   }
 }
 

@@ -1,9 +1,10 @@
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanLog, type BatchInfo } from '@runnel/native';
 import { BATCH_HEADER_SIZE, LOG_OVERHEAD, OFF_LAST_OFFSET_DELTA, OFF_LENGTH, OFF_MAGIC, OFF_MAX_TIMESTAMP, fileName } from './batch.ts';
 import { unlinkIfExists } from './checkpoint.ts';
 import { StorageError, ignoreNoSpace } from './errors.ts';
+import { segmentFiles, type CachedFile, type FileCache } from './file-cache.ts';
 import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
 
 const INT32_MAX = 0x7fffffff;
@@ -20,6 +21,8 @@ const MAX_SANE_BATCH = 1024 * 1024 * 1024;
 export interface SegmentOptions {
   indexIntervalBytes: number;
   segmentIndexBytes: number;
+  /** Where the `.log` handle lives (default: the process's `segmentFiles`, sized by log.max.open.files). */
+  files?: FileCache;
 }
 
 /** A batch header seen while scanning, with its file position. */
@@ -43,12 +46,17 @@ export interface ScanResult {
  * Not thread-safe by design: the owning PartitionLog serializes appends, truncation and rolls.
  * Reads may run concurrently with an append: they only look below the `size` captured when they
  * start, and `size` grows only after a write completed.
+ *
+ * The `.log` descriptor is not held for the segment's life: it is a {@link CachedFile} of the
+ * bounded `log.max.open.files` cache, open while in use (each read, append, scan, truncate or
+ * sync holds a reference for its whole duration) and closed when idle and least recently used,
+ * reopened on the next use. The indexes live in memory and are opened only to be written.
  */
 export class LogSegment {
   readonly dir: string;
   readonly baseOffset: bigint;
   readonly options: SegmentOptions;
-  fh: FileHandle;
+  file: CachedFile;
   size: number;
   /** Bytes known to be on stable storage. */
   flushedSize: number;
@@ -64,11 +72,11 @@ export class LogSegment {
   /** A read found an offset index entry that is not on its batch: the owner rebuilds the index (`rebuildIndex`). */
   indexSuspect = false;
 
-  private constructor(dir: string, baseOffset: bigint, options: SegmentOptions, fh: FileHandle, size: number, index: OffsetIndex, timeIndex: TimeIndex) {
+  private constructor(dir: string, baseOffset: bigint, options: SegmentOptions, file: CachedFile, size: number, index: OffsetIndex, timeIndex: TimeIndex) {
     this.dir = dir;
     this.baseOffset = baseOffset;
     this.options = options;
-    this.fh = fh;
+    this.file = file;
     this.size = size;
     this.flushedSize = size;
     this.index = index;
@@ -89,7 +97,7 @@ export class LogSegment {
 
   static async create(dir: string, baseOffset: bigint, options: SegmentOptions): Promise<LogSegment> {
     const name = join(dir, fileName(baseOffset));
-    const fh = await open(`${name}.log`, 'w+');
+    const fh = await (options.files ?? segmentFiles).open(`${name}.log`, 'w+');
     try {
       const index = new OffsetIndex(`${name}.index`, baseOffset, options.segmentIndexBytes);
       const timeIndex = new TimeIndex(`${name}.timeindex`, baseOffset, options.segmentIndexBytes);
@@ -98,7 +106,7 @@ export class LogSegment {
       await timeIndex.flush(false);
       return new LogSegment(dir, baseOffset, options, fh, 0, index, timeIndex);
     } catch (err) {
-      await fh.close();
+      await fh.retire();
       // No half-created segment stays behind (a full disk): the roll is retried at the same base.
       await LogSegment.removeFiles(dir, baseOffset).catch(() => {});
       throw err;
@@ -113,8 +121,11 @@ export class LogSegment {
    */
   static async open(dir: string, baseOffset: bigint, options: SegmentOptions, upperBound: bigint | null): Promise<{ segment: LogSegment; truncatedBytes: number; rebuilt: boolean }> {
     const name = join(dir, fileName(baseOffset));
-    const fh = await open(`${name}.log`, 'r+');
-    const size = (await fh.stat()).size;
+    const fh = await (options.files ?? segmentFiles).open(`${name}.log`, 'r+');
+    const size = await fh.use(async (h) => (await h.stat()).size).catch(async (err: unknown) => {
+      await fh.retire();
+      throw err;
+    });
     let index: OffsetIndex | null = null;
     let timeIndex: TimeIndex | null = null;
     try {
@@ -123,7 +134,7 @@ export class LogSegment {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (!(err instanceof CorruptIndexError) && code !== 'ENOENT') {
-        await fh.close();
+        await fh.retire();
         throw err;
       }
       index = null;
@@ -201,13 +212,17 @@ export class LogSegment {
    * On any write error the file is truncated back to the old size (a partial batch never stays)
    * and the error is rethrown. `batches[i]` positions are relative to `payloads[i]`.
    */
-  async append(payloads: Buffer[], batches: BatchInfo[][]): Promise<void> {
+  append(payloads: Buffer[], batches: BatchInfo[][]): Promise<void> {
+    return this.file.use((fh) => this.#append(fh, payloads, batches));
+  }
+
+  async #append(fh: FileHandle, payloads: Buffer[], batches: BatchInfo[][]): Promise<void> {
     const start = this.size;
     let total = 0;
     for (const p of payloads) total += p.length;
     try {
       let done = 0;
-      if (payloads.length > 1) done = (await this.fh.writev(payloads, start)).bytesWritten;
+      if (payloads.length > 1) done = (await fh.writev(payloads, start)).bytesWritten;
       // A short writev (or a single payload): finish with plain writes from where it stopped.
       let skip = done;
       for (const p of payloads) {
@@ -218,7 +233,7 @@ export class LogSegment {
         let off = skip;
         skip = 0;
         while (off < p.length) {
-          const { bytesWritten } = await this.fh.write(p, off, p.length - off, start + done);
+          const { bytesWritten } = await fh.write(p, off, p.length - off, start + done);
           if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
           off += bytesWritten;
           done += bytesWritten;
@@ -226,7 +241,7 @@ export class LogSegment {
       }
     } catch (err) {
       try {
-        await this.fh.truncate(start);
+        await fh.truncate(start);
       } catch (truncErr) {
         throw Object.assign(new Error(`write failed and the partial write could not be truncated: ${(truncErr as Error).message}`), { code: 'EIO', cause: err });
       }
@@ -254,15 +269,19 @@ export class LogSegment {
    * Scan batches from `from` with the native validator, in chunks, checking offsets increase and
    * stay in range. `onBatch` gets each valid batch with `position` relative to the file.
    */
-  async scan(from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: (b: BatchInfo) => void): Promise<ScanResult> {
-    const size = (await this.fh.stat()).size;
+  scan(from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: (b: BatchInfo) => void): Promise<ScanResult> {
+    return this.file.use((fh) => this.#scan(fh, from, onChunk, onBatch));
+  }
+
+  async #scan(fh: FileHandle, from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: (b: BatchInfo) => void): Promise<ScanResult> {
+    const size = (await fh.stat()).size;
     let pos = from;
     let expected = this.baseOffset;
     let lastOffset: bigint | null = null;
     let buf = Buffer.allocUnsafeSlow(Math.min(SCAN_CHUNK, Math.max(size - from, BATCH_HEADER_SIZE)));
     while (pos < size) {
       const want = Math.min(buf.length, size - pos);
-      const { bytesRead } = await this.fh.read(buf, 0, want, pos);
+      const { bytesRead } = await fh.read(buf, 0, want, pos);
       const chunk = buf.subarray(0, bytesRead);
       const r = scanLog(chunk, 0);
       // Offsets must increase and fit the segment (Kafka `ensureOffsetInRange`).
@@ -294,7 +313,7 @@ export class LogSegment {
         // larger than the chunk (when its length is plausible).
         if (valid === 0) {
           const lenBuf = Buffer.alloc(4);
-          await this.fh.read(lenBuf, 0, 4, pos + OFF_LENGTH);
+          await fh.read(lenBuf, 0, 4, pos + OFF_LENGTH);
           const total = LOG_OVERHEAD + lenBuf.readInt32BE(0);
           if (total > buf.length && total <= MAX_SANE_BATCH && pos + total <= size) {
             buf = Buffer.allocUnsafeSlow(total);
@@ -324,9 +343,11 @@ export class LogSegment {
       this.indexBatch({ lastOffset: b.baseOffset + BigInt(b.lastOffsetDelta), maxTimestamp: b.maxTimestamp, size: b.size }, b.position);
       onBatch?.(b);
     });
-    const size = (await this.fh.stat()).size;
-    const truncatedBytes = size - r.validEnd;
-    if (truncatedBytes > 0) await this.fh.truncate(r.validEnd);
+    const truncatedBytes = await this.file.use(async (fh) => {
+      const cut = (await fh.stat()).size - r.validEnd;
+      if (cut > 0) await fh.truncate(r.validEnd);
+      return cut;
+    });
     this.size = r.validEnd;
     this.flushedSize = Math.min(this.flushedSize, this.size);
     this.nextOffset = r.lastOffset !== null ? r.lastOffset + 1n : this.baseOffset;
@@ -338,7 +359,8 @@ export class LogSegment {
   }
 
   /** Read `length` bytes at `position` into one new Buffer. */
-  async readAt(position: number, length: number, fh: FileHandle = this.fh): Promise<Buffer> {
+  async readAt(position: number, length: number, fh?: FileHandle): Promise<Buffer> {
+    if (!fh) return this.file.use((h) => this.readAt(position, length, h));
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
@@ -357,10 +379,14 @@ export class LogSegment {
    * the result is a view of it (no per-batch copies). Returns null when no batch of this segment
    * reaches `offset`.
    */
-  async read(offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
-    // One consistent view even if compaction swaps the file meanwhile (the old handle stays open
-    // for file.delete.delay.ms, and a swap installs new index objects).
-    const { size, fh, index } = this;
+  read(offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
+    // One consistent view even if compaction swaps the file meanwhile: the file is held (so never
+    // closed) for the whole read, and a swap installs a new file and new index objects.
+    const { size, file, index } = this;
+    return file.use((fh) => this.#read(fh, size, index, offset, maxBytes, minOneBatch, maxOffset));
+  }
+
+  async #read(fh: FileHandle, size: number, index: OffsetIndex, offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
     // 1. Locate the first batch with lastOffset >= offset: walk headers from the index entry with
     //    small reads (an entry names its batch's last offset, so the target is usually one batch on).
     const entry = index.lookup(offset);
@@ -535,7 +561,7 @@ export class LogSegment {
       }
     }
     const removed = this.size - cut;
-    await this.fh.truncate(cut);
+    await this.file.use((fh) => fh.truncate(cut));
     this.size = cut;
     this.flushedSize = Math.min(this.flushedSize, cut);
     // Rebuild the in-memory state of the remaining prefix (indexes, next offset, max timestamp).
@@ -545,7 +571,7 @@ export class LogSegment {
 
   async flush(sync: boolean): Promise<void> {
     const size = this.size;
-    if (sync && this.flushedSize < size) await this.fh.datasync();
+    if (sync && this.flushedSize < size) await this.file.use((fh) => fh.datasync());
     this.flushedSize = Math.max(this.flushedSize, size);
     await this.index.flush(sync);
     await this.timeIndex.flush(sync);
@@ -561,8 +587,18 @@ export class LogSegment {
       await this.index.flush(false);
       await this.timeIndex.flush(false);
     } finally {
-      await this.fh.close();
+      await this.file.retire();
     }
+  }
+
+  /** fdatasync of the `.log` (reopened if it was closed while idle: the kernel syncs the file, not the descriptor). */
+  datasync(): Promise<void> {
+    return this.file.use((fh) => fh.datasync());
+  }
+
+  /** Close without flushing the indexes (the log dir is gone or the partition is being deleted). */
+  closeQuietly(): Promise<void> {
+    return this.file.retire();
   }
 
   /** Rename files to `*.deleted` (Kafka's asynchronous delete): returns a function that unlinks them. */
@@ -570,32 +606,49 @@ export class LogSegment {
     this.deleted = true;
     const paths = [this.logPath, this.indexPath, this.timeIndexPath];
     const renamed: string[] = [];
-    for (const p of paths) {
-      try {
-        await rename(p, `${p}.deleted`);
-        renamed.push(`${p}.deleted`);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // Held open across the rename: a closed idle file would otherwise be reopened by its old name.
+    await this.file.acquire();
+    try {
+      for (const p of paths) {
+        try {
+          await rename(p, `${p}.deleted`);
+          renamed.push(`${p}.deleted`);
+          if (p === this.logPath) this.file.renamed(`${p}.deleted`);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
       }
+    } finally {
+      this.file.release();
     }
     return async () => {
-      await this.fh.close().catch(() => {});
+      await this.file.retire();
       for (const p of renamed) await unlinkIfExists(p);
     };
   }
 
   /** Replace the log file by `cleanedPath` (compaction swap) and rebuild the indexes from it. */
-  async replaceWith(cleanedPath: string): Promise<FileHandle> {
+  async replaceWith(cleanedPath: string): Promise<{ close(): Promise<void> }> {
     await unlinkIfExists(this.indexPath);
     await unlinkIfExists(this.timeIndexPath);
-    await rename(cleanedPath, this.logPath);
-    const old = this.fh;
-    const fh = await open(this.logPath, 'r+');
+    const old = this.file;
+    // Held until the swap: after the rename the path names the cleaned file, so the old one must
+    // not be closed (and reopened by name) meanwhile; retired after it, it closes once the reads
+    // that hold it finish and is never reopened.
+    await old.acquire();
+    let fh: CachedFile;
+    try {
+      await rename(cleanedPath, this.logPath);
+      fh = await (this.options.files ?? segmentFiles).open(this.logPath, 'r+');
+    } finally {
+      old.release();
+    }
+    void old.retire();
     const size = (await stat(this.logPath)).size;
-    // New objects, never mutated in place: a read in flight keeps the old handle, index and size.
+    // New objects, never mutated in place: a read in flight keeps the old file, index and size.
     this.index = new OffsetIndex(this.indexPath, this.baseOffset, this.options.segmentIndexBytes);
     this.timeIndex = new TimeIndex(this.timeIndexPath, this.baseOffset, this.options.segmentIndexBytes);
-    this.fh = fh;
+    this.file = fh;
     this.size = size;
     this.flushedSize = 0;
     const savedNext = this.nextOffset;
@@ -603,7 +656,7 @@ export class LogSegment {
     // A cleaned segment may end before its original next offset (the last records were dropped).
     if (this.nextOffset < savedNext) this.nextOffset = savedNext;
     await this.flush(true);
-    return old;
+    return { close: () => old.retire() };
   }
 
   static async removeFiles(dir: string, baseOffset: bigint): Promise<void> {
