@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '@runnel/common';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint.ts';
 import { compactLog } from '../src/compaction.ts';
 import { LogManager } from '../src/index.ts';
@@ -83,9 +83,12 @@ describe('a full disk', () => {
     cleanups.push(() => mgr.stop());
     const log = mgr.getLog('a-much-longer-topic-name-for-bigger-checkpoints', 0)!;
     await expect(log.append(batch(4, { size: 20_000 }))).rejects.toMatchObject({ code: 'NO_SPACE' });
-    // Several housekeeping ticks, each failing to write the checkpoints: said once (rate-limited).
-    await new Promise((r) => setTimeout(r, 300));
-    expect(warnings.filter((w) => w.startsWith('log dir is full: checkpoint not written'))).toHaveLength(1);
+    // Several housekeeping ticks (every 20 ms), each failing to write the checkpoints: said once
+    // (rate-limited). Waited for rather than slept on: a loaded machine may run the first tick late.
+    const full = () => warnings.filter((w) => w.startsWith('log dir is full: checkpoint not written'));
+    await vi.waitFor(() => expect(full().length).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(full()).toHaveLength(1);
     expect(mgr.dirs()[0]!.online).toBe(true);
     expect(log.online).toBe(true);
     rmSync(filler);
@@ -94,8 +97,7 @@ describe('a full disk', () => {
     expect(batchesIn((await log.read(0n, 1 << 20)).records).map((b) => b.baseOffset)).toEqual([0n, 4n]);
     // The next ticks write the checkpoints again.
     rmSync(join(mnt, 'replication-offset-checkpoint'));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(existsSync(join(mnt, 'replication-offset-checkpoint'))).toBe(true);
+    await vi.waitFor(() => expect(existsSync(join(mnt, 'replication-offset-checkpoint'))).toBe(true), { timeout: 10_000, interval: 20 });
   });
 
   it('a start on a full disk (after a stop that could not finish) loads the dir online; appends resume once space returns', async () => {
