@@ -94,3 +94,19 @@ describe('a coordinator that starts before the brokers', () => {
     expect(log.filter((l) => l.level === WARN && /__consumer_offsets/.test(l.msg))).toEqual([]);
   });
 });
+
+describe('a coordinator restarted at once after kill -9', () => {
+  it('waits for its previous session with a warning, not an error (same address: its own old process)', async () => {
+    cluster = await startCluster({ brokers: 1, coordinators: 1 });
+    const old = cluster.coordinators[0]!;
+    old.process.child.kill('SIGKILL');
+    await old.process.exited();
+    // Its session is still live in the controller's view, so the new process must wait for it.
+    const again = await cluster.restart(old, { samePort: true });
+    await again.process.waitFor(/is held by a live process/, 30_000);
+    const held = lines(cluster).filter((l) => /is held by a live process/.test(l.msg));
+    expect(held, JSON.stringify(held)).toHaveLength(1);
+    expect(held[0]!.level).toBe(WARN);
+    expect(lines(cluster).filter((l) => l.level >= ERROR)).toEqual([]);
+  });
+});

@@ -228,7 +228,7 @@ export class RedisStore implements MetadataStore {
         if (!(err instanceof MetadataError) || err.code !== 'DUPLICATE_BROKER_REGISTRATION') throw err;
         if (!logged) {
           logged = true;
-          this.#logHeld(input.nodeId, err);
+          this.#logHeld(input.nodeId, err, input);
         }
       }
       await new Promise((r) => setTimeout(r, this.#o.heartbeatIntervalMs));
@@ -237,10 +237,14 @@ export class RedisStore implements MetadataStore {
     }
   }
 
-  #logHeld(nodeId: number, err: MetadataError): void {
+  #logHeld(nodeId: number, err: MetadataError, input: Omit<BrokerRegistration, 'brokerEpoch'>): void {
     const holder = this.#snapshot?.brokers.get(nodeId);
     const where = holder ? `${holder.host}:${holder.port}` : 'another address';
-    this.#logger.error({ refusal: err.message }, `node id ${nodeId} is held by a live process at ${where}; waiting for its session to expire`);
+    // The same address is most likely this node's previous process (a quick restart), which
+    // resolves itself when that session expires; another address is a duplicated node.id.
+    const restart = holder !== undefined && holder.host === input.host && holder.port === input.port;
+    const log = restart ? this.#logger.warn.bind(this.#logger) : this.#logger.error.bind(this.#logger);
+    log({ refusal: err.message }, `node id ${nodeId} is held by a live process at ${where}; waiting for its session to expire`);
   }
 
   /**
@@ -583,7 +587,7 @@ export class RedisStore implements MetadataStore {
           // Another process took the node id while this one was fenced: wait for its session to end.
           if (!(err instanceof MetadataError) || err.code !== 'DUPLICATE_BROKER_REGISTRATION') throw err;
           if (this.#session !== session || this.#detached) return;
-          if (!session.held) this.#logHeld(nodeId, err);
+          if (!session.held) this.#logHeld(nodeId, err, session.input);
           session.held = true;
           this.#scheduleHeartbeat(session, next);
           return;
