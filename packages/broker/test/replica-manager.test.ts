@@ -107,6 +107,35 @@ it('a replica fetch with a broker epoch other than the live registration\'s is S
   expect(found.log.highWatermark).toBe(2n);
 });
 
+it('replication throttling counts an in-sync follower\'s bytes of a listed partition and holds back only the out-of-sync one (Kafka\'s rule)', async () => {
+  // Broker 1 leads [1, 2, 3]; broker 2 is in the ISR, broker 3 (a new replica) is not.
+  await store.registerBroker({ nodeId: 3, host: '127.0.0.1', port: 9095, rack: null });
+  const created = await store.createTopic({ name: 'paced', partitions: 1, replicationFactor: 3, configs: {}, assignments: [[1, 2, 3]] });
+  const p0 = created.partitions[0]!;
+  expect((await store.alterPartition({ topic: 'paced', partition: 0, leaderEpoch: p0.leaderEpoch, version: p0.version, isr: [1, 2] })).error).toBeNull();
+  await store.alterTopicConfigs('paced', { 'leader.replication.throttled.replicas': '0:1' });
+  await store.alterBrokerConfigs(1, { 'leader.replication.throttled.rate': '1000' });
+  const found = await partitions.leaderLog('paced', 0);
+  if (!found.ok) throw new Error(found.error);
+  expect(found.state.isr).toEqual([1, 2]);
+  // 20 KB: over the 10 s minimum window, 2,000 B/s against the 1,000 B/s throttle.
+  await replicas.appendAsLeader(found.topic, found.state, found.log, encodeRecordBatch({ records: [{ value: Buffer.alloc(20_000, 1) }] }));
+  const fetch = (replicaId: number, fetchOffset = 0n) => replicas.handleReplicaFetch({
+    replicaId, brokerEpoch: store.snapshot().brokers.get(replicaId)!.brokerEpoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20,
+    partitions: [{ topic: 'paced', partition: 0, fetchOffset, currentLeaderEpoch: found.state.leaderEpoch, lastFetchedEpoch: -1, logStartOffset: 0n }],
+  });
+  // The in-sync follower is never held back, and its bytes count against the quota.
+  expect((await fetch(2)).partitions[0]!.records.length).toBeGreaterThan(20_000);
+  await fetch(2, 1n); // caught up: the high watermark moves past what broker 3 has
+  expect(found.log.highWatermark).toBe(1n);
+  // So the out-of-sync one gets nothing: the total replication traffic is over the rate.
+  const held = (await fetch(3)).partitions[0]!;
+  expect(held.error).toBe('');
+  expect(held.records.length).toBe(0);
+  // The in-sync follower still gets its bytes over the quota.
+  expect((await fetch(2)).partitions[0]!.records.length).toBeGreaterThan(20_000);
+});
+
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   expect(condition()).toBe(true);

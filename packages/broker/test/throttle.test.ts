@@ -82,17 +82,16 @@ describe('ReplicationThrottle', () => {
     await metadata.stop();
   });
 
-  it('applies only to listed partitions of replicas out of the ISR, and holds back only over the quota', async () => {
+  it('lists partitions per broker from the topic configs, live, and is exceeded only over the quota', async () => {
     const { metadata, throttle } = await setup();
     await metadata.createTopic({ name: 't', partitions: 2, replicationFactor: 1, configs: {} });
     const topic = () => metadata.snapshot().topics.get('t')!;
-    expect(throttle.applies('leader', topic(), 0, false)).toBe(false);
+    expect(throttle.listed('leader', topic(), 0)).toBe(false);
     await metadata.alterTopicConfigs('t', { 'leader.replication.throttled.replicas': '0:1,1:2', 'follower.replication.throttled.replicas': '*' });
-    expect(throttle.applies('leader', topic(), 0, false)).toBe(true);
-    expect(throttle.applies('leader', topic(), 1, false)).toBe(false); // listed for broker 2, not this one
-    expect(throttle.applies('leader', topic(), 0, true)).toBe(false); // an in-sync replica is never throttled
-    expect(throttle.applies('follower', topic(), 1, false)).toBe(true);
-    expect(throttle.applies('follower', undefined, 1, false)).toBe(false);
+    expect(throttle.listed('leader', topic(), 0)).toBe(true);
+    expect(throttle.listed('leader', topic(), 1)).toBe(false); // listed for broker 2, not this one
+    expect(throttle.listed('follower', topic(), 1)).toBe(true);
+    expect(throttle.listed('follower', undefined, 1)).toBe(false);
 
     await metadata.alterBrokerConfigs(1, { 'leader.replication.throttled.rate': '1000' });
     expect(throttle.exceeded('leader')).toBe(false);

@@ -182,10 +182,12 @@ class LeaderFetcher {
       const now = Date.now();
       const available = [...this.#parts.values()].filter((p) => p.retryAtMs <= now && p.log.online);
       // Reassignment throttling (throttle.ts): while this broker's follower quota is exceeded, the
-      // out-of-sync partitions listed for it are left out of the fetch (the others go on as usual).
-      const throttled = new Set(available.filter((p) => this.#throttled(p)).map((p) => p.key));
-      const held = throttled.size > 0 && this.#s.throttle!.exceeded('follower');
-      const ready = held ? available.filter((p) => !throttled.has(p.key)) : available;
+      // out-of-sync partitions listed for it are left out of the fetch (the others go on as usual);
+      // the bytes of every listed partition, in-sync ones too, count against the quota.
+      const listed = new Set(available.filter((p) => this.#listed(p)).map((p) => p.key));
+      const outOfSync = available.filter((p) => listed.has(p.key) && !this.#inSync(p));
+      const held = outOfSync.length > 0 && this.#s.throttle!.exceeded('follower');
+      const ready = held ? available.filter((p) => !outOfSync.includes(p)) : available;
       if (ready.length === 0 && held) {
         await this.#sleep(Math.max(10, this.#s.throttle!.delayMs('follower')));
         continue;
@@ -235,7 +237,7 @@ class LeaderFetcher {
         // Metadata moved the partition (or a truncation ran) while the call was out: drop the answer.
         if (!was || this.#parts.get(key) !== was.entry || was.entry.log.logEndOffset !== was.fetchOffset) continue;
         try {
-          if (throttled.has(key)) this.#s.throttle!.record('follower', r.records.length);
+          if (listed.has(key)) this.#s.throttle!.record('follower', r.records.length);
           await this.#apply(was.entry, r);
         } catch (err) {
           const now = Date.now();
@@ -256,13 +258,14 @@ class LeaderFetcher {
     this.#client?.close();
   }
 
-  /** Listed for follower throttling and not in the ISR (per this broker's metadata). */
-  #throttled(p: Entry): boolean {
-    const throttle = this.#s.throttle;
-    if (!throttle) return false;
-    const topic = this.#s.metadata.snapshot().topics.get(p.topic);
-    const inSync = topic?.partitions[p.partition]?.isr.includes(this.#s.nodeId) ?? false;
-    return throttle.applies('follower', topic, p.partition, inSync);
+  /** Listed for follower throttling on this broker. */
+  #listed(p: Entry): boolean {
+    return this.#s.throttle?.listed('follower', this.#s.metadata.snapshot().topics.get(p.topic), p.partition) ?? false;
+  }
+
+  /** This broker is in the partition's ISR (per its metadata). */
+  #inSync(p: Entry): boolean {
+    return this.#s.metadata.snapshot().topics.get(p.topic)?.partitions[p.partition]?.isr.includes(this.#s.nodeId) ?? false;
   }
 
   async #apply(p: Entry, r: ReplicaFetchPartitionResult): Promise<void> {

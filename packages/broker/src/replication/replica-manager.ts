@@ -557,13 +557,14 @@ export class ReplicaManager {
     if (update) this.#followerFetched(lead, replicaId, p.fetchOffset);
     if (limit <= 0 && !first) return answer('', log);
     // Reassignment throttling (throttle.ts): an out-of-sync follower of a listed partition gets
-    // nothing while this broker's leader quota is exceeded; what it does get is counted.
-    const throttled = this.#throttle.applies('leader', found.topic, p.partition, lead.isr.includes(replicaId));
-    if (throttled && this.#throttle.exceeded('leader')) return answer('', log);
+    // nothing while this broker's leader quota is exceeded; every follower's bytes of a listed
+    // partition are counted, in-sync ones too (Kafka: the total replication traffic is bounded).
+    const listed = this.#throttle.listed('leader', found.topic, p.partition);
+    if (listed && !lead.isr.includes(replicaId) && this.#throttle.exceeded('leader')) return answer('', log);
     try {
       // Followers would refuse a corrupt batch anyway; checking it here repairs it (corruptBatch).
       const read = await log.read(p.fetchOffset, Math.max(0, limit), { minOneBatch: first, verify: true });
-      if (throttled) this.#throttle.record('leader', read.records.length);
+      if (listed) this.#throttle.record('leader', read.records.length);
       return answer('', log, { records: read.records });
     } catch (err) {
       const code = (err as { code?: string }).code;

@@ -11,9 +11,10 @@ import type { MetadataStore, TopicMetadata } from '@runnel/metadata';
  * Rules (Kafka's `shouldLeaderThrottle` / `shouldFollowerThrottle`): a replica's traffic is held
  * back only when (1) its partition is listed for this broker (`p:thisNodeId`, or `*`), (2) the
  * replica is not in the ISR, and (3) this broker's quota is exceeded. In-sync and unlisted traffic
- * is never delayed, but throttled bytes are counted only for the throttled replicas. The leader
- * holds back by answering a throttled partition with no records; the follower by leaving it out
- * of its next fetch.
+ * is never delayed. The bytes of every listed partition count against the quota, in-sync
+ * replicas' too (as Kafka's ReplicaFetcherThread and KafkaApis record them), so the total
+ * replication traffic of the listed partitions is what the rate bounds. The leader holds back by
+ * answering a throttled partition with no records; the follower by leaving it out of its next fetch.
  */
 
 /** Kafka's `replication.quota.window.num` and `replication.quota.window.size.seconds` defaults. */
@@ -118,8 +119,9 @@ export class ReplicationThrottle {
     return Number.isFinite(n) && n >= 0 ? n : this.#config.get(key);
   }
 
-  /** The partition is listed in the topic's `<side>.replication.throttled.replicas` for this broker. */
-  listed(side: ThrottleSide, topic: TopicMetadata, partition: number): boolean {
+  /** The partition is listed in the topic's `<side>.replication.throttled.replicas` for this broker: its bytes count. */
+  listed(side: ThrottleSide, topic: TopicMetadata | undefined, partition: number): boolean {
+    if (!topic) return false;
     let lists = this.#lists.get(topic);
     if (!lists) {
       lists = {
@@ -132,12 +134,7 @@ export class ReplicationThrottle {
     return l === 'all' || l.has(partition);
   }
 
-  /** Traffic of this replica counts against the quota: listed, and the replica is out of the ISR. */
-  applies(side: ThrottleSide, topic: TopicMetadata | undefined, partition: number, replicaInSync: boolean): boolean {
-    return topic !== undefined && !replicaInSync && this.listed(side, topic, partition);
-  }
-
-  /** Held back now: `applies` and the quota is exceeded. */
+  /** This broker's `side` quota is exceeded: a listed partition's out-of-sync replica is held back. */
   exceeded(side: ThrottleSide): boolean {
     return this.#quotas[side].exceeded(this.rate(side));
   }
