@@ -73,8 +73,8 @@ export interface KafkaServerOptions {
   /**
    * Bytes of requests being received or handled, over all connections, past which no further
    * frame is read until some are answered (Kafka's `queued.max.request.bytes`); default 512 MiB,
-   * -1 (or any value ≤ 0) for no bound. A frame larger than the budget is read when nothing else
-   * is reserved.
+   * -1 (or any value ≤ 0) for no bound. A frame of any size is read while less than this is
+   * reserved (see RequestBudget).
    */
   queuedMaxRequestBytes?: number;
   logger?: Logger;
@@ -93,10 +93,11 @@ export const DEFAULT_QUEUED_MAX_REQUEST_BYTES = 512 * 1024 * 1024;
 
 /**
  * The server-wide budget of request bytes being received or handled (queued.max.request.bytes).
- * A reservation fits when it stays within the budget, or when nothing is reserved at all (so a
- * frame larger than the budget still gets its turn); at most max(budget, largest frame) is ever
- * reserved. Connections that did not fit wait in FIFO order and are retried, oldest first, each
- * time bytes are released; a later small frame may fit where an older large one does not.
+ * As Kafka's (non-strict) memory pool: a frame of any size is reserved while the reserved bytes
+ * are below the limit, and none once they reach it; so at most limit + one frame (under
+ * socket.request.max.bytes) is reserved. Fitting "within what is left" instead would starve a
+ * large frame for as long as smaller ones keep overlapping. Connections that did not fit wait in
+ * FIFO order and are retried, oldest first, each time bytes are released.
  */
 export class RequestBudget {
   readonly limit: number;
@@ -118,7 +119,7 @@ export class RequestBudget {
   }
 
   tryReserve(bytes: number): boolean {
-    if (this.#used > 0 && this.#used + bytes > this.limit) return false;
+    if (this.#used >= this.limit) return false;
     this.#used += bytes;
     return true;
   }
