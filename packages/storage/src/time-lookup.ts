@@ -1,6 +1,7 @@
 import { Codec, decompress } from '@runnel/native';
-import type { OffloadPool } from '@runnel/offload';
+import { OffloadError, type OffloadPool } from '@runnel/offload';
 import { ATTR_TIMESTAMP_TYPE, BATCH_HEADER_SIZE, OFF_ATTRIBUTES, OFF_FIRST_TIMESTAMP, OFF_LEADER_EPOCH, OFF_MAX_TIMESTAMP, OFF_RECORD_COUNT, batchSize } from './batch.ts';
+import { StorageError } from './errors.ts';
 import { MAX_UNCOMPRESSED_BATCH_BYTES } from './incoming.ts';
 
 /** What ListOffsets answers for a timestamp: a record's offset and timestamp, and its batch's leader epoch (-1 if none). */
@@ -24,7 +25,8 @@ const CODEC_MASK = 0x07;
  *
  * Null when no record qualifies. A batch whose records cannot be read (damage: stored batches were
  * validated on append) answers its base offset and max timestamp, the batch-level answer, rather
- * than an error that would take the log dir offline.
+ * than an error that would take the log dir offline. The pool failing (stopped at shutdown) is no
+ * damage: a retriable error, never a silently inexact answer.
  */
 export async function searchBatch(buf: Buffer, at: number, target: bigint, minOffset: bigint, pool: OffloadPool | undefined): Promise<TimestampAndOffset | null> {
   const base = buf.readBigInt64BE(at);
@@ -38,7 +40,8 @@ export async function searchBatch(buf: Buffer, at: number, target: bigint, minOf
   const first = buf.readBigInt64BE(at + OFF_FIRST_TIMESTAMP);
   try {
     return walk(await recordsOf(buf, at, attributes & CODEC_MASK, pool), count, base, first, logAppendTime ? maxTs : null, target, minOffset, leaderEpoch);
-  } catch {
+  } catch (err) {
+    if (err instanceof OffloadError) throw new StorageError('STORAGE_ERROR', `seek by time: ${err.message}`, { cause: err, retriable: true });
     return base >= minOffset ? { offset: base, timestamp: maxTs, leaderEpoch } : null;
   }
 }

@@ -187,6 +187,25 @@ describe('appends with record checks in the offload pool', () => {
   });
 });
 
+describe('seek by time in a compressed batch inflated in the offload pool', () => {
+  it('is record-exact, and a stopped pool is a retriable error, never the batch-level guess', async () => {
+    const d = tempDir();
+    cleanups.push(d.cleanup);
+    const pool = OffloadPool.create({ threads: 1 });
+    cleanups.push(() => pool.stop());
+    const mgr = LogManager.create({ logDirs: [d.path], defaults: testConfig(), pool });
+    await mgr.start();
+    cleanups.push(() => mgr.stop());
+    const log = await mgr.createLog('p', 0);
+    // > 64 KiB compressed (random values): inflated in the pool. Records at 50_000 + i.
+    await log.append(encodeRecordBatch({ records: Array.from({ length: 100 }, (_, i) => ({ key: null, value: randomBytes(1000), timestamp: 50_000 + i })), codec: Codec.Lz4, timestamp: 50_000 }));
+    expect(await log.offsetForTimestamp(50_042n)).toEqual({ offset: 42n, timestamp: 50_042n, leaderEpoch: 0 });
+    await pool.stop();
+    await expect(log.offsetForTimestamp(50_042n)).rejects.toMatchObject({ code: 'STORAGE_ERROR', retriable: true });
+    expect(log.online).toBe(true);
+  });
+});
+
 describe('follower appends', () => {
   it('copies a leader log byte for byte, keeping offsets and epochs, and rejects corrupt or overlapping data', async () => {
     const { mgr } = await setup({ segmentBytes: 1200 });
