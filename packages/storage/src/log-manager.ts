@@ -306,7 +306,10 @@ export class LogManager {
       await fsyncDir(entry.path);
     } catch (err) {
       if (err instanceof StorageError && (err.code === 'INVALID_CONFIG' || err.code === 'LOG_DIR_IN_USE')) throw err;
-      entry.markOffline(err);
+      // A dir not loaded in full never serves, even when the cause is only the descriptor limit
+      // (which markOffline otherwise forgives): a partition it did not load would be created anew
+      // over its files, truncating its first segment. Offline until a restart with more descriptors.
+      entry.markOffline(isOutOfDescriptors(err) ? new Error(`loading the log dir failed: ${outOfDescriptorsMessage(err)}`, { cause: err }) : err);
     }
   }
 

@@ -74,6 +74,50 @@ describe('file descriptors', () => {
     expect(again.getLog('starved', 0)!.logEndOffset).toBe(2n);
   });
 
+  it('EMFILE while loading a log dir at start: the dir is offline (not half-loaded and online), a partition it did not load is not created anew over its files', async () => {
+    const { path: dir, cleanup } = tempDir();
+    stop = async () => cleanup();
+    const first = LogManager.create({ logDirs: [dir], defaults: testConfig() });
+    await first.start();
+    const log = await first.createLog('kept', 0);
+    for (let i = 0; i < 5; i++) await log.append(batch(2));
+    await first.stop();
+    // One descriptor left: the dir's .lock takes it, reading meta.properties then fails with EMFILE.
+    const starved = LogManager.create({ logDirs: [dir], defaults: testConfig() });
+    setLimit(fds() + 16, hard);
+    const spare: number[] = [];
+    for (;;) {
+      try {
+        spare.push(openSync('/dev/null', 'r'));
+      } catch {
+        break;
+      }
+    }
+    closeSync(spare.pop()!);
+    try {
+      await starved.start();
+    } finally {
+      for (const fd of spare) closeSync(fd);
+      setLimit(soft, hard);
+    }
+    stop = async () => {
+      await starved.stop();
+      cleanup();
+    };
+    expect(starved.getLog('kept', 0)).toBeUndefined();
+    expect(starved.dirs()[0]!.online).toBe(false);
+    // The broker asking for its replica finds no dir to create it in, so the files stay as they were.
+    await expect(starved.createLog('kept', 0)).rejects.toMatchObject({ code: 'LOG_DIR_OFFLINE' });
+    await starved.stop();
+    const again = LogManager.create({ logDirs: [dir], defaults: testConfig() });
+    await again.start();
+    stop = async () => {
+      await again.stop();
+      cleanup();
+    };
+    expect(again.getLog('kept', 0)!.logEndOffset).toBe(10n);
+  });
+
   it('keeps at most log.max.open.files segment files open; idle ones reopen transparently', async () => {
     const { path: dir, cleanup } = tempDir();
     const before = segmentFiles.maxOpen;
