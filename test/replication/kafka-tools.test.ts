@@ -128,9 +128,9 @@ it('kafka-reassign-partitions --generate, --execute, --verify moves a replica to
     await writeFile(planFile, JSON.stringify(proposed));
     expect(ok(await tools.reassign([...bootstrap(), '--execute', '--reassignment-json-file', planFile]))).toContain('Successfully started partition reassignment');
     verify = await until('the reassignment completed (--verify)', async () => {
-      // --preserve-throttles: this move set none, and clearing them (IncrementalAlterConfigs on the
-      // brokers' throttle configs) is the throttling tests' concern, not this one's.
-      const out = ok(await tools.reassign([...bootstrap(), '--verify', '--preserve-throttles', '--reassignment-json-file', planFile]));
+      // As an operator runs it: without --preserve-throttles, a completed move also clears the
+      // throttle configs (IncrementalAlterConfigs DELETE on every broker and on the topic).
+      const out = ok(await tools.reassign([...bootstrap(), '--verify', '--reassignment-json-file', planFile]));
       return !out.includes('still in progress') && out.includes(`Reassignment of partition ${topic}-1 is completed`) && out;
     }, 60_000);
     await producer.progressed(200, 30_000);
@@ -138,6 +138,8 @@ it('kafka-reassign-partitions --generate, --execute, --verify moves a replica to
     await producer.stop();
   }
   expect(verify).toContain(`Reassignment of partition ${topic}-0 is completed`);
+  expect(verify).toContain(`Clearing topic-level throttles on topic ${topic}`);
+  expect(verify).toMatch(/Clearing broker-level throttles on brokers [1-3],[1-3],[1-3]/);
   const states = await fullIsr(cluster, topic, 30_000);
   for (const p of states) expect([...p.replicas].sort()).toEqual([2, 3]);
   expect(ok(await tools.reassign([...bootstrap(), '--list']))).toContain('No partition reassignments found.');
