@@ -40,7 +40,7 @@ import { ControllerError } from './errors.ts';
 export type RegistrationInput = RegisterNodeRequest;
 export type { AlterPartitionRequest, CreateTopicRequest };
 
-/** Inputs that are not part of the state: configuration, a topic id source, and who is shutting down. */
+/** Inputs that are not part of the state: configuration and a topic id source. */
 export interface Settings {
   offsetsPartitions: number;
   newTopicId: () => string;
@@ -48,11 +48,6 @@ export interface Settings {
   offsetsReplicationFactor?: number;
   /** The controller's `unclean.leader.election.enable` (default false); a topic's override wins. */
   uncleanLeaderElection?: boolean;
-  /**
-   * More brokers to treat as in controlled shutdown (never elected, never added to an ISR), on top
-   * of those whose stored record says `shuttingDown` (the controller's source of truth).
-   */
-  shuttingDown?: ReadonlySet<number>;
 }
 
 // ------------------------------------------------------------------------------------ reading the state
@@ -98,11 +93,10 @@ export function registerNode(state: ClusterState, input: RegistrationInput, brok
     // Only when given, so registrations without listener names keep their old shape.
     ...(input.endpoints?.length ? { endpoints: input.endpoints } : {}),
   };
+  // Registering ends a controlled shutdown: the new record has no `shuttingDown` mark, so the node
+  // may lead and join ISRs again.
   const registered: ClusterChange = { nodes: [node] };
-  // Registering ends a controlled shutdown: the node may lead and join ISRs again.
-  const shuttingDown = new Set(settings.shuttingDown);
-  shuttingDown.delete(node.nodeId);
-  return mergeChanges(registered, electOffline(applyChange(state, registered, state.version), { ...settings, shuttingDown }));
+  return mergeChanges(registered, electOffline(applyChange(state, registered, state.version), settings));
 }
 
 /** DUPLICATE_BROKER_REGISTRATION (retriable) when the node id is live under another incarnation. */
@@ -135,7 +129,7 @@ export function fenceNodes(state: ClusterState, nodeIds: Iterable<number>, setti
   }
   if (nodes.length === 0) return {};
   const after = applyChange(state, { nodes }, state.version);
-  const eligible = electable(after, settings);
+  const eligible = electable(after);
   const topics: ClusterChange['topics'] = [];
   for (const topic of state.topics.values()) {
     const unclean = uncleanAllowed(topic, settings);
@@ -156,7 +150,7 @@ export function fenceNodes(state: ClusterState, nodeIds: Iterable<number>, setti
  * (`settle`): a broker that came back, a topic whose unclean setting changed.
  */
 export function electOffline(state: ClusterState, settings: Partial<Settings> = {}): ClusterChange {
-  const eligible = electable(state, settings);
+  const eligible = electable(state);
   const topics: ClusterChange['topics'] = [];
   for (const topic of state.topics.values()) {
     const unclean = uncleanAllowed(topic, settings);
@@ -177,9 +171,8 @@ export function electOffline(state: ClusterState, settings: Partial<Settings> = 
  */
 export function controlledShutdown(state: ClusterState, nodeId: number, brokerEpoch: number, settings: Partial<Settings> = {}): { change: ClusterChange; remaining: number } {
   if (isFenced(state, nodeId, brokerEpoch)) return { change: {}, remaining: 0 };
-  const shuttingDown = new Set(settings.shuttingDown);
-  shuttingDown.add(nodeId);
-  const eligible = electable(state, { ...settings, shuttingDown });
+  const eligible = electable(state);
+  eligible.delete(nodeId);
   let remaining = 0;
   const topics: ClusterChange['topics'] = [];
   for (const topic of state.topics.values()) {
@@ -240,7 +233,7 @@ export function alterPartition(state: ClusterState, request: AlterPartitionReque
   if (current.leaderEpoch !== request.leaderEpoch) return refuse('FENCED_LEADER_EPOCH');
   if (current.version !== request.version) return refuse('INVALID_UPDATE_VERSION');
   const isr = request.isr;
-  const eligible = electable(state, settings);
+  const eligible = electable(state);
   const valid = isr.includes(current.leader) && new Set(isr).size === isr.length && isr.every((id) => current.replicas.includes(id))
     && isr.every((id) => current.isr.includes(id) || eligible.has(id));
   if (!valid) return refuse('INELIGIBLE_REPLICA');
@@ -260,7 +253,7 @@ export function alterPartition(state: ClusterState, request: AlterPartitionReque
 export function electLeaders(
   state: ClusterState, partitions: { topic: string; partition: number }[] | null, unclean: boolean, settings: Partial<Settings> = {},
 ): { change: ClusterChange; results: ElectionResult[] } {
-  const eligible = electable(state, settings);
+  const eligible = electable(state);
   const all = partitions === null;
   const wanted = partitions ?? [...state.topics.values()].flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partition })));
   const results: ElectionResult[] = [];
@@ -343,7 +336,7 @@ export function rebalanceLeaders(state: ClusterState, imbalancePercentage: numbe
 export function alterReassignments(state: ClusterState, items: ReassignmentInput[], settings: Partial<Settings> = {}): { change: ClusterChange; results: ReassignmentResult[] } {
   const results: ReassignmentResult[] = [];
   const changed = new Map<string, TopicMetadata>();
-  const eligible = electable(state, settings);
+  const eligible = electable(state);
   for (const item of items) {
     const result = (error: ReassignmentResult['error'], message = '') => results.push({ topic: item.topic, partition: item.partition, error, message });
     const topic = changed.get(item.topic) ?? state.topics.get(item.topic);
@@ -392,7 +385,7 @@ export function alterReassignments(state: ClusterState, items: ReassignmentInput
  * replica in the ISR (epoch + 1); without one the move waits. Run after every change (`settle`).
  */
 export function completeReassignments(state: ClusterState, settings: Partial<Settings> = {}): ClusterChange {
-  const eligible = electable(state, settings);
+  const eligible = electable(state);
   const topics: ClusterChange['topics'] = [];
   for (const topic of state.topics.values()) {
     const updated = mapPartitions(topic, (p) => {
@@ -644,9 +637,9 @@ function newPartition(state: ClusterState, partition: number, replicas: number[]
 }
 
 /** Brokers that may lead or join an ISR: registered as brokers, unfenced, not in controlled shutdown. */
-function electable(state: ClusterState, settings: Partial<Settings>): Set<number> {
+function electable(state: ClusterState): Set<number> {
   const out = new Set<number>();
-  for (const id of liveNodeIds(state, 'broker')) if (!state.nodes.get(id)!.shuttingDown && !settings.shuttingDown?.has(id)) out.add(id);
+  for (const id of liveNodeIds(state, 'broker')) if (!state.nodes.get(id)!.shuttingDown) out.add(id);
   return out;
 }
 

@@ -511,7 +511,8 @@ describe('alterPartition', () => {
     const { result } = alterPartition(state, request(state, [1]), {});
     state = applyChange(state, alterPartition(state, request(state, [1])).change, state.version + 1);
     expect(result.error).toBeNull();
-    expect(alterPartition(state, request(state, [1, 2]), { shuttingDown: new Set([2]) }).result.error).toBe('INELIGIBLE_REPLICA');
+    const marked = applyChange(state, { nodes: [{ ...state.nodes.get(2)!, shuttingDown: true }] }, state.version + 1);
+    expect(alterPartition(marked, request(marked, [1, 2])).result.error).toBe('INELIGIBLE_REPLICA');
     expect(alterPartition(state, request(state, [1, 2])).result.error).toBeNull();
   });
 });
@@ -548,8 +549,9 @@ describe('controlled shutdown', () => {
   });
 
   it('skips brokers already shutting down when it picks new leaders', () => {
-    const state = withTopic(3, [[1, 2, 3]]);
-    const { change } = controlledShutdown(state, 1, state.nodes.get(1)!.brokerEpoch, { shuttingDown: new Set([2]) });
+    const unmarked = withTopic(3, [[1, 2, 3]]);
+    const state = applyChange(unmarked, { nodes: [{ ...unmarked.nodes.get(2)!, shuttingDown: true }] }, unmarked.version + 1);
+    const { change } = controlledShutdown(state, 1, state.nodes.get(1)!.brokerEpoch);
     expect(part(applyChange(state, change, 9))).toMatchObject({ leader: 3, isr: [2, 3] });
   });
 });
