@@ -73,8 +73,8 @@ export interface KafkaServerOptions {
   /**
    * Bytes of requests being received or handled, over all connections, past which no further
    * frame is read until some are answered (Kafka's `queued.max.request.bytes`); default 512 MiB,
-   * -1 (or any value ≤ 0) for no bound. A frame of any size is read while less than this is
-   * reserved (see RequestBudget).
+   * -1 (or any value ≤ 0) for no bound. A frame larger than the budget is read when nothing else
+   * is reserved, or when it has waited longest and less than this is reserved (see RequestBudget).
    */
   queuedMaxRequestBytes?: number;
   logger?: Logger;
@@ -93,16 +93,19 @@ export const DEFAULT_QUEUED_MAX_REQUEST_BYTES = 512 * 1024 * 1024;
 
 /**
  * The server-wide budget of request bytes being received or handled (queued.max.request.bytes).
- * As Kafka's (non-strict) memory pool: a frame of any size is reserved while the reserved bytes
- * are below the limit, and none once they reach it; so at most limit + one frame (under
- * socket.request.max.bytes) is reserved. Fitting "within what is left" instead would starve a
- * large frame for as long as smaller ones keep overlapping. Connections that did not fit wait in
- * FIFO order and are retried, oldest first, each time bytes are released.
+ * A reservation fits when it stays within the budget, or when nothing is reserved at all (so a
+ * frame larger than the budget still gets its turn). Connections that did not fit wait in FIFO
+ * order and are retried, oldest first, each time bytes are released. A later small frame may fit
+ * where an older large one does not; once that happened, the oldest waiter is let in as soon as
+ * the reserved bytes are below the limit (as Kafka's non-strict memory pool lets any frame in),
+ * else smaller frames that keep overlapping would starve it. At most limit + one frame is reserved.
  */
 export class RequestBudget {
   readonly limit: number;
   #used = 0;
   #waiting = new Set<{ retry(): void }>();
+  /** A reservation got in ahead of the oldest waiter since it became the oldest. */
+  #headOvertaken = false;
 
   constructor(limit: number) {
     this.limit = limit > 0 ? limit : Number.POSITIVE_INFINITY;
@@ -118,8 +121,12 @@ export class RequestBudget {
     return this.#waiting.size;
   }
 
-  tryReserve(bytes: number): boolean {
-    if (this.#used >= this.limit) return false;
+  /** `w`: the connection asking again after waiting (the oldest waiter, once overtaken, may exceed the budget: see above). */
+  tryReserve(bytes: number, w?: { retry(): void }): boolean {
+    const head = this.#waiting.values().next().value;
+    const fits = this.#used === 0 || this.#used + bytes <= this.limit;
+    if (!fits && !(w !== undefined && w === head && this.#headOvertaken && this.#used < this.limit)) return false;
+    if (head !== undefined && w !== head) this.#headOvertaken = true;
     this.#used += bytes;
     return true;
   }
@@ -137,6 +144,7 @@ export class RequestBudget {
   }
 
   cancel(w: { retry(): void }): void {
+    if (this.#waiting.values().next().value === w) this.#headOvertaken = false;
     this.#waiting.delete(w);
   }
 }
@@ -215,7 +223,7 @@ class Connection {
       this.server.budget.cancel(this);
       return;
     }
-    if (!this.server.budget.tryReserve(this.expected)) return;
+    if (!this.server.budget.tryReserve(this.expected, this)) return;
     this.server.budget.cancel(this);
     this.reserved = true;
     try {

@@ -296,9 +296,10 @@ describe('KafkaServer', () => {
     expect([server.budget.used, server.budget.waiting]).toEqual([0, 0]);
   });
 
-  it('queuedMaxRequestBytes: a large frame is read as soon as the budget is not used up, never starved by overlapping small ones', async () => {
-    // Kafka's queued.max.request.bytes (a non-strict memory pool): no more is read once the reserved
-    // bytes reach the limit; below it, a frame of any size is read.
+  it('queuedMaxRequestBytes: a large frame overtaken by small ones is read once less than the budget is reserved, never starved', async () => {
+    // The connection waiting longest, once a later frame got in ahead of it, is read as soon as less
+    // than the limit is reserved (as Kafka's non-strict memory pool), not only once it fits beside
+    // what is reserved, which overlapping small frames can put off forever.
     const holds = new Map<string, ReturnType<typeof gate>>();
     const server = await start((port) => [defineHandler({
       api: ApiKey.Metadata, versions: [0, 9],
