@@ -90,7 +90,7 @@ describe('a busy worker pool is back-pressure, not an error', () => {
   let client: KafkaClient;
 
   beforeAll(async () => {
-    // A 32 MiB budget for requests being read or handled, so the memory bound below means something.
+    // An 8 MiB budget for requests being read or handled, so the memory bound below means something.
     broker = await startBroker({ set: [`queued.max.request.bytes=${8 * MiB}`] });
     client = await KafkaClient.connect({ bootstrapServers: broker.bootstrap });
     await client.createTopics([{ name: 'one', partitions: PARTITIONS, replicationFactor: 1 }, { name: 'many', partitions: PARTITIONS, replicationFactor: 1 }]);
@@ -140,9 +140,10 @@ describe('a busy worker pool is back-pressure, not an error', () => {
     const input = await round(Array.from({ length: CONNS }, (_, c) => c));
     const after = await broker.memory();
     // The broker holds at most the 8 MiB budget of requests (plus the pool's copies and what the
-    // garbage collector has yet to free), never the ~120 MB it was sent at once (~190 MB grown without
-    // the budget, ~40 MB with it).
-    expect(after.peak - before.rss).toBeLessThan(input * 0.6);
+    // garbage collector has yet to free), never the ~120 MB it was sent at once: ~190 MB grown
+    // without the budget, 40-105 MB with it (the garbage collector's lag on a busy 2-core machine
+    // decides; a bound of 0.6 x the input failed there one run in three before any change).
+    expect(after.peak - before.rss).toBeLessThan(input);
     const partitions = await readAll(client, 'many', (CONNS + 1) * 2 * RECORDS_PER_BATCH);
     for (const got of partitions) {
       expect(got).toHaveLength((CONNS + 1) * 2 * RECORDS_PER_BATCH);
