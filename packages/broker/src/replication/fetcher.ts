@@ -185,9 +185,9 @@ class LeaderFetcher {
       // out-of-sync partitions listed for it are left out of the fetch (the others go on as usual);
       // the bytes of every listed partition, in-sync ones too, count against the quota.
       const listed = new Set(available.filter((p) => this.#listed(p)).map((p) => p.key));
-      const outOfSync = available.filter((p) => listed.has(p.key) && !this.#inSync(p));
-      const held = outOfSync.length > 0 && this.#s.throttle!.exceeded('follower');
-      const ready = held ? available.filter((p) => !outOfSync.includes(p)) : available;
+      const outOfSync = new Set(available.filter((p) => listed.has(p.key) && !this.#inSync(p)));
+      const held = outOfSync.size > 0 && this.#s.throttle!.exceeded('follower');
+      const ready = held ? available.filter((p) => !outOfSync.has(p)) : available;
       if (ready.length === 0 && held) {
         await this.#sleep(Math.max(10, this.#s.throttle!.delayMs('follower')));
         continue;
