@@ -10,7 +10,7 @@ import { ConfigProblem, resolveLogConfig, type LogConfig } from './config.ts';
 import { StorageError, errnoCode } from './errors.ts';
 import { lockLogDir } from './dir-lock.ts';
 import { Gate, defaultMaxOpenFiles, isOutOfDescriptors, outOfDescriptorsMessage, reportOutOfDescriptors, segmentFiles } from './file-cache.ts';
-import { PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
+import { CORRUPT_ASIDE_PREFIX, PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
 
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
 export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
@@ -18,6 +18,12 @@ export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
 export const REPLICATION_OFFSET_CHECKPOINT = 'replication-offset-checkpoint';
 export const CLEAN_SHUTDOWN_MARKER = '.kafka_cleanshutdown';
 export const META_PROPERTIES = 'meta.properties';
+/**
+ * `<log dir>/corrupt-aside/`: where deleting a partition's log (topic deleted, replica moved away)
+ * keeps the segments recovery moved aside in it, as `<topic>-<partition>-<aside folder>/`. The
+ * loader never reads it (not a `<topic>-<partition>` name) and nothing deletes it.
+ */
+export const KEPT_ASIDE_DIR = 'corrupt-aside';
 /** At most one "log dir is full" warning per dir per this many ms from housekeeping. */
 const NO_SPACE_WARN_INTERVAL_MS = 60_000;
 
@@ -519,6 +525,7 @@ export class LogManager {
     const entry = this.entries.find((e) => e.logs.get(key) === log);
     entry?.logs.delete(key);
     await log.closeQuietly();
+    if (entry) await this.keepAside(entry.path, key, log.dir);
     const doomed = `${log.dir}.${randomUUID().replaceAll('-', '')}-delete`;
     try {
       await rename(log.dir, doomed);
@@ -527,6 +534,30 @@ export class LogManager {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') entry?.markOffline(err);
     }
     if (entry?.online) await this.writeCheckpoints(entry).catch(() => {});
+  }
+
+  /**
+   * Segments recovery moved aside are never deleted (docs/on-disk-format.md): before a partition
+   * dir goes, its `corrupt-aside-*` folders move to `<log dir>/corrupt-aside/<key>-<folder>/`,
+   * with one warning. If that fails they go with the dir, said at error level.
+   */
+  private async keepAside(logDir: string, key: string, dir: string): Promise<void> {
+    const asides = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith(CORRUPT_ASIDE_PREFIX));
+    if (asides.length === 0) return;
+    const kept = join(logDir, KEPT_ASIDE_DIR);
+    try {
+      await mkdir(kept, { recursive: true });
+      const moved = [];
+      for (const name of asides) {
+        const to = join(kept, `${key}-${name}`);
+        await rename(join(dir, name), to);
+        moved.push(to);
+      }
+      await fsyncDir(kept);
+      this.options.logger.warn({ partition: key, kept: moved }, `the partition's log is deleted; the segments recovery had moved aside are kept in ${kept}`);
+    } catch (err) {
+      this.options.logger.error({ partition: key, err: String(err) }, 'could not keep the segments moved aside: they are deleted with the partition');
+    }
   }
 
   logs(): PartitionLog[] {

@@ -131,6 +131,29 @@ describe('recovery keeps what it cannot prove bad', () => {
     expect(readdirSync(pdir).filter((f) => f.startsWith(CORRUPT_ASIDE_PREFIX))).toHaveLength(1);
   }, 60_000);
 
+  it('deleting the partition (replica moved away, topic deleted) keeps the aside folder in <log dir>/corrupt-aside/, which no start loads', async () => {
+    const { dir, config, pdir, before, badBase } = await corruptedLog();
+    const { logger, warnings } = capturingLogger();
+    const mgr = LogManager.create({ logDirs: [dir.path], defaults: config, logger });
+    await mgr.start();
+    const folder = readdirSync(pdir).find((f) => f.startsWith(CORRUPT_ASIDE_PREFIX))!;
+    expect(mgr.getLog('c', 0)!.logEndOffset).toBe(badBase);
+    await mgr.deleteLog('c', 0);
+    expect(existsSync(pdir)).toBe(false);
+    const kept = join(dir.path, 'corrupt-aside', `c-0-${folder}`);
+    for (const [f, bytes] of before) expect(Buffer.compare(readFileSync(join(kept, f)), bytes), f).toBe(0);
+    expect(warnings.filter((w) => w.msg.includes(join(dir.path, 'corrupt-aside')))).toHaveLength(1);
+    // The partition can come back empty beside it, and a restart loads nothing from it.
+    expect((await (await mgr.createLog('c', 0)).append(batch(1))).baseOffset).toBe(0n);
+    await mgr.stop();
+    const again = LogManager.create({ logDirs: [dir.path], defaults: config });
+    await again.start();
+    expect(again.logs().map((l) => `${l.topic}-${l.partition}`)).toEqual(['c-0']);
+    expect(again.getLog('c', 0)!.logEndOffset).toBe(1n);
+    await again.stop();
+    expect(readdirSync(kept).sort()).toEqual([...before.keys()].sort());
+  }, 60_000);
+
   it('the documented restore (stop before new writes, move the files back) serves the later segments again, around the gap', async () => {
     const { dir, config, values, pdir, segs, badBase } = await corruptedLog();
     const mgr = LogManager.create({ logDirs: [dir.path], defaults: config });
