@@ -176,3 +176,23 @@ it('a failed attempt reloads metadata, so a new controller is found without wait
   expect(await channel.heartbeat(1, 1)).toEqual({ fenced: false });
   expect(reloads).toBeGreaterThan(0);
 }, 5_000);
+
+it('a topic create in flight when the controller moves is abandoned, not re-sent to the new one (it may have landed)', async () => {
+  let frozenCreates = 0;
+  let nextCreates = 0;
+  const frozen = await controller({ 'controller.createTopic': () => { frozenCreates++; return new Promise(() => {}); } });
+  const next = await controller({ 'controller.createTopic': () => { nextCreates++; return { topic, version: 5 }; } });
+  let target = frozen.address();
+  const channel = controllerChannel({ locate: () => target, retryMs: 30_000 });
+  cleanups.push(() => channel.close());
+  const created = failure(channel.createTopic(spec));
+  await new Promise((r) => setTimeout(r, 300));
+  expect(frozenCreates).toBe(1);
+  target = next.address();
+  // Answered at once (the move closed the old connection), retriable: the client retries and sees
+  // TOPIC_ALREADY_EXISTS if the first one landed.
+  expect(await created).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+  expect(nextCreates).toBe(0);
+  // A call made after the move goes to the new controller.
+  expect((await channel.createTopic(spec)).version).toBe(5);
+}, 5_000);
