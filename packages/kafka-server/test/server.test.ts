@@ -300,7 +300,7 @@ describe('KafkaServer', () => {
     // The connection waiting longest, once a later frame got in ahead of it, is read as soon as less
     // than the limit is reserved (as Kafka's non-strict memory pool), not only once it fits beside
     // what is reserved, which overlapping small frames can put off forever.
-    const holds = new Map<string, ReturnType<typeof gate>>();
+    const holds = new Map<string, ReturnType<typeof gate<void>>>();
     const server = await start((port) => [defineHandler({
       api: ApiKey.Metadata, versions: [0, 9],
       handle: async (req: { topics: Array<{ name: string | null }> | null }) => {
