@@ -17,6 +17,28 @@ const setLimit = (soft: number, hard: number) => execFileSync('prlimit', [`--pid
 const hard = Number(execFileSync('prlimit', [`--pid=${process.pid}`, '--nofile', '--raw', '--noheadings', '--output=HARD']).toString().trim());
 const soft = Number(execFileSync('prlimit', [`--pid=${process.pid}`, '--nofile', '--raw', '--noheadings', '--output=SOFT']).toString().trim());
 
+/**
+ * Starves this process: its limit is lowered to what it holds plus 16, which are then taken here
+ * (opening /dev/null) but for `free`. Returns what gives them back and restores the limit (the
+ * spare descriptors are what lets that prlimit child run).
+ */
+function starve(free = 0): () => void {
+  setLimit(fds() + 16, hard);
+  const spare: number[] = [];
+  for (;;) {
+    try {
+      spare.push(openSync('/dev/null', 'r'));
+    } catch {
+      break; // full: nothing is left to open
+    }
+  }
+  for (let i = 0; i < free; i++) closeSync(spare.pop()!);
+  return () => {
+    for (const fd of spare) closeSync(fd);
+    setLimit(soft, hard);
+  };
+}
+
 let stop: (() => Promise<void>) | null = null;
 afterEach(async () => {
   setLimit(soft, hard);
@@ -36,23 +58,13 @@ describe('file descriptors', () => {
     await logs.createLog('warm', 0); // every module the path needs is loaded before the starvation
     await logs.deleteLog('warm', 0); // and no idle segment file is left for the cache to give back
     let err: unknown;
-    // Spare descriptors held here while starved, so restoring the limit (a prlimit child) can run.
-    setLimit(fds() + 16, hard);
-    const spare: number[] = [];
-    for (;;) {
-      try {
-        spare.push(openSync('/dev/null', 'r'));
-      } catch {
-        break; // full: nothing is left to open
-      }
-    }
+    const unstarve = starve();
     try {
       await logs.createLog('starved', 0);
     } catch (e) {
       err = e;
     } finally {
-      for (const fd of spare) closeSync(fd);
-      setLimit(soft, hard);
+      unstarve();
     }
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe('STORAGE_ERROR');
@@ -84,21 +96,11 @@ describe('file descriptors', () => {
     await first.stop();
     // One descriptor left: the dir's .lock takes it, reading meta.properties then fails with EMFILE.
     const starved = LogManager.create({ logDirs: [dir], defaults: testConfig() });
-    setLimit(fds() + 16, hard);
-    const spare: number[] = [];
-    for (;;) {
-      try {
-        spare.push(openSync('/dev/null', 'r'));
-      } catch {
-        break;
-      }
-    }
-    closeSync(spare.pop()!);
+    const unstarve = starve(1);
     try {
       await starved.start();
     } finally {
-      for (const fd of spare) closeSync(fd);
-      setLimit(soft, hard);
+      unstarve();
     }
     stop = async () => {
       await starved.stop();
