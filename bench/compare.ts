@@ -2,8 +2,9 @@
  * Runnel side by side with Apache Kafka on the same machine, in one run, driven by the same load
  * tools (Kafka's own perf tools when Java is here):
  *
- *   npm run bench -- [--suite smoke|quick|full|cluster] [--json FILE] [--svg FILE] [--md FILE]
+ *   npm run bench -- [--suite smoke|quick|full|cluster|soak] [--json FILE] [--svg FILE] [--md FILE]
  *                    [--driver auto|both|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka] [--rows REGEX]
+ *                    [--minutes N] [--rate MB/s] [--profile]   (the last three: soak suite only)
  *
  * Kafka (official Maven Central artifacts, cached in .cache/kafka/) and Runnel run side by side as
  * single-node brokers with the same settings. Each load tool (Kafka's perf tools, then `runnel
@@ -11,18 +12,21 @@
  * measured runs (one in the smoke suite). Rows that fail are reported with their error text and
  * the run goes on. Every process started here is killed on exit, Ctrl-C included.
  * With `--json FILE` the chart goes to FILE with `.svg` (or `--svg FILE`).
- * `--suite cluster` compares replicated 3-broker clusters instead (compare/cluster.ts).
+ * `--suite cluster` compares replicated 3-broker clusters instead (compare/cluster.ts); `--suite
+ * soak` runs each broker for `--minutes` under steady mixed load and compares its last window with
+ * its first (compare/soak.ts).
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median } from './lib/report.ts';
+import { machine, median } from './lib/report.ts';
 import type { KafkaClient } from '@runnel/client';
 import { coldStart, connectWhenReady, createTopic, deleteTopic, spawnBroker, type BrokerSettings, type RunningBroker, type SystemName } from './compare/brokers.ts';
 import { javaDriver, nodeDriver, runnelPerfAvailable, runnelPerfDriver, type Driver, type ProduceResult } from './compare/drivers.ts';
 import { clusterSuite } from './compare/cluster.ts';
+import { soakMarkdown, soakSuite } from './compare/soak.ts';
 import { kafkaArtifacts, type KafkaArtifacts } from './compare/kafka.ts';
 import { cpuFieldsOf, cpuOf, jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunCpu, type RunInfo } from './compare/output.ts';
 import { physicalLimits } from './compare/physical.ts';
@@ -32,7 +36,7 @@ import { BASE, caseName, suite as suiteOf, type Suite, type SuiteName } from './
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Args {
-  suite: SuiteName | 'cluster';
+  suite: SuiteName | 'cluster' | 'soak';
   json: string | null;
   svg: string | null;
   md: string | null;
@@ -41,14 +45,18 @@ interface Args {
   kafka: boolean;
   /** Only the produce rows whose name matches (the base row always runs: consume, memory and latency build on it). */
   rows: RegExp | null;
+  /** Soak suite: minutes per broker, producer MB/s, profiles of the Runnel broker. */
+  minutes: number;
+  rateMBps: number;
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { suite: 'quick', json: null, svg: null, md: null, driver: 'auto', kafkaVersion: null, kafka: true, rows: null };
+  const a: Args = { suite: 'quick', json: null, svg: null, md: null, driver: 'auto', kafkaVersion: null, kafka: true, rows: null, minutes: 30, rateMBps: 5, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = () => { const x = argv[++i]; if (x === undefined) throw new Error(`${k} needs a value`); return x; };
-    if (k === '--suite') { const s = v(); if (s !== 'smoke' && s !== 'quick' && s !== 'full' && s !== 'cluster') throw new Error(`--suite smoke|quick|full|cluster, not ${s}`); a.suite = s; }
+    if (k === '--suite') { const s = v(); if (s !== 'smoke' && s !== 'quick' && s !== 'full' && s !== 'cluster' && s !== 'soak') throw new Error(`--suite smoke|quick|full|cluster|soak, not ${s}`); a.suite = s; }
     else if (k === '--json') a.json = v();
     else if (k === '--svg') a.svg = v();
     else if (k === '--md') a.md = v();
@@ -56,6 +64,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--kafka-version') a.kafkaVersion = v();
     else if (k === '--no-kafka') a.kafka = false;
     else if (k === '--rows') a.rows = new RegExp(v(), 'i');
+    else if (k === '--minutes') { const m = Number(v()); if (!(m > 0)) throw new Error('--minutes must be a positive number'); a.minutes = m; }
+    else if (k === '--rate') { const r = Number(v()); if (!(r > 0)) throw new Error('--rate must be a positive number of MB/s'); a.rateMBps = r; }
+    else if (k === '--profile') a.profile = true;
     else throw new Error(`unknown option ${k}`);
   }
   // The smoke suite is Runnel only: it runs inside `npm test`, which must not need Java.
@@ -404,7 +415,7 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const args = parseArgs(process.argv.slice(2));
   // The cluster suite takes the quick suite's run sizes (compare/cluster.ts has its own rows).
-  const all = suiteOf(args.suite === 'cluster' ? 'quick' : args.suite);
+  const all = suiteOf(args.suite === 'cluster' || args.suite === 'soak' ? 'quick' : args.suite);
   const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))) } : all;
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
@@ -442,6 +453,30 @@ async function main(): Promise<void> {
     drivers = [nodeDriver()];
   } else {
     drivers = art ? [javaDriver(art.classpath, 180_000), perf()] : [perf()];
+  }
+  if (args.suite === 'soak') {
+    let out: Awaited<ReturnType<typeof soakSuite>>;
+    try {
+      out = await soakSuite({ root: ROOT, workDir, art, minutes: args.minutes, rateMBps: args.rateMBps, profile: args.profile, log });
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+    const table = soakMarkdown({ ...out, notes: [...notes, ...out.notes] });
+    process.stdout.write(`\n# Soak: last window vs first (${args.minutes} min per broker)\n\n${table}`);
+    if (args.json) {
+      // The other suites' shape (compare/output.ts jsonDoc); rows compare a broker with itself: value = last window, baseline = first.
+      const doc = {
+        benchmark: 'compare',
+        machine: { ...machine(), java, kafka: art?.version ?? null, runnel: runnelVersion(), driver: '@runnel/client producer, kafkajs group', suite: 'soak' },
+        durationSeconds: Math.round((performance.now() - began) / 1000), loadAverage: { start: loadStart, end: os.loadavg() },
+        minutes: args.minutes, rateMBps: args.rateMBps, notes: [...notes, ...out.notes], rows: out.rows,
+        series: Object.fromEntries(out.results.map((r) => [r.system, r.series])),
+      };
+      writeFileSync(args.json, `${JSON.stringify(doc, null, 2)}\n`);
+    }
+    if (args.md) writeFileSync(args.md, table);
+    log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
+    return;
   }
   const suiteName = args.suite === 'cluster' ? 'cluster' : s.name;
   log(`suite ${suiteName}, load tools: ${drivers.map((d) => d.name).join(', ')}${art ? `, Apache Kafka ${art.version}` : ', Runnel only'}`);

@@ -25,6 +25,8 @@ export interface BrokerSettings {
   dataDir: string;
   segmentBytes: number;
   kafkaHeap: string;
+  /** Extra environment for the Runnel broker (the soak's `--profile` sets NODE_OPTIONS=--inspect). */
+  env?: Record<string, string | undefined>;
 }
 
 export function freePort(): Promise<number> {
@@ -59,7 +61,7 @@ export async function spawnBroker(system: SystemName, s: BrokerSettings, art: Ka
     '--set', 'num.partitions=1',
     '--set', `log.segment.bytes=${s.segmentBytes}`,
     '--set', 'group.initial.rebalance.delay.ms=0',
-  ], { cwd: root, env: { RUNNEL_LOG_LEVEL: 'info' } });
+  ], { cwd: root, env: { RUNNEL_LOG_LEVEL: 'info', ...s.env } });
   return { system, bootstrap: `127.0.0.1:${port}`, pid: proc.pid, proc, stop: async () => { await proc.stop(15_000); } };
 }
 
