@@ -164,15 +164,21 @@ describe('idempotent producers', () => {
   }
 });
 
+/** A started manager on a fresh dir whose big record checks and inflations run in a one-thread offload pool. */
+async function pooled() {
+  const d = tempDir();
+  cleanups.push(d.cleanup);
+  const pool = OffloadPool.create({ threads: 1 });
+  cleanups.push(() => pool.stop());
+  const mgr = LogManager.create({ logDirs: [d.path], defaults: testConfig(), pool });
+  await mgr.start();
+  cleanups.push(() => mgr.stop());
+  return { pool, mgr };
+}
+
 describe('appends with record checks in the offload pool', () => {
   it('keeps call order across a slow off-thread check and never detaches the payload', async () => {
-    const d = tempDir();
-    cleanups.push(d.cleanup);
-    const pool = OffloadPool.create({ threads: 1 });
-    cleanups.push(() => pool.stop());
-    const mgr = LogManager.create({ logDirs: [d.path], defaults: testConfig(), pool });
-    await mgr.start();
-    cleanups.push(() => mgr.stop());
+    const { mgr } = await pooled();
     const log = await mgr.createLog('p', 0);
     // > 64 KiB compressed: checked in the pool. The buffer owns its ArrayBuffer (transferable).
     const enc = encodeRecordBatch({ records: Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: randomBytes(1000) })), codec: Codec.Lz4, producerId: 5n, producerEpoch: 0, baseSequence: 0 });
@@ -189,13 +195,7 @@ describe('appends with record checks in the offload pool', () => {
 
 describe('seek by time in a compressed batch inflated in the offload pool', () => {
   it('is record-exact, and a stopped pool is a retriable error, never the batch-level guess', async () => {
-    const d = tempDir();
-    cleanups.push(d.cleanup);
-    const pool = OffloadPool.create({ threads: 1 });
-    cleanups.push(() => pool.stop());
-    const mgr = LogManager.create({ logDirs: [d.path], defaults: testConfig(), pool });
-    await mgr.start();
-    cleanups.push(() => mgr.stop());
+    const { pool, mgr } = await pooled();
     const log = await mgr.createLog('p', 0);
     // > 64 KiB compressed (random values): inflated in the pool. Records at 50_000 + i.
     await log.append(encodeRecordBatch({ records: Array.from({ length: 100 }, (_, i) => ({ key: null, value: randomBytes(1000), timestamp: 50_000 + i })), codec: Codec.Lz4, timestamp: 50_000 }));
