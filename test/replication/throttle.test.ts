@@ -211,4 +211,36 @@ describe('runnel start (LocalStore)', () => {
       await broker.cleanup();
     }
   }, 60_000);
+
+  it('a broker resource named "01" is node 1: a DELETE through it removes what "1" set; a non-numeric name is INVALID_REQUEST', async () => {
+    const broker = await startBroker();
+    try {
+      const alter = async (resourceName: string, configOperation: number, value: string | null) => {
+        const res = await kafkaRequest(broker.port, ApiKey.IncrementalAlterConfigs, 1, {
+          validateOnly: false,
+          resources: [{ resourceType: BROKER, resourceName, configs: [{ name: 'leader.replication.throttled.rate', configOperation, value }] }],
+        });
+        return res.responses.map((r) => [r.resourceName, r.errorCode]);
+      };
+      const single = new Kafka({ clientId: 'throttle-single-01', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin();
+      await single.connect();
+      const rate = async () => (await single.describeConfigs({ includeSynonyms: false, resources: [
+        { type: BROKER, name: '1', configNames: ['leader.replication.throttled.rate'] },
+      ] })).resources[0]!.configEntries.map((e) => [e.configValue, e.configSource]);
+      try {
+        expect(await alter('1', SET, '777')).toEqual([['1', ErrorCode.NONE]]);
+        expect(await rate()).toEqual([['777', 2]]);
+        expect(await alter('01', DELETE, null)).toEqual([['01', ErrorCode.NONE]]);
+        expect(await rate()).not.toEqual([['777', 2]]);
+        expect(await alter('01', SET, '888')).toEqual([['01', ErrorCode.NONE]]);
+        expect(await rate()).toEqual([['888', 2]]);
+        expect(await alter('one', SET, '1')).toEqual([['one', ErrorCode.INVALID_REQUEST]]);
+        expect(await rate()).toEqual([['888', 2]]);
+      } finally {
+        await single.disconnect();
+      }
+    } finally {
+      await broker.cleanup();
+    }
+  }, 60_000);
 });

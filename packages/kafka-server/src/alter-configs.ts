@@ -168,11 +168,14 @@ async function alterTopic(o: AlterConfigsOptions, name: string, ops: Op[], repla
 }
 
 async function alterBroker(o: AlterConfigsOptions, name: string, ops: Op[], replace: boolean, validateOnly: boolean): Promise<void> {
+  // Kafka parses the name as an int, so "01" is node 1: the stored key is the normalised id, read
+  // and written alike ('' = the cluster default).
   let nodeId: number | null = null;
   if (name !== '') {
     if (!/^\d+$/.test(name) || !Number.isSafeInteger(Number(name))) throw new Refusal(ErrorCode.INVALID_REQUEST, `broker resource name must be a node id or empty (the cluster default), got "${name}"`);
     nodeId = Number(name);
   }
+  const key = nodeId === null ? '' : String(nodeId);
   const isKnown = (n: string): n is BrokerConfigName => Object.hasOwn(BROKER_CONFIGS, n);
   const unknown = ops.find((c) => !isKnown(c.name));
   if (unknown) throw new Refusal(ErrorCode.INVALID_CONFIG, `Unknown broker config name: ${unknown.name}`);
@@ -180,7 +183,7 @@ async function alterBroker(o: AlterConfigsOptions, name: string, ops: Op[], repl
   if (fixed.length > 0) {
     throw new Refusal(ErrorCode.INVALID_REQUEST, `Cannot update these configs dynamically: Set(${fixed.join(', ')}) (Runnel changes only ${[...DYNAMIC_BROKER_CONFIGS].join(', ')} at runtime)`);
   }
-  const current = { ...o.metadata.snapshot().brokerConfigs?.get(name) };
+  const current = { ...o.metadata.snapshot().brokerConfigs?.get(key) };
   const defOf = (n: string) => BROKER_CONFIGS[n as BrokerConfigName] as ConfigDef;
   const next = applyOps(current, ops, replace, defOf, (n) => o.config.raw(n as BrokerConfigName));
   for (const [k, v] of Object.entries(next)) parseValue(k, defOf(k), v);
