@@ -1,5 +1,6 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { fsyncDirectory } from '@runnel/common';
 import { briefFiles } from './file-cache.ts';
 
 /**
@@ -73,15 +74,9 @@ export async function writeOffsetCheckpoint(path: string, entries: { topic: stri
   await writeCheckpoint(path, entries.map((e) => `${e.topic} ${e.partition} ${e.offset}`));
 }
 
+/** @runnel/common's directory fsync, within the process's bound on briefly open files. */
 export function fsyncDir(path: string): Promise<void> {
-  return briefFiles.run(async () => {
-    const fh = await open(path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  });
+  return briefFiles.run(() => fsyncDirectory(path));
 }
 
 export async function unlinkIfExists(path: string): Promise<void> {
