@@ -1,6 +1,6 @@
 // The controller channel (a node's MetadataWriter over RPC) against a real RpcServer: the
 // controller's refusals come back as the MetadataErrors they were, calls retry while there is no
-// controller, a create that may have landed is not repeated, and a closed channel stops at once.
+// controller, a create or a reassignment cancel that may have landed is not repeated, and a closed channel stops at once.
 import { afterEach, expect, it } from 'vitest';
 import { MetadataError } from '@runnel/metadata';
 import { RpcServer, type RpcHandlers } from '@runnel/rpc';
@@ -195,4 +195,31 @@ it('a topic create in flight when the controller moves is abandoned, not re-sent
   expect(nextCreates).toBe(0);
   // A call made after the move goes to the new controller.
   expect((await channel.createTopic(spec)).version).toBe(5);
+}, 5_000);
+
+it('a reassignment cancel in flight when the controller moves is not re-sent (it may have landed); a move to a target is', async () => {
+  const seen: { at: string; cancel: boolean }[] = [];
+  const frozen = await controller({
+    'controller.alterReassignments': (req) => { seen.push(...req.reassignments.map((r) => ({ at: 'frozen', cancel: r.cancel }))); return new Promise(() => {}); },
+  });
+  // The new controller has nothing in progress: the first cancel landed before the old one froze.
+  const next = await controller({
+    'controller.alterReassignments': (req) => {
+      seen.push(...req.reassignments.map((r) => ({ at: 'next', cancel: r.cancel })));
+      return { results: req.reassignments.map((r) => ({ topic: r.topic, partition: r.partition, error: r.cancel ? 'NO_REASSIGNMENT_IN_PROGRESS' : '', message: '' })), version: 6 };
+    },
+  });
+  let target = frozen.address();
+  const channel = controllerChannel({ locate: () => target, retryMs: 30_000 });
+  cleanups.push(() => channel.close());
+  const cancelled = failure(channel.alterReassignments!([{ topic: 't', partition: 0, replicas: null }]));
+  const moved = channel.alterReassignments!([{ topic: 't', partition: 1, replicas: [2] }]);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(seen).toHaveLength(2);
+  expect(seen).toEqual(expect.arrayContaining([{ at: 'frozen', cancel: true }, { at: 'frozen', cancel: false }]));
+  target = next.address();
+  // Retriable to the client, never a NO_REASSIGNMENT_IN_PROGRESS for a cancel that may have succeeded.
+  expect(await cancelled).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+  expect(await moved).toEqual({ results: [{ topic: 't', partition: 1, error: null, message: '' }], version: 6 });
+  expect(seen.filter((s) => s.at === 'next')).toEqual([{ at: 'next', cancel: false }]);
 }, 5_000);

@@ -25,9 +25,10 @@ const FOLLOW_MS = 50;
  * Retries, with backoff for `retryMs`: while there is no controller, a standby answers
  * NOT_CONTROLLER, or the connection fails before the call was sent. A call that timed out or lost
  * its connection mid-flight may have been applied, so only idempotent ones (registration,
- * heartbeats, config changes, producer ids, ISR proposals, elections) are retried then; a topic
- * create or delete fails with a retriable error and the client retries it (seeing
- * TOPIC_ALREADY_EXISTS if the first one landed, as a Kafka client can). A refusal from the
+ * heartbeats, config changes, producer ids, ISR proposals, elections, reassignments that set a
+ * target) are retried then; a topic create or delete, a partition increase and a reassignment
+ * cancel fail with a retriable error and the client retries them (seeing TOPIC_ALREADY_EXISTS or
+ * NO_REASSIGNMENT_IN_PROGRESS if the first one landed, as a Kafka client can). A refusal from the
  * controller comes back as the MetadataError it was, so handlers map it to the same Kafka error as
  * under `runnel start`; any other failure is a retriable STORE_UNAVAILABLE (REQUEST_TIMED_OUT to
  * clients), never an unknown server error.
@@ -162,12 +163,15 @@ export function controllerChannel(options: {
       const res = await rpc.call('controller.alterPartition', request);
       return { result: { error: (res.error || null) as AlterPartitionResult['error'], partition: res.partition }, version: res.version };
     }),
+    // Setting a target again is a no-op, but a cancel repeated after it landed would answer
+    // NO_REASSIGNMENT_IN_PROGRESS for a cancel that succeeded: a batch with a cancel is not re-sent
+    // once it may have landed (retriable to the client, like a topic create).
     alterReassignments: (items) => call('alterReassignments', async (rpc) => {
       const res = await rpc.call('controller.alterReassignments', {
         reassignments: items.map((r) => ({ topic: r.topic, partition: r.partition, replicas: r.replicas ?? [], cancel: r.replicas === null })),
       });
       return { results: res.results.map((r) => ({ ...r, error: (r.error || null) as ReassignmentResult['error'] })), version: res.version };
-    }),
+    }, !items.some((r) => r.replicas === null)),
     shutdownNode: (nodeId, brokerEpoch) => call('shutdownNode', (rpc) => rpc.call('controller.shutdownNode', { nodeId, brokerEpoch })),
     electLeaders: (partitions, unclean) => call('electLeaders', async (rpc) => {
       const res = await rpc.call('controller.electLeaders', { partitions: partitions ?? [], unclean });
