@@ -439,11 +439,25 @@ export class LogManager {
    * Create (or return the existing) log. A new partition goes to the online dir with the most
    * free space after the bytes already promised there: statfs free bytes minus, for every
    * partition in the dir, what its active segment may still grow to (segment.bytes − its size).
+   * Calls for a partition already being created share that creation (the first one's config):
+   * two creations of one dir would overwrite each other's files.
    */
-  async createLog(topic: string, partition: number, config?: Partial<LogConfig>): Promise<PartitionLog> {
+  createLog(topic: string, partition: number, config?: Partial<LogConfig>): Promise<PartitionLog> {
     const key = `${topic}-${partition}`;
     const existing = this.byKey.get(key);
-    if (existing) return existing;
+    if (existing) return Promise.resolve(existing);
+    let pending = this.pendingCreates.get(key);
+    if (!pending) {
+      pending = this.createLogOnce(key, topic, partition, config).finally(() => this.pendingCreates.delete(key));
+      this.pendingCreates.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Creations in flight, by partition (see createLog). */
+  private readonly pendingCreates = new Map<string, Promise<PartitionLog>>();
+
+  private async createLogOnce(key: string, topic: string, partition: number, config: Partial<LogConfig> | undefined): Promise<PartitionLog> {
     if (!/^[a-zA-Z0-9._-]+$/.test(topic) || !Number.isInteger(partition) || partition < 0) {
       throw new StorageError('INVALID_CONFIG', `invalid topic-partition ${key}`);
     }
@@ -483,12 +497,6 @@ export class LogManager {
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new StorageError('NO_SPACE', `no space to create ${key} in ${entry.path}`, { cause: err });
       entry.markOffline(err);
       throw new StorageError('LOG_DIR_OFFLINE', `creating ${key} failed, log dir ${entry.path} is now offline: ${(err as Error).message}`, { cause: err });
-    }
-    // A concurrent createLog of the same partition may have won.
-    const raced = this.byKey.get(key);
-    if (raced) {
-      await log.closeQuietly();
-      return raced;
     }
     entry.logs.set(key, log);
     this.byKey.set(key, log);

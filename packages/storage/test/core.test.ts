@@ -176,6 +176,26 @@ async function pooled() {
   return { pool, mgr };
 }
 
+describe('createLog', () => {
+  it('calls for one partition share its creation: the dir stays online and nothing appended meanwhile is overwritten', async () => {
+    const { mgr, restart } = await setup();
+    // At once: two creations of one dir would race on its files.
+    const [a, b] = await Promise.all([mgr().createLog('twice', 0), mgr().createLog('twice', 0)]);
+    expect(a).toBe(b);
+    // Queued behind many other creations (8 run at a time) while the first call's log already took writes.
+    const first = mgr().createLog('dup', 0);
+    const others = Array.from({ length: 200 }, (_, p) => mgr().createLog('other', p));
+    const second = mgr().createLog('dup', 0);
+    const log = await first;
+    await log.append(batch(3));
+    expect(await second).toBe(log);
+    await Promise.all(others);
+    expect(mgr().dirs()[0]!.online).toBe(true);
+    expect(batchesIn((await log.read(0n, 1 << 20)).records).map((x) => x.lastOffset)).toEqual([2n]);
+    expect((await restart()).getLog('dup', 0)!.logEndOffset).toBe(3n);
+  }, 60_000);
+});
+
 describe('appends with record checks in the offload pool', () => {
   it('keeps call order across a slow off-thread check and never detaches the payload', async () => {
     const { mgr } = await pooled();
