@@ -3,5 +3,6 @@ export { createLogger, silentLogger, prettyLogLine, isLogLevel, LOG_LEVELS, type
 export * from './ids.ts';
 export * from './config.ts';
 export { seededRandom } from './random.ts';
+export { onceEvery, type OnceEvery } from './rate-limit.ts';
 export { replaceFileDurably, fsyncDirectory } from './durable-file.ts';
 export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './metrics.ts';

@@ -1,3 +1,4 @@
+import { onceEvery, type OnceEvery } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import { defineHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
@@ -58,16 +59,13 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
   }
 }
 
-/** Per broker and partition: when a full log dir was last logged (producers retry it many times a second). */
-const noSpaceLogged = new WeakMap<BrokerContext, Map<string, number>>();
+/** Per broker: the full-disk warnings' limiter (producers retry them many times a second). */
+const noSpaceWarnings = new WeakMap<BrokerContext, OnceEvery>();
 
 /** A full disk is retriable (KAFKA_STORAGE_ERROR): one warning per partition per minute. */
 function logNoSpace(b: BrokerContext, topic: string, partition: number, message: string): void {
-  let seen = noSpaceLogged.get(b);
-  if (!seen) noSpaceLogged.set(b, (seen = new Map()));
-  const key = `${topic}-${partition}`;
-  const now = Date.now();
-  if (now - (seen.get(key) ?? -Infinity) < 60_000) return;
-  seen.set(key, now);
+  let limit = noSpaceWarnings.get(b);
+  if (!limit) noSpaceWarnings.set(b, (limit = onceEvery(60_000)));
+  if (!limit.allow(`${topic}-${partition}`)) return;
   b.logger.warn({ topic, partition, err: message }, 'produce refused: log dir is full (retriable)');
 }

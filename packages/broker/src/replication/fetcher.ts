@@ -1,4 +1,4 @@
-import { tpKey, type Logger } from '@runnel/common';
+import { onceEvery, tpKey, type Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
 import { RpcClient, type ReplicaFetchPartitionResult, type ReplicaFetchRequest } from '@runnel/rpc';
 import type { PartitionLog } from '@runnel/storage';
@@ -16,8 +16,6 @@ interface Entry extends Followed {
   key: string;
   /** Not fetched before this time (after an error; cleared when metadata moves the partition). */
   retryAtMs: number;
-  /** When a full log dir (NO_SPACE) was last logged for it: once a minute, not at every retry. */
-  noSpaceLoggedMs?: number;
 }
 
 export interface FetcherSettings {
@@ -116,6 +114,8 @@ class LeaderFetcher {
   readonly #leader: number;
   readonly #s: FetcherSettings;
   readonly #parts = new Map<string, Entry>();
+  /** A full log dir (NO_SPACE) is logged once a minute per partition, not at every retry. */
+  readonly #noSpaceWarnings = onceEvery(60_000);
   #client: RpcClient | null = null;
   #clientAt = '';
   #stopped = false;
@@ -245,8 +245,7 @@ class LeaderFetcher {
           const code = (err as { code?: string }).code;
           // A full disk is retried until space returns (this replica leaves the ISR by lag meanwhile).
           if (code === 'NO_SPACE') {
-            if (now - (was.entry.noSpaceLoggedMs ?? -Infinity) >= 60_000) {
-              was.entry.noSpaceLoggedMs = now;
+            if (this.#noSpaceWarnings.allow(key)) {
               log.warn({ topic: r.topic, partition: r.partition, leader: this.#leader, err: (err as Error).message }, 'log dir is full: replica fetch not applied, retrying until space returns');
             }
             continue;

@@ -1,4 +1,4 @@
-import { RunnelError, tpKey, type BrokerConfig, type Logger } from '@runnel/common';
+import { RunnelError, onceEvery, tpKey, type BrokerConfig, type Logger } from '@runnel/common';
 import type { MetadataEvent, MetadataStore, PartitionState, TopicMetadata } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
 import type { ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest, ReplicaFetchResponse } from '@runnel/rpc';
@@ -102,9 +102,9 @@ export class ReplicaManager {
   #steppingDown = false;
   /** When the last step-down after a full log dir began. */
   #diskFullStepDownMs = -Infinity;
-  /** Replica logs whose creation found the disk full: the pending retry, and when it was last logged. */
+  /** Replica logs whose creation found the disk full: the pending retry; their warning once a minute each. */
   readonly #noSpaceRetries = new Map<string, NodeJS.Timeout>();
-  readonly #noSpaceLoggedMs = new Map<string, number>();
+  readonly #noSpaceWarnings = onceEvery(60_000);
   readonly #fetchers: FollowerFetchers;
   /** Reassignment throttling, both sides (throttle.ts). */
   readonly #throttle: ReplicationThrottle;
@@ -227,9 +227,7 @@ export class ReplicaManager {
   /** Creating a replica's log found the disk full: reconcile again every replica.fetch.backoff.ms (one timer per partition), warn once a minute. */
   #retryWhenSpace(key: string, topicName: string, partition: number, err: unknown): void {
     if (this.#stopped || this.#noSpaceRetries.has(key)) return;
-    const now = Date.now();
-    if (now - (this.#noSpaceLoggedMs.get(key) ?? -Infinity) >= 60_000) {
-      this.#noSpaceLoggedMs.set(key, now);
+    if (this.#noSpaceWarnings.allow(key)) {
       this.#o.logger.warn({ topic: topicName, partition, err: (err as Error).message }, 'log dir is full: replica log not created, retrying until space returns');
     }
     const timer = setTimeout(() => {
