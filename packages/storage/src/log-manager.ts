@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { statfsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { silentLogger, type Logger } from '@runnel/common';
+import { onceEvery, silentLogger, type Logger } from '@runnel/common';
 import type { OffloadPool } from '@runnel/offload';
 import { fsyncDir, readOffsetCheckpoint, unlinkIfExists, writeOffsetCheckpoint } from './checkpoint.ts';
 import { compactLog } from './compaction.ts';
@@ -212,9 +212,7 @@ export class LogManager {
       entry.markOffline(err);
       return;
     }
-    const now = Date.now();
-    if (now - (this.noSpaceWarnedMs.get(entry.path) ?? -Infinity) < NO_SPACE_WARN_INTERVAL_MS) return;
-    this.noSpaceWarnedMs.set(entry.path, now);
+    if (!this.noSpaceWarnings.allow(entry.path)) return;
     this.options.logger.warn({ dir: entry.path, err: String(err) }, 'log dir is full: checkpoint not written, retrying on the next tick');
   }
 
@@ -224,8 +222,8 @@ export class LogManager {
     else entry.markOffline(err);
   }
 
-  /** Per dir: when the last "log dir is full" warning was logged. */
-  private readonly noSpaceWarnedMs = new Map<string, number>();
+  /** At most one "log dir is full" warning per dir per NO_SPACE_WARN_INTERVAL_MS. */
+  private readonly noSpaceWarnings = onceEvery(NO_SPACE_WARN_INTERVAL_MS);
 
   /** One retention pass over every log (also run by the housekeeping timer). */
   async runRetention(now = Date.now()): Promise<void> {
