@@ -83,6 +83,12 @@ export class LeaderEpochCache {
   async flush(force = false): Promise<void> {
     if (!this.dirty && !force) return;
     this.dirty = false;
-    await writeCheckpoint(this.path, this.entries.map((e) => `${e.epoch} ${e.startOffset}`));
+    try {
+      await writeCheckpoint(this.path, this.entries.map((e) => `${e.epoch} ${e.startOffset}`));
+    } catch (err) {
+      // Not written (a full disk): still to be written, by the next flush.
+      this.dirty = true;
+      throw err;
+    }
   }
 }

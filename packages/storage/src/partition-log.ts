@@ -451,7 +451,6 @@ export class PartitionLog {
       }
       this.producerState.commit(groupPending);
       groupPending.clear();
-      const epochBefore = this.leaderEpochs.latestEpoch();
       for (const x of writes) {
         for (const b of x.batches) {
           this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
@@ -459,14 +458,13 @@ export class PartitionLog {
         }
       }
       this.stats.appends += writes.length;
-      if (this.leaderEpochs.latestEpoch() !== epochBefore) {
-        try {
-          await this.leaderEpochs.flush();
-        } catch (err) {
-          const e = this.ioError(err, 'leader epoch checkpoint');
-          for (const x of g) x.item.reject(e);
-          return false;
-        }
+      // A new epoch, or one an earlier append could not write (disk full); otherwise a no-op.
+      try {
+        await this.leaderEpochs.flush();
+      } catch (err) {
+        const e = this.ioError(err, 'leader epoch checkpoint');
+        for (const x of g) x.item.reject(e);
+        return false;
       }
       // flush.messages: the fsync happens before the acknowledgement, as in Kafka's append.
       if (this.unflushedMessages >= this.config.flushMessages) {

@@ -129,6 +129,24 @@ describe('a full disk', () => {
     await l2.flush();
   });
 
+  it('a leader epoch checkpoint that could not be written is written by the next append once space returns', async () => {
+    const mnt = smallDisk();
+    const mgr = LogManager.create({ logDirs: [mnt], defaults: testConfig() });
+    await mgr.start();
+    cleanups.push(() => mgr.stop());
+    const log = await mgr.createLog('e', 0);
+    await log.append(batch(1), { leaderEpoch: 0 });
+    const checkpoint = join(log.dir, 'leader-epoch-checkpoint');
+    expect(readFileSync(checkpoint, 'utf8')).toBe('0\n1\n0 0\n');
+    const filler = fill(mnt);
+    // A few bytes still fit the segment's last page; the checkpoint's new file does not.
+    await expect(log.append(batch(1), { leaderEpoch: 1 })).rejects.toMatchObject({ code: 'NO_SPACE' });
+    expect(log.logEndOffset).toBe(2n);
+    rmSync(filler);
+    await log.append(batch(1), { leaderEpoch: 1 });
+    expect(readFileSync(checkpoint, 'utf8')).toBe('0\n2\n0 0\n1 1\n');
+  });
+
   it('compaction on a full disk leaves no .cleaned file behind and cleans once space returns', async () => {
     const mnt = smallDisk();
     const mgr = LogManager.create({ logDirs: [mnt], defaults: testConfig({ segmentBytes: 8 * 1024, cleanupPolicy: ['compact'] }) });
