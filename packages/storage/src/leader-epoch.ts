@@ -80,6 +80,11 @@ export class LeaderEpochCache {
     this.dirty = true;
   }
 
+  /** Changed since the last successful write of the file (a write failed on a full disk, or nothing tried yet). */
+  get unwritten(): boolean {
+    return this.dirty;
+  }
+
   async flush(force = false): Promise<void> {
     if (!this.dirty && !force) return;
     this.dirty = false;

@@ -1,7 +1,7 @@
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BatchError, crc32c, scanLog, validateAndAssign, type BatchInfo } from '@runnel/native';
-import type { Logger } from '@runnel/common';
+import { onceEvery, type Logger } from '@runnel/common';
 import type { OffloadPool } from '@runnel/offload';
 import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP, fileName } from './batch.ts';
 import { fsyncDir, readCheckpoint, unlinkIfExists, writeCheckpoint } from './checkpoint.ts';
@@ -58,6 +58,8 @@ const EMPTY = Buffer.alloc(0);
 /** Upper bounds of one coalesced write. */
 const MAX_GROUP_APPENDS = 512;
 const MAX_GROUP_BYTES = 16 * 1024 * 1024;
+/** One 'leader epoch checkpoint not written' warning a minute per log dir (a full disk fails every append's write). */
+const epochCheckpointWarnings = onceEvery(60_000);
 
 interface QueuedAppend {
   /** Set when the record checks (and any recompression) are done. */
@@ -459,11 +461,10 @@ export class PartitionLog {
       }
       this.stats.appends += writes.length;
       // A new epoch, or one an earlier append could not write (disk full); otherwise a no-op.
-      try {
-        await this.leaderEpochs.flush();
-      } catch (err) {
-        const e = this.ioError(err, 'leader epoch checkpoint');
-        for (const x of g) x.item.reject(e);
+      // The batches are in the log: the append has succeeded whatever happens to the checkpoint.
+      const epochError = await this.writeLeaderEpochs();
+      if (epochError) {
+        for (const x of g) x.item.reject(epochError);
         return false;
       }
       // flush.messages: the fsync happens before the acknowledgement, as in Kafka's append.
@@ -628,14 +629,35 @@ export class PartitionLog {
         this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
         this.unflushedMessages += b.recordCount;
       }
-      await this.leaderEpochs.flush().catch((err) => {
-        throw this.ioError(err, 'leader epoch checkpoint');
-      });
+      const epochError = await this.writeLeaderEpochs();
+      if (epochError) throw epochError;
       this.stats.appends++;
       return { firstOffset: batches[0].baseOffset, lastOffset };
     });
     if (this.ctx.durable) await this.waitDurable();
     return result;
+  }
+
+  /**
+   * After an append (or at a flush): write the leader-epoch checkpoint if it changed. The batches
+   * are already in the log, so the append has succeeded: a write that fails and leaves the dir online (full disk,
+   * out of descriptors) leaves the cache dirty, to be written by the next append, flush or close,
+   * with one warning a minute per dir. Until it is written the recovery point does not pass the
+   * cache's epochs (flushLocked), so a crash meanwhile rebuilds them from the batches. Returns the
+   * error only when the failure took the dir offline.
+   */
+  private async writeLeaderEpochs(): Promise<StorageError | null> {
+    try {
+      await this.leaderEpochs.flush();
+      return null;
+    } catch (err) {
+      const e = this.ioError(err, 'leader epoch checkpoint');
+      if (!this.ctx.logDir.online || this.closed) return e;
+      if (epochCheckpointWarnings.allow(this.ctx.logDir.path)) {
+        this.ctx.logger.warn({ topic: this.topic, partition: this.partition, err: e.message }, 'leader epoch checkpoint not written (retried on the next append or flush); the append succeeded');
+      }
+      return null;
+    }
   }
 
   /** Start a new active segment at `baseOffset`; the old one is flushed in the background (Kafka flushes on roll). */
@@ -658,7 +680,7 @@ export class PartitionLog {
         if (old.deleted) return;
         await old.flush(true);
         this.dirtySegments.delete(old);
-        if (baseOffset > this.recoveryPoint) this.recoveryPoint = baseOffset;
+        if (baseOffset > this.recoveryPoint && !this.leaderEpochs.unwritten) this.recoveryPoint = baseOffset;
       })
       .catch((err) => {
         if (!this.closed && !old.deleted) this.ioError(err, 'flush on roll');
@@ -724,7 +746,14 @@ export class PartitionLog {
     this.dirtySegments.clear();
     this.unflushedMessages = 0;
     this.lastFlushMs = Date.now();
-    if (leo > this.recoveryPoint) this.recoveryPoint = leo;
+    // Recovery rebuilds epochs only from the batches after the recovery point: it may pass them only
+    // once they are in the checkpoint (as Kafka flushes the epoch cache before moving it). A write
+    // that fails on a full disk leaves the recovery point where it is, to be moved by a later flush.
+    if (this.leaderEpochs.unwritten) {
+      const e = await this.writeLeaderEpochs();
+      if (e) throw e;
+    }
+    if (leo > this.recoveryPoint && !this.leaderEpochs.unwritten) this.recoveryPoint = leo;
   }
 
   /** flush.ms: called by the manager's housekeeping tick. */

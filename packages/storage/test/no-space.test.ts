@@ -129,9 +129,11 @@ describe('a full disk', () => {
     await l2.flush();
   });
 
-  it('a leader epoch checkpoint that could not be written is written by the next append once space returns', async () => {
+  it('an append whose leader epoch checkpoint cannot be written (disk full) succeeds; the checkpoint is written once space returns', async () => {
     const mnt = smallDisk();
-    const mgr = LogManager.create({ logDirs: [mnt], defaults: testConfig() });
+    const warnings: string[] = [];
+    const logger = { warn: (_o: unknown, msg: string) => warnings.push(msg), error() {}, info() {}, debug() {}, trace() {}, child: () => logger };
+    const mgr = LogManager.create({ logDirs: [mnt], defaults: testConfig(), logger: logger as unknown as Logger });
     await mgr.start();
     cleanups.push(() => mgr.stop());
     const log = await mgr.createLog('e', 0);
@@ -139,12 +141,22 @@ describe('a full disk', () => {
     const checkpoint = join(log.dir, 'leader-epoch-checkpoint');
     expect(readFileSync(checkpoint, 'utf8')).toBe('0\n1\n0 0\n');
     const filler = fill(mnt);
-    // A few bytes still fit the segment's last page; the checkpoint's new file does not.
-    await expect(log.append(batch(1), { leaderEpoch: 1 })).rejects.toMatchObject({ code: 'NO_SPACE' });
-    expect(log.logEndOffset).toBe(2n);
+    // A few bytes still fit the segment's last page; the checkpoint's new file does not. The batch
+    // is in the log, so the append succeeds (a retry would duplicate it).
+    expect((await log.append(batch(1), { leaderEpoch: 1 })).baseOffset).toBe(1n);
+    expect((await log.append(batch(1), { leaderEpoch: 1 })).baseOffset).toBe(2n);
+    expect(log.logEndOffset).toBe(3n);
+    expect(batchesIn((await log.read(0n, 1 << 20)).records).map((b) => b.baseOffset)).toEqual([0n, 1n, 2n]);
+    expect(readFileSync(checkpoint, 'utf8')).toBe('0\n1\n0 0\n');
+    expect(warnings.filter((w) => w.startsWith('leader epoch checkpoint not written'))).toHaveLength(1);
+    // Until the checkpoint is written the recovery point stays below epoch 1 (a crash rebuilds it from the batches).
+    await log.flush();
+    expect(log.recoveryPoint).toBeLessThanOrEqual(1n);
     rmSync(filler);
     await log.append(batch(1), { leaderEpoch: 1 });
     expect(readFileSync(checkpoint, 'utf8')).toBe('0\n2\n0 0\n1 1\n');
+    await log.flush();
+    expect(log.recoveryPoint).toBe(4n);
   });
 
   it('compaction on a full disk leaves no .cleaned file behind and cleans once space returns', async () => {
