@@ -9,9 +9,11 @@ import { dirname } from 'node:path';
  * created when missing. A failed write removes the `.tmp` (it must not hold space a retry needs)
  * and rethrows; the old file is untouched.
  */
-export async function replaceFileDurably(path: string, data: string | Uint8Array): Promise<void> {
+export async function replaceFileDurably(path: string, data: string | Uint8Array, options: { createDir?: boolean } = {}): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  // createDir: false for files inside a dir another part owns (a partition dir renamed away for
+  // deletion must not come back as an empty one).
+  if (options.createDir !== false) await mkdir(dir, { recursive: true });
   const tmp = `${path}.tmp`;
   try {
     const file = await open(tmp, 'w');

@@ -1,6 +1,5 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { fsyncDirectory } from '@runnel/common';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { fsyncDirectory, replaceFileDurably } from '@runnel/common';
 import { briefFiles } from './file-cache.ts';
 
 /**
@@ -19,18 +18,15 @@ import { briefFiles } from './file-cache.ts';
  * fsync of the directory, so a crash leaves either the old or the new file, never a torn one.
  */
 export async function writeCheckpoint(path: string, lines: string[], version = 0, sync = true): Promise<void> {
+  const text = `${version}\n${lines.length}\n${lines.map((l) => `${l}\n`).join('')}`;
+  // Descriptors held only while writing, a bounded number at once across the process (file-cache.ts);
+  // replaceFileDurably opens one at a time. The partition dir is never created here (it may have
+  // been renamed away for deletion).
+  if (sync) return briefFiles.run(() => replaceFileDurably(path, text, { createDir: false }));
+  // Not durable (the producer snapshot on roll, an optimization): written and renamed, no fsync.
   const tmp = `${path}.tmp`;
   try {
-    // Descriptors held only while writing, a bounded number at once across the process (file-cache.ts).
-    await briefFiles.run(async () => {
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(`${version}\n${lines.length}\n${lines.map((l) => `${l}\n`).join('')}`);
-        if (sync) await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-    });
+    await briefFiles.run(() => writeFile(tmp, text));
     await rename(tmp, path);
   } catch (err) {
     // A failed write (typically a full disk) leaves the old file whole; drop the partial `.tmp` so
@@ -38,7 +34,6 @@ export async function writeCheckpoint(path: string, lines: string[], version = 0
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  if (sync) await fsyncDir(dirname(path));
 }
 
 /** Returns the entry lines split into fields, or null when the file does not exist. Throws on a malformed file. */
