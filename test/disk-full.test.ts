@@ -3,42 +3,21 @@
 // creation and offset commits get retriable errors, the periodic checkpoint writes fail while the
 // disk is full (the dir must stay online), and once the filler is deleted everything resumes in the
 // same process: every acknowledged record is readable, nothing from a failed request is.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiKey, encodeRecordBatch, ErrorCode } from '@runnel/protocol';
 import { startBroker, type TestBroker } from './helpers/broker.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { kafkaRequest } from './helpers/raw-kafka.ts';
+import { mountTmpfs, type Tmpfs } from './helpers/tmpfs.ts';
 
 const CHECKPOINT_MS = 200;
 const RETRYABLE = new Set<number>([ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR]);
 
+let disk: Tmpfs | undefined;
 let mnt = '';
-let mounted = false;
 let broker: TestBroker | undefined;
-const filler = () => join(mnt, 'filler');
-
-/** Append to the filler until the tmpfs has not one byte left (ENOSPC). */
-function fillToTheLastByte(): void {
-  const fd = openSync(filler(), 'a');
-  const chunk = Buffer.alloc(64 * 1024, 0x5a);
-  try {
-    for (let size = chunk.length; size >= 1; ) {
-      try {
-        writeSync(fd, chunk, 0, size);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-        size = size >> 1;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  expect(statfsSync(mnt).bavail).toBe(0);
-}
 
 async function produce(topic: string, keys: string[]): Promise<number> {
   const records = encodeRecordBatch({ records: keys.map((k) => ({ key: k, value: `${k}:`.padEnd(4000, 'v') })) });
@@ -66,9 +45,8 @@ async function fetchCommitted(group: string, topic: string): Promise<bigint> {
 
 describe('a full disk (single node)', () => {
   beforeAll(async () => {
-    mnt = mkdtempSync(join(tmpdir(), 'runnel-diskfull-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt]);
-    mounted = true;
+    disk = mountTmpfs(64, 'runnel-diskfull-');
+    mnt = disk.path;
     broker = await startBroker({
       logDir: join(mnt, 'data'),
       set: [
@@ -82,8 +60,7 @@ describe('a full disk (single node)', () => {
 
   afterAll(async () => {
     await broker?.stop();
-    if (mounted) execFileSync('umount', ['-l', mnt]);
-    rmSync(mnt, { recursive: true, force: true });
+    disk?.unmount();
   });
 
   it('is retryable on every path and the dir comes back when space does, without a restart', async () => {
@@ -98,7 +75,7 @@ describe('a full disk (single node)', () => {
 
     // Fill most of the disk with the filler, then produce until a batch no longer fits.
     const free = statfsSync(mnt).bavail * statfsSync(mnt).bsize;
-    const fd = openSync(filler(), 'w');
+    const fd = openSync(disk!.filler, 'w');
     writeSync(fd, Buffer.alloc(free - 6 * 1024 * 1024));
     closeSync(fd);
     let code: number = ErrorCode.NONE;
@@ -112,7 +89,7 @@ describe('a full disk (single node)', () => {
 
     // Not one byte left: every checkpoint write now fails too, which housekeeping says (waited for,
     // not slept on: a loaded machine may run the tick late).
-    fillToTheLastByte();
+    disk!.fill();
     await vi.waitFor(() => expect(broker!.process.output()).toMatch(/log dir is full: checkpoint not written/), { timeout: 30_000, interval: CHECKPOINT_MS });
     for (let i = 0; i < 3; i++) {
       const keys = batch();
@@ -128,7 +105,7 @@ describe('a full disk (single node)', () => {
     expect(await fetchCommitted('g', 'full')).toBe(commitCode === ErrorCode.NONE ? 5n : 0n);
 
     // Free the space: the same process serves again.
-    rmSync(filler());
+    disk!.free();
     let resumed = ErrorCode.NONE as number;
     for (let i = 0; i < 20; i++) {
       const keys = batch();

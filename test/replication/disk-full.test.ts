@@ -6,42 +6,20 @@
 // restart, and every batch it stores passes its CRC. Follower: it falls out of the ISR
 // (replica.lag.time.max.ms) with no client error, and rejoins once space is back. Nothing
 // acknowledged is lost in either case.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { scanLog } from '@runnel/native';
 import type { TestCluster } from '../helpers/cluster.ts';
+import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.ts';
 import { until } from '../helpers/until.ts';
 import { batchKey, brokerById, createTopic, fullIsr, kafkaOf, newLeader, partitionStates, readAndCheck, replicaBatches, report, startReplicatedCluster, VerifiableProducer } from './harness.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'runnel-t14-'));
-/** Broker id → the tmpfs mount holding its log dir (`<mount>/data`). */
-const mounts = new Map<number, string>();
+/** Broker id → the tmpfs holding its log dir (`<mount>/data`). */
+const mounts = new Map<number, Tmpfs>();
 let cluster: TestCluster;
 
-const dataDir = (id: number) => join(mounts.get(id)!, 'data');
-const filler = (id: number) => join(mounts.get(id)!, 'filler');
-
-/** Append to the broker's filler file until its tmpfs has not one byte left (ENOSPC). */
-function fillToTheLastByte(id: number): void {
-  const fd = openSync(filler(id), 'a');
-  const chunk = Buffer.alloc(1024 * 1024, 0x5a);
-  try {
-    for (let size = chunk.length; size >= 1; ) {
-      try {
-        writeSync(fd, chunk, 0, size);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-        size = size >> 1;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  expect(statfsSync(mounts.get(id)!).bavail).toBe(0);
-}
+const dataDir = (id: number) => join(mounts.get(id)!.path, 'data');
 
 /** Every stored batch of `topic` on broker `id` passes its CRC-32C and framing check (native scanLog); returns the batch count. */
 function crcCheckedBatches(id: number, topic: string): number {
@@ -93,18 +71,14 @@ async function replicasConverge(topic: string, timeoutMs: number): Promise<numbe
 
 beforeAll(async () => {
   for (const id of [1, 2, 3]) {
-    const mnt = join(root, `broker-${id}`);
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt]);
-    mounts.set(id, mnt);
+    mounts.set(id, mountTmpfs(64, `runnel-t14-broker-${id}-`));
   }
   cluster = await startReplicatedCluster({ nodeSet: (role, id) => (role === 'broker' ? [`log.dirs=${dataDir(id)}`] : []) });
 }, 60_000);
 
 afterAll(async () => {
   await cluster?.cleanup();
-  for (const mnt of mounts.values()) execFileSync('umount', ['-l', mnt]);
-  rmSync(root, { recursive: true, force: true });
+  for (const disk of mounts.values()) disk.unmount();
 });
 
 it('T14 leader: a full disk fails appends retriably, leadership moves to an in-sync replica, the broker does not crash; once space returns it rejoins without a restart and every batch passes its CRC', async () => {
@@ -119,7 +93,7 @@ it('T14 leader: a full disk fails appends retriably, leadership moves to an in-s
   let rejoinS = 0;
   try {
     await producer.progressed(200, 30_000);
-    fillToTheLastByte(victimId);
+    mounts.get(victimId)!.fill();
     const at = performance.now();
     ({ seconds: failoverS } = await newLeader(cluster, topic, 0, victimId, at, 30_000));
     // Appends on the full disk were refused with KAFKA_STORAGE_ERROR (NO_SPACE), never acknowledged.
@@ -131,14 +105,14 @@ it('T14 leader: a full disk fails appends retriably, leadership moves to an in-s
     expect(victim.process.output()).not.toMatch(/log dir is offline/);
 
     // The same process catches up as a follower once its appends find space again.
-    rmSync(filler(victimId));
+    mounts.get(victimId)!.free();
     const freedAt = performance.now();
     await fullIsr(cluster, topic, 30_000);
     rejoinS = (performance.now() - freedAt) / 1000;
     await producer.progressed(100, 30_000);
   } finally {
     await producer.stop();
-    rmSync(filler(victimId), { force: true });
+    mounts.get(victimId)!.free();
   }
   const figures = await readAndCheck(cluster, topic, producer);
   const compared = await replicasConverge(topic, 20_000);
@@ -164,7 +138,7 @@ it('T14 follower: a follower whose disk is full leaves the ISR without a client 
   let backS = 0;
   try {
     await producer.progressed(200, 30_000);
-    fillToTheLastByte(victimId);
+    mounts.get(victimId)!.fill();
     const at = performance.now();
     await until(`broker ${victimId} out of every ISR of ${topic}`, async () => (await partitionStates(cluster, topic)).every((s) => !s.isr.includes(victimId)), 30_000);
     outS = (performance.now() - at) / 1000;
@@ -177,7 +151,7 @@ it('T14 follower: a follower whose disk is full leaves the ISR without a client 
     await new Promise((r) => setTimeout(r, 1_000));
     expect(victim.process.output()).not.toContain(`no space to create ${topic}-new-0`);
 
-    rmSync(filler(victimId));
+    mounts.get(victimId)!.free();
     const freedAt = performance.now();
     await fullIsr(cluster, topic, 30_000);
     await fullIsr(cluster, `${topic}-new`, 30_000);
@@ -185,7 +159,7 @@ it('T14 follower: a follower whose disk is full leaves the ISR without a client 
     await producer.progressed(100, 30_000);
   } finally {
     await producer.stop();
-    rmSync(filler(victimId), { force: true });
+    mounts.get(victimId)!.free();
   }
   const figures = await readAndCheck(cluster, topic, producer);
   const compared = await replicasConverge(topic, 20_000);

@@ -2,15 +2,15 @@
 // housekeeping's checkpoints, a checkpoint file's `.tmp`, recovery at start, compaction output. Each on a small tmpfs
 // that a filler file takes to the last byte; the dir stays online and serves again once the filler
 // is deleted.
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '@runnel/common';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeCheckpoint } from '../src/checkpoint.ts';
 import { compactLog } from '../src/compaction.ts';
 import { LogManager } from '../src/index.ts';
-import { batch, batchesIn, tempDir, testConfig } from './helpers.ts';
+import { fillToTheLastByte, mountTmpfs } from '../../../test/helpers/tmpfs.ts';
+import { batch, batchesIn, testConfig } from './helpers.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -19,33 +19,15 @@ afterEach(async () => {
 
 /** A fresh 4 MiB tmpfs (unmounted after the test). */
 function smallDisk(): string {
-  const d = tempDir('runnel-nospace-');
-  cleanups.push(d.cleanup);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', d.path]);
-  cleanups.push(() => {
-    execFileSync('umount', ['-l', d.path]);
-  });
-  return d.path;
+  const disk = mountTmpfs(4, 'runnel-nospace-');
+  cleanups.push(() => disk.unmount());
+  return disk.path;
 }
 
-/** Append to `<mnt>/filler` until not one byte is left; returns the filler's path. */
+/** Fill `<mnt>/filler` until not one byte is left; returns the filler's path. */
 function fill(mnt: string): string {
   const path = join(mnt, 'filler');
-  const fd = openSync(path, 'a');
-  const chunk = Buffer.alloc(256 * 1024, 0x5a);
-  try {
-    for (let size = chunk.length; size >= 1; ) {
-      try {
-        writeSync(fd, chunk, 0, size);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-        size = size >> 1;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  expect(statfsSync(mnt).bavail).toBe(0);
+  fillToTheLastByte(mnt, path);
   return path;
 }
 
