@@ -8,7 +8,8 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { connect, type Socket } from 'node:net';
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode, decodeResponse, encodeRequest, type RequestInputs, type SupportedApiKey, type DecodedResponses } from '@runnel/protocol';
 import { startProcess, type Started } from './helpers/process.ts';
@@ -120,4 +121,44 @@ describe('open files', () => {
     expect(peak).toBeLessThan(LIMIT);
     expect(b.proc.output()).not.toMatch(/log dir is offline|too many open files/i);
   }, 240_000);
+
+  it('a broker out of descriptors because of a connection flood keeps running, and its worker pool serves again once they close', async () => {
+    const logDir = await mkdtemp(join(tmpdir(), 'runnel-fds-'));
+    cleanups.push(() => rm(logDir, { recursive: true, force: true }));
+    const b = await startLimited(logDir, 160);
+    cleanups.push(async () => void (await b.proc.stop()));
+    let exited: number | string | null = null;
+    void b.proc.exited().then((code) => { exited = code; });
+
+    // 300 idle connections, at once after start, on a process allowed 160 descriptors: the offload
+    // pool's worker threads may still be loading their modules, which then fails with EMFILE.
+    const flood: Socket[] = [];
+    for (let i = 0; i < 300; i++) flood.push(connect(b.port, '127.0.0.1').on('error', () => {}));
+    await new Promise((r) => setTimeout(r, 2_000));
+    for (const s of flood) s.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(exited).toBe(null);
+
+    // A gzip batch over 64 KiB is validated in the offload pool: the pool must serve it.
+    const kafka = new Kafka({ brokers: [`127.0.0.1:${b.port}`], logLevel: logLevel.NOTHING, clientId: 'flood' });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'flood', numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const values = Array.from({ length: 200 }, (_, i) => `${i}:`.padEnd(1_000, String(i % 10)));
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: 'flood', compression: CompressionTypes.GZIP, messages: values.map((value) => ({ value })) });
+    await producer.disconnect();
+    const consumer = kafka.consumer({ groupId: 'flood', maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'flood', fromBeginning: true });
+    const seen: string[] = [];
+    await consumer.run({ eachMessage: async ({ message }) => { seen.push(message.value!.toString()); } });
+    const deadline = Date.now() + 60_000;
+    while (seen.length < values.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await consumer.disconnect();
+    expect(seen).toEqual(values);
+    expect(exited).toBe(null);
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
+import { onceEvery, silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { decodeRecordBatches, ErrorCode } from '@runnel/protocol';
 import { advertisedAddress, advertisedEndpoints, KafkaServer, listenerOptions, nodeAddressLookup, type Handler } from '@runnel/kafka-server';
 import { parseAddress, RpcServer, type Address } from '@runnel/rpc';
@@ -68,7 +68,12 @@ export class Broker {
     this.#metadata = options.metadata;
     this.#logger = options.logger ?? silentLogger();
     const config = options.config;
-    this.#pool = OffloadPool.create({});
+    const workerFailures = onceEvery(60_000);
+    this.#pool = OffloadPool.create({
+      onWorkerError: (err) => {
+        if (workerFailures.allow('worker')) this.#logger.warn({ err }, 'an offload worker failed outside a task (logged once a minute at most)');
+      },
+    });
     this.#logs = LogManager.create({
       logDirs: config.logDirs,
       defaults: logConfigOf(topicConfig(config)),

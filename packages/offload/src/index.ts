@@ -30,6 +30,8 @@ export interface OffloadOptions {
    * default threads² × 4. Calls past `threads + maxQueue` wait in the pool's FIFO, not rejected.
    */
   maxQueue?: number;
+  /** Called when a worker fails outside any task (see the constructor); default: ignore. */
+  onWorkerError?: (err: Error) => void;
 }
 
 export interface OffloadTask {
@@ -76,7 +78,7 @@ export class OffloadPool {
   #waiting: Array<{ go: () => void; stop: (err: Error) => void }> = [];
   #stopped = false;
 
-  private constructor(threads: number, maxQueue: number) {
+  private constructor(threads: number, maxQueue: number, onWorkerError: ((err: Error) => void) | undefined) {
     this.threads = threads;
     this.maxQueue = maxQueue;
     this.#pool = new Piscina({
@@ -87,12 +89,16 @@ export class OffloadPool {
       maxQueue,
       concurrentTasksPerWorker: 1,
     });
+    // piscina emits 'error' for a worker that fails outside a task, e.g. one (re)started while the
+    // process is out of file descriptors cannot load its module. Unhandled, that event would end
+    // the process; the tasks themselves still reject with their own errors.
+    this.#pool.on('error', (err: Error) => onWorkerError?.(err));
   }
 
   static create(options: OffloadOptions = {}): OffloadPool {
     const threads = Math.max(1, Math.floor(options.threads ?? availableParallelism() - 1));
     const maxQueue = Math.max(0, Math.floor(options.maxQueue ?? threads * threads * 4));
-    return new OffloadPool(threads, maxQueue);
+    return new OffloadPool(threads, maxQueue, options.onWorkerError);
   }
 
   /** Tasks running, queued in piscina, or waiting for a slot right now. */
