@@ -213,7 +213,8 @@ async function leaderOf(client: KafkaClient, topic: string, partition: number): 
 /**
  * Failover, measured with a small client loop over @runnel/client (the same code against both):
  * one 1 KB record at a time, acks=all, to partition 0 of a 1-partition RF 3 topic, bootstrapped
- * from the two brokers that survive. After 3 s of successful sends the partition's leader is killed
+ * from the two brokers that survive. Once one send has succeeded (the topic known everywhere), after
+ * 3 s of successful sends the partition's leader is killed
  * with SIGKILL. A send that fails (connection reset, NOT_LEADER, timeout...) is followed by a metadata
  * refresh and a new send 20 ms later. The result is the time from the kill to the acknowledgement
  * of the first send started after the kill.
@@ -237,6 +238,21 @@ async function failoverOnce(c: RunningCluster, topic: string): Promise<{ ms: num
     const newProducer = () => new Producer(client, { acks: -1, retries: 0, timeoutMs: 10_000 });
     let producer = newProducer();
     const value = Buffer.alloc(1024, 'x');
+    // Until the first acknowledgement, a failure is the new topic still reaching every broker
+    // (Kafka's brokers learn it from the controller's log a moment after CreateTopics answers).
+    const warmUntil = performance.now() + 30_000;
+    for (;;) {
+      try {
+        await producer.send(topic, 0, [{ value }]);
+        break;
+      } catch (err) {
+        if (performance.now() > warmUntil) throw new Error(`no send succeeded within 30 s of creating the topic: ${(err as Error).message}`);
+        producer = newProducer();
+        client.invalidateLeader(topic, 0);
+        await client.metadata([topic]).catch(() => {});
+        await sleep(100);
+      }
+    }
     const started = performance.now();
     let killedAt = 0;
     let failedSends = 0;
