@@ -237,6 +237,13 @@ async function failoverOnce(c: RunningCluster, topic: string): Promise<{ ms: num
     // to the partition's old leader (it drops it only between its own retries).
     const newProducer = () => new Producer(client, { acks: -1, retries: 0, timeoutMs: 10_000 });
     let producer = newProducer();
+    /** After a failed send: a fresh Producer and the partition's leader looked up again. */
+    const recover = async (pauseMs: number) => {
+      producer = newProducer();
+      client.invalidateLeader(topic, 0);
+      await client.metadata([topic]).catch(() => {});
+      await sleep(pauseMs);
+    };
     const value = Buffer.alloc(1024, 'x');
     // Until the first acknowledgement, a failure is the new topic still reaching every broker
     // (Kafka's brokers learn it from the controller's log a moment after CreateTopics answers).
@@ -247,10 +254,7 @@ async function failoverOnce(c: RunningCluster, topic: string): Promise<{ ms: num
         break;
       } catch (err) {
         if (performance.now() > warmUntil) throw new Error(`no send succeeded within 30 s of creating the topic: ${(err as Error).message}`);
-        producer = newProducer();
-        client.invalidateLeader(topic, 0);
-        await client.metadata([topic]).catch(() => {});
-        await sleep(100);
+        await recover(100);
       }
     }
     const started = performance.now();
@@ -268,10 +272,7 @@ async function failoverOnce(c: RunningCluster, topic: string): Promise<{ ms: num
       } catch (err) {
         if (!killedAt) throw new Error(`a send failed before the kill: ${(err as Error).message}`);
         failedSends++;
-        producer = newProducer();
-        client.invalidateLeader(topic, 0);
-        await client.metadata([topic]).catch(() => {});
-        await sleep(20);
+        await recover(20);
       }
       if (killedAt && performance.now() - killedAt > 120_000) throw new Error('no acks=all produce succeeded within 120 s of the kill');
     }
