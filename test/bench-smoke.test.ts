@@ -1,29 +1,16 @@
 // The Kafka comparison harness (bench/compare.ts) must not rot: run its seconds-long smoke suite
 // against Runnel only (no Java needed) and check the JSON, the table and the chart; and check the
 // parsers against the exact lines Kafka's perf tools print.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runHarness } from './helpers/bench-harness.ts';
 import { parseConsumerPerformance, parseEndToEndLatency, parseProducerPerformance } from '../bench/compare/drivers.ts';
 import { bottleneckOf, cpuOf, ratioOf, svgChart, type Cell, type CompareRow } from '../bench/compare/output.ts';
 
-const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'runnel-bench-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function runHarness(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bench/compare.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface JsonRow {
   name: string; unit: string; value: number | null; baseline: number | null; baselineName: string | null; ratio: number | null; better: string; error?: string; physical?: boolean;

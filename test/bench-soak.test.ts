@@ -1,28 +1,15 @@
 // The soak suite (bench/compare/soak.ts) must not rot: a 15 s run against Runnel only (no Java),
 // checked for its table, its JSON rows (value = last window, baseline = first) and that the load
 // really ran (produced, consumed, one topic churned); and the window arithmetic on known samples.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runHarness } from './helpers/bench-harness.ts';
 import { windowMs, windowStats } from '../bench/compare/soak.ts';
 
-const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'runnel-bench-soak-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function runHarness(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bench/compare.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface JsonRow { name: string; unit: string; value: number | null; baseline: number | null; baselineName: string | null; ratio: number | null; better: string }
 
