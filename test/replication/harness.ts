@@ -266,6 +266,13 @@ export function check(acked: readonly Ack[], read: readonly Read[], sent?: (valu
   return { acknowledged: acked.length, read: read.length, lost, duplicates, inconsistent, outOfOrder, phantom, samples };
 }
 
+/** What every fault test requires of its figures: nothing lost, doubled, changed or reordered. */
+export const INTACT = { lost: 0, duplicates: 0, inconsistent: 0, outOfOrder: 0, samples: [] as string[] };
+/** The figures `INTACT` speaks of, with the samples that would explain a failure. */
+export function intact(f: Figures): typeof INTACT {
+  return { lost: f.lost, duplicates: f.duplicates, inconsistent: f.inconsistent, outOfOrder: f.outOfOrder, samples: f.samples };
+}
+
 /** Reads back until nothing acknowledged is missing (the high watermark may trail just after a heal), at most `timeoutMs`; returns the last check. */
 export async function readAndCheck(cluster: TestCluster, topic: string, producer: VerifiableProducer, timeoutMs = 20_000): Promise<Figures> {
   const deadline = Date.now() + timeoutMs;
