@@ -41,7 +41,7 @@ describe('tables', () => {
   it('reports the version ranges of the schemas', () => {
     expect(schemaVersions(ApiKey.Produce)).toEqual([0, 9]);
     expect(schemaVersions(ApiKey.Fetch)).toEqual([4, 12]);
-    expect(schemaVersions(ApiKey.ApiVersions)).toEqual([0, 3]);
+    expect(schemaVersions(ApiKey.ApiVersions)).toEqual([0, 4]);
     expect(schemaVersions(ApiKey.OffsetForLeaderEpoch)).toBeUndefined();
   });
 

@@ -1,13 +1,16 @@
 import { api, arr, f, message, structs } from '../schema.ts';
 
-/** FindCoordinator (key 10). keyType 0 = group, 1 = transaction. v4 batches keys. */
+/**
+ * FindCoordinator (key 10). keyType 0 = group, 1 = transaction, 2 = share group (v6+, KIP-932).
+ * v4 batches keys (KIP-699); v5 (KIP-890: TRANSACTION_ABORTABLE may be answered) and v6 have v4's body.
+ */
 export const FindCoordinator = api(10,
-  message('FindCoordinatorRequest', [0, 4], 3, [
+  message('FindCoordinatorRequest', [0, 6], 3, [
     f('key', 'string', '0-3'),
     f('keyType', 'int8', '1+', { default: 0 }),
     arr('coordinatorKeys', 'string', '4+'),
   ]),
-  message('FindCoordinatorResponse', [0, 4], 3, [
+  message('FindCoordinatorResponse', [0, 6], 3, [
     f('throttleTimeMs', 'int32', '1+'),
     f('errorCode', 'int16', '0-3'),
     f('errorMessage', 'string', '1-3', { nullable: '1-3', default: null }),

@@ -1,8 +1,12 @@
 import { api, f, message, structs } from '../schema.ts';
 
-/** OffsetCommit (key 8). v7+ carries group_instance_id (static membership). */
+/**
+ * OffsetCommit (key 8). v7+ carries group_instance_id (static membership). v9 has v8's body: it is
+ * the first version a KIP-848 consumer-protocol member may use, and `generationIdOrMemberEpoch`
+ * then carries its member epoch.
+ */
 export const OffsetCommit = api(8,
-  message('OffsetCommitRequest', [0, 8], 8, [
+  message('OffsetCommitRequest', [0, 9], 8, [
     f('groupId', 'string', '0+'),
     f('generationIdOrMemberEpoch', 'int32', '1+', { default: -1 }),
     f('memberId', 'string', '1+', { default: '' }),
@@ -19,7 +23,7 @@ export const OffsetCommit = api(8,
       ]),
     ]),
   ]),
-  message('OffsetCommitResponse', [0, 8], 8, [
+  message('OffsetCommitResponse', [0, 9], 8, [
     f('throttleTimeMs', 'int32', '3+'),
     structs('topics', '0+', [
       f('name', 'string', '0+'),
