@@ -208,13 +208,13 @@ describe('locateCoordinator', () => {
     }
   });
 
-  it('is COORDINATOR_NOT_AVAILABLE without an owner or a live owner, and for transactions', () => {
+  it('is COORDINATOR_NOT_AVAILABLE without an owner or a live owner; transactions are refused with a fatal code', () => {
     const group = 'g';
     const p = partitionForGroup(group, 4);
     expect(locateCoordinator(snapshot([], [1]), group, 0)).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE });
     expect(locateCoordinator(snapshot([[p, { nodeId: 9, epoch: 3 }]], [1]), group, 0))
       .toEqual({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `the coordinator of __consumer_offsets-${p} (node 9) is not live` });
-    expect(locateCoordinator(snapshot([[p, { nodeId: 1, epoch: 3 }]], [1]), group, 1)).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE });
+    expect(locateCoordinator(snapshot([[p, { nodeId: 1, epoch: 3 }]], [1]), group, 1)).toMatchObject({ errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED });
     expect(locateCoordinator(snapshot([[p, { nodeId: 1, epoch: 3 }]], [1]), group, 5)).toMatchObject({ errorCode: ErrorCode.INVALID_REQUEST });
   });
 });

@@ -1,4 +1,4 @@
-import { CoordinatorKeyType, defineHandler, findCoordinatorHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
+import { CoordinatorKeyType, defineHandler, findCoordinatorHandler, TRANSACTIONS_UNSUPPORTED, type Handler, type RequestContext } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import type { Coordinator } from './coordinator.ts';
 import type { GroupError } from './group.ts';
@@ -33,7 +33,8 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
 
   const findCoordinator = findCoordinatorHandler((key, keyType) => {
     const none = (error: GroupError, message: string) => ({ errorCode: errorCode(error), errorMessage: message });
-    if (keyType === CoordinatorKeyType.TRANSACTION) return none('COORDINATOR_NOT_AVAILABLE', 'transactions are not supported yet');
+    // No transaction coordinator yet: a code clients treat as fatal, so they fail at once (kafka-server's TRANSACTIONS_UNSUPPORTED).
+    if (keyType === CoordinatorKeyType.TRANSACTION) return TRANSACTIONS_UNSUPPORTED;
     if (keyType !== CoordinatorKeyType.GROUP) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${keyType}` };
     // This node for its own groups, the owner (from metadata) for the others, so a client that
     // asked the wrong coordinator is redirected.

@@ -7,7 +7,7 @@
 export { defineHandler, type Handler, type RequestContext } from './handler.ts';
 export { KafkaServer, RequestBudget, DEFAULT_QUEUED_MAX_REQUEST_BYTES, type KafkaServerOptions, type ApiVersionRange, type ListenerBinding, type NodeAddressLookup } from './server.ts';
 export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
-export { describeConfigsHandler, initProducerIdHandler, type DescribeConfigsOptions } from './node-handlers.ts';
+export { describeConfigsHandler, initProducerIdHandler, TRANSACTIONS_UNSUPPORTED, type DescribeConfigsOptions } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
 export { alterConfigsHandler, incrementalAlterConfigsHandler, DYNAMIC_BROKER_CONFIGS, type AlterConfigsOptions } from './alter-configs.ts';
 export { electLeadersHandler } from './elect-leaders.ts';

@@ -12,8 +12,22 @@ import { metadataErrorCode } from './metadata-errors.ts';
  */
 
 /**
+ * Runnel has no transaction coordinator yet, so a transactional producer must fail at once, not
+ * retry until its timeout. FindCoordinator (key type 1) and InitProducerId with a transactional id
+ * answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the one code every client treats as fatal there
+ * (the Java client and kafka-python also fail on any other non-retriable code, franz-go, kafkajs
+ * and sarama on any non-retriable one, but librdkafka retries every FindCoordinator error except
+ * the two authorization codes). The message says what is really going on, where the version has a
+ * message field (FindCoordinator v1+). docs/protocol.md, "Transactions".
+ */
+export const TRANSACTIONS_UNSUPPORTED = {
+  errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+  errorMessage: 'Runnel does not support transactions yet: a producer with transactional.id cannot run here (leave transactional.id unset; idempotent producers work)',
+} as const;
+
+/**
  * InitProducerId v0–1 for idempotent producers: a fresh cluster-unique producer id at epoch 0.
- * Transactional ids need a transaction coordinator, which Runnel does not have yet.
+ * A transactional id is refused with {@link TRANSACTIONS_UNSUPPORTED}'s code.
  */
 export function initProducerIdHandler(metadata: MetadataStore): Handler {
   return defineHandler({
@@ -21,7 +35,7 @@ export function initProducerIdHandler(metadata: MetadataStore): Handler {
     versions: [0, 1],
     async handle(req) {
       if (req.transactionalId !== null) {
-        return { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
+        return { throttleTimeMs: 0, errorCode: TRANSACTIONS_UNSUPPORTED.errorCode, producerId: -1n, producerEpoch: -1 };
       }
       try {
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: await metadata.allocateProducerId(), producerEpoch: 0 };
