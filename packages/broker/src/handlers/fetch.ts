@@ -1,6 +1,8 @@
 import { tpKey } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { defineHandler, endpointOn, type RequestContext } from '@runnel/kafka-server';
+import type { TopicMetadata } from '@runnel/metadata';
+import type { PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from '../context.ts';
 import { StorageError } from '@runnel/storage';
 import { toKafkaError } from '../errors.ts';
@@ -8,26 +10,48 @@ import { toKafkaError } from '../errors.ts';
 type FetchRequest = Requests[typeof ApiKey.Fetch];
 type FetchResponse = Responses[typeof ApiKey.Fetch];
 type PartitionData = FetchResponse['responses'][number]['partitions'][number];
+type RequestPartition = FetchRequest['topics'][number]['partitions'][number];
+type NodeEndpoint = NonNullable<FetchResponse['nodeEndpoints']>[number];
 
 const EMPTY = Buffer.alloc(0);
+const NULL_TOPIC_ID = '0'.repeat(32);
+
+/** One requested topic, resolved: by name (v4–12) or by id (v13+; `name` null when no topic has that id). */
+interface Wanted {
+  name: string | null;
+  /** v13+: the id asked for, as the client sent it; the topic read must still have it (32 hex digits). */
+  topicId: string | null;
+  partitions: RequestPartition[];
+}
 
 /**
- * Fetch v4–11: whole batches from the high watermark down, within the partition and response
+ * Fetch v4–17: whole batches from the high watermark down, within the partition and response
  * byte limits (the first batch always, KIP-74). A fetch that finds fewer than `min_bytes` waits in
  * the purgatory until an append wakes it or `max_wait_ms` passes, then reads once more.
  * No fetch sessions: session id 0 tells clients to keep sending full fetches.
+ * v12+: a `last_fetched_epoch` the leader's epoch history contradicts is answered with the
+ * diverging epoch and its end offset and no records (KIP-320/KIP-595, as Kafka's
+ * Partition.fetchRecords), so a consumer detects a truncated log; NOT_LEADER_OR_FOLLOWER and
+ * FENCED_LEADER_EPOCH carry the current leader, and from v16 the top-level `node_endpoints` carry
+ * those leaders' addresses on the request's listener (KIP-951). v13+: topics by id (KIP-516); an id
+ * no topic has (a deleted or recreated topic's old id included) is UNKNOWN_TOPIC_ID.
  */
 export const fetch = (b: BrokerContext) => defineHandler({
   api: ApiKey.Fetch,
-  versions: [4, 11],
+  versions: [4, 17],
   async handle(req: FetchRequest, ctx) {
+    const version = ctx.header.apiVersion;
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
-    const keys = req.topics.flatMap((t) => t.partitions.map((p) => tpKey(t.topic, p.partition)));
+    const wanted: Wanted[] = req.topics.map((t) => version >= 13
+      ? { name: topicNameById(b, t.topicId), topicId: hexId(t.topicId), partitions: t.partitions }
+      : { name: t.topic, topicId: null, partitions: t.partitions });
+    const keys = wanted.flatMap((t) => (t.name === null ? [] : t.partitions.map((p) => tpKey(t.name!, p.partition))));
     for (;;) {
-      const { responses, bytes, errors } = await readAll(b, req);
+      const { partitions, bytes, errors } = await readAll(b, wanted, req.maxBytes);
       const remaining = deadline - Date.now();
       if (bytes >= Math.max(1, req.minBytes) || errors || remaining <= 0 || keys.length === 0) {
-        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses };
+        const responses = req.topics.map((t, i) => ({ topic: t.topic, topicId: t.topicId, partitions: partitions[i]! }));
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: version >= 16 ? leaderEndpoints(b, partitions, ctx) : [] };
       }
       const woken = await b.purgatory.wait(keys, remaining, ctx.signal);
       if (!woken && ctx.signal?.aborted) return undefined;
@@ -35,40 +59,51 @@ export const fetch = (b: BrokerContext) => defineHandler({
   },
 });
 
-type TopicData = { topic: string; partitions: PartitionData[] };
-
-async function readAll(b: BrokerContext, req: FetchRequest): Promise<{ responses: TopicData[]; bytes: number; errors: boolean }> {
+async function readAll(b: BrokerContext, wanted: Wanted[], requestMaxBytes: number): Promise<{ partitions: PartitionData[][]; bytes: number; errors: boolean }> {
   let bytes = 0;
   let errors = false;
-  const maxBytes = req.maxBytes > 0 ? req.maxBytes : 0x7fffffff;
-  const responses: TopicData[] = [];
+  const maxBytes = requestMaxBytes > 0 ? requestMaxBytes : 0x7fffffff;
+  const out: PartitionData[][] = [];
   // Partitions are read in request order so the response byte budget is spent as Kafka spends it.
-  for (const topic of req.topics) {
+  for (const topic of wanted) {
     const partitions: PartitionData[] = [];
     for (const p of topic.partitions) {
-      const data = await readPartition(b, topic.topic, p.partition, p.currentLeaderEpoch, p.fetchOffset, Math.min(p.partitionMaxBytes, maxBytes - bytes), bytes === 0);
-      if (data.errorCode !== ErrorCode.NONE) errors = true;
+      const data = await readPartition(b, topic, p, Math.min(p.partitionMaxBytes, maxBytes - bytes), bytes === 0);
+      if (data.errorCode !== ErrorCode.NONE || data.divergingEpoch) errors = true;
       bytes += (data.records as Buffer).length;
       partitions.push(data);
     }
-    responses.push({ topic: topic.topic, partitions });
+    out.push(partitions);
   }
-  return { responses, bytes, errors };
+  return { partitions: out, bytes, errors };
 }
 
-async function readPartition(b: BrokerContext, topic: string, partition: number, currentLeaderEpoch: number, offset: bigint, limit: number, first: boolean): Promise<PartitionData> {
+async function readPartition(b: BrokerContext, topic: Wanted, p: RequestPartition, limit: number, first: boolean): Promise<PartitionData> {
+  const partition = p.partition;
   const empty = (errorCode: number, hw = -1n, start = -1n): PartitionData => ({
     partitionIndex: partition, errorCode, highWatermark: hw, lastStableOffset: hw, logStartOffset: start,
     abortedTransactions: null, preferredReadReplica: -1, records: EMPTY,
   });
+  if (topic.name === null) return empty(ErrorCode.UNKNOWN_TOPIC_ID);
+  const name = topic.name;
   // v9+: a consumer's view of the leader epoch is checked before leadership (Kafka's order), so
   // a stale client refreshes its metadata and a client ahead of us retries.
-  const epochError = leaderEpochError(b, topic, partition, currentLeaderEpoch);
-  if (epochError !== ErrorCode.NONE) return empty(epochError);
-  const found = await b.partitions.leaderLog(topic, partition);
-  if (!found.ok) return empty(ErrorCode[found.error]);
+  const epochError = leaderEpochError(b, name, partition, p.currentLeaderEpoch);
+  if (epochError !== ErrorCode.NONE) return withLeader(b, name, partition, empty(epochError));
+  const found = await b.partitions.leaderLog(name, partition);
+  // Asked by id: a topic deleted (and perhaps recreated under the same name) since is not the one asked for.
+  if (topic.topicId !== null && (found.ok ? found.topic.topicId : b.metadata.snapshot().topics.get(name)?.topicId) !== topic.topicId) {
+    return empty(ErrorCode.UNKNOWN_TOPIC_ID);
+  }
+  if (!found.ok) return withLeader(b, name, partition, empty(ErrorCode[found.error]));
   const log = found.log;
   const hw = log.highWatermark;
+  if (p.lastFetchedEpoch >= 0) {
+    const diverged = divergence(log, p.lastFetchedEpoch, p.fetchOffset);
+    if (diverged === 'out-of-range') return empty(ErrorCode.OFFSET_OUT_OF_RANGE, hw, log.logStartOffset);
+    if (diverged) return { ...empty(ErrorCode.NONE, hw, log.logStartOffset), divergingEpoch: diverged };
+  }
+  const offset = p.fetchOffset;
   if (offset < log.logStartOffset || offset > log.logEndOffset) return empty(ErrorCode.OFFSET_OUT_OF_RANGE, hw, log.logStartOffset);
   if (offset >= hw || (limit <= 0 && !first)) return empty(ErrorCode.NONE, hw, log.logStartOffset);
   try {
@@ -77,11 +112,80 @@ async function readPartition(b: BrokerContext, topic: string, partition: number,
   } catch (err) {
     // Bit rot in a stored batch: never served; another replica takes over and this one repairs it.
     if (err instanceof StorageError && err.code === 'CORRUPT_MESSAGE') {
-      b.replicas.corruptBatch(topic, partition, log, offset);
+      b.replicas.corruptBatch(name, partition, log, offset);
       return empty(ErrorCode.KAFKA_STORAGE_ERROR, hw, log.logStartOffset);
     }
     return empty(toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR).code, hw, log.logStartOffset);
   }
+}
+
+/**
+ * Kafka's check of a fetcher's `last_fetched_epoch` (Partition.fetchRecords over
+ * LeaderEpochFileCache.endOffsetFor): the end of that epoch in this log is found (an epoch older
+ * than all we have ends where our first one starts; one newer than all we have, or an empty
+ * history, cannot be placed: OFFSET_OUT_OF_RANGE, as is a fetch offset below the log start). When
+ * our history has a smaller epoch there, or the epoch ends before the fetch offset, the fetcher's
+ * records from that end on are not ours: it is answered that epoch and end, and truncates.
+ */
+export function divergence(log: PartitionLog, lastFetchedEpoch: number, fetchOffset: bigint): { epoch: number; endOffset: bigint } | 'out-of-range' | null {
+  const entries = log.leaderEpochs.entries;
+  const latest = entries.at(-1);
+  let end: { epoch: number; endOffset: bigint };
+  if (latest?.epoch === lastFetchedEpoch) end = { epoch: lastFetchedEpoch, endOffset: log.logEndOffset };
+  else {
+    const higher = entries.findIndex((e) => e.epoch > lastFetchedEpoch);
+    if (higher < 0) return 'out-of-range';
+    end = { epoch: higher === 0 ? lastFetchedEpoch : entries[higher - 1]!.epoch, endOffset: entries[higher]!.startOffset };
+  }
+  if (fetchOffset < log.logStartOffset) return 'out-of-range';
+  return end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset ? end : null;
+}
+
+/** KIP-951: NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH name the leader metadata knows (−1 when none). */
+function withLeader(b: BrokerContext, topic: string, partition: number, data: PartitionData): PartitionData {
+  if (data.errorCode !== ErrorCode.NOT_LEADER_OR_FOLLOWER && data.errorCode !== ErrorCode.FENCED_LEADER_EPOCH) return data;
+  const state = b.metadata.snapshot().topics.get(topic)?.partitions[partition];
+  return { ...data, currentLeader: { leaderId: state?.leader ?? -1, leaderEpoch: state?.leaderEpoch ?? -1 } };
+}
+
+/**
+ * The addresses, on the request's listener, of the leaders named in `current_leader` (Fetch v16+,
+ * Produce v10+): the client re-routes without a Metadata round trip. A leader without that
+ * listener, or not live, is left out (as Kafka's metadata cache does).
+ */
+export function leaderEndpoints(b: BrokerContext, partitions: Iterable<Iterable<{ currentLeader?: { leaderId?: number } }>>, ctx: RequestContext): NodeEndpoint[] {
+  const ids = new Set<number>();
+  for (const topic of partitions) for (const p of topic) if ((p.currentLeader?.leaderId ?? -1) >= 0) ids.add(p.currentLeader!.leaderId!);
+  if (ids.size === 0) return [];
+  const brokers = b.metadata.snapshot().brokers;
+  const out: NodeEndpoint[] = [];
+  for (const id of [...ids].sort((x, y) => x - y)) {
+    const node = brokers.get(id);
+    const at = node ? endpointOn(node, ctx.listener) : null;
+    if (node && at) out.push({ nodeId: id, host: at.host, port: at.port, rack: node.rack });
+  }
+  return out;
+}
+
+/** A wire uuid (`xxxxxxxx-xxxx-...`) as metadata stores topic ids: 32 lower-case hex digits. */
+function hexId(uuid: string): string {
+  return uuid.replace(/-/g, '').toLowerCase();
+}
+
+/** Per metadata snapshot (its topics map is replaced on every change): topic id → name. */
+const namesById = new WeakMap<ReadonlyMap<string, TopicMetadata>, Map<string, string>>();
+
+function topicNameById(b: BrokerContext, topicId: string): string | null {
+  const hex = hexId(topicId);
+  if (hex === NULL_TOPIC_ID) return null;
+  const topics = b.metadata.snapshot().topics;
+  let index = namesById.get(topics);
+  if (!index) {
+    index = new Map();
+    for (const t of topics.values()) index.set(t.topicId, t.name);
+    namesById.set(topics, index);
+  }
+  return index.get(hex) ?? null;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import { defineHandler } from '@runnel/kafka-server';
+import type { PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 import { leaderEpochError } from './fetch.ts';
@@ -9,18 +10,28 @@ type PartitionResponse = Responses[typeof ApiKey.ListOffsets]['topics'][number][
 const LATEST = -1n;
 const EARLIEST = -2n;
 const MAX_TIMESTAMP = -3n;
+const EARLIEST_LOCAL = -4n;
+const LATEST_TIERED = -5n;
+
+/** The first version that defines each special timestamp (−1 and −2 are in every version). */
+const SPECIAL_SINCE = new Map<bigint, number>([[LATEST, 0], [EARLIEST, 0], [MAX_TIMESTAMP, 7], [EARLIEST_LOCAL, 8], [LATEST_TIERED, 9]]);
 
 /**
- * ListOffsets v1–7: −1 latest (the high watermark, which is also the last stable offset while
- * there are no transactions), −2 earliest (the log start offset), −3 (v7+, KIP-734) the record
- * with the largest timestamp, otherwise the first record whose timestamp is at or after the one
+ * ListOffsets v1–10: −1 latest (the high watermark, which is also the last stable offset while
+ * there are no transactions), −2 earliest (the log start offset, with the epoch of the first
+ * batch), −3 (v7+, KIP-734) the record with the largest timestamp, −4 (v8+, KIP-405) the earliest
+ * offset in local storage: with no tiered storage the log start offset again, −5 (v9+, KIP-1005)
+ * the latest offset in tiered storage: with none, offset −1 and epoch −1 (Kafka's answer when
+ * remote storage is disabled); otherwise the first record whose timestamp is at or after the one
  * asked for (exact inside compressed batches too), answered with that record's timestamp and its
- * batch's leader epoch. Any other negative timestamp, −3 before v7 included, is answered
- * UNSUPPORTED_VERSION for that partition, as Kafka does (its clients ask v7 for −3).
+ * batch's leader epoch. Any other negative timestamp, and a special one before the version that
+ * defines it (−3 before v7, −4 before v8, −5 before v9), is answered UNSUPPORTED_VERSION for that
+ * partition, as Kafka does (its clients ask the defining version for them). v10's `timeout_ms`
+ * bounds reads from remote storage, which Runnel never does: every answer is immediate.
  */
 export const listOffsets = (b: BrokerContext) => defineHandler({
   api: ApiKey.ListOffsets,
-  versions: [1, 7],
+  versions: [1, 10],
   async handle(req: Requests[typeof ApiKey.ListOffsets], ctx) {
     const version = ctx.header.apiVersion;
     const topics = await Promise.all(req.topics.map(async (t) => ({
@@ -34,9 +45,7 @@ export const listOffsets = (b: BrokerContext) => defineHandler({
 async function listOne(b: BrokerContext, version: number, topic: string, partition: number, currentLeaderEpoch: number, timestamp: bigint): Promise<PartitionResponse> {
   const answer = (errorCode: number, offset = -1n, ts = -1n, leaderEpoch = -1): PartitionResponse =>
     ({ partitionIndex: partition, errorCode, oldStyleOffsets: [], timestamp: ts, offset, leaderEpoch });
-  if (timestamp < 0n && timestamp !== LATEST && timestamp !== EARLIEST && !(timestamp === MAX_TIMESTAMP && version >= 7)) {
-    return answer(ErrorCode.UNSUPPORTED_VERSION);
-  }
+  if (timestamp < 0n && !(version >= (SPECIAL_SINCE.get(timestamp) ?? Infinity))) return answer(ErrorCode.UNSUPPORTED_VERSION);
   const epochError = leaderEpochError(b, topic, partition, currentLeaderEpoch);
   if (epochError !== ErrorCode.NONE) return answer(epochError);
   const found = await b.partitions.leaderLog(topic, partition);
@@ -44,7 +53,9 @@ async function listOne(b: BrokerContext, version: number, topic: string, partiti
   const { log, state } = found;
   try {
     if (timestamp === LATEST) return answer(ErrorCode.NONE, log.highWatermark, -1n, state.leaderEpoch);
-    if (timestamp === EARLIEST) return answer(ErrorCode.NONE, log.logStartOffset, -1n, state.leaderEpoch);
+    // Kafka answers −2 and −4 with the epoch of the batch at the log start (−1 for an empty log).
+    if (timestamp === EARLIEST || timestamp === EARLIEST_LOCAL) return answer(ErrorCode.NONE, log.logStartOffset, -1n, epochAt(log, log.logStartOffset));
+    if (timestamp === LATEST_TIERED) return answer(ErrorCode.NONE, -1n, -1n, -1);
     const hit = timestamp === MAX_TIMESTAMP ? await log.offsetOfMaxTimestamp() : await log.offsetForTimestamp(timestamp);
     // Only what consumers may read (below the high watermark) is an answer.
     if (!hit || hit.offset >= log.highWatermark) return answer(ErrorCode.NONE, -1n, -1n);
@@ -52,4 +63,14 @@ async function listOne(b: BrokerContext, version: number, topic: string, partiti
   } catch (err) {
     return answer(toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR).code);
   }
+}
+
+/** Kafka's LeaderEpochFileCache.epochForOffset: the epoch whose range holds `offset`, −1 when none. */
+function epochAt(log: PartitionLog, offset: bigint): number {
+  let epoch = -1;
+  for (const e of log.leaderEpochs.entries) {
+    if (e.startOffset > offset) break;
+    epoch = e.epoch;
+  }
+  return epoch;
 }

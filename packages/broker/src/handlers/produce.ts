@@ -4,12 +4,18 @@ import { defineHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { appendCommitted } from '../commit.ts';
 import { isClientFault, toKafkaError } from '../errors.ts';
+import { leaderEndpoints } from './fetch.ts';
 
 type PartitionResponse = Responses[typeof ApiKey.Produce]['responses'][number]['partitionResponses'][number];
 
 /**
- * Produce v3–7 (advertised from v0: librdkafka turns compression off unless Produce v0 is in the
+ * Produce v3–11 (advertised from v0: librdkafka turns compression off unless Produce v0 is in the
  * range, KAFKA-18659; v0–2 carry old message formats and are refused, as Kafka 4 does).
+ * v8+: a batch refused for its contents says why in `error_message`, and names the bad record in
+ * `record_errors` (KIP-467); v10+: NOT_LEADER_OR_FOLLOWER carries the current leader and its
+ * address (KIP-951). v11 only allows TRANSACTION_ABORTABLE, which needs transactions (none here).
+ * v12 is not served: a transactional v12 produce adds its partition to the transaction itself
+ * (KIP-890), and there are no transactions to add it to.
  * Each partition's records go to storage in one call that validates, assigns offsets and appends.
  * acks=0 gets no response at all; acks=1 is answered after the leader's append; acks=all (-1)
  * waits until the high watermark passes the append (the in-sync replicas have it), or answers
@@ -17,7 +23,7 @@ type PartitionResponse = Responses[typeof ApiKey.Produce]['responses'][number]['
  */
 export const produce = (b: BrokerContext) => defineHandler({
   api: ApiKey.Produce,
-  versions: [0, 7],
+  versions: [0, 11],
   async handle(req: Requests[typeof ApiKey.Produce], ctx) {
     const version = ctx.header.apiVersion;
     const refuse = (code: number) => (index: number): PartitionResponse => ({ index, errorCode: code, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n });
@@ -28,10 +34,12 @@ export const produce = (b: BrokerContext) => defineHandler({
 
     const responses = await Promise.all(req.topicData.map(async (topic) => ({
       name: topic.name,
-      partitionResponses: await Promise.all(topic.partitionData.map((p) =>
-        reject ? reject(p.index) : appendPartition(b, topic.name, p.index, p.records, req.acks, req.timeoutMs))),
+      partitionResponses: await Promise.all(topic.partitionData.map(async (p) =>
+        reject ? reject(p.index) : withLeader(b, topic.name, await appendPartition(b, topic.name, p.index, p.records, req.acks, req.timeoutMs)))),
     })));
-    return req.acks === 0 ? undefined : { responses, throttleTimeMs: 0 };
+    if (req.acks === 0) return undefined;
+    const nodeEndpoints = version >= 10 ? leaderEndpoints(b, responses.map((t) => t.partitionResponses), ctx) : [];
+    return { responses, throttleTimeMs: 0, nodeEndpoints };
   },
 });
 
@@ -55,8 +63,26 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
     if (isClientFault(err)) b.logger.debug({ topic, partition: index, err: mapped.message }, 'produce refused');
     else if ((err as { code?: unknown }).code === 'NO_SPACE') logNoSpace(b, topic, index, mapped.message);
     else b.logger.error({ err, topic, partition: index }, 'produce failed');
-    return fail(mapped.code);
+    if (mapped.code !== ErrorCode.CORRUPT_MESSAGE && mapped.code !== ErrorCode.INVALID_RECORD) return fail(mapped.code);
+    return { ...fail(mapped.code), errorMessage: mapped.message, recordErrors: recordErrors(mapped.message) };
   }
+}
+
+/**
+ * KIP-467: which record of the batch made it refused. The record check (native, docs/protocol.md)
+ * names the record by its index in the batch ("record 3 at byte 57 of the records"); a fault in
+ * the batch envelope names none.
+ */
+function recordErrors(message: string): PartitionResponse['recordErrors'] {
+  const m = /\brecord (\d+) at byte \d+ of the records\b/.exec(message);
+  return m ? [{ batchIndex: Number(m[1]), batchIndexErrorMessage: message }] : [];
+}
+
+/** KIP-951 (v10+): NOT_LEADER_OR_FOLLOWER names the leader metadata knows (−1 when none). */
+function withLeader(b: BrokerContext, topic: string, r: PartitionResponse): PartitionResponse {
+  if (r.errorCode !== ErrorCode.NOT_LEADER_OR_FOLLOWER) return r;
+  const state = b.metadata.snapshot().topics.get(topic)?.partitions[r.index];
+  return { ...r, currentLeader: { leaderId: state?.leader ?? -1, leaderEpoch: state?.leaderEpoch ?? -1 } };
 }
 
 /** Per broker: the full-disk warnings' limiter (producers retry them many times a second). */

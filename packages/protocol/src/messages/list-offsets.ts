@@ -1,11 +1,13 @@
 import { api, arr, f, message, structs } from '../schema.ts';
 
 /**
- * ListOffsets (key 2). Timestamp −1 = latest (LSO for read_committed), −2 = earliest, −3 = the
- * record with the largest timestamp (v7+, KIP-734). v6 is the first flexible version.
+ * ListOffsets (key 2), v0–10. Timestamp −1 = latest (LSO for read_committed), −2 = earliest,
+ * −3 = the record with the largest timestamp (v7+, KIP-734), −4 = the earliest offset in local
+ * storage (v8+, KIP-405), −5 = the latest offset in tiered storage (v9+, KIP-1005). v6 is the
+ * first flexible version; v10 adds `timeoutMs` for reads from remote storage (KIP-1075).
  */
 export const ListOffsets = api(2,
-  message('ListOffsetsRequest', [0, 7], 6, [
+  message('ListOffsetsRequest', [0, 10], 6, [
     f('replicaId', 'int32', '0+', { default: -1 }),
     f('isolationLevel', 'int8', '2+'),
     structs('topics', '0+', [
@@ -17,8 +19,9 @@ export const ListOffsets = api(2,
         f('maxNumOffsets', 'int32', '0', { default: 1 }),
       ]),
     ]),
+    f('timeoutMs', 'int32', '10+', { default: 0 }),
   ]),
-  message('ListOffsetsResponse', [0, 7], 6, [
+  message('ListOffsetsResponse', [0, 10], 6, [
     f('throttleTimeMs', 'int32', '2+'),
     structs('topics', '0+', [
       f('name', 'string', '0+'),
