@@ -245,19 +245,26 @@ public final class RunnelInterop {
   }
 
   /**
-   * Runnel has no transaction coordinator: FindCoordinator(key_type=1) answers COORDINATOR_NOT_AVAILABLE,
-   * as a Kafka cluster that cannot place __transaction_state does, so initTransactions retries until
-   * max.block.ms and must not succeed or hang.
+   * Runnel has no transaction coordinator yet: FindCoordinator(key_type=1) answers
+   * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which the client treats as fatal, so initTransactions
+   * fails at once instead of retrying until max.block.ms (30 s here: a retrying client would end
+   * in a TimeoutException, and the step would say so).
    */
   private static String transactional() throws Exception {
     Properties pp = producerProps();
     pp.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "java-tx");
-    pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "3000");
+    pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+    long start = System.nanoTime();
     try (KafkaProducer<String, String> producer = new KafkaProducer<>(pp)) {
       producer.initTransactions();
       return "FAIL transactional.id: initTransactions succeeded (update this scenario: transactions are implemented)";
     } catch (org.apache.kafka.common.KafkaException e) {
-      return "OK transactional.id unsupported: initTransactions threw " + e.getClass().getSimpleName();
+      long ms = (System.nanoTime() - start) / 1_000_000;
+      if (!(e instanceof org.apache.kafka.common.errors.TransactionalIdAuthorizationException)) {
+        return "FAIL transactional.id: initTransactions threw " + e + " after " + ms + " ms, expected TransactionalIdAuthorizationException";
+      }
+      if (ms > 10_000) return "FAIL transactional.id: initTransactions took " + ms + " ms to fail, expected a prompt fatal error";
+      return "OK transactional.id unsupported: initTransactions threw " + e.getClass().getSimpleName() + " within 10 s";
     }
   }
 
