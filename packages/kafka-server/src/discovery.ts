@@ -144,8 +144,8 @@ export function describeTopic(topic: TopicMetadata, live?: ReadonlyMap<number, u
   };
 }
 
-/** FindCoordinator's key types. */
-export const CoordinatorKeyType = { GROUP: 0, TRANSACTION: 1 } as const;
+/** FindCoordinator's key types (SHARE: KIP-932 share groups, FindCoordinator v6+). */
+export const CoordinatorKeyType = { GROUP: 0, TRANSACTION: 1, SHARE: 2 } as const;
 
 /** Where a coordinator key lives, or why it cannot be said (`errorMessage` goes to the client). */
 export type CoordinatorLocation =
@@ -156,16 +156,21 @@ export type CoordinatorLocation =
 export type CoordinatorLocator = (key: string, keyType: number) => CoordinatorLocation;
 
 /**
- * FindCoordinator v0–4. v0–3 ask for one key (v0 has no key type: group), v4 batches
- * `coordinatorKeys` and answers one entry per key. A failed lookup answers node −1, host '' and
- * port −1 with the locator's error, as Kafka does. The address is the coordinator's on the
- * request's listener when the server knows it (`ctx.addressOf`); a coordinator without that
- * listener is COORDINATOR_NOT_AVAILABLE, as in Kafka.
+ * FindCoordinator v0–6. v0–3 ask for one key (v0 has no key type: group), v4+ batch
+ * `coordinatorKeys` and answer one entry per key; v5 and v6 are v4 on the wire. A failed lookup
+ * answers node −1, host '' and port −1 with the locator's error, as Kafka does. The address is the
+ * coordinator's on the request's listener when the server knows it (`ctx.addressOf`); a
+ * coordinator without that listener is COORDINATOR_NOT_AVAILABLE, as in Kafka. Share groups
+ * (key type 2) are not served: INVALID_REQUEST, which Kafka also answers below v6 (a
+ * non-retriable code, so a share consumer fails at once instead of waiting for a coordinator).
  */
 export function findCoordinatorHandler(locate: CoordinatorLocator): Handler {
   const answer = (key: string, keyType: number, ctx: RequestContext) => {
-    const found = locate(key, keyType);
     const failed = (errorCode: number, errorMessage: string) => ({ nodeId: -1, host: '', port: -1, errorCode, errorMessage });
+    if (keyType === CoordinatorKeyType.SHARE) {
+      return failed(ErrorCode.INVALID_REQUEST, ctx.header.apiVersion < 6 ? 'share coordinator keys need FindCoordinator v6' : 'share groups (KIP-932) are not supported');
+    }
+    const found = locate(key, keyType);
     if ('errorCode' in found) return failed(found.errorCode, found.errorMessage);
     const at = ctx.addressOf ? ctx.addressOf(found.nodeId) : found;
     if (!at) return failed(ErrorCode.COORDINATOR_NOT_AVAILABLE, `the coordinator (node ${found.nodeId}) has no listener ${ctx.listener}`);
@@ -173,7 +178,7 @@ export function findCoordinatorHandler(locate: CoordinatorLocator): Handler {
   };
   return defineHandler({
     api: ApiKey.FindCoordinator,
-    versions: [0, 4],
+    versions: [0, 6],
     handle(req, ctx) {
       if (ctx.header.apiVersion >= 4) {
         return { throttleTimeMs: 0, coordinators: req.coordinatorKeys.map((key) => ({ key, ...answer(key, req.keyType, ctx) })) };

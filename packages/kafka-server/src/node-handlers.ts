@@ -26,14 +26,23 @@ export const TRANSACTIONS_UNSUPPORTED = {
 } as const;
 
 /**
- * InitProducerId v0–1 for idempotent producers: a fresh cluster-unique producer id at epoch 0.
+ * InitProducerId v0–5 for idempotent producers: a fresh cluster-unique producer id at epoch 0.
+ * v2 is flexible; v3 (KIP-360) lets a producer send the id and epoch it has, both or neither
+ * (one without the other is INVALID_REQUEST, as in Kafka's KafkaApis). As Kafka does for a null
+ * transactional id, a known id is not bumped: the answer is a new id at epoch 0 (an idempotent
+ * producer bumps its epoch itself; only a transactional id's epoch is the coordinator's, and
+ * PRODUCER_FENCED/INVALID_PRODUCER_EPOCH come from there). v4 and v5 only allow newer error codes
+ * (PRODUCER_FENCED, TRANSACTION_ABORTABLE) that the idempotent path never answers.
  * A transactional id is refused with {@link TRANSACTIONS_UNSUPPORTED}'s code.
  */
 export function initProducerIdHandler(metadata: MetadataStore): Handler {
   return defineHandler({
     api: ApiKey.InitProducerId,
-    versions: [0, 1],
+    versions: [0, 5],
     async handle(req) {
+      if ((req.producerId === -1n) !== (req.producerEpoch === -1)) {
+        return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_REQUEST, producerId: -1n, producerEpoch: -1 };
+      }
       if (req.transactionalId !== null) {
         return { throttleTimeMs: 0, errorCode: TRANSACTIONS_UNSUPPORTED.errorCode, producerId: -1n, producerEpoch: -1 };
       }

@@ -32,6 +32,7 @@ import {
   schemaVersions, warmUp,
 } from '@runnel/protocol';
 import type { Handler, RequestContext } from './handler.ts';
+import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
 const MIN_REQUEST_BYTES = 8;
@@ -82,8 +83,8 @@ export interface KafkaServerOptions {
 
 export interface ApiVersionRange { apiKey: number; minVersion: number; maxVersion: number }
 
-/** The ApiVersions versions this server answers itself (v3 is the first flexible one). */
-const API_VERSIONS_RANGE: [number, number] = [0, 3];
+/** The ApiVersions versions this server answers itself (v3 is the first flexible one; v4: features.ts). */
+const API_VERSIONS_RANGE: [number, number] = [0, 4];
 
 /** One response slot per request, filled when its handler completes; flushed strictly in order. */
 interface Slot { done: boolean; out: Buffer[] | null }
@@ -408,7 +409,9 @@ class Connection {
         this.close('undecodable request', { api: 'ApiVersions', apiVersion, err });
         return;
       }
-      out = encodeResponse(ApiKey.ApiVersions, apiVersion, correlationId, { errorCode: 0, apiKeys: this.server.apiVersions, throttleTimeMs: 0 });
+      out = encodeResponse(ApiKey.ApiVersions, apiVersion, correlationId, {
+        errorCode: 0, apiKeys: this.server.apiVersions, throttleTimeMs: 0, ...featureFields(this.server.features, apiVersion),
+      });
     }
     this.slots.push({ done: true, out: [out] });
     this.flush();
@@ -461,6 +464,8 @@ class Connection {
 
 export class KafkaServer {
   readonly apiVersions: ApiVersionRange[];
+  /** The KIP-584 features ApiVersions v3+ advertises, derived from the handlers (features.ts). */
+  readonly features: NodeFeatures;
   readonly socketRequestMaxBytes: number;
   readonly maxConnections: number;
   readonly connectionsMaxIdleMs: number;
@@ -507,6 +512,7 @@ export class KafkaServer {
     const ranges: ApiVersionRange[] = [...this.handlers.values()].map((h) => ({ apiKey: h.api, minVersion: h.versions[0], maxVersion: h.versions[1] }));
     ranges.push({ apiKey: ApiKey.ApiVersions, minVersion: API_VERSIONS_RANGE[0], maxVersion: API_VERSIONS_RANGE[1] });
     this.apiVersions = ranges.sort((a, b) => a.apiKey - b.apiKey);
+    this.features = nodeFeatures(this.handlers.keys());
   }
 
   static create(options: KafkaServerOptions): KafkaServer {

@@ -83,7 +83,7 @@ async function client(server: KafkaServer): Promise<RawClient> {
 const metadataReq = (correlationId: number, topic: string, apiVersion = 4) =>
   encodeRequest({ apiKey: ApiKey.Metadata, apiVersion, correlationId, clientId: 't' }, { topics: [{ name: topic }], allowAutoTopicCreation: false });
 const apiVersionsReq = (correlationId: number, apiVersion: number) => {
-  if (apiVersion <= 3) return encodeRequest({ apiKey: ApiKey.ApiVersions, apiVersion, correlationId, clientId: 't' }, { clientSoftwareName: 'raw', clientSoftwareVersion: '1' });
+  if (apiVersion <= 4) return encodeRequest({ apiKey: ApiKey.ApiVersions, apiVersion, correlationId, clientId: 't' }, { clientSoftwareName: 'raw', clientSoftwareVersion: '1' });
   const b = Buffer.alloc(4 + 10 + 1);
   b.writeInt32BE(11, 0); b.writeInt16BE(18, 4); b.writeInt16BE(apiVersion, 6); b.writeInt32BE(correlationId, 8); b.writeInt16BE(-1, 12);
   return b;
@@ -99,7 +99,7 @@ function gate<T = void>() {
 describe('KafkaServer', () => {
   it('serves kafkajs: admin.connect(), ApiVersions and Metadata round trips', async () => {
     const server = await start((port) => [metadata(port)]);
-    expect(server.apiVersions).toEqual([{ apiKey: 3, minVersion: 0, maxVersion: 9 }, { apiKey: 18, minVersion: 0, maxVersion: 3 }]);
+    expect(server.apiVersions).toEqual([{ apiKey: 3, minVersion: 0, maxVersion: 9 }, { apiKey: 18, minVersion: 0, maxVersion: 4 }]);
     const kafka = new Kafka({ clientId: 'kjs-test', brokers: [`127.0.0.1:${server.address().port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
     const admin = kafka.admin();
     await admin.connect();
@@ -133,11 +133,11 @@ describe('KafkaServer', () => {
     }
   });
 
-  it('answers every ApiVersions version 0-3 from the registry', async () => {
+  it('answers every ApiVersions version 0-4 from the registry', async () => {
     const server = await start((port) => [metadata(port)]);
     const c = await client(server);
-    c.send(apiVersionsReq(10, 0), apiVersionsReq(11, 1), apiVersionsReq(12, 2), apiVersionsReq(13, 3));
-    const frames = await c.waitFrames(4);
+    c.send(apiVersionsReq(10, 0), apiVersionsReq(11, 1), apiVersionsReq(12, 2), apiVersionsReq(13, 3), apiVersionsReq(14, 4));
+    const frames = await c.waitFrames(5);
     frames.forEach((f, v) => {
       const d = decodeResponse(ApiKey.ApiVersions, v, f);
       expect(d.correlationId).toBe(10 + v);
@@ -146,6 +146,7 @@ describe('KafkaServer', () => {
     });
     // v3 has a flexible body but a v0 response header: the body starts right after the correlation id.
     expect(frames[3]!.readInt16BE(4)).toBe(0);
+    expect(frames[4]!.readInt16BE(4)).toBe(0);
   });
 
   it('answers an unsupported ApiVersions version with the v0-format error and keeps the connection', async () => {
@@ -153,7 +154,7 @@ describe('KafkaServer', () => {
     const c = await client(server);
     c.send(apiVersionsReq(7, 9));
     const [f] = await c.waitFrames(1);
-    expect(Buffer.from(f!).toString('hex')).toBe('00000007' + '0023' + '00000001' + '0012' + '0000' + '0003');
+    expect(Buffer.from(f!).toString('hex')).toBe('00000007' + '0023' + '00000001' + '0012' + '0000' + '0004');
     c.send(apiVersionsReq(8, 3));
     const frames = await c.waitFrames(2);
     expect(decodeResponse(ApiKey.ApiVersions, 3, frames[1]!).correlationId).toBe(8);
