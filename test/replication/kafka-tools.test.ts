@@ -38,9 +38,13 @@ async function topicId(topic: string): Promise<string> {
   return (JSON.parse((await redisCli(cluster.redis.socketPath, 'HGET', 'runnel:topics', topic))!) as { topicId: string }).topicId;
 }
 
-/** The partition line kafka-topics --describe prints for a state (Kafka 4.x: Elr/LastKnownElr are N/A without DescribeTopicPartitions). */
+/**
+ * The partition line kafka-topics --describe prints for a state. Kafka 4.x reads it with
+ * DescribeTopicPartitions, whose eligible leader replicas (KIP-966, not built) are empty lists,
+ * so Elr and LastKnownElr print empty (they were N/A when the tool fell back to Metadata).
+ */
 function partitionLine(topic: string, p: PartitionView): string {
-  return `\tTopic: ${topic}\tPartition: ${p.partition}\tLeader: ${p.leader >= 0 ? p.leader : 'none'}\tReplicas: ${p.replicas.join(',')}\tIsr: ${p.isr.join(',')}\tElr: N/A\tLastKnownElr: N/A`;
+  return `\tTopic: ${topic}\tPartition: ${p.partition}\tLeader: ${p.leader >= 0 ? p.leader : 'none'}\tReplicas: ${p.replicas.join(',')}\tIsr: ${p.isr.join(',')}\tElr: \tLastKnownElr: `;
 }
 
 async function describe(extra: string[]): Promise<string[]> {

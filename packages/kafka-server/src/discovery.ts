@@ -27,17 +27,19 @@ export interface MetadataHandlerOptions {
 }
 
 /**
- * Metadata v0–12. All topics for v0's empty list or v1+'s null; unknown requested topics are
+ * Metadata v0–13. All topics for v0's empty list or v1+'s null; unknown requested topics are
  * created when both the client (v4+ `allow_auto_topic_creation`; always for older versions) and
  * `autoCreate()` allow it. Creation completes before the reply, so the client sees a led
  * partition at once instead of LEADER_NOT_AVAILABLE and a retry. An invalid name answers
  * INVALID_TOPIC_EXCEPTION without trying. v10+ answers each topic's id (what Kafka's tools print
  * as TopicId); a topic asked for by id alone (null name, v12+) is found by id, else UNKNOWN_TOPIC_ID.
+ * v13's top-level error code (KIP-1102: a broker telling the client to rebootstrap) is always 0:
+ * every node answers from its own snapshot.
  */
 export function metadataHandler(o: MetadataHandlerOptions): Handler {
   return defineHandler({
     api: ApiKey.Metadata,
-    versions: [0, 12],
+    versions: [0, 13],
     async handle(req, ctx) {
       const version = ctx.header.apiVersion;
       const all = req.topics === null || (version === 0 && req.topics.length === 0);

@@ -12,6 +12,7 @@ export { metadataErrorCode } from './metadata-errors.ts';
 export { featureFields, nodeFeatures, METADATA_VERSION_LEVEL, type NodeFeatures } from './features.ts';
 export { alterConfigsHandler, incrementalAlterConfigsHandler, DYNAMIC_BROKER_CONFIGS, type AlterConfigsOptions } from './alter-configs.ts';
 export { electLeadersHandler } from './elect-leaders.ts';
+export { describeTopicPartitionsHandler, MAX_RESPONSE_PARTITIONS, type DescribeTopicPartitionsSource } from './describe-topic-partitions.ts';
 export { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './reassignments.ts';
 export {
   metadataHandler,

@@ -69,14 +69,15 @@ export interface DescribeConfigsOptions {
 }
 
 /**
- * DescribeConfigs v1–2 for topics (their overrides over this node's values, with synonyms) and
- * for this node (every known config with its source).
+ * DescribeConfigs v1–4 for topics (their overrides over this node's values, with synonyms) and
+ * for this node (every known config with its source). v3+ adds each config's type and, when asked
+ * (includeDocumentation), its documentation from the config registry; v4 is flexible.
  */
 export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
   const configOf = o.topicConfig ?? ((topic: TopicMetadata) => topicConfig(o.config, topic.configs));
   return defineHandler({
     api: ApiKey.DescribeConfigs,
-    versions: [1, 2],
+    versions: [1, 4],
     handle(req) {
       const results: ConfigResult[] = req.resources.map((r) => {
         const result = (errorCode: number, errorMessage: string | null, entries: ConfigEntry[] = []): ConfigResult => ({

@@ -14,6 +14,7 @@ import { ErrorCode } from './error-codes.ts';
 import { ProtocolError } from './errors.ts';
 import { ApiVersions } from './messages/api-versions.ts';
 import { AlterConfigs, IncrementalAlterConfigs } from './messages/configs.ts';
+import { DescribeTopicPartitions } from './messages/describe-topic-partitions.ts';
 import { AlterPartitionReassignments, ElectLeaders, ListPartitionReassignments } from './messages/elections.ts';
 import { Fetch } from './messages/fetch.ts';
 import { FindCoordinator } from './messages/find-coordinator.ts';
@@ -60,6 +61,7 @@ export const apis = {
   [ApiKey.ListPartitionReassignments]: ListPartitionReassignments,
   [ApiKey.OffsetDelete]: OffsetDelete,
   [ApiKey.DescribeCluster]: DescribeCluster,
+  [ApiKey.DescribeTopicPartitions]: DescribeTopicPartitions,
 } as const;
 
 type Apis = typeof apis;

@@ -13,6 +13,7 @@ export {
   type DecodedRequest,
 } from './api.ts';
 export { Reader, Writer } from './codec.ts';
+export { DescribeTopicPartitions } from './messages/describe-topic-partitions.ts';
 export type { ApiSchema, MessageSchema, Field, Decoded, Encodable, RequestOf, ResponseOf } from './schema.ts';
 export { murmur2, javaPartition } from './murmur2.ts';
 export { javaStringHashCode, partitionForGroup } from './group-partition.ts';

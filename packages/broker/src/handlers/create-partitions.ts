@@ -5,13 +5,13 @@ import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 
 /**
- * CreatePartitions v0–1: grow a topic; partitions are never removed. A request adding more than
+ * CreatePartitions v0–3 (v2 flexible; v3 as v2): grow a topic; partitions are never removed. A request adding more than
  * MAX_PARTITIONS_PER_REQUEST partitions in all is refused whole (POLICY_VIOLATION, as Kafka's
  * controller) before anything is placed.
  */
 export const createPartitions = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreatePartitions,
-  versions: [0, 1],
+  versions: [0, 3],
   async handle(req: Requests[typeof ApiKey.CreatePartitions]) {
     const results = [];
     let added = 0;

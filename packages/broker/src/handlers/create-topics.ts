@@ -1,4 +1,4 @@
-import { topicConfig } from '@runnel/common';
+import { CONFIG_SOURCE_ID, topicConfig, type TopicConfig } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import { defineHandler } from '@runnel/kafka-server';
 import { MAX_PARTITIONS_PER_REQUEST } from '@runnel/metadata';
@@ -18,7 +18,7 @@ async function stillRunningAfter(work: Promise<void>, ms: number): Promise<boole
 }
 
 /**
- * CreateTopics v2–4. −1 partitions or replication factor (v4+) take the broker defaults
+ * CreateTopics v2–7. −1 partitions or replication factor (v4+) take the broker defaults
  * (`num.partitions`, `default.replication.factor`); explicit replica lists per partition take
  * their place. Configs are validated before anything is created; `validate_only` stops there.
  * A request that would create more than MAX_PARTITIONS_PER_REQUEST partitions in all is refused
@@ -29,10 +29,14 @@ async function stillRunningAfter(work: Promise<void>, ms: number): Promise<boole
  * checks run); otherwise a topic whose creation (the controller's write and the local logs) has
  * not completed by the deadline is answered REQUEST_TIMED_OUT while its creation goes on, and a
  * topic not yet started at the deadline is not created.
+ *
+ * v5+ (KIP-525) answers each created (or validated) topic's partition count, replication factor
+ * and every config with its value and source, as `kafka-topics --create` then prints; v7 its topic
+ * id (KIP-516). A failed topic keeps the defaults (−1, −1, null configs, a zero id), as in Kafka.
  */
 export const createTopics = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreateTopics,
-  versions: [2, 4],
+  versions: [2, 7],
   async handle(req: Requests[typeof ApiKey.CreateTopics], ctx) {
     const seen = new Map<string, number>();
     for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
@@ -83,10 +87,17 @@ export const createTopics = (b: BrokerContext) => defineHandler({
           }
           assignments = sorted.map((a) => [...a.brokerIds]);
         }
+        const described = (topicId?: string): TopicResult => ({
+          ...result(ErrorCode.NONE),
+          ...(topicId === undefined ? {} : { topicId }),
+          numPartitions: assignments?.length ?? partitions,
+          replicationFactor: assignments?.[0]?.length ?? rf,
+          configs: configEntries(topicConfig(b.config, configs)),
+        });
         if (req.validateOnly) {
           if (b.metadata.snapshot().topics.has(t.name)) topics.push(result(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${t.name}" already exists`));
           else if (partitions < 1) topics.push(result(ErrorCode.INVALID_PARTITIONS, `number of partitions must be at least 1, got ${partitions}`));
-          else topics.push(result(ErrorCode.NONE));
+          else topics.push(described());
           continue;
         }
         const left = deadline - Date.now();
@@ -101,7 +112,8 @@ export const createTopics = (b: BrokerContext) => defineHandler({
           topics.push(result(ErrorCode.REQUEST_TIMED_OUT, `topic "${t.name}" was not created within timeout_ms ${req.timeoutMs}; its creation goes on`));
           continue;
         }
-        topics.push(result(ErrorCode.NONE));
+        const made = b.metadata.snapshot().topics.get(t.name);
+        topics.push(made ? { ...described(made.topicId), numPartitions: made.partitions.length, replicationFactor: made.partitions[0]?.replicas.length ?? rf } : described());
       } catch (err) {
         const mapped = toKafkaError(err);
         topics.push(result(mapped.code, mapped.message));
@@ -110,3 +122,10 @@ export const createTopics = (b: BrokerContext) => defineHandler({
     return { throttleTimeMs: 0, topics };
   },
 });
+
+/** A topic's configs as CreateTopics v5+ lists them (every config, sensitive values hidden). */
+function configEntries(config: TopicConfig): NonNullable<TopicResult['configs']> {
+  return config.describe().map((e) => ({
+    name: e.name, value: e.sensitive ? null : e.value, readOnly: false, configSource: CONFIG_SOURCE_ID[e.source], isSensitive: e.sensitive,
+  }));
+}

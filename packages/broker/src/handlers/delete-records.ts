@@ -4,10 +4,10 @@ import { defineHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 
-/** DeleteRecords v0–1: move each partition's log start offset up to the given offset (−1 = high watermark). */
+/** DeleteRecords v0–2 (v2 flexible): move each partition's log start offset up to the given offset (−1 = high watermark). */
 export const deleteRecords = (b: BrokerContext) => defineHandler({
   api: ApiKey.DeleteRecords,
-  versions: [0, 1],
+  versions: [0, 2],
   async handle(req: Requests[typeof ApiKey.DeleteRecords]) {
     const topics = await Promise.all(req.topics.map(async (t) => ({
       name: t.name,

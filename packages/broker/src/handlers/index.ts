@@ -1,5 +1,5 @@
 import {
-  alterConfigsHandler, alterPartitionReassignmentsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
+  alterConfigsHandler, alterPartitionReassignmentsHandler, describeConfigsHandler, describeTopicPartitionsHandler, incrementalAlterConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
 } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
@@ -37,4 +37,5 @@ export const brokerHandlers = (b: BrokerContext) => [
   electLeadersHandler(b.metadata),
   alterPartitionReassignmentsHandler(b.metadata),
   listPartitionReassignmentsHandler(b.metadata),
+  describeTopicPartitionsHandler(b.metadata),
 ];

@@ -32,11 +32,13 @@ export const ElectLeaders = api(43,
 /**
  * AlterPartitionReassignments (key 45, KIP-455; v0, flexible): move partitions to other brokers,
  * or with `replicas` null cancel the move in progress. Sent by Admin.alterPartitionReassignments
- * and `kafka-reassign-partitions.sh --execute`. (v1 adds allowReplicationFactorChange, not served.)
+ * and `kafka-reassign-partitions.sh --execute`. v1 (KIP-860) adds allowReplicationFactorChange:
+ * false refuses a move that changes a partition's replica count; the response echoes it.
  */
 export const AlterPartitionReassignments = api(45,
-  message('AlterPartitionReassignmentsRequest', [0, 0], 0, [
+  message('AlterPartitionReassignmentsRequest', [0, 1], 0, [
     f('timeoutMs', 'int32', '0+', { default: 60000 }),
+    f('allowReplicationFactorChange', 'bool', '1+', { default: true }),
     structs('topics', '0+', [
       f('name', 'string', '0+'),
       structs('partitions', '0+', [
@@ -45,8 +47,9 @@ export const AlterPartitionReassignments = api(45,
       ]),
     ]),
   ]),
-  message('AlterPartitionReassignmentsResponse', [0, 0], 0, [
+  message('AlterPartitionReassignmentsResponse', [0, 1], 0, [
     f('throttleTimeMs', 'int32', '0+', { default: 0 }),
+    f('allowReplicationFactorChange', 'bool', '1+', { default: true }),
     f('errorCode', 'int16', '0+', { default: 0 }),
     f('errorMessage', 'string', '0+', { nullable: '0+', default: null }),
     structs('responses', '0+', [

@@ -2,11 +2,11 @@ import { api, arr, f, message, structs } from '../schema.ts';
 
 /**
  * Metadata (key 3). v0: an empty topic list means all topics; v1+: null means all topics.
- * v10+ carries topic ids (a topic asked for by id has a null name, v12+). v13 (top-level error code)
- * is not supported.
+ * v10+ carries topic ids (a topic asked for by id has a null name, v12+). v13 (Kafka 4.0, KIP-1102)
+ * adds a top-level error code, by which a broker may tell the client to rebootstrap.
  */
 export const Metadata = api(3,
-  message('MetadataRequest', [0, 12], 9, [
+  message('MetadataRequest', [0, 13], 9, [
     structs('topics', '0+', [
       f('topicId', 'uuid', '10+'),
       f('name', 'string', '0+', { nullable: '10+', default: null }),
@@ -15,7 +15,7 @@ export const Metadata = api(3,
     f('includeClusterAuthorizedOperations', 'bool', '8-10'),
     f('includeTopicAuthorizedOperations', 'bool', '8+'),
   ]),
-  message('MetadataResponse', [0, 12], 9, [
+  message('MetadataResponse', [0, 13], 9, [
     f('throttleTimeMs', 'int32', '3+'),
     structs('brokers', '0+', [
       f('nodeId', 'int32', '0+'),
@@ -42,5 +42,6 @@ export const Metadata = api(3,
       f('topicAuthorizedOperations', 'int32', '8+', { default: -2147483648 }),
     ]),
     f('clusterAuthorizedOperations', 'int32', '8-10', { default: -2147483648 }),
+    f('errorCode', 'int16', '13+', { default: 0 }),
   ]),
 );

@@ -162,15 +162,18 @@ export const CreatePartitions = api(37,
   ]),
 );
 
-/** DescribeLogDirs (key 35). A null topic list means every partition. */
+/**
+ * DescribeLogDirs (key 35). A null topic list means every partition. v3 adds the top-level error
+ * code, v4 each dir's total and usable bytes, v5 (KIP-1066) whether the dir is cordoned.
+ */
 export const DescribeLogDirs = api(35,
-  message('DescribeLogDirsRequest', [0, 4], 2, [
+  message('DescribeLogDirsRequest', [0, 5], 2, [
     structs('topics', '0+', [
       f('topic', 'string', '0+'),
       arr('partitions', 'int32', '0+'),
     ], { nullable: '0+' }),
   ]),
-  message('DescribeLogDirsResponse', [0, 4], 2, [
+  message('DescribeLogDirsResponse', [0, 5], 2, [
     f('throttleTimeMs', 'int32', '0+', { default: 0 }),
     f('errorCode', 'int16', '3+', { default: 0 }),
     structs('results', '0+', [
@@ -187,17 +190,22 @@ export const DescribeLogDirs = api(35,
       ]),
       f('totalBytes', 'int64', '4+', { default: -1 }),
       f('usableBytes', 'int64', '4+', { default: -1 }),
+      f('isCordoned', 'bool', '5+', { default: false }),
     ]),
   ]),
 );
 
-/** DescribeCluster (key 60). Always flexible. */
+/**
+ * DescribeCluster (key 60). Always flexible. v1 (KIP-919) names the endpoint type described
+ * (1 = brokers, 2 = controllers); v2 (KIP-1073) may include fenced brokers, marked isFenced.
+ */
 export const DescribeCluster = api(60,
-  message('DescribeClusterRequest', [0, 1], 0, [
+  message('DescribeClusterRequest', [0, 2], 0, [
     f('includeClusterAuthorizedOperations', 'bool', '0+'),
     f('endpointType', 'int8', '1+', { default: 1 }),
+    f('includeFencedBrokers', 'bool', '2+', { default: false }),
   ]),
-  message('DescribeClusterResponse', [0, 1], 0, [
+  message('DescribeClusterResponse', [0, 2], 0, [
     f('throttleTimeMs', 'int32', '0+', { default: 0 }),
     f('errorCode', 'int16', '0+'),
     f('errorMessage', 'string', '0+', { nullable: '0+', default: null }),
@@ -209,6 +217,7 @@ export const DescribeCluster = api(60,
       f('host', 'string', '0+'),
       f('port', 'int32', '0+'),
       f('rack', 'string', '0+', { nullable: '0+', default: null }),
+      f('isFenced', 'bool', '2+', { default: false }),
     ]),
     f('clusterAuthorizedOperations', 'int32', '0+', { default: -2147483648 }),
   ]),
