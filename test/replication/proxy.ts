@@ -6,6 +6,8 @@
  * answered. `cut('replies')` drops only what the target sends back: requests still arrive and are
  * acted on, their answers are lost (the case of a retried request that was already applied).
  * `heal()` closes every stalled connection (their owners reconnect) and forwards again.
+ * `tap` sees every chunk forwarded, per connection (numbered from 1 in accept order); the request
+ * recorder (test/fixtures/record-requests.ts) uses it to keep what real clients send.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -17,7 +19,13 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export interface ProxyOptions {
+  tap?: (connection: number, from: 'client' | 'target', bytes: Buffer) => void;
+}
+
+/** `target` is read at each new connection, so a caller may set its port after the proxy is up. */
+export async function startProxy(target: { host: string; port: number }, options: ProxyOptions = {}): Promise<TcpProxy> {
+  let connections = 0;
   let cut = false;
   let cutReplies = false;
   const pairs = new Set<{ client: Socket; upstream: Socket | null }>();
@@ -33,9 +41,11 @@ export async function startProxy(target: { host: string; port: number }): Promis
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
     const pair = { client, upstream };
+    const id = ++connections;
+    const tap = options.tap;
     pairs.add(pair);
-    client.on('data', (b: Buffer) => { if (!cut || cutReplies) upstream.write(b); });
-    upstream.on('data', (b: Buffer) => { if (!cut) client.write(b); });
+    client.on('data', (b: Buffer) => { if (!cut || cutReplies) { tap?.(id, 'client', b); upstream.write(b); } });
+    upstream.on('data', (b: Buffer) => { if (!cut) { tap?.(id, 'target', b); client.write(b); } });
     const close = () => {
       pairs.delete(pair);
       client.destroy();

@@ -101,6 +101,8 @@ export interface JoinGroupRequest extends MemberIdentity {
   groupId: string;
   /** JoinGroup v4+ without a group instance id: hand out a member id first (MEMBER_ID_REQUIRED). */
   requireKnownMemberId: boolean;
+  /** JoinGroup v9+ (KIP-814): the client understands SkipAssignment. */
+  supportSkippingAssignment?: boolean;
 }
 
 export interface SyncGroupRequest {
@@ -152,6 +154,12 @@ export interface OffsetFetchRequest {
   groupId: string;
   /** null = every committed offset of the group (OffsetFetch v2+). */
   topics: { name: string; partitionIndexes: number[] }[] | null;
+  /**
+   * OffsetFetch v9+ (KIP-848): the asking member and its epoch, checked for a consumer-protocol
+   * group (null/−1, the admin client's and classic members', are not); a classic group ignores them.
+   */
+  memberId?: string | null;
+  memberEpoch?: number;
 }
 
 export interface FetchedOffset {
@@ -470,16 +478,20 @@ export class GroupCoordinator {
                 respond(joinError(req.memberId, this.appendError(error)));
                 return;
               }
-              // Before JoinGroup v9 (SkipAssignment) the answer names the leader as it was, and no
-              // members: a restarted leader must not run an assignment a Stable group would ignore.
+              // A restarted leader must not run an assignment a Stable group would ignore. JoinGroup
+              // v9+ (KIP-814) tells it so (SkipAssignment) and gives it the members, so it keeps
+              // watching their metadata; before v9 the answer names the leader as it was (the old
+              // member id, not the caller's) and no members.
+              const skip = req.supportSkippingAssignment === true && group.isLeader(newMemberId);
               respond({
                 error: 'NONE',
                 generationId: generation,
                 protocolType: group.protocolType,
                 protocolName: group.protocolName,
-                leader: currentLeader,
+                leader: req.supportSkippingAssignment === true ? (group.leaderId ?? '') : currentLeader,
                 memberId: newMemberId,
-                members: [],
+                members: skip ? group.currentMemberMetadata() : [],
+                skipAssignment: skip,
               });
             },
           };

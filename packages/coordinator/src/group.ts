@@ -68,6 +68,8 @@ export interface JoinGroupResult {
   readonly memberId: string;
   /** Non-empty only for the leader: every member with its metadata for the chosen protocol. */
   readonly members: readonly { memberId: string; groupInstanceId: string | null; metadata: Buffer }[];
+  /** JoinGroup v9+ (KIP-814): the leader must not run the assignment (a restarted static leader of a Stable group). */
+  readonly skipAssignment?: boolean;
 }
 
 export interface SyncGroupResult {

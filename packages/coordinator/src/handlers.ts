@@ -9,9 +9,9 @@ import type { GroupError } from './group.ts';
  * and maps the machine's error names to Kafka error codes: this is the only place that knows the
  * numbers.
  *
- * Versions served: FindCoordinator 0–4, JoinGroup 0–6, SyncGroup 0–4, Heartbeat 0–4,
- * LeaveGroup 0–4, OffsetCommit 2–8, OffsetFetch 1–8, DescribeGroups 0–5, ListGroups 0–4,
- * DeleteGroups 0–2, OffsetDelete 0.
+ * Versions served (Kafka 4's maxima): FindCoordinator 0–6, JoinGroup 0–9, SyncGroup 0–5,
+ * Heartbeat 0–4, LeaveGroup 0–5, OffsetCommit 2–9, OffsetFetch 1–9, DescribeGroups 0–6,
+ * ListGroups 0–4 (5 with KIP-848's group types: next), DeleteGroups 0–2, OffsetDelete 0.
  */
 
 /** A Kafka error code for a state-machine error name. */
@@ -45,9 +45,11 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
 
   const joinGroup = defineHandler({
     api: ApiKey.JoinGroup,
-    versions: [0, 6],
+    versions: [0, 9],
     async handle(req, ctx) {
       const version = ctx.header.apiVersion;
+      // v8+ (KIP-800) say why a member (re)joins: Kafka logs it with the rebalance it causes.
+      if (req.reason !== null) c.logger.info({ group: req.groupId, memberId: req.memberId, groupInstanceId: req.groupInstanceId, reason: req.reason }, 'JoinGroup');
       const r = await c.execute(
         m.joinGroup({
           groupId: req.groupId,
@@ -61,23 +63,29 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
           protocolType: req.protocolType,
           protocols: req.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) })),
           requireKnownMemberId: version >= 4 && req.groupInstanceId === null,
+          supportSkippingAssignment: version >= 9,
         }),
       );
       return {
         throttleTimeMs: 0,
         errorCode: errorCode(r.error),
         generationId: r.generationId,
-        protocolName: r.protocolName ?? '',
+        // v7+ answer the protocol type, and null names where there is none (an error), as Kafka does.
+        protocolType: r.protocolType,
+        protocolName: r.protocolName ?? (version >= 7 ? null : ''),
         leader: r.leader,
+        skipAssignment: r.skipAssignment ?? false,
         memberId: r.memberId,
         members: r.members.map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId, metadata: x.metadata })),
       };
     },
   });
 
+  // v5 sends the protocol type and name the member got from JoinGroup: the machine answers
+  // INCONSISTENT_GROUP_PROTOCOL when they are not the group's.
   const syncGroup = defineHandler({
     api: ApiKey.SyncGroup,
-    versions: [0, 4],
+    versions: [0, 5],
     async handle(req) {
       const r = await c.execute(
         m.syncGroup({
@@ -105,9 +113,13 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
 
   const leaveGroup = defineHandler({
     api: ApiKey.LeaveGroup,
-    versions: [0, 4],
+    versions: [0, 5],
     async handle(req, ctx) {
       const batched = ctx.header.apiVersion >= 3;
+      // v5 (KIP-800) says why each member leaves; Kafka logs it.
+      for (const x of req.members) {
+        if (x.reason !== null) c.logger.info({ group: req.groupId, memberId: x.memberId, groupInstanceId: x.groupInstanceId, reason: x.reason }, 'LeaveGroup');
+      }
       const members = batched ? req.members.map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId })) : [{ memberId: req.memberId, groupInstanceId: null }];
       const r = await c.execute(m.leaveGroup({ groupId: req.groupId, members }));
       if (!batched) {
@@ -123,9 +135,11 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
+  // v9 is v8 on the wire; a KIP-848 member sends its member epoch in generationIdOrMemberEpoch,
+  // which the machine checks where it looks the group up.
   const offsetCommit = defineHandler({
     api: ApiKey.OffsetCommit,
-    versions: [2, 8],
+    versions: [2, 9],
     async handle(req, ctx) {
       const version = ctx.header.apiVersion;
       const r = await c.execute(
@@ -154,8 +168,8 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
-  const fetchGroup = (groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null) => {
-    const r = m.fetchOffsets({ groupId, topics });
+  const fetchGroup = (groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null, memberId: string | null = null, memberEpoch = -1) => {
+    const r = m.fetchOffsets({ groupId, topics, memberId, memberEpoch });
     return {
       errorCode: errorCode(r.error),
       topics: r.topics.map((t) => ({
@@ -173,14 +187,15 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
 
   const offsetFetch = defineHandler({
     api: ApiKey.OffsetFetch,
-    versions: [1, 8],
+    versions: [1, 9],
     handle(req, ctx) {
       const version = ctx.header.apiVersion;
       if (version >= 8) {
         return {
           throttleTimeMs: 0,
           groups: req.groups.map((g) => {
-            const r = fetchGroup(g.groupId, g.topics);
+            // v9's member id and epoch (defaults null/−1 before): checked for KIP-848 groups.
+            const r = fetchGroup(g.groupId, g.topics, g.memberId, g.memberEpoch);
             return { groupId: g.groupId, topics: r.errorCode === ErrorCode.NONE ? r.topics : [], errorCode: r.errorCode };
           }),
         };
@@ -192,16 +207,28 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
+  /**
+   * v6 (KIP-1043): a group that does not exist is GROUP_ID_NOT_FOUND with a message, where v0–5
+   * answer it Dead without an error, and so does a group that is not a classic group (a KIP-848
+   * group: ConsumerGroupDescribe describes it).
+   */
   const describeGroups = defineHandler({
     api: ApiKey.DescribeGroups,
-    versions: [0, 5],
-    handle(req) {
+    versions: [0, 6],
+    handle(req, ctx) {
+      const v6 = ctx.header.apiVersion >= 6;
+      const outcome = (g: { error: GroupError; groupId: string; groupState: string }): { errorCode: number; errorMessage: string | null; groupState: string } => {
+        if (g.error === 'GROUP_ID_NOT_FOUND') {
+          return v6 ? { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errorMessage: `Group ${g.groupId} is not a classic group.`, groupState: 'Dead' } : { errorCode: ErrorCode.NONE, errorMessage: null, groupState: 'Dead' };
+        }
+        if (v6 && g.error === 'NONE' && g.groupState === 'Dead') return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errorMessage: `Group ${g.groupId} not found.`, groupState: 'Dead' };
+        return { errorCode: errorCode(g.error), errorMessage: null, groupState: g.groupState };
+      };
       return {
         throttleTimeMs: 0,
         groups: m.describeGroups(req.groups).map((g) => ({
-          errorCode: errorCode(g.error),
+          ...outcome(g),
           groupId: g.groupId,
-          groupState: g.groupState,
           protocolType: g.protocolType,
           protocolData: g.protocolData,
           members: g.members.map((x) => ({ ...x })),

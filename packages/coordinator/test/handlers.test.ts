@@ -123,9 +123,9 @@ describe('coordinator handlers', () => {
     expect(Buffer.from(described.groups[0]!.members[0]!.memberAssignment).toString()).toBe('A');
     expect(described.groups[1]).toMatchObject({ groupId: 'nope', groupState: 'Dead', errorCode: 0 });
 
-    expect((await call(h, ApiKey.ListGroups, 2, {})).groups).toEqual([{ groupId: 'g1', protocolType: 'consumer', groupState: '' }]);
+    expect((await call(h, ApiKey.ListGroups, 2, {})).groups).toEqual([{ groupId: 'g1', protocolType: 'consumer', groupState: '', groupType: '' }]);
     expect((await call(h, ApiKey.ListGroups, 4, { statesFilter: ['Empty'] })).groups).toEqual([]);
-    expect((await call(h, ApiKey.ListGroups, 4, { statesFilter: ['Stable'] })).groups).toEqual([{ groupId: 'g1', protocolType: 'consumer', groupState: 'Stable' }]);
+    expect((await call(h, ApiKey.ListGroups, 4, { statesFilter: ['Stable'] })).groups).toEqual([{ groupId: 'g1', protocolType: 'consumer', groupState: 'Stable', groupType: '' }]);
 
     expect((await call(h, ApiKey.DeleteGroups, 1, { groupsNames: ['g1'] })).results).toEqual([{ groupId: 'g1', errorCode: ErrorCode.NON_EMPTY_GROUP }]);
     const od = await call(h, ApiKey.OffsetDelete, 0, { groupId: 'g1', topics: [{ name: 'orders', partitions: [{ partitionIndex: 0 }] }] });
