@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
-import { Coordinator, groupCoordinatorConfigFrom, offsetsCountIgnored, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
+import { Coordinator, topicLookup, groupCoordinatorConfigFrom, offsetsCountIgnored, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
 import { cliLogger, warnUnknownKeys } from './logging.ts';
@@ -40,6 +40,8 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
     }),
     self: () => ({ nodeId: config.nodeId, ...broker!.advertisedAddress() }),
     logger: log.child({ component: 'coordinator' }),
+    // KIP-848 groups assign partitions server-side: they read the topics from metadata.
+    topics: topicLookup(() => metadata.snapshot()),
   });
   broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers() });
 

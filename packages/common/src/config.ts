@@ -176,6 +176,9 @@ export const BROKER_CONFIGS = {
   'group.initial.rebalance.delay.ms': def('int', '3000', 'Wait for more members before the first rebalance of an empty group.', { validator: atLeast(0) }),
   'group.min.session.timeout.ms': def('int', '6000', 'Smallest session timeout a member may ask for.', { validator: atLeast(0) }),
   'group.max.session.timeout.ms': def('int', '1800000', 'Largest session timeout a member may ask for.', { validator: atLeast(0) }),
+  'group.consumer.heartbeat.interval.ms': def('int', '5000', 'KIP-848 consumer groups: how often members heartbeat.', { validator: atLeast(1) }),
+  'group.consumer.session.timeout.ms': def('int', '45000', 'KIP-848 consumer groups: a member without a heartbeat this long is removed.', { validator: atLeast(1) }),
+  'group.consumer.assignors': def('list', 'uniform,range', 'KIP-848 consumer groups: server-side assignors offered (uniform, range); the first is the default.'),
   'transaction.state.log.replication.factor': def('int', '3', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
   'transaction.state.log.min.isr': def('int', '2', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
 

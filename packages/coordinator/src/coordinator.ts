@@ -9,6 +9,7 @@ import {
 } from './group-coordinator.ts';
 import { coordinatorHandlers } from './handlers.ts';
 import type { OffsetsLog } from './offsets-log.ts';
+import type { TopicLookup } from './consumer-group.ts';
 import type { OffsetsRecord } from './records.ts';
 
 /**
@@ -57,6 +58,8 @@ export interface CoordinatorOptions {
   loadWaitErrorMs?: number;
   clock?: Clock;
   logger?: Logger;
+  /** The cluster's topics, for KIP-848 consumer groups' server-side assignment (see topicLookup). */
+  topics?: TopicLookup;
 }
 
 /**
@@ -124,6 +127,7 @@ export class Coordinator {
       },
       config: { ...options.config, 'offsets.topic.num.partitions': options.offsetsLog.partitions },
       onRecords: (records) => this.#appendBackground(records),
+      ...(options.topics ? { topics: options.topics } : {}),
     });
   }
 

@@ -24,6 +24,7 @@ import {
   encodeOffsetCommitKey,
   encodeOffsetCommitValue,
 } from './records.ts';
+import { ConsumerGroups, type ConsumerGroupState, type ConsumerHeartbeatRequest, type ConsumerHeartbeatResult, type DescribedConsumerGroup, type TopicLookup } from './consumer-group.ts';
 
 /**
  * The classic group coordinator as a deterministic state machine: no sockets, no disk, no wall
@@ -51,6 +52,12 @@ export interface GroupCoordinatorConfig {
   'offset.metadata.max.bytes': number;
   /** How long an operation waits for its records to be appended before answering with an error. */
   'offsets.commit.timeout.ms': number;
+  /** KIP-848 consumer groups: the heartbeat interval told to members. */
+  'group.consumer.heartbeat.interval.ms': number;
+  /** KIP-848 consumer groups: a member without a heartbeat this long is removed. */
+  'group.consumer.session.timeout.ms': number;
+  /** KIP-848 server assignors offered (`uniform`, `range`); the first is the default. */
+  'group.consumer.assignors': string[];
 }
 
 export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
@@ -63,6 +70,9 @@ export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
   'offsets.retention.check.interval.ms': 600_000,
   'offset.metadata.max.bytes': 4096,
   'offsets.commit.timeout.ms': 5000,
+  'group.consumer.heartbeat.interval.ms': 5000,
+  'group.consumer.session.timeout.ms': 45_000,
+  'group.consumer.assignors': ['uniform', 'range'],
 };
 
 /**
@@ -81,7 +91,8 @@ export function groupCoordinatorConfigFrom(config: { has?(name: string): boolean
     } catch {
       continue;
     }
-    if (typeof value === 'number' && Number.isFinite(value)) out[key] = value;
+    if (typeof value === 'number' && Number.isFinite(value)) (out as Record<string, unknown>)[key] = value;
+    else if (Array.isArray(value) && value.every((x) => typeof x === 'string')) (out as Record<string, unknown>)[key] = value;
   }
   return out;
 }
@@ -195,7 +206,10 @@ export interface DescribedGroup {
 export interface ListedGroup {
   groupId: string;
   protocolType: string;
-  groupState: GroupState;
+  /** A classic group's state, or a KIP-848 group's (Empty, Assigning, Reconciling, Stable). */
+  groupState: GroupState | ConsumerGroupState;
+  /** ListGroups v5: 'classic' or 'consumer' (KIP-848). */
+  groupType: 'classic' | 'consumer';
 }
 
 export interface OffsetDeleteRequest {
@@ -225,6 +239,8 @@ export interface GroupCoordinatorOptions {
   onRecords?: (records: OffsetsRecord[]) => void;
   /** Member id generator suffix; defaults to randomUUID (tests may make it predictable). */
   newUuid?: () => string;
+  /** Topics known to the cluster, for KIP-848 consumer groups' server-side assignment; default none. */
+  topics?: TopicLookup;
 }
 
 type PartitionState = 'loading' | 'loaded';
@@ -241,12 +257,65 @@ export class GroupCoordinator {
   private readonly groups = new Map<string, Group>();
   private readonly partitions = new Map<number, PartitionState>();
   private expiryTimer: Timer | null = null;
+  /** KIP-848 consumer groups (consumer-group.ts); their committed offsets live in `groups` as for a classic group. */
+  readonly consumer: ConsumerGroups;
 
   constructor(options: GroupCoordinatorOptions) {
     this.config = { ...defaultGroupCoordinatorConfig, ...options.config };
     this.clock = options.clock;
     this.onRecords = options.onRecords ?? (() => {});
     this.newUuid = options.newUuid ?? randomUUID;
+    this.consumer = new ConsumerGroups({
+      clock: this.clock,
+      config: {
+        heartbeatIntervalMs: this.config['group.consumer.heartbeat.interval.ms'],
+        sessionTimeoutMs: this.config['group.consumer.session.timeout.ms'],
+        assignors: this.config['group.consumer.assignors'],
+      },
+      topics: options.topics ?? { byName: () => undefined, byId: () => undefined },
+      onRecords: (records) => this.onRecords(records),
+      check: (groupId) => this.checkGroup(groupId, true),
+      partitionFor: (groupId) => this.partitionFor(groupId),
+      classicInUse: (groupId) => {
+        const g = this.groups.get(groupId);
+        return g !== undefined && (g.members.size > 0 || g.pendingMembers.size > 0 || g.is('PreparingRebalance'));
+      },
+      newUuid: this.newUuid,
+    });
+  }
+
+  /**
+   * ConsumerGroupHeartbeat (KIP-848): join, heartbeat, leave. The state changes at once; the answer
+   * waits for the records. An empty classic group of the same id gives way (its GroupMetadata is
+   * deleted, its offsets stay).
+   */
+  consumerGroupHeartbeat(req: ConsumerHeartbeatRequest): Outcome<ConsumerHeartbeatResult> {
+    const classic = this.groups.get(req.groupId);
+    const takesOver = req.memberEpoch === 0 && !this.consumer.get(req.groupId) && classic !== undefined && classic.protocolType !== null && classic.is('Empty') && classic.pendingMembers.size === 0;
+    const { records, result } = this.consumer.heartbeat(req);
+    const out = [...records];
+    if (takesOver && result.error === 'NONE') {
+      out.unshift({ partition: classic.partition, key: encodeGroupMetadataKey(req.groupId), value: null });
+      classic.protocolType = null;
+      classic.generationId = 0;
+      classic.protocolName = null;
+    }
+    if (out.length === 0) return done(result);
+    const { promise, resolve } = Promise.withResolvers<ConsumerHeartbeatResult>();
+    return {
+      records: out,
+      settle: (error) => resolve(error === undefined ? result : { ...result, error: this.appendError(error), errorMessage: null, assignment: null }),
+      response: promise,
+    };
+  }
+
+  /** ConsumerGroupDescribe: a classic group (or none) is GROUP_ID_NOT_FOUND, as Kafka answers. */
+  describeConsumerGroups(groupIds: readonly string[]): DescribedConsumerGroup[] {
+    return groupIds.map((id) => {
+      const d = this.consumer.describe(id);
+      if (d.error === 'GROUP_ID_NOT_FOUND' && this.groups.get(id)?.protocolType) return { ...d, errorMessage: `Group ${id} is not a consumer group.` };
+      return d;
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -268,7 +337,10 @@ export class GroupCoordinator {
    */
   replay(partition: number, key: Buffer, value: Buffer | null): void {
     const k = decodeKey(key);
-    if (k === null) return;
+    if (k === null) {
+      this.consumer.replay(partition, key, value);
+      return;
+    }
     const now = this.clock.now();
     if (k.type === 'offset') {
       let group = this.groups.get(k.group);
@@ -341,6 +413,7 @@ export class GroupCoordinator {
   /** The partition is loaded: its members' session timers start now (Kafka's onGroupLoaded). */
   completeLoad(partition: number): void {
     this.partitions.set(partition, 'loaded');
+    this.consumer.completeLoad(partition);
     for (const group of this.groups.values()) {
       if (group.partition !== partition) continue;
       for (const member of group.members.values()) this.scheduleHeartbeat(group, member);
@@ -350,6 +423,7 @@ export class GroupCoordinator {
   /** Stops owning a partition (takeover elsewhere): waiting members are told NOT_COORDINATOR. */
   unload(partition: number): void {
     this.partitions.delete(partition);
+    this.consumer.unload(partition);
     for (const group of [...this.groups.values()]) {
       if (group.partition !== partition) continue;
       this.cancelTimers(group);
@@ -393,6 +467,8 @@ export class GroupCoordinator {
   joinGroup(req: JoinGroupRequest): Outcome<JoinGroupResult> {
     const err = this.checkGroup(req.groupId, true);
     if (err) return done(joinError(req.memberId, err));
+    // Online migration between the protocols is not built: a consumer-protocol group keeps its type.
+    if (this.consumer.get(req.groupId)) return done(joinError(req.memberId, 'INCONSISTENT_GROUP_PROTOCOL'));
     if (
       req.sessionTimeoutMs < this.config['group.min.session.timeout.ms'] ||
       req.sessionTimeoutMs > this.config['group.max.session.timeout.ms']
@@ -897,7 +973,16 @@ export class GroupCoordinator {
     const err = this.checkGroup(req.groupId, false);
     if (err) return done(all(err));
     let group = this.groups.get(req.groupId);
-    if (!group) {
+    // A KIP-848 group checks the member and its epoch; its offsets are kept in a plain offsets holder.
+    const consumerGroup = this.consumer.get(req.groupId);
+    if (consumerGroup) {
+      const cErr = this.consumer.validateOffsetRequest(req.groupId, req.memberId, req.generationId, true);
+      if (cErr) return done(all(cErr as GroupError));
+      if (!group) {
+        group = new Group(req.groupId, consumerGroup.partition, 'Empty', this.clock.now());
+        this.groups.set(req.groupId, group);
+      }
+    } else if (!group) {
       // No group: a stand-alone consumer (generation -1) may still keep its offsets here.
       if (req.generationId >= 0) return done(all('ILLEGAL_GENERATION'));
       group = new Group(req.groupId, this.partitionFor(req.groupId), 'Empty', this.clock.now());
@@ -905,7 +990,9 @@ export class GroupCoordinator {
     }
     if (group.is('Dead')) return done(all('COORDINATOR_NOT_AVAILABLE'));
     let memberErr: GroupError | null = null;
-    if (req.generationId < 0 && group.is('Empty')) {
+    if (consumerGroup) {
+      // Validated above.
+    } else if (req.generationId < 0 && group.is('Empty')) {
       // Admin clients and consumers without group management commit with generation -1.
     } else if (req.generationId >= 0 || req.memberId !== '' || req.groupInstanceId !== null) {
       memberErr = this.validateCurrentMember(group, req.memberId, req.groupInstanceId);
@@ -983,6 +1070,10 @@ export class GroupCoordinator {
   fetchOffsets(req: OffsetFetchRequest): OffsetFetchResult {
     const err = this.checkGroup(req.groupId, false);
     if (err) return { error: err, topics: (req.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => missing(p, err)) })) };
+    if (this.consumer.get(req.groupId) && (req.memberId != null || (req.memberEpoch ?? -1) >= 0)) {
+      const memberErr = this.consumer.validateOffsetRequest(req.groupId, req.memberId ?? '', req.memberEpoch ?? -1, false);
+      if (memberErr) return { error: memberErr as GroupError, topics: [] };
+    }
     const group = this.groups.get(req.groupId);
     if (req.topics === null) {
       if (!group) return { error: 'NONE', topics: [] };
@@ -1066,6 +1157,8 @@ export class GroupCoordinator {
         }
       } else if (group.protocolType === null) {
         base = (o) => o.commitTimestamp;
+        // A KIP-848 group with members keeps the offsets of the topics it subscribes to.
+        keep = this.consumer.subscribedTopicNames(group.groupId) ?? keep;
       }
       if (base !== null) {
         for (const [k, o] of group.offsets) {
@@ -1076,7 +1169,7 @@ export class GroupCoordinator {
           records.push({ partition: group.partition, key: encodeOffsetCommitKey(group.groupId, o.topic, o.partition), value: null });
         }
       }
-      if (group.is('Empty') && group.offsets.size === 0 && group.pendingOffsetCommits.size === 0 && group.pendingMembers.size === 0) {
+      if (group.is('Empty') && group.offsets.size === 0 && group.pendingOffsetCommits.size === 0 && group.pendingMembers.size === 0 && !this.consumer.get(group.groupId)) {
         group.transitionTo('Dead', now);
         this.cancelTimers(group);
         this.groups.delete(group.groupId);
@@ -1096,6 +1189,8 @@ export class GroupCoordinator {
       const dead: DescribedGroup = { error: 'NONE', groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [] };
       const err = this.checkGroup(groupId, false);
       if (err) return { ...dead, error: err };
+      // Kafka 4 answers DescribeGroups for a consumer-protocol group like this; clients use ConsumerGroupDescribe.
+      if (this.consumer.get(groupId)) return { ...dead, error: 'GROUP_ID_NOT_FOUND' };
       const group = this.groups.get(groupId);
       if (!group) return dead;
       const stable = group.is('Stable') && group.protocolName !== null;
@@ -1117,17 +1212,27 @@ export class GroupCoordinator {
     });
   }
 
-  /** Every group of the loaded partitions; `states` filters case-insensitively (ListGroups v4). */
-  listGroups(states: readonly string[] | null = null): { error: GroupError; groups: ListedGroup[] } {
+  /**
+   * Every group of the loaded partitions; `states` (ListGroups v4) and `types` (v5: "classic",
+   * "consumer") filter case-insensitively, an empty or null filter lets every group through.
+   */
+  listGroups(states: readonly string[] | null = null, types: readonly string[] | null = null): { error: GroupError; groups: ListedGroup[] } {
     const wanted = states && states.length > 0 ? new Set(states.map((s) => s.toLowerCase())) : null;
+    const wantedTypes = types && types.length > 0 ? new Set(types.map((t) => t.toLowerCase())) : null;
     const loading = [...this.partitions.values()].includes('loading');
     const groups: ListedGroup[] = [];
     for (const g of this.groups.values()) {
       if (this.partitions.get(g.partition) !== 'loaded') continue;
+      if (this.consumer.get(g.groupId)) continue;
       if (wanted && !wanted.has(g.state.toLowerCase())) continue;
-      groups.push({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state });
+      groups.push({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state, groupType: 'classic' });
     }
-    return { error: loading ? 'COORDINATOR_LOAD_IN_PROGRESS' : 'NONE', groups };
+    for (const g of this.consumer.groups.values()) {
+      if (this.partitions.get(g.partition) !== 'loaded') continue;
+      if (wanted && !wanted.has(g.state.toLowerCase())) continue;
+      groups.push({ groupId: g.groupId, protocolType: 'consumer', groupState: g.state, groupType: 'consumer' });
+    }
+    return { error: loading ? 'COORDINATOR_LOAD_IN_PROGRESS' : 'NONE', groups: wantedTypes ? groups.filter((g) => wantedTypes.has(g.groupType)) : groups };
   }
 
   deleteGroups(groupIds: readonly string[]): Outcome<{ groupId: string; error: GroupError }[]> {
@@ -1135,7 +1240,13 @@ export class GroupCoordinator {
     const results = groupIds.map((groupId) => {
       const err = this.checkGroup(groupId, false);
       if (err) return { groupId, error: err };
+      const consumerDelete = this.consumer.delete(groupId);
+      if (consumerDelete.error === 'NON_EMPTY_GROUP') return { groupId, error: 'NON_EMPTY_GROUP' as GroupError };
       const group = this.groups.get(groupId);
+      if (consumerDelete.error === 'NONE' && !group) {
+        records.push(...consumerDelete.records);
+        return { groupId, error: 'NONE' as GroupError };
+      }
       if (!group || group.is('Dead')) return { groupId, error: 'GROUP_ID_NOT_FOUND' as GroupError };
       if (!group.is('Empty')) return { groupId, error: 'NON_EMPTY_GROUP' as GroupError };
       group.transitionTo('Dead', this.clock.now());
@@ -1152,6 +1263,8 @@ export class GroupCoordinator {
       }
       group.pendingOffsetCommits.clear();
       records.push({ partition: group.partition, key: encodeGroupMetadataKey(groupId), value: null });
+      // A KIP-848 group's own records go last, after its offsets' tombstones.
+      records.push(...consumerDelete.records);
       return { groupId, error: 'NONE' as GroupError };
     });
     const { promise, resolve } = Promise.withResolvers<{ groupId: string; error: GroupError }[]>();

@@ -268,5 +268,64 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
-  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete] as Handler[];
+  // KIP-848 (consumer-group.ts): v0 members get a server-generated id, v1 members bring their own.
+  const consumerGroupHeartbeat = defineHandler({
+    api: ApiKey.ConsumerGroupHeartbeat,
+    versions: [0, 1],
+    async handle(req, ctx) {
+      const r = await c.execute(
+        m.consumerGroupHeartbeat({
+          apiVersion: ctx.header.apiVersion,
+          groupId: req.groupId,
+          memberId: req.memberId,
+          memberEpoch: req.memberEpoch,
+          instanceId: req.instanceId,
+          rackId: req.rackId,
+          rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+          subscribedTopicNames: req.subscribedTopicNames,
+          subscribedTopicRegex: req.subscribedTopicRegex,
+          serverAssignor: req.serverAssignor,
+          topicPartitions: req.topicPartitions,
+          clientId: ctx.header.clientId ?? '',
+          clientHost: clientHostOf(ctx),
+        }),
+      );
+      return {
+        throttleTimeMs: 0,
+        errorCode: errorCode(r.error as GroupError),
+        errorMessage: r.errorMessage,
+        memberId: r.memberId,
+        memberEpoch: r.memberEpoch,
+        heartbeatIntervalMs: r.heartbeatIntervalMs,
+        assignment: r.assignment === null ? null : { topicPartitions: r.assignment },
+      };
+    },
+  });
+
+  const consumerGroupDescribe = defineHandler({
+    api: ApiKey.ConsumerGroupDescribe,
+    versions: [0, 1],
+    handle(req) {
+      return {
+        throttleTimeMs: 0,
+        groups: m.describeConsumerGroups(req.groupIds).map((g) => ({
+          errorCode: errorCode(g.error as GroupError),
+          errorMessage: g.errorMessage,
+          groupId: g.groupId,
+          groupState: g.groupState,
+          groupEpoch: g.groupEpoch,
+          assignmentEpoch: g.assignmentEpoch,
+          assignorName: g.assignorName,
+          members: g.members.map((x) => ({
+            ...x,
+            assignment: { topicPartitions: x.assignment },
+            targetAssignment: { topicPartitions: x.targetAssignment },
+            memberType: 1,
+          })),
+        })),
+      };
+    },
+  });
+
+  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe] as Handler[];
 }

@@ -20,3 +20,6 @@ export { CoordinatorNode, offsetsCountIgnored, type CoordinatorNodeOptions } fro
 export { notCoordinatorHandlers } from './not-coordinator.ts';
 export { coordinatorHandlers, errorCode, clientHostOf } from './handlers.ts';
 export { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
+export { ConsumerGroups, ConsumerGroup, ConsumerMember, MemberState, topicLookup, type TopicLookup, type TopicImage, type ConsumerGroupState, type ConsumerHeartbeatRequest, type ConsumerHeartbeatResult, type DescribedConsumerGroup } from './consumer-group.ts';
+export { uniformAssignor, rangeAssignor, ASSIGNORS, type Assignor, type AssignorMember, type TopicAssignment } from './assignors.ts';
+export * from './consumer-records.ts';

@@ -8,6 +8,7 @@ import { ErrorCode } from '@runnel/protocol';
 import { systemClock, type Clock } from './clock.ts';
 import { Coordinator, CoordinatorError } from './coordinator.ts';
 import { groupCoordinatorConfigFrom } from './group-coordinator.ts';
+import { topicLookup } from './consumer-group.ts';
 import { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
 import { BrokerClients, rpcOffsetsLog, type RpcOffsetsLog } from './rpc-offsets-log.ts';
 
@@ -94,6 +95,7 @@ export class CoordinatorNode {
       loadWaitErrorMs: config.get('runnel.coordinator.load.wait.error.ms'),
       clock: this.#clock,
       logger: this.#logger.child({ component: 'coordinator' }),
+      topics: topicLookup(() => o.metadata.snapshot()),
     });
     this.#server = KafkaServer.create({
       ...listenerOptions(config),

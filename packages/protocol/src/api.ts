@@ -14,6 +14,7 @@ import { ErrorCode } from './error-codes.ts';
 import { ProtocolError } from './errors.ts';
 import { ApiVersions } from './messages/api-versions.ts';
 import { AlterConfigs, IncrementalAlterConfigs } from './messages/configs.ts';
+import { ConsumerGroupDescribe, ConsumerGroupHeartbeat } from './messages/consumer-group.ts';
 import { DescribeTopicPartitions } from './messages/describe-topic-partitions.ts';
 import { AlterPartitionReassignments, ElectLeaders, ListPartitionReassignments } from './messages/elections.ts';
 import { Fetch } from './messages/fetch.ts';
@@ -62,6 +63,8 @@ export const apis = {
   [ApiKey.OffsetDelete]: OffsetDelete,
   [ApiKey.DescribeCluster]: DescribeCluster,
   [ApiKey.DescribeTopicPartitions]: DescribeTopicPartitions,
+  [ApiKey.ConsumerGroupHeartbeat]: ConsumerGroupHeartbeat,
+  [ApiKey.ConsumerGroupDescribe]: ConsumerGroupDescribe,
 } as const;
 
 type Apis = typeof apis;

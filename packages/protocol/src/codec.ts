@@ -392,7 +392,11 @@ function readCount(r: Reader, flexible: boolean): number {
 function readField(r: Reader, f: PlanField, flexible: boolean): unknown {
   switch (f.kind) {
     case 'scalar': return readScalar(r, f.type!, f.nullable, flexible);
-    case 'struct': return readStruct(r, f.sub!);
+    case 'struct': {
+      // A nullable struct (ConsumerGroupHeartbeat's Assignment) is prefixed by int8 -1 (null) or 1.
+      if (f.nullable && f.tag === null && r.int8() < 0) return null;
+      return readStruct(r, f.sub!);
+    }
     case 'scalarArray':
     case 'structArray': {
       const n = readCount(r, flexible);
@@ -503,6 +507,13 @@ function writeField(w: Writer, f: PlanField, flexible: boolean, v: unknown): voi
       writeScalar(w, f.name, f.type!, f.nullable, flexible, v === undefined ? f.defaultValue : v);
       return;
     case 'struct':
+      if (f.nullable && f.tag === null) {
+        if (v === null || (v === undefined && f.defaultValue === null)) {
+          w.int8(-1);
+          return;
+        }
+        w.int8(1);
+      }
       writeStruct(w, f.sub!, (v ?? {}) as Record<string, unknown>);
       return;
     case 'scalarArray':

@@ -12,9 +12,12 @@ export {
   type RequestHeader, type Requests, type Responses, type DecodedResponses, type RequestInputs, type SupportedApiKey,
   type DecodedRequest,
 } from './api.ts';
-export { Reader, Writer } from './codec.ts';
+export { Reader, Writer, encodeMessage, decodeMessage } from './codec.ts';
+export { ConsumerGroupHeartbeat, ConsumerGroupDescribe } from './messages/consumer-group.ts';
 export { DescribeTopicPartitions } from './messages/describe-topic-partitions.ts';
 export type { ApiSchema, MessageSchema, Field, Decoded, Encodable, RequestOf, ResponseOf } from './schema.ts';
+/** The schema language, for tables kept outside this package (the coordinator's KIP-848 records). */
+export { f, arr, struct, structs, message } from './schema.ts';
 export { murmur2, javaPartition } from './murmur2.ts';
 export { javaStringHashCode, partitionForGroup } from './group-partition.ts';
 export {
