@@ -11,7 +11,7 @@ import type { GroupError } from './group.ts';
  *
  * Versions served (Kafka 4's maxima): FindCoordinator 0–6, JoinGroup 0–9, SyncGroup 0–5,
  * Heartbeat 0–4, LeaveGroup 0–5, OffsetCommit 2–9, OffsetFetch 1–9, DescribeGroups 0–6,
- * ListGroups 0–4 (5 with KIP-848's group types: next), DeleteGroups 0–2, OffsetDelete 0.
+ * ListGroups 0–5, DeleteGroups 0–2, OffsetDelete 0.
  */
 
 /** A Kafka error code for a state-machine error name. */
@@ -237,11 +237,12 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
+  // v4 filters by state, v5 by type and answers each group's ("classic", or "consumer" for KIP-848).
   const listGroups = defineHandler({
     api: ApiKey.ListGroups,
-    versions: [0, 4],
+    versions: [0, 5],
     handle(req, ctx) {
-      const r = m.listGroups(ctx.header.apiVersion >= 4 ? req.statesFilter : null);
+      const r = m.listGroups(ctx.header.apiVersion >= 4 ? req.statesFilter : null, ctx.header.apiVersion >= 5 ? req.typesFilter : null);
       return { throttleTimeMs: 0, errorCode: errorCode(r.error), groups: r.groups.map((g) => ({ ...g })) };
     },
   });

@@ -1,5 +1,5 @@
 // The group APIs at Kafka 4's maxima, through the real codec (wire.ts): JoinGroup 7-9, SyncGroup 5,
-// LeaveGroup 5, DescribeGroups 6, OffsetCommit 9, OffsetFetch 9, FindCoordinator 5-6.
+// LeaveGroup 5, DescribeGroups 6, ListGroups 5, OffsetCommit 9, OffsetFetch 9, FindCoordinator 5-6.
 import type { Handler } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -103,6 +103,23 @@ describe('group APIs at the Kafka 4 maxima', () => {
     expect(v6.groups[1]).toMatchObject({ groupId: 'nope', errorCode: ErrorCode.GROUP_ID_NOT_FOUND, errorMessage: 'Group nope not found.', groupState: 'Dead' });
     const v5 = await call(h, ApiKey.DescribeGroups, 5, { groups: ['nope'], includeAuthorizedOperations: false });
     expect(v5.groups[0]).toMatchObject({ groupId: 'nope', errorCode: 0, groupState: 'Dead' });
+  });
+
+  it('ListGroups v5 answers each group type and filters by type and state, case-insensitively', async () => {
+    const { h } = await coordinator();
+    await staticMember(h, 'stable-one', 'i-1', 9);
+    // A group that only keeps offsets (an admin commit): classic too, with no protocol type.
+    expect((await call(h, ApiKey.OffsetCommit, 9, { groupId: 'offsets-only', generationIdOrMemberEpoch: -1, memberId: '', groupInstanceId: null, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedMetadata: null }] }] })).topics[0]!.partitions[0]!.errorCode).toBe(0);
+    const list = async (statesFilter: string[], typesFilter: string[]) => (await call(h, ApiKey.ListGroups, 5, { statesFilter, typesFilter })).groups.sort((a, b) => a.groupId.localeCompare(b.groupId));
+    expect(await list([], [])).toEqual([
+      { groupId: 'offsets-only', protocolType: '', groupState: 'Empty', groupType: 'classic' },
+      { groupId: 'stable-one', protocolType: 'consumer', groupState: 'Stable', groupType: 'classic' },
+    ]);
+    expect((await list([], ['Classic'])).map((g) => g.groupId)).toEqual(['offsets-only', 'stable-one']);
+    expect(await list([], ['consumer'])).toEqual([]);
+    expect((await list(['stable'], ['classic'])).map((g) => g.groupId)).toEqual(['stable-one']);
+    // v4 has no type filter and no type in the answer.
+    expect((await call(h, ApiKey.ListGroups, 4, { statesFilter: ['Empty'] })).groups).toEqual([{ groupId: 'offsets-only', protocolType: '', groupState: 'Empty', groupType: '' }]);
   });
 
   it('OffsetCommit v9 and OffsetFetch v9 keep the classic rules for a classic group (member epoch fields are for KIP-848 groups)', async () => {
