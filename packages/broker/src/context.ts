@@ -10,8 +10,10 @@ export interface BrokerContext {
   readonly nodeId: number;
   readonly config: BrokerConfig;
   readonly metadata: MetadataStore;
-  readonly partitions: Partitions;
-  readonly logs: LogManager;
+  /** The partitions led here (a node that leads none answers from metadata alone: non-leader.ts). */
+  readonly partitions: Pick<Partitions, 'leaderLog' | 'replicaLog' | 'topicConfig'>;
+  /** The local logs and log dirs (DescribeLogDirs). */
+  readonly logs: Pick<LogManager, 'logs' | 'dirs'>;
   readonly purgatory: FetchPurgatory;
   /** Leader and follower state of every local replica: appends as leader, the high watermark, acks=all waits. */
   readonly replicas: ReplicaManager;

@@ -1,2 +1,3 @@
 export { Broker, type BrokerOptions } from './broker.ts';
 export { toKafkaError } from './errors.ts';
+export { nonLeaderHandlers, type NonLeaderOptions } from './non-leader.ts';

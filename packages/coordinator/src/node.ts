@@ -1,7 +1,7 @@
 import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import {
   advertisedAddress, advertisedEndpoints, alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
-  nodeAddressLookup,
+  nodeAddressLookup, type Handler,
 } from '@runnel/kafka-server';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
@@ -23,6 +23,12 @@ export interface CoordinatorNodeOptions {
   lagRefreshMs?: number;
   /** Called once when the node cannot go on serving (the process should exit); default: log it. */
   onFatal?: (err: Error) => void;
+  /**
+   * More handlers on the Kafka listener, for APIs this node does not serve itself: the cli passes
+   * the broker's `nonLeaderHandlers`, so the node answers every API a broker does, as any node
+   * listed in Metadata must (docs/protocol.md, "Who answers what"). The node's own handlers win.
+   */
+  extraHandlers?: Handler[];
 }
 
 /**
@@ -97,27 +103,29 @@ export class CoordinatorNode {
       logger: this.#logger.child({ component: 'coordinator' }),
       topics: topicLookup(() => o.metadata.snapshot()),
     });
+    const own: Handler[] = [
+      ...this.coordinator.handlers(),
+      metadataHandler({
+        metadata: o.metadata,
+        autoCreate: () => config.get('auto.create.topics.enable'),
+        createTopic: async (name) => {
+          await o.metadata.createTopic({ name, partitions: config.get('num.partitions'), replicationFactor: config.get('default.replication.factor'), configs: {} });
+        },
+        // Anything but a metadata refusal (controller unreachable, a fenced write) is worth a retry.
+        errorCode: (err) => metadataErrorCode(err, ErrorCode.REQUEST_TIMED_OUT),
+      }),
+      // Listed in Metadata, so clients send it what they send any node (the Java client's
+      // producer ids and config lookups go to its least loaded node).
+      initProducerIdHandler(o.metadata),
+      describeConfigsHandler({ nodeId: config.nodeId, config, metadata: o.metadata }),
+      alterConfigsHandler({ config, metadata: o.metadata }),
+      incrementalAlterConfigsHandler({ config, metadata: o.metadata }),
+    ];
+    const served = new Set(own.map((h) => h.api));
     this.#server = KafkaServer.create({
       ...listenerOptions(config),
       addressOf: nodeAddressLookup(o.metadata),
-      handlers: [
-        ...this.coordinator.handlers(),
-        metadataHandler({
-          metadata: o.metadata,
-          autoCreate: () => config.get('auto.create.topics.enable'),
-          createTopic: async (name) => {
-            await o.metadata.createTopic({ name, partitions: config.get('num.partitions'), replicationFactor: config.get('default.replication.factor'), configs: {} });
-          },
-          // Anything but a metadata refusal (controller unreachable, a fenced write) is worth a retry.
-          errorCode: (err) => metadataErrorCode(err, ErrorCode.REQUEST_TIMED_OUT),
-        }),
-        // Listed in Metadata, so clients send it what they send any node (the Java client's
-        // producer ids and config lookups go to its least loaded node).
-        initProducerIdHandler(o.metadata),
-        describeConfigsHandler({ nodeId: config.nodeId, config, metadata: o.metadata }),
-        alterConfigsHandler({ config, metadata: o.metadata }),
-        incrementalAlterConfigsHandler({ config, metadata: o.metadata }),
-      ],
+      handlers: [...own, ...(o.extraHandlers ?? []).filter((h) => !served.has(h.api))],
       logger: this.#logger.child({ component: 'kafka-server' }),
     });
   }

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { ConfigError, type BrokerConfig, type Logger } from '@runnel/common';
-import { Broker } from '@runnel/broker';
+import { Broker, nonLeaderHandlers } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
 import { CoordinatorNode, notCoordinatorHandlers } from '@runnel/coordinator';
 import { ControllerStore, RedisStore } from '@runnel/metadata';
@@ -49,7 +49,9 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
     // Brokers coordinate no groups, but advertise and answer the group APIs (NOT_COORDINATOR):
     // kafkajs takes every node's API versions from its bootstrap broker.
     ? Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') }, extraHandlers: notCoordinatorHandlers() })
-    : CoordinatorNode.create({ config, metadata, logger: log, onFatal });
+    // A coordinator node is listed in Metadata, so it answers every API a broker does, as a node
+    // that leads no partition (NOT_LEADER_OR_FOLLOWER, no log dirs, admin writes forwarded).
+    : CoordinatorNode.create({ config, metadata, logger: log, onFatal, extraHandlers: nonLeaderHandlers({ config, metadata, logger: log.child({ component: 'broker-apis' }) }) });
   let metrics: MetricsServer | undefined;
   const stop = async () => {
     await metrics?.close();
