@@ -51,6 +51,20 @@ export interface Leadership {
   /** A proposal at this version was refused: wait for newer metadata (or retryAtMs). */
   refusedVersion: number;
   retryAtMs: number;
+  /**
+   * The leader's latest appends as stored (offsets and leader epoch assigned), contiguous and in
+   * offset order, until every follower has fetched past them: a follower fetching at the log end
+   * gets them from memory instead of a read of the segment (see #remember).
+   */
+  tail: TailEntry[];
+  tailBytes: number;
+}
+
+/** One append as it was written: the batches of offsets [base, end). */
+interface TailEntry {
+  base: bigint;
+  end: bigint;
+  bytes: Buffer;
 }
 
 /** An acks=all produce (or coordinator append) waiting for the high watermark to pass `required`. */
@@ -80,6 +94,14 @@ const EMPTY = Buffer.alloc(0);
 /** The most one replica fetch answers with whatever the follower asks (the RPC frame limit is 64 MiB). */
 const MAX_FETCH_RESPONSE_BYTES = 32 * 1024 * 1024;
 const MAX_FETCH_WAIT_MS = 30_000;
+/** The most one led partition keeps of its latest appends for followers (Leadership.tail). */
+const TAIL_PARTITION_MAX_BYTES = 1024 * 1024;
+/** The most all led partitions keep together: beyond it appends are not kept (followers read the log). */
+const TAIL_BROKER_MAX_BYTES = 64 * 1024 * 1024;
+// Record batch v2 header fields (Kafka's DefaultRecordBatch): baseOffset int64 at 0, batchLength
+// int32 at 8 (the batch is 12 + batchLength bytes), partitionLeaderEpoch int32 at 12,
+// lastOffsetDelta int32 at 23; a header is 61 bytes.
+const BATCH_HEADER_BYTES = 61;
 
 /**
  * Replication on this broker (docs/replication.md): the leader side of every partition it leads
@@ -109,6 +131,8 @@ export class ReplicaManager {
   /** Reassignment throttling, both sides (throttle.ts). */
   readonly #throttle: ReplicationThrottle;
   readonly #lagMs: number;
+  /** Bytes held by every Leadership.tail together (at most TAIL_BROKER_MAX_BYTES). */
+  #tailBytes = 0;
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -151,6 +175,11 @@ export class ReplicaManager {
     this.#noSpaceRetries.clear();
     for (const key of [...this.#leaders.keys()]) this.#resign(key);
     await this.#fetchers.stop();
+  }
+
+  /** Bytes of the led partitions' latest appends kept in memory for their followers (tests, metrics). */
+  get followerTailBytes(): number {
+    return this.#tailBytes;
   }
 
   /** Which broker a followed partition is fetched from (undefined when not following it). */
@@ -354,8 +383,9 @@ export class ReplicaManager {
     const lead: Leadership = {
       topic: topic.name, partition: state.partition, key, log, leaderEpoch: state.leaderEpoch, epochStartOffset: leo,
       version: state.version, replicas: [...state.replicas], isr: [...state.isr], minIsr, localEnd: leo, followers,
-      proposing: false, pendingIsr: null, refusedVersion: -1, retryAtMs: 0,
+      proposing: false, pendingIsr: null, refusedVersion: -1, retryAtMs: 0, tail: [], tailBytes: 0,
     };
+    if (current) this.#dropTail(current, current.tail.length);
     this.#leaders.set(key, lead);
     this.#fetchers.remove(key);
     // The new epoch starts at the log end, so a follower's diverging suffix is found by epoch even
@@ -396,7 +426,10 @@ export class ReplicaManager {
 
   /** This broker no longer leads the partition: waiting produces get NOT_LEADER_OR_FOLLOWER. */
   #resign(key: string): void {
-    if (!this.#leaders.delete(key)) return;
+    const lead = this.#leaders.get(key);
+    if (!lead) return;
+    this.#leaders.delete(key);
+    this.#dropTail(lead, lead.tail.length);
     const waiting = this.#waiters.get(key);
     if (waiting) for (const w of [...waiting]) w.done(ErrorCode.NOT_LEADER_OR_FOLLOWER);
   }
@@ -419,6 +452,7 @@ export class ReplicaManager {
     }
     const end = result.lastOffset + 1n;
     if (end > lead.localEnd) lead.localEnd = end;
+    if (!result.duplicate && end > result.baseOffset && this.#leaders.get(lead.key) === lead) this.#remember(lead, result.baseOffset, end, payload);
     // Followers long-polling for this partition wake (a moved high watermark has woken them already).
     if (!this.#maybeAdvanceHighWatermark(lead)) this.#o.purgatory.notify(lead.key);
     return result;
@@ -559,6 +593,13 @@ export class ReplicaManager {
     // partition are counted, in-sync ones too (Kafka: the total replication traffic is bounded).
     const listed = this.#throttle.listed('leader', found.topic, p.partition);
     if (listed && !lead.isr.includes(replicaId) && this.#throttle.exceeded('leader')) return answer('', log);
+    // What the leader appended last, from memory: the bytes a read would return (a follower that
+    // keeps up fetches exactly there), without reading the segment back.
+    const kept = tailFrom(lead, p.fetchOffset, Math.max(0, limit), first);
+    if (kept) {
+      if (listed) this.#throttle.record('leader', kept.length);
+      return answer('', log, { records: kept });
+    }
     try {
       // Followers would refuse a corrupt batch anyway; checking it here repairs it (corruptBatch).
       const read = await log.read(p.fetchOffset, Math.max(0, limit), { minOneBatch: first, verify: true });
@@ -582,11 +623,67 @@ export class ReplicaManager {
     f.lastFetchLeaderEnd = leaderEnd;
     f.lastFetchMs = now;
     f.leo = fetchOffset;
+    this.#trimTail(lead);
     this.#maybeAdvanceHighWatermark(lead);
     // Expand: a live follower that reached the high watermark and this epoch's start rejoins.
     if (!lead.isr.includes(id) && fetchOffset >= lead.log.highWatermark && fetchOffset >= lead.epochStartOffset && this.#o.metadata.snapshot().brokers.has(id)) {
       this.#propose(lead, [...lead.isr, id].sort((a, b) => a - b), `follower ${id} caught up`);
     }
+  }
+
+  // ------------------------------------------------------------------ the tail kept for followers
+
+  /**
+   * Keeps an append's bytes (`payload`, now holding the offsets and leader epoch the log assigned
+   * in place) for the followers' next fetch. Only when they are exactly what the log stored: the
+   * topic keeps the producer's compression (no recompressed copy was written), and the batches
+   * chain from `base` to `end` under this leader epoch; anything else is left to the log.
+   */
+  #remember(lead: Leadership, base: bigint, end: bigint, payload: Buffer): void {
+    if (lead.replicas.length < 2 || lead.log.config.compressionType !== 'producer') return;
+    if (payload.length > TAIL_PARTITION_MAX_BYTES || this.#tailBytes + payload.length > TAIL_BROKER_MAX_BYTES) return this.#dropTail(lead, lead.tail.length);
+    let pos = 0;
+    let next = base;
+    while (pos + BATCH_HEADER_BYTES <= payload.length) {
+      if (payload.readBigInt64BE(pos) !== next || payload.readInt32BE(pos + 12) !== lead.leaderEpoch) return this.#dropTail(lead, lead.tail.length);
+      next = payload.readBigInt64BE(pos) + BigInt(payload.readInt32BE(pos + 23)) + 1n;
+      pos += 12 + payload.readInt32BE(pos + 8);
+    }
+    if (pos !== payload.length || next !== end) return this.#dropTail(lead, lead.tail.length);
+    // Contiguous only: after a gap (an append not kept) the older entries can no longer be served.
+    if (lead.tail.length > 0 && lead.tail.at(-1)!.end !== base) this.#dropTail(lead, lead.tail.length);
+    // A copy: the request's buffer is not ours to keep.
+    lead.tail.push({ base, end, bytes: Buffer.from(payload) });
+    lead.tailBytes += payload.length;
+    this.#tailBytes += payload.length;
+    let drop = 0;
+    for (let over = lead.tailBytes - TAIL_PARTITION_MAX_BYTES; over > 0; drop++) over -= lead.tail[drop]!.bytes.length;
+    if (drop > 0) this.#dropTail(lead, drop);
+  }
+
+  /**
+   * Drops the entries every in-sync follower has fetched past (one that has not fetched in this
+   * epoch keeps them, up to the caps). A follower out of the ISR reads the log, as any late reader.
+   */
+  #trimTail(lead: Leadership): void {
+    if (lead.tail.length === 0) return;
+    let min = lead.localEnd;
+    for (const id of new Set([...lead.isr, ...(lead.pendingIsr ?? [])])) if (id !== this.#o.nodeId) {
+      const leo = lead.followers.get(id)?.leo ?? -1n;
+      if (leo < min) min = leo;
+    }
+    let drop = 0;
+    while (drop < lead.tail.length && lead.tail[drop]!.end <= min) drop++;
+    if (drop > 0) this.#dropTail(lead, drop);
+  }
+
+  /** Drops the first `n` entries of a partition's tail. */
+  #dropTail(lead: Leadership, n: number): void {
+    let bytes = 0;
+    for (let i = 0; i < n; i++) bytes += lead.tail[i]!.bytes.length;
+    lead.tail.splice(0, n);
+    lead.tailBytes -= bytes;
+    this.#tailBytes -= bytes;
   }
 
   // ------------------------------------------------------------------ ISR proposals
@@ -650,6 +747,26 @@ export class ReplicaManager {
 /** Whether a broker holds a replica of the partition (a reassignment's newcomers are in `replicas` too). */
 function isReplica(state: PartitionState, nodeId: number): boolean {
   return state.replicas.includes(nodeId) || (state.addingReplicas?.includes(nodeId) ?? false);
+}
+
+/**
+ * A follower's fetch at `offset` answered from the leader's tail: whole appends from the one that
+ * starts exactly there, up to `limit` bytes (the first one whatever its size when `first`, as a
+ * read with minOneBatch), or null when the tail does not start an append there.
+ */
+function tailFrom(lead: Leadership, offset: bigint, limit: number, first: boolean): Buffer | null {
+  const i = lead.tail.findIndex((e) => e.base === offset);
+  if (i < 0) return null;
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for (let j = i; j < lead.tail.length; j++) {
+    const b = lead.tail[j]!.bytes;
+    if (bytes + b.length > limit && !(first && j === i)) break;
+    parts.push(b);
+    bytes += b.length;
+  }
+  if (parts.length === 0) return null;
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
 }
 
 /** The answer for an acks=all append ending at `requiredEnd`, or null while it must wait. */

@@ -1,0 +1,109 @@
+/**
+ * The leader's tail for followers (ReplicaManager, docs/replication.md "The data path"): a
+ * follower fetching at the log end gets the leader's latest appends from memory, exactly the bytes
+ * the log stored, and the memory is given back once every in-sync follower has fetched past them.
+ * In this process with the real parts (LocalStore, LogManager over a temp dir, Partitions,
+ * FetchPurgatory); brokers 2 and 3 are registered but never run: the test fetches as them.
+ */
+import { open, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { resolveConfig, silentLogger, topicConfig } from '@runnel/common';
+import { LocalStore } from '@runnel/metadata';
+import { encodeRecordBatch } from '@runnel/protocol';
+import { LogManager } from '@runnel/storage';
+import { logConfigOf } from '../src/log-config.ts';
+import { Partitions } from '../src/partitions.ts';
+import { FetchPurgatory } from '../src/purgatory.ts';
+import { ReplicaManager } from '../src/replication/replica-manager.ts';
+
+let dir: string;
+let store: LocalStore;
+let logs: LogManager;
+let partitions: Partitions;
+let replicas: ReplicaManager;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'runnel-replication-tail-'));
+  const { config } = resolveConfig({ overrides: new Map([['listeners', 'PLAINTEXT://127.0.0.1:0'], ['log.dirs', join(dir, 'logs')], ['node.id', '1']]) });
+  store = LocalStore.create({ path: join(dir, 'metadata.json'), nodeId: 1 });
+  await store.start();
+  for (const nodeId of [1, 2, 3]) await store.registerBroker({ nodeId, host: '127.0.0.1', port: 9092 + nodeId, rack: null });
+  logs = LogManager.create({ logDirs: [join(dir, 'logs')], defaults: logConfigOf(topicConfig(config)), nodeId: 1, clusterId: store.snapshot().clusterId });
+  await logs.start();
+  const logger = silentLogger();
+  partitions = new Partitions({ config, metadata: store, logs, nodeId: 1, logger });
+  replicas = new ReplicaManager({ nodeId: 1, config, metadata: store, partitions, logs, purgatory: new FetchPurgatory(), logger });
+});
+
+afterEach(async () => {
+  await replicas.stop();
+  await partitions.stop();
+  await logs.stop();
+  await store.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Broker 1 leads `name`-0 with replicas and ISR [1, 2, 3]. */
+async function led(name: string, configs: Record<string, string> = {}) {
+  await store.createTopic({ name, partitions: 1, replicationFactor: 3, configs, assignments: [[1, 2, 3]] });
+  await replicas.start();
+  const found = await partitions.leaderLog(name, 0);
+  if (!found.ok) throw new Error(found.error);
+  const fetch = async (replicaId: number, fetchOffset: bigint) => (await replicas.handleReplicaFetch({
+    replicaId, brokerEpoch: store.snapshot().brokers.get(replicaId)!.brokerEpoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20,
+    partitions: [{ topic: name, partition: 0, fetchOffset, currentLeaderEpoch: found.state.leaderEpoch, lastFetchedEpoch: -1, logStartOffset: 0n }],
+  })).partitions[0]!;
+  // Offsets and leader epoch as the log will assign them: only the compression differs from what it stores.
+  const append = (values: string[]) => replicas.appendAsLeader(found.topic, found.state, found.log, encodeRecordBatch({
+    baseOffset: found.log.logEndOffset, partitionLeaderEpoch: found.state.leaderEpoch, records: values.map((value) => ({ value })),
+  }));
+  return { log: found.log, fetch, append };
+}
+
+it('a follower at the log end gets the latest append from memory: the bytes the log stored, without reading the segment back', async () => {
+  const { log, fetch, append } = await led('tail');
+  await append(['a', 'b', 'c']);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(stored.length).toBeGreaterThan(61);
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  // Damage the stored copy: a read of the segment would now refuse the batch (its CRC fails).
+  const file = await open(join(dir, 'logs', 'tail-0', '00000000000000000000.log'), 'r+');
+  await file.write(Buffer.from([stored[stored.length - 1]! ^ 0xff]), 0, 1, stored.length - 1);
+  await file.close();
+  await expect(log.read(0n, 1 << 20, { verify: true })).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+
+  const answer = await fetch(2, 0n);
+  expect(answer.error).toBe('');
+  expect(Buffer.compare(answer.records, stored)).toBe(0);
+});
+
+it('the kept appends go once every in-sync follower has fetched past them; a follower behind reads the log', async () => {
+  const { log, fetch, append } = await led('trimmed');
+  await append(['a', 'b']);
+  await append(['c']);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  // Both appends in one answer, as one read would give them.
+  expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
+  await fetch(2, 3n);
+  // Broker 3 (in the ISR) has not fetched yet: everything stays.
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  await fetch(3, 2n);
+  const second = (await log.read(2n, 1 << 20)).records;
+  expect(replicas.followerTailBytes).toBe(second.length);
+  await fetch(3, 3n);
+  expect(replicas.followerTailBytes).toBe(0);
+  // Nothing kept: a fetch at an older offset is answered from the log, the same bytes.
+  expect(Buffer.compare((await fetch(3, 0n)).records, stored)).toBe(0);
+  expect(log.highWatermark).toBe(3n);
+});
+
+it('a topic whose compression.type makes the log store other bytes than the producer sent keeps nothing: followers read what the log stored', async () => {
+  const { log, fetch, append } = await led('recompressed', { 'compression.type': 'lz4' });
+  await append(['a'.repeat(1000), 'b'.repeat(1000)]);
+  expect(replicas.followerTailBytes).toBe(0);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
+});
