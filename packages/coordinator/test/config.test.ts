@@ -10,6 +10,9 @@ describe('groupCoordinatorConfigFrom', () => {
     expect(c['offsets.topic.num.partitions']).toBe(7);
     expect(c['group.min.session.timeout.ms']).toBe(defaultGroupCoordinatorConfig['group.min.session.timeout.ms']);
     // Keys the broker table does not define are left to the coordinator's defaults.
-    for (const [k, v] of Object.entries(c)) expect(typeof v, k).toBe('number');
+    // Numbers, and the one list (the KIP-848 server assignors).
+    for (const [k, v] of Object.entries(c)) expect(typeof v, k).toBe(k === 'group.consumer.assignors' ? 'object' : 'number');
+    expect(c['group.consumer.assignors']).toEqual(['uniform', 'range']);
+    expect(c['group.consumer.session.timeout.ms']).toBe(45_000);
   });
 });
