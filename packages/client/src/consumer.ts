@@ -10,6 +10,9 @@ import type { Connection } from './connection.ts';
 import { walkRecordSet } from './batches.ts';
 import { ClientError } from './errors.ts';
 
+/** Fetch v13+ name topics by id; this client names them, so it fetches at v12 at most. */
+export const MAX_BY_NAME_FETCH_VERSION = 12;
+
 export interface ConsumerOptions {
   /** fetch.max.wait.ms (default 500). */
   maxWaitMs?: number;
@@ -106,7 +109,7 @@ export class Consumer {
   }
 
   private async fetchFrom(conn: Connection, list: Position[]): Promise<FetchedPartition[]> {
-    const version = conn.version(ApiKey.Fetch);
+    const version = Math.min(conn.version(ApiKey.Fetch), MAX_BY_NAME_FETCH_VERSION);
     const topics = new Map<string, Position[]>();
     for (const p of list) {
       let t = topics.get(p.topic);

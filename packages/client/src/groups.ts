@@ -11,6 +11,7 @@
 import { Buffer } from 'node:buffer';
 import { ApiKey, ErrorCode, decodeRecordBatches } from '@runnel/protocol';
 import { Connection } from './connection.ts';
+import { MAX_BY_NAME_FETCH_VERSION } from './consumer.ts';
 import type { KafkaClient } from './client.ts';
 import { ClientError, checkKafka } from './errors.ts';
 
@@ -337,7 +338,7 @@ export async function fetchRecordTimestamp(client: KafkaClient, topic: string, p
   // One byte: brokers still return the whole first batch (the one holding `offset`, KIP-74), and
   // nothing more, so describing many partitions does not pull megabytes per partition.
   const maxBytes = options.maxBytes ?? 1;
-  const body = await conn.request(ApiKey.Fetch, conn.version(ApiKey.Fetch), {
+  const body = await conn.request(ApiKey.Fetch, Math.min(conn.version(ApiKey.Fetch), MAX_BY_NAME_FETCH_VERSION), {
     replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
     topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: maxBytes, currentLeaderEpoch: -1, logStartOffset: -1n }] }],
     forgottenTopicsData: [], rackId: '',
