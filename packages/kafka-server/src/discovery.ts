@@ -32,7 +32,8 @@ export interface MetadataHandlerOptions {
  * `autoCreate()` allow it. Creation completes before the reply, so the client sees a led
  * partition at once instead of LEADER_NOT_AVAILABLE and a retry. An invalid name answers
  * INVALID_TOPIC_EXCEPTION without trying. v10+ answers each topic's id (what Kafka's tools print
- * as TopicId); a topic asked for by id alone (null name, v12+) is found by id, else UNKNOWN_TOPIC_ID.
+ * as TopicId); a topic asked for by id (v12+; its name, null or empty, is ignored) is found by id,
+ * else UNKNOWN_TOPIC_ID.
  * v13's top-level error code (KIP-1102: a broker telling the client to rebootstrap) is always 0:
  * every node answers from its own snapshot.
  */
@@ -50,7 +51,9 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
         topics = [...o.metadata.snapshot().topics.values()].map((t) => describeTopic(t, live));
       } else {
         topics = [];
-        for (const { name, topicId } of req.topics!) topics.push(name !== null ? await lookup(o, name, mayCreate) : byId(o, topicId));
+        // A topic with an id is looked up by its id, whatever its name says: the Java client
+        // (Admin.describeTopics by id) sends an empty name, not null, with the id, as Kafka allows.
+        for (const { name, topicId } of req.topics!) topics.push(name !== null && /^[0-]*$/.test(topicId) ? await lookup(o, name, mayCreate) : byId(o, topicId));
       }
       const snap = o.metadata.snapshot();
       return {
