@@ -32,6 +32,7 @@ import {
   schemaVersions, warmUp,
 } from '@runnel/protocol';
 import type { Handler, RequestContext } from './handler.ts';
+import { unsupportedAnswer } from './unsupported.ts';
 import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
@@ -348,7 +349,7 @@ class Connection {
     const handler = this.server.handlerFor(apiKey);
     if (!handler || apiVersion < handler.versions[0] || apiVersion > handler.versions[1]) {
       release();
-      this.close('unsupported api or version', { api: apiName(apiKey), apiVersion });
+      this.refuseUnsupported(frame, apiKey, apiVersion, correlationId);
       return;
     }
     let req: ReturnType<typeof decodeRequest>;
@@ -395,6 +396,28 @@ class Connection {
     }
     if (result instanceof Promise) result.then(complete, fail);
     else complete(result);
+  }
+
+  /**
+   * A key or version this node does not serve: UNSUPPORTED_VERSION in the API's own schema where
+   * one can be encoded (unsupported.ts), else the connection is closed, as Kafka closes it for a
+   * request it cannot parse. Logged once per API key.
+   */
+  private refuseUnsupported(frame: Buffer, apiKey: number, apiVersion: number, correlationId: number): void {
+    this.server.noteUnsupported(apiKey, apiVersion, clientIdOf(frame));
+    let out: Buffer[] | undefined;
+    try {
+      const body = unsupportedAnswer(apiKey, apiVersion, decodeRequest(frame).body);
+      if (body !== undefined) out = encodeResponseParts(apiKey, apiVersion, correlationId, body);
+    } catch {
+      // a body that does not decode: no answer
+    }
+    if (out === undefined) {
+      this.close('unsupported api or version', { api: apiName(apiKey), apiVersion });
+      return;
+    }
+    this.slots.push({ done: true, out });
+    this.flush();
   }
 
   private answerApiVersions(frame: Buffer, apiVersion: number, correlationId: number): void {
@@ -480,6 +503,8 @@ export class KafkaServer {
   /** One net.Server per binding, in binding order; empty while stopped. */
   private servers: Array<{ name: string; server: Server }> = [];
   private nextConnectionId = 1;
+  /** API keys already logged as unsupported (noteUnsupported). */
+  private readonly unsupportedSeen = new Set<number>();
 
   private constructor(options: KafkaServerOptions) {
     if (options.listeners !== undefined) {
@@ -521,6 +546,13 @@ export class KafkaServer {
 
   handlerFor(apiKey: number): Handler | undefined {
     return this.handlers.get(apiKey);
+  }
+
+  /** Logs a request for an API (or version) this node does not serve, once per API key. */
+  noteUnsupported(apiKey: number, apiVersion: number, clientId: string | null): void {
+    if (this.unsupportedSeen.has(apiKey)) return;
+    this.unsupportedSeen.add(apiKey);
+    this.log.warn({ apiKey, apiVersion, clientId }, `unsupported API ${apiName(apiKey)} (key ${apiKey}) v${apiVersion} from ${clientId ?? '(no client id)'}`);
   }
 
   /**
@@ -599,4 +631,16 @@ export class KafkaServer {
 function boundAddress(server: Server): { host: string; port: number } {
   const a = server.address() as AddressInfo;
   return { host: a.address, port: a.port };
+}
+
+/**
+ * The client id of a request header v1/v2 (an int16-length string right after api key, version
+ * and correlation id), or null when absent or unreadable. Read by hand because the request of an
+ * unknown API cannot be decoded.
+ */
+function clientIdOf(frame: Buffer): string | null {
+  if (frame.length < 10) return null;
+  const n = frame.readInt16BE(8);
+  if (n < 0 || 10 + n > frame.length) return null;
+  return frame.toString('utf8', 10, 10 + n);
 }

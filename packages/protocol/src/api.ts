@@ -26,6 +26,7 @@ import { OffsetCommit } from './messages/offset-commit.ts';
 import { OffsetFetch } from './messages/offset-fetch.ts';
 import { Produce } from './messages/produce.ts';
 import { SaslAuthenticate, SaslHandshake } from './messages/sasl.ts';
+import { AddOffsetsToTxn, CreateAcls, DeleteAcls, DescribeAcls, EndTxn } from './messages/unserved.ts';
 import { CreatePartitions, CreateTopics, DeleteRecords, DeleteTopics, DescribeCluster, DescribeConfigs, DescribeLogDirs, InitProducerId } from './messages/topics.ts';
 import type { ApiSchema, DecodedResponseOf, RequestInputOf, RequestOf, ResponseOf } from './schema.ts';
 
@@ -65,6 +66,12 @@ export const apis = {
   [ApiKey.DescribeTopicPartitions]: DescribeTopicPartitions,
   [ApiKey.ConsumerGroupHeartbeat]: ConsumerGroupHeartbeat,
   [ApiKey.ConsumerGroupDescribe]: ConsumerGroupDescribe,
+  // Not served: decoded only to answer UNSUPPORTED_VERSION (messages/unserved.ts).
+  [ApiKey.AddOffsetsToTxn]: AddOffsetsToTxn,
+  [ApiKey.EndTxn]: EndTxn,
+  [ApiKey.DescribeAcls]: DescribeAcls,
+  [ApiKey.CreateAcls]: CreateAcls,
+  [ApiKey.DeleteAcls]: DeleteAcls,
 } as const;
 
 type Apis = typeof apis;

@@ -18,6 +18,7 @@ export { DescribeTopicPartitions } from './messages/describe-topic-partitions.ts
 export type { ApiSchema, MessageSchema, Field, Decoded, Encodable, RequestOf, ResponseOf } from './schema.ts';
 /** The schema language, for tables kept outside this package (the coordinator's KIP-848 records). */
 export { f, arr, struct, structs, message } from './schema.ts';
+export { inVersions } from './schema.ts';
 export { murmur2, javaPartition } from './murmur2.ts';
 export { javaStringHashCode, partitionForGroup } from './group-partition.ts';
 export {

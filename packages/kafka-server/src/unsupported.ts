@@ -1,0 +1,57 @@
+import { ApiKey, apiName, apiSchema, ErrorCode, inVersions, type Field } from '@runnel/protocol';
+
+/**
+ * Kafka's answer to a request for an API this node does not serve, or for a version of it this
+ * node does not serve: a response in that API's own schema with UNSUPPORTED_VERSION (35) where
+ * the answer has an error code, and the reason where it has a message. Undefined when no answer
+ * can be encoded (no schema for the key or the version, or no error code to carry): the
+ * connection is then closed, as Kafka closes it for a request header it cannot parse.
+ *
+ * Most answers need no more than a top-level error code (every other field empty or zero). The
+ * APIs whose errors are per item answer one error per item of the request, as Kafka's
+ * getErrorResponse does.
+ */
+export function unsupportedAnswer(apiKey: number, apiVersion: number, request: unknown): object | undefined {
+  const schema = apiSchema(apiKey);
+  if (!schema) return undefined;
+  const [min, max] = schema.response.validVersions;
+  if (apiVersion < min || apiVersion > max) return undefined;
+  const message = `Runnel does not serve ${apiName(apiKey)} v${apiVersion}`;
+  const perItem = PER_ITEM[apiKey];
+  if (perItem) return perItem(request as never, message);
+  const fields = schema.response.fields;
+  if (!fields.some((f) => f.name === 'errorCode' && f.kind === 'scalar' && inVersions(f.versions, apiVersion))) return undefined;
+  return { ...empty(fields), errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message };
+}
+
+const PER_ITEM: Record<number, (request: never, message: string) => object> = {
+  [ApiKey.CreateAcls]: (req: { creations: unknown[] }, message) => ({
+    throttleTimeMs: 0, results: req.creations.map(() => ({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message })),
+  }),
+  [ApiKey.DeleteAcls]: (req: { filters: unknown[] }, message) => ({
+    throttleTimeMs: 0, filterResults: req.filters.map(() => ({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message, matchingAcls: [] })),
+  }),
+};
+
+/** Every field at its empty value (the encoder ignores those not in the version). */
+function empty(fields: readonly Field[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    if (f.kind === 'structArray' || f.kind === 'scalarArray') out[f.name] = [];
+    else if (f.kind === 'struct') out[f.name] = empty(f.fields);
+    else if (f.default !== undefined) out[f.name] = f.default;
+    else out[f.name] = emptyScalar(f.type);
+  }
+  return out;
+}
+
+function emptyScalar(type: string): unknown {
+  switch (type) {
+    case 'int64': return 0n;
+    case 'bool': return false;
+    case 'string': return '';
+    case 'bytes': case 'records': return Buffer.alloc(0);
+    case 'uuid': return '00000000-0000-0000-0000-000000000000';
+    default: return 0;
+  }
+}
