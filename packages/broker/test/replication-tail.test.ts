@@ -55,10 +55,15 @@ async function led(name: string, configs: Record<string, string> = {}) {
     replicaId, brokerEpoch: store.snapshot().brokers.get(replicaId)!.brokerEpoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20,
     partitions: [{ topic: name, partition: 0, fetchOffset, currentLeaderEpoch: found.state.leaderEpoch, lastFetchedEpoch: -1, logStartOffset: 0n }],
   })).partitions[0]!;
-  // Offsets and leader epoch as the log will assign them: only the compression differs from what it stores.
-  const append = (values: string[]) => replicas.appendAsLeader(found.topic, found.state, found.log, encodeRecordBatch({
-    baseOffset: found.log.logEndOffset, partitionLeaderEpoch: found.state.leaderEpoch, records: values.map((value) => ({ value })),
-  }));
+  // As a produce does: the partition's current state, and offsets and leader epoch as the log
+  // will assign them (only the compression may differ from what it stores).
+  const append = async (values: string[]) => {
+    const now = await partitions.leaderLog(name, 0);
+    if (!now.ok) throw new Error(now.error);
+    return replicas.appendAsLeader(now.topic, now.state, now.log, encodeRecordBatch({
+      baseOffset: now.log.logEndOffset, partitionLeaderEpoch: now.state.leaderEpoch, records: values.map((value) => ({ value })),
+    }));
+  };
   return { log: found.log, fetch, append };
 }
 
@@ -106,4 +111,17 @@ it('a topic whose compression.type makes the log store other bytes than the prod
   expect(replicas.followerTailBytes).toBe(0);
   const stored = (await log.read(0n, 1 << 20)).records;
   expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
+});
+
+it('nothing is kept for followers out of the ISR: a shrink to the leader alone drops the tail, and later appends are not kept', async () => {
+  const { log, append } = await led('shrunk');
+  await append(['a']);
+  expect(replicas.followerTailBytes).toBeGreaterThan(0);
+  const p0 = store.snapshot().topics.get('shrunk')!.partitions[0]!;
+  expect((await store.alterPartition({ topic: 'shrunk', partition: 0, leaderEpoch: p0.leaderEpoch, version: p0.version, isr: [1] })).error).toBeNull();
+  for (let i = 0; i < 500 && replicas.followerTailBytes > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(replicas.followerTailBytes).toBe(0);
+  await append(['b']);
+  expect(log.highWatermark).toBe(2n);
+  expect(replicas.followerTailBytes).toBe(0);
 });

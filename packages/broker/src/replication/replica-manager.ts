@@ -420,6 +420,8 @@ export class ReplicaManager {
     for (const id of state.replicas) {
       if (id !== this.#o.nodeId && !lead.followers.has(id)) lead.followers.set(id, { leo: -1n, lastCaughtUpMs: 0, lastFetchMs: 0, lastFetchLeaderEnd: -1n });
     }
+    // A follower that left the ISR no longer holds the tail (with none left it is dropped whole).
+    this.#trimTail(lead);
     this.#maybeAdvanceHighWatermark(lead);
     this.#completeWaiters(lead);
   }
@@ -640,7 +642,7 @@ export class ReplicaManager {
    * chain from `base` to `end` under this leader epoch; anything else is left to the log.
    */
   #remember(lead: Leadership, base: bigint, end: bigint, payload: Buffer): void {
-    if (lead.replicas.length < 2 || lead.log.config.compressionType !== 'producer') return;
+    if (!inSyncFollowers(lead, this.#o.nodeId).length || lead.log.config.compressionType !== 'producer') return;
     if (payload.length > TAIL_PARTITION_MAX_BYTES || this.#tailBytes + payload.length > TAIL_BROKER_MAX_BYTES) return this.#dropTail(lead, lead.tail.length);
     let pos = 0;
     let next = base;
@@ -668,7 +670,7 @@ export class ReplicaManager {
   #trimTail(lead: Leadership): void {
     if (lead.tail.length === 0) return;
     let min = lead.localEnd;
-    for (const id of new Set([...lead.isr, ...(lead.pendingIsr ?? [])])) if (id !== this.#o.nodeId) {
+    for (const id of inSyncFollowers(lead, this.#o.nodeId)) {
       const leo = lead.followers.get(id)?.leo ?? -1n;
       if (leo < min) min = leo;
     }
@@ -742,6 +744,11 @@ export class ReplicaManager {
       },
     );
   }
+}
+
+/** The followers the high watermark waits for: the ISR and the members of an ISR proposed whose outcome is not known. */
+function inSyncFollowers(lead: Leadership, self: number): number[] {
+  return [...new Set([...lead.isr, ...(lead.pendingIsr ?? [])])].filter((id) => id !== self);
 }
 
 /** Whether a broker holds a replica of the partition (a reassignment's newcomers are in `replicas` too). */
