@@ -123,7 +123,7 @@ describe.each(Object.keys(targets))(`Java kafka-clients ${version} against %s`, 
     expect(lines).toEqual(['OK offsets begin=0 end=10 time=5@5000 after-last=null seek7=3 committed=8/meta admin-latest=10', 'OK nulls', 'DONE']);
   }, 80_000);
 
-  it('Admin on groups and records (kafka-consumer-groups.sh / kafka-delete-records.sh calls); group.protocol=consumer is refused promptly', async () => {
+  it('Admin on groups and records (kafka-consumer-groups.sh / kafka-delete-records.sh calls); group.protocol=consumer gets an assignment', async () => {
     const lines = await scenarioHere('groups-admin');
     expect(lines).toEqual([
       `OK describeConsumerGroups members=1 assignor=range partitions=2 simple=false coordinator=${target.coordinator}`,
@@ -132,8 +132,8 @@ describe.each(Object.keys(targets))(`Java kafka-clients ${version} against %s`, 
       'OK deleteRecords earliest=5',
       'OK describeLogDirs dirs=1 java-ga-1 has bytes',
       'OK deleteConsumerGroups',
-      // KIP-848 (ConsumerGroupHeartbeat) is not implemented; the client must fail fast, not hang.
-      'OK group.protocol=consumer refused with UnsupportedVersionException',
+      // KIP-848 (ConsumerGroupHeartbeat): server-side assignment, through the coordinator node in a cluster.
+      'OK group.protocol=consumer assigned partitions=2',
       'DONE',
     ]);
   }, 80_000);
