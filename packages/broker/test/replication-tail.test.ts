@@ -1,7 +1,8 @@
 /**
  * The leader's tail for followers (ReplicaManager, docs/replication.md "The data path"): a
  * follower fetching at the log end gets the leader's latest appends from memory, exactly the bytes
- * the log stored, and the memory is given back once every in-sync follower has fetched past them.
+ * the log stored, and the memory is given back once every in-sync follower has fetched past them;
+ * and the leader state never goes back to an older ISR than it has applied.
  * In this process with the real parts (LocalStore, LogManager over a temp dir, Partitions,
  * FetchPurgatory); brokers 2 and 3 are registered but never run: the test fetches as them.
  */
@@ -124,4 +125,21 @@ it('nothing is kept for followers out of the ISR: a shrink to the leader alone d
   await append(['b']);
   expect(log.highWatermark).toBe(2n);
   expect(replicas.followerTailBytes).toBe(0);
+});
+
+it('a partition state read before a later ISR change does not bring the older ISR back', async () => {
+  const { log, append, fetch } = await led('versions');
+  const before = store.snapshot().topics.get('versions')!;
+  const old = before.partitions[0]!;
+  // The controller takes broker 3 out (version + 1); this leader follows the event.
+  expect((await store.alterPartition({ topic: 'versions', partition: 0, leaderEpoch: old.leaderEpoch, version: old.version, isr: [1, 2] })).error).toBeNull();
+  for (let i = 0; i < 500 && replicas.leadership(before, store.snapshot().topics.get('versions')!.partitions[0]!, log)!.isr.length !== 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // A caller that read the partition before the change (then awaited) presents the old state.
+  expect(replicas.leadership(before, old, log)!.isr).toEqual([1, 2]);
+  // So the high watermark follows the committed ISR [1, 2]: broker 2's fetch alone commits.
+  await append(['a']);
+  await fetch(2, 1n);
+  expect(log.highWatermark).toBe(1n);
 });

@@ -411,7 +411,10 @@ export class ReplicaManager {
   /** Committed metadata changed the ISR (a proposal of ours, or the controller fencing a broker). */
   #refresh(lead: Leadership, state: PartitionState, minIsr: number): void {
     lead.minIsr = minIsr;
-    if (state.version === lead.version) return;
+    // Versions only rise within a leader epoch: a state read before a later change (a caller that
+    // awaited a log's open) must not bring back an older ISR, which could leave out a member the
+    // controller counts in sync (and may elect) from the high watermark.
+    if (state.version <= lead.version) return;
     lead.version = state.version;
     // A proposal made at an older version is either in this state or can no longer commit (CAS on the version).
     lead.pendingIsr = null;
