@@ -47,6 +47,18 @@ describe('every node is a full Kafka node', () => {
     }
   });
 
+  it('a cluster broker answers the group APIs, KIP-848\'s too, with NOT_COORDINATOR', async () => {
+    const port = cluster.brokers[0]!.port;
+    const hb = await kafkaRequest(port, ApiKey.ConsumerGroupHeartbeat, 0, {
+      groupId: 'g848', memberId: 'm', memberEpoch: 0, rebalanceTimeoutMs: 30_000, subscribedTopicNames: ['t'], topicPartitions: [],
+    } as never) as { errorCode: number };
+    expect(hb.errorCode).toBe(ErrorCode.NOT_COORDINATOR);
+    const join = await kafkaRequest(port, ApiKey.JoinGroup, 5, {
+      groupId: 'classic', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: '', groupInstanceId: null, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }],
+    } as never) as { errorCode: number };
+    expect(join.errorCode).toBe(ErrorCode.NOT_COORDINATOR);
+  });
+
   it('a coordinator node answers the data APIs as a node that leads no partition, and forwards CreateTopics', async () => {
     const created = await kafkaRequest(coordinatorPort, ApiKey.CreateTopics, 4, {
       topics: [{ name: 'full-nodes', numPartitions: 2, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 15_000, validateOnly: false,
