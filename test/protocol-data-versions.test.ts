@@ -5,7 +5,9 @@
 //   and for a recreated topic's old one; ListOffsets −4/−5 only from the version that defines them;
 //   a refused record named in `record_errors`.
 // - A cluster of two brokers whose partition leader moved (epoch 0 → 1): a fetch whose
-//   last_fetched_epoch the log contradicts is answered with the diverging epoch; a node that is
+//   last_fetched_epoch the log contradicts is answered with the diverging epoch (raw requests:
+//   Kafka's followers send that field, while the Java consumer and platformatic send −1 and the
+//   Java consumer finds truncation with OffsetsForLeaderEpoch instead); a node that is
 //   not the leader, or a stale leader epoch, names the current leader and (v16, Produce v10) its
 //   address.
 import { execFile, spawnSync } from 'node:child_process';
@@ -87,6 +89,37 @@ async function versionSpy(): Promise<VersionSpy> {
   return spy;
 }
 
+/** test/java/RunnelDataVersions.java, compiled once (kafka-clients from test/java/fetch-clients.sh). */
+let compiled: Promise<{ classpath: string; classes: string }> | undefined;
+
+function javaClient(): Promise<{ classpath: string; classes: string }> {
+  compiled ??= (async () => {
+    const missing = ['java', 'javac', 'mvn'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+    if (missing.length > 0) throw new Error(`this test needs ${missing.join(', ')}: install a JDK 17+ and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)`);
+    const fetched = await run(join(import.meta.dirname, 'java/fetch-clients.sh'), [javaVersion], 600_000);
+    if (fetched.code !== 0) throw new Error(`fetch-clients.sh ${javaVersion} failed (${fetched.code}):\n${fetched.stderr}`);
+    const classpath = fetched.stdout.trim().split('\n').at(-1)!;
+    const classes = await mkdtemp(join(tmpdir(), 'runnel-data-versions-'));
+    const javac = await run('javac', ['-nowarn', '-d', classes, '-cp', classpath, join(import.meta.dirname, 'java/RunnelDataVersions.java')], 120_000);
+    if (javac.code !== 0) throw new Error(`javac RunnelDataVersions.java failed:\n${javac.stderr}`);
+    return { classpath, classes };
+  })();
+  return compiled;
+}
+
+/** Runs RunnelDataVersions and returns its stdout lines; a non-zero exit fails with its output. */
+async function runJava(...args: string[]): Promise<string[]> {
+  const { classpath, classes } = await javaClient();
+  const r = await run('java', ['-cp', `${classes}:${classpath}`, 'RunnelDataVersions', ...args], 75_000);
+  if (r.code !== 0) throw new Error(`RunnelDataVersions ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+afterAll(async () => {
+  const done = await compiled?.catch(() => undefined);
+  if (done) await rm(done.classes, { recursive: true, force: true });
+});
+
 const versionsOf = (spy: VersionSpy) => ({
   Produce: spy.seen.get(ApiKey.Produce), Fetch: spy.seen.get(ApiKey.Fetch), ListOffsets: spy.seen.get(ApiKey.ListOffsets),
 });
@@ -134,29 +167,16 @@ describe('runnel start', () => {
   });
 
   it('the Java client 4.3.1 sends Produce 11, Fetch 17 and ListOffsets 10: records come back in order, and Admin listOffsets answers earliestLocal (−4) and latestTiered (−5)', async () => {
-    const missing = ['java', 'javac', 'mvn'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-    if (missing.length > 0) throw new Error(`this test needs ${missing.join(', ')}: install a JDK 17+ and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)`);
-    const fetched = await run(join(import.meta.dirname, 'java/fetch-clients.sh'), [javaVersion], 600_000);
-    if (fetched.code !== 0) throw new Error(`fetch-clients.sh ${javaVersion} failed (${fetched.code}):\n${fetched.stderr}`);
-    const classpath = fetched.stdout.trim().split('\n').at(-1)!;
-    const classes = await mkdtemp(join(tmpdir(), 'runnel-data-versions-'));
-    try {
-      const javac = await run('javac', ['-nowarn', '-d', classes, '-cp', classpath, join(import.meta.dirname, 'java/RunnelDataVersions.java')], 120_000);
-      if (javac.code !== 0) throw new Error(`javac RunnelDataVersions.java failed:\n${javac.stderr}`);
-      spy.seen.clear();
-      const r = await run('java', ['-cp', `${classes}:${classpath}`, 'RunnelDataVersions', broker.bootstrap, 'java-data'], 75_000);
-      if (r.code !== 0) throw new Error(`RunnelDataVersions exited ${r.code}:\n${r.stdout}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`);
-      expect(r.stdout.split('\n').filter(Boolean)).toEqual([
-        'OK produced 40 partitions={0=20, 1=20}',
-        'OK consumed 40 in order p0=20 p1=20',
-        // Partition 1 holds records 1, 3, ..., 39 at offsets 0..19, timestamps T0 + i.
-        'OK listOffsets earliest=0 latest=20 max=19@39 earliestLocal=0 latestTiered=-1 time=10@21',
-        'DONE',
-      ]);
-      expect(versionsOf(spy)).toEqual({ Produce: 11, Fetch: 17, ListOffsets: 10 });
-    } finally {
-      await rm(classes, { recursive: true, force: true });
-    }
+    await javaClient();
+    spy.seen.clear();
+    expect(await runJava(broker.bootstrap, 'java-data')).toEqual([
+      'OK produced 40 partitions={0=20, 1=20}',
+      'OK consumed 40 in order p0=20 p1=20',
+      // Partition 1 holds records 1, 3, ..., 39 at offsets 0..19, timestamps T0 + i.
+      'OK listOffsets earliest=0 latest=20 max=19@39 earliestLocal=0 latestTiered=-1 time=10@21',
+      'DONE',
+    ]);
+    expect(versionsOf(spy)).toEqual({ Produce: 11, Fetch: 17, ListOffsets: 10 });
   }, 240_000);
 
   it('@platformatic/kafka sends Produce 11 and Fetch 17 (topic ids) and reads every record back', async () => {

@@ -30,8 +30,9 @@ interface Wanted {
  * the purgatory until an append wakes it or `max_wait_ms` passes, then reads once more.
  * No fetch sessions: session id 0 tells clients to keep sending full fetches.
  * v12+: a `last_fetched_epoch` the leader's epoch history contradicts is answered with the
- * diverging epoch and its end offset and no records (KIP-320/KIP-595, as Kafka's
- * Partition.fetchRecords), so a consumer detects a truncated log; NOT_LEADER_OR_FOLLOWER and
+ * diverging epoch and its end offset and no records (KIP-595, as Kafka's Partition.fetchRecords),
+ * so a fetcher that sends it learns where to truncate (Kafka's followers do; the Java consumer and
+ * platformatic send −1); NOT_LEADER_OR_FOLLOWER and
  * FENCED_LEADER_EPOCH carry the current leader, and from v16 the top-level `node_endpoints` carry
  * those leaders' addresses on the request's listener (KIP-951). v13+: topics by id (KIP-516); an id
  * no topic has (a deleted or recreated topic's old id included) is UNKNOWN_TOPIC_ID.
