@@ -120,6 +120,28 @@ describe('KIP-848 consumer groups', () => {
     expect(m.describeConsumerGroups(['g'])[0]!.assignorName).toBe('range');
   });
 
+  it('a deleted topic and a regex subscription change the assignment; DeleteGroups tombstones an empty group', async () => {
+    const { hb, table, m, log } = setup([{ topicId: T1, name: 't1', partitions: 4 }, { topicId: T2, name: 'other', partitions: 2 }]);
+    const a = await hb({ memberId: 'a', memberEpoch: 0, subscribedTopicNames: [], subscribedTopicRegex: '^(t1|oth.*)$' });
+    expect(a.assignment!.map((t) => [t.topicId, t.partitions.length])).toEqual([[T1, 4], [T2, 2]]);
+    table.delete('other');
+    const a2 = await hb({ memberId: 'a', memberEpoch: 1 });
+    expect(a2.memberEpoch).toBe(2);
+    expect(a2.assignment!.map((t) => t.topicId)).toEqual([T1]);
+    expect((await hb({ memberId: 'b', memberEpoch: 0, subscribedTopicRegex: '(' })).error).toBe('INVALID_REQUEST');
+    // Not while it has members; once empty, its records go.
+    const refused = m.deleteGroups(['g']);
+    refused.settle();
+    expect((await refused.response)[0]!.error).toBe('NON_EMPTY_GROUP');
+    await hb({ memberId: 'a', memberEpoch: -1 });
+    const del = m.deleteGroups(['g']);
+    del.settle();
+    expect((await del.response)[0]!.error).toBe('NONE');
+    expect(del.records.map((r) => [decodeConsumerKey(r.key)?.type, r.value])).toEqual([[6, null], [3, null]]);
+    expect(m.describeConsumerGroups(['g'])[0]!.error).toBe('GROUP_ID_NOT_FOUND');
+    log.push(...del.records);
+  });
+
   it('offset commits check the member and its epoch; DescribeGroups/ListGroups see a consumer group', async () => {
     const { hb, m } = setup();
     await hb({ memberId: 'a', memberEpoch: 0 });
