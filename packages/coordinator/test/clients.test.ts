@@ -11,8 +11,8 @@ import { Coordinator, MemoryOffsetsLog } from '../src/index.ts';
 
 /**
  * The coordinator's handlers on a real listener, driven by kafkajs (JoinGroup v5, OffsetCommit v5,
- * non-flexible) and @platformatic/kafka 2.12 (FindCoordinator v4, JoinGroup v6, OffsetCommit and
- * OffsetFetch v8: flexible) over TCP. A real broker would
+ * non-flexible) and @platformatic/kafka 2.12 (FindCoordinator v6, JoinGroup v9, SyncGroup v5,
+ * OffsetCommit and OffsetFetch v9: flexible) over TCP. A real broker would
  * serve Metadata, ListOffsets and Fetch; here three tiny stand-ins do (one topic of 4 partitions,
  * always empty), so the group protocol is what is under test.
  */
@@ -165,18 +165,18 @@ describe('@platformatic/kafka against the coordinator handlers', () => {
       });
       expect(stable.owned.sort()).toEqual([0, 1, 2, 3]);
       // The flexible versions were the ones on the wire.
-      for (const [api, v] of [[ApiKey.FindCoordinator, 4], [ApiKey.JoinGroup, 6], [ApiKey.SyncGroup, 4], [ApiKey.Heartbeat, 4]]) expect(seen).toContain(`plt ${api} v${v}`);
+      for (const [api, v] of [[ApiKey.FindCoordinator, 6], [ApiKey.JoinGroup, 9], [ApiKey.SyncGroup, 5], [ApiKey.Heartbeat, 4]]) expect(seen).toContain(`plt ${api} v${v}`);
       expect(stable.g.protocolType).toBe('consumer');
       expect([...stable.g.members.values()].every((m) => m.clientHost === '/127.0.0.1')).toBe(true);
 
-      // OffsetCommit v8 and OffsetFetch v8 (the multi-group form), both flexible.
+      // OffsetCommit v9 and OffsetFetch v9 (the multi-group form, with member id and epoch), both flexible.
       const c0 = consumers[0]!;
       const mine = c0.assignments![0]!.partitions[0]!;
       await c0.commit({ offsets: [{ topic: TOPIC, partition: mine, offset: 7n, leaderEpoch: 0 }] });
       const committed = await c0.listCommittedOffsets({ topics: [{ topic: TOPIC, partitions: [mine] }] });
       expect(committed.get(TOPIC)![mine]).toBe(7n);
-      expect(seen).toContain(`plt ${ApiKey.OffsetCommit} v8`);
-      expect(seen).toContain(`plt ${ApiKey.OffsetFetch} v8`);
+      expect(seen).toContain(`plt ${ApiKey.OffsetCommit} v9`);
+      expect(seen).toContain(`plt ${ApiKey.OffsetFetch} v9`);
 
       for (const st of streams) await st.close();
       // One at a time: platformatic's close() can hang if it races the rebalance its peer's
