@@ -178,7 +178,7 @@ export const BROKER_CONFIGS = {
   'group.max.session.timeout.ms': def('int', '1800000', 'Largest session timeout a member may ask for.', { validator: atLeast(0) }),
   'group.consumer.heartbeat.interval.ms': def('int', '5000', 'KIP-848 consumer groups: how often members heartbeat.', { validator: atLeast(1) }),
   'group.consumer.session.timeout.ms': def('int', '45000', 'KIP-848 consumer groups: a member without a heartbeat this long is removed.', { validator: atLeast(1) }),
-  'group.consumer.assignors': def('list', 'uniform,range', 'KIP-848 consumer groups: server-side assignors offered (uniform, range); the first is the default.'),
+  'group.consumer.assignors': def('list', 'uniform,range', 'KIP-848 consumer groups: server-side assignors offered (uniform, range); the first is the default.', { validator: { kind: 'listOf', values: ['uniform', 'range'], nonEmpty: true } }),
   'transaction.state.log.replication.factor': def('int', '3', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
   'transaction.state.log.min.isr': def('int', '2', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
 

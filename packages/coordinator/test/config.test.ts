@@ -15,4 +15,10 @@ describe('groupCoordinatorConfigFrom', () => {
     expect(c['group.consumer.assignors']).toEqual(['uniform', 'range']);
     expect(c['group.consumer.session.timeout.ms']).toBe(45_000);
   });
+
+  it('takes the KIP-848 assignors in the order given and refuses names it does not have', () => {
+    const { config } = resolveConfig({ overrides: new Map([['group.consumer.assignors', 'range,uniform']]) });
+    expect(groupCoordinatorConfigFrom(config)['group.consumer.assignors']).toEqual(['range', 'uniform']);
+    expect(() => resolveConfig({ overrides: new Map([['group.consumer.assignors', 'sticky']]) })).toThrow(/group.consumer.assignors/);
+  });
 });
