@@ -167,6 +167,9 @@ describe('raw requests', () => {
     expect(page(all).filter((p) => p.startsWith('dtp-'))).toEqual(['dtp-a:0:4', 'dtp-b:0:0,1']);
     // The default limit is 2000: __consumer_offsets' 50 and the rest fit in one response.
     expect((await dtp({ topics: [] })).nextCursor).toBeNull();
+    // A limit of 0 answers no partition and a cursor at the first topic; a negative one nothing at all (Kafka's loop).
+    expect(await dtp({ topics: [{ name: 'dtp-b' }], responsePartitionLimit: 0 })).toMatchObject({ topics: [], nextCursor: { topicName: 'dtp-b', partitionIndex: 0 } });
+    expect(await dtp({ topics: [{ name: 'dtp-b' }], responsePartitionLimit: -1 })).toMatchObject({ topics: [], nextCursor: null });
     // A cursor topic must be one of the topics asked for; an invalid name is INVALID_TOPIC_EXCEPTION.
     const bad = await dtp({ topics: [{ name: 'dtp-a' }], cursor: { topicName: 'dtp-b', partitionIndex: 0 } });
     expect(bad.topics).toEqual([expect.objectContaining({ name: 'dtp-a', errorCode: ErrorCode.INVALID_REQUEST, partitions: [] })]);

@@ -51,7 +51,9 @@ export function describeTopicPartitionsHandler(metadata: DescribeTopicPartitions
       let remaining = Math.min(MAX_RESPONSE_PARTITIONS, req.responsePartitionLimit);
       const topics: TopicResult[] = [];
       for (const name of [...names].sort()) {
-        if (remaining <= 0) return { throttleTimeMs: 0, topics, nextCursor: { topicName: name, partitionIndex: 0 } };
+        // A negative limit answers nothing and no cursor, as Kafka's loop does.
+        if (remaining < 0) break;
+        if (remaining === 0) return { throttleTimeMs: 0, topics, nextCursor: { topicName: name, partitionIndex: 0 } };
         const topic = snap.topics.get(name);
         if (!topic) {
           if (!fetchAll) topics.push(failed(name, invalidName(name) ? ErrorCode.INVALID_TOPIC_EXCEPTION : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION));

@@ -32,7 +32,7 @@ async function stillRunningAfter(work: Promise<void>, ms: number): Promise<boole
  *
  * v5+ (KIP-525) answers each created (or validated) topic's partition count, replication factor
  * and every config with its value and source, as `kafka-topics --create` then prints; v7 its topic
- * id (KIP-516). A failed topic keeps the defaults (−1, −1, null configs, a zero id), as in Kafka.
+ * id (KIP-516). A failed topic keeps the defaults (−1, −1, no configs, a zero id), as in Kafka.
  */
 export const createTopics = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreateTopics,
