@@ -50,6 +50,27 @@ describe('APIs Runnel does not serve', () => {
     }
   });
 
+  it('AddPartitionsToTxn (v3 and below) and TxnOffsetCommit answer UNSUPPORTED_VERSION per topic and partition', async () => {
+    const conn = await RawKafka.open(broker.port);
+    try {
+      conn.send(
+        encodeRequest(header(ApiKey.AddPartitionsToTxn, 3, 1), { v3AndBelowTransactionalId: 'tx', v3AndBelowProducerId: 1n, v3AndBelowProducerEpoch: 0, v3AndBelowTopics: [{ name: 't', partitions: [0, 2] }] } as never),
+        encodeRequest(header(ApiKey.TxnOffsetCommit, 3, 2), {
+          transactionalId: 'tx', groupId: 'g', producerId: 1n, producerEpoch: 0, topics: [{ name: 't', partitions: [{ partitionIndex: 1, committedOffset: 5n, committedMetadata: null }] }],
+        } as never),
+      );
+      const [add, commit] = await conn.waitFrames(2);
+      expect(decodeResponse(ApiKey.AddPartitionsToTxn as never, 3, add!).body).toMatchObject({
+        resultsByTopicV3AndBelow: [{ name: 't', resultsByPartition: [0, 2].map((p) => ({ partitionIndex: p, partitionErrorCode: ErrorCode.UNSUPPORTED_VERSION })) }],
+      });
+      expect(decodeResponse(ApiKey.TxnOffsetCommit as never, 3, commit!).body).toMatchObject({
+        topics: [{ name: 't', partitions: [{ partitionIndex: 1, errorCode: ErrorCode.UNSUPPORTED_VERSION }] }],
+      });
+    } finally {
+      conn.close();
+    }
+  });
+
   it('logs "unsupported API <name> (key N) vN from <client id>" once per key', async () => {
     for (let i = 0; i < 2; i++) {
       const conn = await RawKafka.open(broker.port);

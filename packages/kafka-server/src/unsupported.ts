@@ -24,7 +24,20 @@ export function unsupportedAnswer(apiKey: number, apiVersion: number, request: u
   return { ...empty(fields), errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message };
 }
 
+type Topics = { name: string; partitions: number[] }[];
+const byPartition = (topics: Topics) => topics.map((t) => ({
+  name: t.name, resultsByPartition: t.partitions.map((p) => ({ partitionIndex: p, partitionErrorCode: ErrorCode.UNSUPPORTED_VERSION })),
+}));
+
 const PER_ITEM: Record<number, (request: never, message: string) => object> = {
+  // v3 and below per topic and partition, v4+ (brokers' batches) at the top.
+  [ApiKey.AddPartitionsToTxn]: (req: { v3AndBelowTopics: Topics }) => ({
+    throttleTimeMs: 0, errorCode: ErrorCode.UNSUPPORTED_VERSION, resultsByTransaction: [], resultsByTopicV3AndBelow: byPartition(req.v3AndBelowTopics),
+  }),
+  [ApiKey.TxnOffsetCommit]: (req: { topics: { name: string; partitions: { partitionIndex: number }[] }[] }) => ({
+    throttleTimeMs: 0,
+    topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNSUPPORTED_VERSION })) })),
+  }),
   [ApiKey.CreateAcls]: (req: { creations: unknown[] }, message) => ({
     throttleTimeMs: 0, results: req.creations.map(() => ({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message })),
   }),

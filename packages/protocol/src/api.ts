@@ -26,7 +26,7 @@ import { OffsetCommit } from './messages/offset-commit.ts';
 import { OffsetFetch } from './messages/offset-fetch.ts';
 import { Produce } from './messages/produce.ts';
 import { SaslAuthenticate, SaslHandshake } from './messages/sasl.ts';
-import { AddOffsetsToTxn, CreateAcls, DeleteAcls, DescribeAcls, EndTxn } from './messages/unserved.ts';
+import { AddOffsetsToTxn, AddPartitionsToTxn, CreateAcls, DeleteAcls, DescribeAcls, EndTxn, TxnOffsetCommit } from './messages/unserved.ts';
 import { CreatePartitions, CreateTopics, DeleteRecords, DeleteTopics, DescribeCluster, DescribeConfigs, DescribeLogDirs, InitProducerId } from './messages/topics.ts';
 import type { ApiSchema, DecodedResponseOf, RequestInputOf, RequestOf, ResponseOf } from './schema.ts';
 
@@ -67,7 +67,9 @@ export const apis = {
   [ApiKey.ConsumerGroupHeartbeat]: ConsumerGroupHeartbeat,
   [ApiKey.ConsumerGroupDescribe]: ConsumerGroupDescribe,
   // Not served: decoded only to answer UNSUPPORTED_VERSION (messages/unserved.ts).
+  [ApiKey.AddPartitionsToTxn]: AddPartitionsToTxn,
   [ApiKey.AddOffsetsToTxn]: AddOffsetsToTxn,
+  [ApiKey.TxnOffsetCommit]: TxnOffsetCommit,
   [ApiKey.EndTxn]: EndTxn,
   [ApiKey.DescribeAcls]: DescribeAcls,
   [ApiKey.CreateAcls]: CreateAcls,
