@@ -535,8 +535,10 @@ function writeField(w: Writer, f: PlanField, flexible: boolean, v: unknown): voi
 
 function isDefaultTagged(f: PlanField, v: unknown): boolean {
   if (v === undefined) return true;
-  if (f.kind === 'scalar') return v === f.defaultValue;
-  if (f.kind === 'struct') return v === null;
+  if (f.kind === 'scalar') return v === f.defaultValue || (typeof v === 'bigint' && typeof f.defaultValue === 'number' && v === BigInt(f.defaultValue));
+  // Kafka writes a tagged struct only when it differs from a default one (the generated
+  // `!replicaState.equals(new ReplicaState())`): Fetch v15+'s replicaState from a consumer is absent.
+  if (f.kind === 'struct') return v === null || (f.defaultValue !== null && typeof v === 'object' && [...f.sub!.fields, ...f.sub!.tagged].every((g) => isDefaultTagged(g, (v as Record<string, unknown>)[g.name])));
   return v === null ? f.defaultValue === null : (Array.isArray(v) && v.length === 0 && f.defaultValue !== null);
 }
 
