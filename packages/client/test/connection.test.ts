@@ -136,7 +136,8 @@ describe('Connection', () => {
     });
     servers.push(fake.server);
     const conn = await Connection.connect({ host: '127.0.0.1', port: fake.port });
-    expect(versionsAsked).toEqual([3, 2]);
+    // Our highest ApiVersions (4) first, then the broker's.
+    expect(versionsAsked).toEqual([4, 2]);
     expect(conn.version(ApiKey.Metadata)).toBe(5);
     expect(() => conn.version(ApiKey.Fetch)).toThrow(/no common version/);
     expect(() => conn.version(ApiKey.Produce)).toThrow(/does not support/);
