@@ -10,6 +10,7 @@ import { loadConfig } from './config.ts';
 import { logSettings } from './logging.ts';
 import { perfCommand } from './perf.ts';
 import { consumerGroupsCommand } from './consumer-groups.ts';
+import { doctorCommand } from './doctor.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -83,6 +84,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
 
   program.addCommand(perfCommand());
   program.addCommand(consumerGroupsCommand());
+  program.addCommand(doctorCommand(env));
 
   try {
     await program.parseAsync(argv);
