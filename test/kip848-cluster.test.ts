@@ -66,10 +66,10 @@ describe('KIP-848 group across a coordinator node failover', () => {
       const p = await coordinatorPort().catch(() => null);
       return p !== null && p !== port ? p : null;
     }, 60_000))!;
-    const after = await until('the group loaded on the new coordinator', async () => {
+    const after = (await until('the group loaded on the new coordinator', async () => {
       const d = await describeGroup(next);
       return d.errorCode === 0 ? d : null;
-    }, 30_000);
+    }, 30_000))!;
     const norm = (d: typeof before) => ({ ...d, members: [...d.members].sort((x, y) => (x.memberId < y.memberId ? -1 : 1)).map((m) => ({ ...m, clientHost: '' })) });
     expect(norm(after)).toEqual(norm(before));
     // The members go on at their epochs on the new node.

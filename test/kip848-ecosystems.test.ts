@@ -28,7 +28,9 @@ class Ownership {
   readonly overlaps: string[] = [];
   readonly #seen = new Map<RunningConsumer, number>();
   readonly #timer: NodeJS.Timeout;
-  constructor(readonly topic: string) {
+  readonly topic: string;
+  constructor(topic: string) {
+    this.topic = topic;
     this.#timer = setInterval(() => this.poll(), 20);
   }
   add(c: RunningConsumer): void {
