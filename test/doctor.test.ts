@@ -1,8 +1,8 @@
 // `runnel doctor` (issue 15, item 2): it measures real temp dirs (O_DIRECT write and read,
-// fdatasync latency) and the host, prints a table or JSON, removes its temp files, stays within
-// seconds with --quick, refuses a dir that does not exist in one line (exit 2), reports a read-only
-// dir instead of crashing, and runs beside a live broker without disturbing it.
-import { execFile } from 'node:child_process';
+// fdatasync latency) and the host, prints a table or JSON, removes its temp files (also on Ctrl-C),
+// stays within seconds with --quick, refuses a dir that does not exist in one line (exit 2), reports
+// a read-only dir instead of crashing, and runs beside a live broker without disturbing it.
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import type { DoctorReport } from '../packages/cli/src/doctor.ts';
 import { startBroker } from './helpers/broker.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { mountTmpfs } from './helpers/tmpfs.ts';
+import { until } from './helpers/until.ts';
 
 const runnel = join(import.meta.dirname, '../packages/cli/bin/runnel.ts');
 
@@ -151,7 +152,7 @@ describe('runnel doctor', () => {
     const ro = process.getuid?.() === 0 ? mountTmpfs(1, 'runnel-doctor-ro-') : null;
     let dir = ro?.path;
     if (ro) {
-      (await import('node:child_process')).execFileSync('mount', ['-o', 'remount,ro', ro.path]);
+      execFileSync('mount', ['-o', 'remount,ro', ro.path]);
     } else {
       dir = join(root, 'readonly');
       mkdirSync(dir, { mode: 0o555 });
@@ -174,6 +175,21 @@ describe('runnel doctor', () => {
     } finally {
       ro?.unmount();
     }
+  }, 60_000);
+
+  it('Ctrl-C mid-measurement removes its temp file and exits 130', async () => {
+    const dir = join(root, 'interrupted');
+    mkdirSync(dir);
+    // Not --quick, and 1 GiB: 200 fdatasyncs, then up to 3 s of writing and 3 s of reading, long enough to interrupt.
+    const child = spawn(process.execPath, [runnel, 'doctor', '--log-dirs', dir, '--size-mib', '1024'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await until('a doctor temp file', () => readdirSync(dir).some((n) => n.startsWith('.runnel-doctor-')), 30_000);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toBe('runnel doctor: interrupted; its temp files are removed\n');
+    expect(readdirSync(dir)).toEqual([]);
   }, 60_000);
 
   it('runs beside a live broker: finds it by its .lock, leaves the lock and the data alone, and the broker keeps serving', async () => {
