@@ -8,6 +8,7 @@ import {
   GroupCoordinator,
   ManualClock,
   decodeConsumerKey,
+  decodeKey,
   rangeAssignor,
   uniformAssignor,
   type ConsumerHeartbeatRequest,
@@ -162,6 +163,33 @@ describe('KIP-848 consumer groups', () => {
     const j = m.joinGroup({ groupId: 'g', memberId: '', groupInstanceId: null, clientId: 'c', clientHost: 'h', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
       protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], requireKnownMemberId: true });
     expect((await j.response).error).toBe('INCONSISTENT_GROUP_PROTOCOL');
+  });
+
+  it('a classic group with members refuses the consumer protocol; an empty one is taken over with its offsets', async () => {
+    const { hb, m, clock } = setup();
+    const join = m.joinGroup({ groupId: 'g', memberId: '', groupInstanceId: null, clientId: 'c', clientHost: 'h', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
+      protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], requireKnownMemberId: false });
+    clock.advance(3000);
+    const joined = await join.response;
+    expect(joined.error).toBe('NONE');
+    const refused = await hb({ memberId: 'a', memberEpoch: 0 });
+    expect(refused).toMatchObject({ error: 'GROUP_ID_NOT_FOUND', errorMessage: 'Group g is not a consumer group.' });
+    m.leaveGroup({ groupId: 'g', members: [{ memberId: joined.memberId, groupInstanceId: null }] }).settle();
+    expect(m.groupState('g')).toBe('Empty');
+    // An admin's commit to the empty classic group (kafka-consumer-groups --reset-offsets).
+    const commit = m.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, retentionTimeMs: -1,
+      topics: [{ name: 't1', partitions: [{ partitionIndex: 2, committedOffset: 9n, committedLeaderEpoch: -1, committedMetadata: '' }] }] });
+    commit.settle();
+    expect((await commit.response).topics[0]!.partitions[0]!.error).toBe('NONE');
+    const out = m.consumerGroupHeartbeat({ apiVersion: 1, groupId: 'g', memberId: 'a', memberEpoch: 0, instanceId: null, rackId: null, rebalanceTimeoutMs: 30_000,
+      subscribedTopicNames: ['t1'], subscribedTopicRegex: null, serverAssignor: null, topicPartitions: [], clientId: 'c', clientHost: 'h' });
+    // The classic group's metadata is deleted first; its offsets stay for the new members.
+    expect(decodeKey(out.records[0]!.key)).toEqual({ type: 'group', group: 'g' });
+    expect(out.records[0]!.value).toBeNull();
+    out.settle();
+    expect((await out.response).error).toBe('NONE');
+    expect(m.fetchOffsets({ groupId: 'g', topics: [{ name: 't1', partitionIndexes: [2] }] }).topics[0]!.partitions[0]!.committedOffset).toBe(9n);
+    expect(m.listGroups().groups).toEqual([{ groupId: 'g', protocolType: 'consumer', groupState: 'Stable', groupType: 'consumer' }]);
   });
 
   it('replaying the records rebuilds the group, its epochs and assignments', async () => {
