@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -340,11 +341,13 @@ func admin(ctx context.Context, bootstrap string, groups []string) {
 	result := map[string]any{"type": "admin"}
 
 	type nodeVersions struct {
-		Node       int32               `json:"node"`
-		Guess      string              `json:"guess"`
-		Versions   map[string][2]int16 `json:"versions"`
-		Negotiated map[string]int16    `json:"negotiated"`
-		Error      map[string]any      `json:"error"`
+		Node        int32               `json:"node"`
+		Guess       string              `json:"guess"`
+		GuessServed string              `json:"guessServed"`
+		Missing     []string            `json:"missing"`
+		Versions    map[string][2]int16 `json:"versions"`
+		Negotiated  map[string]int16    `json:"negotiated"`
+		Error       map[string]any      `json:"error"`
 	}
 	var nodes []nodeVersions
 	vs, err := adm.ApiVersions(ctx)
@@ -364,6 +367,19 @@ func admin(ctx context.Context, bootstrap string, groups []string) {
 					nv.Negotiated[name] = min16(ours, max)
 				}
 			})
+			// kversion counts any API a release has and the broker lacks (SaslHandshake, from
+			// Kafka 0.10.0, for a PLAINTEXT-only broker) as "older than that release"; the served
+			// guess also skips the APIs the broker does not advertise, so it says which Kafka
+			// release the versions of the APIs it does serve match.
+			skip := []int16{4, 5, 6, 7, 27, 56, 57, 58, 67, 71, 72} // kversion's own skip list
+			defaults := len(skip)
+			client.EachMaxKeyVersion(func(key, _ int16) {
+				if _, ok := nv.Versions[kmsg.NameForKey(key)]; !ok && kmsg.NameForKey(key) != "" && !slices.Contains(skip[:defaults], key) {
+					skip = append(skip, key)
+					nv.Missing = append(nv.Missing, kmsg.NameForKey(key))
+				}
+			})
+			nv.GuessServed = v.VersionGuess(kversion.SkipKeys(skip...))
 		}
 		nodes = append(nodes, nv)
 	}

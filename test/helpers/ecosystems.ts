@@ -119,6 +119,10 @@ export interface FranzAdmin {
     node: number;
     /** kversion's guess of the Kafka release these versions match ("v4.0", "between v0.9.0 and v0.10.0", ...). */
     guess: string;
+    /** The same guess over the APIs the node advertises only (skipping `missing`). */
+    guessServed: string;
+    /** APIs franz-go knows that the node does not advertise (beyond kversion's own broker-to-broker skip list). */
+    missing: string[] | null;
     /** API name (franz-go's) → [min, max] as the node advertises. */
     versions: Record<string, [number, number]>;
     /** API name → the version franz-go uses (its own maximum capped by the node's). */
@@ -179,7 +183,7 @@ export interface RunningConsumer {
   events(): GroupEvent[];
   /** Resolves with the first assignment event that gives this member at least one partition. */
   assigned(timeoutMs?: number): Promise<GroupEvent>;
-  /** Resolves once `predicate` holds over the records so far; rejects on exit or deadline. */
+  /** Resolves once `predicate` holds (over this member's records, or anything else: it is also checked every 100 ms); rejects on exit or deadline. */
   waitFor(predicate: (records: ConsumedRecord[]) => boolean, timeoutMs?: number): Promise<void>;
   /** SIGTERM: the client commits what it read, leaves the group and prints its summary. */
   stop(): Promise<Consumed>;
@@ -331,7 +335,9 @@ function client<Admin>(name: string, command: readonly string[]): EcosystemClien
           if (exitCode !== undefined) return settle(() => reject(new Error(`${name} consumer exited (${exitCode}) before ${what}\n--- stdout (tail) ---\n${JSON.stringify(lines.slice(-20))}\n--- stderr (tail) ---\n${stderr.slice(-4000)}`)));
         };
         const timer = setTimeout(() => settle(() => reject(new Error(`${name} consumer: no ${what} within ${timeoutMs} ms; ${records().length} records; events ${JSON.stringify(events())}\n--- stderr (tail) ---\n${stderr.slice(-4000)}`))), timeoutMs);
-        const settle = (f: () => void) => { clearTimeout(timer); waiters.delete(check); f(); };
+        // Also on a tick: a predicate may read other members' records, which do not wake this one.
+        const tick = setInterval(check, 100);
+        const settle = (f: () => void) => { clearTimeout(timer); clearInterval(tick); waiters.delete(check); f(); };
         waiters.add(check);
         check();
       });
