@@ -150,6 +150,23 @@ describe('group APIs at the Kafka 4 maxima', () => {
     expect(fetched.groups[2]).toEqual({ groupId: 'unknown', topics: [], errorCode: 0 });
   });
 
+  it('OffsetFetch v9 checks the member id and epoch it carries against a KIP-848 group: UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH; null/−1 (an admin) reads', async () => {
+    const { h } = await coordinator();
+    // A consumer-protocol member joins (epoch 0 asks to join; the answer carries its epoch).
+    const joined = await call(h, ApiKey.ConsumerGroupHeartbeat, 1, {
+      groupId: 'kip848', memberId: 'member-a', memberEpoch: 0, rebalanceTimeoutMs: 30_000, subscribedTopicNames: ['orders'], topicPartitions: [],
+    });
+    expect(joined.errorCode).toBe(0);
+    expect(joined.memberEpoch).toBeGreaterThan(0);
+    const fetch = (memberId: string | null, memberEpoch: number) => call(h, ApiKey.OffsetFetch, 9, {
+      groups: [{ groupId: 'kip848', memberId, memberEpoch, topics: [{ name: 'orders', partitionIndexes: [0] }] }], requireStable: false,
+    });
+    expect((await fetch('member-a', joined.memberEpoch)).groups[0]).toMatchObject({ errorCode: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: -1n, errorCode: 0 }] }] });
+    expect((await fetch(null, -1)).groups[0]!.errorCode).toBe(0);
+    expect((await fetch('member-a', joined.memberEpoch + 1)).groups[0]).toEqual({ groupId: 'kip848', topics: [], errorCode: ErrorCode.STALE_MEMBER_EPOCH });
+    expect((await fetch('nobody', 1)).groups[0]).toEqual({ groupId: 'kip848', topics: [], errorCode: ErrorCode.UNKNOWN_MEMBER_ID });
+  });
+
   it('FindCoordinator v5 and v6 find groups; share keys (type 2) are INVALID_REQUEST at every version', async () => {
     const { h } = await coordinator();
     for (const v of [5, 6]) {
