@@ -467,8 +467,11 @@ export class GroupCoordinator {
   joinGroup(req: JoinGroupRequest): Outcome<JoinGroupResult> {
     const err = this.checkGroup(req.groupId, true);
     if (err) return done(joinError(req.memberId, err));
-    // Online migration between the protocols is not built: a consumer-protocol group keeps its type.
-    if (this.consumer.get(req.groupId)) return done(joinError(req.memberId, 'INCONSISTENT_GROUP_PROTOCOL'));
+    // Online migration between the protocols is not built: a consumer-protocol group with members
+    // keeps its type. An empty one gives way, as Kafka does (its records are deleted, offsets stay).
+    const consumerGroup = this.consumer.get(req.groupId);
+    if (consumerGroup && consumerGroup.members.size > 0) return done(joinError(req.memberId, 'INCONSISTENT_GROUP_PROTOCOL'));
+    if (consumerGroup) this.onRecords(this.consumer.delete(req.groupId).records);
     if (
       req.sessionTimeoutMs < this.config['group.min.session.timeout.ms'] ||
       req.sessionTimeoutMs > this.config['group.max.session.timeout.ms']
@@ -1176,6 +1179,13 @@ export class GroupCoordinator {
         // A group that only ever stored offsets (generation 0) never had a metadata record.
         if (group.generationId > 0) records.push({ partition: group.partition, key: encodeGroupMetadataKey(group.groupId), value: null });
       }
+    }
+    // An empty KIP-848 group whose offsets are all gone dies too (Kafka: deleted once empty with no offsets).
+    for (const cg of [...this.consumer.groups.values()]) {
+      if (this.partitions.get(cg.partition) !== 'loaded' || cg.members.size > 0) continue;
+      const holder = this.groups.get(cg.groupId);
+      if (holder && (holder.offsets.size > 0 || holder.pendingOffsetCommits.size > 0)) continue;
+      records.push(...this.consumer.delete(cg.groupId).records);
     }
     if (records.length > 0) this.onRecords(records);
     return records;

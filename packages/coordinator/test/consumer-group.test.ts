@@ -144,7 +144,7 @@ describe('KIP-848 consumer groups', () => {
   });
 
   it('offset commits check the member and its epoch; DescribeGroups/ListGroups see a consumer group', async () => {
-    const { hb, m } = setup();
+    const { hb, m, background } = setup();
     await hb({ memberId: 'a', memberEpoch: 0 });
     const commit = async (memberId: string, generationId: number) => {
       const o = m.commitOffsets({ groupId: 'g', generationId, memberId, groupInstanceId: null, retentionTimeMs: -1,
@@ -159,10 +159,15 @@ describe('KIP-848 consumer groups', () => {
     expect(m.fetchOffsets({ groupId: 'g', topics: null }).topics[0]!.partitions[0]!.committedOffset).toBe(5n);
     expect(m.describeGroups(['g'])[0]!.error).toBe('GROUP_ID_NOT_FOUND');
     expect(m.listGroups().groups).toEqual([{ groupId: 'g', protocolType: 'consumer', groupState: 'Stable', groupType: 'consumer' }]);
-    // A classic member cannot join it.
-    const j = m.joinGroup({ groupId: 'g', memberId: '', groupInstanceId: null, clientId: 'c', clientHost: 'h', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
+    // A classic member cannot join it while it has members; once empty, it gives way.
+    const classicJoin = () => m.joinGroup({ groupId: 'g', memberId: '', groupInstanceId: null, clientId: 'c', clientHost: 'h', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000,
       protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], requireKnownMemberId: true });
-    expect((await j.response).error).toBe('INCONSISTENT_GROUP_PROTOCOL');
+    expect((await classicJoin().response).error).toBe('INCONSISTENT_GROUP_PROTOCOL');
+    await hb({ memberId: 'a', memberEpoch: -1 });
+    background.length = 0;
+    expect((await classicJoin().response).error).toBe('MEMBER_ID_REQUIRED');
+    expect(background.map((r) => [decodeConsumerKey(r.key)?.type, r.value])).toEqual([[6, null], [3, null]]);
+    expect(m.fetchOffsets({ groupId: 'g', topics: null }).topics[0]!.partitions[0]!.committedOffset).toBe(5n);
   });
 
   it('a classic group with members refuses the consumer protocol; an empty one is taken over with its offsets', async () => {
@@ -190,6 +195,15 @@ describe('KIP-848 consumer groups', () => {
     expect((await out.response).error).toBe('NONE');
     expect(m.fetchOffsets({ groupId: 'g', topics: [{ name: 't1', partitionIndexes: [2] }] }).topics[0]!.partitions[0]!.committedOffset).toBe(9n);
     expect(m.listGroups().groups).toEqual([{ groupId: 'g', protocolType: 'consumer', groupState: 'Stable', groupType: 'consumer' }]);
+  });
+
+  it('an empty consumer group without offsets is deleted by the expiry pass', async () => {
+    const { hb, m, background } = setup();
+    await hb({ memberId: 'a', memberEpoch: 0 });
+    await hb({ memberId: 'a', memberEpoch: -1 });
+    m.expireOffsets();
+    expect(background.map((r) => [decodeConsumerKey(r.key)?.type, r.value])).toEqual([[6, null], [3, null]]);
+    expect(m.describeConsumerGroups(['g'])[0]!.error).toBe('GROUP_ID_NOT_FOUND');
   });
 
   it('replaying the records rebuilds the group, its epochs and assignments', async () => {
