@@ -10,7 +10,7 @@ import { findCoordinator } from './handlers/find-coordinator.ts';
 import { brokerHandlers } from './handlers/index.ts';
 import { appendCommitted } from './commit.ts';
 import { logConfigOf } from './log-config.ts';
-import { registerBrokerMetrics } from './metrics.ts';
+import { BrokerTopicMetrics, registerBrokerMetrics, registerReplicaMetrics } from './metrics.ts';
 import { Partitions } from './partitions.ts';
 import { FetchPurgatory } from './purgatory.ts';
 import { ReplicaManager } from './replication/replica-manager.ts';
@@ -60,6 +60,9 @@ export class Broker {
   readonly #partitions: Partitions;
   readonly #replicas: ReplicaManager;
   readonly #server: KafkaServer;
+  /** Kafka's BrokerTopicMetrics, counted by Produce and Fetch (metrics.ts). */
+  readonly #topicMetrics = new BrokerTopicMetrics();
+  readonly #purgatory: FetchPurgatory;
   readonly #rpc: RpcServer | undefined;
   readonly #drainRpc: () => Promise<void> = async () => {};
 
@@ -91,6 +94,7 @@ export class Broker {
     });
     this.#partitions = new Partitions({ config, metadata: this.#metadata, logs: this.#logs, nodeId: config.nodeId, logger: this.#logger });
     const purgatory = new FetchPurgatory();
+    this.#purgatory = purgatory;
     this.#replicas = new ReplicaManager({
       nodeId: config.nodeId, config, metadata: this.#metadata, partitions: this.#partitions, logs: this.#logs, purgatory,
       logger: this.#logger.child({ component: 'replication' }),
@@ -104,6 +108,7 @@ export class Broker {
       purgatory,
       replicas: this.#replicas,
       logger: this.#logger,
+      topicMetrics: this.#topicMetrics,
       createTopic: (name, partitions, replicationFactor, configs, assignments) => this.#createTopic(name, partitions, replicationFactor, configs, assignments),
     };
     const cluster = options.cluster;
@@ -254,6 +259,11 @@ export class Broker {
   /** Adds this broker's gauges (partition offsets and sizes, log dir health) to a metrics registry. */
   registerMetrics(registry: Registry): void {
     registerBrokerMetrics(registry, this.#logs);
+    registerReplicaMetrics(registry, this.#logs, {
+      nodeId: this.#config.nodeId, metadata: this.#metadata, replicas: this.#replicas, purgatory: this.#purgatory, topics: this.#topicMetrics,
+      minIsr: (topic) => this.#partitions.topicConfig(topic).get('min.insync.replicas'),
+    });
+    this.#server.metrics.register(registry);
   }
 
   /** The replica manager (tests and co-located roles: leader and follower state). */

@@ -2,6 +2,7 @@ import type { BrokerConfig, Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
 import type { LogManager } from '@runnel/storage';
 import type { Partitions } from './partitions.ts';
+import type { BrokerTopicMetrics } from './metrics.ts';
 import type { FetchPurgatory } from './purgatory.ts';
 import type { ReplicaManager } from './replication/replica-manager.ts';
 
@@ -18,6 +19,8 @@ export interface BrokerContext {
   /** Leader and follower state of every local replica: appends as leader, the high watermark, acks=all waits. */
   readonly replicas: ReplicaManager;
   readonly logger: Logger;
+  /** Per-topic bytes, records and requests (Kafka's BrokerTopicMetrics); absent where nothing is led. */
+  readonly topicMetrics?: BrokerTopicMetrics;
   /**
    * Creates a topic with the broker's defaults (auto-creation from Metadata and CreateTopics -1
    * values), or with explicit replica lists per partition (CreateTopics assignments).

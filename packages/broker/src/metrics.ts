@@ -1,5 +1,8 @@
-import { Gauge, type Registry } from '@runnel/common';
+import { Counter, Gauge, type Registry } from '@runnel/common';
+import type { MetadataStore, TopicMetadata } from '@runnel/metadata';
 import type { LogManager } from '@runnel/storage';
+import type { FetchPurgatory } from './purgatory.ts';
+import type { ReplicaManager } from './replication/replica-manager.ts';
 
 /**
  * Broker gauges, computed when scraped: per partition its offsets and size, per log dir its
@@ -32,4 +35,119 @@ export function registerBrokerMetrics(registry: Registry, logs: LogManager): voi
   perDir('runnel_log_dir_free_bytes', 'Free bytes on the log dir\'s filesystem.', (d) => d.freeBytes);
   perDir('runnel_log_dir_used_bytes', 'Bytes of partition data in the log dir.', (d) => d.usedBytes);
   perDir('runnel_log_dir_partitions', 'Partitions placed in the log dir.', (d) => d.partitions);
+}
+
+type TopicChildren = {
+  bytesIn: Counter.Internal; messagesIn: Counter.Internal; bytesOut: Counter.Internal;
+  produceRequests: Counter.Internal; fetchRequests: Counter.Internal; failedProduce: Counter.Internal; failedFetch: Counter.Internal;
+};
+
+/**
+ * Kafka's BrokerTopicMetrics per topic (kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec,
+ * topic=t → `kafka_server_brokertopicmetrics_bytesin_total{topic="t"}`, docs/metrics.md), counted
+ * by the Produce and Fetch handlers once per partition of a request, never per record. Each
+ * topic's children are made once and cached; a deleted topic's series go at the next scrape.
+ * Kafka also reports a topic-less aggregate under the same name; here, sum over `topic`.
+ */
+export class BrokerTopicMetrics {
+  readonly #counters: Counter[];
+  readonly #children = new Map<string, TopicChildren>();
+  readonly #bytesIn: Counter;
+  readonly #messagesIn: Counter;
+  readonly #bytesOut: Counter;
+  readonly #produce: Counter;
+  readonly #fetch: Counter;
+  readonly #failedProduce: Counter;
+  readonly #failedFetch: Counter;
+
+  constructor() {
+    const counter = (name: string, help: string) => new Counter({ name: `kafka_server_brokertopicmetrics_${name}_total`, help, labelNames: ['topic'], registers: [] });
+    this.#bytesIn = counter('bytesin', 'Record bytes appended by producers, per topic (BytesInPerSec).');
+    this.#messagesIn = counter('messagesin', 'Records appended by producers, per topic (MessagesInPerSec).');
+    this.#bytesOut = counter('bytesout', 'Record bytes sent to consumers, per topic (BytesOutPerSec; replication is counted apart).');
+    this.#produce = counter('totalproducerequests', 'Produce requests, once per partition, per topic (TotalProduceRequestsPerSec).');
+    this.#fetch = counter('totalfetchrequests', 'Fetch requests, once per partition answered, per topic (TotalFetchRequestsPerSec).');
+    this.#failedProduce = counter('failedproducerequests', 'Partitions of produce requests answered with an error, per topic (FailedProduceRequestsPerSec).');
+    this.#failedFetch = counter('failedfetchrequests', 'Partitions of fetch requests answered with an error, per topic (FailedFetchRequestsPerSec).');
+    this.#counters = [this.#bytesIn, this.#messagesIn, this.#bytesOut, this.#produce, this.#fetch, this.#failedProduce, this.#failedFetch];
+  }
+
+  /** One topic's children (cached). */
+  topic(name: string): TopicChildren {
+    let c = this.#children.get(name);
+    if (!c) {
+      const topic = { topic: name };
+      c = {
+        bytesIn: this.#bytesIn.labels(topic), messagesIn: this.#messagesIn.labels(topic), bytesOut: this.#bytesOut.labels(topic),
+        produceRequests: this.#produce.labels(topic), fetchRequests: this.#fetch.labels(topic),
+        failedProduce: this.#failedProduce.labels(topic), failedFetch: this.#failedFetch.labels(topic),
+      };
+      this.#children.set(name, c);
+    }
+    return c;
+  }
+
+  /** Drops the series of topics that no longer exist (so created-and-deleted topics cannot pile up). */
+  prune(exists: (topic: string) => boolean): void {
+    for (const name of this.#children.keys()) {
+      if (exists(name)) continue;
+      this.#children.delete(name);
+      for (const m of this.#counters) m.remove({ topic: name });
+    }
+  }
+
+  register(registry: Registry): void {
+    for (const m of this.#counters) registry.registerMetric(m);
+  }
+}
+
+/** What the replica-manager gauges read when scraped. */
+export interface ReplicaMetricSources {
+  nodeId: number;
+  metadata: Pick<MetadataStore, 'snapshot'>;
+  replicas: Pick<ReplicaManager, 'isrChanges' | 'waitingAcks' | 'replicationBytes'>;
+  purgatory: Pick<FetchPurgatory, 'waiting'>;
+  /** The topic's min.insync.replicas. */
+  minIsr(topic: TopicMetadata): number;
+  topics: BrokerTopicMetrics;
+}
+
+/**
+ * Kafka's ReplicaManager gauges and counters, the purgatory sizes and replication bytes, computed
+ * from the metadata snapshot and the replica manager when scraped (nothing on the request path).
+ */
+export function registerReplicaMetrics(registry: Registry, logs: LogManager, s: ReplicaMetricSources): void {
+  s.topics.register(registry);
+  const led = () => {
+    const out: Array<{ topic: TopicMetadata; isr: number; replicas: number }> = [];
+    for (const topic of s.metadata.snapshot().topics.values()) {
+      for (const p of topic.partitions) if (p.leader === s.nodeId) out.push({ topic, isr: p.isr.length, replicas: p.replicas.length });
+    }
+    return out;
+  };
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({ name: `kafka_server_replicamanager_${name}`, help, registers: [registry], collect() { this.set(value()); } });
+  gauge('partitioncount', 'Partitions with a replica on this broker (PartitionCount).', () => logs.logs().length);
+  gauge('leadercount', 'Partitions this broker leads (LeaderCount).', () => led().length);
+  gauge('underreplicatedpartitions', 'Led partitions whose ISR is smaller than their replica set (UnderReplicatedPartitions).', () => led().filter((p) => p.isr < p.replicas).length);
+  gauge('underminisrpartitioncount', 'Led partitions whose ISR is below min.insync.replicas (UnderMinIsrPartitionCount).', () => led().filter((p) => p.isr < s.minIsr(p.topic)).length);
+  gauge('atminisrpartitioncount', 'Led partitions whose ISR is exactly min.insync.replicas (AtMinIsrPartitionCount).', () => led().filter((p) => p.isr === s.minIsr(p.topic)).length);
+  gauge('offlinereplicacount', 'Replicas on this broker in an offline log dir (OfflineReplicaCount).', () => {
+    s.topics.prune((t) => s.metadata.snapshot().topics.has(t));
+    return logs.dirs().filter((d) => !d.online).reduce((n, d) => n + d.partitions, 0);
+  });
+  const counter = (name: string, help: string, value: () => number) =>
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(value()); } });
+  counter('kafka_server_replicamanager_isrshrinks_total', 'ISR shrinks of led partitions (IsrShrinksPerSec).', () => s.replicas.isrChanges.shrinks);
+  counter('kafka_server_replicamanager_isrexpands_total', 'ISR expands of led partitions (IsrExpandsPerSec).', () => s.replicas.isrChanges.expands);
+  counter('kafka_server_brokertopicmetrics_replicationbytesin_total', 'Record bytes appended from leaders (ReplicationBytesInPerSec).', () => s.replicas.replicationBytes.in);
+  counter('kafka_server_brokertopicmetrics_replicationbytesout_total', 'Record bytes sent to followers (ReplicationBytesOutPerSec).', () => s.replicas.replicationBytes.out);
+  new Gauge({
+    name: 'kafka_server_delayedoperationpurgatory_purgatorysize', help: 'Operations waiting: Produce = acks=all produces waiting for the ISR, Fetch = fetches waiting for fetch.min.bytes (PurgatorySize).',
+    labelNames: ['delayedOperation'], registers: [registry],
+    collect() {
+      this.set({ delayedOperation: 'Produce' }, s.replicas.waitingAcks);
+      this.set({ delayedOperation: 'Fetch' }, s.purgatory.waiting);
+    },
+  });
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { silentLogger, type BrokerConfig, type Logger } from '@runnel/common';
+import { silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { MetadataError, newClusterId, type ClusterChange, type ClusterState, type ControllerStore } from '@runnel/metadata';
 import { RpcServer, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
 import { OFFSETS_TOPIC } from '@runnel/common';
@@ -8,6 +8,7 @@ import {
   expiredNodes, fenceNodes, isEmpty, isFenced, rebalanceLeaders, refuseDuplicate, registerNode, settle, type Settings,
 } from './cluster-state.ts';
 import { ControllerError } from './errors.ts';
+import { countElections, registerControllerMetrics } from './metrics.ts';
 
 /** Producer ids are taken from Redis in blocks and handed out one by one. */
 const PRODUCER_ID_BLOCK = 1000;
@@ -67,6 +68,8 @@ export class Controller {
   #campaigning = false;
   #abort = new AbortController();
   #state: ClusterState | undefined;
+  /** Leader elections this process committed (metrics). */
+  readonly #elections = { leader: 0, unclean: 0 };
   /** The committed state may differ from #state (a failed or ambiguous commit): reload first. */
   #reload = false;
   #lastSeen = new Map<number, number>();
@@ -137,6 +140,15 @@ export class Controller {
 
   isActive(): boolean {
     return this.#active;
+  }
+
+  /** Adds the controller's metrics (active controller, partition counts, elections) to a registry. */
+  registerMetrics(registry: Registry): void {
+    registerControllerMetrics(registry, {
+      isActive: () => this.#active,
+      state: () => this.#state,
+      elections: () => ({ ...this.#elections }),
+    });
   }
 
   /** The controller epoch of the current (or last) term; -1 before the first win. */
@@ -296,6 +308,9 @@ export class Controller {
         if (isEmpty(change)) return state.version;
         const version = await this.#guard(term, () => this.#store.commit(change), true);
         this.#state = applyChange(state, change, version);
+        const elected = countElections(change);
+        this.#elections.leader += elected.leader;
+        this.#elections.unclean += elected.unclean;
         return version;
       };
       return fn(this.#state, commit);

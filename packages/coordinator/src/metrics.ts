@@ -20,6 +20,13 @@ export function registerCoordinatorMetrics(registry: Registry, coordinator: Coor
   const rows = () => coordinator.machine.listGroups().groups.flatMap((g) =>
     coordinator.lag(g.groupId, (t, p) => sources.logEndOffset(t, p)).map((row) => ({ group: g.groupId, ...row })));
   const label = (r: { group: string; topic: string; partition: number }) => ({ group: r.group, topic: r.topic, partition: String(r.partition) });
+  /** Members per group: classic groups through DescribeGroups' view, consumer (KIP-848) groups through their own. */
+  const groupsWithMembers = () => coordinator.machine.listGroups().groups.map((g) => ({
+    groupId: g.groupId,
+    members: g.groupType === 'consumer'
+      ? coordinator.machine.consumer.get(g.groupId)?.members.size ?? 0
+      : coordinator.machine.describeGroups([g.groupId])[0]?.members.length ?? 0,
+  }));
 
   new Gauge({
     name: 'runnel_consumergroup_committed_offset', help: 'Committed offset (the next record the group will read).', labelNames: labels, registers: [registry],
@@ -54,6 +61,71 @@ export function registerCoordinatorMetrics(registry: Registry, coordinator: Coor
     collect() {
       this.reset();
       for (const r of rows()) this.set(label(r), r.secondsSinceCommit);
+    },
+  });
+  // kafka_exporter's names and labels (consumergroup, topic, partition), what Kafka dashboards query.
+  new Gauge({
+    name: 'kafka_consumergroup_current_offset', help: 'Committed offset, per group and partition (kafka_exporter).', labelNames: ['consumergroup', 'topic', 'partition'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of rows()) this.set({ consumergroup: r.group, topic: r.topic, partition: String(r.partition) }, Number(r.committedOffset));
+    },
+  });
+  new Gauge({
+    name: 'kafka_consumergroup_lag', help: 'Records between the committed offset and the high watermark, per group and partition (kafka_exporter).',
+    labelNames: ['consumergroup', 'topic', 'partition'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of rows()) if (r.logEndOffset >= 0n) this.set({ consumergroup: r.group, topic: r.topic, partition: String(r.partition) }, Number(r.lag > 0n ? r.lag : 0n));
+    },
+  });
+  new Gauge({
+    name: 'kafka_consumergroup_lag_sum', help: 'Lag summed over a topic\'s partitions, per group and topic (kafka_exporter).', labelNames: ['consumergroup', 'topic'], registers: [registry],
+    collect() {
+      this.reset();
+      const sums = new Map<string, { consumergroup: string; topic: string; lag: number }>();
+      for (const r of rows()) {
+        if (r.logEndOffset < 0n) continue;
+        const key = JSON.stringify([r.group, r.topic]);
+        const s = sums.get(key) ?? { consumergroup: r.group, topic: r.topic, lag: 0 };
+        s.lag += Number(r.lag > 0n ? r.lag : 0n);
+        sums.set(key, s);
+      }
+      for (const s of sums.values()) this.set({ consumergroup: s.consumergroup, topic: s.topic }, s.lag);
+    },
+  });
+  new Gauge({
+    name: 'kafka_consumergroup_members', help: 'Members of each group (kafka_exporter).', labelNames: ['consumergroup'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const g of groupsWithMembers()) this.set({ consumergroup: g.groupId }, g.members);
+    },
+  });
+  // Kafka's GroupMetadataManager gauges: kafka.coordinator.group:type=GroupMetadataManager,name=NumGroupsStable → ..._numgroupsstable.
+  const states = (): Map<string, number> => {
+    const n = new Map<string, number>();
+    for (const g of coordinator.machine.listGroups().groups) n.set(g.groupState, (n.get(g.groupState) ?? 0) + 1);
+    return n;
+  };
+  const groupGauge = (suffix: string, help: string, value: () => number) =>
+    new Gauge({ name: `kafka_coordinator_group_groupmetadatamanager_${suffix}`, help, registers: [registry], collect() { this.set(value()); } });
+  groupGauge('numgroups', 'Groups this coordinator owns, classic and consumer (NumGroups).', () => coordinator.machine.listGroups().groups.length);
+  for (const [suffix, state] of [['numgroupsstable', 'Stable'], ['numgroupspreparingrebalance', 'PreparingRebalance'], ['numgroupscompletingrebalance', 'CompletingRebalance'], ['numgroupsempty', 'Empty'], ['numgroupsdead', 'Dead']] as const) {
+    groupGauge(suffix, `Groups in state ${state} (NumGroups${state}).`, () => states().get(state) ?? 0);
+  }
+  groupGauge('numoffsets', 'Committed offsets (group and partition pairs) this coordinator holds (NumOffsets).', () => rows().length);
+  new Gauge({
+    name: 'runnel_coordinator_groups', help: 'Groups by type (classic, consumer) and state, as ListGroups reports them.', labelNames: ['type', 'state'], registers: [registry],
+    collect() {
+      this.reset();
+      const n = new Map<string, { type: string; state: string; count: number }>();
+      for (const g of coordinator.machine.listGroups().groups) {
+        const key = `${g.groupType}/${g.groupState}`;
+        const e = n.get(key) ?? { type: g.groupType, state: g.groupState, count: 0 };
+        e.count++;
+        n.set(key, e);
+      }
+      for (const e of n.values()) this.set({ type: e.type, state: e.state }, e.count);
     },
   });
   new Gauge({

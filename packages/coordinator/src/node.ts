@@ -219,6 +219,7 @@ export class CoordinatorNode {
   /** Adds the consumer-group gauges (over {@link lagSources}) to a metrics registry. */
   registerMetrics(registry: Registry): void {
     registerCoordinatorMetrics(registry, this.coordinator, this.lagSources());
+    this.#server.metrics.register(registry);
   }
 
   /** Refreshes the high-watermark cache behind `lagSources().logEndOffset` now (the timer calls it too). */

@@ -9,6 +9,7 @@ export { KafkaServer, RequestBudget, DEFAULT_QUEUED_MAX_REQUEST_BYTES, type Kafk
 export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
 export { describeConfigsHandler, initProducerIdHandler, TRANSACTIONS_UNSUPPORTED, type DescribeConfigsOptions } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
+export { ServerMetrics, RequestTracker, countErrorCodes } from './metrics.ts';
 export { unsupportedAnswer } from './unsupported.ts';
 export { featureFields, nodeFeatures, METADATA_VERSION_LEVEL, type NodeFeatures } from './features.ts';
 export { alterConfigsHandler, incrementalAlterConfigsHandler, DYNAMIC_BROKER_CONFIGS, type AlterConfigsOptions } from './alter-configs.ts';

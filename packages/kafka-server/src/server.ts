@@ -34,6 +34,7 @@ import {
 import type { Handler, RequestContext } from './handler.ts';
 import { unsupportedAnswer } from './unsupported.ts';
 import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
+import { ServerMetrics } from './metrics.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
 const MIN_REQUEST_BYTES = 8;
@@ -198,6 +199,9 @@ class Connection {
 
   get signal(): AbortSignal { return this.abort.signal; }
 
+  /** Handlers of this connection running now (metrics). */
+  get inFlightCount(): number { return this.inFlight; }
+
   close(reason: string, detail?: object): void {
     if (this.closed) return;
     this.closed = true;
@@ -216,6 +220,7 @@ class Connection {
     if (this.reserved) this.server.budget.release(this.expected);
     this.reserved = false;
     this.expected = -1;
+    this.server.metrics.connectionsClosed.labels({ listener: this.listener }).inc();
     this.server.forget(this);
   }
 
@@ -360,6 +365,9 @@ class Connection {
       this.close('undecodable request', { api: apiName(apiKey), apiVersion, err });
       return;
     }
+    const tracker = this.server.metrics.tracker(apiKey, apiVersion);
+    tracker.received(frame.length);
+    const began = performance.now();
     const slot: Slot = { done: false, out: null };
     this.slots.push(slot);
     this.inFlight++;
@@ -369,6 +377,7 @@ class Connection {
     };
     const fail = (err: unknown) => {
       release();
+      tracker.failed(performance.now() - began);
       if (this.closed) return; // e.g. a handler giving up on ctx.signal after the connection went away
       this.server.log.error({ conn: this.id, api: apiName(apiKey), apiVersion, err }, 'handler failed');
       this.close('handler failed');
@@ -382,6 +391,7 @@ class Connection {
         fail(err);
         return;
       }
+      tracker.answered(performance.now() - began, res, slot.out);
       slot.done = true;
       this.inFlight--;
       this.flush();
@@ -497,6 +507,8 @@ export class KafkaServer {
   readonly budget: RequestBudget;
   readonly log: Logger;
   readonly addressOf: NodeAddressLookup | undefined;
+  /** Request and connection metrics (metrics.ts); added to a registry by the node serving /metrics. */
+  readonly metrics: ServerMetrics;
   private readonly handlers = new Map<number, Handler>();
   private readonly bindings: ListenerBinding[];
   private readonly connections = new Set<Connection>();
@@ -523,6 +535,11 @@ export class KafkaServer {
     this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
     this.budget = new RequestBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES);
     this.log = options.logger ?? silentLogger();
+    this.metrics = new ServerMetrics(() => ({
+      connections: [...this.connections].map((c) => ({ listener: c.listener, inFlight: c.inFlightCount })),
+      listeners: this.bindings.map((b) => b.name),
+      queuedBytes: this.budget.used,
+    }));
     for (const h of options.handlers) {
       if (h.api === ApiKey.ApiVersions) throw new Error('ApiVersions is built into KafkaServer; do not register a handler for it');
       if (this.handlers.has(h.api)) throw new Error(`two handlers for ${apiName(h.api)}`);
@@ -620,6 +637,7 @@ export class KafkaServer {
       return;
     }
     this.connections.add(new Connection(this, this.nextConnectionId++, socket, listener));
+    this.metrics.connectionsCreated.labels({ listener }).inc();
   }
 
   /** @internal called by a connection when its socket closes. */

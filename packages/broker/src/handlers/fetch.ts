@@ -52,6 +52,7 @@ export const fetch = (b: BrokerContext) => defineHandler({
       const remaining = deadline - Date.now();
       if (bytes >= Math.max(1, req.minBytes) || errors || remaining <= 0 || keys.length === 0) {
         const responses = req.topics.map((t, i) => ({ topic: t.topic, topicId: t.topicId, partitions: partitions[i]! }));
+        countFetch(b, wanted, partitions);
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: version >= 16 ? leaderEndpoints(b, partitions, ctx) : [] };
       }
       const woken = await b.purgatory.wait(keys, remaining, ctx.signal);
@@ -59,6 +60,24 @@ export const fetch = (b: BrokerContext) => defineHandler({
     }
   },
 });
+
+/** BytesOut, TotalFetchRequests and FailedFetchRequests per topic, once per partition answered (existing topics only). */
+function countFetch(b: BrokerContext, wanted: Wanted[], partitions: PartitionData[][]): void {
+  if (!b.topicMetrics) return;
+  const topics = b.metadata.snapshot().topics;
+  for (let i = 0; i < wanted.length; i++) {
+    const name = wanted[i]!.name;
+    if (name === null || !topics.has(name)) continue;
+    const m = b.topicMetrics.topic(name);
+    let bytes = 0;
+    for (const p of partitions[i]!) {
+      m.fetchRequests.inc();
+      if (p.errorCode !== ErrorCode.NONE) m.failedFetch.inc();
+      bytes += (p.records as Buffer).length;
+    }
+    if (bytes > 0) m.bytesOut.inc(bytes);
+  }
+}
 
 async function readAll(b: BrokerContext, wanted: Wanted[], requestMaxBytes: number): Promise<{ partitions: PartitionData[][]; bytes: number; errors: boolean }> {
   let bytes = 0;

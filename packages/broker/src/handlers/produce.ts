@@ -37,6 +37,7 @@ export const produce = (b: BrokerContext) => defineHandler({
       partitionResponses: await Promise.all(topic.partitionData.map(async (p) =>
         reject ? reject(p.index) : withLeader(b, topic.name, await appendPartition(b, topic.name, p.index, p.records, req.acks, req.timeoutMs)))),
     })));
+    countRequests(b, responses);
     if (req.acks === 0) return undefined;
     const nodeEndpoints = version >= 10 ? leaderEndpoints(b, responses.map((t) => t.partitionResponses), ctx) : [];
     return { responses, throttleTimeMs: 0, nodeEndpoints };
@@ -54,9 +55,11 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
     if (acks === -1) {
       const { result, code } = await appendCommitted(b.replicas, found, records, timeoutMs);
       if (code !== ErrorCode.NONE) return fail(code);
+      countAppend(b, topic, records.length, result);
       return { index, errorCode: ErrorCode.NONE, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTime, logStartOffset: found.log.logStartOffset };
     }
     const result = await b.replicas.appendAsLeader(found.topic, found.state, found.log, records);
+    countAppend(b, topic, records.length, result);
     return { index, errorCode: ErrorCode.NONE, baseOffset: result.baseOffset, logAppendTimeMs: result.logAppendTime, logStartOffset: found.log.logStartOffset };
   } catch (err) {
     const mapped = toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR);
@@ -65,6 +68,28 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
     else b.logger.error({ err, topic, partition: index }, 'produce failed');
     if (mapped.code !== ErrorCode.CORRUPT_MESSAGE && mapped.code !== ErrorCode.INVALID_RECORD) return fail(mapped.code);
     return { ...fail(mapped.code), errorMessage: mapped.message, recordErrors: recordErrors(mapped.message) };
+  }
+}
+
+/** BytesIn and MessagesIn of an append (a retried batch already in the log counts nothing). */
+function countAppend(b: BrokerContext, topic: string, bytes: number, r: { baseOffset: bigint; lastOffset: bigint; duplicate?: boolean }): void {
+  if (!b.topicMetrics || r.duplicate) return;
+  const m = b.topicMetrics.topic(topic);
+  m.bytesIn.inc(bytes);
+  m.messagesIn.inc(Number(r.lastOffset - r.baseOffset + 1n));
+}
+
+/** TotalProduceRequests and FailedProduceRequests, once per partition of existing topics (a made-up topic name adds no series). */
+function countRequests(b: BrokerContext, responses: Array<{ name: string; partitionResponses: PartitionResponse[] }>): void {
+  if (!b.topicMetrics) return;
+  const topics = b.metadata.snapshot().topics;
+  for (const t of responses) {
+    if (!topics.has(t.name)) continue;
+    const m = b.topicMetrics.topic(t.name);
+    for (const p of t.partitionResponses) {
+      m.produceRequests.inc();
+      if (p.errorCode !== ErrorCode.NONE) m.failedProduce.inc();
+    }
   }
 }
 

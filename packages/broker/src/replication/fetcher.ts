@@ -32,6 +32,8 @@ export interface FetcherSettings {
   backoffMs: number;
   /** Reassignment throttling (throttle.ts); none = never throttled. */
   throttle?: ReplicationThrottle;
+  /** Told the bytes of every append from a leader (replication bytes in, metrics). */
+  appended?: (bytes: number) => void;
 }
 
 /**
@@ -277,7 +279,10 @@ class LeaderFetcher {
           return;
         }
         // appendAsFollower checks every batch's CRC and framing first: a bad batch is refused whole.
-        if (r.records.length > 0) await log.appendAsFollower(r.records);
+        if (r.records.length > 0) {
+          await log.appendAsFollower(r.records);
+          this.#s.appended?.(r.records.length);
+        }
         const hw = r.highWatermark < log.logEndOffset ? r.highWatermark : log.logEndOffset;
         if (hw > log.highWatermark) log.highWatermark = hw;
         // Retention or DeleteRecords at the leader: follow its log start (never past our own end).

@@ -136,6 +136,12 @@ export class ReplicaManager {
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Committed ISR changes of led partitions within a leader epoch (Kafka's IsrShrinksPerSec, IsrExpandsPerSec): metrics. */
+  #isrShrinks = 0;
+  #isrExpands = 0;
+  /** Record bytes sent to followers and fetched from leaders (Kafka's ReplicationBytesOutPerSec, ReplicationBytesInPerSec): metrics. */
+  #replicationBytesOut = 0;
+  #replicationBytesIn = 0;
 
   constructor(options: ReplicaManagerOptions) {
     this.#o = options;
@@ -151,6 +157,7 @@ export class ReplicaManager {
       partitionMaxBytes: c.get('replica.fetch.max.bytes'),
       responseMaxBytes: c.get('replica.fetch.response.max.bytes'),
       backoffMs: c.get('replica.fetch.backoff.ms'),
+      appended: (bytes) => { this.#replicationBytesIn += bytes; },
     });
   }
 
@@ -180,6 +187,23 @@ export class ReplicaManager {
   /** Bytes of the led partitions' latest appends kept in memory for their followers (tests, metrics). */
   get followerTailBytes(): number {
     return this.#tailBytes;
+  }
+
+  /** ISR shrinks and expands of the partitions this broker led, since it started (metrics). */
+  get isrChanges(): { shrinks: number; expands: number } {
+    return { shrinks: this.#isrShrinks, expands: this.#isrExpands };
+  }
+
+  /** Record bytes replicated since start: `out` sent to followers, `in` appended from leaders (metrics). */
+  get replicationBytes(): { in: number; out: number } {
+    return { in: this.#replicationBytesIn, out: this.#replicationBytesOut };
+  }
+
+  /** acks=all produces waiting for their high watermark (Kafka's produce purgatory size; metrics). */
+  get waitingAcks(): number {
+    let n = 0;
+    for (const set of this.#waiters.values()) n += set.size;
+    return n;
   }
 
   /** Which broker a followed partition is fetched from (undefined when not following it). */
@@ -418,6 +442,8 @@ export class ReplicaManager {
     lead.version = state.version;
     // A proposal made at an older version is either in this state or can no longer commit (CAS on the version).
     lead.pendingIsr = null;
+    if (lead.isr.some((id) => !state.isr.includes(id))) this.#isrShrinks++;
+    if (state.isr.some((id) => !lead.isr.includes(id))) this.#isrExpands++;
     lead.replicas = [...state.replicas];
     lead.isr = [...state.isr];
     for (const id of state.replicas) {
@@ -560,7 +586,10 @@ export class ReplicaManager {
       }
       firstPass = false;
       const remaining = deadline - Date.now();
-      if (bytes >= Math.max(1, req.minBytes) || settled || remaining <= 0 || this.#stopped || keys.length === 0) return { partitions };
+      if (bytes >= Math.max(1, req.minBytes) || settled || remaining <= 0 || this.#stopped || keys.length === 0) {
+        this.#replicationBytesOut += bytes;
+        return { partitions };
+      }
       await this.#o.purgatory.wait(keys, remaining);
     }
   }

@@ -38,9 +38,16 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
     const store = ControllerStore.create({ url, controllerId: config.nodeId, leaseMs: config.get('runnel.controller.lease.ms'), logger: log.child({ component: 'metadata' }) });
     const controller = Controller.create({ config, store, logger: log, onFatal });
     await controller.start();
+    let metrics: MetricsServer | undefined;
+    try {
+      metrics = await startMetrics(config, (registry) => controller.registerMetrics(registry), log);
+    } catch (err) {
+      await controller.stop().catch(() => {});
+      throw err;
+    }
     const rpc = controller.rpcAddress();
     ready({ rpc: `${rpc.host}:${rpc.port}` });
-    return { stop: async () => { await controller.stop(); log.info('runnel controller stopped'); } };
+    return { stop: async () => { await metrics?.close(); await controller.stop(); log.info('runnel controller stopped'); } };
   }
 
   const { store: metadata, closeChannel } = nodeStore(config, url, log);
