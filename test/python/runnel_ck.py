@@ -271,7 +271,8 @@ def admin(a):
                     out.append({"group": name, "error": err_json(e)})
             return out
         part("groups", described_groups)
-    adm.poll(0.1)  # logs reach the logger only when polled
+    while adm.poll(0.1) > 0:  # logs reach the logger only when polled
+        pass
     result["requests"] = sent.requests()
     emit(result)
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { statSync, statfsSync } from 'node:fs';
+import { statfsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { onceEvery, silentLogger, type Logger } from '@runnel/common';
@@ -63,8 +63,6 @@ interface DirEntry extends LogDirState {
   checkpointChain: Promise<void>;
   /** The last write of all three checkpoints failed (disk full): housekeeping retries them every tick. */
   checkpointsPending: boolean;
-  /** Creations placed here and not finished: counted by placement like the partitions already in the dir. */
-  placing: { partitions: number; bytes: number };
 }
 
 /**
@@ -117,7 +115,6 @@ export class LogManager {
         logs: new Map(),
         checkpointChain: Promise.resolve(),
         checkpointsPending: false,
-        placing: { partitions: 0, bytes: 0 },
         markOffline: (err: unknown) => {
           // Out of file descriptors is a process limit, not a failed disk: whatever failed fails
           // alone (and is retried), the dir and its partitions stay online.
@@ -469,28 +466,10 @@ export class LogManager {
       if (err instanceof ConfigProblem) throw new StorageError('INVALID_CONFIG', err.message);
       throw err;
     }
-    const entry = this.placeLog();
-    if (!entry) throw new StorageError('LOG_DIR_OFFLINE', 'no online log dir');
-    // Counted by the next placement until this one is in entry.logs (or failed): creations in
-    // flight (a CreateTopics of 12 partitions, a broker opening the partitions it now leads) would
-    // otherwise all see the same free space and land in one dir.
-    entry.placing.partitions++;
-    entry.placing.bytes += resolved.segmentBytes;
-    let placed = true;
-    const unplace = () => {
-      if (!placed) return;
-      placed = false;
-      entry.placing.partitions--;
-      entry.placing.bytes -= resolved.segmentBytes;
-    };
-    try {
-      return await this.createIn(entry, key, topic, partition, resolved, unplace);
-    } finally {
-      unplace();
-    }
-  }
-
-  private async createIn(entry: DirEntry, key: string, topic: string, partition: number, resolved: LogConfig, unplace: () => void): Promise<PartitionLog> {
+    const candidates = this.entries.filter((e) => e.online).map((e) => ({ e, score: this.placementScore(e) }));
+    candidates.sort((a, b) => b.score - a.score);
+    if (candidates.length === 0) throw new StorageError('LOG_DIR_OFFLINE', 'no online log dir');
+    const entry = candidates[0].e;
     let log: PartitionLog;
     const dir = join(entry.path, key);
     try {
@@ -517,43 +496,26 @@ export class LogManager {
       entry.markOffline(err);
       throw new StorageError('LOG_DIR_OFFLINE', `creating ${key} failed, log dir ${entry.path} is now offline: ${(err as Error).message}`, { cause: err });
     }
-    unplace();
     entry.logs.set(key, log);
     this.byKey.set(key, log);
     await this.writeCheckpoints(entry).catch(() => {});
     return log;
   }
 
-  /**
-   * The dir for a new partition: the online dir whose filesystem has the most free bytes after the
-   * bytes already promised on it (statfs free bytes minus, for every partition in any of its dirs
-   * and every creation in flight there, what its active segment may still grow to: segment.bytes −
-   * its size). Dirs on one filesystem share its free bytes, so between them the one with the fewest
-   * partitions wins (Kafka's rule for every dir), then the first listed: two dirs on one disk
-   * alternate. Null when no dir is online.
-   */
-  private placeLog(): DirEntry | null {
-    const filesystems = new Map<number | string, { free: number; promised: number }>();
-    const dirs: { e: DirEntry; fs: { free: number; promised: number }; partitions: number; index: number }[] = [];
-    this.entries.forEach((e, index) => {
-      if (!e.online) return;
-      let dev: number | string;
-      let free: number;
-      try {
-        const s = statfsSync(e.path);
-        free = s.bavail * s.bsize;
-        dev = statSync(e.path).dev;
-      } catch {
-        return;
-      }
-      let fs = filesystems.get(dev);
-      if (!fs) filesystems.set(dev, (fs = { free, promised: 0 }));
-      fs.promised += e.placing.bytes;
-      for (const log of e.logs.values()) fs.promised += Math.max(0, log.config.segmentBytes - (log.segmentInfo().at(-1)?.size ?? 0));
-      dirs.push({ e, fs, partitions: e.logs.size + e.placing.partitions, index });
-    });
-    dirs.sort((a, b) => b.fs.free - b.fs.promised - (a.fs.free - a.fs.promised) || a.partitions - b.partitions || a.index - b.index);
-    return dirs[0]?.e ?? null;
+  private placementScore(e: DirEntry): number {
+    let free = 0;
+    try {
+      const s = statfsSync(e.path);
+      free = s.bavail * s.bsize;
+    } catch {
+      return -Infinity;
+    }
+    let promised = 0;
+    for (const log of e.logs.values()) {
+      const segs = log.segmentInfo();
+      promised += Math.max(0, log.config.segmentBytes - (segs.at(-1)?.size ?? 0));
+    }
+    return free - promised;
   }
 
   getLog(topic: string, partition: number): PartitionLog | undefined {
