@@ -14,25 +14,16 @@
  * compaction), 0 when LAG is 0 (caught up, nothing is waiting). Fields 1-9 are unchanged, so
  * scripts that read Kafka's columns by position keep working.
  */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import {
   ClientError, GroupAdmin, KafkaClient, fetchRecordTimestamp,
   type CommittedOffset, type GroupDescription, type TopicPartitions,
 } from '@runnel/client';
+import { Progress, UsageError, collect, pad, stdio, widest, type ToolIo } from './tool-common.ts';
 
-export interface ConsumerGroupsIo {
-  /** Raw text to stdout (callers add their own newlines, as Kafka's printf does). */
-  out(text: string): void;
-  err(text: string): void;
-  /** Wall clock in ms (for LAG-SECONDS). */
-  now(): number;
-}
-
-const stdio: ConsumerGroupsIo = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-  now: () => Date.now(),
-};
+/** The tools' shared I/O seam (tool-common.ts); `now` is the clock of LAG-SECONDS. */
+export type ConsumerGroupsIo = ToolIo;
 
 export interface ConsumerGroupsOptions {
   bootstrapServer?: string;
@@ -59,12 +50,13 @@ export interface ConsumerGroupsOptions {
   byDuration?: string;
   dryRun?: boolean;
   execute?: boolean;
+  /** With --reset-offsets: print the plan as CSV (topic,partition,offset; group first with several groups). */
+  export?: boolean;
+  /** With --reset-offsets: the new offsets from a CSV file as --export writes it. */
+  fromFile?: string;
   /** Milliseconds (default 5000). */
   timeout?: string | number;
 }
-
-/** Bad flags: printed with the usage hint, exit code 1 (Kafka's printUsageAndExit). */
-class UsageError extends Error {}
 
 const MISSING = '-';
 /** Kafka's consumer-group states (classic protocol), canonical spelling, for `--list --state`. */
@@ -87,9 +79,9 @@ Examples:
   runnel consumer-groups --bootstrap-server localhost:9092 --list --state stable,empty
   runnel consumer-groups --bootstrap-server localhost:9092 --describe --group orders-app
   runnel consumer-groups --bootstrap-server localhost:9092 --reset-offsets --group orders-app --topic orders:0,1 --to-earliest --execute
+  runnel consumer-groups --bootstrap-server localhost:9092 --reset-offsets --group orders-app --all-topics --to-current --export > offsets.csv
+  runnel consumer-groups --bootstrap-server localhost:9092 --reset-offsets --group orders-app --from-file offsets.csv --execute
 `;
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** The `consumer-groups` subcommand; `io` is for tests (defaults to the process's stdio). */
 export function consumerGroupsCommand(io: ConsumerGroupsIo = stdio): Command {
@@ -118,6 +110,8 @@ export function consumerGroupsCommand(io: ConsumerGroupsIo = stdio): Command {
     .option('--by-duration <duration>', 'reset to the first offset at or after now minus an ISO-8601 duration (PnDTnHnMnS)')
     .option('--dry-run', 'only print the new offsets (the default)')
     .option('--execute', 'commit the new offsets')
+    .option('--export', 'with --reset-offsets: print the new offsets as CSV (topic,partition,offset; group,topic,partition,offset with several groups) for --from-file')
+    .option('--from-file <file>', 'with --reset-offsets: reset to the offsets in a CSV file as --export writes it')
     .addOption(new Option('--timeout <ms>', 'timeout for requests').default('5000'))
     .addHelpText('after', HELP_AFTER)
     .action(async (opts: ConsumerGroupsOptions) => {
@@ -201,8 +195,6 @@ async function list({ admin, io, opts }: Ctx): Promise<number> {
 
 // ---------------------------------------------------------------- --describe
 
-const pad = (s: string, width: number) => s.padEnd(width);
-const widest = (min: number, values: string[]) => Math.max(min, ...values.map((v) => v.length));
 
 /**
  * Kafka's note before a group's table; false when there is nothing to print (a dead group, or no
@@ -408,7 +400,30 @@ async function deleteOffsets({ client, admin, io, opts }: Ctx, group: string): P
 
 type Scenario =
   | { kind: 'earliest' } | { kind: 'latest' } | { kind: 'current' }
-  | { kind: 'offset'; offset: bigint } | { kind: 'shift'; by: bigint } | { kind: 'timestamp'; ms: number };
+  | { kind: 'offset'; offset: bigint } | { kind: 'shift'; by: bigint } | { kind: 'timestamp'; ms: number }
+  | { kind: 'file'; rows: CsvRow[] };
+
+interface CsvRow { group: string | null; topic: string; partition: number; offset: bigint }
+
+/**
+ * Kafka's reset CSV: `topic,partition,offset` for one group, `group,topic,partition,offset` for
+ * several (as --export writes it; no header line). A bad line is one error naming its number.
+ */
+export function parseOffsetsCsv(text: string, withGroup: boolean, file = 'the file'): CsvRow[] {
+  const rows: CsvRow[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '') return;
+    const f = line.split(',').map((x) => x.trim());
+    const n = withGroup ? 4 : 3;
+    const [group, topic, partition, offset] = withGroup ? f : [null, ...f];
+    if (f.length !== n || !topic || !/^\d+$/.test(partition ?? '') || !/^\d+$/.test(offset ?? '')) {
+      throw new UsageError(`line ${i + 1} of ${file} is not ${withGroup ? 'group,' : ''}topic,partition,offset: "${line}"${withGroup ? '' : ' (with several --group the lines start with the group)'}`);
+    }
+    rows.push({ group: group ?? null, topic, partition: Number(partition), offset: BigInt(offset!) });
+  });
+  return rows;
+}
 
 function parseBigint(flag: string, value: string): bigint {
   if (!/^[+-]?\d+$/.test(value.trim())) throw new UsageError(`${flag} takes an integer, not "${value}"`);
@@ -436,8 +451,22 @@ function resetScenario(opts: ConsumerGroupsOptions): Scenario {
     chosen.push({ kind: 'timestamp', ms });
   }
   if (opts.byDuration !== undefined) chosen.push({ kind: 'timestamp', ms: Date.now() - parseDuration(opts.byDuration) });
+  if (opts.fromFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(opts.fromFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --from-file ${opts.fromFile}: ${(err as Error).message}`);
+    }
+    chosen.push({ kind: 'file', rows: parseOffsetsCsv(text, (opts.group ?? []).length > 1 || opts.allGroups === true, opts.fromFile) });
+  }
   if (chosen.length !== 1) {
-    throw new UsageError('Option --reset-offsets takes exactly one of --to-earliest, --to-latest, --to-current, --to-offset, --shift-by, --to-datetime, --by-duration');
+    throw new UsageError('Option --reset-offsets takes exactly one of --to-earliest, --to-latest, --to-current, --to-offset, --shift-by, --to-datetime, --by-duration, --from-file');
+  }
+  // The file names its partitions; a scope is not needed (Kafka's rule).
+  if (chosen[0]!.kind === 'file') {
+    if (opts.dryRun && opts.execute) throw new UsageError('Options --dry-run and --execute cannot be used together');
+    return chosen[0]!;
   }
   if (!opts.allTopics && (opts.topic ?? []).length === 0) throw new UsageError('One of the reset scopes should be defined: --all-topics, --topic.');
   if (opts.allTopics && (opts.topic ?? []).length > 0) throw new UsageError('Options --all-topics and --topic cannot be used together');
@@ -475,11 +504,20 @@ async function resetOffsets(ctx: Ctx, ids: string[], scenario: Scenario): Promis
       failed = true;
       continue;
     }
+    if (scenario.kind === 'file') {
+      const rows = scenario.rows.filter((r) => r.group === null || r.group === d.groupId);
+      const planned = rows.map((r) => ({ group: d.groupId, topic: r.topic, partition: r.partition, offset: r.offset }));
+      if (!dryRun && planned.length > 0) await admin.commitOffsets(d.groupId, planned);
+      plans.push(...planned);
+      continue;
+    }
     const committed = await admin.fetchOffsets(d.groupId);
     const current = new Map(committed.map((c) => [`${c.topic}\0${c.partition}`, c.offset]));
     const tps = opts.allTopics
       ? committed.map((c) => ({ topic: c.topic, partition: c.partition }))
       : (await Promise.all((opts.topic ?? []).map((s) => partitionsOf(client, s)))).flat();
+    // A reset of many partitions asks for offsets of each: show the count on a terminal.
+    const progress = new Progress(io, `${d.groupId}: partitions planned`, tps.length);
     const planned = await Promise.all(tps.map(async ({ topic, partition }) => {
       const earliest = () => client.listOffsets(topic, partition, 'earliest');
       const latest = () => client.listOffsets(topic, partition, 'latest');
@@ -506,12 +544,19 @@ async function resetOffsets(ctx: Ctx, ids: string[], scenario: Scenario): Promis
           break;
         }
       }
+      progress.add();
       return { group: d.groupId, topic, partition, offset };
-    }));
+    })).finally(() => progress.done());
     if (!dryRun && planned.length > 0) await admin.commitOffsets(d.groupId, planned.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })));
     plans.push(...planned);
   }
   if (failed && plans.length === 0) return 1;
+  if (opts.export) {
+    // Kafka's exportOffsetsToCsv: the group column only when several groups were asked for.
+    const withGroup = (opts.group ?? []).length > 1 || opts.allGroups === true;
+    io.out(plans.map((p) => `${withGroup ? `${p.group},` : ''}${p.topic},${p.partition},${p.offset}\n`).join(''));
+    return failed ? 1 : 0;
+  }
   const line = (v: string[]) => `\n${pad(v[0]!, 30)} ${pad(v[1]!, 30)} ${pad(v[2]!, 10)} ${pad(v[3]!, 15)}`;
   let text = line(['GROUP', 'TOPIC', 'PARTITION', 'NEW-OFFSET']);
   for (const p of plans) text += line([p.group, p.topic, String(p.partition), String(p.offset)]);

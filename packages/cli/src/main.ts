@@ -10,6 +10,10 @@ import { loadConfig } from './config.ts';
 import { logSettings } from './logging.ts';
 import { perfCommand } from './perf.ts';
 import { consumerGroupsCommand } from './consumer-groups.ts';
+import { topicsCommand } from './topics.ts';
+import { configsCommand } from './configs.ts';
+import { consoleProducerCommand } from './console-producer.ts';
+import { consoleConsumerCommand } from './console-consumer.ts';
 import { doctorCommand } from './doctor.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -84,6 +88,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
 
   program.addCommand(perfCommand());
   program.addCommand(consumerGroupsCommand());
+  program.addCommand(topicsCommand());
+  program.addCommand(configsCommand());
+  program.addCommand(consoleProducerCommand());
+  program.addCommand(consoleConsumerCommand());
   program.addCommand(doctorCommand(env));
 
   try {

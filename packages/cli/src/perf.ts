@@ -457,7 +457,7 @@ function encodeAssignment(topic: string, partitions: number[]): Buffer {
  * LeaveGroup on close. It does not follow a later rebalance (a benchmark is one member per
  * group); a heartbeat error is reported once on stderr.
  */
-class GroupMember {
+export class GroupMember {
   memberId = '';
   generationId = -1;
   partitions: number[] = [];

@@ -9,6 +9,11 @@ export { Producer, produceRequestPrefix, type ProducerOptions, type ProduceResul
 export { Consumer, type ConsumerOptions, type Assignment, type FetchedPartition } from './consumer.ts';
 export { walkRecordSet, restampBatch, batchRecordCount, type RecordSetStats } from './batches.ts';
 export { crc32c } from './crc32c.ts';
+export {
+  describeConfigs, incrementalAlterConfigs, createPartitions, ConfigResourceType, CONFIG_SOURCES,
+  type ConfigEntry, type ConfigSynonym, type ConfigResource, type ConfigResourceTypeId, type AlterConfigOp,
+} from './admin.ts';
+export { javaPartition, type RecordInput, type DecodedRecord } from '@runnel/protocol';
 export { ClientError, checkKafka, type ClientErrorCode } from './errors.ts';
 export { Codec } from '@runnel/protocol';
 export { BatchTemplates, type BatchTemplate, type BatchTemplatesOptions } from './templates.ts';
