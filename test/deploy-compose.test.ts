@@ -63,6 +63,11 @@ function imageConfig(): ImageConfig {
   return out;
 }
 
+/** Prometheus and Grafana: checked through their configuration files, not run. */
+function isMonitoring(s: Service): boolean {
+  return s.image?.startsWith('prom/prometheus:') === true || s.image?.startsWith('grafana/grafana:') === true;
+}
+
 function readCompose(file: string): Record<string, Service> {
   const doc = load(readFileSync(join(repo, file), 'utf8'), { schema: CORE_SCHEMA.withTags(mergeTag) }) as { services: Record<string, Service> };
   return doc.services;
@@ -187,6 +192,8 @@ class Topology {
       }
       if (s.image?.startsWith('redis:')) await this.#startRedis(name, s);
       else if (s.image === 'runnel:local') await this.#startRunnel(name, s);
+      // Monitoring images are not run: the tests check their configuration against the running roles.
+      else if (isMonitoring(s)) continue;
       else throw new Error(`${this.file}: ${name} uses image ${s.image}, which this test cannot run as a process`);
     }
   }
@@ -283,7 +290,7 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
   afterAll(() => t.cleanup());
 
   it('has the roles the README describes: Redis, a controller, three brokers, a coordinator', () => {
-    expect(Object.keys(t.services).sort()).toEqual(['broker-1', 'broker-2', 'broker-3', 'controller', 'coordinator', 'redis']);
+    expect(Object.keys(t.services).sort()).toEqual(['broker-1', 'broker-2', 'broker-3', 'controller', 'coordinator', 'grafana', 'prometheus', 'redis']);
     expect(byRole('broker')).toHaveLength(3);
     expect(byRole('controller')).toHaveLength(1);
     expect(byRole('coordinator')).toHaveLength(1);
@@ -298,7 +305,7 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
   });
 
   it('starts every service, and each passes the health check its container would run', async () => {
-    for (const name of Object.keys(t.services)) {
+    for (const name of Object.keys(t.services).filter((n) => !isMonitoring(t.services[n]!))) {
       expect(t.processes.get(name)?.child.exitCode, `${name} is running`).toBeNull();
       await t.waitHealthy(name);
     }
@@ -336,6 +343,82 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
     const consumed = await runKcat(['-b', bootstrap, '-G', 'compose-group', '-c', '300', '-f', '%s\\n', '-X', 'auto.offset.reset=earliest', 'compose'], { timeoutMs: 45_000 });
     expect(consumed.code, consumed.stderr).toBe(0);
     expect(new Set(consumed.stdout.trim().split('\n')).size).toBe(300);
+  });
+
+  it('is a valid compose file for docker-compose', () => {
+    const r = spawnSync('docker-compose', ['-f', join(repo, t.file), 'config', '-q'], { encoding: 'utf8' });
+    expect(r.error, 'docker-compose (Debian\'s v1, installed by .ci/run) runs').toBeUndefined();
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  /** Every scrape target in deploy/prometheus.yml as the compose service and port it names. */
+  const scrapeTargets = () => {
+    const prom = load(readFileSync(join(repo, 'deploy/prometheus.yml'), 'utf8')) as { scrape_configs: { metrics_path?: string; static_configs: { targets: string[] }[] }[] };
+    return prom.scrape_configs.flatMap((c) => c.static_configs.flatMap((g) => g.targets.map((target) => ({ target, path: c.metrics_path ?? '/metrics' }))));
+  };
+  /** Each target's /metrics, fetched at the local port standing in for it, as Prometheus in the network would. */
+  const scrapeAll = async () => Promise.all(scrapeTargets().map(async ({ target, path }) => {
+    const res = await fetch(`http://${await t.map('prometheus', target, true)}${path}`);
+    return { target, status: res.status, text: await res.text() };
+  }));
+
+  it('has Prometheus scrape every Runnel role at the /metrics it serves', async () => {
+    const prometheus = t.services.prometheus!;
+    // The config Prometheus loads is deploy/prometheus.yml, mounted where its command reads it.
+    expect(prometheus.volumes).toContain('./prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+    expect(prometheus.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    const runnel = Object.keys(t.services).filter((n) => t.services[n]!.image === 'runnel:local');
+    const scraped = scrapeTargets().map(({ target }) => t.serviceNamed(target.split(':')[0]!));
+    expect(scraped.sort()).toEqual(runnel.sort());
+    const byRoleMetric: Record<string, string> = {
+      controller: 'kafka_controller_kafkacontroller_activecontrollercount',
+      broker: 'kafka_server_replicamanager_leadercount',
+      coordinator: 'kafka_coordinator_group_groupmetadatamanager_numgroups',
+    };
+    for (const { target, status, text } of await scrapeAll()) {
+      expect(status, target).toBe(200);
+      const role = t.services[t.serviceNamed(target.split(':')[0]!)!]!.command![0]!;
+      expect(text, `${target} serves the ${role} metrics`).toMatch(new RegExp(`^${byRoleMetric[role]} \\d`, 'm'));
+    }
+  });
+
+  it('provisions Grafana with that Prometheus and a dashboard whose every query names a metric the cluster serves', async () => {
+    const grafana = t.services.grafana!;
+    const datasources = load(readFileSync(join(repo, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { datasources: { uid: string; url: string }[] };
+    const ds = datasources.datasources[0]!;
+    const url = new URL(ds.url);
+    expect(t.serviceNamed(url.hostname)).toBe('prometheus');
+    expect(t.services.prometheus!.ports!.map((p) => String(p).split(':')[1])).toContain(url.port);
+    const provider = load(readFileSync(join(repo, 'deploy/grafana/provisioning/dashboards/runnel.yml'), 'utf8')) as { providers: { options: { path: string } }[] };
+    expect(grafana.volumes).toContain(`./grafana/runnel.json:${provider.providers[0]!.options.path}/runnel.json:ro`);
+    expect(grafana.volumes).toContain('./grafana/provisioning:/etc/grafana/provisioning:ro');
+
+    const dashboard = JSON.parse(readFileSync(join(repo, 'deploy/grafana/runnel.json'), 'utf8')) as { panels: { type: string; title: string; datasource?: { uid: string }; targets?: { expr: string; datasource?: { uid: string } }[] }[] };
+    const queries = dashboard.panels.filter((p) => p.type !== 'row').flatMap((p) => (p.targets ?? []).map((q) => ({ panel: p.title, ...q })));
+    expect(queries.length).toBeGreaterThan(20);
+    for (const q of queries) expect(q.datasource?.uid, q.panel).toBe(ds.uid);
+    // What the cluster serves after the produce and group consume above: sample names and # TYPE names.
+    const served = new Set<string>();
+    for (const { text } of await scrapeAll()) {
+      for (const line of text.split('\n')) {
+        const m = /^(?:# TYPE )?([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(line);
+        if (m && !line.startsWith('# HELP')) served.add(m[1]!);
+      }
+    }
+    const missing: string[] = [];
+    for (const q of queries) {
+      for (const name of q.expr.match(/\b(?:kafka|runnel)_[a-zA-Z0-9_:]*/g) ?? []) {
+        if (!served.has(name)) missing.push(`${q.panel}: ${name}`);
+      }
+    }
+    expect(missing).toEqual([]);
+    // The dashboard covers what the issue asks of it.
+    const exprs = queries.map((q) => q.expr).join('\n');
+    for (const name of ['brokertopicmetrics_bytesin_total', 'brokertopicmetrics_bytesout_total', 'requestmetrics_totaltimems_bucket', 'underreplicatedpartitions',
+      'offlinepartitionscount', 'isrshrinks_total', 'isrexpands_total', 'kafka_consumergroup_lag', 'runnel_log_dir_free_bytes']) {
+      expect(exprs).toContain(name);
+    }
   });
 
   it('stops every role cleanly on SIGTERM, as docker compose down does', async () => {
