@@ -33,7 +33,7 @@ async function commit(group: string, topic: string, offset: bigint) {
 const scrape = async () => (await fetch(metricsUrl)).text();
 const sample = (text: string, name: string, labels: Record<string, string>) => {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
+  const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && want.every((w) => l.includes(w)));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 
@@ -72,11 +72,59 @@ describe('metrics endpoint', () => {
     expect(hws.every(([p, hw]) => ends.get(p) === hw)).toBe(true);
     expect(hws.some(([, hw]) => hw > 0)).toBe(true);
 
+    // Kafka's names (docs/metrics.md) for the same figures: per-topic records in, the Produce
+    // requests, and kafka_exporter's lag.
+    expect(sample(text, 'kafka_server_brokertopicmetrics_messagesin_total', { topic: 'lagged' })).toBe(15);
+    expect(sample(text, 'kafka_server_brokertopicmetrics_bytesin_total', { topic: 'lagged' })).toBeGreaterThan(15 * 5);
+    expect(sample(text, 'kafka_network_requestmetrics_requests_total', { request: 'Produce' })).toBeGreaterThanOrEqual(2);
+    expect(sample(text, 'kafka_network_requestmetrics_errors_total', { request: 'OffsetCommit', error: 'NONE' })).toBe(1);
+    expect(sample(text, 'kafka_consumergroup_lag', { consumergroup: 'lagging', topic: 'lagged', partition: '0' })).toBe(5);
+    expect(sample(text, 'kafka_consumergroup_current_offset', { consumergroup: 'lagging', topic: 'lagged', partition: '0' })).toBe(10);
+    expect(sample(text, 'kafka_server_replicamanager_underreplicatedpartitions', {})).toBe(0);
+
     // Caught up: lag 0 in records and in seconds.
     await commit('lagging', 'lagged', 15n);
     const after = await scrape();
     expect(sample(after, 'runnel_consumergroup_lag', labels)).toBe(0);
     expect(sample(after, 'runnel_consumergroup_lag_seconds', labels)).toBe(0);
+  });
+
+  it('counts error codes per API and partition, and failed produces per topic', async () => {
+    const before = await scrape();
+    const errors = () => sample(before, 'kafka_network_requestmetrics_errors_total', { request: 'Produce', error: 'UNKNOWN_TOPIC_OR_PARTITION' }) ?? 0;
+    const failed = sample(before, 'kafka_server_brokertopicmetrics_failedproducerequests_total', { topic: 'lagged' }) ?? 0;
+    // Partitions 5 and 6 of a one-partition topic: two error fields in one response.
+    const conn = await RawKafka.open(broker.port);
+    conn.send(encodeRequest({ apiKey: ApiKey.Produce, apiVersion: 7, correlationId: 1, clientId: 'metrics-test' }, {
+      transactionalId: null, acks: 1, timeoutMs: 1000, topicData: [{ name: 'lagged', partitionData: [{ index: 5, records: null }, { index: 6, records: null }] }],
+    }));
+    const [frame] = await conn.waitFrames(1);
+    conn.close();
+    expect(decodeResponse(ApiKey.Produce, 7, frame!).body.responses[0]!.partitionResponses.map((p) => p.errorCode)).toEqual([3, 3]);
+    const after = await scrape();
+    expect(sample(after, 'kafka_network_requestmetrics_errors_total', { request: 'Produce', error: 'UNKNOWN_TOPIC_OR_PARTITION' })).toBe(errors() + 2);
+    expect(sample(after, 'kafka_server_brokertopicmetrics_failedproducerequests_total', { topic: 'lagged' })).toBe(failed + 2);
+    expect(sample(after, 'kafka_network_requestmetrics_requestbytes_count', { request: 'Produce' })).toBeGreaterThanOrEqual(3);
+  });
+
+  it('shows a long-polling fetch in the fetch purgatory, in flight, on an open connection', async () => {
+    const conn = await RawKafka.open(broker.port);
+    conn.send(encodeRequest({ apiKey: ApiKey.Fetch, apiVersion: 11, correlationId: 1, clientId: 'metrics-test' }, {
+      replicaId: -1, maxWaitMs: 4000, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: 'lagged', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 15n, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }],
+      forgottenTopicsData: [], rackId: '',
+    }));
+    const waiting = async () => sample(await scrape(), 'kafka_server_delayedoperationpurgatory_purgatorysize', { delayedOperation: 'Fetch' });
+    for (let i = 0; i < 40 && (await waiting()) !== 1; i++) await new Promise((r) => setTimeout(r, 50));
+    const text = await scrape();
+    expect(sample(text, 'kafka_server_delayedoperationpurgatory_purgatorysize', { delayedOperation: 'Fetch' })).toBe(1);
+    expect(sample(text, 'kafka_server_delayedoperationpurgatory_purgatorysize', { delayedOperation: 'Produce' })).toBe(0);
+    expect(sample(text, 'runnel_network_requests_in_flight', {})).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'kafka_server_socket_server_metrics_connection_count', { listener: 'PLAINTEXT' })).toBeGreaterThanOrEqual(1);
+    conn.close();
+    await conn.closed;
+    for (let i = 0; i < 40 && (await waiting()) !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await waiting()).toBe(0);
   });
 
   it('answers 404 off the metrics path', async () => {
