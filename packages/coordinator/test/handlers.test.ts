@@ -62,7 +62,8 @@ describe('coordinator handlers', () => {
     stopping.push(c);
     expect(await call(h, ApiKey.FindCoordinator, 0, { key: 'g1' })).toMatchObject({ errorCode: 0, nodeId: 7, host: 'coord.local', port: 19092 });
     expect(await call(h, ApiKey.FindCoordinator, 2, { key: 'g1', keyType: 0 })).toMatchObject({ errorCode: 0, nodeId: 7, errorMessage: null });
-    expect((await call(h, ApiKey.FindCoordinator, 2, { key: 'tx', keyType: 1 })).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    // No transactions yet: a transaction key fails fast with the one code every client treats as fatal.
+    expect((await call(h, ApiKey.FindCoordinator, 2, { key: 'tx', keyType: 1 })).errorCode).toBe(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     const v4 = await call(h, ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['a', 'b'] });
     expect(v4.coordinators.map((x) => [x.key, x.nodeId, x.port, x.errorCode])).toEqual([
       ['a', 7, 19092, 0],

@@ -39,8 +39,8 @@ describe('tables', () => {
   });
 
   it('reports the version ranges of the schemas', () => {
-    expect(schemaVersions(ApiKey.Produce)).toEqual([0, 9]);
-    expect(schemaVersions(ApiKey.Fetch)).toEqual([4, 12]);
+    expect(schemaVersions(ApiKey.Produce)).toEqual([0, 11]);
+    expect(schemaVersions(ApiKey.Fetch)).toEqual([4, 17]);
     expect(schemaVersions(ApiKey.ApiVersions)).toEqual([0, 4]);
     expect(schemaVersions(ApiKey.OffsetForLeaderEpoch)).toBeUndefined();
   });
