@@ -407,18 +407,20 @@ interface CsvRow { group: string | null; topic: string; partition: number; offse
 
 /**
  * Kafka's reset CSV: `topic,partition,offset` for one group, `group,topic,partition,offset` for
- * several (as --export writes it; no header line). A bad line is one error naming its number.
+ * several (as --export writes it; no header line). With one group a file with the group column is
+ * read too (Kafka tries the short form on the first line). A bad line is one error naming its number.
  */
-export function parseOffsetsCsv(text: string, withGroup: boolean, file = 'the file'): CsvRow[] {
+export function parseOffsetsCsv(text: string, severalGroups: boolean, file = 'the file'): CsvRow[] {
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  const first = lines.find((l) => l !== '');
+  const withGroup = severalGroups || (first !== undefined && first.split(',').length === 4);
   const rows: CsvRow[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
+  lines.forEach((line, i) => {
     if (line === '') return;
     const f = line.split(',').map((x) => x.trim());
-    const n = withGroup ? 4 : 3;
     const [group, topic, partition, offset] = withGroup ? f : [null, ...f];
-    if (f.length !== n || !topic || !/^\d+$/.test(partition ?? '') || !/^\d+$/.test(offset ?? '')) {
-      throw new UsageError(`line ${i + 1} of ${file} is not ${withGroup ? 'group,' : ''}topic,partition,offset: "${line}"${withGroup ? '' : ' (with several --group the lines start with the group)'}`);
+    if (f.length !== (withGroup ? 4 : 3) || !topic || !/^\d+$/.test(partition ?? '') || !/^\d+$/.test(offset ?? '')) {
+      throw new UsageError(`line ${i + 1} of ${file} is not ${withGroup ? 'group,' : ''}topic,partition,offset: "${line}"${severalGroups ? '' : ' (with several --group the lines start with the group)'}`);
     }
     rows.push({ group: group ?? null, topic, partition: Number(partition), offset: BigInt(offset!) });
   });
