@@ -127,6 +127,21 @@ describe('metrics endpoint', () => {
     expect(await waiting()).toBe(0);
   });
 
+  it('drops a deleted topic\'s per-topic series', async () => {
+    const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: 'short-lived', messages: [{ value: 'x' }] });
+    await producer.disconnect();
+    expect(sample(await scrape(), 'kafka_server_brokertopicmetrics_messagesin_total', { topic: 'short-lived' })).toBe(1);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: ['short-lived'] });
+    await admin.disconnect();
+    const text = await scrape();
+    expect(text.split('\n').filter((l) => l.startsWith('kafka_server_brokertopicmetrics_') && l.includes('topic="short-lived"'))).toEqual([]);
+  });
+
   it('answers 404 off the metrics path', async () => {
     expect((await fetch(metricsUrl.replace('/metrics', '/nope'))).status).toBe(404);
   });

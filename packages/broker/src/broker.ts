@@ -61,7 +61,7 @@ export class Broker {
   readonly #replicas: ReplicaManager;
   readonly #server: KafkaServer;
   /** Kafka's BrokerTopicMetrics, counted by Produce and Fetch (metrics.ts). */
-  readonly #topicMetrics = new BrokerTopicMetrics();
+  readonly #topicMetrics = new BrokerTopicMetrics((topic) => this.#metadata.snapshot().topics.has(topic));
   readonly #purgatory: FetchPurgatory;
   readonly #rpc: RpcServer | undefined;
   readonly #drainRpc: () => Promise<void> = async () => {};
@@ -86,6 +86,7 @@ export class Broker {
       highWatermarkCheckpointIntervalMs: config.get('replica.high.watermark.checkpoint.interval.ms'),
       recoveryThreads: config.get('num.recovery.threads.per.data.dir'),
       maxOpenFiles: config.get('runnel.log.max.open.files'),
+      moveBytesPerSecond: () => config.get('replica.alter.log.dirs.io.max.bytes.per.second'),
       pool: this.#pool,
       logger: this.#logger.child({ component: 'storage' }),
       nodeId: config.nodeId,

@@ -60,9 +60,14 @@ export class BrokerTopicMetrics {
   readonly #failedProduce: Counter;
   readonly #failedFetch: Counter;
 
-  constructor() {
+  /** `exists`: whether a topic still exists (metadata); asked when scraped, before any of these is rendered. */
+  constructor(exists: (topic: string) => boolean = () => true) {
     const counter = (name: string, help: string) => new Counter({ name: `kafka_server_brokertopicmetrics_${name}_total`, help, labelNames: ['topic'], registers: [] });
-    this.#bytesIn = counter('bytesin', 'Record bytes appended by producers, per topic (BytesInPerSec).');
+    this.#bytesIn = new Counter({
+      name: 'kafka_server_brokertopicmetrics_bytesin_total', help: 'Record bytes appended by producers, per topic (BytesInPerSec).', labelNames: ['topic'], registers: [],
+      // The first of these rendered: deleted topics go from all of them before any is.
+      collect: () => this.prune(exists),
+    });
     this.#messagesIn = counter('messagesin', 'Records appended by producers, per topic (MessagesInPerSec).');
     this.#bytesOut = counter('bytesout', 'Record bytes sent to consumers, per topic (BytesOutPerSec; replication is counted apart).');
     this.#produce = counter('totalproducerequests', 'Produce requests, once per partition, per topic (TotalProduceRequestsPerSec).');
@@ -132,10 +137,7 @@ export function registerReplicaMetrics(registry: Registry, logs: LogManager, s: 
   gauge('underreplicatedpartitions', 'Led partitions whose ISR is smaller than their replica set (UnderReplicatedPartitions).', () => led().filter((p) => p.isr < p.replicas).length);
   gauge('underminisrpartitioncount', 'Led partitions whose ISR is below min.insync.replicas (UnderMinIsrPartitionCount).', () => led().filter((p) => p.isr < s.minIsr(p.topic)).length);
   gauge('atminisrpartitioncount', 'Led partitions whose ISR is exactly min.insync.replicas (AtMinIsrPartitionCount).', () => led().filter((p) => p.isr === s.minIsr(p.topic)).length);
-  gauge('offlinereplicacount', 'Replicas on this broker in an offline log dir (OfflineReplicaCount).', () => {
-    s.topics.prune((t) => s.metadata.snapshot().topics.has(t));
-    return logs.dirs().filter((d) => !d.online).reduce((n, d) => n + d.partitions, 0);
-  });
+  gauge('offlinereplicacount', 'Replicas on this broker in an offline log dir (OfflineReplicaCount).', () => logs.dirs().filter((d) => !d.online).reduce((n, d) => n + d.partitions, 0));
   const counter = (name: string, help: string, value: () => number) =>
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(value()); } });
   counter('kafka_server_replicamanager_isrshrinks_total', 'ISR shrinks of led partitions (IsrShrinksPerSec).', () => s.replicas.isrChanges.shrinks);
