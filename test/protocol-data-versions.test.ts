@@ -13,7 +13,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Consumer, MessagesStreamModes, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
@@ -27,6 +26,7 @@ import { freePort } from './helpers/ports.ts';
 import { kafkaRequest } from './helpers/raw-kafka.ts';
 import { redisCli } from './helpers/redis.ts';
 import { until } from './helpers/until.ts';
+import { versionSpy, type VersionSpy } from './helpers/version-spy.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
@@ -38,55 +38,6 @@ function run(command: string, args: string[], timeoutMs: number): Promise<{ code
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
     });
   });
-}
-
-/**
- * A TCP proxy in front of the broker that reads the request headers clients send (size, api key,
- * api version) and keeps the highest version of each key. The broker advertises the proxy's
- * address, so clients send everything through it.
- */
-interface VersionSpy {
-  readonly port: number;
-  target: number;
-  /** The highest version seen per API key since the last reset. */
-  readonly seen: Map<number, number>;
-  close(): Promise<void>;
-}
-
-async function versionSpy(): Promise<VersionSpy> {
-  const sockets = new Set<Socket>();
-  const spy = { port: 0, target: 0, seen: new Map<number, number>(), close: async () => {} };
-  const server: Server = createServer((client) => {
-    const upstream = connect(spy.target, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    let pending = Buffer.alloc(0);
-    client.on('data', (b: Buffer) => {
-      upstream.write(b);
-      pending = Buffer.concat([pending, b]);
-      while (pending.length >= 8 && pending.length >= 4 + pending.readInt32BE(0)) {
-        const key = pending.readInt16BE(4);
-        const version = pending.readInt16BE(6);
-        spy.seen.set(key, Math.max(version, spy.seen.get(key) ?? -1));
-        pending = pending.subarray(4 + pending.readInt32BE(0));
-      }
-    });
-    upstream.on('data', (b: Buffer) => client.write(b));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  spy.port = (server.address() as { port: number }).port;
-  spy.close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
-  return spy;
 }
 
 /** test/java/RunnelDataVersions.java, compiled once (kafka-clients from test/java/fetch-clients.sh). */

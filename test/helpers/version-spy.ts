@@ -1,8 +1,8 @@
 /**
- * A TCP proxy in front of a broker that reads the header of every request a client sends (size,
- * api key, api version) and keeps the highest version of each key, so a test can assert which
- * versions a real client negotiated. Start the broker on a free port with the proxy as its
- * advertised listener, and clients come back through the proxy for every request:
+ * A TCP proxy in front of a broker that reads the header of every request a client sends (api key,
+ * api version) and keeps the highest version of each key, so a test can assert which versions a
+ * real client negotiated. Start the broker on a free port with the proxy as its advertised
+ * listener, and clients come back through the proxy for every request:
  *
  *   const spy = await versionSpy();
  *   spy.target = await freePort();
@@ -10,8 +10,7 @@
  *   ... clients on 127.0.0.1:${spy.port} ...
  *   expect(spy.seen.get(ApiKey.JoinGroup)).toBe(9);
  */
-import { Buffer } from 'node:buffer';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { requestFrames, startProxy } from '../replication/proxy.ts';
 
 export interface VersionSpy {
   readonly port: number;
@@ -23,37 +22,20 @@ export interface VersionSpy {
 }
 
 export async function versionSpy(): Promise<VersionSpy> {
-  const sockets = new Set<Socket>();
-  const spy = { port: 0, target: 0, seen: new Map<number, number>(), close: async () => {} };
-  const server: Server = createServer((client) => {
-    const upstream = connect(spy.target, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    let pending = Buffer.alloc(0);
-    client.on('data', (b: Buffer) => {
-      upstream.write(b);
-      pending = Buffer.concat([pending, b]);
-      while (pending.length >= 8 && pending.length >= 4 + pending.readInt32BE(0)) {
-        const key = pending.readInt16BE(4);
-        const version = pending.readInt16BE(6);
-        spy.seen.set(key, Math.max(version, spy.seen.get(key) ?? -1));
-        pending = pending.subarray(4 + pending.readInt32BE(0));
-      }
-    });
-    upstream.on('data', (b: Buffer) => client.write(b));
+  const target = { host: '127.0.0.1', port: 0 };
+  const seen = new Map<number, number>();
+  const proxy = await startProxy(target, {
+    tap: requestFrames((_connection, frame) => {
+      if (frame.length < 8) return;
+      const key = frame.readInt16BE(4);
+      seen.set(key, Math.max(frame.readInt16BE(6), seen.get(key) ?? -1));
+    }),
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  spy.port = (server.address() as { port: number }).port;
-  spy.close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
-  return spy;
+  return {
+    port: proxy.port,
+    get target() { return target.port; },
+    set target(port: number) { target.port = port; },
+    seen,
+    close: () => proxy.close(),
+  };
 }

@@ -6,8 +6,9 @@
  * answered. `cut('replies')` drops only what the target sends back: requests still arrive and are
  * acted on, their answers are lost (the case of a retried request that was already applied).
  * `heal()` closes every stalled connection (their owners reconnect) and forwards again.
- * `tap` sees every chunk forwarded, per connection (numbered from 1 in accept order); the request
- * recorder (test/fixtures/record-requests.ts) uses it to keep what real clients send.
+ * `tap` sees every chunk forwarded, per connection (numbered from 1 in accept order); `requestFrames`
+ * turns it into whole request frames. The request recorder (test/fixtures/record-requests.ts) and the
+ * version spy (test/helpers/version-spy.ts) use it to see what real clients send.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -21,6 +22,25 @@ export interface TcpProxy {
 
 export interface ProxyOptions {
   tap?: (connection: number, from: 'client' | 'target', bytes: Buffer) => void;
+}
+
+/**
+ * A `tap` that hands on each whole request a client sends (its 4-byte size included), however the
+ * bytes were split into chunks; `frame` is a view valid only during the call.
+ */
+export function requestFrames(onRequest: (connection: number, frame: Buffer) => void): NonNullable<ProxyOptions['tap']> {
+  const pending = new Map<number, Buffer>();
+  return (connection, from, bytes) => {
+    if (from !== 'client') return;
+    let buf = Buffer.concat([pending.get(connection) ?? Buffer.alloc(0), bytes]);
+    while (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+      const frame = buf.subarray(0, 4 + buf.readInt32BE(0));
+      buf = buf.subarray(frame.length);
+      onRequest(connection, frame);
+    }
+    if (buf.length > 0) pending.set(connection, buf);
+    else pending.delete(connection);
+  };
 }
 
 /** `target` is read at each new connection, so a caller may set its port after the proxy is up. */
