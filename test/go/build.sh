@@ -26,7 +26,9 @@ if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null || true)" = "$stamp" ]; th
   exit 0
 fi
 
-export GOMODCACHE="$root/.cache/go/mod" GOCACHE="$root/.cache/go/build" GOPATH="$root/.cache/go/path"
+# Modules under .cache (fetched from the proxy by every new clone); the build cache stays Go's own
+# (~/.cache/go-build), so a second clone on the same machine does not compile the standard library again.
+export GOMODCACHE="$root/.cache/go/mod" GOPATH="$root/.cache/go/path"
 export GOFLAGS="-mod=readonly -buildvcs=false"
 # go.mod's go line names the Go that franz-go needs; an older go fetches that toolchain from the
 # module proxy (a Go toolchain is published there as a module) instead of failing.
