@@ -21,6 +21,7 @@ import { configsCommand } from '../packages/cli/src/configs.ts';
 import { consumerGroupsCommand } from '../packages/cli/src/consumer-groups.ts';
 import { consoleProducerCommand } from '../packages/cli/src/console-producer.ts';
 import { consoleConsumerCommand } from '../packages/cli/src/console-consumer.ts';
+import { Progress } from '../packages/cli/src/tool-common.ts';
 import { startBroker, type TestBroker } from './helpers/broker.ts';
 import { kafkaTools, ok, type KafkaTools } from './helpers/kafka-tools.ts';
 
@@ -169,6 +170,15 @@ describe('runnel console-producer and console-consumer', () => {
     expect(fromOne.stdout).toBe('v-g\n');
   }, 120_000);
 
+  it('sends a long input whole and in order (reading waits while too many records are unacknowledged)', async () => {
+    expect((await run(['topics', ...bs(), '--create', '--topic', 'tools-long', '--partitions', '1'])).code).toBe(0);
+    const n = 25_000;
+    const input = Array.from({ length: n }, (_, i) => `line-${i}\n`).join('');
+    expect(await run(['console-producer', ...bs(), '--topic', 'tools-long'], input)).toMatchObject({ code: 0, stderr: '' });
+    const read = await run(['console-consumer', ...bs(), '--topic', 'tools-long', '--from-beginning', '--max-messages', String(n)]);
+    expect(read.stdout).toBe(input);
+  }, 120_000);
+
   it('commits as a group member: consumer-groups --describe shows the offsets', async () => {
     expect((await run(['topics', ...bs(), '--create', '--topic', 'tools-group', '--partitions', '1'])).code).toBe(0);
     expect((await run(['console-producer', ...bs(), '--topic', 'tools-group'], 'm0\nm1\nm2\nm3\nm4\n')).code).toBe(0);
@@ -224,6 +234,18 @@ describe('runnel configs', () => {
     const missing = await run(['configs', ...bs(), '--alter', '--topic', 'no-such-topic', '--add-config', 'retention.ms=1']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^Error while executing config command: .*UNKNOWN_TOPIC_OR_PARTITION.*\n$/);
+    // Broker configs: the cluster default set, described at its level, and removed again.
+    const setDefault = await run(['configs', ...bs(), '--alter', '--entity-type', 'brokers', '--entity-default', '--add-config', 'leader.replication.throttled.rate=1048576']);
+    expect(setDefault).toMatchObject({ code: 0, stdout: 'Completed updating default config for brokers in the cluster.\n' });
+    const defaults = await run(['configs', ...bs(), '--describe', '--broker-defaults']);
+    expect(defaults.stdout).toMatch(/^Default configs for brokers in the cluster are:\n  leader\.replication\.throttled\.rate=1048576 sensitive=false synonyms=\{DYNAMIC_DEFAULT_BROKER_CONFIG:leader\.replication\.throttled\.rate=1048576/);
+    expect((await run(['configs', ...bs(), '--alter', '--broker-defaults', '--delete-config', 'leader.replication.throttled.rate'])).code).toBe(0);
+    expect((await run(['configs', ...bs(), '--describe', '--broker-defaults'])).stdout).toBe('Default configs for brokers in the cluster are:\n');
+    expect((await run(['configs', ...bs(), '--describe', '--entity-type', 'brokers', '--entity-name', '1'])).stdout.split('\n')[0]).toBe('Dynamic configs for broker 1 are:');
+    const noBroker = await run(['configs', ...bs(), '--describe', '--broker', '7']);
+    expect(noBroker.code).toBe(1);
+    expect(noBroker.stderr).toBe('Error while executing config command: broker 7 is not in the cluster (brokers: 1)\n');
+
     const noEntity = await run(['configs', ...bs(), '--describe', '--entity-type', 'users']);
     expect(noEntity.code).toBe(1);
     expect(noEntity.stderr.split('\n')[0]).toMatch(/^Error: --entity-type must be topics or brokers/);
@@ -263,4 +285,21 @@ describe('runnel consumer-groups --export and --from-file', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr.split('\n')[0]).toBe(`Error: line 1 of ${file} is not topic,partition,offset: "tools-reset,zero,1" (with several --group the lines start with the group)`);
   }, 120_000);
+});
+
+describe('progress on a terminal', () => {
+  it('redraws a count on stderr once a second when stderr is a terminal, and stays quiet otherwise', async () => {
+    let tty = '';
+    let pipe = '';
+    const onTty = new Progress({ out: () => {}, err: (t) => { tty += t; }, now: Date.now, errIsTty: true }, 'orders: records sent');
+    const onPipe = new Progress({ out: () => {}, err: (t) => { pipe += t; }, now: Date.now, errIsTty: false }, 'orders: records sent');
+    onTty.add(5);
+    onPipe.add(5);
+    await new Promise((r) => setTimeout(r, 1300));
+    onTty.add(2);
+    onTty.done();
+    onPipe.done();
+    expect(tty).toBe('\rorders: records sent: 5\x1b[K\r\x1b[K');
+    expect(pipe).toBe('');
+  });
 });

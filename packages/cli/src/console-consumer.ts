@@ -224,6 +224,8 @@ export async function runConsoleConsumer(opts: ConsoleConsumerOptions, io: ToolI
               }
             }
           }
+          // Fetch no more than a slow stdout reader takes.
+          await io.drained?.();
           if (io.now() - lastRecordAt >= timeoutMs) {
             io.err(`ERROR Error processing message, terminating consumer process: no record within --timeout-ms ${timeoutMs}\n`);
             break;

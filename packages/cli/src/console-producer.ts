@@ -38,6 +38,9 @@ export interface ConsoleProducerOptions {
   requestTimeoutMs?: string;
 }
 
+/** Records read but not yet acknowledged; reading stdin waits above this (memory stays bounded). */
+const MAX_UNACKNOWLEDGED = 10_000;
+
 const CODECS: Record<string, Codec> = { none: Codec.None, gzip: Codec.Gzip, snappy: Codec.Snappy, lz4: Codec.Lz4, zstd: Codec.Zstd };
 
 const HELP_AFTER = `
@@ -198,6 +201,7 @@ export async function runConsoleProducer(opts: ConsoleProducerOptions, io: ToolI
           else {
             pending.add(sent);
             void sent.finally(() => pending.delete(sent));
+            if (pending.size >= MAX_UNACKNOWLEDGED) await Promise.race(pending);
           }
         }
       } finally {

@@ -14,6 +14,8 @@ export interface ToolIo {
   now(): number;
   /** Whether stderr is a terminal (progress counts are shown only then). */
   errIsTty?: boolean;
+  /** Resolves once stdout has taken what was written (a slow reader holds a long output back). */
+  drained?(): Promise<void>;
 }
 
 export const stdio: ToolIo = {
@@ -21,6 +23,7 @@ export const stdio: ToolIo = {
   err: (text) => process.stderr.write(text),
   now: () => Date.now(),
   get errIsTty() { return process.stderr.isTTY === true; },
+  drained: () => (process.stdout.writableNeedDrain ? new Promise<void>((resolve) => process.stdout.once('drain', () => resolve())) : Promise.resolve()),
 };
 
 /** Bad flags or arguments: one line plus the usage hint, exit code 1. */
