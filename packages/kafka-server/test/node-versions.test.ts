@@ -1,50 +1,21 @@
 // ApiVersions v3/v4 with the KIP-584 features, and InitProducerId v0-5, on a real KafkaServer over
 // a real LocalStore, through raw frames (each version's exact shape).
-import { Buffer } from 'node:buffer';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalStore } from '@runnel/metadata';
-import { ApiKey, decodeResponse, encodeRequest, ErrorCode, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
+import { ApiKey, ErrorCode, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
+import { kafkaRequest } from '../../../test/helpers/raw-kafka.ts';
 import { featureFields, initProducerIdHandler, KafkaServer, metadataHandler, nodeFeatures, METADATA_VERSION_LEVEL } from '../src/index.ts';
-
-class RawClient {
-  readonly #socket: Socket;
-  #buf = Buffer.alloc(0);
-  #waiting: ((frame: Buffer) => void) | undefined;
-  #correlationId = 0;
-
-  constructor(port: number) {
-    this.#socket = connect(port, '127.0.0.1');
-    this.#socket.on('data', (d: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, d]);
-      if (this.#buf.length >= 4 && this.#buf.length >= 4 + this.#buf.readInt32BE(0)) {
-        const n = this.#buf.readInt32BE(0);
-        const frame = this.#buf.subarray(4, 4 + n);
-        this.#buf = this.#buf.subarray(4 + n);
-        this.#waiting?.(frame);
-      }
-    });
-  }
-
-  async call<K extends SupportedApiKey>(apiKey: K, apiVersion: number, body: RequestInputs[K]) {
-    const correlationId = ++this.#correlationId;
-    const frame = new Promise<Buffer>((resolve) => { this.#waiting = resolve; });
-    this.#socket.write(encodeRequest({ apiKey, apiVersion, correlationId, clientId: 'node-versions-test' } as never, body as never));
-    const decoded = decodeResponse(apiKey, apiVersion, await frame);
-    expect(decoded.correlationId).toBe(correlationId);
-    return decoded.body;
-  }
-
-  close(): void { this.#socket.destroy(); }
-}
 
 let dir: string;
 let store: LocalStore;
 let server: KafkaServer;
-let client: RawClient;
+/** Each request on a fresh raw connection: enough to see each version's exact shape. */
+const client = {
+  call: <K extends SupportedApiKey>(apiKey: K, apiVersion: number, body: RequestInputs[K]) => kafkaRequest(server.address().port, apiKey, apiVersion, body),
+};
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'runnel-node-versions-'));
@@ -58,11 +29,9 @@ beforeEach(async () => {
     ],
   });
   await server.start();
-  client = new RawClient(server.address().port);
 });
 
 afterEach(async () => {
-  client.close();
   await server.stop();
   await store.stop();
   await rm(dir, { recursive: true, force: true });
