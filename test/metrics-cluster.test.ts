@@ -51,13 +51,20 @@ describe('metrics of a loaded cluster', () => {
     const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING, clientId: 'metrics-cluster' });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: 'm', numPartitions: 1, replicationFactor: 2 }, { topic: 'solo', replicaAssignment: [{ partition: 0, replicas: [1] }, { partition: 1, replicas: [2] }] }] });
+    // `m` is led by broker 1 and followed by 2; `e` the other way round; `solo` has one partition on each.
+    await admin.createTopics({ waitForLeaders: true, topics: [
+      { topic: 'm', replicaAssignment: [{ partition: 0, replicas: [1, 2] }] },
+      { topic: 'e', replicaAssignment: [{ partition: 0, replicas: [2, 1] }] },
+      { topic: 'solo', replicaAssignment: [{ partition: 0, replicas: [1] }, { partition: 1, replicas: [2] }] },
+    ] });
 
     // Every role serves, the controller included: one active controller over all controllers.
     const controllerText = await scrape(cluster.controller);
     expect(sample(controllerText, 'kafka_controller_kafkacontroller_activecontrollercount')).toBe(1);
-    expect(sample(controllerText, 'kafka_controller_kafkacontroller_globaltopiccount')).toBeGreaterThanOrEqual(2);
-    expect(sample(controllerText, 'kafka_controller_kafkacontroller_globalpartitioncount')).toBeGreaterThanOrEqual(3);
+    expect(sample(controllerText, 'kafka_controller_kafkacontroller_globaltopiccount')).toBeGreaterThanOrEqual(3);
+    expect(sample(controllerText, 'kafka_controller_kafkacontroller_globalpartitioncount')).toBeGreaterThanOrEqual(4);
+    expect(sample(controllerText, 'kafka_controller_kafkacontroller_preferredreplicaimbalancecount')).toBe(0);
+    const electionsBefore = sample(controllerText, 'kafka_controller_controllerstats_leaderelectionrateandtimems_count')!;
     expect(sample(controllerText, 'kafka_controller_kafkacontroller_offlinepartitionscount')).toBe(0);
     expect(sample(controllerText, 'kafka_controller_kafkacontroller_activebrokercount')).toBe(2);
 
@@ -83,10 +90,10 @@ describe('metrics of a loaded cluster', () => {
     // The follower replicated every byte the leader took.
     await until('replication bytes', async () => (await sumOver(brokers, 'kafka_server_brokertopicmetrics_replicationbytesin_total')) >= bytesIn, 10_000);
     expect(await sumOver(brokers, 'kafka_server_brokertopicmetrics_replicationbytesout_total')).toBeGreaterThanOrEqual(bytesIn);
-    // Every partition (__consumer_offsets' too) has one leader; `m` has two replicas.
+    // Every partition (__consumer_offsets' too) has one leader; `m` and `e` have two replicas.
     const partitions = sample(await scrape(cluster.controller), 'kafka_controller_kafkacontroller_globalpartitioncount')!;
     expect(await sumOver(brokers, 'kafka_server_replicamanager_leadercount')).toBe(partitions);
-    expect(await sumOver(brokers, 'kafka_server_replicamanager_partitioncount')).toBeGreaterThanOrEqual(partitions + 1);
+    expect(await sumOver(brokers, 'kafka_server_replicamanager_partitioncount')).toBeGreaterThanOrEqual(partitions + 2);
     expect(await sumOver(brokers, 'kafka_server_replicamanager_underreplicatedpartitions')).toBe(0);
     expect(await sumOver(brokers, 'kafka_server_socket_server_metrics_connection_count', { listener: 'PLAINTEXT' })).toBeGreaterThan(0);
 
@@ -115,14 +122,11 @@ describe('metrics of a loaded cluster', () => {
     await until('lag 7 after more produce', async () => (await lag()) === 7, 15_000);
     expect(sample(await scrape(coordinator), 'kafka_consumergroup_lag_sum', { consumergroup: 'g', topic: 'm' })).toBe(7);
 
-    // Kill the broker that follows `m`: its leader reports it under-replicated (an ISR shrink),
-    // and the killed broker's RF 1 partitions go offline at the controller.
-    const meta = await admin.fetchTopicMetadata({ topics: ['m', 'solo'] });
-    const mLeader = meta.topics.find((t) => t.name === 'm')!.partitions[0]!.leader;
-    const victim = brokers.find((b) => b.nodeId !== mLeader)!;
-    const survivor = brokers.find((b) => b.nodeId === mLeader)!;
-    const soloOnVictim = meta.topics.find((t) => t.name === 'solo')!.partitions.filter((p) => p.leader === victim.nodeId).length;
-    expect(soloOnVictim).toBe(1);
+    // Kill broker 2, which follows `m`: its leader reports it under-replicated (an ISR shrink); `e`
+    // is elected on broker 1 (not its preferred replica); `solo`'s partition on broker 2 goes offline.
+    const victim = brokers.find((b) => b.nodeId === 2)!;
+    const survivor = brokers.find((b) => b.nodeId === 1)!;
+    const soloOnVictim = 1;
     await producer.disconnect();
     await admin.disconnect();
     const exited = victim.process.exited();
@@ -134,6 +138,9 @@ describe('metrics of a loaded cluster', () => {
     await until('offline partitions at the controller', async () =>
       sample(await scrape(cluster.controller), 'kafka_controller_kafkacontroller_offlinepartitionscount') === soloOnVictim, 15_000);
     const after = await scrape(cluster.controller);
+    expect(sample(after, 'kafka_controller_controllerstats_leaderelectionrateandtimems_count')).toBeGreaterThanOrEqual(electionsBefore + 1);
+    expect(sample(after, 'kafka_controller_controllerstats_uncleanleaderelections_total')).toBe(0);
+    expect(sample(after, 'kafka_controller_kafkacontroller_preferredreplicaimbalancecount')).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'kafka_controller_kafkacontroller_fencedbrokercount')).toBe(1);
     expect(sample(after, 'kafka_controller_kafkacontroller_activecontrollercount')).toBe(1);
   }, 120_000);
