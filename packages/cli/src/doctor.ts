@@ -130,9 +130,9 @@ const ASSUMPTIONS = { partitionWriteMiBps: 1, tailSeconds: 60, diskUtilisation: 
 
 /** The commander command (registered in main.ts). */
 export function doctorCommand(env: NodeJS.ProcessEnv): Command {
-  const positive = (name: string) => (v: string) => {
+  const atLeast = (name: string, min: number) => (v: string) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+    if (!Number.isFinite(n) || n < min || n <= 0) throw new InvalidArgumentError(`${name} must be a number ${min > 0 ? `>= ${min}` : '> 0'}`);
     return n;
   };
   return new Command('doctor')
@@ -141,8 +141,8 @@ export function doctorCommand(env: NodeJS.ProcessEnv): Command {
     .option('-s, --set <key=value>', 'set one config, as for `runnel start` (repeatable)', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--log-dirs <a,b>', 'the dirs to check (instead of the config\'s log.dirs)')
     .option('--quick', 'smaller, shorter measurements (about a second per dir)')
-    .option('--size-mib <n>', 'MiB written per dir for the sequential measurement (default 256, --quick 32)', positive('--size-mib'))
-    .option('--fsync-target-ms <ms>', 'fdatasync p99 under which runnel.durable=true fits a disk', positive('--fsync-target-ms'), 5)
+    .option('--size-mib <n>', 'MiB written per dir for the sequential measurement (default 256, --quick 32; at least 4)', atLeast('--size-mib', 4))
+    .option('--fsync-target-ms <ms>', 'fdatasync p99 under which runnel.durable=true fits a disk', atLeast('--fsync-target-ms', 0), 5)
     .option('--json', 'print the report as JSON (docs: packages/cli/README.md, `runnel doctor`)')
     .addHelpText('after', `
 Examples:
