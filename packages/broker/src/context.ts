@@ -13,8 +13,8 @@ export interface BrokerContext {
   readonly metadata: MetadataStore;
   /** The partitions led here (a node that leads none answers from metadata alone: non-leader.ts). */
   readonly partitions: Pick<Partitions, 'leaderLog' | 'replicaLog' | 'topicConfig'>;
-  /** The local logs and log dirs (DescribeLogDirs). */
-  readonly logs: Pick<LogManager, 'logs' | 'dirs'>;
+  /** The local logs and log dirs (DescribeLogDirs, AlterReplicaLogDirs). */
+  readonly logs: Pick<LogManager, 'logs' | 'dirs' | 'alterLogDir' | 'futureLogs'>;
   readonly purgatory: FetchPurgatory;
   /** Leader and follower state of every local replica: appends as leader, the high watermark, acks=all waits. */
   readonly replicas: ReplicaManager;

@@ -39,7 +39,7 @@ export function nonLeaderHandlers(o: NonLeaderOptions): Handler[] {
       replicaLog: async () => null,
       topicConfig: (topic: TopicMetadata) => topicConfig(config, topic.configs),
     },
-    logs: { logs: () => [], dirs: () => config.logDirs.map(emptyDir) },
+    logs: { logs: () => [], dirs: () => config.logDirs.map(emptyDir), alterLogDir: () => 'no-replica', futureLogs: () => [] },
     // Fetch waits here only for partitions it reads (none ever is: every lookup fails first).
     purgatory: new FetchPurgatory(),
     replicas: nothingLocal<ReplicaManager>('replicas'),

@@ -155,7 +155,7 @@ export const BROKER_CONFIGS = {
   'follower.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a follower fetches for the partitions in their topic\'s follower.replication.throttled.replicas (while out of sync); a dynamic broker config.', { validator: atLeast(0) }),
   'replication.quota.window.num': def('int', '11', 'Samples in the replication throttle\'s rate window (the rate counts at least num - 1 of them, so a fresh quota allows that many seconds\' worth at once).', { validator: atLeast(1) }),
   'replication.quota.window.size.seconds': def('int', '1', 'Length of one sample of the replication throttle\'s rate window.', { validator: atLeast(1) }),
-  'replica.alter.log.dirs.io.max.bytes.per.second': def('long', LONG_MAX, 'Kafka\'s throttle of replica moves between the log dirs of one broker (AlterReplicaLogDirs); Runnel has no such moves. Accepted as a dynamic broker config, which kafka-reassign-partitions --verify clears.', { validator: atLeast(0), unused: true }),
+  'replica.alter.log.dirs.io.max.bytes.per.second': def('long', LONG_MAX, 'Bytes per second a move of replicas between the log dirs of one broker (AlterReplicaLogDirs) may copy; read on every copied chunk. A dynamic broker config, which kafka-reassign-partitions --verify clears.', { validator: atLeast(0) }),
   'leader.imbalance.per.broker.percentage': def('int', '10', 'Share of a broker\'s preferred partitions led elsewhere above which they move back.', { validator: between(0, 100) }),
 
   // --- network

@@ -27,7 +27,7 @@ import { OffsetFetch } from './messages/offset-fetch.ts';
 import { Produce } from './messages/produce.ts';
 import { SaslAuthenticate, SaslHandshake } from './messages/sasl.ts';
 import { AddOffsetsToTxn, AddPartitionsToTxn, CreateAcls, DeleteAcls, DescribeAcls, EndTxn, TxnOffsetCommit } from './messages/unserved.ts';
-import { CreatePartitions, CreateTopics, DeleteRecords, DeleteTopics, DescribeCluster, DescribeConfigs, DescribeLogDirs, InitProducerId } from './messages/topics.ts';
+import { AlterReplicaLogDirs, CreatePartitions, CreateTopics, DeleteRecords, DeleteTopics, DescribeCluster, DescribeConfigs, DescribeLogDirs, InitProducerId } from './messages/topics.ts';
 import type { ApiSchema, DecodedResponseOf, RequestInputOf, RequestOf, ResponseOf } from './schema.ts';
 
 /** Every API with a schema, by key. */
@@ -53,6 +53,7 @@ export const apis = {
   [ApiKey.InitProducerId]: InitProducerId,
   [ApiKey.DescribeConfigs]: DescribeConfigs,
   [ApiKey.AlterConfigs]: AlterConfigs,
+  [ApiKey.AlterReplicaLogDirs]: AlterReplicaLogDirs,
   [ApiKey.DescribeLogDirs]: DescribeLogDirs,
   [ApiKey.SaslAuthenticate]: SaslAuthenticate,
   [ApiKey.CreatePartitions]: CreatePartitions,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { statfsSync } from 'node:fs';
+import { statSync, statfsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { onceEvery, silentLogger, type Logger } from '@runnel/common';
@@ -11,6 +11,7 @@ import { StorageError, errnoCode } from './errors.ts';
 import { lockLogDir } from './dir-lock.ts';
 import { Gate, defaultMaxOpenFiles, isOutOfDescriptors, outOfDescriptorsMessage, reportOutOfDescriptors, segmentFiles } from './file-cache.ts';
 import { CORRUPT_ASIDE_PREFIX, PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
+import { FUTURE_SUFFIX, FutureCopy, MOVED_MARKER, Throttle } from './replica-move.ts';
 
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
 export const LOG_START_OFFSET_CHECKPOINT = 'log-start-offset-checkpoint';
@@ -56,6 +57,16 @@ export interface LogManagerOptions {
   logger?: Logger;
   clusterId?: string;
   nodeId?: number;
+  /** `replica.alter.log.dirs.io.max.bytes.per.second`, read on every copied chunk of a move between dirs. Default unlimited. */
+  moveBytesPerSecond?: () => number;
+}
+
+/** A replica being moved to another log dir of this broker (alterLogDir). */
+interface Move {
+  target: DirEntry;
+  copy: FutureCopy;
+  cancelled: boolean;
+  done: Promise<void>;
 }
 
 interface DirEntry extends LogDirState {
@@ -63,6 +74,8 @@ interface DirEntry extends LogDirState {
   checkpointChain: Promise<void>;
   /** The last write of all three checkpoints failed (disk full): housekeeping retries them every tick. */
   checkpointsPending: boolean;
+  /** Creations placed here and not finished: counted by placement like the partitions already in the dir. */
+  placing: { partitions: number; bytes: number };
 }
 
 /**
@@ -84,6 +97,10 @@ interface DirEntry extends LogDirState {
  */
 export class LogManager {
   private readonly options: Required<Omit<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>> & Pick<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>;
+  /** Moves between log dirs in progress, by `<topic>-<partition>`. */
+  private readonly moves = new Map<string, Move>();
+  /** Future dirs found at start (a move cut short by a stop or crash): resumed once every dir is loaded. */
+  private readonly resumeMoves: { key: string; topic: string; partition: number; target: DirEntry }[] = [];
   private readonly entries: DirEntry[];
   private readonly byKey = new Map<string, PartitionLog>();
   private timer: NodeJS.Timeout | null = null;
@@ -105,6 +122,7 @@ export class LogManager {
       highWatermarkCheckpointIntervalMs: 5_000,
       recoveryThreads: 2,
       logger: silentLogger(),
+      moveBytesPerSecond: () => Infinity,
       ...options,
       maxOpenFiles: segmentFiles.maxOpen,
     };
@@ -115,6 +133,7 @@ export class LogManager {
         logs: new Map(),
         checkpointChain: Promise.resolve(),
         checkpointsPending: false,
+        placing: { partitions: 0, bytes: 0 },
         markOffline: (err: unknown) => {
           // Out of file descriptors is a process limit, not a failed disk: whatever failed fails
           // alone (and is retried), the dir and its partitions stay online.
@@ -176,6 +195,11 @@ export class LogManager {
       await Promise.all(this.unlocks.splice(0).map((unlock) => unlock()));
       this.started = false;
       throw (fatal as PromiseRejectedResult).reason;
+    }
+    for (const r of this.resumeMoves.splice(0)) {
+      if (!this.byKey.has(r.key)) continue;
+      this.options.logger.info({ partition: r.key, to: r.target.path }, 'resuming the move of a replica to another log dir');
+      this.alterLogDir(r.topic, r.partition, r.target.path);
     }
     this.timer = setInterval(() => {
       this.housekeeping = this.housekeeping.then(() => this.runHousekeeping());
@@ -273,8 +297,17 @@ export class LogManager {
           await rm(join(entry.path, d.name), { recursive: true, force: true });
           continue;
         }
+        const future = /^(.+)-(\d+)\.[0-9a-f]+-future$/.exec(d.name);
+        if (future) {
+          // A move cut short: the source is still whole, the copy starts over (Kafka resumes its
+          // future log instead; the result is the same, the copy is only slower).
+          await rm(join(entry.path, d.name), { recursive: true, force: true });
+          this.resumeMoves.push({ key: `${future[1]}-${future[2]}`, topic: future[1], partition: Number(future[2]), target: entry });
+          continue;
+        }
         const m = /^(.+)-(\d+)$/.exec(d.name);
         if (!m) continue;
+        if (await this.movedAway(entry, d.name)) continue;
         const files = await readdir(join(entry.path, d.name));
         parts.push({ name: d.name, topic: m[1], partition: Number(m[2]), segments: files.filter((f) => f.endsWith('.log')).length });
       }
@@ -315,6 +348,26 @@ export class LogManager {
       // over its files, truncating its first segment. Offline until a restart with more descriptors.
       entry.markOffline(isOutOfDescriptors(err) ? new Error(`loading the log dir failed: ${outOfDescriptorsMessage(err)}`, { cause: err }) : err);
     }
+  }
+
+  /**
+   * A partition dir holding MOVED_MARKER was the source of a move that stopped between the future
+   * dir taking its name and this dir's removal: if another log dir has the partition, this copy
+   * (equal to it) is deleted; otherwise the marker is dropped and this dir loads.
+   */
+  private async movedAway(entry: DirEntry, name: string): Promise<boolean> {
+    const marker = join(entry.path, name, MOVED_MARKER);
+    if (!(await stat(marker).then(() => true, () => false))) return false;
+    for (const other of this.entries) {
+      if (other === entry) continue;
+      if (await stat(join(other.path, name, MOVED_MARKER)).then(() => false, () => stat(join(other.path, name)).then(() => true, () => false))) {
+        this.options.logger.warn({ partition: name, dir: entry.path, kept: other.path }, 'removing the source of a finished move between log dirs');
+        await rm(join(entry.path, name), { recursive: true, force: true });
+        return true;
+      }
+    }
+    await unlinkIfExists(marker);
+    return false;
   }
 
   /**
@@ -403,6 +456,8 @@ export class LogManager {
     if (!this.started) return;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    for (const m of this.moves.values()) m.cancelled = true;
+    await Promise.all([...this.moves.values()].map((m) => m.done));
     await this.housekeeping;
     await Promise.all(
       this.entries.map(async (entry) => {
@@ -466,10 +521,28 @@ export class LogManager {
       if (err instanceof ConfigProblem) throw new StorageError('INVALID_CONFIG', err.message);
       throw err;
     }
-    const candidates = this.entries.filter((e) => e.online).map((e) => ({ e, score: this.placementScore(e) }));
-    candidates.sort((a, b) => b.score - a.score);
-    if (candidates.length === 0) throw new StorageError('LOG_DIR_OFFLINE', 'no online log dir');
-    const entry = candidates[0].e;
+    const entry = this.placeLog();
+    if (!entry) throw new StorageError('LOG_DIR_OFFLINE', 'no online log dir');
+    // Counted by the next placement until this one is in entry.logs (or failed): creations in
+    // flight (a CreateTopics of 12 partitions, a broker opening the partitions it now leads) would
+    // otherwise all see the same free space and land in one dir.
+    entry.placing.partitions++;
+    entry.placing.bytes += resolved.segmentBytes;
+    let placed = true;
+    const unplace = () => {
+      if (!placed) return;
+      placed = false;
+      entry.placing.partitions--;
+      entry.placing.bytes -= resolved.segmentBytes;
+    };
+    try {
+      return await this.createIn(entry, key, topic, partition, resolved, unplace);
+    } finally {
+      unplace();
+    }
+  }
+
+  private async createIn(entry: DirEntry, key: string, topic: string, partition: number, resolved: LogConfig, unplace: () => void): Promise<PartitionLog> {
     let log: PartitionLog;
     const dir = join(entry.path, key);
     try {
@@ -496,26 +569,147 @@ export class LogManager {
       entry.markOffline(err);
       throw new StorageError('LOG_DIR_OFFLINE', `creating ${key} failed, log dir ${entry.path} is now offline: ${(err as Error).message}`, { cause: err });
     }
+    unplace();
     entry.logs.set(key, log);
     this.byKey.set(key, log);
     await this.writeCheckpoints(entry).catch(() => {});
     return log;
   }
 
-  private placementScore(e: DirEntry): number {
-    let free = 0;
+  /**
+   * The dir for a new partition: the online dir whose filesystem has the most free bytes after the
+   * bytes already promised on it (statfs free bytes minus, for every partition in any of its dirs
+   * and every creation in flight there, what its active segment may still grow to: segment.bytes −
+   * its size). Dirs on one filesystem share its free bytes, so between them the one with the fewest
+   * partitions wins (Kafka's rule for every dir), then the first listed: two dirs on one disk
+   * alternate. Null when no dir is online.
+   */
+  private placeLog(): DirEntry | null {
+    const filesystems = new Map<number | string, { free: number; promised: number }>();
+    const dirs: { e: DirEntry; fs: { free: number; promised: number }; partitions: number; index: number }[] = [];
+    this.entries.forEach((e, index) => {
+      if (!e.online) return;
+      let dev: number | string;
+      let free: number;
+      try {
+        const s = statfsSync(e.path);
+        free = s.bavail * s.bsize;
+        dev = statSync(e.path).dev;
+      } catch {
+        return;
+      }
+      let fs = filesystems.get(dev);
+      if (!fs) filesystems.set(dev, (fs = { free, promised: 0 }));
+      fs.promised += e.placing.bytes;
+      for (const log of e.logs.values()) fs.promised += Math.max(0, log.config.segmentBytes - (log.segmentInfo().at(-1)?.size ?? 0));
+      dirs.push({ e, fs, partitions: e.logs.size + e.placing.partitions, index });
+    });
+    dirs.sort((a, b) => b.fs.free - b.fs.promised - (a.fs.free - a.fs.promised) || a.partitions - b.partitions || a.index - b.index);
+    return dirs[0]?.e ?? null;
+  }
+
+  /**
+   * AlterReplicaLogDirs: move the partition's replica to the log dir `path` of this broker while
+   * it keeps serving. Returns at once; the move runs in the background:
+   * 1. copy into `<path>/<topic>-<partition>.<uuid>-future/`, pass after pass (each pass appends
+   *    what the segments gained), throttled by `moveBytesPerSecond`, until a pass moves under 1 MiB;
+   * 2. close the partition (appends and reads in this short window fail with a retriable
+   *    LOG_DIR_OFFLINE, KAFKA_STORAGE_ERROR on the wire), copy the rest, write MOVED_MARKER into the
+   *    source, rename the future dir to `<topic>-<partition>` (the commit point), rename the
+   *    source to `…-delete`, load the new log and serve it; then delete the source.
+   * A stop or crash before the commit point leaves the source serving and the future dir, which
+   * the next start removes and copies again; after it, see movedAway. A move to the dir the
+   * partition is in cancels a move in progress (Kafka). Errors: 'not-found' (no such log dir),
+   * 'offline' (the target dir is offline), 'no-replica' (this broker has no log of the partition).
+   */
+  alterLogDir(topic: string, partition: number, path: string): 'ok' | 'not-found' | 'offline' | 'no-replica' {
+    const target = this.entries.find((e) => e.path === path);
+    if (!target) return 'not-found';
+    if (!target.online) return 'offline';
+    const key = `${topic}-${partition}`;
+    const log = this.byKey.get(key);
+    if (!log) return 'no-replica';
+    const running = this.moves.get(key);
+    if (running) {
+      if (running.target === target) return 'ok';
+      running.cancelled = true;
+    }
+    if (log.logDir === path) return 'ok';
+    const move: Move = { target, copy: null as unknown as FutureCopy, cancelled: false, done: Promise.resolve() };
+    move.copy = new FutureCopy(join(target.path, `${key}.${randomUUID().replaceAll('-', '')}${FUTURE_SUFFIX}`), new Throttle(this.options.moveBytesPerSecond), () => move.cancelled);
+    this.moves.set(key, move);
+    move.done = (running?.done ?? Promise.resolve()).then(() => this.runMove(key, log, move)).catch((err: unknown) => {
+      this.options.logger.error({ partition: key, to: target.path, err: String(err) }, 'moving a replica to another log dir failed; it stays where it was');
+    }).finally(() => {
+      if (this.moves.get(key) === move) this.moves.delete(key);
+    });
+    return 'ok';
+  }
+
+  /** Replicas being moved: where the future copy is and how much of it is there (DescribeLogDirs). */
+  futureLogs(): { topic: string; partition: number; logDir: string; sizeBytes: number; offsetLag: bigint }[] {
+    const out = [];
+    for (const [key, m] of this.moves) {
+      const log = this.byKey.get(key);
+      if (!log || m.cancelled) continue;
+      const behind = log.sizeBytes - m.copy.bytes;
+      out.push({ topic: log.topic, partition: log.partition, logDir: m.target.path, sizeBytes: m.copy.bytes, offsetLag: behind > 0 ? 1n : 0n });
+    }
+    return out;
+  }
+
+  private async runMove(key: string, log: PartitionLog, move: Move): Promise<void> {
+    const source = this.entries.find((e) => e.logs.get(key) === log);
+    if (!source || move.cancelled || this.byKey.get(key) !== log) return;
+    const { copy, target } = move;
+    const log0 = this.options.logger;
+    log0.info({ partition: key, from: source.path, to: target.path }, 'moving a replica to another log dir');
+    let committed = false;
     try {
-      const s = statfsSync(e.path);
-      free = s.bavail * s.bsize;
-    } catch {
-      return -Infinity;
+      await copy.init();
+      for (let i = 0; i < 100 && !move.cancelled; i++) if ((await copy.pass(log.dir, false)) < 1024 * 1024) break;
+      if (move.cancelled || this.byKey.get(key) !== log) throw new Error('cancelled');
+      // The pause: nothing changes the source from here on.
+      const state = { recoveryPoint: log.recoveryPoint, logStartOffset: log.logStartOffset, highWatermark: log.highWatermark, config: log.config };
+      await log.close();
+      try {
+        await copy.pass(log.dir, true);
+        await writeFile(join(log.dir, MOVED_MARKER), '');
+        await fsyncDir(log.dir);
+        const dest = join(target.path, key);
+        await rename(copy.dir, dest);
+        await fsyncDir(target.path);
+        committed = true;
+        const doomed = `${log.dir}.${randomUUID().replaceAll('-', '')}-delete`;
+        await rename(log.dir, doomed);
+        await fsyncDir(source.path);
+        await unlinkIfExists(join(dest, MOVED_MARKER));
+        const moved = await PartitionLog.load(dest, log.topic, log.partition, state.config, this.context(target), {
+          cleanShutdown: true,
+          recoveryPoint: state.recoveryPoint,
+          logStartOffset: state.logStartOffset,
+          highWatermark: state.highWatermark,
+        });
+        source.logs.delete(key);
+        target.logs.set(key, moved);
+        this.byKey.set(key, moved);
+        log0.info({ partition: key, from: source.path, to: target.path }, 'replica moved to another log dir');
+        await rm(doomed, { recursive: true, force: true });
+        await Promise.all([this.writeCheckpoints(source), this.writeCheckpoints(target)]).catch(() => {});
+      } catch (err) {
+        if (committed) throw err;
+        // Before the commit point the source is whole: serve it again.
+        await unlinkIfExists(join(log.dir, MOVED_MARKER)).catch(() => {});
+        const back = await PartitionLog.load(log.dir, log.topic, log.partition, state.config, this.context(source), {
+          cleanShutdown: true, recoveryPoint: state.recoveryPoint, logStartOffset: state.logStartOffset, highWatermark: state.highWatermark,
+        });
+        source.logs.set(key, back);
+        this.byKey.set(key, back);
+        throw err;
+      }
+    } finally {
+      if (!committed) await rm(copy.dir, { recursive: true, force: true }).catch(() => {});
     }
-    let promised = 0;
-    for (const log of e.logs.values()) {
-      const segs = log.segmentInfo();
-      promised += Math.max(0, log.config.segmentBytes - (segs.at(-1)?.size ?? 0));
-    }
-    return free - promised;
   }
 
   getLog(topic: string, partition: number): PartitionLog | undefined {

@@ -20,6 +20,13 @@ export const describeLogDirs = (b: BrokerContext) => defineHandler({
         list.push({ partitionIndex: log.partition, partitionSize: BigInt(log.sizeBytes), offsetLag: 0n, isFutureKey: false });
         byTopic.set(log.topic, list);
       }
+      // A replica being moved here (AlterReplicaLogDirs) shows as a future replica (Kafka).
+      for (const f of b.logs.futureLogs()) {
+        if (f.logDir !== dir.path || (wanted !== null && !wanted.get(f.topic)?.has(f.partition))) continue;
+        const list = byTopic.get(f.topic) ?? [];
+        list.push({ partitionIndex: f.partition, partitionSize: BigInt(f.sizeBytes), offsetLag: f.offsetLag, isFutureKey: true });
+        byTopic.set(f.topic, list);
+      }
       return {
         errorCode: dir.online ? ErrorCode.NONE : ErrorCode.KAFKA_STORAGE_ERROR,
         logDir: dir.path,

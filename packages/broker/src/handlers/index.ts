@@ -8,6 +8,7 @@ import { createTopics } from './create-topics.ts';
 import { deleteRecords } from './delete-records.ts';
 import { deleteTopics } from './delete-topics.ts';
 import { describeCluster } from './describe-cluster.ts';
+import { alterReplicaLogDirs } from './alter-replica-log-dirs.ts';
 import { describeLogDirs } from './describe-log-dirs.ts';
 import { fetch } from './fetch.ts';
 import { listOffsets } from './list-offsets.ts';
@@ -32,6 +33,7 @@ export const brokerHandlers = (b: BrokerContext) => [
   alterConfigsHandler({ config: b.config, metadata: b.metadata }),
   incrementalAlterConfigsHandler({ config: b.config, metadata: b.metadata }),
   describeLogDirs(b),
+  alterReplicaLogDirs(b),
   createPartitions(b),
   describeCluster(b),
   electLeadersHandler(b.metadata),

@@ -163,6 +163,32 @@ export const CreatePartitions = api(37,
 );
 
 /**
+ * AlterReplicaLogDirs (key 34): move replicas to other log dirs of the broker. v0 was removed by
+ * KIP-896 (Kafka 4.0); v1 is v0's layout, v2 flexible.
+ */
+export const AlterReplicaLogDirs = api(34,
+  message('AlterReplicaLogDirsRequest', [1, 2], 2, [
+    structs('dirs', '0+', [
+      f('path', 'string', '0+'),
+      structs('topics', '0+', [
+        f('name', 'string', '0+'),
+        arr('partitions', 'int32', '0+'),
+      ]),
+    ]),
+  ]),
+  message('AlterReplicaLogDirsResponse', [1, 2], 2, [
+    f('throttleTimeMs', 'int32', '0+', { default: 0 }),
+    structs('results', '0+', [
+      f('topicName', 'string', '0+'),
+      structs('partitions', '0+', [
+        f('partitionIndex', 'int32', '0+'),
+        f('errorCode', 'int16', '0+'),
+      ]),
+    ]),
+  ]),
+);
+
+/**
  * DescribeLogDirs (key 35). A null topic list means every partition. v3 adds the top-level error
  * code, v4 each dir's total and usable bytes, v5 (KIP-1066) whether the dir is cordoned.
  */
