@@ -18,8 +18,8 @@
  * committed offsets (else as auto.offset.reset: earliest with --from-beginning, latest otherwise),
  * commits what it printed every auto.commit.interval.ms (5000) and on exit, and leaves the group.
  *
- * It stops after `--max-messages`, after `--timeout-ms` without a record (exit 0, as Kafka), on
- * SIGINT/SIGTERM, or when the partitions it reads are deleted.
+ * It stops after `--max-messages`, after `--timeout-ms` without a record (exit 0, as Kafka), or on
+ * SIGINT/SIGTERM (exit 0); a failed fetch (the topic deleted, the broker gone) is one line, exit 1.
  */
 import { Buffer } from 'node:buffer';
 import { Command } from 'commander';
