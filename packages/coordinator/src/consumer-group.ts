@@ -329,8 +329,10 @@ export class ConsumerGroups {
         }
         const memberId = req.memberId === '' ? this.newUuid() : req.memberId;
         member = new ConsumerMember(memberId);
-        member.instanceId = req.instanceId;
-        // It inherits what its predecessor owned; reconciliation below gives it the current epoch.
+        // It inherits its predecessor's metadata (so an unchanged subscription is no rebalance: the
+        // group epoch stays, as Kafka copies the member) and what it owned; reconciliation below
+        // gives it the current epoch.
+        Object.assign(member, previousStatic.metadata(), { subscribedTopicNames: [...previousStatic.subscribedTopicNames] });
         member.assigned = previousStatic.assigned;
         member.pendingRevocation = previousStatic.pendingRevocation;
         member.state = previousStatic.state;

@@ -111,6 +111,26 @@ describe('KIP-848 consumer groups', () => {
     expect(parts(s2.assignment)).toEqual([0, 1, 2, 3]);
   });
 
+  it('a static member replaced after leaving with -2 is no rebalance: same group epoch, its partitions, the other member untouched', async () => {
+    const { hb, m } = setup();
+    await hb({ memberId: 's1', memberEpoch: 0, instanceId: 'i' });
+    const b = await hb({ memberId: 'b', memberEpoch: 0 });
+    const s1 = await hb({ memberId: 's1', memberEpoch: 1, instanceId: 'i', topicPartitions: [{ topicId: T1, partitions: [0, 1, 2, 3] }] });
+    await hb({ memberId: 's1', memberEpoch: 1, instanceId: 'i', topicPartitions: s1.assignment });
+    const b2 = await hb({ memberId: 'b', memberEpoch: b.memberEpoch, topicPartitions: [] });
+    await hb({ memberId: 'b', memberEpoch: b2.memberEpoch, topicPartitions: b2.assignment });
+    const s1b = await hb({ memberId: 's1', memberEpoch: 2, instanceId: 'i', topicPartitions: s1.assignment });
+    const stable = m.describeConsumerGroups(['g'])[0]!;
+    expect(stable).toMatchObject({ groupState: 'Stable', groupEpoch: 2 });
+    await hb({ memberId: 's1', memberEpoch: -2, instanceId: 'i' });
+    const s2 = await hb({ memberId: 's2', memberEpoch: 0, instanceId: 'i' });
+    expect(s2).toMatchObject({ error: 'NONE', memberEpoch: 2 });
+    expect(parts(s2.assignment)).toEqual(parts(s1b.assignment ?? s1.assignment));
+    expect(m.describeConsumerGroups(['g'])[0]).toMatchObject({ groupState: 'Stable', groupEpoch: 2, assignmentEpoch: 2 });
+    // b heartbeats on at its epoch with nothing new to do.
+    expect(await hb({ memberId: 'b', memberEpoch: 2 })).toMatchObject({ error: 'NONE', memberEpoch: 2, assignment: null });
+  });
+
   it('new partitions and range assignment bump the group epoch', async () => {
     const { hb, table, m } = setup();
     await hb({ memberId: 'a', memberEpoch: 0, serverAssignor: 'range' });
