@@ -219,3 +219,49 @@ describe('moving a replica between log dirs (AlterReplicaLogDirs)', () => {
     ]);
   }, 60_000);
 });
+
+describe('per log dir I/O metrics', () => {
+  it('counts bytes written and read and times fdatasyncs per dir, next to free bytes and online', async () => {
+    const dirs = await freshDirs(2);
+    broker = await startBroker({ logDir: dirs[0], set: [`log.dirs=${dirs.join(',')}`, 'runnel.metrics.listener=127.0.0.1:0', 'runnel.durable=true', 'offsets.topic.num.partitions=1'] });
+    const url = (await broker.process.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/))[1]!;
+    await createTopic('io', 2);
+    const where = await Promise.all([0, 1].map(async (p) => (await until(`io-${p} placed`, async () => {
+      const w = await whereIs(dirs, `io-${p}`);
+      return w.current.length === 1 && { dir: w.current[0]! };
+    }, 10_000)).dir));
+    expect(new Set(where).size).toBe(2);
+
+    // 40 records of 1000 bytes into partition 0 only; then a consumer reads them back.
+    const value = 'x'.repeat(1000);
+    const producer = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    await producer.send({ topic: 'io', acks: -1, messages: Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value, partition: 0 })) });
+    await producer.disconnect();
+    const got = await runKcat(['-b', broker.bootstrap, '-C', '-t', 'io', '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%k\n'], { timeoutMs: 30_000 });
+    expect(got.stdout.trim().split('\n')).toHaveLength(40);
+
+    const text = await (await fetch(url)).text();
+    const value0 = (name: string, dir: string) => {
+      const m = text.match(new RegExp(`^${name}\\{dir="${dir.replaceAll('/', '\\/')}"\\} (\\S+)$`, 'm'));
+      return m ? Number(m[1]) : undefined;
+    };
+    const busy = dirs[where[0]!]!;
+    const idle = dirs[where[1]!]!;
+    // At least the 40 KB of values; no more than twice that (batch and record headers, keys).
+    expect(value0('runnel_log_dir_written_bytes_total', busy)).toBeGreaterThanOrEqual(40_000);
+    expect(value0('runnel_log_dir_written_bytes_total', busy)).toBeLessThan(80_000);
+    expect(value0('runnel_log_dir_read_bytes_total', busy)).toBeGreaterThanOrEqual(40_000);
+    // The other dir holds io-1 (empty) and maybe __consumer_offsets: nothing of topic io.
+    expect(value0('runnel_log_dir_written_bytes_total', idle)).toBeLessThan(40_000);
+    expect(value0('runnel_log_dir_read_bytes_total', idle)).toBeLessThan(40_000);
+    // runnel.durable: the acks=all append waited for an fdatasync of the busy dir.
+    expect(value0('runnel_log_dir_fsync_seconds_count', busy)).toBeGreaterThanOrEqual(1);
+    expect(value0('runnel_log_dir_fsync_seconds_sum', busy)).toBeGreaterThan(0);
+    expect(text).toMatch(new RegExp(`^runnel_log_dir_fsync_seconds_bucket\\{le="\\+Inf",dir="${busy.replaceAll('/', '\\/')}"\\} \\d+$`, 'm'));
+    for (const d of dirs) {
+      expect(value0('runnel_log_dir_online', d)).toBe(1);
+      expect(value0('runnel_log_dir_free_bytes', d)).toBeGreaterThan(0);
+    }
+  }, 60_000);
+});

@@ -11,6 +11,13 @@ import { StorageError, errnoCode } from './errors.ts';
 import { lockLogDir } from './dir-lock.ts';
 import { Gate, defaultMaxOpenFiles, isOutOfDescriptors, outOfDescriptorsMessage, reportOutOfDescriptors, segmentFiles } from './file-cache.ts';
 import { CORRUPT_ASIDE_PREFIX, PartitionLog, type LogDirState, type PartitionLogContext } from './partition-log.ts';
+
+/** Receives every log dir's I/O (the broker's metrics): set LogManager.ioObserver. */
+export interface DirIoObserver {
+  written(dir: string, bytes: number): void;
+  read(dir: string, bytes: number): void;
+  fsynced(dir: string, seconds: number): void;
+}
 import { FUTURE_SUFFIX, FutureCopy, MOVED_MARKER, Throttle } from './replica-move.ts';
 
 export const RECOVERY_POINT_CHECKPOINT = 'recovery-point-offset-checkpoint';
@@ -97,6 +104,8 @@ interface DirEntry extends LogDirState {
  */
 export class LogManager {
   private readonly options: Required<Omit<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>> & Pick<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>;
+  /** Where each dir's bytes written and read and fdatasync times go (metrics); none by default. */
+  ioObserver: DirIoObserver | null = null;
   /** Moves between log dirs in progress, by `<topic>-<partition>`. */
   private readonly moves = new Map<string, Move>();
   /** Future dirs found at start (a move cut short by a stop or crash): resumed once every dir is loaded. */
@@ -134,6 +143,11 @@ export class LogManager {
         checkpointChain: Promise.resolve(),
         checkpointsPending: false,
         placing: { partitions: 0, bytes: 0 },
+        io: {
+          written: (n: number) => this.ioObserver?.written(path, n),
+          read: (n: number) => this.ioObserver?.read(path, n),
+          fsynced: (s: number) => this.ioObserver?.fsynced(path, s),
+        },
         markOffline: (err: unknown) => {
           // Out of file descriptors is a process limit, not a failed disk: whatever failed fails
           // alone (and is retried), the dir and its partitions stay online.

@@ -38,9 +38,18 @@ export interface LogDirState {
   online: boolean;
   error?: string;
   markOffline(err: unknown): void;
+  /** Per-dir I/O figures (metrics): bytes appended, bytes read, each fdatasync's duration. */
+  io?: DirIo;
 }
 
 /** What a PartitionLog needs from its LogManager. */
+/** What a log dir's partitions report of their I/O (LogManager.ioObserver, per dir). */
+export interface DirIo {
+  written(bytes: number): void;
+  read(bytes: number): void;
+  fsynced(seconds: number): void;
+}
+
 export interface PartitionLogContext {
   logDir: LogDirState;
   logger: Logger;
@@ -442,6 +451,11 @@ export class PartitionLog {
             writes.map((x) => x.item.payload),
             writes.map((x) => x.batches),
           );
+          if (this.ctx.logDir.io) {
+            let n = 0;
+            for (const x of writes) n += x.item.payload?.length ?? 0;
+            this.ctx.logDir.io.written(n);
+          }
         } catch (err) {
           const e = this.ioError(err, 'append');
           for (const x of g) x.item.reject(e);
@@ -623,6 +637,7 @@ export class PartitionLog {
       } catch (err) {
         throw this.ioError(err, 'append');
       }
+      this.ctx.logDir.io?.written(records.length);
       this.dirtySegments.add(target);
       for (const b of batches) {
         this.producerState.apply(b);
@@ -714,7 +729,9 @@ export class PartitionLog {
           for (const s of segments) {
             if (s.deleted) continue;
             const size = s.size;
+            const t0 = process.hrtime.bigint();
             await s.datasync();
+            this.ctx.logDir.io?.fsynced(Number(process.hrtime.bigint() - t0) / 1e9);
             if (size > s.flushedSize) s.flushedSize = size;
           }
           for (const w of waiters) w.resolve();
@@ -738,8 +755,10 @@ export class PartitionLog {
     const leo = this.logEndOffset;
     try {
       await this.flushChain;
+      const t0 = process.hrtime.bigint();
       for (const s of this.segments) if (s.flushedSize < s.size || this.dirtySegments.has(s)) await s.flush(true);
       await this.active.flush(true);
+      this.ctx.logDir.io?.fsynced(Number(process.hrtime.bigint() - t0) / 1e9);
     } catch (err) {
       throw this.ioError(err, 'flush');
     }
@@ -795,6 +814,7 @@ export class PartitionLog {
       let records: Buffer | null;
       try {
         records = await seg.read(offset, maxBytes, minOneBatch, limit);
+        if (records) this.ctx.logDir.io?.read(records.length);
       } catch (err) {
         if (seg.deleted) {
           // Retention removed the segment under us: the caller retries and gets OFFSET_OUT_OF_RANGE or newer data.
