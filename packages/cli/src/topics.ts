@@ -165,9 +165,19 @@ type TopicMetadata = MetadataResponse['topics'][number];
 
 async function describe(client: KafkaClient, io: ToolIo, opts: TopicsOptions, topics: TopicMetadata[]): Promise<void> {
   const partitionFilter = opts.underReplicatedPartitions || opts.unavailablePartitions || opts.underMinIsrPartitions || opts.atMinIsrPartitions;
+  // One DescribeConfigs per topic, pipelined (32 in flight) so describing many topics stays quick.
+  const configsOf = new Map<string, Awaited<ReturnType<typeof describeConfigs>>>();
+  let next = 0;
+  const worker = async () => {
+    while (next < topics.length) {
+      const name = topics[next++]!.name!;
+      configsOf.set(name, await describeConfigs(client, { type: ConfigResourceType.Topic, name }));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(32, topics.length) }, worker));
   for (const t of topics) {
     const name = t.name!;
-    const configs = await describeConfigs(client, { type: ConfigResourceType.Topic, name });
+    const configs = configsOf.get(name)!;
     // Kafka lists the entries that are not at their default (isDefault = source DEFAULT_CONFIG).
     const overrides = configs.filter((c) => c.source !== 'DEFAULT_CONFIG' && c.source !== 'STATIC_BROKER_CONFIG' && c.value !== null);
     const minIsr = Number(configs.find((c) => c.name === 'min.insync.replicas')?.value ?? 1);
