@@ -374,7 +374,7 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
     const byRoleMetric: Record<string, string> = {
       controller: 'kafka_controller_kafkacontroller_activecontrollercount',
       broker: 'kafka_server_replicamanager_leadercount',
-      coordinator: 'kafka_coordinator_group_groupmetadatamanager_numgroups',
+      coordinator: 'kafka_server_groupmetadatamanager_numgroups',
     };
     for (const { target, status, text } of await scrapeAll()) {
       expect(status, target).toBe(200);

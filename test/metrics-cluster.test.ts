@@ -117,7 +117,12 @@ describe('metrics of a loaded cluster', () => {
     await until('lag 0 after consuming', async () => (await lag()) === 0, 15_000);
     expect(sample(await scrape(coordinator), 'kafka_consumergroup_current_offset', { consumergroup: 'g', topic: 'm', partition: '0' })).toBe(N);
     expect(await sumOver([coordinator], 'kafka_network_requestmetrics_requests_total', { request: 'OffsetCommit' })).toBeGreaterThan(0);
-    expect(sample(await scrape(coordinator), 'kafka_coordinator_group_groupmetadatamanager_numgroups')).toBeGreaterThanOrEqual(1);
+    const groups = await scrape(coordinator);
+    expect(sample(groups, 'kafka_server_groupmetadatamanager_numgroups')).toBeGreaterThanOrEqual(1);
+    expect(sample(groups, 'kafka_server_group_coordinator_metrics_group_count', { protocol: 'classic' })).toBeGreaterThanOrEqual(1);
+    expect(sample(groups, 'kafka_server_group_coordinator_metrics_group_completed_rebalance_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(groups, 'kafka_server_group_coordinator_metrics_offset_commit_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(groups, 'kafka_server_groupmetadatamanager_numoffsets')).toBeGreaterThanOrEqual(1);
     await producer.send({ topic: 'm', acks: -1, messages: Array.from({ length: 7 }, () => ({ value: 'more' })) });
     await until('lag 7 after more produce', async () => (await lag()) === 7, 15_000);
     expect(sample(await scrape(coordinator), 'kafka_consumergroup_lag_sum', { consumergroup: 'g', topic: 'm' })).toBe(7);
@@ -126,7 +131,11 @@ describe('metrics of a loaded cluster', () => {
     // is elected on broker 1 (not its preferred replica); `solo`'s partition on broker 2 goes offline.
     const victim = brokers.find((b) => b.nodeId === 2)!;
     const survivor = brokers.find((b) => b.nodeId === 1)!;
-    const soloOnVictim = 1;
+    // Offline: every partition whose only replica is broker 2 (solo's, and __consumer_offsets' if it
+    // was created while broker 2 was the only one registered).
+    const before = await admin.fetchTopicMetadata({ topics: ['m', 'e', 'solo', '__consumer_offsets'] });
+    const onlyOnVictim = before.topics.flatMap((t) => t.partitions).filter((p) => p.replicas.length === 1 && p.replicas[0] === 2).length;
+    expect(onlyOnVictim).toBeGreaterThanOrEqual(1);
     await producer.disconnect();
     await admin.disconnect();
     const exited = victim.process.exited();
@@ -136,7 +145,7 @@ describe('metrics of a loaded cluster', () => {
     await until('under-replicated on the surviving leader', async () => sample(await scrape(survivor), 'kafka_server_replicamanager_underreplicatedpartitions')! >= 1, 15_000);
     expect(sample(await scrape(survivor), 'kafka_server_replicamanager_isrshrinks_total')).toBeGreaterThanOrEqual(1);
     await until('offline partitions at the controller', async () =>
-      sample(await scrape(cluster.controller), 'kafka_controller_kafkacontroller_offlinepartitionscount') === soloOnVictim, 15_000);
+      sample(await scrape(cluster.controller), 'kafka_controller_kafkacontroller_offlinepartitionscount') === onlyOnVictim, 15_000);
     const after = await scrape(cluster.controller);
     expect(sample(after, 'kafka_controller_controllerstats_leaderelectionrateandtimems_count')).toBeGreaterThanOrEqual(electionsBefore + 1);
     expect(sample(after, 'kafka_controller_controllerstats_uncleanleaderelections_total')).toBe(0);

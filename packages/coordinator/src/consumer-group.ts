@@ -255,6 +255,8 @@ const normId = (id: string) => id.replace(/-/g, '').toLowerCase();
 
 export class ConsumerGroups {
   readonly groups = new Map<string, ConsumerGroup>();
+  /** Group epoch bumps since start (Kafka's consumer-group-rebalance-count; metrics). */
+  rebalances = 0;
   private readonly o: ConsumerGroupsOptions;
   private readonly loaded = new Set<number>();
   private readonly newUuid: () => string;
@@ -385,6 +387,7 @@ export class ConsumerGroups {
     const hash = this.metadataHash(group);
     if (hash !== group.metadataHash) bump = true;
     if (bump) {
+      this.rebalances++;
       group.groupEpoch = Math.max(group.groupEpoch, group.assignmentEpoch) + 1;
       group.metadataHash = hash;
       records.push({ partition: group.partition, key: consumerKeys.group(group.groupId), value: encodeConsumerGroupMetadata(group.groupEpoch, hash) });
@@ -440,6 +443,7 @@ export class ConsumerGroups {
   private fence(group: ConsumerGroup, member: ConsumerMember, records: OffsetsRecord[]): void {
     this.removeMember(group, member, records);
     group.target.delete(member.memberId);
+    this.rebalances++;
     group.groupEpoch = Math.max(group.groupEpoch, group.assignmentEpoch) + 1;
     records.push({ partition: group.partition, key: consumerKeys.group(group.groupId), value: encodeConsumerGroupMetadata(group.groupEpoch, group.metadataHash) });
     if (group.members.size > 0) this.computeTarget(group, records);

@@ -259,6 +259,8 @@ export class GroupCoordinator {
   private expiryTimer: Timer | null = null;
   /** KIP-848 consumer groups (consumer-group.ts); their committed offsets live in `groups` as for a classic group. */
   readonly consumer: ConsumerGroups;
+  /** Since start (metrics): classic rebalances completed (a new generation with members), offsets committed (per partition). */
+  readonly stats = { classicRebalances: 0, offsetCommits: 0 };
 
   constructor(options: GroupCoordinatorOptions) {
     this.config = { ...defaultGroupCoordinatorConfig, ...options.config };
@@ -753,6 +755,7 @@ export class GroupCoordinator {
     }
     const now = this.clock.now();
     group.initNextGeneration(now);
+    if (group.members.size > 0) this.stats.classicRebalances++;
     if (group.is('Empty')) {
       this.onRecords([this.groupMetadataRecord(group, new Map())]);
       return;
@@ -1056,6 +1059,7 @@ export class GroupCoordinator {
           else theGroup.pendingOffsetCommits.set(k, pending - 1);
           if (appendErr === null && live) this.replay(r.partition, r.key, r.value);
         });
+        if (appendErr === null) this.stats.offsetCommits += records.length;
         resolve({
           topics: req.topics.map((t) => ({
             name: t.name,

@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from '@runnel/common';
+import { Counter, Gauge, type Registry } from '@runnel/common';
 import type { Coordinator } from './coordinator.ts';
 
 export interface LagSources {
@@ -101,33 +101,41 @@ export function registerCoordinatorMetrics(registry: Registry, coordinator: Coor
       for (const g of groupsWithMembers()) this.set({ consumergroup: g.groupId }, g.members);
     },
   });
-  // Kafka's GroupMetadataManager gauges: kafka.coordinator.group:type=GroupMetadataManager,name=NumGroupsStable → ..._numgroupsstable.
-  const states = (): Map<string, number> => {
+  // Kafka 4's group coordinator metrics: kafka.server:type=GroupMetadataManager,name=NumGroupsStable
+  // → kafka_server_groupmetadatamanager_numgroupsstable (classic groups, as Kafka counts them), and
+  // the group-coordinator-metrics group (group-count{protocol}, consumer-group-count{state}, ...).
+  const listed = () => coordinator.machine.listGroups().groups;
+  const classicStates = (): Map<string, number> => {
     const n = new Map<string, number>();
-    for (const g of coordinator.machine.listGroups().groups) n.set(g.groupState, (n.get(g.groupState) ?? 0) + 1);
+    for (const g of listed()) if (g.groupType === 'classic') n.set(g.groupState, (n.get(g.groupState) ?? 0) + 1);
     return n;
   };
-  const groupGauge = (suffix: string, help: string, value: () => number) =>
-    new Gauge({ name: `kafka_coordinator_group_groupmetadatamanager_${suffix}`, help, registers: [registry], collect() { this.set(value()); } });
-  groupGauge('numgroups', 'Groups this coordinator owns, classic and consumer (NumGroups).', () => coordinator.machine.listGroups().groups.length);
-  for (const [suffix, state] of [['numgroupsstable', 'Stable'], ['numgroupspreparingrebalance', 'PreparingRebalance'], ['numgroupscompletingrebalance', 'CompletingRebalance'], ['numgroupsempty', 'Empty'], ['numgroupsdead', 'Dead']] as const) {
-    groupGauge(suffix, `Groups in state ${state} (NumGroups${state}).`, () => states().get(state) ?? 0);
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(value()); } });
+  gauge('kafka_server_groupmetadatamanager_numgroups', 'Classic groups this coordinator owns (GroupMetadataManager NumGroups).', () => listed().filter((g) => g.groupType === 'classic').length);
+  for (const state of ['Stable', 'PreparingRebalance', 'CompletingRebalance', 'Empty', 'Dead'] as const) {
+    gauge(`kafka_server_groupmetadatamanager_numgroups${state.toLowerCase()}`, `Classic groups in state ${state} (GroupMetadataManager NumGroups${state}).`, () => classicStates().get(state) ?? 0);
   }
-  groupGauge('numoffsets', 'Committed offsets (group and partition pairs) this coordinator holds (NumOffsets).', () => rows().length);
+  gauge('kafka_server_groupmetadatamanager_numoffsets', 'Committed offsets (group and partition pairs) held, classic and consumer groups (GroupMetadataManager NumOffsets).', () => rows().length);
   new Gauge({
-    name: 'runnel_coordinator_groups', help: 'Groups by type (classic, consumer) and state, as ListGroups reports them.', labelNames: ['type', 'state'], registers: [registry],
+    name: 'kafka_server_group_coordinator_metrics_group_count', help: 'Groups per protocol, classic or consumer (group-coordinator-metrics group-count).', labelNames: ['protocol'], registers: [registry],
     collect() {
-      this.reset();
-      const n = new Map<string, { type: string; state: string; count: number }>();
-      for (const g of coordinator.machine.listGroups().groups) {
-        const key = `${g.groupType}/${g.groupState}`;
-        const e = n.get(key) ?? { type: g.groupType, state: g.groupState, count: 0 };
-        e.count++;
-        n.set(key, e);
-      }
-      for (const e of n.values()) this.set({ type: e.type, state: e.state }, e.count);
+      const groups = listed();
+      for (const protocol of ['classic', 'consumer']) this.set({ protocol }, groups.filter((g) => g.groupType === protocol).length);
     },
   });
+  new Gauge({
+    name: 'kafka_server_group_coordinator_metrics_consumer_group_count', help: 'Consumer (KIP-848) groups per state (group-coordinator-metrics consumer-group-count).', labelNames: ['state'], registers: [registry],
+    collect() {
+      const groups = listed().filter((g) => g.groupType === 'consumer');
+      for (const state of ['empty', 'assigning', 'reconciling', 'stable', 'dead']) this.set({ state }, groups.filter((g) => g.groupState.toLowerCase() === state).length);
+    },
+  });
+  const counter = (name: string, help: string, value: () => number) =>
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(value()); } });
+  counter('kafka_server_group_coordinator_metrics_group_completed_rebalance_count', 'Classic group rebalances completed: a new generation with members (group-completed-rebalance-count).', () => coordinator.machine.stats.classicRebalances);
+  counter('kafka_server_group_coordinator_metrics_consumer_group_rebalance_count', 'Consumer group epoch bumps: a new target assignment (consumer-group-rebalance-count).', () => coordinator.machine.consumer.rebalances);
+  counter('kafka_server_group_coordinator_metrics_offset_commit_count', 'Offsets committed, one per partition of a written commit (offset-commit-count).', () => coordinator.machine.stats.offsetCommits);
   new Gauge({
     name: 'runnel_consumergroup_members', help: 'Members of each group.', labelNames: ['group', 'state'], registers: [registry],
     collect() {

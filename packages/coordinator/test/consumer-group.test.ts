@@ -74,6 +74,8 @@ describe('KIP-848 consumer groups', () => {
     expect(parts(b2.assignment)).toEqual([0, 1, 2, 3].filter((p) => !kept.includes(p)));
     await hb({ memberId: 'b', memberEpoch: 2, topicPartitions: b2.assignment });
     expect(m.describeConsumerGroups(['g'])[0]).toMatchObject({ groupState: 'Stable', groupEpoch: 2, assignmentEpoch: 2, assignorName: 'uniform' });
+    // Two group epoch bumps (a joined, b joined): Kafka's consumer-group-rebalance-count.
+    expect(m.consumer.rebalances).toBe(2);
   });
 
   it('a member without heartbeats for the session timeout is removed and its partitions move', async () => {
