@@ -28,8 +28,10 @@ fi
 
 # Modules under .cache (fetched from the proxy by every new clone); the build cache stays Go's own
 # (~/.cache/go-build), so a second clone on the same machine does not compile the standard library again.
+# -modcacherw: Go makes its module cache read-only, which would stop a non-root `rm -rf .cache` or
+# `git clean -fdX` from deleting it.
 export GOMODCACHE="$root/.cache/go/mod" GOPATH="$root/.cache/go/path"
-export GOFLAGS="-mod=readonly -buildvcs=false"
+export GOFLAGS="-mod=readonly -modcacherw -buildvcs=false"
 # go.mod's go line names the Go that franz-go needs; an older go fetches that toolchain from the
 # module proxy (a Go toolchain is published there as a module) instead of failing.
 export GOTOOLCHAIN="${RUNNEL_GOTOOLCHAIN:-auto}"
