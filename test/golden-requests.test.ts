@@ -12,21 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, apiName, apiSchema, decodeRequest, encodeRequest } from '@runnel/protocol';
 import { startBroker, type TestBroker } from './helpers/broker.ts';
 import { kafkaRequest } from './helpers/raw-kafka.ts';
-
-interface Frame {
-  file: string;
-  client: string;
-  clientVersion: string;
-  apiKey: number;
-  api: string;
-  apiVersion: number;
-  flexible: boolean;
-  correlationId: number;
-  clientId: string | null;
-}
+import type { RecordedFrame } from './fixtures/record-requests.ts';
 
 const dir = join(import.meta.dirname, 'fixtures', 'golden', 'requests');
-const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { frames: Frame[] };
+const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { frames: RecordedFrame[] };
 
 /**
  * The newest version of each API Runnel served before issue 13 (docs/protocol.md at 5835f32).
