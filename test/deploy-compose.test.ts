@@ -402,8 +402,11 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
     const served = new Set<string>();
     for (const { text } of await scrapeAll()) {
       for (const line of text.split('\n')) {
-        const m = /^(?:# TYPE )?([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(line);
-        if (m && !line.startsWith('# HELP')) served.add(m[1]!);
+        const m = /^(?:# TYPE )?([a-zA-Z_:][a-zA-Z0-9_:]*)( histogram)?/.exec(line);
+        if (!m || line.startsWith('# HELP')) continue;
+        served.add(m[1]!);
+        // A histogram with no observation yet has no samples, only its # TYPE line.
+        if (m[2]) for (const suffix of ['_bucket', '_sum', '_count']) served.add(m[1]! + suffix);
       }
     }
     const missing: string[] = [];
