@@ -401,8 +401,11 @@ export class ConsumerGroups {
     this.reconcile(group, member, owned, records);
     this.scheduleSession(group, member);
 
+    // Also to a member that came at an older epoch (its last answer lost): it may not know what
+    // that answer gave it, and without its owned partitions nothing else would tell it.
     const sendAssignment =
-      req.memberEpoch === 0 || member.memberEpoch !== epochBefore || !same(assignedBefore, member.assigned) || (owned !== null && !same(owned, member.assigned));
+      req.memberEpoch === 0 || req.memberEpoch !== member.memberEpoch || member.memberEpoch !== epochBefore || !same(assignedBefore, member.assigned) ||
+      (owned !== null && !same(owned, member.assigned));
     return {
       records,
       result: {

@@ -133,6 +133,26 @@ describe('KIP-848 consumer groups', () => {
     expect(await hb({ memberId: 'b', memberEpoch: 2 })).toMatchObject({ error: 'NONE', memberEpoch: 2, assignment: null });
   });
 
+  it('a member retrying at its previous epoch (the answer lost) gets the assignment of its current epoch', async () => {
+    const { hb } = setup();
+    await hb({ memberId: 'a', memberEpoch: 0 });
+    const b = await hb({ memberId: 'b', memberEpoch: 0 });
+    const a1 = await hb({ memberId: 'a', memberEpoch: 1, topicPartitions: [{ topicId: T1, partitions: [0, 1, 2, 3] }] });
+    const a2 = await hb({ memberId: 'a', memberEpoch: 1, topicPartitions: a1.assignment });
+    const b2 = await hb({ memberId: 'b', memberEpoch: b.memberEpoch, topicPartitions: [] });
+    await hb({ memberId: 'b', memberEpoch: b2.memberEpoch, topicPartitions: b2.assignment });
+    expect(a2.memberEpoch).toBe(2);
+    // b leaves: a's next answer (epoch 3, all four partitions) is lost on the way.
+    await hb({ memberId: 'b', memberEpoch: -1 });
+    const lost = await hb({ memberId: 'a', memberEpoch: 2 });
+    expect(lost).toMatchObject({ memberEpoch: 3 });
+    expect(parts(lost.assignment)).toEqual([0, 1, 2, 3]);
+    // Its retry at epoch 2 (without its owned partitions) must learn of all four, not only the epoch.
+    const retry = await hb({ memberId: 'a', memberEpoch: 2 });
+    expect(retry).toMatchObject({ error: 'NONE', memberEpoch: 3 });
+    expect(parts(retry.assignment)).toEqual([0, 1, 2, 3]);
+  });
+
   it('new partitions and range assignment bump the group epoch', async () => {
     const { hb, table, m } = setup();
     await hb({ memberId: 'a', memberEpoch: 0, serverAssignor: 'range' });
