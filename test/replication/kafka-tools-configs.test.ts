@@ -3,10 +3,12 @@
 // altered (IncrementalAlterConfigs) and described (DescribeConfigs) as Kafka prints them, a config
 // Runnel cannot change at runtime is refused with Kafka's message, and `--execute --throttle`
 // sets the replication throttle on every broker and on the moving topic, which `--verify`
-// removes once the move is done.
+// removes once the move is done. A per-broker dynamic config (message.max.bytes) applies at once on
+// that broker only, and a restarted broker reads it back from Redis.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiKey } from '@runnel/protocol';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
@@ -53,9 +55,9 @@ it('kafka-configs alters and describes topic and broker configs; a static broker
   expect(await configs(['--alter', '--entity-type', 'brokers', '--entity-default', '--add-config', 'replica.alter.log.dirs.io.max.bytes.per.second=300000'])).toContain('Completed updating default config for brokers in the cluster.');
   expect(await configs(['--describe', '--entity-type', 'brokers', '--entity-default'])).toMatch(/Default configs for brokers in the cluster are:\n\s+replica\.alter\.log\.dirs\.io\.max\.bytes\.per\.second=300000 sensitive=false synonyms=\{DYNAMIC_DEFAULT_BROKER_CONFIG:replica\.alter\.log\.dirs\.io\.max\.bytes\.per\.second=300000/);
 
-  const refused = await tools.configs([...bootstrap(), '--alter', '--entity-type', 'brokers', '--entity-name', '1', '--add-config', 'log.retention.ms=1000']);
+  const refused = await tools.configs([...bootstrap(), '--alter', '--entity-type', 'brokers', '--entity-name', '1', '--add-config', 'log.dirs=/tmp/elsewhere']);
   expect(refused.code).not.toBe(0);
-  expect(refused.stdout + refused.stderr).toContain('Cannot update these configs dynamically: Set(log.retention.ms)');
+  expect(refused.stdout + refused.stderr).toContain('Cannot update these configs dynamically: Set(log.dirs)');
 }, 120_000);
 
 it('kafka-reassign-partitions --execute --throttle sets the throttle; --verify removes it once the move is done', async () => {
@@ -77,4 +79,30 @@ it('kafka-reassign-partitions --execute --throttle sets the throttle; --verify r
   expect((await partitionStates(cluster, 't'))[0]!.replicas).toEqual([2]);
   for (const id of ['1', '2']) expect(await dynamic(4, id)).toEqual([]);
   expect(await dynamic(2, 't')).toEqual(['retention.ms=1000']);
+}, 120_000);
+
+it('a per-broker message.max.bytes applies at once on that broker only, survives its restart (Redis), and --delete-config lifts it', async () => {
+  ok(await tools.topics([...bootstrap(), '--create', '--topic', 'on2', '--replica-assignment', '2']));
+  ok(await tools.topics([...bootstrap(), '--create', '--topic', 'on1', '--replica-assignment', '1']));
+  const kafka = () => new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  let producer = kafka().producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+  await producer.connect();
+  const send = (topic: string) => producer.send({ topic, acks: -1, messages: [{ value: Buffer.alloc(20_000, 'x') }] });
+  try {
+    ok(await tools.configs([...bootstrap(), '--alter', '--entity-type', 'brokers', '--entity-name', '2', '--add-config', 'message.max.bytes=10000']));
+    await expect(send('on2')).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' });
+    await send('on1'); // broker 1 keeps its own value
+
+    await producer.disconnect();
+    await cluster.restart(cluster.brokers.find((b) => b.nodeId === 2)!, { samePort: true });
+    producer = kafka().producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+    await producer.connect();
+    await until('broker 2 leads on2 again', async () => (await partitionStates(cluster, 'on2'))[0]!.leader === 2, 30_000);
+    await expect(send('on2')).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' });
+
+    ok(await tools.configs([...bootstrap(), '--alter', '--entity-type', 'brokers', '--entity-name', '2', '--delete-config', 'message.max.bytes']));
+    await send('on2');
+  } finally {
+    await producer.disconnect();
+  }
 }, 120_000);

@@ -22,7 +22,7 @@ export class Partitions {
   readonly #nodeId: number;
   readonly #logger: Logger;
   readonly #opening = new Map<string, Promise<PartitionLog>>();
-  readonly #topicConfigs = new Map<string, { overrides: Record<string, string>; config: TopicConfig }>();
+  readonly #topicConfigs = new Map<string, { overrides: Record<string, string>; broker: BrokerConfig; config: TopicConfig }>();
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: { config: BrokerConfig; metadata: MetadataStore; logs: LogManager; nodeId: number; logger: Logger }) {
@@ -44,12 +44,16 @@ export class Partitions {
       if (event.type === 'topic-deleted') void this.#dropTopic(event.name);
       if (event.type === 'topic-updated') this.#applyConfig(event.topic);
       if (event.type === 'topic-created' || event.type === 'topic-updated') this.#openLed(event.topic);
+      if (event.type === 'broker-configs-changed') this.#applyAll();
     });
     const opens: Promise<unknown>[] = [];
     for (const topic of this.#metadata.snapshot().topics.values()) {
       for (const p of topic.partitions) if (p.replicas.includes(this.#nodeId)) opens.push(this.#open(topic, p.partition));
     }
     await Promise.all(opens);
+    // Logs loaded from disk at start carry the static defaults: give each its topic's overrides
+    // and the dynamic broker configs.
+    this.#applyAll();
   }
 
   /** Stops following metadata and waits for the logs still opening, so none opens after the log manager stops. */
@@ -58,12 +62,24 @@ export class Partitions {
     await Promise.allSettled([...this.#opening.values()]);
   }
 
-  /** The effective config of a topic (broker defaults under its overrides), cached per override set. */
+  /**
+   * This broker's configuration with the dynamic broker configs in metadata over it (the same
+   * object while they are unchanged).
+   */
+  brokerConfig(): BrokerConfig {
+    return this.#config.withDynamic(this.#metadata.snapshot().brokerConfigs, this.#nodeId);
+  }
+
+  /**
+   * The effective config of a topic (its overrides over the broker's static and dynamic values),
+   * cached per override set and broker config.
+   */
   topicConfig(topic: TopicMetadata): TopicConfig {
+    const broker = this.brokerConfig();
     const cached = this.#topicConfigs.get(topic.name);
-    if (cached && cached.overrides === topic.configs) return cached.config;
-    const config = topicConfig(this.#config, topic.configs);
-    this.#topicConfigs.set(topic.name, { overrides: topic.configs, config });
+    if (cached && cached.overrides === topic.configs && cached.broker === broker) return cached.config;
+    const config = topicConfig(broker, topic.configs);
+    this.#topicConfigs.set(topic.name, { overrides: topic.configs, broker, config });
     return config;
   }
 
@@ -106,6 +122,17 @@ export class Partitions {
         // leaderLog tries again on the next request and answers KAFKA_STORAGE_ERROR if it still fails.
         this.#logger.error({ err, topic: topic.name, partition: p.partition }, 'opening a partition this broker now leads failed');
       });
+    }
+  }
+
+  /** Every open log gets its topic's effective config again (a dynamic broker config changed, or start). */
+  #applyAll(): void {
+    for (const topic of this.#metadata.snapshot().topics.values()) {
+      try {
+        this.#applyConfig(topic);
+      } catch (err) {
+        this.#logger.error({ err, topic: topic.name }, 'applying a topic\'s config to its logs failed');
+      }
     }
   }
 

@@ -68,6 +68,17 @@ export interface ConfigDef<T extends ConfigType = ConfigType, D extends string |
   topicDefault?: string;
   /** Accepted for compatibility with Kafka's server.properties; Runnel does not act on it. */
   unused?: boolean;
+  /**
+   * Belongs to a subsystem Runnel does not have (transactions, KRaft, TLS): accepted in a
+   * properties file like any unused key, but not listed by DescribeConfigs.
+   */
+  absent?: boolean;
+  /**
+   * A dynamic broker config (Kafka's DynamicBrokerConfig): AlterConfigs may set it per broker or
+   * as the cluster-wide default, and it applies without a restart. Keys with a topic-level name
+   * (the log defaults) are dynamic unless this is false (see isDynamicBrokerConfig).
+   */
+  dynamic?: boolean;
 }
 
 type DefExtra = Omit<ConfigDef, 'type' | 'default' | 'doc'>;
@@ -98,7 +109,7 @@ export const BROKER_CONFIGS = {
   'security.inter.broker.protocol': def('string', 'PLAINTEXT', 'Picks the inter-broker listener by name when inter.broker.listener.name is unset (Kafka); set only one of the two.', { validator: { kind: 'enum', values: ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'], ignoreCase: true } }),
   'process.roles': def('list', null, 'KRaft roles; Runnel picks roles with `runnel broker|controller|coordinator`; without broker, a configuration needs no client listener (a controller\'s).'),
   'controller.listener.names': def('list', null, 'KRaft controller listeners: never served to clients nor advertised; a listener named here is not bound (Runnel\'s controller speaks RPC on runnel.rpc.listener).'),
-  'controller.quorum.voters': def('list', null, 'KRaft quorum; Runnel keeps metadata in Redis.', { unused: true }),
+  'controller.quorum.voters': def('list', null, 'KRaft quorum; Runnel keeps metadata in Redis.', { unused: true, absent: true }),
 
   // --- cluster mode (`runnel controller|broker|coordinator`, `runnel cluster up`)
   'runnel.redis.url': def('string', null, 'Redis holding the cluster metadata (redis://host:port/db, or redis+unix:///path/redis.sock); required by the cluster roles, unused by `runnel start`.'),
@@ -134,7 +145,9 @@ export const BROKER_CONFIGS = {
   'message.max.bytes': def('int', '1048588', 'Largest record batch the broker accepts (after compression).', { validator: atLeast(0), topic: 'max.message.bytes' }),
   'compression.type': def('string', 'producer', 'Codec batches are stored with; producer keeps what the client sent.', { validator: { kind: 'enum', values: COMPRESSION_TYPES, ignoreCase: true }, topic: 'compression.type' }),
   'min.insync.replicas': def('int', '1', 'Replicas that must have a batch before acks=all succeeds.', { validator: atLeast(1), topic: 'min.insync.replicas' }),
-  'unclean.leader.election.enable': def('boolean', 'false', 'Allow an out-of-sync replica to become leader (loses data).', { topic: 'unclean.leader.election.enable' }),
+  // Not a dynamic broker config in Runnel (Kafka's is): the controller reads its own static value;
+  // the topic override does change at runtime.
+  'unclean.leader.election.enable': def('boolean', 'false', 'Allow an out-of-sync replica to become leader (loses data).', { topic: 'unclean.leader.election.enable', dynamic: false }),
 
   // --- topics and replication
   'num.partitions': def('int', '1', 'Partitions of an auto-created topic or of CreateTopics with -1.', { validator: atLeast(1) }),
@@ -151,11 +164,11 @@ export const BROKER_CONFIGS = {
   'broker.rack': def('string', null, 'Rack of this broker; the controller spreads a partition\'s replicas over racks.'),
   'auto.leader.rebalance.enable': def('boolean', 'true', 'The controller moves leadership back to preferred leaders (the first replica) when a broker\'s imbalance is too high.'),
   'leader.imbalance.check.interval.seconds': def('long', '300', 'How often the controller checks the leader imbalance.', { validator: atLeast(1) }),
-  'leader.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a leader sends to followers of the partitions in their topic\'s leader.replication.throttled.replicas (out-of-sync replicas only); a dynamic broker config (kafka-configs --entity-type brokers, kafka-reassign-partitions --throttle).', { validator: atLeast(0) }),
-  'follower.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a follower fetches for the partitions in their topic\'s follower.replication.throttled.replicas (while out of sync); a dynamic broker config.', { validator: atLeast(0) }),
+  'leader.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a leader sends to followers of the partitions in their topic\'s leader.replication.throttled.replicas (out-of-sync replicas only); a dynamic broker config (kafka-configs --entity-type brokers, kafka-reassign-partitions --throttle).', { validator: atLeast(0), dynamic: true }),
+  'follower.replication.throttled.rate': def('long', LONG_MAX, 'Bytes/s a follower fetches for the partitions in their topic\'s follower.replication.throttled.replicas (while out of sync); a dynamic broker config.', { validator: atLeast(0), dynamic: true }),
   'replication.quota.window.num': def('int', '11', 'Samples in the replication throttle\'s rate window (the rate counts at least num - 1 of them, so a fresh quota allows that many seconds\' worth at once).', { validator: atLeast(1) }),
   'replication.quota.window.size.seconds': def('int', '1', 'Length of one sample of the replication throttle\'s rate window.', { validator: atLeast(1) }),
-  'replica.alter.log.dirs.io.max.bytes.per.second': def('long', LONG_MAX, 'Bytes per second a move of replicas between the log dirs of one broker (AlterReplicaLogDirs) may copy; read on every copied chunk. A dynamic broker config, which kafka-reassign-partitions --verify clears.', { validator: atLeast(0) }),
+  'replica.alter.log.dirs.io.max.bytes.per.second': def('long', LONG_MAX, 'Bytes per second a move of replicas between the log dirs of one broker (AlterReplicaLogDirs) may copy; read on every copied chunk. A dynamic broker config, which kafka-reassign-partitions --verify clears.', { validator: atLeast(0), dynamic: true }),
   'leader.imbalance.per.broker.percentage': def('int', '10', 'Share of a broker\'s preferred partitions led elsewhere above which they move back.', { validator: between(0, 100) }),
 
   // --- network
@@ -179,8 +192,8 @@ export const BROKER_CONFIGS = {
   'group.consumer.heartbeat.interval.ms': def('int', '5000', 'KIP-848 consumer groups: how often members heartbeat.', { validator: atLeast(1) }),
   'group.consumer.session.timeout.ms': def('int', '45000', 'KIP-848 consumer groups: a member without a heartbeat this long is removed.', { validator: atLeast(1) }),
   'group.consumer.assignors': def('list', 'uniform,range', 'KIP-848 consumer groups: server-side assignors offered (uniform, range); the first is the default.', { validator: { kind: 'listOf', values: ['uniform', 'range'], nonEmpty: true } }),
-  'transaction.state.log.replication.factor': def('int', '3', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
-  'transaction.state.log.min.isr': def('int', '2', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true }),
+  'transaction.state.log.replication.factor': def('int', '3', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true, absent: true }),
+  'transaction.state.log.min.isr': def('int', '2', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true, absent: true }),
 
   // --- Runnel-specific
   'runnel.durable': def('boolean', 'false', 'fsync the log before acknowledging a produce (group commit: appends that arrive during one fsync share the next).'),
@@ -657,17 +670,77 @@ function editDistance(a: string, b: string, limit: number): number {
   return prev[b.length]!;
 }
 
-/** The resolved, validated broker configuration. Immutable. */
+/**
+ * Kafka's dynamic broker configs (DynamicBrokerConfig) that Runnel applies at runtime: the log
+ * defaults (every key with a topic-level name, applied to each partition without an override of
+ * its own), the replication throttles, and keys flagged `dynamic`. Everything else is read-only:
+ * AlterConfigs refuses it, as Kafka does.
+ */
+export function isDynamicBrokerConfig(name: string): boolean {
+  if (!isKnown(name)) return false;
+  const d: ConfigDef = BROKER_CONFIGS[name];
+  return d.dynamic ?? d.topic !== undefined;
+}
+
+/** One dynamic layer's value of a key (set with AlterConfigs, kept in metadata). */
+interface DynamicSlot { value: unknown; raw: string; source: 'DYNAMIC_BROKER_CONFIG' | 'DYNAMIC_DEFAULT_BROKER_CONFIG' }
+
+/** The layers DescribeConfigs lists as synonyms, in Kafka's order. */
+const SYNONYM_SOURCES = ['DYNAMIC_BROKER_CONFIG', 'DYNAMIC_DEFAULT_BROKER_CONFIG', 'STATIC_BROKER_CONFIG', 'DEFAULT_CONFIG'] as const;
+
+/**
+ * The resolved, validated broker configuration. Immutable: the static layers (file, env,
+ * overrides, defaults) and, for a config made by withDynamic, the dynamic layers over them.
+ */
 export class BrokerConfig {
   readonly #slots: Map<BrokerConfigName, Slot>;
+  /** Dynamic values per key, highest first (this node's, then the cluster default's). */
+  readonly #dynamic: ReadonlyMap<BrokerConfigName, DynamicSlot[]>;
+  /** The last withDynamic result and the entries it was made from (keeps its identity while they are unchanged). */
+  #derived: { key: string; config: BrokerConfig } | undefined;
 
-  constructor(slots: Map<BrokerConfigName, Slot>) {
+  constructor(slots: Map<BrokerConfigName, Slot>, dynamic: ReadonlyMap<BrokerConfigName, DynamicSlot[]> = new Map()) {
     this.#slots = slots;
+    this.#dynamic = dynamic;
+  }
+
+  /**
+   * This static configuration with dynamic broker configs over it (Kafka's precedence: node
+   * `nodeId`'s entry, then the cluster default `''`, then the static value). `nodeId` null gives
+   * the cluster default alone (DescribeConfigs of `<default>`). Keys that are not dynamic, and
+   * values that do not parse (validated when written; a newer version may know more), are
+   * skipped. Returns the same object while the entries that matter are unchanged, so callers may
+   * cache what they derive from it by identity.
+   */
+  withDynamic(configs: ReadonlyMap<string, Readonly<Record<string, string>>> | undefined, nodeId: number | null): BrokerConfig {
+    const node = nodeId === null ? undefined : configs?.get(String(nodeId));
+    const cluster = configs?.get('');
+    const key = JSON.stringify([nodeId, node ?? null, cluster ?? null]);
+    if (this.#derived?.key === key) return this.#derived.config;
+    const dynamic = new Map<BrokerConfigName, DynamicSlot[]>();
+    const layers: Array<[Readonly<Record<string, string>> | undefined, DynamicSlot['source']]> = [[node, 'DYNAMIC_BROKER_CONFIG'], [cluster, 'DYNAMIC_DEFAULT_BROKER_CONFIG']];
+    for (const [entries, source] of layers) {
+      for (const [name, raw] of Object.entries(entries ?? {})) {
+        if (!isDynamicBrokerConfig(name)) continue;
+        const k = name as BrokerConfigName;
+        let value: unknown;
+        try {
+          value = parseValue(k, BROKER_CONFIGS[k], raw);
+        } catch {
+          continue;
+        }
+        dynamic.set(k, [...(dynamic.get(k) ?? []), { value, raw: raw.trim(), source }]);
+      }
+    }
+    const config = new BrokerConfig(this.#slots, dynamic);
+    this.#derived = { key, config };
+    return config;
   }
 
   /** The typed value: `get('num.partitions')` is a number, `get('log.dirs')` is string[] | null. */
   get<K extends BrokerConfigName>(key: K): BrokerConfigValue<K> {
-    return this.#slots.get(key)!.value as BrokerConfigValue<K>;
+    const d = this.#dynamic.get(key)?.[0];
+    return (d ? d.value : this.#slots.get(key)!.value) as BrokerConfigValue<K>;
   }
 
   /** The value, or a MISSING ConfigError saying how to set it. */
@@ -681,15 +754,41 @@ export class BrokerConfig {
 
   /** The value as text, as given or as the default; null when unset. */
   raw(key: BrokerConfigName): string | null {
-    return this.#slots.get(key)!.raw;
+    return this.#dynamic.get(key)?.[0]?.raw ?? this.#slots.get(key)!.raw;
   }
 
+  /** Where the static value came from (dynamic layers aside). */
   origin(key: BrokerConfigName): ConfigOrigin {
     return this.#slots.get(key)!.origin;
   }
 
   source(key: BrokerConfigName): ConfigSource {
-    return this.origin(key) === 'default' ? 'DEFAULT_CONFIG' : 'STATIC_BROKER_CONFIG';
+    return this.#dynamic.get(key)?.[0]?.source ?? (this.origin(key) === 'default' ? 'DEFAULT_CONFIG' : 'STATIC_BROKER_CONFIG');
+  }
+
+  /**
+   * DescribeConfigs synonyms of `name`, as Kafka lists them (ConfigHelper.configSynonyms): for
+   * each layer (dynamic per-broker, dynamic default, static, default) the keys of its synonym group
+   * that have a value there (`log.retention.ms`, `.minutes`, `.hours`; else the key alone), with
+   * everything before the first entry of `name` itself dropped.
+   */
+  synonyms(name: BrokerConfigName): NonNullable<ConfigEntry['synonyms']> {
+    const d: ConfigDef = BROKER_CONFIGS[name];
+    const group = d.topic === undefined ? [name] : TOPIC_CONFIGS.get(d.topic as TopicConfigName)!.brokerKeys.map((b) => b.key);
+    const out: NonNullable<ConfigEntry['synonyms']> = [];
+    for (const source of SYNONYM_SOURCES) {
+      for (const k of group) {
+        const slot = this.#slots.get(k)!;
+        const kd: ConfigDef = BROKER_CONFIGS[k];
+        let value: string | null | undefined;
+        if (source === 'STATIC_BROKER_CONFIG') value = slot.origin === 'default' ? undefined : slot.raw;
+        else if (source === 'DEFAULT_CONFIG') value = kd.default ?? undefined;
+        else value = this.#dynamic.get(k)?.find((s) => s.source === source)?.raw;
+        if (value !== undefined) out.push({ name: k, value: kd.type === 'password' ? null : value, source });
+      }
+    }
+    const first = out.findIndex((s) => s.name === name);
+    return first < 0 ? [] : out.slice(first);
   }
 
   /** node.id, or broker.id when only that one was set. */
@@ -728,12 +827,15 @@ export class BrokerConfig {
     return effectiveTopicValue(this, 'segment.ms').value as number;
   }
 
-  /** Every known broker config for DescribeConfigs; passwords are reported as null. */
+  /**
+   * Every known broker config for DescribeConfigs, with its synonyms; passwords are reported as
+   * null; configs of subsystems Runnel does not have (`absent`) are left out.
+   */
   describe(): ConfigEntry[] {
-    return (Object.keys(BROKER_CONFIGS) as BrokerConfigName[]).map((name) => {
+    return (Object.keys(BROKER_CONFIGS) as BrokerConfigName[]).filter((name) => !(BROKER_CONFIGS[name] as ConfigDef).absent).map((name) => {
       const d: ConfigDef = BROKER_CONFIGS[name];
       const sensitive = d.type === 'password';
-      return { name, value: sensitive ? null : this.raw(name), source: this.source(name), type: d.type, sensitive, doc: d.doc };
+      return { name, value: sensitive ? null : this.raw(name), source: this.source(name), type: d.type, sensitive, doc: d.doc, synonyms: this.synonyms(name) };
     });
   }
 
@@ -845,8 +947,9 @@ export const TOPIC_CONFIGS: ReadonlyMap<TopicConfigName, TopicDef> = (() => {
 /** The value a topic inherits from the broker, with the broker key and source it came from. */
 function effectiveTopicValue(broker: BrokerConfig, name: TopicConfigName): { value: unknown; raw: string; source: ConfigSource } {
   const t = TOPIC_CONFIGS.get(name)!;
-  // A key set by the operator beats any default, then the smallest unit wins (ms > minutes > hours).
-  const candidates = [...t.brokerKeys.filter((b) => broker.origin(b.key) !== 'default'), ...t.brokerKeys];
+  // A key set by the operator (statically or dynamically) beats any default, then the smallest
+  // unit wins (ms > minutes > hours).
+  const candidates = [...t.brokerKeys.filter((b) => broker.source(b.key) !== 'DEFAULT_CONFIG'), ...t.brokerKeys];
   for (const { key, scale } of candidates) {
     const v = broker.get(key) as unknown;
     if (v === null) continue;
@@ -893,12 +996,12 @@ export class TopicConfig {
   describe(): ConfigEntry[] {
     return [...TOPIC_CONFIGS.values()].map((t) => {
       const v = this.#values.get(t.name)!;
+      // Kafka's order: the override, then the synonyms of the broker key in the topic's own unit.
       const synonyms: NonNullable<ConfigEntry['synonyms']> = [];
       const o = this.#overrides.get(t.name);
       if (o !== undefined) synonyms.push({ name: t.name, value: o, source: 'DYNAMIC_TOPIC_CONFIG' });
-      for (const b of t.brokerKeys) {
-        if (this.#broker.raw(b.key) !== null) synonyms.push({ name: b.key, value: this.#broker.raw(b.key), source: this.#broker.source(b.key) });
-      }
+      const primary = t.brokerKeys[0];
+      if (primary !== undefined) synonyms.push(...this.#broker.synonyms(primary.key));
       return { name: t.name, value: v.raw, source: v.source, type: t.def.type, sensitive: false, doc: t.def.doc, synonyms };
     });
   }

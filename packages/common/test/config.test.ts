@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BROKER_CONFIGS, ConfigError, RunnelError, TOPIC_CONFIGS, configToEnvName, envNameToConfig, envToConfig, parseListeners,
-  parseProperties, resolveConfig, topicConfig,
+  isDynamicBrokerConfig, parseProperties, resolveConfig, topicConfig,
 } from '../src/index.ts';
 
 const map = (o: Record<string, string>) => new Map(Object.entries(o));
@@ -320,10 +320,49 @@ describe('topicConfig', () => {
     const { config } = resolveConfig({ file: map({ 'log.retention.hours': '24' }) });
     const entry = topicConfig(config, { 'retention.ms': '1000' }).describe().find((e) => e.name === 'retention.ms')!;
     expect(entry).toMatchObject({ value: '1000', source: 'DYNAMIC_TOPIC_CONFIG', type: 'long' });
-    expect(entry.synonyms).toEqual([
-      { name: 'retention.ms', value: '1000', source: 'DYNAMIC_TOPIC_CONFIG' },
-      { name: 'log.retention.hours', value: '24', source: 'STATIC_BROKER_CONFIG' },
+    // Kafka lists the broker synonyms from the first entry of the key in the topic's own unit
+    // (log.retention.ms), so an hours-only setting is not among them.
+    expect(entry.synonyms).toEqual([{ name: 'retention.ms', value: '1000', source: 'DYNAMIC_TOPIC_CONFIG' }]);
+    const segment = topicConfig(config).describe().find((e) => e.name === 'segment.bytes')!;
+    expect(segment.synonyms).toEqual([{ name: 'log.segment.bytes', value: '1073741824', source: 'DEFAULT_CONFIG' }]);
+  });
+
+  it('dynamic broker configs: a node\'s value over the cluster default over the static value, with Kafka\'s synonyms', () => {
+    const { config } = resolveConfig({ file: map({ 'log.retention.ms': '5000', 'message.max.bytes': '2000' }) });
+    const dynamic = new Map<string, Record<string, string>>([
+      ['', { 'message.max.bytes': '3000', 'log.retention.hours': '1', 'log.dirs': '/elsewhere', 'log.segment.bytes': 'oops' }],
+      ['1', { 'message.max.bytes': '4000' }],
+      ['2', { 'message.max.bytes': '9000' }],
     ]);
+    const node = config.withDynamic(dynamic, 1);
+    expect(config.withDynamic(new Map(dynamic), 1)).toBe(node); // same entries, same object
+    expect(node.get('message.max.bytes')).toBe(4000);
+    expect(node.source('message.max.bytes')).toBe('DYNAMIC_BROKER_CONFIG');
+    expect(node.synonyms('message.max.bytes')).toEqual([
+      { name: 'message.max.bytes', value: '4000', source: 'DYNAMIC_BROKER_CONFIG' },
+      { name: 'message.max.bytes', value: '3000', source: 'DYNAMIC_DEFAULT_BROKER_CONFIG' },
+      { name: 'message.max.bytes', value: '2000', source: 'STATIC_BROKER_CONFIG' },
+      { name: 'message.max.bytes', value: '1048588', source: 'DEFAULT_CONFIG' },
+    ]);
+    // Not dynamic (log.dirs) or not parseable: skipped.
+    expect(node.get('log.dirs')).toBeNull();
+    expect(node.get('log.segment.bytes')).toBe(1073741824);
+    // log.retention.ms (static) still beats log.retention.hours (dynamic), as in Kafka.
+    expect(topicConfig(node).get('retention.ms')).toBe(5000);
+    expect(topicConfig(node).get('max.message.bytes')).toBe(4000);
+    expect(topicConfig(node, { 'max.message.bytes': '100' }).get('max.message.bytes')).toBe(100);
+    const cluster = config.withDynamic(dynamic, null);
+    expect(cluster.get('message.max.bytes')).toBe(3000);
+    expect(cluster.source('message.max.bytes')).toBe('DYNAMIC_DEFAULT_BROKER_CONFIG');
+    expect(config.withDynamic(undefined, 1).source('message.max.bytes')).toBe('STATIC_BROKER_CONFIG');
+  });
+
+  it('lists which broker configs are dynamic, and leaves out the configs of absent subsystems', () => {
+    expect(['log.retention.ms', 'log.segment.bytes', 'message.max.bytes', 'compression.type', 'leader.replication.throttled.rate'].every(isDynamicBrokerConfig)).toBe(true);
+    expect(['log.dirs', 'listeners', 'node.id', 'unclean.leader.election.enable', 'no.such.key'].some(isDynamicBrokerConfig)).toBe(false);
+    const names = resolveConfig({ file: map({ 'transaction.state.log.min.isr': '2' }) }).config.describe().map((e) => e.name);
+    expect(names).not.toContain('transaction.state.log.min.isr');
+    expect(names).toContain('log.retention.ms');
   });
 
   it('rejects unknown topic configs and bad override values, naming the key', () => {

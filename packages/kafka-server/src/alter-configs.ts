@@ -1,4 +1,4 @@
-import { BROKER_CONFIGS, ConfigError, TOPIC_CONFIGS, parseValue, topicConfig, type BrokerConfig, type BrokerConfigName, type ConfigDef, type TopicConfigName } from '@runnel/common';
+import { BROKER_CONFIGS, ConfigError, TOPIC_CONFIGS, isDynamicBrokerConfig, parseValue, topicConfig, type BrokerConfig, type BrokerConfigName, type ConfigDef, type TopicConfigName } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import { defineHandler, type Handler } from './handler.ts';
@@ -12,8 +12,9 @@ import { metadataErrorCode } from './metadata-errors.ts';
  *
  * - Topics (resource type 2): the topic's overrides, validated as CreateTopics validates them.
  * - Brokers (4): name '' = the cluster-wide default (`<default>`), else a node id. Only the configs
- *   in DYNAMIC_BROKER_CONFIGS can change at runtime; any other known broker config is refused with
- *   INVALID_REQUEST "Cannot update these configs dynamically", as Kafka refuses its read-only ones.
+ *   in DYNAMIC_BROKER_CONFIGS can change at runtime (every node applies them from metadata, see
+ *   BrokerConfig.withDynamic); any other known broker config is refused with INVALID_REQUEST
+ *   "Cannot update these configs dynamically", as Kafka refuses its read-only ones.
  * - Unknown names and bad values: INVALID_CONFIG with the reason; nothing of that resource changes.
  * - `validateOnly`: everything is checked, nothing is written.
  *
@@ -22,13 +23,11 @@ import { metadataErrorCode } from './metadata-errors.ts';
  */
 
 /**
- * Broker configs that change at runtime without a restart (the rest are read at startup): the
- * replication throttle rates, and Kafka's log-dir move throttle (accepted and stored, unused: the
- * reassign tool's --verify clears all three).
+ * Broker configs that change at runtime without a restart (the rest are read at startup): the log
+ * defaults, the replication throttle rates, and Kafka's log-dir move throttle (see
+ * isDynamicBrokerConfig).
  */
-export const DYNAMIC_BROKER_CONFIGS: ReadonlySet<string> = new Set<BrokerConfigName>([
-  'leader.replication.throttled.rate', 'follower.replication.throttled.rate', 'replica.alter.log.dirs.io.max.bytes.per.second',
-]);
+export const DYNAMIC_BROKER_CONFIGS: ReadonlySet<string> = new Set((Object.keys(BROKER_CONFIGS) as BrokerConfigName[]).filter(isDynamicBrokerConfig));
 
 const RESOURCE_TOPIC = 2;
 const RESOURCE_BROKER = 4;
@@ -181,7 +180,7 @@ async function alterBroker(o: AlterConfigsOptions, name: string, ops: Op[], repl
   if (unknown) throw new Refusal(ErrorCode.INVALID_CONFIG, `Unknown broker config name: ${unknown.name}`);
   const fixed = ops.filter((c) => !DYNAMIC_BROKER_CONFIGS.has(c.name)).map((c) => c.name);
   if (fixed.length > 0) {
-    throw new Refusal(ErrorCode.INVALID_REQUEST, `Cannot update these configs dynamically: Set(${fixed.join(', ')}) (Runnel changes only ${[...DYNAMIC_BROKER_CONFIGS].join(', ')} at runtime)`);
+    throw new Refusal(ErrorCode.INVALID_REQUEST, `Cannot update these configs dynamically: Set(${fixed.join(', ')})`);
   }
   const current = { ...o.metadata.snapshot().brokerConfigs?.get(key) };
   const defOf = (n: string) => BROKER_CONFIGS[n as BrokerConfigName] as ConfigDef;

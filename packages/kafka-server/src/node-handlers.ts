@@ -74,7 +74,8 @@ export interface DescribeConfigsOptions {
  * (includeDocumentation), its documentation from the config registry; v4 is flexible.
  */
 export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
-  const configOf = o.topicConfig ?? ((topic: TopicMetadata) => topicConfig(o.config, topic.configs));
+  const brokerConfig = (nodeId: number | null) => o.config.withDynamic(o.metadata.snapshot().brokerConfigs, nodeId);
+  const configOf = o.topicConfig ?? ((topic: TopicMetadata) => topicConfig(brokerConfig(o.nodeId), topic.configs));
   return defineHandler({
     api: ApiKey.DescribeConfigs,
     versions: [1, 4],
@@ -104,7 +105,9 @@ export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
           if (r.resourceName !== '' && r.resourceName !== String(o.nodeId)) {
             return result(ErrorCode.INVALID_REQUEST, `this is node ${o.nodeId}, not ${r.resourceName}`);
           }
-          return result(ErrorCode.NONE, null, withDynamic(o.config.describe(), o.metadata, r.resourceName === '' ? null : o.nodeId));
+          // The cluster default resource lists only what is set there, as Kafka does.
+          if (r.resourceName === '') return result(ErrorCode.NONE, null, brokerConfig(null).describe().filter((e) => e.source === 'DYNAMIC_DEFAULT_BROKER_CONFIG'));
+          return result(ErrorCode.NONE, null, brokerConfig(o.nodeId).describe());
         }
         return result(ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} is not supported`);
       });
@@ -113,22 +116,3 @@ export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
   });
 }
 
-/**
- * Broker entries with the dynamic configs over them (Kafka's precedence): this node's
- * (DYNAMIC_BROKER_CONFIG), else the cluster default's (DYNAMIC_DEFAULT_BROKER_CONFIG), else the
- * static or default value; synonyms list every level that has a value, highest first. `nodeId`
- * null describes the cluster default resource (name '').
- */
-function withDynamic(entries: ConfigEntry[], metadata: MetadataStore, nodeId: number | null): ConfigEntry[] {
-  const dynamic = metadata.snapshot().brokerConfigs;
-  const node = nodeId === null ? undefined : dynamic?.get(String(nodeId));
-  const cluster = dynamic?.get('');
-  if (!node && !cluster) return entries;
-  return entries.map((e) => {
-    const levels: NonNullable<ConfigEntry['synonyms']> = [];
-    if (node?.[e.name] !== undefined) levels.push({ name: e.name, value: node[e.name]!, source: 'DYNAMIC_BROKER_CONFIG' });
-    if (cluster?.[e.name] !== undefined) levels.push({ name: e.name, value: cluster[e.name]!, source: 'DYNAMIC_DEFAULT_BROKER_CONFIG' });
-    if (levels.length === 0) return e;
-    return { ...e, value: levels[0]!.value, source: levels[0]!.source, synonyms: [...levels, ...(e.value === null ? [] : [{ name: e.name, value: e.value, source: e.source }])] };
-  });
-}

@@ -206,7 +206,7 @@ export class LocalStore implements MetadataStore {
       if (Object.keys(merged).length > 0) all[key] = merged;
       else delete all[key];
       state.brokerConfigs = all;
-      return { result: undefined, event: undefined };
+      return { result: undefined, event: { type: 'broker-configs-changed' } };
     });
   }
 

@@ -640,5 +640,7 @@ function diff(a: MetadataSnapshot, b: MetadataSnapshot): MetadataEvent[] {
   }
   for (const id of a.brokers.keys()) if (!b.brokers.has(id)) events.push({ type: 'node-fenced', nodeId: id });
   if (encodeCoordinators(a.coordinators) !== encodeCoordinators(b.coordinators)) events.push({ type: 'coordinators-changed' });
+  const configsOf = (s: MetadataSnapshot) => canonicalJson(Object.fromEntries(s.brokerConfigs ?? []));
+  if (configsOf(a) !== configsOf(b)) events.push({ type: 'broker-configs-changed' });
   return events;
 }

@@ -129,7 +129,9 @@ export type MetadataEvent =
   /** The node left the live set (its session expired). */
   | { type: 'node-fenced'; nodeId: number }
   /** `snapshot().coordinators` changed. */
-  | { type: 'coordinators-changed' };
+  | { type: 'coordinators-changed' }
+  /** `snapshot().brokerConfigs` (dynamic broker configs) changed: nodes re-apply them. */
+  | { type: 'broker-configs-changed' };
 
 /**
  * What every role needs from metadata. Reads are synchronous against a local snapshot (the hot
