@@ -56,13 +56,14 @@ async function led(name: string, configs: Record<string, string> = {}) {
     replicaId, brokerEpoch: store.snapshot().brokers.get(replicaId)!.brokerEpoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20,
     partitions: [{ topic: name, partition: 0, fetchOffset, currentLeaderEpoch: found.state.leaderEpoch, lastFetchedEpoch: -1, logStartOffset: 0n }],
   })).partitions[0]!;
-  // As a produce does: the partition's current state, and offsets and leader epoch as the log
-  // will assign them (only the compression may differ from what it stores).
+  // As a produce does: the partition's current state, and a batch as a producer sends it (base
+  // offset 0, no leader epoch), so what is kept is what the log assigned in place, not what the
+  // test wrote.
   const append = async (values: string[]) => {
     const now = await partitions.leaderLog(name, 0);
     if (!now.ok) throw new Error(now.error);
     return replicas.appendAsLeader(now.topic, now.state, now.log, encodeRecordBatch({
-      baseOffset: now.log.logEndOffset, partitionLeaderEpoch: now.state.leaderEpoch, records: values.map((value) => ({ value })),
+      baseOffset: 0n, partitionLeaderEpoch: -1, records: values.map((value) => ({ value })),
     }));
   };
   return { log: found.log, fetch, append };
@@ -111,6 +112,16 @@ it('a topic whose compression.type makes the log store other bytes than the prod
   await append(['a'.repeat(1000), 'b'.repeat(1000)]);
   expect(replicas.followerTailBytes).toBe(0);
   const stored = (await log.read(0n, 1 << 20)).records;
+  expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
+});
+
+it('a topic with LogAppendTime keeps the batches as the log stamped them', async () => {
+  const { log, fetch, append } = await led('append-time', { 'message.timestamp.type': 'LogAppendTime' });
+  await append(['a']);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  // attributes int16 at 21: the timestamp type bit (0x08) is set in what followers get.
+  expect((await fetch(2, 0n)).records.readInt16BE(21) & 0x08).toBe(0x08);
   expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
 });
 
