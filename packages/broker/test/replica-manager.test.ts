@@ -1,10 +1,11 @@
 /**
- * ReplicaManager races that a process-level cluster cannot hold open on purpose, driven in this
+ * ReplicaManager races that a process-level cluster cannot hold open on purpose, and the leader's
+ * in-memory tail for followers (what it keeps and gives back is only visible in process), driven in this
  * process with the real parts: a LocalStore (metadata file), a LogManager over a temp dir, the
  * broker's Partitions and FetchPurgatory. Broker 2 is registered in the store but never runs: a
  * partition it leads is followed here without an answer, which is all these cases need.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -134,6 +135,122 @@ it('replication throttling counts an in-sync follower\'s bytes of a listed parti
   expect(held.records.length).toBe(0);
   // The in-sync follower still gets its bytes over the quota.
   expect((await fetch(2)).partitions[0]!.records.length).toBeGreaterThan(20_000);
+});
+
+// The leader's tail for followers (docs/replication.md "The data path"): a follower fetching at
+// the log end gets the leader's latest appends from memory, exactly the bytes the log stored, and
+// the memory is given back once every in-sync follower has fetched past them; and the leader state
+// never goes back to an older ISR than it has applied. Brokers 2 and 3 never run: the test fetches
+// as them.
+
+/** Broker 1 leads `name`-0 with replicas and ISR [1, 2, 3]. */
+async function led(name: string, configs: Record<string, string> = {}) {
+  await store.registerBroker({ nodeId: 3, host: '127.0.0.1', port: 9095, rack: null });
+  await store.createTopic({ name, partitions: 1, replicationFactor: 3, configs, assignments: [[1, 2, 3]] });
+  await replicas.start();
+  const found = await partitions.leaderLog(name, 0);
+  if (!found.ok) throw new Error(found.error);
+  const fetch = async (replicaId: number, fetchOffset: bigint) => (await replicas.handleReplicaFetch({
+    replicaId, brokerEpoch: store.snapshot().brokers.get(replicaId)!.brokerEpoch, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20,
+    partitions: [{ topic: name, partition: 0, fetchOffset, currentLeaderEpoch: found.state.leaderEpoch, lastFetchedEpoch: -1, logStartOffset: 0n }],
+  })).partitions[0]!;
+  // As a produce does: the partition's current state, and a batch as a producer sends it (base
+  // offset 0, no leader epoch), so what is kept is what the log assigned in place, not what the
+  // test wrote.
+  const append = async (values: string[]) => {
+    const now = await partitions.leaderLog(name, 0);
+    if (!now.ok) throw new Error(now.error);
+    return replicas.appendAsLeader(now.topic, now.state, now.log, encodeRecordBatch({
+      baseOffset: 0n, partitionLeaderEpoch: -1, records: values.map((value) => ({ value })),
+    }));
+  };
+  return { log: found.log, fetch, append };
+}
+
+it('a follower at the log end gets the latest append from memory: the bytes the log stored, without reading the segment back', async () => {
+  const { log, fetch, append } = await led('tail');
+  await append(['a', 'b', 'c']);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(stored.length).toBeGreaterThan(61);
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  // Damage the stored copy: a read of the segment would now refuse the batch (its CRC fails).
+  const file = await open(join(dir, 'logs', 'tail-0', '00000000000000000000.log'), 'r+');
+  await file.write(Buffer.from([stored[stored.length - 1]! ^ 0xff]), 0, 1, stored.length - 1);
+  await file.close();
+  await expect(log.read(0n, 1 << 20, { verify: true })).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+
+  const answer = await fetch(2, 0n);
+  expect(answer.error).toBe('');
+  expect(Buffer.compare(answer.records, stored)).toBe(0);
+});
+
+it('the kept appends go once every in-sync follower has fetched past them; a follower behind reads the log', async () => {
+  const { log, fetch, append } = await led('trimmed');
+  await append(['a', 'b']);
+  await append(['c']);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  // Both appends in one answer, as one read would give them.
+  expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
+  await fetch(2, 3n);
+  // Broker 3 (in the ISR) has not fetched yet: everything stays.
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  await fetch(3, 2n);
+  const second = (await log.read(2n, 1 << 20)).records;
+  expect(replicas.followerTailBytes).toBe(second.length);
+  await fetch(3, 3n);
+  expect(replicas.followerTailBytes).toBe(0);
+  // Nothing kept: a fetch at an older offset is answered from the log, the same bytes.
+  expect(Buffer.compare((await fetch(3, 0n)).records, stored)).toBe(0);
+  expect(log.highWatermark).toBe(3n);
+});
+
+it('a topic whose compression.type makes the log store other bytes than the producer sent keeps nothing: followers read what the log stored', async () => {
+  const { log, fetch, append } = await led('recompressed', { 'compression.type': 'lz4' });
+  await append(['a'.repeat(1000), 'b'.repeat(1000)]);
+  expect(replicas.followerTailBytes).toBe(0);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
+});
+
+it('a topic with LogAppendTime keeps the batches as the log stamped them', async () => {
+  const { log, fetch, append } = await led('append-time', { 'message.timestamp.type': 'LogAppendTime' });
+  await append(['a']);
+  const stored = (await log.read(0n, 1 << 20)).records;
+  expect(replicas.followerTailBytes).toBe(stored.length);
+  // attributes int16 at 21: the timestamp type bit (0x08) is set in what followers get.
+  expect((await fetch(2, 0n)).records.readInt16BE(21) & 0x08).toBe(0x08);
+  expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
+});
+
+it('nothing is kept for followers out of the ISR: a shrink to the leader alone drops the tail, and later appends are not kept', async () => {
+  const { log, append } = await led('shrunk');
+  await append(['a']);
+  expect(replicas.followerTailBytes).toBeGreaterThan(0);
+  const p0 = store.snapshot().topics.get('shrunk')!.partitions[0]!;
+  expect((await store.alterPartition({ topic: 'shrunk', partition: 0, leaderEpoch: p0.leaderEpoch, version: p0.version, isr: [1] })).error).toBeNull();
+  for (let i = 0; i < 500 && replicas.followerTailBytes > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(replicas.followerTailBytes).toBe(0);
+  await append(['b']);
+  expect(log.highWatermark).toBe(2n);
+  expect(replicas.followerTailBytes).toBe(0);
+});
+
+it('a partition state read before a later ISR change does not bring the older ISR back', async () => {
+  const { log, append, fetch } = await led('versions');
+  const before = store.snapshot().topics.get('versions')!;
+  const old = before.partitions[0]!;
+  // The controller takes broker 3 out (version + 1); this leader follows the event.
+  expect((await store.alterPartition({ topic: 'versions', partition: 0, leaderEpoch: old.leaderEpoch, version: old.version, isr: [1, 2] })).error).toBeNull();
+  for (let i = 0; i < 500 && replicas.leadership(before, store.snapshot().topics.get('versions')!.partitions[0]!, log)!.isr.length !== 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // A caller that read the partition before the change (then awaited) presents the old state.
+  expect(replicas.leadership(before, old, log)!.isr).toEqual([1, 2]);
+  // So the high watermark follows the committed ISR [1, 2]: broker 2's fetch alone commits.
+  await append(['a']);
+  await fetch(2, 1n);
+  expect(log.highWatermark).toBe(1n);
 });
 
 async function until(condition: () => boolean): Promise<void> {
