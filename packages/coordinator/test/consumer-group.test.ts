@@ -97,6 +97,26 @@ describe('KIP-848 consumer groups', () => {
     expect((await hb({ memberId: 'a', memberEpoch: 2 })).error).toBe('UNKNOWN_MEMBER_ID');
   });
 
+  it('a member that keeps heartbeating but does not revoke within its rebalance timeout is fenced; the other gets everything', async () => {
+    const { hb, clock, background } = setup();
+    await hb({ memberId: 'a', memberEpoch: 0, rebalanceTimeoutMs: 20_000 });
+    const b = await hb({ memberId: 'b', memberEpoch: 0 });
+    const all = [{ topicId: T1, partitions: [0, 1, 2, 3] }];
+    expect(parts((await hb({ memberId: 'a', memberEpoch: 1, topicPartitions: all })).assignment)).toHaveLength(2);
+    // a goes on reporting all four: its heartbeats keep its session, not its time to revoke.
+    for (let t = 5000; t < 20_000; t += 5000) {
+      clock.advance(5000);
+      expect((await hb({ memberId: 'a', memberEpoch: 1, topicPartitions: all })).error).toBe('NONE');
+      expect(parts((await hb({ memberId: 'b', memberEpoch: b.memberEpoch, topicPartitions: [] })).assignment)).toEqual([]);
+    }
+    clock.advance(5000);
+    expect(background.some((r) => r.value === null && decodeConsumerKey(r.key)?.type === 5)).toBe(true);
+    expect((await hb({ memberId: 'a', memberEpoch: 1, topicPartitions: all })).error).toBe('UNKNOWN_MEMBER_ID');
+    const b2 = await hb({ memberId: 'b', memberEpoch: b.memberEpoch, topicPartitions: [] });
+    expect(b2.memberEpoch).toBe(b.memberEpoch + 1);
+    expect(parts(b2.assignment)).toEqual([0, 1, 2, 3]);
+  });
+
   it('fences stale epochs, checks requests, leaves, and static members need their seat released', async () => {
     const { hb, m } = setup();
     expect((await hb({ memberId: '', memberEpoch: 0 })).error).toBe('INVALID_REQUEST');
