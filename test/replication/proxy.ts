@@ -30,10 +30,17 @@ export interface ProxyOptions {
  */
 export function requestFrames(onRequest: (connection: number, frame: Buffer) => void): NonNullable<ProxyOptions['tap']> {
   const pending = new Map<number, Buffer>();
+  // A negative size is not a Kafka frame (a hostile-input test's bytes): nothing more is read on that connection.
+  const unframed = new Set<number>();
   return (connection, from, bytes) => {
-    if (from !== 'client') return;
+    if (from !== 'client' || unframed.has(connection)) return;
     let buf = Buffer.concat([pending.get(connection) ?? Buffer.alloc(0), bytes]);
     while (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+      if (buf.readInt32BE(0) < 0) {
+        unframed.add(connection);
+        pending.delete(connection);
+        return;
+      }
       const frame = buf.subarray(0, 4 + buf.readInt32BE(0));
       buf = buf.subarray(frame.length);
       onRequest(connection, frame);
