@@ -432,8 +432,13 @@ export class ConsumerGroups {
     const records: OffsetsRecord[] = [];
     if (req.memberEpoch === -2 && member.instanceId !== null) {
       // A static member announcing its return: it keeps its assignment (no rebalance) until its
-      // session expires; its successor takes over with the same instance id.
+      // session expires; its successor takes over with the same instance id. What it was revoking
+      // is released now (a closing consumer gives up every partition), as Kafka clears it.
       member.memberEpoch = -2;
+      member.pendingRevocation = new Map();
+      if (member.state === MemberState.UNREVOKED_PARTITIONS) member.state = MemberState.STABLE;
+      member.revocationTimer?.cancel();
+      member.revocationTimer = null;
       records.push(this.currentRecord(group, member));
       this.scheduleSession(group, member);
       return answer(records);

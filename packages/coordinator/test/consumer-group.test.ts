@@ -173,6 +173,19 @@ describe('KIP-848 consumer groups', () => {
     expect(parts(retry.assignment)).toEqual([0, 1, 2, 3]);
   });
 
+  it('a static member leaving with -2 while revoking releases what it was revoking: the other member gets it at once', async () => {
+    const { hb } = setup();
+    await hb({ memberId: 's1', memberEpoch: 0, instanceId: 'i' });
+    const b = await hb({ memberId: 'b', memberEpoch: 0 });
+    const s1 = await hb({ memberId: 's1', memberEpoch: 1, instanceId: 'i', topicPartitions: [{ topicId: T1, partitions: [0, 1, 2, 3] }] });
+    const kept = parts(s1.assignment);
+    expect(kept).toHaveLength(2);
+    // s1 shuts down (a closing consumer gives up everything) before acknowledging the revocation.
+    await hb({ memberId: 's1', memberEpoch: -2, instanceId: 'i' });
+    const b2 = await hb({ memberId: 'b', memberEpoch: b.memberEpoch, topicPartitions: [] });
+    expect(parts(b2.assignment)).toEqual([0, 1, 2, 3].filter((p) => !kept.includes(p)));
+  });
+
   it('new partitions and range assignment bump the group epoch', async () => {
     const { hb, table, m } = setup();
     await hb({ memberId: 'a', memberEpoch: 0, serverAssignor: 'range' });
