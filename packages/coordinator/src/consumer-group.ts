@@ -566,7 +566,11 @@ export class ConsumerGroups {
     if (m.state === MemberState.STABLE && m.memberEpoch === targetEpoch && same(m.assigned, target)) return this.afterReconcile(group, m, before, records);
     const keep = intersect(m.assigned, target);
     const revoke = minus(m.assigned, target);
-    if (!isEmpty(revoke) && m.memberEpoch !== -2) {
+    // Revoked only from a member that may still hold them: not from one that reports not owning
+    // them, e.g. a (re)joining one (Kafka's ownsRevokedPartitions). A static successor inherits
+    // its predecessor's partitions at epoch 0 and would otherwise be answered epoch 0.
+    const mayOwn = owned === null || !isEmpty(intersect(owned, revoke));
+    if (!isEmpty(revoke) && mayOwn) {
       m.assigned = keep;
       m.pendingRevocation = revoke;
       m.state = MemberState.UNREVOKED_PARTITIONS;

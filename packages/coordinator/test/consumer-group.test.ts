@@ -186,6 +186,20 @@ describe('KIP-848 consumer groups', () => {
     expect(parts(b2.assignment)).toEqual([0, 1, 2, 3].filter((p) => !kept.includes(p)));
   });
 
+  it('a static member replacing one that still had partitions to give up joins at the group\'s epoch, never at epoch 0', async () => {
+    const { hb } = setup();
+    await hb({ memberId: 's1', memberEpoch: 0, instanceId: 'i' });
+    // b joins; s1 leaves with -2 before its next heartbeat, so it never heard it must give up two.
+    const b = await hb({ memberId: 'b', memberEpoch: 0 });
+    await hb({ memberId: 's1', memberEpoch: -2, instanceId: 'i' });
+    // Its successor owns nothing (it joins with no partitions): nothing to wait for.
+    const s2 = await hb({ memberId: 's2', memberEpoch: 0, instanceId: 'i' });
+    expect(s2).toMatchObject({ error: 'NONE', memberEpoch: b.memberEpoch });
+    expect(parts(s2.assignment)).toHaveLength(2);
+    const b2 = await hb({ memberId: 'b', memberEpoch: b.memberEpoch, topicPartitions: [] });
+    expect(parts(b2.assignment)).toEqual([0, 1, 2, 3].filter((p) => !parts(s2.assignment).includes(p)));
+  });
+
   it('new partitions and range assignment bump the group epoch', async () => {
     const { hb, table, m } = setup();
     await hb({ memberId: 'a', memberEpoch: 0, serverAssignor: 'range' });
