@@ -419,7 +419,8 @@ describe('deploy/docker-compose.cluster.yml as local processes', () => {
     // The dashboard covers what the issue asks of it.
     const exprs = queries.map((q) => q.expr).join('\n');
     for (const name of ['brokertopicmetrics_bytesin_total', 'brokertopicmetrics_bytesout_total', 'requestmetrics_totaltimems_bucket', 'underreplicatedpartitions',
-      'offlinepartitionscount', 'isrshrinks_total', 'isrexpands_total', 'kafka_consumergroup_lag', 'runnel_log_dir_free_bytes']) {
+      'offlinepartitionscount', 'isrshrinks_total', 'isrexpands_total', 'kafka_consumergroup_lag', 'runnel_log_dir_free_bytes',
+      'runnel_log_dir_written_bytes_total', 'runnel_log_dir_read_bytes_total', 'runnel_log_dir_fsync_seconds_bucket']) {
       expect(exprs).toContain(name);
     }
   });

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from '@runnel/common';
+import { Counter, Gauge, Histogram, ScrapedMetric, type Registry } from '@runnel/common';
 import type { MetadataStore, TopicMetadata } from '@runnel/metadata';
 import type { LogManager } from '@runnel/storage';
 import type { FetchPurgatory } from './purgatory.ts';
@@ -56,72 +56,59 @@ export function registerBrokerMetrics(registry: Registry, logs: LogManager): voi
   };
 }
 
-type TopicChildren = {
-  bytesIn: Counter.Internal; messagesIn: Counter.Internal; bytesOut: Counter.Internal;
-  produceRequests: Counter.Internal; fetchRequests: Counter.Internal; failedProduce: Counter.Internal; failedFetch: Counter.Internal;
-};
+/** One topic's BrokerTopicMetrics counts: plain numbers, rendered when scraped. */
+export interface TopicCounts {
+  bytesIn: number; messagesIn: number; bytesOut: number;
+  produceRequests: number; fetchRequests: number; failedProduce: number; failedFetch: number;
+}
+
+const TOPIC_METRICS: Array<[keyof TopicCounts, string, string]> = [
+  ['bytesIn', 'bytesin', 'Record bytes appended by producers, per topic (BytesInPerSec).'],
+  ['messagesIn', 'messagesin', 'Records appended by producers, per topic (MessagesInPerSec).'],
+  ['bytesOut', 'bytesout', 'Record bytes sent to consumers, per topic (BytesOutPerSec; replication is counted apart).'],
+  ['produceRequests', 'totalproducerequests', 'Produce requests, once per partition, per topic (TotalProduceRequestsPerSec).'],
+  ['fetchRequests', 'totalfetchrequests', 'Fetch requests, once per partition answered, per topic (TotalFetchRequestsPerSec).'],
+  ['failedProduce', 'failedproducerequests', 'Partitions of produce requests answered with an error, per topic (FailedProduceRequestsPerSec).'],
+  ['failedFetch', 'failedfetchrequests', 'Partitions of fetch requests answered with an error, per topic (FailedFetchRequestsPerSec).'],
+];
 
 /**
  * Kafka's BrokerTopicMetrics per topic (kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec,
  * topic=t → `kafka_server_brokertopicmetrics_bytesin_total{topic="t"}`, docs/metrics.md), counted
- * by the Produce and Fetch handlers once per partition of a request, never per record. Each
- * topic's children are made once and cached; a deleted topic's series go at the next scrape.
- * Kafka also reports a topic-less aggregate under the same name; here, sum over `topic`.
+ * by the Produce and Fetch handlers once per partition of a request, never per record: each topic
+ * has one object of plain counts (found in a Map, no labels hashed, nothing allocated), rendered
+ * when scraped. A deleted topic's series go at the next scrape. Kafka also reports a topic-less
+ * aggregate under the same name; here, sum over `topic`.
  */
 export class BrokerTopicMetrics {
-  readonly #counters: Counter[];
-  readonly #children = new Map<string, TopicChildren>();
-  readonly #bytesIn: Counter;
-  readonly #messagesIn: Counter;
-  readonly #bytesOut: Counter;
-  readonly #produce: Counter;
-  readonly #fetch: Counter;
-  readonly #failedProduce: Counter;
-  readonly #failedFetch: Counter;
+  readonly #topics = new Map<string, TopicCounts>();
+  readonly #exists: (topic: string) => boolean;
 
-  /** `exists`: whether a topic still exists (metadata); asked when scraped, before any of these is rendered. */
+  /** `exists`: whether a topic still exists (metadata); asked when scraped. */
   constructor(exists: (topic: string) => boolean = () => true) {
-    const counter = (name: string, help: string) => new Counter({ name: `kafka_server_brokertopicmetrics_${name}_total`, help, labelNames: ['topic'], registers: [] });
-    this.#bytesIn = new Counter({
-      name: 'kafka_server_brokertopicmetrics_bytesin_total', help: 'Record bytes appended by producers, per topic (BytesInPerSec).', labelNames: ['topic'], registers: [],
-      // The first of these rendered: deleted topics go from all of them before any is.
-      collect: () => this.prune(exists),
-    });
-    this.#messagesIn = counter('messagesin', 'Records appended by producers, per topic (MessagesInPerSec).');
-    this.#bytesOut = counter('bytesout', 'Record bytes sent to consumers, per topic (BytesOutPerSec; replication is counted apart).');
-    this.#produce = counter('totalproducerequests', 'Produce requests, once per partition, per topic (TotalProduceRequestsPerSec).');
-    this.#fetch = counter('totalfetchrequests', 'Fetch requests, once per partition answered, per topic (TotalFetchRequestsPerSec).');
-    this.#failedProduce = counter('failedproducerequests', 'Partitions of produce requests answered with an error, per topic (FailedProduceRequestsPerSec).');
-    this.#failedFetch = counter('failedfetchrequests', 'Partitions of fetch requests answered with an error, per topic (FailedFetchRequestsPerSec).');
-    this.#counters = [this.#bytesIn, this.#messagesIn, this.#bytesOut, this.#produce, this.#fetch, this.#failedProduce, this.#failedFetch];
+    this.#exists = exists;
   }
 
-  /** One topic's children (cached). */
-  topic(name: string): TopicChildren {
-    let c = this.#children.get(name);
-    if (!c) {
-      const topic = { topic: name };
-      c = {
-        bytesIn: this.#bytesIn.labels(topic), messagesIn: this.#messagesIn.labels(topic), bytesOut: this.#bytesOut.labels(topic),
-        produceRequests: this.#produce.labels(topic), fetchRequests: this.#fetch.labels(topic),
-        failedProduce: this.#failedProduce.labels(topic), failedFetch: this.#failedFetch.labels(topic),
-      };
-      this.#children.set(name, c);
-    }
+  /** One topic's counts (made on first use). */
+  topic(name: string): TopicCounts {
+    let c = this.#topics.get(name);
+    if (!c) this.#topics.set(name, (c = { bytesIn: 0, messagesIn: 0, bytesOut: 0, produceRequests: 0, fetchRequests: 0, failedProduce: 0, failedFetch: 0 }));
     return c;
   }
 
-  /** Drops the series of topics that no longer exist (so created-and-deleted topics cannot pile up). */
-  prune(exists: (topic: string) => boolean): void {
-    for (const name of this.#children.keys()) {
-      if (exists(name)) continue;
-      this.#children.delete(name);
-      for (const m of this.#counters) m.remove({ topic: name });
-    }
+  /** Drops the counts of topics that no longer exist (so created-and-deleted topics cannot pile up). */
+  prune(exists: (topic: string) => boolean = this.#exists): void {
+    for (const name of this.#topics.keys()) if (!exists(name)) this.#topics.delete(name);
   }
 
   register(registry: Registry): void {
-    for (const m of this.#counters) registry.registerMetric(m);
+    TOPIC_METRICS.forEach(([field, name, help], i) => {
+      registry.registerMetric(new ScrapedMetric(`kafka_server_brokertopicmetrics_${name}_total`, help, 'counter', () => {
+        // The first of these rendered drops deleted topics for all of them.
+        if (i === 0) this.prune();
+        return [...this.#topics].map(([topic, c]) => ({ labels: { topic }, value: c[field] }));
+      }).asMetric());
+    });
   }
 }
 

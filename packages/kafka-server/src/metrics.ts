@@ -1,152 +1,183 @@
-import { Counter, Gauge, Histogram, type Registry } from '@runnel/common';
+import { ScrapedMetric, type Registry, type ScrapedSample as Sample } from '@runnel/common';
 import { ApiKey, apiName, errorName } from '@runnel/protocol';
+
+const TIME_BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
+const BYTES_BUCKETS = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216];
+
+/** Fixed buckets, counted per bucket (not cumulative) when observed; cumulated when rendered. */
+class Buckets {
+  readonly bounds: readonly number[];
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds;
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+  observe(v: number): void {
+    let i = 0;
+    while (i < this.bounds.length && v > this.bounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+  /** Prometheus' histogram samples: cumulative `_bucket{le}`, `_sum`, `_count`. */
+  samples(name: string, labels: Record<string, string>, out: Sample[]): void {
+    let cumulative = 0;
+    for (let i = 0; i <= this.bounds.length; i++) {
+      cumulative += this.counts[i]!;
+      out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: i < this.bounds.length ? String(this.bounds[i]) : '+Inf' }, value: cumulative });
+    }
+    out.push({ metricName: `${name}_sum`, labels, value: this.sum });
+    out.push({ metricName: `${name}_count`, labels, value: this.count });
+  }
+}
 
 /**
  * Request and connection metrics of a Kafka listener, named as the Prometheus JMX exporter names
  * Kafka's MBeans (docs/metrics.md): kafka.network:type=RequestMetrics,name=RequestsPerSec,request=X
  * is `kafka_network_requestmetrics_requests_total{request="X"}`, and so on.
  *
- * Hot path: one `RequestTracker` is looked up per request from a cache keyed by API and version
- * (the prom-client children are made once), so counting a request allocates nothing; errors are
- * counted once per error code field of the response (per partition, never per record), as
- * Kafka's `errorCounts`. The metrics exist from the server's creation and are added to a registry
- * by {@link ServerMetrics.register} when the node serves `/metrics`.
+ * Hot path: one `RequestTracker` per API and version, found in a Map; counting a request adds to
+ * its plain numbers (no labels, no allocation), and errors are counted once per error code field
+ * of the response (per partition, never per record), as Kafka's `errorCounts`. The text is built
+ * from these numbers when scraped. The metrics exist from the server's creation and are added to
+ * a registry by {@link ServerMetrics.register} when the node serves `/metrics`.
  */
 export class ServerMetrics {
-  readonly requests = new Counter({
-    name: 'kafka_network_requestmetrics_requests_total', help: 'Requests received, per API and version (Kafka: RequestMetrics RequestsPerSec).',
-    labelNames: ['request', 'version'] as const, registers: [],
-  });
-  readonly errors = new Counter({
-    name: 'kafka_network_requestmetrics_errors_total',
-    help: 'Error codes in responses, per API and error, NONE included: one per error field (per partition), as Kafka counts them (RequestMetrics ErrorsPerSec).',
-    labelNames: ['request', 'error'] as const, registers: [],
-  });
-  readonly totalTime = new Histogram({
-    name: 'kafka_network_requestmetrics_totaltimems',
-    help: 'Milliseconds from a request\'s arrival to its response being queued, per API (RequestMetrics TotalTimeMs; Fetch is also counted as FetchConsumer).',
-    labelNames: ['request'] as const, registers: [],
-    buckets: [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000],
-  });
-  readonly requestBytes = new Histogram({
-    name: 'kafka_network_requestmetrics_requestbytes', help: 'Request sizes in bytes, per API (RequestMetrics RequestBytes).',
-    labelNames: ['request'] as const, registers: [],
-    buckets: [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216],
-  });
-  readonly responseBytes = new Counter({
-    name: 'runnel_network_response_bytes_total', help: 'Bytes of responses written, per API (framing included).',
-    labelNames: ['request'] as const, registers: [],
-  });
-  readonly connectionsCreated = new Counter({
-    name: 'kafka_server_socket_server_metrics_connection_creation_total', help: 'Connections accepted, per listener (socket-server-metrics connection-creation-total).',
-    labelNames: ['listener'] as const, registers: [],
-  });
-  readonly connectionsClosed = new Counter({
-    name: 'kafka_server_socket_server_metrics_connection_close_total', help: 'Connections closed, per listener (socket-server-metrics connection-close-total).',
-    labelNames: ['listener'] as const, registers: [],
-  });
   readonly #trackers = new Map<number, RequestTracker>();
-  readonly #errorChildren = new Map<number, Counter.Internal>();
-  readonly #gauges: Gauge[] = [];
+  readonly #created = new Map<string, number>();
+  readonly #closed = new Map<string, number>();
+  readonly #metrics: ScrapedMetric[];
 
   /**
    * `state` is read when scraped: open connections per listener, handlers running, and the bytes
    * reserved from queued.max.request.bytes.
    */
   constructor(state: () => { connections: Iterable<{ listener: string; inFlight: number }>; listeners: string[]; queuedBytes: number }) {
-    this.#gauges.push(
-      new Gauge({
-        name: 'kafka_server_socket_server_metrics_connection_count', help: 'Open connections, per listener (socket-server-metrics connection-count).',
-        labelNames: ['listener'], registers: [],
-        collect() {
-          const s = state();
-          const counts = new Map(s.listeners.map((l) => [l, 0]));
-          for (const c of s.connections) counts.set(c.listener, (counts.get(c.listener) ?? 0) + 1);
-          this.reset();
-          for (const [listener, n] of counts) this.set({ listener }, n);
-        },
+    const trackers = () => [...this.#trackers.values()].sort((a, b) => a.apiKey - b.apiKey || a.apiVersion - b.apiVersion);
+    /** Per API (versions added up); Fetch is also reported as FetchConsumer (see RequestTracker). */
+    const perApi = <T>(fold: (ts: RequestTracker[]) => T) => {
+      const byApi = new Map<number, RequestTracker[]>();
+      for (const t of trackers()) byApi.set(t.apiKey, [...(byApi.get(t.apiKey) ?? []), t]);
+      return [...byApi].map(([apiKey, ts]) => ({ apiKey, request: apiName(apiKey), value: fold(ts) }));
+    };
+    const merged = (ts: RequestTracker[], pick: (t: RequestTracker) => Buckets) => {
+      const b = new Buckets(pick(ts[0]!).bounds);
+      for (const t of ts) {
+        const x = pick(t);
+        for (let i = 0; i < x.counts.length; i++) b.counts[i]! += x.counts[i]!;
+        b.sum += x.sum;
+        b.count += x.count;
+      }
+      return b;
+    };
+    const perListener = (m: Map<string, number>) => [...m].map(([listener, value]) => ({ labels: { listener }, value }));
+    this.#metrics = [
+      new ScrapedMetric('kafka_network_requestmetrics_requests_total', 'Requests received, per API and version (Kafka: RequestMetrics RequestsPerSec).', 'counter',
+        () => trackers().map((t) => ({ labels: { request: apiName(t.apiKey), version: String(t.apiVersion) }, value: t.requests }))),
+      new ScrapedMetric('kafka_network_requestmetrics_errors_total',
+        'Error codes in responses, per API and error, NONE included: one per error field (per partition), as Kafka counts them (RequestMetrics ErrorsPerSec).', 'counter',
+        () => perApi((ts) => {
+          const codes = new Map<number, number>();
+          for (const t of ts) for (const [code, n] of t.errors) codes.set(code, (codes.get(code) ?? 0) + n);
+          return codes;
+        }).flatMap(({ request, value }) => [...value].map(([code, n]) => ({ labels: { request, error: code === -1 ? 'UNKNOWN_SERVER_ERROR' : errorName(code) }, value: n })))),
+      new ScrapedMetric('kafka_network_requestmetrics_totaltimems',
+        'Milliseconds from a request\'s arrival to its response being queued, per API (RequestMetrics TotalTimeMs; Fetch is also reported as FetchConsumer).', 'histogram',
+        () => {
+          const out: Sample[] = [];
+          for (const { apiKey, request, value } of perApi((ts) => merged(ts, (t) => t.time))) {
+            value.samples('kafka_network_requestmetrics_totaltimems', { request }, out);
+            // Kafka times a fetch both as Fetch and as FetchConsumer or FetchFollower; Runnel's
+            // followers fetch over RPC, so every Kafka Fetch is a consumer's.
+            if (apiKey === ApiKey.Fetch) value.samples('kafka_network_requestmetrics_totaltimems', { request: 'FetchConsumer' }, out);
+          }
+          return out;
+        }),
+      new ScrapedMetric('kafka_network_requestmetrics_requestbytes', 'Request sizes in bytes, per API (RequestMetrics RequestBytes).', 'histogram', () => {
+        const out: Sample[] = [];
+        for (const { request, value } of perApi((ts) => merged(ts, (t) => t.requestBytes))) value.samples('kafka_network_requestmetrics_requestbytes', { request }, out);
+        return out;
       }),
-      new Gauge({
-        name: 'runnel_network_requests_in_flight', help: 'Requests being handled (read, not yet answered), over all connections.', registers: [],
-        collect() {
-          let n = 0;
-          for (const c of state().connections) n += c.inFlight;
-          this.set(n);
-        },
+      new ScrapedMetric('runnel_network_response_bytes_total', 'Bytes of responses written, per API (framing included).', 'counter',
+        () => perApi((ts) => ts.reduce((n, t) => n + t.responseBytes, 0)).map(({ request, value }) => ({ labels: { request }, value }))),
+      new ScrapedMetric('kafka_server_socket_server_metrics_connection_creation_total', 'Connections accepted, per listener (socket-server-metrics connection-creation-total).', 'counter',
+        () => perListener(this.#created)),
+      new ScrapedMetric('kafka_server_socket_server_metrics_connection_close_total', 'Connections closed, per listener (socket-server-metrics connection-close-total).', 'counter',
+        () => perListener(this.#closed)),
+      new ScrapedMetric('kafka_server_socket_server_metrics_connection_count', 'Open connections, per listener (socket-server-metrics connection-count).', 'gauge', () => {
+        const s = state();
+        const counts = new Map(s.listeners.map((l) => [l, 0]));
+        for (const c of s.connections) counts.set(c.listener, (counts.get(c.listener) ?? 0) + 1);
+        return perListener(counts);
       }),
-      new Gauge({
-        name: 'runnel_network_queued_request_bytes', help: 'Bytes of requests being received or handled (reserved from queued.max.request.bytes).', registers: [],
-        collect() { this.set(state().queuedBytes); },
+      new ScrapedMetric('runnel_network_requests_in_flight', 'Requests being handled (read, not yet answered), over all connections.', 'gauge', () => {
+        let n = 0;
+        for (const c of state().connections) n += c.inFlight;
+        return [{ labels: {}, value: n }];
       }),
-    );
+      new ScrapedMetric('runnel_network_queued_request_bytes', 'Bytes of requests being received or handled (reserved from queued.max.request.bytes).', 'gauge',
+        () => [{ labels: {}, value: state().queuedBytes }]),
+    ];
   }
 
   /** Adds these metrics to a registry (a node's `/metrics`). */
   register(registry: Registry): void {
-    const all: unknown[] = [this.requests, this.errors, this.totalTime, this.requestBytes, this.responseBytes, this.connectionsCreated, this.connectionsClosed, ...this.#gauges];
-    for (const m of all) registry.registerMetric(m as Parameters<Registry['registerMetric']>[0]);
+    for (const m of this.#metrics) registry.registerMetric(m.asMetric());
   }
 
-  /** The cached children of one API and version (made on first use). */
+  /** The tracker of one API and version (made on first use). */
   tracker(apiKey: number, apiVersion: number): RequestTracker {
     const key = apiKey * 256 + apiVersion;
     let t = this.#trackers.get(key);
-    if (!t) this.#trackers.set(key, (t = new RequestTracker(this, apiKey, apiVersion)));
+    if (!t) this.#trackers.set(key, (t = new RequestTracker(apiKey, apiVersion)));
     return t;
   }
 
-  /** @internal the errors child of one API and code. */
-  errorChild(apiKey: number, code: number): Counter.Internal {
-    const key = apiKey * 65536 + (code & 0xffff);
-    let c = this.#errorChildren.get(key);
-    if (!c) this.#errorChildren.set(key, (c = this.errors.labels({ request: apiName(apiKey), error: errorName(code) })));
-    return c;
+  connectionOpened(listener: string): void {
+    this.#created.set(listener, (this.#created.get(listener) ?? 0) + 1);
+  }
+
+  connectionClosed(listener: string): void {
+    this.#closed.set(listener, (this.#closed.get(listener) ?? 0) + 1);
   }
 }
 
-/** The prom-client children one API and version counts into. */
+/** What one API and version counted: plain numbers, rendered when scraped. */
 export class RequestTracker {
-  readonly #metrics: ServerMetrics;
-  readonly #apiKey: number;
-  readonly #requests: Counter.Internal;
-  readonly #time: Histogram.Internal<'request'>[];
-  readonly #requestBytes: Histogram.Internal<'request'>;
-  readonly #responseBytes: Counter.Internal;
+  readonly apiKey: number;
+  readonly apiVersion: number;
+  requests = 0;
+  responseBytes = 0;
+  readonly time = new Buckets(TIME_BUCKETS_MS);
+  readonly requestBytes = new Buckets(BYTES_BUCKETS);
+  /** Error code (-1: the handler failed) → how many error fields carried it. */
+  readonly errors = new Map<number, number>();
+  readonly #count = (code: number) => { this.errors.set(code, (this.errors.get(code) ?? 0) + 1); };
 
-  constructor(metrics: ServerMetrics, apiKey: number, apiVersion: number) {
-    const request = apiName(apiKey);
-    this.#metrics = metrics;
-    this.#apiKey = apiKey;
-    this.#requests = metrics.requests.labels({ request, version: String(apiVersion) });
-    // Kafka times a fetch both as Fetch and as FetchConsumer or FetchFollower; Runnel's followers
-    // fetch over RPC, so every Kafka Fetch is a consumer's.
-    this.#time = [metrics.totalTime.labels({ request })];
-    if (apiKey === ApiKey.Fetch) this.#time.push(metrics.totalTime.labels({ request: 'FetchConsumer' }));
-    this.#requestBytes = metrics.requestBytes.labels({ request });
-    this.#responseBytes = metrics.responseBytes.labels({ request });
+  constructor(apiKey: number, apiVersion: number) {
+    this.apiKey = apiKey;
+    this.apiVersion = apiVersion;
   }
 
   /** A request of `bytes` (its frame) was read and goes to its handler. */
   received(bytes: number): void {
-    this.#requests.inc();
-    this.#requestBytes.observe(bytes);
+    this.requests++;
+    this.requestBytes.observe(bytes);
   }
 
   /** Its response (undefined: none, acks=0) was queued `ms` after the request arrived. */
   answered(ms: number, response: unknown, parts: readonly Buffer[] | null): void {
-    for (const t of this.#time) t.observe(ms);
-    if (parts) {
-      let n = 0;
-      for (const p of parts) n += p.length;
-      this.#responseBytes.inc(n);
-    }
-    if (response !== undefined) countErrorCodes(response, (code) => this.#metrics.errorChild(this.#apiKey, code).inc());
+    this.time.observe(ms);
+    if (parts) for (const p of parts) this.responseBytes += p.length;
+    if (response !== undefined) countErrorCodes(response, this.#count);
   }
 
   /** The handler threw: the connection is closed, as Kafka does; counted as UNKNOWN_SERVER_ERROR. */
   failed(ms: number): void {
-    for (const t of this.#time) t.observe(ms);
-    this.#metrics.errorChild(this.#apiKey, -1).inc();
+    this.time.observe(ms);
+    this.#count(-1);
   }
 }
 
@@ -155,7 +186,7 @@ export class RequestTracker {
  * per partition). Record sets (Buffers) and scalars are not entered.
  */
 export function countErrorCodes(body: unknown, visit: (code: number) => void): void {
-  if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return;
+  if (body === null || typeof body !== 'object' || ArrayBuffer.isView(body)) return;
   if (Array.isArray(body)) {
     for (const item of body) countErrorCodes(item, visit);
     return;

@@ -220,7 +220,7 @@ class Connection {
     if (this.reserved) this.server.budget.release(this.expected);
     this.reserved = false;
     this.expected = -1;
-    this.server.metrics.connectionsClosed.labels({ listener: this.listener }).inc();
+    this.server.metrics.connectionClosed(this.listener);
     this.server.forget(this);
   }
 
@@ -637,7 +637,7 @@ export class KafkaServer {
       return;
     }
     this.connections.add(new Connection(this, this.nextConnectionId++, socket, listener));
-    this.metrics.connectionsCreated.labels({ listener }).inc();
+    this.metrics.connectionOpened(listener);
   }
 
   /** @internal called by a connection when its socket closes. */

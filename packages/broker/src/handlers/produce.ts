@@ -75,8 +75,8 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
 function countAppend(b: BrokerContext, topic: string, bytes: number, r: { baseOffset: bigint; lastOffset: bigint; duplicate?: boolean }): void {
   if (!b.topicMetrics || r.duplicate) return;
   const m = b.topicMetrics.topic(topic);
-  m.bytesIn.inc(bytes);
-  m.messagesIn.inc(Number(r.lastOffset - r.baseOffset + 1n));
+  m.bytesIn += bytes;
+  m.messagesIn += Number(r.lastOffset - r.baseOffset + 1n);
 }
 
 /** TotalProduceRequests and FailedProduceRequests, once per partition of existing topics (a made-up topic name adds no series). */
@@ -87,8 +87,8 @@ function countRequests(b: BrokerContext, responses: Array<{ name: string; partit
     if (!topics.has(t.name)) continue;
     const m = b.topicMetrics.topic(t.name);
     for (const p of t.partitionResponses) {
-      m.produceRequests.inc();
-      if (p.errorCode !== ErrorCode.NONE) m.failedProduce.inc();
+      m.produceRequests++;
+      if (p.errorCode !== ErrorCode.NONE) m.failedProduce++;
     }
   }
 }
