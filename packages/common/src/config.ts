@@ -696,8 +696,12 @@ export class BrokerConfig {
   readonly #slots: Map<BrokerConfigName, Slot>;
   /** Dynamic values per key, highest first (this node's, then the cluster default's). */
   readonly #dynamic: ReadonlyMap<BrokerConfigName, DynamicSlot[]>;
-  /** The last withDynamic result and the entries it was made from (keeps its identity while they are unchanged). */
-  #derived: { key: string; config: BrokerConfig } | undefined;
+  /**
+   * The last withDynamic result per node id, with the map and the entries it was made from: it
+   * keeps its identity while they are unchanged, and the map check spares the hot path (every
+   * produce looks up its topic's config) the comparison.
+   */
+  readonly #derived = new Map<number | null, { from: unknown; key: string; config: BrokerConfig }>();
 
   constructor(slots: Map<BrokerConfigName, Slot>, dynamic: ReadonlyMap<BrokerConfigName, DynamicSlot[]> = new Map()) {
     this.#slots = slots;
@@ -713,10 +717,15 @@ export class BrokerConfig {
    * cache what they derive from it by identity.
    */
   withDynamic(configs: ReadonlyMap<string, Readonly<Record<string, string>>> | undefined, nodeId: number | null): BrokerConfig {
+    const last = this.#derived.get(nodeId);
+    if (last && last.from === configs) return last.config;
     const node = nodeId === null ? undefined : configs?.get(String(nodeId));
     const cluster = configs?.get('');
-    const key = JSON.stringify([nodeId, node ?? null, cluster ?? null]);
-    if (this.#derived?.key === key) return this.#derived.config;
+    const key = JSON.stringify([node ?? null, cluster ?? null]);
+    if (last?.key === key) {
+      last.from = configs;
+      return last.config;
+    }
     const dynamic = new Map<BrokerConfigName, DynamicSlot[]>();
     const layers: Array<[Readonly<Record<string, string>> | undefined, DynamicSlot['source']]> = [[node, 'DYNAMIC_BROKER_CONFIG'], [cluster, 'DYNAMIC_DEFAULT_BROKER_CONFIG']];
     for (const [entries, source] of layers) {
@@ -733,7 +742,7 @@ export class BrokerConfig {
       }
     }
     const config = new BrokerConfig(this.#slots, dynamic);
-    this.#derived = { key, config };
+    this.#derived.set(nodeId, { from: configs, key, config });
     return config;
   }
 
