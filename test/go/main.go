@@ -10,6 +10,7 @@
 //	consume  --bootstrap B --topic T --group G [--count N] [--max-ms MS] [--group-protocol classic|consumer]
 //	admin    --bootstrap B [--groups g1,g2]
 //	txn      --bootstrap B --topic T [--transactional-id ID] [--max-ms MS]
+//	sarama produce|consume|admin|txn ...   (the same with IBM's sarama: sarama.go)
 package main
 
 import (
@@ -143,6 +144,10 @@ func base(bootstrap string) []kgo.Opt { return []kgo.Opt{seeds(bootstrap), kgo.W
 func main() {
 	if len(os.Args) < 2 {
 		fail("usage: runnel-franz produce|consume|admin|txn --bootstrap HOST:PORT ...")
+	}
+	if os.Args[1] == "sarama" {
+		saramaMain(os.Args[2:]) // sarama.go: the same cases with IBM's sarama
+		return
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)

@@ -17,6 +17,8 @@
  *   const t = await franz.txn({ bootstrap, topic: 't' });      // { ok: false, error, elapsedMs }
  *
  * Every summary carries `requests`: each request the client sent and the versions it used.
+ * sarama() and kafkaPython() run the same cases with IBM's sarama and kafka-python (the
+ * `sarama` / `kafka-python` subcommands of the same two programs; their admin is DescribeCluster).
  */
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,6 +31,10 @@ const ckScript = join(root, 'test/python/runnel_ck.py');
 
 /** The franz-go release test/go/go.mod pins (for test titles). */
 export const FRANZ_GO_VERSION = readFileSync(join(root, 'test/go/go.mod'), 'utf8').match(/github\.com\/twmb\/franz-go (v[\d.]+)/)?.[1] ?? '?';
+/** The sarama release test/go/go.mod pins (for test titles). */
+export const SARAMA_VERSION = readFileSync(join(root, 'test/go/go.mod'), 'utf8').match(/github\.com\/IBM\/sarama (v[\d.]+)/)?.[1] ?? '?';
+/** The kafka-python release test/python/requirements.txt pins. */
+export const KAFKA_PYTHON_VERSION = readFileSync(join(root, 'test/python/requirements.txt'), 'utf8').match(/kafka-python==([\d.]+)/)?.[1] ?? '?';
 /** The confluent-kafka release test/python/requirements.txt pins (its wheel bundles that librdkafka). */
 export const CONFLUENT_KAFKA_VERSION = readFileSync(join(root, 'test/python/requirements.txt'), 'utf8').match(/confluent-kafka==([\d.]+)/)?.[1] ?? '?';
 
@@ -379,4 +385,35 @@ export async function franzGo(): Promise<EcosystemClient<FranzAdmin>> {
 export async function confluentPython(): Promise<EcosystemClient<CkAdmin>> {
   const python = await prepare(setupScript, 'confluent-kafka-python');
   return client<CkAdmin>(`confluent-kafka ${CONFLUENT_KAFKA_VERSION}`, [python, ckScript]);
+}
+
+/** runnel-franz sarama admin / runnel_ck.py kafka-python admin: DescribeCluster as the client sees it. */
+export interface ClusterAdmin {
+  type: 'admin';
+  cluster: { clusterId?: string | null; controllerId?: number | null; brokers?: Array<{ nodeId: number; host: string; port: number; rack?: string | null }>; error: ClientError | null };
+  requests: SentRequests;
+  /** sarama only: the Kafka release whose request versions it sent (its config.Version). */
+  kafkaVersion?: string;
+}
+
+/**
+ * IBM's sarama, the `sarama` subcommands of the same Go program (test/go/sarama.go). sarama
+ * sends the request versions of the Kafka release `kafkaVersion` names (its config.Version;
+ * sarama's default, 2.8, when absent) rather than negotiating, so `requests` is empty and each
+ * summary carries `kafkaVersion`. Consumers use the classic protocol only.
+ */
+export async function sarama(o: { kafkaVersion?: string } = {}): Promise<EcosystemClient<ClusterAdmin>> {
+  const bin = await prepare(buildScript, 'franz-go');
+  return client<ClusterAdmin>(`sarama ${SARAMA_VERSION}${o.kafkaVersion ? ` (Kafka ${o.kafkaVersion} versions)` : ''}`,
+    [bin, 'sarama', ...(o.kafkaVersion ? [`--kafka-version=${o.kafkaVersion}`] : [])]);
+}
+
+/**
+ * kafka-python, the `kafka-python` subcommands of test/python/runnel_ck.py (same venv). It
+ * negotiates versions from ApiVersions; produce supports none and gzip; consumers are classic.
+ * `admin` is KafkaAdminClient.describe_cluster().
+ */
+export async function kafkaPython(): Promise<EcosystemClient<ClusterAdmin>> {
+  const python = await prepare(setupScript, 'confluent-kafka-python');
+  return client<ClusterAdmin>(`kafka-python ${KAFKA_PYTHON_VERSION}`, [python, ckScript, 'kafka-python']);
 }

@@ -10,6 +10,9 @@ versions it used, read from its `debug=protocol` log ("Sent FetchRequest (v17, .
   consume --bootstrap B --topic T --group G [--count N] [--max-ms MS] [--group-protocol classic|consumer]
   admin   --bootstrap B [--topics t1,t2] [--groups g1,g2]
   txn     --bootstrap B --topic T [--transactional-id ID] [--max-ms MS]
+
+`runnel_ck.py kafka-python <subcommand> ...` runs the same subcommands with kafka-python instead
+(produce: none or gzip; consume: classic).
 """
 import argparse
 import json
@@ -305,6 +308,161 @@ def txn(a):
     emit({"type": "txn", "ok": err is None, "error": err_json(err), "elapsedMs": elapsed, "requests": sent.requests()})
 
 
+# --- kafka-python: `runnel_ck.py kafka-python <subcommand> ...` ------------------------------------
+# The same cases with kafka-python, the pure-Python client (its own protocol code, no librdkafka).
+# It negotiates each request's version from the broker's ApiVersions like librdkafka; "requests"
+# is read from its debug log ("Request 3: MetadataRequest(version=12, ...)").
+
+
+class KpSentRequests(SentRequests):
+    SENT = re.compile(r"Request \d+: (\w+?)Request\(version=(\d+)")
+
+
+kp_sent = KpSentRequests()
+
+
+def _kp_logging():
+    lg = logging.getLogger("kafka")
+    lg.setLevel(logging.DEBUG)
+    lg.addHandler(kp_sent)
+    lg.propagate = False
+
+
+def kp_err_json(err):
+    """A kafka.errors exception as the tests read it: Kafka's error name when it is a broker error."""
+    if err is None:
+        return None
+    from kafka import errors as kerrors
+    out = {"message": f"{type(err).__name__}: {err}"}
+    if isinstance(err, kerrors.BrokerResponseError):
+        out.update({"code": err.message, "errorCode": err.errno, "retriable": bool(err.retriable)})
+    elif isinstance(err, kerrors.KafkaError):
+        out.update({"code": type(err).__name__, "retriable": bool(getattr(err, "retriable", False))})
+    return out
+
+
+def kp_produce(a):
+    """The records `produce` sends, through KafkaProducer with acks=all and idempotence."""
+    from kafka import KafkaProducer
+    if a.compression not in ("none", "gzip"):
+        raise SystemExit(f"kafka-python produce: --compression {a.compression} needs an extra package; none or gzip")
+    start = time.monotonic()
+    p = KafkaProducer(bootstrap_servers=a.bootstrap.split(","), acks="all", enable_idempotence=True, linger_ms=5,
+                      compression_type=None if a.compression == "none" else a.compression, max_block_ms=a.max_ms)
+    pad = "runnel-" * 16
+    futures = [p.send(a.topic, key=f"k-{i}".encode(), value=f"{a.prefix}-{i}-{pad}".encode(), headers=[("i", str(i).encode())])
+               for i in range(a.count)]
+    p.flush(timeout=a.max_ms / 1000)
+    state = {"failed": 0, "error": None, "partitions": {}}
+    for f in futures:
+        try:
+            md = f.get(timeout=0)
+            state["partitions"][str(md.partition)] = state["partitions"].get(str(md.partition), 0) + 1
+        except Exception as e:  # noqa: BLE001 - each failure is reported, the test decides
+            state["failed"] += 1
+            state["error"] = state["error"] or e
+    p.close(timeout=5)
+    emit({"type": "produced", "acked": a.count - state["failed"], "failed": state["failed"], "error": kp_err_json(state["error"]),
+          "partitions": state["partitions"], "compression": a.compression,
+          "elapsedMs": int((time.monotonic() - start) * 1000), "requests": kp_sent.requests()})
+
+
+def kp_consume(a):
+    """Joins the group (classic protocol) from the earliest offset, prints every record until
+    count records, SIGTERM or --max-ms; then commits, leaves (close) and prints the summary."""
+    from kafka import KafkaConsumer
+    from kafka.consumer.subscription_state import ConsumerRebalanceListener
+    if a.group_protocol != "classic":
+        raise SystemExit("kafka-python consume: --group-protocol is classic only")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    start = time.monotonic()
+    c = KafkaConsumer(bootstrap_servers=a.bootstrap.split(","), group_id=a.group, auto_offset_reset="earliest",
+                      enable_auto_commit=False, fetch_max_wait_ms=500)
+
+    class Listener(ConsumerRebalanceListener):
+        def on_partitions_assigned(self, assigned):
+            emit({"type": "assigned", "partitions": _parts(assigned)})
+
+        def on_partitions_revoked(self, revoked):
+            emit({"type": "revoked", "partitions": _parts(revoked), "commitError": None})
+
+    c.subscribe([a.topic], listener=Listener())
+    n, last_err = 0, None
+    while not stop.is_set() and (a.count == 0 or n < a.count) and time.monotonic() - start < a.max_ms / 1000:
+        try:
+            batches = c.poll(timeout_ms=200)
+        except Exception as e:  # noqa: BLE001
+            last_err = e
+            emit({"type": "error", "topic": a.topic, "partition": -1, "error": kp_err_json(e)})
+            time.sleep(0.2)
+            continue
+        for tp, msgs in batches.items():
+            for m in msgs:
+                emit({"type": "record", "topic": m.topic, "partition": m.partition, "offset": m.offset,
+                      "key": None if m.key is None else m.key.decode(), "value": m.value.decode(),
+                      "headers": {k: v.decode() for k, v in (m.headers or [])}})
+                n += 1
+    commit_err = None
+    try:
+        c.commit()
+    except Exception as e:  # noqa: BLE001
+        commit_err = e
+    leave_err = None
+    try:
+        c.close()
+    except Exception as e:  # noqa: BLE001
+        leave_err = e
+    emit({"type": "done", "count": n, "commitError": kp_err_json(commit_err), "leaveError": kp_err_json(leave_err),
+          "lastError": kp_err_json(last_err), "elapsedMs": int((time.monotonic() - start) * 1000), "requests": kp_sent.requests()})
+
+
+def kp_admin(a):
+    """KafkaAdminClient.describe_cluster(): DescribeCluster (Metadata only when the broker lacks it)."""
+    from kafka import KafkaAdminClient
+    out = {"type": "admin"}
+    try:
+        ad = KafkaAdminClient(bootstrap_servers=a.bootstrap.split(","), request_timeout_ms=min(a.max_ms, 30_000))
+    except Exception as e:  # noqa: BLE001
+        out["cluster"] = {"error": kp_err_json(e)}
+    else:
+        try:
+            d = ad.describe_cluster()
+            out["cluster"] = {"clusterId": d.get("cluster_id"), "controllerId": d.get("controller_id"),
+                              "brokers": sorted(({"nodeId": b["broker_id"], "host": b["host"], "port": b["port"], "rack": b.get("rack")}
+                                                 for b in d["brokers"]), key=lambda b: b["nodeId"])}
+        except Exception as e:  # noqa: BLE001
+            out["cluster"] = {"error": kp_err_json(e)}
+        ad.close()
+    out["requests"] = kp_sent.requests()
+    emit(out)
+
+
+def kp_txn(a):
+    """KafkaProducer(transactional_id=...) and init_transactions(), then one record in a
+    transaction and a commit. Runnel has no transaction coordinator, so this must fail, and
+    quickly (max_block_ms is --max-ms: a hang shows as KafkaTimeoutError, not a test timeout)."""
+    from kafka import KafkaProducer
+    start = time.monotonic()
+    err = None
+    p = None
+    try:
+        p = KafkaProducer(bootstrap_servers=a.bootstrap.split(","), transactional_id=a.transactional_id, max_block_ms=a.max_ms)
+        p.init_transactions()
+        p.begin_transaction()
+        p.send(a.topic, value=b"in a transaction")
+        p.commit_transaction()
+    except Exception as e:  # noqa: BLE001 - the test decides which error is right
+        err = e
+    elapsed = int((time.monotonic() - start) * 1000)
+    if p is not None:
+        try:
+            p.close(timeout=2)
+        except Exception:  # noqa: BLE001 - the error is already reported
+            pass
+    emit({"type": "txn", "ok": err is None, "error": kp_err_json(err), "elapsedMs": elapsed, "requests": kp_sent.requests()})
+
+
 def main():
     ap = argparse.ArgumentParser(prog="runnel_ck")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -327,6 +485,12 @@ def main():
             s.add_argument("--groups", default="")
         if name == "txn":
             s.add_argument("--transactional-id", default="runnel-ck-txn")
+    if len(sys.argv) > 1 and sys.argv[1] == "kafka-python":
+        _kp_logging()
+        ap.prog = "runnel_ck kafka-python"
+        a = ap.parse_args(sys.argv[2:])
+        {"produce": kp_produce, "consume": kp_consume, "admin": kp_admin, "txn": kp_txn}[a.cmd](a)
+        return
     a = ap.parse_args()
     {"produce": produce, "consume": consume, "admin": admin, "txn": txn}[a.cmd](a)
 
