@@ -90,6 +90,8 @@ it('a per-broker message.max.bytes applies at once on that broker only, survives
   const send = (topic: string) => producer.send({ topic, acks: -1, messages: [{ value: Buffer.alloc(20_000, 'x') }] });
   try {
     ok(await tools.configs([...bootstrap(), '--alter', '--entity-type', 'brokers', '--entity-name', '2', '--add-config', 'message.max.bytes=10000']));
+    // The tool returns once the node it asked sees the change; broker 2 follows metadata by itself.
+    await until('broker 2 has the value', async () => (await dynamic(4, '2')).includes('message.max.bytes=10000'), 10_000);
     await expect(send('on2')).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' });
     await send('on1'); // broker 1 keeps its own value
 
@@ -101,6 +103,7 @@ it('a per-broker message.max.bytes applies at once on that broker only, survives
     await expect(send('on2')).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' });
 
     ok(await tools.configs([...bootstrap(), '--alter', '--entity-type', 'brokers', '--entity-name', '2', '--delete-config', 'message.max.bytes']));
+    await until('broker 2 dropped the value', async () => (await dynamic(4, '2')).length === 0, 10_000);
     await send('on2');
   } finally {
     await producer.disconnect();
