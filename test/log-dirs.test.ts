@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import { startBroker, type TestBroker } from './helpers/broker.ts';
+import { startCluster, type ClusterNode } from './helpers/cluster.ts';
 import { kafkaTools, ok } from './helpers/kafka-tools.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { kafkaRequest } from './helpers/raw-kafka.ts';
@@ -96,46 +97,52 @@ async function futureInDescribe(port: number, topic: string): Promise<{ logDir: 
   return undefined;
 }
 
+/**
+ * An acks=all producer writing `k<n>` records one batch after another until stopped; the acked
+ * ones, in order. After the first `fast` records it writes ~100 KB/s, under the copy throttle: a
+ * producer faster than the throttle would keep the future replica behind (as in Kafka).
+ */
+function keepProducing(bootstrap: string, topic: string, fast = 3000) {
+  const producer = new Kafka({ brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 50, maxRetryTime: 500 } }).producer({ allowAutoTopicCreation: false });
+  const acked: string[] = [];
+  let stopped = false;
+  let failed: unknown;
+  const done = (async () => {
+    await producer.connect();
+    for (let n = 0; !stopped; ) {
+      const keys = Array.from({ length: 20 }, () => `k${n++}`);
+      await producer.send({ topic, acks: -1, messages: keys.map((k) => ({ key: k, value: `${k}:`.padEnd(500, 'v') })) });
+      acked.push(...keys);
+      if (acked.length >= fast) await new Promise((r) => setTimeout(r, 100));
+    }
+  })().catch((err: unknown) => {
+    failed = err;
+  }).finally(() => producer.disconnect());
+  return {
+    acked,
+    /** The acked count, or the error that stopped the producer. */
+    count() {
+      if (failed) throw failed;
+      return acked.length;
+    },
+    async stop() {
+      stopped = true;
+      await done;
+      if (failed) throw failed;
+    },
+  };
+}
+
+async function readAll(bootstrap: string, topic: string): Promise<string[]> {
+  const r = await runKcat(['-b', bootstrap, '-C', '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%k\\n'], { timeoutMs: 60_000 });
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+
 describe('moving a replica between log dirs (AlterReplicaLogDirs)', () => {
   const RATE = 256 * 1024;
   const settings = (dirs: string[]) => [`log.dirs=${dirs.join(',')}`, 'log.segment.bytes=131072', `replica.alter.log.dirs.io.max.bytes.per.second=${RATE}`, 'offsets.topic.num.partitions=1'];
-
-  /**
-   * An acks=all producer writing `k<n>` records one batch after another until stopped; the acked
-   * ones, in order. After the first 3000 records it writes ~100 KB/s, under the copy throttle: a
-   * producer faster than the throttle would keep the future replica behind (as in Kafka).
-   */
-  function keepProducing(bootstrap: string, topic: string) {
-    const producer = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 50, maxRetryTime: 500 } }).producer({ allowAutoTopicCreation: false });
-    const acked: string[] = [];
-    let stopped = false;
-    let failed: unknown;
-    const done = (async () => {
-      await producer.connect();
-      for (let n = 0; !stopped; ) {
-        const keys = Array.from({ length: 20 }, () => `k${n++}`);
-        await producer.send({ topic, acks: -1, messages: keys.map((k) => ({ key: k, value: `${k}:`.padEnd(500, 'v') })) });
-        acked.push(...keys);
-        if (acked.length >= 3000) await new Promise((r) => setTimeout(r, 100));
-      }
-    })().catch((err: unknown) => {
-      failed = err;
-    }).finally(() => producer.disconnect());
-    return {
-      acked,
-      async stop() {
-        stopped = true;
-        await done;
-        if (failed) throw failed;
-      },
-    };
-  }
-
-  async function readAll(bootstrap: string, topic: string): Promise<string[]> {
-    const r = await runKcat(['-b', bootstrap, '-C', '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%k\\n'], { timeoutMs: 60_000 });
-    expect(r.code, r.stderr).toBe(0);
-    return r.stdout.split('\n').filter((l) => l !== '');
-  }
 
   it('kafka-reassign-partitions --execute/--verify moves it while an acks=all producer writes; every acked record is read back in order', async () => {
     const tools = await kafkaTools();
@@ -264,4 +271,45 @@ describe('per log dir I/O metrics', () => {
       expect(value0('runnel_log_dir_free_bytes', d)).toBeGreaterThan(0);
     }
   }, 60_000);
+});
+
+describe('moving replicas between log dirs on cluster brokers', () => {
+  it('moves the leader\'s and the follower\'s replica while an acks=all producer writes; the follower keeps replicating from its new dir', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'runnel-logdirs-cluster-'));
+    cleanups.push(() => rm(base, { recursive: true, force: true }));
+    const dirsOf = (id: number) => [join(base, `b${id}-a`), join(base, `b${id}-b`)];
+    const cluster = await startCluster({
+      brokers: 2,
+      set: ['log.segment.bytes=131072', `replica.alter.log.dirs.io.max.bytes.per.second=${256 * 1024}`],
+      nodeSet: (role, id) => (role === 'broker' ? [`log.dirs=${dirsOf(id).join(',')}`] : []),
+    });
+    cleanups.push(() => cluster.cleanup());
+    const [b1, b2] = cluster.brokers as [ClusterNode, ClusterNode];
+    const created = await kafkaRequest(b1.port, ApiKey.CreateTopics, 4, { topics: [{ name: 'cm', numPartitions: -1, replicationFactor: -1, assignments: [{ partitionIndex: 0, brokerIds: [1, 2] }], configs: [{ name: 'min.insync.replicas', value: '2' }] }], timeoutMs: 10_000, validateOnly: false });
+    expect(created.topics[0]!.errorCode).toBe(ErrorCode.NONE);
+    const placed = async (id: number) => (await until(`cm-0 on broker ${id}`, async () => {
+      const w = await whereIs(dirsOf(id), 'cm-0');
+      return w.current.length === 1 && { at: w.current[0]! };
+    }, 20_000)).at;
+    const from = [await placed(1), await placed(2)];
+
+    const producer = keepProducing(cluster.bootstrap, 'cm', 600);
+    cleanups.push(() => producer.stop().catch(() => {}));
+    await until('300 KB produced', () => producer.count() >= 600, 90_000);
+    for (const [i, b] of [b1, b2].entries()) {
+      const body = await kafkaRequest(b.port, ApiKey.AlterReplicaLogDirs, 2, { dirs: [{ path: dirsOf(i + 1)[1 - from[i]!]!, topics: [{ name: 'cm', partitions: [0] }] }] });
+      expect(body.results[0]!.partitions[0]!.errorCode).toBe(ErrorCode.NONE);
+    }
+    for (const [i] of [b1, b2].entries()) {
+      await until(`broker ${i + 1}'s move done`, async () => {
+        const w = await whereIs(dirsOf(i + 1), 'cm-0');
+        return w.current.length === 1 && w.current[0] === 1 - from[i]! && w.future.length === 0;
+      }, 90_000);
+    }
+    // With min.insync.replicas=2 every ack after the moves needs the follower fetching into its new log.
+    const atMove = producer.acked.length;
+    await until('acks=all records after both moves', () => producer.count() >= atMove + 200, 60_000);
+    await producer.stop();
+    expect(await readAll(cluster.bootstrap, 'cm')).toEqual(producer.acked);
+  }, 240_000);
 });

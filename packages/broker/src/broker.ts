@@ -100,6 +100,8 @@ export class Broker {
       nodeId: config.nodeId, config, metadata: this.#metadata, partitions: this.#partitions, logs: this.#logs, purgatory,
       logger: this.#logger.child({ component: 'replication' }),
     });
+    const replicas = this.#replicas;
+    this.#logs.onLogReplaced = (topic, partition) => replicas.logReplaced(topic, partition);
     const context: BrokerContext = {
       nodeId: config.nodeId,
       config,

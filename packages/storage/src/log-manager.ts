@@ -104,6 +104,11 @@ interface DirEntry extends LogDirState {
  */
 export class LogManager {
   private readonly options: Required<Omit<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>> & Pick<LogManagerOptions, 'pool' | 'clusterId' | 'nodeId'>;
+  /**
+   * Called after a move between log dirs put a new PartitionLog in place of the old (closed) one:
+   * whoever held the old one (a follower's fetcher) takes the new one from getLog.
+   */
+  onLogReplaced: ((topic: string, partition: number) => void) | null = null;
   /** Where each dir's bytes written and read and fdatasync times go (metrics); none by default. */
   ioObserver: DirIoObserver | null = null;
   /** Moves between log dirs in progress, by `<topic>-<partition>`. */
@@ -681,13 +686,13 @@ export class LogManager {
     let committed = false;
     try {
       await copy.init();
-      for (let i = 0; i < 100 && !move.cancelled; i++) if ((await copy.pass(log.dir, false)) < 1024 * 1024) break;
+      for (let i = 0; i < 100 && !move.cancelled; i++) if ((await copy.pass(log, false)) < 1024 * 1024) break;
       if (move.cancelled || this.byKey.get(key) !== log) throw new Error('cancelled');
       // The pause: nothing changes the source from here on.
       const state = { recoveryPoint: log.recoveryPoint, logStartOffset: log.logStartOffset, highWatermark: log.highWatermark, config: log.config };
       await log.close();
       try {
-        await copy.pass(log.dir, true);
+        await copy.pass(log, true);
         await writeFile(join(log.dir, MOVED_MARKER), '');
         await fsyncDir(log.dir);
         const dest = join(target.path, key);
@@ -708,6 +713,7 @@ export class LogManager {
         target.logs.set(key, moved);
         this.byKey.set(key, moved);
         log0.info({ partition: key, from: source.path, to: target.path }, 'replica moved to another log dir');
+        this.onLogReplaced?.(log.topic, log.partition);
         await rm(doomed, { recursive: true, force: true });
         await Promise.all([this.writeCheckpoints(source), this.writeCheckpoints(target)]).catch(() => {});
       } catch (err) {
@@ -719,6 +725,7 @@ export class LogManager {
         });
         source.logs.set(key, back);
         this.byKey.set(key, back);
+        this.onLogReplaced?.(log.topic, log.partition);
         throw err;
       }
     } finally {

@@ -206,6 +206,11 @@ export class ReplicaManager {
     return n;
   }
 
+  /** The partition's log was replaced (moved to another log dir): follow or lead with the new one. */
+  logReplaced(topic: string, partition: number): void {
+    if (!this.#stopped) void this.#reconcile(topic, partition);
+  }
+
   /** Which broker a followed partition is fetched from (undefined when not following it). */
   followingFrom(topic: string, partition: number): number | undefined {
     return this.#fetchers.leaderOf(topic, partition);
