@@ -227,7 +227,10 @@ def admin(a):
             for name, f in adm.describe_topics(TopicCollection(names), request_timeout=timeout).items():
                 try:
                     d = f.result()
-                    out.append({"name": d.name, "id": str(d.topic_id), "internal": d.is_internal,
+                    # librdkafka prints a Uuid in standard base64 ("+", "/"); Kafka's text (and the
+                    # tests') is the URL-safe alphabet: the same 16 bytes.
+                    tid = str(d.topic_id).replace("+", "-").replace("/", "_")
+                    out.append({"name": d.name, "id": tid, "internal": d.is_internal,
                                 "partitions": [{"id": p.id, "leader": p.leader.id if p.leader else None,
                                                 "replicas": [r.id for r in p.replicas], "isr": [r.id for r in p.isr]}
                                                for p in d.partitions], "error": None})
