@@ -83,6 +83,8 @@ const TOPIC_METRICS: Array<[keyof TopicCounts, string, string]> = [
 export class BrokerTopicMetrics {
   readonly #topics = new Map<string, TopicCounts>();
   readonly #exists: (topic: string) => boolean;
+  /** Map size at which the next new topic prunes first. */
+  #pruneAt = 64;
 
   /** `exists`: whether a topic still exists (metadata); asked when scraped. */
   constructor(exists: (topic: string) => boolean = () => true) {
@@ -92,13 +94,18 @@ export class BrokerTopicMetrics {
   /** One topic's counts (made on first use). */
   topic(name: string): TopicCounts {
     let c = this.#topics.get(name);
-    if (!c) this.#topics.set(name, (c = { bytesIn: 0, messagesIn: 0, bytesOut: 0, produceRequests: 0, fetchRequests: 0, failedProduce: 0, failedFetch: 0 }));
+    if (!c) {
+      // Also pruned here, amortized, for a node nobody scrapes: topic churn must not grow the map.
+      if (this.#topics.size >= this.#pruneAt) this.prune();
+      this.#topics.set(name, (c = { bytesIn: 0, messagesIn: 0, bytesOut: 0, produceRequests: 0, fetchRequests: 0, failedProduce: 0, failedFetch: 0 }));
+    }
     return c;
   }
 
   /** Drops the counts of topics that no longer exist (so created-and-deleted topics cannot pile up). */
   prune(exists: (topic: string) => boolean = this.#exists): void {
     for (const name of this.#topics.keys()) if (!exists(name)) this.#topics.delete(name);
+    this.#pruneAt = Math.max(64, 2 * this.#topics.size);
   }
 
   register(registry: Registry): void {
