@@ -213,6 +213,15 @@ it('a topic whose compression.type makes the log store other bytes than the prod
   expect(Buffer.compare((await fetch(2, 0n)).records, stored)).toBe(0);
 });
 
+it('a kept append owns exactly its bytes: a small one does not pin a shared 8 KiB pool slab the caps do not count', async () => {
+  const { fetch, append } = await led('owned');
+  await append(['a']);
+  const kept = (await fetch(2, 0n)).records;
+  expect(replicas.followerTailBytes).toBe(kept.length);
+  // One entry is answered as kept: its memory is what the tail holds.
+  expect(kept.buffer.byteLength).toBe(kept.length);
+});
+
 it('a topic with LogAppendTime keeps the batches as the log stamped them', async () => {
   const { log, fetch, append } = await led('append-time', { 'message.timestamp.type': 'LogAppendTime' });
   await append(['a']);

@@ -184,7 +184,7 @@ export class ReplicaManager {
     await this.#fetchers.stop();
   }
 
-  /** Bytes of the led partitions' latest appends kept in memory for their followers (tests, metrics). */
+  /** Bytes of the led partitions' latest appends kept in memory for their followers (tests). */
   get followerTailBytes(): number {
     return this.#tailBytes;
   }
@@ -691,8 +691,12 @@ export class ReplicaManager {
     if (pos !== payload.length || next !== end) return this.#dropTail(lead, lead.tail.length);
     // Contiguous only: after a gap (an append not kept) the older entries can no longer be served.
     if (lead.tail.length > 0 && lead.tail.at(-1)!.end !== base) this.#dropTail(lead, lead.tail.length);
-    // A copy: the request's buffer is not ours to keep.
-    lead.tail.push({ base, end, bytes: Buffer.from(payload) });
+    // A copy: the request's buffer is not ours to keep. Its own memory, not a slice of Node's
+    // shared 8 KiB pool (Buffer.from below 4 KiB): a kept small append would pin a whole slab,
+    // many times the bytes the caps count.
+    const bytes = Buffer.allocUnsafeSlow(payload.length);
+    payload.copy(bytes);
+    lead.tail.push({ base, end, bytes });
     lead.tailBytes += payload.length;
     this.#tailBytes += payload.length;
     let drop = 0;
