@@ -48,6 +48,7 @@ export async function compactLog(log: PartitionLog, options: { pool?: OffloadPoo
         await unlinkIfExists(r.cleanedPath);
         continue;
       }
+      log.rewrites++;
       const old = await seg.replaceWith(r.cleanedPath);
       setTimeout(() => void old.close().catch(() => {}), log.config.fileDeleteDelayMs).unref();
       cleaned++;

@@ -145,6 +145,12 @@ export class PartitionLog {
   private flushChain: Promise<void> = Promise.resolve();
   private pendingDeletes = new Set<{ timer: NodeJS.Timeout | null; run: () => Promise<void> }>();
   private closed = false;
+  /**
+   * Counts the changes that rewrite bytes already in a segment file (truncation here, a swap in
+   * compaction.ts): a move between log dirs (FutureCopy) copies only what files gained since its
+   * last pass, which is only right while this count stays the same.
+   */
+  rewrites = 0;
   private appendQueue: QueuedAppend[] = [];
   private writerScheduled = false;
 
@@ -1030,6 +1036,7 @@ export class PartitionLog {
         await this.leaderEpochs.flush();
         return;
       }
+      this.rewrites++;
       try {
         if (offset < this.logStart || offset <= this.segments[0].baseOffset) {
           // Everything goes: start over at `offset` (Kafka truncateFullyAndStartAt).
@@ -1070,6 +1077,7 @@ export class PartitionLog {
   async truncateFullyAndStartAt(offset: bigint): Promise<void> {
     this.assertOnline();
     await this.lock.run(async () => {
+      this.rewrites++;
       try {
         for (const seg of this.segments.splice(0)) {
           this.dirtySegments.delete(seg);

@@ -54,6 +54,8 @@ const CHUNK = 1024 * 1024;
 export class FutureCopy {
   readonly dir: string;
   readonly #copied = new Map<string, number>();
+  /** The source's PartitionLog.rewrites when the copy was last made whole with it. */
+  #rewrites = 0;
   readonly #throttle: Throttle;
   readonly #cancelled: () => boolean;
   constructor(dir: string, throttle: Throttle, cancelled: () => boolean) {
@@ -75,9 +77,19 @@ export class FutureCopy {
 
   /**
    * One pass over the source's `.log` files (`all`: every file, the last pass with the source
-   * closed). Returns the bytes copied. Files gone from the source are removed from the copy.
+   * closed). Returns the bytes copied. Files gone from the source are removed from the copy. After
+   * a truncation or compaction swap of the source (its `rewrites` changed) every file is copied
+   * again from its start: a cut file that has since grown past the copy's end would otherwise
+   * keep the cut bytes below it. The last pass is not throttled: the partition is offline until
+   * it ends, and what it copies is only what the previous pass left (under 1 MiB, or what the
+   * passes could not catch up with).
    */
-  async pass(source: string, all: boolean): Promise<number> {
+  async pass(log: { readonly dir: string; readonly rewrites: number }, all: boolean): Promise<number> {
+    const source = log.dir;
+    if (log.rewrites !== this.#rewrites) {
+      this.#rewrites = log.rewrites;
+      for (const name of this.#copied.keys()) this.#copied.set(name, 0);
+    }
     let moved = 0;
     const names = new Set(await readdir(source));
     for (const name of [...this.#copied.keys()]) {
@@ -99,7 +111,7 @@ export class FutureCopy {
         if (all) await copyTree(from, to);
         continue;
       }
-      if (name.endsWith('.log')) moved += await this.#appendTail(from, to, st.size);
+      if (name.endsWith('.log')) moved += await this.#appendTail(from, to, st.size, !all);
       else if (all) {
         await copyFile(from, to);
         await syncFile(to);
@@ -109,7 +121,8 @@ export class FutureCopy {
     return moved;
   }
 
-  async #appendTail(from: string, to: string, size: number): Promise<number> {
+  /** `throttled`: false in the last pass, which runs with the partition closed (see pass). */
+  async #appendTail(from: string, to: string, size: number, throttled: boolean): Promise<number> {
     const name = to.slice(this.dir.length + 1);
     let done = this.#copied.get(name) ?? 0;
     if (size < done) done = 0; // truncated: copy again
@@ -123,7 +136,7 @@ export class FutureCopy {
       while (done < size) {
         if (this.#cancelled()) break;
         const want = Math.min(CHUNK, size - done);
-        await this.#throttle.take(want, this.#cancelled);
+        if (throttled) await this.#throttle.take(want, this.#cancelled);
         const { bytesRead } = await src.read(buf, 0, want, done);
         if (bytesRead === 0) break;
         await dst.write(buf, 0, bytesRead, done);
