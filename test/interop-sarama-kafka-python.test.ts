@@ -68,6 +68,9 @@ describe(`sarama ${SARAMA_VERSION} against runnel start`, () => {
     expect(admin.cluster).toEqual({ controllerId: cluster.controllerId, brokers: cluster.brokers, error: null });
   }, 60_000);
 
+  // Not at once: sarama's transaction manager retries any failed coordinator lookup
+  // Producer.Transaction.Retry.Max times (50, 100 ms apart), so it gives up after about 5 s
+  // (docs/protocol.md, "Transactions"); only an error from InitProducerId itself is fatal at once.
   it('a transactional idempotent producer fails within 10 s with TRANSACTIONAL_ID_AUTHORIZATION_FAILED', async () => {
     expectFailsFast(await client.txn({ bootstrap: broker.bootstrap, topic: 'sarama-txn', maxMs: 30_000 }));
     expectFailsFast(await modern.txn({ bootstrap: broker.bootstrap, topic: 'sarama-txn', maxMs: 30_000 }));
