@@ -15,9 +15,10 @@ import { metadataErrorCode } from './metadata-errors.ts';
  * Runnel has no transaction coordinator yet, so a transactional producer must fail at once, not
  * retry until its timeout. FindCoordinator (key type 1) and InitProducerId with a transactional id
  * answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the one code every client treats as fatal there
- * (the Java client and kafka-python also fail on any other non-retriable code, franz-go, kafkajs
- * and sarama on any non-retriable one, but librdkafka retries every FindCoordinator error except
- * the two authorization codes). The message says what is really going on, where the version has a
+ * (the Java client, kafka-python, franz-go and kafkajs also fail on any other non-retriable code,
+ * but librdkafka retries every FindCoordinator error except the two authorization codes, and
+ * sarama retries any failed coordinator lookup 50 times, 100 ms apart, so it fails after ~5 s).
+ * The message says what is really going on, where the version has a
  * message field (FindCoordinator v1+). docs/protocol.md, "Transactions".
  */
 export const TRANSACTIONS_UNSUPPORTED = {
