@@ -147,7 +147,8 @@ describe('broker in a cluster (redis-server, controller)', () => {
       { key: 'g2', nodeId: 10, host: '127.0.0.1', port: 19_010, errorCode: 0, errorMessage: null },
     ]);
     const tx = await kafkaRequest(c.broker.address().port, ApiKey.FindCoordinator, 3, { key: 't', keyType: 1 });
-    expect(tx.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    // No transaction coordinator exists: a transactional producer must fail at once (docs/protocol.md).
+    expect(tx.errorCode).toBe(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
 
     // Node 11 joins: the controller moves the odd partitions to it, each with a higher epoch.
     const moved = 1;
