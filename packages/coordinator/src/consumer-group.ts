@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Script, createContext } from 'node:vm';
 import type { Clock, Timer } from './clock.ts';
 import { ASSIGNORS, type Assignor, type AssignorMember, type TopicAssignment } from './assignors.ts';
 import {
@@ -253,6 +254,10 @@ function isEmpty(a: TopicAssignment): boolean {
 
 const normId = (id: string) => id.replace(/-/g, '').toLowerCase();
 
+/** How long one SubscribedTopicRegex may take over every topic name (see regexMatches). */
+export const REGEX_BUDGET_MS = 100;
+const MATCH_SCRIPT = new Script('(() => { const re = new RegExp(src); return names.filter((n) => re.test(n)); })()');
+
 export class ConsumerGroups {
   readonly groups = new Map<string, ConsumerGroup>();
   /** Group epoch bumps since start (Kafka's consumer-group-rebalance-count; metrics). */
@@ -260,6 +265,9 @@ export class ConsumerGroups {
   private readonly o: ConsumerGroupsOptions;
   private readonly loaded = new Set<number>();
   private readonly newUuid: () => string;
+  /** regexMatches' results per regex, over the topic names in `regexNames` (joined). */
+  private readonly regexCache = new Map<string, Set<string> | null>();
+  private regexNames = '';
 
   constructor(o: ConsumerGroupsOptions) {
     this.o = o;
@@ -300,6 +308,9 @@ export class ConsumerGroups {
         new RegExp(req.subscribedTopicRegex);
       } catch (err) {
         return fail('INVALID_REQUEST', `SubscribedTopicRegex ${req.subscribedTopicRegex} is not a valid regular expression: ${(err as Error).message}`);
+      }
+      if (this.regexMatches(req.subscribedTopicRegex) === null) {
+        return fail('INVALID_REQUEST', `SubscribedTopicRegex ${req.subscribedTopicRegex} takes longer than ${REGEX_BUDGET_MS} ms to match the topic names.`);
       }
     }
     if (req.serverAssignor !== null && !this.o.config.assignors.includes(req.serverAssignor)) {
@@ -477,15 +488,40 @@ export class ConsumerGroups {
       const t = this.o.topics.byName(name);
       if (t) out.add(normId(t.topicId));
     }
-    if (member.subscribedTopicRegex !== null && this.o.topics.names) {
-      const re = new RegExp(`^(?:${member.subscribedTopicRegex})$`);
-      for (const name of this.o.topics.names()) {
-        if (name.startsWith('__')) continue;
+    if (member.subscribedTopicRegex !== null) {
+      for (const name of this.regexMatches(member.subscribedTopicRegex) ?? []) {
         const t = this.o.topics.byName(name);
-        if (t && re.test(name)) out.add(normId(t.topicId));
+        if (t) out.add(normId(t.topicId));
       }
     }
     return out;
+  }
+
+  /**
+   * The topic names (internal ones left out) a SubscribedTopicRegex matches as a whole name, or
+   * null when matching them took longer than {@link REGEX_BUDGET_MS}. JavaScript's RegExp
+   * backtracks (Kafka's RE2J is linear): `(a+)+` against a long name of `a`s would hold the event
+   * loop for minutes, so matching runs in a vm script with a timeout, once per regex and set of names.
+   */
+  private regexMatches(regex: string): ReadonlySet<string> | null {
+    const names = this.o.topics.names ? [...this.o.topics.names()].filter((n) => !n.startsWith('__')) : [];
+    const key = names.join('\n');
+    if (key !== this.regexNames || this.regexCache.size >= 1000) {
+      this.regexCache.clear();
+      this.regexNames = key;
+    }
+    const hit = this.regexCache.get(regex);
+    if (hit !== undefined) return hit;
+    let matched: Set<string> | null;
+    try {
+      const found = MATCH_SCRIPT.runInContext(createContext({ src: `^(?:${regex})$`, names }), { timeout: REGEX_BUDGET_MS }) as string[];
+      matched = new Set(found);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw err;
+      matched = null;
+    }
+    this.regexCache.set(regex, matched);
+    return matched;
   }
 
   private metadataHash(group: ConsumerGroup): bigint {

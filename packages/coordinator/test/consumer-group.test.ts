@@ -232,6 +232,20 @@ describe('KIP-848 consumer groups', () => {
     log.push(...del.records);
   });
 
+  it('a SubscribedTopicRegex that backtracks for ages over the topic names is INVALID_REQUEST, not a stalled coordinator', async () => {
+    const slow = 'a'.repeat(27) + '-';
+    const { hb, table } = setup([{ topicId: T1, name: 't1', partitions: 4 }]);
+    const a = await hb({ memberId: 'a', memberEpoch: 0, subscribedTopicNames: [], subscribedTopicRegex: 't.*' });
+    expect(parts(a.assignment)).toEqual([0, 1, 2, 3]);
+    table.set(slow, { topicId: T2, name: slow, partitions: 2 });
+    // Without the bound, matching this one name takes seconds, and a heartbeat matches several times.
+    const b = await hb({ memberId: 'b', memberEpoch: 0, subscribedTopicNames: [], subscribedTopicRegex: '(a+)+' });
+    expect(b).toMatchObject({ error: 'INVALID_REQUEST' });
+    expect(b.errorMessage).toContain('takes longer than');
+    // The other member's regex is unaffected: same epoch, same partitions.
+    expect(await hb({ memberId: 'a', memberEpoch: a.memberEpoch })).toMatchObject({ error: 'NONE', memberEpoch: a.memberEpoch, assignment: null });
+  });
+
   it('offset commits check the member and its epoch; DescribeGroups/ListGroups see a consumer group', async () => {
     const { hb, m, background } = setup();
     await hb({ memberId: 'a', memberEpoch: 0 });
