@@ -212,6 +212,39 @@ describe('moving a replica between log dirs (AlterReplicaLogDirs)', () => {
     expect(await readAll(broker.bootstrap, 'mr')).toEqual(producer.acked);
   }, 150_000);
 
+  it('--replica-alter-log-dirs-throttle (a dynamic broker config) holds the copy back, and raising it with kafka-configs lets the move finish', async () => {
+    const tools = await kafkaTools();
+    const dirs = await freshDirs(2);
+    // No static throttle: only the dynamic one the tool sets on broker 1.
+    broker = await startBroker({ logDir: dirs[0], set: [`log.dirs=${dirs.join(',')}`, 'log.segment.bytes=131072', 'offsets.topic.num.partitions=1'] });
+    const bootstrap = ['--bootstrap-server', broker.bootstrap];
+    await createTopic('dt', 1);
+    const { current: [from] } = await until('dt-0 created', async () => (await whereIs(dirs, 'dt-0')).current.length === 1 && whereIs(dirs, 'dt-0'), 10_000);
+    const to = 1 - from!;
+    const producer = keepProducing(broker.bootstrap, 'dt');
+    await until('1.5 MB produced', () => producer.acked.length >= 3000, 60_000);
+    await producer.stop();
+
+    const plan = join(dirs[0]!, '..', 'move.json');
+    await writeFile(plan, JSON.stringify({ version: 1, partitions: [{ topic: 'dt', partition: 0, replicas: [1], log_dirs: [dirs[to]] }] }));
+    // 1 byte/s: past its first chunk the copy cannot go on (unthrottled, 1.5 MB takes milliseconds).
+    ok(await tools.reassign([...bootstrap, '--execute', '--reassignment-json-file', plan, '--replica-alter-log-dirs-throttle', '1']));
+    const describe = ok(await tools.configs([...bootstrap, '--describe', '--entity-type', 'brokers', '--entity-name', '1']));
+    expect(describe).toContain('replica.alter.log.dirs.io.max.bytes.per.second=1');
+    await until('the future replica in DescribeLogDirs', () => futureInDescribe(broker!.port, 'dt'), 20_000);
+    // Held back: still not done after two more seconds (it would have been long done unthrottled).
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await whereIs(dirs, 'dt-0')).toEqual({ current: [from], future: [to] });
+    expect(ok(await tools.reassign([...bootstrap, '--verify', '--reassignment-json-file', plan]))).toContain('Reassignment of replica dt-0-1 is still in progress.');
+
+    ok(await tools.configs([...bootstrap, '--alter', '--entity-type', 'brokers', '--entity-name', '1', '--add-config', 'replica.alter.log.dirs.io.max.bytes.per.second=1000000000']));
+    await until('the move done', async () => {
+      const w = await whereIs(dirs, 'dt-0');
+      return w.current.length === 1 && w.current[0] === to && w.future.length === 0;
+    }, 60_000);
+    expect(await readAll(broker.bootstrap, 'dt')).toEqual(producer.acked);
+  }, 150_000);
+
   it('answers LOG_DIR_NOT_FOUND for a dir that is not a log dir and UNKNOWN_TOPIC_OR_PARTITION for a missing partition', async () => {
     const dirs = await freshDirs(2);
     broker = await startBroker({ logDir: dirs[0], set: settings(dirs) });

@@ -86,7 +86,9 @@ export class Broker {
       highWatermarkCheckpointIntervalMs: config.get('replica.high.watermark.checkpoint.interval.ms'),
       recoveryThreads: config.get('num.recovery.threads.per.data.dir'),
       maxOpenFiles: config.get('runnel.log.max.open.files'),
-      moveBytesPerSecond: () => config.get('replica.alter.log.dirs.io.max.bytes.per.second'),
+      // With the dynamic broker configs: kafka-reassign-partitions --replica-alter-log-dirs-throttle
+      // sets it per broker while the move runs (read on every chunk; #partitions exists by then).
+      moveBytesPerSecond: () => this.#partitions.brokerConfig().get('replica.alter.log.dirs.io.max.bytes.per.second'),
       pool: this.#pool,
       logger: this.#logger.child({ component: 'storage' }),
       nodeId: config.nodeId,
