@@ -740,6 +740,13 @@ export class LogManager {
   /** Close the log and remove its directory (renamed `<name>.<uuid>-delete` first, as Kafka does). */
   async deleteLog(topic: string, partition: number): Promise<void> {
     const key = `${topic}-${partition}`;
+    // A move between log dirs ends first (cancelled, or finished if past its commit point): it
+    // would otherwise rename its copy into place and serve the deleted partition again.
+    const move = this.moves.get(key);
+    if (move) {
+      move.cancelled = true;
+      await move.done;
+    }
     const log = this.byKey.get(key);
     if (!log) return;
     this.byKey.delete(key);

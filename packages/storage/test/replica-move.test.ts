@@ -58,3 +58,22 @@ it('the last pass (the partition closed) is not throttled: at 1 byte/s it still 
     expect(readFileSync(join(copy.dir, name)).equals(readFileSync(join(log.dir, name))), name).toBe(true);
   }
 }, 20_000);
+
+it('deleteLog during a move ends the move first: nothing of the partition is left in either dir', async () => {
+  const a = tempDir();
+  const b = tempDir();
+  // 1 byte/s: the copy is held in its first pass until deleteLog cancels it.
+  const logs = LogManager.create({ logDirs: [a.path, b.path], defaults: testConfig({ segmentBytes: 1024 }), moveBytesPerSecond: () => 1 });
+  cleanups.push(a.cleanup, b.cleanup, () => logs.stop());
+  await logs.start();
+  const log = await logs.createLog('t', 0);
+  for (let i = 0; i < 4; i++) await log.append(batch(5, { prefix: `r${i}`, size: 100 }), { leaderEpoch: 1 });
+  const target = log.logDir === a.path ? b.path : a.path;
+  expect(logs.alterLogDir('t', 0, target)).toBe('ok');
+  for (let i = 0; i < 200 && !readdirSync(target).some((n) => n.endsWith('-future')); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(readdirSync(target).filter((n) => n.endsWith('-future'))).toHaveLength(1);
+
+  await logs.deleteLog('t', 0);
+  expect(logs.getLog('t', 0)).toBeUndefined();
+  for (const dir of [a.path, b.path]) expect(readdirSync(dir).filter((n) => n.startsWith('t-0')), dir).toEqual([]);
+}, 20_000);
