@@ -688,9 +688,11 @@ export class LogManager {
       await copy.init();
       for (let i = 0; i < 100 && !move.cancelled; i++) if ((await copy.pass(log, false)) < 1024 * 1024) break;
       if (move.cancelled || this.byKey.get(key) !== log) throw new Error('cancelled');
-      // The pause: nothing changes the source from here on.
-      const state = { recoveryPoint: log.recoveryPoint, logStartOffset: log.logStartOffset, highWatermark: log.highWatermark, config: log.config };
+      // The pause: nothing changes the source from here on. Its state is read once it is closed:
+      // an append or high-watermark advance finishing while close waited for the lock (an acked
+      // record) would otherwise be below the new log's high watermark, invisible to consumers.
       await log.close();
+      const state = { recoveryPoint: log.recoveryPoint, logStartOffset: log.logStartOffset, highWatermark: log.highWatermark, config: log.config };
       try {
         await copy.pass(log, true);
         await writeFile(join(log.dir, MOVED_MARKER), '');
