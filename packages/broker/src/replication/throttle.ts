@@ -112,11 +112,7 @@ export class ReplicationThrottle {
 
   /** `<side>.replication.throttled.rate` in effect on this broker, bytes/s. */
   rate(side: ThrottleSide): number {
-    const key = `${side}.replication.throttled.rate` as const;
-    const dynamic = this.#metadata.snapshot().brokerConfigs;
-    const text = dynamic?.get(String(this.#nodeId))?.[key] ?? dynamic?.get('')?.[key];
-    const n = text === undefined ? Number.NaN : Number(text);
-    return Number.isFinite(n) && n >= 0 ? n : this.#config.get(key);
+    return this.#config.withDynamic(this.#metadata.snapshot().brokerConfigs, this.#nodeId).get(`${side}.replication.throttled.rate`);
   }
 
   /** The partition is listed in the topic's `<side>.replication.throttled.replicas` for this broker: its bytes count. */
