@@ -86,6 +86,11 @@ describe('runnel doctor', () => {
       expect(d.durableFits).toBe(d.fsync!.p99Ms <= report.assumptions.fsyncP99TargetMs);
       const p = d.partitionsPerDisk!;
       expect(p.recommended).toBe(Math.min(p.byThroughput!, p.byMemory, p.byOpenFiles));
+      // Both dirs are on one device: each gets half of its write rate (a dir whose device is not
+      // known, e.g. on tmpfs, counts alone).
+      expect(d.device?.name).toBe(report.dirs[0]!.device?.name);
+      const sharing = d.device === null ? 1 : 2;
+      expect(p.byThroughput).toBe(Math.max(1, Math.floor((d.writeMiBps! * report.assumptions.diskUtilisation) / report.assumptions.partitionWriteMiBps / sharing)));
       expect(readdirSync(d.path)).toEqual([]);
     }
     const names = report.checks.filter((c) => c.scope === 'host').map((c) => c.check);

@@ -63,7 +63,7 @@ export interface FsyncStats { samples: number; p50Ms: number; p99Ms: number; max
 
 export interface PartitionsPerDisk {
   recommended: number;
-  /** 70 % of the measured sequential write rate over `assumptions.partitionWriteMiBps`. */
+  /** 70 % of the measured sequential write rate over `assumptions.partitionWriteMiBps`, divided among the log dirs on the same device. */
   byThroughput: number | null;
   /** Half of the host's memory, shared by the dirs, over each partition's cached tail. */
   byMemory: number;
@@ -213,7 +213,9 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
   const maxOpenFilesEffective = o.maxOpenFiles > 0 ? o.maxOpenFiles : limit.soft === null ? 1_000 : Math.max(64, Math.min(10_000, Math.floor(limit.soft / 2)));
   for (const d of dirs) {
     d.durableFits = d.fsync === null ? null : d.fsync.p99Ms <= o.fsyncP99TargetMs;
-    d.partitionsPerDisk = partitionsPerDisk(d, host, dirs.length, maxOpenFilesEffective);
+    // Log dirs on one block device share its write rate (each was measured alone).
+    const sharing = d.device === null ? 1 : dirs.filter((x) => x.device?.name === d.device!.name).length;
+    d.partitionsPerDisk = partitionsPerDisk(d, host, dirs.length, sharing, maxOpenFilesEffective);
   }
   const checks = [
     ...hostChecks(host, limit, brokerPid, o, maxOpenFilesEffective),
@@ -552,15 +554,16 @@ function alignedBuffer(fd: number, size: number): Buffer | null {
 }
 
 /**
- * How many partitions (leaders and followers) one disk takes: the least of what its measured write
- * rate carries at `partitionWriteMiBps` each with 30 % headroom, what half the memory keeps cached
+ * How many partitions (leaders and followers) one log dir takes: the least of what its measured
+ * write rate carries at `partitionWriteMiBps` each with 30 % headroom (split between the `sharing`
+ * dirs on the same device), what half the memory keeps cached
  * (each partition's last `tailSeconds` of writes, so consumers near the end never read the disk),
  * and the segment files the broker keeps open.
  */
-function partitionsPerDisk(d: DirReport, h: HostReport, dirs: number, maxOpenFiles: number): PartitionsPerDisk | null {
+function partitionsPerDisk(d: DirReport, h: HostReport, dirs: number, sharing: number, maxOpenFiles: number): PartitionsPerDisk | null {
   if (!d.writable) return null;
   const a = ASSUMPTIONS;
-  const byThroughput = d.writeMiBps === null ? null : Math.max(1, Math.floor((d.writeMiBps * a.diskUtilisation) / a.partitionWriteMiBps));
+  const byThroughput = d.writeMiBps === null ? null : Math.max(1, Math.floor((d.writeMiBps * a.diskUtilisation) / a.partitionWriteMiBps / sharing));
   const byMemory = Math.max(1, Math.floor((h.memTotalBytes * 0.5) / dirs / (a.partitionWriteMiBps * MiB * a.tailSeconds)));
   const byOpenFiles = Math.max(1, Math.floor(maxOpenFiles / dirs));
   const bounds: Array<[number, PartitionsPerDisk['limitedBy']]> = [[byMemory, 'memory'], [byOpenFiles, 'open files']];
