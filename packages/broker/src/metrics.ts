@@ -37,21 +37,26 @@ export function registerBrokerMetrics(registry: Registry, logs: LogManager): voi
   perDir('runnel_log_dir_partitions', 'Partitions placed in the log dir.', (d) => d.partitions);
 
   // Counted where storage writes, reads and fdatasyncs (LogManager.ioObserver): appends as leader
-  // and follower, reads for consumers and followers, group-commit and flush fdatasyncs.
-  const written = new Counter({ name: 'runnel_log_dir_written_bytes_total', help: 'Bytes of record batches appended to the log dir\'s segments.', labelNames: ['dir'], registers: [registry] });
-  const read = new Counter({ name: 'runnel_log_dir_read_bytes_total', help: 'Bytes of record batches read from the log dir\'s segments (consumers and followers).', labelNames: ['dir'], registers: [registry] });
+  // and follower, reads for consumers and followers, group-commit and flush fdatasyncs. Bytes are
+  // counted on every append and read: plain numbers per dir, rendered when scraped (as the
+  // request-path metrics; a labelled prom-client counter hashes its labels on every increment).
+  const io = new Map(logs.dirs().map((d) => [d.path, { written: 0, read: 0 }]));
+  const ioOf = (dir: string) => {
+    let c = io.get(dir);
+    if (!c) io.set(dir, (c = { written: 0, read: 0 }));
+    return c;
+  };
+  registry.registerMetric(new ScrapedMetric('runnel_log_dir_written_bytes_total', 'Bytes of record batches appended to the log dir\'s segments.', 'counter',
+    () => [...io].map(([dir, c]) => ({ labels: { dir }, value: c.written }))).asMetric());
+  registry.registerMetric(new ScrapedMetric('runnel_log_dir_read_bytes_total', 'Bytes of record batches read from the log dir\'s segments (consumers and followers).', 'counter',
+    () => [...io].map(([dir, c]) => ({ labels: { dir }, value: c.read }))).asMetric());
   const fsync = new Histogram({
     name: 'runnel_log_dir_fsync_seconds', help: 'Duration of each fdatasync of the log dir\'s segments (group commit with runnel.durable, flushes).', labelNames: ['dir'], registers: [registry],
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   });
-  for (const d of logs.dirs()) {
-    // Every dir appears from the start, at zero.
-    written.inc({ dir: d.path }, 0);
-    read.inc({ dir: d.path }, 0);
-  }
   logs.ioObserver = {
-    written: (dir, n) => written.inc({ dir }, n),
-    read: (dir, n) => read.inc({ dir }, n),
+    written: (dir, n) => void (ioOf(dir).written += n),
+    read: (dir, n) => void (ioOf(dir).read += n),
     fsynced: (dir, s) => fsync.observe({ dir }, s),
   };
 }
