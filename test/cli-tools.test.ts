@@ -280,6 +280,19 @@ describe('runnel consumer-groups --export and --from-file', () => {
     const again = await run(['consumer-groups', ...bs(), '--reset-offsets', '--group', 'tools-csv', '--all-topics', '--to-current', '--export', '--dry-run']);
     expect(again.stdout).toBe(`tools-reset,0,1\ntools-reset,1,${ends[1]}\n`);
 
+    // As Kafka's tool: an offset past the log's end in the file is the end; a partition the topic
+    // does not have is an error, nothing committed.
+    await writeFile(file, `tools-reset,0,999\n`);
+    const clamped = await run(['consumer-groups', ...bs(), '--reset-offsets', '--group', 'tools-csv', '--from-file', file, '--execute']);
+    expect(clamped.code).toBe(0);
+    expect(clamped.stdout.split('\n').filter((l) => l.startsWith('tools-csv')).map((l) => l.trim().split(/\s+/))).toEqual([['tools-csv', 'tools-reset', '0', String(ends[0])]]);
+    await writeFile(file, `tools-reset,7,1\n`);
+    const missing = await run(['consumer-groups', ...bs(), '--reset-offsets', '--group', 'tools-csv', '--from-file', file, '--execute']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain('Error: Executing consumer group command failed due to Metadata tools-reset-7: UNKNOWN_TOPIC_OR_PARTITION');
+    const after = await run(['consumer-groups', ...bs(), '--reset-offsets', '--group', 'tools-csv', '--all-topics', '--to-current', '--export', '--dry-run']);
+    expect(after.stdout).toBe(`tools-reset,0,${ends[0]}\ntools-reset,1,${ends[1]}\n`);
+
     await writeFile(file, 'tools-reset,zero,1\n');
     const bad = await run(['consumer-groups', ...bs(), '--reset-offsets', '--group', 'tools-csv', '--from-file', file, '--execute']);
     expect(bad.code).toBe(1);

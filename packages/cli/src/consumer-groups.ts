@@ -492,6 +492,12 @@ async function partitionsOf(client: KafkaClient, spec: string): Promise<Array<{ 
   return t.partitions.map((p) => ({ topic: spec, partition: p.partitionIndex })).sort((a, b) => a.partition - b.partition);
 }
 
+/** `o` within the partition's log: below its start is the start, past its end the end (Kafka's checkOffsetsRange). */
+async function clampToLog(client: KafkaClient, topic: string, partition: number, o: bigint): Promise<bigint> {
+  const [lo, hi] = await Promise.all([client.listOffsets(topic, partition, 'earliest'), client.listOffsets(topic, partition, 'latest')]);
+  return o < lo ? lo : o > hi ? hi : o;
+}
+
 async function resetOffsets(ctx: Ctx, ids: string[], scenario: Scenario): Promise<number> {
   const { client, admin, io, opts } = ctx;
   const dryRun = !opts.execute;
@@ -508,7 +514,8 @@ async function resetOffsets(ctx: Ctx, ids: string[], scenario: Scenario): Promis
     }
     if (scenario.kind === 'file') {
       const rows = scenario.rows.filter((r) => r.group === null || r.group === d.groupId);
-      const planned = rows.map((r) => ({ group: d.groupId, topic: r.topic, partition: r.partition, offset: r.offset }));
+      // Kafka checks a file's offsets too (checkOffsetsRange): one past the log's end is its end.
+      const planned = await Promise.all(rows.map(async (r) => ({ group: d.groupId, topic: r.topic, partition: r.partition, offset: await clampToLog(client, r.topic, r.partition, r.offset) })));
       if (!dryRun && planned.length > 0) await admin.commitOffsets(d.groupId, planned);
       plans.push(...planned);
       continue;
@@ -523,10 +530,7 @@ async function resetOffsets(ctx: Ctx, ids: string[], scenario: Scenario): Promis
     const planned = await Promise.all(tps.map(async ({ topic, partition }) => {
       const earliest = () => client.listOffsets(topic, partition, 'earliest');
       const latest = () => client.listOffsets(topic, partition, 'latest');
-      const clamp = async (o: bigint) => {
-        const [lo, hi] = await Promise.all([earliest(), latest()]);
-        return o < lo ? lo : o > hi ? hi : o;
-      };
+      const clamp = (o: bigint) => clampToLog(client, topic, partition, o);
       const committedOffset = current.get(`${topic}\0${partition}`);
       let offset: bigint;
       switch (scenario.kind) {
