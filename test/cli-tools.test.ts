@@ -241,6 +241,9 @@ describe('runnel configs', () => {
     expect(defaults.stdout).toMatch(/^Default configs for brokers in the cluster are:\n  leader\.replication\.throttled\.rate=1048576 sensitive=false synonyms=\{DYNAMIC_DEFAULT_BROKER_CONFIG:leader\.replication\.throttled\.rate=1048576/);
     expect((await run(['configs', ...bs(), '--alter', '--broker-defaults', '--delete-config', 'leader.replication.throttled.rate'])).code).toBe(0);
     expect((await run(['configs', ...bs(), '--describe', '--broker-defaults'])).stdout).toBe('Default configs for brokers in the cluster are:\n');
+    // No name: every broker, then the cluster default, as kafka-configs.sh lists them.
+    const everyBroker = (await run(['configs', ...bs(), '--describe', '--entity-type', 'brokers'])).stdout.split('\n').filter((l) => !l.startsWith('  '));
+    expect(everyBroker).toEqual(['Dynamic configs for broker 1 are:', 'Default configs for brokers in the cluster are:', '']);
     expect((await run(['configs', ...bs(), '--describe', '--entity-type', 'brokers', '--entity-name', '1'])).stdout.split('\n')[0]).toBe('Dynamic configs for broker 1 are:');
     const noBroker = await run(['configs', ...bs(), '--describe', '--broker', '7']);
     expect(noBroker.code).toBe(1);

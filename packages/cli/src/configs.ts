@@ -130,12 +130,13 @@ export async function runConfigs(opts: ConfigsOptions, io: ToolIo = stdio): Prom
   }, (message) => io.err(`Error while executing config command: ${message}\n`));
 }
 
-/** The resources a `--describe` covers: the named one, the default, or every topic/broker. */
+/** The resources a `--describe` covers: the named one, the default, or every topic (every broker and the default). */
 async function describedResources(client: KafkaClient, entity: Entity, type: ConfigResource['type']): Promise<ConfigResource[]> {
   if (entity.isDefault) return [{ type, name: '' }];
   if (entity.name !== null) return [{ type, name: entity.name }];
   const md = await client.metadata(entity.kind === 'topics' ? null : []);
-  if (entity.kind === 'brokers') return md.brokers.map((b) => b.nodeId).sort((a, b) => a - b).map((id) => ({ type, name: String(id) }));
+  // Every broker, then the cluster default (Kafka's ConfigCommand appends the default entity).
+  if (entity.kind === 'brokers') return [...md.brokers.map((b) => b.nodeId).sort((a, b) => a - b).map((id) => ({ type, name: String(id) })), { type, name: '' }];
   return md.topics.filter((t) => t.errorCode === 0 && t.name).map((t) => t.name!).sort().map((name) => ({ type, name }));
 }
 
