@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { statSync, statfsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { onceEvery, silentLogger, type Logger } from '@runnel/common';
 import type { OffloadPool } from '@runnel/offload';
 import { fsyncDir, readOffsetCheckpoint, unlinkIfExists, writeOffsetCheckpoint } from './checkpoint.ts';
@@ -642,7 +642,8 @@ export class LogManager {
    * 'offline' (the target dir is offline), 'no-replica' (this broker has no log of the partition).
    */
   alterLogDir(topic: string, partition: number, path: string): 'ok' | 'not-found' | 'offline' | 'no-replica' {
-    const target = this.entries.find((e) => e.path === path);
+    // `/data/a/` is the log dir `/data/a` (Kafka compares java.io.File paths, which drop the slash).
+    const target = this.entries.find((e) => resolve(e.path) === resolve(path));
     if (!target) return 'not-found';
     if (!target.online) return 'offline';
     const key = `${topic}-${partition}`;
@@ -653,7 +654,7 @@ export class LogManager {
       if (running.target === target) return 'ok';
       running.cancelled = true;
     }
-    if (log.logDir === path) return 'ok';
+    if (log.logDir === target.path) return 'ok';
     const move: Move = { target, copy: null as unknown as FutureCopy, cancelled: false, done: Promise.resolve() };
     move.copy = new FutureCopy(join(target.path, `${key}.${randomUUID().replaceAll('-', '')}${FUTURE_SUFFIX}`), new Throttle(this.options.moveBytesPerSecond), () => move.cancelled);
     this.moves.set(key, move);

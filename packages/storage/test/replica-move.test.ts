@@ -77,3 +77,22 @@ it('deleteLog during a move ends the move first: nothing of the partition is lef
   expect(logs.getLog('t', 0)).toBeUndefined();
   for (const dir of [a.path, b.path]) expect(readdirSync(dir).filter((n) => n.startsWith('t-0')), dir).toEqual([]);
 }, 20_000);
+
+it('takes a log dir written as Kafka would accept it (a trailing slash) and moves the partition there', async () => {
+  const a = tempDir();
+  const b = tempDir();
+  const logs = LogManager.create({ logDirs: [a.path, b.path], defaults: testConfig() });
+  cleanups.push(a.cleanup, b.cleanup, () => logs.stop());
+  await logs.start();
+  const log = await logs.createLog('t', 0);
+  await log.append(batch(5), { leaderEpoch: 1 });
+  const source = log.logDir;
+  const target = source === a.path ? b.path : a.path;
+  // The dir it is in, spelt otherwise: nothing to do.
+  expect(logs.alterLogDir('t', 0, `${source}/`)).toBe('ok');
+  expect(logs.futureLogs()).toEqual([]);
+  expect(logs.alterLogDir('t', 0, `${target}/`)).toBe('ok');
+  for (let i = 0; i < 500 && logs.getLog('t', 0)?.logDir !== target; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(logs.getLog('t', 0)!.logDir).toBe(target);
+  expect((await logs.getLog('t', 0)!.read(0n, 1 << 20)).records.length).toBeGreaterThan(0);
+}, 20_000);
