@@ -76,6 +76,8 @@ export class Coordinator {
   readonly machine: GroupCoordinator;
   readonly offsetsLog: OffsetsLog;
   readonly logger: Logger;
+  /** The cluster's topics from metadata (absent in unit tests: then every partition is taken as known). */
+  readonly topics: TopicLookup | undefined;
   readonly #self: (() => CoordinatorAddress) | undefined;
   readonly #locate: ((partition: number) => CoordinatorAddress | null) | undefined;
   readonly #loadRetry: { initialMs: number; maxMs: number };
@@ -103,6 +105,7 @@ export class Coordinator {
 
   private constructor(options: CoordinatorOptions) {
     this.offsetsLog = options.offsetsLog;
+    this.topics = options.topics;
     this.logger = options.logger ?? silentLogger();
     this.#self = options.self;
     this.#locate = options.locate;

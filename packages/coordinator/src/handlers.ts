@@ -142,6 +142,19 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     versions: [2, 9],
     async handle(req, ctx) {
       const version = ctx.header.apiVersion;
+      // As Kafka's KafkaApis: a partition the metadata does not have is UNKNOWN_TOPIC_OR_PARTITION
+      // and is not stored; the others are committed.
+      const known = (topic: string, partition: number) => {
+        if (!c.topics) return true;
+        const t = c.topics.byName(topic);
+        return t !== undefined && partition >= 0 && partition < t.partitions;
+      };
+      const unknown = req.topics
+        .map((t) => ({ name: t.name, partitions: t.partitions.filter((p) => !known(t.name, p.partitionIndex)) }))
+        .filter((t) => t.partitions.length > 0);
+      const wanted = req.topics
+        .map((t) => ({ ...t, partitions: t.partitions.filter((p) => known(t.name, p.partitionIndex)) }))
+        .filter((t) => t.partitions.length > 0);
       const r = await c.execute(
         m.commitOffsets({
           groupId: req.groupId,
@@ -150,7 +163,7 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
           groupInstanceId: req.groupInstanceId,
           // Only v2–4 carry a retention; later versions always use offsets.retention.minutes.
           retentionTimeMs: version <= 4 ? Number(req.retentionTimeMs) : -1,
-          topics: req.topics.map((t) => ({
+          topics: wanted.map((t) => ({
             name: t.name,
             partitions: t.partitions.map((p) => ({
               partitionIndex: p.partitionIndex,
@@ -163,7 +176,10 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
       );
       return {
         throttleTimeMs: 0,
-        topics: r.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errorCode(p.error) })) })),
+        topics: [
+          ...r.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errorCode(p.error) })) })),
+          ...unknown.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION })) })),
+        ],
       };
     },
   });

@@ -182,6 +182,30 @@ describe('coordinator handlers', () => {
     expect(c.machine.group('g0')!.members.get(ok.memberId)!.rebalanceTimeoutMs).toBe(10_000);
   });
 
+  it('answers UNKNOWN_TOPIC_OR_PARTITION for a commit to a partition the metadata does not have, and stores only the others', async () => {
+    const topics = { byName: (name: string) => (name === 'orders' ? { topicId: '0'.repeat(31) + '1', name, partitions: 3 } : undefined), byId: () => undefined };
+    const log = new MemoryOffsetsLog(5);
+    const c = Coordinator.create({ offsetsLog: log, clock: new ManualClock(), self: () => SELF, topics, config: { 'group.initial.rebalance.delay.ms': 0 } });
+    await c.start();
+    stopping.push(c);
+    const h = c.handlers();
+    const commit = await call(h, ApiKey.OffsetCommit, 8, {
+      groupId: 'standalone',
+      generationIdOrMemberEpoch: -1,
+      memberId: '',
+      groupInstanceId: null,
+      topics: [
+        { name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 5n, committedLeaderEpoch: -1, committedMetadata: '' }, { partitionIndex: 99, committedOffset: 7n, committedLeaderEpoch: -1, committedMetadata: '' }] },
+        { name: 'nope', partitions: [{ partitionIndex: 0, committedOffset: 1n, committedLeaderEpoch: -1, committedMetadata: '' }] },
+      ],
+    });
+    const codes = commit.topics.flatMap((t) => t.partitions.map((p) => [t.name, p.partitionIndex, p.errorCode]));
+    expect(codes).toEqual(expect.arrayContaining([['orders', 0, 0], ['orders', 99, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION], ['nope', 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION]]));
+    expect(codes).toHaveLength(3);
+    const all = await call(h, ApiKey.OffsetFetch, 4, { groupId: 'standalone', topics: null });
+    expect(all.topics.map((t) => [t.name, t.partitions.map((p) => [p.partitionIndex, p.committedOffset])])).toEqual([['orders', [[0, 5n]]]]);
+  });
+
   it('a restarted coordinator reloads groups and offsets from the offsets log', async () => {
     const log = new MemoryOffsetsLog(5);
     const first = await coordinator(log);
