@@ -129,7 +129,7 @@ export class Broker {
       });
     }
     this.#server = KafkaServer.create({
-      ...listenerOptions(config),
+      ...listenerOptions(config, this.#metadata),
       addressOf: nodeAddressLookup(this.#metadata),
       handlers: [...brokerHandlers(context), ...(cluster ? [findCoordinator(context)] : []), ...(options.extraHandlers ?? [])],
       logger: this.#logger.child({ component: 'kafka-server' }),

@@ -145,9 +145,8 @@ export const BROKER_CONFIGS = {
   'message.max.bytes': def('int', '1048588', 'Largest record batch the broker accepts (after compression).', { validator: atLeast(0), topic: 'max.message.bytes' }),
   'compression.type': def('string', 'producer', 'Codec batches are stored with; producer keeps what the client sent.', { validator: { kind: 'enum', values: COMPRESSION_TYPES, ignoreCase: true }, topic: 'compression.type' }),
   'min.insync.replicas': def('int', '1', 'Replicas that must have a batch before acks=all succeeds.', { validator: atLeast(1), topic: 'min.insync.replicas' }),
-  // Not a dynamic broker config in Runnel (Kafka's is): the controller reads its own static value;
-  // the topic override does change at runtime.
-  'unclean.leader.election.enable': def('boolean', 'false', 'Allow an out-of-sync replica to become leader (loses data).', { topic: 'unclean.leader.election.enable', dynamic: false }),
+  // Dynamic as in Kafka: the controller reads it (over its static value) at every election.
+  'unclean.leader.election.enable': def('boolean', 'false', 'Allow an out-of-sync replica to become leader (loses data).', { topic: 'unclean.leader.election.enable' }),
 
   // --- topics and replication
   'num.partitions': def('int', '1', 'Partitions of an auto-created topic or of CreateTopics with -1.', { validator: atLeast(1) }),
@@ -174,7 +173,7 @@ export const BROKER_CONFIGS = {
   // --- network
   'socket.request.max.bytes': def('int', '104857600', 'Largest request frame accepted; bigger frames close the connection.', { validator: atLeast(1) }),
   'queued.max.request.bytes': def('long', '536870912', 'Bytes of requests being received or handled (all connections) past which no more are read until some are answered; -1 = unbounded (Kafka\'s default; Runnel bounds it).', { validator: atLeast(-1) }),
-  'max.connections': def('int', INT_MAX, 'Maximum open client connections.', { validator: atLeast(0) }),
+  'max.connections': def('int', INT_MAX, 'Maximum open client connections; a dynamic broker config (lowering it closes no open connection, as in Kafka).', { validator: atLeast(0), dynamic: true }),
   'connections.max.idle.ms': def('long', '600000', 'Idle connections are closed after this long.', { validator: atLeast(-1) }),
   'num.network.threads': def('int', '3', 'Kafka socket threads; Runnel uses one event loop per process.', { validator: atLeast(1), unused: true }),
   'num.io.threads': def('int', '8', 'Kafka request threads; Runnel uses one event loop plus a worker pool.', { validator: atLeast(1), unused: true }),

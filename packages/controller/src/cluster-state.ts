@@ -11,7 +11,7 @@
  *   partition back.
  * - A new leader is the first replica, in assignment order, that is a live broker, in the ISR and
  *   not in controlled shutdown; with `unclean.leader.election.enable` (topic override, else the
- *   controller's config) and no such replica, the first live replica, with isr [it].
+ *   controller's config, dynamic broker configs included) and no such replica, the first live replica, with isr [it].
  * - Every change to a partition's leader or ISR bumps its `version`; a new leader bumps
  *   `leaderEpoch`. Going offline keeps the epoch, so whoever leads next leads with epoch + 1.
  * - A broker never joins an ISR by registering (its leader proposes it with alterPartition once
@@ -46,8 +46,12 @@ export interface Settings {
   newTopicId: () => string;
   /** `offsets.topic.replication.factor` (default 1), capped at the live brokers when the topic is created. */
   offsetsReplicationFactor?: number;
-  /** The controller's `unclean.leader.election.enable` (default false); a topic's override wins. */
-  uncleanLeaderElection?: boolean;
+  /**
+   * `unclean.leader.election.enable` where a topic has no override (default false): a value, or
+   * read from the state being decided on (the controller's dynamic broker configs over its static
+   * one), so a change made with AlterConfigs applies at the next election.
+   */
+  uncleanLeaderElection?: boolean | ((state: ClusterState) => boolean);
 }
 
 // ------------------------------------------------------------------------------------ reading the state
@@ -132,7 +136,7 @@ export function fenceNodes(state: ClusterState, nodeIds: Iterable<number>, setti
   const eligible = electable(after);
   const topics: ClusterChange['topics'] = [];
   for (const topic of state.topics.values()) {
-    const unclean = uncleanAllowed(topic, settings);
+    const unclean = uncleanAllowed(topic, state, settings);
     const updated = mapPartitions(topic, (p) => {
       const remaining = p.isr.filter((id) => !fenced.has(id));
       const isr = remaining.length > 0 ? remaining : p.isr;
@@ -153,7 +157,7 @@ export function electOffline(state: ClusterState, settings: Partial<Settings> = 
   const eligible = electable(state);
   const topics: ClusterChange['topics'] = [];
   for (const topic of state.topics.values()) {
-    const unclean = uncleanAllowed(topic, settings);
+    const unclean = uncleanAllowed(topic, state, settings);
     const updated = mapPartitions(topic, (p) => (p.leader === -1 ? elect(p, eligible, unclean) ?? p : p));
     if (updated) topics.push({ topic: updated, previous: topic });
   }
@@ -643,11 +647,12 @@ function electable(state: ClusterState): Set<number> {
   return out;
 }
 
-/** The topic's `unclean.leader.election.enable` override, else the controller's. */
-function uncleanAllowed(topic: TopicMetadata, settings: Partial<Settings>): boolean {
+/** The topic's `unclean.leader.election.enable` override, else the controller's (Settings). */
+function uncleanAllowed(topic: TopicMetadata, state: ClusterState, settings: Partial<Settings>): boolean {
   const override = topic.configs['unclean.leader.election.enable'];
   if (override !== undefined) return override.trim().toLowerCase() === 'true';
-  return settings.uncleanLeaderElection ?? false;
+  const setting = settings.uncleanLeaderElection;
+  return typeof setting === 'function' ? setting(state) : setting ?? false;
 }
 
 /**

@@ -90,7 +90,9 @@ export class Controller {
     this.#settings = {
       offsetsPartitions: options.config.get('offsets.topic.num.partitions'),
       offsetsReplicationFactor: options.config.get('offsets.topic.replication.factor'),
-      uncleanLeaderElection: options.config.get('unclean.leader.election.enable'),
+      // Kafka's precedence (topic override, this node's dynamic config, the cluster default, the
+      // static value), read from the state each decision is made on: AlterConfigs applies it live.
+      uncleanLeaderElection: (state) => options.config.withDynamic(state.brokerConfigs, options.config.nodeId).get('unclean.leader.election.enable'),
       newTopicId: () => randomBytes(16).toString('hex'),
     };
   }
@@ -433,7 +435,8 @@ export class Controller {
 
       'controller.alterBrokerConfigs': (req) => this.#write(async (state, commit) => {
         const nodeId = req.nodeId < 0 ? null : req.nodeId;
-        const version = await commit(alterBrokerConfigs(state, nodeId, req.set ?? {}, req.remove ?? []));
+        // settle: enabling unclean.leader.election.enable elects leaders for offline partitions.
+        const version = await commit(settle(state, alterBrokerConfigs(state, nodeId, req.set ?? {}, req.remove ?? []), this.#settings));
         this.#log.info({ node: nodeId ?? 'default', set: req.set, remove: req.remove, version }, 'broker configs altered');
         return { version };
       }),

@@ -447,6 +447,17 @@ describe('leader election and the ISR when brokers are fenced', () => {
     state = commit(state, alterTopicConfigs(state, 't', { 'unclean.leader.election.enable': 'true' }, []).change);
     expect(part(state)).toMatchObject({ leader: 2, isr: [2] });
   });
+
+  it('a setting read from the state (the controller\'s dynamic broker configs) elects at the settle of the config change', () => {
+    const s = { ...settings(), uncleanLeaderElection: (st: ClusterState) => st.brokerConfigs?.get('')?.['unclean.leader.election.enable'] === 'true' };
+    let state = withTopic(2, [[1, 2]]);
+    state = commit(state, fenceNode(state, 2), s);
+    state = commit(state, registerNode(state, broker(2), 40), s);
+    state = commit(state, fenceNodes(state, [1], s), s);
+    expect(part(state)).toMatchObject({ leader: -1, isr: [1] });
+    state = commit(state, alterBrokerConfigs(state, null, { 'unclean.leader.election.enable': 'true' }, []), s);
+    expect(part(state)).toMatchObject({ leader: 2, isr: [2] });
+  });
 });
 
 describe('node identity', () => {

@@ -123,7 +123,7 @@ export class CoordinatorNode {
     ];
     const served = new Set(own.map((h) => h.api));
     this.#server = KafkaServer.create({
-      ...listenerOptions(config),
+      ...listenerOptions(config, o.metadata),
       addressOf: nodeAddressLookup(o.metadata),
       handlers: [...own, ...(o.extraHandlers ?? []).filter((h) => !served.has(h.api))],
       logger: this.#logger.child({ component: 'kafka-server' }),

@@ -24,8 +24,9 @@ import { metadataErrorCode } from './metadata-errors.ts';
 
 /**
  * Broker configs that change at runtime without a restart (the rest are read at startup): the log
- * defaults, the replication throttle rates, and Kafka's log-dir move throttle (see
- * isDynamicBrokerConfig).
+ * defaults, the replication throttle rates, Kafka's log-dir move throttle, `max.connections` (read
+ * on each accept) and `unclean.leader.election.enable` (read by the controller at each election);
+ * see isDynamicBrokerConfig.
  */
 export const DYNAMIC_BROKER_CONFIGS: ReadonlySet<string> = new Set((Object.keys(BROKER_CONFIGS) as BrokerConfigName[]).filter(isDynamicBrokerConfig));
 

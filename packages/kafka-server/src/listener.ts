@@ -12,13 +12,18 @@ const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
  * The KafkaServer options a node's configuration gives, the same for every role that has a Kafka
  * listener: every client listener of `listeners` (controller listeners are not bound: Runnel's
  * controller speaks RPC; an empty host binds all interfaces) and Kafka's connection limits. The
- * configuration was validated when it was resolved (common's listenerSetup).
+ * configuration was validated when it was resolved (common's listenerSetup). Given the node's
+ * metadata, `max.connections` follows its dynamic broker configs (AlterConfigs) live.
  */
-export function listenerOptions(config: BrokerConfig): ListenerOptions {
+export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore): ListenerOptions {
   return {
     listeners: config.listenerSetup.client.map((l) => ({ name: l.name, host: l.host === '' ? '0.0.0.0' : l.host, port: l.port })),
     socketRequestMaxBytes: config.get('socket.request.max.bytes'),
-    maxConnections: config.get('max.connections'),
+    // With metadata, `max.connections` is dynamic: read on each accept, this node's dynamic
+    // configs over the cluster default over the static value (withDynamic caches per snapshot).
+    maxConnections: metadata
+      ? () => config.withDynamic(metadata.snapshot().brokerConfigs, config.nodeId).get('max.connections')
+      : config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
     queuedMaxRequestBytes: config.get('queued.max.request.bytes'),
   };

@@ -67,8 +67,11 @@ export interface KafkaServerOptions {
   addressOf?: NodeAddressLookup;
   /** Largest accepted request frame (Kafka's `socket.request.max.bytes`), default 104857600. */
   socketRequestMaxBytes?: number;
-  /** Connections beyond this are closed on accept (Kafka's `max.connections`), default unlimited. */
-  maxConnections?: number;
+  /**
+   * Connections beyond this are closed on accept (Kafka's `max.connections`), default unlimited.
+   * A function is read on every accept (a dynamic config): lowering it closes no open connection.
+   */
+  maxConnections?: number | (() => number);
   /** Idle connections are closed after this (Kafka's `connections.max.idle.ms`), default 600000. */
   connectionsMaxIdleMs?: number;
   /** Handlers running at once per connection, default 32. */
@@ -500,7 +503,7 @@ export class KafkaServer {
   /** The KIP-584 features ApiVersions v3+ advertises, derived from the handlers (features.ts). */
   readonly features: NodeFeatures;
   readonly socketRequestMaxBytes: number;
-  readonly maxConnections: number;
+  readonly #maxConnections: () => number;
   readonly connectionsMaxIdleMs: number;
   readonly maxInFlightPerConnection: number;
   /** Bytes of requests being received or handled, over all connections (queued.max.request.bytes). */
@@ -530,7 +533,8 @@ export class KafkaServer {
     }
     this.addressOf = options.addressOf;
     this.socketRequestMaxBytes = options.socketRequestMaxBytes ?? 104857600;
-    this.maxConnections = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
+    const max = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
+    this.#maxConnections = typeof max === 'function' ? max : () => max;
     this.connectionsMaxIdleMs = options.connectionsMaxIdleMs ?? 600000;
     this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
     this.budget = new RequestBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES);
@@ -625,14 +629,20 @@ export class KafkaServer {
     return new Map(this.servers.map(({ name, server }) => [name, boundAddress(server)]));
   }
 
+  /** `max.connections` now (it may be dynamic). */
+  get maxConnections(): number {
+    return this.#maxConnections();
+  }
+
   /** Number of open connections (for tests and metrics). */
   get connectionCount(): number {
     return this.connections.size;
   }
 
   private accept(socket: Socket, listener: string): void {
-    if (this.connections.size >= this.maxConnections) {
-      this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max: this.maxConnections }, 'max.connections reached, refusing');
+    const max = this.#maxConnections();
+    if (this.connections.size >= max) {
+      this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max }, 'max.connections reached, refusing');
       socket.destroy();
       return;
     }
