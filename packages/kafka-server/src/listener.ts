@@ -21,8 +21,17 @@ export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore):
     socketRequestMaxBytes: config.get('socket.request.max.bytes'),
     // With metadata, `max.connections` is dynamic: read on each accept, this node's dynamic
     // configs over the cluster default over the static value (withDynamic caches per snapshot).
+    // A store not started yet has no snapshot: the static value holds until it has one.
     maxConnections: metadata
-      ? () => config.withDynamic(metadata.snapshot().brokerConfigs, config.nodeId).get('max.connections')
+      ? () => {
+        let configs;
+        try {
+          configs = metadata.snapshot().brokerConfigs;
+        } catch {
+          return config.get('max.connections');
+        }
+        return config.withDynamic(configs, config.nodeId).get('max.connections');
+      }
       : config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
     queuedMaxRequestBytes: config.get('queued.max.request.bytes'),
