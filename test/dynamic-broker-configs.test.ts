@@ -8,10 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { ApiKey, decodeResponse, encodeRequest } from '@runnel/protocol';
-import { startBroker, type TestBroker } from './helpers/broker.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
 import { RawKafka, kafkaRequest } from './helpers/raw-kafka.ts';
 import { redisCli } from './helpers/redis.ts';
+import { suiteBroker } from './helpers/suite-broker.ts';
 import { until } from './helpers/until.ts';
 
 const BROKER = 4;
@@ -73,13 +73,7 @@ describe('unclean.leader.election.enable, set live as the cluster default', () =
 });
 
 describe('max.connections, set live on runnel start', () => {
-  let broker: TestBroker;
-  beforeAll(async () => {
-    broker = await startBroker();
-  }, 60_000);
-  afterAll(async () => {
-    await broker?.cleanup();
-  });
+  const broker = suiteBroker();
 
   let correlationId = 0;
   /** One request on an open connection, and its decoded answer. */
@@ -95,7 +89,7 @@ describe('max.connections, set live on runnel start', () => {
   it('refuses the connection over the limit, closes none when lowered, and lifts the limit when deleted', async () => {
     const opened: RawKafka[] = [];
     const open = async () => {
-      const c = await RawKafka.open(broker.port);
+      const c = await RawKafka.open(broker().port);
       opened.push(c);
       return c;
     };

@@ -2,26 +2,18 @@
 // that API's own schema where one can be encoded, the connection stays open, and the node logs the
 // API once (docs/protocol.md, "Who answers what"). A key no Kafka knows is closed, as Kafka does.
 // Raw requests against a real `runnel start`.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApiKey, decodeResponse, encodeRequest, ErrorCode } from '@runnel/protocol';
-import { startBroker, type TestBroker } from './helpers/broker.ts';
 import { RawKafka } from './helpers/raw-kafka.ts';
+import { suiteBroker } from './helpers/suite-broker.ts';
 
-let broker: TestBroker;
-
-beforeAll(async () => {
-  broker = await startBroker();
-}, 60_000);
-
-afterAll(async () => {
-  await broker?.cleanup();
-});
+const broker = suiteBroker();
 
 const header = (apiKey: number, apiVersion: number, correlationId: number) => ({ apiKey, apiVersion, correlationId, clientId: 'unsupported-test' }) as never;
 
 describe('APIs Runnel does not serve', () => {
   it('EndTxn, AddOffsetsToTxn, DescribeAcls, CreateAcls and DeleteAcls answer UNSUPPORTED_VERSION in their own schema; the connection stays open', async () => {
-    const conn = await RawKafka.open(broker.port);
+    const conn = await RawKafka.open(broker().port);
     try {
       conn.send(
         encodeRequest(header(ApiKey.EndTxn, 3, 1), { transactionalId: 'tx', producerId: 1n, producerEpoch: 0, committed: true } as never),
@@ -51,7 +43,7 @@ describe('APIs Runnel does not serve', () => {
   });
 
   it('AddPartitionsToTxn (v3 and below) and TxnOffsetCommit answer UNSUPPORTED_VERSION per topic and partition', async () => {
-    const conn = await RawKafka.open(broker.port);
+    const conn = await RawKafka.open(broker().port);
     try {
       conn.send(
         encodeRequest(header(ApiKey.AddPartitionsToTxn, 3, 1), { v3AndBelowTransactionalId: 'tx', v3AndBelowProducerId: 1n, v3AndBelowProducerEpoch: 0, v3AndBelowTopics: [{ name: 't', partitions: [0, 2] }] } as never),
@@ -73,24 +65,24 @@ describe('APIs Runnel does not serve', () => {
 
   it('logs "unsupported API <name> (key N) vN from <client id>" once per key', async () => {
     for (let i = 0; i < 2; i++) {
-      const conn = await RawKafka.open(broker.port);
+      const conn = await RawKafka.open(broker().port);
       conn.send(encodeRequest(header(ApiKey.EndTxn, 3, 1), { transactionalId: 'tx', producerId: 1n, producerEpoch: 0, committed: false } as never));
       await conn.waitFrames(1);
       conn.close();
     }
-    await broker.process.waitFor(/unsupported API DescribeAcls \(key 29\) v2 from unsupported-test/, 5_000);
-    const lines = broker.process.output().split('\n').filter((l) => l.includes('unsupported API EndTxn (key 26)'));
+    await broker().process.waitFor(/unsupported API DescribeAcls \(key 29\) v2 from unsupported-test/, 5_000);
+    const lines = broker().process.output().split('\n').filter((l) => l.includes('unsupported API EndTxn (key 26)'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('unsupported API EndTxn (key 26) v3 from unsupported-test');
   });
 
   it('a key no Kafka knows closes the connection (as Kafka does: no schema to answer in), and is logged', async () => {
-    const conn = await RawKafka.open(broker.port);
+    const conn = await RawKafka.open(broker().port);
     const frame = encodeRequest(header(ApiKey.Metadata, 1, 1), { topics: [] } as never);
     frame.writeInt16BE(999, 4);
     conn.send(frame);
     expect(await conn.closedWithin(5_000)).toBe(true);
     expect(conn.frames).toEqual([]);
-    await broker.process.waitFor(/unsupported API Unknown\(999\) \(key 999\) v1 from unsupported-test/, 5_000);
+    await broker().process.waitFor(/unsupported API Unknown\(999\) \(key 999\) v1 from unsupported-test/, 5_000);
   });
 });
