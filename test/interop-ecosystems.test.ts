@@ -71,7 +71,7 @@ const franz: Client<FranzAdmin> = {
   },
 };
 
-describe.each([confluent, franz] as Client<unknown>[])('$title against runnel start', (c) => {
+describe.each(([confluent, franz] as Client<unknown>[]).map((c) => [c.title, c] as const))('%s against runnel start', (_title, c) => {
   let client: EcosystemClient<unknown>;
   let broker: TestBroker;
   let expectNegotiated: (requests: SentRequests) => void;
