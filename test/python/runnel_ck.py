@@ -122,6 +122,16 @@ def produce(a):
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
+def commit_sync(consumer):
+    """Commits the stored offsets; the error, or None (also when there was nothing to commit)."""
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError._NO_OFFSET:
+            return e
+    return None
+
+
 def consume(a):
     """Joins the group and prints every record as a JSON line, plus assigned/revoked/lost events,
     until count records, SIGTERM or --max-ms; then commits what it read, leaves the group (close)
@@ -146,13 +156,7 @@ def consume(a):
 
     def on_revoke(consumer, ps):
         # What was read from a revoked partition is committed before another member takes it.
-        err = None
-        try:
-            consumer.commit(asynchronous=False)
-        except KafkaException as e:
-            if e.args[0].code() != KafkaError._NO_OFFSET:
-                err = e
-        emit({"type": "revoked", "partitions": parts(ps), "commitError": err_json(err)})
+        emit({"type": "revoked", "partitions": parts(ps), "commitError": err_json(commit_sync(consumer))})
 
     def on_lost(consumer, ps):
         emit({"type": "lost", "partitions": parts(ps)})
@@ -177,12 +181,7 @@ def consume(a):
               "headers": {k: (v or b"").decode() for k, v in (msg.headers() or [])}})
         c.store_offsets(message=msg)
         n += 1
-    commit_err = None
-    try:
-        c.commit(asynchronous=False)
-    except KafkaException as e:
-        if e.args[0].code() != KafkaError._NO_OFFSET:
-            commit_err = e
+    commit_err = commit_sync(c)
     close_err = None
     try:
         c.close()
