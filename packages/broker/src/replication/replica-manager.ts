@@ -539,8 +539,7 @@ export class ReplicaManager {
    */
   #maybeAdvanceHighWatermark(lead: Leadership): boolean {
     let hw = lead.localEnd;
-    for (const id of new Set([...lead.isr, ...(lead.pendingIsr ?? [])])) {
-      if (id === this.#o.nodeId) continue;
+    for (const id of inSyncFollowers(lead, this.#o.nodeId)) {
       const leo = lead.followers.get(id)?.leo ?? -1n;
       if (leo < hw) hw = leo;
     }
@@ -739,8 +738,7 @@ export class ReplicaManager {
   #checkIsr(): void {
     const now = Date.now();
     for (const lead of this.#leaders.values()) {
-      const members = new Set([...lead.isr, ...(lead.pendingIsr ?? [])]);
-      const lagging = [...members].filter((id) => id !== this.#o.nodeId && now - (lead.followers.get(id)?.lastCaughtUpMs ?? 0) > this.#lagMs);
+      const lagging = inSyncFollowers(lead, this.#o.nodeId).filter((id) => now - (lead.followers.get(id)?.lastCaughtUpMs ?? 0) > this.#lagMs);
       if (lagging.length > 0) this.#propose(lead, lead.isr.filter((id) => !lagging.includes(id)), `followers ${lagging.join(',')} lag`);
     }
   }
