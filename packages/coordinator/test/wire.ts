@@ -1,4 +1,4 @@
-import type { Handler } from '@runnel/kafka-server';
+import { ANONYMOUS, type Handler } from '@runnel/kafka-server';
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, type DecodedResponses, type RequestInputs, type SupportedApiKey } from '@runnel/protocol';
 
 /**
@@ -12,7 +12,7 @@ export async function callHandler<K extends SupportedApiKey>(handlers: Handler[]
   const h = handlers.find((x) => x.api === apiKey);
   if (!h) throw new Error(`no handler for api ${apiKey}`);
   if (apiVersion < h.versions[0] || apiVersion > h.versions[1]) throw new Error(`v${apiVersion} not served`);
-  const res = await h.handle(req.body, { header: req.header, connectionId: 1, clientAddress: '127.0.0.1:50123', receivedAt: 0 });
+  const res = await h.handle(req.body, { header: req.header, connectionId: 1, clientAddress: '127.0.0.1:50123', receivedAt: 0, principal: ANONYMOUS, securityProtocol: 'PLAINTEXT', clientHost: '127.0.0.1' });
   const out = encodeResponse(apiKey as number, apiVersion, 42, res as object);
   return decodeResponse(apiKey, apiVersion, out.subarray(4)).body as DecodedResponses[K];
 }

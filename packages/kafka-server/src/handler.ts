@@ -1,4 +1,5 @@
 import type { RequestHeader, Requests, Responses, SupportedApiKey } from '@runnel/protocol';
+import type { KafkaPrincipal, SecurityProtocol } from './security.ts';
 
 /** What a handler knows about the request besides its body. */
 export interface RequestContext {
@@ -21,6 +22,15 @@ export interface RequestContext {
    * listener; absent when the server was given no `addressOf`.
    */
   addressOf?: (nodeId: number) => { host: string; port: number } | null;
+  /**
+   * Who sent it (security.ts): ANONYMOUS on PLAINTEXT (and SSL without a client certificate),
+   * `User:<certificate DN>` on SSL with a client certificate, `User:<authorized id>` after SASL.
+   */
+  principal: KafkaPrincipal;
+  /** The security protocol of the listener the request came in on. */
+  securityProtocol: SecurityProtocol;
+  /** The peer's IP address without the port (`::ffff:` dropped from IPv4-mapped ones): ACL host matching, quotas. */
+  clientHost: string;
 }
 
 /**

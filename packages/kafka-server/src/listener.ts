@@ -2,8 +2,9 @@ import { hostname } from 'node:os';
 import type { BrokerConfig } from '@runnel/common';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import type { KafkaServerOptions, NodeAddressLookup } from './server.ts';
+import { parseIpOverrides } from './connection-quotas.ts';
 
-type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes'>>;
+type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes' | 'connectionLimits'>>;
 
 /** Hosts that bind every interface; clients cannot connect to them. */
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
@@ -17,7 +18,7 @@ const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
  */
 export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore): ListenerOptions {
   return {
-    listeners: config.listenerSetup.client.map((l) => ({ name: l.name, host: l.host === '' ? '0.0.0.0' : l.host, port: l.port })),
+    listeners: config.listenerSetup.client.map((l) => ({ name: l.name, host: l.host === '' ? '0.0.0.0' : l.host, port: l.port, securityProtocol: l.securityProtocol })),
     socketRequestMaxBytes: config.get('socket.request.max.bytes'),
     // With metadata, `max.connections` is dynamic: read on each accept, this node's dynamic
     // configs over the cluster default over the static value (withDynamic caches per snapshot).
@@ -34,6 +35,20 @@ export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore):
       }
       : config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
+    // The per-IP limits and the creation rate are dynamic too, read the same way on each accept.
+    connectionLimits: () => {
+      let effective: BrokerConfig = config;
+      try {
+        if (metadata) effective = config.withDynamic(metadata.snapshot().brokerConfigs, config.nodeId);
+      } catch {
+        // no snapshot yet: the static values hold
+      }
+      return {
+        maxPerIp: effective.get('max.connections.per.ip'),
+        overrides: parseIpOverrides(effective.get('max.connections.per.ip.overrides')),
+        creationRate: effective.get('max.connection.creation.rate'),
+      };
+    },
     queuedMaxRequestBytes: config.get('queued.max.request.bytes'),
   };
 }

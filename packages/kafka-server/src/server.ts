@@ -26,7 +26,7 @@
  * being received can complete, and frames in handling finish without reading anything more.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { silentLogger, type Logger } from '@runnel/common';
+import { onceEvery, silentLogger, type Logger } from '@runnel/common';
 import {
   ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, encodeResponseParts, peekRequestHeader,
   schemaVersions, warmUp,
@@ -35,6 +35,8 @@ import type { Handler, RequestContext } from './handler.ts';
 import { unsupportedAnswer } from './unsupported.ts';
 import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 import { ServerMetrics } from './metrics.ts';
+import { ConnectionQuotas, normalizeIp, UNLIMITED, type ConnectionLimits } from './connection-quotas.ts';
+import { ANONYMOUS, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
 const MIN_REQUEST_BYTES = 8;
@@ -46,6 +48,8 @@ export interface ListenerBinding {
   name: string;
   host: string;
   port: number;
+  /** The listener's security protocol (listener.security.protocol.map), default PLAINTEXT. */
+  securityProtocol?: SecurityProtocol;
 }
 
 /** Where a node is reached on one listener; null when it has no such listener. */
@@ -72,6 +76,11 @@ export interface KafkaServerOptions {
    * A function is read on every accept (a dynamic config): lowering it closes no open connection.
    */
   maxConnections?: number | (() => number);
+  /**
+   * `max.connections.per.ip` (with its overrides) and `max.connection.creation.rate`, read on every
+   * accept (dynamic configs); default unlimited. See connection-quotas.ts.
+   */
+  connectionLimits?: () => ConnectionLimits;
   /** Idle connections are closed after this (Kafka's `connections.max.idle.ms`), default 600000. */
   connectionsMaxIdleMs?: number;
   /** Handlers running at once per connection, default 32. */
@@ -161,6 +170,12 @@ class Connection {
   readonly address: string;
   /** The name of the listener this connection came in on. */
   readonly listener: string;
+  /** The security protocol of that listener. */
+  readonly securityProtocol: SecurityProtocol;
+  /** The peer's IP (no port; IPv4-mapped IPv6 as plain IPv4). */
+  readonly clientHost: string;
+  /** Who this connection is: ANONYMOUS until authenticated (security.ts). */
+  principal: KafkaPrincipal = ANONYMOUS;
   private readonly addressOf: ((nodeId: number) => { host: string; port: number } | null) | undefined;
   private readonly server: KafkaServer;
   private readonly abort = new AbortController();
@@ -178,11 +193,14 @@ class Connection {
   private pumping = false;
   private closed = false;
 
-  constructor(server: KafkaServer, id: number, socket: Socket, listener: string) {
+  constructor(server: KafkaServer, id: number, socket: Socket, listener: string, securityProtocol: SecurityProtocol = 'PLAINTEXT') {
     this.server = server;
     this.id = id;
     this.socket = socket;
     this.listener = listener;
+    this.securityProtocol = securityProtocol;
+    const ip = socket.remoteAddress ?? '';
+    this.clientHost = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     const lookup = server.addressOf;
     this.addressOf = lookup ? (nodeId) => lookup(nodeId, listener) : undefined;
     this.address = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -377,6 +395,7 @@ class Connection {
     const ctx: RequestContext = {
       header: req.header, connectionId: this.id, clientAddress: this.address, receivedAt, signal: this.abort.signal,
       listener: this.listener, addressOf: this.addressOf,
+      principal: this.principal, securityProtocol: this.securityProtocol, clientHost: this.clientHost,
     };
     const fail = (err: unknown) => {
       release();
@@ -518,6 +537,11 @@ export class KafkaServer {
   /** One net.Server per binding, in binding order; empty while stopped. */
   private servers: Array<{ name: string; server: Server }> = [];
   private nextConnectionId = 1;
+  /** Per-IP counts and the creation rate (connection-quotas.ts). */
+  readonly connectionQuotas: ConnectionQuotas;
+  /** Sockets accepted but held back by max.connection.creation.rate, with the timer that serves each. */
+  readonly #held = new Map<Socket, NodeJS.Timeout>();
+  readonly #quotaLog = onceEvery(60_000);
   /** API keys already logged as unsupported (noteUnsupported). */
   private readonly unsupportedSeen = new Set<number>();
 
@@ -536,6 +560,7 @@ export class KafkaServer {
     const max = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
     this.#maxConnections = typeof max === 'function' ? max : () => max;
     this.connectionsMaxIdleMs = options.connectionsMaxIdleMs ?? 600000;
+    this.connectionQuotas = new ConnectionQuotas(options.connectionLimits ?? (() => UNLIMITED));
     this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
     this.budget = new RequestBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES);
     this.log = options.logger ?? silentLogger();
@@ -585,7 +610,7 @@ export class KafkaServer {
     warmUp();
     const started: Array<{ name: string; server: Server }> = [];
     for (const b of this.bindings) {
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, b.name));
+      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, b.name, b.securityProtocol));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -611,6 +636,11 @@ export class KafkaServer {
     const servers = this.servers;
     if (servers.length === 0) return;
     this.servers = [];
+    for (const [socket, timer] of this.#held) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.#held.clear();
     const closed = Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const c of this.connections) c.close('server stopping');
     await closed;
@@ -639,15 +669,45 @@ export class KafkaServer {
     return this.connections.size;
   }
 
-  private accept(socket: Socket, listener: string): void {
+  private accept(socket: Socket, listener: string, securityProtocol?: SecurityProtocol, admitted = false): void {
     const max = this.#maxConnections();
     if (this.connections.size >= max) {
       this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max }, 'max.connections reached, refusing');
       socket.destroy();
       return;
     }
-    this.connections.add(new Connection(this, this.nextConnectionId++, socket, listener));
+    if (!admitted && !this.#admit(socket, max, () => this.accept(socket, listener, securityProtocol, true))) return;
+    this.connections.add(new Connection(this, this.nextConnectionId++, socket, listener, securityProtocol));
     this.metrics.connectionOpened(listener);
+  }
+
+  /**
+   * The per-IP limit and the creation rate (connection-quotas.ts): false when the socket was
+   * refused (closed); else true to serve it now, or it is held paused and `serve` is called on its turn.
+   */
+  #admit(socket: Socket, max: number, serve: () => void): boolean {
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    const verdict = this.connectionQuotas.admit(ip);
+    if ('refused' in verdict) {
+      if (this.#quotaLog.allow('per-ip')) this.log.warn({ client, limit: verdict.refused }, 'max.connections.per.ip reached, refusing (logged once a minute)');
+      socket.destroy();
+      return false;
+    }
+    socket.once('close', () => this.connectionQuotas.release(ip));
+    if (verdict.delayMs <= 0) return true;
+    // Held sockets cost a descriptor each: with the open ones they stay within max.connections.
+    if (this.connections.size + this.#held.size >= max) {
+      socket.destroy();
+      return false;
+    }
+    if (this.#quotaLog.allow('rate')) this.log.warn({ client, delayMs: verdict.delayMs }, 'max.connection.creation.rate reached, delaying accepts (logged once a minute)');
+    socket.pause();
+    this.#held.set(socket, setTimeout(() => {
+      this.#held.delete(socket);
+      if (!socket.destroyed) serve();
+    }, verdict.delayMs));
+    return false;
   }
 
   /** @internal called by a connection when its socket closes. */
