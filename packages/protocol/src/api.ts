@@ -26,7 +26,8 @@ import { OffsetCommit } from './messages/offset-commit.ts';
 import { OffsetFetch } from './messages/offset-fetch.ts';
 import { Produce } from './messages/produce.ts';
 import { SaslAuthenticate, SaslHandshake } from './messages/sasl.ts';
-import { AddOffsetsToTxn, AddPartitionsToTxn, CreateAcls, DeleteAcls, DescribeAcls, EndTxn, TxnOffsetCommit } from './messages/unserved.ts';
+import { CreateAcls, DeleteAcls, DescribeAcls } from './messages/unserved.ts';
+import { AddOffsetsToTxn, AddPartitionsToTxn, DescribeTransactions, EndTxn, ListTransactions, TxnOffsetCommit } from './messages/transactions.ts';
 import { AlterReplicaLogDirs, CreatePartitions, CreateTopics, DeleteRecords, DeleteTopics, DescribeCluster, DescribeConfigs, DescribeLogDirs, InitProducerId } from './messages/topics.ts';
 import type { ApiSchema, DecodedResponseOf, RequestInputOf, RequestOf, ResponseOf } from './schema.ts';
 
@@ -67,11 +68,13 @@ export const apis = {
   [ApiKey.DescribeTopicPartitions]: DescribeTopicPartitions,
   [ApiKey.ConsumerGroupHeartbeat]: ConsumerGroupHeartbeat,
   [ApiKey.ConsumerGroupDescribe]: ConsumerGroupDescribe,
-  // Not served: decoded only to answer UNSUPPORTED_VERSION (messages/unserved.ts).
   [ApiKey.AddPartitionsToTxn]: AddPartitionsToTxn,
   [ApiKey.AddOffsetsToTxn]: AddOffsetsToTxn,
   [ApiKey.TxnOffsetCommit]: TxnOffsetCommit,
   [ApiKey.EndTxn]: EndTxn,
+  [ApiKey.DescribeTransactions]: DescribeTransactions,
+  [ApiKey.ListTransactions]: ListTransactions,
+  // Not served: decoded only to answer UNSUPPORTED_VERSION (messages/unserved.ts).
   [ApiKey.DescribeAcls]: DescribeAcls,
   [ApiKey.CreateAcls]: CreateAcls,
   [ApiKey.DeleteAcls]: DeleteAcls,
