@@ -2,9 +2,8 @@ import { hostname } from 'node:os';
 import type { BrokerConfig } from '@runnel/common';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import type { KafkaServerOptions, NodeAddressLookup } from './server.ts';
-import { parseIpOverrides } from './connection-quotas.ts';
 
-type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes' | 'connectionLimits'>>;
+type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes'>>;
 
 /** Hosts that bind every interface; clients cannot connect to them. */
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
@@ -35,20 +34,6 @@ export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore):
       }
       : config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
-    // The per-IP limits and the creation rate are dynamic too, read the same way on each accept.
-    connectionLimits: () => {
-      let effective: BrokerConfig = config;
-      try {
-        if (metadata) effective = config.withDynamic(metadata.snapshot().brokerConfigs, config.nodeId);
-      } catch {
-        // no snapshot yet: the static values hold
-      }
-      return {
-        maxPerIp: effective.get('max.connections.per.ip'),
-        overrides: parseIpOverrides(effective.get('max.connections.per.ip.overrides')),
-        creationRate: effective.get('max.connection.creation.rate'),
-      };
-    },
     queuedMaxRequestBytes: config.get('queued.max.request.bytes'),
   };
 }

@@ -26,7 +26,7 @@
  * being received can complete, and frames in handling finish without reading anything more.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { onceEvery, silentLogger, type Logger } from '@runnel/common';
+import { silentLogger, type Logger } from '@runnel/common';
 import {
   ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, encodeResponseParts, peekRequestHeader,
   schemaVersions, warmUp,
@@ -35,7 +35,6 @@ import type { Handler, RequestContext } from './handler.ts';
 import { unsupportedAnswer } from './unsupported.ts';
 import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 import { ServerMetrics } from './metrics.ts';
-import { ConnectionQuotas, normalizeIp, UNLIMITED, type ConnectionLimits } from './connection-quotas.ts';
 import { ANONYMOUS, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
@@ -76,11 +75,6 @@ export interface KafkaServerOptions {
    * A function is read on every accept (a dynamic config): lowering it closes no open connection.
    */
   maxConnections?: number | (() => number);
-  /**
-   * `max.connections.per.ip` (with its overrides) and `max.connection.creation.rate`, read on every
-   * accept (dynamic configs); default unlimited. See connection-quotas.ts.
-   */
-  connectionLimits?: () => ConnectionLimits;
   /** Idle connections are closed after this (Kafka's `connections.max.idle.ms`), default 600000. */
   connectionsMaxIdleMs?: number;
   /** Handlers running at once per connection, default 32. */
@@ -537,11 +531,6 @@ export class KafkaServer {
   /** One net.Server per binding, in binding order; empty while stopped. */
   private servers: Array<{ name: string; server: Server }> = [];
   private nextConnectionId = 1;
-  /** Per-IP counts and the creation rate (connection-quotas.ts). */
-  readonly connectionQuotas: ConnectionQuotas;
-  /** Sockets accepted but held back by max.connection.creation.rate, with the timer that serves each. */
-  readonly #held = new Map<Socket, NodeJS.Timeout>();
-  readonly #quotaLog = onceEvery(60_000);
   /** API keys already logged as unsupported (noteUnsupported). */
   private readonly unsupportedSeen = new Set<number>();
 
@@ -560,7 +549,6 @@ export class KafkaServer {
     const max = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
     this.#maxConnections = typeof max === 'function' ? max : () => max;
     this.connectionsMaxIdleMs = options.connectionsMaxIdleMs ?? 600000;
-    this.connectionQuotas = new ConnectionQuotas(options.connectionLimits ?? (() => UNLIMITED));
     this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
     this.budget = new RequestBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES);
     this.log = options.logger ?? silentLogger();
@@ -636,11 +624,6 @@ export class KafkaServer {
     const servers = this.servers;
     if (servers.length === 0) return;
     this.servers = [];
-    for (const [socket, timer] of this.#held) {
-      clearTimeout(timer);
-      socket.destroy();
-    }
-    this.#held.clear();
     const closed = Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const c of this.connections) c.close('server stopping');
     await closed;
@@ -669,45 +652,15 @@ export class KafkaServer {
     return this.connections.size;
   }
 
-  private accept(socket: Socket, listener: string, securityProtocol?: SecurityProtocol, admitted = false): void {
+  private accept(socket: Socket, listener: string, securityProtocol?: SecurityProtocol): void {
     const max = this.#maxConnections();
     if (this.connections.size >= max) {
       this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max }, 'max.connections reached, refusing');
       socket.destroy();
       return;
     }
-    if (!admitted && !this.#admit(socket, max, () => this.accept(socket, listener, securityProtocol, true))) return;
     this.connections.add(new Connection(this, this.nextConnectionId++, socket, listener, securityProtocol));
     this.metrics.connectionOpened(listener);
-  }
-
-  /**
-   * The per-IP limit and the creation rate (connection-quotas.ts): false when the socket was
-   * refused (closed); else true to serve it now, or it is held paused and `serve` is called on its turn.
-   */
-  #admit(socket: Socket, max: number, serve: () => void): boolean {
-    const ip = normalizeIp(socket.remoteAddress ?? '');
-    const client = `${socket.remoteAddress}:${socket.remotePort}`;
-    const verdict = this.connectionQuotas.admit(ip);
-    if ('refused' in verdict) {
-      if (this.#quotaLog.allow('per-ip')) this.log.warn({ client, limit: verdict.refused }, 'max.connections.per.ip reached, refusing (logged once a minute)');
-      socket.destroy();
-      return false;
-    }
-    socket.once('close', () => this.connectionQuotas.release(ip));
-    if (verdict.delayMs <= 0) return true;
-    // Held sockets cost a descriptor each: with the open ones they stay within max.connections.
-    if (this.connections.size + this.#held.size >= max) {
-      socket.destroy();
-      return false;
-    }
-    if (this.#quotaLog.allow('rate')) this.log.warn({ client, delayMs: verdict.delayMs }, 'max.connection.creation.rate reached, delaying accepts (logged once a minute)');
-    socket.pause();
-    this.#held.set(socket, setTimeout(() => {
-      this.#held.delete(socket);
-      if (!socket.destroyed) serve();
-    }, verdict.delayMs));
-    return false;
   }
 
   /** @internal called by a connection when its socket closes. */
