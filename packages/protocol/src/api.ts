@@ -16,6 +16,8 @@ import { ApiVersions } from './messages/api-versions.ts';
 import { AlterConfigs, IncrementalAlterConfigs } from './messages/configs.ts';
 import { ConsumerGroupDescribe, ConsumerGroupHeartbeat } from './messages/consumer-group.ts';
 import { DescribeTopicPartitions } from './messages/describe-topic-partitions.ts';
+import { DescribeProducers } from './messages/describe-producers.ts';
+import { WriteTxnMarkers } from './messages/txn-markers.ts';
 import { AlterPartitionReassignments, ElectLeaders, ListPartitionReassignments } from './messages/elections.ts';
 import { Fetch } from './messages/fetch.ts';
 import { FindCoordinator } from './messages/find-coordinator.ts';
@@ -68,6 +70,8 @@ export const apis = {
   [ApiKey.DescribeTopicPartitions]: DescribeTopicPartitions,
   [ApiKey.ConsumerGroupHeartbeat]: ConsumerGroupHeartbeat,
   [ApiKey.ConsumerGroupDescribe]: ConsumerGroupDescribe,
+  [ApiKey.WriteTxnMarkers]: WriteTxnMarkers,
+  [ApiKey.DescribeProducers]: DescribeProducers,
   [ApiKey.AddPartitionsToTxn]: AddPartitionsToTxn,
   [ApiKey.AddOffsetsToTxn]: AddOffsetsToTxn,
   [ApiKey.TxnOffsetCommit]: TxnOffsetCommit,

@@ -169,6 +169,20 @@ export interface ReplicaFetchPartitionResult {
 }
 export interface ReplicaFetchResponse { partitions: ReplicaFetchPartitionResult[] }
 
+/** One transaction marker to write: COMMIT (`commit`) or ABORT for a producer on each partition. */
+export interface TxnMarkerMsg {
+  producerId: bigint;
+  producerEpoch: number;
+  coordinatorEpoch: number;
+  commit: boolean;
+  partitions: TopicPartitionMsg[];
+}
+export interface WriteTxnMarkersRequest { markers: TxnMarkerMsg[] }
+/** error '' = written and committed, else a Kafka error name. */
+export interface TxnMarkerPartitionResult { topic: string; partition: number; error: string }
+/** One result per request marker, each with one entry per partition, in the request's order. */
+export interface WriteTxnMarkersResponse { markers: { partitions: TxnMarkerPartitionResult[] }[] }
+
 /** Method name → [request, response]. */
 export interface RpcMethods {
   'controller.registerNode': [RegisterNodeRequest, RegisterNodeResponse];
@@ -188,6 +202,7 @@ export interface RpcMethods {
   'broker.offsets': [OffsetsRequest, OffsetsResponse];
   'broker.recordTimestamp': [RecordTimestampRequest, RecordTimestampResponse];
   'broker.replicaFetch': [ReplicaFetchRequest, ReplicaFetchResponse];
+  'broker.writeTxnMarkers': [WriteTxnMarkersRequest, WriteTxnMarkersResponse];
 }
 
 export type RpcMethod = keyof RpcMethods;

@@ -131,6 +131,18 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
       },
     ],
   ],
+  'broker.writeTxnMarkers': [
+    [{ markers: [] }, { markers: [] }],
+    [
+      {
+        markers: [
+          { producerId: BIG, producerEpoch: 32767, coordinatorEpoch: -1, commit: true, partitions: [{ topic: 'a', partition: 0 }, { topic: 'b', partition: 9 }] },
+          { producerId: 0n, producerEpoch: 0, coordinatorEpoch: 7, commit: false, partitions: [] },
+        ],
+      },
+      { markers: [{ partitions: [{ topic: 'a', partition: 0, error: '' }, { topic: 'b', partition: 9, error: 'NOT_LEADER_OR_FOLLOWER' }] }, { partitions: [] }] },
+    ],
+  ],
   'broker.recordTimestamp': [
     [{ topic: 't', partition: 0, offset: 5n }, { timestamp: -1n }],
     [{ topic: 't', partition: 0, offset: BIG }, { timestamp: 1_763_700_000_000n }],
