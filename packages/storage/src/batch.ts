@@ -41,3 +41,46 @@ export const batchLastOffset = (b: Buffer, at: number) => b.readBigInt64BE(at) +
 export function fileName(baseOffset: bigint): string {
   return baseOffset.toString().padStart(20, '0');
 }
+
+export const OFF_PRODUCER_EPOCH = 51;
+export const OFF_BASE_SEQUENCE = 53;
+export const ATTR_TRANSACTIONAL = 0x10;
+export const ATTR_CONTROL = 0x20;
+
+/** Control record types (Kafka `ControlRecordType`): the key is int16 version 0 + int16 type. */
+export const CONTROL_ABORT = 0;
+export const CONTROL_COMMIT = 1;
+
+/**
+ * The control record of the (uncompressed) control batch at `buf[at]`: its type (CONTROL_ABORT,
+ * CONTROL_COMMIT or another; Kafka ignores unknown types) and, for a transaction marker, the
+ * coordinator epoch from its value (int16 version + int32 coordinatorEpoch; -1 when absent).
+ * Null when the record cannot be read. Record layout: varint length, int8 attributes, varlong
+ * timestampDelta, varint offsetDelta, varint keyLength, key, varint valueLength, value.
+ */
+export function readControlRecord(buf: Buffer, at: number): { type: number; coordinatorEpoch: number } | null {
+  const end = at + LOG_OVERHEAD + buf.readInt32BE(at + OFF_LENGTH);
+  if (end > buf.length || (buf.readInt16BE(at + OFF_ATTRIBUTES) & 0x07) !== 0) return null; // control batches are never compressed
+  let p = at + BATCH_HEADER_SIZE;
+  const varint = (): number => {
+    let v = 0;
+    for (let i = 0, shift = 0; i < 10 && p < end; i++, shift += 7) {
+      const byte = buf[p++];
+      v += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
+    }
+    return Number.NaN;
+  };
+  varint(); // record length
+  p++; // attributes
+  varint(); // timestamp delta
+  varint(); // offset delta
+  const keyLen = varint();
+  // A newer key version still starts with the type (Kafka reads it and warns).
+  if (!(keyLen >= 4) || p + keyLen > end || buf.readInt16BE(p) < 0) return null;
+  const type = buf.readInt16BE(p + 2);
+  p += keyLen;
+  const valueLen = varint();
+  const coordinatorEpoch = valueLen >= 6 && p + 6 <= end ? buf.readInt32BE(p + 2) : -1;
+  return { type, coordinatorEpoch };
+}

@@ -2,4 +2,4 @@ export { defaultLogConfig, type CompressionType, type LogConfig } from './config
 export { MAX_UNCOMPRESSED_BATCH_BYTES } from './incoming.ts';
 export { StorageError, type StorageErrorCode } from './errors.ts';
 export { LogManager, type DirIoObserver, type LogManagerOptions } from './log-manager.ts';
-export { CORRUPT_ASIDE_PREFIX, PartitionLog, type AppendResult, type ReadResult } from './partition-log.ts';
+export { CORRUPT_ASIDE_PREFIX, PartitionLog, type AppendResult, type ProducerSnapshotEntry, type ReadResult, type TxnMarkerInput } from './partition-log.ts';

@@ -3,13 +3,15 @@ import { join } from 'node:path';
 import { BatchError, crc32c, scanLog, validateAndAssign, type BatchInfo } from '@runnel/native';
 import { onceEvery, type Logger } from '@runnel/common';
 import type { OffloadPool } from '@runnel/offload';
-import { ATTR_TIMESTAMP_TYPE, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP, fileName } from './batch.ts';
+import { encodeRecordBatch } from '@runnel/protocol';
+import { ATTR_TIMESTAMP_TYPE, CONTROL_ABORT, CONTROL_COMMIT, OFF_ATTRIBUTES, OFF_CRC, OFF_MAX_TIMESTAMP, fileName, readControlRecord } from './batch.ts';
 import { fsyncDir, readCheckpoint, unlinkIfExists, writeCheckpoint } from './checkpoint.ts';
 import type { LogConfig } from './config.ts';
 import { StorageError, errnoCode, ignoreNoSpace } from './errors.ts';
 import { LeaderEpochCache } from './leader-epoch.ts';
 import { Mutex } from './mutex.ts';
-import { ProducerStateManager, type ProducerEntry } from './producer-state.ts';
+import { ProducerStateManager, type CompletedTxn, type ProducerEntry } from './producer-state.ts';
+import type { AbortedTxn } from './txn-index.ts';
 import { prepareIncoming } from './incoming.ts';
 import { LogSegment } from './segment.ts';
 import { isOutOfDescriptors, outOfDescriptorsMessage, reportOutOfDescriptors } from './file-cache.ts';
@@ -22,6 +24,26 @@ export interface AppendResult {
   logAppendTime: bigint;
   /** An idempotent retry: offsets are the original ones, nothing was written. */
   duplicate: boolean;
+}
+
+/** A transaction marker written by `appendControl` (the coordinator's WriteTxnMarkers). */
+export interface TxnMarkerInput {
+  producerId: bigint;
+  producerEpoch: number;
+  commit: boolean;
+  coordinatorEpoch: number;
+}
+
+/** One producer of the partition, as DescribeProducers reports it. */
+export interface ProducerSnapshotEntry {
+  producerId: bigint;
+  producerEpoch: number;
+  /** Sequence of its last record, -1 when unknown (only markers or sequence-less batches). */
+  lastSequence: number;
+  lastTimestamp: bigint;
+  coordinatorEpoch: number;
+  /** First offset of its open transaction, -1n when none. */
+  currentTxnStartOffset: bigint;
 }
 
 export interface ReadResult {
@@ -77,6 +99,8 @@ interface QueuedAppend {
   error: unknown;
   ready: Promise<void>;
   leaderEpoch: number | undefined;
+  /** Set for a control batch written by appendControl (clients may not write control batches). */
+  marker?: TxnMarkerInput;
   resolve: (r: AppendResult) => void;
   reject: (e: unknown) => void;
 }
@@ -91,6 +115,10 @@ interface Prepared {
   pending: Map<bigint, ProducerEntry>;
   duplicate: boolean;
   result: AppendResult;
+  /** A marker closed this transaction (applied to the bookkeeping once written). */
+  completed?: CompletedTxn;
+  /** The LSO right after that marker (the `.txnindex` entry of an abort). */
+  lastStableOffset?: bigint;
 }
 
 /** Loading state handed from LogManager (read from the log dir's checkpoint files). */
@@ -132,6 +160,12 @@ export class PartitionLog {
   readonly stats = { groupCommits: 0, appends: 0 };
   /** Offsets below were compacted (cleaner checkpoint), for the dirty ratio. */
   cleanerCheckpoint = 0n;
+  /**
+   * Transactions closed by a marker that may not have reached the high watermark yet (Kafka's
+   * `unreplicatedTxns`): they keep the first unstable offset at their first offset until it does.
+   * In marker order; pruned against `highWatermark` as it is read.
+   */
+  private unreplicatedTxns: CompletedTxn[] = [];
 
   private readonly ctx: PartitionLogContext;
   private segments: LogSegment[] = [];
@@ -234,7 +268,7 @@ export class PartitionLog {
     }
     bases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const n of names) {
-      const m = /^(\d{20})\.(index|timeindex)$/.exec(n);
+      const m = /^(\d{20})\.(index|timeindex|txnindex)$/.exec(n);
       if (m && !bases.includes(BigInt(m[1]))) await unlinkIfExists(join(dir, n));
     }
     log.leaderEpochs = await LeaderEpochCache.load(join(dir, LEADER_EPOCH_CHECKPOINT));
@@ -258,20 +292,28 @@ export class PartitionLog {
     // Producer state and leader epochs are rebuilt while scanning (no per-batch list is kept):
     // the snapshot gives the state below `snapAt`; batches from there on are applied in order.
     const snapAt = await log.loadProducerSnapshot(bases[0]);
-    let replayFrom = snapAt ?? 0n;
-    const replay = (b: BatchInfo) => {
-      if (b.baseOffset >= replayFrom) log.producerState.apply(b);
+    const replayFrom = snapAt ?? 0n;
+    // Transactions too: the replay closes open transactions at their markers and writes each
+    // segment's `.txnindex` entries again from `replayFrom` on (those below are kept as loaded:
+    // a segment's txnindex is written at its roll, before the snapshot that bounds the replay).
+    const replay = (seg: LogSegment) => (b: BatchInfo, buf: Buffer, at: number) => {
+      if (b.baseOffset >= replayFrom) log.replayBatch(seg, b, buf, at, replayFrom);
     };
+    let txnIndexCorrupt = false;
     if (recoverFrom < bases.length) log.leaderEpochs.truncateFromEnd(bases[recoverFrom]);
     let truncatedAt = -1;
     for (let i = 0; i < bases.length; i++) {
       const upper = i + 1 < bases.length ? bases[i + 1] : null;
       if (i >= recoverFrom) {
         const { segment } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper);
-        const r = await segment.recover((b) => {
-          replay(b);
+        txnIndexCorrupt ||= segment.txnIndexCorrupt;
+        segment.txnIndex.truncateTo(replayFrom);
+        const onBatch = replay(segment);
+        const r = await segment.recover((b, buf, at) => {
+          onBatch(b, buf, at);
           log.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
         });
+        segment.txnIndex.truncateTo(segment.nextOffset);
         log.segments.push(segment);
         opts.onSegmentRecovered?.();
         if (r.truncatedBytes > 0) {
@@ -281,13 +323,16 @@ export class PartitionLog {
         }
       } else {
         const { segment, truncatedBytes, rebuilt } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper);
+        txnIndexCorrupt ||= segment.txnIndexCorrupt;
+        segment.txnIndex.truncateTo(replayFrom);
         if (rebuilt) ctx.logger.warn({ topic, partition, segment: String(bases[i]) }, 'rebuilt a missing or corrupt index');
         log.segments.push(segment);
         opts.onSegmentRecovered?.();
         if (truncatedBytes > 0 && upper === null) truncatedAt = i;
         else if (truncatedBytes > 0) ctx.logger.warn({ topic, partition, segment: String(bases[i]), truncatedBytes }, 'truncated an invalid segment tail');
         // Replay the producer batches of flushed segments after the snapshot (header scan).
-        if (segment.nextOffset > replayFrom) await segment.scan(0, null, replay);
+        if (segment.nextOffset > replayFrom) await segment.scan(0, null, replay(segment));
+        segment.txnIndex.truncateTo(segment.nextOffset);
       }
     }
     if (truncatedAt >= 0 && truncatedAt + 1 < bases.length) {
@@ -314,12 +359,16 @@ export class PartitionLog {
     log.leaderEpochs.truncateFromStart(log.logStart);
     // A full disk at start: the cache is right in memory, and every load truncates the file's again.
     await log.leaderEpochs.flush().catch(ignoreNoSpace);
-    // A snapshot past the recovered end (data lost after it was written) is useless: replay everything.
-    if (snapAt !== null && snapAt > leo) {
-      replayFrom = 0n;
-      await log.rebuildProducerState(false);
+    // A snapshot past the recovered end (data lost after it was written) is useless, and a
+    // malformed `.txnindex` can only be rebuilt from a replay of every transaction: replay everything.
+    if ((snapAt !== null && snapAt > leo) || txnIndexCorrupt) {
+      if (txnIndexCorrupt) ctx.logger.warn({ topic, partition }, 'a .txnindex file is malformed: rebuilding the transaction indexes from the log');
+      await log.rebuildProducerState(false, 0n);
     }
     log.producerState.truncateHead(log.logStart);
+    log.pruneUnreplicatedTxns();
+    // Rebuilt entries are written now (a full disk: they stay in memory until the next flush, roll or close).
+    for (const seg of log.segments) await seg.txnIndex.flush(false).catch(ignoreNoSpace);
     return log;
   }
 
@@ -340,21 +389,107 @@ export class PartitionLog {
     }
   }
 
-  /** Producer state = snapshot (when `useSnapshot` and not past the log end) + replay of every batch after it. */
-  private async rebuildProducerState(useSnapshot: boolean): Promise<void> {
+  /**
+   * Producer state = snapshot (when `useSnapshot` and not past the log end) + replay of every batch
+   * after it. `reindexFrom`: the `.txnindex` entries from that offset on are rebuilt by the replay
+   * (null: the indexes are left as they are).
+   */
+  private async rebuildProducerState(useSnapshot: boolean, reindexFrom: bigint | null = null): Promise<void> {
     const leo = this.logEndOffset;
     let from = useSnapshot ? await this.loadProducerSnapshot(this.segments[0].baseOffset) : null;
     if (from === null || from > leo) {
       this.producerState.clear();
       from = this.logStart;
     }
+    this.unreplicatedTxns = [];
     const start = from;
+    const indexFrom = reindexFrom ?? leo + 1n;
+    if (reindexFrom !== null) for (const seg of this.segments) seg.txnIndex.truncateTo(reindexFrom);
     for (const seg of this.segments) {
       if (seg.nextOffset <= start) continue;
-      await seg.scan(0, null, (b) => {
-        if (b.baseOffset >= start) this.producerState.apply(b);
+      await seg.scan(0, null, (b, buf, at) => {
+        if (b.baseOffset >= start) this.replayBatch(seg, b, buf, at, indexFrom);
       });
     }
+    this.pruneUnreplicatedTxns();
+  }
+
+  /**
+   * Producer and transaction bookkeeping of one batch already in the log (recovery, truncation,
+   * follower appends): data batches update their producer, a COMMIT/ABORT marker closes its
+   * producer's transaction, and an ABORT at or past `indexFrom` is added to `seg`'s `.txnindex`.
+   */
+  private replayBatch(seg: LogSegment, b: BatchInfo, buf: Buffer, at: number, indexFrom: bigint): void {
+    if (!b.isControl) {
+      this.producerState.apply(b);
+      return;
+    }
+    if (b.producerId < 0n) return;
+    const record = readControlRecord(buf, at);
+    if (record === null || (record.type !== CONTROL_ABORT && record.type !== CONTROL_COMMIT)) return;
+    const completed = this.producerState.applyMarker({
+      producerId: b.producerId,
+      producerEpoch: b.producerEpoch,
+      coordinatorEpoch: record.coordinatorEpoch,
+      commit: record.type === CONTROL_COMMIT,
+      offset: b.baseOffset,
+      timestamp: b.maxTimestamp,
+    });
+    if (completed) this.txnCompleted(seg, completed, completed.aborted && b.baseOffset >= indexFrom ? (this.producerState.firstOngoingOffset() ?? b.baseOffset + 1n) : null);
+  }
+
+  /** A marker in `seg` closed a transaction: it stays unstable until replicated; an abort with `lastStableOffset` is indexed. */
+  private txnCompleted(seg: LogSegment, c: CompletedTxn, lastStableOffset: bigint | null): void {
+    this.unreplicatedTxns.push(c);
+    if (c.aborted && lastStableOffset !== null) seg.txnIndex.append({ producerId: c.producerId, firstOffset: c.firstOffset, lastOffset: c.lastOffset, lastStableOffset });
+  }
+
+  /** Drop the closed transactions whose marker is below the high watermark. @internal */
+  pruneUnreplicatedTxns(): void {
+    const u = this.unreplicatedTxns;
+    let n = 0;
+    while (n < u.length && u[n].lastOffset < this.highWatermark) n++;
+    if (n > 0) u.splice(0, n);
+  }
+
+  /**
+   * Kafka `firstUnstableOffset`: the first offset of the earliest transaction that is open, or
+   * closed by a marker not yet below the high watermark; null when there is none. The broker's
+   * last stable offset is min(high watermark, this).
+   */
+  firstUnstableOffset(): bigint | null {
+    this.pruneUnreplicatedTxns();
+    let min = this.producerState.firstOngoingOffset();
+    for (const c of this.unreplicatedTxns) if (min === null || c.firstOffset < min) min = c.firstOffset;
+    return min;
+  }
+
+  /**
+   * The aborted transactions a read_committed Fetch returns with the records of
+   * [fetchOffset, upperBoundOffset) (Kafka `collectAbortedTransactions`): every one whose range
+   * [firstOffset, marker offset] meets it. Searched from the segment holding fetchOffset on, until
+   * an entry's last stable offset reaches upperBoundOffset (a transaction's marker may be in a
+   * later segment than its records).
+   */
+  abortedTransactions(fetchOffset: bigint, upperBoundOffset: bigint): { producerId: bigint; firstOffset: bigint }[] {
+    const found: AbortedTxn[] = [];
+    const segments = this.segments;
+    for (let i = this.floorSegment(fetchOffset); i < segments.length; i++) {
+      if (segments[i].txnIndex.collect(fetchOffset, upperBoundOffset, found)) break;
+    }
+    return found.map((e) => ({ producerId: e.producerId, firstOffset: e.firstOffset }));
+  }
+
+  /** Every producer known to the partition (DescribeProducers). */
+  producerSnapshot(): ProducerSnapshotEntry[] {
+    return [...this.producerState.producers.values()].map((e) => ({
+      producerId: e.producerId,
+      producerEpoch: e.epoch,
+      lastSequence: e.batches.at(-1)?.lastSeq ?? -1,
+      lastTimestamp: e.lastTimestamp,
+      coordinatorEpoch: e.coordinatorEpoch,
+      currentTxnStartOffset: e.currentTxnFirstOffset,
+    }));
   }
 
   private assertOnline(): void {
@@ -389,8 +524,8 @@ export class PartitionLog {
     this.assertOnline();
     // The queue slot is taken now, before the (possibly off-thread) record checks, so appends keep
     // the order they were called in: a pipelined producer's batches must not overtake each other.
-    const result = await new Promise<AppendResult>((resolve, reject) => {
-      const item: QueuedAppend = { payload: null, error: undefined, ready: Promise.resolve(), leaderEpoch: options?.leaderEpoch, resolve, reject };
+    return this.enqueue((item) => {
+      item.leaderEpoch = options?.leaderEpoch;
       item.ready = prepareIncoming(payload, { compression: this.config.compressionType, pool: this.ctx.pool, where: `${this.topic}-${this.partition}` }).then(
         (p) => {
           item.payload = p;
@@ -399,6 +534,43 @@ export class PartitionLog {
           item.error = err ?? new Error('append preparation failed');
         },
       );
+    });
+  }
+
+  /**
+   * Write one transaction marker as leader (Kafka `appendAsLeader` of an end-transaction marker):
+   * a control batch (attributes transactional + control, baseSequence -1, the producer's id and
+   * epoch) whose one record has key int16 0 + int16 type (0 ABORT, 1 COMMIT) and value int16 0 +
+   * int32 coordinatorEpoch. It closes the producer's open transaction (an abort is indexed in the
+   * active segment's `.txnindex`); a marker for a producer without one is written all the same,
+   * as Kafka does. INVALID_PRODUCER_EPOCH when `producerEpoch` is below the producer's epoch,
+   * TRANSACTION_COORDINATOR_FENCED when `coordinatorEpoch` is below its last marker's.
+   */
+  async appendControl(marker: TxnMarkerInput, options?: { leaderEpoch?: number }): Promise<AppendResult> {
+    this.assertOnline();
+    const key = Buffer.alloc(4);
+    key.writeInt16BE(marker.commit ? CONTROL_COMMIT : CONTROL_ABORT, 2);
+    const value = Buffer.alloc(6);
+    value.writeInt32BE(marker.coordinatorEpoch, 2);
+    const payload = encodeRecordBatch({
+      records: [{ key, value }],
+      control: true,
+      transactional: true,
+      producerId: marker.producerId,
+      producerEpoch: marker.producerEpoch,
+      baseSequence: -1,
+    });
+    return this.enqueue((item) => {
+      item.leaderEpoch = options?.leaderEpoch;
+      item.marker = { ...marker };
+      item.payload = payload;
+    });
+  }
+
+  private async enqueue(init: (item: QueuedAppend) => void): Promise<AppendResult> {
+    const result = await new Promise<AppendResult>((resolve, reject) => {
+      const item: QueuedAppend = { payload: null, error: undefined, ready: Promise.resolve(), leaderEpoch: undefined, resolve, reject };
+      init(item);
       this.appendQueue.push(item);
       if (!this.writerScheduled) {
         this.writerScheduled = true;
@@ -473,6 +645,7 @@ export class PartitionLog {
       }
       this.producerState.commit(groupPending);
       groupPending.clear();
+      for (const x of writes) if (x.completed) this.txnCompleted(target, x.completed, x.lastStableOffset ?? null);
       for (const x of writes) {
         for (const b of x.batches) {
           this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
@@ -544,7 +717,7 @@ export class PartitionLog {
   }
 
   /** Everything about one append that needs no I/O: native validation + offsets, limits, producer checks, LogAppendTime. */
-  private prepare(item: ReadyAppend, next: bigint, groupPending: Map<bigint, ProducerEntry>, where: string): Prepared | StorageError {
+  private prepare(item: ReadyAppend, next: bigint, groupPending: Map<bigint, ProducerEntry>, where: string): Prepared | Error {
     const { payload } = item;
     const leaderEpoch = item.leaderEpoch ?? Math.max(0, this.leaderEpochs.latestEpoch());
     let batches: BatchInfo[];
@@ -563,25 +736,43 @@ export class PartitionLog {
         return new StorageError('RECORD_TOO_LARGE', `${where}: batch of ${b.size} bytes exceeds max.message.bytes ${this.config.maxMessageBytes}${b.size > this.config.segmentBytes ? ` or segment.bytes ${this.config.segmentBytes}` : ''}`);
       }
     }
-    // Idempotent producers: every batch is either new (checked in order) or a retry of a retained one.
     const pending = new Map(groupPending);
-    let duplicates = 0;
-    let dupFirst = 0n;
-    let dupLast = 0n;
-    try {
-      for (const b of batches) {
-        const c = this.producerState.check(b, pending);
-        if (c.kind === 'duplicate') {
-          if (duplicates === 0) dupFirst = c.firstOffset;
-          dupLast = c.lastOffset;
-          duplicates++;
-        } else this.producerState.apply(b, pending);
+    let completed: CompletedTxn | undefined;
+    let lastStableOffset: bigint | undefined;
+    if (item.marker) {
+      // A marker from appendControl: fenced by producer and coordinator epoch, closes the transaction.
+      const m = item.marker;
+      const b = batches[0];
+      try {
+        this.producerState.checkMarker(m, pending);
+      } catch (err) {
+        return err as StorageError;
       }
-    } catch (err) {
-      return err as StorageError;
+      completed = this.producerState.applyMarker({ ...m, offset: b.baseOffset, timestamp: b.maxTimestamp }, pending) ?? undefined;
+      if (completed?.aborted) lastStableOffset = this.producerState.firstOngoingOffset(m.producerId, pending) ?? b.baseOffset + 1n;
+    } else {
+      // Only the coordinator writes markers (Kafka: INVALID_RECORD for a client's control batch).
+      const control = batches.findIndex((b) => b.isControl);
+      if (control >= 0) return new BatchError('INVALID_RECORD', `${where}: clients may not write control batches`, control, batches[control].position);
+      // Idempotent producers: every batch is either new (checked in order) or a retry of a retained one.
+      let duplicates = 0;
+      let dupFirst = 0n;
+      let dupLast = 0n;
+      try {
+        for (const b of batches) {
+          const c = this.producerState.check(b, pending);
+          if (c.kind === 'duplicate') {
+            if (duplicates === 0) dupFirst = c.firstOffset;
+            dupLast = c.lastOffset;
+            duplicates++;
+          } else this.producerState.apply(b, pending);
+        }
+      } catch (err) {
+        return err as StorageError;
+      }
+      if (duplicates === batches.length) return { item, batches, pending: new Map(), duplicate: true, result: { baseOffset: dupFirst, lastOffset: dupLast, logAppendTime: -1n, duplicate: true } };
+      if (duplicates > 0) return new StorageError('DUPLICATE_SEQUENCE', `${where}: a request mixes ${duplicates} duplicate batches with new ones`);
     }
-    if (duplicates === batches.length) return { item, batches, pending: new Map(), duplicate: true, result: { baseOffset: dupFirst, lastOffset: dupLast, logAppendTime: -1n, duplicate: true } };
-    if (duplicates > 0) return new StorageError('DUPLICATE_SEQUENCE', `${where}: a request mixes ${duplicates} duplicate batches with new ones`);
     for (const k of [...pending.keys()]) if (pending.get(k) === groupPending.get(k)) pending.delete(k);
 
     let logAppendTime = -1n;
@@ -597,7 +788,7 @@ export class PartitionLog {
       }
     }
     const last = batches[batches.length - 1];
-    return { item, batches, pending, duplicate: false, result: { baseOffset: batches[0].baseOffset, lastOffset: last.baseOffset + BigInt(last.lastOffsetDelta), logAppendTime, duplicate: false } };
+    return { item, batches, pending, duplicate: false, completed, lastStableOffset, result: { baseOffset: batches[0].baseOffset, lastOffset: last.baseOffset + BigInt(last.lastOffsetDelta), logAppendTime, duplicate: false } };
   }
 
   /**
@@ -646,7 +837,7 @@ export class PartitionLog {
       this.ctx.logDir.io?.written(records.length);
       this.dirtySegments.add(target);
       for (const b of batches) {
-        this.producerState.apply(b);
+        this.replayBatch(target, b, records, b.position, 0n);
         this.leaderEpochs.assign(b.partitionLeaderEpoch, b.baseOffset);
         this.unflushedMessages += b.recordCount;
       }
@@ -691,8 +882,14 @@ export class PartitionLog {
     this.ctx.logger.debug({ topic: this.topic, partition: this.partition, baseOffset: String(baseOffset) }, 'rolled segment');
     // Producer state as of the new segment's base: bounds the replay after a crash. Only an
     // optimization (recovery replays from an older snapshot, or from the log start), so a full
-    // disk here does not fail the append that rolled.
-    await writeCheckpoint(join(this.dir, PRODUCER_SNAPSHOT), this.producerState.serialize(baseOffset), 0, false).catch((err) => {
+    // disk here does not fail the append that rolled. The old segment's `.txnindex` is written
+    // first: recovery rebuilds txnindex entries only from the snapshot on.
+    let txnIndexWritten = true;
+    await old.txnIndex.flush(false).catch((err) => {
+      if (errnoCode(err) !== 'ENOSPC' && errnoCode(err) !== 'EDQUOT') throw err;
+      txnIndexWritten = false;
+    });
+    if (txnIndexWritten) await writeCheckpoint(join(this.dir, PRODUCER_SNAPSHOT), this.producerState.serialize(baseOffset), 0, false).catch((err) => {
       if (errnoCode(err) !== 'ENOSPC' && errnoCode(err) !== 'EDQUOT') throw err;
       this.ctx.logger.warn({ topic: this.topic, partition: this.partition, err: String(err) }, 'producer state snapshot not written: log dir is full');
     });
@@ -1061,6 +1258,8 @@ export class PartitionLog {
         if (this.cleanerCheckpoint > leo) this.cleanerCheckpoint = leo;
         this.producerState.truncateTo(leo);
         await unlinkIfExists(join(this.dir, PRODUCER_SNAPSHOT));
+        // Open transactions and the closed ones not yet replicated are rebuilt with it (the
+        // segments' `.txnindex` files lost their entries past the cut in LogSegment.truncateTo).
         await this.rebuildProducerState(false);
       } catch (err) {
         throw this.ioError(err, 'truncate');
@@ -1091,6 +1290,7 @@ export class PartitionLog {
         this.highWatermark = offset;
         this.cleanerCheckpoint = offset;
         this.producerState.clear();
+        this.unreplicatedTxns = [];
         await unlinkIfExists(join(this.dir, PRODUCER_SNAPSHOT));
       } catch (err) {
         throw this.ioError(err, 'truncate');
@@ -1155,7 +1355,7 @@ async function moveSegmentsAside(dir: string, bases: bigint[]): Promise<string> 
     }
   }
   for (const base of bases) {
-    for (const ext of ['.log', '.index', '.timeindex']) {
+    for (const ext of ['.log', '.index', '.timeindex', '.txnindex']) {
       const name = `${fileName(base)}${ext}`;
       await rename(join(dir, name), join(aside, name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;

@@ -6,6 +6,7 @@ import { unlinkIfExists } from './checkpoint.ts';
 import { StorageError, ignoreNoSpace } from './errors.ts';
 import { segmentFiles, type CachedFile, type FileCache } from './file-cache.ts';
 import { CorruptIndexError, OffsetIndex, TimeIndex } from './offset-index.ts';
+import { CorruptTxnIndexError, TxnIndex } from './txn-index.ts';
 
 const INT32_MAX = 0x7fffffff;
 /** Read size while scanning a segment (recovery, index rebuild). */
@@ -28,6 +29,9 @@ export interface SegmentOptions {
 /** A batch header seen while scanning, with its file position. */
 export type ScannedBatch = BatchInfo;
 
+/** Called per valid batch of a scan: `buf[at]` is the batch's first byte (control batches are read from there). */
+export type OnBatch = (b: BatchInfo, buf: Buffer, at: number) => void;
+
 export interface ScanResult {
   /** Bytes from the scan start that hold valid, in-order batches. */
   validEnd: number;
@@ -39,7 +43,7 @@ export interface ScanResult {
 /**
  * One segment of a partition log: `<20-digit base offset>.log` holding record batches exactly as
  * validated (offsets already assigned), plus its sparse `.index` and `.timeindex` (see
- * offset-index.ts). Invariants: every byte below `size` is a whole, valid batch; batch offsets are
+ * offset-index.ts) and `.txnindex` (txn-index.ts; only once it holds an aborted transaction). Invariants: every byte below `size` is a whole, valid batch; batch offsets are
  * increasing and >= baseOffset; `nextOffset` = last offset + 1 (baseOffset when empty); offsets fit
  * in baseOffset + int32 (the index stores them relative).
  *
@@ -62,6 +66,10 @@ export class LogSegment {
   flushedSize: number;
   index: OffsetIndex;
   timeIndex: TimeIndex;
+  /** Aborted transactions whose marker is in this segment (owned by the PartitionLog's transaction bookkeeping). */
+  txnIndex: TxnIndex;
+  /** The `.txnindex` on disk was malformed (loaded empty): the partition's load rebuilds it by replaying the log. */
+  txnIndexCorrupt = false;
   nextOffset: bigint;
   maxTimestamp = -1n;
   offsetOfMaxTimestamp = -1n;
@@ -72,7 +80,7 @@ export class LogSegment {
   /** A read found an offset index entry that is not on its batch: the owner rebuilds the index (`rebuildIndex`). */
   indexSuspect = false;
 
-  private constructor(dir: string, baseOffset: bigint, options: SegmentOptions, file: CachedFile, size: number, index: OffsetIndex, timeIndex: TimeIndex) {
+  private constructor(dir: string, baseOffset: bigint, options: SegmentOptions, file: CachedFile, size: number, index: OffsetIndex, timeIndex: TimeIndex, txnIndex: TxnIndex) {
     this.dir = dir;
     this.baseOffset = baseOffset;
     this.options = options;
@@ -81,6 +89,7 @@ export class LogSegment {
     this.flushedSize = size;
     this.index = index;
     this.timeIndex = timeIndex;
+    this.txnIndex = txnIndex;
     this.nextOffset = baseOffset;
     this.createdMs = Date.now();
   }
@@ -94,6 +103,9 @@ export class LogSegment {
   get timeIndexPath(): string {
     return join(this.dir, `${fileName(this.baseOffset)}.timeindex`);
   }
+  get txnIndexPath(): string {
+    return join(this.dir, `${fileName(this.baseOffset)}.txnindex`);
+  }
 
   static async create(dir: string, baseOffset: bigint, options: SegmentOptions): Promise<LogSegment> {
     const name = join(dir, fileName(baseOffset));
@@ -104,7 +116,7 @@ export class LogSegment {
       // Empty index files exist from the start, as in Kafka.
       await index.flush(false);
       await timeIndex.flush(false);
-      return new LogSegment(dir, baseOffset, options, fh, 0, index, timeIndex);
+      return new LogSegment(dir, baseOffset, options, fh, 0, index, timeIndex, new TxnIndex(`${name}.txnindex`));
     } catch (err) {
       await fh.retire();
       // No half-created segment stays behind (a full disk): the roll is retried at the same base.
@@ -128,6 +140,18 @@ export class LogSegment {
     });
     let index: OffsetIndex | null = null;
     let timeIndex: TimeIndex | null = null;
+    let txnIndex: TxnIndex;
+    let txnIndexCorrupt = false;
+    try {
+      txnIndex = await TxnIndex.load(`${name}.txnindex`);
+    } catch (err) {
+      if (!(err instanceof CorruptTxnIndexError)) {
+        await fh.retire();
+        throw err;
+      }
+      txnIndex = new TxnIndex(`${name}.txnindex`);
+      txnIndexCorrupt = true;
+    }
     try {
       index = await OffsetIndex.load(`${name}.index`, baseOffset, options.segmentIndexBytes, size);
       timeIndex = await TimeIndex.load(`${name}.timeindex`, baseOffset, options.segmentIndexBytes, upperBound ?? baseOffset + BigInt(INT32_MAX) + 1n);
@@ -147,7 +171,9 @@ export class LogSegment {
       size,
       index ?? new OffsetIndex(`${name}.index`, baseOffset, options.segmentIndexBytes),
       timeIndex ?? new TimeIndex(`${name}.timeindex`, baseOffset, options.segmentIndexBytes),
+      txnIndex,
     );
+    seg.txnIndexCorrupt = txnIndexCorrupt;
     if (!index || !timeIndex) {
       const r = await seg.recover(null);
       return { segment: seg, truncatedBytes: r.truncatedBytes, rebuilt: true };
@@ -269,11 +295,11 @@ export class LogSegment {
    * Scan batches from `from` with the native validator, in chunks, checking offsets increase and
    * stay in range. `onBatch` gets each valid batch with `position` relative to the file.
    */
-  scan(from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: (b: BatchInfo) => void): Promise<ScanResult> {
+  scan(from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: OnBatch): Promise<ScanResult> {
     return this.file.use((fh) => this.#scan(fh, from, onChunk, onBatch));
   }
 
-  async #scan(fh: FileHandle, from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: (b: BatchInfo) => void): Promise<ScanResult> {
+  async #scan(fh: FileHandle, from: number, onChunk: ((batches: BatchInfo[], chunk: Buffer, chunkPos: number) => void) | null, onBatch?: OnBatch): Promise<ScanResult> {
     const size = (await fh.stat()).size;
     let pos = from;
     let expected = this.baseOffset;
@@ -297,9 +323,10 @@ export class LogSegment {
         expected = last + 1n;
         lastOffset = last;
         valid = b.position + b.size;
+        const at = b.position;
         b.position += pos;
         good.push(b);
-        onBatch?.(b);
+        onBatch?.(b, chunk, at);
       }
       onChunk?.(good, chunk, pos);
       if (bad) return { validEnd: pos + valid, stopReason: bad, lastOffset };
@@ -332,16 +359,16 @@ export class LogSegment {
    * Kafka `LogSegment.recover`: validate every batch, rebuild both indexes, truncate at the first
    * invalid byte. `onBatch` sees each valid batch (producer state, leader epochs).
    */
-  async recover(onBatch: ((b: BatchInfo) => void) | null): Promise<{ truncatedBytes: number; validBytes: number }> {
+  async recover(onBatch: OnBatch | null): Promise<{ truncatedBytes: number; validBytes: number }> {
     this.index.clear();
     this.timeIndex.clear();
     this.indexSuspect = false;
     this.bytesSinceLastIndexEntry = 0;
     this.maxTimestamp = -1n;
     this.offsetOfMaxTimestamp = -1n;
-    const r = await this.scan(0, null, (b) => {
+    const r = await this.scan(0, null, (b, buf, at) => {
       this.indexBatch({ lastOffset: b.baseOffset + BigInt(b.lastOffsetDelta), maxTimestamp: b.maxTimestamp, size: b.size }, b.position);
-      onBatch?.(b);
+      onBatch?.(b, buf, at);
     });
     const truncatedBytes = await this.file.use(async (fh) => {
       const cut = (await fh.stat()).size - r.validEnd;
@@ -566,6 +593,8 @@ export class LogSegment {
     this.flushedSize = Math.min(this.flushedSize, cut);
     // Rebuild the in-memory state of the remaining prefix (indexes, next offset, max timestamp).
     await this.recover(null);
+    this.txnIndex.truncateTo(this.nextOffset);
+    await this.txnIndex.flush(false);
     return removed;
   }
 
@@ -575,6 +604,7 @@ export class LogSegment {
     this.flushedSize = Math.max(this.flushedSize, size);
     await this.index.flush(sync);
     await this.timeIndex.flush(sync);
+    await this.txnIndex.flush(sync);
   }
 
   /** The segment stops being active: record the final max timestamp in the time index (Kafka `onBecomeInactiveSegment`). */
@@ -586,6 +616,7 @@ export class LogSegment {
     try {
       await this.index.flush(false);
       await this.timeIndex.flush(false);
+      await this.txnIndex.flush(false);
     } finally {
       await this.file.retire();
     }
@@ -604,7 +635,7 @@ export class LogSegment {
   /** Rename files to `*.deleted` (Kafka's asynchronous delete): returns a function that unlinks them. */
   async markDeleted(): Promise<() => Promise<void>> {
     this.deleted = true;
-    const paths = [this.logPath, this.indexPath, this.timeIndexPath];
+    const paths = [this.logPath, this.indexPath, this.timeIndexPath, this.txnIndexPath];
     const renamed: string[] = [];
     // Held open across the rename: a closed idle file would otherwise be reopened by its old name.
     await this.file.acquire();
@@ -661,7 +692,7 @@ export class LogSegment {
 
   static async removeFiles(dir: string, baseOffset: bigint): Promise<void> {
     const name = join(dir, fileName(baseOffset));
-    for (const ext of ['.log', '.index', '.timeindex']) await unlinkIfExists(`${name}${ext}`);
+    for (const ext of ['.log', '.index', '.timeindex', '.txnindex']) await unlinkIfExists(`${name}${ext}`);
   }
 }
 
