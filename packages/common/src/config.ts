@@ -191,8 +191,16 @@ export const BROKER_CONFIGS = {
   'group.consumer.heartbeat.interval.ms': def('int', '5000', 'KIP-848 consumer groups: how often members heartbeat.', { validator: atLeast(1) }),
   'group.consumer.session.timeout.ms': def('int', '45000', 'KIP-848 consumer groups: a member without a heartbeat this long is removed.', { validator: atLeast(1) }),
   'group.consumer.assignors': def('list', 'uniform,range', 'KIP-848 consumer groups: server-side assignors offered (uniform, range); the first is the default.', { validator: { kind: 'listOf', values: ['uniform', 'range'], nonEmpty: true } }),
-  'transaction.state.log.replication.factor': def('int', '3', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true, absent: true }),
-  'transaction.state.log.min.isr': def('int', '2', 'Transactions are not implemented yet.', { validator: atLeast(1), unused: true, absent: true }),
+
+  // --- transactions (Kafka's names and defaults)
+  'transaction.state.log.num.partitions': def('int', '50', 'Partitions of __transaction_state (fixed once created).', { validator: atLeast(1) }),
+  'transaction.state.log.replication.factor': def('int', '3', 'Replication factor of __transaction_state, capped at the live brokers when it is created (a warning says so).', { validator: between(1, 32767) }),
+  'transaction.state.log.min.isr': def('int', '2', 'min.insync.replicas of __transaction_state (capped at its replication factor).', { validator: atLeast(1) }),
+  'transaction.state.log.segment.bytes': def('int', '104857600', 'Segment size of __transaction_state.', { validator: atLeast(1) }),
+  'transaction.max.timeout.ms': def('int', '900000', 'Largest transaction timeout a producer may ask for (INVALID_TRANSACTION_TIMEOUT above it).', { validator: atLeast(1) }),
+  'transaction.abort.timed.out.transaction.cleanup.interval.ms': def('int', '10000', 'How often the transaction coordinator aborts transactions open past their timeout.', { validator: atLeast(1) }),
+  'transactional.id.expiration.ms': def('int', '604800000', 'A transactional id with no transaction this long is removed (tombstone).', { validator: atLeast(1) }),
+  'transaction.remove.expired.transaction.cleanup.interval.ms': def('int', '3600000', 'How often expired transactional ids are removed.', { validator: atLeast(1) }),
 
   // --- Runnel-specific
   'runnel.durable': def('boolean', 'false', 'fsync the log before acknowledging a produce (group commit: appends that arrive during one fsync share the next).'),

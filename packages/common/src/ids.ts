@@ -25,3 +25,9 @@ export const OFFSETS_TOPIC = '__consumer_offsets';
 
 /** Its topic configs, as Kafka creates it: compacted (the latest value per key wins), 100 MiB segments. */
 export const OFFSETS_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'segment.bytes': '104857600' };
+
+/**
+ * Kafka's internal, compacted topic of transaction state (one record per transactional id). Created
+ * lazily, on the first FindCoordinator for a transaction or transactional InitProducerId, as Kafka does.
+ */
+export const TRANSACTION_STATE_TOPIC = '__transaction_state';

@@ -8,7 +8,7 @@ import {
   type Outcome,
 } from './group-coordinator.ts';
 import { coordinatorHandlers } from './handlers.ts';
-import type { OffsetsLog } from './offsets-log.ts';
+import type { OffsetsLog, TxnMarker } from './offsets-log.ts';
 import type { TopicLookup } from './consumer-group.ts';
 import type { OffsetsRecord } from './records.ts';
 
@@ -190,15 +190,17 @@ export class Coordinator {
     const current = () => this.#loading.get(partition) === token;
     this.machine.beginLoad(partition);
     try {
-      await this.offsetsLog.load(partition, (key, value) => {
+      await this.offsetsLog.load(partition, (key, value, producerId) => {
         // A superseded load must not put groups back into a partition given up meanwhile.
         if (!current()) return;
         try {
-          this.machine.replay(partition, key, value);
+          this.machine.replay(partition, key, value, producerId);
         } catch (err) {
           // One unreadable record must not make the whole partition unusable: skip it, loudly.
           this.logger.warn({ partition, err }, 'skipping an unreadable __consumer_offsets record');
         }
+      }, (producerId, commit) => {
+        if (current()) this.machine.completeTxn(partition, producerId, commit);
       });
     } catch (err) {
       if (current()) {
@@ -326,15 +328,43 @@ export class Coordinator {
     return this.machine.lag(groupId, logEndOffset);
   }
 
+  /**
+   * Writes a transaction marker to `__consumer_offsets` partition `partition` for the transaction
+   * coordinator (its TxnMarkerSink, in-process or through the `Coordinator.WriteTxnMarkers` RPC),
+   * then applies it: the producer's pending offsets in that partition's groups become committed
+   * (COMMIT) or are dropped (ABORT). Resolves null once done, or the error name the marker
+   * channel retries on: NOT_LEADER_OR_FOLLOWER when this coordinator does not own the partition
+   * (or is still loading it, or lost it during the append), REQUEST_TIMED_OUT when the append failed
+   * otherwise (both retriable in Kafka's TransactionMarkerRequestCompletionHandler).
+   */
+  async writeTxnMarker(partition: number, marker: TxnMarker): Promise<'NOT_LEADER_OR_FOLLOWER' | 'REQUEST_TIMED_OUT' | null> {
+    if (!this.#started || this.machine.ownedPartitions().get(partition) !== 'loaded') return 'NOT_LEADER_OR_FOLLOWER';
+    const append = this.offsetsLog.appendMarker(partition, marker);
+    this.#track(append);
+    try {
+      await append;
+    } catch (err) {
+      this.logger.warn({ err, partition, producerId: marker.producerId }, 'writing a transaction marker to __consumer_offsets failed');
+      return (err as { code?: unknown } | null)?.code === 'NOT_COORDINATOR' ? 'NOT_LEADER_OR_FOLLOWER' : 'REQUEST_TIMED_OUT';
+    }
+    // Lost (or reloaded) meanwhile: the new load replays the marker from the log.
+    if (this.machine.ownedPartitions().get(partition) !== 'loaded') return 'NOT_LEADER_OR_FOLLOWER';
+    this.machine.completeTxn(partition, marker.producerId, marker.commit);
+    return null;
+  }
+
   #append(records: readonly OffsetsRecord[]): Promise<void> {
-    const byPartition = new Map<number, { key: Buffer; value: Buffer | null }[]>();
+    // One append per partition and producer: a TxnOffsetCommit's records go in their own
+    // transactional batch, plain records in a plain one.
+    const batches = new Map<string, { partition: number; txn: OffsetsRecord['txn']; list: { key: Buffer; value: Buffer | null }[] }>();
     for (const r of records) {
-      const list = byPartition.get(r.partition) ?? [];
-      list.push({ key: r.key, value: r.value });
-      byPartition.set(r.partition, list);
+      const id = r.txn ? `${r.partition}/${r.txn.producerId}/${r.txn.producerEpoch}` : `${r.partition}`;
+      let batch = batches.get(id);
+      if (!batch) batches.set(id, (batch = { partition: r.partition, txn: r.txn, list: [] }));
+      batch.list.push({ key: r.key, value: r.value });
     }
     // Called synchronously, so appends reach each partition in the order the machine produced them.
-    return Promise.all([...byPartition].map(([p, list]) => this.offsetsLog.append(p, list))).then(() => {});
+    return Promise.all([...batches.values()].map((b) => (b.txn ? this.offsetsLog.append(b.partition, b.list, b.txn) : this.offsetsLog.append(b.partition, b.list)))).then(() => {});
   }
 
   #appendBackground(records: OffsetsRecord[]): void {

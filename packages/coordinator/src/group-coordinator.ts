@@ -161,8 +161,36 @@ export interface OffsetCommitResult {
   topics: { name: string; partitions: { partitionIndex: number; error: GroupError }[] }[];
 }
 
+/** TxnOffsetCommit (key 28): offsets committed as part of a producer's transaction. */
+export interface TxnOffsetCommitRequest {
+  groupId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  /** v3+; -1 (older versions) = not checked against the group. */
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  topics: OffsetCommitRequest['topics'];
+}
+
+/** A transactional offset written but not yet committed or aborted by its transaction's marker. */
+interface PendingTxnOffset {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  leaderEpoch: number;
+  metadata: string;
+  commitTimestamp: number;
+  /** Not yet durable (the TxnOffsetCommit's append is in flight). */
+  inFlight: boolean;
+  /** A plain commit of the same partition was applied after this one: the COMMIT marker must not overwrite it (Kafka compares log offsets). */
+  superseded: boolean;
+}
+
 export interface OffsetFetchRequest {
   groupId: string;
+  /** OffsetFetch v7+ (KIP-447): answer UNSTABLE_OFFSET_COMMIT for partitions with commits pending (transactional ones included). */
+  requireStable?: boolean;
   /** null = every committed offset of the group (OffsetFetch v2+). */
   topics: { name: string; partitionIndexes: number[] }[] | null;
   /**
@@ -261,6 +289,14 @@ export class GroupCoordinator {
   readonly consumer: ConsumerGroups;
   /** Since start (metrics): classic rebalances completed (a new generation with members), offsets committed (per partition). */
   readonly stats = { classicRebalances: 0, offsetCommits: 0 };
+  /**
+   * Transactional offsets not yet resolved by a marker: group → producerId → `topic\0partition` →
+   * offset (Kafka's pendingTransactionalOffsetCommits). Kept apart from the committed offsets;
+   * a COMMIT marker moves them there, an ABORT drops them.
+   */
+  private readonly pendingTxnOffsets = new Map<string, Map<bigint, Map<string, PendingTxnOffset>>>();
+  /** Per `__consumer_offsets` partition: producerId → the groups it has pending offsets in (Kafka's openGroupsForProducer). */
+  private readonly txnGroups = new Map<number, Map<bigint, Set<string>>>();
 
   constructor(options: GroupCoordinatorOptions) {
     this.config = { ...defaultGroupCoordinatorConfig, ...options.config };
@@ -337,14 +373,29 @@ export class GroupCoordinator {
    * Applies one `__consumer_offsets` record of a partition being loaded (and, for offsets, live
    * commits once they are durable). Later records win, tombstones (null value) delete.
    */
-  replay(partition: number, key: Buffer, value: Buffer | null): void {
+  replay(partition: number, key: Buffer, value: Buffer | null, producerId = -1n): void {
     const k = decodeKey(key);
     if (k === null) {
       this.consumer.replay(partition, key, value);
       return;
     }
     const now = this.clock.now();
+    if (k.type === 'offset' && producerId >= 0n) {
+      // A TxnOffsetCommit record: pending until its transaction's marker (replayMarker).
+      if (value === null) return;
+      const v = decodeOffsetCommitValue(value);
+      this.addPendingTxnOffset(partition, k.group, producerId, {
+        topic: k.topic, partition: k.partition, offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata,
+        commitTimestamp: Number(v.commitTimestamp), inFlight: false, superseded: false,
+      });
+      return;
+    }
     if (k.type === 'offset') {
+      // A plain commit after a transactional one of the same partition wins over it (log order).
+      for (const byKey of this.pendingTxnOffsets.get(k.group)?.values() ?? []) {
+        const pending = byKey.get(offsetKey(k.topic, k.partition));
+        if (pending) pending.superseded = true;
+      }
       let group = this.groups.get(k.group);
       if (value === null) {
         if (!group) return;
@@ -425,6 +476,8 @@ export class GroupCoordinator {
   /** Stops owning a partition (takeover elsewhere): waiting members are told NOT_COORDINATOR. */
   unload(partition: number): void {
     this.partitions.delete(partition);
+    for (const groups of this.txnGroups.get(partition)?.values() ?? []) for (const g of groups) this.pendingTxnOffsets.delete(g);
+    this.txnGroups.delete(partition);
     this.consumer.unload(partition);
     for (const group of [...this.groups.values()]) {
       if (group.partition !== partition) continue;
@@ -1074,6 +1127,180 @@ export class GroupCoordinator {
     };
   }
 
+  /**
+   * TxnOffsetCommit: the offsets are written as a transactional batch of the producer and kept
+   * pending (OffsetFetch does not return them; with requireStable it answers
+   * UNSTABLE_OFFSET_COMMIT) until the transaction's marker: COMMIT makes them the committed
+   * offsets, ABORT drops them ({@link completeTxn}). Checks as Kafka's
+   * validateTransactionalOffsetCommit: an unknown group is created for generation -1 (a
+   * stand-alone group), else ILLEGAL_GENERATION; with a generation, member id or instance id the
+   * member and generation are checked; a rebalance in progress does not refuse it.
+   */
+  txnCommitOffsets(req: TxnOffsetCommitRequest): Outcome<OffsetCommitResult> {
+    const all = (error: GroupError): OffsetCommitResult => ({
+      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, error })) })),
+    });
+    const err = this.checkGroup(req.groupId, false);
+    if (err) return done(all(err));
+    let group = this.groups.get(req.groupId);
+    const consumerGroup = this.consumer.get(req.groupId);
+    if (consumerGroup) {
+      if (req.generationId >= 0 || req.memberId !== '') {
+        const cErr = this.consumer.validateOffsetRequest(req.groupId, req.memberId, req.generationId, true);
+        // Kafka answers a stale member epoch in a transaction as ILLEGAL_GENERATION.
+        if (cErr) return done(all((cErr as string) === 'STALE_MEMBER_EPOCH' ? 'ILLEGAL_GENERATION' : (cErr as GroupError)));
+      }
+      if (!group) {
+        group = new Group(req.groupId, consumerGroup.partition, 'Empty', this.clock.now());
+        this.groups.set(req.groupId, group);
+      }
+    } else if (!group) {
+      if (req.generationId >= 0) return done(all('ILLEGAL_GENERATION'));
+      group = new Group(req.groupId, this.partitionFor(req.groupId), 'Empty', this.clock.now());
+      group.currentStateTimestamp = null;
+      this.groups.set(req.groupId, group);
+    }
+    if (group.is('Dead')) return done(all('COORDINATOR_NOT_AVAILABLE'));
+    if (!consumerGroup && (req.generationId >= 0 || req.memberId !== '' || req.groupInstanceId !== null)) {
+      let memberErr = this.validateCurrentMember(group, req.memberId, req.groupInstanceId);
+      if (memberErr === null && req.generationId !== group.generationId) memberErr = 'ILLEGAL_GENERATION';
+      if (memberErr) return done(all(memberErr));
+    }
+
+    const now = this.clock.now();
+    const maxMetadata = this.config['offset.metadata.max.bytes'];
+    const txn = { producerId: req.producerId, producerEpoch: req.producerEpoch };
+    const records: OffsetsRecord[] = [];
+    const prepared: PendingTxnOffset[] = [];
+    const errors = new Map<string, GroupError>();
+    for (const t of req.topics) {
+      for (const p of t.partitions) {
+        const metadata = p.committedMetadata ?? '';
+        if (Buffer.byteLength(metadata, 'utf8') > maxMetadata) {
+          errors.set(offsetKey(t.name, p.partitionIndex), 'OFFSET_METADATA_TOO_LARGE');
+          continue;
+        }
+        records.push({
+          partition: group.partition,
+          key: encodeOffsetCommitKey(group.groupId, t.name, p.partitionIndex),
+          value: encodeOffsetCommitValue({ offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata, commitTimestamp: BigInt(now), expireTimestamp: -1n }),
+          txn,
+        });
+        prepared.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata, commitTimestamp: now, inFlight: true, superseded: false });
+      }
+    }
+    // Pending at once (as Kafka's prepareTxnOffsetCommit): requireStable fetches see them in flight.
+    for (const o of prepared) this.addPendingTxnOffset(group.partition, group.groupId, req.producerId, o);
+    const { promise, resolve } = Promise.withResolvers<OffsetCommitResult>();
+    const groupId = group.groupId;
+    return {
+      records,
+      settle: (error) => {
+        const appendErr = error === undefined ? null : this.txnAppendError(error);
+        const byKey = this.pendingTxnOffsets.get(groupId)?.get(req.producerId);
+        for (const o of prepared) {
+          if (appendErr === null) {
+            o.inFlight = false;
+            continue;
+          }
+          // Failed: forget what this request prepared (a later request's entry stays).
+          const k = offsetKey(o.topic, o.partition);
+          if (byKey?.get(k) === o) byKey.delete(k);
+        }
+        if (byKey && byKey.size === 0) this.dropPendingProducer(groupId, req.producerId);
+        resolve({
+          topics: req.topics.map((t) => ({
+            name: t.name,
+            partitions: t.partitions.map((p) => ({
+              partitionIndex: p.partitionIndex,
+              error: errors.get(offsetKey(t.name, p.partitionIndex)) ?? appendErr ?? 'NONE',
+            })),
+          })),
+        });
+      },
+      response: promise,
+    };
+  }
+
+  /**
+   * A transaction marker reached `__consumer_offsets` partition `partition` (live, once durable, or
+   * replayed while loading): a COMMIT makes the producer's pending offsets in the partition's
+   * groups the committed ones (unless a later plain commit of the same partition superseded
+   * them), an ABORT drops them. No records: the marker itself is the record.
+   */
+  completeTxn(partition: number, producerId: bigint, commit: boolean): void {
+    const producers = this.txnGroups.get(partition);
+    const groupIds = producers?.get(producerId);
+    if (!producers || !groupIds) return;
+    producers.delete(producerId);
+    if (producers.size === 0) this.txnGroups.delete(partition);
+    for (const groupId of groupIds) {
+      const byProducer = this.pendingTxnOffsets.get(groupId);
+      const pending = byProducer?.get(producerId);
+      if (!byProducer || !pending) continue;
+      byProducer.delete(producerId);
+      if (byProducer.size === 0) this.pendingTxnOffsets.delete(groupId);
+      if (!commit) continue;
+      let group = this.groups.get(groupId);
+      for (const o of pending.values()) {
+        if (o.superseded) continue;
+        if (!group) {
+          group = new Group(groupId, partition, 'Empty', this.clock.now());
+          group.currentStateTimestamp = null;
+          this.groups.set(groupId, group);
+        }
+        group.offsets.set(offsetKey(o.topic, o.partition), {
+          topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: o.leaderEpoch, metadata: o.metadata,
+          commitTimestamp: o.commitTimestamp, expireTimestamp: -1,
+        });
+        this.stats.offsetCommits++;
+      }
+    }
+  }
+
+  /** Whether a group has transactional offsets waiting for their marker (for one partition, or any). */
+  hasPendingTxnOffsets(groupId: string, topic?: string, partition?: number): boolean {
+    const byProducer = this.pendingTxnOffsets.get(groupId);
+    if (!byProducer) return false;
+    if (topic === undefined) return byProducer.size > 0;
+    const k = offsetKey(topic, partition!);
+    for (const byKey of byProducer.values()) if (byKey.has(k)) return true;
+    return false;
+  }
+
+  private addPendingTxnOffset(partition: number, groupId: string, producerId: bigint, o: PendingTxnOffset): void {
+    let byProducer = this.pendingTxnOffsets.get(groupId);
+    if (!byProducer) this.pendingTxnOffsets.set(groupId, (byProducer = new Map()));
+    let byKey = byProducer.get(producerId);
+    if (!byKey) byProducer.set(producerId, (byKey = new Map()));
+    byKey.set(offsetKey(o.topic, o.partition), o);
+    let producers = this.txnGroups.get(partition);
+    if (!producers) this.txnGroups.set(partition, (producers = new Map()));
+    let groups = producers.get(producerId);
+    if (!groups) producers.set(producerId, (groups = new Set()));
+    groups.add(groupId);
+  }
+
+  private dropPendingProducer(groupId: string, producerId: bigint): void {
+    const byProducer = this.pendingTxnOffsets.get(groupId);
+    byProducer?.delete(producerId);
+    if (byProducer && byProducer.size === 0) this.pendingTxnOffsets.delete(groupId);
+    for (const producers of this.txnGroups.values()) {
+      const groups = producers.get(producerId);
+      groups?.delete(groupId);
+      if (groups && groups.size === 0) producers.delete(producerId);
+    }
+  }
+
+  /** A failed transactional append: the producer was fenced in the log (storage's INVALID_PRODUCER_EPOCH), else as any append. */
+  private txnAppendError(error: unknown): GroupError {
+    const code = (error as { code?: unknown; remoteCode?: unknown } | null)?.code;
+    const remote = (error as { cause?: { remoteCode?: unknown } } | null)?.cause?.remoteCode;
+    if (code === 'INVALID_PRODUCER_EPOCH' || remote === 'INVALID_PRODUCER_EPOCH') return 'INVALID_PRODUCER_EPOCH';
+    if (code === 'PRODUCER_FENCED' || remote === 'PRODUCER_FENCED') return 'PRODUCER_FENCED';
+    return this.appendError(error);
+  }
+
   fetchOffsets(req: OffsetFetchRequest): OffsetFetchResult {
     const err = this.checkGroup(req.groupId, false);
     if (err) return { error: err, topics: (req.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => missing(p, err)) })) };
@@ -1087,7 +1314,7 @@ export class GroupCoordinator {
       const byTopic = new Map<string, FetchedOffset[]>();
       for (const o of group.offsets.values()) {
         const list = byTopic.get(o.topic) ?? [];
-        list.push({ partitionIndex: o.partition, committedOffset: o.offset, committedLeaderEpoch: o.leaderEpoch, metadata: o.metadata, error: 'NONE' });
+        list.push(this.unstable(req, group, o.topic, o.partition) ? missing(o.partition, 'UNSTABLE_OFFSET_COMMIT') : { partitionIndex: o.partition, committedOffset: o.offset, committedLeaderEpoch: o.leaderEpoch, metadata: o.metadata, error: 'NONE' });
         byTopic.set(o.topic, list);
       }
       return {
@@ -1100,6 +1327,7 @@ export class GroupCoordinator {
       topics: req.topics.map((t) => ({
         name: t.name,
         partitions: t.partitionIndexes.map((p) => {
+          if (this.unstable(req, group, t.name, p)) return missing(p, 'UNSTABLE_OFFSET_COMMIT');
           const o = group?.offsets.get(offsetKey(t.name, p));
           return o
             ? { partitionIndex: p, committedOffset: o.offset, committedLeaderEpoch: o.leaderEpoch, metadata: o.metadata, error: 'NONE' as GroupError }
@@ -1107,6 +1335,12 @@ export class GroupCoordinator {
         }),
       })),
     };
+  }
+
+  /** requireStable and a commit (transactional or plain) of the partition still pending: Kafka's UNSTABLE_OFFSET_COMMIT. */
+  private unstable(req: OffsetFetchRequest, group: Group | undefined, topic: string, partition: number): boolean {
+    if (!req.requireStable) return false;
+    return this.hasPendingTxnOffsets(req.groupId, topic, partition) || (group?.pendingOffsetCommits.has(offsetKey(topic, partition)) ?? false);
   }
 
   deleteOffsets(req: OffsetDeleteRequest): Outcome<OffsetDeleteResult> {
@@ -1176,7 +1410,7 @@ export class GroupCoordinator {
           records.push({ partition: group.partition, key: encodeOffsetCommitKey(group.groupId, o.topic, o.partition), value: null });
         }
       }
-      if (group.is('Empty') && group.offsets.size === 0 && group.pendingOffsetCommits.size === 0 && group.pendingMembers.size === 0 && !this.consumer.get(group.groupId)) {
+      if (group.is('Empty') && group.offsets.size === 0 && group.pendingOffsetCommits.size === 0 && group.pendingMembers.size === 0 && !this.consumer.get(group.groupId) && !this.hasPendingTxnOffsets(group.groupId)) {
         group.transitionTo('Dead', now);
         this.cancelTimers(group);
         this.groups.delete(group.groupId);

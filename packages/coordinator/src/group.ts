@@ -52,7 +52,11 @@ export type GroupError =
   | 'MEMBER_ID_REQUIRED'
   | 'GROUP_MAX_SIZE_REACHED'
   | 'FENCED_INSTANCE_ID'
-  | 'GROUP_SUBSCRIBED_TO_TOPIC';
+  | 'GROUP_SUBSCRIBED_TO_TOPIC'
+  // Transactional offsets (TxnOffsetCommit, OffsetFetch requireStable).
+  | 'UNSTABLE_OFFSET_COMMIT'
+  | 'INVALID_PRODUCER_EPOCH'
+  | 'PRODUCER_FENCED';
 
 export interface Protocol {
   readonly name: string;

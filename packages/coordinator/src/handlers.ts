@@ -11,7 +11,7 @@ import type { GroupError } from './group.ts';
  *
  * Versions served (Kafka 4's maxima): FindCoordinator 0–6, JoinGroup 0–9, SyncGroup 0–5,
  * Heartbeat 0–4, LeaveGroup 0–5, OffsetCommit 2–9, OffsetFetch 1–9, DescribeGroups 0–6,
- * ListGroups 0–5, DeleteGroups 0–2, OffsetDelete 0.
+ * ListGroups 0–5, DeleteGroups 0–2, OffsetDelete 0, TxnOffsetCommit 0–5.
  */
 
 /** A Kafka error code for a state-machine error name. */
@@ -137,24 +137,30 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
 
   // v9 is v8 on the wire; a KIP-848 member sends its member epoch in generationIdOrMemberEpoch,
   // which the machine checks where it looks the group up.
+  // As Kafka's KafkaApis: a partition the metadata does not have is UNKNOWN_TOPIC_OR_PARTITION
+  // and is not stored; the others are committed.
+  const splitKnown = <P extends { partitionIndex: number }, T extends { name: string; partitions: P[] }>(topics: T[]) => {
+    const known = (topic: string, partition: number) => {
+      if (!c.topics) return true;
+      const t = c.topics.byName(topic);
+      return t !== undefined && partition >= 0 && partition < t.partitions;
+    };
+    return {
+      unknown: topics
+        .map((t) => ({ name: t.name, partitions: t.partitions.filter((p) => !known(t.name, p.partitionIndex)) }))
+        .filter((t) => t.partitions.length > 0),
+      wanted: topics
+        .map((t) => ({ ...t, partitions: t.partitions.filter((p) => known(t.name, p.partitionIndex)) }))
+        .filter((t) => t.partitions.length > 0),
+    };
+  };
+
   const offsetCommit = defineHandler({
     api: ApiKey.OffsetCommit,
     versions: [2, 9],
     async handle(req, ctx) {
       const version = ctx.header.apiVersion;
-      // As Kafka's KafkaApis: a partition the metadata does not have is UNKNOWN_TOPIC_OR_PARTITION
-      // and is not stored; the others are committed.
-      const known = (topic: string, partition: number) => {
-        if (!c.topics) return true;
-        const t = c.topics.byName(topic);
-        return t !== undefined && partition >= 0 && partition < t.partitions;
-      };
-      const unknown = req.topics
-        .map((t) => ({ name: t.name, partitions: t.partitions.filter((p) => !known(t.name, p.partitionIndex)) }))
-        .filter((t) => t.partitions.length > 0);
-      const wanted = req.topics
-        .map((t) => ({ ...t, partitions: t.partitions.filter((p) => known(t.name, p.partitionIndex)) }))
-        .filter((t) => t.partitions.length > 0);
+      const { unknown, wanted } = splitKnown(req.topics);
       const r = await c.execute(
         m.commitOffsets({
           groupId: req.groupId,
@@ -184,8 +190,47 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
-  const fetchGroup = (groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null, memberId: string | null = null, memberEpoch = -1) => {
-    const r = m.fetchOffsets({ groupId, topics, memberId, memberEpoch });
+  /**
+   * TxnOffsetCommit (KIP-98; v3+ carry the member's generation, KIP-447): the offsets go to
+   * `__consumer_offsets` in a transactional batch of the producer and count only after the
+   * transaction's COMMIT marker.
+   */
+  const txnOffsetCommit = defineHandler({
+    api: ApiKey.TxnOffsetCommit,
+    versions: [0, 5],
+    async handle(req) {
+      const { unknown, wanted } = splitKnown(req.topics);
+      const r = await c.execute(
+        m.txnCommitOffsets({
+          groupId: req.groupId,
+          producerId: req.producerId,
+          producerEpoch: req.producerEpoch,
+          generationId: req.generationId,
+          memberId: req.memberId,
+          groupInstanceId: req.groupInstanceId,
+          topics: wanted.map((t) => ({
+            name: t.name,
+            partitions: t.partitions.map((p) => ({
+              partitionIndex: p.partitionIndex,
+              committedOffset: p.committedOffset,
+              committedLeaderEpoch: p.committedLeaderEpoch,
+              committedMetadata: p.committedMetadata,
+            })),
+          })),
+        }),
+      );
+      return {
+        throttleTimeMs: 0,
+        topics: [
+          ...r.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errorCode(p.error) })) })),
+          ...unknown.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION })) })),
+        ],
+      };
+    },
+  });
+
+  const fetchGroup = (groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null, memberId: string | null = null, memberEpoch = -1, requireStable = false) => {
+    const r = m.fetchOffsets({ groupId, topics, memberId, memberEpoch, requireStable });
     return {
       errorCode: errorCode(r.error),
       topics: r.topics.map((t) => ({
@@ -211,12 +256,13 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
           throttleTimeMs: 0,
           groups: req.groups.map((g) => {
             // v9's member id and epoch (defaults null/−1 before): checked for KIP-848 groups.
-            const r = fetchGroup(g.groupId, g.topics, g.memberId, g.memberEpoch);
+            const r = fetchGroup(g.groupId, g.topics, g.memberId, g.memberEpoch, req.requireStable);
             return { groupId: g.groupId, topics: r.errorCode === ErrorCode.NONE ? r.topics : [], errorCode: r.errorCode };
           }),
         };
       }
-      const r = fetchGroup(req.groupId, req.topics);
+      // v7+ (KIP-447) may ask for stable offsets only: UNSTABLE_OFFSET_COMMIT while a transaction's are pending.
+      const r = fetchGroup(req.groupId, req.topics, null, -1, version >= 7 && req.requireStable);
       // v2+ report a group error at the top with no partitions; v1 only has per-partition errors.
       if (version >= 2 && r.errorCode !== ErrorCode.NONE) return { throttleTimeMs: 0, topics: [], errorCode: r.errorCode };
       return { throttleTimeMs: 0, topics: r.topics, errorCode: r.errorCode };
@@ -344,5 +390,5 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
-  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe] as Handler[];
+  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, txnOffsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe] as Handler[];
 }

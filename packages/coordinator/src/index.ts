@@ -14,7 +14,7 @@ export * from './records.ts';
 export { javaStringHashCode, partitionForGroup } from '@runnel/protocol';
 export { subscribedTopics, encodeSubscription } from './subscription.ts';
 export { Coordinator, CoordinatorError, type CoordinatorErrorCode, type CoordinatorAddress, type CoordinatorOptions } from './coordinator.ts';
-export { type OffsetsLog, MemoryOffsetsLog, partitionLogOffsetsLog, logManagerOffsetsLog, replayRange, encodeOffsetsBatch, offsetsTopicLogConfig } from './offsets-log.ts';
+export { type OffsetsLog, type TxnProducer, type TxnMarker, type MemoryLogEntry, MemoryOffsetsLog, partitionLogOffsetsLog, logManagerOffsetsLog, replayRange, encodeOffsetsBatch, encodeMarkerBatch, offsetsTopicLogConfig } from './offsets-log.ts';
 export { rpcOffsetsLog, BrokerClients, coordinatorErrorOf, type RpcOffsetsLog, type RpcOffsetsLogOptions } from './rpc-offsets-log.ts';
 export { CoordinatorNode, offsetsCountIgnored, type CoordinatorNodeOptions } from './node.ts';
 export { notCoordinatorHandlers } from './not-coordinator.ts';

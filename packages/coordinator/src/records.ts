@@ -70,11 +70,16 @@ export interface GroupMetadataValue {
   readonly members: readonly GroupMemberValue[];
 }
 
-/** One record to append to `__consumer_offsets`; `partition` is the offsets-topic partition. */
+/**
+ * One record to append to `__consumer_offsets`; `partition` is the offsets-topic partition. `txn`:
+ * written in a transactional batch of that producer (TxnOffsetCommit), applied only once a COMMIT
+ * marker follows it.
+ */
 export interface OffsetsRecord {
   readonly partition: number;
   readonly key: Buffer;
   readonly value: Buffer | null;
+  readonly txn?: { readonly producerId: bigint; readonly producerEpoch: number };
 }
 
 export class RecordFormatError extends Error {

@@ -2,7 +2,7 @@ import { OFFSETS_TOPIC, silentLogger, type Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
 import { RpcClient, RpcError, type Address } from '@runnel/rpc';
 import { CoordinatorError } from './coordinator.ts';
-import { encodeOffsetsBatch, replayRange, type OffsetsLog } from './offsets-log.ts';
+import { encodeOffsetsBatch, replayRange, type OffsetsLog, type TxnMarker, type TxnProducer } from './offsets-log.ts';
 
 /**
  * One RpcClient per broker node, found through the metadata snapshot (`brokers.get(id).rpc`). A
@@ -89,6 +89,14 @@ export interface RpcOffsetsLogOptions {
   nodeId: number;
   /** The partition count groups hash over: the topic's (or offsets.topic.num.partitions before it exists). */
   partitions: number;
+  /**
+   * The internal topic: `__consumer_offsets` (default) or `__transaction_state`. Ownership is the
+   * coordinator assignment of `__consumer_offsets` partition `p % offsetsPartitions` (a
+   * transaction-state partition goes with that offsets partition, see docs/transactions.md).
+   */
+  topic?: string;
+  /** `__consumer_offsets`' partition count, for the ownership of another topic's partitions; default `partitions`. */
+  offsetsPartitions?: number;
   /** Shared with the lag sources of a CoordinatorNode; created (and closed by `close`) when absent. */
   clients?: BrokerClients;
   /** Bytes asked per 'broker.read' while loading, default 1 MiB (a larger batch still comes whole). */
@@ -158,12 +166,14 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
   const clients = o.clients ?? new BrokerClients({ metadata: o.metadata, logger: o.logger });
   const now = o.now ?? Date.now;
   const chunk = o.readChunkBytes ?? 1 << 20;
-  const name = (p: number) => `${OFFSETS_TOPIC}-${p}`;
+  const topic = o.topic ?? OFFSETS_TOPIC;
+  const offsetsPartitions = o.offsetsPartitions ?? o.partitions;
+  const name = (p: number) => `${topic}-${p}`;
   /** The coordinator epoch each partition was last loaded under. */
   const loadedEpochs = new Map<number, number>();
   /** This node's assignment of a partition in metadata, or NOT_COORDINATOR. */
   const ownEpoch = (partition: number): number => {
-    const assignment = o.metadata.snapshot().coordinators.get(partition);
+    const assignment = o.metadata.snapshot().coordinators.get(topic === OFFSETS_TOPIC ? partition : partition % offsetsPartitions);
     if (!assignment || assignment.nodeId !== o.nodeId) {
       throw new CoordinatorError('NOT_COORDINATOR', `${name(partition)} is not assigned to node ${o.nodeId} (metadata says ${assignment?.nodeId ?? 'nobody'})`);
     }
@@ -180,7 +190,8 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
     const timer = setTimeout(wake, ms);
     sleeps.add(wake);
   });
-  interface Waiting { records: readonly { key: Buffer; value: Buffer | null }[]; resolve(): void; reject(err: unknown): void }
+  /** An append waiting its turn: records (a transactional batch when `txn` is set), or a marker. */
+  interface Waiting { records: readonly { key: Buffer; value: Buffer | null }[]; txn?: TxnProducer; marker?: TxnMarker; resolve(): void; reject(err: unknown): void }
   /** Per partition: appends not sent yet, and whether one is in flight (at most one is). */
   const queues = new Map<number, { sending: boolean; waiting: Waiting[] }>();
   /** Records per batch when appends are gathered (one append's records always go whole). */
@@ -192,13 +203,17 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
     while (queue.waiting.length > 0) {
       const batch: Waiting[] = [];
       let bytes = 0;
-      while (queue.waiting.length > 0 && (batch.length === 0 || bytes < gatherBytes)) {
+      // Plain appends are gathered; a transactional append or a marker goes alone (its own batch).
+      const alone = (w: Waiting) => w.txn !== undefined || w.marker !== undefined;
+      while (queue.waiting.length > 0 && (batch.length === 0 || (bytes < gatherBytes && !alone(batch[0]!) && !alone(queue.waiting[0]!)))) {
         const next = queue.waiting.shift()!;
         batch.push(next);
         for (const r of next.records) bytes += r.key.length + (r.value?.length ?? 0);
       }
       try {
-        await appendWithRetry(partition, batch.flatMap((w) => w.records));
+        const first = batch[0]!;
+        if (first.marker) await appendWithRetry(partition, [], undefined, first.marker);
+        else await appendWithRetry(partition, batch.flatMap((w) => w.records), first.txn);
         for (const w of batch) w.resolve();
       } catch (err) {
         for (const w of batch) w.reject(err);
@@ -209,7 +224,7 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
   }
 
   /** One batch to the partition's current leader, retried while the failure says leadership moved or the leader is out of reach. */
-  async function appendWithRetry(partition: number, records: readonly { key: Buffer; value: Buffer | null }[]): Promise<void> {
+  async function appendWithRetry(partition: number, records: readonly { key: Buffer; value: Buffer | null }[], txn?: TxnProducer, marker?: TxnMarker): Promise<void> {
     const deadline = Date.now() + retryMs;
     let delay = 50;
     for (let attempt = 1; ; attempt++) {
@@ -218,14 +233,22 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
         // Every attempt checks ownership again: a partition that moved away meanwhile is NOT_COORDINATOR, never retried.
         const current = ownEpoch(partition);
         const coordinatorEpoch = loadedEpochs.get(partition) ?? current;
-        const { client } = clients.leaderOf(OFFSETS_TOPIC, partition);
+        const { client } = clients.leaderOf(topic, partition);
         const timeoutMs = retryMs > 0 ? Math.min(attemptMs, Math.max(100, deadline - Date.now())) : undefined;
-        await client.call('broker.append', {
-          topic: OFFSETS_TOPIC,
-          partition,
-          records: encodeOffsetsBatch(records, now()),
-          coordinatorEpoch,
-        }, timeoutMs === undefined ? undefined : { timeoutMs });
+        const callOptions = timeoutMs === undefined ? undefined : { timeoutMs };
+        if (marker) {
+          // The broker writes the control batch as leader and answers once it is committed.
+          const res = await client.call('broker.writeTxnMarkers', { markers: [{ ...marker, partitions: [{ topic, partition }] }] }, callOptions);
+          const error = res.markers[0]?.partitions[0]?.error ?? 'UNKNOWN_SERVER_ERROR';
+          if (error !== '') throw new RpcError('REMOTE', `writing a marker to ${name(partition)}: ${error}`, { remoteCode: error === 'NOT_LEADER_OR_FOLLOWER' ? 'NOT_LEADER' : error });
+        } else {
+          await client.call('broker.append', {
+            topic,
+            partition,
+            records: encodeOffsetsBatch(records, now(), txn),
+            coordinatorEpoch,
+          }, callOptions);
+        }
         if (attempt > 1) o.logger?.info({ partition, attempts: attempt }, `appended to ${name(partition)} after its leader moved`);
         return;
       } catch (err) {
@@ -238,34 +261,38 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
     }
   }
 
+  /** Queues an append (records, or a marker) behind the partition's earlier ones. */
+  function enqueue(partition: number, records: readonly { key: Buffer; value: Buffer | null }[], txn?: TxnProducer, marker?: TxnMarker): Promise<void> {
+    if (records.length === 0 && !marker) return Promise.resolve();
+    if (closed) return Promise.reject(new CoordinatorError('UNAVAILABLE', `appending to ${name(partition)}: the offsets log is closed`, { retriable: true }));
+    try {
+      // Refused at once (no call, no queue) when our own metadata gives the partition to another node.
+      ownEpoch(partition);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const queue = queues.get(partition) ?? { sending: false, waiting: [] };
+      queues.set(partition, queue);
+      queue.waiting.push({ records, ...(txn ? { txn } : {}), ...(marker ? { marker } : {}), resolve, reject });
+      if (!queue.sending) void drain(partition, queue);
+    });
+  }
+
   return {
     partitions: o.partitions,
+    append: (partition, records, txn) => enqueue(partition, records, txn),
+    // Through the same queue: a marker lands after the appends called before it (the TxnOffsetCommit it ends).
+    appendMarker: (partition, marker) => enqueue(partition, [], undefined, marker),
 
-    append(partition, records) {
-      if (records.length === 0) return Promise.resolve();
-      if (closed) return Promise.reject(new CoordinatorError('UNAVAILABLE', `appending to ${name(partition)}: the offsets log is closed`, { retriable: true }));
-      try {
-        // Refused at once (no call, no queue) when our own metadata gives the partition to another node.
-        ownEpoch(partition);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return new Promise<void>((resolve, reject) => {
-        const queue = queues.get(partition) ?? { sending: false, waiting: [] };
-        queues.set(partition, queue);
-        queue.waiting.push({ records, resolve, reject });
-        if (!queue.sending) void drain(partition, queue);
-      });
-    },
-
-    async load(partition, apply) {
+    async load(partition, apply, onMarker) {
       const coordinatorEpoch = ownEpoch(partition);
-      const { client } = clients.leaderOf(OFFSETS_TOPIC, partition);
+      const { client } = clients.leaderOf(topic, partition);
       const read = async (offset: bigint, maxBytes: number) =>
-        (await client.call('broker.read', { topic: OFFSETS_TOPIC, partition, offset, maxBytes, coordinatorEpoch })).records;
+        (await client.call('broker.read', { topic, partition, offset, maxBytes, coordinatorEpoch })).records;
       const rangeOf = async () => {
-        const res = await client.call('broker.offsets', { partitions: [{ topic: OFFSETS_TOPIC, partition }] });
-        const row = res.partitions.find((r) => r.topic === OFFSETS_TOPIC && r.partition === partition);
+        const res = await client.call('broker.offsets', { partitions: [{ topic, partition }] });
+        const row = res.partitions.find((r) => r.topic === topic && r.partition === partition);
         if (!row) throw new CoordinatorError('UNAVAILABLE', `broker.offsets did not answer for ${name(partition)}`, { retriable: true });
         if (row.error !== '') throw rowError(row.error, `reading the offsets of ${name(partition)}`);
         return { start: row.logStartOffset, end: row.highWatermark };
@@ -281,7 +308,7 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
       }
       let reached: bigint;
       try {
-        reached = await replayRange({ ...range, read: (offset) => read(offset, chunk) }, apply);
+        reached = await replayRange({ ...range, read: (offset) => read(offset, chunk) }, apply, onMarker);
       } catch (err) {
         throw coordinatorErrorOf(err, `reading ${name(partition)}`);
       }

@@ -241,7 +241,7 @@ describe('coordinator handlers', () => {
 
   it('answers COORDINATOR_NOT_AVAILABLE when an append outlasts offsets.commit.timeout.ms', async () => {
     const mem = new MemoryOffsetsLog(1);
-    const stuck: OffsetsLog = { partitions: 1, append: () => new Promise(() => {}), load: (p, apply) => mem.load(p, apply) };
+    const stuck: OffsetsLog = { partitions: 1, append: () => new Promise(() => {}), appendMarker: () => new Promise(() => {}), load: (p, apply) => mem.load(p, apply) };
     const clock = new ManualClock();
     const c = Coordinator.create({ offsetsLog: stuck, clock, self: () => SELF, config: { 'offsets.commit.timeout.ms': 100 } });
     await c.start();
@@ -262,7 +262,7 @@ describe('coordinator handlers', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const mem = new MemoryOffsetsLog(1);
-    const slow: OffsetsLog = { partitions: 1, append: (p, r) => mem.append(p, r), load: async (p, apply) => { await gate; return mem.load(p, apply); } };
+    const slow: OffsetsLog = { partitions: 1, append: (p, r) => mem.append(p, r), appendMarker: (p, m) => mem.appendMarker(p, m), load: async (p, apply) => { await gate; return mem.load(p, apply); } };
     const c = Coordinator.create({ offsetsLog: slow, clock: new ManualClock(), self: () => SELF });
     const starting = c.start();
     const h = c.handlers();

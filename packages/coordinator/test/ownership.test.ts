@@ -32,13 +32,13 @@ const fetchOne = (c: Coordinator, groupId: string) => c.machine.fetchOffsets({ g
 class FlakyLog extends MemoryOffsetsLog {
   failLoads = 0;
   loads = 0;
-  override async load(partition: number, apply: (key: Buffer, value: Buffer | null) => void): Promise<void> {
+  override async load(partition: number, apply: (key: Buffer, value: Buffer | null, producerId: bigint) => void, onMarker?: (producerId: bigint, commit: boolean) => void): Promise<void> {
     this.loads++;
     if (this.failLoads > 0) {
       this.failLoads--;
       throw new Error('leader not reachable');
     }
-    return super.load(partition, apply);
+    return super.load(partition, apply, onMarker);
   }
 }
 
