@@ -27,7 +27,9 @@ import { Metadata } from './messages/metadata.ts';
 import { OffsetCommit } from './messages/offset-commit.ts';
 import { OffsetFetch } from './messages/offset-fetch.ts';
 import { Produce } from './messages/produce.ts';
+import { AlterClientQuotas, DescribeClientQuotas } from './messages/quotas.ts';
 import { SaslAuthenticate, SaslHandshake } from './messages/sasl.ts';
+import { AlterUserScramCredentials, DescribeUserScramCredentials } from './messages/scram.ts';
 import { CreateAcls, DeleteAcls, DescribeAcls } from './messages/unserved.ts';
 import { AddOffsetsToTxn, AddPartitionsToTxn, DescribeTransactions, EndTxn, ListTransactions, TxnOffsetCommit } from './messages/transactions.ts';
 import { AlterReplicaLogDirs, CreatePartitions, CreateTopics, DeleteRecords, DeleteTopics, DescribeCluster, DescribeConfigs, DescribeLogDirs, InitProducerId } from './messages/topics.ts';
@@ -66,6 +68,8 @@ export const apis = {
   [ApiKey.AlterPartitionReassignments]: AlterPartitionReassignments,
   [ApiKey.ListPartitionReassignments]: ListPartitionReassignments,
   [ApiKey.OffsetDelete]: OffsetDelete,
+  [ApiKey.DescribeClientQuotas]: DescribeClientQuotas,
+  [ApiKey.AlterClientQuotas]: AlterClientQuotas,
   [ApiKey.DescribeCluster]: DescribeCluster,
   [ApiKey.DescribeTopicPartitions]: DescribeTopicPartitions,
   [ApiKey.ConsumerGroupHeartbeat]: ConsumerGroupHeartbeat,
@@ -78,6 +82,8 @@ export const apis = {
   [ApiKey.EndTxn]: EndTxn,
   [ApiKey.DescribeTransactions]: DescribeTransactions,
   [ApiKey.ListTransactions]: ListTransactions,
+  [ApiKey.DescribeUserScramCredentials]: DescribeUserScramCredentials,
+  [ApiKey.AlterUserScramCredentials]: AlterUserScramCredentials,
   // Not served: decoded only to answer UNSUPPORTED_VERSION (messages/unserved.ts).
   [ApiKey.DescribeAcls]: DescribeAcls,
   [ApiKey.CreateAcls]: CreateAcls,
