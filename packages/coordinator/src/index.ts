@@ -23,3 +23,6 @@ export { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
 export { ConsumerGroups, ConsumerGroup, ConsumerMember, MemberState, topicLookup, type TopicLookup, type TopicImage, type ConsumerGroupState, type ConsumerHeartbeatRequest, type ConsumerHeartbeatResult, type DescribedConsumerGroup } from './consumer-group.ts';
 export { uniformAssignor, rangeAssignor, ASSIGNORS, type Assignor, type AssignorMember, type TopicAssignment } from './assignors.ts';
 export * from './consumer-records.ts';
+export * from './txn-records.ts';
+export * from './txn-coordinator.ts';
+export { transactionHandlers, initProducerIdTxn, txnErrorCode } from './txn-handlers.ts';
