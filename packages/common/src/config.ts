@@ -48,7 +48,9 @@ export type Validator =
   | { kind: 'nonEmpty' }
   | { kind: 'listeners'; advertised?: boolean }
   /** Kafka's throttled replica list: `*`, or `partition:brokerId` pairs (empty = none). */
-  | { kind: 'throttledReplicas' };
+  | { kind: 'throttledReplicas' }
+  /** `max.connections.per.ip.overrides`: comma-separated `host:count` (count ≥ 0), empty = none. */
+  | { kind: 'hostCounts' };
 
 export interface ConfigDef<T extends ConfigType = ConfigType, D extends string | null = string | null> {
   type: T;
@@ -104,7 +106,7 @@ export const BROKER_CONFIGS = {
   'cluster.id': def('string', null, 'Cluster id; cluster mode checks it against the one stored on disk and in Redis.'),
   'listeners': def('list', 'PLAINTEXT://127.0.0.1:9092', 'Comma-separated NAME://host:port the node binds, one Kafka listener each (names and ports unique; port 0 picks one); an empty host binds all interfaces (Kafka\'s default is PLAINTEXT://:9092).', { validator: { kind: 'listeners' } }),
   'advertised.listeners': def('list', null, 'NAME://host:port given to the clients that came in on listener NAME (Metadata, FindCoordinator); defaults to listeners (a wildcard host there is advertised as this machine\'s host name); 0.0.0.0 is not allowed.', { validator: { kind: 'listeners', advertised: true } }),
-  'listener.security.protocol.map': def('string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', 'NAME:PROTOCOL pairs giving every listener its security protocol; Runnel serves PLAINTEXT only and refuses to start a listener mapped to SSL or SASL_*.'),
+  'listener.security.protocol.map': def('string', 'PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL', 'NAME:PROTOCOL pairs giving every listener its security protocol; Runnel serves PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL (TLS: ssl.* keys; SASL: sasl.* keys) and refuses to start a listener mapped to a protocol it does not serve.'),
   'inter.broker.listener.name': def('string', null, 'Listener whose advertised address is the node\'s registered address (Runnel nodes talk to each other over RPC); must be an advertised listener; unset = the one named after security.inter.broker.protocol.'),
   'security.inter.broker.protocol': def('string', 'PLAINTEXT', 'Picks the inter-broker listener by name when inter.broker.listener.name is unset (Kafka); set only one of the two.', { validator: { kind: 'enum', values: ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'], ignoreCase: true } }),
   'process.roles': def('list', null, 'KRaft roles; Runnel picks roles with `runnel broker|controller|coordinator`; without broker, a configuration needs no client listener (a controller\'s).'),
@@ -174,12 +176,49 @@ export const BROKER_CONFIGS = {
   'socket.request.max.bytes': def('int', '104857600', 'Largest request frame accepted; bigger frames close the connection.', { validator: atLeast(1) }),
   'queued.max.request.bytes': def('long', '536870912', 'Bytes of requests being received or handled (all connections) past which no more are read until some are answered; -1 = unbounded (Kafka\'s default; Runnel bounds it).', { validator: atLeast(-1) }),
   'max.connections': def('int', INT_MAX, 'Maximum open client connections; a dynamic broker config (lowering it closes no open connection, as in Kafka).', { validator: atLeast(0), dynamic: true }),
+  'max.connections.per.ip': def('int', INT_MAX, 'Maximum open client connections from one IP address (a new one over it is closed on accept); a dynamic broker config.', { validator: atLeast(0), dynamic: true }),
+  'max.connections.per.ip.overrides': def('list', '', 'Per-IP exceptions to max.connections.per.ip: comma-separated host:count (e.g. 127.0.0.2:100); a dynamic broker config.', { validator: { kind: 'hostCounts' }, dynamic: true }),
+  'max.connection.creation.rate': def('int', INT_MAX, 'New connections accepted per second over all client listeners (KIP-612); past it the next accept waits its turn (nothing is refused); a dynamic broker config.', { validator: atLeast(1), dynamic: true }),
+  'quota.window.num': def('int', '11', 'Samples in the client quota rate window (produce_byte_rate, consumer_byte_rate).', { validator: atLeast(1) }),
+  'quota.window.size.seconds': def('int', '1', 'Length of one sample of the client quota rate window.', { validator: atLeast(1) }),
   'connections.max.idle.ms': def('long', '600000', 'Idle connections are closed after this long.', { validator: atLeast(-1) }),
   'num.network.threads': def('int', '3', 'Kafka socket threads; Runnel uses one event loop per process.', { validator: atLeast(1), unused: true }),
   'num.io.threads': def('int', '8', 'Kafka request threads; Runnel uses one event loop plus a worker pool.', { validator: atLeast(1), unused: true }),
   'socket.send.buffer.bytes': def('int', '102400', 'SO_SNDBUF; -1 = OS default.', { validator: atLeast(-1), unused: true }),
   'socket.receive.buffer.bytes': def('int', '102400', 'SO_RCVBUF; -1 = OS default.', { validator: atLeast(-1), unused: true }),
-  'ssl.keystore.password': def('password', null, 'TLS keystore password; Runnel has no TLS listener yet.', { unused: true }),
+
+  // --- TLS: SSL and SASL_SSL listeners (each key also as listener.name.<listener>.<key>), and the RPC between roles (runnel.rpc.ssl.enabled)
+  'ssl.keystore.type': def('string', 'PEM', 'Format of the keystore: PEM only (JKS and PKCS12 refuse the start; Kafka\'s default is JKS).', { validator: { kind: 'enum', values: ['PEM', 'JKS', 'PKCS12'], ignoreCase: true } }),
+  'ssl.keystore.location': def('string', null, 'PEM file holding this node\'s private key and its certificate chain (leaf first); or set ssl.keystore.key and ssl.keystore.certificate.chain.'),
+  'ssl.keystore.password': def('password', null, 'Not used with PEM (set ssl.key.password for an encrypted key); setting it with a TLS listener refuses the start, as in Kafka.'),
+  'ssl.keystore.key': def('password', null, 'This node\'s private key as PEM text (PKCS#8, encrypted with ssl.key.password or not), with ssl.keystore.certificate.chain.'),
+  'ssl.keystore.certificate.chain': def('password', null, 'This node\'s certificate chain as PEM text (leaf first), with ssl.keystore.key.'),
+  'ssl.key.password': def('password', null, 'Password of an encrypted private key.'),
+  'ssl.truststore.type': def('string', 'PEM', 'Format of the truststore: PEM only (Kafka\'s default is JKS).', { validator: { kind: 'enum', values: ['PEM', 'JKS', 'PKCS12'], ignoreCase: true } }),
+  'ssl.truststore.location': def('string', null, 'PEM file of the CA certificates trusted for client certificates (and, for the RPC, for peers); unset = the system\'s CAs.'),
+  'ssl.truststore.certificates': def('password', null, 'The trusted CA certificates as PEM text (instead of ssl.truststore.location).'),
+  'ssl.truststore.password': def('password', null, 'Not used with PEM; setting it with a TLS listener refuses the start, as in Kafka.'),
+  'ssl.client.auth': def('string', 'none', 'Client certificates on SSL listeners: none, requested (checked when given) or required (mutual TLS).', { validator: { kind: 'enum', values: ['none', 'requested', 'required'], ignoreCase: true } }),
+  'ssl.enabled.protocols': def('list', 'TLSv1.2,TLSv1.3', 'TLS versions accepted.', { validator: { kind: 'listOf', values: ['TLSv1.2', 'TLSv1.3'], nonEmpty: true } }),
+  'ssl.protocol': def('string', 'TLSv1.3', 'Highest TLS version (TLS = no cap).', { validator: { kind: 'enum', values: ['TLSv1.2', 'TLSv1.3', 'TLS'] } }),
+  'ssl.cipher.suites': def('list', '', 'Cipher suites allowed, IANA (Java) or OpenSSL names; empty = Node\'s defaults.'),
+  'ssl.principal.mapping.rules': def('string', 'DEFAULT', 'Maps a client certificate\'s subject DN (RFC 2253) to a principal name: RULE:pattern/replacement/[LU] entries and DEFAULT (the DN), first match wins.'),
+  'ssl.endpoint.identification.algorithm': def('string', 'https', 'https: an RPC client checks that the peer\'s certificate names the host it dialled; empty: no check.'),
+  'runnel.rpc.ssl.enabled': def('boolean', 'false', 'TLS on the RPC between roles (controller, brokers, coordinators), with the ssl.* keys above (no listener prefix); the RPC server then requires a client certificate signed by the truststore.'),
+  'runnel.ssl.reload.interval.ms': def('long', '10000', 'How often the keystore and truststore files are checked for a change; a changed file is loaded for new connections (0 = never).', { validator: atLeast(0) }),
+
+  // --- SASL: SASL_PLAINTEXT and SASL_SSL listeners (sasl.* keys also as listener.name.<listener>.<key>; PLAIN users in listener.name.<listener>.plain.sasl.jaas.config)
+  'sasl.enabled.mechanisms': def('list', 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512', 'SASL mechanisms a SASL_* listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka\'s default is GSSAPI, which Runnel does not have).', { validator: { kind: 'listOf', values: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'], nonEmpty: true } }),
+  'sasl.mechanism.inter.broker.protocol': def('string', 'GSSAPI', 'Kafka\'s mechanism for broker-to-broker SASL; no effect: Runnel\'s roles talk over RPC (TLS: runnel.rpc.ssl.enabled), not over a Kafka listener.', { unused: true }),
+  'sasl.server.max.receive.size': def('int', '524288', 'Largest frame read from a SASL_* connection before it authenticates; a larger one closes it.', { validator: atLeast(1) }),
+  'connection.failed.authentication.delay.ms': def('int', '100', 'A failed authentication is answered, and its connection closed, after this delay (other connections are not held up).', { validator: atLeast(0) }),
+  'connections.max.reauth.ms': def('long', '0', 'SASL session lifetime (KIP-368): a client must re-authenticate within it (told in SaslAuthenticate v1+) or the connection is closed on its next request; 0 = no limit.', { validator: atLeast(0) }),
+  'runnel.sasl.scram.bootstrap.users': def('password', null, 'SCRAM users created at start when they have no credential of that mechanism yet (as kafka-storage format --add-scram): entries MECHANISM=[name=<user>,password=<password>(,iterations=<n>)] separated by spaces or semicolons, e.g. SCRAM-SHA-512=[name=admin,password=admin-secret]. Only the salted keys are stored.'),
+
+  // --- authorization (ACLs; kafka-server's authorizer.ts, docs/security.md)
+  'authorizer.class.name': def('string', '', 'Enables ACL authorization on every Kafka API when non-empty (Kafka\'s org.apache.kafka.metadata.authorizer.StandardAuthorizer or kafka.security.authorizer.AclAuthorizer; any non-empty value turns on Runnel\'s built-in one); empty = every request is allowed.'),
+  'super.users': def('string', '', 'Principals allowed everything whatever the ACLs say, separated by semicolons (User:admin;User:broker).'),
+  'allow.everyone.if.no.acl.found': def('boolean', 'false', 'With an authorizer: allow an operation on a resource that has no ACL at all (any ACL on the resource, even for another principal, turns this off for it).'),
 
   // --- groups and committed offsets
   'offsets.topic.num.partitions': def('int', '50', 'Partitions of __consumer_offsets (fixed once created).', { validator: atLeast(1) }),
@@ -283,6 +322,8 @@ export function describeExpected(d: ConfigDef): string {
       return v.values.length > 0 ? `a comma-separated list of ${v.values.join(', ')}` : 'a non-empty comma-separated list';
     case 'nonEmpty':
       return 'a non-empty string';
+    case 'hostCounts':
+      return 'a comma-separated list of host:count';
     case 'throttledReplicas':
       return '* or a comma-separated list of partition:brokerId';
     case 'listeners':
@@ -362,6 +403,11 @@ export function parseValue(key: string, d: ConfigDef, input: string): unknown {
     case 'nonEmpty':
       if ((value as string) === '') bad('is empty');
       break;
+    case 'hostCounts': {
+      const wrong = (value as string[]).find((x) => !/^\S+:\d+$/.test(x));
+      if (wrong !== undefined) bad(`has ${JSON.stringify(wrong)}`);
+      break;
+    }
     case 'throttledReplicas': {
       const items = value as string[];
       const wrong = items.find((x) => !/^\d+:\d+$/.test(x));
@@ -417,7 +463,7 @@ function listenersOrReason(text: string): Listener[] | string {
   return out.length === 0 ? 'no listener given' : out;
 }
 
-/** Kafka's security protocols; Runnel serves PLAINTEXT only, for now. */
+/** Kafka's security protocols (listener.security.protocol.map). */
 export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
 export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number];
 
@@ -431,8 +477,8 @@ export interface ListenerEndpoint extends Listener {
  * - `listener.security.protocol.map` gives every listener name its protocol. Left at its default
  *   and with no SSL or SASL_* name in use, each `controller.listener.names` name maps to PLAINTEXT
  *   (Kafka's KRaft default), so `CONTROLLER://...` works without a map.
- * - Every name in `listeners` and `controller.listener.names` must be mapped, and to PLAINTEXT:
- *   a listener mapped to SSL or SASL_* refuses the start instead of serving plaintext there.
+ * - Every name in `listeners` and `controller.listener.names` must be mapped, and to a protocol
+ *   Runnel serves (all four): any other refuses the start instead of serving plaintext there.
  * - Ports in `listeners` are unique (port 0, "any free port", may repeat).
  * - Controller listeners are never bound for clients nor advertised (Runnel's controller speaks
  *   RPC); `advertised.listeners` may not name them, and when it is unset the other listeners are
@@ -483,8 +529,8 @@ export function listenerSetup(c: BrokerConfig): ListenerSetup {
     if (p === undefined) {
       throw new ConfigError('CONFLICT', MAP, `${MAP}: no security protocol for listener ${name} (add ${name}:PLAINTEXT to ${JSON.stringify(mapRaw)})`, mapRaw);
     }
-    if (p !== 'PLAINTEXT') {
-      throw new ConfigError('CONFLICT', 'listeners', `listeners: listener ${name} uses ${p}, which Runnel does not serve yet (PLAINTEXT only); it refuses to start rather than serve plaintext there`, c.raw('listeners') ?? undefined);
+    if (p !== 'PLAINTEXT' && p !== 'SSL' && p !== 'SASL_PLAINTEXT' && p !== 'SASL_SSL') {
+      throw new ConfigError('CONFLICT', 'listeners', `listeners: listener ${name} uses ${p}, which Runnel does not serve yet; it refuses to start rather than serve plaintext there`, c.raw('listeners') ?? undefined);
     }
     return p;
   };
@@ -710,9 +756,27 @@ export class BrokerConfig {
    */
   readonly #derived = new Map<number | null, { from: unknown; key: string; config: BrokerConfig }>();
 
-  constructor(slots: Map<BrokerConfigName, Slot>, dynamic: ReadonlyMap<BrokerConfigName, DynamicSlot[]> = new Map()) {
+  /** `listener.name.<listener>.<key>` values by that full key (listener lower case), see forListener. */
+  readonly #listenerScoped: ReadonlyMap<string, { value: unknown; raw: string }>;
+
+  constructor(slots: Map<BrokerConfigName, Slot>, dynamic: ReadonlyMap<BrokerConfigName, DynamicSlot[]> = new Map(), listenerScoped: ReadonlyMap<string, { value: unknown; raw: string }> = new Map()) {
     this.#slots = slots;
     this.#dynamic = dynamic;
+    this.#listenerScoped = listenerScoped;
+  }
+
+  /**
+   * A key as one listener sees it (Kafka's `listener.name.<listener>.<key>` override, listener
+   * name lower case): the prefixed value when set, else the key's own value.
+   */
+  forListener<K extends BrokerConfigName>(listener: string, key: K): BrokerConfigValue<K> {
+    const scoped = this.#listenerScoped.get(`listener.name.${listener.toLowerCase()}.${key}`);
+    return scoped ? scoped.value as BrokerConfigValue<K> : this.get(key);
+  }
+
+  /** The raw text of `listener.name.<listener>.<rest>` (e.g. rest `plain.sasl.jaas.config`), null when unset. */
+  listenerRaw(listener: string, rest: string): string | null {
+    return this.#listenerScoped.get(`listener.name.${listener.toLowerCase()}.${rest}`)?.raw ?? null;
   }
 
   /**
@@ -748,7 +812,7 @@ export class BrokerConfig {
         dynamic.set(k, [...(dynamic.get(k) ?? []), { value, raw: raw.trim(), source }]);
       }
     }
-    const config = new BrokerConfig(this.#slots, dynamic);
+    const config = new BrokerConfig(this.#slots, dynamic, this.#listenerScoped);
     this.#derived.set(nodeId, { from: configs, key, config });
     return config;
   }
@@ -895,7 +959,17 @@ export function resolveConfig(input: ResolveInput = {}): ResolvedConfig {
     for (const [k, v] of layer ?? []) given.set(k.trim(), { raw: v, origin });
   }
   const unknown: string[] = [];
-  for (const key of given.keys()) if (!isKnown(key)) unknown.push(key);
+  const listenerScoped = new Map<string, { value: unknown; raw: string }>();
+  for (const [key, g] of given) {
+    if (isKnown(key)) continue;
+    const scoped = listenerScopedKey(key);
+    if (scoped === null) {
+      unknown.push(key);
+    } else {
+      const value = scoped.base === null ? g.raw.trim() : parseValue(key, BROKER_CONFIGS[scoped.base], g.raw);
+      listenerScoped.set(scoped.key, { value, raw: g.raw.trim() });
+    }
+  }
 
   const slots = new Map<BrokerConfigName, Slot>();
   for (const name of Object.keys(BROKER_CONFIGS) as BrokerConfigName[]) {
@@ -907,11 +981,26 @@ export function resolveConfig(input: ResolveInput = {}): ResolvedConfig {
       slots.set(name, { value: d.default === null ? null : parseValue(name, d, d.default), raw: d.default, origin: 'default' });
     }
   }
-  const config = new BrokerConfig(slots);
+  const config = new BrokerConfig(slots, new Map(), listenerScoped);
   checkRelations(config);
   const sources = new Map<BrokerConfigName, ConfigSource>();
   for (const name of slots.keys()) sources.set(name, config.source(name));
   return { config, sources, unknown: unknown.sort() };
+}
+
+/**
+ * A key Kafka accepts per listener (`listener.name.<listener>.<key>`): the ssl.* and sasl.* keys of
+ * the table, and `<mechanism>.sasl.jaas.config`. Returns the key with the listener name lower case
+ * and the table key it overrides (null for a JAAS text), or null for any other key.
+ */
+function listenerScopedKey(key: string): { key: string; base: BrokerConfigName | null } | null {
+  const m = /^listener\.name\.([A-Za-z0-9_]+)\.(.+)$/.exec(key);
+  if (!m) return null;
+  const rest = m[2]!;
+  const normalized = `listener.name.${m[1]!.toLowerCase()}.${rest}`;
+  if (isKnown(rest) && (rest.startsWith('ssl.') || rest.startsWith('sasl.'))) return { key: normalized, base: rest };
+  if (/^[A-Za-z0-9-]+\.sasl\.jaas\.config$/.test(rest)) return { key: normalized, base: null };
+  return null;
 }
 
 function checkRelations(c: BrokerConfig): void {
