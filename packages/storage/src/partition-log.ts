@@ -381,7 +381,7 @@ export class PartitionLog {
       const tmp = new ProducerStateManager();
       const at = ProducerStateManager.parse(entries, tmp);
       if (at < firstBase) return null;
-      for (const [k, v] of tmp.producers) this.producerState.producers.set(k, v);
+      this.producerState.adopt(tmp);
       return at;
     } catch (err) {
       this.ctx.logger.warn({ topic: this.topic, partition: this.partition, err: String(err) }, 'ignoring an unreadable producer state snapshot');

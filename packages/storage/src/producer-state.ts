@@ -206,6 +206,11 @@ export class ProducerStateManager {
     this.ongoing.clear();
   }
 
+  /** Take every producer of `other` (a parsed snapshot), open transactions included. */
+  adopt(other: ProducerStateManager): void {
+    for (const e of other.producers.values()) this.put(e);
+  }
+
   /** First offset of the earliest open transaction, or null (`except`: leave that producer out). */
   firstOngoingOffset(except?: bigint, pending?: Map<bigint, ProducerEntry>): bigint | null {
     let min: bigint | null = null;
