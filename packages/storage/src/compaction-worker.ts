@@ -8,7 +8,10 @@
  * - keep the latest record of each key (the highest offset); records without a key are kept;
  * - a tombstone (null value) that is the latest for its key is dropped once its batch's max
  *   timestamp is older than `now - delete.retention.ms`, else kept;
- * - control and transactional batches are copied unchanged;
+ * - control and transactional batches are copied unchanged and never merged with others (Kafka's
+ *   rule); unlike Kafka's cleaner, the records of aborted transactions and the markers themselves
+ *   are never removed (read_committed consumers skip aborted records through the `.txnindex`,
+ *   which the swap keeps as it is);
  * - a batch keeping all its records is copied byte for byte; one keeping some is rebuilt with the
  *   same base offset, lastOffsetDelta, timestamps, producer fields and codec (records keep their
  *   original offset deltas, so offsets never change), a new recordCount and CRC-32C; one keeping

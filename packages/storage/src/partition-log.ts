@@ -1338,7 +1338,7 @@ export class PartitionLog {
 export const CORRUPT_ASIDE_PREFIX = 'corrupt-aside-';
 
 /**
- * Move the files of the segments `bases` (log and both indexes, names unchanged) into a new
+ * Move the files of the segments `bases` (log and its indexes, names unchanged) into a new
  * `<partition dir>/corrupt-aside-<UTC time>/` folder, which the loader never reads and cleanup never
  * deletes (unlike `.deleted`). Returns the folder's path.
  */
