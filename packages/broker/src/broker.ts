@@ -8,6 +8,7 @@ import { LogManager, StorageError, type AppendResult, type PartitionLog } from '
 import type { BrokerContext } from './context.ts';
 import { findCoordinator } from './handlers/find-coordinator.ts';
 import { brokerHandlers } from './handlers/index.ts';
+import { writeTxnMarkers, type TxnMarkerPartitionResult, type TxnMarkerRequest } from './handlers/write-txn-markers.ts';
 import { appendCommitted } from './commit.ts';
 import { logConfigOf } from './log-config.ts';
 import { BrokerTopicMetrics, registerBrokerMetrics, registerReplicaMetrics } from './metrics.ts';
@@ -59,6 +60,7 @@ export class Broker {
   readonly #logs: LogManager;
   readonly #partitions: Partitions;
   readonly #replicas: ReplicaManager;
+  readonly #context: BrokerContext;
   readonly #server: KafkaServer;
   /** Kafka's BrokerTopicMetrics, counted by Produce and Fetch (metrics.ts). */
   readonly #topicMetrics = new BrokerTopicMetrics((topic) => this.#metadata.snapshot().topics.has(topic));
@@ -116,6 +118,7 @@ export class Broker {
       topicMetrics: this.#topicMetrics,
       createTopic: (name, partitions, replicationFactor, configs, assignments) => this.#createTopic(name, partitions, replicationFactor, configs, assignments),
     };
+    this.#context = context;
     const cluster = options.cluster;
     if (cluster) {
       const rpcAt = parseAddress(cluster.rpcListener);
@@ -259,6 +262,15 @@ export class Broker {
     const { result, code } = await appendCommitted(this.#replicas, found, batch, this.#config.get('offsets.commit.timeout.ms'));
     if (code !== ErrorCode.NONE) throw new StorageError('STORAGE_ERROR', `${topic}-${partition}: append at ${result.baseOffset} not committed (error ${code})`, { retriable: true });
     return result;
+  }
+
+  /**
+   * Writes transaction markers on the partitions this broker leads, each answered once committed
+   * (handlers/write-txn-markers.ts): how the transaction coordinator completes a transaction
+   * in-process under `runnel start` (the `broker.writeTxnMarkers` RPC in a cluster).
+   */
+  writeTxnMarkers(markers: TxnMarkerRequest[]): Promise<TxnMarkerPartitionResult[][]> {
+    return writeTxnMarkers(this.#context, markers);
   }
 
   /** Adds this broker's gauges (partition offsets and sizes, log dir health) to a metrics registry. */

@@ -1,3 +1,4 @@
 export { Broker, type BrokerOptions } from './broker.ts';
 export { toKafkaError } from './errors.ts';
+export { writeTxnMarkers, type TxnMarkerPartitionResult, type TxnMarkerRequest } from './handlers/write-txn-markers.ts';
 export { nonLeaderHandlers, type NonLeaderOptions } from './non-leader.ts';

@@ -3,6 +3,7 @@ import { ErrorCode } from '@runnel/protocol';
 import { StorageError } from '@runnel/storage';
 import type { RpcHandlers, RpcMethods } from '@runnel/rpc';
 import { appendCommitted } from './commit.ts';
+import { writeTxnMarkers } from './handlers/write-txn-markers.ts';
 import { NotLeaderError } from './replication/replica-manager.ts';
 import type { BrokerContext } from './context.ts';
 import type { Lookup, Unavailable } from './partitions.ts';
@@ -172,8 +173,19 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
     return { timestamp: (await deps.recordTimestamp(req.topic, req.partition, req.offset)) ?? -1n };
   };
 
+  /**
+   * Transaction markers from a transaction coordinator (handlers/write-txn-markers.ts): every
+   * partition answers on its own, '' once its marker is committed, else a Kafka error name
+   * (NOT_LEADER_OR_FOLLOWER when led elsewhere: the coordinator finds the leader again and retries).
+   */
+  const txnMarkers = async (req: Req<'broker.writeTxnMarkers'>): Promise<Res<'broker.writeTxnMarkers'>> => {
+    const results = await writeTxnMarkers(b, req.markers);
+    return { markers: results.map((partitions) => ({ partitions: partitions.map((r) => ({ topic: r.topic, partition: r.partition, error: r.error ?? '' })) })) };
+  };
+
   return {
     handlers: {
+      'broker.writeTxnMarkers': tracked(txnMarkers),
       'broker.append': tracked(append),
       'broker.read': tracked(read),
       'broker.offsets': tracked(offsets),

@@ -6,6 +6,7 @@ import type { PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from '../context.ts';
 import { StorageError } from '@runnel/storage';
 import { toKafkaError } from '../errors.ts';
+import { lastStableOffset } from '../replication/replica-manager.ts';
 
 type FetchRequest = Requests[typeof ApiKey.Fetch];
 type FetchResponse = Responses[typeof ApiKey.Fetch];
@@ -36,6 +37,9 @@ interface Wanted {
  * FENCED_LEADER_EPOCH carry the current leader, and from v16 the top-level `node_endpoints` carry
  * those leaders' addresses on the request's listener (KIP-951). v13+: topics by id (KIP-516); an id
  * no topic has (a deleted or recreated topic's old id included) is UNKNOWN_TOPIC_ID.
+ * Every answer carries the last stable offset (KIP-98); `isolation_level` 1 (read_committed) reads
+ * only below it and lists the aborted transactions that intersect the records returned, so the
+ * client drops their batches. A read_committed fetch parked at the LSO wakes when a marker moves it.
  */
 export const fetch = (b: BrokerContext) => defineHandler({
   api: ApiKey.Fetch,
@@ -48,7 +52,7 @@ export const fetch = (b: BrokerContext) => defineHandler({
       : { name: t.topic, topicId: null, partitions: t.partitions });
     const keys = wanted.flatMap((t) => (t.name === null ? [] : t.partitions.map((p) => tpKey(t.name!, p.partition))));
     for (;;) {
-      const { partitions, bytes, errors } = await readAll(b, wanted, req.maxBytes);
+      const { partitions, bytes, errors } = await readAll(b, wanted, req.maxBytes, req.isolationLevel === 1);
       const remaining = deadline - Date.now();
       if (bytes >= Math.max(1, req.minBytes) || errors || remaining <= 0 || keys.length === 0) {
         const responses = req.topics.map((t, i) => ({ topic: t.topic, topicId: t.topicId, partitions: partitions[i]! }));
@@ -79,7 +83,7 @@ function countFetch(b: BrokerContext, wanted: Wanted[], partitions: PartitionDat
   }
 }
 
-async function readAll(b: BrokerContext, wanted: Wanted[], requestMaxBytes: number): Promise<{ partitions: PartitionData[][]; bytes: number; errors: boolean }> {
+async function readAll(b: BrokerContext, wanted: Wanted[], requestMaxBytes: number, committed: boolean): Promise<{ partitions: PartitionData[][]; bytes: number; errors: boolean }> {
   let bytes = 0;
   let errors = false;
   const maxBytes = requestMaxBytes > 0 ? requestMaxBytes : 0x7fffffff;
@@ -88,7 +92,7 @@ async function readAll(b: BrokerContext, wanted: Wanted[], requestMaxBytes: numb
   for (const topic of wanted) {
     const partitions: PartitionData[] = [];
     for (const p of topic.partitions) {
-      const data = await readPartition(b, topic, p, Math.min(p.partitionMaxBytes, maxBytes - bytes), bytes === 0);
+      const data = await readPartition(b, topic, p, Math.min(p.partitionMaxBytes, maxBytes - bytes), bytes === 0, committed);
       if (data.errorCode !== ErrorCode.NONE || data.divergingEpoch) errors = true;
       bytes += (data.records as Buffer).length;
       partitions.push(data);
@@ -98,11 +102,16 @@ async function readAll(b: BrokerContext, wanted: Wanted[], requestMaxBytes: numb
   return { partitions: out, bytes, errors };
 }
 
-async function readPartition(b: BrokerContext, topic: Wanted, p: RequestPartition, limit: number, first: boolean): Promise<PartitionData> {
+/**
+ * One partition's records from `fetchOffset`: below the high watermark, or with `committed`
+ * (read_committed) below the last stable offset, with the aborted transactions in that range.
+ */
+async function readPartition(b: BrokerContext, topic: Wanted, p: RequestPartition, limit: number, first: boolean, committed: boolean): Promise<PartitionData> {
   const partition = p.partition;
+  let lso = -1n;
   const empty = (errorCode: number, hw = -1n, start = -1n): PartitionData => ({
-    partitionIndex: partition, errorCode, highWatermark: hw, lastStableOffset: hw, logStartOffset: start,
-    abortedTransactions: null, preferredReadReplica: -1, records: EMPTY,
+    partitionIndex: partition, errorCode, highWatermark: hw, lastStableOffset: lso < 0n ? hw : lso, logStartOffset: start,
+    abortedTransactions: committed && errorCode === ErrorCode.NONE ? [] : null, preferredReadReplica: -1, records: EMPTY,
   });
   if (topic.name === null) return empty(ErrorCode.UNKNOWN_TOPIC_ID);
   const name = topic.name;
@@ -118,6 +127,8 @@ async function readPartition(b: BrokerContext, topic: Wanted, p: RequestPartitio
   if (!found.ok) return withLeader(b, name, partition, empty(ErrorCode[found.error]));
   const log = found.log;
   const hw = log.highWatermark;
+  lso = lastStableOffset(log);
+  const bound = committed ? lso : hw;
   if (p.lastFetchedEpoch >= 0) {
     const diverged = divergence(log, p.lastFetchedEpoch, p.fetchOffset);
     if (diverged === 'out-of-range') return empty(ErrorCode.OFFSET_OUT_OF_RANGE, hw, log.logStartOffset);
@@ -125,10 +136,12 @@ async function readPartition(b: BrokerContext, topic: Wanted, p: RequestPartitio
   }
   const offset = p.fetchOffset;
   if (offset < log.logStartOffset || offset > log.logEndOffset) return empty(ErrorCode.OFFSET_OUT_OF_RANGE, hw, log.logStartOffset);
-  if (offset >= hw || (limit <= 0 && !first)) return empty(ErrorCode.NONE, hw, log.logStartOffset);
+  if (offset >= bound || (limit <= 0 && !first)) return empty(ErrorCode.NONE, hw, log.logStartOffset);
   try {
-    const read = await log.read(offset, Math.max(0, limit), { minOneBatch: first, maxOffset: hw, verify: b.replicas.verifiesReads(found.state) });
-    return { ...empty(ErrorCode.NONE, read.highWatermark, read.logStartOffset), records: read.records };
+    const read = await log.read(offset, Math.max(0, limit), { minOneBatch: first, maxOffset: bound, verify: b.replicas.verifiesReads(found.state) });
+    const data = { ...empty(ErrorCode.NONE, read.highWatermark, read.logStartOffset), records: read.records };
+    if (!committed || read.records.length === 0) return data;
+    return { ...data, abortedTransactions: log.abortedTransactions(offset, endOffset(read.records)) };
   } catch (err) {
     // Bit rot in a stored batch: never served; another replica takes over and this one repairs it.
     if (err instanceof StorageError && err.code === 'CORRUPT_MESSAGE') {
@@ -137,6 +150,17 @@ async function readPartition(b: BrokerContext, topic: Wanted, p: RequestPartitio
     }
     return empty(toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR).code, hw, log.logStartOffset);
   }
+}
+
+/** The offset after the last of whole v2 batches (baseOffset int64 at 0, batchLength int32 at 8, lastOffsetDelta int32 at 23). */
+function endOffset(records: Buffer): bigint {
+  let pos = 0;
+  let end = -1n;
+  while (pos + 27 <= records.length) {
+    end = records.readBigInt64BE(pos) + BigInt(records.readInt32BE(pos + 23)) + 1n;
+    pos += 12 + records.readInt32BE(pos + 8);
+  }
+  return end;
 }
 
 /**

@@ -10,9 +10,11 @@ import { deleteTopics } from './delete-topics.ts';
 import { describeCluster } from './describe-cluster.ts';
 import { alterReplicaLogDirs } from './alter-replica-log-dirs.ts';
 import { describeLogDirs } from './describe-log-dirs.ts';
+import { describeProducers } from './describe-producers.ts';
 import { fetch } from './fetch.ts';
 import { listOffsets } from './list-offsets.ts';
 import { produce } from './produce.ts';
+import { writeTxnMarkersHandler } from './write-txn-markers.ts';
 
 /** Every API the broker role serves, one declaration each; ApiVersions is derived from this list. */
 export const brokerHandlers = (b: BrokerContext) => [
@@ -40,4 +42,6 @@ export const brokerHandlers = (b: BrokerContext) => [
   alterPartitionReassignmentsHandler(b.metadata),
   listPartitionReassignmentsHandler(b.metadata),
   describeTopicPartitionsHandler(b.metadata),
+  writeTxnMarkersHandler(b),
+  describeProducers(b),
 ];

@@ -13,9 +13,13 @@ type PartitionResponse = Responses[typeof ApiKey.Produce]['responses'][number]['
  * range, KAFKA-18659; v0–2 carry old message formats and are refused, as Kafka 4 does).
  * v8+: a batch refused for its contents says why in `error_message`, and names the bad record in
  * `record_errors` (KIP-467); v10+: NOT_LEADER_OR_FOLLOWER carries the current leader and its
- * address (KIP-951). v11 only allows TRANSACTION_ABORTABLE, which needs transactions (none here).
- * v12 is not served: a transactional v12 produce adds its partition to the transaction itself
- * (KIP-890), and there are no transactions to add it to.
+ * address (KIP-951). v11 only allows TRANSACTION_ABORTABLE (a client may abort instead of failing).
+ * Transactional batches (a `transactional_id` with batches whose transactional bit is set) are
+ * appended as any other: storage opens the producer's transaction at the batch, and its records
+ * stay above the last stable offset until the coordinator's marker (docs/transactions.md).
+ * v12 is not served: a v12 produce adds its partition to the transaction itself (KIP-890 part 2,
+ * transaction version 2: the leader asks the coordinator), which Runnel's coordinator does not do;
+ * clients then add partitions with AddPartitionsToTxn first, as before KIP-890.
  * Each partition's records go to storage in one call that validates, assigns offsets and appends.
  * acks=0 gets no response at all; acks=1 is answered after the leader's append; acks=all (-1)
  * waits until the high watermark passes the append (the in-sync replicas have it), or answers
@@ -30,7 +34,6 @@ export const produce = (b: BrokerContext) => defineHandler({
     let reject: ((index: number) => PartitionResponse) | undefined;
     if (version < 3) reject = refuse(ErrorCode.UNSUPPORTED_VERSION);
     else if (req.acks !== 0 && req.acks !== 1 && req.acks !== -1) reject = refuse(ErrorCode.INVALID_REQUIRED_ACKS);
-    else if (req.transactionalId !== null) reject = refuse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
 
     const responses = await Promise.all(req.topicData.map(async (topic) => ({
       name: topic.name,

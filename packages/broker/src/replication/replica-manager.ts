@@ -2,7 +2,7 @@ import { RunnelError, onceEvery, tpKey, type BrokerConfig, type Logger } from '@
 import type { MetadataEvent, MetadataStore, PartitionState, TopicMetadata } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
 import type { ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest, ReplicaFetchResponse } from '@runnel/rpc';
-import type { AppendResult, LogManager, PartitionLog } from '@runnel/storage';
+import type { AppendResult, LogManager, PartitionLog, TxnMarkerInput } from '@runnel/storage';
 import type { Partitions } from '../partitions.ts';
 import type { FetchPurgatory } from '../purgatory.ts';
 import { FollowerFetchers } from './fetcher.ts';
@@ -495,6 +495,31 @@ export class ReplicaManager {
   }
 
   /**
+   * Writes a transaction marker (a COMMIT or ABORT control batch, storage's `appendControl`) as
+   * leader, as `appendAsLeader` does a producer's batch: refused when this broker no longer leads
+   * at `state.leaderEpoch`; the high watermark moves as far as the ISR allows. Storage keeps the
+   * transaction unstable until the high watermark passes its marker, so the last stable offset
+   * moves with the high watermark, whose rise wakes the read_committed fetches parked at it.
+   */
+  async appendControlAsLeader(topic: TopicMetadata, state: PartitionState, log: PartitionLog, marker: TxnMarkerInput): Promise<AppendResult> {
+    const lead = this.leadership(topic, state, log);
+    if (!lead) throw new NotLeaderError('NOT_LEADER_OR_FOLLOWER', `${topic.name}-${state.partition}: this broker no longer leads it at leader epoch ${state.leaderEpoch}`, { retriable: true });
+    let result: AppendResult;
+    try {
+      result = await log.appendControl(marker, { leaderEpoch: state.leaderEpoch });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'NO_SPACE') this.#diskFull(topic.name, state.partition);
+      throw err;
+    }
+    const end = result.lastOffset + 1n;
+    if (end > lead.localEnd) lead.localEnd = end;
+    // Not kept in the follower tail: the next append kept there starts after a gap and drops the
+    // older entries, so a follower reads the marker from the log.
+    if (!this.#maybeAdvanceHighWatermark(lead)) this.#o.purgatory.notify(lead.key);
+    return result;
+  }
+
+  /**
    * acks=all: resolves with NONE once the high watermark reaches `requiredEnd` (the appended last
    * offset + 1); NOT_ENOUGH_REPLICAS_AFTER_APPEND when the committed ISR is below
    * min.insync.replicas; NOT_LEADER_OR_FOLLOWER when leadership moves; REQUEST_TIMED_OUT after
@@ -783,6 +808,17 @@ export class ReplicaManager {
       },
     );
   }
+}
+
+/**
+ * The last stable offset (KIP-98): the high watermark, or the first offset of the earliest open
+ * transaction when that is lower. read_committed consumers read below it; ListOffsets latest
+ * answers it for them.
+ */
+export function lastStableOffset(log: PartitionLog): bigint {
+  const hw = log.highWatermark;
+  const unstable = log.firstUnstableOffset();
+  return unstable !== null && unstable < hw ? unstable : hw;
 }
 
 /** The followers the high watermark waits for: the ISR and the members of an ISR proposed whose outcome is not known. */

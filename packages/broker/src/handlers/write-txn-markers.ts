@@ -1,0 +1,101 @@
+import { ApiKey, ErrorCode, errorName, type Requests, type Responses } from '@runnel/protocol';
+import { defineHandler } from '@runnel/kafka-server';
+import type { BrokerContext } from '../context.ts';
+import { toKafkaError } from '../errors.ts';
+
+/** One marker for many partitions (the transaction coordinator's TxnMarkerSink shape). */
+export interface TxnMarkerRequest {
+  producerId: bigint;
+  producerEpoch: number;
+  coordinatorEpoch: number;
+  commit: boolean;
+  partitions: { topic: string; partition: number }[];
+}
+
+/** One partition's answer: `error` null when the marker is written and committed, else a Kafka error name. */
+export interface TxnMarkerPartitionResult {
+  topic: string;
+  partition: number;
+  error: string | null;
+}
+
+/**
+ * How long a marker waits for the in-sync replicas (Kafka appends markers with acks=all under
+ * request.timeout.ms, 30 s by default); past it the partition answers REQUEST_TIMED_OUT and the
+ * coordinator retries (a marker written twice is harmless: the second finds no open transaction).
+ */
+const MARKER_COMMIT_TIMEOUT_MS = 30_000;
+
+/**
+ * Writes transaction markers on the partitions this broker leads (Kafka's
+ * ReplicaManager.appendRecords for WriteTxnMarkers): per partition one COMMIT or ABORT control
+ * batch through storage's `appendControl`, answered once the high watermark passed it (acks=all).
+ * Each partition answers on its own, in the request's order: NOT_LEADER_OR_FOLLOWER when this
+ * broker does not lead it (or lost it meanwhile), UNKNOWN_TOPIC_OR_PARTITION for an unknown one,
+ * NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas (nothing written),
+ * NOT_ENOUGH_REPLICAS_AFTER_APPEND / REQUEST_TIMED_OUT when the ISR did not confirm it,
+ * INVALID_PRODUCER_EPOCH for a marker older than the producer's epoch, KAFKA_STORAGE_ERROR for an
+ * offline or full log dir. Every error but INVALID_PRODUCER_EPOCH (and the unknown partition) is
+ * retriable for the coordinator. Internal topics are written like any other: the group
+ * coordinator's `__consumer_offsets` markers come through here too.
+ */
+export async function writeTxnMarkers(b: BrokerContext, markers: TxnMarkerRequest[], timeoutMs = MARKER_COMMIT_TIMEOUT_MS): Promise<TxnMarkerPartitionResult[][]> {
+  return Promise.all(markers.map((m) => Promise.all(m.partitions.map(async ({ topic, partition }) =>
+    ({ topic, partition, error: await writeOne(b, m, topic, partition, timeoutMs) })))));
+}
+
+async function writeOne(b: BrokerContext, m: TxnMarkerRequest, topic: string, partition: number, timeoutMs: number): Promise<string | null> {
+  const found = await b.partitions.leaderLog(topic, partition);
+  if (!found.ok) return found.error === 'LEADER_NOT_AVAILABLE' ? 'NOT_LEADER_OR_FOLLOWER' : found.error;
+  const minIsr = found.config.get('min.insync.replicas');
+  if (found.state.isr.length < minIsr) return 'NOT_ENOUGH_REPLICAS';
+  try {
+    const marker = { producerId: m.producerId, producerEpoch: m.producerEpoch, commit: m.commit, coordinatorEpoch: m.coordinatorEpoch };
+    const result = await b.replicas.appendControlAsLeader(found.topic, found.state, found.log, marker);
+    const code = await b.replicas.waitForCommit(topic, partition, result.lastOffset + 1n, timeoutMs);
+    return code === ErrorCode.NONE ? null : errorName(code);
+  } catch (err) {
+    const mapped = toKafkaError(err, ErrorCode.KAFKA_STORAGE_ERROR);
+    if (mapped.code === ErrorCode.KAFKA_STORAGE_ERROR) b.logger.error({ err, topic, partition }, 'writing a transaction marker failed');
+    else b.logger.debug({ topic, partition, err: mapped.message }, 'transaction marker refused');
+    return errorName(mapped.code);
+  }
+}
+
+type WriteTxnMarkersResponse = Responses[typeof ApiKey.WriteTxnMarkers];
+
+/**
+ * WriteTxnMarkers (key 27) v1–2: the Kafka API over {@link writeTxnMarkers}. Runnel's own
+ * coordinators use the `broker.writeTxnMarkers` RPC (or the function in-process); this is what
+ * `kafka-transactions.sh abort` sends to a hanging transaction's partition leader. Topics are
+ * answered in the order asked, each partition with its own error code.
+ */
+export const writeTxnMarkersHandler = (b: BrokerContext) => defineHandler({
+  api: ApiKey.WriteTxnMarkers,
+  versions: [1, 2],
+  async handle(req: Requests[typeof ApiKey.WriteTxnMarkers]): Promise<WriteTxnMarkersResponse> {
+    const markers = req.markers.map((m) => ({
+      producerId: m.producerId,
+      producerEpoch: m.producerEpoch,
+      coordinatorEpoch: m.coordinatorEpoch,
+      commit: m.transactionResult,
+      partitions: m.topics.flatMap((t) => t.partitionIndexes.map((partition) => ({ topic: t.name, partition }))),
+    }));
+    const results = await writeTxnMarkers(b, markers);
+    return {
+      markers: req.markers.map((m, i) => {
+        let k = 0;
+        return {
+          producerId: m.producerId,
+          topics: m.topics.map((t) => ({
+            name: t.name,
+            partitions: t.partitionIndexes.map((partitionIndex) => {
+              const error = results[i]![k++]!.error;
+              return { partitionIndex, errorCode: error === null ? ErrorCode.NONE : (ErrorCode as Record<string, number>)[error] ?? ErrorCode.UNKNOWN_SERVER_ERROR };
+            }),
+          })),
+        };
+      }),
+    };
+  },
+});
