@@ -86,6 +86,8 @@ export interface PartitionLogContext {
 const PRODUCER_SNAPSHOT = 'producer-state-checkpoint';
 const LEADER_EPOCH_CHECKPOINT = 'leader-epoch-checkpoint';
 const EMPTY = Buffer.alloc(0);
+/** Closed transactions remembered above the high watermark (see PartitionLog.unreplicatedTxns); the oldest go first. */
+const MAX_UNREPLICATED_TXNS = 10_000;
 /** Upper bounds of one coalesced write. */
 const MAX_GROUP_APPENDS = 512;
 const MAX_GROUP_BYTES = 16 * 1024 * 1024;
@@ -163,7 +165,10 @@ export class PartitionLog {
   /**
    * Transactions closed by a marker that may not have reached the high watermark yet (Kafka's
    * `unreplicatedTxns`): they keep the first unstable offset at their first offset until it does.
-   * In marker order; pruned against `highWatermark` as it is read.
+   * In marker order with strictly increasing first offsets (one closed later with a lower or equal
+   * first offset makes the earlier ones irrelevant: it stays unstable at least as long), so the
+   * first one left after pruning against `highWatermark` is the answer. At most
+   * MAX_UNREPLICATED_TXNS (a log whose high watermark nobody moves must not grow it forever).
    */
   private unreplicatedTxns: CompletedTxn[] = [];
 
@@ -440,7 +445,11 @@ export class PartitionLog {
 
   /** A marker in `seg` closed a transaction: it stays unstable until replicated; an abort with `lastStableOffset` is indexed. */
   private txnCompleted(seg: LogSegment, c: CompletedTxn, lastStableOffset: bigint | null): void {
-    this.unreplicatedTxns.push(c);
+    const u = this.unreplicatedTxns;
+    while (u.length > 0 && u[u.length - 1].firstOffset >= c.firstOffset) u.pop();
+    u.push(c);
+    if (u.length > MAX_UNREPLICATED_TXNS) this.pruneUnreplicatedTxns();
+    if (u.length > MAX_UNREPLICATED_TXNS) u.splice(0, u.length - MAX_UNREPLICATED_TXNS);
     if (c.aborted && lastStableOffset !== null) seg.txnIndex.append({ producerId: c.producerId, firstOffset: c.firstOffset, lastOffset: c.lastOffset, lastStableOffset });
   }
 
@@ -459,9 +468,10 @@ export class PartitionLog {
    */
   firstUnstableOffset(): bigint | null {
     this.pruneUnreplicatedTxns();
-    let min = this.producerState.firstOngoingOffset();
-    for (const c of this.unreplicatedTxns) if (min === null || c.firstOffset < min) min = c.firstOffset;
-    return min;
+    const open = this.producerState.firstOngoingOffset();
+    const closed = this.unreplicatedTxns[0]?.firstOffset;
+    if (closed === undefined) return open;
+    return open === null || closed < open ? closed : open;
   }
 
   /**

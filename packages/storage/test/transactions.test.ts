@@ -109,6 +109,25 @@ describe('transactions in a partition log', () => {
     expect(log.segmentList()[0].txnIndex.all()).toEqual([{ producerId: 1n, firstOffset: 3n, lastOffset: 4n, lastStableOffset: 5n }]);
   });
 
+  it('appends and markers written together in one coalesced write see each other in order', async () => {
+    const { log } = await fresh('group');
+    const results = await Promise.all([
+      log.append(data(1n, 0)), // 0
+      log.append(data(2n, 0)), // 1
+      log.appendControl({ producerId: 1n, producerEpoch: 0, commit: false, coordinatorEpoch: 0 }), // 2: producer 2 still open
+      log.appendControl({ producerId: 2n, producerEpoch: 0, commit: false, coordinatorEpoch: 0 }), // 3: nothing open
+      log.append(data(1n, 1)), // 4: producer 1 opens again
+      log.appendControl({ producerId: 2n, producerEpoch: 0, commit: false, coordinatorEpoch: -1 }), // fenced coordinator
+    ].map((p) => p.then((r) => r.baseOffset, (e: StorageError) => e.code)));
+    expect(results).toEqual([0n, 1n, 2n, 3n, 4n, 'TRANSACTION_COORDINATOR_FENCED']);
+    expect(log.segmentList()[0].txnIndex.all()).toEqual([
+      { producerId: 1n, firstOffset: 0n, lastOffset: 2n, lastStableOffset: 1n },
+      { producerId: 2n, firstOffset: 1n, lastOffset: 3n, lastStableOffset: 4n },
+    ]);
+    log.highWatermark = 5n;
+    expect(log.firstUnstableOffset()).toBe(4n);
+  });
+
   it('takes the coordinator\'s sequence-less transactional batches without sequence checks, epoch-fenced', async () => {
     const { log } = await fresh('coord');
     const commit = (epoch: number) => txnBatch({ producerId: 5n, producerEpoch: epoch, baseSequence: -1, transactional: true });
