@@ -34,9 +34,10 @@ const MARKER_COMMIT_TIMEOUT_MS = 30_000;
  * broker does not lead it (or lost it meanwhile), UNKNOWN_TOPIC_OR_PARTITION for an unknown one,
  * NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas (nothing written),
  * NOT_ENOUGH_REPLICAS_AFTER_APPEND / REQUEST_TIMED_OUT when the ISR did not confirm it,
- * INVALID_PRODUCER_EPOCH for a marker older than the producer's epoch, KAFKA_STORAGE_ERROR for an
- * offline or full log dir. Every error but INVALID_PRODUCER_EPOCH (and the unknown partition) is
- * retriable for the coordinator. Internal topics are written like any other: the group
+ * INVALID_PRODUCER_EPOCH for a marker older than the producer's epoch,
+ * TRANSACTION_COORDINATOR_FENCED for a coordinator epoch older than its last marker's,
+ * KAFKA_STORAGE_ERROR for an offline or full log dir. Every error but those two (and the unknown
+ * partition) is retriable for the coordinator. Internal topics are written like any other: the group
  * coordinator's `__consumer_offsets` markers come through here too.
  */
 export async function writeTxnMarkers(b: BrokerContext, markers: TxnMarkerRequest[], timeoutMs = MARKER_COMMIT_TIMEOUT_MS): Promise<TxnMarkerPartitionResult[][]> {
