@@ -14,12 +14,14 @@
  * - close() fails everything in flight with CLOSED; later calls fail with CLOSED too.
  * - The socket holds the event loop open only while calls are in flight.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { silentLogger, type Logger } from '@runnel/common';
 import { formatAddress } from './address.ts';
 import { RpcError } from './errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES, FrameReader, writeFrame } from './frame.ts';
 import type { Address, RpcMethods } from './methods.ts';
+import type { RpcTlsOptions } from './tls.ts';
 import { envelopeCodec, methodSchema, type EnvelopeMsg, type MethodSchema } from './schema.ts';
 
 export interface RpcClientOptions extends Address {
@@ -30,6 +32,11 @@ export interface RpcClientOptions extends Address {
   /** Largest frame body sent or accepted, default 64 MiB. */
   maxFrameBytes?: number;
   logger?: Logger;
+  /**
+   * TLS to the server (tls.ts): the options, or a function read at each connect so a reloaded
+   * certificate is used by the next connection. Absent = plaintext.
+   */
+  tls?: RpcTlsOptions | (() => RpcTlsOptions);
 }
 
 interface PendingCall {
@@ -60,6 +67,7 @@ export class RpcClient {
   private readonly requestTimeoutMs: number;
   private readonly maxFrameBytes: number;
   private readonly logger: Logger;
+  private readonly tls: (() => RpcTlsOptions) | undefined;
   private connection: Connection | null = null;
   private nextId = 0;
   private closed = false;
@@ -75,6 +83,8 @@ export class RpcClient {
     this.requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
     this.maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.logger = o.logger ?? silentLogger();
+    const tls = o.tls;
+    this.tls = tls === undefined ? undefined : typeof tls === 'function' ? tls : () => tls;
   }
 
   call<M extends keyof RpcMethods>(method: M, req: RpcMethods[M][0], o?: { timeoutMs?: number }): Promise<RpcMethods[M][1]> {
@@ -146,7 +156,7 @@ export class RpcClient {
 
   private connectionFor(): Connection {
     if (this.connection !== null && this.connection.failure === null) return this.connection;
-    const socket = connect({ host: this.address.host, port: this.address.port, noDelay: true });
+    const socket = this.tls === undefined ? connect({ host: this.address.host, port: this.address.port, noDelay: true }) : this.tlsSocket(this.tls());
     const reader = new FrameReader(this.maxFrameBytes);
     let connection!: Connection;
     const ready = new Promise<void>((resolve, reject) => {
@@ -157,7 +167,7 @@ export class RpcClient {
         reject(err);
         this.fail(connection, err);
       }, this.connectTimeoutMs);
-      socket.once('connect', () => {
+      socket.once(this.tls === undefined ? 'connect' : 'secureConnect', () => {
         clearTimeout(timer);
         resolve();
       });
@@ -198,6 +208,20 @@ export class RpcClient {
     });
     this.connection = connection;
     return connection;
+  }
+
+  /** A TLS connection to the server; its certificate must name the host dialled unless verifyHostname is false. */
+  private tlsSocket(tls: RpcTlsOptions): Socket {
+    const { verifyHostname, ...options } = tls;
+    const host = this.address.host;
+    const socket = tlsConnect({
+      ...options, host, port: this.address.port,
+      // SNI takes a host name only; an IP address is checked against the certificate's IP entries.
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ...(verifyHostname === false ? { checkServerIdentity: () => undefined } : {}),
+    });
+    socket.setNoDelay(true);
+    return socket;
   }
 
   private receive(connection: Connection, frame: Buffer): void {

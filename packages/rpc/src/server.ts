@@ -16,12 +16,14 @@
  *   are dropped (their callers see UNAVAILABLE and may retry).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { hostname } from 'node:os';
 import { silentLogger, type Logger } from '@runnel/common';
 import { formatAddress } from './address.ts';
 import { RpcError } from './errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES, FrameReader, writeFrame } from './frame.ts';
 import type { Address, RpcContext, RpcHandlers } from './methods.ts';
+import type { RpcTlsOptions } from './tls.ts';
 import { envelopeCodec, methodSchema, type EnvelopeMsg, type FailureMsg } from './schema.ts';
 
 export interface RpcServerOptions {
@@ -31,6 +33,12 @@ export interface RpcServerOptions {
   /** Largest frame body accepted or sent, default 64 MiB. */
   maxFrameBytes?: number;
   logger?: Logger;
+  /**
+   * TLS (tls.ts): every peer must complete a handshake and present a client certificate the
+   * options' `ca` trusts (the RPC has no other authentication); a plaintext peer is closed.
+   * Absent = plaintext.
+   */
+  tls?: RpcTlsOptions;
 }
 
 type AnyHandler = (req: unknown, ctx: RpcContext) => unknown;
@@ -41,8 +49,9 @@ export class RpcServer {
   private readonly handlers: ReadonlyMap<string, AnyHandler>;
   private readonly maxFrameBytes: number;
   private readonly logger: Logger;
+  private readonly tls: RpcTlsOptions | undefined;
   private readonly sockets = new Set<Socket>();
-  private server: Server | null = null;
+  private server: Server | TlsServer | null = null;
   private bound: Address | null = null;
 
   static create(o: RpcServerOptions): RpcServer {
@@ -55,11 +64,27 @@ export class RpcServer {
     this.handlers = new Map(Object.entries(o.handlers).filter(([, h]) => h !== undefined) as [string, AnyHandler][]);
     this.maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.logger = o.logger ?? silentLogger();
+    this.tls = o.tls;
+  }
+
+  /** New key material (a reload): connections made from now on use it, open ones keep theirs. */
+  setTls(tls: RpcTlsOptions): void {
+    if (this.server === null || this.tls === undefined) return;
+    const { verifyHostname: _, ...options } = tls;
+    (this.server as TlsServer).setSecureContext(options);
   }
 
   async start(): Promise<void> {
     if (this.server !== null) throw new Error('RpcServer already started');
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    let server: Server | TlsServer;
+    if (this.tls === undefined) {
+      server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    } else {
+      const { verifyHostname: _, ...options } = this.tls;
+      server = createTlsServer({ ...options, noDelay: true, requestCert: true, rejectUnauthorized: true }, (socket) => this.accept(socket));
+      // A plaintext peer, an untrusted or missing client certificate: closed by the handshake.
+      server.on('tlsClientError', (err, socket) => this.logger.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'rpc TLS handshake failed, closing'));
+    }
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

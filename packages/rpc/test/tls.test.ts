@@ -1,0 +1,93 @@
+/**
+ * The RPC over TLS (tls.ts): mutual TLS with certificates made at test time (test/helpers/tls.ts).
+ * A call works when both ends hold certificates of the CA the other trusts; a plaintext client, a
+ * client without a certificate, one with a certificate of another CA, and a client that dials a
+ * server whose certificate does not name the host dialled are all refused (UNAVAILABLE).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueCert, makeCa, type Ca, type IssuedCert } from '../../../test/helpers/tls.ts';
+import { RpcClient, RpcError, RpcServer, type RpcHandlers, type RpcTlsOptions } from '../src/index.ts';
+
+let dir: string;
+let ca: Ca;
+let node: IssuedCert;
+let foreign: IssuedCert;
+let server: RpcServer;
+const clients: RpcClient[] = [];
+
+const echoRead: RpcHandlers = {
+  'broker.read': (req) => ({ records: Buffer.from(req.topic), highWatermark: req.offset, logStartOffset: 0n }),
+};
+const read = { topic: 'tls', partition: 0, offset: 7n, maxBytes: 100, coordinatorEpoch: -1 };
+
+function client(host: string, tls?: RpcTlsOptions): RpcClient {
+  const c = RpcClient.create({ host, port: server.address().port, tls, connectTimeoutMs: 5000, requestTimeoutMs: 5000 });
+  clients.push(c);
+  return c;
+}
+
+async function failure(p: Promise<unknown>): Promise<RpcError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(RpcError);
+    return err as RpcError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'runnel-rpc-tls-'));
+  ca = makeCa(dir);
+  node = issueCert(ca, { cn: 'node', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const other = makeCa(mkdtempSync(join(dir, 'other-')), 'other-ca');
+  foreign = issueCert(other, { cn: 'node', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  server = RpcServer.create({ host: '127.0.0.1', port: 0, handlers: echoRead, tls: { key: node.key, cert: node.chain, ca: [ca.cert] } });
+  await server.start();
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('RPC over mutual TLS', () => {
+  it('a client with a certificate of the trusted CA calls the server, by IP and by host name', async () => {
+    const tls = { key: node.key, cert: node.chain, ca: [ca.cert] };
+    const [byIp, byName] = await Promise.all([client('127.0.0.1', tls).call('broker.read', read), client('localhost', tls).call('broker.read', read)]);
+    expect(byIp.records.toString()).toBe('tls');
+    expect(byName.highWatermark).toBe(7n);
+  });
+
+  it('refuses a plaintext client, a client without a certificate and one of another CA', async () => {
+    const errors = await Promise.all([
+      failure(client('127.0.0.1').call('broker.read', read)),
+      failure(client('127.0.0.1', { ca: [ca.cert] }).call('broker.read', read)),
+      failure(client('127.0.0.1', { key: foreign.key, cert: foreign.chain, ca: [ca.cert] }).call('broker.read', read)),
+    ]);
+    for (const e of errors) expect(e.code).toBe('UNAVAILABLE');
+  });
+
+  it('a client checks that the server certificate names the host it dialled (verifyHostname)', async () => {
+    const elsewhere = issueCert(ca, { cn: 'elsewhere', dnsNames: ['elsewhere.invalid'] });
+    const misnamed = RpcServer.create({ host: '127.0.0.1', port: 0, handlers: echoRead, tls: { key: elsewhere.key, cert: elsewhere.chain, ca: [ca.cert] } });
+    await misnamed.start();
+    try {
+      const tls = { key: node.key, cert: node.chain, ca: [ca.cert] };
+      const dial = (o: RpcTlsOptions) => {
+        const c = RpcClient.create({ ...misnamed.address(), tls: o, connectTimeoutMs: 5000, requestTimeoutMs: 5000 });
+        clients.push(c);
+        return c.call('broker.read', read);
+      };
+      const e = await failure(dial(tls));
+      expect(e.message).toMatch(/IP: 127\.0\.0\.1 is not in the cert's list/);
+      expect((await dial({ ...tls, verifyHostname: false })).records.toString()).toBe('tls');
+    } finally {
+      await misnamed.stop();
+    }
+  });
+});
