@@ -186,14 +186,15 @@ describe('broker single-node mode', () => {
 
 describe('locateCoordinator', () => {
   const node = (nodeId: number) => ({ nodeId, host: `n${nodeId}.example`, port: 9000 + nodeId, rack: null, brokerEpoch: 1, roles: ['coordinator' as const], rpc: null });
-  const snapshot = (coordinators: [number, { nodeId: number; epoch: number }][], live: number[]): MetadataSnapshot => ({
+  const internalTopic = (name: string, count: number) => [name, {
+    name, topicId: '0'.repeat(32), internal: true, configs: {},
+    partitions: Array.from({ length: count }, (_, partition) => ({ partition, leader: 1, leaderEpoch: 0, replicas: [1], isr: [1], version: 0 })),
+  }] as const;
+  const snapshot = (coordinators: [number, { nodeId: number; epoch: number }][], live: number[], txnPartitions = 0): MetadataSnapshot => ({
     clusterId: 'c',
     controllerId: 0,
     brokers: new Map(live.map((id) => [id, node(id)])),
-    topics: new Map([['__consumer_offsets', {
-      name: '__consumer_offsets', topicId: '0'.repeat(32), internal: true, configs: {},
-      partitions: [0, 1, 2, 3].map((partition) => ({ partition, leader: 1, leaderEpoch: 0, replicas: [1], isr: [1], version: 0 })),
-    }]]),
+    topics: new Map([internalTopic('__consumer_offsets', 4), ...(txnPartitions > 0 ? [internalTopic('__transaction_state', txnPartitions)] : [])]),
     epoch: 1,
     coordinators: new Map(coordinators),
     controllerRpc: null,
@@ -208,13 +209,25 @@ describe('locateCoordinator', () => {
     }
   });
 
-  it('is COORDINATOR_NOT_AVAILABLE without an owner or a live owner; transactions are refused with a fatal code', () => {
+  it('maps a transactional id through its __transaction_state partition q to the owner of __consumer_offsets partition q % 4', () => {
+    const owners: [number, { nodeId: number; epoch: number }][] = [[0, { nodeId: 7, epoch: 1 }], [1, { nodeId: 8, epoch: 1 }], [2, { nodeId: 9, epoch: 2 }], [3, { nodeId: 10, epoch: 1 }]];
+    const snap = snapshot(owners, [1, 7, 8, 9, 10], 50);
+    for (const id of ['tx-a', 'copier-1', 'zz', 'a-much-longer-transactional-id']) {
+      const owner = new Map(owners).get(partitionForGroup(id, 50) % 4)!.nodeId;
+      expect(locateCoordinator(snap, id, 1)).toEqual({ nodeId: owner, host: `n${owner}.example`, port: 9000 + owner });
+    }
+    // No __transaction_state yet: retriable, and its creation is asked for.
+    let asked = 0;
+    expect(locateCoordinator(snapshot(owners, [1, 7, 8, 9, 10]), 'tx-a', 1, () => asked++)).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE });
+    expect(asked).toBe(1);
+  });
+
+  it('is COORDINATOR_NOT_AVAILABLE without an owner or a live owner; an unknown key type is INVALID_REQUEST', () => {
     const group = 'g';
     const p = partitionForGroup(group, 4);
     expect(locateCoordinator(snapshot([], [1]), group, 0)).toMatchObject({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE });
     expect(locateCoordinator(snapshot([[p, { nodeId: 9, epoch: 3 }]], [1]), group, 0))
       .toEqual({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: `the coordinator of __consumer_offsets-${p} (node 9) is not live` });
-    expect(locateCoordinator(snapshot([[p, { nodeId: 1, epoch: 3 }]], [1]), group, 1)).toMatchObject({ errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED });
     expect(locateCoordinator(snapshot([[p, { nodeId: 1, epoch: 3 }]], [1]), group, 5)).toMatchObject({ errorCode: ErrorCode.INVALID_REQUEST });
   });
 });

@@ -146,9 +146,13 @@ describe('broker in a cluster (redis-server, controller)', () => {
       { key: 'g1', nodeId: 10, host: '127.0.0.1', port: 19_010, errorCode: 0, errorMessage: null },
       { key: 'g2', nodeId: 10, host: '127.0.0.1', port: 19_010, errorCode: 0, errorMessage: null },
     ]);
+    // The first lookup of a transactional id creates __transaction_state (retriable meanwhile), as
+    // Kafka does; then the id maps to the owner of its partition's __consumer_offsets partition.
     const tx = await kafkaRequest(c.broker.address().port, ApiKey.FindCoordinator, 3, { key: 't', keyType: 1 });
-    // No transaction coordinator exists: a transactional producer must fail at once (docs/protocol.md).
-    expect(tx.errorCode).toBe(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    expect(tx.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    await waitFor('__transaction_state created', () => c.store.snapshot().topics.has('__transaction_state'));
+    const txFound = await kafkaRequest(c.broker.address().port, ApiKey.FindCoordinator, 3, { key: 't', keyType: 1 });
+    expect(txFound).toMatchObject({ errorCode: 0, nodeId: 10, port: 19_010 });
 
     // Node 11 joins: the controller moves the odd partitions to it, each with a higher epoch.
     const moved = 1;
