@@ -1,4 +1,4 @@
-import { silentLogger, type Logger } from '@runnel/common';
+import { OFFSETS_TOPIC, silentLogger, TRANSACTION_STATE_TOPIC, type Logger } from '@runnel/common';
 import { javaStringHashCode, partitionForGroup } from '@runnel/protocol';
 import type { Clock, Timer } from './clock.ts';
 import { decodeTxnKey, decodeTxnValue, encodeTxnKey, encodeTxnValue, TXN_STATES, type TxnLogValue, type TxnState } from './txn-records.ts';
@@ -170,8 +170,8 @@ export interface ListedTransaction {
 export const MAX_PRODUCER_EPOCH = 32_767;
 const epochExhausted = (epoch: number) => epoch >= MAX_PRODUCER_EPOCH - 1;
 
-export const TRANSACTION_STATE_TOPIC = '__transaction_state';
-const OFFSETS_TOPIC = '__consumer_offsets';
+
+export { TRANSACTION_STATE_TOPIC };
 
 /** A transactional id's `__transaction_state` partition: Kafka's `Utils.abs(id.hashCode) % n`. */
 export function partitionForTransactionalId(transactionalId: string, partitions: number): number {
@@ -192,7 +192,8 @@ export class TransactionCoordinator {
   readonly partitions: number;
   private readonly log: TxnStateLog;
   private readonly markers: TxnMarkerSink;
-  private readonly allocate: () => Promise<bigint>;
+  /** The producer id allocator (also what the idempotent InitProducerId uses on this node). */
+  readonly allocateProducerId: () => Promise<bigint>;
   private readonly clock: Clock;
   private readonly retry: { initialMs: number; maxMs: number };
   private readonly logger: Logger;
@@ -206,7 +207,7 @@ export class TransactionCoordinator {
     this.log = o.log;
     this.partitions = o.log.partitions;
     this.markers = o.markers;
-    this.allocate = o.allocateProducerId;
+    this.allocateProducerId = o.allocateProducerId;
     this.clock = o.clock;
     this.retry = o.retry ?? { initialMs: 100, maxMs: 5000 };
     this.logger = o.logger ?? silentLogger();
@@ -393,7 +394,7 @@ export class TransactionCoordinator {
     if (!txn) {
       let producerId: bigint;
       try {
-        producerId = await this.allocate();
+        producerId = await this.allocateProducerId();
       } catch (err) {
         this.logger.warn({ err: (err as Error).message }, 'allocating a producer id failed');
         return fail('COORDINATOR_NOT_AVAILABLE');
@@ -431,7 +432,7 @@ export class TransactionCoordinator {
     let lastEpoch: number;
     if (epochExhausted(txn.producerEpoch) && (expected === null || expected.epoch === txn.producerEpoch)) {
       try {
-        producerId = await this.allocate();
+        producerId = await this.allocateProducerId();
       } catch {
         return fail('COORDINATOR_NOT_AVAILABLE');
       }

@@ -1,4 +1,4 @@
-import { defineHandler, type Handler } from '@runnel/kafka-server';
+import { defineHandler, type Handler, type TransactionalInitProducerId } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import type { TransactionCoordinator, TxnError } from './txn-coordinator.ts';
 
@@ -28,6 +28,11 @@ export async function initProducerIdTxn(tc: TransactionCoordinator, req: Request
     producerEpoch: req.producerEpoch,
   });
   return { throttleTimeMs: 0, errorCode: txnErrorCode(r.error, 4, version), producerId: r.producerId, producerEpoch: r.producerEpoch };
+}
+
+/** kafka-server's `initProducerIdHandler` delegate for transactional ids, when `tc` is given. */
+export function txnInitProducerId(tc: TransactionCoordinator | undefined): TransactionalInitProducerId | undefined {
+  return tc && ((req, version) => initProducerIdTxn(tc, req, version));
 }
 
 export function transactionHandlers(tc: TransactionCoordinator): Handler[] {

@@ -8,7 +8,7 @@ export { defineHandler, type Handler, type RequestContext } from './handler.ts';
 export { ANONYMOUS, principalString, isSasl, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
 export { KafkaServer, RequestBudget, DEFAULT_QUEUED_MAX_REQUEST_BYTES, type KafkaServerOptions, type ApiVersionRange, type ListenerBinding, type NodeAddressLookup } from './server.ts';
 export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
-export { describeConfigsHandler, initProducerIdHandler, TRANSACTIONS_UNSUPPORTED, type DescribeConfigsOptions } from './node-handlers.ts';
+export { describeConfigsHandler, initProducerIdHandler, TRANSACTIONS_UNSUPPORTED, type DescribeConfigsOptions, type TransactionalInitProducerId } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
 export { ServerMetrics, RequestTracker, countErrorCodes } from './metrics.ts';
 export { unsupportedAnswer } from './unsupported.ts';

@@ -1,6 +1,6 @@
 import { CONFIG_SOURCE_ID, CONFIG_TYPE_ID, topicConfig, type BrokerConfig, type ConfigEntry, type TopicConfig } from '@runnel/common';
 import type { MetadataStore, TopicMetadata } from '@runnel/metadata';
-import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
+import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import { defineHandler, type Handler } from './handler.ts';
 import { DYNAMIC_BROKER_CONFIGS } from './alter-configs.ts';
 import { metadataErrorCode } from './metadata-errors.ts';
@@ -34,18 +34,23 @@ export const TRANSACTIONS_UNSUPPORTED = {
  * producer bumps its epoch itself; only a transactional id's epoch is the coordinator's, and
  * PRODUCER_FENCED/INVALID_PRODUCER_EPOCH come from there). v4 and v5 only allow newer error codes
  * (PRODUCER_FENCED, TRANSACTION_ABORTABLE) that the idempotent path never answers.
- * A transactional id is refused with {@link TRANSACTIONS_UNSUPPORTED}'s code.
+ * A transactional id goes to `transactional` (the transaction coordinator of this node, which
+ * answers NOT_COORDINATOR for ids it does not own); a node without one answers NOT_COORDINATOR,
+ * so the producer looks its coordinator up again (FindCoordinator key type 1).
  */
-export function initProducerIdHandler(metadata: MetadataStore): Handler {
+export type TransactionalInitProducerId = (req: Requests[typeof ApiKey.InitProducerId], apiVersion: number) => Promise<Responses[typeof ApiKey.InitProducerId]>;
+
+export function initProducerIdHandler(metadata: Pick<MetadataStore, 'allocateProducerId'>, transactional?: TransactionalInitProducerId): Handler {
   return defineHandler({
     api: ApiKey.InitProducerId,
     versions: [0, 5],
-    async handle(req) {
+    async handle(req, ctx) {
       if ((req.producerId === -1n) !== (req.producerEpoch === -1)) {
         return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_REQUEST, producerId: -1n, producerEpoch: -1 };
       }
       if (req.transactionalId !== null) {
-        return { throttleTimeMs: 0, errorCode: TRANSACTIONS_UNSUPPORTED.errorCode, producerId: -1n, producerEpoch: -1 };
+        if (transactional) return transactional(req, ctx.header.apiVersion);
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NOT_COORDINATOR, producerId: -1n, producerEpoch: -1 };
       }
       try {
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: await metadata.allocateProducerId(), producerEpoch: 0 };
