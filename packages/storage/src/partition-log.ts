@@ -272,9 +272,12 @@ export class PartitionLog {
       if (m) bases.push(BigInt(m[1]));
     }
     bases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // Segments with a `.txnindex` (most have none: it exists only once the segment holds an abort).
+    const txnIndexes = new Set<bigint>();
     for (const n of names) {
       const m = /^(\d{20})\.(index|timeindex|txnindex)$/.exec(n);
       if (m && !bases.includes(BigInt(m[1]))) await unlinkIfExists(join(dir, n));
+      else if (m?.[2] === 'txnindex') txnIndexes.add(BigInt(m[1]));
     }
     log.leaderEpochs = await LeaderEpochCache.load(join(dir, LEADER_EPOCH_CHECKPOINT));
 
@@ -310,7 +313,7 @@ export class PartitionLog {
     for (let i = 0; i < bases.length; i++) {
       const upper = i + 1 < bases.length ? bases[i + 1] : null;
       if (i >= recoverFrom) {
-        const { segment } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper);
+        const { segment } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper, txnIndexes.has(bases[i]));
         txnIndexCorrupt ||= segment.txnIndexCorrupt;
         segment.txnIndex.truncateTo(replayFrom);
         const onBatch = replay(segment);
@@ -327,7 +330,7 @@ export class PartitionLog {
           break;
         }
       } else {
-        const { segment, truncatedBytes, rebuilt } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper);
+        const { segment, truncatedBytes, rebuilt } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper, txnIndexes.has(bases[i]));
         txnIndexCorrupt ||= segment.txnIndexCorrupt;
         segment.txnIndex.truncateTo(replayFrom);
         if (rebuilt) ctx.logger.warn({ topic, partition, segment: String(bases[i]) }, 'rebuilt a missing or corrupt index');
@@ -463,15 +466,17 @@ export class PartitionLog {
 
   /**
    * Kafka `firstUnstableOffset`: the first offset of the earliest transaction that is open, or
-   * closed by a marker not yet below the high watermark; null when there is none. The broker's
+   * closed by a marker not yet below the high watermark (never below the log start); null when
+   * there is none. The broker's
    * last stable offset is min(high watermark, this).
    */
   firstUnstableOffset(): bigint | null {
     this.pruneUnreplicatedTxns();
     const open = this.producerState.firstOngoingOffset();
     const closed = this.unreplicatedTxns[0]?.firstOffset;
-    if (closed === undefined) return open;
-    return open === null || closed < open ? closed : open;
+    const first = closed === undefined ? open : open === null || closed < open ? closed : open;
+    // A transaction whose start DeleteRecords or retention removed is unstable from the log start (Kafka).
+    return first !== null && first < this.logStart ? this.logStart : first;
   }
 
   /**

@@ -129,9 +129,10 @@ export class LogSegment {
    * Open an existing segment. Indexes are loaded and sanity-checked; a missing or corrupt index is
    * rebuilt by a full scan (`recover`). `upperBound` is the next segment's base offset (or null for
    * the last segment, whose tail is scanned from the last index entry to find nextOffset).
-   * Returns the segment and whether it had to be recovered (bytes truncated).
+   * Returns the segment and whether it had to be recovered (bytes truncated). `hasTxnIndex: false`
+   * (the caller listed the dir): no `.txnindex` to read.
    */
-  static async open(dir: string, baseOffset: bigint, options: SegmentOptions, upperBound: bigint | null): Promise<{ segment: LogSegment; truncatedBytes: number; rebuilt: boolean }> {
+  static async open(dir: string, baseOffset: bigint, options: SegmentOptions, upperBound: bigint | null, hasTxnIndex = true): Promise<{ segment: LogSegment; truncatedBytes: number; rebuilt: boolean }> {
     const name = join(dir, fileName(baseOffset));
     const fh = await (options.files ?? segmentFiles).open(`${name}.log`, 'r+');
     const size = await fh.use(async (h) => (await h.stat()).size).catch(async (err: unknown) => {
@@ -143,7 +144,7 @@ export class LogSegment {
     let txnIndex: TxnIndex;
     let txnIndexCorrupt = false;
     try {
-      txnIndex = await TxnIndex.load(`${name}.txnindex`);
+      txnIndex = hasTxnIndex ? await TxnIndex.load(`${name}.txnindex`) : new TxnIndex(`${name}.txnindex`);
     } catch (err) {
       if (!(err instanceof CorruptTxnIndexError)) {
         await fh.retire();

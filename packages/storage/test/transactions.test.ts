@@ -107,6 +107,13 @@ describe('transactions in a partition log', () => {
     log.highWatermark = log.logEndOffset;
     expect(log.firstUnstableOffset()).toBeNull();
     expect(log.segmentList()[0].txnIndex.all()).toEqual([{ producerId: 1n, firstOffset: 3n, lastOffset: 4n, lastStableOffset: 5n }]);
+    // DeleteRecords past the start of an open transaction: it is unstable from the new log start.
+    const opened = (await log.append(data(20n, 0))).baseOffset;
+    await log.append(plain(21n, 0));
+    log.highWatermark = log.logEndOffset;
+    expect(log.firstUnstableOffset()).toBe(opened);
+    await log.deleteRecordsBefore(opened + 1n);
+    expect(log.firstUnstableOffset()).toBe(opened + 1n);
   });
 
   it('appends and markers written together in one coalesced write see each other in order', async () => {
