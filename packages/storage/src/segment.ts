@@ -595,7 +595,8 @@ export class LogSegment {
     // Rebuild the in-memory state of the remaining prefix (indexes, next offset, max timestamp).
     await this.recover(null);
     this.txnIndex.truncateTo(this.nextOffset);
-    await this.txnIndex.flush(false);
+    // As the indexes in recover(): right in memory, written at the next flush on a full disk.
+    await this.txnIndex.flush(false).catch(ignoreNoSpace);
     return removed;
   }
 
