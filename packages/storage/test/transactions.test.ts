@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { seededRandom } from '@runnel/common';
 import { decodeRecordBatches, encodeRecordBatch } from '@runnel/protocol';
 import { LogManager, StorageError, type PartitionLog } from '../src/index.ts';
 import { ProducerStateManager } from '../src/producer-state.ts';
@@ -204,6 +205,39 @@ describe('transactions in a partition log', () => {
     await log.truncateTo(0n);
     expect(log.firstUnstableOffset()).toBeNull();
     expect(log.producerSnapshot()).toEqual([]);
+  });
+
+  it('answers as a naive replay of the log bytes for every range (three seeds, transactions across segments)', async () => {
+    for (const seed of [1, 2, 3]) {
+      const { log } = await fresh(`model${seed}`, 2048);
+      await runTxnScenario(log, 150, seed);
+      const leo = log.logEndOffset;
+      // The model: walk every batch, open a transaction at a producer's first transactional batch, close it at its marker.
+      const open = new Map<bigint, bigint>();
+      const aborted: { producerId: bigint; firstOffset: bigint; lastOffset: bigint }[] = [];
+      for (let at = 0n; at < leo; ) {
+        const batches = decodeRecordBatches((await log.read(at, 1 << 20)).records);
+        for (const b of batches) {
+          if (b.control) {
+            const first = open.get(b.producerId);
+            open.delete(b.producerId);
+            if (first !== undefined && b.records[0].key!.readInt16BE(2) === 0) aborted.push({ producerId: b.producerId, firstOffset: first, lastOffset: b.baseOffset });
+          } else if (b.transactional && !open.has(b.producerId)) open.set(b.producerId, b.baseOffset);
+          at = b.baseOffset + BigInt(b.lastOffsetDelta) + 1n;
+        }
+      }
+      expect(aborted.length).toBeGreaterThan(5);
+      log.highWatermark = leo;
+      expect(log.firstUnstableOffset()).toBe([...open.values()].reduce<bigint | null>((m, v) => (m === null || v < m ? v : m), null));
+      const rnd = seededRandom(seed);
+      for (let i = 0; i < 300; i++) {
+        const from = BigInt(rnd.int(0, Number(leo)));
+        const to = from + BigInt(rnd.int(1, 120));
+        const want = aborted.filter((a) => a.lastOffset >= from && a.firstOffset < to).map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }));
+        expect(log.abortedTransactions(from, to), `[${from}, ${to})`).toEqual(want);
+      }
+      expect(log.segmentList().length).toBeGreaterThan(5);
+    }
   });
 
   it('a follower fed the leader\'s bytes knows the same transactions and writes the same .txnindex entries', async () => {
