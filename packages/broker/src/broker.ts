@@ -1,6 +1,6 @@
 import { onceEvery, silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { decodeRecordBatches, ErrorCode } from '@runnel/protocol';
-import { advertisedAddress, advertisedEndpoints, KafkaServer, listenerOptions, nodeAddressLookup, type Handler } from '@runnel/kafka-server';
+import { advertisedAddress, advertisedEndpoints, KafkaServer, listenerOptions, nodeAddressLookup, saslOptions, scramCredentialHandlers, seedScramUsers, type Handler } from '@runnel/kafka-server';
 import { parseAddress, RpcServer, type Address } from '@runnel/rpc';
 import type { Endpoint, MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
@@ -134,7 +134,9 @@ export class Broker {
     this.#server = KafkaServer.create({
       ...listenerOptions(config, this.#metadata),
       addressOf: nodeAddressLookup(this.#metadata),
-      handlers: [...brokerHandlers(context), ...(cluster ? [findCoordinator(context)] : []), ...(options.extraHandlers ?? [])],
+      handlers: [...brokerHandlers(context), ...(cluster ? [findCoordinator(context)] : []), ...scramCredentialHandlers(this.#metadata), ...(options.extraHandlers ?? [])],
+      // SASL_* listeners (kafka-server sasl/): PLAIN users from the JAAS config, SCRAM from metadata.
+      ...(saslOptions(config, this.#metadata) ? { sasl: saslOptions(config, this.#metadata)! } : {}),
       logger: this.#logger.child({ component: 'kafka-server' }),
     });
   }
@@ -156,6 +158,8 @@ export class Broker {
       ...(this.#rpc ? { roles: ['broker' as const], rpc: this.rpcAddress() } : {}),
     };
     await this.#metadata.registerBroker(registration);
+    // runnel.sasl.scram.bootstrap.users: the first SCRAM users (kafka-storage format --add-scram).
+    await seedScramUsers(this.#config, this.#metadata, this.#logger);
     // Only once registered, as this process's incarnation: while another live process holds the
     // node id (registerBroker waits), fetching as that node would count this process's log as its
     // (the leader would raise its fetch state and propose it into the ISR). Requests served before

@@ -6,6 +6,14 @@
  */
 export { defineHandler, type Handler, type RequestContext } from './handler.ts';
 export { ANONYMOUS, principalString, isSasl, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
+export { Authenticator, SASL_MECHANISMS, type SaslOptions } from './sasl/authenticator.ts';
+export { saslOptions, seedScramUsers, parseBootstrapScramUsers, type BootstrapScramUser } from './sasl/config.ts';
+export { scramCredentialHandlers } from './sasl/scram-apis.ts';
+export {
+  ScramServer, credentialFromPassword, credentialFromSaltedPassword, saltPassword, SCRAM_MECHANISMS, SCRAM_MIN_ITERATIONS, SCRAM_MAX_ITERATIONS,
+  type ScramCredential, type ScramMechanism,
+} from './sasl/scram.ts';
+export { parseJaasConfig, parseJaasUsers } from './sasl/jaas.ts';
 export { KafkaServer, RequestBudget, DEFAULT_QUEUED_MAX_REQUEST_BYTES, type KafkaServerOptions, type ApiVersionRange, type ListenerBinding, type NodeAddressLookup } from './server.ts';
 export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
 export { describeConfigsHandler, initProducerIdHandler, TRANSACTIONS_UNSUPPORTED, type DescribeConfigsOptions, type TransactionalInitProducerId } from './node-handlers.ts';

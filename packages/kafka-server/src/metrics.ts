@@ -48,6 +48,8 @@ export class ServerMetrics {
   readonly #trackers = new Map<number, RequestTracker>();
   readonly #created = new Map<string, number>();
   readonly #closed = new Map<string, number>();
+  readonly #authOk = new Map<string, number>();
+  readonly #authFailed = new Map<string, number>();
   readonly #metrics: ScrapedMetric[];
 
   /**
@@ -112,6 +114,10 @@ export class ServerMetrics {
         for (const c of s.connections) counts.set(c.listener, (counts.get(c.listener) ?? 0) + 1);
         return perListener(counts);
       }),
+      new ScrapedMetric('kafka_server_socket_server_metrics_successful_authentication_total', 'SASL authentications that succeeded, per listener (socket-server-metrics successful-authentication-total).', 'counter',
+        () => perListener(this.#authOk)),
+      new ScrapedMetric('kafka_server_socket_server_metrics_failed_authentication_total', 'SASL authentications that failed, per listener (socket-server-metrics failed-authentication-total).', 'counter',
+        () => perListener(this.#authFailed)),
       new ScrapedMetric('runnel_network_requests_in_flight', 'Requests being handled (read, not yet answered), over all connections.', 'gauge', () => {
         let n = 0;
         for (const c of state().connections) n += c.inFlight;
@@ -133,6 +139,12 @@ export class ServerMetrics {
     let t = this.#trackers.get(key);
     if (!t) this.#trackers.set(key, (t = new RequestTracker(apiKey, apiVersion)));
     return t;
+  }
+
+  /** Counts one SASL authentication (or re-authentication) of a listener. */
+  authentication(listener: string, ok: boolean): void {
+    const m = ok ? this.#authOk : this.#authFailed;
+    m.set(listener, (m.get(listener) ?? 0) + 1);
   }
 
   connectionOpened(listener: string): void {

@@ -26,16 +26,17 @@
  * being received can complete, and frames in handling finish without reading anything more.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { silentLogger, type Logger } from '@runnel/common';
+import { onceEvery, silentLogger, type Logger } from '@runnel/common';
 import {
-  ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, encodeResponseParts, peekRequestHeader,
+  ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, encodeResponseParts, ErrorCode, peekRequestHeader,
   schemaVersions, warmUp,
 } from '@runnel/protocol';
 import type { Handler, RequestContext } from './handler.ts';
 import { unsupportedAnswer } from './unsupported.ts';
 import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 import { ServerMetrics } from './metrics.ts';
-import { ANONYMOUS, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
+import { ANONYMOUS, isSasl, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
+import { Authenticator, type SaslOptions, type SaslStep } from './sasl/authenticator.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
 const MIN_REQUEST_BYTES = 8;
@@ -87,12 +88,20 @@ export interface KafkaServerOptions {
    */
   queuedMaxRequestBytes?: number;
   logger?: Logger;
+  /**
+   * How SASL_PLAINTEXT and SASL_SSL listeners authenticate (sasl/authenticator.ts); required when
+   * a listener is SASL_*. SaslHandshake and SaslAuthenticate are then served (built in, as ApiVersions).
+   */
+  sasl?: SaslOptions;
 }
 
 export interface ApiVersionRange { apiKey: number; minVersion: number; maxVersion: number }
 
 /** The ApiVersions versions this server answers itself (v3 is the first flexible one; v4: features.ts). */
 const API_VERSIONS_RANGE: [number, number] = [0, 4];
+/** SaslHandshake and SaslAuthenticate, built in when the server has SASL options (Kafka's ranges). */
+const SASL_HANDSHAKE_RANGE: [number, number] = [0, 1];
+const SASL_AUTHENTICATE_RANGE: [number, number] = [0, 2];
 
 /** One response slot per request, filled when its handler completes; flushed strictly in order. */
 interface Slot { done: boolean; out: Buffer[] | null }
@@ -170,6 +179,12 @@ class Connection {
   readonly clientHost: string;
   /** Who this connection is: ANONYMOUS until authenticated (security.ts). */
   principal: KafkaPrincipal = ANONYMOUS;
+  /** The SASL state on a SASL_* listener (sasl/authenticator.ts), else null. */
+  private readonly auth: Authenticator | null;
+  /** The timer closing this connection after a failed authentication. */
+  private failedAuthTimer: NodeJS.Timeout | null = null;
+  /** A failed authentication is being answered: no further frame is read. */
+  private pumpBlockedByAuthFailure = false;
   private readonly addressOf: ((nodeId: number) => { host: string; port: number } | null) | undefined;
   private readonly server: KafkaServer;
   private readonly abort = new AbortController();
@@ -195,6 +210,7 @@ class Connection {
     this.securityProtocol = securityProtocol;
     const ip = socket.remoteAddress ?? '';
     this.clientHost = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    this.auth = isSasl(securityProtocol) && server.sasl ? new Authenticator(listener, server.sasl) : null;
     const lookup = server.addressOf;
     this.addressOf = lookup ? (nodeId) => lookup(nodeId, listener) : undefined;
     this.address = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -227,6 +243,7 @@ class Connection {
   private onClose(): void {
     this.closed = true;
     this.abort.abort();
+    if (this.failedAuthTimer) clearTimeout(this.failedAuthTimer);
     this.chunks = [];
     this.buffered = 0;
     this.server.budget.cancel(this);
@@ -314,14 +331,18 @@ class Connection {
   }
 
   private pumpFrames(): void {
-    while (!this.closed) {
+    while (!this.closed && !this.pumpBlockedByAuthFailure) {
       if (this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked) break;
       if (this.expected < 0) {
         if (this.buffered < 4) break;
         const size = this.take(4).readInt32BE(0);
-        // Smaller than a request header (api key, version, correlation id) is as bad as too large.
-        if (size < MIN_REQUEST_BYTES || size > this.server.socketRequestMaxBytes) {
-          this.close('invalid frame size', { size, max: this.server.socketRequestMaxBytes });
+        // Before the first authentication a SASL listener reads at most sasl.server.max.receive.size
+        // (Kafka's 512 KiB): an unauthenticated peer cannot make the server hold a large frame.
+        const max = this.auth?.beforeFirstAuthentication ? Math.min(this.server.sasl!.maxReceiveSize, this.server.socketRequestMaxBytes) : this.server.socketRequestMaxBytes;
+        // Smaller than a request header (api key, version, correlation id) is as bad as too large;
+        // a raw SASL token (after SaslHandshake v0) has no header.
+        if (size < (this.auth?.rawTokens ? 0 : MIN_REQUEST_BYTES) || size > max) {
+          this.close('invalid frame size', { size, max });
           return;
         }
         this.expected = size;
@@ -352,6 +373,11 @@ class Connection {
       this.server.budget.release(frame.length);
     };
     const receivedAt = Date.now();
+    if (this.auth?.rawTokens) {
+      release();
+      this.answerRawToken(frame, receivedAt);
+      return;
+    }
     let peek: ReturnType<typeof peekRequestHeader>;
     try {
       peek = peekRequestHeader(frame);
@@ -361,6 +387,25 @@ class Connection {
       return;
     }
     const { apiKey, apiVersion, correlationId } = peek;
+    if (this.server.sasl && (apiKey === ApiKey.SaslHandshake || apiKey === ApiKey.SaslAuthenticate)) {
+      release();
+      this.answerSasl(frame, apiKey, apiVersion, correlationId, receivedAt);
+      return;
+    }
+    if (this.auth && apiKey !== ApiKey.ApiVersions) {
+      // Kafka closes a connection that sends anything else before authenticating, and one whose
+      // session (connections.max.reauth.ms) ended without re-authenticating on its next request.
+      if (!this.auth.authenticated) {
+        release();
+        this.close('request before SASL authentication', { api: apiName(apiKey) });
+        return;
+      }
+      if (this.auth.expired(receivedAt)) {
+        release();
+        this.close('SASL session expired (connections.max.reauth.ms) without re-authentication', { api: apiName(apiKey) });
+        return;
+      }
+    }
     if (apiKey === ApiKey.ApiVersions) {
       release();
       this.answerApiVersions(frame, apiVersion, correlationId);
@@ -446,6 +491,79 @@ class Connection {
     this.flush();
   }
 
+  /**
+   * SaslHandshake and SaslAuthenticate (sasl/authenticator.ts). On a listener that is not SASL_*
+   * both answer ILLEGAL_SASL_STATE, as Kafka's KafkaApis does. Answered in order with the others.
+   */
+  private answerSasl(frame: Buffer, apiKey: number, apiVersion: number, correlationId: number, now: number): void {
+    const versions = apiKey === ApiKey.SaslHandshake ? SASL_HANDSHAKE_RANGE : SASL_AUTHENTICATE_RANGE;
+    if (apiVersion < versions[0] || apiVersion > versions[1]) {
+      this.refuseUnsupported(frame, apiKey, apiVersion, correlationId);
+      return;
+    }
+    let body: { mechanism?: string; authBytes?: Buffer };
+    try {
+      body = decodeRequest(frame).body as typeof body;
+    } catch (err) {
+      this.close('undecodable request', { api: apiName(apiKey), apiVersion, err });
+      return;
+    }
+    let step: SaslStep;
+    if (!this.auth) {
+      step = apiKey === ApiKey.SaslHandshake
+        ? { body: { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: [] }, outcome: 'continue' }
+        : { body: { errorCode: ErrorCode.ILLEGAL_SASL_STATE, errorMessage: 'SaslAuthenticate on a listener without SASL', authBytes: Buffer.alloc(0), sessionLifetimeMs: 0n }, outcome: 'continue' };
+    } else if (apiKey === ApiKey.SaslHandshake) {
+      step = this.auth.handshake(body.mechanism ?? '', apiVersion);
+    } else {
+      step = this.auth.authenticate(body.authBytes ?? Buffer.alloc(0), now);
+    }
+    this.afterSaslStep(step, encodeResponseParts(apiKey, apiVersion, correlationId, step.body));
+  }
+
+  /** A raw SASL token after SaslHandshake v0: the answer is the server's token, size-prefixed. */
+  private answerRawToken(frame: Buffer, now: number): void {
+    const step = this.auth!.authenticate(frame, now);
+    const token = (step.body.authBytes as Buffer | undefined) ?? Buffer.alloc(0);
+    const size = Buffer.allocUnsafe(4);
+    size.writeInt32BE(token.length, 0);
+    // v0 has no error frame: a failure is the connection closing after the delay (Kafka does the same).
+    this.afterSaslStep(step, step.outcome === 'failed' ? [] : [size, token]);
+  }
+
+  private afterSaslStep(step: SaslStep, out: Buffer[]): void {
+    if (step.outcome === 'authenticated') {
+      this.principal = { type: 'User', name: this.auth!.user! };
+      this.server.metrics.authentication(this.listener, true);
+    }
+    if (step.outcome !== 'failed') {
+      this.slots.push({ done: true, out });
+      this.flush();
+      return;
+    }
+    this.server.metrics.authentication(this.listener, false);
+    this.server.noteFailedAuthentication(this.clientHost, this.address, this.listener, step.attempted);
+    // Kafka (KIP-306) holds the failure back for connection.failed.authentication.delay.ms, then
+    // answers and closes; reading stops meanwhile. Only this connection waits (a timer).
+    this.socket.pause();
+    this.chunks = [];
+    this.buffered = 0;
+    const answerAndClose = () => {
+      this.failedAuthTimer = null;
+      if (this.closed) return;
+      this.slots.push({ done: true, out });
+      this.flushNow();
+      this.closed = true;
+      this.server.log.debug({ conn: this.id, client: this.address }, 'closing connection after failed authentication');
+      this.socket.destroySoon();
+    };
+    const delay = this.server.sasl!.failedAuthenticationDelayMs;
+    // Nothing else is read from this connection: stop pumping frames at once.
+    this.pumpBlockedByAuthFailure = true;
+    if (delay > 0) this.failedAuthTimer = setTimeout(answerAndClose, delay);
+    else answerAndClose();
+  }
+
   private answerApiVersions(frame: Buffer, apiVersion: number, correlationId: number): void {
     let out: Buffer;
     if (apiVersion < API_VERSIONS_RANGE[0] || apiVersion > API_VERSIONS_RANGE[1]) {
@@ -523,6 +641,10 @@ export class KafkaServer {
   readonly budget: RequestBudget;
   readonly log: Logger;
   readonly addressOf: NodeAddressLookup | undefined;
+  /** SASL settings (sasl/authenticator.ts); undefined when no listener is SASL_*. */
+  readonly sasl: SaslOptions | undefined;
+  /** Failed-authentication log lines, at most one per client IP per second. */
+  readonly #authFailureLog = onceEvery(1000);
   /** Request and connection metrics (metrics.ts); added to a registry by the node serving /metrics. */
   readonly metrics: ServerMetrics;
   private readonly handlers = new Map<number, Handler>();
@@ -552,6 +674,10 @@ export class KafkaServer {
     this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
     this.budget = new RequestBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES);
     this.log = options.logger ?? silentLogger();
+    if (this.bindings.some((b) => b.securityProtocol !== undefined && isSasl(b.securityProtocol)) && !options.sasl) {
+      throw new Error('a SASL_PLAINTEXT or SASL_SSL listener needs the sasl options');
+    }
+    this.sasl = options.sasl;
     this.metrics = new ServerMetrics(() => ({
       connections: [...this.connections].map((c) => ({ listener: c.listener, inFlight: c.inFlightCount })),
       listeners: this.bindings.map((b) => b.name),
@@ -570,6 +696,11 @@ export class KafkaServer {
     }
     const ranges: ApiVersionRange[] = [...this.handlers.values()].map((h) => ({ apiKey: h.api, minVersion: h.versions[0], maxVersion: h.versions[1] }));
     ranges.push({ apiKey: ApiKey.ApiVersions, minVersion: API_VERSIONS_RANGE[0], maxVersion: API_VERSIONS_RANGE[1] });
+    if (this.sasl) {
+      if (this.handlers.has(ApiKey.SaslHandshake) || this.handlers.has(ApiKey.SaslAuthenticate)) throw new Error('SASL is built into KafkaServer; do not register SASL handlers');
+      ranges.push({ apiKey: ApiKey.SaslHandshake, minVersion: SASL_HANDSHAKE_RANGE[0], maxVersion: SASL_HANDSHAKE_RANGE[1] });
+      ranges.push({ apiKey: ApiKey.SaslAuthenticate, minVersion: SASL_AUTHENTICATE_RANGE[0], maxVersion: SASL_AUTHENTICATE_RANGE[1] });
+    }
     this.apiVersions = ranges.sort((a, b) => a.apiKey - b.apiKey);
     this.features = nodeFeatures(this.handlers.keys());
   }
@@ -580,6 +711,15 @@ export class KafkaServer {
 
   handlerFor(apiKey: number): Handler | undefined {
     return this.handlers.get(apiKey);
+  }
+
+  /**
+   * One warn line per failed authentication (the user tried, never a password, and the client's
+   * address), at most one a second per client IP so a password-guessing loop cannot flood the log.
+   */
+  noteFailedAuthentication(clientHost: string, client: string, listener: string, attempted: string | undefined): void {
+    if (!this.#authFailureLog.allow(clientHost)) return;
+    this.log.warn({ client, listener, user: attempted?.slice(0, 256) ?? null }, `failed authentication from ${client} on ${listener}${attempted !== undefined ? ` (user ${JSON.stringify(attempted.slice(0, 256))})` : ''} (at most one line per second per client IP)`);
   }
 
   /** Logs a request for an API (or version) this node does not serve, once per API key. */

@@ -4,6 +4,10 @@ export type {
 } from './types.ts';
 export { MetadataError, type MetadataErrorCode } from './errors.ts';
 export { LocalStore, newClusterId } from './local-store.ts';
+export {
+  SCRAM_MECHANISM_NAMES, decodeScramCredentials, withScramChanges,
+  type ScramMechanismName, type ScramCredentialData, type ScramCredentials, type ScramCredentialUpsert, type ScramCredentialDeletion, type PersistedUserScram,
+} from './scram.ts';
 export { MAX_PARTITIONS_PER_REQUEST, assignReplicas, checkDeletable, checkPartitionsPerRequest, validateTopicName } from './validate.ts';
 export { ControllerStore, type ControllerStoreOptions, type ClusterChange, type ClusterState, type StoredNode } from './controller-store.ts';
 export { redisOptionsFromUrl } from './redis-layout.ts';

@@ -7,6 +7,7 @@ import type {
   NodeRegistrationInput, PartitionState, ReassignmentInput, ReassignmentResult, TopicMetadata,
 } from './types.ts';
 import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts';
+import { decodeScramCredentials, withScramChanges, type PersistedUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 
 /**
  * On-disk state of the embedded store: one JSON document, replaced atomically (write a temporary
@@ -15,7 +16,8 @@ import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts
  * once a change was acknowledged.
  *
  *   { "version": 1, "clusterId": "...", "epoch": 7, "brokerEpoch": 2, "nextProducerId": "1000",
- *     "topics": [ TopicMetadata... ], "brokerConfigs"?: { "": {...}, "1": {...} } }
+ *     "topics": [ TopicMetadata... ], "brokerConfigs"?: { "": {...}, "1": {...} },
+ *     "scramCredentials"?: { "<user>": { "SCRAM-SHA-256": { "salt", "storedKey", "serverKey", "iterations" } } } }
  *
  * `brokerConfigs` (dynamic broker configs, key '' = cluster default, else a node id) is absent in
  * files written before it existed.
@@ -28,6 +30,8 @@ interface PersistedState {
   nextProducerId: string;
   topics: TopicMetadata[];
   brokerConfigs?: Record<string, Record<string, string>>;
+  /** SCRAM credentials by user (scram.ts: salt and keys in base64, never a password); absent when none. */
+  scramCredentials?: Record<string, PersistedUserScram>;
 }
 
 /** Kafka's cluster id: 16 random bytes, base64url without padding (22 characters). */
@@ -100,6 +104,7 @@ export class LocalStore implements MetadataStore {
       controllerRpc: null,
       epoch: state.epoch,
       brokerConfigs: new Map(Object.entries(state.brokerConfigs ?? {})),
+      scramCredentials: decodeScramCredentials(state.scramCredentials),
     };
     return this.#snapshot;
   }
@@ -207,6 +212,16 @@ export class LocalStore implements MetadataStore {
       else delete all[key];
       state.brokerConfigs = all;
       return { result: undefined, event: { type: 'broker-configs-changed' } };
+    });
+  }
+
+  alterScramCredentials(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void> {
+    return this.#write(() => {
+      const state = this.#require();
+      const next = withScramChanges(state.scramCredentials ?? {}, upserts, deletions);
+      if (Object.keys(next).length > 0) state.scramCredentials = next;
+      else delete state.scramCredentials;
+      return { result: undefined, event: { type: 'scram-credentials-changed' } };
     });
   }
 

@@ -3,6 +3,8 @@
  * `runnel start` the embedded LocalStore plays that part. Every record carries the version or
  * epoch a receiver needs to refuse stale updates (docs/metadata.md).
  */
+import type { ScramCredentialDeletion, ScramCredentials, ScramCredentialUpsert } from './scram.ts';
+
 /** What a cluster node does: lead partitions (broker) or run group coordination (coordinator). */
 export type NodeRole = 'broker' | 'coordinator';
 
@@ -119,6 +121,11 @@ export interface MetadataSnapshot {
    * the node's static config. Absent (or empty) when none was ever set.
    */
   brokerConfigs?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /**
+   * SCRAM credentials by user and mechanism (scram.ts): salted and hashed only, never a password.
+   * Absent (or empty) when none exist.
+   */
+  scramCredentials?: ScramCredentials;
 }
 
 export type MetadataEvent =
@@ -131,7 +138,9 @@ export type MetadataEvent =
   /** `snapshot().coordinators` changed. */
   | { type: 'coordinators-changed' }
   /** `snapshot().brokerConfigs` (dynamic broker configs) changed: nodes re-apply them. */
-  | { type: 'broker-configs-changed' };
+  | { type: 'broker-configs-changed' }
+  /** `snapshot().scramCredentials` changed. */
+  | { type: 'scram-credentials-changed' };
 
 /**
  * What every role needs from metadata. Reads are synchronous against a local snapshot (the hot
@@ -187,6 +196,12 @@ export interface MetadataStore {
    * AlterConfigs for brokers with an error.
    */
   alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<void>;
+  /**
+   * Sets (upserts) and removes (deletions) SCRAM credentials, deletions first; resolves once this
+   * store's snapshot holds the change (`scramCredentials`). Validated by the caller. Optional:
+   * stores without it answer AlterUserScramCredentials with an error.
+   */
+  alterScramCredentials?(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void>;
 }
 
 export interface AlterPartitionInput {
