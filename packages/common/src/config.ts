@@ -215,14 +215,6 @@ export const BROKER_CONFIGS = {
   'connections.max.reauth.ms': def('long', '0', 'SASL session lifetime (KIP-368): a client must re-authenticate within it (told in SaslAuthenticate v1+) or the connection is closed on its next request; 0 = no limit.', { validator: atLeast(0) }),
   'runnel.sasl.scram.bootstrap.users': def('password', null, 'SCRAM users created at start when they have no credential of that mechanism yet (as kafka-storage format --add-scram): entries MECHANISM=[name=<user>,password=<password>(,iterations=<n>)] separated by spaces or semicolons, e.g. SCRAM-SHA-512=[name=admin,password=admin-secret]. Only the salted keys are stored.'),
 
-  // --- SASL: SASL_PLAINTEXT and SASL_SSL listeners (sasl.* keys also as listener.name.<listener>.<key>; PLAIN users in listener.name.<listener>.plain.sasl.jaas.config)
-  'sasl.enabled.mechanisms': def('list', 'PLAIN,SCRAM-SHA-256,SCRAM-SHA-512', 'SASL mechanisms a SASL_* listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka\'s default is GSSAPI, which Runnel does not have).', { validator: { kind: 'listOf', values: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'], nonEmpty: true } }),
-  'sasl.mechanism.inter.broker.protocol': def('string', 'GSSAPI', 'Kafka\'s mechanism for broker-to-broker SASL; no effect: Runnel\'s roles talk over RPC (TLS: runnel.rpc.ssl.enabled), not over a Kafka listener.', { unused: true }),
-  'sasl.server.max.receive.size': def('int', '524288', 'Largest frame read from a SASL_* connection before it authenticates; a larger one closes it.', { validator: atLeast(1) }),
-  'connection.failed.authentication.delay.ms': def('int', '100', 'A failed authentication is answered, and its connection closed, after this delay (other connections are not held up).', { validator: atLeast(0) }),
-  'connections.max.reauth.ms': def('long', '0', 'SASL session lifetime (KIP-368): a client must re-authenticate within it (told in SaslAuthenticate v1+) or the connection is closed on its next request; 0 = no limit.', { validator: atLeast(0) }),
-  'runnel.sasl.scram.bootstrap.users': def('password', null, 'SCRAM users created at start when they have no credential of that mechanism yet (as kafka-storage format --add-scram): entries MECHANISM=[name=<user>,password=<password>(,iterations=<n>)] separated by spaces or semicolons, e.g. SCRAM-SHA-512=[name=admin,password=admin-secret]. Only the salted keys are stored.'),
-
   // --- authorization (ACLs; kafka-server's authorizer.ts, docs/security.md)
   'authorizer.class.name': def('string', '', 'Enables ACL authorization on every Kafka API when non-empty (Kafka\'s org.apache.kafka.metadata.authorizer.StandardAuthorizer or kafka.security.authorizer.AclAuthorizer; any non-empty value turns on Runnel\'s built-in one); empty = every request is allowed.'),
   'super.users': def('string', '', 'Principals allowed everything whatever the ACLs say, separated by semicolons (User:admin;User:broker).'),

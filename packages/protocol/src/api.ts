@@ -30,7 +30,6 @@ import { Produce } from './messages/produce.ts';
 import { AlterClientQuotas, DescribeClientQuotas } from './messages/quotas.ts';
 import { SaslAuthenticate, SaslHandshake } from './messages/sasl.ts';
 import { AlterUserScramCredentials, DescribeUserScramCredentials } from './messages/scram.ts';
-import { AlterUserScramCredentials, DescribeUserScramCredentials } from './messages/scram.ts';
 import { CreateAcls, DeleteAcls, DescribeAcls } from './messages/unserved.ts';
 import { AddOffsetsToTxn, AddPartitionsToTxn, DescribeTransactions, EndTxn, ListTransactions, TxnOffsetCommit } from './messages/transactions.ts';
 import { AlterReplicaLogDirs, CreatePartitions, CreateTopics, DeleteRecords, DeleteTopics, DescribeCluster, DescribeConfigs, DescribeLogDirs, InitProducerId } from './messages/topics.ts';
@@ -83,8 +82,6 @@ export const apis = {
   [ApiKey.EndTxn]: EndTxn,
   [ApiKey.DescribeTransactions]: DescribeTransactions,
   [ApiKey.ListTransactions]: ListTransactions,
-  [ApiKey.DescribeUserScramCredentials]: DescribeUserScramCredentials,
-  [ApiKey.AlterUserScramCredentials]: AlterUserScramCredentials,
   [ApiKey.DescribeUserScramCredentials]: DescribeUserScramCredentials,
   [ApiKey.AlterUserScramCredentials]: AlterUserScramCredentials,
   // Not served: decoded only to answer UNSUPPORTED_VERSION (messages/unserved.ts).
