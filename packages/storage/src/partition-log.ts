@@ -301,9 +301,10 @@ export class PartitionLog {
     // the snapshot gives the state below `snapAt`; batches from there on are applied in order.
     const snapAt = await log.loadProducerSnapshot(bases[0]);
     const replayFrom = snapAt ?? 0n;
-    // Transactions too: the replay closes open transactions at their markers and writes each
-    // segment's `.txnindex` entries again from `replayFrom` on (those below are kept as loaded:
-    // a segment's txnindex is written at its roll, before the snapshot that bounds the replay).
+    // Transactions too: the replay closes open transactions at their markers and adds the aborts
+    // a segment's `.txnindex` misses at its end (written after its last flush; TxnIndex.append
+    // skips those it has). Entries before `replayFrom` are as loaded: a segment's txnindex is
+    // written at its roll, before the snapshot that bounds the replay.
     const replay = (seg: LogSegment) => (b: BatchInfo, buf: Buffer, at: number) => {
       if (b.baseOffset >= replayFrom) log.replayBatch(seg, b, buf, at, replayFrom);
     };
@@ -315,7 +316,6 @@ export class PartitionLog {
       if (i >= recoverFrom) {
         const { segment } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper, txnIndexes.has(bases[i]));
         txnIndexCorrupt ||= segment.txnIndexCorrupt;
-        segment.txnIndex.truncateTo(replayFrom);
         const onBatch = replay(segment);
         const r = await segment.recover((b, buf, at) => {
           onBatch(b, buf, at);
@@ -332,7 +332,6 @@ export class PartitionLog {
       } else {
         const { segment, truncatedBytes, rebuilt } = await LogSegment.open(dir, bases[i], log.segmentOptions, upper, txnIndexes.has(bases[i]));
         txnIndexCorrupt ||= segment.txnIndexCorrupt;
-        segment.txnIndex.truncateTo(replayFrom);
         if (rebuilt) ctx.logger.warn({ topic, partition, segment: String(bases[i]) }, 'rebuilt a missing or corrupt index');
         log.segments.push(segment);
         opts.onSegmentRecovered?.();
@@ -399,8 +398,8 @@ export class PartitionLog {
 
   /**
    * Producer state = snapshot (when `useSnapshot` and not past the log end) + replay of every batch
-   * after it. `reindexFrom`: the `.txnindex` entries from that offset on are rebuilt by the replay
-   * (null: the indexes are left as they are).
+   * after it. `reindexFrom`: aborts from that offset on that a segment's `.txnindex` lacks at its
+   * end are added (a malformed one was loaded empty); null: the indexes are left as they are.
    */
   private async rebuildProducerState(useSnapshot: boolean, reindexFrom: bigint | null = null): Promise<void> {
     const leo = this.logEndOffset;
@@ -412,7 +411,6 @@ export class PartitionLog {
     this.unreplicatedTxns = [];
     const start = from;
     const indexFrom = reindexFrom ?? leo + 1n;
-    if (reindexFrom !== null) for (const seg of this.segments) seg.txnIndex.truncateTo(reindexFrom);
     for (const seg of this.segments) {
       if (seg.nextOffset <= start) continue;
       await seg.scan(0, null, (b, buf, at) => {

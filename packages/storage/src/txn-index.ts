@@ -95,9 +95,9 @@ export class TxnIndex {
     return this.entries;
   }
 
+  /** Adds an entry after the last one; one at or before it is already there (a replay at load) and skipped. */
   append(e: AbortedTxn): void {
     const last = this.entries.at(-1);
-    // Kafka rejects an entry out of marker order: it would be a bookkeeping bug, never worth a crash here.
     if (last && e.lastOffset <= last.lastOffset) return;
     this.entries.push(e);
     this.clean = false;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -182,6 +182,28 @@ describe('transactions in a partition log', () => {
     await log.deleteRecordsBefore(log.logEndOffset);
     await vi.waitFor(() => expect([existsSync(last.txnIndexPath), existsSync(`${last.txnIndexPath}.deleted`), existsSync(last.logPath)]).toEqual([false, false, false]));
     await mgr.stop();
+  });
+
+  it('keeps the .txnindex entry of a transaction that began before the log start when a restart must replay without a snapshot', async () => {
+    const d = tempDir();
+    cleanups.push(d.cleanup);
+    let mgr = await open(d.path, 1024);
+    let log = await mgr.createLog('start', 0);
+    await log.append(data(1n, 0)); // 0: opens, in the first segment
+    let s2 = 0;
+    while (log.segmentList().length < 3) await log.append(plain(2n, s2++));
+    const abort = await log.appendControl({ producerId: 1n, producerEpoch: 0, commit: false, coordinatorEpoch: 0 });
+    await log.append(plain(2n, s2++));
+    await log.deleteRecordsBefore(log.segmentList().at(-1)!.baseOffset);
+    const want = [{ producerId: 1n, firstOffset: 0n }];
+    expect(log.abortedTransactions(log.logStartOffset, abort.baseOffset + 1n)).toEqual(want);
+    await mgr.stop();
+    // Without the snapshot the load replays from the log start, where producer 1's transaction is unknown.
+    unlinkSync(join(d.path, 'start-0', 'producer-state-checkpoint'));
+    mgr = await open(d.path, 1024);
+    cleanups.push(() => mgr.stop().catch(() => {}));
+    log = mgr.getLog('start', 0)!;
+    expect(log.abortedTransactions(log.logStartOffset, abort.baseOffset + 1n)).toEqual(want);
   });
 
   it('truncation rolls open and closed transactions back with the log and its .txnindex', async () => {
