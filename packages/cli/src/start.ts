@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
-import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, type BrokerConfig, type Logger } from '@runnel/common';
+import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, TRANSACTION_STATE_TOPIC, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
-import { Coordinator, topicLookup, groupCoordinatorConfigFrom, offsetsCountIgnored, partitionLogOffsetsLog, registerCoordinatorMetrics } from '@runnel/coordinator';
+import { Coordinator, markerSink, topicLookup, groupCoordinatorConfigFrom, offsetsCountIgnored, partitionLogOffsetsLog, registerCoordinatorMetrics, txnCoordinatorConfigFrom, type TxnMarker } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
 import { cliLogger, warnUnknownKeys } from './logging.ts';
@@ -31,13 +31,37 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   // The offsets log reaches the broker's partitions through a closure: both roles must exist
   // before either starts, and the broker serves the coordinator's handlers.
   let broker: Broker | undefined;
-  const coordinator = Coordinator.create({
+  // A marker on one local partition, through the broker (written as leader, answered once committed).
+  const writeMarker = async (topic: string, partition: number, m: TxnMarker) => {
+    const result = (await broker!.writeTxnMarkers([{ ...m, partitions: [{ topic, partition }] }]))[0]![0]!;
+    if (result.error !== null) throw Object.assign(new Error(`writing a transaction marker to ${topic}-${partition}: ${result.error}`), { code: result.error });
+  };
+  const coordinator: Coordinator = Coordinator.create({
     config: groupCoordinatorConfigFrom(config),
     offsetsLog: partitionLogOffsetsLog({
       partitions: offsetsPartitions,
       log: (p) => broker!.localLog(OFFSETS_TOPIC, p),
       append: (p, batch) => broker!.appendLocal(OFFSETS_TOPIC, p, batch),
+      appendMarker: (p, m) => writeMarker(OFFSETS_TOPIC, p, m),
     }),
+    // The transaction coordinator, in this process too: its state in the local __transaction_state
+    // (created on first use), markers straight to the broker and to the group coordinator.
+    transactions: {
+      log: partitionLogOffsetsLog({
+        partitions: metadata.snapshot().topics.get(TRANSACTION_STATE_TOPIC)?.partitions.length ?? config.get('transaction.state.log.num.partitions'),
+        log: (p) => broker!.localLog(TRANSACTION_STATE_TOPIC, p),
+        append: (p, batch) => broker!.appendLocal(TRANSACTION_STATE_TOPIC, p, batch),
+      }),
+      markers: markerSink({
+        writeData: async (m, partitions) => (await broker!.writeTxnMarkers([{ ...m, partitions }]))[0]!,
+        writeOffsets: (p, m) => coordinator.writeTxnMarker(p, m),
+        topicExists: (topic) => metadata.snapshot().topics.has(topic),
+        logger: log.child({ component: 'txn-markers' }),
+      }),
+      allocateProducerId: () => metadata.allocateProducerId(),
+      config: txnCoordinatorConfigFrom(config),
+      topic: { exists: () => metadata.snapshot().topics.has(TRANSACTION_STATE_TOPIC), create: () => createTransactionStateTopic(metadata, config, 1) },
+    },
     self: () => ({ nodeId: config.nodeId, ...broker!.advertisedAddress() }),
     logger: log.child({ component: 'coordinator' }),
     // KIP-848 groups assign partitions server-side: they read the topics from metadata.
@@ -78,6 +102,31 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
       log.info('runnel stopped');
     },
   };
+}
+
+/**
+ * `__transaction_state`, created lazily as Kafka does (the first FindCoordinator for a transaction
+ * or transactional InitProducerId): compacted, `transaction.state.log.*` settings, the replication
+ * factor capped at the live brokers (one here) and min.insync.replicas at that.
+ */
+export async function createTransactionStateTopic(metadata: MetadataStore, config: BrokerConfig, liveBrokers: number): Promise<void> {
+  if (metadata.snapshot().topics.has(TRANSACTION_STATE_TOPIC)) return;
+  const replicationFactor = Math.max(1, Math.min(config.get('transaction.state.log.replication.factor'), liveBrokers));
+  await metadata.createTopic({
+    name: TRANSACTION_STATE_TOPIC,
+    partitions: config.get('transaction.state.log.num.partitions'),
+    replicationFactor,
+    internal: true,
+    configs: {
+      'cleanup.policy': 'compact',
+      'segment.bytes': String(config.get('transaction.state.log.segment.bytes')),
+      'min.insync.replicas': String(Math.min(config.get('transaction.state.log.min.isr'), replicationFactor)),
+    },
+  }).catch((err: unknown) => {
+    // Two lookups racing: the other one created it.
+    if (metadata.snapshot().topics.has(TRANSACTION_STATE_TOPIC)) return;
+    throw err;
+  });
 }
 
 /** `__consumer_offsets` is a real, internal, compacted topic, visible in Metadata as in Kafka. */

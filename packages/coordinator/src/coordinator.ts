@@ -1,4 +1,4 @@
-import { RunnelError, silentLogger, type Logger } from '@runnel/common';
+import { RunnelError, silentLogger, TRANSACTION_STATE_TOPIC, type Logger } from '@runnel/common';
 import type { Handler } from '@runnel/kafka-server';
 import { systemClock, type Clock } from './clock.ts';
 import {
@@ -11,6 +11,7 @@ import { coordinatorHandlers } from './handlers.ts';
 import type { OffsetsLog, TxnMarker } from './offsets-log.ts';
 import type { TopicLookup } from './consumer-group.ts';
 import type { OffsetsRecord } from './records.ts';
+import { TransactionCoordinator, type TxnCoordinatorConfig, type TxnMarkerSink } from './txn-coordinator.ts';
 
 /**
  * `NOT_COORDINATOR`: thrown by an OffsetsLog whose partition moved away (clients are told
@@ -60,6 +61,30 @@ export interface CoordinatorOptions {
   logger?: Logger;
   /** The cluster's topics, for KIP-848 consumer groups' server-side assignment (see topicLookup). */
   topics?: TopicLookup;
+  /** Serve the transaction coordinator too (its state in `__transaction_state`); absent: transactions are not served. */
+  transactions?: CoordinatorTransactionsOptions;
+}
+
+/**
+ * The transaction coordinator inside a Coordinator runtime. It owns `__transaction_state`
+ * partition q exactly when this runtime owns `__consumer_offsets` partition
+ * q % offsets.topic.num.partitions, so ownership needs nothing more from the controller.
+ */
+export interface CoordinatorTransactionsOptions {
+  /** `__transaction_state` (an OffsetsLog over that topic); its partition count is the topic's. */
+  log: OffsetsLog;
+  /** Where COMMIT/ABORT markers go (partition leaders, and group coordinators for `__consumer_offsets`). */
+  markers: TxnMarkerSink;
+  /** The producer id allocator idempotent producers use too. */
+  allocateProducerId: () => Promise<bigint>;
+  config?: Partial<TxnCoordinatorConfig>;
+  /**
+   * `__transaction_state` is created lazily, as in Kafka: `exists` says whether it is there,
+   * `create` makes it (through the metadata store). Absent: it is taken to exist.
+   */
+  topic?: { exists(): boolean; create(): Promise<void> };
+  /** The coordinator epoch of a `__consumer_offsets` partition, carried by the markers (brokers fence older ones); default 0. */
+  coordinatorEpoch?: (offsetsPartition: number) => number;
 }
 
 /**
@@ -75,6 +100,11 @@ export interface CoordinatorOptions {
 export class Coordinator {
   readonly machine: GroupCoordinator;
   readonly offsetsLog: OffsetsLog;
+  /** The transaction coordinator, when this runtime serves transactions (options.transactions). */
+  readonly transactions: TransactionCoordinator | undefined;
+  readonly #txn: CoordinatorTransactionsOptions | undefined;
+  /** The running creation of `__transaction_state` (one at a time). */
+  #creatingTxnTopic: Promise<void> | null = null;
   readonly logger: Logger;
   /** The cluster's topics from metadata (absent in unit tests: then every partition is taken as known). */
   readonly topics: TopicLookup | undefined;
@@ -132,6 +162,15 @@ export class Coordinator {
       onRecords: (records) => this.#appendBackground(records),
       ...(options.topics ? { topics: options.topics } : {}),
     });
+    this.#txn = options.transactions;
+    this.transactions = options.transactions && new TransactionCoordinator({
+      log: options.transactions.log,
+      markers: options.transactions.markers,
+      allocateProducerId: options.transactions.allocateProducerId,
+      clock,
+      config: { ...options.transactions.config, 'offsets.topic.num.partitions': options.offsetsLog.partitions },
+      logger: logger.child({ component: 'transactions' }),
+    });
   }
 
   static create(options: CoordinatorOptions): Coordinator {
@@ -154,6 +193,10 @@ export class Coordinator {
     }
     this.machine.startExpiry();
     this.logger.info({ partitions: this.#owned.size }, 'group coordinator loaded');
+    if (this.transactions) {
+      this.transactions.start();
+      this.#loadTxnPartitions([...this.#owned]);
+    }
   }
 
   async stop(): Promise<void> {
@@ -164,6 +207,7 @@ export class Coordinator {
     this.#wait = null;
     this.#loading.clear();
     this.machine.shutdown();
+    this.transactions?.stop();
     // Let appends in flight finish, but never hang a shutdown on a stuck log (real time here: the
     // injected clock may be a test's manual one).
     const limit = this.machine.config['offsets.commit.timeout.ms'];
@@ -243,19 +287,23 @@ export class Coordinator {
       this.#ownership.set(p, (this.#ownership.get(p) ?? 0) + 1);
       if (this.#started) {
         this.unloadPartition(p);
+        for (const q of this.#txnPartitionsOf([p])) this.transactions!.unloadPartition(q);
         givenUp.push(p);
       }
     }
     // One line per change, not one per partition (50 by default).
     if (givenUp.length > 0) this.logger.info({ partitions: givenUp.sort((a, b) => a - b) }, 'gave up __consumer_offsets partitions');
     const loads: Promise<number | null>[] = [];
+    const taken: number[] = [];
     for (const p of next) {
       if (this.#owned.has(p)) continue;
       this.#owned.add(p);
+      taken.push(p);
       const generation = (this.#ownership.get(p) ?? 0) + 1;
       this.#ownership.set(p, generation);
       if (this.#started) loads.push(this.#loadWhileOwned(p, generation));
     }
+    if (this.#started) this.#loadTxnPartitions(taken);
     return Promise.all(loads).then((done) => {
       const loaded = done.filter((p) => p !== null).sort((a, b) => a - b);
       if (loaded.length > 0) this.logger.info({ partitions: loaded }, 'took over __consumer_offsets partitions');
@@ -285,6 +333,92 @@ export class Coordinator {
     const owner = this.#locate?.(partition) ?? null;
     if (owner === null) return { error: 'COORDINATOR_NOT_AVAILABLE', message: `no coordinator for __consumer_offsets-${partition} here` };
     return owner;
+  }
+
+  /**
+   * The transaction coordinator of a transactional id (FindCoordinator key type 1): this node when
+   * it owns the id's `__transaction_state` partition, else its owner per `locate`. While
+   * `__transaction_state` does not exist this starts its creation (Kafka creates it on the first
+   * such lookup) and answers COORDINATOR_NOT_AVAILABLE: the client asks again.
+   */
+  locateTransaction(transactionalId: string): CoordinatorAddress | { error: 'COORDINATOR_NOT_AVAILABLE'; message: string } {
+    const node = this.#self?.();
+    const tc = this.transactions;
+    if (!this.#started || node === undefined || tc === undefined) return { error: 'COORDINATOR_NOT_AVAILABLE', message: 'the transaction coordinator is not running' };
+    if (this.#txn?.topic && !this.#txn.topic.exists()) {
+      void this.ensureTransactionState().catch(() => {});
+      return { error: 'COORDINATOR_NOT_AVAILABLE', message: `${TRANSACTION_STATE_TOPIC} is being created` };
+    }
+    const partition = tc.partitionFor(transactionalId) % this.offsetsLog.partitions;
+    if (this.#owned.has(partition)) return node;
+    const owner = this.#locate?.(partition) ?? null;
+    if (owner === null) return { error: 'COORDINATOR_NOT_AVAILABLE', message: `no coordinator for __consumer_offsets-${partition} here` };
+    return owner;
+  }
+
+  /**
+   * Creates `__transaction_state` if it is missing (once; concurrent callers share the attempt)
+   * and loads the partitions this node owns. Rejects when the creation failed (the next lookup
+   * tries again).
+   */
+  ensureTransactionState(): Promise<void> {
+    const topic = this.#txn?.topic;
+    if (!topic || topic.exists()) return Promise.resolve();
+    this.#creatingTxnTopic ??= topic.create().then(
+      () => {
+        this.#creatingTxnTopic = null;
+        this.logger.info({ partitions: this.transactions?.partitions }, `created ${TRANSACTION_STATE_TOPIC}`);
+        this.#loadTxnPartitions([...this.#owned]);
+      },
+      (err: unknown) => {
+        this.#creatingTxnTopic = null;
+        this.logger.warn({ err }, `creating ${TRANSACTION_STATE_TOPIC} failed; the next FindCoordinator tries again`);
+        throw err;
+      },
+    );
+    return this.#creatingTxnTopic;
+  }
+
+  /** The `__transaction_state` partitions that go with these `__consumer_offsets` partitions. */
+  #txnPartitionsOf(offsetsPartitions: readonly number[]): number[] {
+    const tc = this.transactions;
+    if (!tc) return [];
+    const n = this.offsetsLog.partitions;
+    const wanted = new Set(offsetsPartitions);
+    const out: number[] = [];
+    for (let q = 0; q < tc.partitions; q++) if (wanted.has(q % n)) out.push(q);
+    return out;
+  }
+
+  /**
+   * Loads the transaction partitions of newly owned offsets partitions (once the topic exists),
+   * retrying a failed load with the offsets loads' backoff while still owned. In the background:
+   * their ids answer COORDINATOR_LOAD_IN_PROGRESS meanwhile (NOT_COORDINATOR before it starts).
+   */
+  #loadTxnPartitions(offsetsPartitions: readonly number[]): void {
+    const tc = this.transactions;
+    if (!tc || (this.#txn?.topic && !this.#txn.topic.exists())) return;
+    const n = this.offsetsLog.partitions;
+    for (const q of this.#txnPartitionsOf(offsetsPartitions)) {
+      const p = q % n;
+      const generation = this.#ownership.get(p) ?? 0;
+      const stillOwned = () => this.#started && this.#owned.has(p) && (this.#ownership.get(p) ?? 0) === generation;
+      const run = async () => {
+        let delay = this.#loadRetry.initialMs;
+        while (stillOwned()) {
+          try {
+            await tc.loadPartition(q, this.#txn?.coordinatorEpoch?.(p) ?? 0);
+            return;
+          } catch (err) {
+            if (!stillOwned()) return;
+            this.logger.debug({ partition: q, err, retryInMs: delay }, `loading ${TRANSACTION_STATE_TOPIC} partition failed; retrying`);
+            await this.#sleep(delay);
+            delay = Math.min(delay * 2, this.#loadRetry.maxMs);
+          }
+        }
+      };
+      this.#track(run());
+    }
   }
 
   /**
