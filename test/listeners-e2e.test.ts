@@ -125,14 +125,15 @@ describe('a listener whose protocol Runnel does not serve', () => {
     expect(await refused(port)).toBe(true);
   });
 
-  it('refuses a named listener mapped to SASL_SSL', () => {
+  it('refuses a SASL_PLAINTEXT listener that enables PLAIN without a JAAS config of users, in one line naming the key', () => {
     const r = start({
       KAFKA_LISTENERS: 'INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0',
-      KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: 'INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL',
+      KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: 'INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT',
       KAFKA_INTER_BROKER_LISTENER_NAME: 'INTERNAL',
+      KAFKA_LOG_DIRS: join(tmpdir(), 'runnel-never-created'),
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^runnel: listeners: listener EXTERNAL uses SASL_SSL, which Runnel does not serve yet \(PLAINTEXT only\)[^\n]*\n$/);
+    expect(r.stderr).toMatch(/^runnel: listener\.name\.external\.plain\.sasl\.jaas\.config: listener EXTERNAL enables PLAIN \(sasl\.enabled\.mechanisms\) but has no JAAS config[^\n]*\n$/);
   });
 });
 

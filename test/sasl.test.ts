@@ -1,0 +1,216 @@
+/**
+ * SASL (issue 16): one `runnel start` with a PLAINTEXT and a SASL_PLAINTEXT listener, PLAIN users
+ * from the listener's JAAS config and SCRAM users seeded by runnel.sasl.scram.bootstrap.users or
+ * made with kafka-configs. Real clients (kcat/librdkafka, kafkajs, Kafka's kafka-configs) log in
+ * with every mechanism; raw connections check the gate before authentication, the frame cap,
+ * 1,000 wrong passwords, SaslHandshake v0's raw tokens and KIP-368 re-authentication.
+ */
+import { describe, expect, it } from 'vitest';
+import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { ApiKey, decodeResponse, encodeRequest } from '@runnel/protocol';
+import { suiteBroker } from './helpers/suite-broker.ts';
+import { RawKafka } from './helpers/raw-kafka.ts';
+import { runKcat } from './helpers/kcat.ts';
+import { kafkaTools } from './helpers/kafka-tools.ts';
+
+const REAUTH_MS = 3000;
+const JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";';
+
+describe('SASL_PLAINTEXT listener', () => {
+  const broker = suiteBroker({
+    set: [
+      'listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0',
+      `listener.name.sasl_plaintext.plain.sasl.jaas.config=${JAAS}`,
+      'runnel.sasl.scram.bootstrap.users=SCRAM-SHA-256=[name=bob,password=bob-secret];SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192]',
+      `connections.max.reauth.ms=${REAUTH_MS}`,
+    ],
+  });
+  const saslPort = () => Number(/SASL_PLAINTEXT:\/\/127\.0\.0\.1:(\d+)/.exec(broker().process.output())![1]);
+  const kcatSasl = (mechanism: string, user: string, password: string) => [
+    '-b', `127.0.0.1:${saslPort()}`, '-X', 'security.protocol=SASL_PLAINTEXT', '-X', `sasl.mechanisms=${mechanism}`,
+    '-X', `sasl.username=${user}`, '-X', `sasl.password=${password}`,
+  ];
+
+  /** One request on `conn`, its decoded answer (the frame after the `already` ones). */
+  async function call<K extends ApiKey>(conn: RawKafka, apiKey: K, apiVersion: number, body: unknown, correlationId = conn.frames.length + 1) {
+    const already = conn.frames.length;
+    conn.send(encodeRequest({ apiKey, apiVersion, correlationId, clientId: 'sasl-test' } as never, body as never));
+    const frames = await conn.waitFrames(already + 1);
+    return decodeResponse(apiKey as never, apiVersion, frames[already]!).body as Record<string, any>;
+  }
+  const plainToken = (user: string, password: string) => Buffer.from(`\0${user}\0${password}`);
+  async function plainLogin(conn: RawKafka, user: string, password: string) {
+    const hs = await call(conn, ApiKey.SaslHandshake, 1, { mechanism: 'PLAIN' });
+    expect(hs.errorCode).toBe(0);
+    return call(conn, ApiKey.SaslAuthenticate, 2, { authBytes: plainToken(user, password) });
+  }
+
+  it('kcat produces and consumes with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512', async () => {
+    const logins = [['PLAIN', 'alice', 'alice-secret'], ['SCRAM-SHA-256', 'bob', 'bob-secret'], ['SCRAM-SHA-512', 'bob', 'bob-secret']] as const;
+    await Promise.all(logins.map(async ([mechanism, user, password], i) => {
+      const topic = `sasl-kcat-${i}`;
+      const p = await runKcat([...kcatSasl(mechanism, user, password), '-P', '-t', topic, '-K:'], { input: `k${i}:v-${mechanism}\n` });
+      expect(p.code, p.stderr).toBe(0);
+      const c = await runKcat([...kcatSasl(mechanism, user, password), '-C', '-t', topic, '-o', 'beginning', '-c', '1', '-e', '-f', '%k=%s']);
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.stdout).toBe(`k${i}=v-${mechanism}`);
+    }));
+  }, 60_000);
+
+  it('kcat with a wrong password or an unknown user is refused', async () => {
+    const results = await Promise.all([
+      runKcat([...kcatSasl('PLAIN', 'alice', 'wrong'), '-L', '-m', '3'], { timeoutMs: 15_000 }),
+      runKcat([...kcatSasl('SCRAM-SHA-512', 'bob', 'wrong'), '-L', '-m', '3'], { timeoutMs: 15_000 }),
+      runKcat([...kcatSasl('SCRAM-SHA-256', 'nobody', 'bob-secret'), '-L', '-m', '3'], { timeoutMs: 15_000 }),
+    ]);
+    for (const r of results) {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/SASL authentication error: Authentication failed/);
+    }
+  }, 30_000);
+
+  it('kafkajs logs in with plain, scram-sha-256 and scram-sha-512 and re-authenticates (KIP-368) past connections.max.reauth.ms', async () => {
+    const sasls: SASLOptions[] = [
+      { mechanism: 'plain', username: 'alice', password: 'alice-secret' },
+      { mechanism: 'scram-sha-256', username: 'bob', password: 'bob-secret' },
+      { mechanism: 'scram-sha-512', username: 'bob', password: 'bob-secret' },
+    ];
+    await Promise.all(sasls.map(async (sasl) => {
+      const admin = new Kafka({ brokers: [`127.0.0.1:${saslPort()}`], sasl, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({ topics: [{ topic: `sasl-js-${sasl.mechanism}` }] });
+        expect(await admin.listTopics()).toContain(`sasl-js-${sasl.mechanism}`);
+        // Past the session lifetime the client must re-authenticate on its connection; the
+        // broker would close it otherwise and the call below would have to reconnect.
+        await new Promise((r) => setTimeout(r, REAUTH_MS + 500));
+        expect(await admin.listTopics()).toContain(`sasl-js-${sasl.mechanism}`);
+      } finally {
+        await admin.disconnect();
+      }
+    }));
+    // kafkajs re-authenticated in time (SaslAuthenticate v1+ told it sessionLifetimeMs): no
+    // connection of its was closed for an expired session.
+    expect(broker().process.output()).not.toContain('SASL session expired');
+  }, 60_000);
+
+  it('before authentication only ApiVersions and the SASL APIs are served: Metadata closes the connection', async () => {
+    const conn = await RawKafka.open(saslPort());
+    const versions = await call(conn, ApiKey.ApiVersions, 3, { clientSoftwareName: 't', clientSoftwareVersion: '1' });
+    const keys = (versions.apiKeys as { apiKey: number }[]).map((k) => k.apiKey);
+    expect(keys).toEqual(expect.arrayContaining([ApiKey.SaslHandshake, ApiKey.SaslAuthenticate]));
+    conn.send(encodeRequest({ apiKey: ApiKey.Metadata, apiVersion: 12, correlationId: 9, clientId: 't' } as never, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false } as never));
+    expect(await conn.closedWithin(5000)).toBe(true);
+    expect(conn.frames).toHaveLength(1);
+  });
+
+  it('a frame over sasl.server.max.receive.size before authentication closes the connection before its body arrives', async () => {
+    const conn = await RawKafka.open(saslPort());
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(524288 + 1, 0);
+    conn.send(size, Buffer.alloc(100));
+    expect(await conn.closedWithin(5000)).toBe(true);
+    // The same size is fine after authenticating (socket.request.max.bytes applies then).
+    const ok = await RawKafka.open(saslPort());
+    expect((await plainLogin(ok, 'alice', 'alice-secret')).errorCode).toBe(0);
+    ok.close();
+  });
+
+  it('SaslHandshake v0: the PLAIN token goes as a raw frame, then requests are served', async () => {
+    const conn = await RawKafka.open(saslPort());
+    expect((await call(conn, ApiKey.SaslHandshake, 0, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+    const token = plainToken('alice', 'alice-secret');
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(token.length, 0);
+    conn.send(size, token);
+    const frames = await conn.waitFrames(2);
+    expect(frames[1]).toHaveLength(0); // PLAIN's empty server token
+    const md = await call(conn, ApiKey.Metadata, 12, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+    expect(md.brokers.length).toBe(1);
+    conn.close();
+  });
+
+  it('an unknown mechanism is refused with the enabled ones', async () => {
+    const conn = await RawKafka.open(saslPort());
+    const hs = await call(conn, ApiKey.SaslHandshake, 1, { mechanism: 'GSSAPI' });
+    expect(hs.errorCode).toBe(33); // UNSUPPORTED_SASL_MECHANISM
+    expect(hs.mechanisms).toEqual(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']);
+    expect(await conn.closedWithin(5000)).toBe(true);
+  });
+
+  it('1,000 wrong passwords are all refused and closed, while an authenticated client keeps being served', async () => {
+    const good = new Kafka({ brokers: [`127.0.0.1:${saslPort()}`], sasl: { mechanism: 'scram-sha-256', username: 'bob', password: 'bob-secret' }, logLevel: logLevel.NOTHING }).admin();
+    await good.connect();
+    let attacking = true;
+    const goodLatencies: number[] = [];
+    const goodLoop = (async () => {
+      while (attacking) {
+        const t = performance.now();
+        await good.listTopics();
+        goodLatencies.push(performance.now() - t);
+      }
+    })();
+    const attempt = async () => {
+      const conn = await RawKafka.open(saslPort());
+      const res = await plainLogin(conn, 'alice', 'not-the-password');
+      const closed = await conn.closedWithin(5000);
+      conn.close();
+      return { code: res.errorCode as number, closed };
+    };
+    const outcomes: { code: number; closed: boolean }[] = [];
+    for (let batch = 0; batch < 10; batch++) outcomes.push(...await Promise.all(Array.from({ length: 100 }, attempt)));
+    attacking = false;
+    await goodLoop;
+    await good.disconnect();
+    expect(outcomes).toHaveLength(1000);
+    expect(outcomes.every((o) => o.code === 58 && o.closed)).toBe(true); // SASL_AUTHENTICATION_FAILED
+    // The failed-authentication delay is per connection (a timer): the good client is not queued
+    // behind it. A generous bound, far above the 100 ms delay times 1,000 failures / 100 at once.
+    expect(goodLatencies.length).toBeGreaterThan(0);
+    expect(Math.max(...goodLatencies)).toBeLessThan(5000);
+    // One warn line per second per client IP at most, not one per failure.
+    const lines = broker().process.output().split('\n').filter((l) => l.includes('failed authentication from'));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThan(100);
+  }, 60_000);
+
+  it('a session past connections.max.reauth.ms is closed on its next request; re-authentication as another user is refused', async () => {
+    const expired = await RawKafka.open(saslPort());
+    expect((await plainLogin(expired, 'alice', 'alice-secret')).sessionLifetimeMs).toBe(BigInt(REAUTH_MS));
+    const other = await RawKafka.open(saslPort());
+    expect((await plainLogin(other, 'alice', 'alice-secret')).errorCode).toBe(0);
+    const switched = await plainLogin(other, 'admin', 'admin-secret');
+    expect(switched.errorCode).toBe(58);
+    expect(switched.errorMessage).toMatch(/Cannot change principals during re-authentication from User:alice: User:admin/);
+    expect(await other.closedWithin(5000)).toBe(true);
+    await new Promise((r) => setTimeout(r, REAUTH_MS + 200));
+    expired.send(encodeRequest({ apiKey: ApiKey.Metadata, apiVersion: 12, correlationId: 50, clientId: 't' } as never, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false } as never));
+    expect(await expired.closedWithin(5000)).toBe(true);
+  }, 20_000);
+
+  it('kafka-configs adds and describes SCRAM users (salted by the tool), and the new user logs in', async () => {
+    const tools = await kafkaTools();
+    const plaintext = broker().bootstrap;
+    const alter = await tools.configs(['--bootstrap-server', plaintext, '--alter', '--entity-type', 'users', '--entity-name', 'carol',
+      '--add-config', 'SCRAM-SHA-256=[iterations=8192,password=carol-secret],SCRAM-SHA-512=[password=carol-secret]']);
+    expect(alter.code, alter.stderr).toBe(0);
+    expect(alter.stdout).toContain("Completed updating config for user carol.");
+    const describeAll = await tools.configs(['--bootstrap-server', plaintext, '--describe', '--entity-type', 'users']);
+    expect(describeAll.code, describeAll.stderr).toBe(0);
+    expect(describeAll.stdout).toContain("SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096");
+    expect(describeAll.stdout).toContain("SCRAM credential configs for user-principal 'bob' are SCRAM-SHA-256=iterations=4096, SCRAM-SHA-512=iterations=8192");
+    const login = await runKcat([...kcatSasl('SCRAM-SHA-512', 'carol', 'carol-secret'), '-L']);
+    expect(login.code, login.stderr).toBe(0);
+    // Deleting the credential ends the logins with it.
+    const del = await tools.configs(['--bootstrap-server', plaintext, '--alter', '--entity-type', 'users', '--entity-name', 'carol', '--delete-config', 'SCRAM-SHA-512']);
+    expect(del.code, del.stderr).toBe(0);
+    const refused = await runKcat([...kcatSasl('SCRAM-SHA-512', 'carol', 'carol-secret'), '-L', '-m', '3'], { timeoutMs: 15_000 });
+    expect(refused.code).not.toBe(0);
+    // Only salted keys are stored: the password is nowhere in the metadata file.
+    const { readFile } = await import('node:fs/promises');
+    const state = await readFile(`${broker().logDir}/runnel-metadata.json`, 'utf8');
+    expect(state).toContain('"scramCredentials"');
+    expect(state).not.toContain('carol-secret');
+    expect(state).not.toContain('bob-secret');
+  }, 90_000);
+});
