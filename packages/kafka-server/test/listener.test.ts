@@ -92,9 +92,6 @@ describe('the listener keys', () => {
   const refusals: Array<[string, Record<string, string>, string, RegExp]> = [
     ['an SSL listener', { 'listeners': 'SSL://127.0.0.1:9093', 'inter.broker.listener.name': 'SSL' }, 'listeners',
       /^listeners: listener SSL uses SSL, which Runnel does not serve yet \(PLAINTEXT only\); it refuses to start rather than serve plaintext there$/],
-    ['a SASL_SSL listener next to a PLAINTEXT one', { 'listeners': 'PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9093' }, 'listeners', /^listeners: listener SASL_SSL uses SASL_SSL, which/],
-    ['a named listener mapped to SASL_PLAINTEXT', { ...DOCKER, 'listener.security.protocol.map': 'INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT' }, 'listeners',
-      /^listeners: listener EXTERNAL uses SASL_PLAINTEXT, which Runnel does not serve yet/],
     ['a controller listener mapped to SSL', { ...DOCKER, 'listener.security.protocol.map': 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:SSL' }, 'listeners', /^listeners: listener CONTROLLER uses SSL/],
     ['a listener name without a protocol', { 'listeners': 'INTERNAL://127.0.0.1:9092', 'inter.broker.listener.name': 'INTERNAL' }, 'listener.security.protocol.map',
       /^listener\.security\.protocol\.map: no security protocol for listener INTERNAL \(add INTERNAL:PLAINTEXT to /],
