@@ -1,7 +1,7 @@
 import { onceEvery, silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { decodeRecordBatches, ErrorCode } from '@runnel/protocol';
 import { advertisedAddress, advertisedEndpoints, KafkaServer, listenerOptions, nodeAddressLookup, saslOptions, scramCredentialHandlers, seedScramUsers, type Handler } from '@runnel/kafka-server';
-import { parseAddress, RpcServer, type Address } from '@runnel/rpc';
+import { parseAddress, RpcServer, RpcTls, type Address } from '@runnel/rpc';
 import type { Endpoint, MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
 import { LogManager, StorageError, type AppendResult, type PartitionLog } from '@runnel/storage';
@@ -129,6 +129,7 @@ export class Broker {
         port: rpcAt.port,
         handlers: service.handlers,
         logger: this.#logger.child({ component: 'rpc' }),
+        tls: RpcTls.for(config, this.#logger.child({ component: 'rpc' })),
       });
     }
     this.#server = KafkaServer.create({

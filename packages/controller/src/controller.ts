@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import { MetadataError, newClusterId, type ClusterChange, type ClusterState, type ControllerStore } from '@runnel/metadata';
-import { RpcServer, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
+import { RpcServer, RpcTls, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import {
   alterBrokerConfigs, alterPartition, alterReassignments, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
@@ -110,7 +110,7 @@ export class Controller {
     try {
       this.#checkClusterId(await this.#store.load());
       const { host, port } = parseAddress(this.#config.get('runnel.rpc.listener'));
-      this.#server = RpcServer.create({ host, port, handlers: this.#handlers(), logger: this.#baseLog.child({ component: 'rpc' }) });
+      this.#server = RpcServer.create({ host, port, handlers: this.#handlers(), logger: this.#baseLog.child({ component: 'rpc' }), tls: RpcTls.for(this.#config, this.#baseLog.child({ component: 'rpc' })) });
       await this.#server.start();
     } catch (err) {
       this.#server = undefined;

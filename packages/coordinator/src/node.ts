@@ -5,6 +5,7 @@ import {
 } from '@runnel/kafka-server';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
+import { RpcTls } from '@runnel/rpc';
 import { systemClock, type Clock } from './clock.ts';
 import { Coordinator, CoordinatorError } from './coordinator.ts';
 import { groupCoordinatorConfigFrom } from './group-coordinator.ts';
@@ -90,7 +91,7 @@ export class CoordinatorNode {
     // over this process's setting; the setting only counts before the controller created it.
     this.#partitions = o.metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length ?? config.get('offsets.topic.num.partitions');
     if (this.#partitions !== config.get('offsets.topic.num.partitions')) this.#logger.warn(offsetsCountIgnored(this.#partitions, config.get('offsets.topic.num.partitions')));
-    this.#clients = new BrokerClients({ metadata: o.metadata, logger: this.#logger.child({ component: 'rpc' }) });
+    this.#clients = new BrokerClients({ metadata: o.metadata, logger: this.#logger.child({ component: 'rpc' }), tls: RpcTls.for(config, this.#logger.child({ component: 'rpc' })) });
     this.#offsetsLog = rpcOffsetsLog({ metadata: o.metadata, nodeId: config.nodeId, partitions: this.#partitions, clients: this.#clients, logger: this.#logger });
     this.coordinator = Coordinator.create({
       config: groupCoordinatorConfigFrom(config),

@@ -1,6 +1,6 @@
 import { OFFSETS_TOPIC, silentLogger, type Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
-import { RpcClient, RpcError, type Address } from '@runnel/rpc';
+import { RpcClient, RpcError, type Address, type RpcTls } from '@runnel/rpc';
 import { CoordinatorError } from './coordinator.ts';
 import { encodeOffsetsBatch, replayRange, type OffsetsLog, type TxnMarker, type TxnProducer } from './offsets-log.ts';
 
@@ -13,10 +13,13 @@ export class BrokerClients {
   readonly #metadata: MetadataStore;
   readonly #requestTimeoutMs: number | undefined;
   readonly #logger: Logger;
+  readonly #tls: RpcTls | undefined;
   readonly #clients = new Map<number, { address: string; client: RpcClient }>();
 
-  constructor(o: { metadata: MetadataStore; requestTimeoutMs?: number; logger?: Logger }) {
+  /** `tls`: the node's RPC TLS (runnel.rpc.ssl.enabled); none = plaintext. */
+  constructor(o: { metadata: MetadataStore; requestTimeoutMs?: number; logger?: Logger; tls?: RpcTls }) {
     this.#metadata = o.metadata;
+    this.#tls = o.tls;
     this.#requestTimeoutMs = o.requestTimeoutMs;
     this.#logger = o.logger ?? silentLogger();
   }
@@ -49,7 +52,7 @@ export class BrokerClients {
       this.#logger.debug({ nodeId, from: known.address, to: address }, 'node moved its RPC listener');
       known.client.close();
     }
-    const client = RpcClient.create({ host: rpc.host, port: rpc.port, requestTimeoutMs: this.#requestTimeoutMs, logger: this.#logger });
+    const client = RpcClient.create({ host: rpc.host, port: rpc.port, requestTimeoutMs: this.#requestTimeoutMs, logger: this.#logger, tls: this.#tls });
     this.#clients.set(nodeId, { address, client });
     return client;
   }

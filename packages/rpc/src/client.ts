@@ -21,7 +21,7 @@ import { formatAddress } from './address.ts';
 import { RpcError } from './errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES, FrameReader, writeFrame } from './frame.ts';
 import type { Address, RpcMethods } from './methods.ts';
-import type { RpcTlsOptions } from './tls.ts';
+import { RpcTls, type RpcTlsOptions } from './tls.ts';
 import { envelopeCodec, methodSchema, type EnvelopeMsg, type MethodSchema } from './schema.ts';
 
 export interface RpcClientOptions extends Address {
@@ -36,7 +36,7 @@ export interface RpcClientOptions extends Address {
    * TLS to the server (tls.ts): the options, or a function read at each connect so a reloaded
    * certificate is used by the next connection. Absent = plaintext.
    */
-  tls?: RpcTlsOptions | (() => RpcTlsOptions);
+  tls?: RpcTlsOptions | (() => RpcTlsOptions) | RpcTls;
 }
 
 interface PendingCall {
@@ -84,7 +84,7 @@ export class RpcClient {
     this.maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.logger = o.logger ?? silentLogger();
     const tls = o.tls;
-    this.tls = tls === undefined ? undefined : typeof tls === 'function' ? tls : () => tls;
+    this.tls = tls === undefined ? undefined : typeof tls === 'function' ? tls : tls instanceof RpcTls ? () => tls.options() : () => tls;
   }
 
   call<M extends keyof RpcMethods>(method: M, req: RpcMethods[M][0], o?: { timeoutMs?: number }): Promise<RpcMethods[M][1]> {

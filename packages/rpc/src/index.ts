@@ -3,7 +3,7 @@ export { RpcClient, type RpcClientOptions } from './client.ts';
 export { RpcError, type RpcErrorCode } from './errors.ts';
 export { DEFAULT_MAX_FRAME_BYTES } from './frame.ts';
 export { RpcServer, type RpcServerOptions } from './server.ts';
-export type { RpcTlsOptions } from './tls.ts';
+export { RpcTls, type RpcTlsOptions } from './tls.ts';
 export type {
   Address,
   AllocateProducerIdRequest,

@@ -23,7 +23,7 @@ import { formatAddress } from './address.ts';
 import { RpcError } from './errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES, FrameReader, writeFrame } from './frame.ts';
 import type { Address, RpcContext, RpcHandlers } from './methods.ts';
-import type { RpcTlsOptions } from './tls.ts';
+import { RpcTls, type RpcTlsOptions } from './tls.ts';
 import { envelopeCodec, methodSchema, type EnvelopeMsg, type FailureMsg } from './schema.ts';
 
 export interface RpcServerOptions {
@@ -36,9 +36,9 @@ export interface RpcServerOptions {
   /**
    * TLS (tls.ts): every peer must complete a handshake and present a client certificate the
    * options' `ca` trusts (the RPC has no other authentication); a plaintext peer is closed.
-   * Absent = plaintext.
+   * An RpcTls also hands the server its reloads. Absent = plaintext.
    */
-  tls?: RpcTlsOptions;
+  tls?: RpcTlsOptions | RpcTls;
 }
 
 type AnyHandler = (req: unknown, ctx: RpcContext) => unknown;
@@ -50,6 +50,8 @@ export class RpcServer {
   private readonly maxFrameBytes: number;
   private readonly logger: Logger;
   private readonly tls: RpcTlsOptions | undefined;
+  private readonly reloads: RpcTls | undefined;
+  private unsubscribe: (() => void) | null = null;
   private readonly sockets = new Set<Socket>();
   private server: Server | TlsServer | null = null;
   private bound: Address | null = null;
@@ -64,7 +66,8 @@ export class RpcServer {
     this.handlers = new Map(Object.entries(o.handlers).filter(([, h]) => h !== undefined) as [string, AnyHandler][]);
     this.maxFrameBytes = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.logger = o.logger ?? silentLogger();
-    this.tls = o.tls;
+    this.reloads = o.tls instanceof RpcTls ? o.tls : undefined;
+    this.tls = o.tls instanceof RpcTls ? o.tls.options() : o.tls;
   }
 
   /** New key material (a reload): connections made from now on use it, open ones keep theirs. */
@@ -83,6 +86,7 @@ export class RpcServer {
       const { verifyHostname: _, ...options } = this.tls;
       server = createTlsServer({ ...options, noDelay: true, requestCert: true, rejectUnauthorized: true }, (socket) => this.accept(socket));
       // A plaintext peer, an untrusted or missing client certificate: closed by the handshake.
+      if (this.reloads !== undefined) this.unsubscribe = this.reloads.onReload((o) => this.setTls(o));
       server.on('tlsClientError', (err, socket) => this.logger.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'rpc TLS handshake failed, closing'));
     }
     this.server = server;
@@ -119,6 +123,8 @@ export class RpcServer {
     const server = this.server;
     if (server === null) return;
     this.server = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();

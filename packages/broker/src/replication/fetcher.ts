@@ -1,6 +1,6 @@
 import { onceEvery, tpKey, type Logger } from '@runnel/common';
 import type { MetadataStore } from '@runnel/metadata';
-import { RpcClient, type ReplicaFetchPartitionResult, type ReplicaFetchRequest } from '@runnel/rpc';
+import { RpcClient, type ReplicaFetchPartitionResult, type ReplicaFetchRequest, type RpcTls } from '@runnel/rpc';
 import type { PartitionLog } from '@runnel/storage';
 import type { ReplicationThrottle } from './throttle.ts';
 
@@ -30,6 +30,8 @@ export interface FetcherSettings {
   responseMaxBytes: number;
   /** replica.fetch.backoff.ms */
   backoffMs: number;
+  /** TLS to the leaders' RPC (runnel.rpc.ssl.enabled); none = plaintext. */
+  rpcTls?: RpcTls;
   /** Reassignment throttling (throttle.ts); none = never throttled. */
   throttle?: ReplicationThrottle;
   /** Told the bytes of every append from a leader (replication bytes in, metrics). */
@@ -173,7 +175,7 @@ class LeaderFetcher {
     const at = `${reg.rpc.host}:${reg.rpc.port}`;
     if (this.#client && this.#clientAt === at) return this.#client;
     this.#client?.close();
-    this.#client = RpcClient.create({ ...reg.rpc, requestTimeoutMs: this.#s.maxWaitMs + 30_000, logger: this.#s.logger });
+    this.#client = RpcClient.create({ ...reg.rpc, requestTimeoutMs: this.#s.maxWaitMs + 30_000, logger: this.#s.logger, tls: this.#s.rpcTls });
     this.#clientAt = at;
     return this.#client;
   }

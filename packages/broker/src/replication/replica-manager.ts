@@ -1,7 +1,7 @@
 import { RunnelError, onceEvery, tpKey, type BrokerConfig, type Logger } from '@runnel/common';
 import type { MetadataEvent, MetadataStore, PartitionState, TopicMetadata } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
-import type { ReplicaFetchPartition, ReplicaFetchPartitionResult, ReplicaFetchRequest, ReplicaFetchResponse } from '@runnel/rpc';
+import { RpcTls, type ReplicaFetchPartition, type ReplicaFetchPartitionResult, type ReplicaFetchRequest, type ReplicaFetchResponse } from '@runnel/rpc';
 import type { AppendResult, LogManager, PartitionLog, TxnMarkerInput } from '@runnel/storage';
 import type { Partitions } from '../partitions.ts';
 import type { FetchPurgatory } from '../purgatory.ts';
@@ -157,6 +157,7 @@ export class ReplicaManager {
       partitionMaxBytes: c.get('replica.fetch.max.bytes'),
       responseMaxBytes: c.get('replica.fetch.response.max.bytes'),
       backoffMs: c.get('replica.fetch.backoff.ms'),
+      rpcTls: RpcTls.for(c, options.logger.child({ component: 'rpc' })),
       appended: (bytes) => { this.#replicationBytesIn += bytes; },
     });
   }

@@ -3,7 +3,7 @@ import { silentLogger, type Logger } from '@runnel/common';
 import {
   MetadataError, type AlterPartitionResult, type BrokerRegistration, type ElectionResult, type ReassignmentResult, type MetadataErrorCode, type MetadataWriter, type TopicMetadata,
 } from '@runnel/metadata';
-import { RpcClient, RpcError, type Address, type TopicMsg } from '@runnel/rpc';
+import { RpcClient, RpcError, type Address, type RpcTls, type TopicMsg } from '@runnel/rpc';
 
 /** Metadata error codes (the controller's refusals arrive as these remote codes); the Record keeps it complete. */
 const METADATA_CODES = new Set(Object.keys({
@@ -53,6 +53,8 @@ export function controllerChannel(options: {
    */
   refresh?: () => void;
   logger?: Logger;
+  /** TLS to the controller's RPC (runnel.rpc.ssl.enabled); none = plaintext. */
+  tls?: RpcTls;
 }): MetadataWriter & { close(): void } {
   const logger = options.logger ?? silentLogger();
   const retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
@@ -73,7 +75,7 @@ export function controllerChannel(options: {
     const key = keyOf(address)!;
     if (client?.address !== key) {
       client?.rpc.close();
-      client = { address: key, rpc: RpcClient.create({ ...address, requestTimeoutMs: callTimeoutMs, connectTimeoutMs: callTimeoutMs }) };
+      client = { address: key, rpc: RpcClient.create({ ...address, requestTimeoutMs: callTimeoutMs, connectTimeoutMs: callTimeoutMs, tls: options.tls }) };
     }
     return client;
   };

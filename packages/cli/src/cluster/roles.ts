@@ -4,6 +4,7 @@ import { Broker, nonLeaderHandlers } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
 import { CoordinatorNode, notCoordinatorHandlers } from '@runnel/coordinator';
 import { ControllerStore, RedisStore } from '@runnel/metadata';
+import { RpcTls } from '@runnel/rpc';
 import { loadConfig, type ConfigArgs } from '../config.ts';
 import { cliLogger, warnUnknownKeys } from '../logging.ts';
 import { startMetrics, type MetricsServer } from '../metrics-server.ts';
@@ -98,6 +99,7 @@ function nodeStore(config: BrokerConfig, url: string, log: Logger): { store: Red
     sessionTimeoutMs: config.get('broker.session.timeout.ms'),
     refresh: () => void store?.refresh().catch(() => {}), // Redis away: the last snapshot stays; the poll tries again
     logger: log.child({ component: 'controller-channel' }),
+    tls: RpcTls.for(config, log.child({ component: 'rpc' })),
   });
   store = RedisStore.create({
     url,
