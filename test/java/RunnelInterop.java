@@ -245,26 +245,69 @@ public final class RunnelInterop {
   }
 
   /**
-   * Runnel has no transaction coordinator yet: FindCoordinator(key_type=1) answers
-   * TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which the client treats as fatal, so initTransactions
-   * fails at once instead of retrying until max.block.ms (30 s here: a retrying client would end
-   * in a TimeoutException, and the step would say so).
+   * Transactions (docs/transactions.md): an aborted transaction, then a committed one with the
+   * consumer's offsets (sendOffsetsToTransaction); a read_committed consumer sees exactly the
+   * committed records, in order, and the group's offset only after the commit; a second producer
+   * with the same transactional.id fences the first (its commit throws ProducerFencedException).
    */
   private static String transactional() throws Exception {
+    String topic = "java-tx";
+    String group = "java-tx-group";
+    TopicPartition tp = new TopicPartition(topic, 0);
+    try (Admin admin = Admin.create(adminProps())) {
+      admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+    }
     Properties pp = producerProps();
     pp.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "java-tx");
     pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
-    long start = System.nanoTime();
-    try (KafkaProducer<String, String> producer = new KafkaProducer<>(pp)) {
-      producer.initTransactions();
-      return "FAIL transactional.id: initTransactions succeeded (update this scenario: transactions are implemented)";
-    } catch (org.apache.kafka.common.KafkaException e) {
-      long ms = (System.nanoTime() - start) / 1_000_000;
-      if (!(e instanceof org.apache.kafka.common.errors.TransactionalIdAuthorizationException)) {
-        return "FAIL transactional.id: initTransactions threw " + e + " after " + ms + " ms, expected TransactionalIdAuthorizationException";
+    KafkaProducer<String, String> first = new KafkaProducer<>(pp);
+    try {
+      first.initTransactions();
+      first.beginTransaction();
+      for (int i = 0; i < 5; i++) first.send(new ProducerRecord<>(topic, key(i), "aborted-" + i));
+      first.flush();
+      first.abortTransaction();
+      first.beginTransaction();
+      for (int i = 0; i < 5; i++) first.send(new ProducerRecord<>(topic, key(i), "committed-" + i));
+      first.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(42)), new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
+      first.commitTransaction();
+
+      Properties cp = consumerProps(group + "-reader", null);
+      cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+      List<String> seen = new ArrayList<>();
+      try (KafkaConsumer<String, String> c = new KafkaConsumer<>(cp)) {
+        c.assign(List.of(tp));
+        c.seekToBeginning(List.of(tp));
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (seen.size() < 5 && System.currentTimeMillis() < deadline) {
+          for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) seen.add(r.value());
+        }
+        for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(300))) seen.add(r.value());
       }
-      if (ms > 10_000) return "FAIL transactional.id: initTransactions took " + ms + " ms to fail, expected a prompt fatal error";
-      return "OK transactional.id unsupported: initTransactions threw " + e.getClass().getSimpleName() + " within 10 s";
+      check(seen.equals(List.of("committed-0", "committed-1", "committed-2", "committed-3", "committed-4")), "read_committed saw " + seen);
+      try (Admin admin = Admin.create(adminProps())) {
+        Map<TopicPartition, OffsetAndMetadata> offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
+        check(offsets.get(tp) != null && offsets.get(tp).offset() == 42, "the transaction's offset commit is " + offsets);
+      }
+
+      // Zombie fencing: a new producer with the same id bumps the epoch.
+      try (KafkaProducer<String, String> second = new KafkaProducer<>(pp)) {
+        second.initTransactions();
+        first.beginTransaction();
+        first.send(new ProducerRecord<>(topic, "zombie"));
+        try {
+          first.commitTransaction();
+          return "FAIL transactional: the fenced producer committed";
+        } catch (org.apache.kafka.common.KafkaException e) {
+          // expected: the old epoch is refused (ProducerFencedException, possibly as the cause)
+          Throwable t = e;
+          while (t != null && !(t instanceof org.apache.kafka.common.errors.ProducerFencedException) && !(t instanceof org.apache.kafka.common.errors.InvalidProducerEpochException)) t = t.getCause();
+          if (t == null) return "FAIL transactional: the fenced producer's commit threw " + e;
+        }
+      }
+      return "OK transactional: 5 aborted hidden, 5 committed read in order with read_committed, offsets committed, zombie fenced";
+    } finally {
+      first.close(Duration.ofSeconds(5));
     }
   }
 
