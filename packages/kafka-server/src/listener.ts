@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { BrokerConfig } from '@runnel/common';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import type { KafkaServerOptions, NodeAddressLookup } from './server.ts';
+import { ServerTls, tlsSettings } from './tls.ts';
 
 type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes'>>;
 
@@ -17,7 +18,11 @@ const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
  */
 export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore): ListenerOptions {
   return {
-    listeners: config.listenerSetup.client.map((l) => ({ name: l.name, host: l.host === '' ? '0.0.0.0' : l.host, port: l.port, securityProtocol: l.securityProtocol })),
+    // SSL and SASL_SSL listeners load their key material now: a bad file or setting fails the start.
+    listeners: config.listenerSetup.client.map((l) => ({
+      name: l.name, host: l.host === '' ? '0.0.0.0' : l.host, port: l.port, securityProtocol: l.securityProtocol,
+      ...(l.securityProtocol === 'SSL' || l.securityProtocol === 'SASL_SSL' ? { tls: new ServerTls(tlsSettings(config, l.name)) } : {}),
+    })),
     socketRequestMaxBytes: config.get('socket.request.max.bytes'),
     // With metadata, `max.connections` is dynamic: read on each accept, this node's dynamic
     // configs over the cluster default over the static value (withDynamic caches per snapshot).

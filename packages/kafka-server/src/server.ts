@@ -26,6 +26,7 @@
  * being received can complete, and frames in handling finish without reading anything more.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { onceEvery, silentLogger, type Logger } from '@runnel/common';
 import {
   ApiKey, apiName, decodeRequest, encodeApiVersionsUnsupported, encodeResponse, encodeResponseParts, ErrorCode, peekRequestHeader,
@@ -37,6 +38,7 @@ import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ANONYMOUS, isSasl, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
 import { Authenticator, type SaslOptions, type SaslStep } from './sasl/authenticator.ts';
+import type { ServerTls } from './tls.ts';
 
 /** api_key int16 + api_version int16 + correlation_id int32: no request is shorter. */
 const MIN_REQUEST_BYTES = 8;
@@ -50,6 +52,8 @@ export interface ListenerBinding {
   port: number;
   /** The listener's security protocol (listener.security.protocol.map), default PLAINTEXT. */
   securityProtocol?: SecurityProtocol;
+  /** TLS for an SSL or SASL_SSL listener (tls.ts): a connection is served once its handshake is done. */
+  tls?: ServerTls;
 }
 
 /** Where a node is reached on one listener; null when it has no such listener. */
@@ -653,6 +657,10 @@ export class KafkaServer {
   /** One net.Server per binding, in binding order; empty while stopped. */
   private servers: Array<{ name: string; server: Server }> = [];
   private nextConnectionId = 1;
+  /** The node:tls server of each TLS listener, by listener name (#tlsServer). */
+  readonly #tlsServers = new Map<string, TlsServer>();
+  /** TCP sockets of TLS listeners whose handshake is not done yet. */
+  readonly #handshaking = new Set<Socket>();
   /** API keys already logged as unsupported (noteUnsupported). */
   private readonly unsupportedSeen = new Set<number>();
 
@@ -738,6 +746,7 @@ export class KafkaServer {
     warmUp();
     const started: Array<{ name: string; server: Server }> = [];
     for (const b of this.bindings) {
+      if (b.tls !== undefined) this.#tlsServers.set(b.name, this.#tlsServer(b as ListenerBinding & { tls: ServerTls }));
       const server = createServer({ noDelay: true }, (socket) => this.accept(socket, b.name, b.securityProtocol));
       try {
         await new Promise<void>((resolve, reject) => {
@@ -764,6 +773,9 @@ export class KafkaServer {
     const servers = this.servers;
     if (servers.length === 0) return;
     this.servers = [];
+    for (const socket of this.#handshaking) socket.destroy();
+    for (const b of this.bindings) b.tls?.stop();
+    this.#tlsServers.clear();
     const closed = Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve()))));
     for (const c of this.connections) c.close('server stopping');
     await closed;
@@ -799,8 +811,50 @@ export class KafkaServer {
       socket.destroy();
       return;
     }
+    const tls = this.#tlsServers.get(listener);
+    if (tls !== undefined) {
+      // Limits apply to the TCP connection; the Connection starts once the TLS handshake is done (#secured).
+      this.#handshaking.add(socket);
+      socket.once('close', () => this.#handshaking.delete(socket));
+      socket.resume();
+      tls.emit('connection', socket);
+      return;
+    }
     this.connections.add(new Connection(this, this.nextConnectionId++, socket, listener, securityProtocol));
     this.metrics.connectionOpened(listener);
+  }
+
+  /**
+   * A TLS listener's node:tls server: it binds nothing (accept hands it each admitted TCP socket)
+   * and does the handshake; its secure context is replaced when the key material is reloaded.
+   */
+  #tlsServer(b: ListenerBinding & { tls: ServerTls }): TlsServer {
+    const server = createTlsServer({ ...b.tls.serverOptions(), handshakeTimeout: Math.min(this.connectionsMaxIdleMs, 120_000) });
+    server.on('secureConnection', (socket: TLSSocket) => this.#secured(socket, b));
+    // A plaintext client, a wrong CA, a missing client certificate under ssl.client.auth=required:
+    // the handshake fails and the socket is closed; nothing was buffered for it beyond TLS records.
+    server.on('tlsClientError', (err, socket) => {
+      this.log.info({ listener: b.name, client: `${socket.remoteAddress}:${socket.remotePort}`, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'TLS handshake failed, closing');
+    });
+    b.tls.watch(this.log, (options) => server.setSecureContext(options));
+    return server;
+  }
+
+  #secured(socket: TLSSocket, b: ListenerBinding & { tls: ServerTls }): void {
+    if (this.servers.length === 0 || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const who = b.tls.principalOf(socket);
+    if ('refused' in who) {
+      this.log.info({ listener: b.name, client: `${socket.remoteAddress}:${socket.remotePort}`, reason: who.refused }, 'TLS client refused');
+      socket.destroy();
+      return;
+    }
+    const c = new Connection(this, this.nextConnectionId++, socket, b.name, b.securityProtocol);
+    c.principal = who;
+    this.connections.add(c);
+    this.metrics.connectionOpened(b.name);
   }
 
   /** @internal called by a connection when its socket closes. */
