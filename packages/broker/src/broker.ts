@@ -1,5 +1,5 @@
 import { onceEvery, silentLogger, topicConfig, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
-import { decodeRecordBatches, ErrorCode } from '@runnel/protocol';
+import { ApiKey, decodeRecordBatches, ErrorCode } from '@runnel/protocol';
 import { advertisedAddress, advertisedEndpoints, KafkaServer, listenerOptions, nodeAddressLookup, saslOptions, scramCredentialHandlers, seedScramUsers, type Handler } from '@runnel/kafka-server';
 import { parseAddress, RpcServer, RpcTls, type Address } from '@runnel/rpc';
 import type { Endpoint, MetadataStore } from '@runnel/metadata';
@@ -135,7 +135,12 @@ export class Broker {
     this.#server = KafkaServer.create({
       ...listenerOptions(config, this.#metadata),
       addressOf: nodeAddressLookup(this.#metadata),
-      handlers: [...brokerHandlers(context), ...(cluster ? [findCoordinator(context)] : []), ...scramCredentialHandlers(this.#metadata), ...(options.extraHandlers ?? [])],
+      // A co-located transaction coordinator serves InitProducerId itself (transactional ids and
+      // idempotent ones): it replaces the broker's, which knows no transactional id.
+      handlers: [
+        ...brokerHandlers(context).filter((h) => h.api !== ApiKey.InitProducerId || !(options.extraHandlers ?? []).some((x) => x.api === ApiKey.InitProducerId)),
+        ...(cluster ? [findCoordinator(context)] : []), ...scramCredentialHandlers(this.#metadata), ...(options.extraHandlers ?? []),
+      ],
       // SASL_* listeners (kafka-server sasl/): PLAIN users from the JAAS config, SCRAM from metadata.
       ...(saslOptions(config, this.#metadata) ? { sasl: saslOptions(config, this.#metadata)! } : {}),
       logger: this.#logger.child({ component: 'kafka-server' }),

@@ -1,7 +1,8 @@
-import { CoordinatorKeyType, defineHandler, findCoordinatorHandler, TRANSACTIONS_UNSUPPORTED, type Handler, type RequestContext } from '@runnel/kafka-server';
+import { CoordinatorKeyType, defineHandler, findCoordinatorHandler, initProducerIdHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import type { Coordinator } from './coordinator.ts';
 import type { GroupError } from './group.ts';
+import { transactionHandlers, txnInitProducerId } from './txn-handlers.ts';
 
 /**
  * The Kafka API handlers of the group coordinator. Each one translates the wire request into a
@@ -33,8 +34,13 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
 
   const findCoordinator = findCoordinatorHandler((key, keyType) => {
     const none = (error: GroupError, message: string) => ({ errorCode: errorCode(error), errorMessage: message });
-    // No transaction coordinator yet: a code clients treat as fatal, so they fail at once (kafka-server's TRANSACTIONS_UNSUPPORTED).
-    if (keyType === CoordinatorKeyType.TRANSACTION) return TRANSACTIONS_UNSUPPORTED;
+    // A transactional id: the owner of its __transaction_state partition (this node or another);
+    // COORDINATOR_NOT_AVAILABLE (retriable) while the topic is created or nobody owns it.
+    if (keyType === CoordinatorKeyType.TRANSACTION) {
+      const found = c.locateTransaction(key);
+      if ('error' in found) return none(found.error, found.message);
+      return { nodeId: found.nodeId, host: found.host, port: found.port };
+    }
     if (keyType !== CoordinatorKeyType.GROUP) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `unknown key type ${keyType}` };
     // This node for its own groups, the owner (from metadata) for the others, so a client that
     // asked the wrong coordinator is redirected.
@@ -390,5 +396,8 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     },
   });
 
-  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, txnOffsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe] as Handler[];
+  // The transaction coordinator's APIs, and InitProducerId (idempotent ids too, from the same allocator), when this runtime serves transactions.
+  const tc = c.transactions;
+  const txn = tc ? [...transactionHandlers(tc), initProducerIdHandler(tc, txnInitProducerId(tc))] : [];
+  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, txnOffsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe, ...txn] as Handler[];
 }

@@ -117,7 +117,8 @@ export class CoordinatorNode {
       }),
       // Listed in Metadata, so clients send it what they send any node (the Java client's
       // producer ids and config lookups go to its least loaded node).
-      initProducerIdHandler(o.metadata),
+      // With a transaction coordinator its handlers (above) include InitProducerId, transactional ids too.
+      ...(this.coordinator.transactions ? [] : [initProducerIdHandler(o.metadata)]),
       describeConfigsHandler({ nodeId: config.nodeId, config, metadata: o.metadata }),
       alterConfigsHandler({ config, metadata: o.metadata }),
       incrementalAlterConfigsHandler({ config, metadata: o.metadata }),

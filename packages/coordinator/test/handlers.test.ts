@@ -57,13 +57,13 @@ async function joinOne(h: Handler[], groupId = 'g1'): Promise<string> {
 }
 
 describe('coordinator handlers', () => {
-  it('FindCoordinator points at self for groups (v0, v2, v4) and declines transactions', async () => {
+  it('FindCoordinator points at self for groups (v0, v2, v4); no transaction coordinator here', async () => {
     const { c, h } = await coordinator();
     stopping.push(c);
     expect(await call(h, ApiKey.FindCoordinator, 0, { key: 'g1' })).toMatchObject({ errorCode: 0, nodeId: 7, host: 'coord.local', port: 19092 });
     expect(await call(h, ApiKey.FindCoordinator, 2, { key: 'g1', keyType: 0 })).toMatchObject({ errorCode: 0, nodeId: 7, errorMessage: null });
-    // No transactions yet: a transaction key fails fast with the one code every client treats as fatal.
-    expect((await call(h, ApiKey.FindCoordinator, 2, { key: 'tx', keyType: 1 })).errorCode).toBe(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    // This runtime serves no transactions: a transaction key is retriable COORDINATOR_NOT_AVAILABLE, not a fatal code.
+    expect((await call(h, ApiKey.FindCoordinator, 2, { key: 'tx', keyType: 1 })).errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     const v4 = await call(h, ApiKey.FindCoordinator, 4, { keyType: 0, coordinatorKeys: ['a', 'b'] });
     expect(v4.coordinators.map((x) => [x.key, x.nodeId, x.port, x.errorCode])).toEqual([
       ['a', 7, 19092, 0],
