@@ -1,7 +1,7 @@
 import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import {
   advertisedAddress, advertisedEndpoints, alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
-  nodeAddressLookup, type Handler,
+  nodeAddressLookup, saslOptions, scramCredentialHandlers, type Handler,
 } from '@runnel/kafka-server';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
@@ -122,10 +122,14 @@ export class CoordinatorNode {
       describeConfigsHandler({ nodeId: config.nodeId, config, metadata: o.metadata }),
       alterConfigsHandler({ config, metadata: o.metadata }),
       incrementalAlterConfigsHandler({ config, metadata: o.metadata }),
+      // kafka-configs --entity-type users (SCRAM credentials) may pick any listed node too.
+      ...scramCredentialHandlers(o.metadata),
     ];
     const served = new Set(own.map((h) => h.api));
     this.#server = KafkaServer.create({
       ...listenerOptions(config, o.metadata),
+      // SASL_* listeners (kafka-server sasl/): PLAIN users from the JAAS config, SCRAM from metadata.
+      ...(saslOptions(config, o.metadata) ? { sasl: saslOptions(config, o.metadata)! } : {}),
       addressOf: nodeAddressLookup(o.metadata),
       handlers: [...own, ...(o.extraHandlers ?? []).filter((h) => !served.has(h.api))],
       logger: this.#logger.child({ component: 'kafka-server' }),
