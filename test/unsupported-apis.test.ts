@@ -12,12 +12,13 @@ const broker = suiteBroker();
 const header = (apiKey: number, apiVersion: number, correlationId: number) => ({ apiKey, apiVersion, correlationId, clientId: 'unsupported-test' }) as never;
 
 describe('APIs Runnel does not serve', () => {
-  it('EndTxn, AddOffsetsToTxn, DescribeAcls, CreateAcls and DeleteAcls answer UNSUPPORTED_VERSION in their own schema; the connection stays open', async () => {
+  it('EndTxn v5, ListTransactions v2, DescribeAcls, CreateAcls and DeleteAcls answer UNSUPPORTED_VERSION in their own schema; the connection stays open', async () => {
     const conn = await RawKafka.open(broker().port);
     try {
       conn.send(
-        encodeRequest(header(ApiKey.EndTxn, 3, 1), { transactionalId: 'tx', producerId: 1n, producerEpoch: 0, committed: true } as never),
-        encodeRequest(header(ApiKey.AddOffsetsToTxn, 0, 2), { transactionalId: 'tx', producerId: 1n, producerEpoch: 0, groupId: 'g' } as never),
+        // Versions past what the transaction coordinator serves (KIP-890 part 2's EndTxn v5, KIP-1152's ListTransactions v2).
+        encodeRequest(header(ApiKey.EndTxn, 5, 1), { transactionalId: 'tx', producerId: 1n, producerEpoch: 0, committed: true } as never),
+        encodeRequest(header(ApiKey.ListTransactions, 2, 2), { stateFilters: [], producerIdFilters: [], durationFilter: -1n, transactionalIdPattern: null } as never),
         encodeRequest(header(ApiKey.DescribeAcls, 2, 3), { resourceTypeFilter: 1, resourceNameFilter: null, patternTypeFilter: 1, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 } as never),
         encodeRequest(header(ApiKey.CreateAcls, 3, 4), { creations: [1, 2].map((i) => ({ resourceType: 2, resourceName: `t${i}`, resourcePatternType: 3, principal: 'User:a', host: '*', operation: 3, permissionType: 3 })) } as never),
         encodeRequest(header(ApiKey.DeleteAcls, 1, 5), { filters: [{ resourceTypeFilter: 1, resourceNameFilter: null, patternTypeFilter: 1, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 }] } as never),
@@ -30,8 +31,8 @@ describe('APIs Runnel does not serve', () => {
         expect(r.correlationId).toBe(i + 1);
         return r.body as Record<string, unknown>;
       };
-      expect(body(ApiKey.EndTxn, 3, 0)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION });
-      expect(body(ApiKey.AddOffsetsToTxn, 0, 1)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION });
+      expect(body(ApiKey.EndTxn, 5, 0)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION });
+      expect(body(ApiKey.ListTransactions, 2, 1)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION, transactionStates: [] });
       expect(body(ApiKey.DescribeAcls, 2, 2)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: 'Runnel does not serve DescribeAcls v2', resources: [] });
       expect(body(ApiKey.CreateAcls, 3, 3)).toMatchObject({ results: [1, 2].map(() => ({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: 'Runnel does not serve CreateAcls v3' })) });
       expect(body(ApiKey.DeleteAcls, 1, 4)).toMatchObject({ filterResults: [{ errorCode: ErrorCode.UNSUPPORTED_VERSION, matchingAcls: [] }] });
@@ -42,38 +43,17 @@ describe('APIs Runnel does not serve', () => {
     }
   });
 
-  it('AddPartitionsToTxn (v3 and below) and TxnOffsetCommit answer UNSUPPORTED_VERSION per topic and partition', async () => {
-    const conn = await RawKafka.open(broker().port);
-    try {
-      conn.send(
-        encodeRequest(header(ApiKey.AddPartitionsToTxn, 3, 1), { v3AndBelowTransactionalId: 'tx', v3AndBelowProducerId: 1n, v3AndBelowProducerEpoch: 0, v3AndBelowTopics: [{ name: 't', partitions: [0, 2] }] } as never),
-        encodeRequest(header(ApiKey.TxnOffsetCommit, 3, 2), {
-          transactionalId: 'tx', groupId: 'g', producerId: 1n, producerEpoch: 0, topics: [{ name: 't', partitions: [{ partitionIndex: 1, committedOffset: 5n, committedMetadata: null }] }],
-        } as never),
-      );
-      const [add, commit] = await conn.waitFrames(2);
-      expect(decodeResponse(ApiKey.AddPartitionsToTxn as never, 3, add!).body).toMatchObject({
-        resultsByTopicV3AndBelow: [{ name: 't', resultsByPartition: [0, 2].map((p) => ({ partitionIndex: p, partitionErrorCode: ErrorCode.UNSUPPORTED_VERSION })) }],
-      });
-      expect(decodeResponse(ApiKey.TxnOffsetCommit as never, 3, commit!).body).toMatchObject({
-        topics: [{ name: 't', partitions: [{ partitionIndex: 1, errorCode: ErrorCode.UNSUPPORTED_VERSION }] }],
-      });
-    } finally {
-      conn.close();
-    }
-  });
-
   it('logs "unsupported API <name> (key N) vN from <client id>" once per key', async () => {
     for (let i = 0; i < 2; i++) {
       const conn = await RawKafka.open(broker().port);
-      conn.send(encodeRequest(header(ApiKey.EndTxn, 3, 1), { transactionalId: 'tx', producerId: 1n, producerEpoch: 0, committed: false } as never));
+      conn.send(encodeRequest(header(ApiKey.EndTxn, 5, 1), { transactionalId: 'tx', producerId: 1n, producerEpoch: 0, committed: false } as never));
       await conn.waitFrames(1);
       conn.close();
     }
     await broker().process.waitFor(/unsupported API DescribeAcls \(key 29\) v2 from unsupported-test/, 5_000);
     const lines = broker().process.output().split('\n').filter((l) => l.includes('unsupported API EndTxn (key 26)'));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain('unsupported API EndTxn (key 26) v3 from unsupported-test');
+    expect(lines[0]).toContain('unsupported API EndTxn (key 26) v5 from unsupported-test');
   });
 
   it('a key no Kafka knows closes the connection (as Kafka does: no schema to answer in), and is logged', async () => {
