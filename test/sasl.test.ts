@@ -5,13 +5,14 @@
  * with every mechanism; raw connections check the gate before authentication, the frame cap,
  * 1,000 wrong passwords, SaslHandshake v0's raw tokens and KIP-368 re-authentication.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { ApiKey, decodeResponse, encodeRequest } from '@runnel/protocol';
 import { suiteBroker } from './helpers/suite-broker.ts';
 import { RawKafka } from './helpers/raw-kafka.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { kafkaTools } from './helpers/kafka-tools.ts';
+import { startCluster, type TestCluster } from './helpers/cluster.ts';
 
 const REAUTH_MS = 3000;
 const JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";';
@@ -213,4 +214,44 @@ describe('SASL_PLAINTEXT listener', () => {
     expect(state).not.toContain('carol-secret');
     expect(state).not.toContain('bob-secret');
   }, 90_000);
+});
+
+describe('SCRAM in a cluster: credentials in Redis, written by the controller', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster({
+      brokers: 1,
+      coordinators: 1,
+      set: [
+        'listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0',
+        'sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512',
+        'runnel.sasl.scram.bootstrap.users=SCRAM-SHA-512=[name=admin,password=admin-secret]',
+      ],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.cleanup();
+  });
+  const saslPortOf = (output: string) => Number(/SASL_PLAINTEXT:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
+  const login = (port: number, mechanism: string, user: string, password: string) => runKcat([
+    '-b', `127.0.0.1:${port}`, '-X', 'security.protocol=SASL_PLAINTEXT', '-X', `sasl.mechanisms=${mechanism}`,
+    '-X', `sasl.username=${user}`, '-X', `sasl.password=${password}`, '-L', '-m', '5',
+  ], { timeoutMs: 20_000 });
+
+  it('the bootstrap user logs in on the broker, and a user kafka-configs adds through the broker logs in on the coordinator', async () => {
+    const brokerSasl = saslPortOf(cluster.brokers[0]!.process.output());
+    const coordinatorSasl = saslPortOf(cluster.coordinators[0]!.process.output());
+    const admin = await login(brokerSasl, 'SCRAM-SHA-512', 'admin', 'admin-secret');
+    expect(admin.code, admin.stderr).toBe(0);
+    const tools = await kafkaTools();
+    const alter = await tools.configs(['--bootstrap-server', cluster.brokers[0]!.address, '--alter', '--entity-type', 'users', '--entity-name', 'dave',
+      '--add-config', 'SCRAM-SHA-256=[password=dave-secret]']);
+    expect(alter.code, alter.stderr).toBe(0);
+    // Written by the controller into Redis, read by every node from its metadata snapshot.
+    const dave = await login(coordinatorSasl, 'SCRAM-SHA-256', 'dave', 'dave-secret');
+    expect(dave.code, dave.stderr).toBe(0);
+    const wrong = await login(coordinatorSasl, 'SCRAM-SHA-256', 'dave', 'not-dave');
+    expect(wrong.code).not.toBe(0);
+    expect(cluster.controller.process.output()).toMatch(/SCRAM credentials altered/);
+  }, 60_000);
 });

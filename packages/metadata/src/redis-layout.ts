@@ -30,6 +30,7 @@
  */
 import type { RedisOptions } from 'ioredis';
 import { MetadataError } from './errors.ts';
+import { decodeUserScram, type PersistedUserScram, type ScramCredentialData, type ScramMechanismName } from './scram.ts';
 import type { ClusterState } from './controller-store.ts';
 import type { BrokerRegistration, CoordinatorAssignment, RpcAddress, TopicMetadata } from './types.ts';
 
@@ -43,6 +44,8 @@ export const KEYS = {
   topics: 'runnel:topics',
   coordinators: 'runnel:coordinators',
   brokerConfigs: 'runnel:broker-configs',
+  /** Hash: user → JSON of that user's SCRAM credentials (scram.ts), salted keys only. */
+  scramCredentials: 'runnel:scram-credentials',
   brokerEpoch: 'runnel:broker-epoch',
   producerId: 'runnel:producer-id',
 } as const;
@@ -69,6 +72,8 @@ export interface ControllerRecord {
 /** Everything in Redis at one instant (read in one MULTI): the controller's state plus the lease. */
 export interface RawCluster extends ClusterState {
   controller: ControllerRecord | null;
+  /** SCRAM credentials (read after the MULTI: they depend on nothing else; a write bumps the version). */
+  scramCredentials: Map<string, Map<ScramMechanismName, ScramCredentialData>>;
   /** The lease value, or null when no controller holds it. */
   lease: string | null;
 }
@@ -141,6 +146,7 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     .hgetall(KEYS.brokerConfigs)
     .exec();
   if (!replies) throw new MetadataError('STORE_UNAVAILABLE', 'Redis transaction was aborted', { retriable: true });
+  const scram = await redis.hgetall(KEYS.scramCredentials);
   const values = replies.map(([err, v]) => {
     if (err) throw err;
     return v;
@@ -164,6 +170,7 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     coordinators: coord,
     brokerConfigs: new Map(Object.entries(brokerConfigs).map(([key, json]) => [key, decodeJson<Record<string, string>>(`${KEYS.brokerConfigs}/${key}`, json)])),
     controller: controller ? decodeJson<ControllerRecord>(KEYS.controller, controller) : null,
+    scramCredentials: new Map(Object.entries(scram).map(([user, json]) => [user, decodeUserScram(decodeJson<PersistedUserScram>(`${KEYS.scramCredentials}/${user}`, json))])),
     lease,
   };
 }

@@ -255,4 +255,5 @@ export interface MetadataWriter {
   electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<{ results: ElectionResult[]; version: number }>;
   alterReassignments?(reassignments: ReassignmentInput[]): Promise<{ results: ReassignmentResult[]; version: number }>;
   alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<{ version: number }>;
+  alterScramCredentials?(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<{ version: number }>;
 }
