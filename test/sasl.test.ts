@@ -13,14 +13,25 @@ import { RawKafka } from './helpers/raw-kafka.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { kafkaTools } from './helpers/kafka-tools.ts';
 import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { issueCert, makeCa } from './helpers/tls.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const REAUTH_MS = 3000;
 const JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";';
 
-describe('SASL_PLAINTEXT listener', () => {
+describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
+  // SASL_SSL: TLS first (the keystore made here, test/helpers/tls.ts), then the same SASL exchange.
+  const certDir = mkdtempSync(join(tmpdir(), 'runnel-sasl-tls-'));
+  const ca = makeCa(certDir);
+  const serverCert = issueCert(ca, { cn: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  afterAll(() => rmSync(certDir, { recursive: true, force: true }));
   const broker = suiteBroker({
     set: [
-      'listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0',
+      'listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0',
+      `listener.name.sasl_ssl.ssl.keystore.location=${serverCert.keystorePath}`,
+      'listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512',
       `listener.name.sasl_plaintext.plain.sasl.jaas.config=${JAAS}`,
       'runnel.sasl.scram.bootstrap.users=SCRAM-SHA-256=[name=bob,password=bob-secret];SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192]',
       `connections.max.reauth.ms=${REAUTH_MS}`,
@@ -57,6 +68,16 @@ describe('SASL_PLAINTEXT listener', () => {
       expect(c.stdout).toBe(`k${i}=v-${mechanism}`);
     }));
   }, 60_000);
+
+  it('kcat over SASL_SSL: TLS, then SCRAM-SHA-512; the listener offers only its own mechanisms', async () => {
+    const sslPort = Number(/SASL_SSL:\/\/127\.0\.0\.1:(\d+)/.exec(broker().process.output())![1]);
+    const base = ['-b', `127.0.0.1:${sslPort}`, '-X', 'security.protocol=SASL_SSL', '-X', `ssl.ca.location=${ca.certPath}`];
+    const ok = await runKcat([...base, '-X', 'sasl.mechanisms=SCRAM-SHA-512', '-X', 'sasl.username=bob', '-X', 'sasl.password=bob-secret', '-P', '-t', 'sasl-ssl'], { input: 'over-tls\n' });
+    expect(ok.code, ok.stderr).toBe(0);
+    const plain = await runKcat([...base, '-X', 'sasl.mechanisms=PLAIN', '-X', 'sasl.username=alice', '-X', 'sasl.password=alice-secret', '-L', '-m', '3'], { timeoutMs: 15_000 });
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toMatch(/PLAIN.*not supported by broker|Unsupported SASL mechanism|UNSUPPORTED_SASL_MECHANISM/i);
+  }, 30_000);
 
   it('kcat with a wrong password or an unknown user is refused', async () => {
     const results = await Promise.all([
