@@ -32,7 +32,7 @@ import type {
   AlterPartitionResult, ClusterChange, ClusterState, CoordinatorAssignment, ElectionResult, NodeRole, PartitionState, ReassignmentInput,
   ReassignmentResult, StoredNode, TopicMetadata,
 } from '@runnel/metadata';
-import { MetadataError, checkDeletable, checkPartitionsPerRequest, validateTopicName } from '@runnel/metadata';
+import { MetadataError, checkDeletable, checkPartitionsPerRequest, validateAclBinding, validateTopicName, withAcls, withoutAcls, type AclBinding, type AclBindingFilter } from '@runnel/metadata';
 import type { AlterPartitionRequest, CreateTopicRequest, RegisterNodeRequest } from '@runnel/rpc';
 import { ControllerError } from './errors.ts';
 
@@ -71,7 +71,7 @@ export function isFenced(state: ClusterState, nodeId: number, brokerEpoch: numbe
 
 export function isEmpty(change: ClusterChange): boolean {
   return change.clusterId === undefined && !change.nodes?.length && !change.topics?.length && !change.deleteTopics?.length && change.coordinators === undefined
-    && !change.brokerConfigs?.length;
+    && !change.brokerConfigs?.length && change.acls === undefined;
 }
 
 // ------------------------------------------------------------------------------------ membership
@@ -544,6 +544,24 @@ export function alterBrokerConfigs(state: ClusterState, nodeId: number | null, s
   return { brokerConfigs: [{ key, configs }] };
 }
 
+// ------------------------------------------------------------------------------------ ACLs
+
+/** CreateAcls: the whole list with `bindings` added (each validated again: the controller keeps the invariants). */
+export function createAcls(state: ClusterState, bindings: AclBinding[]): ClusterChange {
+  for (const b of bindings) {
+    const invalid = validateAclBinding(b);
+    if (invalid !== null) throw new ControllerError('BAD_REQUEST', invalid);
+  }
+  const acls = withAcls(state.acls ?? [], bindings);
+  return acls.length === (state.acls ?? []).length ? {} : { acls };
+}
+
+/** DeleteAcls: the list without what the filters match, and what each matched. */
+export function deleteAcls(state: ClusterState, filters: AclBindingFilter[]): { change: ClusterChange; deleted: AclBinding[][] } {
+  const { acls, deleted } = withoutAcls(state.acls ?? [], filters);
+  return { change: deleted.some((d) => d.length > 0) ? { acls } : {}, deleted };
+}
+
 // ------------------------------------------------------------------------------------ applying and merging changes
 
 /** The state after a committed change (what ControllerStore.load() would now return). */
@@ -561,6 +579,7 @@ export function applyChange(state: ClusterState, change: ClusterChange, version:
     topics,
     coordinators: change.coordinators ? new Map(change.coordinators) : state.coordinators,
     ...brokerConfigsAfter(state, change),
+    ...(change.acls ? { acls: change.acls } : state.acls ? { acls: state.acls } : {}),
   };
 }
 
@@ -593,6 +612,8 @@ export function mergeChanges(a: ClusterChange, b: ClusterChange): ClusterChange 
   const brokerConfigs = new Map<string, { key: string; configs: Record<string, string> }>();
   for (const entry of [...(a.brokerConfigs ?? []), ...(b.brokerConfigs ?? [])]) brokerConfigs.set(entry.key, entry);
   if (brokerConfigs.size > 0) out.brokerConfigs = [...brokerConfigs.values()];
+  const acls = b.acls ?? a.acls;
+  if (acls !== undefined) out.acls = acls;
   return out;
 }
 

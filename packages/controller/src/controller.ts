@@ -4,7 +4,7 @@ import { MetadataError, newClusterId, type ClusterChange, type ClusterState, typ
 import { RpcServer, RpcTls, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import {
-  alterBrokerConfigs, alterPartition, alterReassignments, alterTopicConfigs, applyChange, controlledShutdown, createPartitions, createTopic, deleteTopic, electLeaders,
+  alterBrokerConfigs, alterPartition, alterReassignments, alterTopicConfigs, applyChange, controlledShutdown, createAcls, createPartitions, createTopic, deleteAcls, deleteTopic, electLeaders,
   expiredNodes, fenceNodes, isEmpty, isFenced, rebalanceLeaders, refuseDuplicate, registerNode, settle, type Settings,
 } from './cluster-state.ts';
 import { ControllerError } from './errors.ts';
@@ -433,25 +433,6 @@ export class Controller {
         return { topic: this.#state!.topics.get(topic.name) ?? topic, version };
       }),
 
-      // SCRAM credentials (AlterUserScramCredentials, runnel.sasl.scram.bootstrap.users): their own
-      // fenced hash, apart from the cluster state this controller keeps in memory.
-      'controller.alterScramCredentials': (req) => this.#write(async () => {
-        const mechanism = (m: string): 'SCRAM-SHA-256' | 'SCRAM-SHA-512' => {
-          if (m !== 'SCRAM-SHA-256' && m !== 'SCRAM-SHA-512') throw new MetadataError('CONFLICT', `unknown SCRAM mechanism ${m}`);
-          return m;
-        };
-        const upserts = (req.upserts ?? []).map((u) => ({
-          user: u.user, mechanism: mechanism(u.mechanism),
-          credential: { salt: Buffer.from(u.salt), storedKey: Buffer.from(u.storedKey), serverKey: Buffer.from(u.serverKey), iterations: u.iterations },
-        }));
-        const deletions = (req.deletions ?? []).map((d) => ({ user: d.user, mechanism: mechanism(d.mechanism) }));
-        const version = await this.#store.alterScramCredentials(upserts, deletions);
-        // The write bumped the metadata version past the in-memory state's: reload before the next write.
-        this.#reload = true;
-        this.#log.info({ upserts: upserts.map((u) => `${u.user} (${u.mechanism})`), deletions: deletions.map((d) => `${d.user} (${d.mechanism})`), version }, 'SCRAM credentials altered');
-        return { version };
-      }),
-
       'controller.alterBrokerConfigs': (req) => this.#write(async (state, commit) => {
         const nodeId = req.nodeId < 0 ? null : req.nodeId;
         // settle: enabling unclean.leader.election.enable elects leaders for offline partitions.
@@ -496,6 +477,21 @@ export class Controller {
         const version = await commit(settle(state, change, this.#settings));
         if (!isEmpty(change)) this.#log.info({ unclean: req.unclean, elected: results.filter((r) => r.error === null).length, version }, 'leaders elected');
         return { results: results.map((r) => ({ ...r, error: r.error ?? '' })), version };
+      }),
+
+      // ACLs: the whole list is rewritten by each change (fenced like every write) and read by every node.
+      'controller.createAcls': (req) => this.#write(async (state, commit) => {
+        const change = createAcls(state, req.acls);
+        const version = await commit(change);
+        if (!isEmpty(change)) this.#log.info({ created: req.acls.length, total: change.acls!.length, version }, 'ACLs created');
+        return { version };
+      }),
+
+      'controller.deleteAcls': (req) => this.#write(async (state, commit) => {
+        const { change, deleted } = deleteAcls(state, req.filters);
+        const version = await commit(change);
+        if (!isEmpty(change)) this.#log.info({ deleted: deleted.reduce((n, d) => n + d.length, 0), version }, 'ACLs deleted');
+        return { deleted: deleted.map((acls) => ({ acls })), version };
       }),
 
       'controller.allocateProducerId': () => this.#write(async () => {

@@ -1,6 +1,7 @@
 import { CoordinatorKeyType, defineHandler, findCoordinatorHandler, initProducerIdHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import type { Coordinator } from './coordinator.ts';
+import { withAclChecks } from './acl-checks.ts';
 import type { GroupError } from './group.ts';
 import { transactionHandlers, txnInitProducerId } from './txn-handlers.ts';
 
@@ -399,5 +400,6 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
   // The transaction coordinator's APIs, and InitProducerId (idempotent ids too, from the same allocator), when this runtime serves transactions.
   const tc = c.transactions;
   const txn = tc ? [...transactionHandlers(tc), initProducerIdHandler(tc, txnInitProducerId(tc))] : [];
-  return [findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, txnOffsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe, ...txn] as Handler[];
+  // ACL checks before each handler (acl-checks.ts).
+  return withAclChecks([findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, txnOffsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe, ...txn] as Handler[]);
 }

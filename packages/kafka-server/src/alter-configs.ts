@@ -3,6 +3,8 @@ import type { MetadataStore } from '@runnel/metadata';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import { defineHandler, type Handler } from './handler.ts';
 import { metadataErrorCode } from './metadata-errors.ts';
+import { AclOperation, authorized, clusterAuthorized, ResourceType } from './authorizer.ts';
+import type { RequestContext } from './handler.ts';
 
 /**
  * AlterConfigs (33) and IncrementalAlterConfigs (44): `kafka-configs --alter`, kafkajs's
@@ -68,11 +70,11 @@ export function incrementalAlterConfigsHandler(o: AlterConfigsOptions): Handler 
   return defineHandler({
     api: ApiKey.IncrementalAlterConfigs,
     versions: [0, 1],
-    async handle(req) {
+    async handle(req, ctx) {
       const responses: ResourceResult[] = [];
       for (const r of req.resources) {
         const ops = r.configs.map((c) => ({ name: c.name, op: c.configOperation, value: c.value }));
-        responses.push(await alterOne(o, r.resourceType, r.resourceName, ops, false, req.validateOnly));
+        responses.push(await alterOne(o, r.resourceType, r.resourceName, ops, false, req.validateOnly, ctx));
       }
       return { throttleTimeMs: 0, responses };
     },
@@ -83,20 +85,23 @@ export function alterConfigsHandler(o: AlterConfigsOptions): Handler {
   return defineHandler({
     api: ApiKey.AlterConfigs,
     versions: [0, 2],
-    async handle(req) {
+    async handle(req, ctx) {
       const responses: ResourceResult[] = [];
       for (const r of req.resources) {
         // A null value in the legacy API means "no override" (Kafka drops it).
         const ops = r.configs.filter((c) => c.value !== null).map((c) => ({ name: c.name, op: OP_SET, value: c.value }));
-        responses.push(await alterOne(o, r.resourceType, r.resourceName, ops, true, req.validateOnly));
+        responses.push(await alterOne(o, r.resourceType, r.resourceName, ops, true, req.validateOnly, ctx));
       }
       return { throttleTimeMs: 0, responses };
     },
   });
 }
 
-async function alterOne(o: AlterConfigsOptions, resourceType: number, resourceName: string, ops: Op[], replace: boolean, validateOnly: boolean): Promise<ResourceResult> {
+async function alterOne(o: AlterConfigsOptions, resourceType: number, resourceName: string, ops: Op[], replace: boolean, validateOnly: boolean, ctx: RequestContext): Promise<ResourceResult> {
   const result = (errorCode: number, errorMessage: string | null): ResourceResult => ({ errorCode, errorMessage, resourceType, resourceName });
+  // ACLs: AlterConfigs on the topic, or on the cluster for a broker (docs/security.md).
+  if (resourceType === RESOURCE_TOPIC && !authorized(ctx, AclOperation.ALTER_CONFIGS, ResourceType.TOPIC, resourceName)) return result(ErrorCode.TOPIC_AUTHORIZATION_FAILED, 'Topic authorization failed.');
+  if (resourceType === RESOURCE_BROKER && !clusterAuthorized(ctx, AclOperation.ALTER_CONFIGS)) return result(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, 'Cluster authorization failed.');
   try {
     const names = ops.map((c) => c.name);
     const duplicate = names.find((n, i) => names.indexOf(n) !== i);

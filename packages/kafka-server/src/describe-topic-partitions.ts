@@ -2,6 +2,7 @@ import { validateTopicName, type MetadataSnapshot } from '@runnel/metadata';
 import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
 import { describeTopic } from './discovery.ts';
 import { defineHandler, type Handler } from './handler.ts';
+import { AclOperation, authorized, ResourceType } from './authorizer.ts';
 
 type Response = Responses[typeof ApiKey.DescribeTopicPartitions];
 type TopicResult = Response['topics'][number];
@@ -31,14 +32,14 @@ export interface DescribeTopicPartitionsSource {
  * requested list is INVALID_REQUEST for every topic.
  *
  * Runnel has no eligible leader replicas (KIP-966's election rules are not built): both ELR lists
- * are empty, as a Kafka broker answers with `eligible.leader.replicas.version` off. There is no
- * authorizer: topicAuthorizedOperations stays −2147483648 (not computed).
+ * are empty, as a Kafka broker answers with `eligible.leader.replicas.version` off.
+ * topicAuthorizedOperations stays −2147483648 (not computed).
  */
 export function describeTopicPartitionsHandler(metadata: DescribeTopicPartitionsSource): Handler {
   return defineHandler({
     api: ApiKey.DescribeTopicPartitions,
     versions: [0, 0],
-    handle(req): Response {
+    handle(req, ctx): Response {
       const snap = metadata.snapshot();
       const fetchAll = req.topics.length === 0;
       const cursorTopic = req.cursor?.topicName ?? '';
@@ -54,6 +55,11 @@ export function describeTopicPartitionsHandler(metadata: DescribeTopicPartitions
         // A negative limit answers nothing and no cursor, as Kafka's loop does.
         if (remaining < 0) break;
         if (remaining === 0) return { throttleTimeMs: 0, topics, nextCursor: { topicName: name, partitionIndex: 0 } };
+        // ACLs: Describe on the topic; listing all leaves the others out (docs/security.md).
+        if (!authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name)) {
+          if (!fetchAll) topics.push(failed(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED));
+          continue;
+        }
         const topic = snap.topics.get(name);
         if (!topic) {
           if (!fetchAll) topics.push(failed(name, invalidName(name) ? ErrorCode.INVALID_TOPIC_EXCEPTION : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION));

@@ -1,6 +1,7 @@
 import { validateTopicName, type BrokerRegistration, type MetadataSnapshot, type MetadataStore, type TopicMetadata } from '@runnel/metadata';
 import { ApiKey, ErrorCode, type Responses } from '@runnel/protocol';
 import { defineHandler, type Handler, type RequestContext } from './handler.ts';
+import { AclOperation, authorized, clusterAuthorized, ResourceType } from './authorizer.ts';
 import { endpointOn } from './listener.ts';
 
 /**
@@ -48,12 +49,26 @@ export function metadataHandler(o: MetadataHandlerOptions): Handler {
       let topics: MetadataTopicResponse[];
       if (all) {
         const live = o.metadata.snapshot().brokers;
-        topics = [...o.metadata.snapshot().topics.values()].map((t) => describeTopic(t, live));
+        // ACLs: listing all topics shows only those the principal may Describe (docs/security.md).
+        topics = [...o.metadata.snapshot().topics.values()].filter((t) => authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, t.name)).map((t) => describeTopic(t, live));
       } else {
         topics = [];
+        const denied = (name: string | null, topicId?: string): MetadataTopicResponse => ({ errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, topicId, isInternal: false, partitions: [] });
+        const mayCreateAny = clusterAuthorized(ctx, AclOperation.CREATE);
         // A topic with an id is looked up by its id, whatever its name says: the Java client
         // (Admin.describeTopics by id) sends an empty name, not null, with the id, as Kafka allows.
-        for (const { name, topicId } of req.topics!) topics.push(name !== null && /^[0-]*$/.test(topicId) ? await lookup(o, name, mayCreate) : byId(o, topicId));
+        for (const { name, topicId } of req.topics!) {
+          if (name !== null && /^[0-]*$/.test(topicId)) {
+            // ACLs, as Kafka: a named topic needs Describe, and its auto-creation Create on the cluster or the topic.
+            if (!authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name)) topics.push(denied(name));
+            else if (mayCreate && !mayCreateAny && !o.metadata.snapshot().topics.has(name) && !authorized(ctx, AclOperation.CREATE, ResourceType.TOPIC, name)) topics.push(denied(name));
+            else topics.push(await lookup(o, name, mayCreate));
+          } else {
+            const found = byId(o, topicId);
+            // Topic ids are not secret (Kafka says so too): refused by id, without the name.
+            topics.push(found.name !== null && !authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, found.name) ? denied(null, topicId) : found);
+          }
+        }
       }
       const snap = o.metadata.snapshot();
       return {
@@ -174,6 +189,14 @@ export function findCoordinatorHandler(locate: CoordinatorLocator): Handler {
     const failed = (errorCode: number, errorMessage: string) => ({ nodeId: -1, host: '', port: -1, errorCode, errorMessage });
     if (keyType === CoordinatorKeyType.SHARE) {
       return failed(ErrorCode.INVALID_REQUEST, ctx.header.apiVersion < 6 ? 'share coordinator keys need FindCoordinator v6' : 'share groups (KIP-932) are not supported');
+    }
+    // ACLs: Describe on the group or the transactional id (docs/security.md).
+    if (keyType === CoordinatorKeyType.TRANSACTION
+      ? !authorized(ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key)
+      : !authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, key)) {
+      return keyType === CoordinatorKeyType.TRANSACTION
+        ? failed(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 'Transactional Id authorization failed.')
+        : failed(ErrorCode.GROUP_AUTHORIZATION_FAILED, 'Group authorization failed.');
     }
     const found = locate(key, keyType);
     if ('errorCode' in found) return failed(found.errorCode, found.errorMessage);

@@ -1,5 +1,6 @@
 import type { RequestHeader, Requests, Responses, SupportedApiKey } from '@runnel/protocol';
 import type { KafkaPrincipal, SecurityProtocol } from './security.ts';
+import type { Authorizer } from './authorizer.ts';
 
 /** What a handler knows about the request besides its body. */
 export interface RequestContext {
@@ -31,6 +32,12 @@ export interface RequestContext {
   securityProtocol: SecurityProtocol;
   /** The peer's IP address without the port (`::ffff:` dropped from IPv4-mapped ones): ACL host matching, quotas. */
   clientHost: string;
+  /**
+   * The ACL authorizer (authorizer.ts), absent when `authorizer.class.name` is unset (everything is
+   * allowed). Handlers check per resource through `authorized(ctx, ...)`; the whole-API checks are
+   * made by the server before the handler runs (authorization.ts).
+   */
+  authorizer?: Authorizer;
 }
 
 /**

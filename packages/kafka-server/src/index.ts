@@ -17,8 +17,14 @@ export { parseJaasConfig, parseJaasUsers } from './sasl/jaas.ts';
 export { KafkaServer, RequestBudget, DEFAULT_QUEUED_MAX_REQUEST_BYTES, type KafkaServerOptions, type ApiVersionRange, type ListenerBinding, type NodeAddressLookup } from './server.ts';
 export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
 export { ServerTls, tlsSettings, secureContextOptions, parsePrincipalMappingRules, subjectRfc2253, type TlsSettings, type ClientAuth } from './tls.ts';
-export { describeConfigsHandler, initProducerIdHandler, type DescribeConfigsOptions, type TransactionalInitProducerId } from './node-handlers.ts';
+export { describeConfigsHandler, initProducerIdHandler, TRANSACTIONS_UNSUPPORTED, type DescribeConfigsOptions, type TransactionalInitProducerId } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
+export {
+  StandardAuthorizer, authorized, authorizedNames, authorizerFor, clusterAuthorized, parseSuperUsers, AclOperation, ResourceType,
+  type Authorizer, type AuthorizationSubject, type StandardAuthorizerOptions,
+} from './authorizer.ts';
+export { API_AUTHORIZATION, edgeDenial, type ApiAuthorization } from './authorization.ts';
+export { createAclsHandler, deleteAclsHandler, describeAclsHandler } from './acl-handlers.ts';
 export { ServerMetrics, RequestTracker, countErrorCodes } from './metrics.ts';
 export { unsupportedAnswer } from './unsupported.ts';
 export { featureFields, nodeFeatures, METADATA_VERSION_LEVEL, type NodeFeatures } from './features.ts';

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { BrokerConfig } from '@runnel/common';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import type { KafkaServerOptions, NodeAddressLookup } from './server.ts';
+import { authorizerFor } from './authorizer.ts';
 import { ServerTls, tlsSettings } from './tls.ts';
 
 type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes'>>;
@@ -16,7 +17,7 @@ const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
  * configuration was validated when it was resolved (common's listenerSetup). Given the node's
  * metadata, `max.connections` follows its dynamic broker configs (AlterConfigs) live.
  */
-export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore): ListenerOptions {
+export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore): ListenerOptions & Pick<KafkaServerOptions, 'authorizer'> {
   return {
     // SSL and SASL_SSL listeners load their key material now: a bad file or setting fails the start.
     listeners: config.listenerSetup.client.map((l) => ({
@@ -40,6 +41,8 @@ export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore):
       : config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
     queuedMaxRequestBytes: config.get('queued.max.request.bytes'),
+    // authorizer.class.name: ACLs from this node's metadata (authorizer.ts); unset = none.
+    authorizer: authorizerFor(config, metadata),
   };
 }
 

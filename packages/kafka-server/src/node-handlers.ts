@@ -4,12 +4,28 @@ import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protoc
 import { defineHandler, type Handler } from './handler.ts';
 import { DYNAMIC_BROKER_CONFIGS } from './alter-configs.ts';
 import { metadataErrorCode } from './metadata-errors.ts';
+import { AclOperation, authorized, clusterAuthorized, ResourceType } from './authorizer.ts';
 
 /**
  * Requests a client may send to whichever node it likes (the Java client picks its least loaded
  * node), so every node listed in Metadata answers them, the coordinator node too: a fresh
  * producer id, and the configs of topics or of the node itself.
  */
+
+/**
+ * Runnel has no transaction coordinator yet, so a transactional producer must fail at once, not
+ * retry until its timeout. FindCoordinator (key type 1) and InitProducerId with a transactional id
+ * answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the one code every client treats as fatal there
+ * (the Java client, kafka-python, franz-go and kafkajs also fail on any other non-retriable code,
+ * but librdkafka retries every FindCoordinator error except the two authorization codes, and
+ * sarama retries any failed coordinator lookup 50 times, 100 ms apart, so it fails after ~5 s).
+ * The message says what is really going on, where the version has a
+ * message field (FindCoordinator v1+). docs/protocol.md, "Transactions".
+ */
+export const TRANSACTIONS_UNSUPPORTED = {
+  errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+  errorMessage: 'Runnel does not support transactions yet: a producer with transactional.id cannot run here (leave transactional.id unset; idempotent producers work)',
+} as const;
 
 /**
  * InitProducerId v0–5 for idempotent producers: a fresh cluster-unique producer id at epoch 0.
@@ -32,6 +48,15 @@ export function initProducerIdHandler(metadata: Pick<MetadataStore, 'allocatePro
     async handle(req, ctx) {
       if ((req.producerId === -1n) !== (req.producerEpoch === -1)) {
         return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_REQUEST, producerId: -1n, producerEpoch: -1 };
+      }
+      // ACLs (Kafka's KafkaApis): a transactional id needs Write on it; an idempotent producer needs
+      // IdempotentWrite on the cluster or Write on some topic (KIP-679).
+      if (req.transactionalId !== null && !authorized(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, req.transactionalId)) {
+        return { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
+      }
+      if (req.transactionalId === null && ctx.authorizer && !clusterAuthorized(ctx, AclOperation.IDEMPOTENT_WRITE)
+        && !ctx.authorizer.authorizeAny(ctx, AclOperation.WRITE, ResourceType.TOPIC)) {
+        return { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
       }
       if (req.transactionalId !== null) {
         if (transactional) return transactional(req, ctx.header.apiVersion);
@@ -70,7 +95,7 @@ export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
   return defineHandler({
     api: ApiKey.DescribeConfigs,
     versions: [1, 4],
-    handle(req) {
+    handle(req, ctx) {
       const results: ConfigResult[] = req.resources.map((r) => {
         const result = (errorCode: number, errorMessage: string | null, entries: ConfigEntry[] = []): ConfigResult => ({
           errorCode, errorMessage, resourceType: r.resourceType, resourceName: r.resourceName,
@@ -87,6 +112,13 @@ export function describeConfigsHandler(o: DescribeConfigsOptions): Handler {
               documentation: req.includeDocumentation ? e.doc : null,
             })),
         });
+        // ACLs: DescribeConfigs on the topic, or on the cluster for a broker (docs/security.md).
+        if (r.resourceType === RESOURCE_TOPIC && !authorized(ctx, AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, r.resourceName)) {
+          return result(ErrorCode.TOPIC_AUTHORIZATION_FAILED, 'Topic authorization failed.');
+        }
+        if (r.resourceType === RESOURCE_BROKER && !clusterAuthorized(ctx, AclOperation.DESCRIBE_CONFIGS)) {
+          return result(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, 'Cluster authorization failed.');
+        }
         if (r.resourceType === RESOURCE_TOPIC) {
           const topic = o.metadata.snapshot().topics.get(r.resourceName);
           if (!topic) return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${r.resourceName}" does not exist`);

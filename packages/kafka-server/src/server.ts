@@ -34,6 +34,8 @@ import {
 } from '@runnel/protocol';
 import type { Handler, RequestContext } from './handler.ts';
 import { unsupportedAnswer } from './unsupported.ts';
+import type { Authorizer } from './authorizer.ts';
+import { edgeDenial } from './authorization.ts';
 import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 import { ServerMetrics } from './metrics.ts';
 import { ANONYMOUS, isSasl, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
@@ -97,6 +99,8 @@ export interface KafkaServerOptions {
    * a listener is SASL_*. SaslHandshake and SaslAuthenticate are then served (built in, as ApiVersions).
    */
   sasl?: SaslOptions;
+  /** The ACL authorizer every request's `ctx.authorizer` carries (authorizer.ts); absent = everything allowed. */
+  authorizer?: Authorizer;
 }
 
 export interface ApiVersionRange { apiKey: number; minVersion: number; maxVersion: number }
@@ -439,6 +443,7 @@ class Connection {
       header: req.header, connectionId: this.id, clientAddress: this.address, receivedAt, signal: this.abort.signal,
       listener: this.listener, addressOf: this.addressOf,
       principal: this.principal, securityProtocol: this.securityProtocol, clientHost: this.clientHost,
+      authorizer: this.server.authorizer,
     };
     const fail = (err: unknown) => {
       release();
@@ -464,7 +469,8 @@ class Connection {
     };
     let result: unknown;
     try {
-      result = handler.handle(req.body, ctx);
+      // Whole-API ACL checks (authorization.ts) come first; per-resource ones are the handler's.
+      result = edgeDenial(apiKey, apiVersion, req.body, ctx) ?? handler.handle(req.body, ctx);
     } catch (err) {
       fail(err);
       return;
@@ -649,6 +655,7 @@ export class KafkaServer {
   readonly sasl: SaslOptions | undefined;
   /** Failed-authentication log lines, at most one per client IP per second. */
   readonly #authFailureLog = onceEvery(1000);
+  readonly authorizer: Authorizer | undefined;
   /** Request and connection metrics (metrics.ts); added to a registry by the node serving /metrics. */
   readonly metrics: ServerMetrics;
   private readonly handlers = new Map<number, Handler>();
@@ -675,6 +682,7 @@ export class KafkaServer {
       this.bindings = [{ name: 'PLAINTEXT', host: options.host, port: options.port }];
     }
     this.addressOf = options.addressOf;
+    this.authorizer = options.authorizer;
     this.socketRequestMaxBytes = options.socketRequestMaxBytes ?? 104857600;
     const max = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
     this.#maxConnections = typeof max === 'function' ? max : () => max;

@@ -12,37 +12,44 @@ import { ApiKey, apiName, apiSchema, ErrorCode, inVersions, type Field } from '@
  * getErrorResponse does.
  */
 export function unsupportedAnswer(apiKey: number, apiVersion: number, request: unknown): object | undefined {
+  return errorAnswer(apiKey, apiVersion, request, ErrorCode.UNSUPPORTED_VERSION, `Runnel does not serve ${apiName(apiKey)} v${apiVersion}`);
+}
+
+/**
+ * The same shape of answer with any error code: a top-level error, or one per item for the APIs
+ * whose errors are per item (the edge's authorization refusals use it: authorization.ts).
+ */
+export function errorAnswer(apiKey: number, apiVersion: number, request: unknown, code: number, message: string): object | undefined {
   const schema = apiSchema(apiKey);
   if (!schema) return undefined;
   const [min, max] = schema.response.validVersions;
   if (apiVersion < min || apiVersion > max) return undefined;
-  const message = `Runnel does not serve ${apiName(apiKey)} v${apiVersion}`;
   const perItem = PER_ITEM[apiKey];
-  if (perItem) return perItem(request as never, message);
+  if (perItem) return perItem(request as never, message, code);
   const fields = schema.response.fields;
   if (!fields.some((f) => f.name === 'errorCode' && f.kind === 'scalar' && inVersions(f.versions, apiVersion))) return undefined;
-  return { ...empty(fields), errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message };
+  return { ...empty(fields), errorCode: code, errorMessage: message };
 }
 
 type Topics = { name: string; partitions: number[] }[];
-const byPartition = (topics: Topics) => topics.map((t) => ({
-  name: t.name, resultsByPartition: t.partitions.map((p) => ({ partitionIndex: p, partitionErrorCode: ErrorCode.UNSUPPORTED_VERSION })),
+const byPartition = (topics: Topics, code: number) => topics.map((t) => ({
+  name: t.name, resultsByPartition: t.partitions.map((p) => ({ partitionIndex: p, partitionErrorCode: code })),
 }));
 
-const PER_ITEM: Record<number, (request: never, message: string) => object> = {
+const PER_ITEM: Record<number, (request: never, message: string, code: number) => object> = {
   // v3 and below per topic and partition, v4+ (brokers' batches) at the top.
-  [ApiKey.AddPartitionsToTxn]: (req: { v3AndBelowTopics: Topics }) => ({
-    throttleTimeMs: 0, errorCode: ErrorCode.UNSUPPORTED_VERSION, resultsByTransaction: [], resultsByTopicV3AndBelow: byPartition(req.v3AndBelowTopics),
+  [ApiKey.AddPartitionsToTxn]: (req: { v3AndBelowTopics: Topics }, _message, code) => ({
+    throttleTimeMs: 0, errorCode: code, resultsByTransaction: [], resultsByTopicV3AndBelow: byPartition(req.v3AndBelowTopics, code),
   }),
-  [ApiKey.TxnOffsetCommit]: (req: { topics: { name: string; partitions: { partitionIndex: number }[] }[] }) => ({
+  [ApiKey.TxnOffsetCommit]: (req: { topics: { name: string; partitions: { partitionIndex: number }[] }[] }, _message, code) => ({
     throttleTimeMs: 0,
-    topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNSUPPORTED_VERSION })) })),
+    topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })),
   }),
-  [ApiKey.CreateAcls]: (req: { creations: unknown[] }, message) => ({
-    throttleTimeMs: 0, results: req.creations.map(() => ({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message })),
+  [ApiKey.CreateAcls]: (req: { creations: unknown[] }, message, code) => ({
+    throttleTimeMs: 0, results: req.creations.map(() => ({ errorCode: code, errorMessage: message })),
   }),
-  [ApiKey.DeleteAcls]: (req: { filters: unknown[] }, message) => ({
-    throttleTimeMs: 0, filterResults: req.filters.map(() => ({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: message, matchingAcls: [] })),
+  [ApiKey.DeleteAcls]: (req: { filters: unknown[] }, message, code) => ({
+    throttleTimeMs: 0, filterResults: req.filters.map(() => ({ errorCode: code, errorMessage: message, matchingAcls: [] })),
   }),
 };
 

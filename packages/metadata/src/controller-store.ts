@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '@runnel/common';
 import { MetadataError } from './errors.ts';
-import { withScramChanges, type PersistedUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type StoredNode } from './redis-layout.ts';
 import type { CoordinatorAssignment, RpcAddress, TopicMetadata } from './types.ts';
+import type { AclBinding } from './acls.ts';
 
 export type { StoredNode } from './redis-layout.ts';
 
@@ -29,6 +29,8 @@ export interface ClusterState {
   coordinators: Map<number, CoordinatorAssignment>;
   /** Dynamic broker configs: '' = cluster default, else a node id (decimal). Absent = none. */
   brokerConfigs?: Map<string, Record<string, string>>;
+  /** The ACLs (acls.ts), in creation order. Absent = none. */
+  acls?: AclBinding[];
 }
 
 /**
@@ -46,6 +48,8 @@ export interface ClusterChange {
   coordinators?: Map<number, CoordinatorAssignment>;
   /** Dynamic broker configs, each entry replaced whole ('' = cluster default); empty configs delete it. */
   brokerConfigs?: { key: string; configs: Record<string, string> }[];
+  /** The whole ACL list after the change (replaces the stored one). */
+  acls?: AclBinding[];
 }
 
 // Every fenced script starts with the same check (docs/metadata.md, rule 2): KEYS[1] = controller epoch,
@@ -83,30 +87,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
-/**
- * KEYS: epoch, lease, scram-credentials, version. ARGV: epoch, lease value, JSON [[user, json | '']]
- * ('' deletes the user), channel. SCRAM credentials are a hash of their own, written apart from
- * COMMIT (they depend on no other metadata), fenced and published the same way.
- */
-const SCRAM_COMMIT = FENCE + `
-for _, u in ipairs(cjson.decode(ARGV[3])) do
-  if u[2] == '' then redis.call('HDEL', KEYS[3], u[1]) else redis.call('HSET', KEYS[3], u[1], u[2]) end
-end
-local v = redis.call('INCR', KEYS[4])
-redis.call('PUBLISH', ARGV[4], v)
-return v
-`;
-
 /** KEYS: epoch, lease, counter. ARGV: epoch, lease value, increment. */
 const FENCED_INCRBY = FENCE + `
 return redis.call('INCRBY', KEYS[3], ARGV[3])
 `;
 
 /**
- * KEYS: epoch, lease, cluster-id, nodes, topics, coordinators, version, broker-configs.
+ * KEYS: epoch, lease, cluster-id, nodes, topics, coordinators, version, broker-configs, acls.
  * ARGV: epoch, lease value, change JSON, channel. The change JSON holds the stored strings:
  *   { clusterId?, nodes: [[id, json]], topics: [[name, json, previousJson | '']], deletes: [[name, previousJson]], coordinators?: json,
- *     brokerConfigs?: [[key, json | '']] ('' deletes the key) }
+ *     brokerConfigs?: [[key, json | '']] ('' deletes the key), acls?: json }
  * All checks come before any write, so a refused change writes nothing.
  */
 const COMMIT = FENCE + `
@@ -138,6 +128,7 @@ if c.brokerConfigs then
     if b[2] == '' then redis.call('HDEL', KEYS[8], b[1]) else redis.call('HSET', KEYS[8], b[1], b[2]) end
   end
 end
+if c.acls then redis.call('SET', KEYS[9], c.acls) end
 local v = redis.call('INCR', KEYS[7])
 redis.call('PUBLISH', ARGV[4], v)
 return v
@@ -263,7 +254,7 @@ export class ControllerStore {
       this.#highestEpoch = Math.max(this.#highestEpoch, raw.controllerEpoch);
       return {
         clusterId: raw.clusterId, version: raw.version, controllerEpoch: raw.controllerEpoch, nodes: raw.nodes, topics: raw.topics, coordinators: raw.coordinators,
-        brokerConfigs: raw.brokerConfigs,
+        brokerConfigs: raw.brokerConfigs, acls: raw.acls,
       };
     } catch (err) {
       throw mapRedisError(err);
@@ -283,39 +274,15 @@ export class ControllerStore {
       ...(change.brokerConfigs?.length
         ? { brokerConfigs: change.brokerConfigs.map((b) => [b.key, Object.keys(b.configs).length > 0 ? canonicalJson(b.configs) : '']) }
         : {}),
+      ...(change.acls ? { acls: canonicalJson(change.acls) } : {}),
     };
     for (const t of change.topics ?? []) {
       if (t.previous && t.previous.name !== t.topic.name) throw new MetadataError('CONFLICT', `topic change renames ${t.previous.name} to ${t.topic.name}`);
     }
     try {
       return Number(await redis.eval(
-        COMMIT, 8, KEYS.controllerEpoch, KEYS.lease, KEYS.clusterId, KEYS.nodes, KEYS.topics, KEYS.coordinators, KEYS.version, KEYS.brokerConfigs,
+        COMMIT, 9, KEYS.controllerEpoch, KEYS.lease, KEYS.clusterId, KEYS.nodes, KEYS.topics, KEYS.coordinators, KEYS.version, KEYS.brokerConfigs, KEYS.acls,
         String(held.epoch), held.value, jsonForLua(encoded), CHANGES_CHANNEL,
-      ));
-    } catch (err) {
-      throw mapRedisError(err);
-    }
-  }
-
-  /**
-   * Applies SCRAM credential changes (deletions first, then upserts) to the users' stored JSON,
-   * fenced like every write (SCRAM_COMMIT); returns the new metadata version.
-   */
-  async alterScramCredentials(upserts: readonly ScramCredentialUpsert[], deletions: readonly ScramCredentialDeletion[]): Promise<number> {
-    const { redis } = this.#require();
-    const held = this.#fence();
-    try {
-      const users = [...new Set([...upserts, ...deletions].map((x) => x.user))];
-      const current: Record<string, PersistedUserScram> = {};
-      for (const u of users) {
-        const json = await redis.hget(KEYS.scramCredentials, u);
-        if (json) current[u] = JSON.parse(json) as PersistedUserScram;
-      }
-      const next = withScramChanges(current, upserts, deletions);
-      const writes = users.map((u) => [u, next[u] ? canonicalJson(next[u]) : '']);
-      return Number(await redis.eval(
-        SCRAM_COMMIT, 4, KEYS.controllerEpoch, KEYS.lease, KEYS.scramCredentials, KEYS.version,
-        String(held.epoch), held.value, JSON.stringify(writes), CHANGES_CHANNEL,
       ));
     } catch (err) {
       throw mapRedisError(err);

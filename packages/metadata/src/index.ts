@@ -3,6 +3,10 @@ export type {
   NodeRegistrationInput, NodeRole, PartitionState, RpcAddress, TopicMetadata, AlterPartitionInput, AlterPartitionResult, ElectionResult, ReassignmentInput, ReassignmentResult,
 } from './types.ts';
 export { MetadataError, type MetadataErrorCode } from './errors.ts';
+export {
+  AclOperation, AclPermissionType, PatternType, ResourceType, CLUSTER_RESOURCE_NAME, WILDCARD, WILDCARD_PRINCIPAL,
+  aclFilterMatches, aclKey, normalizeAcl, validateAclBinding, withAcls, withoutAcls, type AclBinding, type AclBindingFilter,
+} from './acls.ts';
 export { LocalStore, newClusterId } from './local-store.ts';
 export {
   SCRAM_MECHANISM_NAMES, decodeScramCredentials, withScramChanges,

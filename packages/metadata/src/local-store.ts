@@ -7,6 +7,7 @@ import type {
   NodeRegistrationInput, PartitionState, ReassignmentInput, ReassignmentResult, TopicMetadata,
 } from './types.ts';
 import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts';
+import { withAcls, withoutAcls, type AclBinding, type AclBindingFilter } from './acls.ts';
 import { decodeScramCredentials, withScramChanges, type PersistedUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 
 /**
@@ -16,7 +17,7 @@ import { decodeScramCredentials, withScramChanges, type PersistedUserScram, type
  * once a change was acknowledged.
  *
  *   { "version": 1, "clusterId": "...", "epoch": 7, "brokerEpoch": 2, "nextProducerId": "1000",
- *     "topics": [ TopicMetadata... ], "brokerConfigs"?: { "": {...}, "1": {...} },
+ *     "topics": [ TopicMetadata... ], "brokerConfigs"?: { "": {...}, "1": {...} }, "acls"?: [ AclBinding... ],
  *     "scramCredentials"?: { "<user>": { "SCRAM-SHA-256": { "salt", "storedKey", "serverKey", "iterations" } } } }
  *
  * `brokerConfigs` (dynamic broker configs, key '' = cluster default, else a node id) is absent in
@@ -30,6 +31,8 @@ interface PersistedState {
   nextProducerId: string;
   topics: TopicMetadata[];
   brokerConfigs?: Record<string, Record<string, string>>;
+  /** The ACLs (acls.ts), in creation order; absent in files written before ACLs existed. */
+  acls?: AclBinding[];
   /** SCRAM credentials by user (scram.ts: salt and keys in base64, never a password); absent when none. */
   scramCredentials?: Record<string, PersistedUserScram>;
 }
@@ -104,6 +107,7 @@ export class LocalStore implements MetadataStore {
       controllerRpc: null,
       epoch: state.epoch,
       brokerConfigs: new Map(Object.entries(state.brokerConfigs ?? {})),
+      acls: state.acls ?? [],
       scramCredentials: decodeScramCredentials(state.scramCredentials),
     };
     return this.#snapshot;
@@ -222,6 +226,23 @@ export class LocalStore implements MetadataStore {
       if (Object.keys(next).length > 0) state.scramCredentials = next;
       else delete state.scramCredentials;
       return { result: undefined, event: { type: 'scram-credentials-changed' } };
+    });
+  }
+
+  createAcls(bindings: AclBinding[]): Promise<void> {
+    return this.#write(() => {
+      const state = this.#require();
+      state.acls = withAcls(state.acls ?? [], bindings);
+      return { result: undefined, event: { type: 'acls-changed' } };
+    });
+  }
+
+  deleteAcls(filters: AclBindingFilter[]): Promise<AclBinding[][]> {
+    return this.#write(() => {
+      const state = this.#require();
+      const { acls, deleted } = withoutAcls(state.acls ?? [], filters);
+      state.acls = acls;
+      return { result: deleted, event: deleted.some((d) => d.length > 0) ? { type: 'acls-changed' } : undefined };
     });
   }
 

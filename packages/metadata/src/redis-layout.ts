@@ -19,6 +19,7 @@
  *   runnel:coordinators        JSON     [{ partition, nodeId, epoch }] sorted by partition (replaced whole)
  *   runnel:broker-configs      hash     '' (cluster default) or nodeId (decimal) → JSON { name: value } of
  *                                       dynamic broker configs (fields with no configs left are deleted)
+ *   runnel:acls                JSON     [AclBinding] in creation order (acls.ts; replaced whole by each ACL change)
  *   runnel:broker-epoch        integer  broker epochs: fenced INCR per registration
  *   runnel:producer-id         integer  the first producer id not yet handed out: fenced INCRBY count,
  *                                       the block allocated is [new - count, new)
@@ -30,8 +31,8 @@
  */
 import type { RedisOptions } from 'ioredis';
 import { MetadataError } from './errors.ts';
-import { decodeUserScram, type PersistedUserScram, type ScramCredentialData, type ScramMechanismName } from './scram.ts';
 import type { ClusterState } from './controller-store.ts';
+import type { AclBinding } from './acls.ts';
 import type { BrokerRegistration, CoordinatorAssignment, RpcAddress, TopicMetadata } from './types.ts';
 
 export const KEYS = {
@@ -44,8 +45,7 @@ export const KEYS = {
   topics: 'runnel:topics',
   coordinators: 'runnel:coordinators',
   brokerConfigs: 'runnel:broker-configs',
-  /** Hash: user → JSON of that user's SCRAM credentials (scram.ts), salted keys only. */
-  scramCredentials: 'runnel:scram-credentials',
+  acls: 'runnel:acls',
   brokerEpoch: 'runnel:broker-epoch',
   producerId: 'runnel:producer-id',
 } as const;
@@ -72,8 +72,6 @@ export interface ControllerRecord {
 /** Everything in Redis at one instant (read in one MULTI): the controller's state plus the lease. */
 export interface RawCluster extends ClusterState {
   controller: ControllerRecord | null;
-  /** SCRAM credentials (read after the MULTI: they depend on nothing else; a write bumps the version). */
-  scramCredentials: Map<string, Map<ScramMechanismName, ScramCredentialData>>;
   /** The lease value, or null when no controller holds it. */
   lease: string | null;
 }
@@ -144,16 +142,16 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     .get(KEYS.controller)
     .get(KEYS.lease)
     .hgetall(KEYS.brokerConfigs)
+    .get(KEYS.acls)
     .exec();
   if (!replies) throw new MetadataError('STORE_UNAVAILABLE', 'Redis transaction was aborted', { retriable: true });
-  const scram = await redis.hgetall(KEYS.scramCredentials);
   const values = replies.map(([err, v]) => {
     if (err) throw err;
     return v;
   });
-  const [clusterId, version, epoch, nodes, topics, coordinators, controller, lease, brokerConfigs] = values as [
+  const [clusterId, version, epoch, nodes, topics, coordinators, controller, lease, brokerConfigs, acls] = values as [
     string | null, string | null, string | null, Record<string, string>, Record<string, string>, string | null, string | null, string | null,
-    Record<string, string>,
+    Record<string, string>, string | null,
   ];
   const coord = new Map<number, CoordinatorAssignment>();
   if (coordinators) {
@@ -169,8 +167,8 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     topics: new Map(Object.entries(topics).map(([name, json]) => [name, decodeJson<TopicMetadata>(`${KEYS.topics}/${name}`, json)])),
     coordinators: coord,
     brokerConfigs: new Map(Object.entries(brokerConfigs).map(([key, json]) => [key, decodeJson<Record<string, string>>(`${KEYS.brokerConfigs}/${key}`, json)])),
+    acls: acls ? decodeJson<AclBinding[]>(KEYS.acls, acls) : [],
     controller: controller ? decodeJson<ControllerRecord>(KEYS.controller, controller) : null,
-    scramCredentials: new Map(Object.entries(scram).map(([user, json]) => [user, decodeUserScram(decodeJson<PersistedUserScram>(`${KEYS.scramCredentials}/${user}`, json))])),
     lease,
   };
 }

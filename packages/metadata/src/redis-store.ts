@@ -4,12 +4,12 @@ import { silentLogger, type Logger } from '@runnel/common';
 import { readEpochFile, writeEpochFile, type EpochRecord } from './epoch-file.ts';
 import { MetadataError } from './errors.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
-import { encodeUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type RawCluster } from './redis-layout.ts';
 import type {
   AlterPartitionInput, AlterPartitionResult, BrokerRegistration, CreateTopicSpec, ElectionResult, MetadataEvent, MetadataSnapshot, MetadataStore,
   MetadataWriter, NodeRegistrationInput, ReassignmentInput, ReassignmentResult, TopicMetadata,
 } from './types.ts';
+import type { AclBinding, AclBindingFilter } from './acls.ts';
 
 export interface RedisStoreOptions {
   /** `runnel.redis.url`: redis://host:port[/db] or redis+unix:///path.sock */
@@ -309,20 +309,29 @@ export class RedisStore implements MetadataStore {
     return results;
   }
 
-  /** SCRAM credentials through the controller; resolves once the snapshot holds them. */
-  async alterScramCredentials(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void> {
-    this.#refuseIfDetached();
-    if (!this.#o.writer.alterScramCredentials) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot alter SCRAM credentials');
-    const { version } = await this.#o.writer.alterScramCredentials(upserts, deletions);
-    await this.#reach(version);
-  }
-
   /** Dynamic broker configs through the controller; resolves once the snapshot holds them. */
   async alterBrokerConfigs(nodeId: number | null, configs: Record<string, string | null>): Promise<void> {
     this.#refuseIfDetached();
     if (!this.#o.writer.alterBrokerConfigs) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot alter broker configs');
     const { version } = await this.#o.writer.alterBrokerConfigs(nodeId, configs);
     await this.#reach(version);
+  }
+
+  /** ACLs through the controller; resolves once the snapshot holds them. */
+  async createAcls(bindings: AclBinding[]): Promise<void> {
+    this.#refuseIfDetached();
+    if (!this.#o.writer.createAcls) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot create ACLs');
+    const { version } = await this.#o.writer.createAcls(bindings);
+    await this.#reach(version);
+  }
+
+  /** Removes the ACLs the filters match through the controller; resolves (with what each matched) once the snapshot is without them. */
+  async deleteAcls(filters: AclBindingFilter[]): Promise<AclBinding[][]> {
+    this.#refuseIfDetached();
+    if (!this.#o.writer.deleteAcls) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot delete ACLs');
+    const { deleted, version } = await this.#o.writer.deleteAcls(filters);
+    await this.#reach(version);
+    return deleted;
   }
 
   /** The registration of the running session (it changes when the node registers again), if any. */
@@ -529,7 +538,8 @@ export class RedisStore implements MetadataStore {
       coordinators: raw.coordinators,
       epoch: raw.version,
       brokerConfigs: raw.brokerConfigs ?? new Map(),
-      scramCredentials: raw.scramCredentials ?? new Map(),
+      // The same array while the ACLs are unchanged: the authorizer indexes them again only on a change.
+      acls: this.#snapshot && canonicalJson(this.#snapshot.acls ?? []) === canonicalJson(raw.acls ?? []) ? this.#snapshot.acls : (raw.acls ?? []),
     };
     const previous = this.#snapshot;
     this.#snapshot = next;
@@ -634,8 +644,6 @@ export class RedisStore implements MetadataStore {
 /** The events that take `a` to `b`. */
 function diff(a: MetadataSnapshot, b: MetadataSnapshot): MetadataEvent[] {
   const events: MetadataEvent[] = [];
-  const scramOf = (s: MetadataSnapshot) => canonicalJson([...(s.scramCredentials ?? new Map())].map(([u, m]) => [u, encodeUserScram(m)]));
-  if (scramOf(a) !== scramOf(b)) events.push({ type: 'scram-credentials-changed' });
   for (const [name, topic] of b.topics) {
     const old = a.topics.get(name);
     if (!old || old.topicId !== topic.topicId) {
@@ -654,5 +662,6 @@ function diff(a: MetadataSnapshot, b: MetadataSnapshot): MetadataEvent[] {
   if (encodeCoordinators(a.coordinators) !== encodeCoordinators(b.coordinators)) events.push({ type: 'coordinators-changed' });
   const configsOf = (s: MetadataSnapshot) => canonicalJson(Object.fromEntries(s.brokerConfigs ?? []));
   if (configsOf(a) !== configsOf(b)) events.push({ type: 'broker-configs-changed' });
+  if (a.acls !== b.acls) events.push({ type: 'acls-changed' });
   return events;
 }

@@ -3,6 +3,7 @@
  * `runnel start` the embedded LocalStore plays that part. Every record carries the version or
  * epoch a receiver needs to refuse stale updates (docs/metadata.md).
  */
+import type { AclBinding, AclBindingFilter } from './acls.ts';
 import type { ScramCredentialDeletion, ScramCredentials, ScramCredentialUpsert } from './scram.ts';
 
 /** What a cluster node does: lead partitions (broker) or run group coordination (coordinator). */
@@ -122,6 +123,11 @@ export interface MetadataSnapshot {
    */
   brokerConfigs?: ReadonlyMap<string, Readonly<Record<string, string>>>;
   /**
+   * The ACLs (Kafka's CreateAcls/DeleteAcls; acls.ts), in creation order, without duplicates. The
+   * authorizer indexes them again whenever this array changes. Absent (or empty) when none exist.
+   */
+  acls?: readonly AclBinding[];
+  /**
    * SCRAM credentials by user and mechanism (scram.ts): salted and hashed only, never a password.
    * Absent (or empty) when none exist.
    */
@@ -139,6 +145,8 @@ export type MetadataEvent =
   | { type: 'coordinators-changed' }
   /** `snapshot().brokerConfigs` (dynamic broker configs) changed: nodes re-apply them. */
   | { type: 'broker-configs-changed' }
+  /** `snapshot().acls` changed. */
+  | { type: 'acls-changed' }
   /** `snapshot().scramCredentials` changed. */
   | { type: 'scram-credentials-changed' };
 
@@ -196,6 +204,14 @@ export interface MetadataStore {
    * AlterConfigs for brokers with an error.
    */
   alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<void>;
+  /**
+   * Adds ACL bindings (validated by the caller with validateAclBinding; one already present is
+   * kept once); resolves once this store's snapshot holds them (`acls`). Optional: stores without
+   * it answer CreateAcls with an error.
+   */
+  createAcls?(bindings: AclBinding[]): Promise<void>;
+  /** Removes every binding a filter matches; resolves with the bindings each filter matched, once the snapshot is without them. */
+  deleteAcls?(filters: AclBindingFilter[]): Promise<AclBinding[][]>;
   /**
    * Sets (upserts) and removes (deletions) SCRAM credentials, deletions first; resolves once this
    * store's snapshot holds the change (`scramCredentials`). Validated by the caller. Optional:
@@ -255,5 +271,6 @@ export interface MetadataWriter {
   electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<{ results: ElectionResult[]; version: number }>;
   alterReassignments?(reassignments: ReassignmentInput[]): Promise<{ results: ReassignmentResult[]; version: number }>;
   alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<{ version: number }>;
-  alterScramCredentials?(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<{ version: number }>;
+  createAcls?(bindings: AclBinding[]): Promise<{ version: number }>;
+  deleteAcls?(filters: AclBindingFilter[]): Promise<{ deleted: AclBinding[][]; version: number }>;
 }

@@ -67,13 +67,17 @@ export interface VersionResponse { version: number }
 export interface CreatePartitionsRequest { name: string; totalCount: number; assignments: number[][] }
 
 export interface AlterTopicConfigsRequest { name: string; set: Record<string, string>; remove: string[] }
-/** SCRAM credential changes (salted keys only); mechanism is SCRAM-SHA-256 or SCRAM-SHA-512. */
-export interface ScramCredentialUpsertMsg { user: string; mechanism: string; salt: Buffer; storedKey: Buffer; serverKey: Buffer; iterations: number }
-export interface ScramCredentialDeletionMsg { user: string; mechanism: string }
-export interface AlterScramCredentialsRequest { upserts: ScramCredentialUpsertMsg[]; deletions: ScramCredentialDeletionMsg[] }
-
 /** nodeId -1 = the cluster-wide default. */
 export interface AlterBrokerConfigsRequest { nodeId: number; set: Record<string, string>; remove: string[] }
+
+/** An ACL binding (Kafka's wire codes; @runnel/metadata's AclBinding). */
+export interface AclMsg { resourceType: number; resourceName: string; patternType: number; principal: string; host: string; operation: number; permissionType: number }
+/** A DescribeAcls/DeleteAcls filter: null strings and the ANY codes match everything. */
+export interface AclFilterMsg { resourceType: number; resourceName: string | null; patternType: number; principal: string | null; host: string | null; operation: number; permissionType: number }
+export interface CreateAclsRequest { acls: AclMsg[] }
+export interface DeleteAclsRequest { filters: AclFilterMsg[] }
+/** `deleted[i].acls`: what `filters[i]` matched and removed. */
+export interface DeleteAclsResponse { deleted: { acls: AclMsg[] }[]; version: number }
 
 export type AllocateProducerIdRequest = Record<string, never>;
 export interface AllocateProducerIdResponse { producerId: bigint }
@@ -197,20 +201,19 @@ export interface RpcMethods {
   'controller.createPartitions': [CreatePartitionsRequest, TopicResponse];
   'controller.alterTopicConfigs': [AlterTopicConfigsRequest, TopicResponse];
   'controller.alterBrokerConfigs': [AlterBrokerConfigsRequest, VersionResponse];
-  'controller.alterScramCredentials': [AlterScramCredentialsRequest, VersionResponse];
   'controller.allocateProducerId': [AllocateProducerIdRequest, AllocateProducerIdResponse];
   'controller.alterPartition': [AlterPartitionRequest, AlterPartitionResponse];
   'controller.shutdownNode': [ShutdownNodeRequest, ShutdownNodeResponse];
   'controller.electLeaders': [ElectLeadersRequest, ElectLeadersResponse];
   'controller.alterReassignments': [AlterReassignmentsRequest, AlterReassignmentsResponse];
+  'controller.createAcls': [CreateAclsRequest, VersionResponse];
+  'controller.deleteAcls': [DeleteAclsRequest, DeleteAclsResponse];
   'broker.append': [AppendRequest, AppendResponse];
   'broker.read': [ReadRequest, ReadResponse];
   'broker.offsets': [OffsetsRequest, OffsetsResponse];
   'broker.recordTimestamp': [RecordTimestampRequest, RecordTimestampResponse];
   'broker.replicaFetch': [ReplicaFetchRequest, ReplicaFetchResponse];
   'broker.writeTxnMarkers': [WriteTxnMarkersRequest, WriteTxnMarkersResponse];
-  /** To a coordinator node: markers on the `__consumer_offsets` partitions it owns (topic must be `__consumer_offsets`). */
-  'coordinator.writeTxnMarkers': [WriteTxnMarkersRequest, WriteTxnMarkersResponse];
 }
 
 export type RpcMethod = keyof RpcMethods;

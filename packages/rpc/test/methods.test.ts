@@ -65,16 +65,20 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
     [{ name: 'x', set: {}, remove: [] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: {} }, version: 4 }],
     [{ name: 'x', set: { 'retention.ms': '-1', 'ü': 'ß' }, remove: ['segment.ms', 'x'] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: { 'retention.ms': '-1' } }, version: 5 }],
   ],
-  'controller.alterScramCredentials': [
-    [{ upserts: [], deletions: [] }, { version: 0 }],
-    [{
-      upserts: [{ user: 'alice', mechanism: 'SCRAM-SHA-256', salt: Buffer.from('salt'), storedKey: Buffer.alloc(32, 1), serverKey: Buffer.alloc(32, 2), iterations: 8192 }],
-      deletions: [{ user: 'bob', mechanism: 'SCRAM-SHA-512' }],
-    }, { version: 12 }],
-  ],
   'controller.alterBrokerConfigs': [
     [{ nodeId: -1, set: {}, remove: [] }, { version: 0 }],
     [{ nodeId: 3, set: { 'leader.replication.throttled.rate': '200000' }, remove: ['follower.replication.throttled.rate'] }, { version: 9 }],
+  ],
+  'controller.createAcls': [
+    [{ acls: [] }, { version: 0 }],
+    [{ acls: [{ resourceType: 2, resourceName: 'orders', patternType: 4, principal: 'User:alice', host: '*', operation: 4, permissionType: 3 }] }, { version: 7 }],
+  ],
+  'controller.deleteAcls': [
+    [{ filters: [] }, { deleted: [], version: 0 }],
+    [
+      { filters: [{ resourceType: 1, resourceName: null, patternType: 1, principal: null, host: null, operation: 1, permissionType: 1 }, { resourceType: 2, resourceName: 'ö', patternType: 2, principal: 'User:*', host: '10.0.0.1', operation: 8, permissionType: 2 }] },
+      { deleted: [{ acls: [] }, { acls: [{ resourceType: 3, resourceName: 'g', patternType: 3, principal: 'User:bob', host: '*', operation: 3, permissionType: 2 }] }], version: 8 },
+    ],
   ],
   'controller.allocateProducerId': [
     [{}, { producerId: 0n }],
@@ -148,12 +152,6 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
         ],
       },
       { markers: [{ partitions: [{ topic: 'a', partition: 0, error: '' }, { topic: 'b', partition: 9, error: 'NOT_LEADER_OR_FOLLOWER' }] }, { partitions: [] }] },
-    ],
-  ],
-  'coordinator.writeTxnMarkers': [
-    [
-      { markers: [{ producerId: 5n, producerEpoch: 1, coordinatorEpoch: 3, commit: true, partitions: [{ topic: '__consumer_offsets', partition: 4 }] }] },
-      { markers: [{ partitions: [{ topic: '__consumer_offsets', partition: 4, error: '' }] }] },
     ],
   ],
   'broker.recordTimestamp': [

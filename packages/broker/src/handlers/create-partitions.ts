@@ -1,5 +1,5 @@
 import { ApiKey, ErrorCode, type Requests } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { AclOperation, authorized, defineHandler, ResourceType } from '@runnel/kafka-server';
 import { MAX_PARTITIONS_PER_REQUEST } from '@runnel/metadata';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
@@ -12,7 +12,7 @@ import { toKafkaError } from '../errors.ts';
 export const createPartitions = (b: BrokerContext) => defineHandler({
   api: ApiKey.CreatePartitions,
   versions: [0, 3],
-  async handle(req: Requests[typeof ApiKey.CreatePartitions]) {
+  async handle(req: Requests[typeof ApiKey.CreatePartitions], ctx) {
     const results = [];
     let added = 0;
     for (const t of req.topics) added += Math.max(0, t.count - (b.metadata.snapshot().topics.get(t.name)?.partitions.length ?? t.count));
@@ -23,7 +23,10 @@ export const createPartitions = (b: BrokerContext) => defineHandler({
     for (const t of req.topics) {
       const result = (errorCode: number, errorMessage: string | null = null) => ({ name: t.name, errorCode, errorMessage });
       const topic = b.metadata.snapshot().topics.get(t.name);
-      if (!topic) {
+      if (!authorized(ctx, AclOperation.ALTER, ResourceType.TOPIC, t.name)) {
+        // ACLs: Alter on the topic (docs/security.md).
+        results.push(result(ErrorCode.TOPIC_AUTHORIZATION_FAILED, 'Authorization failed.'));
+      } else if (!topic) {
         results.push(result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`));
       } else if (t.count <= topic.partitions.length) {
         results.push(result(ErrorCode.INVALID_PARTITIONS, `topic has ${topic.partitions.length} partitions; the new count must be larger, got ${t.count}`));

@@ -1,6 +1,6 @@
 import { CONFIG_SOURCE_ID, topicConfig, type TopicConfig } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { AclOperation, authorized, clusterAuthorized, defineHandler, ResourceType } from '@runnel/kafka-server';
 import { MAX_PARTITIONS_PER_REQUEST } from '@runnel/metadata';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
@@ -40,6 +40,7 @@ export const createTopics = (b: BrokerContext) => defineHandler({
   async handle(req: Requests[typeof ApiKey.CreateTopics], ctx) {
     const seen = new Map<string, number>();
     for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+    const mayCreateAll = clusterAuthorized(ctx, AclOperation.CREATE);
     const topics: TopicResult[] = [];
     const deadline = ctx.receivedAt + req.timeoutMs;
     if (req.timeoutMs <= 0) {
@@ -64,6 +65,11 @@ export const createTopics = (b: BrokerContext) => defineHandler({
       const result = (errorCode: number, errorMessage: string | null = null): TopicResult => ({ name: t.name, errorCode, errorMessage });
       if (seen.get(t.name)! > 1) {
         topics.push(result(ErrorCode.INVALID_REQUEST, `topic "${t.name}" appears more than once in the request`));
+        continue;
+      }
+      // ACLs: Create on the cluster, or on the topic (docs/security.md).
+      if (!mayCreateAll && !authorized(ctx, AclOperation.CREATE, ResourceType.TOPIC, t.name)) {
+        topics.push(result(ErrorCode.TOPIC_AUTHORIZATION_FAILED, 'Authorization failed.'));
         continue;
       }
       try {

@@ -1,5 +1,5 @@
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { AclOperation, authorized, defineHandler, ResourceType } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
 
@@ -19,7 +19,7 @@ const hex = (uuid: string): string => uuid.replace(/-/g, '').toLowerCase();
 export const deleteTopics = (b: Pick<BrokerContext, 'config' | 'metadata'>) => defineHandler({
   api: ApiKey.DeleteTopics,
   versions: [1, 6],
-  async handle(req: Requests[typeof ApiKey.DeleteTopics]) {
+  async handle(req: Requests[typeof ApiKey.DeleteTopics], ctx) {
     const responses: Result[] = [];
     const invalid = (name: string | null, topicId: string, errorMessage: string) =>
       responses.push({ name, topicId, errorCode: ErrorCode.INVALID_REQUEST, errorMessage });
@@ -50,6 +50,16 @@ export const deleteTopics = (b: Pick<BrokerContext, 'config' | 'metadata'>) => d
       else targets.push({ name, topicId });
     }
     for (const { name, topicId } of targets) {
+      // ACLs (Kafka's order): a topic named by id that the principal may not Describe is unknown;
+      // else Delete on the topic is needed.
+      if (topicId !== ZERO_UUID && !authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name) && ids.has(topicId)) {
+        responses.push({ name: null, topicId, errorCode: ErrorCode.UNKNOWN_TOPIC_ID, errorMessage: 'This server does not host this topic ID.' });
+        continue;
+      }
+      if (!authorized(ctx, AclOperation.DELETE, ResourceType.TOPIC, name)) {
+        responses.push({ name, topicId, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: 'Authorization failed.' });
+        continue;
+      }
       if (!b.config.get('delete.topic.enable')) {
         responses.push({ name, topicId, errorCode: ErrorCode.TOPIC_DELETION_DISABLED, errorMessage: 'Topic deletion is disabled.' });
         continue;

@@ -1,6 +1,6 @@
 import { tpKey } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
-import { defineHandler, endpointOn, type RequestContext } from '@runnel/kafka-server';
+import { AclOperation, authorizedNames, clusterAuthorized, defineHandler, endpointOn, ResourceType, type RequestContext } from '@runnel/kafka-server';
 import type { TopicMetadata } from '@runnel/metadata';
 import type { PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from '../context.ts';
@@ -23,6 +23,8 @@ interface Wanted {
   /** v13+: the id asked for, as the client sent it; the topic read must still have it (32 hex digits). */
   topicId: string | null;
   partitions: RequestPartition[];
+  /** The ACLs refuse this topic to the request's principal (TOPIC_AUTHORIZATION_FAILED, nothing read). */
+  denied?: boolean;
 }
 
 /**
@@ -50,7 +52,16 @@ export const fetch = (b: BrokerContext) => defineHandler({
     const wanted: Wanted[] = req.topics.map((t) => version >= 13
       ? { name: topicNameById(b, t.topicId), topicId: hexId(t.topicId), partitions: t.partitions }
       : { name: t.topic, topicId: null, partitions: t.partitions });
-    const keys = wanted.flatMap((t) => (t.name === null ? [] : t.partitions.map((p) => tpKey(t.name!, p.partition))));
+    // ACLs (docs/security.md): a fetch naming a replica id is a follower's, which needs ClusterAction
+    // on the cluster (CVE-2018-1288: a client must not read as a replica); a consumer needs Read on each topic.
+    if (ctx.authorizer) {
+      const replicaId = version >= 15 ? req.replicaState.replicaId : req.replicaId;
+      const follower = replicaId >= 0;
+      const mayFollow = follower && clusterAuthorized(ctx, AclOperation.CLUSTER_ACTION);
+      const readable = follower ? new Set<string>() : authorizedNames(ctx, AclOperation.READ, ResourceType.TOPIC, wanted.flatMap((t) => (t.name === null ? [] : [t.name])));
+      for (const t of wanted) if (t.name !== null && (follower ? !mayFollow : !readable.has(t.name))) t.denied = true;
+    }
+    const keys = wanted.flatMap((t) => (t.name === null || t.denied ? [] : t.partitions.map((p) => tpKey(t.name!, p.partition))));
     for (;;) {
       const { partitions, bytes, errors } = await readAll(b, wanted, req.maxBytes, req.isolationLevel === 1);
       const remaining = deadline - Date.now();
@@ -114,6 +125,7 @@ async function readPartition(b: BrokerContext, topic: Wanted, p: RequestPartitio
     abortedTransactions: committed && errorCode === ErrorCode.NONE ? [] : null, preferredReadReplica: -1, records: EMPTY,
   });
   if (topic.name === null) return empty(ErrorCode.UNKNOWN_TOPIC_ID);
+  if (topic.denied) return empty(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   const name = topic.name;
   // v9+: a consumer's view of the leader epoch is checked before leadership (Kafka's order), so
   // a stale client refreshes its metadata and a client ahead of us retries.

@@ -1,4 +1,5 @@
 import {
+  createAclsHandler, deleteAclsHandler, describeAclsHandler,
   alterConfigsHandler, alterPartitionReassignmentsHandler, describeConfigsHandler, describeTopicPartitionsHandler, incrementalAlterConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
 } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
@@ -42,6 +43,9 @@ export const brokerHandlers = (b: BrokerContext) => [
   alterPartitionReassignmentsHandler(b.metadata),
   listPartitionReassignmentsHandler(b.metadata),
   describeTopicPartitionsHandler(b.metadata),
+  describeAclsHandler(b.metadata),
+  createAclsHandler(b.metadata),
+  deleteAclsHandler(b.metadata),
   writeTxnMarkersHandler(b),
   describeProducers(b),
 ];

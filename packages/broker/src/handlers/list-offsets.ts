@@ -1,5 +1,5 @@
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { AclOperation, authorizedNames, defineHandler, ResourceType } from '@runnel/kafka-server';
 import type { PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
@@ -37,9 +37,13 @@ export const listOffsets = (b: BrokerContext) => defineHandler({
   versions: [1, 10],
   async handle(req: Requests[typeof ApiKey.ListOffsets], ctx) {
     const version = ctx.header.apiVersion;
+    // ACLs: Describe on each topic (docs/security.md).
+    const describable = authorizedNames(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, req.topics.map((t) => t.name));
     const topics = await Promise.all(req.topics.map(async (t) => ({
       name: t.name,
-      partitions: await Promise.all(t.partitions.map((p) => listOne(b, version, t.name, p.partitionIndex, p.currentLeaderEpoch, p.timestamp, version >= 2 && req.isolationLevel === 1))),
+      partitions: await Promise.all(t.partitions.map((p) => !describable.has(t.name)
+        ? { partitionIndex: p.partitionIndex, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1n, offset: -1n, leaderEpoch: -1 }
+        : listOne(b, version, t.name, p.partitionIndex, p.currentLeaderEpoch, p.timestamp, version >= 2 && req.isolationLevel === 1))),
     })));
     return { throttleTimeMs: 0, topics };
   },

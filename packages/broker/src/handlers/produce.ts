@@ -1,6 +1,6 @@
 import { onceEvery, type OnceEvery } from '@runnel/common';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { AclOperation, authorizedNames, authorized, defineHandler, ResourceType } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { appendCommitted } from '../commit.ts';
 import { isClientFault, toKafkaError } from '../errors.ts';
@@ -34,11 +34,17 @@ export const produce = (b: BrokerContext) => defineHandler({
     let reject: ((index: number) => PartitionResponse) | undefined;
     if (version < 3) reject = refuse(ErrorCode.UNSUPPORTED_VERSION);
     else if (req.acks !== 0 && req.acks !== 1 && req.acks !== -1) reject = refuse(ErrorCode.INVALID_REQUIRED_ACKS);
+    // ACLs (docs/security.md): transactional batches need Write on their transactional id, for the
+    // whole request (CVE-2018-17196: a crafted request must not slip them in); every topic needs Write.
+    else if (ctx.authorizer && hasTransactionalBatches(req) && (req.transactionalId === null || !authorized(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, req.transactionalId))) {
+      reject = refuse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    }
+    const writable = authorizedNames(ctx, AclOperation.WRITE, ResourceType.TOPIC, req.topicData.map((t) => t.name));
 
     const responses = await Promise.all(req.topicData.map(async (topic) => ({
       name: topic.name,
       partitionResponses: await Promise.all(topic.partitionData.map(async (p) =>
-        reject ? reject(p.index) : withLeader(b, topic.name, await appendPartition(b, topic.name, p.index, p.records, req.acks, req.timeoutMs)))),
+        reject ? reject(p.index) : !writable.has(topic.name) ? refuse(ErrorCode.TOPIC_AUTHORIZATION_FAILED)(p.index) : withLeader(b, topic.name, await appendPartition(b, topic.name, p.index, p.records, req.acks, req.timeoutMs)))),
     })));
     countRequests(b, responses);
     if (req.acks === 0) return undefined;
@@ -72,6 +78,21 @@ async function appendPartition(b: BrokerContext, topic: string, index: number, r
     if (mapped.code !== ErrorCode.CORRUPT_MESSAGE && mapped.code !== ErrorCode.INVALID_RECORD) return fail(mapped.code);
     return { ...fail(mapped.code), errorMessage: mapped.message, recordErrors: recordErrors(mapped.message) };
   }
+}
+
+/** Whether a batch of the request has the transactional bit (attributes bit 4; v2 batches: attributes at byte 21). */
+function hasTransactionalBatches(req: Requests[typeof ApiKey.Produce]): boolean {
+  for (const t of req.topicData) {
+    for (const p of t.partitionData) {
+      const r = p.records;
+      if (r === null) continue;
+      for (let at = 0; at + 23 <= r.length; at += 12 + r.readInt32BE(at + 8)) {
+        if (r[at + 16] === 2 && (r.readInt16BE(at + 21) & 0x10) !== 0) return true;
+        if (r.readInt32BE(at + 8) < 0) break;
+      }
+    }
+  }
+  return false;
 }
 
 /** BytesIn and MessagesIn of an append (a retried batch already in the log counts nothing). */

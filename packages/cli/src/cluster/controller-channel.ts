@@ -153,17 +153,19 @@ export function controllerChannel(options: {
       const res = await rpc.call('controller.alterTopicConfigs', { name, set, remove });
       return { topic: topicOf(res.topic), version: res.version };
     }),
-    // The same credentials written again change nothing, so a retry is safe.
-    alterScramCredentials: (upserts, deletions) => call('alterScramCredentials', (rpc) => rpc.call('controller.alterScramCredentials', {
-      upserts: upserts.map((u) => ({ user: u.user, mechanism: u.mechanism, ...u.credential })),
-      deletions: deletions.map((d) => ({ user: d.user, mechanism: d.mechanism })),
-    })),
     alterBrokerConfigs: (nodeId, configs) => call('alterBrokerConfigs', async (rpc) => {
       const set: Record<string, string> = {};
       const remove: string[] = [];
       for (const [k, v] of Object.entries(configs)) if (v === null) remove.push(k); else set[k] = v;
       return rpc.call('controller.alterBrokerConfigs', { nodeId: nodeId ?? -1, set, remove });
     }),
+    // Creating a binding again is a no-op, so a retry is safe; a deletion retried after it landed
+    // would report nothing deleted, so it is not re-sent once it may have landed.
+    createAcls: (acls) => call('createAcls', (rpc) => rpc.call('controller.createAcls', { acls })),
+    deleteAcls: (filters) => call('deleteAcls', async (rpc) => {
+      const res = await rpc.call('controller.deleteAcls', { filters });
+      return { deleted: res.deleted.map((d) => d.acls), version: res.version };
+    }, false),
     allocateProducerId: () => call('allocateProducerId', async (rpc) => (await rpc.call('controller.allocateProducerId', {})).producerId),
     // ISR proposals are compare-and-set on the partition's version: a repeat of one that landed is refused, never applied twice.
     alterPartition: (request) => call('alterPartition', async (rpc) => {
