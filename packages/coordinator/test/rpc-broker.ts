@@ -119,6 +119,18 @@ export async function startRpcBroker(partitions: number): Promise<RpcBroker> {
       const r = await log.read(req.offset, req.maxBytes, { minOneBatch: true, maxOffset: log.highWatermark });
       return { records: r.records, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset };
     },
+    // Markers as the broker writes them (a control batch as leader, then the high watermark).
+    'broker.writeTxnMarkers': async (req) => ({
+      markers: await Promise.all(req.markers.map(async (m) => ({
+        partitions: await Promise.all(m.partitions.map(async ({ topic, partition }) => {
+          if (topic !== OFFSETS_TOPIC || notLeading.has(partition)) return { topic, partition, error: 'NOT_LEADER_OR_FOLLOWER' };
+          const log = partitionLogs[partition]!;
+          const r = await log.appendControl({ producerId: m.producerId, producerEpoch: m.producerEpoch, commit: m.commit, coordinatorEpoch: m.coordinatorEpoch });
+          if (r.lastOffset + 1n > log.highWatermark) log.highWatermark = r.lastOffset + 1n;
+          return { topic, partition, error: '' };
+        })),
+      }))),
+    }),
     'broker.offsets': async (req) => ({
       partitions: req.partitions.map(({ topic, partition }) => {
         if (topic !== OFFSETS_TOPIC || notLeading.has(partition)) return { topic, partition, error: 'NOT_LEADER', highWatermark: -1n, logStartOffset: -1n };

@@ -71,6 +71,20 @@ describe('rpcOffsetsLog', () => {
     expect(await loadAll(f.log, 0)).toEqual([]);
   });
 
+  it('writes transactional batches and markers, in call order, and loads them back with producer ids and markers', async () => {
+    const f = await fixture();
+    const txn = { producerId: 42n, producerEpoch: 3 };
+    await Promise.all([
+      f.log.append(1, [rec('plain', '1')]),
+      f.log.append(1, [rec('t', '2')], txn),
+      f.log.appendMarker(1, { ...txn, commit: true, coordinatorEpoch: 3 }),
+      f.log.append(1, [rec('after', '3')]),
+    ]);
+    const seen: string[] = [];
+    await f.log.load(1, (k, v, producerId) => seen.push(`${k}=${v} pid ${producerId}`), (producerId, commit) => seen.push(`marker ${producerId} ${commit ? 'COMMIT' : 'ABORT'}`));
+    expect(seen).toEqual(['plain=1 pid -1', 't=2 pid 42', 'marker 42 COMMIT', 'after=3 pid -1']);
+  });
+
   it('refuses an append to a partition metadata gives to another coordinator, without calling the broker', async () => {
     const f = await fixture();
     f.store.update({ coordinators: new Map([[0, { nodeId: 99, epoch: 4 }]]) }, { type: 'coordinators-changed' });
