@@ -52,8 +52,8 @@ describe('the listener keys', () => {
     expect(setup.interBrokerListener).toBe('INTERNAL');
     expect(setup.controllerListeners).toEqual(['CONTROLLER']);
     expect(listenerOptions(c).listeners).toEqual([
-      { name: 'INTERNAL', host: '0.0.0.0', port: 19092 },
-      { name: 'EXTERNAL', host: '0.0.0.0', port: 9092 },
+      { name: 'INTERNAL', host: '0.0.0.0', port: 19092, securityProtocol: 'PLAINTEXT' },
+      { name: 'EXTERNAL', host: '0.0.0.0', port: 9092, securityProtocol: 'PLAINTEXT' },
     ]);
   });
 
