@@ -31,7 +31,7 @@ import { kafkaArtifacts, type KafkaArtifacts } from './compare/kafka.ts';
 import { cpuFieldsOf, cpuOf, jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunCpu, type RunInfo } from './compare/output.ts';
 import { physicalLimits } from './compare/physical.ts';
 import { commandExists, groupCpuSeconds, rssBytes, sampleRss } from './compare/proc.ts';
-import { BASE, caseName, suite as suiteOf, type Suite, type SuiteName } from './compare/suites.ts';
+import { BASE, caseName, suite as suiteOf, TRANSACTION_RECORDS, type Suite, type SuiteName } from './compare/suites.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -110,6 +110,8 @@ const names = {
   consume: 'consume 1 KB records (fetch rate after the group join)',
   consumeDirect: 'consume 1 KB records (fetch rate, partitions assigned directly, no group)',
   join: 'consumer group join before the first fetch',
+  txnProduce: `transactional produce 1 KB, about ${TRANSACTION_RECORDS.toLocaleString('en-US')} records per transaction (acks=all)`,
+  readCommitted: 'consume 1 KB transactional records, read_committed (fetch rate after the group join)',
   fixedP50: 'produce latency at half the max rate, p50',
   fixedP99: 'produce latency at half the max rate, p99',
   e2eP50: 'end-to-end latency, one 1 KB record at a time, p50',
@@ -265,9 +267,11 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
     fail: (t, err) => { for (const row of [consumeRow, cpuName(consumeRow), n(names.join)]) t.results.set(row, failed(err)); },
   });
 
-  // Latency at a fixed rate: half of Kafka's maximum on the base row (Runnel's own without Kafka).
   const kafkaTarget = targets.find((t) => t.system === 'Kafka');
   const max = kafkaTarget ? baseMax.get(kafkaTarget) : baseMax.get(targets[0]!);
+  if (s.transactions) await measureTransactions(targets, s, driver, topicSuffix, max);
+
+  // Latency at a fixed rate: half of Kafka's maximum on the base row (Runnel's own without Kafka).
   const rate = max ? Math.round(max / 2) : null;
   const fixedTopic = `bench-fixed-rate${topicSuffix}`;
   log(n(`fixed-rate latency at ${rate} records/s`));
@@ -302,6 +306,54 @@ async function measureAll(targets: Target[], s: Suite, driver: Driver, withEndTo
   });
   return { fixedRate: rate };
 }
+
+/**
+ * The transaction rows, for a tool that has them (Kafka's ProducerPerformance commits by time, not
+ * by count): transactions of `TRANSACTION_RECORDS / maxRate` ms, `maxRate` the base produce row's
+ * records/s on Kafka (Runnel's own without Kafka), so about that many records each at full speed;
+ * the same duration for both brokers. Then a read_committed consume of what they wrote.
+ */
+async function measureTransactions(targets: Target[], s: Suite, driver: Driver, topicSuffix: string, maxRate: number | undefined): Promise<void> {
+  const produceTxn = driver.produceTransactional?.bind(driver);
+  const consumeCommitted = driver.consumeCommitted?.bind(driver);
+  if (!produceTxn || !consumeCommitted) return;
+  const n = (row: string) => tagged(row, driver);
+  const txnRow = n(names.txnProduce);
+  const topic = `bench-transactions${topicSuffix}`;
+  const transactionDurationMs = maxRate ? Math.max(1, Math.round((TRANSACTION_RECORDS * 1000) / maxRate)) : 0;
+  transactionDurations.set(driver, transactionDurationMs || null);
+  const spec = { topic, partitions: 1, records: s.records(1024), recordSize: 1024, acks: 'all' as const, compression: 'none' as const, throughput: -1, transactionDurationMs };
+  log(`${txnRow}: transactions of ${transactionDurationMs} ms`);
+  await interleaved<ProduceResult>(targets, s.runs, {
+    setup: async (t) => {
+      if (!transactionDurationMs) throw new Error('no maximum rate to size the transactions by (the base produce row failed)');
+      await createTopic(t.admin, topic, 1);
+    },
+    warmup: s.warmup ? (t) => produceTxn(t.broker.bootstrap, { ...spec, records: Math.ceil(spec.records / 4) }) : undefined,
+    run: (t) => produceTxn(t.broker.bootstrap, spec),
+    record: (t, runs) => {
+      t.results.set(txnRow, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
+      t.results.set(cpuName(txnRow), cpuPerGb(runs, spec.records * spec.recordSize));
+    },
+    fail: (t, err) => { t.results.set(txnRow, failed(err)); t.results.set(cpuName(txnRow), failed(err)); },
+  });
+  const rcRow = n(names.readCommitted);
+  log(rcRow);
+  const consumeSpec = { topic, records: Math.min(s.consumeRecords, s.records(1024) * s.runs), recordSize: 1024 };
+  await interleaved(targets, s.runs, {
+    warmup: s.warmup ? (t) => consumeCommitted(t.broker.bootstrap, consumeSpec) : undefined,
+    run: (t) => consumeCommitted(t.broker.bootstrap, consumeSpec),
+    record: (t, runs) => {
+      t.results.set(rcRow, cellOf(runs.map((x) => x.r.mbPerSec), coresOf(runs)));
+      t.results.set(cpuName(rcRow), cpuPerGb(runs, consumeSpec.records * consumeSpec.recordSize));
+    },
+    fail: (t, err) => { t.results.set(rcRow, failed(err)); t.results.set(cpuName(rcRow), failed(err)); },
+  });
+  for (const t of targets) await deleteTopic(t.admin, topic).catch(() => {});
+}
+
+/** The transaction length each driver's transactional row used (run notes), null when it could not run. */
+const transactionDurations = new Map<Driver, number | null>();
 
 /** Cold starts, alternating the systems; each on a fresh (for Kafka: freshly formatted) log dir. */
 async function coldStarts(systems: SystemName[], s: Suite, settings: (system: SystemName) => BrokerSettings, art: KafkaArtifacts | null): Promise<Map<SystemName, Cell>> {
@@ -392,6 +444,10 @@ function orderedRows(s: Suite, drivers: Driver[], results: Map<SystemName, Resul
     for (const c of s.produce) add(n(caseName(c)), PRODUCE_UNIT, 'higher');
     add(n(consumeName(d)), 'MB/s', 'higher');
     if (d.joinsGroup) add(n(names.join), 'ms', 'lower');
+    if (s.transactions && d.produceTransactional && d.consumeCommitted) {
+      add(n(names.txnProduce), PRODUCE_UNIT, 'higher');
+      add(n(names.readCommitted), 'MB/s', 'higher');
+    }
     add(n(names.fixedP50), 'ms', 'lower');
     add(n(names.fixedP99), 'ms', 'lower');
     if (i === 0) {
@@ -403,6 +459,10 @@ function orderedRows(s: Suite, drivers: Driver[], results: Map<SystemName, Resul
   for (const d of drivers) {
     for (const c of s.produce) add(cpuName(tagged(caseName(c), d)), 'CPU s/GB', 'lower');
     add(cpuName(tagged(consumeName(d), d)), 'CPU s/GB', 'lower');
+    if (s.transactions && d.produceTransactional && d.consumeCommitted) {
+      add(cpuName(tagged(names.txnProduce, d)), 'CPU s/GB', 'lower');
+      add(cpuName(tagged(names.readCommitted, d)), 'CPU s/GB', 'lower');
+    }
   }
   add(names.cold, 'ms', 'lower');
   add(names.rssIdle, 'MB', 'lower');
@@ -416,7 +476,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   // The cluster suite takes the quick suite's run sizes (compare/cluster.ts has its own rows).
   const all = suiteOf(args.suite === 'cluster' || args.suite === 'soak' ? 'quick' : args.suite);
-  const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))) } : all;
+  const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))), transactions: all.transactions && args.rows.test(names.txnProduce) } : all;
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
   mkdirSync(workDir, { recursive: true });
@@ -543,6 +603,11 @@ function runNotes(s: Suite, drivers: Driver[], systems: SystemName[], fixedRates
   for (const d of drivers) {
     const rate = fixedRates.get(d);
     notes.push(`[${d.tag}]: ${d.description}; it drove ${brokers}.${rate ? ` Its fixed-rate latency rows: 1 KB records at ${plural(rate, 'record')}/s, half of ${both ? "Kafka's" : `${systems[0]}'s`} maximum on the base produce row (send to acknowledgement, as kafka-producer-perf-test reports it).` : ''}`);
+  }
+  for (const d of drivers) {
+    if (!s.transactions || !transactionDurations.has(d)) continue;
+    const ms = transactionDurations.get(d);
+    notes.push(`[${d.tag}] transaction rows: ${ms ? `kafka-producer-perf-test commits every ${ms} ms (--transaction-duration-ms: ${TRANSACTION_RECORDS.toLocaleString('en-US')} records at ${both ? "Kafka's" : `${systems[0]}'s`} base-row maximum rate; it has no per-count option), a new transactional.id per run, acks=all` : 'not run (no base-row rate to size the transactions by)'}; the read_committed row consumes that topic with isolation.level=read_committed.`);
   }
   const perfTools = drivers.filter((d) => d.name !== 'node');
   if (perfTools.length) notes.push(`Produce with ${perfTools.map((d) => d.tag).join(' and ')}: linger.ms=5, batch.size=65536, random A–Z payloads.`);

@@ -10,7 +10,8 @@
  *
  * MB are decimal (10^6 bytes) of record values; the Java tools print MiB, converted here.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Codec, Consumer, KafkaClient, Producer } from '@runnel/client';
 import { encodeRecordBatch } from '@runnel/protocol';
@@ -60,6 +61,13 @@ export interface Driver {
   readonly joinsGroup: boolean;
   produce(bootstrap: string, spec: ProduceSpec): Promise<ProduceResult>;
   consume(bootstrap: string, spec: { topic: string; records: number; recordSize: number }): Promise<ConsumeResult>;
+  /**
+   * A transactional producer (`transactional.id`, so idempotent and acks=all) committing every
+   * `transactionDurationMs`; absent when the tool has none (only Kafka's ProducerPerformance).
+   */
+  produceTransactional?(bootstrap: string, spec: ProduceSpec & { transactionDurationMs: number }): Promise<ProduceResult>;
+  /** `consume` with isolation.level=read_committed; absent when the tool has no such setting here. */
+  consumeCommitted?(bootstrap: string, spec: { topic: string; records: number; recordSize: number }): Promise<ConsumeResult>;
   /** One record at a time: send, wait until it is consumed, repeat. */
   endToEnd(bootstrap: string, spec: { topic: string; records: number; recordSize: number; acks: '1' | 'all' }): Promise<LatencyResult>;
 }
@@ -93,6 +101,17 @@ export function parseEndToEndLatency(output: string): { avgMs: number; p50Ms: nu
 
 export function javaDriver(classpath: string, timeoutMs: number): Driver {
   const java = (mainClass: string, args: string[]) => run('java', ['-Xms256m', '-Xmx1g', '-cp', classpath, mainClass, ...args], { timeoutMs });
+  let transactionalIds = 0;
+  // A consumer config file (every ConsumerPerformance version reads --consumer.config).
+  let committedConfig: string | undefined;
+  const consume = async (bootstrap: string, spec: { topic: string; records: number }, extra: string[]) => {
+    const r = await java('org.apache.kafka.tools.ConsumerPerformance', [
+      '--bootstrap-server', bootstrap, '--topic', spec.topic, '--messages', String(spec.records), '--timeout', '30000', ...extra,
+    ]);
+    const c = parseConsumerPerformance(r.output);
+    if (c.consumed < spec.records) throw new Error(`consumed ${c.consumed} of ${spec.records} records`);
+    return { mbPerSec: (c.fetchMiBPerSec * MIB) / 1e6, recordsPerSec: c.fetchRecordsPerSec, joinMs: c.joinMs, wallMs: r.wallMs, toolCpu: r.cpuSeconds };
+  };
   return {
     name: 'java',
     tag: 'Kafka tools',
@@ -108,13 +127,25 @@ export function javaDriver(classpath: string, timeoutMs: number): Driver {
       const p = parseProducerPerformance(r.output);
       return { ...p, mbPerSec: (p.recordsPerSec * spec.recordSize) / 1e6, wallMs: r.wallMs, toolCpu: r.cpuSeconds };
     },
-    async consume(bootstrap, spec) {
-      const r = await java('org.apache.kafka.tools.ConsumerPerformance', [
-        '--bootstrap-server', bootstrap, '--topic', spec.topic, '--messages', String(spec.records), '--timeout', '30000',
+    consume: (bootstrap, spec) => consume(bootstrap, spec, []),
+    async produceTransactional(bootstrap, spec) {
+      // A new transactional id per run: a run's producer fences nobody's and waits for no one's abort.
+      const r = await java('org.apache.kafka.tools.ProducerPerformance', [
+        '--topic', spec.topic, '--num-records', String(spec.records), '--record-size', String(spec.recordSize),
+        '--throughput', String(spec.throughput),
+        '--transactional-id', `bench-txn-${process.pid}-${++transactionalIds}`, '--transaction-duration-ms', String(spec.transactionDurationMs),
+        '--producer-props', `bootstrap.servers=${bootstrap}`, 'acks=all', 'linger.ms=5', 'batch.size=65536',
+        `compression.type=${spec.compression}`,
       ]);
-      const c = parseConsumerPerformance(r.output);
-      if (c.consumed < spec.records) throw new Error(`consumed ${c.consumed} of ${spec.records} records`);
-      return { mbPerSec: (c.fetchMiBPerSec * MIB) / 1e6, recordsPerSec: c.fetchRecordsPerSec, joinMs: c.joinMs, wallMs: r.wallMs, toolCpu: r.cpuSeconds };
+      const p = parseProducerPerformance(r.output);
+      return { ...p, mbPerSec: (p.recordsPerSec * spec.recordSize) / 1e6, wallMs: r.wallMs, toolCpu: r.cpuSeconds };
+    },
+    async consumeCommitted(bootstrap, spec) {
+      if (!committedConfig) {
+        committedConfig = join(mkdtempSync(join(tmpdir(), 'runnel-bench-')), 'read-committed.properties');
+        writeFileSync(committedConfig, 'isolation.level=read_committed\n');
+      }
+      return consume(bootstrap, spec, ['--consumer.config', committedConfig]);
     },
     async endToEnd(bootstrap, spec) {
       const r = await java('org.apache.kafka.tools.EndToEndLatency', [

@@ -2,7 +2,7 @@
  * What each suite measures and how much. `quick` varies one factor at a time from a base row
  * (1 KB, acks=1, no compression, 1 partition) and fits in ten minutes with Kafka; `full` runs the
  * whole grid (record size × acks × compression × partitions, 16 rows) with the same run sizes and
- * longer latency runs (about twice the quick suite's time); `smoke`
+ * longer latency runs (about twice the quick suite's time) and the transaction rows; `smoke`
  * is a few thousand records against Runnel only, for `npm test`.
  */
 export type SuiteName = 'smoke' | 'quick' | 'full';
@@ -32,7 +32,15 @@ export interface Suite {
   coldStarts: number;
   /** Bytes for the physical-limit rows. */
   physicalBytes: number;
+  /**
+   * The transaction rows (a load tool that has them: Kafka's): transactional produce of 1 KB
+   * records, about `transactionRecords` per transaction, and a read_committed consume of them.
+   */
+  transactions: boolean;
 }
+
+/** Records per transaction the transactional produce row aims at (issue 14: 1,000 of 1 KB). */
+export const TRANSACTION_RECORDS = 1000;
 
 export const BASE: ProduceCase = { id: '1kb-acks1-none-p1', recordSize: 1024, acks: '1', compression: 'none', partitions: 1 };
 
@@ -71,17 +79,19 @@ export function suite(name: SuiteName): Suite {
       return {
         name, produce: [BASE, { ...BASE, recordSize: 100, id: caseId({ ...BASE, recordSize: 100 }) }],
         records: () => 3000, runs: 1, warmup: false, brokerWarmupRecords: 0, consumeRecords: 3000, fixedRateSeconds: 1,
-        endToEndRecords: 50, coldStarts: 1, physicalBytes: 8 * 1024 * 1024,
+        endToEndRecords: 50, coldStarts: 1, physicalBytes: 8 * 1024 * 1024, transactions: false,
       };
     case 'quick':
       return {
         name, produce: oneAtATime(), records: (size) => (size >= 1024 ? 100_000 : 400_000), runs: 3, warmup: true, brokerWarmupRecords: 200_000,
         consumeRecords: 100_000, fixedRateSeconds: 5, endToEndRecords: 2_000, coldStarts: 3, physicalBytes: 256 * 1024 * 1024,
+        transactions: false,
       };
     case 'full':
       return {
         name, produce: grid(), records: (size) => (size >= 1024 ? 100_000 : 400_000), runs: 3, warmup: true, brokerWarmupRecords: 200_000,
         consumeRecords: 100_000, fixedRateSeconds: 10, endToEndRecords: 5_000, coldStarts: 5, physicalBytes: 1024 * 1024 * 1024,
+        transactions: true,
       };
   }
 }
