@@ -5,6 +5,7 @@ import { TransactionCoordinator, partitionForTransactionalId, type TxnMarkerRequ
 import { decodeTxnKey, decodeTxnValue, type TxnLogValue } from '../src/txn-records.ts';
 import { initProducerIdTxn, transactionHandlers } from '../src/txn-handlers.ts';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
+import { notCoordinatorHandlers } from '../src/not-coordinator.ts';
 
 const PARTITIONS = 4;
 
@@ -253,5 +254,15 @@ describe('TransactionCoordinator', () => {
     expect(verify.resultsByTransaction[0].topicResults[0].resultsByPartition.map((r: { partitionErrorCode: number }) => r.partitionErrorCode)).toEqual([ErrorCode.NONE, ErrorCode.INVALID_TXN_STATE]);
     const described = await handlers.get(ApiKey.DescribeTransactions)!.handle({ transactionalIds: [TX, 'nobody'] }, ctx(0));
     expect(described.transactionStates.map((s: { errorCode: number; transactionState: string }) => [s.errorCode, s.transactionState])).toEqual([[0, 'Ongoing'], [ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, '']]);
+  });
+
+  it('cluster brokers advertise the transaction APIs (kafkajs uses the bootstrap broker\'s versions everywhere) and answer NOT_COORDINATOR', async () => {
+    const handlers = new Map(notCoordinatorHandlers().map((h) => [h.api, h]));
+    expect([ApiKey.AddPartitionsToTxn, ApiKey.AddOffsetsToTxn, ApiKey.EndTxn, ApiKey.DescribeTransactions, ApiKey.ListTransactions].map((k) => handlers.get(k)?.versions))
+      .toEqual([[0, 5], [0, 4], [0, 4], [0, 0], [0, 1]]);
+    expect(handlers.has(ApiKey.InitProducerId)).toBe(false); // the broker's own serves idempotent producers
+    const ctx = { header: { apiKey: 0, apiVersion: 3, correlationId: 1, clientId: 'c' } } as never;
+    expect(await handlers.get(ApiKey.EndTxn)!.handle({ transactionalId: TX, producerId: 1n, producerEpoch: 0, committed: true }, ctx)).toMatchObject({ errorCode: ErrorCode.NOT_COORDINATOR });
+    expect(await handlers.get(ApiKey.ListTransactions)!.handle({ stateFilters: [], producerIdFilters: [], durationFilter: -1n }, ctx)).toMatchObject({ errorCode: 0, transactionStates: [] });
   });
 });

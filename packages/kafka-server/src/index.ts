@@ -17,7 +17,7 @@ export { parseJaasConfig, parseJaasUsers } from './sasl/jaas.ts';
 export { KafkaServer, RequestBudget, DEFAULT_QUEUED_MAX_REQUEST_BYTES, type KafkaServerOptions, type ApiVersionRange, type ListenerBinding, type NodeAddressLookup } from './server.ts';
 export { advertisedAddress, advertisedEndpoints, endpointOn, listenerOptions, nodeAddressLookup } from './listener.ts';
 export { ServerTls, tlsSettings, secureContextOptions, parsePrincipalMappingRules, subjectRfc2253, type TlsSettings, type ClientAuth } from './tls.ts';
-export { describeConfigsHandler, initProducerIdHandler, TRANSACTIONS_UNSUPPORTED, type DescribeConfigsOptions, type TransactionalInitProducerId } from './node-handlers.ts';
+export { describeConfigsHandler, initProducerIdHandler, type DescribeConfigsOptions, type TransactionalInitProducerId } from './node-handlers.ts';
 export { metadataErrorCode } from './metadata-errors.ts';
 export {
   StandardAuthorizer, authorized, authorizedNames, authorizerFor, clusterAuthorized, parseSuperUsers, AclOperation, ResourceType,

@@ -13,21 +13,6 @@ import { AclOperation, authorized, clusterAuthorized, ResourceType } from './aut
  */
 
 /**
- * Runnel has no transaction coordinator yet, so a transactional producer must fail at once, not
- * retry until its timeout. FindCoordinator (key type 1) and InitProducerId with a transactional id
- * answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the one code every client treats as fatal there
- * (the Java client, kafka-python, franz-go and kafkajs also fail on any other non-retriable code,
- * but librdkafka retries every FindCoordinator error except the two authorization codes, and
- * sarama retries any failed coordinator lookup 50 times, 100 ms apart, so it fails after ~5 s).
- * The message says what is really going on, where the version has a
- * message field (FindCoordinator v1+). docs/protocol.md, "Transactions".
- */
-export const TRANSACTIONS_UNSUPPORTED = {
-  errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-  errorMessage: 'Runnel does not support transactions yet: a producer with transactional.id cannot run here (leave transactional.id unset; idempotent producers work)',
-} as const;
-
-/**
  * InitProducerId v0–5 for idempotent producers: a fresh cluster-unique producer id at epoch 0.
  * v2 is flexible; v3 (KIP-360) lets a producer send the id and epoch it has, both or neither
  * (one without the other is INVALID_REQUEST, as in Kafka's KafkaApis). As Kafka does for a null
