@@ -33,11 +33,9 @@ function byValue(records: ConsumedRecord[]): string[] {
   return records.map((r) => r.value).sort();
 }
 
-/** The transactional attempt failed at once with Kafka's authorization error, not a timeout. */
-function expectFailsFast(t: Awaited<ReturnType<EcosystemClient<ClusterAdmin>['txn']>>): void {
-  expect(t.ok).toBe(false);
-  expect(t.error).toMatchObject({ code: 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', errorCode: 53 });
-  expect(t.elapsedMs).toBeLessThan(10_000);
+/** The transaction was committed (init, one record, commit). */
+function expectCommitted(t: Awaited<ReturnType<EcosystemClient<ClusterAdmin>['txn']>>): void {
+  expect(t).toMatchObject({ ok: true, error: null });
 }
 
 describe(`sarama ${SARAMA_VERSION} against runnel start`, () => {
@@ -68,12 +66,9 @@ describe(`sarama ${SARAMA_VERSION} against runnel start`, () => {
     expect(admin.cluster).toEqual({ controllerId: cluster.controllerId, brokers: cluster.brokers, error: null });
   }, 60_000);
 
-  // Not at once: sarama's transaction manager retries any failed coordinator lookup
-  // Producer.Transaction.Retry.Max times (50, 100 ms apart), so it gives up after about 5 s
-  // (docs/protocol.md, "Transactions"); only an error from InitProducerId itself is fatal at once.
-  it('a transactional idempotent producer fails within 10 s with TRANSACTIONAL_ID_AUTHORIZATION_FAILED', async () => {
-    expectFailsFast(await client.txn({ bootstrap: broker.bootstrap, topic: 'sarama-txn', maxMs: 30_000 }));
-    expectFailsFast(await modern.txn({ bootstrap: broker.bootstrap, topic: 'sarama-txn', maxMs: 30_000 }));
+  it('a transactional idempotent producer commits a transaction (docs/transactions.md)', async () => {
+    expectCommitted(await client.txn({ bootstrap: broker.bootstrap, topic: 'sarama-txn', maxMs: 30_000 }));
+    expectCommitted(await modern.txn({ bootstrap: broker.bootstrap, topic: 'sarama-txn', maxMs: 30_000 }));
   }, 60_000);
 });
 
@@ -101,9 +96,7 @@ describe(`kafka-python ${KAFKA_PYTHON_VERSION} against runnel start`, () => {
     expect(admin.requests.DescribeCluster?.length).toBe(1);
   }, 60_000);
 
-  it('a transactional KafkaProducer fails within 10 s with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (not retriable)', async () => {
-    const t = await client.txn({ bootstrap: broker.bootstrap, topic: 'kp-txn', maxMs: 30_000 });
-    expectFailsFast(t);
-    expect(t.error?.retriable).toBe(false);
+  it('a transactional KafkaProducer commits a transaction (docs/transactions.md)', async () => {
+    expectCommitted(await client.txn({ bootstrap: broker.bootstrap, topic: 'kp-txn', maxMs: 30_000 }));
   }, 60_000);
 });

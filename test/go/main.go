@@ -481,8 +481,8 @@ func min16(a, b int16) int16 {
 	return b
 }
 
-// txn begins a transaction and produces one record in it; Runnel has no transaction coordinator,
-// so this must fail, and quickly. Prints {"type":"txn","ok":false,"error":...,"elapsedMs":...}.
+// txn begins a transaction, produces one record in it and commits. Prints
+// {"type":"txn","ok":true|false,"error":...,"elapsedMs":...}.
 func txn(ctx context.Context, bootstrap, topic, id string) {
 	cl, err := kgo.NewClient(append(base(bootstrap), kgo.DefaultProduceTopic(topic), kgo.TransactionalID(id),
 		kgo.AllowAutoTopicCreation())...)

@@ -312,7 +312,7 @@ func saramaAdmin(cfg *sarama.Config, brokers []string) {
 
 // saramaTxn makes a transactional, idempotent SyncProducer (sarama runs FindCoordinator and
 // InitProducerId inside NewSyncProducer), then begins a transaction, sends one record and
-// commits. Runnel has no transaction coordinator, so this must fail, and quickly.
+// commits.
 func saramaTxn(cfg *sarama.Config, brokers []string, topic, id string) {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true

@@ -290,8 +290,7 @@ def _parts(ps):
 
 
 def txn(a):
-    """init_transactions, then one record in a transaction and a commit. Runnel has no
-    transaction coordinator, so this must fail, and quickly."""
+    """init_transactions, then one record in a transaction and a commit."""
     p = Producer(client_config(a.bootstrap, **{"transactional.id": a.transactional_id}))
     start = time.monotonic()
     err = None
@@ -442,8 +441,8 @@ def kp_admin(a):
 
 def kp_txn(a):
     """KafkaProducer(transactional_id=...) and init_transactions(), then one record in a
-    transaction and a commit. Runnel has no transaction coordinator, so this must fail, and
-    quickly (max_block_ms is --max-ms: a hang shows as KafkaTimeoutError, not a test timeout)."""
+    transaction and a commit (max_block_ms is --max-ms: a hang shows as KafkaTimeoutError, not a
+    test timeout)."""
     from kafka import KafkaProducer
     start = time.monotonic()
     err = None
