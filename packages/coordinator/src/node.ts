@@ -1,6 +1,6 @@
 import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import {
-  advertisedAddress, advertisedEndpoints, alterConfigsHandler, createAclsHandler, deleteAclsHandler, describeAclsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
+  advertisedAddress, advertisedEndpoints, alterClientQuotasHandler, describeClientQuotasHandler, alterConfigsHandler, createAclsHandler, deleteAclsHandler, describeAclsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
   nodeAddressLookup, saslOptions, scramCredentialHandlers, type Handler,
 } from '@runnel/kafka-server';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
@@ -122,6 +122,8 @@ export class CoordinatorNode {
       describeConfigsHandler({ nodeId: config.nodeId, config, metadata: o.metadata }),
       alterConfigsHandler({ config, metadata: o.metadata }),
       incrementalAlterConfigsHandler({ config, metadata: o.metadata }),
+      describeClientQuotasHandler(o.metadata),
+      alterClientQuotasHandler(o.metadata),
       // kafka-acls, like the other admin tools, may pick any listed node.
       describeAclsHandler(o.metadata),
       createAclsHandler(o.metadata),

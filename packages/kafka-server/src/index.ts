@@ -30,6 +30,10 @@ export { unsupportedAnswer } from './unsupported.ts';
 export { featureFields, nodeFeatures, METADATA_VERSION_LEVEL, type NodeFeatures } from './features.ts';
 export { alterConfigsHandler, incrementalAlterConfigsHandler, DYNAMIC_BROKER_CONFIGS, type AlterConfigsOptions } from './alter-configs.ts';
 export { electLeadersHandler } from './elect-leaders.ts';
+export {
+  alterClientQuotasHandler, describeClientQuotasHandler, resolveClientQuota, ClientQuotaEnforcer, type ClientQuotaOptions, type Throttle,
+} from './client-quotas.ts';
+export { ConnectionQuotas, parseIpOverrides, type ConnectionLimits } from './connection-quotas.ts';
 export { describeTopicPartitionsHandler, MAX_RESPONSE_PARTITIONS, type DescribeTopicPartitionsSource } from './describe-topic-partitions.ts';
 export { alterPartitionReassignmentsHandler, listPartitionReassignmentsHandler } from './reassignments.ts';
 export {

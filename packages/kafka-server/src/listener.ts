@@ -3,9 +3,11 @@ import type { BrokerConfig } from '@runnel/common';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import type { KafkaServerOptions, NodeAddressLookup } from './server.ts';
 import { authorizerFor } from './authorizer.ts';
+import { parseIpOverrides } from './connection-quotas.ts';
+import { ClientQuotaEnforcer } from './client-quotas.ts';
 import { ServerTls, tlsSettings } from './tls.ts';
 
-type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes'>>;
+type ListenerOptions = Required<Pick<KafkaServerOptions, 'listeners' | 'socketRequestMaxBytes' | 'maxConnections' | 'connectionsMaxIdleMs' | 'queuedMaxRequestBytes' | 'connectionLimits'>> & Pick<KafkaServerOptions, 'clientQuotas'>;
 
 /** Hosts that bind every interface; clients cannot connect to them. */
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
@@ -40,6 +42,34 @@ export function listenerOptions(config: BrokerConfig, metadata?: MetadataStore):
       }
       : config.get('max.connections'),
     connectionsMaxIdleMs: config.get('connections.max.idle.ms'),
+    // Produce/Fetch byte quotas follow the metadata's client quotas (kafka-configs --entity-type users|clients).
+    clientQuotas: metadata
+      ? new ClientQuotaEnforcer({
+        quotas: () => {
+          try {
+            return metadata.snapshot().clientQuotas;
+          } catch {
+            return undefined;
+          }
+        },
+        windowNum: config.get('quota.window.num'),
+        windowSizeMs: config.get('quota.window.size.seconds') * 1000,
+      })
+      : undefined,
+    // The per-IP limits and the creation rate are dynamic too, read the same way on each accept.
+    connectionLimits: () => {
+      let effective: BrokerConfig = config;
+      try {
+        if (metadata) effective = config.withDynamic(metadata.snapshot().brokerConfigs, config.nodeId);
+      } catch {
+        // no snapshot yet: the static values hold
+      }
+      return {
+        maxPerIp: effective.get('max.connections.per.ip'),
+        overrides: parseIpOverrides(effective.get('max.connections.per.ip.overrides')),
+        creationRate: effective.get('max.connection.creation.rate'),
+      };
+    },
     queuedMaxRequestBytes: config.get('queued.max.request.bytes'),
     // authorizer.class.name: ACLs from this node's metadata (authorizer.ts); unset = none.
     authorizer: authorizerFor(config, metadata),

@@ -56,7 +56,11 @@ export class ServerMetrics {
    * `state` is read when scraped: open connections per listener, handlers running, and the bytes
    * reserved from queued.max.request.bytes.
    */
-  constructor(state: () => { connections: Iterable<{ listener: string; inFlight: number }>; listeners: string[]; queuedBytes: number }) {
+  constructor(state: () => {
+    connections: Iterable<{ listener: string; inFlight: number }>; listeners: string[]; queuedBytes: number;
+    /** The accept-time quotas' counters (connection-quotas.ts). */
+    connectionQuotas?: { refusedPerIp: number; throttledAccepts: number; throttleMs: number };
+  }) {
     const trackers = () => [...this.#trackers.values()].sort((a, b) => a.apiKey - b.apiKey || a.apiVersion - b.apiVersion);
     /** Per API (versions added up); Fetch is also reported as FetchConsumer (see RequestTracker). */
     const perApi = <T>(fold: (ts: RequestTracker[]) => T) => {
@@ -123,6 +127,12 @@ export class ServerMetrics {
         for (const c of state().connections) n += c.inFlight;
         return [{ labels: {}, value: n }];
       }),
+      new ScrapedMetric('runnel_network_connections_refused_per_ip_total', 'Connections closed on accept because their IP had max.connections.per.ip (or its override) open.', 'counter',
+        () => [{ labels: {}, value: state().connectionQuotas?.refusedPerIp ?? 0 }]),
+      new ScrapedMetric('runnel_network_connection_accept_throttled_total', 'Accepted connections held back by max.connection.creation.rate before being served.', 'counter',
+        () => [{ labels: {}, value: state().connectionQuotas?.throttledAccepts ?? 0 }]),
+      new ScrapedMetric('runnel_network_connection_accept_throttle_ms_total', 'Milliseconds connections were held back by max.connection.creation.rate, summed (Kafka: connection-accept-throttle-time).', 'counter',
+        () => [{ labels: {}, value: state().connectionQuotas?.throttleMs ?? 0 }]),
       new ScrapedMetric('runnel_network_queued_request_bytes', 'Bytes of requests being received or handled (reserved from queued.max.request.bytes).', 'gauge',
         () => [{ labels: {}, value: state().queuedBytes }]),
     ];

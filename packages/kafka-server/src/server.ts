@@ -38,6 +38,8 @@ import type { Authorizer } from './authorizer.ts';
 import { edgeDenial } from './authorization.ts';
 import { featureFields, nodeFeatures, type NodeFeatures } from './features.ts';
 import { ServerMetrics } from './metrics.ts';
+import type { ClientQuotaEnforcer } from './client-quotas.ts';
+import { ConnectionQuotas, normalizeIp, UNLIMITED, type ConnectionLimits } from './connection-quotas.ts';
 import { ANONYMOUS, isSasl, type KafkaPrincipal, type SecurityProtocol } from './security.ts';
 import { Authenticator, type SaslOptions, type SaslStep } from './sasl/authenticator.ts';
 import type { ServerTls } from './tls.ts';
@@ -82,6 +84,13 @@ export interface KafkaServerOptions {
    * A function is read on every accept (a dynamic config): lowering it closes no open connection.
    */
   maxConnections?: number | (() => number);
+  /** Produce and Fetch byte quotas (client-quotas.ts); absent = none. */
+  clientQuotas?: ClientQuotaEnforcer;
+  /**
+   * `max.connections.per.ip` (with its overrides) and `max.connection.creation.rate`, read on every
+   * accept (dynamic configs); default unlimited. See connection-quotas.ts.
+   */
+  connectionLimits?: () => ConnectionLimits;
   /** Idle connections are closed after this (Kafka's `connections.max.idle.ms`), default 600000. */
   connectionsMaxIdleMs?: number;
   /** Handlers running at once per connection, default 32. */
@@ -323,6 +332,21 @@ class Connection {
    * re-entrant: a handler that completes synchronously calls back into `pump`, and the outer loop
    * simply carries on (thousands of pipelined frames must not deepen the stack).
    */
+  /** Throttled by a client quota (KIP-219): no request is read until this time. */
+  private mutedUntil = 0;
+
+  private get muted(): boolean {
+    return this.mutedUntil > Date.now();
+  }
+
+  /** Reads nothing more for `ms` (answers to requests already read still go out). */
+  private muteFor(ms: number): void {
+    const until = Date.now() + ms;
+    if (until <= this.mutedUntil) return;
+    this.mutedUntil = until;
+    setTimeout(() => this.pump(), ms + 1).unref();
+  }
+
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
@@ -333,14 +357,14 @@ class Connection {
     }
     if (this.closed) return;
     const waitingForBudget = this.expected >= 0 && !this.reserved;
-    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked || waitingForBudget;
+    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked || waitingForBudget || this.muted;
     if (blocked && !this.socket.isPaused()) this.socket.pause();
     else if (!blocked && this.socket.isPaused()) this.socket.resume();
   }
 
   private pumpFrames(): void {
     while (!this.closed && !this.pumpBlockedByAuthFailure) {
-      if (this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked) break;
+      if (this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked || this.muted) break;
       if (this.expected < 0) {
         if (this.buffered < 4) break;
         const size = this.take(4).readInt32BE(0);
@@ -445,6 +469,7 @@ class Connection {
       principal: this.principal, securityProtocol: this.securityProtocol, clientHost: this.clientHost,
       authorizer: this.server.authorizer,
     };
+    if (apiKey === ApiKey.Fetch) this.server.clientQuotas?.beforeFetch(ctx, req.body as { maxBytes: number });
     const fail = (err: unknown) => {
       release();
       tracker.failed(performance.now() - began);
@@ -457,6 +482,19 @@ class Connection {
       if (this.closed) return;
       try {
         slot.out = res === undefined ? null : encodeResponseParts(apiKey, apiVersion, correlationId, res as object);
+        // Client quotas (client-quotas.ts): over quota, the answer carries the throttle (a Fetch's
+        // is empty) and the connection reads nothing more for that long (KIP-219).
+        const quotas = this.server.clientQuotas;
+        if (quotas && (apiKey === ApiKey.Produce || apiKey === ApiKey.Fetch)) {
+          let bytes = 0;
+          for (const part of slot.out ?? []) bytes += part.length;
+          const t = quotas.afterResponse(apiKey, ctx, frame.length, bytes, res);
+          if (t) {
+            res = t.response;
+            slot.out = res === undefined ? null : encodeResponseParts(apiKey, apiVersion, correlationId, res as object);
+            this.muteFor(t.throttleMs);
+          }
+        }
       } catch (err) {
         fail(err);
         return;
@@ -664,6 +702,13 @@ export class KafkaServer {
   /** One net.Server per binding, in binding order; empty while stopped. */
   private servers: Array<{ name: string; server: Server }> = [];
   private nextConnectionId = 1;
+  /** Produce and Fetch byte quotas (client-quotas.ts), if any. */
+  readonly clientQuotas: ClientQuotaEnforcer | undefined;
+  /** Per-IP counts and the creation rate (connection-quotas.ts). */
+  readonly connectionQuotas: ConnectionQuotas;
+  /** Sockets accepted but held back by max.connection.creation.rate, with the timer that serves each. */
+  readonly #held = new Map<Socket, NodeJS.Timeout>();
+  readonly #quotaLog = onceEvery(60_000);
   /** The node:tls server of each TLS listener, by listener name (#tlsServer). */
   readonly #tlsServers = new Map<string, TlsServer>();
   /** TCP sockets of TLS listeners whose handshake is not done yet. */
@@ -687,6 +732,8 @@ export class KafkaServer {
     const max = options.maxConnections ?? Number.MAX_SAFE_INTEGER;
     this.#maxConnections = typeof max === 'function' ? max : () => max;
     this.connectionsMaxIdleMs = options.connectionsMaxIdleMs ?? 600000;
+    this.clientQuotas = options.clientQuotas;
+    this.connectionQuotas = new ConnectionQuotas(options.connectionLimits ?? (() => UNLIMITED));
     this.maxInFlightPerConnection = Math.max(1, options.maxInFlightPerConnection ?? 32);
     this.budget = new RequestBudget(options.queuedMaxRequestBytes ?? DEFAULT_QUEUED_MAX_REQUEST_BYTES);
     this.log = options.logger ?? silentLogger();
@@ -698,6 +745,7 @@ export class KafkaServer {
       connections: [...this.connections].map((c) => ({ listener: c.listener, inFlight: c.inFlightCount })),
       listeners: this.bindings.map((b) => b.name),
       queuedBytes: this.budget.used,
+      connectionQuotas: this.connectionQuotas,
     }));
     for (const h of options.handlers) {
       if (h.api === ApiKey.ApiVersions) throw new Error('ApiVersions is built into KafkaServer; do not register a handler for it');
@@ -781,6 +829,11 @@ export class KafkaServer {
     const servers = this.servers;
     if (servers.length === 0) return;
     this.servers = [];
+    for (const [socket, timer] of this.#held) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.#held.clear();
     for (const socket of this.#handshaking) socket.destroy();
     for (const b of this.bindings) b.tls?.stop();
     this.#tlsServers.clear();
@@ -812,13 +865,14 @@ export class KafkaServer {
     return this.connections.size;
   }
 
-  private accept(socket: Socket, listener: string, securityProtocol?: SecurityProtocol): void {
+  private accept(socket: Socket, listener: string, securityProtocol?: SecurityProtocol, admitted = false): void {
     const max = this.#maxConnections();
     if (this.connections.size >= max) {
       this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max }, 'max.connections reached, refusing');
       socket.destroy();
       return;
     }
+    if (!admitted && !this.#admit(socket, max, () => this.accept(socket, listener, securityProtocol, true))) return;
     const tls = this.#tlsServers.get(listener);
     if (tls !== undefined) {
       // Limits apply to the TCP connection; the Connection starts once the TLS handshake is done (#secured).
@@ -863,6 +917,37 @@ export class KafkaServer {
     c.principal = who;
     this.connections.add(c);
     this.metrics.connectionOpened(b.name);
+  }
+
+  /**
+   * The per-IP limit and the creation rate (connection-quotas.ts): false when the socket was
+   * refused (closed); else true to serve it now, or it is held paused and `serve` is called on its turn.
+   */
+  #admit(socket: Socket, max: number, serve: () => void): boolean {
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    const verdict = this.connectionQuotas.admit(ip);
+    if ('refused' in verdict) {
+      if (this.#quotaLog.allow('per-ip')) this.log.warn({ client, limit: verdict.refused }, 'max.connections.per.ip reached, refusing (logged once a minute)');
+      socket.destroy();
+      return false;
+    }
+    socket.once('close', () => this.connectionQuotas.release(ip));
+    if (verdict.delayMs <= 0) return true;
+    // Held sockets cost a descriptor each: with the open ones they stay within max.connections.
+    if (this.connections.size + this.#held.size >= max) {
+      socket.destroy();
+      return false;
+    }
+    if (this.#quotaLog.allow('rate')) this.log.warn({ client, delayMs: verdict.delayMs }, 'max.connection.creation.rate reached, delaying accepts (logged once a minute)');
+    socket.pause();
+    this.#held.set(socket, setTimeout(() => {
+      this.#held.delete(socket);
+      if (socket.destroyed) return;
+      socket.resume();
+      serve();
+    }, verdict.delayMs));
+    return false;
   }
 
   /** @internal called by a connection when its socket closes. */

@@ -12,6 +12,10 @@ export {
   SCRAM_MECHANISM_NAMES, decodeScramCredentials, withScramChanges,
   type ScramMechanismName, type ScramCredentialData, type ScramCredentials, type ScramCredentialUpsert, type ScramCredentialDeletion, type PersistedUserScram,
 } from './scram.ts';
+export {
+  CLIENT_QUOTA_ENTITY_TYPES, CLIENT_QUOTA_KEYS, clientQuotaKey, parseClientQuotaKey, withClientQuotaChanges,
+  type ClientQuotaAlteration, type ClientQuotaEntity, type ClientQuotaEntityType, type ClientQuotas,
+} from './client-quotas.ts';
 export { MAX_PARTITIONS_PER_REQUEST, assignReplicas, checkDeletable, checkPartitionsPerRequest, validateTopicName } from './validate.ts';
 export { ControllerStore, type ControllerStoreOptions, type ClusterChange, type ClusterState, type StoredNode } from './controller-store.ts';
 export { redisOptionsFromUrl } from './redis-layout.ts';

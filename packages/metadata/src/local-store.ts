@@ -9,6 +9,7 @@ import type {
 import { assignReplicas, checkDeletable, validateTopicName } from './validate.ts';
 import { withAcls, withoutAcls, type AclBinding, type AclBindingFilter } from './acls.ts';
 import { decodeScramCredentials, withScramChanges, type PersistedUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
+import { withClientQuotaChanges, type ClientQuotaAlteration } from './client-quotas.ts';
 
 /**
  * On-disk state of the embedded store: one JSON document, replaced atomically (write a temporary
@@ -18,7 +19,8 @@ import { decodeScramCredentials, withScramChanges, type PersistedUserScram, type
  *
  *   { "version": 1, "clusterId": "...", "epoch": 7, "brokerEpoch": 2, "nextProducerId": "1000",
  *     "topics": [ TopicMetadata... ], "brokerConfigs"?: { "": {...}, "1": {...} }, "acls"?: [ AclBinding... ],
- *     "scramCredentials"?: { "<user>": { "SCRAM-SHA-256": { "salt", "storedKey", "serverKey", "iterations" } } } }
+ *     "scramCredentials"?: { "<user>": { "SCRAM-SHA-256": { "salt", "storedKey", "serverKey", "iterations" } } },
+ *     "clientQuotas"?: { "[[\"client-id\",\"c1\"]]": { "producer_byte_rate": 1048576 } } }
  *
  * `brokerConfigs` (dynamic broker configs, key '' = cluster default, else a node id) is absent in
  * files written before it existed.
@@ -35,6 +37,8 @@ interface PersistedState {
   acls?: AclBinding[];
   /** SCRAM credentials by user (scram.ts: salt and keys in base64, never a password); absent when none. */
   scramCredentials?: Record<string, PersistedUserScram>;
+  /** Client quotas by canonical entity key (client-quotas.ts); absent when none. */
+  clientQuotas?: Record<string, Record<string, number>>;
 }
 
 /** Kafka's cluster id: 16 random bytes, base64url without padding (22 characters). */
@@ -109,6 +113,7 @@ export class LocalStore implements MetadataStore {
       brokerConfigs: new Map(Object.entries(state.brokerConfigs ?? {})),
       acls: state.acls ?? [],
       scramCredentials: decodeScramCredentials(state.scramCredentials),
+      clientQuotas: new Map(Object.entries(state.clientQuotas ?? {})),
     };
     return this.#snapshot;
   }
@@ -219,16 +224,6 @@ export class LocalStore implements MetadataStore {
     });
   }
 
-  alterScramCredentials(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void> {
-    return this.#write(() => {
-      const state = this.#require();
-      const next = withScramChanges(state.scramCredentials ?? {}, upserts, deletions);
-      if (Object.keys(next).length > 0) state.scramCredentials = next;
-      else delete state.scramCredentials;
-      return { result: undefined, event: { type: 'scram-credentials-changed' } };
-    });
-  }
-
   createAcls(bindings: AclBinding[]): Promise<void> {
     return this.#write(() => {
       const state = this.#require();
@@ -243,6 +238,26 @@ export class LocalStore implements MetadataStore {
       const { acls, deleted } = withoutAcls(state.acls ?? [], filters);
       state.acls = acls;
       return { result: deleted, event: deleted.some((d) => d.length > 0) ? { type: 'acls-changed' } : undefined };
+    });
+  }
+
+  alterScramCredentials(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void> {
+    return this.#write(() => {
+      const state = this.#require();
+      const next = withScramChanges(state.scramCredentials ?? {}, upserts, deletions);
+      if (Object.keys(next).length > 0) state.scramCredentials = next;
+      else delete state.scramCredentials;
+      return { result: undefined, event: { type: 'scram-credentials-changed' } };
+    });
+  }
+
+  alterClientQuotas(entries: ClientQuotaAlteration[]): Promise<void> {
+    return this.#write(() => {
+      const state = this.#require();
+      const next = withClientQuotaChanges(state.clientQuotas ?? {}, entries);
+      if (Object.keys(next).length > 0) state.clientQuotas = next;
+      else delete state.clientQuotas;
+      return { result: undefined, event: { type: 'client-quotas-changed' } };
     });
   }
 

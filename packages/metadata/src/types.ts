@@ -5,6 +5,7 @@
  */
 import type { AclBinding, AclBindingFilter } from './acls.ts';
 import type { ScramCredentialDeletion, ScramCredentials, ScramCredentialUpsert } from './scram.ts';
+import type { ClientQuotaAlteration, ClientQuotas } from './client-quotas.ts';
 
 /** What a cluster node does: lead partitions (broker) or run group coordination (coordinator). */
 export type NodeRole = 'broker' | 'coordinator';
@@ -132,6 +133,11 @@ export interface MetadataSnapshot {
    * Absent (or empty) when none exist.
    */
   scramCredentials?: ScramCredentials;
+  /**
+   * Client quotas (client-quotas.ts): canonical entity key → quota values (`producer_byte_rate`,
+   * ...). Absent (or empty) when none are set.
+   */
+  clientQuotas?: ClientQuotas;
 }
 
 export type MetadataEvent =
@@ -148,7 +154,9 @@ export type MetadataEvent =
   /** `snapshot().acls` changed. */
   | { type: 'acls-changed' }
   /** `snapshot().scramCredentials` changed. */
-  | { type: 'scram-credentials-changed' };
+  | { type: 'scram-credentials-changed' }
+  /** `snapshot().clientQuotas` changed. */
+  | { type: 'client-quotas-changed' };
 
 /**
  * What every role needs from metadata. Reads are synchronous against a local snapshot (the hot
@@ -218,6 +226,12 @@ export interface MetadataStore {
    * stores without it answer AlterUserScramCredentials with an error.
    */
   alterScramCredentials?(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void>;
+  /**
+   * Sets (number) or removes (null) client quota values per entity (validated by the caller);
+   * resolves once this store's snapshot holds them (`clientQuotas`). Optional: stores without it
+   * answer AlterClientQuotas with an error.
+   */
+  alterClientQuotas?(entries: ClientQuotaAlteration[]): Promise<void>;
 }
 
 export interface AlterPartitionInput {

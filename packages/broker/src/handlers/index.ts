@@ -1,6 +1,6 @@
 import {
   createAclsHandler, deleteAclsHandler, describeAclsHandler,
-  alterConfigsHandler, alterPartitionReassignmentsHandler, describeConfigsHandler, describeTopicPartitionsHandler, incrementalAlterConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
+  alterClientQuotasHandler, describeClientQuotasHandler, alterConfigsHandler, alterPartitionReassignmentsHandler, describeConfigsHandler, describeTopicPartitionsHandler, incrementalAlterConfigsHandler, electLeadersHandler, initProducerIdHandler, listPartitionReassignmentsHandler, metadataHandler,
 } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
@@ -35,6 +35,8 @@ export const brokerHandlers = (b: BrokerContext) => [
   describeConfigsHandler({ nodeId: b.nodeId, config: b.config, metadata: b.metadata, topicConfig: (t) => b.partitions.topicConfig(t) }),
   alterConfigsHandler({ config: b.config, metadata: b.metadata }),
   incrementalAlterConfigsHandler({ config: b.config, metadata: b.metadata }),
+  describeClientQuotasHandler(b.metadata),
+  alterClientQuotasHandler(b.metadata),
   describeLogDirs(b),
   alterReplicaLogDirs(b),
   createPartitions(b),
