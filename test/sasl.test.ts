@@ -5,21 +5,33 @@
  * with every mechanism; raw connections check the gate before authentication, the frame cap,
  * 1,000 wrong passwords, SaslHandshake v0's raw tokens and KIP-368 re-authentication.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { ApiKey, decodeResponse, encodeRequest } from '@runnel/protocol';
 import { suiteBroker } from './helpers/suite-broker.ts';
 import { RawKafka } from './helpers/raw-kafka.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { kafkaTools } from './helpers/kafka-tools.ts';
+import { startCluster, type TestCluster } from './helpers/cluster.ts';
+import { issueCert, makeCa } from './helpers/tls.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const REAUTH_MS = 3000;
 const JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";';
 
-describe('SASL_PLAINTEXT listener', () => {
+describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
+  // SASL_SSL: TLS first (the keystore made here, test/helpers/tls.ts), then the same SASL exchange.
+  const certDir = mkdtempSync(join(tmpdir(), 'runnel-sasl-tls-'));
+  const ca = makeCa(certDir);
+  const serverCert = issueCert(ca, { cn: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  afterAll(() => rmSync(certDir, { recursive: true, force: true }));
   const broker = suiteBroker({
     set: [
-      'listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0',
+      'listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0',
+      `listener.name.sasl_ssl.ssl.keystore.location=${serverCert.keystorePath}`,
+      'listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512',
       `listener.name.sasl_plaintext.plain.sasl.jaas.config=${JAAS}`,
       'runnel.sasl.scram.bootstrap.users=SCRAM-SHA-256=[name=bob,password=bob-secret];SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192]',
       `connections.max.reauth.ms=${REAUTH_MS}`,
@@ -56,6 +68,16 @@ describe('SASL_PLAINTEXT listener', () => {
       expect(c.stdout).toBe(`k${i}=v-${mechanism}`);
     }));
   }, 60_000);
+
+  it('kcat over SASL_SSL: TLS, then SCRAM-SHA-512; the listener offers only its own mechanisms', async () => {
+    const sslPort = Number(/SASL_SSL:\/\/127\.0\.0\.1:(\d+)/.exec(broker().process.output())![1]);
+    const base = ['-b', `127.0.0.1:${sslPort}`, '-X', 'security.protocol=SASL_SSL', '-X', `ssl.ca.location=${ca.certPath}`];
+    const ok = await runKcat([...base, '-X', 'sasl.mechanisms=SCRAM-SHA-512', '-X', 'sasl.username=bob', '-X', 'sasl.password=bob-secret', '-P', '-t', 'sasl-ssl'], { input: 'over-tls\n' });
+    expect(ok.code, ok.stderr).toBe(0);
+    const plain = await runKcat([...base, '-X', 'sasl.mechanisms=PLAIN', '-X', 'sasl.username=alice', '-X', 'sasl.password=alice-secret', '-L', '-m', '3'], { timeoutMs: 15_000 });
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toMatch(/PLAIN.*not supported by broker|Unsupported SASL mechanism|UNSUPPORTED_SASL_MECHANISM/i);
+  }, 30_000);
 
   it('kcat with a wrong password or an unknown user is refused', async () => {
     const results = await Promise.all([
@@ -195,7 +217,14 @@ describe('SASL_PLAINTEXT listener', () => {
       '--add-config', 'SCRAM-SHA-256=[iterations=8192,password=carol-secret],SCRAM-SHA-512=[password=carol-secret]']);
     expect(alter.code, alter.stderr).toBe(0);
     expect(alter.stdout).toContain("Completed updating config for user carol.");
-    const describeAll = await tools.configs(['--bootstrap-server', plaintext, '--describe', '--entity-type', 'users']);
+    // The Java client over SASL_PLAINTEXT (SaslHandshake v1 + SaslAuthenticate) with SCRAM-SHA-512.
+    const { writeFile } = await import('node:fs/promises');
+    const commandConfig = `${broker().logDir}/sasl-client.properties`;
+    await writeFile(commandConfig, [
+      'security.protocol=SASL_PLAINTEXT', 'sasl.mechanism=SCRAM-SHA-512',
+      'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="bob" password="bob-secret";',
+    ].join('\n'));
+    const describeAll = await tools.configs(['--bootstrap-server', `127.0.0.1:${saslPort()}`, '--command-config', commandConfig, '--describe', '--entity-type', 'users']);
     expect(describeAll.code, describeAll.stderr).toBe(0);
     expect(describeAll.stdout).toContain("SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096");
     expect(describeAll.stdout).toContain("SCRAM credential configs for user-principal 'bob' are SCRAM-SHA-256=iterations=4096, SCRAM-SHA-512=iterations=8192");
@@ -213,4 +242,44 @@ describe('SASL_PLAINTEXT listener', () => {
     expect(state).not.toContain('carol-secret');
     expect(state).not.toContain('bob-secret');
   }, 90_000);
+});
+
+describe('SCRAM in a cluster: credentials in Redis, written by the controller', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster({
+      brokers: 1,
+      coordinators: 1,
+      set: [
+        'listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0',
+        'sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512',
+        'runnel.sasl.scram.bootstrap.users=SCRAM-SHA-512=[name=admin,password=admin-secret]',
+      ],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.cleanup();
+  });
+  const saslPortOf = (output: string) => Number(/SASL_PLAINTEXT:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
+  const login = (port: number, mechanism: string, user: string, password: string) => runKcat([
+    '-b', `127.0.0.1:${port}`, '-X', 'security.protocol=SASL_PLAINTEXT', '-X', `sasl.mechanisms=${mechanism}`,
+    '-X', `sasl.username=${user}`, '-X', `sasl.password=${password}`, '-L', '-m', '5',
+  ], { timeoutMs: 20_000 });
+
+  it('the bootstrap user logs in on the broker, and a user kafka-configs adds through the broker logs in on the coordinator', async () => {
+    const brokerSasl = saslPortOf(cluster.brokers[0]!.process.output());
+    const coordinatorSasl = saslPortOf(cluster.coordinators[0]!.process.output());
+    const admin = await login(brokerSasl, 'SCRAM-SHA-512', 'admin', 'admin-secret');
+    expect(admin.code, admin.stderr).toBe(0);
+    const tools = await kafkaTools();
+    const alter = await tools.configs(['--bootstrap-server', cluster.brokers[0]!.address, '--alter', '--entity-type', 'users', '--entity-name', 'dave',
+      '--add-config', 'SCRAM-SHA-256=[password=dave-secret]']);
+    expect(alter.code, alter.stderr).toBe(0);
+    // Written by the controller into Redis, read by every node from its metadata snapshot.
+    const dave = await login(coordinatorSasl, 'SCRAM-SHA-256', 'dave', 'dave-secret');
+    expect(dave.code, dave.stderr).toBe(0);
+    const wrong = await login(coordinatorSasl, 'SCRAM-SHA-256', 'dave', 'not-dave');
+    expect(wrong.code).not.toBe(0);
+    expect(cluster.controller.process.output()).toMatch(/SCRAM credentials altered/);
+  }, 60_000);
 });
