@@ -433,6 +433,25 @@ export class Controller {
         return { topic: this.#state!.topics.get(topic.name) ?? topic, version };
       }),
 
+      // SCRAM credentials (AlterUserScramCredentials, runnel.sasl.scram.bootstrap.users): their own
+      // fenced hash, apart from the cluster state this controller keeps in memory.
+      'controller.alterScramCredentials': (req) => this.#write(async () => {
+        const mechanism = (m: string): 'SCRAM-SHA-256' | 'SCRAM-SHA-512' => {
+          if (m !== 'SCRAM-SHA-256' && m !== 'SCRAM-SHA-512') throw new MetadataError('CONFLICT', `unknown SCRAM mechanism ${m}`);
+          return m;
+        };
+        const upserts = (req.upserts ?? []).map((u) => ({
+          user: u.user, mechanism: mechanism(u.mechanism),
+          credential: { salt: Buffer.from(u.salt), storedKey: Buffer.from(u.storedKey), serverKey: Buffer.from(u.serverKey), iterations: u.iterations },
+        }));
+        const deletions = (req.deletions ?? []).map((d) => ({ user: d.user, mechanism: mechanism(d.mechanism) }));
+        const version = await this.#store.alterScramCredentials(upserts, deletions);
+        // The write bumped the metadata version past the in-memory state's: reload before the next write.
+        this.#reload = true;
+        this.#log.info({ upserts: upserts.map((u) => `${u.user} (${u.mechanism})`), deletions: deletions.map((d) => `${d.user} (${d.mechanism})`), version }, 'SCRAM credentials altered');
+        return { version };
+      }),
+
       'controller.alterBrokerConfigs': (req) => this.#write(async (state, commit) => {
         const nodeId = req.nodeId < 0 ? null : req.nodeId;
         // settle: enabling unclean.leader.election.enable elects leaders for offline partitions.

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '@runnel/common';
 import { MetadataError } from './errors.ts';
+import { withScramChanges, type PersistedUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type StoredNode } from './redis-layout.ts';
 import type { CoordinatorAssignment, RpcAddress, TopicMetadata } from './types.ts';
@@ -85,6 +86,20 @@ return 0
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+`;
+
+/**
+ * KEYS: epoch, lease, scram-credentials, version. ARGV: epoch, lease value, JSON [[user, json | '']]
+ * ('' deletes the user), channel. SCRAM credentials are a hash of their own, written apart from
+ * COMMIT (they depend on no other metadata), fenced and published the same way.
+ */
+const SCRAM_COMMIT = FENCE + `
+for _, u in ipairs(cjson.decode(ARGV[3])) do
+  if u[2] == '' then redis.call('HDEL', KEYS[3], u[1]) else redis.call('HSET', KEYS[3], u[1], u[2]) end
+end
+local v = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[4], v)
+return v
 `;
 
 /** KEYS: epoch, lease, counter. ARGV: epoch, lease value, increment. */
@@ -283,6 +298,31 @@ export class ControllerStore {
       return Number(await redis.eval(
         COMMIT, 9, KEYS.controllerEpoch, KEYS.lease, KEYS.clusterId, KEYS.nodes, KEYS.topics, KEYS.coordinators, KEYS.version, KEYS.brokerConfigs, KEYS.acls,
         String(held.epoch), held.value, jsonForLua(encoded), CHANGES_CHANNEL,
+      ));
+    } catch (err) {
+      throw mapRedisError(err);
+    }
+  }
+
+  /**
+   * Applies SCRAM credential changes (deletions first, then upserts) to the users' stored JSON,
+   * fenced like every write (SCRAM_COMMIT); returns the new metadata version.
+   */
+  async alterScramCredentials(upserts: readonly ScramCredentialUpsert[], deletions: readonly ScramCredentialDeletion[]): Promise<number> {
+    const { redis } = this.#require();
+    const held = this.#fence();
+    try {
+      const users = [...new Set([...upserts, ...deletions].map((x) => x.user))];
+      const current: Record<string, PersistedUserScram> = {};
+      for (const u of users) {
+        const json = await redis.hget(KEYS.scramCredentials, u);
+        if (json) current[u] = JSON.parse(json) as PersistedUserScram;
+      }
+      const next = withScramChanges(current, upserts, deletions);
+      const writes = users.map((u) => [u, next[u] ? canonicalJson(next[u]) : '']);
+      return Number(await redis.eval(
+        SCRAM_COMMIT, 4, KEYS.controllerEpoch, KEYS.lease, KEYS.scramCredentials, KEYS.version,
+        String(held.epoch), held.value, JSON.stringify(writes), CHANGES_CHANNEL,
       ));
     } catch (err) {
       throw mapRedisError(err);

@@ -31,6 +31,7 @@
  */
 import type { RedisOptions } from 'ioredis';
 import { MetadataError } from './errors.ts';
+import { decodeUserScram, type PersistedUserScram, type ScramCredentialData, type ScramMechanismName } from './scram.ts';
 import type { ClusterState } from './controller-store.ts';
 import type { AclBinding } from './acls.ts';
 import type { BrokerRegistration, CoordinatorAssignment, RpcAddress, TopicMetadata } from './types.ts';
@@ -45,6 +46,8 @@ export const KEYS = {
   topics: 'runnel:topics',
   coordinators: 'runnel:coordinators',
   brokerConfigs: 'runnel:broker-configs',
+  /** Hash: user → JSON of that user's SCRAM credentials (scram.ts), salted keys only. */
+  scramCredentials: 'runnel:scram-credentials',
   acls: 'runnel:acls',
   brokerEpoch: 'runnel:broker-epoch',
   producerId: 'runnel:producer-id',
@@ -72,6 +75,8 @@ export interface ControllerRecord {
 /** Everything in Redis at one instant (read in one MULTI): the controller's state plus the lease. */
 export interface RawCluster extends ClusterState {
   controller: ControllerRecord | null;
+  /** SCRAM credentials (read after the MULTI: they depend on nothing else; a write bumps the version). */
+  scramCredentials: Map<string, Map<ScramMechanismName, ScramCredentialData>>;
   /** The lease value, or null when no controller holds it. */
   lease: string | null;
 }
@@ -145,6 +150,7 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     .get(KEYS.acls)
     .exec();
   if (!replies) throw new MetadataError('STORE_UNAVAILABLE', 'Redis transaction was aborted', { retriable: true });
+  const scram = await redis.hgetall(KEYS.scramCredentials);
   const values = replies.map(([err, v]) => {
     if (err) throw err;
     return v;
@@ -169,6 +175,7 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     brokerConfigs: new Map(Object.entries(brokerConfigs).map(([key, json]) => [key, decodeJson<Record<string, string>>(`${KEYS.brokerConfigs}/${key}`, json)])),
     acls: acls ? decodeJson<AclBinding[]>(KEYS.acls, acls) : [],
     controller: controller ? decodeJson<ControllerRecord>(KEYS.controller, controller) : null,
+    scramCredentials: new Map(Object.entries(scram).map(([user, json]) => [user, decodeUserScram(decodeJson<PersistedUserScram>(`${KEYS.scramCredentials}/${user}`, json))])),
     lease,
   };
 }

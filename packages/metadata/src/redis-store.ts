@@ -4,6 +4,7 @@ import { silentLogger, type Logger } from '@runnel/common';
 import { readEpochFile, writeEpochFile, type EpochRecord } from './epoch-file.ts';
 import { MetadataError } from './errors.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
+import { encodeUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type RawCluster } from './redis-layout.ts';
 import type {
   AlterPartitionInput, AlterPartitionResult, BrokerRegistration, CreateTopicSpec, ElectionResult, MetadataEvent, MetadataSnapshot, MetadataStore,
@@ -309,6 +310,14 @@ export class RedisStore implements MetadataStore {
     return results;
   }
 
+  /** SCRAM credentials through the controller; resolves once the snapshot holds them. */
+  async alterScramCredentials(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void> {
+    this.#refuseIfDetached();
+    if (!this.#o.writer.alterScramCredentials) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot alter SCRAM credentials');
+    const { version } = await this.#o.writer.alterScramCredentials(upserts, deletions);
+    await this.#reach(version);
+  }
+
   /** Dynamic broker configs through the controller; resolves once the snapshot holds them. */
   async alterBrokerConfigs(nodeId: number | null, configs: Record<string, string | null>): Promise<void> {
     this.#refuseIfDetached();
@@ -538,6 +547,7 @@ export class RedisStore implements MetadataStore {
       coordinators: raw.coordinators,
       epoch: raw.version,
       brokerConfigs: raw.brokerConfigs ?? new Map(),
+      scramCredentials: raw.scramCredentials ?? new Map(),
       // The same array while the ACLs are unchanged: the authorizer indexes them again only on a change.
       acls: this.#snapshot && canonicalJson(this.#snapshot.acls ?? []) === canonicalJson(raw.acls ?? []) ? this.#snapshot.acls : (raw.acls ?? []),
     };
@@ -644,6 +654,8 @@ export class RedisStore implements MetadataStore {
 /** The events that take `a` to `b`. */
 function diff(a: MetadataSnapshot, b: MetadataSnapshot): MetadataEvent[] {
   const events: MetadataEvent[] = [];
+  const scramOf = (s: MetadataSnapshot) => canonicalJson([...(s.scramCredentials ?? new Map())].map(([u, m]) => [u, encodeUserScram(m)]));
+  if (scramOf(a) !== scramOf(b)) events.push({ type: 'scram-credentials-changed' });
   for (const [name, topic] of b.topics) {
     const old = a.topics.get(name);
     if (!old || old.topicId !== topic.topicId) {

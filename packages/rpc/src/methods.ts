@@ -67,6 +67,11 @@ export interface VersionResponse { version: number }
 export interface CreatePartitionsRequest { name: string; totalCount: number; assignments: number[][] }
 
 export interface AlterTopicConfigsRequest { name: string; set: Record<string, string>; remove: string[] }
+/** SCRAM credential changes (salted keys only); mechanism is SCRAM-SHA-256 or SCRAM-SHA-512. */
+export interface ScramCredentialUpsertMsg { user: string; mechanism: string; salt: Buffer; storedKey: Buffer; serverKey: Buffer; iterations: number }
+export interface ScramCredentialDeletionMsg { user: string; mechanism: string }
+export interface AlterScramCredentialsRequest { upserts: ScramCredentialUpsertMsg[]; deletions: ScramCredentialDeletionMsg[] }
+
 /** nodeId -1 = the cluster-wide default. */
 export interface AlterBrokerConfigsRequest { nodeId: number; set: Record<string, string>; remove: string[] }
 
@@ -201,6 +206,7 @@ export interface RpcMethods {
   'controller.createPartitions': [CreatePartitionsRequest, TopicResponse];
   'controller.alterTopicConfigs': [AlterTopicConfigsRequest, TopicResponse];
   'controller.alterBrokerConfigs': [AlterBrokerConfigsRequest, VersionResponse];
+  'controller.alterScramCredentials': [AlterScramCredentialsRequest, VersionResponse];
   'controller.allocateProducerId': [AllocateProducerIdRequest, AllocateProducerIdResponse];
   'controller.alterPartition': [AlterPartitionRequest, AlterPartitionResponse];
   'controller.shutdownNode': [ShutdownNodeRequest, ShutdownNodeResponse];

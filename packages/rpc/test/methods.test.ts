@@ -65,6 +65,13 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
     [{ name: 'x', set: {}, remove: [] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: {} }, version: 4 }],
     [{ name: 'x', set: { 'retention.ms': '-1', 'ü': 'ß' }, remove: ['segment.ms', 'x'] }, { topic: { name: 'x', topicId: 'id', internal: false, partitions: [], configs: { 'retention.ms': '-1' } }, version: 5 }],
   ],
+  'controller.alterScramCredentials': [
+    [{ upserts: [], deletions: [] }, { version: 0 }],
+    [{
+      upserts: [{ user: 'alice', mechanism: 'SCRAM-SHA-256', salt: Buffer.from('salt'), storedKey: Buffer.alloc(32, 1), serverKey: Buffer.alloc(32, 2), iterations: 8192 }],
+      deletions: [{ user: 'bob', mechanism: 'SCRAM-SHA-512' }],
+    }, { version: 12 }],
+  ],
   'controller.alterBrokerConfigs': [
     [{ nodeId: -1, set: {}, remove: [] }, { version: 0 }],
     [{ nodeId: 3, set: { 'leader.replication.throttled.rate': '200000' }, remove: ['follower.replication.throttled.rate'] }, { version: 9 }],

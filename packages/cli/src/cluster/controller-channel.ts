@@ -153,6 +153,11 @@ export function controllerChannel(options: {
       const res = await rpc.call('controller.alterTopicConfigs', { name, set, remove });
       return { topic: topicOf(res.topic), version: res.version };
     }),
+    // The same credentials written again change nothing, so a retry is safe.
+    alterScramCredentials: (upserts, deletions) => call('alterScramCredentials', (rpc) => rpc.call('controller.alterScramCredentials', {
+      upserts: upserts.map((u) => ({ user: u.user, mechanism: u.mechanism, ...u.credential })),
+      deletions: deletions.map((d) => ({ user: d.user, mechanism: d.mechanism })),
+    })),
     alterBrokerConfigs: (nodeId, configs) => call('alterBrokerConfigs', async (rpc) => {
       const set: Record<string, string> = {};
       const remove: string[] = [];
