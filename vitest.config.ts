@@ -1,4 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+// test/durations.json: the seconds each file took in CI (2 cores, maxWorkers 2; the mean of green
+// runs). CI runs a fresh clone, where vitest has no duration cache and starts the biggest files
+// first: a long but short-sourced file (double-failover, 138 s) then started ~12 minutes in and ran
+// alone at the end. The list only orders the run, longest first, so both workers end together;
+// refresh it from a CI log's per-file times when files grow or shrink a lot.
+const SECONDS: Record<string, number> = JSON.parse(readFileSync(join(import.meta.dirname, 'test/durations.json'), 'utf8'));
+// A file not listed yet (a new one) may be slow: it starts mid-run, not in the final minutes.
+const UNLISTED_SECONDS = 30;
+
+/** Longest first by SECONDS; vitest's own order (its cache, else file size) among equals. */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const seconds = (f: TestSpecification) => SECONDS[relative(f.project.config.root, f.moduleId).replaceAll('\\', '/')] ?? UNLISTED_SECONDS;
+    return (await super.sort(files)).sort((a, b) => seconds(b) - seconds(a));
+  }
+}
 
 // Tests run real processes (brokers, Redis, kcat), so they get generous timeouts and run
 // files in parallel only as far as the 2-core machine allows.
@@ -10,5 +30,6 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    sequence: { sequencer: LongestFirst },
   },
 });

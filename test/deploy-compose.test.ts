@@ -8,7 +8,7 @@
 // compose files and the real CLI cannot drift apart.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { CORE_SCHEMA, load, mergeTag } from 'js-yaml';
@@ -18,6 +18,8 @@ import { freePort } from './helpers/ports.ts';
 import { startProcess, type Started } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 import { loadConfig } from '../packages/cli/src/config.ts';
+import { listenerOptions } from '@runnel/kafka-server';
+import { RpcTls } from '@runnel/rpc';
 
 const repo = join(import.meta.dirname, '..');
 /** A host:port inside a value (`INTERNAL://broker-1:19092`, `redis://redis:6379`, `0.0.0.0:9192`). */
@@ -495,6 +497,55 @@ describe('deploy/healthcheck.mjs', () => {
     } finally {
       await node.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('deploy/docker-compose.secure.yml', () => {
+  const file = 'deploy/docker-compose.secure.yml';
+  const services = readCompose(file);
+  const runnel = Object.keys(services).filter((n) => services[n]!.image === 'runnel:local');
+  let tls: string;
+
+  beforeAll(() => {
+    // The certificates the file expects in deploy/tls, made by the script its header names.
+    tls = mkdtempSync(join(tmpdir(), 'runnel-compose-tls-'));
+    const r = spawnSync(join(repo, 'deploy/make-ca.sh'), [tls], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+  afterAll(() => rmSync(tls, { recursive: true, force: true }));
+
+  it('is a valid compose file for docker-compose', () => {
+    const r = spawnSync('docker-compose', ['-f', join(repo, file), 'config', '-q'], { encoding: 'utf8' });
+    expect(r.error).toBeUndefined();
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('has the topology of the cluster file, with SASL_SSL client listeners and TLS between roles', () => {
+    expect(runnel.sort()).toEqual(['broker-1', 'broker-2', 'broker-3', 'controller', 'coordinator']);
+    for (const n of runnel) {
+      const s = services[n]!;
+      expect(s.volumes, n).toContain('./tls:/etc/runnel/tls:ro');
+      expect(s.environment!.KAFKA_RUNNEL_RPC_SSL_ENABLED, n).toBe('true');
+      expect(s.environment!.KAFKA_SSL_KEYSTORE_LOCATION, n).toBe(`/etc/runnel/tls/${n}.pem`);
+      if (n !== 'controller') expect(s.environment!.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP, n).toBe('INTERNAL:SASL_SSL,EXTERNAL:SASL_SSL');
+    }
+  });
+
+  it('every role\'s configuration resolves with no unknown key, and its TLS material (from make-ca.sh) loads', () => {
+    for (const n of runnel) {
+      const s = services[n]!;
+      // Docker would substitute ${RUNNEL_ADMIN_PASSWORD:-admin-secret}; the mount puts deploy/tls at /etc/runnel/tls.
+      const env = Object.fromEntries(Object.entries(s.environment!).map(([k, v]) => [k, String(v).replace(/\$\{RUNNEL_ADMIN_PASSWORD:-([^}]*)\}/, '$1').replace('/etc/runnel/tls', tls)]));
+      const args = s.command!;
+      const set = args.flatMap((a, i) => (args[i - 1] === '--set' ? [a] : []));
+      const { config, unknown } = loadConfig({ set }, env);
+      expect(unknown, n).toEqual([]);
+      expect(RpcTls.for(config)?.options().cert, n).toMatch(/BEGIN CERTIFICATE/);
+      if (n === 'controller') continue;
+      const listeners = listenerOptions(config).listeners;
+      expect(listeners.map((l) => [l.name, l.securityProtocol, l.tls !== undefined]), n).toEqual([['INTERNAL', 'SASL_SSL', true], ['EXTERNAL', 'SASL_SSL', true]]);
     }
   });
 });

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, TRANSACTION_STATE_TOPIC, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker } from '@runnel/broker';
-import { Coordinator, markerSink, topicLookup, groupCoordinatorConfigFrom, offsetsCountIgnored, partitionLogOffsetsLog, registerCoordinatorMetrics, txnCoordinatorConfigFrom, type TxnMarker } from '@runnel/coordinator';
+import { Coordinator, createTransactionStateTopic, markerSink, topicLookup, groupCoordinatorConfigFrom, offsetsCountIgnored, partitionLogOffsetsLog, registerCoordinatorMetrics, txnCoordinatorConfigFrom, type TxnMarker } from '@runnel/coordinator';
 import { LocalStore, type MetadataStore } from '@runnel/metadata';
 import { loadConfig, type ConfigArgs } from './config.ts';
 import { cliLogger, warnUnknownKeys } from './logging.ts';
@@ -102,31 +102,6 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
       log.info('runnel stopped');
     },
   };
-}
-
-/**
- * `__transaction_state`, created lazily as Kafka does (the first FindCoordinator for a transaction
- * or transactional InitProducerId): compacted, `transaction.state.log.*` settings, the replication
- * factor capped at the live brokers (one here) and min.insync.replicas at that.
- */
-export async function createTransactionStateTopic(metadata: MetadataStore, config: BrokerConfig, liveBrokers: number): Promise<void> {
-  if (metadata.snapshot().topics.has(TRANSACTION_STATE_TOPIC)) return;
-  const replicationFactor = Math.max(1, Math.min(config.get('transaction.state.log.replication.factor'), liveBrokers));
-  await metadata.createTopic({
-    name: TRANSACTION_STATE_TOPIC,
-    partitions: config.get('transaction.state.log.num.partitions'),
-    replicationFactor,
-    internal: true,
-    configs: {
-      'cleanup.policy': 'compact',
-      'segment.bytes': String(config.get('transaction.state.log.segment.bytes')),
-      'min.insync.replicas': String(Math.min(config.get('transaction.state.log.min.isr'), replicationFactor)),
-    },
-  }).catch((err: unknown) => {
-    // Two lookups racing: the other one created it.
-    if (metadata.snapshot().topics.has(TRANSACTION_STATE_TOPIC)) return;
-    throw err;
-  });
 }
 
 /** `__consumer_offsets` is a real, internal, compacted topic, visible in Metadata as in Kafka. */

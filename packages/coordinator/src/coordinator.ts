@@ -379,6 +379,14 @@ export class Coordinator {
     return this.#creatingTxnTopic;
   }
 
+  /**
+   * Loads the `__transaction_state` partitions of the offsets partitions owned here that are not
+   * loaded yet: for a node that learns from metadata that another node created the topic.
+   */
+  loadTransactionState(): void {
+    if (this.#started) this.#loadTxnPartitions([...this.#owned]);
+  }
+
   /** The `__transaction_state` partitions that go with these `__consumer_offsets` partitions. */
   #txnPartitionsOf(offsetsPartitions: readonly number[]): number[] {
     const tc = this.transactions;
@@ -399,7 +407,10 @@ export class Coordinator {
     const tc = this.transactions;
     if (!tc || (this.#txn?.topic && !this.#txn.topic.exists())) return;
     const n = this.offsetsLog.partitions;
+    const loaded = new Set(tc.ownedPartitions());
     for (const q of this.#txnPartitionsOf(offsetsPartitions)) {
+      // Loaded or loading already (a lost partition is unloaded first, so a regained one loads again).
+      if (loaded.has(q)) continue;
       const p = q % n;
       const generation = this.#ownership.get(p) ?? 0;
       const stillOwned = () => this.#started && this.#owned.has(p) && (this.#ownership.get(p) ?? 0) === generation;

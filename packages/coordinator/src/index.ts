@@ -27,3 +27,4 @@ export * from './txn-records.ts';
 export * from './txn-coordinator.ts';
 export { transactionHandlers, initProducerIdTxn, txnErrorCode } from './txn-handlers.ts';
 export { markerSink, type MarkerSinkOptions, type MarkerResult } from './txn-markers.ts';
+export { createTransactionStateTopic } from './txn-state-topic.ts';

@@ -160,7 +160,7 @@ describe('CoordinatorNode in a cluster (controller + broker + coordinator, real 
     const snap = store.snapshot();
     expect(snap.topics.get(OFFSETS_TOPIC)!.partitions.every((p) => p.leader === 1)).toBe(true);
     expect([...snap.coordinators.values()].every((a) => a.nodeId === 2)).toBe(true);
-    expect(snap.brokers.get(2)).toMatchObject({ roles: ['coordinator'], rpc: null, port: node.address().port });
+    expect(snap.brokers.get(2)).toMatchObject({ roles: ['coordinator'], rpc: node.rpcAddress(), port: node.address().port });
 
     const kafka = new Kafka({
       clientId: 'cluster-test',

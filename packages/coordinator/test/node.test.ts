@@ -83,10 +83,11 @@ const commitOn = (n: CoordinatorNode, groupId: string, offset: bigint) =>
   })).then((r) => r.topics[0]!.partitions[0]!.error);
 
 describe('CoordinatorNode', () => {
-  it('registers as a coordinator with no RPC listener, under its bound port, and shows in Metadata', async () => {
+  it('registers as a coordinator with its RPC listener (transaction markers), under its bound port, and shows in Metadata', async () => {
     const { store, a, b } = await setup();
     const mine = store.registrations.find((r) => r.nodeId === 7)!;
-    expect(mine).toMatchObject({ roles: ['coordinator'], rpc: null, host: '127.0.0.1', port: a.address().port });
+    expect(mine).toMatchObject({ roles: ['coordinator'], rpc: a.rpcAddress(), host: '127.0.0.1', port: a.address().port });
+    expect(mine.rpc!.port).toBeGreaterThan(0);
     expect(a.advertisedAddress()).toEqual({ host: '127.0.0.1', port: a.address().port });
     const c = admin(a);
     await c.connect();
