@@ -35,8 +35,16 @@ describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
       `listener.name.sasl_plaintext.plain.sasl.jaas.config=${JAAS}`,
       'runnel.sasl.scram.bootstrap.users=SCRAM-SHA-256=[name=bob,password=bob-secret];SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192]',
       `connections.max.reauth.ms=${REAUTH_MS}`,
+      'runnel.metrics.listener=127.0.0.1:0',
     ],
   });
+  /** One sample of the broker's /metrics, 0 when absent. */
+  const metric = async (name: string, listener: string) => {
+    const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(broker().process.output())![1]!;
+    const text = await (await fetch(url)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{listener="${listener}"}`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
   const saslPort = () => Number(/SASL_PLAINTEXT:\/\/127\.0\.0\.1:(\d+)/.exec(broker().process.output())![1]);
   const kcatSasl = (mechanism: string, user: string, password: string) => [
     '-b', `127.0.0.1:${saslPort()}`, '-X', 'security.protocol=SASL_PLAINTEXT', '-X', `sasl.mechanisms=${mechanism}`,
@@ -179,6 +187,7 @@ describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
       conn.close();
       return { code: res.errorCode as number, closed };
     };
+    const failedBefore = await metric('kafka_server_socket_server_metrics_failed_authentication_total', 'SASL_PLAINTEXT');
     const outcomes: { code: number; closed: boolean }[] = [];
     for (let batch = 0; batch < 10; batch++) outcomes.push(...await Promise.all(Array.from({ length: 100 }, attempt)));
     attacking = false;
@@ -186,6 +195,8 @@ describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
     await good.disconnect();
     expect(outcomes).toHaveLength(1000);
     expect(outcomes.every((o) => o.code === 58 && o.closed)).toBe(true); // SASL_AUTHENTICATION_FAILED
+    expect(await metric('kafka_server_socket_server_metrics_failed_authentication_total', 'SASL_PLAINTEXT') - failedBefore).toBe(1000);
+    expect(await metric('kafka_server_socket_server_metrics_successful_authentication_total', 'SASL_PLAINTEXT')).toBeGreaterThan(0);
     // The failed-authentication delay is per connection (a timer): the good client is not queued
     // behind it. A generous bound, far above the 100 ms delay times 1,000 failures / 100 at once.
     expect(goodLatencies.length).toBeGreaterThan(0);
