@@ -252,6 +252,8 @@ describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
     expect(state).toContain('"scramCredentials"');
     expect(state).not.toContain('carol-secret');
     expect(state).not.toContain('bob-secret');
+    // Nor in the broker's log (failed logins log the user, never the password).
+    for (const secret of ['alice-secret', 'bob-secret', 'carol-secret', 'not-the-password']) expect(broker().process.output()).not.toContain(secret);
   }, 90_000);
 });
 
