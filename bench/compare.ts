@@ -2,7 +2,7 @@
  * Runnel side by side with Apache Kafka on the same machine, in one run, driven by the same load
  * tools (Kafka's own perf tools when Java is here):
  *
- *   npm run bench -- [--suite smoke|quick|full|cluster|soak] [--json FILE] [--svg FILE] [--md FILE]
+ *   npm run bench -- [--suite smoke|quick|full|cluster|soak|tls] [--json FILE] [--svg FILE] [--md FILE]
  *                    [--driver auto|both|java|runnel|node] [--kafka-version X.Y.Z] [--no-kafka] [--rows REGEX]
  *                    [--minutes N] [--rate MB/s] [--profile]   (the last three: soak suite only)
  *
@@ -26,6 +26,7 @@ import type { KafkaClient } from '@runnel/client';
 import { coldStart, connectWhenReady, createTopic, deleteTopic, spawnBroker, type BrokerSettings, type RunningBroker, type SystemName } from './compare/brokers.ts';
 import { javaDriver, nodeDriver, runnelPerfAvailable, runnelPerfDriver, type Driver, type ProduceResult } from './compare/drivers.ts';
 import { clusterSuite } from './compare/cluster.ts';
+import { tlsSuite } from './compare/tls.ts';
 import { soakMarkdown, soakSuite } from './compare/soak.ts';
 import { kafkaArtifacts, type KafkaArtifacts } from './compare/kafka.ts';
 import { cpuFieldsOf, cpuOf, jsonDoc, markdownTable, svgChart, type Cell, type CompareRow, type RunCpu, type RunInfo } from './compare/output.ts';
@@ -36,7 +37,7 @@ import { BASE, caseName, suite as suiteOf, TRANSACTION_RECORDS, type Suite, type
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Args {
-  suite: SuiteName | 'cluster' | 'soak';
+  suite: SuiteName | 'cluster' | 'soak' | 'tls';
   json: string | null;
   svg: string | null;
   md: string | null;
@@ -56,7 +57,7 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = () => { const x = argv[++i]; if (x === undefined) throw new Error(`${k} needs a value`); return x; };
-    if (k === '--suite') { const s = v(); if (s !== 'smoke' && s !== 'quick' && s !== 'full' && s !== 'cluster' && s !== 'soak') throw new Error(`--suite smoke|quick|full|cluster|soak, not ${s}`); a.suite = s; }
+    if (k === '--suite') { const s = v(); if (s !== 'smoke' && s !== 'quick' && s !== 'full' && s !== 'cluster' && s !== 'soak' && s !== 'tls') throw new Error(`--suite smoke|quick|full|cluster|soak|tls, not ${s}`); a.suite = s; }
     else if (k === '--json') a.json = v();
     else if (k === '--svg') a.svg = v();
     else if (k === '--md') a.md = v();
@@ -475,7 +476,7 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const args = parseArgs(process.argv.slice(2));
   // The cluster suite takes the quick suite's run sizes (compare/cluster.ts has its own rows).
-  const all = suiteOf(args.suite === 'cluster' || args.suite === 'soak' ? 'quick' : args.suite);
+  const all = suiteOf(args.suite === 'cluster' || args.suite === 'soak' || args.suite === 'tls' ? 'quick' : args.suite);
   const s = args.rows ? { ...all, produce: all.produce.filter((c) => c.id === BASE.id || args.rows!.test(caseName(c))), transactions: all.transactions && args.rows.test(names.txnProduce) } : all;
   const notes: string[] = [];
   const workDir = join(ROOT, '.cache', 'bench-compare', `${process.pid}`);
@@ -538,8 +539,22 @@ async function main(): Promise<void> {
     log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
     return;
   }
-  const suiteName = args.suite === 'cluster' ? 'cluster' : s.name;
+  const suiteName = args.suite === 'cluster' || args.suite === 'tls' ? args.suite : s.name;
   log(`suite ${suiteName}, load tools: ${drivers.map((d) => d.name).join(', ')}${art ? `, Apache Kafka ${art.version}` : ', Runnel only'}`);
+  if (args.suite === 'tls') {
+    // compare/tls.ts: produce and consume over SSL listeners, both brokers driven by Kafka's perf tools.
+    let out: Awaited<ReturnType<typeof tlsSuite>>;
+    try {
+      out = await tlsSuite({ root: ROOT, workDir, art, log, records: s.records(1024), runs: s.runs, warmup: s.warmup });
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+    notes.push(...out.notes);
+    if (loadStart[0]! > os.cpus().length) notes.push(busyNote(art !== null));
+    writeOutputs(args, out.rows, { suite: 'tls', kafkaVersion: art?.version ?? null, runnelVersion: runnelVersion(), driver: 'java (Kafka perf tools over SSL)', java, notes, durationSeconds: (performance.now() - began) / 1000, load: { start: loadStart, end: os.loadavg() } });
+    log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
+    return;
+  }
   if (args.suite === 'cluster') {
     let cluster: Awaited<ReturnType<typeof clusterSuite>>;
     try {
