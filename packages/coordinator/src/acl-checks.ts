@@ -149,6 +149,47 @@ const CHECKS: Record<number, Check> = {
     merge: (res) => ({ ...res, groups: res.groups.filter((g: Any) => authorized(ctx, A.DESCRIBE, G, g.groupId)) }),
   }),
 
+  // The transaction APIs: Write on the transactional id (AddOffsetsToTxn also Read on the group;
+  // AddPartitionsToTxn also Write on each topic, the others OPERATION_NOT_ATTEMPTED; its v4+ batches
+  // are brokers' and need ClusterAction).
+  [ApiKey.EndTxn]: (req, ctx) => (authorized(ctx, A.WRITE, ResourceType.TRANSACTIONAL_ID, req.transactionalId) ? undefined
+    : { answer: { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 } }),
+  [ApiKey.AddOffsetsToTxn]: (req, ctx) => {
+    if (!authorized(ctx, A.WRITE, ResourceType.TRANSACTIONAL_ID, req.transactionalId)) return { answer: { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED } };
+    return authorized(ctx, A.READ, G, req.groupId) ? undefined : { answer: { throttleTimeMs: 0, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED } };
+  },
+  [ApiKey.AddPartitionsToTxn]: (req, ctx) => {
+    if (ctx.header.apiVersion >= 4) {
+      return clusterAuthorized(ctx, A.CLUSTER_ACTION) ? undefined : { answer: { throttleTimeMs: 0, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, resultsByTransaction: [] } };
+    }
+    const topics = req.v3AndBelowTopics as { name: string; partitions: number[] }[];
+    const result = (code: (name: string) => number) => ({
+      answer: { throttleTimeMs: 0, resultsByTopicV3AndBelow: topics.map((t) => ({ name: t.name, resultsByPartition: t.partitions.map((p) => ({ partitionIndex: p, partitionErrorCode: code(t.name) })) })) },
+    });
+    if (!authorized(ctx, A.WRITE, ResourceType.TRANSACTIONAL_ID, req.v3AndBelowTransactionalId)) return result(() => ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    const { denied } = splitTopics(ctx, A.WRITE, topics);
+    if (denied.length === 0) return undefined;
+    const refused = new Set(denied.map((t) => t.name));
+    return result((name) => (refused.has(name) ? ErrorCode.TOPIC_AUTHORIZATION_FAILED : ErrorCode.OPERATION_NOT_ATTEMPTED));
+  },
+  [ApiKey.DescribeTransactions]: (req, ctx) => {
+    const ok = authorizedNames(ctx, A.DESCRIBE, ResourceType.TRANSACTIONAL_ID, req.transactionalIds);
+    if (ok.size === new Set(req.transactionalIds).size) return undefined;
+    return {
+      request: { ...req, transactionalIds: req.transactionalIds.filter((id: string) => ok.has(id)) },
+      merge: (res) => ({
+        ...res,
+        transactionStates: req.transactionalIds.map((id: string) => (ok.has(id)
+          ? res.transactionStates.find((x: Any) => x.transactionalId === id)
+          : { errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, transactionalId: id, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] })),
+      }),
+    };
+  },
+  [ApiKey.ListTransactions]: (req, ctx) => ({
+    request: req,
+    merge: (res) => ({ ...res, transactionStates: res.transactionStates.filter((t: Any) => authorized(ctx, A.DESCRIBE, ResourceType.TRANSACTIONAL_ID, t.transactionalId)) }),
+  }),
+
   // Delete on each group.
   [ApiKey.DeleteGroups]: (req, ctx) => {
     const ok = authorizedNames(ctx, A.DELETE, G, req.groupsNames);
@@ -176,8 +217,7 @@ const CHECKS: Record<number, Check> = {
 
 /**
  * Wraps the coordinator's handlers with their ACL checks (the ones this file has a check for;
- * FindCoordinator checks in kafka-server's findCoordinatorHandler, and the transaction APIs in
- * their own handlers).
+ * FindCoordinator and InitProducerId check in kafka-server's handlers).
  */
 export function withAclChecks(handlers: Handler[]): Handler[] {
   return handlers.map((h) => {

@@ -1,5 +1,5 @@
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
-import { defineHandler } from '@runnel/kafka-server';
+import { AclOperation, authorizedNames, defineHandler, ResourceType } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 
 type PartitionResponse = Responses[typeof ApiKey.DescribeProducers]['topics'][number]['partitions'][number];
@@ -15,10 +15,13 @@ type PartitionResponse = Responses[typeof ApiKey.DescribeProducers]['topics'][nu
 export const describeProducers = (b: BrokerContext) => defineHandler({
   api: ApiKey.DescribeProducers,
   versions: [0, 0],
-  async handle(req: Requests[typeof ApiKey.DescribeProducers]) {
+  async handle(req: Requests[typeof ApiKey.DescribeProducers], ctx) {
+    // ACLs: Read on each topic (docs/security.md).
+    const readable = authorizedNames(ctx, AclOperation.READ, ResourceType.TOPIC, req.topics.map((t) => t.name));
     const topics = await Promise.all(req.topics.map(async (t) => ({
       name: t.name,
-      partitions: await Promise.all(t.partitionIndexes.map((p) => describeOne(b, t.name, p))),
+      partitions: await Promise.all(t.partitionIndexes.map((p) => (readable.has(t.name) ? describeOne(b, t.name, p)
+        : { partitionIndex: p, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: null, activeProducers: [] }))),
     })));
     return { throttleTimeMs: 0, topics };
   },
