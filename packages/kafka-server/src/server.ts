@@ -372,8 +372,8 @@ class Connection {
         // (Kafka's 512 KiB): an unauthenticated peer cannot make the server hold a large frame.
         const max = this.auth?.beforeFirstAuthentication ? Math.min(this.server.sasl!.maxReceiveSize, this.server.socketRequestMaxBytes) : this.server.socketRequestMaxBytes;
         // Smaller than a request header (api key, version, correlation id) is as bad as too large;
-        // a raw SASL token (after SaslHandshake v0) has no header.
-        if (size < (this.auth?.rawTokens ? 0 : MIN_REQUEST_BYTES) || size > max) {
+        // a raw SASL token (after SaslHandshake v0) has no header, but is never empty.
+        if (size < (this.auth?.rawTokens ? 1 : MIN_REQUEST_BYTES) || size > max) {
           this.close('invalid frame size', { size, max });
           return;
         }
