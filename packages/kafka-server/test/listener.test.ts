@@ -84,15 +84,17 @@ describe('the listener keys', () => {
     expect(c.listenerSetup.client.map((l) => l.port)).toEqual([0, 0]);
   });
 
+  it('accept SSL listeners (served with TLS) and a controller listener mapped to SSL', () => {
+    const c = config({ ...DOCKER, 'listener.security.protocol.map': 'INTERNAL:SSL,EXTERNAL:PLAINTEXT,CONTROLLER:SSL' });
+    expect(c.listenerSetup.client.map((l) => [l.name, l.securityProtocol])).toEqual([['INTERNAL', 'SSL'], ['EXTERNAL', 'PLAINTEXT']]);
+  });
+
   it('accept a controller-only configuration when process.roles says so', () => {
     const c = config({ 'process.roles': 'controller', 'listeners': 'CONTROLLER://:9093', 'controller.listener.names': 'CONTROLLER' });
     expect(c.listenerSetup.client).toEqual([]);
   });
 
   const refusals: Array<[string, Record<string, string>, string, RegExp]> = [
-    ['an SSL listener', { 'listeners': 'SSL://127.0.0.1:9093', 'inter.broker.listener.name': 'SSL' }, 'listeners',
-      /^listeners: listener SSL uses SSL, which Runnel does not serve yet \(PLAINTEXT only\); it refuses to start rather than serve plaintext there$/],
-    ['a controller listener mapped to SSL', { ...DOCKER, 'listener.security.protocol.map': 'INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:SSL' }, 'listeners', /^listeners: listener CONTROLLER uses SSL/],
     ['a listener name without a protocol', { 'listeners': 'INTERNAL://127.0.0.1:9092', 'inter.broker.listener.name': 'INTERNAL' }, 'listener.security.protocol.map',
       /^listener\.security\.protocol\.map: no security protocol for listener INTERNAL \(add INTERNAL:PLAINTEXT to /],
     ['a map entry that is not NAME:PROTOCOL', { 'listener.security.protocol.map': 'PLAINTEXT' }, 'listener.security.protocol.map', /^listener\.security\.protocol\.map: "PLAINTEXT" has "PLAINTEXT", which is not NAME:PROTOCOL/],
