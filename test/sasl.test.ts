@@ -158,6 +158,12 @@ describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
     const md = await call(conn, ApiKey.Metadata, 12, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
     expect(md.brokers.length).toBe(1);
     conn.close();
+    // An empty raw token is a bad frame size: closed as one, not as a reader error.
+    const empty = await RawKafka.open(saslPort());
+    expect((await call(empty, ApiKey.SaslHandshake, 0, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+    empty.send(Buffer.alloc(4));
+    expect(await empty.closedWithin(5000)).toBe(true);
+    expect(broker().process.output()).not.toContain('unexpected error while reading a request');
   });
 
   it('an unknown mechanism is refused with the enabled ones', async () => {
