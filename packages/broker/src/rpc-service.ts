@@ -1,4 +1,4 @@
-import { OFFSETS_TOPIC, RunnelError } from '@runnel/common';
+import { OFFSETS_TOPIC, RunnelError, TRANSACTION_STATE_TOPIC, tpKey } from '@runnel/common';
 import { ErrorCode } from '@runnel/protocol';
 import { StorageError } from '@runnel/storage';
 import type { RpcHandlers, RpcMethods } from '@runnel/rpc';
@@ -76,24 +76,34 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
    * exist (checked by leaderLog first).
    */
   const highestEpoch = new Map<number, number>();
-  /** Coordinator appends still being written, per partition: a new owner's load waits for them. */
-  const appending = new Map<number, Promise<unknown>>();
-  /** Whether a call is a coordinator's, on `__consumer_offsets` (and so fenced). */
-  const isCoordinatorCall = (req: { topic: string; coordinatorEpoch: number }) => req.coordinatorEpoch >= 0 && req.topic === OFFSETS_TOPIC;
+  /** Coordinator appends still being written, per topic-partition: a new owner's load waits for them. */
+  const appending = new Map<string, Promise<unknown>>();
+  /**
+   * Whether a call is a coordinator's (and so fenced): on `__consumer_offsets`, or on
+   * `__transaction_state`, whose partition q belongs to the owner of `__consumer_offsets`
+   * partition q % n and carries that partition's epoch.
+   */
+  const isCoordinatorCall = (req: { topic: string; coordinatorEpoch: number }) => req.coordinatorEpoch >= 0 && (req.topic === OFFSETS_TOPIC || req.topic === TRANSACTION_STATE_TOPIC);
+  /** The `__consumer_offsets` partition whose owner (and epoch) a coordinator call is fenced by. */
+  const ownerPartition = (req: { topic: string; partition: number }): number => {
+    if (req.topic === OFFSETS_TOPIC) return req.partition;
+    return req.partition % (b.metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions.length ?? 1);
+  };
 
   /** Refuses an epoch older than the highest known, and records it. */
   function fence(req: { topic: string; partition: number; coordinatorEpoch: number }): void {
     if (!isCoordinatorCall(req)) return;
-    const owner = b.metadata.snapshot().coordinators.get(req.partition);
-    const highest = Math.max(owner?.epoch ?? -1, highestEpoch.get(req.partition) ?? -1);
+    const p = ownerPartition(req);
+    const owner = b.metadata.snapshot().coordinators.get(p);
+    const highest = Math.max(owner?.epoch ?? -1, highestEpoch.get(p) ?? -1);
     if (req.coordinatorEpoch < highest) {
       throw new BrokerRpcError('NOT_COORDINATOR', `${req.topic}-${req.partition}: coordinator epoch ${req.coordinatorEpoch} is older than ${highest}${owner ? ` (owner in metadata: node ${owner.nodeId})` : ''}`);
     }
-    highestEpoch.set(req.partition, req.coordinatorEpoch);
+    highestEpoch.set(p, req.coordinatorEpoch);
   }
 
   /** Remembers a coordinator append until it is written (see `appending`). */
-  function trackAppend(partition: number, append: Promise<unknown>): void {
+  function trackAppend(partition: string, append: Promise<unknown>): void {
     const all = Promise.allSettled([appending.get(partition), append]);
     appending.set(partition, all);
     void all.then(() => { if (appending.get(partition) === all) appending.delete(partition); });
@@ -123,7 +133,7 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
       throw new BrokerRpcError('NOT_ENOUGH_REPLICAS', `${req.topic}-${req.partition}: ${found.state.isr.length} in-sync replicas, min.insync.replicas is ${minIsr}`, { retriable: true });
     }
     const appended = appendCommitted(b.replicas, found, req.records, b.config.get('offsets.commit.timeout.ms'));
-    if (isCoordinatorCall(req)) trackAppend(req.partition, appended);
+    if (isCoordinatorCall(req)) trackAppend(tpKey(req.topic, req.partition), appended);
     const { result, code } = await appended.catch((err: unknown) => {
       // Deposed while the lookup awaited: refused before anything was written, as other refusals.
       if (err instanceof NotLeaderError) throw new BrokerRpcError('NOT_LEADER', err.message, { retriable: true });
@@ -145,7 +155,7 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
     // A coordinator's read waits for the appends already accepted (a takeover: the old owner's),
     // so the range it loads covers them.
     fence(req);
-    if (isCoordinatorCall(req)) await appending.get(req.partition);
+    if (isCoordinatorCall(req)) await appending.get(tpKey(req.topic, req.partition));
     let r;
     try {
       r = await log.read(req.offset, Math.min(Math.max(0, req.maxBytes), MAX_READ_BYTES), { minOneBatch: true, maxOffset: log.highWatermark, verify: b.replicas.verifiesReads(state) });

@@ -6,11 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OFFSETS_TOPIC, resolveConfig } from '@runnel/common';
+import { OFFSETS_TOPIC, resolveConfig, TRANSACTION_STATE_TOPIC } from '@runnel/common';
 import { LocalStore, type MetadataSnapshot } from '@runnel/metadata';
 import { ApiKey, decodeRecordBatches, encodeRecordBatch, ErrorCode, partitionForGroup } from '@runnel/protocol';
 import { RpcClient, RpcError } from '@runnel/rpc';
 import { kafkaRequest } from '../../../test/helpers/raw-kafka.ts';
+import { until } from '../../../test/helpers/until.ts';
 import { Broker } from '../src/index.ts';
 import { locateCoordinator } from '../src/handlers/find-coordinator.ts';
 
@@ -107,6 +108,13 @@ describe('broker cluster mode', () => {
     await rpc.call('broker.append', { topic: OFFSETS_TOPIC, partition: 0, records: batch(['admin'], 1_000), coordinatorEpoch: -1 });
     const values = decodeRecordBatches((await load(4)).records).flatMap((b) => b.records.map((r) => r.value!.toString()));
     expect(values).toEqual(['old owner', 'new owner', 'admin']);
+
+    // __transaction_state partition 2 goes with __consumer_offsets partition 2 % 1 = 0: the new
+    // owner's epoch 4 already fences the old owner's transaction-state writes there too.
+    await store.createTopic({ name: TRANSACTION_STATE_TOPIC, partitions: 3, replicationFactor: 1, internal: true });
+    const txnAppend = (coordinatorEpoch: number) => rpc.call('broker.append', { topic: TRANSACTION_STATE_TOPIC, partition: 2, records: batch(['txn'], 1_000), coordinatorEpoch });
+    await until('__transaction_state-2 led here', async () => (await txnAppend(4).then(() => true, () => false)) || undefined, 10_000);
+    expect(await remoteCode(txnAppend(3))).toBe('NOT_COORDINATOR');
   });
 
   it('a takeover load covers every append of the old owner it let through (or the append is refused)', async () => {
