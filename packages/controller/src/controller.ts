@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
-import { MetadataError, newClusterId, type ClusterChange, type ClusterState, type ControllerStore } from '@runnel/metadata';
+import { MetadataError, clientQuotaKey, newClusterId, parseClientQuotaKey, type ClusterChange, type ClusterState, type ControllerStore } from '@runnel/metadata';
 import { RpcServer, RpcTls, parseAddress, type Address, type NodeRegistration, type RpcHandlers } from '@runnel/rpc';
 import { OFFSETS_TOPIC } from '@runnel/common';
 import {
@@ -435,6 +435,19 @@ export class Controller {
 
       // SCRAM credentials (AlterUserScramCredentials, runnel.sasl.scram.bootstrap.users): their own
       // fenced hash, apart from the cluster state this controller keeps in memory.
+      // Client quotas (AlterClientQuotas): a fenced hash of their own, as the SCRAM credentials.
+      'controller.alterClientQuotas': (req) => this.#write(async () => {
+        const entries = (req.entries ?? []).map((e) => {
+          const ops: Record<string, number | null> = {};
+          for (const k of e.remove ?? []) ops[k] = null;
+          for (const v of e.set ?? []) ops[v.key] = v.value;
+          return { entity: parseClientQuotaKey(e.entity), ops };
+        });
+        const version = await this.#store.alterClientQuotas(entries);
+        this.#reload = true;
+        this.#log.info({ entities: entries.map((e) => clientQuotaKey(e.entity)), version }, 'client quotas altered');
+        return { version };
+      }),
       'controller.alterScramCredentials': (req) => this.#write(async () => {
         const mechanism = (m: string): 'SCRAM-SHA-256' | 'SCRAM-SHA-512' => {
           if (m !== 'SCRAM-SHA-256' && m !== 'SCRAM-SHA-512') throw new MetadataError('CONFLICT', `unknown SCRAM mechanism ${m}`);

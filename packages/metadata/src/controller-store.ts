@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { silentLogger, type Logger } from '@runnel/common';
 import { MetadataError } from './errors.ts';
+import { clientQuotaKey, withClientQuotaChanges, type ClientQuotaAlteration } from './client-quotas.ts';
 import { withScramChanges, type PersistedUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type StoredNode } from './redis-layout.ts';
@@ -93,6 +94,19 @@ return 0
  * ('' deletes the user), channel. SCRAM credentials are a hash of their own, written apart from
  * COMMIT (they depend on no other metadata), fenced and published the same way.
  */
+/**
+ * KEYS: epoch, lease, client-quotas, version. ARGV: epoch, lease value, JSON [[entity key, json | '']]
+ * ('' deletes the entity), channel. Client quotas are a hash of their own, as the SCRAM credentials.
+ */
+const CLIENT_QUOTAS_COMMIT = FENCE + `
+for _, e in ipairs(cjson.decode(ARGV[3])) do
+  if e[2] == '' then redis.call('HDEL', KEYS[3], e[1]) else redis.call('HSET', KEYS[3], e[1], e[2]) end
+end
+local v = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[4], v)
+return v
+`;
+
 const SCRAM_COMMIT = FENCE + `
 for _, u in ipairs(cjson.decode(ARGV[3])) do
   if u[2] == '' then redis.call('HDEL', KEYS[3], u[1]) else redis.call('HSET', KEYS[3], u[1], u[2]) end
@@ -308,6 +322,27 @@ export class ControllerStore {
    * Applies SCRAM credential changes (deletions first, then upserts) to the users' stored JSON,
    * fenced like every write (SCRAM_COMMIT); returns the new metadata version.
    */
+  async alterClientQuotas(entries: readonly ClientQuotaAlteration[]): Promise<number> {
+    const { redis } = this.#require();
+    const held = this.#fence();
+    try {
+      const keys = [...new Set(entries.map((e) => clientQuotaKey(e.entity)))];
+      const current: Record<string, Record<string, number>> = {};
+      for (const k of keys) {
+        const json = await redis.hget(KEYS.clientQuotas, k);
+        if (json) current[k] = JSON.parse(json) as Record<string, number>;
+      }
+      const next = withClientQuotaChanges(current, entries);
+      const writes = keys.map((k) => [k, next[k] ? canonicalJson(next[k]) : '']);
+      return Number(await redis.eval(
+        CLIENT_QUOTAS_COMMIT, 4, KEYS.controllerEpoch, KEYS.lease, KEYS.clientQuotas, KEYS.version,
+        String(held.epoch), held.value, JSON.stringify(writes), CHANGES_CHANNEL,
+      ));
+    } catch (err) {
+      throw mapRedisError(err);
+    }
+  }
+
   async alterScramCredentials(upserts: readonly ScramCredentialUpsert[], deletions: readonly ScramCredentialDeletion[]): Promise<number> {
     const { redis } = this.#require();
     const held = this.#fence();

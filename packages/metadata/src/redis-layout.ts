@@ -48,6 +48,8 @@ export const KEYS = {
   brokerConfigs: 'runnel:broker-configs',
   /** Hash: user → JSON of that user's SCRAM credentials (scram.ts), salted keys only. */
   scramCredentials: 'runnel:scram-credentials',
+  /** Hash: canonical client quota entity key (client-quotas.ts) → JSON { quota key: number }. */
+  clientQuotas: 'runnel:client-quotas',
   acls: 'runnel:acls',
   brokerEpoch: 'runnel:broker-epoch',
   producerId: 'runnel:producer-id',
@@ -77,6 +79,8 @@ export interface RawCluster extends ClusterState {
   controller: ControllerRecord | null;
   /** SCRAM credentials (read after the MULTI: they depend on nothing else; a write bumps the version). */
   scramCredentials: Map<string, Map<ScramMechanismName, ScramCredentialData>>;
+  /** Client quotas (read after the MULTI, as the SCRAM credentials). */
+  clientQuotas: Map<string, Record<string, number>>;
   /** The lease value, or null when no controller holds it. */
   lease: string | null;
 }
@@ -151,6 +155,7 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     .exec();
   if (!replies) throw new MetadataError('STORE_UNAVAILABLE', 'Redis transaction was aborted', { retriable: true });
   const scram = await redis.hgetall(KEYS.scramCredentials);
+  const quotas = await redis.hgetall(KEYS.clientQuotas);
   const values = replies.map(([err, v]) => {
     if (err) throw err;
     return v;
@@ -176,6 +181,7 @@ export async function readCluster(redis: import('ioredis').Redis): Promise<RawCl
     acls: acls ? decodeJson<AclBinding[]>(KEYS.acls, acls) : [],
     controller: controller ? decodeJson<ControllerRecord>(KEYS.controller, controller) : null,
     scramCredentials: new Map(Object.entries(scram).map(([user, json]) => [user, decodeUserScram(decodeJson<PersistedUserScram>(`${KEYS.scramCredentials}/${user}`, json))])),
+    clientQuotas: new Map(Object.entries(quotas).map(([key, json]) => [key, decodeJson<Record<string, number>>(`${KEYS.clientQuotas}/${key}`, json)])),
     lease,
   };
 }

@@ -4,6 +4,7 @@ import { silentLogger, type Logger } from '@runnel/common';
 import { readEpochFile, writeEpochFile, type EpochRecord } from './epoch-file.ts';
 import { MetadataError } from './errors.ts';
 import { connectRedis, mapRedisError, waitReady } from './redis-connection.ts';
+import type { ClientQuotaAlteration } from './client-quotas.ts';
 import { encodeUserScram, type ScramCredentialDeletion, type ScramCredentialUpsert } from './scram.ts';
 import { CHANGES_CHANNEL, KEYS, canonicalJson, encodeCoordinators, readCluster, type RawCluster } from './redis-layout.ts';
 import type {
@@ -310,6 +311,14 @@ export class RedisStore implements MetadataStore {
     return results;
   }
 
+  /** Client quotas through the controller; resolves once the snapshot holds them. */
+  async alterClientQuotas(entries: ClientQuotaAlteration[]): Promise<void> {
+    this.#refuseIfDetached();
+    if (!this.#o.writer.alterClientQuotas) throw new MetadataError('STORE_UNAVAILABLE', 'this node\'s controller channel cannot alter client quotas');
+    const { version } = await this.#o.writer.alterClientQuotas(entries);
+    await this.#reach(version);
+  }
+
   /** SCRAM credentials through the controller; resolves once the snapshot holds them. */
   async alterScramCredentials(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<void> {
     this.#refuseIfDetached();
@@ -548,6 +557,7 @@ export class RedisStore implements MetadataStore {
       epoch: raw.version,
       brokerConfigs: raw.brokerConfigs ?? new Map(),
       scramCredentials: raw.scramCredentials ?? new Map(),
+      clientQuotas: raw.clientQuotas ?? new Map(),
       // The same array while the ACLs are unchanged: the authorizer indexes them again only on a change.
       acls: this.#snapshot && canonicalJson(this.#snapshot.acls ?? []) === canonicalJson(raw.acls ?? []) ? this.#snapshot.acls : (raw.acls ?? []),
     };
@@ -656,6 +666,8 @@ function diff(a: MetadataSnapshot, b: MetadataSnapshot): MetadataEvent[] {
   const events: MetadataEvent[] = [];
   const scramOf = (s: MetadataSnapshot) => canonicalJson([...(s.scramCredentials ?? new Map())].map(([u, m]) => [u, encodeUserScram(m)]));
   if (scramOf(a) !== scramOf(b)) events.push({ type: 'scram-credentials-changed' });
+  const quotasOf = (s: MetadataSnapshot) => canonicalJson([...(s.clientQuotas ?? new Map())]);
+  if (quotasOf(a) !== quotasOf(b)) events.push({ type: 'client-quotas-changed' });
   for (const [name, topic] of b.topics) {
     const old = a.topics.get(name);
     if (!old || old.topicId !== topic.topicId) {

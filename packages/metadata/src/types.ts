@@ -287,4 +287,5 @@ export interface MetadataWriter {
   alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<{ version: number }>;
   createAcls?(bindings: AclBinding[]): Promise<{ version: number }>;
   deleteAcls?(filters: AclBindingFilter[]): Promise<{ deleted: AclBinding[][]; version: number }>;
+  alterClientQuotas?(entries: ClientQuotaAlteration[]): Promise<{ version: number }>;
 }

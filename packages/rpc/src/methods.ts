@@ -71,6 +71,10 @@ export interface AlterTopicConfigsRequest { name: string; set: Record<string, st
 export interface ScramCredentialUpsertMsg { user: string; mechanism: string; salt: Buffer; storedKey: Buffer; serverKey: Buffer; iterations: number }
 export interface ScramCredentialDeletionMsg { user: string; mechanism: string }
 export interface AlterScramCredentialsRequest { upserts: ScramCredentialUpsertMsg[]; deletions: ScramCredentialDeletionMsg[] }
+/** Client quota changes per entity (its canonical key): values to set, keys to remove. */
+export interface ClientQuotaValueMsg { key: string; value: number }
+export interface ClientQuotaEntryMsg { entity: string; set: ClientQuotaValueMsg[]; remove: string[] }
+export interface AlterClientQuotasRequest { entries: ClientQuotaEntryMsg[] }
 
 /** nodeId -1 = the cluster-wide default. */
 export interface AlterBrokerConfigsRequest { nodeId: number; set: Record<string, string>; remove: string[] }
@@ -207,6 +211,7 @@ export interface RpcMethods {
   'controller.alterTopicConfigs': [AlterTopicConfigsRequest, TopicResponse];
   'controller.alterBrokerConfigs': [AlterBrokerConfigsRequest, VersionResponse];
   'controller.alterScramCredentials': [AlterScramCredentialsRequest, VersionResponse];
+  'controller.alterClientQuotas': [AlterClientQuotasRequest, VersionResponse];
   'controller.allocateProducerId': [AllocateProducerIdRequest, AllocateProducerIdResponse];
   'controller.alterPartition': [AlterPartitionRequest, AlterPartitionResponse];
   'controller.shutdownNode': [ShutdownNodeRequest, ShutdownNodeResponse];

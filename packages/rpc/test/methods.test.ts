@@ -72,6 +72,10 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
       deletions: [{ user: 'bob', mechanism: 'SCRAM-SHA-512' }],
     }, { version: 12 }],
   ],
+  'controller.alterClientQuotas': [
+    [{ entries: [] }, { version: 0 }],
+    [{ entries: [{ entity: '[["client-id","c1"],["user",null]]', set: [{ key: 'producer_byte_rate', value: 1048576 }], remove: ['consumer_byte_rate'] }] }, { version: 7 }],
+  ],
   'controller.alterBrokerConfigs': [
     [{ nodeId: -1, set: {}, remove: [] }, { version: 0 }],
     [{ nodeId: 3, set: { 'leader.replication.throttled.rate': '200000' }, remove: ['follower.replication.throttled.rate'] }, { version: 9 }],

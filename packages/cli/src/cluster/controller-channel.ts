@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '@runnel/common';
 import {
-  MetadataError, type AlterPartitionResult, type BrokerRegistration, type ElectionResult, type ReassignmentResult, type MetadataErrorCode, type MetadataWriter, type TopicMetadata,
+  MetadataError, clientQuotaKey, type AlterPartitionResult, type BrokerRegistration, type ElectionResult, type ReassignmentResult, type MetadataErrorCode, type MetadataWriter, type TopicMetadata,
 } from '@runnel/metadata';
 import { RpcClient, RpcError, type Address, type RpcTls, type TopicMsg } from '@runnel/rpc';
 
@@ -154,6 +154,13 @@ export function controllerChannel(options: {
       return { topic: topicOf(res.topic), version: res.version };
     }),
     // The same credentials written again change nothing, so a retry is safe.
+    alterClientQuotas: (entries) => call('alterClientQuotas', (rpc) => rpc.call('controller.alterClientQuotas', {
+      entries: entries.map((e) => ({
+        entity: clientQuotaKey(e.entity),
+        set: Object.entries(e.ops).flatMap(([key, value]) => (value === null ? [] : [{ key, value }])),
+        remove: Object.entries(e.ops).flatMap(([key, value]) => (value === null ? [key] : [])),
+      })),
+    })),
     alterScramCredentials: (upserts, deletions) => call('alterScramCredentials', (rpc) => rpc.call('controller.alterScramCredentials', {
       upserts: upserts.map((u) => ({ user: u.user, mechanism: u.mechanism, ...u.credential })),
       deletions: deletions.map((d) => ({ user: d.user, mechanism: d.mechanism })),
