@@ -32,6 +32,18 @@ const NOT_SENT: Record<string, string> = {
   // release's newest (Kafka's per-release maxima), so no released client sends them.
   '1/14': 'Fetch v14 and v15 both came with Kafka 3.5 (3.4 clients send v13, 3.5 clients v15)',
   '11/8': 'JoinGroup v8 and v9 both came with Kafka 3.2 (3.1 clients send v7, 3.2 clients v9)',
+  '29/0': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '29/1': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '29/2': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '29/3': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '30/0': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '30/1': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '30/2': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '30/3': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '31/0': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '31/1': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '31/2': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
+  '31/3': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
 };
 
 function walk(d: string): string[] {

@@ -12,7 +12,7 @@ const broker = suiteBroker();
 const header = (apiKey: number, apiVersion: number, correlationId: number) => ({ apiKey, apiVersion, correlationId, clientId: 'unsupported-test' }) as never;
 
 describe('APIs Runnel does not serve', () => {
-  it('EndTxn v5, ListTransactions v2, DescribeAcls, CreateAcls and DeleteAcls answer UNSUPPORTED_VERSION in their own schema; the connection stays open', async () => {
+  it('EndTxn v5 and ListTransactions v2 answer UNSUPPORTED_VERSION in their own schema (the ACL APIs, served, answer SECURITY_DISABLED without an authorizer); the connection stays open', async () => {
     const conn = await RawKafka.open(broker().port);
     try {
       conn.send(
@@ -33,9 +33,10 @@ describe('APIs Runnel does not serve', () => {
       };
       expect(body(ApiKey.EndTxn, 5, 0)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION });
       expect(body(ApiKey.ListTransactions, 2, 1)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION, transactionStates: [] });
-      expect(body(ApiKey.DescribeAcls, 2, 2)).toMatchObject({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: 'Runnel does not serve DescribeAcls v2', resources: [] });
-      expect(body(ApiKey.CreateAcls, 3, 3)).toMatchObject({ results: [1, 2].map(() => ({ errorCode: ErrorCode.UNSUPPORTED_VERSION, errorMessage: 'Runnel does not serve CreateAcls v3' })) });
-      expect(body(ApiKey.DeleteAcls, 1, 4)).toMatchObject({ filterResults: [{ errorCode: ErrorCode.UNSUPPORTED_VERSION, matchingAcls: [] }] });
+      // Served since issue 16, as Kafka without authorizer.class.name: SECURITY_DISABLED in the same shapes.
+      expect(body(ApiKey.DescribeAcls, 2, 2)).toMatchObject({ errorCode: ErrorCode.SECURITY_DISABLED, resources: [] });
+      expect(body(ApiKey.CreateAcls, 3, 3)).toMatchObject({ results: [1, 2].map(() => ({ errorCode: ErrorCode.SECURITY_DISABLED })) });
+      expect(body(ApiKey.DeleteAcls, 1, 4)).toMatchObject({ filterResults: [{ errorCode: ErrorCode.SECURITY_DISABLED, matchingAcls: [] }] });
       expect(body(ApiKey.Metadata, 9, 5)).toHaveProperty('brokers');
       expect(conn.isClosed).toBe(false);
     } finally {
@@ -50,7 +51,7 @@ describe('APIs Runnel does not serve', () => {
       await conn.waitFrames(1);
       conn.close();
     }
-    await broker().process.waitFor(/unsupported API DescribeAcls \(key 29\) v2 from unsupported-test/, 5_000);
+    await broker().process.waitFor(/unsupported API ListTransactions \(key 66\) v2 from unsupported-test/, 5_000);
     const lines = broker().process.output().split('\n').filter((l) => l.includes('unsupported API EndTxn (key 26)'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('unsupported API EndTxn (key 26) v5 from unsupported-test');
