@@ -51,9 +51,10 @@ describe('transactions across coordinators (cluster)', () => {
       } finally {
         await producer.disconnect();
       }
-      expect((await admin.fetchOffsets({ groupId, topics: ['out'] }))[0]!.partitions[0]!.offset).toBe('5');
+      // EndTxn answers once PrepareCommit is durable; the markers follow (as in Kafka).
+      await until('the offsets committed by the marker', async () => (await admin.fetchOffsets({ groupId, topics: ['out'] }))[0]!.partitions[0]!.offset === '5' || undefined, 30_000);
       // The data partition has the record and the COMMIT marker after it.
-      expect((await admin.fetchTopicOffsets('out'))[0]!.high).toBe('2');
+      await until('the COMMIT marker on out-0', async () => (await admin.fetchTopicOffsets('out'))[0]!.high === '2' || undefined, 30_000);
     } finally {
       await admin.disconnect();
     }

@@ -6,6 +6,7 @@
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from './helpers/broker.ts';
+import { until } from './helpers/until.ts';
 
 describe('transactions with sendOffsets (kafkajs, runnel start)', () => {
   let broker: TestBroker;
@@ -36,7 +37,8 @@ describe('transactions with sendOffsets (kafkajs, runnel start)', () => {
       // Not visible before the commit.
       expect(await committed(admin)).toBe('-1');
       await tx.commit();
-      expect(await committed(admin)).toBe('3');
+      // EndTxn answers once PrepareCommit is durable; the markers follow (as in Kafka).
+      await until('the offsets committed by the marker', async () => (await committed(admin)) === '3' || undefined, 30_000);
 
       const aborted = await producer.transaction();
       await aborted.send({ topic: 'out', messages: [{ value: 'b' }] });
