@@ -1,17 +1,20 @@
-import { OFFSETS_TOPIC, silentLogger, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
+import { OFFSETS_TOPIC, silentLogger, TRANSACTION_STATE_TOPIC, type BrokerConfig, type Logger, type Registry } from '@runnel/common';
 import {
   advertisedAddress, advertisedEndpoints, alterClientQuotasHandler, describeClientQuotasHandler, alterConfigsHandler, createAclsHandler, deleteAclsHandler, describeAclsHandler, describeConfigsHandler, incrementalAlterConfigsHandler, initProducerIdHandler, KafkaServer, listenerOptions, metadataErrorCode, metadataHandler,
   nodeAddressLookup, saslOptions, scramCredentialHandlers, type Handler,
 } from '@runnel/kafka-server';
 import type { BrokerRegistration, Endpoint, MetadataStore } from '@runnel/metadata';
 import { ErrorCode } from '@runnel/protocol';
-import { RpcTls } from '@runnel/rpc';
+import { parseAddress, RpcServer, RpcTls, type Address, type RpcHandlers } from '@runnel/rpc';
 import { systemClock, type Clock } from './clock.ts';
 import { Coordinator, CoordinatorError } from './coordinator.ts';
 import { groupCoordinatorConfigFrom } from './group-coordinator.ts';
 import { topicLookup } from './consumer-group.ts';
 import { registerCoordinatorMetrics, type LagSources } from './metrics.ts';
 import { BrokerClients, rpcOffsetsLog, type RpcOffsetsLog } from './rpc-offsets-log.ts';
+import { txnCoordinatorConfigFrom } from './txn-coordinator.ts';
+import { markerSink, type MarkerResult } from './txn-markers.ts';
+import { createTransactionStateTopic } from './txn-state-topic.ts';
 
 export interface CoordinatorNodeOptions {
   /** Listeners, node id, the group.* / offsets.* keys, auto-create defaults. */
@@ -66,6 +69,10 @@ export class CoordinatorNode {
   readonly #server: KafkaServer;
   readonly #clients: BrokerClients;
   readonly #offsetsLog: RpcOffsetsLog;
+  /** `__transaction_state` over RPC (the transaction coordinator's log). */
+  readonly #txnLog: RpcOffsetsLog;
+  /** Serves 'coordinator.writeTxnMarkers' (other coordinators' markers for our `__consumer_offsets` partitions). */
+  readonly #rpc: RpcServer;
   readonly #partitions: number;
   readonly #lagRefreshMs: number;
   /** Epoch under which each partition owned here was taken on (a newer one means lost and regained). */
@@ -93,7 +100,29 @@ export class CoordinatorNode {
     if (this.#partitions !== config.get('offsets.topic.num.partitions')) this.#logger.warn(offsetsCountIgnored(this.#partitions, config.get('offsets.topic.num.partitions')));
     this.#clients = new BrokerClients({ metadata: o.metadata, logger: this.#logger.child({ component: 'rpc' }), tls: RpcTls.for(config, this.#logger.child({ component: 'rpc' })) });
     this.#offsetsLog = rpcOffsetsLog({ metadata: o.metadata, nodeId: config.nodeId, partitions: this.#partitions, clients: this.#clients, logger: this.#logger });
+    // __transaction_state partition q goes with __consumer_offsets partition q % offsets partitions.
+    this.#txnLog = rpcOffsetsLog({
+      metadata: o.metadata, nodeId: config.nodeId, topic: TRANSACTION_STATE_TOPIC, offsetsPartitions: this.#partitions, clients: this.#clients, logger: this.#logger,
+      partitions: o.metadata.snapshot().topics.get(TRANSACTION_STATE_TOPIC)?.partitions.length ?? config.get('transaction.state.log.num.partitions'),
+    });
+    const liveBrokers = () => [...o.metadata.snapshot().brokers.values()].filter((b) => b.roles.includes('broker')).length;
     this.coordinator = Coordinator.create({
+      transactions: {
+        log: this.#txnLog,
+        markers: markerSink({
+          writeData: (m, partitions) => this.#writeDataMarkers(m, partitions),
+          writeOffsets: (p, m) => this.#writeOffsetsMarker(p, m),
+          topicExists: (topic) => o.metadata.snapshot().topics.has(topic),
+          logger: this.#logger.child({ component: 'txn-markers' }),
+        }),
+        allocateProducerId: () => o.metadata.allocateProducerId(),
+        config: txnCoordinatorConfigFrom(config),
+        topic: {
+          exists: () => o.metadata.snapshot().topics.has(TRANSACTION_STATE_TOPIC),
+          create: () => createTransactionStateTopic(o.metadata, config, liveBrokers()),
+        },
+        coordinatorEpoch: (p) => o.metadata.snapshot().coordinators.get(p)?.epoch ?? 0,
+      },
       config: groupCoordinatorConfigFrom(config),
       offsetsLog: this.#offsetsLog,
       ownedPartitions: [],
@@ -132,6 +161,25 @@ export class CoordinatorNode {
       ...scramCredentialHandlers(o.metadata),
     ];
     const served = new Set(own.map((h) => h.api));
+    const rpcAt = parseAddress(config.get('runnel.rpc.listener'));
+    const rpcHandlers: RpcHandlers = {
+      'coordinator.writeTxnMarkers': async (req) => ({
+        markers: await Promise.all(req.markers.map(async (m) => ({
+          partitions: await Promise.all(m.partitions.map(async ({ topic, partition }) => ({
+            topic,
+            partition,
+            error: topic !== OFFSETS_TOPIC ? 'UNKNOWN_TOPIC_OR_PARTITION' : ((await this.coordinator.writeTxnMarker(partition, m)) ?? ''),
+          }))),
+        }))),
+      }),
+    };
+    this.#rpc = RpcServer.create({
+      host: rpcAt.host === '' ? '0.0.0.0' : rpcAt.host,
+      port: rpcAt.port,
+      handlers: rpcHandlers,
+      logger: this.#logger.child({ component: 'rpc' }),
+      tls: RpcTls.for(config, this.#logger.child({ component: 'rpc' })),
+    });
     this.#server = KafkaServer.create({
       ...listenerOptions(config, o.metadata),
       // SASL_* listeners (kafka-server sasl/): PLAIN users from the JAAS config, SCRAM from metadata.
@@ -154,15 +202,19 @@ export class CoordinatorNode {
     await this.coordinator.start();
     try {
       await this.#server.start();
+      await this.#rpc.start();
     } catch (err) {
       this.#running = false;
+      await this.#server.stop();
       await this.coordinator.stop();
       throw err;
     }
     this.#unsubscribe = this.#metadata.subscribe((event) => {
       if (event.type === 'coordinators-changed' || event.type === 'node-fenced' || event.type === 'broker-registered') this.#follow();
       // An offsets partition got a leader (again): loads waiting on it need not sit out their backoff.
-      if ((event.type === 'topic-updated' || event.type === 'topic-created') && event.topic.name === OFFSETS_TOPIC) this.coordinator.retryLoadsNow();
+      if ((event.type === 'topic-updated' || event.type === 'topic-created') && (event.topic.name === OFFSETS_TOPIC || event.topic.name === TRANSACTION_STATE_TOPIC)) this.coordinator.retryLoadsNow();
+      // __transaction_state created (by whichever node saw the first transaction): load our part.
+      if (event.type === 'topic-created' && event.topic.name === TRANSACTION_STATE_TOPIC) this.coordinator.loadTransactionState();
     });
     this.#registration = this.#register();
     this.#registration.catch(() => {});
@@ -178,8 +230,10 @@ export class CoordinatorNode {
     if (this.#lagTimer) clearInterval(this.#lagTimer);
     this.#lagTimer = null;
     await this.#server.stop();
+    await this.#rpc.stop();
     await this.coordinator.stop();
     this.#offsetsLog.close();
+    this.#txnLog.close();
     this.#clients.close();
     this.#epochs.clear();
   }
@@ -193,6 +247,53 @@ export class CoordinatorNode {
   /** Where the Kafka listener is bound. */
   address(): { host: string; port: number } {
     return this.#server.address();
+  }
+
+  /**
+   * Where other nodes reach this node's RPC service ('coordinator.writeTxnMarkers'), registered as
+   * its `rpc`: `runnel.rpc.advertised.listener` when set, else the bound address.
+   */
+  rpcAddress(): Address {
+    const advertised = this.#config.get('runnel.rpc.advertised.listener');
+    return advertised !== null ? parseAddress(advertised) : this.#rpc.advertisedAddress();
+  }
+
+  /**
+   * Markers for data partitions, one 'broker.writeTxnMarkers' call per leading broker; a partition
+   * without a live leader, or whose leader cannot be reached, answers NOT_LEADER_OR_FOLLOWER (the
+   * sink retries it against the leader metadata names then).
+   */
+  async #writeDataMarkers(m: { producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean }, partitions: { topic: string; partition: number }[]): Promise<MarkerResult[]> {
+    const byLeader = new Map<number, { topic: string; partition: number }[]>();
+    const out: MarkerResult[] = [];
+    for (const tp of partitions) {
+      const leader = this.#metadata.snapshot().topics.get(tp.topic)?.partitions[tp.partition]?.leader ?? -1;
+      if (leader < 0) {
+        out.push({ ...tp, error: this.#metadata.snapshot().topics.has(tp.topic) ? 'NOT_LEADER_OR_FOLLOWER' : 'UNKNOWN_TOPIC_OR_PARTITION' });
+        continue;
+      }
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), tp]);
+    }
+    await Promise.all([...byLeader].map(async ([nodeId, list]) => {
+      try {
+        const res = await this.#clients.forNode(nodeId).call('broker.writeTxnMarkers', { markers: [{ ...m, partitions: list }] });
+        for (const r of res.markers[0]?.partitions ?? []) out.push({ topic: r.topic, partition: r.partition, error: r.error === '' ? null : r.error });
+      } catch (err) {
+        this.#logger.debug({ nodeId, err }, 'broker.writeTxnMarkers failed');
+        for (const tp of list) out.push({ ...tp, error: 'NOT_LEADER_OR_FOLLOWER' });
+      }
+    }));
+    return out;
+  }
+
+  /** A marker for a `__consumer_offsets` partition: to our own group coordinator, or over RPC to the node that owns it. */
+  async #writeOffsetsMarker(partition: number, m: { producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean }): Promise<string | null> {
+    const owner = this.#metadata.snapshot().coordinators.get(partition)?.nodeId;
+    if (owner === undefined) return 'NOT_LEADER_OR_FOLLOWER';
+    if (owner === this.#config.nodeId) return this.coordinator.writeTxnMarker(partition, m);
+    const res = await this.#clients.forNode(owner).call('coordinator.writeTxnMarkers', { markers: [{ ...m, partitions: [{ topic: OFFSETS_TOPIC, partition }] }] });
+    const error = res.markers[0]?.partitions[0]?.error ?? 'NOT_LEADER_OR_FOLLOWER';
+    return error === '' ? null : error;
   }
 
   /** Where clients reach this node (see kafka-server's advertisedAddress). */
@@ -311,7 +412,7 @@ export class CoordinatorNode {
     let delay = 200;
     for (;;) {
       try {
-        const registration = await this.#metadata.registerBroker({ nodeId: this.#config.nodeId, ...this.advertisedAddress(), rack: null, roles: ['coordinator'], rpc: null,
+        const registration = await this.#metadata.registerBroker({ nodeId: this.#config.nodeId, ...this.advertisedAddress(), rack: null, roles: ['coordinator'], rpc: this.rpcAddress(),
           endpoints: this.advertisedEndpoints() });
         this.#logger.info({ nodeId: registration.nodeId, brokerEpoch: registration.brokerEpoch }, 'coordinator node registered');
         return registration;

@@ -225,6 +225,8 @@ export interface RpcMethods {
   'broker.recordTimestamp': [RecordTimestampRequest, RecordTimestampResponse];
   'broker.replicaFetch': [ReplicaFetchRequest, ReplicaFetchResponse];
   'broker.writeTxnMarkers': [WriteTxnMarkersRequest, WriteTxnMarkersResponse];
+  /** To a coordinator node: markers on the `__consumer_offsets` partitions it owns (topic must be `__consumer_offsets`). */
+  'coordinator.writeTxnMarkers': [WriteTxnMarkersRequest, WriteTxnMarkersResponse];
 }
 
 export type RpcMethod = keyof RpcMethods;

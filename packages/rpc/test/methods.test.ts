@@ -165,6 +165,12 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
       { markers: [{ partitions: [{ topic: 'a', partition: 0, error: '' }, { topic: 'b', partition: 9, error: 'NOT_LEADER_OR_FOLLOWER' }] }, { partitions: [] }] },
     ],
   ],
+  'coordinator.writeTxnMarkers': [
+    [
+      { markers: [{ producerId: 5n, producerEpoch: 1, coordinatorEpoch: 3, commit: true, partitions: [{ topic: '__consumer_offsets', partition: 4 }] }] },
+      { markers: [{ partitions: [{ topic: '__consumer_offsets', partition: 4, error: '' }] }] },
+    ],
+  ],
   'broker.recordTimestamp': [
     [{ topic: 't', partition: 0, offset: 5n }, { timestamp: -1n }],
     [{ topic: 't', partition: 0, offset: BIG }, { timestamp: 1_763_700_000_000n }],
