@@ -29,7 +29,8 @@ function run(command: string, args: string[], timeoutMs: number): Promise<Run> {
 
 /** Runs one scenario and returns its stdout lines; the Java watchdog (60 s) fires before ours. */
 async function scenario(name: string, bootstrap: string): Promise<string[]> {
-  const r = await run('java', ['-Drunnel.timeout.ms=60000', '-cp', classpath, 'RunnelInterop', bootstrap, name], 75_000);
+  // C1 only and the serial collector: a short-lived client JVM then starts on about half the CPU.
+  const r = await run('java', ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Drunnel.timeout.ms=60000', '-cp', classpath, 'RunnelInterop', bootstrap, name], 75_000);
   const lines = r.stdout.split('\n').filter(Boolean);
   const failures = lines.filter((l) => l.startsWith('FAIL'));
   if (r.code !== 0 || failures.length > 0) {
