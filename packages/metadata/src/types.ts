@@ -285,6 +285,7 @@ export interface MetadataWriter {
   electLeaders(partitions: { topic: string; partition: number }[] | null, unclean: boolean): Promise<{ results: ElectionResult[]; version: number }>;
   alterReassignments?(reassignments: ReassignmentInput[]): Promise<{ results: ReassignmentResult[]; version: number }>;
   alterBrokerConfigs?(nodeId: number | null, configs: Record<string, string | null>): Promise<{ version: number }>;
+  alterScramCredentials?(upserts: ScramCredentialUpsert[], deletions: ScramCredentialDeletion[]): Promise<{ version: number }>;
   createAcls?(bindings: AclBinding[]): Promise<{ version: number }>;
   deleteAcls?(filters: AclBindingFilter[]): Promise<{ deleted: AclBinding[][]; version: number }>;
   alterClientQuotas?(entries: ClientQuotaAlteration[]): Promise<{ version: number }>;
