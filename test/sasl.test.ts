@@ -222,9 +222,16 @@ describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
     expect(switched.errorCode).toBe(58);
     expect(switched.errorMessage).toMatch(/Cannot change principals during re-authentication from User:alice: User:admin/);
     expect(await other.closedWithin(5000)).toBe(true);
+    // A re-authentication begun (SaslHandshake) but never finished does not extend the session.
+    const stalled = await RawKafka.open(saslPort());
+    expect((await plainLogin(stalled, 'alice', 'alice-secret')).errorCode).toBe(0);
     await new Promise((r) => setTimeout(r, REAUTH_MS + 200));
     expired.send(encodeRequest({ apiKey: ApiKey.Metadata, apiVersion: 12, correlationId: 50, clientId: 't' } as never, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false } as never));
     expect(await expired.closedWithin(5000)).toBe(true);
+    expect((await call(stalled, ApiKey.SaslHandshake, 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+    stalled.send(encodeRequest({ apiKey: ApiKey.Metadata, apiVersion: 12, correlationId: 51, clientId: 't' } as never, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false } as never));
+    expect(await stalled.closedWithin(5000)).toBe(true);
+    expect(stalled.frames).toHaveLength(3);
   }, 20_000);
 
   it('kafka-configs adds and describes SCRAM users (salted by the tool), and the new user logs in', async () => {

@@ -88,9 +88,13 @@ export class Authenticator {
     return this.#user;
   }
 
-  /** Whether the session ended (connections.max.reauth.ms) without a re-authentication under way. */
+  /**
+   * Whether the session ended (connections.max.reauth.ms) and no re-authentication has completed
+   * since. A re-authentication merely begun (SaslHandshake sent, never finished) does not extend
+   * the session: else a client could keep a revoked or expired login alive forever that way.
+   */
   expired(now: number): boolean {
-    return this.#user !== null && this.#state === 'authenticated' && now >= this.#expiresAt;
+    return this.#user !== null && now >= this.#expiresAt;
   }
 
   handshake(mechanism: string, version: number): SaslStep {
