@@ -88,7 +88,7 @@ describe.each(([confluent, franz] as Client<unknown>[]).map((c) => [c.title, c] 
 
   // The codecs run at once (own topic and group each): each case ends waiting 3 s for a second
   // run of its group to read nothing, and those waits overlap instead of adding up.
-  it.concurrent.for(CODECS)('idempotent acks=all producer with %s: a group reads every record once, in order per partition, and commits', async (codec, { expect }) => {
+  it.concurrent.for(CODECS)('idempotent acks=all producer with %s: a group reads every record once, in order per partition, and commits', { timeout: 90_000 }, async (codec, { expect }) => {
     const topic = `${c.prefix}-${codec}`;
     const produced = await client.produce({ bootstrap: broker.bootstrap, topic, count: 300, compression: codec, prefix: codec });
     expect(produced).toMatchObject({ acked: 300, failed: 0, error: null });
@@ -113,7 +113,7 @@ describe.each(([confluent, franz] as Client<unknown>[]).map((c) => [c.title, c] 
     // The group committed: a second run of the group has nothing left to read.
     const again = await client.consume({ bootstrap: broker.bootstrap, topic, group: `g-${codec}`, maxMs: 3_000 });
     expect(again.records).toEqual([]);
-  }, 90_000);
+  });
 
   it('a classic group of two splits the partitions, reads every record exactly once between them, and describes as Stable with both members', async () => {
     const topic = `${c.prefix}-pair`;
