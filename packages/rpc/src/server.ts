@@ -68,6 +68,8 @@ export class RpcServer {
     this.logger = o.logger ?? silentLogger();
     this.reloads = o.tls instanceof RpcTls ? o.tls : undefined;
     this.tls = o.tls instanceof RpcTls ? o.tls.options() : o.tls;
+    // Client certificates are checked against `ca` alone: without it Node would trust every public CA.
+    if (this.tls !== undefined && this.tls.ca === undefined) throw new Error('RpcServer: TLS needs `ca`, the CA that signs the peers\' certificates');
   }
 
   /** New key material (a reload): connections made from now on use it, open ones keep theirs. */

@@ -11,7 +11,7 @@
  * new connections use the new material; a bad new file logs one error and the old material stays.
  */
 import type { SecureContextOptions } from 'node:tls';
-import { secureContextOptions, silentLogger, tlsFiles, tlsFileStamp, tlsSettings, type BrokerConfig, type Logger, type TlsSettings } from '@runnel/common';
+import { ConfigError, secureContextOptions, silentLogger, tlsFiles, tlsFileStamp, tlsSettings, type BrokerConfig, type Logger, type TlsSettings } from '@runnel/common';
 
 export type RpcTlsOptions = SecureContextOptions & { verifyHostname?: boolean };
 
@@ -60,7 +60,13 @@ export class RpcTls {
   }
 
   #load(): RpcTlsOptions {
-    return { ...secureContextOptions(this.#settings), verifyHostname: this.#settings.endpointIdentification.toLowerCase() === 'https' };
+    const options = secureContextOptions(this.#settings);
+    // The RPC has no authentication but the client certificate: with Node's bundled CAs as the
+    // truststore, any certificate a public CA signed would be let in to every role's RPC.
+    if (options.ca === undefined) {
+      throw new ConfigError('INVALID_VALUE', 'ssl.truststore.location', 'runnel.rpc.ssl.enabled: set ssl.truststore.location (or ssl.truststore.certificates) to the CA that signs the roles\' certificates; the RPC trusts no public CA');
+    }
+    return { ...options, verifyHostname: this.#settings.endpointIdentification.toLowerCase() === 'https' };
   }
 
   /** Clients read options() per connect, so the check runs from the first subscription or call of watch(). */

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCert, makeCa, type Ca, type IssuedCert } from '../../../test/helpers/tls.ts';
-import { RpcClient, RpcError, RpcServer, type RpcHandlers, type RpcTlsOptions } from '../src/index.ts';
+import { resolveConfig } from '@runnel/common';
+import { RpcClient, RpcError, RpcServer, RpcTls, type RpcHandlers, type RpcTlsOptions } from '../src/index.ts';
 
 let dir: string;
 let ca: Ca;
@@ -70,6 +71,12 @@ describe('RPC over mutual TLS', () => {
       failure(client('127.0.0.1', { key: foreign.key, cert: foreign.chain, ca: [ca.cert] }).call('broker.read', read)),
     ]);
     for (const e of errors) expect(e.code).toBe('UNAVAILABLE');
+  });
+
+  it('refuses to serve TLS without its own truststore (Node\'s public CAs would let any certificate in)', () => {
+    expect(() => RpcServer.create({ host: '127.0.0.1', port: 0, handlers: echoRead, tls: { key: node.key, cert: node.chain } })).toThrow(/needs `ca`/);
+    const config = resolveConfig({ overrides: new Map([['runnel.rpc.ssl.enabled', 'true'], ['ssl.keystore.location', node.keystorePath]]) }).config;
+    expect(() => RpcTls.for(config)).toThrow(/ssl\.truststore\.location.*trusts no public CA/);
   });
 
   it('a client checks that the server certificate names the host it dialled (verifyHostname)', async () => {
