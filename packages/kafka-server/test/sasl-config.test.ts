@@ -13,8 +13,10 @@ describe('JAAS config (PLAIN users)', () => {
     ['a bad flag', 'PlainLoginModule mandatory user_a="b";', /mandatory is not a login module flag/],
     ['no final semicolon', 'PlainLoginModule required user_a="b"', /missing ";"/],
     ['an option without a value', 'PlainLoginModule required user_a;', /expected key="value"/],
-  ])('refuses %s with one line', (_what, text, message) => {
+    ['an unclosed quote', 'PlainLoginModule required user_a="s3cret;', /cannot parse at character 34/],
+  ])('refuses %s with one line, never echoing a password', (_what, text, message) => {
     expect(() => parseJaasUsers(text)).toThrow(message);
+    expect(() => parseJaasUsers(text)).not.toThrow(/s3cret/);
   });
 });
 
@@ -30,7 +32,7 @@ describe('runnel.sasl.scram.bootstrap.users', () => {
     ['an unknown mechanism', 'PLAIN=[name=a,password=b]', /PLAIN is not SCRAM-SHA-256 or SCRAM-SHA-512/],
     ['no password', 'SCRAM-SHA-256=[name=a]', /the SCRAM-SHA-256 entry of a has no password/],
     ['too few iterations', 'SCRAM-SHA-256=[name=a,password=b,iterations=100]', /iterations of a must be an integer from 4096 to 16384/],
-    ['garbage', 'alice:secret', /cannot parse near/],
+    ['garbage', 'alice:secret', /cannot parse at character 1/],
   ])('refuses %s with a ConfigError naming the key, never echoing a password', (_what, text, message) => {
     let err: unknown;
     try {
@@ -42,6 +44,16 @@ describe('runnel.sasl.scram.bootstrap.users', () => {
     expect((err as ConfigError).key).toBe('runnel.sasl.scram.bootstrap.users');
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).not.toContain('password=b');
+  });
+});
+
+describe('runnel.sasl.scram.bootstrap.users errors', () => {
+  it.each([
+    ['an unclosed quote', 'X=[password="p,s3cr3t', /cannot parse at character 1/],
+    ['a comma in an unquoted password', 'SCRAM-SHA-256=[name=a,password=p,s3cr3t]', /not key=value \(quote a password that holds a comma\)/],
+  ])('say where, never what, for %s (the text is a password)', (_what, text, message) => {
+    expect(() => parseBootstrapScramUsers(text)).toThrow(message);
+    expect(() => parseBootstrapScramUsers(text)).not.toThrow(/s3cr3t/);
   });
 });
 

@@ -75,14 +75,15 @@ export function parseBootstrapScramUsers(text: string): BootstrapScramUser[] {
     if (/^[\s;]*$/.test(text.slice(pos))) break;
     re.lastIndex = pos;
     const m = re.exec(text);
-    if (!m) throw bad(`cannot parse near ${JSON.stringify(text.slice(pos, pos + 24).replace(/password=[^,\]]*/g, 'password=…'))}`);
+    // Positions only, never the text: what fails to parse is usually a password (unclosed quote, a comma in it).
+    if (!m) throw bad(`cannot parse at character ${pos + 1}`);
     pos = re.lastIndex;
     const mechanism = m[1]!.toUpperCase();
     if (!isScramMechanism(mechanism)) throw bad(`${m[1]} is not SCRAM-SHA-256 or SCRAM-SHA-512`);
     const fields = new Map<string, string>();
     for (const part of m[2]!.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? []) {
       const eq = part.indexOf('=');
-      if (eq <= 0) throw bad(`${mechanism} entry has ${JSON.stringify(part.split('=')[0])}, which is not key=value`);
+      if (eq <= 0) throw bad(`a ${mechanism} entry has a part that is not key=value (quote a password that holds a comma)`);
       let v = part.slice(eq + 1).trim();
       if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
       fields.set(part.slice(0, eq).trim(), v);

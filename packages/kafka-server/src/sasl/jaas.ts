@@ -23,7 +23,8 @@ export function parseJaasConfig(text: string): JaasEntry[] {
     m = re.exec(text);
     if (!m) {
       if (/^\s*$/.test(text.slice(pos))) break;
-      throw new Error(`JAAS config: cannot parse near ${JSON.stringify(text.slice(pos, pos + 20))}`);
+      // The position only, never the text: what fails to parse is usually an unclosed password.
+      throw new Error(`JAAS config: cannot parse at character ${pos + 1} (an unclosed quote?)`);
     }
     pos = re.lastIndex;
     if (m[1] !== undefined) tokens.push({ kind: 'quoted', text: m[1].replace(/\\(.)/g, '$1') });
