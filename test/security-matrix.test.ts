@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { Consumer, MessagesStreamModes, Producer, stringDeserializers, stringSerializers, type ConsumerOptions } from '@platformatic/kafka';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKey, decodeResponse, encodeRecordBatch, encodeRequest } from '@runnel/protocol';
 import { kafkaTools, ok } from './helpers/kafka-tools.ts';
+import { RawKafka } from './helpers/raw-kafka.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { startBroker, type TestBroker } from './helpers/broker.ts';
 import { issueCert, makeCa, type Ca, type IssuedCert } from './helpers/tls.ts';
@@ -195,5 +197,57 @@ describe('every client over every listener kind', () => {
       expect(got, `${name} ${kind}`).toEqual(values(name, kind));
     }
     expect((java as PromiseFulfilledResult<string[]>).value).toEqual([...KINDS.map((kind) => `OK ${kind} ${COUNT}`), 'DONE']);
+  }, 90_000);
+});
+
+describe('a storm of wrong passwords', () => {
+  it('1,000 logins with a wrong password, each with a Produce pipelined behind it: all refused and closed, nothing appended, and a good producer keeps appending meanwhile', async () => {
+    const topic = 'storm';
+    const good = new Kafka({ clientId: 'storm-good', brokers: [`127.0.0.1:${ports.plain}`], logLevel: logLevel.NOTHING, sasl: { mechanism: 'plain', username: 'alice', password: 'alice-secret' } }).producer();
+    await good.connect();
+    await good.send({ topic, messages: [{ value: 'good-0' }] });
+    let sent = 1;
+    let storming = true;
+    const goodLoop = (async () => {
+      while (storming) {
+        await good.send({ topic, messages: [{ value: `good-${sent}` }] });
+        sent++;
+      }
+    })();
+    // Handshake, authenticate with a wrong password, and a Produce, in one write: the broker must
+    // answer the first two, never the third, append nothing, and close.
+    const produce = encodeRequest({ apiKey: ApiKey.Produce, apiVersion: 9, correlationId: 3, clientId: 'intruder' } as never, {
+      transactionalId: null, acks: -1, timeoutMs: 5_000,
+      topicData: [{ name: topic, partitionData: [{ index: 0, records: encodeRecordBatch({ records: [{ value: 'intruder' }] }) }] }],
+    } as never);
+    const attempt = async () => {
+      const conn = await RawKafka.open(ports.plain);
+      conn.send(
+        encodeRequest({ apiKey: ApiKey.SaslHandshake, apiVersion: 1, correlationId: 1, clientId: 'intruder' } as never, { mechanism: 'PLAIN' } as never),
+        encodeRequest({ apiKey: ApiKey.SaslAuthenticate, apiVersion: 2, correlationId: 2, clientId: 'intruder' } as never, { authBytes: Buffer.from('\0alice\0not-her-password') } as never),
+        produce,
+      );
+      const closed = await conn.closedWithin(5_000);
+      conn.close();
+      const auth = conn.frames[1] ? (decodeResponse(ApiKey.SaslAuthenticate, 2, conn.frames[1]).body as { errorCode: number }).errorCode : -1;
+      return { auth, frames: conn.frames.length, closed };
+    };
+    const outcomes: Awaited<ReturnType<typeof attempt>>[] = [];
+    try {
+      for (let batch = 0; batch < 10; batch++) outcomes.push(...await Promise.all(Array.from({ length: 100 }, attempt)));
+    } finally {
+      storming = false;
+      await goodLoop;
+      await good.disconnect();
+    }
+    expect(outcomes).toHaveLength(1000);
+    // SASL_AUTHENTICATION_FAILED (58), two answers only (no Produce response), closed.
+    expect(outcomes.filter((o) => o.auth !== 58 || o.frames !== 2 || !o.closed)).toEqual([]);
+    // The log holds exactly what the good producer sent, in order: no intruder record.
+    const read = await runKcat(['-b', `127.0.0.1:${ports.plain}`, '-X', 'security.protocol=SASL_PLAINTEXT', '-X', 'sasl.mechanisms=PLAIN',
+      '-X', 'sasl.username=alice', '-X', 'sasl.password=alice-secret', '-C', '-t', topic, '-o', 'beginning', '-e'], { timeoutMs: 30_000 });
+    expect(read.code, read.stderr).toBe(0);
+    expect(read.stdout.trim().split('\n')).toEqual(Array.from({ length: sent }, (_, i) => `good-${i}`));
+    expect(sent).toBeGreaterThan(1);
   }, 90_000);
 });
