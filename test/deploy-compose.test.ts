@@ -8,12 +8,13 @@
 // compose files and the real CLI cannot drift apart.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { CORE_SCHEMA, load, mergeTag } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKcat } from './helpers/kcat.ts';
+import { kafkaTools } from './helpers/kafka-tools.ts';
 import { freePort } from './helpers/ports.ts';
 import { startProcess, type Started } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
@@ -75,6 +76,11 @@ function readCompose(file: string): Record<string, Service> {
   return doc.services;
 }
 
+/** Compose's `${VAR:-default}` with nothing set on this side: the default, as `docker compose up` with an empty environment. */
+function interpolate(value: string): string {
+  return value.replace(/\$\{[A-Za-z_]\w*(?::?-([^}]*))?\}/g, (_all, fallback?: string) => fallback ?? '');
+}
+
 /** One compose file's services running as local processes, and the address mapping between the two worlds. */
 class Topology {
   readonly image = imageConfig();
@@ -82,11 +88,14 @@ class Topology {
   readonly processes = new Map<string, Started>();
   readonly #ports = new Map<string, number>();
   readonly file: string;
+  /** Bind mounts' host paths (`./tls`) to the local directories standing in for them. */
+  readonly #binds: Record<string, string>;
   #dir = '';
 
-  constructor(file: string) {
+  constructor(file: string, binds: Record<string, string> = {}) {
     this.file = file;
     this.services = readCompose(file);
+    this.#binds = binds;
   }
 
   /** The local port standing in for `port` inside `service`'s container. */
@@ -120,7 +129,7 @@ class Topology {
    */
   async map(service: string, value: string, inside = false): Promise<string> {
     let out = value;
-    for (const target of this.#volumeTargets(service)) out = out.split(target).join(this.#volumeDir(service, target));
+    for (const target of this.#volumeTargets(service)) if (out.includes(target)) out = out.split(target).join(this.#volumeDir(service, target));
     const pairs = [...out.matchAll(HOST_PORT)];
     const replacements: string[] = [];
     for (const m of pairs) {
@@ -144,6 +153,12 @@ class Topology {
   }
 
   #volumeDir(service: string, target: string): string {
+    const source = (this.services[service]!.volumes ?? []).map((v) => String(v).split(':')).find(([, t]) => t === target)?.[0];
+    if (source !== undefined && /^[./]/.test(source)) {
+      // A bind mount: every service sees the same host directory, which the test must provide.
+      if (!this.#binds[source]) throw new Error(`${this.file}: ${service} mounts ${source}, which the test did not provide`);
+      return this.#binds[source];
+    }
     return join(this.#dir, service, target.replace(/[^A-Za-z0-9]+/g, '_'));
   }
 
@@ -164,7 +179,7 @@ class Topology {
   async env(service: string): Promise<Record<string, string>> {
     const s = this.services[service]!;
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ ...this.image.env, ...s.environment })) env[k] = await this.map(service, String(v));
+    for (const [k, v] of Object.entries({ ...this.image.env, ...s.environment })) env[k] = await this.map(service, interpolate(String(v)));
     return env;
   }
 
@@ -506,14 +521,31 @@ describe('deploy/docker-compose.secure.yml', () => {
   const services = readCompose(file);
   const runnel = Object.keys(services).filter((n) => services[n]!.image === 'runnel:local');
   let tls: string;
+  let t: Topology;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     // The certificates the file expects in deploy/tls, made by the script its header names.
     tls = mkdtempSync(join(tmpdir(), 'runnel-compose-tls-'));
     const r = spawnSync(join(repo, 'deploy/make-ca.sh'), [tls], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
+    // Then the file's services as local processes, deploy/tls being that directory.
+    t = new Topology(file, { './tls': tls });
+    await t.up();
+  }, 180_000);
+  afterAll(async () => {
+    await t?.cleanup();
+    rmSync(tls, { recursive: true, force: true });
   });
-  afterAll(() => rmSync(tls, { recursive: true, force: true }));
+
+  /** kcat over SASL_SSL with SCRAM-SHA-512, as the file's header shows, to the brokers' published ports. */
+  const brokers = ['broker-1', 'broker-2', 'broker-3'];
+  const external = async (names: string[]) =>
+    (await Promise.all(names.map((n) => t.map(n, `localhost:${String(t.services[n]!.ports![0]).split(':')[0]}`)))).join(',');
+  const kcatAs = async (user: string, password: string, names = brokers) => [
+    '-b', await external(names), '-X', 'security.protocol=SASL_SSL', '-X', `ssl.ca.location=${tls}/ca.crt`,
+    '-X', 'sasl.mechanisms=SCRAM-SHA-512', '-X', `sasl.username=${user}`, '-X', `sasl.password=${password}`,
+  ];
+  const records = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `k${from + i}:v${from + i}`);
 
   it('is a valid compose file for docker-compose', () => {
     const r = spawnSync('docker-compose', ['-f', join(repo, file), 'config', '-q'], { encoding: 'utf8' });
@@ -548,4 +580,61 @@ describe('deploy/docker-compose.secure.yml', () => {
       expect(listeners.map((l) => [l.name, l.securityProtocol, l.tls !== undefined]), n).toEqual([['INTERNAL', 'SASL_SSL', true], ['EXTERNAL', 'SASL_SSL', true]]);
     }
   });
+
+  it('starts every service from the file\'s environment, each passes its health check, and plaintext or no login is refused', async () => {
+    for (const n of runnel) await t.waitHealthy(n);
+    // Clients must log in over TLS: a TLS client without SASL and a plaintext one are refused.
+    const [anonymous, plaintext] = await Promise.all([
+      runKcat(['-b', await external(['broker-1']), '-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${tls}/ca.crt`, '-L', '-m', '5'], { timeoutMs: 20_000 }),
+      runKcat(['-b', await external(['broker-1']), '-L', '-m', '5'], { timeoutMs: 20_000 }),
+    ]);
+    expect(anonymous.code).not.toBe(0);
+    expect(plaintext.code).not.toBe(0);
+    const md = await runKcat([...(await kcatAs('admin', 'admin-secret')), '-L', '-J']);
+    expect(md.code, md.stderr).toBe(0);
+    const ids = (JSON.parse(md.stdout) as KcatMetadata).brokers.map((b) => b.id).sort();
+    expect(ids).toEqual([1, 2, 3, 4]);
+  });
+
+  it('admin produces through one broker and consumes as a group through the others over SASL_SSL; a user without ACLs is refused', async () => {
+    const produced = await runKcat([...(await kcatAs('admin', 'admin-secret', ['broker-1'])), '-P', '-t', 'secure', '-K', ':'], { input: records(0, 30).join('\n') + '\n' });
+    expect(produced.code, produced.stderr).toBe(0);
+    const md = JSON.parse((await runKcat([...(await kcatAs('admin', 'admin-secret')), '-L', '-J', '-t', 'secure'])).stdout) as KcatMetadata;
+    // The file's defaults: 3 partitions, each on the three brokers.
+    expect(md.topics[0]!.partitions.map((p) => p.replicas.map((r) => r.id).sort())).toEqual([[1, 2, 3], [1, 2, 3], [1, 2, 3]]);
+    const consumed = await runKcat([...(await kcatAs('admin', 'admin-secret', ['broker-2', 'broker-3'])), '-G', 'secure-group', '-X', 'auto.offset.reset=earliest', '-f', '%k:%s\\n', '-c', '30', '-e', 'secure'], { timeoutMs: 60_000 });
+    expect(consumed.code, consumed.stderr).toBe(0);
+    expect(consumed.stdout.trim().split('\n').sort()).toEqual(records(0, 30).sort());
+    // A second SCRAM user, added by admin with kafka-configs over SASL_SSL, logs in but has no ACL.
+    const tools = await kafkaTools();
+    const config = join(tls, 'admin.properties');
+    writeFileSync(config, [
+      'security.protocol=SASL_SSL', 'ssl.truststore.type=PEM', `ssl.truststore.location=${tls}/ca.crt`, 'sasl.mechanism=SCRAM-SHA-512',
+      'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";',
+    ].join('\n') + '\n');
+    const alter = await tools.configs(['--bootstrap-server', await external(['broker-2']), '--command-config', config, '--alter', '--entity-type', 'users', '--entity-name', 'eve', '--add-config', 'SCRAM-SHA-512=[password=eve-secret]']);
+    expect(alter.code, alter.stderr).toBe(0);
+    const denied = await runKcat([...(await kcatAs('eve', 'eve-secret')), '-P', '-t', 'secure', '-K', ':', '-X', 'message.timeout.ms=10000'], { input: 'eve:nope\n', timeoutMs: 30_000 });
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toMatch(/Topic authorization failed|TOPIC_AUTHORIZATION_FAILED/i);
+    const read = await runKcat([...(await kcatAs('eve', 'eve-secret')), '-C', '-t', 'secure', '-o', 'beginning', '-e', '-m', '10'], { timeoutMs: 30_000 });
+    expect(read.stdout).not.toContain('v0');
+    expect(read.stderr).toMatch(/Topic authorization failed|TOPIC_AUTHORIZATION_FAILED|not authorized/i);
+  }, 120_000);
+
+  it('a broker killed with -9 fails over: produce and consume go on over the TLS RPC replication', async () => {
+    const md = JSON.parse((await runKcat([...(await kcatAs('admin', 'admin-secret')), '-L', '-J', '-t', 'secure'])).stdout) as { topics: { partitions: { partition: number; leader: number }[] }[] };
+    const leader = md.topics[0]!.partitions.find((p) => p.partition === 0)!.leader;
+    const victim = `broker-${leader}`;
+    t.processes.get(victim)!.child.kill('SIGKILL');
+    const survivors = brokers.filter((b) => b !== victim);
+    // acks=all with min.insync.replicas=2: the two survivors take every write once the victim is fenced.
+    const produced = await runKcat([...(await kcatAs('admin', 'admin-secret', survivors)), '-P', '-t', 'secure', '-K', ':', '-X', 'acks=all'], { input: records(30, 60).join('\n') + '\n', timeoutMs: 90_000 });
+    expect(produced.code, produced.stderr).toBe(0);
+    const after = JSON.parse((await runKcat([...(await kcatAs('admin', 'admin-secret', survivors)), '-L', '-J', '-t', 'secure'])).stdout) as { topics: { partitions: { partition: number; leader: number }[] }[] };
+    expect(after.topics[0]!.partitions.find((p) => p.partition === 0)!.leader).not.toBe(leader);
+    const consumed = await runKcat([...(await kcatAs('admin', 'admin-secret', survivors)), '-G', 'secure-failover', '-X', 'auto.offset.reset=earliest', '-f', '%k:%s\\n', '-c', '60', '-e', 'secure'], { timeoutMs: 60_000 });
+    expect(consumed.code, consumed.stderr).toBe(0);
+    expect(consumed.stdout.trim().split('\n').sort()).toEqual(records(0, 60).sort());
+  }, 150_000);
 });
