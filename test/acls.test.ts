@@ -169,6 +169,11 @@ describe('ACLs on runnel start', () => {
     // Asked by name, a topic without Describe answers TOPIC_AUTHORIZATION_FAILED (not "unknown").
     const r = await kafkaRequest(broker.port, ApiKey.Metadata, 9, { topics: [{ name: 'secret' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
     expect(r.topics.map((t) => [t.name, t.errorCode])).toEqual([['secret', ErrorCode.TOPIC_AUTHORIZATION_FAILED]]);
+    // DescribeTopicPartitions pages through the visible topics only: no cursor names a hidden one
+    // (ANONYMOUS sees only mixed; orders would follow it).
+    const paged = await kafkaRequest(broker.port, ApiKey.DescribeTopicPartitions, 0, { topics: [], responsePartitionLimit: 1, cursor: null });
+    expect(paged.topics.map((t) => t.name)).toEqual(['mixed']);
+    expect(paged.nextCursor).toBeNull();
   });
 
   it('consuming needs Read on the topic and on the group', async () => {

@@ -44,7 +44,11 @@ export function describeTopicPartitionsHandler(metadata: DescribeTopicPartitions
       const fetchAll = req.topics.length === 0;
       const cursorTopic = req.cursor?.topicName ?? '';
       const names = new Set<string>();
-      for (const name of fetchAll ? snap.topics.keys() : req.topics.map((t) => t.name)) if (name >= cursorTopic) names.add(name);
+      for (const name of fetchAll ? snap.topics.keys() : req.topics.map((t) => t.name)) {
+        // ACLs: listing all pages through the topics the principal may Describe only, so that
+        // no cursor names one of the others (Kafka filters them before paging too).
+        if (name >= cursorTopic && (!fetchAll || authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name))) names.add(name);
+      }
       if (!fetchAll && req.cursor !== null && !names.has(req.cursor.topicName)) {
         // Kafka throws InvalidRequestException here; its error response carries the code per topic.
         return { throttleTimeMs: 0, topics: req.topics.map((t) => failed(t.name, ErrorCode.INVALID_REQUEST)), nextCursor: null };
@@ -55,9 +59,9 @@ export function describeTopicPartitionsHandler(metadata: DescribeTopicPartitions
         // A negative limit answers nothing and no cursor, as Kafka's loop does.
         if (remaining < 0) break;
         if (remaining === 0) return { throttleTimeMs: 0, topics, nextCursor: { topicName: name, partitionIndex: 0 } };
-        // ACLs: Describe on the topic; listing all leaves the others out (docs/security.md).
-        if (!authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name)) {
-          if (!fetchAll) topics.push(failed(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED));
+        // ACLs: Describe on a named topic (docs/security.md); listing all has only those already.
+        if (!fetchAll && !authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name)) {
+          topics.push(failed(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED));
           continue;
         }
         const topic = snap.topics.get(name);
