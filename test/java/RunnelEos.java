@@ -23,8 +23,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * Usage: RunnelEos bootstrap input output group transactionalId total pauseMs
  * Prints `READY` after initTransactions, `SENT <next offset>` once a transaction's records are
- * flushed to the log (then it waits pauseMs before committing: the window in which the test kills
- * it), `COMMITTED <next offset>` after each commit, and `DONE` (exit 0) once the input offset
+ * flushed to the log (from its second transaction on, it then waits pauseMs before committing: the
+ * window in which the test kills it), `COMMITTED <next offset>` after each commit, and `DONE` (exit 0) once the input offset
  * reaches total.
  */
 public final class RunnelEos {
@@ -59,6 +59,7 @@ public final class RunnelEos {
       System.out.println("READY");
       System.out.flush();
       long next = consumer.position(in);
+      boolean committedOne = false;
       while (next < total) {
         ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(200));
         if (records.isEmpty()) continue;
@@ -70,9 +71,10 @@ public final class RunnelEos {
         producer.flush();
         System.out.println("SENT " + next);
         System.out.flush();
-        if (pauseMs > 0) Thread.sleep(pauseMs);
+        if (committedOne && pauseMs > 0) Thread.sleep(pauseMs);
         producer.sendOffsetsToTransaction(Map.of(in, new OffsetAndMetadata(next)), consumer.groupMetadata());
         producer.commitTransaction();
+        committedOne = true;
         System.out.println("COMMITTED " + next);
         System.out.flush();
       }
