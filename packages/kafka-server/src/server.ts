@@ -291,7 +291,8 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return;
+    // A chunk already in flight when reading stopped after a failed authentication is dropped.
+    if (this.closed || this.pumpBlockedByAuthFailure) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     try {
@@ -357,7 +358,8 @@ class Connection {
     }
     if (this.closed) return;
     const waitingForBudget = this.expected >= 0 && !this.reserved;
-    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked || waitingForBudget || this.muted;
+    // After a failed authentication nothing more is read (the socket stays paused until it closes).
+    const blocked = this.inFlight >= this.server.maxInFlightPerConnection || this.writeBlocked || waitingForBudget || this.muted || this.pumpBlockedByAuthFailure;
     if (blocked && !this.socket.isPaused()) this.socket.pause();
     else if (!blocked && this.socket.isPaused()) this.socket.resume();
   }

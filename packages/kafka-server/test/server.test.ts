@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiKey, decodeResponse, encodeRequest, type Responses } from '@runnel/protocol';
 import { defineHandler, KafkaServer, type Handler } from '../src/index.ts';
+import { plainUserDigests } from '../src/sasl/plain.ts';
 
 /** A raw Kafka connection that splits the byte stream into response frames. */
 class RawClient {
@@ -432,6 +433,28 @@ describe('KafkaServer', () => {
     }
     const frames = await c.waitFrames(2);
     expect(frames.map((f) => f.readInt32BE(0))).toEqual([1, 2]);
+  });
+
+  it('reads nothing more from a connection whose authentication failed while its close is delayed', async () => {
+    const server = await start(() => [], {
+      listeners: [{ name: 'SASL', host: '127.0.0.1', port: 0, securityProtocol: 'SASL_PLAINTEXT' }],
+      sasl: {
+        mechanisms: () => ['PLAIN'], plainUsers: () => plainUserDigests(new Map([['alice', 'alice-secret']])), scramCredential: () => undefined,
+        maxReceiveSize: 524288, failedAuthenticationDelayMs: 5000, reauthMs: 0,
+      },
+    });
+    const c = await client(server);
+    c.send(encodeRequest({ apiKey: ApiKey.SaslHandshake, apiVersion: 1, correlationId: 1, clientId: 't' }, { mechanism: 'PLAIN' }));
+    await c.waitFrames(1);
+    c.send(encodeRequest({ apiKey: ApiKey.SaslAuthenticate, apiVersion: 2, correlationId: 2, clientId: 't' }, { authBytes: Buffer.from('\0alice\0wrong') }));
+    await new Promise((r) => setTimeout(r, 200));
+    // 64 MiB more during the delay: the server must leave them in the socket (paused), not buffer
+    // them; what the kernel holds on both sides is a few MiB, the rest stays in the client.
+    const chunk = Buffer.alloc(1 << 20, 0x41);
+    for (let i = 0; i < 64; i++) c.socket.write(chunk);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(c.socket.destroyed).toBe(false);
+    expect(c.socket.writableLength).toBeGreaterThan(32 << 20);
   });
 
   it('rejects handler declarations the schemas cannot serve', () => {
