@@ -869,7 +869,8 @@ export class KafkaServer {
 
   private accept(socket: Socket, listener: string, securityProtocol?: SecurityProtocol, admitted = false): void {
     const max = this.#maxConnections();
-    if (this.connections.size >= max) {
+    // TLS sockets still in their handshake count too (each holds a descriptor for up to the handshake timeout).
+    if (this.connections.size + this.#handshaking.size >= max) {
       this.log.warn({ client: `${socket.remoteAddress}:${socket.remotePort}`, max }, 'max.connections reached, refusing');
       socket.destroy();
       return;
@@ -937,7 +938,7 @@ export class KafkaServer {
     socket.once('close', () => this.connectionQuotas.release(ip));
     if (verdict.delayMs <= 0) return true;
     // Held sockets cost a descriptor each: with the open ones they stay within max.connections.
-    if (this.connections.size + this.#held.size >= max) {
+    if (this.connections.size + this.#handshaking.size + this.#held.size >= max) {
       socket.destroy();
       return false;
     }

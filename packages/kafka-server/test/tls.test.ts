@@ -4,6 +4,7 @@
  * one), with certificates made at test time (test/helpers/tls.ts) and a real node:tls client.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,5 +79,40 @@ describe('the principal of an SSL connection', () => {
     await metadataOver({ cert: alice.cert, key: alice.key });
     await metadataOver({});
     expect(seen).toEqual(['User:alice', 'User:ANONYMOUS']);
+  });
+});
+
+describe('max.connections on a TLS listener', () => {
+  it('counts sockets still in their TLS handshake, so silent ones cannot pile up past it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runnel-ks-tls-max-'));
+    const node = issueCert(makeCa(dir), { cn: 'localhost', ipAddresses: ['127.0.0.1'] });
+    const { config } = resolveConfig({ overrides: new Map([['listeners', 'SSL://127.0.0.1:0'], ['inter.broker.listener.name', 'SSL'], ['ssl.keystore.location', node.keystorePath]]) });
+    const server = KafkaServer.create({
+      listeners: [{ name: 'SSL', host: '127.0.0.1', port: 0, securityProtocol: 'SSL', tls: new ServerTls(tlsSettings(config, 'SSL')) }],
+      handlers: [],
+      maxConnections: 1,
+    });
+    await server.start();
+    const open = (): Promise<Socket> => new Promise((resolve) => {
+      const s = tcpConnect(server.address().port, '127.0.0.1', () => resolve(s));
+      s.on('error', () => {});
+    });
+    const closed = (s: Socket, ms: number) => new Promise<boolean>((resolve) => {
+      if (s.destroyed) return resolve(true);
+      const t = setTimeout(() => resolve(false), ms);
+      s.once('close', () => { clearTimeout(t); resolve(true); });
+    });
+    try {
+      // TCP connections that never start a handshake: the first is held, the second is over the limit.
+      const first = await open();
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await open();
+      expect(await closed(second, 5000)).toBe(true);
+      expect(first.destroyed).toBe(false);
+      first.destroy();
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
