@@ -182,9 +182,10 @@ describe('transactions across crashes (cluster)', () => {
         return lines.length > 0 && lines;
       }, 30_000);
       expect(read).toEqual(['r1', 'r2', 'r3']);
-      // Three records and the COMMIT marker; a second COMMIT is allowed (harmless, as in Kafka):
-      // the dead coordinator's marker request may still sit in the stopped broker's socket buffer.
-      expect(['4', '5']).toContain((await admin.fetchTopicOffsets('rec'))[0]!.high);
+      // Three records and the COMMIT marker; more COMMITs are allowed (harmless, as in Kafka): the
+      // dead coordinator's marker requests (its retries) may still sit in the stopped broker's
+      // socket buffers and land on resume. Beyond the three records the log holds only markers.
+      expect(Number((await admin.fetchTopicOffsets('rec'))[0]!.high)).toBeGreaterThanOrEqual(4);
       const all = await runKcat(['-b', bootstrap, '-C', '-t', 'rec', '-p', '0', '-o', 'beginning', '-e', '-X', 'isolation.level=read_uncommitted', '-f', '%s\n'], { timeoutMs: 20_000 });
       expect(all.stdout.split('\n').filter(Boolean)).toEqual(['r1', 'r2', 'r3']);
     } finally {
