@@ -187,10 +187,35 @@ export function brokerRpcService(deps: BrokerRpcDeps): { handlers: RpcHandlers; 
    * Transaction markers from a transaction coordinator (handlers/write-txn-markers.ts): every
    * partition answers on its own, '' once its marker is committed, else a Kafka error name
    * (NOT_LEADER_OR_FOLLOWER when led elsewhere: the coordinator finds the leader again and retries).
+   * A group coordinator's markers on `__consumer_offsets` (`groupCoordinatorEpoch` set) are fenced
+   * like its appends: from an owner older than the partition's newest, NOT_COORDINATOR and nothing
+   * written. A deposed owner's late marker would otherwise land after the new owner loaded the
+   * partition, which then never applies it (the transaction's offsets stay pending there) while
+   * the transaction coordinator, told it is written, stops sending it. A fenced marker is tracked
+   * as an append, so a takeover load waits for it.
    */
   const txnMarkers = async (req: Req<'broker.writeTxnMarkers'>): Promise<Res<'broker.writeTxnMarkers'>> => {
-    const results = await writeTxnMarkers(b, req.markers);
-    return { markers: results.map((partitions) => ({ partitions: partitions.map((r) => ({ topic: r.topic, partition: r.partition, error: r.error ?? '' })) })) };
+    const epoch = req.groupCoordinatorEpoch ?? null;
+    const one = (m: Req<'broker.writeTxnMarkers'>['markers'][number], tp: { topic: string; partition: number }): Promise<string> => {
+      // Only partitions that exist are fenced (the epochs kept stay bounded); others answer UNKNOWN_TOPIC_OR_PARTITION below.
+      const fenced = epoch !== null && tp.topic === OFFSETS_TOPIC && b.metadata.snapshot().topics.get(OFFSETS_TOPIC)?.partitions[tp.partition] !== undefined;
+      if (fenced) {
+        try {
+          fence({ ...tp, coordinatorEpoch: epoch });
+        } catch (err) {
+          if (!(err instanceof BrokerRpcError)) throw err;
+          return Promise.resolve('NOT_COORDINATOR');
+        }
+      }
+      const written = writeTxnMarkers(b, [{ ...m, partitions: [tp] }]).then((r) => r[0]![0]!.error ?? '');
+      if (fenced) trackAppend(tpKey(tp.topic, tp.partition), written);
+      return written;
+    };
+    return {
+      markers: await Promise.all(req.markers.map(async (m) => ({
+        partitions: await Promise.all(m.partitions.map(async (tp) => ({ topic: tp.topic, partition: tp.partition, error: await one(m, tp) }))),
+      }))),
+    };
   };
 
   return {

@@ -115,6 +115,21 @@ describe('broker cluster mode', () => {
     const txnAppend = (coordinatorEpoch: number) => rpc.call('broker.append', { topic: TRANSACTION_STATE_TOPIC, partition: 2, records: batch(['txn'], 1_000), coordinatorEpoch });
     await until('__transaction_state-2 led here', async () => (await txnAppend(4).then(() => true, () => false)) || undefined, 10_000);
     expect(await remoteCode(txnAppend(3))).toBe('NOT_COORDINATOR');
+
+    // A group coordinator's transaction marker on __consumer_offsets is fenced the same way: the
+    // old owner's (epoch 3) is refused and writes nothing, the new owner's is written; without an
+    // epoch (the transaction coordinator's markers) nothing is fenced.
+    const marker = (groupCoordinatorEpoch?: number) => rpc.call('broker.writeTxnMarkers', {
+      markers: [{ producerId: 7n, producerEpoch: 0, coordinatorEpoch: 0, commit: true, partitions: [{ topic: OFFSETS_TOPIC, partition: 0 }] }],
+      ...(groupCoordinatorEpoch === undefined ? {} : { groupCoordinatorEpoch }),
+    }).then((r) => r.markers[0]!.partitions[0]!.error);
+    const end = async () => (await rpc.call('broker.offsets', { partitions: [{ topic: OFFSETS_TOPIC, partition: 0 }] })).partitions[0]!.highWatermark;
+    const before = await end();
+    expect(await marker(3)).toBe('NOT_COORDINATOR');
+    expect(await end()).toBe(before);
+    expect(await marker(4)).toBe('');
+    expect(await marker()).toBe('');
+    expect(await end()).toBe(before + 2n);
   });
 
   it('a takeover load covers every append of the old owner it let through (or the append is refused)', async () => {

@@ -240,8 +240,9 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
         const timeoutMs = retryMs > 0 ? Math.min(attemptMs, Math.max(100, deadline - Date.now())) : undefined;
         const callOptions = timeoutMs === undefined ? undefined : { timeoutMs };
         if (marker) {
-          // The broker writes the control batch as leader and answers once it is committed.
-          const res = await client.call('broker.writeTxnMarkers', { markers: [{ ...marker, partitions: [{ topic, partition }] }] }, callOptions);
+          // The broker writes the control batch as leader and answers once it is committed; under
+          // our epoch, fenced like an append (a deposed owner's marker would never reach the new one's state).
+          const res = await client.call('broker.writeTxnMarkers', { markers: [{ ...marker, partitions: [{ topic, partition }] }], groupCoordinatorEpoch: coordinatorEpoch }, callOptions);
           const error = res.markers[0]?.partitions[0]?.error ?? 'UNKNOWN_SERVER_ERROR';
           if (error !== '') throw new RpcError('REMOTE', `writing a marker to ${name(partition)}: ${error}`, { remoteCode: error === 'NOT_LEADER_OR_FOLLOWER' ? 'NOT_LEADER' : error });
         } else {

@@ -195,7 +195,11 @@ export interface TxnMarkerMsg {
   commit: boolean;
   partitions: TopicPartitionMsg[];
 }
-export interface WriteTxnMarkersRequest { markers: TxnMarkerMsg[] }
+/**
+ * `groupCoordinatorEpoch`: the epoch a group coordinator writes its `__consumer_offsets` markers
+ * under (fenced like its appends); absent (null when decoded) for other callers.
+ */
+export interface WriteTxnMarkersRequest { markers: TxnMarkerMsg[]; groupCoordinatorEpoch?: number | null }
 /** error '' = written and committed, else a Kafka error name. */
 export interface TxnMarkerPartitionResult { topic: string; partition: number; error: string }
 /** One result per request marker, each with one entry per partition, in the request's order. */

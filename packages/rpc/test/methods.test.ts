@@ -154,20 +154,21 @@ const SAMPLES: { [M in RpcMethod]: [RpcMethods[M][0], RpcMethods[M][1]][] } = {
     ],
   ],
   'broker.writeTxnMarkers': [
-    [{ markers: [] }, { markers: [] }],
+    [{ markers: [], groupCoordinatorEpoch: null }, { markers: [] }],
     [
       {
         markers: [
           { producerId: BIG, producerEpoch: 32767, coordinatorEpoch: -1, commit: true, partitions: [{ topic: 'a', partition: 0 }, { topic: 'b', partition: 9 }] },
           { producerId: 0n, producerEpoch: 0, coordinatorEpoch: 7, commit: false, partitions: [] },
         ],
+        groupCoordinatorEpoch: 0,
       },
       { markers: [{ partitions: [{ topic: 'a', partition: 0, error: '' }, { topic: 'b', partition: 9, error: 'NOT_LEADER_OR_FOLLOWER' }] }, { partitions: [] }] },
     ],
   ],
   'coordinator.writeTxnMarkers': [
     [
-      { markers: [{ producerId: 5n, producerEpoch: 1, coordinatorEpoch: 3, commit: true, partitions: [{ topic: '__consumer_offsets', partition: 4 }] }] },
+      { markers: [{ producerId: 5n, producerEpoch: 1, coordinatorEpoch: 3, commit: true, partitions: [{ topic: '__consumer_offsets', partition: 4 }] }], groupCoordinatorEpoch: null },
       { markers: [{ partitions: [{ topic: '__consumer_offsets', partition: 4, error: '' }] }] },
     ],
   ],
