@@ -163,6 +163,11 @@ export class Authenticator {
 function attemptedUser(mech: Mechanism, token: Buffer): string | undefined {
   if (mech.authorizationId !== '') return mech.authorizationId;
   const text = token.subarray(0, 1024).toString('utf8');
-  if (mech.mechanism === 'PLAIN') return text.split('\0')[1];
+  if (mech.mechanism === 'PLAIN') {
+    // Only a well-formed message names its user second: in a malformed one ("user NUL password")
+    // the second part is the password, which must never reach the log.
+    const parts = text.split('\0');
+    return parts.length === 3 ? parts[1] : undefined;
+  }
   return /(?:^|,)n=([^,]*)/.exec(text)?.[1];
 }
