@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecordBatch } from '@runnel/protocol';
 import { defaultLogConfig, LogManager, type PartitionLog } from '@runnel/storage';
 import { truncationOffset } from '../src/replication/fetcher.ts';
+import { divergence as leaderAnswer } from '../src/replication/replica-manager.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -31,8 +32,9 @@ async function write(log: PartitionLog, epoch: number, count: number): Promise<v
 
 /** What the leader answers for a follower whose last batch has `lastFetchedEpoch` and whose log ends at `fetchOffset`. */
 function divergence(leader: PartitionLog, lastFetchedEpoch: number, fetchOffset: bigint) {
-  const end = leader.leaderEpochs.endOffsetFor(lastFetchedEpoch, leader.logEndOffset);
-  return end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset ? end : null;
+  const answer = leaderAnswer(leader, lastFetchedEpoch, fetchOffset);
+  if (answer === 'out-of-range') throw new Error('unexpected OFFSET_OUT_OF_RANGE');
+  return answer;
 }
 
 describe('diverging-epoch truncation', () => {
@@ -76,7 +78,8 @@ describe('diverging-epoch truncation', () => {
     await write(follower, 4, 2);
     // An answer at or past our end (a leader whose history we cannot place): drop our latest epoch.
     expect(truncationOffset(follower, 4, 10n)).toBe(2n);
-    // An epoch older than everything we hold: min(its end, ours).
-    expect(truncationOffset(follower, 1, 1n)).toBe(1n);
+    // An epoch older than everything we hold ends, here, where our first epoch starts (Kafka's
+    // endOffsetFor): min(its end, ours) cuts all of it, none of our records were written in it.
+    expect(truncationOffset(follower, 1, 1n)).toBe(0n);
   });
 });

@@ -46,6 +46,7 @@ export const API_AUTHORIZATION: Readonly<Record<number, ApiAuthorization>> = {
   [ApiKey.CreateTopics]: { rule: 'Create on Cluster or on each topic (TOPIC_AUTHORIZATION_FAILED)' },
   [ApiKey.DeleteTopics]: { rule: 'Delete on each topic (TOPIC_AUTHORIZATION_FAILED)' },
   [ApiKey.DeleteRecords]: { rule: 'Delete on each topic (TOPIC_AUTHORIZATION_FAILED)' },
+  [ApiKey.OffsetForLeaderEpoch]: { rule: 'ClusterAction on Cluster covers every topic, else Describe on each topic (TOPIC_AUTHORIZATION_FAILED)' },
   [ApiKey.InitProducerId]: { rule: 'transactional: Write on the TransactionalId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); idempotent: IdempotentWrite on Cluster or Write on some topic (CLUSTER_AUTHORIZATION_FAILED)' },
   [ApiKey.AddPartitionsToTxn]: { rule: 'v0–3: Write on the TransactionalId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), Write on each topic (TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED); v4+ (brokers): ClusterAction on Cluster' },
   [ApiKey.AddOffsetsToTxn]: { rule: 'Write on the TransactionalId (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), Read on the Group (GROUP_AUTHORIZATION_FAILED)' },

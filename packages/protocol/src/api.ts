@@ -26,6 +26,7 @@ import { ListOffsets } from './messages/list-offsets.ts';
 import { Metadata } from './messages/metadata.ts';
 import { OffsetCommit } from './messages/offset-commit.ts';
 import { OffsetFetch } from './messages/offset-fetch.ts';
+import { OffsetForLeaderEpoch } from './messages/offset-for-leader-epoch.ts';
 import { Produce } from './messages/produce.ts';
 import { AlterClientQuotas, DescribeClientQuotas } from './messages/quotas.ts';
 import { SaslAuthenticate, SaslHandshake } from './messages/sasl.ts';
@@ -56,6 +57,7 @@ export const apis = {
   [ApiKey.DeleteTopics]: DeleteTopics,
   [ApiKey.DeleteRecords]: DeleteRecords,
   [ApiKey.InitProducerId]: InitProducerId,
+  [ApiKey.OffsetForLeaderEpoch]: OffsetForLeaderEpoch,
   [ApiKey.DescribeConfigs]: DescribeConfigs,
   [ApiKey.AlterConfigs]: AlterConfigs,
   [ApiKey.AlterReplicaLogDirs]: AlterReplicaLogDirs,

@@ -66,13 +66,26 @@ export class LeaderEpochCache {
     }
   }
 
-  /** Kafka `endOffsetFor`: the end offset of `epoch` (start of the next higher epoch, or logEndOffset). */
+  /**
+   * The end offset of leader epoch `epoch` in this log: Kafka's `LeaderEpochFileCache.endOffsetFor`,
+   * the one rule behind OffsetForLeaderEpoch, a fetch's `lastFetchedEpoch` check (consumers and
+   * followers) and a follower's truncation point.
+   * - the latest epoch: `(epoch, logEndOffset)` (the epoch still being written);
+   * - an epoch we have, or one between two we have: the largest epoch ≤ it, ending where the next
+   *   higher one starts;
+   * - an epoch older than all we have: `(epoch, start of our first epoch)` (epochs below the log
+   *   start were dropped, so this may be late, as in Kafka);
+   * - −1 (UNDEFINED_EPOCH), one newer than all we have, or an empty cache: `(−1, −1)` (undefined).
+   */
   endOffsetFor(epoch: number, logEndOffset: bigint): { epoch: number; endOffset: bigint } {
-    let found = -1;
-    for (let i = 0; i < this.entries.length; i++) if (this.entries[i].epoch <= epoch) found = i;
-    if (found < 0) return { epoch: -1, endOffset: -1n };
-    const next = this.entries[found + 1];
-    return { epoch: this.entries[found].epoch, endOffset: next ? next.startOffset : logEndOffset };
+    const undefinedEnd = { epoch: -1, endOffset: -1n };
+    if (epoch < 0) return undefinedEnd;
+    const latest = this.entries.at(-1);
+    if (latest?.epoch === epoch) return { epoch, endOffset: logEndOffset };
+    const higher = this.entries.findIndex((e) => e.epoch > epoch);
+    if (higher < 0) return undefinedEnd;
+    const endOffset = this.entries[higher].startOffset;
+    return { epoch: higher === 0 ? epoch : this.entries[higher - 1].epoch, endOffset };
   }
 
   clear(): void {

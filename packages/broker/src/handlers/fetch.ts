@@ -6,7 +6,7 @@ import type { PartitionLog } from '@runnel/storage';
 import type { BrokerContext } from '../context.ts';
 import { StorageError } from '@runnel/storage';
 import { toKafkaError } from '../errors.ts';
-import { lastStableOffset } from '../replication/replica-manager.ts';
+import { divergence, lastStableOffset } from '../replication/replica-manager.ts';
 
 type FetchRequest = Requests[typeof ApiKey.Fetch];
 type FetchResponse = Responses[typeof ApiKey.Fetch];
@@ -173,28 +173,6 @@ function endOffset(records: Buffer): bigint {
     pos += 12 + records.readInt32BE(pos + 8);
   }
   return end;
-}
-
-/**
- * Kafka's check of a fetcher's `last_fetched_epoch` (Partition.fetchRecords over
- * LeaderEpochFileCache.endOffsetFor): the end of that epoch in this log is found (an epoch older
- * than all we have ends where our first one starts; one newer than all we have, or an empty
- * history, cannot be placed: OFFSET_OUT_OF_RANGE, as is a fetch offset below the log start). When
- * our history has a smaller epoch there, or the epoch ends before the fetch offset, the fetcher's
- * records from that end on are not ours: it is answered that epoch and end, and truncates.
- */
-export function divergence(log: PartitionLog, lastFetchedEpoch: number, fetchOffset: bigint): { epoch: number; endOffset: bigint } | 'out-of-range' | null {
-  const entries = log.leaderEpochs.entries;
-  const latest = entries.at(-1);
-  let end: { epoch: number; endOffset: bigint };
-  if (latest?.epoch === lastFetchedEpoch) end = { epoch: lastFetchedEpoch, endOffset: log.logEndOffset };
-  else {
-    const higher = entries.findIndex((e) => e.epoch > lastFetchedEpoch);
-    if (higher < 0) return 'out-of-range';
-    end = { epoch: higher === 0 ? lastFetchedEpoch : entries[higher - 1]!.epoch, endOffset: entries[higher]!.startOffset };
-  }
-  if (fetchOffset < log.logStartOffset) return 'out-of-range';
-  return end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset ? end : null;
 }
 
 /** KIP-951: NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH name the leader metadata knows (−1 when none). */

@@ -14,6 +14,7 @@ import { describeLogDirs } from './describe-log-dirs.ts';
 import { describeProducers } from './describe-producers.ts';
 import { fetch } from './fetch.ts';
 import { listOffsets } from './list-offsets.ts';
+import { offsetForLeaderEpoch } from './offset-for-leader-epoch.ts';
 import { produce } from './produce.ts';
 import { writeTxnMarkersHandler } from './write-txn-markers.ts';
 
@@ -22,6 +23,7 @@ export const brokerHandlers = (b: BrokerContext) => [
   produce(b),
   fetch(b),
   listOffsets(b),
+  offsetForLeaderEpoch(b),
   metadataHandler({
     metadata: b.metadata,
     autoCreate: () => b.config.get('auto.create.topics.enable'),

@@ -642,12 +642,10 @@ export class ReplicaManager {
     if (!lead) return answer('NOT_LEADER_OR_FOLLOWER');
     const leo = log.logEndOffset;
     if (p.lastFetchedEpoch >= 0) {
-      const end = log.leaderEpochs.endOffsetFor(p.lastFetchedEpoch, leo);
-      // An epoch older than all we have: no way to place the follower (Kafka: OFFSET_OUT_OF_RANGE).
-      if (end.epoch < 0) return answer('OFFSET_OUT_OF_RANGE', log);
-      if (end.epoch < p.lastFetchedEpoch || end.endOffset < p.fetchOffset) {
-        return answer('', log, { divergingEpoch: end.epoch, divergingEndOffset: end.endOffset });
-      }
+      // The same check as a consumer's fetch (divergence, below).
+      const end = divergence(log, p.lastFetchedEpoch, p.fetchOffset);
+      if (end === 'out-of-range') return answer('OFFSET_OUT_OF_RANGE', log);
+      if (end) return answer('', log, { divergingEpoch: end.epoch, divergingEndOffset: end.endOffset });
     }
     if (p.fetchOffset < log.logStartOffset || p.fetchOffset > leo) return answer('OFFSET_OUT_OF_RANGE', log);
     if (update) this.#followerFetched(lead, replicaId, p.fetchOffset);
@@ -809,6 +807,20 @@ export class ReplicaManager {
       },
     );
   }
+}
+
+/**
+ * Kafka's check of a fetcher's `last_fetched_epoch` (Partition.fetchRecords), for consumers and
+ * followers alike, over the log's one end-offset-for-epoch rule (LeaderEpochCache.endOffsetFor):
+ * an epoch that cannot be placed (newer than all we have, or an empty history), or a fetch offset
+ * below the log start, is OFFSET_OUT_OF_RANGE. When our history has a smaller epoch there, or the
+ * epoch ends before the fetch offset, the fetcher's records from that end on are not ours: it is
+ * answered that epoch and end, and truncates.
+ */
+export function divergence(log: PartitionLog, lastFetchedEpoch: number, fetchOffset: bigint): { epoch: number; endOffset: bigint } | 'out-of-range' | null {
+  const end = log.leaderEpochs.endOffsetFor(lastFetchedEpoch, log.logEndOffset);
+  if (end.endOffset < 0n || fetchOffset < log.logStartOffset) return 'out-of-range';
+  return end.epoch < lastFetchedEpoch || end.endOffset < fetchOffset ? end : null;
 }
 
 /**
