@@ -35,6 +35,8 @@ describe('unknown configuration keys', () => {
     expect(suggestConfigKey('zookeeper.connect')).toBeUndefined();
     expect(suggestConfigKey('foo')).toBeUndefined();
     expect(unknownKeyWarning('listners')).toBe('unknown configuration key listners ignored (did you mean listeners?)');
-    expect(unknownKeyWarning('ssl.keystore.location')).toBe('unknown configuration key ssl.keystore.location ignored');
+    // A Kafka key Runnel does not implement and that resembles none of its own (ssl.keystore.location
+    // was one until the TLS listeners made it a known key).
+    expect(unknownKeyWarning('zookeeper.connect')).toBe('unknown configuration key zookeeper.connect ignored');
   });
 });
