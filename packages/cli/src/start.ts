@@ -70,9 +70,14 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers() });
 
   let metrics: MetricsServer | undefined;
+  // A deleted (or recreated) topic's committed offsets go from every group (Kafka's onPartitionsDeleted).
+  let unsubscribe: (() => void) | undefined;
   try {
     await broker.start();
     await coordinator.start();
+    unsubscribe = metadata.subscribe((event) => {
+      if (event.type === 'topic-deleted') coordinator.topicsDeleted([event.name]);
+    });
     metrics = await startMetrics(config, (registry) => {
       broker.registerMetrics(registry);
       registerCoordinatorMetrics(registry, coordinator, {
@@ -82,6 +87,7 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
     }, log);
   } catch (err) {
     // Release what did start (files, worker threads) so the process can exit with the error.
+    unsubscribe?.();
     await coordinator.stop().catch(() => {});
     await broker.stop().catch(() => {});
     await metadata.stop().catch(() => {});
@@ -95,6 +101,7 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
   return {
     port: broker.address().port,
     stop: async () => {
+      unsubscribe?.();
       await metrics?.close();
       await coordinator.stop();
       await broker.stop();

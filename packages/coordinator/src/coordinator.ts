@@ -310,6 +310,20 @@ export class Coordinator {
     });
   }
 
+  /**
+   * Topics deleted from metadata (its `topic-deleted` event, which the Redis store also sends when
+   * a name comes back under a new topic id): their committed offsets are tombstoned in every loaded
+   * group (GroupCoordinator.deleteTopicOffsets, Kafka's onPartitionsDeleted), appended in the
+   * background like expiry's. `runnel start` and CoordinatorNode call it from their metadata
+   * subscription. Groups of a partition still loading keep them, as in Kafka.
+   */
+  topicsDeleted(topics: Iterable<string>): void {
+    if (!this.#started) return;
+    const names = new Set(topics);
+    const records = this.machine.deleteTopicOffsets(names);
+    if (records.length > 0) this.logger.info({ topics: [...names], tombstones: records.length }, 'removed the committed offsets of deleted topics');
+  }
+
   /** Cuts short the backoff of every load waiting to retry (the partition's leader just came back, say). */
   retryLoadsNow(): void {
     for (const wake of [...this.#sleeps]) wake();

@@ -1429,6 +1429,48 @@ export class GroupCoordinator {
     return records;
   }
 
+  /**
+   * Topics deleted from metadata (or recreated under a new topic id): Kafka's
+   * `GroupCoordinator.onPartitionsDeleted`. Their committed offsets are removed from every loaded
+   * group, with tombstones that go to `onRecords` like expiry's (durable, replayed on load), so a
+   * topic recreated under the same name starts from the group's reset policy, not an old offset.
+   * A commit still in flight is cut too (its tombstone follows it in the log), and a transactional
+   * offset waiting for its marker never becomes committed (as a plain commit supersedes it). An
+   * Empty group left with nothing dies, as after expiry. Returns the records.
+   */
+  deleteTopicOffsets(topics: ReadonlySet<string>): OffsetsRecord[] {
+    const records: OffsetsRecord[] = [];
+    if (topics.size === 0) return records;
+    const now = this.clock.now();
+    for (const group of [...this.groups.values()]) {
+      if (this.partitions.get(group.partition) !== 'loaded') continue;
+      const gone = new Map<string, { topic: string; partition: number }>();
+      for (const [k, o] of group.offsets) if (topics.has(o.topic)) gone.set(k, o);
+      for (const k of group.pendingOffsetCommits.keys()) {
+        const sep = k.lastIndexOf('\u0000');
+        const topic = k.slice(0, sep);
+        if (topics.has(topic) && !gone.has(k)) gone.set(k, { topic, partition: Number(k.slice(sep + 1)) });
+      }
+      for (const byKey of this.pendingTxnOffsets.get(group.groupId)?.values() ?? []) {
+        for (const o of byKey.values()) if (topics.has(o.topic)) o.superseded = true;
+      }
+      for (const [k, o] of gone) {
+        group.offsets.delete(k);
+        // No entry: the in-flight commit's settle must not bring the offset back (see commitOffsets).
+        group.pendingOffsetCommits.delete(k);
+        records.push({ partition: group.partition, key: encodeOffsetCommitKey(group.groupId, o.topic, o.partition), value: null });
+      }
+      if (gone.size > 0 && group.is('Empty') && group.offsets.size === 0 && group.pendingOffsetCommits.size === 0 && group.pendingMembers.size === 0 && !this.consumer.get(group.groupId) && !this.hasPendingTxnOffsets(group.groupId)) {
+        group.transitionTo('Dead', now);
+        this.cancelTimers(group);
+        this.groups.delete(group.groupId);
+        if (group.generationId > 0) records.push({ partition: group.partition, key: encodeGroupMetadataKey(group.groupId), value: null });
+      }
+    }
+    if (records.length > 0) this.onRecords(records);
+    return records;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Admin: DescribeGroups, ListGroups, DeleteGroups, lag
 

@@ -215,6 +215,8 @@ export class CoordinatorNode {
       if ((event.type === 'topic-updated' || event.type === 'topic-created') && (event.topic.name === OFFSETS_TOPIC || event.topic.name === TRANSACTION_STATE_TOPIC)) this.coordinator.retryLoadsNow();
       // __transaction_state created (by whichever node saw the first transaction): load our part.
       if (event.type === 'topic-created' && event.topic.name === TRANSACTION_STATE_TOPIC) this.coordinator.loadTransactionState();
+      // A deleted (or recreated) topic's committed offsets go from every group (Kafka's onPartitionsDeleted).
+      if (event.type === 'topic-deleted') this.coordinator.topicsDeleted([event.name]);
     });
     this.#registration = this.#register();
     this.#registration.catch(() => {});
