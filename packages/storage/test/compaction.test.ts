@@ -85,4 +85,72 @@ describe('compaction', () => {
       expect((await again.getLog('c', 0)!.append(encodeRecordBatch({ records: [{ key: 'k1', value: 'new' }] }))).baseOffset).toBe(offset);
     });
   }
+
+  it('compacts committed transactions like plain records, removes aborted ones and their spent markers, keeps open ones as they are', async () => {
+    const d = tempDir();
+    cleanups.push(d.cleanup);
+    const mgr = LogManager.create({ logDirs: [d.path], defaults: testConfig({ segmentBytes: 300, cleanupPolicy: ['compact'], deleteRetentionMs: 60_000 }) });
+    await mgr.start();
+    cleanups.push(() => mgr.stop());
+    const log = await mgr.createLog('t', 0);
+    const old = Date.now() - 3_600_000;
+    const seq = new Map<bigint, number>();
+    const txn = (producerId: bigint, records: { key: string; value: string | null }[]) => {
+      const baseSequence = seq.get(producerId) ?? 0;
+      seq.set(producerId, baseSequence + records.length);
+      return log.append(encodeRecordBatch({ records: records.map((r) => ({ ...r, timestamp: old })), transactional: true, producerId, producerEpoch: 0, baseSequence }));
+    };
+    const end = (producerId: bigint, commit: boolean) => log.appendControl({ producerId, producerEpoch: 0, commit, coordinatorEpoch: 0 });
+    await log.append(encodeRecordBatch({ records: [{ key: 'k1', value: 'plain', timestamp: old }] }));
+    await txn(1n, [{ key: 'k1', value: 'committed' }, { key: 'k2', value: 'committed' }]);
+    await txn(2n, [{ key: 'k2', value: 'aborted' }]);
+    await end(2n, false);
+    await end(1n, true);
+    // A transactional offset of a group that was then deleted (its tombstone, old enough to go).
+    await txn(3n, [{ key: 'k3', value: 'before deletion' }]);
+    await end(3n, true);
+    await log.append(encodeRecordBatch({ records: [{ key: 'k3', value: null, timestamp: old }] }));
+    await txn(2n, [{ key: 'k4', value: 'second' }]);
+    await end(2n, true);
+    await txn(4n, [{ key: 'k1', value: 'open' }]);
+    for (let i = 0; i < 8; i++) await log.append(encodeRecordBatch({ records: [{ key: `f${i}`, value: 'filler', timestamp: old }] }));
+    const activeBase = log.segmentInfo().at(-1)!.baseOffset;
+    expect(activeBase).toBeGreaterThan(12n);
+    const contents = async () => {
+      const out: string[] = [];
+      for (let at = log.logStartOffset; at < activeBase;) {
+        const batches = decodeRecordBatches((await log.read(at, 1 << 20)).records);
+        for (const b of batches) {
+          if (b.baseOffset >= activeBase) break;
+          if (b.control) out.push(`${b.baseOffset}:${b.producerId}:${b.records[0]!.key!.readInt16BE(2) === 1 ? 'COMMIT' : 'ABORT'}`);
+          else for (const x of b.records) out.push(`${x.offset}:${x.key}=${x.value}`);
+        }
+        const last = batches.at(-1)!;
+        at = last.baseOffset + BigInt(last.lastOffsetDelta) + 1n;
+      }
+      return out;
+    };
+    expect(await contents()).toEqual([
+      '0:k1=plain', '1:k1=committed', '2:k2=committed', '3:k2=aborted', '4:2:ABORT', '5:1:COMMIT',
+      '6:k3=before deletion', '7:3:COMMIT', '8:k3=null', '9:k4=second', '10:2:COMMIT', '11:k1=open',
+      ...Array.from({ length: Number(activeBase) - 12 }, (_, i) => `${12 + i}:f${i}=filler`),
+    ]);
+    log.highWatermark = log.logEndOffset;
+    const lso = log.firstUnstableOffset();
+    // Past the markers' delete horizon too.
+    await mgr.runCompaction(Date.now() + 7_200_000);
+    expect(await contents()).toEqual([
+      // k1: the committed value hides the plain one; the open transaction's record counts for no key.
+      '1:k1=committed', '2:k2=committed',
+      // The aborted record is gone, and its marker with it (producer 2 wrote later batches).
+      '5:1:COMMIT',
+      // The deletion's tombstone hid the committed offset and went itself; the marker of producer
+      // 3 stays (its last batch: its epoch still fences).
+      '7:3:COMMIT', '9:k4=second', '10:2:COMMIT', '11:k1=open',
+      ...Array.from({ length: Number(activeBase) - 12 }, (_, i) => `${12 + i}:f${i}=filler`),
+    ]);
+    // The open transaction still holds the last stable offset.
+    expect(lso).toBe(11n);
+    expect(log.firstUnstableOffset()).toBe(11n);
+  });
 });
