@@ -9,17 +9,12 @@
  * a wrong password, so the exchange does not tell which user names exist.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SCRAM_MECHANISM_NAMES, type ScramCredentialData, type ScramMechanismName } from '@runnel/metadata';
 
-export const SCRAM_MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
-export type ScramMechanism = (typeof SCRAM_MECHANISMS)[number];
-
-/** A stored SCRAM credential (Kafka's ScramCredential). */
-export interface ScramCredential {
-  salt: Buffer;
-  storedKey: Buffer;
-  serverKey: Buffer;
-  iterations: number;
-}
+/** The mechanisms and the stored credential (Kafka's ScramCredential) are the metadata's. */
+export const SCRAM_MECHANISMS = SCRAM_MECHANISM_NAMES;
+export type ScramMechanism = ScramMechanismName;
+export type ScramCredential = ScramCredentialData;
 
 /** Kafka's ScramMechanism bounds on iterations. */
 export const SCRAM_MIN_ITERATIONS = 4096;
