@@ -462,6 +462,6 @@ describe('KafkaServer', () => {
     expect(() => KafkaServer.create({ host: '127.0.0.1', port: 0, handlers: [h(ApiKey.ApiVersions, [0, 3])] })).toThrow(/built into/);
     expect(() => KafkaServer.create({ host: '127.0.0.1', port: 0, handlers: [h(ApiKey.Produce, [0, 13])] })).toThrow(/outside/);
     expect(() => KafkaServer.create({ host: '127.0.0.1', port: 0, handlers: [h(ApiKey.Produce, [3, 7]), h(ApiKey.Produce, [3, 7])] })).toThrow(/two handlers/);
-    expect(() => KafkaServer.create({ host: '127.0.0.1', port: 0, handlers: [h(ApiKey.OffsetForLeaderEpoch, [0, 1])] })).toThrow(/no schema/);
+    expect(() => KafkaServer.create({ host: '127.0.0.1', port: 0, handlers: [h(ApiKey.LeaderAndIsr, [0, 1])] })).toThrow(/no schema/);
   });
 });

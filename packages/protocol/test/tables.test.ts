@@ -42,7 +42,8 @@ describe('tables', () => {
     expect(schemaVersions(ApiKey.Produce)).toEqual([0, 11]);
     expect(schemaVersions(ApiKey.Fetch)).toEqual([4, 17]);
     expect(schemaVersions(ApiKey.ApiVersions)).toEqual([0, 4]);
-    expect(schemaVersions(ApiKey.OffsetForLeaderEpoch)).toBeUndefined();
+    expect(schemaVersions(ApiKey.OffsetForLeaderEpoch)).toEqual([0, 4]);
+    expect(schemaVersions(ApiKey.LeaderAndIsr)).toBeUndefined();
   });
 
   it('encodes the v0-format UNSUPPORTED_VERSION ApiVersions reply', () => {
