@@ -136,6 +136,22 @@ describe('ACLs on runnel start', () => {
     ok(await acls(['--remove', '--force', '--allow-principal', 'User:bob', '--operation', 'Read', '--topic', 'gone']));
   });
 
+  it('the cluster admin APIs without a top-level error code refuse ANONYMOUS per entry (CLUSTER_AUTHORIZATION_FAILED), not by closing', async () => {
+    const CLUSTER_AUTHORIZATION_FAILED = 31;
+    const quotas = await kafkaRequest(broker.port, ApiKey.AlterClientQuotas, 1, {
+      entries: [{ entity: [{ entityType: 'client-id', entityName: 'x' }], ops: [{ key: 'producer_byte_rate', value: 100, remove: false }] }], validateOnly: false,
+    });
+    expect(quotas.entries.map((e) => e.errorCode)).toEqual([CLUSTER_AUTHORIZATION_FAILED]);
+    const scram = await kafkaRequest(broker.port, ApiKey.AlterUserScramCredentials, 0, {
+      deletions: [{ name: 'eve', mechanism: 1 }], upsertions: [{ name: 'eve', mechanism: 2, iterations: 4096, salt: Buffer.from('salt'), saltedPassword: Buffer.alloc(64, 1) }],
+    });
+    expect(scram.results.map((r) => [r.user, r.errorCode])).toEqual([['eve', CLUSTER_AUTHORIZATION_FAILED]]);
+    const dirsV1 = await kafkaRequest(broker.port, ApiKey.DescribeLogDirs, 1, { topics: null });
+    expect(dirsV1.results).toEqual([]);
+    const dirsV4 = await kafkaRequest(broker.port, ApiKey.DescribeLogDirs, 4, { topics: null });
+    expect([dirsV4.errorCode, dirsV4.results]).toEqual([CLUSTER_AUTHORIZATION_FAILED, []]);
+  });
+
   it('Produce needs Write on the topic; DENY beats ALLOW; a refused batch appends nothing', async () => {
     const before = await endOffset('orders');
     const alice = await kcatAs('alice', ['-P', '-t', 'orders'], 'from-alice\n');
@@ -230,6 +246,11 @@ describe('ACLs on runnel start', () => {
     const replica = (await fetch(1)).responses[0]!.partitions[0]!;
     expect(replica.errorCode).toBe(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
     expect((replica.records as Buffer | null)?.length ?? 0).toBe(0);
+    // OffsetForLeaderEpoch (the consumer's position check, KIP-320): Describe on the topic (Read implies it).
+    const epochs = await kafkaRequest(broker.port, ApiKey.OffsetForLeaderEpoch, 4, {
+      replicaId: -1, topics: ['orders', 'secret'].map((topic) => ({ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, leaderEpoch: 0 }] })),
+    });
+    expect(epochs.topics.map((t) => [t.topic, t.partitions[0]!.errorCode])).toEqual([['orders', ErrorCode.NONE], ['secret', ErrorCode.TOPIC_AUTHORIZATION_FAILED]]);
 
     expect((await kafkaRequest(broker.port, ApiKey.InitProducerId, 4, { transactionalId: null, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })).errorCode).toBe(ErrorCode.NONE);
   });

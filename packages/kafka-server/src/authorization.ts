@@ -94,6 +94,16 @@ const PER_ITEM: Record<number, (request: never, code: number, message: string) =
       topic: t.topic, partitionResult: t.partitions.map((p) => ({ partitionId: p, errorCode: code, errorMessage: message })),
     })),
   }),
+  // No top-level error code (or none before v3): each entry says it, as Kafka answers; a refusal
+  // the schema cannot carry would close the connection, and the client would retry until its timeout.
+  [ApiKey.DescribeLogDirs]: (_req, code) => ({ throttleTimeMs: 0, errorCode: code, results: [] }),
+  [ApiKey.AlterClientQuotas]: (req: { entries: { entity: { entityType: string; entityName: string | null }[] }[] }, code, message) => ({
+    throttleTimeMs: 0, entries: req.entries.map((e) => ({ errorCode: code, errorMessage: message, entity: e.entity })),
+  }),
+  [ApiKey.AlterUserScramCredentials]: (req: { deletions: { name: string }[]; upsertions: { name: string }[] }, code, message) => ({
+    throttleTimeMs: 0,
+    results: [...new Set([...req.deletions, ...req.upsertions].map((u) => u.name))].map((user) => ({ user, errorCode: code, errorMessage: message })),
+  }),
   [ApiKey.WriteTxnMarkers]: (req: { markers: { producerId: bigint; topics: { name: string; partitionIndexes: number[] }[] }[] }, code) => ({
     markers: req.markers.map((m) => ({
       producerId: m.producerId,
