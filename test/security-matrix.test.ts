@@ -4,14 +4,15 @@
  * SCRAM-SHA-256 and SCRAM-SHA-512 (bootstrap users) — and four real clients: kcat (librdkafka),
  * kafkajs, @platformatic/kafka and the Java client (test/java/RunnelSecurity.java). Each client
  * produces to its own topic on every listener kind and reads the records back as a group member.
- * The clients run at once (one topic of one partition and one group per client and kind), so the
- * file takes one client's slowest case. Certificates are made at test time (test/helpers/tls.ts).
+ * ACLs are on, so each listener must hand its clients the right principal (SASL user, certificate
+ * DN, ANONYMOUS). The clients run at once (one topic of one partition and one group per client and
+ * kind), so the file takes one client's slowest case. Certificates are made at test time (test/helpers/tls.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Consumer, MessagesStreamModes, Producer, stringDeserializers, stringSerializers, type ConsumerOptions } from '@platformatic/kafka';
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, logLevel, ResourcePatternTypes, type KafkaConfig } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, decodeResponse, encodeRecordBatch, encodeRequest } from '@runnel/protocol';
 import { kafkaTools, ok } from './helpers/kafka-tools.ts';
@@ -34,6 +35,8 @@ const SASL: Record<Kind, [mechanism: string, user: string, password: string] | u
   scram512: ['SCRAM-SHA-512', 'dave', 'dave-secret'],
 };
 const TLS: Record<Kind, boolean> = { ssl: true, mtls: true, plain: false, scram256: true, scram512: true };
+/** Topic and group name stems per client: `<client>-<kind>` and `<client>-<kind>-group`. */
+const CLIENTS = ['kcat', 'kafkajs', 'plt', 'java'] as const;
 
 let dir: string;
 let ca: Ca;
@@ -59,11 +62,28 @@ beforeAll(async () => {
       `runnel.sasl.scram.bootstrap.users=${SCRAM_USERS}`,
       // One partition: every client's records come back in the order it sent them.
       'num.partitions=1',
+      // ACLs on, so each listener must give its clients the principal expected of it: the SASL
+      // users and the client certificate's DN are super users; the SSL listener's clients, without
+      // a certificate, are User:ANONYMOUS, allowed only their own topics and groups (below).
+      'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+      `super.users=User:alice;User:carol;User:dave;User:${client.subjectRfc2253}`,
     ],
   });
   const out = broker.process.output();
   const port = (listener: string) => Number(new RegExp(`"${listener}://127\\.0\\.0\\.1:(\\d+)"`).exec(out)![1]);
   Object.assign(ports, { ssl: port('SSL'), mtls: port('MTLS'), plain: port('SASL_PLAINTEXT'), scram256: port('SASL_SSL'), scram512: port('SASL_SSL') });
+  // A principal mixed up between listeners (a certificate ignored, a SASL user lost) lands on
+  // ANONYMOUS and is refused everything but these.
+  const admin = new Kafka({ brokers: [`127.0.0.1:${ports.plain}`], logLevel: logLevel.NOTHING, sasl: { mechanism: 'plain', username: 'alice', password: 'alice-secret' } }).admin();
+  await admin.connect();
+  try {
+    await admin.createAcls({ acl: CLIENTS.flatMap((name) => [[AclResourceTypes.TOPIC, `${name}-ssl`], [AclResourceTypes.GROUP, `${name}-ssl-group`]] as const).map(([resourceType, resourceName]) => ({
+      resourceType, resourceName, resourcePatternType: ResourcePatternTypes.LITERAL,
+      principal: 'User:ANONYMOUS', host: '*', operation: AclOperationTypes.ALL, permissionType: AclPermissionTypes.ALLOW,
+    })) });
+  } finally {
+    await admin.disconnect();
+  }
 }, 60_000);
 
 afterAll(async () => {
