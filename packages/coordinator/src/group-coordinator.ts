@@ -1281,6 +1281,28 @@ export class GroupCoordinator {
     groups.add(groupId);
   }
 
+  /**
+   * A deleted group's transactional offsets still waiting for their marker go with it (Kafka's
+   * removeAllOffsets; its later COMMIT finds no group): forgotten here, and tombstoned after them
+   * (keys not in `tombstoned` already) so that a reload, replaying offsets, tombstone and COMMIT
+   * in log order, drops them too instead of bringing the group back.
+   */
+  private dropPendingTxnOffsets(groupId: string, tombstoned: Set<string>): OffsetsRecord[] {
+    const byProducer = this.pendingTxnOffsets.get(groupId);
+    if (!byProducer) return [];
+    const records: OffsetsRecord[] = [];
+    const partition = this.partitionFor(groupId);
+    for (const byKey of byProducer.values()) {
+      for (const [k, o] of byKey) {
+        if (tombstoned.has(k)) continue;
+        tombstoned.add(k);
+        records.push({ partition, key: encodeOffsetCommitKey(groupId, o.topic, o.partition), value: null });
+      }
+    }
+    for (const producerId of [...byProducer.keys()]) this.dropPendingProducer(groupId, producerId);
+    return records;
+  }
+
   private dropPendingProducer(groupId: string, producerId: bigint): void {
     const byProducer = this.pendingTxnOffsets.get(groupId);
     byProducer?.delete(producerId);
@@ -1534,7 +1556,7 @@ export class GroupCoordinator {
       if (consumerDelete.error === 'NON_EMPTY_GROUP') return { groupId, error: 'NON_EMPTY_GROUP' as GroupError };
       const group = this.groups.get(groupId);
       if (consumerDelete.error === 'NONE' && !group) {
-        records.push(...consumerDelete.records);
+        records.push(...this.dropPendingTxnOffsets(groupId, new Set()), ...consumerDelete.records);
         return { groupId, error: 'NONE' as GroupError };
       }
       if (!group || group.is('Dead')) return { groupId, error: 'GROUP_ID_NOT_FOUND' as GroupError };
@@ -1551,7 +1573,9 @@ export class GroupCoordinator {
         const sep = k.lastIndexOf('\u0000');
         records.push({ partition: group.partition, key: encodeOffsetCommitKey(groupId, k.slice(0, sep), Number(k.slice(sep + 1))), value: null });
       }
+      const tombstoned = new Set([...group.offsets.keys(), ...group.pendingOffsetCommits.keys()]);
       group.pendingOffsetCommits.clear();
+      records.push(...this.dropPendingTxnOffsets(groupId, tombstoned));
       records.push({ partition: group.partition, key: encodeGroupMetadataKey(groupId), value: null });
       // A KIP-848 group's own records go last, after its offsets' tombstones.
       records.push(...consumerDelete.records);

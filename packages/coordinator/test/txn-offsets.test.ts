@@ -111,6 +111,24 @@ describe('TxnOffsetCommit', () => {
     expect(await fetch(h, 'g', true)).toEqual([ErrorCode.NONE, 20n]);
   });
 
+  it('a deleted group stays deleted when the COMMIT of its pending offsets arrives, live and after a reload (Kafka drops them)', async () => {
+    const log = new MemoryOffsetsLog(PARTITIONS);
+    const first = await coordinator(log);
+    await plainCommit(first.h, 'g', 5n);
+    await txnCommit(first.h, 'g', 10n);
+    await txnCommit(first.h, 'g', 11n, { partition: 1, producerId: PID + 1n });
+    expect((await call(first.h, ApiKey.DeleteGroups, 2, { groupsNames: ['g'] })).results).toEqual([{ groupId: 'g', errorCode: ErrorCode.NONE }]);
+    expect(await first.c.writeTxnMarker(partitionForGroup('g', PARTITIONS), marker(true))).toBe(null);
+    expect(await first.c.writeTxnMarker(partitionForGroup('g', PARTITIONS), marker(true, PID + 1n))).toBe(null);
+    expect(await fetch(first.h, 'g', true)).toEqual([ErrorCode.NONE, -1n]);
+    expect((await call(first.h, ApiKey.ListGroups, 4, { statesFilter: [] })).groups).toEqual([]);
+    await first.c.stop();
+
+    const { h } = await coordinator(log);
+    expect(await fetch(h, 'g', true)).toEqual([ErrorCode.NONE, -1n]);
+    expect((await call(h, ApiKey.ListGroups, 4, { statesFilter: [] })).groups).toEqual([]);
+  });
+
   it('checks the group: generation -1 may create a stand-alone group, a member must be current', async () => {
     const { h } = await coordinator();
     expect(errorOf(await txnCommit(h, 'nobody', 1n, { generationId: 3 }))).toBe(ErrorCode.ILLEGAL_GENERATION);
