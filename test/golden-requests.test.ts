@@ -32,6 +32,12 @@ const NOT_SENT: Record<string, string> = {
   // release's newest (Kafka's per-release maxima), so no released client sends them.
   '1/14': 'Fetch v14 and v15 both came with Kafka 3.5 (3.4 clients send v13, 3.5 clients v15)',
   '11/8': 'JoinGroup v8 and v9 both came with Kafka 3.2 (3.1 clients send v7, 3.2 clients v9)',
+  // OffsetForLeaderEpoch: a client sends it to validate a position that carries a leader epoch
+  // (KIP-320: after a leader change, or resuming a group's offset committed with one); no recorded
+  // script leads a client there (one broker, leaders never change; no frame came in the recordings).
+  '23/2': 'OffsetForLeaderEpoch v2 (librdkafka): no recorded script makes a client validate its position',
+  '23/3': 'OffsetForLeaderEpoch v3 (Java clients 2.3-2.7): no recorded script makes a client validate its position',
+  '23/4': 'OffsetForLeaderEpoch v4: no recorded script makes a client validate its position; the Java consumer 4.3.1 sends it in test/offset-for-leader-epoch-cluster.test.ts',
   '29/0': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
   '29/1': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
   '29/2': 'ACL APIs: no recorded client manages ACLs; kafka-acls (Kafka 4.3.1) and kafkajs send them in test/acls.test.ts',
