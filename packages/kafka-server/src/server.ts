@@ -899,7 +899,9 @@ export class KafkaServer {
     // A plaintext client, a wrong CA, a missing client certificate under ssl.client.auth=required:
     // the handshake fails and the socket is closed; nothing was buffered for it beyond TLS records.
     server.on('tlsClientError', (err, socket) => {
-      this.log.info({ listener: b.name, client: `${socket.remoteAddress}:${socket.remotePort}`, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'TLS handshake failed, closing');
+      const code = (err as NodeJS.ErrnoException).code;
+      // ECONNRESET: closed before finishing a handshake (a TCP health check, a port scan): debug only.
+      this.log[code === 'ECONNRESET' ? 'debug' : 'info']({ listener: b.name, client: `${socket.remoteAddress}:${socket.remotePort}`, err: code ?? err.message }, 'TLS handshake failed, closing');
     });
     b.tls.watch(this.log, (options) => server.setSecureContext(options));
     return server;

@@ -89,7 +89,12 @@ export class RpcServer {
       server = createTlsServer({ ...options, noDelay: true, requestCert: true, rejectUnauthorized: true }, (socket) => this.accept(socket));
       // A plaintext peer, an untrusted or missing client certificate: closed by the handshake.
       if (this.reloads !== undefined) this.unsubscribe = this.reloads.onReload((o) => this.setTls(o));
-      server.on('tlsClientError', (err, socket) => this.logger.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'rpc TLS handshake failed, closing'));
+      server.on('tlsClientError', (err, socket) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        // ECONNRESET: the peer closed before finishing a handshake, as a TCP health check (the
+        // secured compose file's, every 5 s) or a port scan does: not worth a warning each time.
+        this.logger[code === 'ECONNRESET' ? 'debug' : 'warn']({ peer: `${socket.remoteAddress}:${socket.remotePort}`, err: code ?? err.message }, 'rpc TLS handshake failed, closing');
+      });
     }
     this.server = server;
     await new Promise<void>((resolve, reject) => {

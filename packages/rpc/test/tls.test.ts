@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCert, makeCa, type Ca, type IssuedCert } from '../../../test/helpers/tls.ts';
 import { resolveConfig } from '@runnel/common';
@@ -71,6 +72,27 @@ describe('RPC over mutual TLS', () => {
       failure(client('127.0.0.1', { key: foreign.key, cert: foreign.chain, ca: [ca.cert] }).call('broker.read', read)),
     ]);
     for (const e of errors) expect(e.code).toBe('UNAVAILABLE');
+  });
+
+  it('logs a TCP connection closed before any handshake (a health check) at debug, a failed handshake as a warning', async () => {
+    const lines: string[] = [];
+    const log = (level: string) => (_o: object, msg: string) => { lines.push(`${level} ${msg}`); };
+    const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), child: () => logger } as never;
+    const probed = RpcServer.create({ host: '127.0.0.1', port: 0, handlers: echoRead, logger, tls: { key: node.key, cert: node.chain, ca: [ca.cert] } });
+    await probed.start();
+    try {
+      await new Promise<void>((resolve) => {
+        const s = tcpConnect(probed.address().port, '127.0.0.1', () => s.destroy());
+        s.on('close', () => resolve());
+      });
+      const c = RpcClient.create({ ...probed.address(), tls: { ca: [ca.cert] }, connectTimeoutMs: 5000, requestTimeoutMs: 5000 });
+      clients.push(c);
+      await failure(c.call('broker.read', read));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(lines.filter((l) => l.includes('handshake failed'))).toEqual(['debug rpc TLS handshake failed, closing', 'warn rpc TLS handshake failed, closing']);
+    } finally {
+      await probed.stop();
+    }
   });
 
   it('refuses to serve TLS without its own truststore (Node\'s public CAs would let any certificate in)', () => {
