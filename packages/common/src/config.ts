@@ -204,7 +204,7 @@ export const BROKER_CONFIGS = {
   'ssl.cipher.suites': def('list', '', 'Cipher suites allowed, IANA (Java) or OpenSSL names; empty = Node\'s defaults.'),
   'ssl.principal.mapping.rules': def('string', 'DEFAULT', 'Maps a client certificate\'s subject DN (RFC 2253) to a principal name: RULE:pattern/replacement/[LU] entries and DEFAULT (the DN), first match wins.'),
   'ssl.endpoint.identification.algorithm': def('string', 'https', 'https: an RPC client checks that the peer\'s certificate names the host it dialled; empty: no check.'),
-  'runnel.rpc.ssl.enabled': def('boolean', 'false', 'TLS on the RPC between roles (controller, brokers, coordinators), with the ssl.* keys above (no listener prefix); the RPC server then requires a client certificate signed by the truststore.'),
+  'runnel.rpc.ssl.enabled': def('boolean', 'false', 'TLS on the RPC between roles (controller, brokers, coordinators), with the ssl.* keys above (no listener prefix); the RPC server then requires a client certificate signed by the truststore, which must be set (no public CA is trusted).'),
   'runnel.ssl.reload.interval.ms': def('long', '10000', 'How often the keystore and truststore files are checked for a change; a changed file is loaded for new connections (0 = never).', { validator: atLeast(0) }),
 
   // --- SASL: SASL_PLAINTEXT and SASL_SSL listeners (sasl.* keys also as listener.name.<listener>.<key>; PLAIN users in listener.name.<listener>.plain.sasl.jaas.config)
