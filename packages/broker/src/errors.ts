@@ -20,6 +20,8 @@ const storageCodes: Record<StorageError['code'], number> = {
   TRANSACTION_COORDINATOR_FENCED: ErrorCode.TRANSACTION_COORDINATOR_FENCED,
   UNKNOWN_PRODUCER_ID: ErrorCode.UNKNOWN_PRODUCER_ID,
   DUPLICATE_SEQUENCE: ErrorCode.DUPLICATE_SEQUENCE_NUMBER,
+  // A marker refused while the high watermark stalls: nothing written, the coordinator retries.
+  TOO_MANY_UNREPLICATED_TXNS: ErrorCode.NOT_ENOUGH_REPLICAS,
   LOG_DIR_OFFLINE: ErrorCode.KAFKA_STORAGE_ERROR,
   STORAGE_ERROR: ErrorCode.KAFKA_STORAGE_ERROR,
   NO_SPACE: ErrorCode.KAFKA_STORAGE_ERROR,

@@ -86,7 +86,7 @@ export interface PartitionLogContext {
 const PRODUCER_SNAPSHOT = 'producer-state-checkpoint';
 const LEADER_EPOCH_CHECKPOINT = 'leader-epoch-checkpoint';
 const EMPTY = Buffer.alloc(0);
-/** Closed transactions remembered above the high watermark (see PartitionLog.unreplicatedTxns); the oldest go first. */
+/** Closed transactions remembered above the high watermark before markers are refused (see PartitionLog.unreplicatedTxns). */
 const MAX_UNREPLICATED_TXNS = 10_000;
 /** Upper bounds of one coalesced write. */
 const MAX_GROUP_APPENDS = 512;
@@ -167,10 +167,16 @@ export class PartitionLog {
    * `unreplicatedTxns`): they keep the first unstable offset at their first offset until it does.
    * In marker order with strictly increasing first offsets (one closed later with a lower or equal
    * first offset makes the earlier ones irrelevant: it stays unstable at least as long), so the
-   * first one left after pruning against `highWatermark` is the answer. At most
-   * MAX_UNREPLICATED_TXNS (a log whose high watermark nobody moves must not grow it forever).
+   * first one left after pruning against `highWatermark` is the answer. None is ever dropped above
+   * the high watermark (the LSO would pass a marker that may be truncated away, and a follower
+   * becoming leader could expose its aborted records to read_committed); instead a leader whose
+   * high watermark stalls refuses markers once `maxUnreplicatedTxns` are waiting (appendControl):
+   * each entry is one marker above the high watermark, so followers and recovery hold no more than
+   * the log above it does.
    */
   private unreplicatedTxns: CompletedTxn[] = [];
+  /** @internal The cap above (tests lower it). */
+  maxUnreplicatedTxns = MAX_UNREPLICATED_TXNS;
 
   private readonly ctx: PartitionLogContext;
   private segments: LogSegment[] = [];
@@ -449,8 +455,7 @@ export class PartitionLog {
     const u = this.unreplicatedTxns;
     while (u.length > 0 && u[u.length - 1].firstOffset >= c.firstOffset) u.pop();
     u.push(c);
-    if (u.length > MAX_UNREPLICATED_TXNS) this.pruneUnreplicatedTxns();
-    if (u.length > MAX_UNREPLICATED_TXNS) u.splice(0, u.length - MAX_UNREPLICATED_TXNS);
+    if (u.length > this.maxUnreplicatedTxns) this.pruneUnreplicatedTxns();
     if (c.aborted && lastStableOffset !== null) seg.txnIndex.append({ producerId: c.producerId, firstOffset: c.firstOffset, lastOffset: c.lastOffset, lastStableOffset });
   }
 
@@ -760,6 +765,12 @@ export class PartitionLog {
         this.producerState.checkMarker(m, pending);
       } catch (err) {
         return err as StorageError;
+      }
+      // The high watermark stalls (a lagging in-sync replica): the transaction stays open, hence
+      // unstable, until a retry finds room; forgetting a closed one instead could expose an abort.
+      this.pruneUnreplicatedTxns();
+      if (this.unreplicatedTxns.length >= this.maxUnreplicatedTxns) {
+        return new StorageError('TOO_MANY_UNREPLICATED_TXNS', `${where}: ${this.unreplicatedTxns.length} transactions closed above the high watermark ${this.highWatermark}; marker refused until it moves`, { retriable: true });
       }
       completed = this.producerState.applyMarker({ ...m, offset: b.baseOffset, timestamp: b.maxTimestamp }, pending) ?? undefined;
       if (completed?.aborted) lastStableOffset = this.producerState.firstOngoingOffset(m.producerId, pending) ?? b.baseOffset + 1n;

@@ -45,6 +45,27 @@ async function code(p: Promise<unknown>): Promise<string> {
 }
 
 describe('transactions in a partition log', () => {
+  it('never forgets a closed transaction above a stalled high watermark: markers are refused (retriable) past the cap instead', async () => {
+    const { log } = await fresh('txn-unreplicated');
+    log.maxUnreplicatedTxns = 2;
+    const marker = (producerId: bigint) => log.appendControl({ producerId, producerEpoch: 0, commit: false, coordinatorEpoch: 0 });
+    await log.append(data(1n, 0)); // 0
+    await marker(1n); // 1
+    await log.append(data(2n, 0)); // 2
+    await marker(2n); // 3
+    await log.append(data(3n, 0)); // 4
+    expect(await code(marker(3n))).toBe('TOO_MANY_UNREPLICATED_TXNS');
+    // Producer 1's aborted records are still above the LSO (dropping its entry made it 2, then 4).
+    expect(log.firstUnstableOffset()).toBe(0n);
+    expect(log.logEndOffset).toBe(5n);
+    // Once the high watermark moves past the first two markers there is room again.
+    log.highWatermark = 4n;
+    expect((await marker(3n)).baseOffset).toBe(5n);
+    expect(log.firstUnstableOffset()).toBe(4n);
+    log.highWatermark = 6n;
+    expect(log.firstUnstableOffset()).toBeNull();
+  });
+
   it('opens a transaction at its first batch, closes it at its marker, and indexes aborts with the LSO after them', async () => {
     const { log } = await fresh('txn');
     expect((await log.append(data(1n, 0, 3))).baseOffset).toBe(0n); // 0-2, producer 1 opens at 0
