@@ -6,7 +6,8 @@
  * another node (the coordinator) reaches every node the same way.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKey, ErrorCode } from '@runnel/protocol';
+import { ApiKey, encodeRecordBatch, ErrorCode } from '@runnel/protocol';
+import { API_AUTHORIZATION } from '@runnel/kafka-server';
 import { AclOperation, AclPermissionType, PatternType, ResourceType } from '@runnel/metadata';
 import { startCluster, type ClusterNode, type TestCluster } from './helpers/cluster.ts';
 import { kafkaRequest } from './helpers/raw-kafka.ts';
@@ -71,5 +72,40 @@ describe('ACLs in a cluster', () => {
       for (const node of nodes()) if ((await topicsOn(node)).join() !== 'hidden,shown' || await aclCountOn(node) !== 2) return false;
       return true;
     }, 10_000);
+  }, 60_000);
+
+  it('every API each node serves has a rule, and a node that does not lead a denied topic says so before saying who leads it (existing or not)', async () => {
+    for (const node of nodes()) {
+      const served = (await kafkaRequest(node.port, ApiKey.ApiVersions, 3, { clientSoftwareName: 't', clientSoftwareVersion: '1' })).apiKeys.map((k) => k.apiKey);
+      expect(served.filter((k) => k !== ApiKey.ApiVersions && API_AUTHORIZATION[k] === undefined)).toEqual([]);
+    }
+    // DENY everything on the prefix "h": the existing "hidden" and the missing "hghost" look alike.
+    const created = await kafkaRequest(cluster.brokers[0]!.port, ApiKey.CreateAcls, 1, {
+      creations: [{ ...binding(ResourceType.TOPIC, 'h', AclOperation.ALL, AclPermissionType.DENY), resourcePatternType: PatternType.PREFIXED }],
+    });
+    expect(created.results.map((r) => r.errorCode)).toEqual([ErrorCode.NONE]);
+    // Each node: the leader of "hidden", the broker that does not lead it, the coordinator node that leads nothing.
+    const codes = async (node: ClusterNode, topic: string) => {
+      const produce = await kafkaRequest(node.port, ApiKey.Produce, 9, {
+        transactionalId: null, acks: 1, timeoutMs: 5_000, topicData: [{ name: topic, partitionData: [{ index: 0, records: encodeRecordBatch({ records: [{ value: 'x' }] }) }] }],
+      });
+      const fetch = await kafkaRequest(node.port, ApiKey.Fetch, 11, {
+        replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, rackId: '', forgottenTopicsData: [],
+        topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }],
+      });
+      const offsets = await kafkaRequest(node.port, ApiKey.ListOffsets, 7, {
+        replicaId: -1, isolationLevel: 0, topics: [{ name: topic, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n }] }],
+      });
+      return [produce.responses[0]!.partitionResponses[0]!.errorCode, fetch.responses[0]!.partitions[0]!.errorCode, offsets.topics[0]!.partitions[0]!.errorCode];
+    };
+    await until('every node to enforce the prefixed DENY', async () => {
+      for (const node of nodes()) if ((await codes(node, 'hghost'))[0] !== ErrorCode.TOPIC_AUTHORIZATION_FAILED) return false;
+      return true;
+    }, 10_000);
+    const denied = Array(3).fill(ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    for (const node of nodes()) {
+      expect(await codes(node, 'hidden'), `node ${node.nodeId}`).toEqual(denied);
+      expect(await codes(node, 'hghost'), `node ${node.nodeId}`).toEqual(denied);
+    }
   }, 60_000);
 });
