@@ -4,10 +4,11 @@
 // `kafka-transactions.sh abort`, then the last stable offset in Fetch and ListOffsets, read_committed
 // fetches bounded by it with the aborted transactions listed, a read_committed fetch parked at the
 // LSO woken by a marker, real clients (kcat both isolation levels, a kafkajs read_committed
-// consumer) dropping the aborted records, and `kafka-transactions.sh describe-producers`.
+// consumer) dropping the aborted records, `kafka-transactions.sh describe-producers`, and markers on
+// `__consumer_offsets` resolving a group's pending transactional offsets.
 import { Kafka, logLevel } from 'kafkajs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ApiKey, decodeResponse, encodeRecordBatch, encodeRequest, ErrorCode } from '@runnel/protocol';
+import { ApiKey, decodeResponse, encodeRecordBatch, encodeRequest, ErrorCode, partitionForGroup } from '@runnel/protocol';
 import { kafkaTools, ok, type KafkaTools } from './helpers/kafka-tools.ts';
 import { runKcat } from './helpers/kcat.ts';
 import { kafkaRequest, RawKafka } from './helpers/raw-kafka.ts';
@@ -141,6 +142,33 @@ describe('transactions on the broker data path', () => {
     // A partition this broker does not have, in the same request shape.
     expect(await writeMarker(pidB, true, [7])).toEqual([[7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION]]);
   });
+
+  it('WriteTxnMarkers on __consumer_offsets reaches the group coordinator: a hanging TxnOffsetCommit resolves (kafka-transactions abort, a hand-built COMMIT)', async () => {
+    const offsetsPartitions = (await kafkaRequest(broker().port, ApiKey.Metadata, 9, { topics: [{ name: '__consumer_offsets' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false })).topics[0]!.partitions.length;
+    const stable = async (groupId: string) => {
+      const r = await kafkaRequest(broker().port, ApiKey.OffsetFetch, 7, { groupId, topics: [{ name: TOPIC, partitionIndexes: [0] }], requireStable: true });
+      const p = r.topics[0]!.partitions[0]!;
+      return [p.errorCode, p.committedOffset];
+    };
+    const hanging = async (groupId: string, offset: bigint) => {
+      const producerId = await initProducerId();
+      const r = await kafkaRequest(broker().port, ApiKey.TxnOffsetCommit, 3, {
+        transactionalId: `tx-${groupId}`, groupId, producerId, producerEpoch: 0, generationId: -1, memberId: '', groupInstanceId: null,
+        topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: '' }] }],
+      });
+      expect(r.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.NONE);
+      expect(await stable(groupId)).toEqual([ErrorCode.UNSTABLE_OFFSET_COMMIT, -1n]);
+      return { producerId, partition: partitionForGroup(groupId, offsetsPartitions) };
+    };
+
+    const committed = await hanging('g-marker-commit', 7n);
+    expect(await writeMarker(committed.producerId, true, [committed.partition], '__consumer_offsets')).toEqual([[committed.partition, ErrorCode.NONE]]);
+    expect(await stable('g-marker-commit')).toEqual([ErrorCode.NONE, 7n]);
+
+    const aborted = await hanging('g-marker-abort', 8n);
+    ok(await txnTool(['abort', '--topic', '__consumer_offsets', '--partition', String(aborted.partition), '--producer-id', String(aborted.producerId), '--producer-epoch', '0', '--coordinator-epoch', '0']));
+    expect(await stable('g-marker-abort')).toEqual([ErrorCode.NONE, -1n]);
+  }, 90_000);
 
   it('real clients: kcat read_committed and read_uncommitted, a kafkajs read_committed consumer', async () => {
     const kcat = async (isolation: string) => {

@@ -5,7 +5,7 @@ import { parseAddress, RpcServer, RpcTls, type Address } from '@runnel/rpc';
 import type { Endpoint, MetadataStore } from '@runnel/metadata';
 import { OffloadPool } from '@runnel/offload';
 import { LogManager, StorageError, type AppendResult, type PartitionLog } from '@runnel/storage';
-import type { BrokerContext } from './context.ts';
+import type { BrokerContext, GroupTxnMarker } from './context.ts';
 import { findCoordinator } from './handlers/find-coordinator.ts';
 import { brokerHandlers } from './handlers/index.ts';
 import { writeTxnMarkers, type TxnMarkerPartitionResult, type TxnMarkerRequest } from './handlers/write-txn-markers.ts';
@@ -42,6 +42,8 @@ export interface BrokerOptions {
    * coordinator's `extraHandlers` answer FindCoordinator.
    */
   cluster?: { rpcListener: string };
+  /** See BrokerContext.groupTxnMarker: the co-located Coordinator, or an RPC to the owning coordinator node. */
+  groupTxnMarker?: GroupTxnMarker;
 }
 
 /**
@@ -116,6 +118,7 @@ export class Broker {
       replicas: this.#replicas,
       logger: this.#logger,
       topicMetrics: this.#topicMetrics,
+      ...(options.groupTxnMarker ? { groupTxnMarker: options.groupTxnMarker } : {}),
       createTopic: (name, partitions, replicationFactor, configs, assignments) => this.#createTopic(name, partitions, replicationFactor, configs, assignments),
     };
     this.#context = context;

@@ -22,8 +22,19 @@ export interface BrokerContext {
   /** Per-topic bytes, records and requests (Kafka's BrokerTopicMetrics); absent where nothing is led. */
   readonly topicMetrics?: BrokerTopicMetrics;
   /**
+   * A WriteTxnMarkers request's (the Kafka API's) marker for a `__consumer_offsets` partition, handed
+   * to the group coordinator that owns it: it writes the marker and applies it to its pending
+   * transactional offsets (Kafka's groupCoordinator.onTransactionCompleted). Null or a Kafka error
+   * name, as writeTxnMarkers. Injected by the cli wiring (the broker imports no role); absent, the
+   * marker is written like any other and the coordinator only sees it at its next load.
+   */
+  readonly groupTxnMarker?: GroupTxnMarker;
+  /**
    * Creates a topic with the broker's defaults (auto-creation from Metadata and CreateTopics -1
    * values), or with explicit replica lists per partition (CreateTopics assignments).
    */
   createTopic(name: string, partitions?: number, replicationFactor?: number, configs?: Record<string, string>, assignments?: number[][]): Promise<void>;
 }
+
+/** See BrokerContext.groupTxnMarker. */
+export type GroupTxnMarker = (partition: number, marker: { producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean }) => Promise<string | null>;

@@ -67,7 +67,8 @@ export async function startSingleNode(args: ConfigArgs, env: NodeJS.ProcessEnv, 
     // KIP-848 groups assign partitions server-side: they read the topics from metadata.
     topics: topicLookup(() => metadata.snapshot()),
   });
-  broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers() });
+  // WriteTxnMarkers (kafka-transactions abort) on __consumer_offsets: the coordinator writes it and resolves its pending offsets.
+  broker = Broker.create({ config, metadata, logger: log, extraHandlers: coordinator.handlers(), groupTxnMarker: (p, m) => coordinator.writeTxnMarker(p, m) });
 
   let metrics: MetricsServer | undefined;
   // A deleted (or recreated) topic's committed offsets go from every group (Kafka's onPartitionsDeleted).

@@ -292,10 +292,7 @@ export class CoordinatorNode {
   async #writeOffsetsMarker(partition: number, m: { producerId: bigint; producerEpoch: number; coordinatorEpoch: number; commit: boolean }): Promise<string | null> {
     const owner = this.#metadata.snapshot().coordinators.get(partition)?.nodeId;
     if (owner === undefined) return 'NOT_LEADER_OR_FOLLOWER';
-    if (owner === this.#config.nodeId) return this.coordinator.writeTxnMarker(partition, m);
-    const res = await this.#clients.forNode(owner).call('coordinator.writeTxnMarkers', { markers: [{ ...m, partitions: [{ topic: OFFSETS_TOPIC, partition }] }] });
-    const error = res.markers[0]?.partitions[0]?.error ?? 'NOT_LEADER_OR_FOLLOWER';
-    return error === '' ? null : error;
+    return owner === this.#config.nodeId ? this.coordinator.writeTxnMarker(partition, m) : this.#clients.offsetsMarker(partition, m);
   }
 
   /** Where clients reach this node (see kafka-server's advertisedAddress). */

@@ -39,6 +39,20 @@ export class BrokerClients {
     return { nodeId: state.leader, client: this.forNode(state.leader) };
   }
 
+  /**
+   * A transaction marker for `__consumer_offsets` partition `partition`, sent to the coordinator
+   * node that owns it (metadata's coordinator assignment) over 'coordinator.writeTxnMarkers': it
+   * writes the marker and resolves its groups' pending transactional offsets. Null or a Kafka error
+   * name; NOT_LEADER_OR_FOLLOWER while nobody owns it. Throws when the owner cannot be reached.
+   */
+  async offsetsMarker(partition: number, m: TxnMarker): Promise<string | null> {
+    const owner = this.#metadata.snapshot().coordinators.get(partition)?.nodeId;
+    if (owner === undefined) return 'NOT_LEADER_OR_FOLLOWER';
+    const res = await this.forNode(owner).call('coordinator.writeTxnMarkers', { markers: [{ ...m, partitions: [{ topic: OFFSETS_TOPIC, partition }] }] });
+    const error = res.markers[0]?.partitions[0]?.error ?? 'NOT_LEADER_OR_FOLLOWER';
+    return error === '' ? null : error;
+  }
+
   close(): void {
     for (const { client } of this.#clients.values()) client.close();
     this.#clients.clear();

@@ -1,4 +1,5 @@
 import { ApiKey, ErrorCode, errorName, type Requests, type Responses } from '@runnel/protocol';
+import { OFFSETS_TOPIC } from '@runnel/common';
 import { defineHandler } from '@runnel/kafka-server';
 import type { BrokerContext } from '../context.ts';
 import { toKafkaError } from '../errors.ts';
@@ -63,13 +64,18 @@ async function writeOne(b: BrokerContext, m: TxnMarkerRequest, topic: string, pa
   }
 }
 
+const toGroupCoordinator = (b: BrokerContext, topic: string) => topic === OFFSETS_TOPIC && b.groupTxnMarker !== undefined;
+
 type WriteTxnMarkersResponse = Responses[typeof ApiKey.WriteTxnMarkers];
 
 /**
  * WriteTxnMarkers (key 27) v1–2: the Kafka API over {@link writeTxnMarkers}. Runnel's own
  * coordinators use the `broker.writeTxnMarkers` RPC (or the function in-process); this is what
  * `kafka-transactions.sh abort` sends to a hanging transaction's partition leader. Topics are
- * answered in the order asked, each partition with its own error code.
+ * answered in the order asked, each partition with its own error code. A `__consumer_offsets`
+ * partition's marker goes to its group coordinator (BrokerContext.groupTxnMarker), which writes it
+ * and resolves the group's pending transactional offsets (Kafka's onTransactionCompleted); an
+ * unreachable one answers NOT_LEADER_OR_FOLLOWER.
  */
 export const writeTxnMarkersHandler = (b: BrokerContext) => defineHandler({
   api: ApiKey.WriteTxnMarkers,
@@ -82,16 +88,26 @@ export const writeTxnMarkersHandler = (b: BrokerContext) => defineHandler({
       commit: m.transactionResult,
       partitions: m.topics.flatMap((t) => t.partitionIndexes.map((partition) => ({ topic: t.name, partition }))),
     }));
-    const results = await writeTxnMarkers(b, markers);
+    const results = await writeTxnMarkers(b, markers.map((m) => ({ ...m, partitions: m.partitions.filter((tp) => !toGroupCoordinator(b, tp.topic)) })));
+    // __consumer_offsets partitions go to their group coordinator (see BrokerContext.groupTxnMarker).
+    const forwarded = await Promise.all(markers.map((m) => Promise.all(m.partitions.filter((tp) => toGroupCoordinator(b, tp.topic)).map(async (tp) => {
+      try {
+        return { ...tp, error: await b.groupTxnMarker!(tp.partition, m) };
+      } catch (err) {
+        b.logger.debug({ ...tp, err }, 'forwarding a transaction marker to the group coordinator failed');
+        return { ...tp, error: 'NOT_LEADER_OR_FOLLOWER' };
+      }
+    }))));
     return {
       markers: req.markers.map((m, i) => {
         let k = 0;
+        let g = 0;
         return {
           producerId: m.producerId,
           topics: m.topics.map((t) => ({
             name: t.name,
             partitions: t.partitionIndexes.map((partitionIndex) => {
-              const error = results[i]![k++]!.error;
+              const error = (toGroupCoordinator(b, t.name) ? forwarded[i]![g++]! : results[i]![k++]!).error;
               return { partitionIndex, errorCode: error === null ? ErrorCode.NONE : (ErrorCode as Record<string, number>)[error] ?? ErrorCode.UNKNOWN_SERVER_ERROR };
             }),
           })),

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, type BrokerConfig, type Logger } from '@runnel/common';
 import { Broker, nonLeaderHandlers } from '@runnel/broker';
 import { Controller } from '@runnel/controller';
-import { CoordinatorNode, notCoordinatorHandlers } from '@runnel/coordinator';
+import { BrokerClients, CoordinatorNode, notCoordinatorHandlers } from '@runnel/coordinator';
 import { ControllerStore, RedisStore } from '@runnel/metadata';
 import { RpcTls } from '@runnel/rpc';
 import { loadConfig, type ConfigArgs } from '../config.ts';
@@ -53,10 +53,12 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
 
   const { store: metadata, closeChannel } = nodeStore(config, url, log);
   await metadata.start();
+  // A broker sends WriteTxnMarkers' (kafka-transactions abort) __consumer_offsets markers to the coordinator node owning the partition.
+  const coordinators = role === 'broker' ? new BrokerClients({ metadata, logger: log.child({ component: 'rpc' }), tls: RpcTls.for(config, log.child({ component: 'rpc' })) }) : undefined;
   const node = role === 'broker'
     // Brokers coordinate no groups, but advertise and answer the group APIs (NOT_COORDINATOR):
     // kafkajs takes every node's API versions from its bootstrap broker.
-    ? Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') }, extraHandlers: notCoordinatorHandlers() })
+    ? Broker.create({ config, metadata, logger: log, cluster: { rpcListener: config.get('runnel.rpc.listener') }, extraHandlers: notCoordinatorHandlers(), groupTxnMarker: (p, m) => coordinators!.offsetsMarker(p, m) })
     // A coordinator node is listed in Metadata, so it answers every API a broker does, as a node
     // that leads no partition (NOT_LEADER_OR_FOLLOWER, no log dirs, admin writes forwarded).
     : CoordinatorNode.create({ config, metadata, logger: log, onFatal, extraHandlers: nonLeaderHandlers({ config, metadata, logger: log.child({ component: 'broker-apis' }) }) });
@@ -64,6 +66,7 @@ export async function startRole(role: 'controller' | 'broker' | 'coordinator', a
   const stop = async () => {
     await metrics?.close();
     await node.stop();
+    coordinators?.close();
     await metadata.stop();
     closeChannel();
   };
