@@ -742,4 +742,48 @@ describe('clock', () => {
   });
 });
 
+describe('deleted topics', () => {
+  const standalone = (groupId: string, topics: [string, bigint][]) => ({
+    groupId, generationId: -1, memberId: '', groupInstanceId: null, retentionTimeMs: -1,
+    topics: topics.map(([name, offset]) => ({ name, partitions: [{ partitionIndex: 0, committedOffset: offset, committedLeaderEpoch: 0, committedMetadata: null }] })),
+  });
+  const offsetOf = (gc: GroupCoordinator, groupId: string, topic: string) =>
+    gc.fetchOffsets({ groupId, topics: [{ name: topic, partitionIndexes: [0] }] }).topics[0]!.partitions[0]!.committedOffset;
+
+  it('tombstones a deleted topic\'s offsets in every group, an in-flight commit included; an Empty group left with none dies; replay agrees', async () => {
+    const h = new Harness();
+    await h.result(h.gc.commitOffsets(standalone('a', [['orders', 5n], ['audit', 7n]])));
+    await h.result(h.gc.commitOffsets(standalone('b', [['orders', 3n]])));
+    // c's commit is appended (its records are in the log) but not durable yet when the topic goes.
+    const inFlight = h.gc.commitOffsets(standalone('c', [['orders', 9n], ['audit', 1n]]));
+    h.log.push(...inFlight.records);
+
+    const tombstones = h.gc.deleteTopicOffsets(new Set(['orders']));
+    expect(tombstones.map((r) => [decodeKey(r.key), r.value])).toEqual(expect.arrayContaining([
+      [{ type: 'offset', group: 'a', topic: 'orders', partition: 0 }, null],
+      [{ type: 'offset', group: 'b', topic: 'orders', partition: 0 }, null],
+      [{ type: 'offset', group: 'c', topic: 'orders', partition: 0 }, null],
+    ]));
+    expect(tombstones).toHaveLength(3); // b never had a metadata record (generation 0)
+    expect(h.log.slice(-3)).toEqual(tombstones); // through onRecords, after c's commit
+    inFlight.settle();
+    await flush();
+
+    expect(offsetOf(h.gc, 'a', 'orders')).toBe(-1n);
+    expect(offsetOf(h.gc, 'a', 'audit')).toBe(7n);
+    expect(h.gc.groupState('b')).toBeUndefined();
+    expect(offsetOf(h.gc, 'c', 'orders')).toBe(-1n);
+    expect(offsetOf(h.gc, 'c', 'audit')).toBe(1n);
+    expect(h.gc.deleteTopicOffsets(new Set(['orders']))).toEqual([]);
+
+    const copy = new GroupCoordinator({ clock: new ManualClock(h.clock.now()), config: { 'offsets.topic.num.partitions': 4 } });
+    for (let p = 0; p < 4; p++) {
+      copy.beginLoad(p);
+      for (const r of h.log.filter((x) => x.partition === p)) copy.replay(p, r.key, r.value);
+      copy.completeLoad(p);
+    }
+    for (const id of ['a', 'b', 'c']) expect(copy.fetchOffsets({ groupId: id, topics: null })).toEqual(h.gc.fetchOffsets({ groupId: id, topics: null }));
+  });
+});
+
 void track;
