@@ -12,7 +12,7 @@ const broker = suiteBroker();
 const header = (apiKey: number, apiVersion: number, correlationId: number) => ({ apiKey, apiVersion, correlationId, clientId: 'unsupported-test' }) as never;
 
 describe('APIs Runnel does not serve', () => {
-  it('EndTxn v5 and ListTransactions v2 answer UNSUPPORTED_VERSION in their own schema (the ACL APIs, served, answer SECURITY_DISABLED without an authorizer); the connection stays open', async () => {
+  it('EndTxn v5, ListTransactions v2 and SaslHandshake (no SASL listener) answer UNSUPPORTED_VERSION in their own schema (the ACL APIs, served, answer SECURITY_DISABLED without an authorizer); the connection stays open', async () => {
     const conn = await RawKafka.open(broker().port);
     try {
       conn.send(
@@ -24,8 +24,10 @@ describe('APIs Runnel does not serve', () => {
         encodeRequest(header(ApiKey.DeleteAcls, 1, 5), { filters: [{ resourceTypeFilter: 1, resourceNameFilter: null, patternTypeFilter: 1, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 }] } as never),
         // Still served after the refusals, on the same connection.
         encodeRequest(header(ApiKey.Metadata, 9, 6), { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false } as never),
+        // Served only by a node with a SASL_* listener; this one has PLAINTEXT only.
+        encodeRequest(header(ApiKey.SaslHandshake, 1, 7), { mechanism: 'PLAIN' } as never),
       );
-      const frames = await conn.waitFrames(6);
+      const frames = await conn.waitFrames(7);
       const body = (api: number, version: number, i: number) => {
         const r = decodeResponse(api as never, version, frames[i]!);
         expect(r.correlationId).toBe(i + 1);
@@ -38,6 +40,7 @@ describe('APIs Runnel does not serve', () => {
       expect(body(ApiKey.CreateAcls, 3, 3)).toMatchObject({ results: [1, 2].map(() => ({ errorCode: ErrorCode.SECURITY_DISABLED })) });
       expect(body(ApiKey.DeleteAcls, 1, 4)).toMatchObject({ filterResults: [{ errorCode: ErrorCode.SECURITY_DISABLED, matchingAcls: [] }] });
       expect(body(ApiKey.Metadata, 9, 5)).toHaveProperty('brokers');
+      expect(body(ApiKey.SaslHandshake, 1, 6)).toEqual({ errorCode: ErrorCode.UNSUPPORTED_VERSION, mechanisms: [] });
       expect(conn.isClosed).toBe(false);
     } finally {
       conn.close();
