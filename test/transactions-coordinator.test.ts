@@ -44,6 +44,35 @@ describe('the transaction coordinator on runnel start', () => {
     expect((await init(900_001)).errorCode).toBe(ErrorCode.INVALID_TRANSACTION_TIMEOUT);
   }, 40_000);
 
+  it('AddPartitionsToTxn naming a partition that does not exist adds nothing: UNKNOWN_TOPIC_OR_PARTITION for it, OPERATION_NOT_ATTEMPTED for the rest (as Kafka)', async () => {
+    const kafka = new Kafka({ clientId: 'tx-unknown', brokers: [broker().bootstrap], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: 'tx-known', numPartitions: 2 }] });
+    } finally {
+      await admin.disconnect();
+    }
+    // A client finds the coordinator first (which creates __transaction_state, as Kafka does).
+    await until('the transaction coordinator', async () => (await kafkaRequest(broker().port, ApiKey.FindCoordinator, 3, { key: 'unknown-tx', keyType: 1 })).errorCode === ErrorCode.NONE, 20_000);
+    const p = await until('InitProducerId', async () => {
+      const r = await kafkaRequest(broker().port, ApiKey.InitProducerId, 4, { transactionalId: 'unknown-tx', transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 });
+      return r.errorCode === ErrorCode.NONE && r;
+    }, 20_000);
+    const add = (topics: { name: string; partitions: number[] }[]) => kafkaRequest(broker().port, ApiKey.AddPartitionsToTxn, 3, {
+      v3AndBelowTransactionalId: 'unknown-tx', v3AndBelowProducerId: p.producerId, v3AndBelowProducerEpoch: p.producerEpoch, v3AndBelowTopics: topics,
+    });
+    const codes = (r: { resultsByTopicV3AndBelow: { name: string; resultsByPartition: { partitionIndex: number; partitionErrorCode: number }[] }[] }) =>
+      r.resultsByTopicV3AndBelow.flatMap((t) => t.resultsByPartition.map((x) => [t.name, x.partitionIndex, x.partitionErrorCode]));
+    expect(codes(await add([{ name: 'tx-known', partitions: [0, 2] }, { name: 'tx-missing', partitions: [0] }]))).toEqual([
+      ['tx-known', 0, ErrorCode.OPERATION_NOT_ATTEMPTED], ['tx-known', 2, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION], ['tx-missing', 0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    ]);
+    // Nothing joined the transaction (it is still Empty); the existing partitions can then be added.
+    const described = await kafkaRequest(broker().port, ApiKey.DescribeTransactions, 0, { transactionalIds: ['unknown-tx'] });
+    expect(described.transactionStates[0]).toMatchObject({ transactionState: 'Empty', topics: [] });
+    expect(codes(await add([{ name: 'tx-known', partitions: [0, 1] }]))).toEqual([['tx-known', 0, ErrorCode.NONE], ['tx-known', 1, ErrorCode.NONE]]);
+  }, 40_000);
+
   it('librdkafka (kcat) commits a transaction that a read_committed consumer reads; kafka-transactions lists and describes it', async () => {
     const produced = await runKcat(['-b', broker().bootstrap, '-P', '-t', 'tx-kcat', '-p', '0', '-X', 'transactional.id=kcat-tx', '-X', 'transaction.timeout.ms=60000'], { input: 'a\nb\nc\n', timeoutMs: 60_000 });
     expect(produced.code, produced.stderr).toBe(0);

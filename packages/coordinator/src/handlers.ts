@@ -399,7 +399,7 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
 
   // The transaction coordinator's APIs, and InitProducerId (idempotent ids too, from the same allocator), when this runtime serves transactions.
   const tc = c.transactions;
-  const txn = tc ? [...transactionHandlers(tc), initProducerIdHandler(tc, txnInitProducerId(tc))] : [];
+  const txn = tc ? [...transactionHandlers(tc, c.topics), initProducerIdHandler(tc, txnInitProducerId(tc))] : [];
   // ACL checks before each handler (acl-checks.ts).
   return withAclChecks([findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, txnOffsetCommit, offsetFetch, describeGroups, listGroups, deleteGroups, offsetDelete, consumerGroupHeartbeat, consumerGroupDescribe, ...txn] as Handler[]);
 }

@@ -1,6 +1,7 @@
 import { defineHandler, type Handler, type TransactionalInitProducerId } from '@runnel/kafka-server';
 import { ApiKey, ErrorCode, type Requests, type Responses } from '@runnel/protocol';
 import type { TransactionCoordinator, TxnError } from './txn-coordinator.ts';
+import type { TopicLookup } from './consumer-group.ts';
 
 /**
  * The Kafka API handlers of the transaction coordinator: wire request → state-machine call →
@@ -35,7 +36,21 @@ export function txnInitProducerId(tc: TransactionCoordinator | undefined): Trans
   return tc && ((req, version) => initProducerIdTxn(tc, req, version));
 }
 
-export function transactionHandlers(tc: TransactionCoordinator): Handler[] {
+/**
+ * `topics`: the cluster's topics (metadata). As Kafka's KafkaApis, an AddPartitionsToTxn naming a
+ * partition that does not exist adds nothing: that partition is answered UNKNOWN_TOPIC_OR_PARTITION
+ * and the others OPERATION_NOT_ATTEMPTED (without it every partition is taken to exist).
+ */
+export function transactionHandlers(tc: TransactionCoordinator, topics?: TopicLookup): Handler[] {
+  const exists = (topic: string, partition: number) => {
+    if (!topics) return true;
+    const t = topics.byName(topic);
+    return t !== undefined && partition >= 0 && partition < t.partitions;
+  };
+  /** The answer when a partition is unknown, else null (the request goes on). */
+  const unknownCode = (tps: readonly { topic: string; partition: number }[]) =>
+    tps.every((tp) => exists(tp.topic, tp.partition)) ? null : (topic: string, partition: number) => (exists(topic, partition) ? ErrorCode.OPERATION_NOT_ATTEMPTED : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+
   const addPartitionsToTxn = defineHandler({
     api: ApiKey.AddPartitionsToTxn,
     versions: [0, 5],
@@ -47,6 +62,8 @@ export function transactionHandlers(tc: TransactionCoordinator): Handler[] {
         topics.map((t) => ({ name: t.name, resultsByPartition: t.partitions.map((p) => ({ partitionIndex: p, partitionErrorCode: code(t.name, p) })) }));
       if (version <= 3) {
         const base = { transactionalId: req.v3AndBelowTransactionalId, producerId: req.v3AndBelowProducerId, producerEpoch: req.v3AndBelowProducerEpoch };
+        const unknown = unknownCode(flatten(req.v3AndBelowTopics));
+        if (unknown) return { throttleTimeMs: 0, resultsByTopicV3AndBelow: byTopic(req.v3AndBelowTopics, unknown) };
         const error = await tc.addPartitions({ ...base, partitions: flatten(req.v3AndBelowTopics) });
         const code = txnErrorCode(error, 2, version);
         return { throttleTimeMs: 0, resultsByTopicV3AndBelow: byTopic(req.v3AndBelowTopics, () => code) };
@@ -59,6 +76,8 @@ export function transactionHandlers(tc: TransactionCoordinator): Handler[] {
           const codes = new Map(v.partitions.map((p) => [`${p.topic}\0${p.partition}`, txnErrorCode(p.error, 2, version)]));
           return { transactionalId: t.transactionalId, topicResults: byTopic(t.topics, (topic, p) => codes.get(`${topic}\0${p}`) ?? ErrorCode.NONE) };
         }
+        const unknown = unknownCode(partitions);
+        if (unknown) return { transactionalId: t.transactionalId, topicResults: byTopic(t.topics, unknown) };
         const code = txnErrorCode(await tc.addPartitions({ ...base, partitions }), 2, version);
         return { transactionalId: t.transactionalId, topicResults: byTopic(t.topics, () => code) };
       }));
