@@ -103,7 +103,8 @@ export class CoordinatorNode {
     // __transaction_state partition q goes with __consumer_offsets partition q % offsets partitions.
     this.#txnLog = rpcOffsetsLog({
       metadata: o.metadata, nodeId: config.nodeId, topic: TRANSACTION_STATE_TOPIC, offsetsPartitions: this.#partitions, clients: this.#clients, logger: this.#logger,
-      partitions: o.metadata.snapshot().topics.get(TRANSACTION_STATE_TOPIC)?.partitions.length ?? config.get('transaction.state.log.num.partitions'),
+      // Asked on every use: another node may create the topic later with its own setting.
+      partitions: () => o.metadata.snapshot().topics.get(TRANSACTION_STATE_TOPIC)?.partitions.length ?? config.get('transaction.state.log.num.partitions'),
     });
     const liveBrokers = () => [...o.metadata.snapshot().brokers.values()].filter((b) => b.roles.includes('broker')).length;
     this.coordinator = Coordinator.create({

@@ -104,8 +104,12 @@ export interface RpcOffsetsLogOptions {
   metadata: MetadataStore;
   /** This coordinator's node id: an append to a partition the snapshot gives to another node fails NOT_COORDINATOR without a call. */
   nodeId: number;
-  /** The partition count groups hash over: the topic's (or offsets.topic.num.partitions before it exists). */
-  partitions: number;
+  /**
+   * The partition count groups (transactional ids) hash over: the topic's (or the setting before it
+   * exists). A function is asked on every use: `__transaction_state` may not exist when the node
+   * starts, and whichever node creates it fixes the count for all (its own setting).
+   */
+  partitions: number | (() => number);
   /**
    * The internal topic: `__consumer_offsets` (default) or `__transaction_state`. Ownership is the
    * coordinator assignment of `__consumer_offsets` partition `p % offsetsPartitions` (a
@@ -184,7 +188,8 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
   const now = o.now ?? Date.now;
   const chunk = o.readChunkBytes ?? 1 << 20;
   const topic = o.topic ?? OFFSETS_TOPIC;
-  const offsetsPartitions = o.offsetsPartitions ?? o.partitions;
+  const partitions = typeof o.partitions === 'number' ? () => o.partitions as number : o.partitions;
+  const offsetsPartitions = o.offsetsPartitions ?? partitions();
   const name = (p: number) => `${topic}-${p}`;
   /** The coordinator epoch each partition was last loaded under. */
   const loadedEpochs = new Map<number, number>();
@@ -298,7 +303,9 @@ export function rpcOffsetsLog(o: RpcOffsetsLogOptions): RpcOffsetsLog {
   }
 
   return {
-    partitions: o.partitions,
+    get partitions() {
+      return partitions();
+    },
     append: (partition, records, txn) => enqueue(partition, records, txn),
     // Through the same queue: a marker lands after the appends called before it (the TxnOffsetCommit it ends).
     appendMarker: (partition, marker) => enqueue(partition, [], undefined, marker),

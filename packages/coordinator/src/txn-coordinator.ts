@@ -189,7 +189,6 @@ type Result<T> = { error: TxnError } & Partial<T>;
 
 export class TransactionCoordinator {
   readonly config: TxnCoordinatorConfig;
-  readonly partitions: number;
   private readonly log: TxnStateLog;
   private readonly markers: TxnMarkerSink;
   /** The producer id allocator (also what the idempotent InitProducerId uses on this node). */
@@ -205,7 +204,6 @@ export class TransactionCoordinator {
   constructor(o: TransactionCoordinatorOptions) {
     this.config = { ...defaultTxnCoordinatorConfig, ...o.config };
     this.log = o.log;
-    this.partitions = o.log.partitions;
     this.markers = o.markers;
     this.allocateProducerId = o.allocateProducerId;
     this.clock = o.clock;
@@ -226,6 +224,14 @@ export class TransactionCoordinator {
     };
     every(this.config['transaction.abort.timed.out.transaction.cleanup.interval.ms'], () => this.abortTimedOutTransactions());
     every(this.config['transaction.remove.expired.transaction.cleanup.interval.ms'], () => this.expireTransactionalIds());
+  }
+
+  /**
+   * `__transaction_state`'s partition count, as the log says now: the topic's once it exists (its
+   * creator's setting), so every node hashes transactional ids alike.
+   */
+  get partitions(): number {
+    return this.log.partitions;
   }
 
   /** Stops timers and every marker send; the state stays as written. */

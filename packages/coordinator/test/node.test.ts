@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { OFFSETS_TOPIC, resolveConfig } from '@runnel/common';
+import { OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC, resolveConfig } from '@runnel/common';
 import type { TopicMetadata } from '@runnel/metadata';
 import { CoordinatorNode, partitionForGroup } from '../src/index.ts';
+import { partitionForTransactionalId } from '../src/txn-coordinator.ts';
 import { BROKER, startRpcBroker, type RpcBroker, type SnapshotStore } from './rpc-broker.ts';
 
 /**
@@ -138,6 +139,20 @@ describe('CoordinatorNode', () => {
     store.update({ coordinators: new Map([...store.snap.coordinators, [2, { nodeId: 9, epoch: 7 }]]) }, { type: 'coordinators-changed' });
     await until('node 9 owns partition 2', () => loaded(c, 2));
     expect(await commitOn(c, g, 3n)).toBe('NONE');
+  });
+
+  it('hashes transactional ids over the partitions __transaction_state has once another node created it, not over its own setting', async () => {
+    const { store, a } = await setup();
+    // Node 7 started before the topic existed, configured for Kafka's default 50.
+    expect(a.coordinator.transactions!.partitions).toBe(50);
+    const txnState: TopicMetadata = {
+      name: TRANSACTION_STATE_TOPIC, topicId: '2'.repeat(32), internal: true, configs: {},
+      partitions: Array.from({ length: 4 }, (_, partition) => ({ partition, leader: BROKER, leaderEpoch: 0, replicas: [BROKER], isr: [BROKER], version: 0 })),
+    };
+    store.update({ topics: new Map([...store.snap.topics, [TRANSACTION_STATE_TOPIC, txnState]]) }, { type: 'topic-created', topic: txnState });
+    expect(a.coordinator.transactions!.partitions).toBe(4);
+    const id = Array.from({ length: 100 }, (_, i) => `tx-${i}`).find((t) => partitionForTransactionalId(t, 4) !== partitionForTransactionalId(t, 50) % 4)!;
+    expect(a.coordinator.transactions!.partitionFor(id)).toBe(partitionForTransactionalId(id, 4));
   });
 
   it('gives up, through onFatal, when __consumer_offsets turns out to have another partition count', async () => {
