@@ -69,9 +69,9 @@ function batchOffsets(records: Buffer | null): bigint[] {
   return out;
 }
 
-async function writeMarker(producerId: bigint, commit: boolean, partitions = [0], topic = TOPIC) {
+async function writeMarker(producerId: bigint, commit: boolean, partitions = [0], topic = TOPIC, producerEpoch = 0) {
   const r = await kafkaRequest(broker().port, ApiKey.WriteTxnMarkers, 1, {
-    markers: [{ producerId, producerEpoch: 0, transactionResult: commit, coordinatorEpoch: 0, topics: [{ name: topic, partitionIndexes: partitions }] }],
+    markers: [{ producerId, producerEpoch, transactionResult: commit, coordinatorEpoch: 0, topics: [{ name: topic, partitionIndexes: partitions }] }],
   });
   expect(r.markers[0]!.producerId).toBe(producerId);
   return r.markers[0]!.topics[0]!.partitions.map((p) => [p.partitionIndex, p.errorCode]);
@@ -143,30 +143,41 @@ describe('transactions on the broker data path', () => {
     expect(await writeMarker(pidB, true, [7])).toEqual([[7, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION]]);
   });
 
-  it('WriteTxnMarkers on __consumer_offsets reaches the group coordinator: a hanging TxnOffsetCommit resolves (kafka-transactions abort, a hand-built COMMIT)', async () => {
+  it('WriteTxnMarkers on __consumer_offsets reaches the group coordinator: a hanging TxnOffsetCommit (accepted only after AddOffsetsToTxn) resolves (kafka-transactions abort, a hand-built COMMIT)', async () => {
     const offsetsPartitions = (await kafkaRequest(broker().port, ApiKey.Metadata, 9, { topics: [{ name: '__consumer_offsets' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false })).topics[0]!.partitions.length;
     const stable = async (groupId: string) => {
       const r = await kafkaRequest(broker().port, ApiKey.OffsetFetch, 7, { groupId, topics: [{ name: TOPIC, partitionIndexes: [0] }], requireStable: true });
       const p = r.topics[0]!.partitions[0]!;
       return [p.errorCode, p.committedOffset];
     };
+    // A transaction that sent its offsets and never ended (its coordinator would abort it after 60 s).
     const hanging = async (groupId: string, offset: bigint) => {
-      const producerId = await initProducerId();
-      const r = await kafkaRequest(broker().port, ApiKey.TxnOffsetCommit, 3, {
-        transactionalId: `tx-${groupId}`, groupId, producerId, producerEpoch: 0, generationId: -1, memberId: '', groupInstanceId: null,
+      const transactionalId = `tx-${groupId}`;
+      let init;
+      // The first FindCoordinator for a transactional id creates __transaction_state: COORDINATOR_NOT_AVAILABLE meanwhile.
+      for (let i = 0; (await kafkaRequest(broker().port, ApiKey.FindCoordinator, 3, { key: transactionalId, keyType: 1 })).errorCode !== ErrorCode.NONE && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; (init = await kafkaRequest(broker().port, ApiKey.InitProducerId, 4, { transactionalId, transactionTimeoutMs: 60_000, producerId: -1n, producerEpoch: -1 })).errorCode !== ErrorCode.NONE && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(init.errorCode).toBe(ErrorCode.NONE);
+      const { producerId, producerEpoch } = init;
+      const commit = async () => (await kafkaRequest(broker().port, ApiKey.TxnOffsetCommit, 3, {
+        transactionalId, groupId, producerId, producerEpoch, generationId: -1, memberId: '', groupInstanceId: null,
         topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: '' }] }],
-      });
-      expect(r.topics[0]!.partitions[0]!.errorCode).toBe(ErrorCode.NONE);
+      })).topics[0]!.partitions[0]!.errorCode;
+      // KIP-890 part 1: not before AddOffsetsToTxn put the group's partition in the transaction.
+      expect(await commit()).toBe(ErrorCode.INVALID_TXN_STATE);
+      expect(await stable(groupId)).toEqual([ErrorCode.NONE, -1n]);
+      expect((await kafkaRequest(broker().port, ApiKey.AddOffsetsToTxn, 3, { transactionalId, producerId, producerEpoch, groupId })).errorCode).toBe(ErrorCode.NONE);
+      expect(await commit()).toBe(ErrorCode.NONE);
       expect(await stable(groupId)).toEqual([ErrorCode.UNSTABLE_OFFSET_COMMIT, -1n]);
-      return { producerId, partition: partitionForGroup(groupId, offsetsPartitions) };
+      return { producerId, producerEpoch, partition: partitionForGroup(groupId, offsetsPartitions) };
     };
 
     const committed = await hanging('g-marker-commit', 7n);
-    expect(await writeMarker(committed.producerId, true, [committed.partition], '__consumer_offsets')).toEqual([[committed.partition, ErrorCode.NONE]]);
+    expect(await writeMarker(committed.producerId, true, [committed.partition], '__consumer_offsets', committed.producerEpoch)).toEqual([[committed.partition, ErrorCode.NONE]]);
     expect(await stable('g-marker-commit')).toEqual([ErrorCode.NONE, 7n]);
 
     const aborted = await hanging('g-marker-abort', 8n);
-    ok(await txnTool(['abort', '--topic', '__consumer_offsets', '--partition', String(aborted.partition), '--producer-id', String(aborted.producerId), '--producer-epoch', '0', '--coordinator-epoch', '0']));
+    ok(await txnTool(['abort', '--topic', '__consumer_offsets', '--partition', String(aborted.partition), '--producer-id', String(aborted.producerId), '--producer-epoch', String(aborted.producerEpoch), '--coordinator-epoch', '0']));
     expect(await stable('g-marker-abort')).toEqual([ErrorCode.NONE, -1n]);
   }, 90_000);
 

@@ -1,4 +1,5 @@
 import { CoordinatorKeyType, defineHandler, findCoordinatorHandler, initProducerIdHandler, type Handler, type RequestContext } from '@runnel/kafka-server';
+import { OFFSETS_TOPIC } from '@runnel/common';
 import { ApiKey, ErrorCode } from '@runnel/protocol';
 import type { Coordinator } from './coordinator.ts';
 import { withAclChecks } from './acl-checks.ts';
@@ -19,6 +20,27 @@ import { transactionHandlers, txnInitProducerId } from './txn-handlers.ts';
 /** A Kafka error code for a state-machine error name. */
 export function errorCode(error: GroupError): number {
   return ErrorCode[error];
+}
+
+/**
+ * KIP-890 part 1 for TxnOffsetCommit (Kafka verifies it with the transaction coordinator before
+ * writing): the group's `__consumer_offsets` partition must be in the producer's Ongoing
+ * transaction (AddOffsetsToTxn first), else a zombie or a buggy client's offsets would sit pending
+ * in a transaction that never ends them. Checked only where this process coordinates the
+ * transactional id too (`runnel start`; a cluster node that also loaded its `__transaction_state`
+ * partition): there is no RPC to ask another node's transaction coordinator, so elsewhere the
+ * request is accepted unverified, as before KIP-890. Null when accepted, else the error code for
+ * every partition: INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for a fenced producer (as Kafka's
+ * AddPartitionsToTxnManager converts PRODUCER_FENCED), or the producer check's own error.
+ */
+function verifyTxnOffsetCommit(c: Coordinator, req: { transactionalId: string; producerId: bigint; producerEpoch: number; groupId: string }): number | null {
+  const tc = c.transactions;
+  if (!tc || !tc.isLoaded(tc.partitionFor(req.transactionalId))) return null;
+  const v = tc.verifyPartitions({ ...req, partitions: [{ topic: OFFSETS_TOPIC, partition: c.machine.partitionFor(req.groupId) }] });
+  const error = v.error !== 'NONE' ? v.error : v.partitions[0]!.error;
+  if (error === 'NONE') return null;
+  if (error === 'PRODUCER_FENCED') return ErrorCode.INVALID_PRODUCER_EPOCH;
+  return error === 'CONCURRENT_TRANSACTIONS' || error === 'COORDINATOR_LOAD_IN_PROGRESS' ? ErrorCode[error] : ErrorCode.INVALID_TXN_STATE;
 }
 
 /** Kafka shows a member's host as `/<ip>` (Java's InetAddress.toString). */
@@ -206,6 +228,10 @@ export function coordinatorHandlers(c: Coordinator): Handler[] {
     api: ApiKey.TxnOffsetCommit,
     versions: [0, 5],
     async handle(req) {
+      const unverified = verifyTxnOffsetCommit(c, req);
+      if (unverified !== null) {
+        return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: unverified })) })) };
+      }
       const { unknown, wanted } = splitKnown(req.topics);
       const r = await c.execute(
         m.txnCommitOffsets({
