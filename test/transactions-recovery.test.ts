@@ -130,7 +130,9 @@ describe('transactions across crashes (cluster)', () => {
   }, 240_000);
 
   it('a coordinator killed with -9 in PrepareCommit completes the commit after restart', async () => {
-    const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+    // A short request timeout: a request the client happens to send to the stopped broker (a
+    // metadata refresh) fails over in seconds instead of kafkajs's default 30 s.
+    const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING, requestTimeout: 5_000, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
     const admin = kafka.admin();
     await admin.connect();
     let stopped: (typeof cluster.brokers)[number] | undefined;
