@@ -7,6 +7,9 @@
 // time (Kafka's transactions_test): a concurrent read_committed reader (kafkajs) sees the input
 // exactly once, in order, and none of the aborted records that a read_uncommitted read shows.
 //
+// Zombie fencing (kafkajs): a second producer with the same transactional.id aborts the first
+// one's open transaction; the first one's commit is refused PRODUCER_FENCED.
+//
 // A coordinator killed with -9 between PREPARE and COMPLETE. Made deterministic
 // by stopping (SIGSTOP) the only broker holding the transaction's data partition before the
 // commit: EndTxn answers once PrepareCommit is durable, the COMMIT marker cannot reach the stopped
@@ -128,6 +131,40 @@ describe('transactions across crashes (cluster)', () => {
       await admin.disconnect();
     }
   }, 240_000);
+
+  it('zombie fencing: a second producer with the same transactional.id aborts the first one\'s open transaction and fences it', async () => {
+    const kafka = new Kafka({ brokers: cluster.bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+    const admin = kafka.admin();
+    await admin.connect();
+    const zombie = kafka.producer({ transactionalId: 'zombie-tx', maxInFlightRequests: 1, idempotent: true });
+    const successor = kafka.producer({ transactionalId: 'zombie-tx', maxInFlightRequests: 1, idempotent: true });
+    try {
+      await admin.createTopics({ topics: [{ topic: 'zombie', numPartitions: 1, replicationFactor: 3 }], waitForLeaders: true });
+      await zombie.connect();
+      const open = await zombie.transaction();
+      await open.send({ topic: 'zombie', messages: [{ value: 'from the zombie' }] });
+      // The successor's InitProducerId bumps the epoch, aborting the zombie's open transaction.
+      await successor.connect();
+      const tx = await successor.transaction();
+      await tx.send({ topic: 'zombie', messages: [{ value: 'from the successor' }] });
+      await tx.commit();
+      const err = await open.commit().then(() => null, (e: unknown) => e as { type?: string; name: string });
+      expect(err?.type ?? err?.name).toMatch(/PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/);
+      const read = await until('read_committed past both transactions', async () => {
+        const r = await runKcat(['-b', cluster.bootstrap, '-C', '-t', 'zombie', '-p', '0', '-o', 'beginning', '-e', '-X', 'isolation.level=read_committed', '-f', '%s\n'], { timeoutMs: 20_000 });
+        const lines = r.stdout.split('\n').filter(Boolean);
+        return lines.length > 0 && lines;
+      }, 30_000);
+      expect(read).toEqual(['from the successor']);
+      // The zombie's record is in the log, aborted.
+      const all = await runKcat(['-b', cluster.bootstrap, '-C', '-t', 'zombie', '-p', '0', '-o', 'beginning', '-e', '-X', 'isolation.level=read_uncommitted', '-f', '%s\n'], { timeoutMs: 20_000 });
+      expect(all.stdout.split('\n').filter(Boolean)).toEqual(['from the zombie', 'from the successor']);
+    } finally {
+      await zombie.disconnect().catch(() => {});
+      await successor.disconnect().catch(() => {});
+      await admin.disconnect();
+    }
+  }, 60_000);
 
   it('a coordinator killed with -9 in PrepareCommit completes the commit after restart', async () => {
     // A short request timeout: a request the client happens to send to the stopped broker (a
