@@ -268,6 +268,16 @@ describe('SASL_PLAINTEXT and SASL_SSL listeners', () => {
     // Nor in the broker's log (failed logins log the user, never the password).
     for (const secret of ['alice-secret', 'bob-secret', 'carol-secret', 'not-the-password']) expect(broker().process.output()).not.toContain(secret);
   }, 90_000);
+
+  it('users named __proto__ and constructor are stored like any other (user names are keys of the stored JSON)', async () => {
+    const tools = await kafkaTools();
+    for (const user of ['__proto__', 'constructor']) {
+      const alter = await tools.configs(['--bootstrap-server', broker().bootstrap, '--alter', '--entity-type', 'users', '--entity-name', user, '--add-config', 'SCRAM-SHA-256=[password=odd-secret]']);
+      expect(alter.code, alter.stderr).toBe(0);
+      const login = await runKcat([...kcatSasl('SCRAM-SHA-256', user, 'odd-secret'), '-L', '-m', '5'], { timeoutMs: 20_000 });
+      expect(login.code, `${user}: ${login.stderr}`).toBe(0);
+    }
+  }, 60_000);
 });
 
 describe('SCRAM in a cluster: credentials in Redis, written by the controller', () => {
@@ -307,5 +317,17 @@ describe('SCRAM in a cluster: credentials in Redis, written by the controller', 
     const wrong = await login(coordinatorSasl, 'SCRAM-SHA-256', 'dave', 'not-dave');
     expect(wrong.code).not.toBe(0);
     expect(cluster.controller.process.output()).toMatch(/SCRAM credentials altered/);
-  }, 60_000);
+    // Names that are Object.prototype's own keys go through the controller's Redis write and every node's read.
+    for (const user of ['__proto__', 'constructor']) {
+      const odd = await tools.configs(['--bootstrap-server', cluster.brokers[0]!.address, '--alter', '--entity-type', 'users', '--entity-name', user, '--add-config', 'SCRAM-SHA-256=[password=odd-secret]']);
+      expect(odd.code, odd.stderr).toBe(0);
+      // A second mechanism for the now stored user: the controller reads it back, merges and rewrites.
+      const more = await tools.configs(['--bootstrap-server', cluster.brokers[0]!.address, '--alter', '--entity-type', 'users', '--entity-name', user, '--add-config', 'SCRAM-SHA-512=[password=odd-secret]']);
+      expect(more.code, more.stderr).toBe(0);
+      for (const mechanism of ['SCRAM-SHA-256', 'SCRAM-SHA-512']) {
+        const loggedIn = await login(coordinatorSasl, mechanism, user, 'odd-secret');
+        expect(loggedIn.code, `${user} ${mechanism}: ${loggedIn.stderr}`).toBe(0);
+      }
+    }
+  }, 90_000);
 });

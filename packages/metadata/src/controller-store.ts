@@ -348,7 +348,7 @@ export class ControllerStore {
     const held = this.#fence();
     try {
       const users = [...new Set([...upserts, ...deletions].map((x) => x.user))];
-      const current: Record<string, PersistedUserScram> = {};
+      const current: Record<string, PersistedUserScram> = Object.create(null) as Record<string, PersistedUserScram>; // user names as keys: see withScramChanges
       for (const u of users) {
         const json = await redis.hget(KEYS.scramCredentials, u);
         if (json) current[u] = JSON.parse(json) as PersistedUserScram;

@@ -55,7 +55,9 @@ export function decodeUserScram(json: PersistedUserScram): Map<ScramMechanismNam
 export function withScramChanges(
   all: Readonly<Record<string, PersistedUserScram>>, upserts: readonly ScramCredentialUpsert[], deletions: readonly ScramCredentialDeletion[],
 ): Record<string, PersistedUserScram> {
-  const out: Record<string, PersistedUserScram> = { ...all };
+  // User names are client input: on a plain object, `__proto__` would set the prototype instead of
+  // storing the user and `constructor` would read Object's; a null-prototype object keeps them as data.
+  const out: Record<string, PersistedUserScram> = Object.assign(Object.create(null) as Record<string, PersistedUserScram>, all);
   for (const d of deletions) {
     const u = { ...out[d.user] };
     delete u[d.mechanism];
