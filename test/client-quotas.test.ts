@@ -130,13 +130,16 @@ describe('enforcement', () => {
     // A user's default-client quota for the ANONYMOUS user (PLAINTEXT) applies to any client id of it.
     await setQuota({ user: 'ANONYMOUS', 'client-id': null }, 'consumer_byte_rate', quota);
 
-    const fetchBody = (offset: bigint): RequestInputs[typeof ApiKey.Fetch] => ({
-      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 50 * 1024 * 1024, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    const fetchBody = (offset: bigint, maxWaitMs = 0, minBytes = 0): RequestInputs[typeof ApiKey.Fetch] => ({
+      replicaId: -1, maxWaitMs, minBytes, maxBytes: 50 * 1024 * 1024, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
       topics: [{ topic: 'quota-f', partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: offset, logStartOffset: -1n, partitionMaxBytes: 10 * 1024 * 1024 }] }],
       forgottenTopicsData: [], rackId: '',
     });
     const raw = await RawKafka.open(broker().port);
-    raw.send(encodeRequest({ apiKey: ApiKey.Fetch, apiVersion: 11, correlationId: 1, clientId: 'q-fetch' }, fetchBody(0n)));
+    // Two pipelined fetches; the first long-polls (min_bytes more than the log holds), so the second
+    // finishes first: the quota still charges them in the order sent, as Kafka (one request of a
+    // connection at a time). Charged in completion order, the first would come back empty.
+    raw.send(encodeRequest({ apiKey: ApiKey.Fetch, apiVersion: 11, correlationId: 1, clientId: 'q-fetch' }, fetchBody(0n, 300, 100 * 1024 * 1024)));
     raw.send(encodeRequest({ apiKey: ApiKey.Fetch, apiVersion: 11, correlationId: 2, clientId: 'q-fetch' }, fetchBody(0n)));
     const [f1, f2] = await raw.waitFrames(2, 30_000);
     const r1 = decodeResponse(ApiKey.Fetch, 11, f1!).body;

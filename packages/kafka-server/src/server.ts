@@ -121,7 +121,8 @@ const SASL_HANDSHAKE_RANGE: [number, number] = [0, 1];
 const SASL_AUTHENTICATE_RANGE: [number, number] = [0, 2];
 
 /** One response slot per request, filled when its handler completes; flushed strictly in order. */
-interface Slot { done: boolean; out: Buffer[] | null }
+/** `charge`: the client-quota step still to run on the response, in request order (chargeInOrder). */
+interface Slot { done: boolean; out: Buffer[] | null; charge?: () => void }
 
 /** Kafka's queued.max.request.bytes default is -1 (unbounded); Runnel bounds it by default. */
 export const DEFAULT_QUEUED_MAX_REQUEST_BYTES = 512 * 1024 * 1024;
@@ -484,10 +485,19 @@ class Connection {
       if (this.closed) return;
       try {
         slot.out = res === undefined ? null : encodeResponseParts(apiKey, apiVersion, correlationId, res as object);
-        // Client quotas (client-quotas.ts): over quota, the answer carries the throttle (a Fetch's
-        // is empty) and the connection reads nothing more for that long (KIP-219).
-        const quotas = this.server.clientQuotas;
-        if (quotas && (apiKey === ApiKey.Produce || apiKey === ApiKey.Fetch)) {
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      const elapsed = performance.now() - began;
+      // Client quotas (client-quotas.ts): over quota, the answer carries the throttle (a Fetch's
+      // is empty) and the connection reads nothing more for that long (KIP-219). Charged in request
+      // order, not completion order: pipelined requests run at once here (Kafka serves one per
+      // connection at a time), and a long-polling Fetch finishing after a later one must still be
+      // the one a fresh window serves, not the one emptied.
+      const quotas = this.server.clientQuotas;
+      if (quotas && (apiKey === ApiKey.Produce || apiKey === ApiKey.Fetch)) {
+        slot.charge = () => {
           let bytes = 0;
           for (const part of slot.out ?? []) bytes += part.length;
           const t = quotas.afterResponse(apiKey, ctx, frame.length, bytes, res);
@@ -496,14 +506,14 @@ class Connection {
             slot.out = res === undefined ? null : encodeResponseParts(apiKey, apiVersion, correlationId, res as object);
             this.muteFor(t.throttleMs);
           }
-        }
-      } catch (err) {
-        fail(err);
-        return;
+          tracker.answered(elapsed, res, slot.out);
+        };
+      } else {
+        tracker.answered(elapsed, res, slot.out);
       }
-      tracker.answered(performance.now() - began, res, slot.out);
       slot.done = true;
       this.inFlight--;
+      this.chargeInOrder();
       this.flush();
       this.pump();
     };
@@ -652,6 +662,26 @@ class Connection {
       this.flushScheduled = false;
       this.flushNow();
     });
+  }
+
+  /**
+   * Runs the quota charge of each completed response at the head of the queue, oldest first; one
+   * behind a request still running waits for it (flushNow stops there too, so none is sent uncharged).
+   */
+  private chargeInOrder(): void {
+    for (const slot of this.slots) {
+      if (!slot.done) return;
+      const charge = slot.charge;
+      if (!charge) continue;
+      slot.charge = undefined;
+      try {
+        charge();
+      } catch (err) {
+        this.server.log.error({ conn: this.id, err }, 'client quota charge failed');
+        this.close('handler failed');
+        return;
+      }
+    }
   }
 
   /** Bytes of the completed responses at the head of the queue (what flushNow would write). */
