@@ -6,7 +6,8 @@
 // ports) and a client inside the compose network would (INTERNAL). A key the CLI does not know, a
 // role that does not start or stay healthy, or a listener advertised wrongly fails the test: the
 // compose files and the real CLI cannot drift apart.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import { startProcess, type Started } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 import { loadConfig } from '../packages/cli/src/config.ts';
 import { listenerOptions } from '@runnel/kafka-server';
-import { RpcTls } from '@runnel/rpc';
+import { RpcClient, RpcError, RpcTls } from '@runnel/rpc';
 
 const repo = join(import.meta.dirname, '..');
 /** A host:port inside a value (`INTERNAL://broker-1:19092`, `redis://redis:6379`, `0.0.0.0:9192`). */
@@ -76,9 +77,16 @@ function readCompose(file: string): Record<string, Service> {
   return doc.services;
 }
 
-/** Compose's `${VAR:-default}` with nothing set on this side: the default, as `docker compose up` with an empty environment. */
-function interpolate(value: string): string {
-  return value.replace(/\$\{[A-Za-z_]\w*(?::?-([^}]*))?\}/g, (_all, fallback?: string) => fallback ?? '');
+/**
+ * Compose's interpolation with `vars` as the environment of `docker compose up`: `${VAR}`,
+ * `${VAR:-default}`, and `${VAR:?message}`, which fails when VAR is unset, as compose does.
+ */
+function interpolate(value: string, vars: Readonly<Record<string, string>> = {}): string {
+  return value.replace(/\$\{([A-Za-z_]\w*)(?::?([-?])([^}]*))?\}/g, (_all, name: string, op?: string, arg?: string) => {
+    if (vars[name] !== undefined && vars[name] !== '') return vars[name];
+    if (op === '?') throw new Error(`compose would refuse to start: ${name} is unset (${arg})`);
+    return op === '-' ? arg! : '';
+  });
 }
 
 /** One compose file's services running as local processes, and the address mapping between the two worlds. */
@@ -92,16 +100,25 @@ class Topology {
   readonly #binds: Record<string, string>;
   #dir = '';
 
-  constructor(file: string, binds: Record<string, string> = {}) {
+  /** Variables set where `docker compose up` runs (`${VAR}` in the file). */
+  readonly vars: Readonly<Record<string, string>>;
+
+  constructor(file: string, binds: Record<string, string> = {}, vars: Record<string, string> = {}) {
     this.file = file;
     this.services = readCompose(file);
     this.#binds = binds;
+    this.vars = vars;
   }
 
   /** The local port standing in for `port` inside `service`'s container. */
   async port(service: string, port: number): Promise<number> {
     const key = `${service}:${port}`;
-    if (!this.#ports.has(key)) this.#ports.set(key, await freePort());
+    if (!this.#ports.has(key)) {
+      // The kernel may hand a just-released port out again: two services must not share one.
+      let free = await freePort();
+      while ([...this.#ports.values()].includes(free)) free = await freePort();
+      if (!this.#ports.has(key)) this.#ports.set(key, free);
+    }
     return this.#ports.get(key)!;
   }
 
@@ -179,7 +196,7 @@ class Topology {
   async env(service: string): Promise<Record<string, string>> {
     const s = this.services[service]!;
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ ...this.image.env, ...s.environment })) env[k] = await this.map(service, interpolate(String(v)));
+    for (const [k, v] of Object.entries({ ...this.image.env, ...s.environment })) env[k] = await this.map(service, interpolate(String(v), this.vars));
     return env;
   }
 
@@ -215,8 +232,14 @@ class Topology {
     }
   }
 
+  /** What redis-cli gets in `service`'s container: its environment (REDISCLI_AUTH when the file sets a password). */
+  #redisCliEnv(service: string): NodeJS.ProcessEnv {
+    const own = Object.entries(this.services[service]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), this.vars)]);
+    return { ...process.env, ...Object.fromEntries(own) };
+  }
+
   async #startRedis(name: string, s: Service): Promise<void> {
-    const [command, ...args] = s.command ?? ['redis-server'];
+    const [command, ...args] = (s.command ?? ['redis-server']).map((a) => interpolate(a, this.vars));
     expect(command).toBe('redis-server');
     const port = await this.port(name, 6379);
     // The redis image runs in /data (its volume); the compose file's own flags come first.
@@ -251,7 +274,7 @@ class Topology {
   async waitHealthy(service: string): Promise<void> {
     if (this.services[service]!.image?.startsWith('redis:')) {
       const port = await this.port(service, 6379);
-      await until(`${service} to answer PING`, () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG', 15_000);
+      await until(`${service} to answer PING`, () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', env: this.#redisCliEnv(service) }).stdout.trim() === 'PONG', 15_000);
       return;
     }
     const [cmd, ...args] = await this.healthcheck(service);
@@ -270,7 +293,7 @@ class Topology {
     for (const name of [...this.processes.keys()].reverse()) {
       const p = this.processes.get(name)!;
       if (this.services[name]!.image?.startsWith('redis:')) {
-        spawnSync('redis-cli', ['-p', String(await this.port(name, 6379)), 'shutdown', 'nosave']);
+        spawnSync('redis-cli', ['-p', String(await this.port(name, 6379)), 'shutdown', 'nosave'], { env: this.#redisCliEnv(name) });
       }
       codes[name] = await p.stop(15_000);
     }
@@ -520,6 +543,9 @@ describe('deploy/docker-compose.secure.yml', () => {
   const file = 'deploy/docker-compose.secure.yml';
   const services = readCompose(file);
   const runnel = Object.keys(services).filter((n) => services[n]!.image === 'runnel:local');
+  // What `docker compose up` would be run with: the Redis password the file requires (no default).
+  const redisPassword = `redis-${randomBytes(12).toString('hex')}`;
+  const vars = { RUNNEL_REDIS_PASSWORD: redisPassword };
   let tls: string;
   let t: Topology;
 
@@ -529,7 +555,7 @@ describe('deploy/docker-compose.secure.yml', () => {
     const r = spawnSync(join(repo, 'deploy/make-ca.sh'), [tls], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     // Then the file's services as local processes, deploy/tls being that directory.
-    t = new Topology(file, { './tls': tls });
+    t = new Topology(file, { './tls': tls }, vars);
     await t.up();
   }, 180_000);
   afterAll(async () => {
@@ -547,11 +573,15 @@ describe('deploy/docker-compose.secure.yml', () => {
   ];
   const records = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `k${from + i}:v${from + i}`);
 
-  it('is a valid compose file for docker-compose', () => {
-    const r = spawnSync('docker-compose', ['-f', join(repo, file), 'config', '-q'], { encoding: 'utf8' });
+  it('is a valid compose file for docker-compose, which refuses it without RUNNEL_REDIS_PASSWORD', () => {
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'RUNNEL_REDIS_PASSWORD'));
+    const r = spawnSync('docker-compose', ['-f', join(repo, file), 'config', '-q'], { encoding: 'utf8', env: { ...base, ...vars } });
     expect(r.error).toBeUndefined();
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+    const without = spawnSync('docker-compose', ['-f', join(repo, file), 'config', '-q'], { encoding: 'utf8', env: base });
+    expect(without.status).not.toBe(0);
+    expect(without.stderr).toContain('RUNNEL_REDIS_PASSWORD');
   });
 
   it('has the topology of the cluster file, with SASL_SSL client listeners and TLS between roles', () => {
@@ -568,8 +598,8 @@ describe('deploy/docker-compose.secure.yml', () => {
   it('every role\'s configuration resolves with no unknown key, and its TLS material (from make-ca.sh) loads', () => {
     for (const n of runnel) {
       const s = services[n]!;
-      // Docker would substitute ${RUNNEL_ADMIN_PASSWORD:-admin-secret}; the mount puts deploy/tls at /etc/runnel/tls.
-      const env = Object.fromEntries(Object.entries(s.environment!).map(([k, v]) => [k, String(v).replace(/\$\{RUNNEL_ADMIN_PASSWORD:-([^}]*)\}/, '$1').replace('/etc/runnel/tls', tls)]));
+      // Docker would substitute ${RUNNEL_ADMIN_PASSWORD:-admin-secret} and the others; the mount puts deploy/tls at /etc/runnel/tls.
+      const env = Object.fromEntries(Object.entries(s.environment!).map(([k, v]) => [k, interpolate(String(v), vars).replace('/etc/runnel/tls', tls)]));
       const args = s.command!;
       const set = args.flatMap((a, i) => (args[i - 1] === '--set' ? [a] : []));
       const { config, unknown } = loadConfig({ set }, env);
@@ -621,6 +651,46 @@ describe('deploy/docker-compose.secure.yml', () => {
     expect(read.stdout).not.toContain('v0');
     expect(read.stderr).toMatch(/Topic authorization failed|TOPIC_AUTHORIZATION_FAILED|not authorized/i);
   }, 120_000);
+
+  it('the RPC between roles refuses make-ca.sh\'s client certificate (another CA) and takes a node\'s', async () => {
+    const at = { host: '127.0.0.1', port: await t.port('controller', 9192), connectTimeoutMs: 5000, requestTimeoutMs: 5000 };
+    const as = (name: string) => RpcClient.create({ ...at, tls: { key: readFileSync(join(tls, `${name}.key`)), cert: readFileSync(join(tls, `${name}.crt`)), ca: [readFileSync(join(tls, 'ca.crt'))] } });
+    const [client, node] = [as('client'), as('broker-1')];
+    const [refused, taken] = await Promise.all([client, node].map((c) => c.call('controller.heartbeat', { nodeId: 99, brokerEpoch: 0 }).then(() => null, (e: unknown) => e)));
+    client.close();
+    node.close();
+    // Refused in the TLS handshake: the call never reaches the controller.
+    expect(refused).toBeInstanceOf(RpcError);
+    expect((refused as RpcError).code).toBe('UNAVAILABLE');
+    // A node's certificate gets through TLS; the controller answers (an unknown node id: its own error, or none).
+    if (taken !== null) expect((taken as RpcError).code).not.toBe('UNAVAILABLE');
+  });
+
+  it('Redis requires the password: a client without it is refused, a node with a wrong one exits with a one-line error, no log shows it', async () => {
+    const port = await t.port('redis', 6379);
+    const anonymous = spawnSync('redis-cli', ['-p', String(port), 'hgetall', 'runnel:scram-credentials'], { encoding: 'utf8', env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'REDISCLI_AUTH')) });
+    expect(anonymous.stdout + anonymous.stderr).toMatch(/NOAUTH/);
+    // broker-1's environment with another password in its Redis URL.
+    const env = await t.env('broker-1');
+    expect(env.KAFKA_RUNNEL_REDIS_URL).toContain(`:${redisPassword}@`);
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KAFKA_')));
+    const child = spawn(process.execPath, [join(repo, t.image.entrypoint[1]!), 'broker', '--set', 'node.id=9'], {
+      cwd: repo, env: { ...base, ...env, KAFKA_RUNNEL_REDIS_URL: env.KAFKA_RUNNEL_REDIS_URL!.replace(redisPassword, 'not-the-redis-password') },
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).not.toBe(0);
+    const error = out.split('\n').filter((l) => l.includes('refused the login'));
+    expect(error, out).toHaveLength(1);
+    expect(error[0]).toMatch(/WRONGPASS/);
+    expect(error[0]).toContain('check the password in runnel.redis.url');
+    for (const secret of [redisPassword, 'not-the-redis-password']) {
+      expect(out).not.toContain(secret);
+      expect(t.output()).not.toContain(secret);
+    }
+  }, 60_000);
 
   it('a broker killed with -9 fails over: produce and consume go on over the TLS RPC replication', async () => {
     const md = JSON.parse((await runKcat([...(await kcatAs('admin', 'admin-secret')), '-L', '-J', '-t', 'secure'])).stdout) as { topics: { partitions: { partition: number; leader: number }[] }[] };

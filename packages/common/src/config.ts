@@ -114,7 +114,7 @@ export const BROKER_CONFIGS = {
   'controller.quorum.voters': def('list', null, 'KRaft quorum; Runnel keeps metadata in Redis.', { unused: true, absent: true }),
 
   // --- cluster mode (`runnel controller|broker|coordinator`, `runnel cluster up`)
-  'runnel.redis.url': def('string', null, 'Redis holding the cluster metadata (redis://host:port/db, or redis+unix:///path/redis.sock); required by the cluster roles, unused by `runnel start`.'),
+  'runnel.redis.url': def('password', null, 'Redis holding the cluster metadata (redis://[:password@]host:port/db, or redis+unix:///path/redis.sock); required by the cluster roles, unused by `runnel start`. Sensitive (it may hold the Redis password): DescribeConfigs and the logs never show it.'),
   'runnel.rpc.listener': def('string', '127.0.0.1:0', 'host:port of this node\'s RPC listener (protobuf RPC between roles); port 0 picks one and registers it.'),
   'runnel.rpc.advertised.listener': def('string', null, 'host:port other nodes dial for this node\'s RPC listener when it is not the bound address (a proxy, NAT); unset = the bound address.'),
   'broker.session.timeout.ms': def('int', '9000', 'A node whose last heartbeat to the controller is older than this is fenced (Kafka KRaft name).', { validator: atLeast(1000) }),

@@ -124,9 +124,12 @@ describe('precedence', () => {
   });
 
   it('describe() lists every key with its source and hides passwords', () => {
-    const { config } = resolveConfig({ file: map({ 'ssl.keystore.password': 'secret', 'num.partitions': '3' }) });
+    const { config } = resolveConfig({ file: map({ 'ssl.keystore.password': 'secret', 'num.partitions': '3', 'runnel.redis.url': 'redis://:secret@redis:6379' }) });
     const entries = config.describe();
     expect(entries.find((e) => e.name === 'ssl.keystore.password')).toMatchObject({ value: null, sensitive: true, source: 'STATIC_BROKER_CONFIG' });
+    // The Redis URL may carry Redis' password.
+    expect(entries.find((e) => e.name === 'runnel.redis.url')).toMatchObject({ value: null, sensitive: true });
+    expect(config.get('runnel.redis.url')).toBe('redis://:secret@redis:6379');
     expect(entries.find((e) => e.name === 'num.partitions')).toMatchObject({ value: '3', type: 'int', source: 'STATIC_BROKER_CONFIG' });
     expect(config.summary().join('\n')).not.toContain('secret');
   });

@@ -1,7 +1,10 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '@runnel/common';
 import { MetadataError } from './errors.ts';
-import { redisOptionsFromUrl } from './redis-layout.ts';
+import { redactRedisUrl, redisOptionsFromUrl } from './redis-layout.ts';
+
+/** Redis refusing the login (requirepass / ACL user): retrying with the same password cannot help. */
+const AUTH_ERROR = /\b(WRONGPASS|NOAUTH)\b|invalid (username-)?password/i;
 
 /**
  * One ioredis connection as this package uses them: it reconnects forever in the background
@@ -30,20 +33,34 @@ export function connectRedis(url: string, logger: Logger, what: string, extra: R
   return redis;
 }
 
-/** Connects and waits until the connection is ready; STORE_UNAVAILABLE (retriable) after `timeoutMs`. */
+/**
+ * Connects and waits until the connection is ready; STORE_UNAVAILABLE (retriable) after `timeoutMs`,
+ * or at once (not retriable) when Redis refuses the password. Errors show the URL without its password.
+ */
 export async function waitReady(redis: Redis, url: string, timeoutMs: number): Promise<void> {
   if (redis.status === 'wait') redis.connect().catch(() => {});
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
-    const onReady = () => {
+    const done = () => {
       clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+    };
+    const onReady = () => {
+      done();
       resolve();
     };
+    const onError = (err: Error) => {
+      if (!AUTH_ERROR.test(err.message)) return;
+      done();
+      reject(new MetadataError('STORE_UNAVAILABLE', `Redis at ${redactRedisUrl(url)} refused the login (${err.message.replace(/\s+/g, ' ').trim()}): check the password in runnel.redis.url`));
+    };
     const timer = setTimeout(() => {
-      redis.off('ready', onReady);
-      reject(new MetadataError('STORE_UNAVAILABLE', `Redis at ${url} did not answer within ${timeoutMs} ms`, { retriable: true }));
+      done();
+      reject(new MetadataError('STORE_UNAVAILABLE', `Redis at ${redactRedisUrl(url)} did not answer within ${timeoutMs} ms`, { retriable: true }));
     }, timeoutMs);
     redis.once('ready', onReady);
+    redis.on('error', onError);
   });
 }
 

@@ -85,6 +85,19 @@ export interface RawCluster extends ClusterState {
   lease: string | null;
 }
 
+/** `url` with its password masked (`redis://:***@host:6379`): the only form errors and logs may show. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    // Unparseable: mask whatever sits between the scheme's user part and an `@`.
+    return url.replace(/^([^:/]+:\/\/[^:@/]*:)[^@]*@/, '$1***@');
+  }
+}
+
 /**
  * ioredis options from `runnel.redis.url`: `redis://[user:password@]host[:port][/db]` or
  * `redis+unix:///path/to/redis.sock[?db=N]` (also `unix:///path`).
@@ -94,7 +107,7 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   try {
     u = new URL(url);
   } catch (err) {
-    throw new MetadataError('STORE_UNAVAILABLE', `invalid Redis URL "${url}"`, { cause: err });
+    throw new MetadataError('STORE_UNAVAILABLE', `invalid Redis URL "${redactRedisUrl(url)}"`, { cause: err });
   }
   const auth = {
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
@@ -102,7 +115,7 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   };
   if (u.protocol === 'redis+unix:' || u.protocol === 'unix:') {
     const path = decodeURIComponent(u.pathname);
-    if (!path) throw new MetadataError('STORE_UNAVAILABLE', `Redis URL "${url}" has no socket path`);
+    if (!path) throw new MetadataError('STORE_UNAVAILABLE', `Redis URL "${redactRedisUrl(url)}" has no socket path`);
     const db = u.searchParams.get('db');
     return { path, db: db ? Number(db) : 0, ...auth };
   }
@@ -110,7 +123,7 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
     const db = u.pathname.replace(/^\//, '');
     return { host: u.hostname || '127.0.0.1', port: u.port ? Number(u.port) : 6379, db: db ? Number(db) : 0, ...auth };
   }
-  throw new MetadataError('STORE_UNAVAILABLE', `unsupported Redis URL "${url}": use redis://host:port or redis+unix:///path.sock`);
+  throw new MetadataError('STORE_UNAVAILABLE', `unsupported Redis URL "${redactRedisUrl(url)}": use redis://host:port or redis+unix:///path.sock`);
 }
 
 /** JSON with object keys sorted at every level: the stored form, so CAS can compare strings. */
