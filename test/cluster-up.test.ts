@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKcat } from './helpers/kcat.ts';
+import { freePort } from './helpers/ports.ts';
 import { startProcess, type Started } from './helpers/process.ts';
 import { alive } from './helpers/wrappers.ts';
 
@@ -199,5 +200,32 @@ describe('the cluster roles refuse a bad start with one clear line', () => {
     const noRedis = await run(process.execPath, [runnel, 'coordinator', '--set', `log.dirs=${dir}/y`, '--set', `runnel.redis.url=redis+unix://${dir}/no-such.sock`]).then(() => null, (e: { code: number; stderr: string }) => e);
     expect(noRedis?.code).toBe(1);
     expect(noRedis?.stderr).toMatch(/runnel: cannot start: .*(Redis|redis)/);
+  });
+});
+
+describe('runnel cluster up --redis with a password', () => {
+  let pdir: string;
+  let redis: Started;
+  let url: string;
+  const password = 'up-redis-pw-7f3c';
+  beforeAll(async () => {
+    pdir = await mkdtemp(join(tmpdir(), 'runnel-cluster-pw-'));
+    const port = await freePort();
+    redis = await startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', password, '--save', '', '--appendonly', 'no'], { ready: /ready to accept connections/i });
+    url = `redis://:${password}@127.0.0.1:${port}`;
+  });
+  afterAll(async () => {
+    await run(process.execPath, [runnel, 'cluster', 'down', '--dir', pdir]).catch(() => {});
+    await redis?.stop();
+    await rm(pdir, { recursive: true, force: true });
+  });
+
+  it('logs in with the URL\'s password and prints the URL with it masked', async () => {
+    const { stdout, stderr } = await run(process.execPath, [runnel, 'cluster', 'up', '--detach', '--brokers', '1', '--coordinators', '1', '--dir', pdir, '--port', '0', '--redis', url], { timeout: 120_000 });
+    expect(stdout).toContain(`metadata in redis://:***@127.0.0.1:`);
+    expect(stdout + stderr).not.toContain(password);
+    const servers = /bootstrap\.servers=(\S+)/.exec(stdout)![1]!;
+    const meta = await runKcat(['-b', servers, '-L', '-J']);
+    expect(meta.code, meta.stderr).toBe(0);
   });
 });

@@ -18,5 +18,5 @@ export {
 } from './client-quotas.ts';
 export { MAX_PARTITIONS_PER_REQUEST, assignReplicas, checkDeletable, checkPartitionsPerRequest, validateTopicName } from './validate.ts';
 export { ControllerStore, type ControllerStoreOptions, type ClusterChange, type ClusterState, type StoredNode } from './controller-store.ts';
-export { redisOptionsFromUrl } from './redis-layout.ts';
+export { redactRedisUrl, redisOptionsFromUrl } from './redis-layout.ts';
 export { RedisStore, type RedisStoreOptions } from './redis-store.ts';

@@ -3,6 +3,7 @@ import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, ren
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { RunnelError } from '@runnel/common';
+import { redactRedisUrl } from '@runnel/metadata';
 
 /**
  * What `runnel cluster up` keeps in `<dir>/cluster.json` while it runs: the lock on the directory
@@ -115,7 +116,7 @@ export async function checkPorts(host: string, ports: Array<{ port: number; name
 export function summary(state: ClusterState, brokers: number, coordinators: number): string {
   const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
   const lines = [
-    `runnel cluster is up: ${brokers} broker(s), ${coordinators} coordinator(s), metadata in ${state.redis}`,
+    `runnel cluster is up: ${brokers} broker(s), ${coordinators} coordinator(s), metadata in ${state.redis === undefined ? state.redis : redactRedisUrl(state.redis)}`,
     `bootstrap.servers=${state.bootstrap}`,
     ...state.processes.map((p) => `  ${p.name.padEnd(16)} ${p.address.padEnd(28)} pid ${p.pid}${alive(p.pid) ? '' : ' (exited)'}`),
   ];
