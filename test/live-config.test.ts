@@ -73,12 +73,11 @@ it('a cluster-wide default of log.segment.bytes and log.retention.ms reaches a p
   expect(described).toContain('retention.bytes=-1 sensitive=false synonyms={DEFAULT_CONFIG:log.retention.bytes=-1}');
 
   // The broker resource (a raw DescribeConfigs: each JVM tool run costs seconds): the dynamic level
-  // first, then the static and default ones; the transaction-log settings (no transactions here)
-  // are not listed.
+  // first, then the static and default ones; the transaction settings are listed as Kafka lists them.
   const node = await describeBroker('1', null);
   expect(node.get('log.segment.bytes')).toEqual(['2000', 3, ['3:log.segment.bytes=2000', '5:log.segment.bytes=1073741824']]);
   expect(node.get('log.retention.check.interval.ms')).toEqual(['1000', 4, ['4:log.retention.check.interval.ms=1000', '5:log.retention.check.interval.ms=300000']]);
-  expect([...node.keys()].filter((k) => k.startsWith('transaction.'))).toEqual([]);
+  expect(node.get('transaction.max.timeout.ms')).toEqual(['900000', 5, ['5:transaction.max.timeout.ms=900000']]);
 
   ok(await tools.configs(['--bootstrap-server', broker.bootstrap, '--alter', '--entity-type', 'brokers', '--entity-default', '--delete-config', 'log.retention.ms,log.segment.bytes']));
   expect([...(await describeBroker('', null)).keys()]).toEqual([]);
