@@ -37,8 +37,14 @@ export class CorruptTxnIndexError extends Error {}
 export class TxnIndex {
   readonly path: string;
   private entries: AbortedTxn[] = [];
-  /** The file holds exactly `entries` (nothing to write). */
-  private clean = true;
+  /** Bumped by every change of `entries`; the file holds `entries` as of `writtenVersion`. */
+  private version = 0;
+  private writtenVersion = 0;
+  /**
+   * Flushes run one at a time: an append during a write must stay dirty (the write may have
+   * encoded the entries before it), and two overlapping writes must not land out of order.
+   */
+  private flushing: Promise<void> = Promise.resolve();
   /** The file exists on disk. */
   private onDisk = false;
   /** What is on disk was fsynced. */
@@ -100,7 +106,7 @@ export class TxnIndex {
     const last = this.entries.at(-1);
     if (last && e.lastOffset <= last.lastOffset) return;
     this.entries.push(e);
-    this.clean = false;
+    this.version++;
   }
 
   /** Drop the entries whose marker is at or past `offset` (log truncation, recovery rebuilding the tail). */
@@ -108,7 +114,7 @@ export class TxnIndex {
     const keep = this.entries.filter((e) => e.lastOffset < offset);
     if (keep.length !== this.entries.length) {
       this.entries = keep;
-      this.clean = false;
+      this.version++;
     }
   }
 
@@ -126,8 +132,15 @@ export class TxnIndex {
   }
 
   /** Write the file when it changed (whole, it is small); no file while there is no entry. */
-  async flush(sync: boolean): Promise<void> {
-    if (this.clean && (!sync || this.synced)) return;
+  flush(sync: boolean): Promise<void> {
+    const run = this.flushing.then(() => this.flushOnce(sync));
+    this.flushing = run.catch(() => {});
+    return run;
+  }
+
+  private async flushOnce(sync: boolean): Promise<void> {
+    if (this.writtenVersion === this.version && (!sync || this.synced)) return;
+    const version = this.version;
     if (this.entries.length === 0) {
       if (this.onDisk) {
         await unlink(this.path).catch((err: NodeJS.ErrnoException) => {
@@ -135,7 +148,7 @@ export class TxnIndex {
         });
         this.onDisk = false;
       }
-      this.clean = true;
+      this.writtenVersion = version;
       return;
     }
     const bytes = TxnIndex.encode(this.entries);
@@ -149,7 +162,7 @@ export class TxnIndex {
       }
     });
     this.onDisk = true;
-    this.clean = true;
+    this.writtenVersion = version;
     this.synced = sync;
   }
 }

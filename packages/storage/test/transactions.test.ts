@@ -345,6 +345,22 @@ describe('transactions in a partition log', () => {
     expect(txnState(log, true)).toEqual(recovered);
   });
 
+  it('an abort indexed while its .txnindex is being written is written by the next flush, and overlapping flushes land in order', async () => {
+    const d = tempDir();
+    cleanups.push(d.cleanup);
+    const path = join(d.path, '00000000000000000000.txnindex');
+    const idx = new TxnIndex(path);
+    const entry = (n: bigint) => ({ producerId: n, firstOffset: n * 10n, lastOffset: n * 10n + 5n, lastStableOffset: n * 10n + 6n });
+    idx.append(entry(1n));
+    const first = idx.flush(false); // encodes [1] once its turn comes
+    idx.append(entry(2n)); // arrives while that write is in flight
+    const second = idx.flush(false);
+    idx.append(entry(3n));
+    await Promise.all([first, second]);
+    await idx.flush(false);
+    expect(TxnIndex.decode(readFileSync(path))).toEqual([entry(1n), entry(2n), entry(3n)]);
+  });
+
   it('reads producer snapshots written before transactions (no coordinator epoch, no open transaction)', () => {
     const state = new ProducerStateManager();
     const at = ProducerStateManager.parse([['offset', '42'], ['7', '3', '1700000000000', '0:4:10:14,5:5:15:15']], state);
