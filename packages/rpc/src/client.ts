@@ -19,10 +19,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { silentLogger, type Logger } from '@runnel/common';
 import { formatAddress } from './address.ts';
 import { RpcError } from './errors.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameReader, writeFrame } from './frame.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FrameReader, frameLength, writeFrame } from './frame.ts';
 import type { Address, RpcMethods } from './methods.ts';
 import { RpcTls, type RpcTlsOptions } from './tls.ts';
-import { envelopeCodec, methodSchema, type EnvelopeMsg, type MethodSchema } from './schema.ts';
+import { encodeEnvelope, envelopeCodec, methodSchema, type EnvelopeMsg, type MethodSchema } from './schema.ts';
 
 export interface RpcClientOptions extends Address {
   /** Default 5000. */
@@ -105,14 +105,15 @@ export class RpcClient {
     if (schema === undefined) throw new RpcError('UNKNOWN_METHOD', `no method '${method}' in the schema`, { sent: false });
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
-    let body: Uint8Array;
+    let body: Uint8Array[];
     try {
-      body = envelopeCodec.encode({ id, method, payload: schema.request.encode(req) as Buffer, response: false, error: null });
+      body = encodeEnvelope({ id, method, payload: schema.request.encode(req) as Buffer, response: false, error: null });
     } catch (err) {
       throw new RpcError('BAD_FRAME', `${method} request does not encode: ${(err as Error).message}`, { cause: err, sent: false });
     }
-    if (body.length > this.maxFrameBytes) {
-      throw new RpcError('FRAME_TOO_LARGE', `${method} request of ${body.length} bytes is over the limit of ${this.maxFrameBytes}`, { sent: false });
+    const length = frameLength(body);
+    if (length > this.maxFrameBytes) {
+      throw new RpcError('FRAME_TOO_LARGE', `${method} request of ${length} bytes is over the limit of ${this.maxFrameBytes}`, { sent: false });
     }
 
     const connection = this.connectionFor();

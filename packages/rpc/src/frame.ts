@@ -97,10 +97,18 @@ export class FrameReader {
   }
 }
 
-/** Writes one frame as a single writev (header and body stay separate buffers, no copy). */
-export function writeFrame(socket: Socket, body: Uint8Array): void {
+/** Writes one frame, its body given whole or in pieces, as a single writev (no copy). */
+export function writeFrame(socket: Socket, body: Uint8Array | readonly Uint8Array[]): void {
+  const pieces = body instanceof Uint8Array ? [body] : body;
   socket.cork();
-  socket.write(frameHeader(body.length));
-  socket.write(body);
+  socket.write(frameHeader(frameLength(pieces)));
+  for (const piece of pieces) socket.write(piece);
   socket.uncork();
+}
+
+/** The body length of a frame given in pieces. */
+export function frameLength(pieces: readonly Uint8Array[]): number {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
+  return length;
 }

@@ -104,7 +104,24 @@ const LIST_TYPE = root.lookupType('runnel.rpc.Int32List');
 /** Every method in the schema, by 'service.method' name. */
 export const METHODS: ReadonlyMap<string, MethodSchema> = loadMethods();
 
-export const envelopeCodec: MessageCodec<EnvelopeMsg> = codecFor(root.lookupType('runnel.rpc.Envelope'));
+const ENVELOPE = root.lookupType('runnel.rpc.Envelope');
+export const envelopeCodec: MessageCodec<EnvelopeMsg> = codecFor(ENVELOPE);
+const EMPTY = Buffer.alloc(0);
+/** The payload field's key (field number, length-delimited wire type). */
+const PAYLOAD_KEY = (ENVELOPE.fields.payload!.id << 3) | 2;
+
+/**
+ * An envelope as the pieces of its encoding, to be written as one frame: the envelope without its
+ * payload, then the payload field's key and length, then the payload itself. Protobuf readers take
+ * fields in any order, so the payload (often batches of records) goes to the socket as it is
+ * instead of being copied into a second, envelope-sized buffer: every copy of that size is
+ * ArrayBuffer memory, and its churn is what drives V8's full collections on a busy broker.
+ */
+export function encodeEnvelope(env: EnvelopeMsg): Uint8Array[] {
+  const head = envelopeCodec.encode({ ...env, payload: EMPTY });
+  if (env.payload.length === 0) return [head];
+  return [head, protobuf.Writer.create().uint32(PAYLOAD_KEY).uint32(env.payload.length).finish(), env.payload];
+}
 
 export function methodSchema(name: string): MethodSchema | undefined {
   return METHODS.get(name);

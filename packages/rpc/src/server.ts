@@ -21,10 +21,10 @@ import { hostname } from 'node:os';
 import { silentLogger, type Logger } from '@runnel/common';
 import { formatAddress } from './address.ts';
 import { RpcError } from './errors.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameReader, writeFrame } from './frame.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FrameReader, frameLength, writeFrame } from './frame.ts';
 import type { Address, RpcContext, RpcHandlers } from './methods.ts';
 import { RpcTls, type RpcTlsOptions } from './tls.ts';
-import { envelopeCodec, methodSchema, type EnvelopeMsg, type FailureMsg } from './schema.ts';
+import { encodeEnvelope, envelopeCodec, methodSchema, type EnvelopeMsg, type FailureMsg } from './schema.ts';
 
 export interface RpcServerOptions {
   host: string;
@@ -194,11 +194,12 @@ export class RpcServer {
   private async dispatch(socket: Socket, peer: string, call: EnvelopeMsg, flow: { awaitingDrain: boolean }, update: () => void): Promise<void> {
     const reply = (payload: Uint8Array, error: FailureMsg | null): void => {
       if (socket.destroyed) return;
-      const body = envelopeCodec.encode({ id: call.id, method: call.method, payload: payload as Buffer, response: true, error });
-      if (body.length > this.maxFrameBytes && error === null) {
+      const body = encodeEnvelope({ id: call.id, method: call.method, payload: payload as Buffer, response: true, error });
+      const length = frameLength(body);
+      if (length > this.maxFrameBytes && error === null) {
         reply(EMPTY, {
           code: 'FRAME_TOO_LARGE',
-          message: `answer of ${body.length} bytes is over the limit of ${this.maxFrameBytes}`,
+          message: `answer of ${length} bytes is over the limit of ${this.maxFrameBytes}`,
           retriable: false,
         });
         return;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcClient, RpcServer, type RpcHandlers, type RpcMethod, type RpcMethods } from '../src/index.ts';
-import { envelopeCodec, int64ForTest, methodNames } from '../src/schema.ts';
-import { FrameReader, frameHeader } from '../src/frame.ts';
+import { encodeEnvelope, envelopeCodec, int64ForTest, methodNames } from '../src/schema.ts';
+import { FrameReader, frameHeader, frameLength } from '../src/frame.ts';
 
 const BIG = 2n ** 53n + 7n; // not representable as a JS number
 const MAX_I64 = 2n ** 63n - 1n;
@@ -251,6 +251,23 @@ describe('frame format', () => {
     const expected = Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x0b]), Buffer.from('broker.read'), Buffer.from([0x1a, 0x0c]), payload]);
     expect(body.equals(expected)).toBe(true);
     expect(frameHeader(body.length).equals(Buffer.from([0, 0, 0, 0x1d]))).toBe(true);
+  });
+
+  it('writes the payload as its own piece, after the rest of the envelope, decoding the same', () => {
+    const payload = Buffer.alloc(12, 7);
+    // A call: the pieces are byte for byte the worked example (payload is the last field anyway).
+    const call = encodeEnvelope({ id: 1, method: 'broker.read', payload, response: false, error: null });
+    expect(call).toHaveLength(3);
+    expect(call[2]).toBe(payload); // the caller's buffer itself, not a copy
+    expect(Buffer.concat(call).equals(Buffer.from(envelopeCodec.encode({ id: 1, method: 'broker.read', payload, response: false, error: null })))).toBe(true);
+    // An answer: `response` now precedes the payload on the wire; a reader sees the same message.
+    const answer = { id: 9, method: 'broker.replicaFetch', payload: Buffer.alloc(70_000, 3), response: true, error: null };
+    const pieces = encodeEnvelope(answer);
+    expect(frameLength(pieces)).toBe(Buffer.concat(pieces).length);
+    expect(envelopeCodec.decode(Buffer.concat(pieces))).toEqual(answer);
+    const failed = { id: 2, method: 'broker.append', payload: Buffer.alloc(0), response: true, error: { code: 'NOT_LEADER', message: 'moved', retriable: true } };
+    expect(encodeEnvelope(failed)).toHaveLength(1);
+    expect(envelopeCodec.decode(Buffer.concat(encodeEnvelope(failed)))).toEqual(failed);
   });
 
   it('splits a stream cut at every byte into the same frames', () => {
