@@ -714,12 +714,7 @@ export class ReplicaManager {
     if (pos !== payload.length || next !== end) return this.#dropTail(lead, lead.tail.length);
     // Contiguous only: after a gap (an append not kept) the older entries can no longer be served.
     if (lead.tail.length > 0 && lead.tail.at(-1)!.end !== base) this.#dropTail(lead, lead.tail.length);
-    // A copy: the request's buffer is not ours to keep. Its own memory, not a slice of Node's
-    // shared 8 KiB pool (Buffer.from below 4 KiB): a kept small append would pin a whole slab,
-    // many times the bytes the caps count.
-    const bytes = Buffer.allocUnsafeSlow(payload.length);
-    payload.copy(bytes);
-    lead.tail.push({ base, end, bytes });
+    lead.tail.push({ base, end, bytes: keepable(payload) });
     lead.tailBytes += payload.length;
     this.#tailBytes += payload.length;
     let drop = 0;
@@ -862,6 +857,20 @@ function tailFrom(lead: Leadership, offset: bigint, limit: number, first: boolea
   }
   if (parts.length === 0) return null;
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
+}
+
+/**
+ * The bytes of an append, to keep after its request is answered. A view when they fill at least a
+ * quarter of the memory under them (a request read in one socket chunk: its own allocation, never
+ * reused), so a kept append pins at most 4× what the caps count; else a copy in memory of its own
+ * (a small append in Node's shared 8 KiB pool would pin a whole slab). Copies of big appends were
+ * the largest share of a leader's ArrayBuffer churn, which sets how often V8 runs full collections.
+ */
+function keepable(payload: Buffer): Buffer {
+  if (payload.length * 4 >= payload.buffer.byteLength) return payload;
+  const bytes = Buffer.allocUnsafeSlow(payload.length);
+  payload.copy(bytes);
+  return bytes;
 }
 
 /** The answer for an acks=all append ending at `requiredEnd`, or null while it must wait. */
