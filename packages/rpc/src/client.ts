@@ -107,7 +107,9 @@ export class RpcClient {
     this.nextId = (this.nextId + 1) >>> 0;
     let body: Uint8Array[];
     try {
-      body = encodeEnvelope({ id, method, payload: schema.request.encode(req) as Buffer, response: false, error: null });
+      const attachments: Buffer[] = [];
+      const payload = schema.request.encode(req, attachments) as Buffer;
+      body = encodeEnvelope({ id, method, payload, response: false, error: null, attachments });
     } catch (err) {
       throw new RpcError('BAD_FRAME', `${method} request does not encode: ${(err as Error).message}`, { cause: err, sent: false });
     }
@@ -251,7 +253,7 @@ export class RpcClient {
       return;
     }
     try {
-      call.resolve(call.schema.response.decode(envelope.payload));
+      call.resolve(call.schema.response.decode(envelope.payload, envelope.attachments));
     } catch (err) {
       call.reject(new RpcError('BAD_FRAME', `${envelope.method} answer from ${this.target} does not decode`, { cause: err }));
     }

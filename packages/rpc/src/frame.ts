@@ -4,7 +4,8 @@
  * ```
  * +----------------------+--------------------------------------------+
  * | length: uint32 BE    | Envelope (protobuf, proto/rpc.proto)        |
- * | (bytes that follow)  | { id, method, payload, response, error }    |
+ * | (bytes that follow)  | { id, method, payload, response, error,    |
+ * |                      |   attachments } (schema.ts: encodeEnvelope) |
  * +----------------------+--------------------------------------------+
  * ```
  *

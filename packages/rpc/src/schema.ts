@@ -31,10 +31,13 @@ const UNSIGNED_LONG_TYPES = new Set(['uint64', 'fixed64']);
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 
-/** Encode and decode one message type to and from its typed (methods.ts) form. */
+/**
+ * Encode and decode one message type to and from its typed (methods.ts) form. With `attachments`,
+ * encoding moves the message's big `bytes` values there (see `attach`) and decoding puts them back.
+ */
 export interface MessageCodec<T> {
-  encode(value: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
+  encode(value: T, attachments?: Buffer[]): Uint8Array;
+  decode(bytes: Uint8Array, attachments?: readonly Buffer[]): T;
 }
 
 export interface MethodSchema {
@@ -49,6 +52,8 @@ export interface EnvelopeMsg {
   payload: Buffer;
   response: boolean;
   error: FailureMsg | null;
+  /** The payload's big `bytes` values (MessageCodec `attachments`), views of the frame when read. */
+  attachments: Buffer[];
 }
 
 export interface FailureMsg {
@@ -107,20 +112,27 @@ export const METHODS: ReadonlyMap<string, MethodSchema> = loadMethods();
 const ENVELOPE = root.lookupType('runnel.rpc.Envelope');
 export const envelopeCodec: MessageCodec<EnvelopeMsg> = codecFor(ENVELOPE);
 const EMPTY = Buffer.alloc(0);
-/** The payload field's key (field number, length-delimited wire type). */
+/** The keys (field number, length-delimited wire type) of the payload and of each attachment. */
 const PAYLOAD_KEY = (ENVELOPE.fields.payload!.id << 3) | 2;
+const ATTACHMENT_KEY = (ENVELOPE.fields.attachments!.id << 3) | 2;
 
 /**
  * An envelope as the pieces of its encoding, to be written as one frame: the envelope without its
- * payload, then the payload field's key and length, then the payload itself. Protobuf readers take
- * fields in any order, so the payload (often batches of records) goes to the socket as it is
- * instead of being copied into a second, envelope-sized buffer: every copy of that size is
- * ArrayBuffer memory, and its churn is what drives V8's full collections on a busy broker.
+ * payload and attachments, then each of those as its field's key and length followed by the bytes
+ * themselves. Protobuf readers take fields in any order, so the payload and the attachments (the
+ * records) go to the socket as they are instead of being copied into an envelope-sized buffer:
+ * every copy of that size is ArrayBuffer memory, and its churn is what drives V8's full
+ * collections on a busy broker.
  */
 export function encodeEnvelope(env: EnvelopeMsg): Uint8Array[] {
-  const head = envelopeCodec.encode({ ...env, payload: EMPTY });
-  if (env.payload.length === 0) return [head];
-  return [head, protobuf.Writer.create().uint32(PAYLOAD_KEY).uint32(env.payload.length).finish(), env.payload];
+  const pieces: Uint8Array[] = [envelopeCodec.encode({ ...env, payload: EMPTY, attachments: [] })];
+  const field = (key: number, bytes: Uint8Array): void => {
+    pieces.push(protobuf.Writer.create().uint32(key).uint32(bytes.length).finish());
+    if (bytes.length > 0) pieces.push(bytes);
+  };
+  if (env.payload.length > 0) field(PAYLOAD_KEY, env.payload);
+  for (const a of env.attachments) field(ATTACHMENT_KEY, a);
+  return pieces;
 }
 
 export function methodSchema(name: string): MethodSchema | undefined {
@@ -151,28 +163,51 @@ function loadMethods(): Map<string, MethodSchema> {
 
 function codecFor<T>(type: Type): MessageCodec<T> {
   return {
-    encode: (value) => type.encode(toWire(type, value as Wire)).finish(),
-    decode: (bytes) => fromWire(type, type.decode(bytes) as unknown as Wire) as T,
+    encode: (value, attachments) => type.encode(toWire(type, value as Wire, attachments)).finish(),
+    decode: (bytes, attachments) => {
+      const taken = attachments ? { list: attachments, next: 0 } : undefined;
+      const out = fromWire(type, type.decode(bytes) as unknown as Wire, taken) as T;
+      if (taken && taken.next !== taken.list.length) throw new RangeError(`${taken.list.length - taken.next} attachment(s) of ${type.name} left over`);
+      return out;
+    },
   };
+}
+
+/**
+ * Attachments: a singular (not repeated, not `optional`) `bytes` value of at least this many bytes
+ * is encoded as an empty field that is present on the wire, and the value itself travels as the
+ * envelope's next attachment, written to the socket as it is (encodeEnvelope). Such a field is
+ * never present-and-empty otherwise (proto3 leaves an empty one off the wire, and so does toWire),
+ * so the reader knows which fields to fill, in the order both sides walk the schema. Records
+ * crossing the RPC (replica fetches, appends) are thus never copied into an encoded message:
+ * fewer copies, and less of the ArrayBuffer churn that makes V8 run full collections.
+ */
+const ATTACH_MIN_BYTES = 1024;
+
+function attachable(field: Field): boolean {
+  return field.type === 'bytes' && !field.repeated && !field.map && !hasPresence(field);
 }
 
 function lowerFirst(s: string): string {
   return s.charAt(0).toLowerCase() + s.slice(1);
 }
 
-function toWire(type: Type, value: Wire): Wire {
+function toWire(type: Type, value: Wire, attachments?: Buffer[]): Wire {
   const out: Wire = {};
   for (const field of type.fieldsArray) {
     const v = value[field.name];
     if (v === null || v === undefined) continue;
     if (field.map) {
       const entries: Wire = {};
-      for (const [k, x] of Object.entries(v as Wire)) entries[k] = elementToWire(field, x);
+      for (const [k, x] of Object.entries(v as Wire)) entries[k] = elementToWire(field, x, attachments);
       out[field.name] = entries;
     } else if (field.repeated) {
-      out[field.name] = (v as unknown[]).map((x) => elementToWire(field, x));
+      out[field.name] = (v as unknown[]).map((x) => elementToWire(field, x, attachments));
+    } else if (attachments && attachable(field) && (v as Uint8Array).length >= ATTACH_MIN_BYTES) {
+      attachments.push(asBuffer(v));
+      out[field.name] = EMPTY;
     } else if (hasPresence(field) || !isDefault(v)) {
-      out[field.name] = elementToWire(field, v);
+      out[field.name] = elementToWire(field, v, attachments);
     }
   }
   return out;
@@ -188,38 +223,48 @@ function isDefault(v: unknown): boolean {
   return v === 0 || v === 0n || v === '' || v === false || (v instanceof Uint8Array && v.length === 0);
 }
 
-function elementToWire(field: Field, x: unknown): unknown {
+function elementToWire(field: Field, x: unknown, attachments?: Buffer[]): unknown {
   const t = field.resolvedType;
-  if (t instanceof protobuf.Type) return t === LIST_TYPE ? { values: x } : toWire(t, x as Wire);
+  if (t instanceof protobuf.Type) return t === LIST_TYPE ? { values: x } : toWire(t, x as Wire, attachments);
   if (LONG_TYPES.has(field.type)) return longToBits(x as bigint);
   return x;
 }
 
-function fromWire(type: Type, msg: Wire): Wire {
+/** The attachments of the message being decoded, and the next one to hand out. */
+interface Taken {
+  readonly list: readonly Buffer[];
+  next: number;
+}
+
+function fromWire(type: Type, msg: Wire, taken?: Taken): Wire {
   const out: Wire = {};
   for (const field of type.fieldsArray) {
     const v = msg[field.name];
     if (field.map) {
       const entries: Wire = {};
-      for (const [k, x] of Object.entries((v ?? {}) as Wire)) entries[k] = elementFromWire(field, x);
+      for (const [k, x] of Object.entries((v ?? {}) as Wire)) entries[k] = elementFromWire(field, x, taken);
       out[field.name] = entries;
     } else if (field.repeated) {
-      out[field.name] = ((v ?? []) as unknown[]).map((x) => elementFromWire(field, x));
+      out[field.name] = ((v ?? []) as unknown[]).map((x) => elementFromWire(field, x, taken));
     } else if (hasPresence(field)) {
       // Nullable: a message field or a proto3 `optional` scalar; present only as an own property.
-      out[field.name] = Object.hasOwn(msg, field.name) && v !== null && v !== undefined ? elementFromWire(field, v) : null;
+      out[field.name] = Object.hasOwn(msg, field.name) && v !== null && v !== undefined ? elementFromWire(field, v, taken) : null;
+    } else if (taken && attachable(field) && Object.hasOwn(msg, field.name) && (v as Uint8Array).length === 0) {
+      const attached = taken.list[taken.next++];
+      if (attached === undefined) throw new RangeError(`${type.name}.${field.name} stands for an attachment the envelope does not carry`);
+      out[field.name] = attached;
     } else {
-      out[field.name] = elementFromWire(field, v);
+      out[field.name] = elementFromWire(field, v, taken);
     }
   }
   return out;
 }
 
-function elementFromWire(field: Field, x: unknown): unknown {
+function elementFromWire(field: Field, x: unknown, taken?: Taken): unknown {
   const t = field.resolvedType;
   if (t instanceof protobuf.Type) {
     if (t === LIST_TYPE) return [...(((x as Wire).values ?? []) as number[])];
-    return fromWire(t, x as Wire);
+    return fromWire(t, x as Wire, taken);
   }
   if (LONG_TYPES.has(field.type)) return bitsToLong(x, UNSIGNED_LONG_TYPES.has(field.type));
   if (field.type === 'bytes') return asBuffer(x);

@@ -192,9 +192,9 @@ export class RpcServer {
   }
 
   private async dispatch(socket: Socket, peer: string, call: EnvelopeMsg, flow: { awaitingDrain: boolean }, update: () => void): Promise<void> {
-    const reply = (payload: Uint8Array, error: FailureMsg | null): void => {
+    const reply = (payload: Uint8Array, error: FailureMsg | null, attachments: Buffer[] = []): void => {
       if (socket.destroyed) return;
-      const body = encodeEnvelope({ id: call.id, method: call.method, payload: payload as Buffer, response: true, error });
+      const body = encodeEnvelope({ id: call.id, method: call.method, payload: payload as Buffer, response: true, error, attachments });
       const length = frameLength(body);
       if (length > this.maxFrameBytes && error === null) {
         reply(EMPTY, {
@@ -224,21 +224,22 @@ export class RpcServer {
     }
     let request: unknown;
     try {
-      request = schema.request.decode(call.payload);
+      request = schema.request.decode(call.payload, call.attachments);
     } catch (err) {
       this.logger.warn({ err, peer, method: call.method }, 'rpc request does not decode');
       reply(EMPTY, { code: 'BAD_FRAME', message: `request of '${call.method}' does not decode`, retriable: false });
       return;
     }
     let payload: Uint8Array;
+    const attachments: Buffer[] = [];
     try {
       const response = await handler(request, { peer });
-      payload = schema.response.encode(response);
+      payload = schema.response.encode(response, attachments);
     } catch (err) {
       reply(EMPTY, toFailure(err));
       return;
     }
-    reply(payload, null);
+    reply(payload, null, attachments);
   }
 }
 

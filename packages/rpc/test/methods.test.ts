@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcClient, RpcServer, type RpcHandlers, type RpcMethod, type RpcMethods } from '../src/index.ts';
-import { encodeEnvelope, envelopeCodec, int64ForTest, methodNames } from '../src/schema.ts';
+import { encodeEnvelope, envelopeCodec, int64ForTest, methodNames, methodSchema } from '../src/schema.ts';
 import { FrameReader, frameHeader, frameLength } from '../src/frame.ts';
 
 const BIG = 2n ** 53n + 7n; // not representable as a JS number
@@ -247,7 +247,7 @@ describe('int64 conversion', () => {
 describe('frame format', () => {
   it('matches the worked example in frame.ts', () => {
     const payload = Buffer.alloc(12, 7);
-    const body = Buffer.from(envelopeCodec.encode({ id: 1, method: 'broker.read', payload, response: false, error: null }));
+    const body = Buffer.from(envelopeCodec.encode({ id: 1, method: 'broker.read', payload, response: false, error: null, attachments: [] }));
     const expected = Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x0b]), Buffer.from('broker.read'), Buffer.from([0x1a, 0x0c]), payload]);
     expect(body.equals(expected)).toBe(true);
     expect(frameHeader(body.length).equals(Buffer.from([0, 0, 0, 0x1d]))).toBe(true);
@@ -256,18 +256,45 @@ describe('frame format', () => {
   it('writes the payload as its own piece, after the rest of the envelope, decoding the same', () => {
     const payload = Buffer.alloc(12, 7);
     // A call: the pieces are byte for byte the worked example (payload is the last field anyway).
-    const call = encodeEnvelope({ id: 1, method: 'broker.read', payload, response: false, error: null });
+    const call = encodeEnvelope({ id: 1, method: 'broker.read', payload, response: false, error: null, attachments: [] });
     expect(call).toHaveLength(3);
     expect(call[2]).toBe(payload); // the caller's buffer itself, not a copy
-    expect(Buffer.concat(call).equals(Buffer.from(envelopeCodec.encode({ id: 1, method: 'broker.read', payload, response: false, error: null })))).toBe(true);
+    expect(Buffer.concat(call).equals(Buffer.from(envelopeCodec.encode({ id: 1, method: 'broker.read', payload, response: false, error: null, attachments: [] })))).toBe(true);
     // An answer: `response` now precedes the payload on the wire; a reader sees the same message.
-    const answer = { id: 9, method: 'broker.replicaFetch', payload: Buffer.alloc(70_000, 3), response: true, error: null };
+    const answer = { id: 9, method: 'broker.replicaFetch', payload: Buffer.alloc(70_000, 3), response: true, error: null, attachments: [] };
     const pieces = encodeEnvelope(answer);
     expect(frameLength(pieces)).toBe(Buffer.concat(pieces).length);
     expect(envelopeCodec.decode(Buffer.concat(pieces))).toEqual(answer);
-    const failed = { id: 2, method: 'broker.append', payload: Buffer.alloc(0), response: true, error: { code: 'NOT_LEADER', message: 'moved', retriable: true } };
+    const failed = { id: 2, method: 'broker.append', payload: Buffer.alloc(0), response: true, error: { code: 'NOT_LEADER', message: 'moved', retriable: true }, attachments: [] };
     expect(encodeEnvelope(failed)).toHaveLength(1);
     expect(envelopeCodec.decode(Buffer.concat(encodeEnvelope(failed)))).toEqual(failed);
+  });
+
+  it('sends big bytes values as attachments, and the reader gets views of the frame back in their place', () => {
+    const schema = methodSchema('broker.replicaFetch')!.response;
+    const records = [Buffer.alloc(70_000, 1), Buffer.alloc(1023, 2), Buffer.alloc(0), Buffer.alloc(5000, 3)];
+    const value = {
+      partitions: records.map((r, i) => ({
+        topic: 't', partition: i, error: '', highWatermark: 5n, logStartOffset: 0n, logEndOffset: 5n, records: r, divergingEpoch: -1, divergingEndOffset: -1n,
+      })),
+    };
+    const attachments: Buffer[] = [];
+    const payload = Buffer.from(schema.encode(value, attachments));
+    // The two of at least 1 KiB travel beside the payload, as the very buffers given.
+    expect(attachments).toHaveLength(2);
+    expect(attachments[0]).toBe(records[0]);
+    expect(attachments[1]).toBe(records[3]);
+    expect(payload.length).toBeLessThan(1200);
+    const frame = Buffer.concat(encodeEnvelope({ id: 3, method: 'broker.replicaFetch', payload, response: true, error: null, attachments }));
+    const envelope = envelopeCodec.decode(frame);
+    const decoded = schema.decode(envelope.payload, envelope.attachments) as typeof value;
+    expect(decoded).toEqual(value);
+    expect(decoded.partitions[0]!.records.buffer).toBe(frame.buffer); // a view, not a copy
+    // Without attachments the same value encodes whole, and decodes the same.
+    expect(schema.decode(schema.encode(value))).toEqual(value);
+    // A payload naming more attachments than the envelope carries, or fewer, does not decode.
+    expect(() => schema.decode(envelope.payload, envelope.attachments.slice(1))).toThrow(/attachment/);
+    expect(() => schema.decode(envelope.payload, [...envelope.attachments, Buffer.alloc(1)])).toThrow(/left over/);
   });
 
   it('splits a stream cut at every byte into the same frames', () => {

@@ -278,7 +278,7 @@ describe('connections', () => {
     await once(garbage, 'close');
 
     const response = await rawSocket(server);
-    const body = envelopeCodec.encode({ id: 1, method: 'broker.read', payload: Buffer.alloc(0), response: true, error: null });
+    const body = envelopeCodec.encode({ id: 1, method: 'broker.read', payload: Buffer.alloc(0), response: true, error: null, attachments: [] });
     response.write(Buffer.concat([frameHeader(body.length), body]));
     await once(response, 'close');
 
@@ -292,7 +292,7 @@ describe('connections', () => {
     const frames: Buffer[] = [];
     raw.on('data', (chunk: Buffer) => frames.push(...reader.push(chunk)));
     const send = (id: number, payload: Uint8Array): void => {
-      const body = envelopeCodec.encode({ id, method: 'broker.read', payload: payload as Buffer, response: false, error: null });
+      const body = envelopeCodec.encode({ id, method: 'broker.read', payload: payload as Buffer, response: false, error: null, attachments: [] });
       raw.write(Buffer.concat([frameHeader(body.length), body]));
     };
     send(7, Buffer.alloc(4, 0xff));
@@ -300,7 +300,7 @@ describe('connections', () => {
     while (frames.length < 2) await once(raw, 'data');
     const [bad, good] = frames.map((f) => envelopeCodec.decode(f));
     expect(bad).toMatchObject({ id: 7, response: true, error: { code: 'BAD_FRAME' } });
-    expect(good).toMatchObject({ id: 8, response: true, error: null });
+    expect(good).toMatchObject({ id: 8, response: true, error: null, attachments: [] });
     expect((methodSchema('broker.read')!.response.decode(good.payload) as ReadResponse).highWatermark).toBe(42n);
   });
 
@@ -315,7 +315,7 @@ describe('connections', () => {
           const body = connections === 1
             ? Buffer.alloc(8, 0xff)
             : envelopeCodec.encode({
-                id: call.id, method: call.method, response: true, error: null,
+                id: call.id, method: call.method, response: true, error: null, attachments: [],
                 payload: methodSchema('broker.read')!.response.encode({ records: Buffer.alloc(0), highWatermark: 9n, logStartOffset: 0n }) as Buffer,
               });
           socket.write(Buffer.concat([frameHeader(body.length), body]));
@@ -340,7 +340,7 @@ describe('connections', () => {
       fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), // anything at all
       fc.uint8Array({ maxLength: 64 }).map(frame), // a well-framed body that is probably not an Envelope
       fc.record({ id: fc.nat(), method: fc.constantFrom('broker.read', 'broker.append', 'x'), payload: fc.uint8Array({ maxLength: 32 }) })
-        .map(({ id, method, payload }) => frame(envelopeCodec.encode({ id, method, payload: Buffer.from(payload), response: false, error: null }))),
+        .map(({ id, method, payload }) => frame(envelopeCodec.encode({ id, method, payload: Buffer.from(payload), response: false, error: null, attachments: [] }))),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(stream, { minLength: 1, maxLength: 4 }), async (chunks) => {
