@@ -15,6 +15,7 @@ import { configsCommand } from './configs.ts';
 import { consoleProducerCommand } from './console-producer.ts';
 import { consoleConsumerCommand } from './console-consumer.ts';
 import { doctorCommand } from './doctor.ts';
+import { applyServerV8Flags } from './v8-flags.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -36,7 +37,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
 
   configOptions(program.command('start')
     .description('serve a single-node cluster (broker and coordinator in one process, embedded metadata)'))
-    .action(async (opts: { config?: string; set: string[] }) => stopOnSignal(await startSingleNode(opts, env)));
+    .action(async (opts: { config?: string; set: string[] }) => {
+      applyServerV8Flags(env);
+      stopOnSignal(await startSingleNode(opts, env));
+    });
 
   // The cluster roles, one per process (docs/architecture.md); `cluster up` starts a whole cluster of them.
   const roles = [
@@ -46,7 +50,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   ] as const;
   for (const [role, description] of roles) {
     configOptions(program.command(role).description(description))
-      .action(async (opts: { config?: string; set: string[] }) => stopOnSignal(await startRole(role, opts, env)));
+      .action(async (opts: { config?: string; set: string[] }) => {
+        applyServerV8Flags(env);
+        stopOnSignal(await startRole(role, opts, env));
+      });
   }
   const cluster = program.command('cluster').description('run a cluster on this machine');
   cluster.command('up')
