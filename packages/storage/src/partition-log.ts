@@ -1040,7 +1040,7 @@ export class PartitionLog {
       if (seg.baseOffset >= limit) break;
       let records: Buffer | null;
       try {
-        records = await seg.read(offset, maxBytes, minOneBatch, limit);
+        records = await seg.read(offset, maxBytes, minOneBatch, limit, seg === this.active);
         if (records) this.ctx.logDir.io?.read(records.length);
       } catch (err) {
         if (seg.deleted) {

@@ -1,4 +1,4 @@
-import { writeSync, writevSync } from 'node:fs';
+import { readSync, writeSync, writevSync } from 'node:fs';
 import { rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanLog, type BatchInfo } from '@runnel/native';
@@ -16,6 +16,22 @@ const SCAN_CHUNK = 16 * 1024 * 1024;
 const LOAD_CHECKED_ENTRIES = 1024;
 /** Small read used to walk batch headers from an index entry to the target batch. */
 const HEADER_WINDOW = 8 * 1024;
+/**
+ * A synchronous segment write slower than this (the kernel throttling dirty pages, a failing disk)
+ * sends this process's writes through the threadpool for SLOW_WRITE_BACKOFF_MS: a slow disk then
+ * holds up the appends to it, not the event loop and with it every connection and partition.
+ */
+const SLOW_WRITE_MS = 20;
+const SLOW_WRITE_BACKOFF_MS = 10_000;
+let syncWritesResumeAt = 0;
+
+/** Segment writes go through the threadpool for the next `ms` (after a slow one; tests). */
+export function backOffSyncWrites(ms: number): void {
+  syncWritesResumeAt = performance.now() + ms;
+}
+
+/** How far from its end the active segment is read synchronously (`read`): what was just written. */
+const HOT_TAIL_BYTES = 8 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 /** A batch length beyond this is treated as garbage while scanning (Kafka caps batches at int32 anyway). */
 const MAX_SANE_BATCH = 1024 * 1024 * 1024;
@@ -248,13 +264,16 @@ export class LogSegment {
     const start = this.size;
     let total = 0;
     for (const p of payloads) total += p.length;
+    // Synchronous writes, as Kafka's request threads write: to the page cache they cost tens of
+    // microseconds, less than a hop through libuv's threadpool and back, and under load each hop
+    // waits for a thread and then for the event loop (measured on a 3-broker RF 3 cluster: the
+    // threadpool hops of leader and follower appends were the largest share of acks=all's tail).
+    // After a slow one (see SLOW_WRITE_MS) writes go through the threadpool for a while.
+    const sync = performance.now() >= syncWritesResumeAt;
+    const began = performance.now();
     try {
-      // Synchronous writes, as Kafka's request threads write: to the page cache they cost tens of
-      // microseconds, less than a hop through libuv's threadpool and back, and under load each hop
-      // waits for a thread and then for the event loop (measured on a 3-broker RF 3 cluster: the
-      // threadpool hops of leader and follower appends were the largest share of acks=all's tail).
       let done = 0;
-      if (payloads.length > 1) done = writevSync(fh.fd, payloads, start);
+      if (payloads.length > 1) done = sync ? writevSync(fh.fd, payloads, start) : (await fh.writev(payloads, start)).bytesWritten;
       // A short writev (or a single payload): finish with plain writes from where it stopped.
       let skip = done;
       for (const p of payloads) {
@@ -265,7 +284,7 @@ export class LogSegment {
         let off = skip;
         skip = 0;
         while (off < p.length) {
-          const bytesWritten = writeSync(fh.fd, p, off, p.length - off, start + done);
+          const bytesWritten = sync ? writeSync(fh.fd, p, off, p.length - off, start + done) : (await fh.write(p, off, p.length - off, start + done)).bytesWritten;
           if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
           off += bytesWritten;
           done += bytesWritten;
@@ -278,6 +297,8 @@ export class LogSegment {
         throw Object.assign(new Error(`write failed and the partial write could not be truncated: ${(truncErr as Error).message}`), { code: 'EIO', cause: err });
       }
       throw err;
+    } finally {
+      if (sync && performance.now() - began > SLOW_WRITE_MS) backOffSyncWrites(SLOW_WRITE_BACKOFF_MS);
     }
     if (this.size === 0 && this.nextOffset === this.baseOffset) this.createdMs = Date.now();
     let at = start;
@@ -391,13 +412,15 @@ export class LogSegment {
     return { truncatedBytes, validBytes: r.validEnd };
   }
 
-  /** Read `length` bytes at `position` into one new Buffer. */
-  async readAt(position: number, length: number, fh?: FileHandle): Promise<Buffer> {
-    if (!fh) return this.file.use((h) => this.readAt(position, length, h));
+  /**
+   * Read `length` bytes at `position` into one new Buffer; `hot`: synchronously (see `read`).
+   */
+  async readAt(position: number, length: number, fh?: FileHandle, hot = false): Promise<Buffer> {
+    if (!fh) return this.file.use((h) => this.readAt(position, length, h, hot));
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+      const bytesRead = hot ? readSync(fh.fd, buf, done, length - done, position + done) : (await fh.read(buf, done, length - done, position + done)).bytesRead;
       if (bytesRead === 0) break;
       done += bytesRead;
     }
@@ -411,15 +434,21 @@ export class LogSegment {
    * index entry to the target batch, then ONE read of the byte range goes into one new Buffer and
    * the result is a view of it (no per-batch copies). Returns null when no batch of this segment
    * reaches `offset`.
+   *
+   * `hot` (the active segment): reads within its last HOT_TAIL_BYTES, just written and so in the
+   * page cache, are synchronous preads, a memcpy from the page cache as Kafka's sendfile from its
+   * network threads, instead of two hops through libuv's threadpool per fetch (a consumer or
+   * follower keeping up reads there). Anything older may be on disk only, and a read that waits for
+   * the disk must not hold up the event loop: those stay asynchronous.
    */
-  read(offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
+  read(offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint, hot = false): Promise<Buffer | null> {
     // One consistent view even if compaction swaps the file meanwhile: the file is held (so never
     // closed) for the whole read, and a swap installs a new file and new index objects.
     const { size, file, index } = this;
-    return file.use((fh) => this.#read(fh, size, index, offset, maxBytes, minOneBatch, maxOffset));
+    return file.use((fh) => this.#read(fh, size, index, offset, maxBytes, minOneBatch, maxOffset, hot));
   }
 
-  async #read(fh: FileHandle, size: number, index: OffsetIndex, offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint): Promise<Buffer | null> {
+  async #read(fh: FileHandle, size: number, index: OffsetIndex, offset: bigint, maxBytes: number, minOneBatch: boolean, maxOffset: bigint, hot: boolean): Promise<Buffer | null> {
     // 1. Locate the first batch with lastOffset >= offset: walk headers from the index entry with
     //    small reads (an entry names its batch's last offset, so the target is usually one batch on).
     const entry = index.lookup(offset);
@@ -433,7 +462,7 @@ export class LogSegment {
         if (!checkEntry) return null;
       } else if (pos < winPos || pos + BATCH_HEADER_SIZE > winPos + win.length) {
         winPos = pos;
-        win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW), fh);
+        win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW), fh, hot && size - pos <= HOT_TAIL_BYTES);
         if (win.length < BATCH_HEADER_SIZE && !checkEntry) return null;
       }
       // The index entry must name the batch at its position; otherwise (a damaged .index) walk
@@ -462,7 +491,7 @@ export class LogSegment {
     // 2. One read of the byte range from that batch, then whole batches up to the limits.
     const want = Math.min(size - pos, Math.max(maxBytes, minOneBatch ? firstLen : 0));
     if (want < firstLen && !minOneBatch) return EMPTY;
-    const buf = pos >= winPos && pos + want <= winPos + win.length ? win.subarray(pos - winPos, pos - winPos + want) : await this.readAt(pos, want, fh);
+    const buf = pos >= winPos && pos + want <= winPos + win.length ? win.subarray(pos - winPos, pos - winPos + want) : await this.readAt(pos, want, fh, hot && size - pos <= HOT_TAIL_BYTES);
     let e = 0;
     let total = 0;
     while (e + BATCH_HEADER_SIZE <= buf.length) {

@@ -6,6 +6,7 @@ import { Codec, crc32c, scanLog } from '@runnel/native';
 import { OffloadPool } from '@runnel/offload';
 import { decodeRecordBatches, encodeRecordBatch } from '@runnel/protocol';
 import { LogManager, type LogConfig } from '../src/index.ts';
+import { backOffSyncWrites } from '../src/segment.ts';
 import { batch, batchesIn, tempDir, testConfig } from './helpers.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -60,6 +61,24 @@ describe('append and read', () => {
     expect((await log.read(0n, 10, { minOneBatch: false })).records.length).toBe(0);
     expect((await log.read(10n, 100)).records.length).toBe(0);
     await expect(log.read(11n, 100)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+  });
+
+  it('writes the same through the threadpool as synchronously (after a slow write), and reads old and new data alike', async () => {
+    const { mgr, restart } = await setup();
+    const log = await mgr().createLog('t', 0);
+    await log.append(batch(3, { prefix: 'sync' }));
+    backOffSyncWrites(60_000); // as after a write slower than SLOW_WRITE_MS
+    try {
+      await Promise.all([log.append(batch(2, { prefix: 'pool' })), log.append(batch(2, { prefix: 'pool' }))]);
+    } finally {
+      backOffSyncWrites(0);
+    }
+    await log.append(batch(1, { prefix: 'sync' }));
+    const read = async (l: typeof log) => batchesIn((await l.read(0n, 1_000_000)).records).map((b) => [b.baseOffset, b.lastOffset]);
+    expect(await read(log)).toEqual([[0n, 2n], [3n, 4n], [5n, 6n], [7n, 7n]]);
+    // The same bytes from disk after a restart (the active segment's tail is read synchronously).
+    const reopened = (await restart(true)).getLog('t', 0)!;
+    expect(await read(reopened)).toEqual([[0n, 2n], [3n, 4n], [5n, 6n], [7n, 7n]]);
   });
 
   it('rejects corrupt and oversized batches without writing', async () => {
