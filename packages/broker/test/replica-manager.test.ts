@@ -157,14 +157,15 @@ async function led(name: string, configs: Record<string, string> = {}) {
   // As a produce does: the partition's current state, and a batch as a producer sends it (base
   // offset 0, no leader epoch), so what is kept is what the log assigned in place, not what the
   // test wrote.
-  const append = async (values: string[]) => {
+  const appendBytes = async (payload: Buffer) => {
     const now = await partitions.leaderLog(name, 0);
     if (!now.ok) throw new Error(now.error);
-    return replicas.appendAsLeader(now.topic, now.state, now.log, encodeRecordBatch({
-      baseOffset: 0n, partitionLeaderEpoch: -1, records: values.map((value) => ({ value })),
-    }));
+    return replicas.appendAsLeader(now.topic, now.state, now.log, payload);
   };
-  return { log: found.log, fetch, append };
+  const append = (values: string[]) => appendBytes(encodeRecordBatch({
+    baseOffset: 0n, partitionLeaderEpoch: -1, records: values.map((value) => ({ value })),
+  }));
+  return { log: found.log, fetch, append, appendBytes };
 }
 
 it('a follower at the log end gets the latest append from memory: the bytes the log stored, without reading the segment back', async () => {
@@ -220,6 +221,26 @@ it('a kept append owns exactly its bytes: a small one does not pin a shared 8 Ki
   expect(replicas.followerTailBytes).toBe(kept.length);
   // One entry is answered as kept: its memory is what the tail holds.
   expect(kept.buffer.byteLength).toBe(kept.length);
+});
+
+it('a big append is kept as a view of the request, counted at the memory under it; a small share of a big buffer is copied', async () => {
+  const { fetch, appendBytes } = await led('viewed');
+  const batch = (n: number) => encodeRecordBatch({ baseOffset: 0n, partitionLeaderEpoch: -1, records: [{ value: Buffer.alloc(n, 7) }] });
+  // A 40 KB batch read into a 100 KB socket chunk: kept in place, the whole chunk counted.
+  const chunk = Buffer.alloc(100_000);
+  const big = batch(40_000);
+  big.copy(chunk, 10);
+  await appendBytes(chunk.subarray(10, 10 + big.length));
+  expect(replicas.followerTailBytes).toBe(chunk.length);
+  const kept = (await fetch(2, 0n)).records;
+  expect(kept.buffer).toBe(chunk.buffer);
+  // A 10 KB batch in a 100 KB buffer (a request to many partitions): a copy of its own.
+  const shared = Buffer.alloc(100_000);
+  const small = batch(10_000);
+  small.copy(shared, 500);
+  await appendBytes(shared.subarray(500, 500 + small.length));
+  // (a view would have counted the whole 100 KB)
+  expect(replicas.followerTailBytes).toBe(chunk.length + small.length);
 });
 
 it('a topic with LogAppendTime keeps the batches as the log stamped them', async () => {

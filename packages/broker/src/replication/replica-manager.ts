@@ -57,6 +57,7 @@ export interface Leadership {
    * gets them from memory instead of a read of the segment (see #remember).
    */
   tail: TailEntry[];
+  /** Memory the tail holds (TailEntry.memory summed), against the caps. */
   tailBytes: number;
 }
 
@@ -65,6 +66,8 @@ interface TailEntry {
   base: bigint;
   end: bigint;
   bytes: Buffer;
+  /** Memory it holds: its own copy's size, or the whole buffer a view keeps alive (keepable). */
+  memory: number;
 }
 
 /** An acks=all produce (or coordinator append) waiting for the high watermark to pass `required`. */
@@ -703,7 +706,9 @@ export class ReplicaManager {
    */
   #remember(lead: Leadership, base: bigint, end: bigint, payload: Buffer): void {
     if (!inSyncFollowers(lead, this.#o.nodeId).length || lead.log.config.compressionType !== 'producer') return;
-    if (payload.length > TAIL_PARTITION_MAX_BYTES || this.#tailBytes + payload.length > TAIL_BROKER_MAX_BYTES) return this.#dropTail(lead, lead.tail.length);
+    const bytes = keepable(payload);
+    const memory = bytes === payload ? payload.buffer.byteLength : payload.length;
+    if (memory > TAIL_PARTITION_MAX_BYTES || this.#tailBytes + memory > TAIL_BROKER_MAX_BYTES) return this.#dropTail(lead, lead.tail.length);
     let pos = 0;
     let next = base;
     while (pos + BATCH_HEADER_BYTES <= payload.length) {
@@ -714,11 +719,11 @@ export class ReplicaManager {
     if (pos !== payload.length || next !== end) return this.#dropTail(lead, lead.tail.length);
     // Contiguous only: after a gap (an append not kept) the older entries can no longer be served.
     if (lead.tail.length > 0 && lead.tail.at(-1)!.end !== base) this.#dropTail(lead, lead.tail.length);
-    lead.tail.push({ base, end, bytes: keepable(payload) });
-    lead.tailBytes += payload.length;
-    this.#tailBytes += payload.length;
+    lead.tail.push({ base, end, bytes, memory });
+    lead.tailBytes += memory;
+    this.#tailBytes += memory;
     let drop = 0;
-    for (let over = lead.tailBytes - TAIL_PARTITION_MAX_BYTES; over > 0; drop++) over -= lead.tail[drop]!.bytes.length;
+    for (let over = lead.tailBytes - TAIL_PARTITION_MAX_BYTES; over > 0; drop++) over -= lead.tail[drop]!.memory;
     if (drop > 0) this.#dropTail(lead, drop);
   }
 
@@ -741,7 +746,7 @@ export class ReplicaManager {
   /** Drops the first `n` entries of a partition's tail. */
   #dropTail(lead: Leadership, n: number): void {
     let bytes = 0;
-    for (let i = 0; i < n; i++) bytes += lead.tail[i]!.bytes.length;
+    for (let i = 0; i < n; i++) bytes += lead.tail[i]!.memory;
     lead.tail.splice(0, n);
     lead.tailBytes -= bytes;
     this.#tailBytes -= bytes;
@@ -862,9 +867,9 @@ function tailFrom(lead: Leadership, offset: bigint, limit: number, first: boolea
 /**
  * The bytes of an append, to keep after its request is answered. A view when they fill at least a
  * quarter of the memory under them (a request read in one socket chunk: its own allocation, never
- * reused), so a kept append pins at most 4× what the caps count; else a copy in memory of its own
- * (a small append in Node's shared 8 KiB pool would pin a whole slab). Copies of big appends were
- * the largest share of a leader's ArrayBuffer churn, which sets how often V8 runs full collections.
+ * reused; the tail counts that whole memory against its caps); else a copy in memory of its own (a
+ * small append in Node's shared 8 KiB pool would pin a whole slab). Copies of big appends were the
+ * largest share of a leader's ArrayBuffer churn, which sets how often V8 runs full collections.
  */
 function keepable(payload: Buffer): Buffer {
   if (payload.length * 4 >= payload.buffer.byteLength) return payload;
