@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
  * each full collection, so V8 starts the next incremental marking at once. Measured on a 3-broker
  * RF 3 cluster at 11.75 MB/s acks=all (2 cores): full collections back to back every 0.3–0.6 s per
  * broker, each with 6–37 ms of pauses, and those pauses were the produce p99. With this flag: about
- * a tenth as many, p99 11–16 ms instead of 35–75, the maximum rate 56 MB/s instead of 30–40; the
+ * a tenth as many, p99 11–16 ms instead of 35–75, the maximum rate about 50 MB/s instead of 30–40; the
  * heap then peaks near 60 MB instead of 40 (docs/tuning.md, "The garbage collector").
  */
 export const SERVER_V8_FLAGS = '--heap-growing-percent=400';

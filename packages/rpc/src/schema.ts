@@ -33,7 +33,7 @@ const UINT64_MAX = 2n ** 64n - 1n;
 
 /**
  * Encode and decode one message type to and from its typed (methods.ts) form. With `attachments`,
- * encoding moves the message's big `bytes` values there (see `attach`) and decoding puts them back.
+ * encoding moves the message's big `bytes` values there (ATTACH_MIN_BYTES) and decoding puts them back.
  */
 export interface MessageCodec<T> {
   encode(value: T, attachments?: Buffer[]): Uint8Array;
