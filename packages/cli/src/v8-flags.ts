@@ -14,14 +14,11 @@ import { setFlagsFromString } from 'node:v8';
  * a tenth as many, p99 11–16 ms instead of 35–75, the maximum rate about 50 MB/s instead of 30–40; the
  * heap then peaks near 60 MB instead of 40 (docs/tuning.md, "The garbage collector").
  *
- * `--external-memory-accounted-in-global-limit`: Buffers (ArrayBuffer memory outside the heap)
- * count against that same grown limit, instead of forcing a full collection after every 64 MB
- * allocated, which a broker taking 60 MB/s of requests (each socket read is a new Buffer) did
- * every second although scavenges free those Buffers anyway. Measured single node, 1 partition,
- * 60,000 1 KB records/s acks=1: full collections a fifth as many, produce p99 3–5 ms instead of
- * 11–16, peak RSS 360 MB instead of 270.
+ * Not in the default: `--external-memory-accounted-in-global-limit` (docs/tuning.md), which cuts
+ * the produce p99 further but lets Buffers already done with wait longer to be freed: a burst of
+ * 120 MB of requests then grew RSS by 190 MB, past what the request budget is meant to bound.
  */
-export const SERVER_V8_FLAGS = '--heap-growing-percent=400 --external-memory-accounted-in-global-limit';
+export const SERVER_V8_FLAGS = '--heap-growing-percent=400';
 
 /** Applies the server's V8 flags (from `env`, else SERVER_V8_FLAGS); returns what was applied. */
 export function applyServerV8Flags(env: NodeJS.ProcessEnv): string {

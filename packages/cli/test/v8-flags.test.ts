@@ -15,7 +15,6 @@ function run(env: Record<string, string>): string {
 describe('server V8 flags', () => {
   it('default to SERVER_V8_FLAGS; RUNNEL_V8_FLAGS replaces them, empty keeps V8 as it is', () => {
     expect(SERVER_V8_FLAGS).toContain('--heap-growing-percent=');
-    expect(SERVER_V8_FLAGS).toContain('--external-memory-accounted-in-global-limit');
     expect(applyServerV8Flags({ RUNNEL_V8_FLAGS: '' })).toBe('');
     expect(run({})).toContain(`applied: ${JSON.stringify(SERVER_V8_FLAGS)}`);
   });
