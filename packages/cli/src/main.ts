@@ -35,12 +35,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     .option('-c, --config <file>', 'a server.properties file (Kafka names)')
     .option('-s, --set <key=value>', 'set one config, e.g. --set listeners=PLAINTEXT://127.0.0.1:9093 (repeatable)', collect, []);
 
+  /** A server command: the garbage collector's settings first, then the node until a signal. */
+  const serve = async (start: () => Promise<{ stop: () => Promise<void> }>): Promise<void> => {
+    applyServerV8Flags(env);
+    stopOnSignal(await start());
+  };
+
   configOptions(program.command('start')
     .description('serve a single-node cluster (broker and coordinator in one process, embedded metadata)'))
-    .action(async (opts: { config?: string; set: string[] }) => {
-      applyServerV8Flags(env);
-      stopOnSignal(await startSingleNode(opts, env));
-    });
+    .action((opts: { config?: string; set: string[] }) => serve(() => startSingleNode(opts, env)));
 
   // The cluster roles, one per process (docs/architecture.md); `cluster up` starts a whole cluster of them.
   const roles = [
@@ -50,10 +53,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   ] as const;
   for (const [role, description] of roles) {
     configOptions(program.command(role).description(description))
-      .action(async (opts: { config?: string; set: string[] }) => {
-        applyServerV8Flags(env);
-        stopOnSignal(await startRole(role, opts, env));
-      });
+      .action((opts: { config?: string; set: string[] }) => serve(() => startRole(role, opts, env)));
   }
   const cluster = program.command('cluster').description('run a cluster on this machine');
   cluster.command('up')

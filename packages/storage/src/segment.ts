@@ -269,8 +269,8 @@ export class LogSegment {
     // waits for a thread and then for the event loop (measured on a 3-broker RF 3 cluster: the
     // threadpool hops of leader and follower appends were the largest share of acks=all's tail).
     // After a slow one (see SLOW_WRITE_MS) writes go through the threadpool for a while.
-    const sync = performance.now() >= syncWritesResumeAt;
     const began = performance.now();
+    const sync = began >= syncWritesResumeAt;
     try {
       let done = 0;
       if (payloads.length > 1) done = sync ? writevSync(fh.fd, payloads, start) : (await fh.writev(payloads, start)).bytesWritten;
@@ -452,6 +452,7 @@ export class LogSegment {
     // 1. Locate the first batch with lastOffset >= offset: walk headers from the index entry with
     //    small reads (an entry names its batch's last offset, so the target is usually one batch on).
     const entry = index.lookup(offset);
+    const syncAt = (at: number): boolean => hot && size - at <= HOT_TAIL_BYTES;
     let pos = entry.position;
     let win: Buffer = EMPTY;
     let winPos = 0;
@@ -462,7 +463,7 @@ export class LogSegment {
         if (!checkEntry) return null;
       } else if (pos < winPos || pos + BATCH_HEADER_SIZE > winPos + win.length) {
         winPos = pos;
-        win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW), fh, hot && size - pos <= HOT_TAIL_BYTES);
+        win = await this.readAt(pos, Math.min(size - pos, HEADER_WINDOW), fh, syncAt(pos));
         if (win.length < BATCH_HEADER_SIZE && !checkEntry) return null;
       }
       // The index entry must name the batch at its position; otherwise (a damaged .index) walk
@@ -491,7 +492,7 @@ export class LogSegment {
     // 2. One read of the byte range from that batch, then whole batches up to the limits.
     const want = Math.min(size - pos, Math.max(maxBytes, minOneBatch ? firstLen : 0));
     if (want < firstLen && !minOneBatch) return EMPTY;
-    const buf = pos >= winPos && pos + want <= winPos + win.length ? win.subarray(pos - winPos, pos - winPos + want) : await this.readAt(pos, want, fh, hot && size - pos <= HOT_TAIL_BYTES);
+    const buf = pos >= winPos && pos + want <= winPos + win.length ? win.subarray(pos - winPos, pos - winPos + want) : await this.readAt(pos, want, fh, syncAt(pos));
     let e = 0;
     let total = 0;
     while (e + BATCH_HEADER_SIZE <= buf.length) {

@@ -57,7 +57,7 @@ export interface Leadership {
    * gets them from memory instead of a read of the segment (see #remember).
    */
   tail: TailEntry[];
-  /** Memory the tail holds (TailEntry.memory summed), against the caps. */
+  /** Memory the tail holds (`heldBy` of its entries summed), against the caps. */
   tailBytes: number;
 }
 
@@ -66,8 +66,6 @@ interface TailEntry {
   base: bigint;
   end: bigint;
   bytes: Buffer;
-  /** Memory it holds: its own copy's size, or the whole buffer a view keeps alive (keepable). */
-  memory: number;
 }
 
 /** An acks=all produce (or coordinator append) waiting for the high watermark to pass `required`. */
@@ -707,7 +705,7 @@ export class ReplicaManager {
   #remember(lead: Leadership, base: bigint, end: bigint, payload: Buffer): void {
     if (!inSyncFollowers(lead, this.#o.nodeId).length || lead.log.config.compressionType !== 'producer') return;
     const bytes = keepable(payload);
-    const memory = bytes === payload ? payload.buffer.byteLength : payload.length;
+    const memory = heldBy(bytes);
     if (memory > TAIL_PARTITION_MAX_BYTES || this.#tailBytes + memory > TAIL_BROKER_MAX_BYTES) return this.#dropTail(lead, lead.tail.length);
     let pos = 0;
     let next = base;
@@ -719,11 +717,11 @@ export class ReplicaManager {
     if (pos !== payload.length || next !== end) return this.#dropTail(lead, lead.tail.length);
     // Contiguous only: after a gap (an append not kept) the older entries can no longer be served.
     if (lead.tail.length > 0 && lead.tail.at(-1)!.end !== base) this.#dropTail(lead, lead.tail.length);
-    lead.tail.push({ base, end, bytes, memory });
+    lead.tail.push({ base, end, bytes });
     lead.tailBytes += memory;
     this.#tailBytes += memory;
     let drop = 0;
-    for (let over = lead.tailBytes - TAIL_PARTITION_MAX_BYTES; over > 0; drop++) over -= lead.tail[drop]!.memory;
+    for (let over = lead.tailBytes - TAIL_PARTITION_MAX_BYTES; over > 0; drop++) over -= heldBy(lead.tail[drop]!.bytes);
     if (drop > 0) this.#dropTail(lead, drop);
   }
 
@@ -746,7 +744,7 @@ export class ReplicaManager {
   /** Drops the first `n` entries of a partition's tail. */
   #dropTail(lead: Leadership, n: number): void {
     let bytes = 0;
-    for (let i = 0; i < n; i++) bytes += lead.tail[i]!.memory;
+    for (let i = 0; i < n; i++) bytes += heldBy(lead.tail[i]!.bytes);
     lead.tail.splice(0, n);
     lead.tailBytes -= bytes;
     this.#tailBytes -= bytes;
@@ -876,6 +874,11 @@ function keepable(payload: Buffer): Buffer {
   const bytes = Buffer.allocUnsafeSlow(payload.length);
   payload.copy(bytes);
   return bytes;
+}
+
+/** The memory a kept append holds: its own copy, or the whole buffer a view keeps alive. */
+function heldBy(bytes: Buffer): number {
+  return bytes.buffer.byteLength;
 }
 
 /** The answer for an acks=all append ending at `requiredEnd`, or null while it must wait. */
